@@ -1,0 +1,273 @@
+// Element-wise CPU ops with NumPy broadcasting. Every element is computed independently, so the thread
+// split cannot change a result.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+
+namespace xdnn::ops {
+
+void expect_float(const Tensor& t, const char* what) {
+  if (!t.defined()) throw Error(std::string(what) + ": tensor is undefined");
+  if (!t.is_float())
+    throw Error(std::string(what) + ": expected a float tensor, got " + t.describe());
+}
+
+void expect_same_dtype(const Tensor& a, const Tensor& b, const char* what) {
+  if (a.dtype() != b.dtype())
+    throw Error(std::string(what) + ": mixed dtypes " + a.describe() + " and " + b.describe());
+}
+
+void expect_shape(const Tensor& t, const Shape& s, const char* what) {
+  if (t.shape() != s)
+    throw Error(std::string(what) + ": expected shape " + shape_str(s) + ", got " + shape_str(t.shape()));
+}
+
+namespace {
+
+template <class T>
+T apply_unary(Unary op, T x) {
+  switch (op) {
+    case Unary::Relu: return x > T(0) ? x : T(0);
+    case Unary::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case Unary::Tanh: return std::tanh(x);
+    case Unary::Exp: return std::exp(x);
+    case Unary::Log: return std::log(x);
+    case Unary::Sqrt: return std::sqrt(x);
+    case Unary::Abs: return std::abs(x);
+    case Unary::Neg: return -x;
+    case Unary::Square: return x * x;
+    case Unary::Reciprocal: return T(1) / x;
+    case Unary::PositivePart: return x > T(0) ? x : T(0);
+    case Unary::NegativePart: return x < T(0) ? x : T(0);
+    case Unary::Sign: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case Unary::SignPlus: return x >= T(0) ? T(1) : T(-1);
+    case Unary::Step: return x > T(0) ? T(1) : T(0);
+  }
+  return x;
+}
+
+template <class T>
+T apply_binary(Binary op, T a, T b) {
+  switch (op) {
+    case Binary::Add: return a + b;
+    case Binary::Sub: return a - b;
+    case Binary::Mul: return a * b;
+    case Binary::Div: return a / b;
+    case Binary::Max: return std::max(a, b);
+    case Binary::Min: return std::min(a, b);
+  }
+  return a;
+}
+
+Shape broadcast_shape(const Shape& a, const Shape& b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Strides of `s` aligned to an n-d output, 0 on broadcast axes.
+Shape broadcast_strides(const Shape& s, size_t n) {
+  Shape st(n, 0);
+  int64_t acc = 1;
+  for (int i = static_cast<int>(s.size()) - 1; i >= 0; --i) {
+    size_t j = n - s.size() + i;
+    st[j] = s[i] == 1 ? 0 : acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+constexpr int64_t kGrain = 1 << 15;
+
+}  // namespace
+
+Tensor unary(Unary op, const Tensor& x) {
+  expect_float(x, "unary op");
+  Tensor y(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) py[i] = apply_unary(op, px[i]);
+    });
+    return 0;
+  });
+  return y;
+}
+
+Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
+  expect_float(a, "binary op");
+  expect_float(b, "binary op");
+  expect_same_dtype(a, b, "binary op");
+  Shape out_shape = a.shape() == b.shape() ? a.shape() : broadcast_shape(a.shape(), b.shape());
+  Tensor y(out_shape, a.dtype());
+  dispatch_float(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* py = y.data<T>();
+    if (a.shape() == b.shape()) {
+      parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) py[i] = apply_binary(op, pa[i], pb[i]);
+      });
+      return 0;
+    }
+    const size_t n = out_shape.size();
+    Shape sa = broadcast_strides(a.shape(), n), sb = broadcast_strides(b.shape(), n);
+    Shape so = y.strides();
+    parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        int64_t rem = i, ia = 0, ib = 0;
+        for (size_t d = 0; d < n; ++d) {
+          int64_t c = rem / so[d];
+          rem -= c * so[d];
+          ia += c * sa[d];
+          ib += c * sb[d];
+        }
+        py[i] = apply_binary(op, pa[ia], pb[ib]);
+      }
+    });
+    return 0;
+  });
+  return y;
+}
+
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  expect_float(g, "sum_to_shape");
+  const size_t n = g.shape().size();
+  if (shape.size() > n) throw Error("sum_to_shape: " + shape_str(shape) + " is not broadcastable to " + g.describe());
+  Tensor out(shape, g.dtype());
+  Shape st = broadcast_strides(shape, n), sg = g.strides();
+  dispatch_float(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pg = g.data<T>();
+    T* po = out.data<T>();
+    // Serial, in increasing flat order of g: a fixed summation order for every output element.
+    for (int64_t i = 0; i < g.numel(); ++i) {
+      int64_t rem = i, io = 0;
+      for (size_t d = 0; d < n; ++d) {
+        int64_t c = rem / sg[d];
+        rem -= c * sg[d];
+        io += c * st[d];
+      }
+      po[io] += pg[i];
+    }
+    return 0;
+  });
+  return out;
+}
+
+Tensor scale(const Tensor& x, double a) {
+  expect_float(x, "scale");
+  Tensor y(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T s = static_cast<T>(a);
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = s * px[i];
+    return 0;
+  });
+  return y;
+}
+
+Tensor add_scalar(const Tensor& x, double a) {
+  expect_float(x, "add_scalar");
+  Tensor y(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T s = static_cast<T>(a);
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = px[i] + s;
+    return 0;
+  });
+  return y;
+}
+
+void add_inplace(Tensor& y, const Tensor& x) { axpy_inplace(y, 1.0, x); }
+
+void axpy_inplace(Tensor& y, double a, const Tensor& x) {
+  expect_float(y, "axpy");
+  expect_same_dtype(y, x, "axpy");
+  if (y.numel() != x.numel()) throw Error("axpy: " + x.describe() + " added to " + y.describe());
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T s = static_cast<T>(a);
+    if (a == 1.0) {
+      for (int64_t i = 0; i < x.numel(); ++i) py[i] += px[i];
+    } else {
+      for (int64_t i = 0; i < x.numel(); ++i) py[i] += s * px[i];
+    }
+    return 0;
+  });
+}
+
+Tensor stabilize(const Tensor& z, double eps) {
+  expect_float(z, "stabilize");
+  Tensor y(z.shape(), z.dtype());
+  dispatch_float(z.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pz = z.data<T>();
+    T* py = y.data<T>();
+    const T e = static_cast<T>(eps);
+    for (int64_t i = 0; i < z.numel(); ++i) py[i] = pz[i] + (pz[i] >= T(0) ? e : -e);
+    return 0;
+  });
+  return y;
+}
+
+Tensor clip(const Tensor& x, double lo, double hi) {
+  expect_float(x, "clip");
+  Tensor y(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+      py[i] = std::min(std::max(px[i], static_cast<T>(lo)), static_cast<T>(hi));
+    return 0;
+  });
+  return y;
+}
+
+double sum_all(const Tensor& x) {
+  expect_float(x, "sum_all");
+  return dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = x.data<T>();
+    double s = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) s += p[i];
+    return s;
+  });
+}
+
+double dot_all(const Tensor& a, const Tensor& b) {
+  expect_float(a, "dot_all");
+  expect_same_dtype(a, b, "dot_all");
+  if (a.numel() != b.numel()) throw Error("dot_all: " + a.describe() + " vs " + b.describe());
+  return dispatch_float(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    double s = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(pa[i]) * pb[i];
+    return s;
+  });
+}
+
+}  // namespace xdnn::ops

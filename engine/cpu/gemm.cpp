@@ -1,0 +1,186 @@
+// Packed, register-blocked GEMM (Goto & van de Geijn, "Anatomy of high-performance matrix
+// multiplication", 2008), reduced to what xdnn's shapes need: one k-block size, panels of MR rows of A
+// and NR columns of B packed contiguously, an MR x NR micro-kernel on GCC vector types that compiles to
+// FMA instructions when the target has them.
+#include "engine/cpu/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/parallel.h"
+
+namespace xdnn::cpu {
+namespace {
+
+constexpr int64_t kBlockK = 256;  // k-block: panels of A and B stay in L1/L2 while the kernel runs
+
+template <class T>
+struct Kernel {
+  static constexpr int VL = 32 / sizeof(T);  // lanes of a 256-bit vector
+  static constexpr int MR = 6;
+  static constexpr int NR = 2 * VL;
+  typedef T Vec __attribute__((vector_size(32)));
+};
+
+template <class T>
+struct AlignedBuffer {
+  std::vector<T> storage;
+  T* data(size_t n) {
+    storage.resize(n + 64 / sizeof(T));
+    auto p = reinterpret_cast<uintptr_t>(storage.data());
+    return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
+  }
+};
+
+// Packs rows [0, M) x k-range [k0, k0 + kc) of op(A) into panels of MR rows: panel p holds
+// packed[p * kc * MR + k * MR + r] = op(A)[p * MR + r][k0 + k] (zero beyond M).
+template <class T>
+void pack_a(bool ta, const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* packed, int64_t p_begin,
+            int64_t p_end) {
+  constexpr int MR = Kernel<T>::MR;
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    T* dst = packed + p * kc * MR;
+    for (int r = 0; r < MR; ++r) {
+      int64_t i = p * MR + r;
+      if (i >= M) {
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = T(0);
+      } else if (!ta) {
+        const T* src = A + i * lda + k0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
+      } else {
+        const T* src = A + k0 * lda + i;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k * lda];
+      }
+    }
+  }
+}
+
+// Packs op(B)[k0 .. k0+kc) x columns into panels of NR columns:
+// packed[q * kc * NR + k * NR + c] = op(B)[k0 + k][q * NR + c] (zero beyond N).
+template <class T>
+void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc, T* packed, int64_t q_begin,
+            int64_t q_end) {
+  constexpr int NR = Kernel<T>::NR;
+  for (int64_t q = q_begin; q < q_end; ++q) {
+    T* dst = packed + q * kc * NR;
+    int64_t j0 = q * NR, width = std::min<int64_t>(NR, N - j0);
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * NR;
+      if (!tb) {
+        const T* src = B + (k0 + k) * ldb + j0;
+        for (int64_t c = 0; c < width; ++c) d[c] = src[c];
+      } else {
+        const T* src = B + j0 * ldb + (k0 + k);
+        for (int64_t c = 0; c < width; ++c) d[c] = src[c * ldb];
+      }
+      for (int64_t c = width; c < NR; ++c) d[c] = T(0);
+    }
+  }
+}
+
+// acc[MR x NR] = sum_k Ap[k, :]^T Bp[k, :], k in increasing order, then combined into C.
+template <class T>
+void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool overwrite, T* C, int64_t ldc,
+                  int64_t rows, int64_t cols) {
+  using K = Kernel<T>;
+  using Vec = typename K::Vec;
+  constexpr int MR = K::MR, VL = K::VL;
+  Vec acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{} ;
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec b0, b1;
+    std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
+    std::memcpy(&b1, Bp + k * K::NR + VL, sizeof(Vec));
+    const T* a = Ap + k * MR;
+    for (int r = 0; r < MR; ++r) {
+      Vec av = Vec{} + a[r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  T tile[MR][K::NR];
+  std::memcpy(tile, acc, sizeof(tile));
+  for (int64_t r = 0; r < rows; ++r) {
+    T* c = C + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      T v = alpha * tile[r][j];
+      if (overwrite)
+        c[j] = beta == T(0) ? v : beta * c[j] + v;
+      else
+        c[j] += v;
+    }
+  }
+}
+
+template <class T>
+void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  constexpr int MR = Kernel<T>::MR, NR = Kernel<T>::NR;
+  const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
+  thread_local AlignedBuffer<T> buf_a, buf_b;
+  // Serial callers may be running inside a parallel region; each thread owns its buffers.
+  const int64_t kc_max = std::min(K, kBlockK);
+  T* Ap = buf_a.data(static_cast<size_t>(panels_a * kc_max * MR));
+  T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
+  const double flops_per_tile = 2.0 * MR * NR * kc_max;
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e5 / flops_per_tile));
+  for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
+    const int64_t kc = std::min(kBlockK, K - k0);
+    const bool first = k0 == 0;
+    auto pack = [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        if (t < panels_a)
+          pack_a(ta, A, lda, M, k0, kc, Ap, t, t + 1);
+        else
+          pack_b(tb, B, ldb, N, k0, kc, Bp, t - panels_a, t - panels_a + 1);
+      }
+    };
+    auto tiles = [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        int64_t p = t / panels_b, q = t % panels_b;
+        int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
+        micro_kernel(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, C + p * MR * ldc + q * NR, ldc,
+                     rows, cols);
+      }
+    };
+    if (parallel) {
+      parallel_for(panels_a + panels_b, std::max<int64_t>(1, 4096 / kc), pack);
+      parallel_for(panels_a * panels_b, grain, tiles);
+    } else {
+      pack(0, panels_a + panels_b);
+      tiles(0, panels_a * panels_b);
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_impl(true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <class T>
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_impl(false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                          int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t);
+template void gemm_serial<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                 const float*, int64_t, float, float*, int64_t);
+template void gemm_serial<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                  const double*, int64_t, double, double*, int64_t);
+
+}  // namespace xdnn::cpu

@@ -1,0 +1,24 @@
+// CPU GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, op = identity or transpose.
+//
+// Why our own instead of Eigen's: every output element is accumulated by the same micro-kernel, in the
+// same k order, wherever it lies in C (edge tiles are zero-padded, not handled by a separate tail path).
+// Two identical receptive fields of a convolution therefore give bit-identical outputs, which max-pool
+// tie-breaking depends on (see ../shared/golden/README.md, "Gradients through MaxPool: ties"), and the
+// result does not depend on the thread count (threads split C into tiles, never the k sum).
+#pragma once
+#include <cstdint>
+
+namespace xdnn::cpu {
+
+// op(A): M x K, op(B): K x N, C: M x N. lda/ldb/ldc are row strides of the stored matrices.
+// beta == 0 never reads C. Runs on the thread pool when the product is large enough.
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// Same, always on the calling thread (for callers that already parallelise over a batch).
+template <class T>
+void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+}  // namespace xdnn::cpu

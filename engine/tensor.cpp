@@ -1,0 +1,207 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace xdnn {
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I64: return "int64";
+  }
+  return "?";
+}
+
+size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 8; }
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << "(";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  if (s.size() == 1) o << ",";
+  o << ")";
+  return o.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
+  if (dev != Device::CPU) throw Error("internal: CUDA storage must be created by the CUDA backend");
+  size_t rounded = (nbytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  ptr = std::aligned_alloc(64, rounded);
+  if (!ptr) throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes");
+  std::memset(ptr, 0, rounded);
+}
+
+Storage::~Storage() { std::free(ptr); }
+
+Tensor::Tensor(Shape shape, DType dtype, Device device) : shape_(std::move(shape)), dtype_(dtype) {
+  for (int64_t d : shape_)
+    if (d < 0) throw Error("negative dimension in shape " + shape_str(shape_));
+  storage_ = std::make_shared<Storage>(static_cast<size_t>(numel()) * dtype_size(dtype), device);
+}
+
+Tensor Tensor::full(Shape shape, double value, DType dtype) {
+  Tensor t(std::move(shape), dtype);
+  t.fill(value);
+  return t;
+}
+
+template <class T>
+static Tensor from_vec(Shape shape, const std::vector<T>& v) {
+  if (shape_numel(shape) != static_cast<int64_t>(v.size()))
+    throw Error("from_vector: " + std::to_string(v.size()) + " values do not fill shape " + shape_str(shape));
+  Tensor t(std::move(shape), dtype_of<T>());
+  if (!v.empty()) std::memcpy(t.data<T>(), v.data(), v.size() * sizeof(T));
+  return t;
+}
+Tensor Tensor::from_vector(Shape s, const std::vector<float>& v) { return from_vec(std::move(s), v); }
+Tensor Tensor::from_vector(Shape s, const std::vector<double>& v) { return from_vec(std::move(s), v); }
+Tensor Tensor::from_vector(Shape s, const std::vector<int64_t>& v) { return from_vec(std::move(s), v); }
+
+Shape Tensor::strides() const {
+  Shape st(shape_.size());
+  int64_t acc = 1;
+  for (int i = ndim() - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= shape_[i];
+  }
+  return st;
+}
+
+int64_t Tensor::dim(int i) const {
+  int n = ndim();
+  int j = i < 0 ? i + n : i;
+  if (j < 0 || j >= n)
+    throw Error("dimension " + std::to_string(i) + " out of range for a tensor of shape " + shape_str(shape_));
+  return shape_[j];
+}
+
+Device Tensor::device() const { return storage_ ? storage_->device : Device::CPU; }
+
+template <class T>
+T* Tensor::data() {
+  if (dtype_of<T>() != dtype_)
+    throw Error(std::string("tensor is ") + dtype_name(dtype_) + ", accessed as " + dtype_name(dtype_of<T>()));
+  if (!storage_) throw Error("access to an undefined tensor");
+  return static_cast<T*>(storage_->ptr) + offset_;
+}
+template <class T>
+const T* Tensor::data() const {
+  return const_cast<Tensor*>(this)->data<T>();
+}
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template int64_t* Tensor::data<int64_t>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+template const int64_t* Tensor::data<int64_t>() const;
+
+void* Tensor::raw_data() {
+  if (!storage_) throw Error("access to an undefined tensor");
+  return static_cast<char*>(storage_->ptr) + offset_ * dtype_size(dtype_);
+}
+const void* Tensor::raw_data() const { return const_cast<Tensor*>(this)->raw_data(); }
+
+double Tensor::item(int64_t i) const {
+  if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  switch (dtype_) {
+    case DType::F32: return data<float>()[i];
+    case DType::F64: return data<double>()[i];
+    case DType::I64: return static_cast<double>(data<int64_t>()[i]);
+  }
+  return 0;
+}
+
+void Tensor::set_item(int64_t i, double v) {
+  if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  switch (dtype_) {
+    case DType::F32: data<float>()[i] = static_cast<float>(v); break;
+    case DType::F64: data<double>()[i] = v; break;
+    case DType::I64: data<int64_t>()[i] = static_cast<int64_t>(v); break;
+  }
+}
+
+Tensor Tensor::reshape(Shape s) const {
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      if (infer >= 0) throw Error("reshape: more than one -1 in " + shape_str(s));
+      infer = static_cast<int>(i);
+    } else {
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel() % known != 0)
+      throw Error("reshape: cannot reshape " + describe() + " to " + shape_str(s));
+    s[infer] = numel() / known;
+  }
+  if (shape_numel(s) != numel()) throw Error("reshape: cannot reshape " + describe() + " to " + shape_str(s));
+  Tensor t = *this;
+  t.shape_ = std::move(s);
+  return t;
+}
+
+Tensor Tensor::slice_batch(int64_t begin, int64_t end) const {
+  if (ndim() == 0 || begin < 0 || end > shape_[0] || begin > end)
+    throw Error("slice_batch [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " + describe());
+  Tensor t = *this;
+  int64_t row = shape_[0] ? numel() / shape_[0] : 0;
+  t.offset_ += begin * row;
+  t.shape_[0] = end - begin;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  if (!defined()) return {};
+  Tensor t(shape_, dtype_);
+  if (numel()) std::memcpy(t.raw_data(), raw_data(), numel() * dtype_size(dtype_));
+  return t;
+}
+
+Tensor Tensor::to(DType d) const {
+  if (d == dtype_) return *this;
+  Tensor t(shape_, d);
+  int64_t n = numel();
+  for (int64_t i = 0; i < n; ++i) t.set_item(i, item(i));
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  if (src.numel() != numel() || src.dtype() != dtype_)
+    throw Error("copy_from: " + src.describe() + " into " + describe());
+  if (numel()) std::memcpy(raw_data(), src.raw_data(), numel() * dtype_size(dtype_));
+}
+
+void Tensor::fill(double v) {
+  int64_t n = numel();
+  switch (dtype_) {
+    case DType::F32: { float* p = data<float>(); for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(v); break; }
+    case DType::F64: { double* p = data<double>(); for (int64_t i = 0; i < n; ++i) p[i] = v; break; }
+    case DType::I64: { int64_t* p = data<int64_t>(); for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(v); break; }
+  }
+}
+
+std::string Tensor::describe() const {
+  if (!defined()) return "undefined tensor";
+  return std::string(dtype_name(dtype_)) + " " + shape_str(shape_);
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  if (a.defined() != b.defined()) return false;
+  if (!a.defined()) return true;
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  return std::memcmp(a.raw_data(), b.raw_data(), a.numel() * dtype_size(a.dtype())) == 0;
+}
+
+}  // namespace xdnn

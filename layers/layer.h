@@ -1,0 +1,99 @@
+// The layer interface: every pass a layer takes part in, on one screen.
+//
+//   forward     y = f(x; θ), keeping in `Saved` what the other passes need
+//   backward    ∂L/∂x from ∂L/∂y, in a mode: the ordinary gradient, or the modified backward passes of
+//               deconvnet (Zeiler & Fergus 2014) and guided backprop (Springenberg et al. 2015) — only
+//               the ReLU family reads the mode; and parameter gradients: none, accumulated into
+//               Param::grad, or per example (Param::grad gets a leading batch axis; TracIn uses it)
+//   relevance   LRP: relevance at the inputs from relevance at the outputs under a Rule (Bach et al.
+//               2015; Montavon et al. 2019). A layer that is linear in its input returns a LinearLike
+//               from as_linear() and so inherits every rule of layers/lrp_rules.h; only layers with
+//               their own LRP semantics (pooling, LSTM, attention, softmax, LayerNorm, ...) override it.
+//
+// Multi-input / multi-output layers (Add, Concat, Split, LSTM) take and return vectors; most layers
+// use x[0] and return {y}. A gradient or relevance entry may be an undefined Tensor, meaning zero.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace xdnn {
+
+// A named trainable tensor. `name` is the full PyTorch state-dict / ONNX initializer name.
+struct Param {
+  std::string name;
+  Tensor value;
+  Tensor grad;  // Accumulate: shape of value; PerExample: (N, ...value shape)
+};
+
+// What a forward call keeps for the backward, relevance and per-example passes of the same call.
+struct Saved {
+  std::vector<Tensor> tensors;
+};
+
+struct ForwardOptions {
+  bool training = false;  // batch-norm statistics, dropout
+  Rng* rng = nullptr;     // dropout masks (training only)
+};
+
+enum class BackwardMode { Gradient, DeconvNet, GuidedBackprop };
+enum class ParamGrad { None, Accumulate, PerExample };
+
+struct BackwardOptions {
+  BackwardMode mode = BackwardMode::Gradient;
+  ParamGrad param_grad = ParamGrad::None;
+};
+
+// One LRP rule with its parameters, chosen per layer by a composite (explain/lrp).
+struct Rule {
+  std::string name = "epsilon";  // zero|epsilon|gamma|alpha-beta|zplus|box|w2|flat|pass|wta|proportional|norm
+  double epsilon = 1e-6;         // ε of the epsilon rule
+  double gamma = 0.25;
+  double alpha = 2.0, beta = 1.0;
+  double low = 0.0, high = 1.0;  // input bounds of the box (z^B) rule
+  double stabilizer = 1e-6;      // δ of every rule other than epsilon
+  bool bias_in_denominator = true;
+};
+
+class LinearLike;
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual const char* kind() const = 0;  // "Conv2d", "Linear", "ReLU", ...
+  virtual std::vector<Param*> params() { return {}; }
+
+  virtual std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) = 0;
+  virtual std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                                       const BackwardOptions& opt) = 0;
+  // Default: linear-like layers apply the shared rules; others throw an error naming what they support.
+  virtual std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
+                                        const Rule& rule);
+  // Rule names this layer accepts (for error messages and composite validation).
+  virtual std::vector<std::string> relevance_rules() const;
+
+  virtual const LinearLike* as_linear() const { return nullptr; }
+};
+
+// A layer whose output is an affine function of its (single) input: z = W ⋆ x + b.
+// LRP rules need only these two maps, evaluated with substitute weights (W⁺, W⁻, W², 1, ...).
+class LinearLike {
+ public:
+  virtual ~LinearLike() = default;
+  virtual const Tensor& weight() const = 0;
+  virtual const Tensor& bias() const = 0;  // undefined when the layer has none
+  // The input x of the forward call that filled `saved`.
+  virtual const Tensor& saved_input(const Saved& saved) const = 0;
+  // W ⋆ x + b with the layer's geometry and the given weight; b may be undefined (no bias).
+  virtual Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const = 0;
+  // Wᵀ ⋆ s: the input-gradient of <s, W ⋆ x>, for an input of shape x_shape.
+  virtual Tensor linear_backward_input(const Tensor& s, const Tensor& W, const Shape& x_shape) const = 0;
+};
+
+// Helper for single-tensor layers: the gradient entry, or zeros of `like`'s shape when undefined.
+Tensor grad_or_zeros(const Tensor& g, const Tensor& like);
+
+}  // namespace xdnn

@@ -1,0 +1,126 @@
+// LRP rules for linear-like layers. Each rule is one short function over the layer's two maps
+// (forward with substitute weights, input VJP), following the table in ../shared/golden/README.md:
+//
+//   zero/epsilon  z = Wx + b;  R_in = x ⊙ Wᵀ(R / stab_ε(z))                          (Bach et al. 2015)
+//   zplus         z = W⁺x⁺ + W⁻x⁻ + b⁺;  R_in = x⁺ ⊙ W⁺ᵀs + x⁻ ⊙ W⁻ᵀs, s = R/stab_δ(z)   (Montavon et al. 2017)
+//   alpha-beta    α(x⁺ ⊙ W⁺ᵀs + x⁻ ⊙ W⁻ᵀs) − β(x⁺ ⊙ W⁻ᵀt + x⁻ ⊙ W⁺ᵀt)                (Bach et al. 2015)
+//   gamma         generalised form with W_γ± = W + γW± (Montavon et al. 2019, §10.2.3; Zennit's Gamma)
+//   box (z^B)     z = Wx − W⁺L − W⁻H (+b − b⁺ − b⁻);  R_in = x ⊙ Wᵀs − L ⊙ W⁺ᵀs − H ⊙ W⁻ᵀs
+//   w2            R_in = W²ᵀ(R / Σ_i W²)                                              (Montavon et al. 2017)
+//   flat          R_in = 1ᵀ(R / Σ_i 1)                                                (Lapuschkin et al. 2019)
+//
+// Deep Taylor decomposition (Montavon et al. 2017) yields exactly zplus (for ReLU inputs, x ≥ 0) and
+// box/z^B (for inputs bounded in [L, H]); they are its instances, not separate code.
+// bias_in_denominator = false drops b (and b±) from every denominator: conservation becomes exact.
+#include "layers/lrp_rules.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+namespace {
+
+using ops::Unary;
+
+Tensor pos(const Tensor& t) { return t.defined() ? ops::unary(Unary::PositivePart, t) : Tensor(); }
+Tensor neg(const Tensor& t) { return t.defined() ? ops::unary(Unary::NegativePart, t) : Tensor(); }
+
+Tensor scaled_sum(const Tensor& a, double s, const Tensor& b) {  // a + s b (b may be undefined)
+  if (!b.defined()) return a;
+  if (!a.defined()) return ops::scale(b, s);
+  return ops::add(a, ops::scale(b, s));
+}
+
+struct Maps {
+  const LinearLike& layer;
+  const Shape& x_shape;
+  Tensor fwd(const Tensor& x, const Tensor& W, const Tensor& b) const { return layer.linear_forward(x, W, b); }
+  Tensor vjp(const Tensor& s, const Tensor& W) const { return layer.linear_backward_input(s, W, x_shape); }
+};
+
+Tensor epsilon_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double eps) {
+  Tensor z = m.fwd(x, W, b);
+  Tensor s = ops::div(R, ops::stabilize(z, eps));
+  return ops::mul(x, m.vjp(s, W));
+}
+
+Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double delta) {
+  Tensor xp = pos(x), xn = neg(x), Wp = pos(W), Wn = neg(W);
+  Tensor z = ops::add(m.fwd(xp, Wp, pos(b)), m.fwd(xn, Wn, Tensor()));
+  Tensor s = ops::div(R, ops::stabilize(z, delta));
+  return ops::add(ops::mul(xp, m.vjp(s, Wp)), ops::mul(xn, m.vjp(s, Wn)));
+}
+
+Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R,
+                       double alpha, double beta, double delta) {
+  Tensor xp = pos(x), xn = neg(x), Wp = pos(W), Wn = neg(W);
+  Tensor p = ops::add(m.fwd(xp, Wp, pos(b)), m.fwd(xn, Wn, Tensor()));
+  Tensor q = ops::add(m.fwd(xp, Wn, neg(b)), m.fwd(xn, Wp, Tensor()));
+  Tensor s = ops::div(R, ops::stabilize(p, delta));
+  Tensor t = ops::div(R, ops::stabilize(q, delta));
+  Tensor rp = ops::add(ops::mul(xp, m.vjp(s, Wp)), ops::mul(xn, m.vjp(s, Wn)));
+  Tensor rn = ops::add(ops::mul(xp, m.vjp(t, Wn)), ops::mul(xn, m.vjp(t, Wp)));
+  return ops::sub(ops::scale(rp, alpha), ops::scale(rn, beta));
+}
+
+Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double gamma,
+                  double delta) {
+  Tensor xp = pos(x), xn = neg(x);
+  Tensor Wgp = scaled_sum(W, gamma, pos(W)), Wgn = scaled_sum(W, gamma, neg(W));
+  Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
+  Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
+  Tensor o = m.fwd(x, W, b);
+  Tensor mask_pos = ops::unary(Unary::Step, o);                   // [o > 0]
+  Tensor mask_neg = ops::unary(Unary::Step, ops::unary(Unary::Neg, o));  // [o < 0]
+  Tensor u = ops::add(m.fwd(xp, Wgp, bgp), m.fwd(xn, Wgn, Tensor()));
+  Tensor v = ops::add(m.fwd(xp, Wgn, bgn), m.fwd(xn, Wgp, Tensor()));
+  Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(u, delta));
+  Tensor t = ops::div(ops::mul(mask_neg, R), ops::stabilize(v, delta));
+  Tensor r = ops::add(ops::mul(xp, m.vjp(s, Wgp)), ops::mul(xn, m.vjp(s, Wgn)));
+  r = ops::add(r, ops::mul(xp, m.vjp(t, Wgn)));
+  return ops::add(r, ops::mul(xn, m.vjp(t, Wgp)));
+}
+
+Tensor box_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double low,
+                double high, double delta) {
+  Tensor L = Tensor::full(x.shape(), low, x.dtype()), H = Tensor::full(x.shape(), high, x.dtype());
+  Tensor Wp = pos(W), Wn = neg(W);
+  Tensor z = ops::sub(ops::sub(m.fwd(x, W, b), m.fwd(L, Wp, pos(b))), m.fwd(H, Wn, neg(b)));
+  Tensor s = ops::div(R, ops::stabilize(z, delta));
+  return ops::sub(ops::sub(ops::mul(x, m.vjp(s, W)), ops::mul(L, m.vjp(s, Wp))), ops::mul(H, m.vjp(s, Wn)));
+}
+
+// w² and flat: relevance redistributed by weights alone (input-independent).
+Tensor weight_only_rule(const Maps& m, const Tensor& x, const Tensor& Wr, const Tensor& R, double delta) {
+  Tensor ones = Tensor::full(x.shape(), 1.0, x.dtype());
+  Tensor z = m.fwd(ones, Wr, Tensor());
+  Tensor s = ops::div(R, ops::stabilize(z, delta));
+  return m.vjp(s, Wr);
+}
+
+}  // namespace
+
+std::vector<std::string> linear_rule_names() {
+  return {"zero", "epsilon", "gamma", "alpha-beta", "zplus", "box", "w2", "flat"};
+}
+
+Tensor linear_relevance(const LinearLike& layer, const Saved& saved, const Tensor& R, const Rule& rule) {
+  const Tensor& x = layer.saved_input(saved);
+  if (!R.defined()) return Tensor(x.shape(), x.dtype());
+  const Tensor& W = layer.weight();
+  const Tensor b = rule.bias_in_denominator ? layer.bias() : Tensor();
+  Maps m{layer, x.shape()};
+  const std::string& n = rule.name;
+  if (n == "zero") return epsilon_rule(m, x, W, b, R, 0.0);
+  if (n == "epsilon") return epsilon_rule(m, x, W, b, R, rule.epsilon);
+  if (n == "zplus") return zplus_rule(m, x, W, b, R, rule.stabilizer);
+  if (n == "alpha-beta") return alpha_beta_rule(m, x, W, b, R, rule.alpha, rule.beta, rule.stabilizer);
+  if (n == "gamma") return gamma_rule(m, x, W, b, R, rule.gamma, rule.stabilizer);
+  if (n == "box") return box_rule(m, x, W, b, R, rule.low, rule.high, rule.stabilizer);
+  if (n == "w2") return weight_only_rule(m, x, ops::unary(Unary::Square, W), R, rule.stabilizer);
+  if (n == "flat") return weight_only_rule(m, x, Tensor::full(W.shape(), 1.0, W.dtype()), R, rule.stabilizer);
+  std::string have;
+  for (const auto& r : linear_rule_names()) have += (have.empty() ? "" : ", ") + r;
+  throw Error("linear-like layers have no LRP rule '" + n + "'; they have: " + have);
+}
+
+}  // namespace xdnn

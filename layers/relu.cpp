@@ -1,0 +1,42 @@
+#include "layers/relu.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+std::vector<Tensor> ReLU::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  saved.tensors = {x.at(0)};
+  return {ops::unary(ops::Unary::Relu, x[0])};
+}
+
+std::vector<Tensor> ReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                                   const BackwardOptions& opt) {
+  const Tensor& x = saved.tensors.at(0);
+  const Tensor& g = grad_y.at(0);
+  if (!g.defined()) return {Tensor()};
+  switch (opt.mode) {
+    case BackwardMode::Gradient:
+      return {ops::mul(g, ops::unary(ops::Unary::Step, x))};
+    case BackwardMode::GuidedBackprop:
+      return {ops::mul(ops::unary(ops::Unary::PositivePart, g), ops::unary(ops::Unary::Step, x))};
+    case BackwardMode::DeconvNet:
+      return {ops::unary(ops::Unary::PositivePart, g)};
+  }
+  return {Tensor()};
+}
+
+std::vector<Tensor> ReLU::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
+  return {relevance_y.at(0)};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration relu_example{{"ReLU", [](Rng& rng) {
+  return LayerExample{std::make_shared<ReLU>(), {random_tensor({3, 7}, rng)}};
+}, /*has_kinks=*/true}};
+}  // namespace
+}  // namespace xdnn

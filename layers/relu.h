@@ -1,0 +1,24 @@
+// ReLU: y = max(x, 0). Shapes: any; y has the shape of x.
+//
+// The three backward modes live here (the only layer family that reads BackwardMode):
+//   Gradient        g_x = g_y · [x > 0]            (relu'(0) = 0)
+//   GuidedBackprop  g_x = max(g_y, 0) · [x > 0]    (Springenberg et al. 2015, eq. in §3.4)
+//   DeconvNet       g_x = max(g_y, 0)              (Zeiler & Fergus 2014: the forward mask is ignored)
+// LRP: relevance passes through unchanged (Montavon et al. 2019, §10.1).
+#pragma once
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class ReLU : public Layer {
+ public:
+  const char* kind() const override { return "ReLU"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
+                                const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+};
+
+}  // namespace xdnn

@@ -1,0 +1,103 @@
+// Model: a DAG of layer nodes over named values, kept in topological order.
+//
+// The reverse topological walk over the nodes *is* the autodiff (micrograd's idea at layer
+// granularity): reverse_walk() hands each node the gradient (or relevance, or DeepLIFT multiplier)
+// arriving at its outputs and sums what it returns into its inputs. backward() and relevance() are
+// that walk with the layers' own passes; explainers supply their own per-node function where a method
+// replaces the rule of some layers (DeepLIFT's rescale rule, say) for one pass.
+//
+// Values are named: native models use "input", "conv1", "relu1", ...; ONNX models keep their tensor
+// names ("/relu2/Relu_output_0"), so Grad-CAM and friends can address any intermediate tensor.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/layer.h"
+
+namespace xdnn {
+
+struct Node {
+  std::string name;              // "conv1", or the ONNX node name
+  std::shared_ptr<Layer> layer;
+  std::vector<int> inputs;       // value ids
+  std::vector<int> outputs;      // value ids
+};
+
+// Everything one forward call produced: every value, and each node's saved state.
+struct Tape {
+  std::vector<Tensor> values;  // by value id
+  std::vector<Saved> saved;    // by node index
+};
+
+class Model {
+ public:
+  // ---- building ----
+  int add_input(const std::string& name);
+  // Adds a node; its inputs must exist. Returns the node index.
+  int add_node(const std::string& name, std::shared_ptr<Layer> layer, const std::vector<std::string>& inputs,
+               const std::vector<std::string>& outputs);
+  // Sequential helper: a one-in one-out node reading the last added value, writing a value named `name`.
+  int append(const std::string& name, std::shared_ptr<Layer> layer);
+  void set_outputs(const std::vector<std::string>& names);
+  // Constant values (ONNX initializers that are not parameters, e.g. shapes) are inputs of no one's
+  // making: they are stored here and placed on the tape before the nodes run.
+  void add_constant(const std::string& name, const Tensor& value);
+
+  // ---- inspecting ----
+  const std::vector<Node>& nodes() const { return nodes_; }
+  std::vector<Node>& nodes() { return nodes_; }
+  int value_id(const std::string& name) const;  // throws naming the value and a few that exist
+  bool has_value(const std::string& name) const { return value_index_.count(name) > 0; }
+  const std::string& value_name(int id) const { return value_names_.at(id); }
+  int num_values() const { return static_cast<int>(value_names_.size()); }
+  const std::vector<int>& inputs() const { return inputs_; }
+  const std::vector<int>& outputs() const { return outputs_; }
+  int producer(int value_id) const;  // node index producing the value, -1 for inputs/constants
+  std::vector<Param*> params();
+  Param* find_param(const std::string& name);  // nullptr if absent
+  DType dtype() const { return dtype_; }
+  void to(DType dtype);  // converts every parameter and constant (F64 for gradient checks)
+
+  // Optional description for reports: expected input shape without the batch axis, class names.
+  Shape input_shape;
+  DType input_dtype = DType::F32;
+  std::vector<std::string> class_names;
+
+  // ---- running ----
+  // `replace`: values to substitute right after they are produced (or for inputs), by value id. This is
+  // how integrated gradients on a token model feeds interpolated embeddings through the rest of the net.
+  Tape forward(const std::vector<Tensor>& inputs, const ForwardOptions& opt = {},
+               const std::map<int, Tensor>& replace = {}) const;
+  // Single-input single-output convenience.
+  Tensor predict(const Tensor& x) const;
+
+  using NodeBackward = std::function<std::vector<Tensor>(int node_index, const std::vector<Tensor>& grad_outputs)>;
+  // Walks the nodes in reverse topological order starting from `seeds` (value id -> gradient-like
+  // tensor), summing contributions at values used more than once. Returns the tensor at every value
+  // (undefined where nothing arrived). Nodes none of whose outputs received anything are skipped.
+  std::vector<Tensor> reverse_walk(const Tape& tape, const std::map<int, Tensor>& seeds,
+                                   const NodeBackward& node_backward) const;
+  // Ordinary (or deconvnet / guided) backward through every layer's backward pass.
+  std::vector<Tensor> backward(const Tape& tape, const std::map<int, Tensor>& seeds,
+                               const BackwardOptions& opt = {}) const;
+  // LRP: every node's relevance pass with the rule `rule_for(node_index)` returns.
+  std::vector<Tensor> relevance(const Tape& tape, const std::map<int, Tensor>& seeds,
+                                const std::function<Rule(int node_index)>& rule_for) const;
+
+ private:
+  int intern_value(const std::string& name);
+  std::vector<std::string> value_names_;
+  std::map<std::string, int> value_index_;
+  std::vector<int> producer_;  // by value id
+  std::vector<Node> nodes_;
+  std::vector<int> inputs_, outputs_;
+  std::map<int, Tensor> constants_;
+  int last_value_ = -1;
+  bool outputs_set_ = false;  // set_outputs() called: stop defaulting to the last value
+  DType dtype_ = DType::F32;
+};
+
+}  // namespace xdnn

@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include "engine/cpu/gemm.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "tests/gradcheck.h"
+
+using namespace xdnn;
+
+TEST_CASE("tensor basics: shape, reshape, slice, dtype conversion") {
+  Tensor t = Tensor::from_vector({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+  CHECK(t.numel() == 6);
+  CHECK(t.dim(-1) == 3);
+  CHECK(t.strides() == Shape{3, 1});
+  CHECK(t.reshape({3, -1}).shape() == Shape{3, 2});
+  Tensor row = t.slice_batch(1, 2);
+  CHECK(row.item(0) == 4);
+  row.set_item(2, 60);  // a view: writes through
+  CHECK(t.item(5) == 60);
+  Tensor d = t.to(DType::F64);
+  CHECK(d.dtype() == DType::F64);
+  CHECK(d.item(5) == 60);
+  CHECK_THROWS_AS(t.reshape({4, 2}), Error);
+  CHECK_THROWS_AS(t.data<double>(), Error);
+  CHECK_THROWS_AS(t.dim(2), Error);
+}
+
+TEST_CASE("broadcasting binary ops and sum_to_shape") {
+  Tensor a = Tensor::from_vector({2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6});
+  Tensor b = Tensor::from_vector({3}, std::vector<double>{10, 20, 30});
+  Tensor c = ops::add(a, b);
+  CHECK(c.item(4) == 25);
+  Tensor back = ops::sum_to_shape(c, {3});
+  CHECK(back.item(0) == 11 + 14);
+  Tensor col = Tensor::from_vector({2, 1}, std::vector<double>{2, 3});
+  CHECK(ops::mul(a, col).item(5) == 18);
+  CHECK_THROWS_AS(ops::add(a, Tensor::zeros({4}, DType::F64)), Error);
+}
+
+TEST_CASE("gemm matches a naive triple loop for every transpose combination and edge size") {
+  Rng rng(1);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, {7, 19, 5}, {13, 33, 300}, {64, 10, 784}}) {
+        std::vector<double> A(M * K), B(K * N), C(M * N, 0.5), R(M * N);
+        for (auto& v : A) v = rng.uniform(-1, 1);
+        for (auto& v : B) v = rng.uniform(-1, 1);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            R[i * N + j] = 2.0 * s + 0.5 * 0.5;
+          }
+        cpu::gemm<double>(ta, tb, M, N, K, 2.0, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5, C.data(), N);
+        double err = 0;
+        for (int64_t i = 0; i < M * N; ++i) err = std::max(err, std::abs(C[i] - R[i]));
+        CHECK(err < 1e-12);
+      }
+}
+
+TEST_CASE("gemm: identical columns of B give bit-identical outputs wherever they sit") {
+  // The property max-pool tie-breaking relies on: same receptive field -> same bits, border or not.
+  Rng rng(2);
+  const int64_t M = 16, N = 37, K = 72;
+  std::vector<float> A(M * K), B(K * N), C(M * N);
+  for (auto& v : A) v = static_cast<float>(rng.uniform(-1, 1));
+  for (int64_t k = 0; k < K; ++k) {
+    float v = static_cast<float>(rng.uniform(-1, 1));
+    for (int64_t j = 0; j < N; ++j) B[k * N + j] = v;  // every column identical
+  }
+  cpu::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, C.data(), N);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 1; j < N; ++j) CHECK(C[i * N + j] == C[i * N]);
+}
+
+TEST_CASE("gemm is bit-identical for 1 and 2 threads") {
+  Rng rng(3);
+  Tensor a({67, 300}), b({300, 45});
+  for (int64_t i = 0; i < a.numel(); ++i) a.set_item(i, rng.uniform(-1, 1));
+  for (int64_t i = 0; i < b.numel(); ++i) b.set_item(i, rng.uniform(-1, 1));
+  int before = num_threads();
+  set_num_threads(1);
+  Tensor c1 = ops::matmul(a, b);
+  set_num_threads(2);
+  Tensor c2 = ops::matmul(a, b);
+  set_num_threads(before);
+  CHECK(bitwise_equal(c1, c2));
+}
