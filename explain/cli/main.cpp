@@ -1,14 +1,16 @@
 // The xdnn command line: parses arguments (CLI11) and calls the library. Every command's work lives in
-// the library; this file only wires options to functions and turns errors into one line + exit code.
+// the library; the cmd_*.cpp files only wire options to functions. Errors become one line + exit 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "engine/error.h"
+#include "explain/cli/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"xdnn: build, train and explain deep neural networks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "xdnn 0.1.0 (backends: cpu)");
+  // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -16,6 +18,9 @@ int main(int argc, char** argv) {
   } catch (const xdnn::Error& e) {
     std::fprintf(stderr, "xdnn: error: %s\n", e.what());
     if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "xdnn: error: %s\n", e.what());
     return 1;
   }
   return 0;

@@ -1,0 +1,65 @@
+// Explanation methods: one method per file in explain/, each registered by name. The CLI (`xdnn
+// explain`), the HTML report and the benchmarks find methods only through this registry, and methods
+// see models only through Model / Layer (never a concrete layer).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "models/model.h"
+
+namespace xdnn::explain {
+
+// One option a method accepts, e.g. {"steps", "50", "number of integration steps"}.
+struct OptionSpec {
+  std::string name;           // without dashes; the CLI exposes it as --name
+  std::string default_value;  // as text; empty = no default (required or optional flag)
+  std::string help;
+};
+
+// Option values as given on the command line (or by a caller), with typed accessors that fail with
+// one-line errors naming the option and what was expected.
+class Options {
+ public:
+  std::map<std::string, std::string> values;
+  bool has(const std::string& name) const { return values.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback) const;
+  double get_double(const std::string& name, double fallback) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+};
+
+struct ExplainRequest {
+  const Model* model = nullptr;
+  Tensor input;                  // (N, ...) float32 images or int64 token ids
+  std::vector<int64_t> targets;  // one class per sample (filled by the caller: --target or argmax)
+  Options options;               // method options, including the shared ones (seed, ...)
+};
+
+// An attribution carries what is needed to reproduce it.
+struct Attribution {
+  Tensor values;  // shape of the input (images), (N, T) for token models, (N, 1, h, w) for CAMs
+  std::string method;
+  std::map<std::string, std::string> parameters;
+  uint64_t seed = 0;
+};
+
+struct MethodInfo {
+  std::string name;         // "integrated-gradients"
+  std::string description;  // one line, for --help and the report
+  std::vector<OptionSpec> options;
+  std::function<Attribution(const ExplainRequest&)> run;
+};
+
+void register_method(MethodInfo info);
+const std::vector<MethodInfo>& methods();
+// Throws an Error listing the registered names when `name` is unknown.
+const MethodInfo& find_method(const std::string& name);
+
+struct MethodRegistration {
+  explicit MethodRegistration(MethodInfo info) { register_method(std::move(info)); }
+};
+
+}  // namespace xdnn::explain
