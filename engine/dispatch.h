@@ -8,9 +8,12 @@ namespace xdnn {
 template <class Fn>
 decltype(auto) dispatch_float(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::F32: return fn(float(0));
-    case DType::F64: return fn(double(0));
-    default: break;
+    case DType::F32:
+      return fn(float(0));
+    case DType::F64:
+      return fn(double(0));
+    default:
+      break;
   }
   throw Error(std::string("expected a float32 or float64 tensor, got ") + dtype_name(dtype));
 }

@@ -8,9 +8,12 @@ namespace xdnn {
 
 const char* dtype_name(DType d) {
   switch (d) {
-    case DType::F32: return "float32";
-    case DType::F64: return "float64";
-    case DType::I64: return "int64";
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    case DType::I64:
+      return "int64";
   }
   return "?";
 }
@@ -114,9 +117,12 @@ const void* Tensor::raw_data() const { return const_cast<Tensor*>(this)->raw_dat
 double Tensor::item(int64_t i) const {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
   switch (dtype_) {
-    case DType::F32: return data<float>()[i];
-    case DType::F64: return data<double>()[i];
-    case DType::I64: return static_cast<double>(data<int64_t>()[i]);
+    case DType::F32:
+      return data<float>()[i];
+    case DType::F64:
+      return data<double>()[i];
+    case DType::I64:
+      return static_cast<double>(data<int64_t>()[i]);
   }
   return 0;
 }
@@ -124,9 +130,15 @@ double Tensor::item(int64_t i) const {
 void Tensor::set_item(int64_t i, double v) {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
   switch (dtype_) {
-    case DType::F32: data<float>()[i] = static_cast<float>(v); break;
-    case DType::F64: data<double>()[i] = v; break;
-    case DType::I64: data<int64_t>()[i] = static_cast<int64_t>(v); break;
+    case DType::F32:
+      data<float>()[i] = static_cast<float>(v);
+      break;
+    case DType::F64:
+      data<double>()[i] = v;
+      break;
+    case DType::I64:
+      data<int64_t>()[i] = static_cast<int64_t>(v);
+      break;
   }
 }
 
@@ -186,9 +198,21 @@ void Tensor::copy_from(const Tensor& src) {
 void Tensor::fill(double v) {
   int64_t n = numel();
   switch (dtype_) {
-    case DType::F32: { float* p = data<float>(); for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(v); break; }
-    case DType::F64: { double* p = data<double>(); for (int64_t i = 0; i < n; ++i) p[i] = v; break; }
-    case DType::I64: { int64_t* p = data<int64_t>(); for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(v); break; }
+    case DType::F32: {
+      float* p = data<float>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(v);
+      break;
+    }
+    case DType::F64: {
+      double* p = data<double>();
+      for (int64_t i = 0; i < n; ++i) p[i] = v;
+      break;
+    }
+    case DType::I64: {
+      int64_t* p = data<int64_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(v);
+      break;
+    }
   }
 }
 

@@ -24,19 +24,25 @@ enum class Device : uint8_t { CPU, CUDA };
 
 using Shape = std::vector<int64_t>;
 
-const char* dtype_name(DType d);    // "float32", "float64", "int64"
-size_t dtype_size(DType d);         // bytes per element
+const char* dtype_name(DType d);        // "float32", "float64", "int64"
+size_t dtype_size(DType d);             // bytes per element
 std::string shape_str(const Shape& s);  // "(2, 1, 28, 28)"
 int64_t shape_numel(const Shape& s);
 
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::F32; }
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::F64; }
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
 template <>
-constexpr DType dtype_of<int64_t>() { return DType::I64; }
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
 
 // A block of memory on one device. CPU blocks are 64-byte aligned.
 struct Storage {
@@ -63,9 +69,9 @@ class Tensor {
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
-  Shape strides() const;            // in elements, row-major
+  Shape strides() const;  // in elements, row-major
   int ndim() const { return static_cast<int>(shape_.size()); }
-  int64_t dim(int i) const;         // negative i counts from the end
+  int64_t dim(int i) const;  // negative i counts from the end
   int64_t numel() const { return shape_numel(shape_); }
   DType dtype() const { return dtype_; }
   Device device() const;
@@ -83,11 +89,11 @@ class Tensor {
   double item(int64_t flat_index = 0) const;
   void set_item(int64_t flat_index, double value);
 
-  Tensor reshape(Shape new_shape) const;             // shares storage; one entry may be -1
+  Tensor reshape(Shape new_shape) const;                 // shares storage; one entry may be -1
   Tensor slice_batch(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, shares storage
-  Tensor clone() const;                               // deep copy
-  Tensor to(DType dtype) const;                       // converted copy (or *this if same dtype)
-  void copy_from(const Tensor& src);                  // same numel and dtype
+  Tensor clone() const;                                  // deep copy
+  Tensor to(DType dtype) const;                          // converted copy (or *this if same dtype)
+  void copy_from(const Tensor& src);                     // same numel and dtype
   void fill(double value);
 
   std::string describe() const;  // "float32 (2, 1, 28, 28)"

@@ -11,8 +11,7 @@ namespace xdnn::ops {
 
 void expect_float(const Tensor& t, const char* what) {
   if (!t.defined()) throw Error(std::string(what) + ": tensor is undefined");
-  if (!t.is_float())
-    throw Error(std::string(what) + ": expected a float tensor, got " + t.describe());
+  if (!t.is_float()) throw Error(std::string(what) + ": expected a float tensor, got " + t.describe());
 }
 
 void expect_same_dtype(const Tensor& a, const Tensor& b, const char* what) {
@@ -30,21 +29,36 @@ namespace {
 template <class T>
 T apply_unary(Unary op, T x) {
   switch (op) {
-    case Unary::Relu: return x > T(0) ? x : T(0);
-    case Unary::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case Unary::Tanh: return std::tanh(x);
-    case Unary::Exp: return std::exp(x);
-    case Unary::Log: return std::log(x);
-    case Unary::Sqrt: return std::sqrt(x);
-    case Unary::Abs: return std::abs(x);
-    case Unary::Neg: return -x;
-    case Unary::Square: return x * x;
-    case Unary::Reciprocal: return T(1) / x;
-    case Unary::PositivePart: return x > T(0) ? x : T(0);
-    case Unary::NegativePart: return x < T(0) ? x : T(0);
-    case Unary::Sign: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-    case Unary::SignPlus: return x >= T(0) ? T(1) : T(-1);
-    case Unary::Step: return x > T(0) ? T(1) : T(0);
+    case Unary::Relu:
+      return x > T(0) ? x : T(0);
+    case Unary::Sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case Unary::Tanh:
+      return std::tanh(x);
+    case Unary::Exp:
+      return std::exp(x);
+    case Unary::Log:
+      return std::log(x);
+    case Unary::Sqrt:
+      return std::sqrt(x);
+    case Unary::Abs:
+      return std::abs(x);
+    case Unary::Neg:
+      return -x;
+    case Unary::Square:
+      return x * x;
+    case Unary::Reciprocal:
+      return T(1) / x;
+    case Unary::PositivePart:
+      return x > T(0) ? x : T(0);
+    case Unary::NegativePart:
+      return x < T(0) ? x : T(0);
+    case Unary::Sign:
+      return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case Unary::SignPlus:
+      return x >= T(0) ? T(1) : T(-1);
+    case Unary::Step:
+      return x > T(0) ? T(1) : T(0);
   }
   return x;
 }
@@ -52,12 +66,18 @@ T apply_unary(Unary op, T x) {
 template <class T>
 T apply_binary(Binary op, T a, T b) {
   switch (op) {
-    case Binary::Add: return a + b;
-    case Binary::Sub: return a - b;
-    case Binary::Mul: return a * b;
-    case Binary::Div: return a / b;
-    case Binary::Max: return std::max(a, b);
-    case Binary::Min: return std::min(a, b);
+    case Binary::Add:
+      return a + b;
+    case Binary::Sub:
+      return a - b;
+    case Binary::Mul:
+      return a * b;
+    case Binary::Div:
+      return a / b;
+    case Binary::Max:
+      return std::max(a, b);
+    case Binary::Min:
+      return std::min(a, b);
   }
   return a;
 }
@@ -68,8 +88,7 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1)
-      throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
+    if (da != db && da != 1 && db != 1) throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -238,8 +257,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for (int64_t i = 0; i < x.numel(); ++i)
-      py[i] = std::min(std::max(px[i], static_cast<T>(lo)), static_cast<T>(hi));
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = std::min(std::max(px[i], static_cast<T>(lo)), static_cast<T>(hi));
     return 0;
   });
   return y;

@@ -87,7 +87,7 @@ void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool ov
   using Vec = typename K::Vec;
   constexpr int MR = K::MR, VL = K::VL;
   Vec acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{} ;
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{};
   for (int64_t k = 0; k < kc; ++k) {
     Vec b0, b1;
     std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
@@ -114,8 +114,8 @@ void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool ov
 }
 
 template <class T>
-void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i)
@@ -146,8 +146,8 @@ void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
       for (int64_t t = b; t < e; ++t) {
         int64_t p = t / panels_b, q = t % panels_b;
         int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
-        micro_kernel(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, C + p * MR * ldc + q * NR, ldc,
-                     rows, cols);
+        micro_kernel(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, C + p * MR * ldc + q * NR, ldc, rows,
+                     cols);
       }
     };
     if (parallel) {
@@ -163,8 +163,8 @@ void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 }  // namespace
 
 template <class T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+          T beta, T* C, int64_t ldc) {
   gemm_impl(true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -174,13 +174,13 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, con
   gemm_impl(false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                          int64_t, float, float*, int64_t);
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
-template void gemm_serial<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                                 const float*, int64_t, float, float*, int64_t);
-template void gemm_serial<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
-                                  const double*, int64_t, double, double*, int64_t);
+template void gemm_serial<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                 int64_t, float, float*, int64_t);
+template void gemm_serial<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                                  int64_t, double, double*, int64_t);
 
 }  // namespace xdnn::cpu
