@@ -1,0 +1,29 @@
+// NumPy .npy files: the array format of the golden cases and of `xdnn explain --out`.
+//
+// Format (numpy/lib/format.py, "NEP 1"): magic "\x93NUMPY", major and minor version bytes, the header
+// length (uint16 LE for version 1.0, uint32 LE for 2.0 and 3.0), an ASCII Python dict literal
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (4, 1, 28, 28), }
+// padded with spaces and ended by '\n', then the raw array data.
+//
+// Supported: versions 1.0, 2.0, 3.0 (read); dtypes '<f4' (F32), '<f8' (F64), '<i8' (I64), and '<i4'
+// (read only, widened to I64); C order; 0-d to n-d shapes. Anything else is an xdnn::Error whose
+// one-line message names the file and what was expected. The reader never trusts the header's size:
+// it checks the shape against the bytes actually present before allocating.
+#pragma once
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace xdnn {
+
+// Reads a whole .npy file into a CPU tensor.
+Tensor load_npy(const std::string& path);
+
+// Writes version 1.0, or 2.0 when the header does not fit version 1.0's 65535 bytes.
+void save_npy(const std::string& path, const Tensor& t);
+
+// In-memory versions (fuzzing, tests, embedding). `name_for_errors` is what error messages call the data.
+Tensor parse_npy(const std::string& bytes, const std::string& name_for_errors);
+std::string npy_bytes(const Tensor& t);
+
+}  // namespace xdnn
