@@ -113,6 +113,7 @@ Tape Model::forward(const std::vector<Tensor>& inputs, const ForwardOptions& opt
   if (inputs.size() != inputs_.size())
     throw Error("the model takes " + std::to_string(inputs_.size()) + " input(s), got " +
                 std::to_string(inputs.size()));
+  if (check_input && !inputs.empty() && !inputs_.empty()) check_first_input(inputs[0]);
   Tape tape;
   tape.values.resize(value_names_.size());
   tape.saved.resize(nodes_.size());
@@ -140,6 +141,20 @@ Tape Model::forward(const std::vector<Tensor>& inputs, const ForwardOptions& opt
     }
   }
   return tape;
+}
+
+void Model::check_first_input(const Tensor& x) const {
+  const bool want_float = input_dtype != DType::I64;
+  Shape want = input_shape;
+  want.insert(want.begin(), -1);
+  bool ok = x.defined() && x.is_float() == want_float && x.ndim() == static_cast<int>(want.size());
+  for (int i = 1; ok && i < x.ndim(); ++i) ok = want[i] < 0 || want[i] == x.dim(i);
+  if (ok) return;
+  std::string expect = "(N";
+  for (size_t i = 1; i < want.size(); ++i) expect += ", " + (want[i] < 0 ? std::string("?") : std::to_string(want[i]));
+  expect += ")";
+  throw Error("input '" + value_names_.at(inputs_[0]) + "': expected " + dtype_name(input_dtype) + " " + expect +
+              ", got " + (x.defined() ? x.describe() : std::string("nothing")));
 }
 
 Tensor Model::predict(const Tensor& x) const {

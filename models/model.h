@@ -65,6 +65,10 @@ class Model {
   Shape input_shape;
   DType input_dtype = DType::F32;
   std::vector<std::string> class_names;
+  // When set, forward() checks its first input against input_dtype (float32/float64 both accepted
+  // for a float input) and input_shape (-1 = any size; the batch axis is always free), throwing one
+  // line that names the input and what was expected. The ONNX importer sets it from the graph input.
+  bool check_input = false;
 
   // ---- running ----
   // `replace`: values to substitute right after they are produced (or for inputs), by value id. This is
@@ -89,6 +93,7 @@ class Model {
 
  private:
   int intern_value(const std::string& name);
+  void check_first_input(const Tensor& x) const;
   std::vector<std::string> value_names_;
   std::map<std::string, int> value_index_;
   std::vector<int> producer_;  // by value id
