@@ -5,13 +5,17 @@
 #include <doctest/doctest.h>
 
 #include <unistd.h>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include "engine/random.h"
+
 #include "models/npy.h"
+#include "models/safetensors.h"
 
 using namespace xdnn;
 namespace fs = std::filesystem;
@@ -275,6 +279,154 @@ TEST_CASE("npy: mutated files only ever raise xdnn::Error (deterministic fuzz)")
                                     npy_with_dict("{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }", "abcd")};
   int accepted = mutation_property(seeds, 4000, 1, [](const std::string& b) { parse_npy(b, "mutant.npy"); });
   // Some mutants (flips inside the data, spaces in the padding) stay valid; most must be rejected.
+  CHECK(accepted > 0);
+  CHECK(accepted < 4000);
+}
+
+// -------------------------------------------------------------------------------------- safetensors
+
+namespace {
+
+// A safetensors file from a hand-written JSON header (padded to 8 bytes) and a data buffer.
+std::string st_with_header(std::string header, const std::string& data) {
+  while (header.size() % 8) header += ' ';
+  std::string out(8, '\0');
+  for (int b = 0; b < 8; ++b) out[b] = static_cast<char>((header.size() >> (8 * b)) & 0xff);
+  return out + header + data;
+}
+
+TensorList st_sample() {
+  return {{"w", ramp({3, 2}, DType::F32)},  {"b", ramp({3}, DType::F64)},        {"ids", ramp({2, 2}, DType::I64)},
+          {"scalar", ramp({}, DType::F32)}, {"empty", ramp({0, 4}, DType::F32)}, {"a.first", ramp({1}, DType::F64)}};
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: round trip keeps dtypes, shapes, bytes, insertion order and metadata") {
+  TensorList ts = st_sample();
+  Metadata md = {{"lr", "0.003"}, {"epoch", "2"}, {"note", "unicode \xc3\xa9 and \"quotes\""}};
+  std::string path = scratch().path("rt.safetensors");
+  save_safetensors(path, ts, md);
+  std::string bytes = read_bytes(path);
+  CHECK(bytes == safetensors_bytes(ts, md));
+  uint64_t n = 0;
+  for (int b = 0; b < 8; ++b) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[b])) << (8 * b);
+  CHECK(n % 8 == 0);
+  // Header keys in insertion order ("w" before "b" before "a.first"), metadata first.
+  std::string header = bytes.substr(8, n);
+  CHECK(header.find("__metadata__") < header.find("\"w\""));
+  CHECK(header.find("\"w\"") < header.find("\"b\""));
+  CHECK(header.find("\"empty\"") < header.find("\"a.first\""));
+
+  Metadata md_back;
+  TensorList back = load_safetensors_ordered(path, &md_back);
+  CHECK(md_back == md);
+  REQUIRE(back.size() == ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) {
+    INFO(ts[i].first);
+    CHECK(back[i].first == ts[i].first);  // data order == insertion order
+    CHECK(bitwise_equal(back[i].second, ts[i].second));
+  }
+  std::map<std::string, Tensor> by_name = load_safetensors(path);
+  CHECK(by_name.size() == ts.size());
+  CHECK(bitwise_equal(by_name.at("ids"), ts[2].second));
+  // No metadata: no __metadata__ key, and an empty map comes back.
+  Metadata none = {{"stale", "x"}};
+  parse_safetensors(safetensors_bytes(ts), "mem", &none);
+  CHECK(none.empty());
+  CHECK(safetensors_bytes(ts).find("__metadata__") == std::string::npos);
+  CHECK(parse_safetensors(safetensors_bytes({}), "empty").empty());
+}
+
+TEST_CASE("safetensors: golden models hold exactly the initializers models.json lists, in that order") {
+  nlohmann::json models = nlohmann::json::parse(read_bytes(kGolden + "/models/models.json"));
+  int checked = 0;
+  for (auto it = models.begin(); it != models.end(); ++it) {
+    std::string path = kGolden + "/" + it->at("safetensors").get<std::string>();
+    INFO(path);
+    TensorList ts = load_safetensors_ordered(path);
+    std::vector<std::string> names;
+    for (auto& [k, t] : ts) {
+      names.push_back(k);
+      CHECK(t.dtype() == DType::F32);
+      for (int64_t i = 0; i < t.numel(); ++i) REQUIRE(std::isfinite(t.item(i)));
+    }
+    CHECK(names == it->at("initializers").get<std::vector<std::string>>());
+    // Our writer reproduces the same tensors (its JSON spacing differs from Python's json.dumps).
+    TensorList again = parse_safetensors(safetensors_bytes(ts), "again");
+    for (size_t i = 0; i < ts.size(); ++i) CHECK(bitwise_equal(again[i].second, ts[i].second));
+    ++checked;
+  }
+  CHECK(checked == 10);
+  auto cnn = load_safetensors(kGolden + "/models/cnn.safetensors");
+  CHECK(cnn.at("conv1.weight").shape() == Shape{8, 1, 3, 3});
+  CHECK(cnn.at("conv1.bias").shape() == Shape{8});
+  CHECK(cnn.at("conv2.weight").shape() == Shape{16, 8, 3, 3});
+  CHECK(cnn.at("fc.weight").shape() == Shape{10, 784});
+  CHECK(cnn.at("fc.bias").shape() == Shape{10});
+}
+
+TEST_CASE("safetensors: every malformed input is a one-line xdnn::Error naming the file and tensor") {
+  const std::string d24(24, '\0');
+  auto parse = [](const std::string& bytes) { return [bytes] { parse_safetensors(bytes, "bad.safetensors"); }; };
+  auto one = [&](const std::string& entry, const std::string& data) {
+    return parse(st_with_header("{\"t\": " + entry + "}", data));
+  };
+  const std::string N = "bad.safetensors";
+  check_error([] { load_safetensors("/nonexistent/m.safetensors"); }, "/nonexistent/m.safetensors", "no such file");
+  check_error(parse("abc"), N, "expected at least 8");
+  check_error(parse(std::string("\x10\0\0\0\0\0\0\0{}", 10)), N, "header length field says 16 bytes but only 2");
+  check_error(parse(std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10)), N, "at most 100000000");
+  check_error(parse(st_with_header("{\"t\": {\"dtype\": \"F32\",", "")), N, "not valid JSON");
+  check_error(parse(st_with_header("[1, 2]", "")), N, "must be a JSON object");
+  check_error(parse(st_with_header("{\"__metadata__\": {\"lr\": 0.1}}", "")), N, "__metadata__ value of 'lr'");
+  check_error(parse(st_with_header("{\"__metadata__\": [1]}", "")), N, "__metadata__ must be an object");
+  check_error(one("[1]", d24), "tensor 't'", "must be an object");
+  check_error(one("{\"shape\": [6], \"data_offsets\": [0, 24]}", d24), "tensor 't'", "lacks 'dtype'");
+  check_error(one("{\"dtype\": \"BF16\", \"shape\": [6], \"data_offsets\": [0, 12]}", d24), "tensor 't'",
+              "unsupported dtype 'BF16' (expected F32, F64 or I64)");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": 6, \"data_offsets\": [0, 24]}", d24), "tensor 't'",
+              "shape must be an array");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": [-6], \"data_offsets\": [0, 24]}", d24), "tensor 't'",
+              "shape entry must be a non-negative integer");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": [6.5], \"data_offsets\": [0, 24]}", d24), "tensor 't'",
+              "non-negative integer");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0]}", d24), "tensor 't'",
+              "data_offsets must be [begin, end]");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [8, 4]}", d24), "tensor 't'", "begin > end");
+  check_error(one("{\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [4, 28]}", d24), "tensor 't'",
+              "past the end of the 24-byte data buffer");
+  check_error(one("{\"dtype\": \"F64\", \"shape\": [6], \"data_offsets\": [0, 24]}", d24), "tensor 't'",
+              "span 24 bytes, expected 48 for F64 (6,)");
+  check_error(one("{\"dtype\": \"F64\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 24]}", d24),
+              "tensor 't'", "more elements than fit");
+  check_error(one("{\"dtype\": \"F64\", \"shape\": [2305843009213693952], \"data_offsets\": [0, 24]}", d24),
+              "tensor 't'", "is too large");
+  check_error(parse(st_with_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]},"
+                                   " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [12, 20]}}",
+                                   d24)),
+              "tensor 'b'", "overlaps tensor 'a'");
+  check_error(parse(st_with_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]},"
+                                   " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}",
+                                   d24)),
+              "tensor 'b'", "overlaps tensor 'a'");
+  // Writing: duplicate or reserved names, invalid UTF-8, an unwritable path.
+  Tensor x = Tensor::zeros({2});
+  check_error([&] { safetensors_bytes({{"x", x}, {"x", x}}); }, "safetensors_bytes", "duplicate tensor name 'x'");
+  check_error([&] { safetensors_bytes({{"__metadata__", x}}); }, "safetensors_bytes", "invalid tensor name");
+  check_error([&] { safetensors_bytes({{"bad\xff", x}}); }, "safetensors_bytes", "cannot encode");
+  check_error(
+      [&] {
+        save_safetensors("/nonexistent/w.safetensors", {{"x", x}});
+      },
+      "/nonexistent/w.safetensors", "cannot write");
+}
+
+TEST_CASE("safetensors: mutated files only ever raise xdnn::Error (deterministic fuzz)") {
+  std::vector<std::string> seeds = {safetensors_bytes(st_sample(), {{"lr", "0.01"}}),
+                                    safetensors_bytes({{"w", ramp({2, 2}, DType::F32)}}),
+                                    read_bytes(kGolden + "/models/cnn.safetensors")};
+  int accepted = mutation_property(seeds, 4000, 2, [](const std::string& b) { parse_safetensors(b, "mutant"); });
   CHECK(accepted > 0);
   CHECK(accepted < 4000);
 }
