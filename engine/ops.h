@@ -60,4 +60,47 @@ Tensor clip(const Tensor& x, double lo, double hi);
 double sum_all(const Tensor& x);     // accumulated in double, fixed order
 double dot_all(const Tensor& a, const Tensor& b);
 
+// ---- convolution (engine/cpu/conv.cpp) ------------------------------------------------------------------
+// x: (N, C, H, W), w: (O, C/groups, KH, KW) (PyTorch OIHW), b: (O) or undefined, y: (N, O, OH, OW).
+// Padding may be asymmetric (ONNX pads); padded positions are zero.
+struct Conv2dGeometry {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+};
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g);
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
+// gx (x_shape) = Wᵀ ⋆ gy: the input-gradient of <gy, conv(x, w)>.
+Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g);
+// gw (shape of w) = Σ_n gy_n ⋆ x_n; overwrites gw, or adds to it when `accumulate`. Deterministic for any
+// thread count (fixed chunks of samples summed in order).
+void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g);
+// Per-example weight gradients: (N, O, C/groups, KH, KW), one pass over the batch.
+Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                                          const Conv2dGeometry& g);
+// Bias gradient: Σ over batch and positions -> (O), or per example -> (N, O).
+Tensor conv2d_backward_bias(const Tensor& gy, bool per_example);
+
+// ---- pooling (engine/cpu/pooling.cpp) ------------------------------------------------------------------
+// x: (N, C, H, W) -> (N, C, OH, OW). Padding may be asymmetric (ONNX pads).
+struct Pool2dGeometry {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  bool ceil_mode = false;
+};
+Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g);
+// Max over each window (padding acts as −∞). argmax (I64, shape of y) receives the flat index h·W + w in
+// the input plane of the FIRST element in row-major window order equal to the maximum.
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& argmax);
+// Routes each gy element to its arg-max (windows that overlap add up).
+Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape);
+// What a window's sum is divided by: 1 (sum pooling), the window size clipped to the padded input
+// (count_include_pad), or the number of real input elements in it.
+enum class PoolDivisor { Sum, WindowIncludingPad, WindowExcludingPad };
+Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div);
+Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div);
+
 }  // namespace xdnn::ops

@@ -23,7 +23,10 @@ class ThreadPool {
   void resize(int n) {
     stop();
     shutdown_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // A new worker starts at the current generation: it must not rerun the last task the previous
+    // workers finished (that task and its pointer are gone).
+    const uint64_t start = generation_;
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, start] { worker_loop(i, start); });
   }
 
   // Runs task(i) for i in [0, count) with count <= size(); index 0 runs on the caller.
@@ -49,8 +52,7 @@ class ThreadPool {
   }
 
  private:
-  void worker_loop(int index) {
-    uint64_t seen = 0;
+  void worker_loop(int index, uint64_t seen) {
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
       wake_.wait(lock, [&] { return shutdown_ || generation_ != seen; });

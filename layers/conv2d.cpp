@@ -1,0 +1,141 @@
+#include "layers/conv2d.h"
+
+#include <cmath>
+
+#include "engine/dispatch.h"
+
+namespace xdnn {
+
+Conv2d::Conv2d(const std::string& name, int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+               const Conv2dOptions& o, DType dtype)
+    : name_(name), in_(in_channels), out_(out_channels) {
+  if (in_channels < 1 || out_channels < 1 || kernel_h < 1 || kernel_w < 1 || o.groups < 1 ||
+      in_channels % o.groups != 0 || out_channels % o.groups != 0)
+    throw Error("Conv2d " + name + ": invalid configuration in=" + std::to_string(in_channels) + " out=" +
+                std::to_string(out_channels) + " kernel=" + std::to_string(kernel_h) + "x" + std::to_string(kernel_w) +
+                " groups=" + std::to_string(o.groups) + " (channels must be divisible by groups)");
+  if (o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 || o.dilation_w < 1 || o.pad_top < 0 || o.pad_left < 0 ||
+      o.pad_bottom < 0 || o.pad_right < 0)
+    throw Error("Conv2d " + name + ": stride and dilation must be >= 1 and padding >= 0");
+  geom_ = {o.stride_h,  o.stride_w,   o.pad_top,    o.pad_left, o.pad_bottom,
+           o.pad_right, o.dilation_h, o.dilation_w, o.groups};
+  weight_ = {name + ".weight", Tensor({out_channels, in_channels / o.groups, kernel_h, kernel_w}, dtype), {}};
+  if (o.bias) bias_ = {name + ".bias", Tensor({out_channels}, dtype), {}};
+}
+
+void Conv2d::init(Rng& rng) {
+  const Shape& s = weight_.value.shape();
+  const double bound = 1.0 / std::sqrt(static_cast<double>(s[1] * s[2] * s[3]));
+  auto fill = [&](Tensor& t) {
+    dispatch_float(t.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      T* p = t.data<T>();
+      for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(rng.uniform(-bound, bound));
+      return 0;
+    });
+  };
+  fill(weight_.value);
+  if (bias_.value.defined()) fill(bias_.value);
+}
+
+std::vector<Param*> Conv2d::params() {
+  if (bias_.value.defined()) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+Tensor Conv2d::as_4d(const Tensor& x) const {
+  const bool one_d = x.ndim() == 3 && weight_.value.dim(2) == 1 && geom_.pad_top == 0 && geom_.pad_bottom == 0;
+  if (!x.defined() || !x.is_float() || !(x.ndim() == 4 || one_d) || x.dim(1) != in_) {
+    const std::string c = std::to_string(in_);
+    throw Error("Conv2d " + name_ + ": expected input (N, " + c + ", H, W)" +
+                (weight_.value.dim(2) == 1 ? " or (N, " + c + ", L)" : std::string()) + ", got " +
+                (x.defined() ? x.describe() : std::string("an undefined tensor")));
+  }
+  if (x.dtype() != weight_.value.dtype())
+    throw Error("Conv2d " + name_ + ": input " + x.describe() + " does not match the " +
+                dtype_name(weight_.value.dtype()) + " weight");
+  if (x.ndim() == 3) return x.reshape({x.dim(0), x.dim(1), 1, x.dim(2)});
+  return x;
+}
+
+// x: (N, C, H, W) or (N, C, L); W: (O, C/groups, KH, KW); b: (O) or undefined.
+Tensor Conv2d::linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const {
+  Tensor y = ops::conv2d_forward(as_4d(x), W, b, geom_);  // (N, O, OH, OW)
+  if (x.ndim() == 3) return y.reshape({y.dim(0), y.dim(1), y.dim(3)});
+  return y;
+}
+
+Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Shape& x_shape) const {
+  Shape x4 = x_shape;
+  if (x4.size() == 3) x4.insert(x4.begin() + 2, 1);
+  const Shape y4 = ops::conv2d_output_shape(x4, W.shape(), geom_);
+  return ops::conv2d_backward_input(s.reshape(y4), W, x4, geom_).reshape(x_shape);
+}
+
+std::vector<Tensor> Conv2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  saved.tensors = {x.at(0)};
+  return {linear_forward(x[0], weight_.value, bias_.value)};
+}
+
+std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                                     const BackwardOptions& opt) {
+  if (!grad_y.at(0).defined()) return {Tensor()};
+  const Tensor& x = saved.tensors.at(0);
+  const Tensor x4 = as_4d(x);
+  const Shape y4 = ops::conv2d_output_shape(x4.shape(), weight_.value.shape(), geom_);
+  if (grad_y[0].numel() != shape_numel(y4))
+    throw Error("Conv2d " + name_ + ": output gradient " + grad_y[0].describe() + " does not match output " +
+                shape_str(y4));
+  const Tensor gy = grad_y[0].reshape(y4);
+  if (opt.param_grad == ParamGrad::Accumulate) {
+    const bool had = weight_.grad.defined();
+    if (!had) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
+    ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);
+    if (bias_.value.defined()) {
+      if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
+      ops::add_inplace(bias_.grad, ops::conv2d_backward_bias(gy, false));
+    }
+  } else if (opt.param_grad == ParamGrad::PerExample) {
+    weight_.grad = ops::conv2d_backward_weight_per_example(x4, gy, weight_.value.shape(), geom_);
+    if (bias_.value.defined()) bias_.grad = ops::conv2d_backward_bias(gy, true);
+  }
+  return {ops::conv2d_backward_input(gy, weight_.value, x4.shape(), geom_).reshape(x.shape())};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration conv_basic{{"Conv2d/3x3-pad1", [](Rng& rng) {
+                                       auto layer = std::make_shared<Conv2d>("conv", 3, 4, 3, 3,
+                                                                             Conv2dOptions::same(1, 1), DType::F64);
+                                       layer->init(rng);
+                                       return LayerExample{layer, {random_tensor({2, 3, 5, 6}, rng)}};
+                                     }}};
+LayerExampleRegistration conv_general{{"Conv2d/stride-dilation-groups2-asym-pad-no-bias", [](Rng& rng) {
+                                         Conv2dOptions o;
+                                         o.stride_h = 2;
+                                         o.stride_w = 1;
+                                         o.pad_top = 1;
+                                         o.pad_left = 0;
+                                         o.pad_bottom = 2;
+                                         o.pad_right = 1;
+                                         o.dilation_h = 1;
+                                         o.dilation_w = 2;
+                                         o.groups = 2;
+                                         o.bias = false;
+                                         auto layer = std::make_shared<Conv2d>("conv", 4, 6, 3, 2, o, DType::F64);
+                                         layer->init(rng);
+                                         return LayerExample{layer, {random_tensor({3, 4, 6, 5}, rng)}};
+                                       }}};
+LayerExampleRegistration conv_1d{{"Conv2d/1d-input", [](Rng& rng) {
+                                    Conv2dOptions o = Conv2dOptions::same(2, 0);
+                                    o.pad_left = o.pad_right = 1;
+                                    auto layer = std::make_shared<Conv2d>("conv", 3, 2, 1, 3, o, DType::F64);
+                                    layer->init(rng);
+                                    return LayerExample{layer, {random_tensor({2, 3, 9}, rng)}};
+                                  }}};
+}  // namespace
+}  // namespace xdnn
