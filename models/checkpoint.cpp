@@ -1,0 +1,103 @@
+#include "models/checkpoint.h"
+
+#include <cstdlib>
+
+namespace xdnn {
+
+std::map<std::string, Tensor> model_state(Model& model) {
+  std::map<std::string, Tensor> out;
+  for (Param* p : model.params()) out[p->name] = p->value;
+  return out;
+}
+
+void save_checkpoint(const std::string& path, Model& model, const Metadata& metadata) {
+  TensorList list;
+  for (Param* p : model.params()) list.emplace_back(p->name, p->value);  // model order, as state_dict
+  save_safetensors(path, list, metadata);
+}
+
+Metadata load_checkpoint(const std::string& path, Model& model) {
+  Metadata meta;
+  std::map<std::string, Tensor> file = load_safetensors(path, &meta);
+  std::vector<Param*> params = model.params();
+  // Check everything before touching the model, so a failed load leaves it unchanged.
+  for (Param* p : params) {
+    auto it = file.find(p->name);
+    if (it == file.end())
+      throw Error(path + ": tensor " + p->name + " is missing (model expects " + p->value.describe() + ")");
+    const Tensor& t = it->second;
+    if (t.shape() != p->value.shape())
+      throw Error(path + ": tensor " + p->name + " has shape " + shape_str(t.shape()) + ", model expects " +
+                  shape_str(p->value.shape()));
+    if (t.dtype() != p->value.dtype())
+      throw Error(path + ": tensor " + p->name + " is " + dtype_name(t.dtype()) + ", model expects " +
+                  dtype_name(p->value.dtype()));
+  }
+  for (const auto& [name, t] : file) {
+    bool known = false;
+    for (Param* p : params) known = known || p->name == name;
+    if (!known) {
+      std::string names;
+      for (Param* p : params) names += (names.empty() ? "" : ", ") + p->name;
+      throw Error(path + ": unexpected tensor " + name + " " + t.describe() + " (the model has: " + names + ")");
+    }
+  }
+  for (Param* p : params) p->value.copy_from(file.at(p->name));
+  return meta;
+}
+
+Metadata read_checkpoint_metadata(const std::string& path) {
+  Metadata meta;
+  load_safetensors(path, &meta);
+  return meta;
+}
+
+std::string optimizer_state_path(const std::string& checkpoint_path) {
+  const std::string ext = ".safetensors";
+  std::string base = checkpoint_path;
+  if (base.size() >= ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0)
+    base.resize(base.size() - ext.size());
+  return base + ".optim" + ext;
+}
+
+void save_optimizer_state(const std::string& path, const Optimizer& opt) {
+  TensorList list;
+  for (const auto& [name, t] : opt.state_tensors()) list.emplace_back(name, t);
+  Metadata meta;
+  meta["format"] = "xdnn-optimizer-state-1";
+  meta["optimizer"] = describe(opt.config());
+  save_safetensors(path, list, meta);
+}
+
+void load_optimizer_state(const std::string& path, Optimizer& opt) {
+  Metadata meta;
+  std::map<std::string, Tensor> state = load_safetensors(path, &meta);
+  const std::string want = describe(opt.config());
+  const std::string got = metadata_get(meta, "optimizer", path);
+  if (got != want) throw Error(path + ": optimizer state is for " + got + ", this run uses " + want);
+  opt.load_state_tensors(state, path);
+}
+
+std::string metadata_get(const Metadata& m, const std::string& key, const std::string& source) {
+  auto it = m.find(key);
+  if (it == m.end()) throw Error(source + ": metadata has no '" + key + "' entry (is this an xdnn checkpoint?)");
+  return it->second;
+}
+
+double metadata_get_double(const Metadata& m, const std::string& key, const std::string& source) {
+  const std::string s = metadata_get(m, key, source);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end) throw Error(source + ": metadata '" + key + "' is '" + s + "', expected a number");
+  return v;
+}
+
+int64_t metadata_get_int(const Metadata& m, const std::string& key, const std::string& source) {
+  const std::string s = metadata_get(m, key, source);
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end) throw Error(source + ": metadata '" + key + "' is '" + s + "', expected an integer");
+  return v;
+}
+
+}  // namespace xdnn

@@ -1,0 +1,74 @@
+// Mini-batch training of a Model with softmax cross-entropy, and evaluation.
+//
+// One epoch: shuffle the training indices with Rng(seed, epoch) (Fisher-Yates), cut them into batches of
+// batch_size (the last one may be smaller, as PyTorch's drop_last=False), and for each batch: forward in
+// training mode, mean cross-entropy over the batch, backward with ParamGrad::Accumulate into zeroed
+// grads, optimizer step. After each epoch: test loss and accuracy in inference mode, and a checkpoint
+// DIR/epoch-K.safetensors (+ optimizer sidecar, models/checkpoint.h).
+//
+// Determinism: every random stream is derived from (seed, epoch) — initialisation from seed alone
+// (models/zoo.h), the epoch's shuffle and dropout masks from (seed, epoch) — so a run resumed from
+// epoch-K continues bit-identically to the uninterrupted run, and the layers' own thread-count
+// independence makes the whole run bit-identical for any number of threads.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "models/optim.h"
+
+namespace xdnn {
+
+// A labelled data set: x (N, ...) float32, y (N) int64 class ids.
+struct LabeledData {
+  Tensor x;
+  Tensor y;
+  int64_t size() const { return x.defined() ? x.dim(0) : 0; }
+  LabeledData head(int64_t n) const;  // first n examples (views)
+};
+
+// Mean softmax cross-entropy over the batch. logits: (N, K), labels: (N) int64 in [0, K).
+// grad_logits (optional): (N, K) = (softmax(logits) − onehot(labels)) / N. Computed in double per row
+// (log-sum-exp with the row max subtracted).
+double softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* grad_logits);
+
+struct EvalResult {
+  double loss = 0;      // mean cross-entropy
+  double accuracy = 0;  // fraction of argmax(logits) == label (first maximum wins)
+  int64_t count = 0;
+};
+EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_size = 1000);
+
+struct TrainConfig {
+  std::string architecture;  // zoo name, recorded in checkpoints
+  int epochs = 1;            // total epochs (a resumed run stops at the same total)
+  uint64_t seed = 0;
+  OptimizerConfig optimizer;
+  int64_t batch_size = 64;
+  std::string out_dir;   // checkpoints go here; empty = none
+  std::string resume;    // checkpoint to continue from; empty = start fresh
+  bool progress = true;  // progress bar on stderr when it is a terminal, else a line per epoch
+};
+
+struct EpochResult {
+  int epoch = 0;  // 1-based
+  double lr = 0;
+  double train_loss = 0;  // mean over the epoch's examples
+  EvalResult test;
+  double seconds = 0;      // training time of the epoch (without evaluation)
+  std::string checkpoint;  // path written, if any
+};
+
+// Trains `model` in place (built by the zoo with cfg.seed). With cfg.resume the model's weights and the
+// optimizer state are loaded from the checkpoint, whose metadata must match cfg (architecture, seed,
+// optimizer, batch size, training set size), and training continues with the next epoch.
+// `on_epoch` is called after each epoch.
+std::vector<EpochResult> train_model(Model& model, const LabeledData& train, const LabeledData& test,
+                                     const TrainConfig& cfg,
+                                     const std::function<void(const EpochResult&)>& on_epoch = {});
+
+// The (seed, epoch) stream seeds. Exposed for tests.
+uint64_t epoch_seed(uint64_t seed, int epoch, uint64_t stream);
+
+}  // namespace xdnn
