@@ -1,0 +1,50 @@
+// xdnn run --model M.onnx --input X.npy [--input X2.npy ...] --out Y.npy
+// Forward pass of a model on a batch (any batch size); writes the first output as .npy (float32 for
+// float outputs, int64 for integer outputs).
+#include <string>
+#include <vector>
+
+#include "explain/cli/commands.h"
+#include "models/load.h"
+#include "models/npy.h"
+
+namespace xdnn::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model, out;
+  std::vector<std::string> inputs;
+};
+
+void run_command(const RunOptions& o) {
+  Model model = load_model(o.model);
+  if (o.inputs.size() != model.inputs().size())
+    throw Error("model '" + o.model + "' takes " + std::to_string(model.inputs().size()) + " input(s), got " +
+                std::to_string(o.inputs.size()) + " --input file(s)");
+  std::vector<Tensor> xs;
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    Tensor x = load_npy(o.inputs[i]);
+    // float64 arrays run in the model's float type (float32); integers stay integers.
+    if (x.is_float() && x.dtype() != model.dtype()) x = x.to(model.dtype());
+    xs.push_back(x);
+  }
+  Tape tape = model.forward(xs);
+  Tensor y = tape.values.at(model.outputs().at(0));
+  if (!y.defined()) throw Error("model '" + o.model + "' produced no value for its first output");
+  if (y.is_float()) y = y.to(DType::F32);
+  save_npy(o.out, y);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto opts = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "forward pass: write the model's first output for a batch of inputs");
+  cmd->add_option("--model", opts->model, "model (.onnx)")->required();
+  cmd->add_option("--input", opts->inputs, "input .npy (repeat for models with several inputs)")->required();
+  cmd->add_option("--out", opts->out, "output .npy (float32)")->required();
+  cmd->callback([opts] { run_command(*opts); });
+}
+
+}  // namespace xdnn::cli
