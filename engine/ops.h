@@ -103,4 +103,53 @@ enum class PoolDivisor { Sum, WindowIncludingPad, WindowExcludingPad };
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div);
 Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div);
 
+// ---- sequence models (engine/cpu/sequence.cpp, engine/cpu/rnn_cells.cpp) -----------------------------
+// y = x with its axes permuted: y.shape[i] = x.shape[perm[i]]. Any dtype.
+Tensor permute_axes(const Tensor& x, const std::vector<int>& perm);
+// Embedding lookup: table (V, d), ids int64 (...) -> (..., d). Throws naming the first id outside
+// [0, V) and the valid range.
+Tensor gather_rows(const Tensor& table, const Tensor& ids);
+// Scatter-add of g (..., d) into rows of a (V, d) tensor: out[ids[i]] += g[i]. Serial, fixed order.
+Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows);
+// Concatenation / slicing along the last axis (all other axes equal).
+Tensor concat_last_axis(const std::vector<Tensor>& xs);
+Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end);
+// Batched product of 3-D tensors: c[b] = op(a[b]) op(b[b]); a (B, M, K) or (B, K, M) when transposed.
+Tensor batched_matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// Softmax over the last axis (max-subtracted); backward from y and dy: dx = y ⊙ (dy − Σ y ⊙ dy).
+Tensor softmax_last_axis(const Tensor& x);
+Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy);
+// Layer normalisation over the trailing `d` elements of each row (no affine part): returns
+// {xhat (shape of x), rstd (rows)} with rstd = 1/sqrt(var + eps), var the biased variance.
+std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps);
+// dx from dxhat: rstd ⊙ (dxhat − mean(dxhat) − xhat ⊙ mean(dxhat ⊙ xhat)) per row.
+Tensor layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor& rstd);
+// Row-wise mean of the last axis subtracted: x − mean_last(x) (the transpose of centring, too).
+Tensor center_last_axis(const Tensor& x);
+// GELU: x Φ(x) (exact, erf) or the tanh approximation; its derivative for backward.
+Tensor gelu(const Tensor& x, bool tanh_approximation);
+Tensor gelu_derivative(const Tensor& x, bool tanh_approximation);
+Tensor erf(const Tensor& x);
+Tensor erf_derivative(const Tensor& x);  // 2/sqrt(pi) exp(-x²)
+
+// Recurrent cells (PyTorch gate layouts). `mask` (N) float or undefined: rows with mask 0 keep their
+// state (padding past a sequence's length). Cell outputs are new tensors.
+// LSTM: z (N, 4H) pre-activations in gate order i, f, g, o; returns {a (N, 4H) = σ(i), σ(f), tanh(g),
+// σ(o); c (N, H); h (N, H)}.
+std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, const Tensor& h_prev, const Tensor& mask);
+// From dh, dc (N, H) at the step's outputs: {dz (N, 4H), dc_prev (N, H), dh_prev_direct (N, H)} where
+// dh_prev_direct is what reaches h_prev other than through the recurrent matmul (masked rows).
+std::vector<Tensor> lstm_cell_backward(const Tensor& dh, const Tensor& dc, const Tensor& a, const Tensor& c_prev,
+                                       const Tensor& c, const Tensor& mask);
+// GRU: xi = x W_ihᵀ + b_ih, hh = h W_hhᵀ + b_hh (N, 3H) in gate order r, z, n; returns {a (N, 3H) =
+// r, z, n; h (N, H)} with n = tanh(xi_n + r ⊙ hh_n), h = (1 − z) ⊙ n + z ⊙ h_prev.
+std::vector<Tensor> gru_cell_forward(const Tensor& xi, const Tensor& hh, const Tensor& h_prev, const Tensor& mask);
+// {dxi (N, 3H), dhh (N, 3H), dh_prev_direct (N, H)}.
+std::vector<Tensor> gru_cell_backward(const Tensor& dh, const Tensor& a, const Tensor& hh, const Tensor& h_prev,
+                                      const Tensor& mask);
+// Elman: h = act(z) with act tanh or relu (relu'(0) = 0); masked rows keep h_prev.
+Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mask, bool relu);
+// {dz (N, H), dh_prev_direct (N, H)} from dh and the step's output h.
+std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const Tensor& mask, bool relu);
+
 }  // namespace xdnn::ops
