@@ -1,0 +1,68 @@
+// FGSM and PGD; see attack.h.
+#include "explain/attack.h"
+
+#include <cmath>
+
+#include "engine/ops.h"
+#include "explain/common.h"
+
+namespace xdnn::explain {
+
+Tensor cross_entropy_input_gradient(const Model& model, const Tensor& x, const std::vector<int64_t>& labels) {
+  Tape tape = model.forward({x});
+  const Tensor& f = tape_logits(model, tape);
+  const int64_t N = f.dim(0), K = f.dim(1);
+  if (static_cast<int64_t>(labels.size()) != N)
+    throw Error("labels: " + std::to_string(labels.size()) + " labels for " + std::to_string(N) + " inputs");
+  // ∂L/∂f = softmax(f) − onehot(y), per row, max-shifted for stability.
+  Tensor seed(f.shape(), f.dtype());
+  for (int64_t n = 0; n < N; ++n) {
+    if (labels[n] < 0 || labels[n] >= K)
+      throw Error("labels: label " + std::to_string(labels[n]) + " of example " + std::to_string(n) +
+                  " is out of range for " + std::to_string(K) + " classes");
+    double mx = f.item(n * K);
+    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, f.item(n * K + k));
+    double z = 0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(f.item(n * K + k) - mx);
+    for (int64_t k = 0; k < K; ++k)
+      seed.set_item(n * K + k, std::exp(f.item(n * K + k) - mx) / z - (k == labels[n] ? 1.0 : 0.0));
+  }
+  std::vector<Tensor> g = model.backward(tape, {{logits_id(model), seed}});
+  const int in = model.inputs().at(0);
+  return g.at(in).defined() ? g[in] : Tensor(x.shape(), x.dtype());
+}
+
+Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, const AttackOptions& opt) {
+  if (!x_in.defined() || !x_in.is_float() || x_in.ndim() < 2)
+    throw Error("attack input: expected a float batch (N, ...), got " + (x_in.defined() ? x_in.describe() : "nothing"));
+  if (labels_t.dtype() != DType::I64 || labels_t.ndim() != 1 || labels_t.dim(0) != x_in.dim(0))
+    throw Error("attack labels: expected int64 (" + std::to_string(x_in.dim(0)) + "), got " + labels_t.describe());
+  if (!(opt.epsilon >= 0) || !std::isfinite(opt.epsilon)) throw Error("attack: --epsilon must be a finite number >= 0");
+  if (opt.method == "pgd" && (opt.steps < 1 || !(opt.step_size >= 0) || !std::isfinite(opt.step_size)))
+    throw Error("attack pgd: --steps must be >= 1 and --step-size a finite number >= 0");
+  if (opt.method != "fgsm" && opt.method != "pgd")
+    throw Error("attack: unknown method '" + opt.method + "'", "valid methods: fgsm, pgd");
+  std::vector<int64_t> labels(labels_t.numel());
+  for (int64_t i = 0; i < labels_t.numel(); ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
+
+  const Tensor x = x_in.to(DType::F64);
+  auto sign_grad = [&](const Tensor& xk) {
+    Tensor g = cross_entropy_input_gradient(model, xk.to(model.dtype()), labels).to(DType::F64);
+    return ops::unary(ops::Unary::Sign, g);  // sign(0) = 0
+  };
+  Tensor adv;
+  if (opt.method == "fgsm") {
+    adv = ops::clip(ops::add(x, ops::scale(sign_grad(x), opt.epsilon)), 0.0, 1.0);
+  } else {
+    const Tensor lo = ops::add_scalar(x, -opt.epsilon), hi = ops::add_scalar(x, opt.epsilon);
+    adv = x;
+    for (int64_t k = 0; k < opt.steps; ++k) {
+      Tensor step = ops::add(adv, ops::scale(sign_grad(adv), opt.step_size));
+      step = ops::binary(ops::Binary::Min, ops::binary(ops::Binary::Max, step, lo), hi);
+      adv = ops::clip(step, 0.0, 1.0);
+    }
+  }
+  return adv.to(DType::F32);
+}
+
+}  // namespace xdnn::explain

@@ -1,0 +1,98 @@
+// CAM, class activation mapping (Zhou et al. 2016, eq. 2) for networks that end in global average
+// pooling followed by one linear layer: M_K(h, w) = Σ_c W[K, c] · A[c, h, w], where A (N, C, h, w) is
+// the GAP's input and W (classes, C) the linear layer's weight. No ReLU, no bias, no normalisation (as in
+// the paper); with --upsample the map is resized to the input's (H, W) like Grad-CAM's.
+// Relation used as a property test: on such a network Grad-CAM at A equals ReLU(CAM) / (h·w).
+//
+// The GAP and the linear layer are found structurally, never by class: the GAP is the last node with a
+// 4-D float input (N, C, h, w), h·w > 1, whose output holds C values per sample equal to the spatial means
+// of its input (checked on this very forward pass); from its output, weight-free nodes that keep C values
+// per sample (Flatten, Reshape) are followed to a LinearLike node with a (classes, C) weight that
+// produces the logits.
+#include <cmath>
+
+#include "engine/ops.h"
+#include "explain/common.h"
+
+namespace xdnn::explain {
+namespace {
+
+bool is_spatial_mean(const Tensor& a, const Tensor& y) {
+  const int64_t N = a.dim(0), C = a.dim(1), hw = a.dim(2) * a.dim(3);
+  if (y.numel() != N * C) return false;
+  const Tensor mean = ops::matmul(a.reshape({N * C, hw}), Tensor::full({hw, 1}, 1.0 / hw, a.dtype()));
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < N * C; ++i) {
+    err = std::max(err, std::abs(mean.item(i) - y.item(i)));
+    ref = std::max(ref, std::abs(mean.item(i)));
+  }
+  return err <= 1e-5 * std::max(ref, 1.0);
+}
+
+struct CamStructure {
+  int features = -1;               // value id of A (N, C, h, w)
+  const LinearLike* fc = nullptr;  // weight (classes, C)
+};
+
+CamStructure find_cam_structure(const Model& model, const Tape& tape) {
+  const auto& nodes = model.nodes();
+  for (int k = static_cast<int>(nodes.size()) - 1; k >= 0; --k) {
+    const Node& gap = nodes[k];
+    if (gap.inputs.size() != 1 || gap.outputs.size() != 1 || gap.inputs[0] < 0 || gap.outputs[0] < 0) continue;
+    const Tensor& a = tape.values[gap.inputs[0]];
+    const Tensor& y = tape.values[gap.outputs[0]];
+    if (!a.defined() || !a.is_float() || a.ndim() != 4 || a.dim(2) * a.dim(3) <= 1 || !y.defined()) continue;
+    if (!is_spatial_mean(a, y)) continue;
+    const int64_t C = a.dim(1);
+    // Follow the single consumer chain from the GAP output to a linear layer.
+    int v = gap.outputs[0];
+    for (int hops = 0; hops < 8; ++hops) {
+      int consumer = -1, count = 0;
+      for (int j = 0; j < static_cast<int>(nodes.size()); ++j)
+        for (int in : nodes[j].inputs)
+          if (in == v) consumer = j, ++count;
+      if (count != 1) break;
+      const Node& c = nodes[consumer];
+      if (const LinearLike* lin = c.layer->as_linear()) {
+        const Tensor& W = lin->weight();
+        if (W.ndim() == 2 && W.dim(1) == C && c.outputs.size() == 1 && c.outputs[0] == logits_id(model))
+          return {gap.inputs[0], lin};
+        break;
+      }
+      const bool reshape_like = c.layer->params().empty() && c.outputs.size() == 1 && c.outputs[0] >= 0 &&
+                                tape.values[c.outputs[0]].defined() && tape.values[c.outputs[0]].numel() == y.numel();
+      if (!reshape_like) break;
+      v = c.outputs[0];
+    }
+  }
+  throw Error("cam: the model does not end in global average pooling followed by one linear layer",
+              "use grad-cam, which works for any convolutional network");
+}
+
+Attribution cam(const ExplainRequest& req) {
+  const Model& model = *req.model;
+  const Tensor x = model_input(req);
+  Tape tape = model.forward({x});
+  const CamStructure s = find_cam_structure(model, tape);
+  const Tensor& A = tape.values[s.features];
+  const Tensor& W = s.fc->weight();
+  const int64_t N = A.dim(0), C = A.dim(1), h = A.dim(2), w = A.dim(3);
+  Tensor map({N, 1, h, w}, A.dtype());
+  for (int64_t n = 0; n < N; ++n) {
+    const Tensor wk = W.slice_batch(req.targets[n], req.targets[n] + 1);  // (1, C)
+    map.slice_batch(n, n + 1).copy_from(ops::matmul(wk, A.slice_batch(n, n + 1).reshape({C, h * w})));
+  }
+  if (req.options.get("upsample", "false") == "true") {
+    if (x.ndim() != 4) throw Error("cam --upsample: the input must be (N, C, H, W) images, got " + x.describe());
+    map = upsample_bilinear(map, x.dim(2), x.dim(3));
+  }
+  return {map, "cam", req.options.values, 0};
+}
+
+MethodRegistration reg{{"cam",
+                        "class activation map of a global-average-pooling network (Zhou et al. 2016)",
+                        {{"upsample", "false", "resize the map to the input's height and width (bilinear)"}},
+                        cam}};
+
+}  // namespace
+}  // namespace xdnn::explain

@@ -1,0 +1,110 @@
+// DeepLIFT with the rescale rule (Shrikumar, Greenside & Kundaje 2017, §3.3 and §3.5.1 for max-pooling),
+// exactly as the golden README's §DeepLIFT fixes it:
+//   - run the network on x and on the baseline x̄ (default 0, or --baseline), keeping both tapes;
+//   - propagate multipliers m backwards from m = 1 at logit K (Model::reverse_walk) with
+//       * element-wise nonlinearities (layer kinds ReLU, Sigmoid, Tanh, ...), input z, output y:
+//         m_in = m_out · (y − ȳ)/(z − z̄) where |z − z̄| ≥ 1e-10, else the ordinary gradient (relu'(0) = 0);
+//       * max-pooling (layer kinds starting with "MaxPool"): per window, y at the actual input's first
+//         arg-max a and ȳ at the baseline's first arg-max ā; the map C holds m_out·(y − ȳ) at a when y ≥ ȳ,
+//         else at ā (overlapping windows add up); m_in = C/(z − z̄) where |z − z̄| ≥ 1e-10, else the
+//         ordinary max-pool gradient (m_out at a);
+//       * every other node (linear and affine maps, reshapes): its ordinary backward;
+//   - attribution (x − x̄) ⊙ m at the input (at the embedding output for token models, summed over d).
+// The routing of C uses the layer's own backward on each tape: the actual tape's backward sends a window's
+// value to a, the baseline tape's to ā, so no pooling internals are needed here. Every sample is computed
+// from its own rows (the baseline tape has the batch's shape), so results do not depend on the batch.
+// Summation to delta: Σ attribution = f_K(x) − f_K(x̄) for networks built from these nodes.
+#include <cmath>
+#include <string>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "explain/common.h"
+
+namespace xdnn::explain {
+namespace {
+
+constexpr double kMinDelta = 1e-10;
+
+bool is_rescale_kind(const std::string& kind) {
+  return kind == "ReLU" || kind == "Sigmoid" || kind == "Tanh" || kind == "LeakyReLU" || kind == "ELU" ||
+         kind == "GELU" || kind == "Softplus" || kind == "SiLU";
+}
+
+// where(|dz| ≥ 1e-10, num / dz, fallback), element-wise; all tensors of one shape and dtype.
+Tensor divide_or_fallback(const Tensor& num, const Tensor& dz, const Tensor& fallback) {
+  Tensor out(num.shape(), num.dtype());
+  dispatch_float(num.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = num.data<T>();
+    const T* d = dz.data<T>();
+    const T* f = fallback.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = std::abs(d[i]) >= T(kMinDelta) ? a[i] / d[i] : f[i];
+  });
+  return out;
+}
+
+// The mask [y ≥ ȳ] as 0/1 of the same dtype.
+Tensor greater_equal(const Tensor& y, const Tensor& yb) {
+  Tensor out(y.shape(), y.dtype());
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = y.data<T>();
+    const T* b = yb.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = a[i] >= b[i] ? T(1) : T(0);
+  });
+  return out;
+}
+
+Attribution deeplift(const ExplainRequest& req) {
+  const Model& model = *req.model;
+  const Tensor x = model_input(req);
+  const Point point = attribution_point(model, x);
+  const Tape tape = model.forward({x});
+  const Tensor e = tape.values.at(point.value_id);
+  const Tensor base = baseline_for(req.options, e);
+  const Tape btape = forward_at(model, point, x, base);
+
+  const Tensor& logits = tape_logits(model, tape);
+  Tensor seed(logits.shape(), logits.dtype());
+  for (int64_t n = 0; n < logits.dim(0); ++n) seed.set_item(n * logits.dim(1) + req.targets[n], 1.0);
+
+  const BackwardOptions plain{};
+  auto node_rule = [&](int k, const std::vector<Tensor>& m_out) -> std::vector<Tensor> {
+    const Node& node = model.nodes()[k];
+    const std::string kind = node.layer->kind();
+    const bool rescale = is_rescale_kind(kind);
+    const bool maxpool = kind.rfind("MaxPool", 0) == 0;
+    if ((!rescale && !maxpool) || node.inputs.size() != 1 || node.outputs.size() != 1 || !m_out.at(0).defined())
+      return node.layer->backward(m_out, tape.saved[k], plain);
+    const Tensor& z = tape.values[node.inputs[0]];
+    const Tensor& zb = btape.values[node.inputs[0]];
+    const Tensor& y = tape.values[node.outputs[0]];
+    const Tensor& yb = btape.values[node.outputs[0]];
+    const Tensor dz = ops::sub(z, zb);
+    const Tensor fallback = node.layer->backward(m_out, tape.saved[k], plain).at(0);
+    if (rescale) return {divide_or_fallback(ops::mul(m_out[0], ops::sub(y, yb)), dz, fallback)};
+    // MaxPool: route m_out·(y − ȳ) to the actual arg-max where y ≥ ȳ, to the baseline's otherwise.
+    const Tensor contrib = ops::mul(m_out[0], ops::sub(y, yb));
+    const Tensor take_actual = greater_equal(y, yb);
+    const Tensor to_actual = ops::mul(contrib, take_actual);
+    const Tensor to_base = ops::sub(contrib, to_actual);
+    Tensor C = node.layer->backward({to_actual}, tape.saved[k], plain).at(0);
+    C = ops::add(C, node.layer->backward({to_base}, btape.saved[k], plain).at(0));
+    return {divide_or_fallback(C, dz, fallback)};
+  };
+  std::vector<Tensor> m = model.reverse_walk(tape, {{logits_id(model), seed}}, node_rule);
+  const Tensor mult = m.at(point.value_id).defined() ? m[point.value_id] : Tensor(e.shape(), e.dtype());
+  const Tensor attr = ops::mul(ops::sub(e, base), mult);
+  return {finish_attribution(point, attr), "deeplift", req.options.values, 0};
+}
+
+MethodRegistration reg{{"deeplift",
+                        "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
+                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape"}},
+                        deeplift}};
+
+}  // namespace
+}  // namespace xdnn::explain

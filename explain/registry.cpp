@@ -1,0 +1,103 @@
+// The method registry (explain/method.h) and typed option access.
+#include "explain/registry.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <set>
+
+#include "engine/error.h"
+
+namespace xdnn::explain {
+
+namespace {
+
+// A function-local static: registrations run during static initialisation of other translation units,
+// in an order the language does not fix.
+std::vector<MethodInfo>& registry() {
+  static std::vector<MethodInfo> r;
+  return r;
+}
+
+}  // namespace
+
+void register_method(MethodInfo info) {
+  auto& r = registry();
+  // Keep the list sorted by name so listings and the CLI's option union do not depend on link order.
+  auto pos = std::lower_bound(r.begin(), r.end(), info.name,
+                              [](const MethodInfo& m, const std::string& n) { return m.name < n; });
+  r.insert(pos, std::move(info));
+}
+
+const std::vector<MethodInfo>& methods() { return registry(); }
+
+std::string method_names() {
+  std::string s;
+  for (const auto& m : registry()) s += (s.empty() ? "" : ", ") + m.name;
+  return s;
+}
+
+const MethodInfo& find_method(const std::string& name) {
+  for (const auto& m : registry())
+    if (m.name == name) return m;
+  throw Error("unknown explanation method '" + name + "'", "valid methods: " + method_names());
+}
+
+std::string Options::get(const std::string& name, const std::string& fallback) const {
+  auto it = values.find(name);
+  return it == values.end() ? fallback : it->second;
+}
+
+double Options::get_double(const std::string& name, double fallback) const {
+  auto it = values.find(name);
+  if (it == values.end() || it->second.empty()) return fallback;
+  const char* s = it->second.c_str();
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s, &end);
+  if (end == s || *end != '\0' || errno == ERANGE)
+    throw Error("option --" + name + ": expected a number, got '" + it->second + "'");
+  return v;
+}
+
+int64_t Options::get_int(const std::string& name, int64_t fallback) const {
+  auto it = values.find(name);
+  if (it == values.end() || it->second.empty()) return fallback;
+  const char* s = it->second.c_str();
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || errno == ERANGE)
+    throw Error("option --" + name + ": expected an integer, got '" + it->second + "'");
+  return static_cast<int64_t>(v);
+}
+
+std::vector<OptionSpec> all_method_options() {
+  std::vector<OptionSpec> out;
+  std::set<std::string> seen;
+  for (const auto& m : registry())
+    for (const auto& o : m.options)
+      if (seen.insert(o.name).second) out.push_back(o);
+  std::sort(out.begin(), out.end(), [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
+  return out;
+}
+
+Options resolve_options(const MethodInfo& method, const std::map<std::string, std::string>& given) {
+  Options opt;
+  for (const auto& spec : method.options)
+    if (!spec.default_value.empty()) opt.values[spec.name] = spec.default_value;
+  for (const auto& [name, value] : given) {
+    bool known =
+        std::any_of(method.options.begin(), method.options.end(), [&](const OptionSpec& s) { return s.name == name; });
+    if (!known) {
+      std::string accepted;
+      for (const auto& s : method.options) accepted += (accepted.empty() ? "--" : ", --") + s.name;
+      throw Error("option --" + name + " does not apply to method '" + method.name + "'",
+                  accepted.empty() ? "it takes no options" : "it takes: " + accepted);
+    }
+    opt.values[name] = value;
+  }
+  return opt;
+}
+
+}  // namespace xdnn::explain
