@@ -1,0 +1,185 @@
+// Shared machinery of the influence methods: input validation, the streamed pairwise-score engine
+// behind TracIn / Grad-Dot / Grad-Cos, and the progress bar.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "explain/influence/influence.h"
+
+namespace xdnn::influence {
+
+namespace {
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+void check_same_architecture(const std::vector<Model*>& ckpts) {
+  auto describe = [](Model& m) {
+    std::vector<std::pair<std::string, Shape>> v;
+    for (Param* p : m.params()) v.push_back({p->name, p->value.shape()});
+    return v;
+  };
+  const auto first = describe(*ckpts[0]);
+  for (size_t c = 1; c < ckpts.size(); ++c) {
+    const auto other = describe(*ckpts[c]);
+    const std::string where = "checkpoint " + std::to_string(c + 1) + " differs from checkpoint 1 in architecture: ";
+    for (size_t i = 0; i < std::max(first.size(), other.size()); ++i) {
+      if (i >= first.size()) throw Error(where + "extra parameter '" + other[i].first + "'");
+      if (i >= other.size()) throw Error(where + "parameter '" + first[i].first + "' is missing");
+      if (first[i].first != other[i].first)
+        throw Error(where + "parameter " + std::to_string(i + 1) + " is '" + other[i].first + "', expected '" +
+                    first[i].first + "'");
+      if (first[i].second != other[i].second)
+        throw Error(where + "parameter '" + first[i].first + "' has shape " + shape_str(other[i].second) +
+                    ", expected " + shape_str(first[i].second));
+    }
+  }
+}
+
+Shape example_shape(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
+
+void check_inputs(const Tensor& x, const std::string& what) {
+  if (!x.defined()) throw Error(what + ": missing");
+  if (x.ndim() < 1 || x.dim(0) < 1) throw Error(what + ": expected a non-empty batch (N, ...), got " + x.describe());
+  if (x.is_float()) {
+    dispatch_float(x.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* p = x.data<T>();
+      for (int64_t i = 0; i < x.numel(); ++i)
+        if (!std::isfinite(p[i])) throw Error(what + ": element " + std::to_string(i) + " is not finite");
+      return 0;
+    });
+  }
+}
+
+// S[r0 + j, c0 + i] += w · part[j, i]   (part: (nj, ni)); cosine: part / (na[j] nb[i]), 0 for a zero norm.
+void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, double w, const Tensor* na,
+                      const Tensor* nb) {
+  dispatch_float(S.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* s = S.data<T>();
+    const T* p = part.data<T>();
+    const int64_t cols = S.dim(1), nj = part.dim(0), ni = part.dim(1);
+    for (int64_t j = 0; j < nj; ++j)
+      for (int64_t i = 0; i < ni; ++i) {
+        T v = p[j * ni + i];
+        if (na) {
+          const T d = na->data<T>()[j] * nb->data<T>()[i];
+          v = d > 0 ? v / d : T(0);
+        }
+        s[(r0 + j) * cols + c0 + i] += static_cast<T>(w) * v;
+      }
+    return 0;
+  });
+}
+
+}  // namespace
+
+void validate_inputs(const std::vector<Model*>& ckpts, const std::vector<double>* lrs, const InfluenceData& data,
+                     const InfluenceOptions& opt, bool need_test) {
+  if (ckpts.empty()) throw Error("influence: no checkpoints given");
+  check_same_architecture(ckpts);
+  if (lrs && lrs->size() != ckpts.size())
+    throw Error("--lr: " + std::to_string(lrs->size()) + " learning rate(s) for " + std::to_string(ckpts.size()) +
+                " checkpoint(s); give one per checkpoint");
+  if (lrs)
+    for (double lr : *lrs)
+      if (!std::isfinite(lr)) throw Error("--lr: learning rates must be finite");
+  if (opt.projection < 0) throw Error("--projection: expected a positive dimension");
+  if (opt.chunk < 1) throw Error("influence: chunk size must be positive");
+  if (!(opt.damping >= 0)) throw Error("--damping: expected a non-negative number");
+  check_inputs(data.train_x, "train-x");
+  if (need_test) {
+    check_inputs(data.test_x, "test-x");
+    if (data.test_x.dtype() != data.train_x.dtype() || example_shape(data.test_x) != example_shape(data.train_x))
+      throw Error("test-x: examples are " + std::string(dtype_name(data.test_x.dtype())) + " " +
+                  shape_str(example_shape(data.test_x)) + ", but train-x examples are " +
+                  dtype_name(data.train_x.dtype()) + " " + shape_str(example_shape(data.train_x)));
+  }
+  // One example through the first checkpoint gives the number of classes.
+  Model& m = *ckpts[0];
+  Tensor x1 = data.train_x.slice_batch(0, 1);
+  if (x1.is_float() && x1.dtype() != m.dtype()) x1 = x1.to(m.dtype());
+  const Tensor logits = m.predict(x1);
+  if (logits.ndim() != 2 || logits.dim(0) != 1)
+    throw Error("influence: expected the model output to be (N, classes) logits, got " + logits.describe());
+  const int64_t K = logits.dim(1);
+  check_labels(data.train_y, data.train_x.dim(0), K, "train-y");
+  if (need_test) check_labels(data.test_y, data.test_x.dim(0), K, "test-y");
+  for (Model* c : ckpts) select_params(*c, opt.params);
+}
+
+Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<double>& weights, const InfluenceData& data,
+                       const InfluenceOptions& opt, bool cosine, const std::string& label) {
+  const int64_t n_test = data.test_x.dim(0), n_train = data.train_x.dim(0);
+  const int64_t chunk = opt.chunk;
+  Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
+  Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    GradientComputer gc(*ckpts[c], opt.params);
+    std::unique_ptr<Projection> proj;
+    if (opt.projection > 0)
+      proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, ckpts[c]->dtype());
+    auto grads = [&](const Tensor& x, const Tensor& y) {
+      ChunkGrads g = gc.compute(x, y);
+      return proj ? proj->apply(g) : g;
+    };
+    auto norms = [](const ChunkGrads& g) { return ops::unary(ops::Unary::Sqrt, squared_norms(g)); };
+    std::vector<ChunkGrads> test;
+    std::vector<Tensor> test_norms;
+    for (int64_t b = 0; b < n_test; b += chunk) {
+      const int64_t e = std::min(n_test, b + chunk);
+      test.push_back(grads(data.test_x.slice_batch(b, e), data.test_y.slice_batch(b, e)));
+      if (cosine) test_norms.push_back(norms(test.back()));
+      bar.add(e - b);
+    }
+    for (int64_t b = 0; b < n_train; b += chunk) {
+      const int64_t e = std::min(n_train, b + chunk);
+      ChunkGrads g = grads(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
+      Tensor nb = cosine ? norms(g) : Tensor();
+      for (size_t t = 0; t < test.size(); ++t) {
+        Tensor part = gram(test[t], g);  // (n_t, e − b)
+        accumulate_block(S, static_cast<int64_t>(t) * chunk, b, part, weights.at(c), cosine ? &test_norms[t] : nullptr,
+                         cosine ? &nb : nullptr);
+      }
+      bar.add(e - b);
+    }
+  }
+  return S;
+}
+
+Progress::Progress(std::string label, int64_t total, bool enabled)
+    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), enabled_(enabled), start_(now_seconds()) {}
+
+Progress::~Progress() {
+  if (enabled_ && last_ >= 0) draw(true);
+}
+
+void Progress::add(int64_t done) {
+  done_ += done;
+  if (!enabled_) return;
+  const double t = now_seconds();
+  if (last_ < 0 || t - last_ >= 0.2 || done_ >= total_) {
+    last_ = t;
+    draw(false);
+  }
+}
+
+void Progress::draw(bool final) {
+  const double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+  const int width = 30, filled = static_cast<int>(frac * width);
+  std::string bar(filled, '#');
+  bar += std::string(width - filled, ' ');
+  std::fprintf(stderr, "\r%s [%s] %3d%%  %lld/%lld  %.1f s%s", label_.c_str(), bar.c_str(),
+               static_cast<int>(frac * 100), static_cast<long long>(done_), static_cast<long long>(total_),
+               now_seconds() - start_, final ? "\n" : "");
+  std::fflush(stderr);
+}
+
+}  // namespace xdnn::influence

@@ -1,0 +1,83 @@
+// Training-data influence: which training examples made the model predict what it predicts for a test
+// example. Every method scores pairs (test j, train i) from per-example loss gradients g(x, y) (see
+// per_example.h for the loss, the parameter sets and the gradient layout); one method per file:
+//
+//   tracin.cpp              TracInCP (Pruthi et al. 2020, eq. 3): S[j,i] = Σ_c lr_c ⟨g_c(test_j), g_c(train_i)⟩
+//   self_influence.cpp      TracIn self-influence (Pruthi et al. 2020, §3.2): s_i = Σ_c lr_c ‖g_c(train_i)‖²
+//   grad_dot.cpp            S[j,i] = ⟨g(test_j), g(train_i)⟩ at the last checkpoint
+//   grad_cos.cpp            S[j,i] = ⟨g(test_j), g(train_i)⟩ / (‖g(test_j)‖ ‖g(train_i)‖) at the last checkpoint
+//   influence_function.cpp  Koh & Liang 2017, eq. 2: I[j,i] = −g(test_j)ᵀ (H + λI)⁻¹ g(train_i), H the exact
+//                           Hessian of the mean training loss (last layer, hessian.h), solved by CG (cg.h)
+//
+// The training set is streamed in chunks (memory O(chunk · P) for gradients, plus the output); the
+// test set's gradients are kept. Scores are computed in the models' dtype (float32 for loaded
+// checkpoints; float64 for tests) and returned in it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "explain/influence/per_example.h"
+#include "models/model.h"
+
+namespace xdnn::influence {
+
+struct InfluenceData {
+  Tensor train_x, train_y;  // (n_train, ...) float, int64 (n_train)
+  Tensor test_x, test_y;    // (n_test, ...) float, int64 (n_test); unused by self-influence
+};
+
+struct InfluenceOptions {
+  ParamSet params = ParamSet::All;
+  int64_t projection = 0;  // > 0: project gradients to this many dimensions (seeded Gaussian)
+  uint64_t seed = 0;       // projection seed
+  int64_t chunk = 256;     // training examples per chunk
+  bool progress = false;   // progress bar on stderr
+  // Influence functions only.
+  double damping = 0.01;  // λ in (H + λI)
+  int cg_max_iterations = 500;
+  double cg_tolerance = 1e-6;  // stop when ‖r_j‖ ≤ tol · ‖b_j‖ for every right-hand side j
+};
+
+// All the checks that must pass before any long computation, each failing with one line:
+// checkpoints of one architecture (same parameter names and shapes), one learning rate per checkpoint
+// (`lrs` may be empty when the method needs none), float inputs whose per-example shapes agree between
+// train and test, int64 (n,) labels inside [0, classes) (classes from a one-example forward pass), and
+// a parameter selection that exists. `need_test`: the method reads test_x / test_y.
+void validate_inputs(const std::vector<Model*>& checkpoints, const std::vector<double>* lrs, const InfluenceData& data,
+                     const InfluenceOptions& opt, bool need_test);
+
+// Σ_c w_c G_c(test) G_c(train)ᵀ, optionally cosine-normalised per checkpoint (the engine behind
+// tracin, grad-dot and grad-cos). Returns (n_test, n_train).
+Tensor pairwise_scores(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,
+                       const InfluenceData& data, const InfluenceOptions& opt, bool cosine, const std::string& label);
+
+Tensor tracin(const std::vector<Model*>& checkpoints, const std::vector<double>& lrs, const InfluenceData& data,
+              const InfluenceOptions& opt);
+Tensor grad_dot(const std::vector<Model*>& checkpoints, const InfluenceData& data, const InfluenceOptions& opt);
+Tensor grad_cos(const std::vector<Model*>& checkpoints, const InfluenceData& data, const InfluenceOptions& opt);
+// (n_train)
+Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<double>& lrs, const InfluenceData& data,
+                      const InfluenceOptions& opt);
+// (n_test, n_train), at the last checkpoint; --params last-layer only (see influence_function.cpp).
+Tensor influence_function(const std::vector<Model*>& checkpoints, const InfluenceData& data,
+                          const InfluenceOptions& opt);
+
+// A one-line progress bar on stderr ("label [#####     ]  45%  27000/60000  12.3 s"), redrawn at most
+// every 0.2 s, only when enabled.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, bool enabled);
+  ~Progress();
+  void add(int64_t done);
+
+ private:
+  void draw(bool final);
+  std::string label_;
+  int64_t total_, done_ = 0;
+  bool enabled_;
+  double start_, last_ = -1;
+};
+
+}  // namespace xdnn::influence

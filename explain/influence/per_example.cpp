@@ -1,0 +1,339 @@
+#include "explain/influence/per_example.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+
+namespace xdnn::influence {
+
+ParamSet parse_param_set(const std::string& text) {
+  if (text == "all") return ParamSet::All;
+  if (text == "last-layer") return ParamSet::LastLayer;
+  throw Error("--params: expected 'all' or 'last-layer', got '" + text + "'");
+}
+
+const char* param_set_name(ParamSet set) { return set == ParamSet::All ? "all" : "last-layer"; }
+
+void check_labels(const Tensor& labels, int64_t n, int64_t num_classes, const std::string& what) {
+  if (labels.dtype() != DType::I64) throw Error(what + ": expected int64 labels, got " + labels.describe());
+  if (labels.ndim() != 1 || labels.dim(0) != n)
+    throw Error(what + ": expected labels of shape (" + std::to_string(n) + "), got " + labels.describe());
+  const int64_t* y = labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    if (y[i] < 0 || y[i] >= num_classes)
+      throw Error(what + ": label " + std::to_string(y[i]) + " at index " + std::to_string(i) + " is outside [0, " +
+                  std::to_string(num_classes) + ")");
+}
+
+// Softmax and the loss are computed per row in double: max-shifted logsumexp.
+Tensor cross_entropy_seed(const Tensor& logits, const Tensor& labels, std::vector<double>* losses) {
+  ops::expect_float(logits, "logits");
+  if (logits.ndim() != 2) throw Error("influence: expected logits of shape (N, classes), got " + logits.describe());
+  const int64_t n = logits.dim(0), K = logits.dim(1);
+  check_labels(labels, n, K, "labels");
+  const int64_t* y = labels.data<int64_t>();
+  Tensor delta(logits.shape(), logits.dtype());
+  if (losses) losses->assign(n, 0.0);
+  dispatch_float(logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* z = logits.data<T>();
+    T* d = delta.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const T* zi = z + i * K;
+      double m = zi[0];
+      for (int64_t k = 1; k < K; ++k) m = std::max(m, static_cast<double>(zi[k]));
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += std::exp(zi[k] - m);
+      const double lse = m + std::log(s);
+      for (int64_t k = 0; k < K; ++k) d[i * K + k] = static_cast<T>(std::exp(zi[k] - lse) - (k == y[i] ? 1.0 : 0.0));
+      if (losses) (*losses)[i] = lse - zi[y[i]];
+      if (!std::isfinite(lse)) throw Error("influence: logits of example " + std::to_string(i) + " are not finite");
+    }
+    return 0;
+  });
+  return delta;
+}
+
+std::string Selection::signature() const {
+  std::string s;
+  for (const auto& b : blocks) s += b.name + shape_str(b.shape) + ";";
+  return s;
+}
+
+Selection select_params(Model& model, ParamSet set) {
+  Selection sel;
+  std::map<Param*, int> owner;
+  auto add = [&](Param* p, int node) {
+    auto it = owner.find(p);
+    if (it != owner.end()) {
+      if (it->second == node) return;
+      throw Error("parameter '" + p->name + "' is shared by nodes '" + model.nodes()[it->second].name + "' and '" +
+                  model.nodes()[node].name + "'; per-example gradients of shared parameters are not supported");
+    }
+    owner[p] = node;
+    if (!p->value.is_float()) return;
+    ParamBlock b{p->name, p->value.shape(), node, sel.size, p->value.numel()};
+    sel.size += b.numel;
+    sel.blocks.push_back(b);
+  };
+  auto& nodes = model.nodes();
+  if (set == ParamSet::All) {
+    for (int k = 0; k < static_cast<int>(nodes.size()); ++k)
+      for (Param* p : nodes[k].layer->params()) add(p, k);
+  } else {
+    if (model.outputs().empty()) throw Error("--params last-layer: the model has no output");
+    const int out = model.outputs()[0];
+    const int k = model.producer(out);
+    if (k < 0) throw Error("--params last-layer: the model output '" + model.value_name(out) + "' is not computed");
+    if (!nodes[k].layer->as_linear())
+      throw Error("--params last-layer: the output '" + model.value_name(out) + "' is produced by node '" +
+                  nodes[k].name + "' (" + nodes[k].layer->kind() + "), which is not a linear-like layer");
+    for (Param* p : nodes[k].layer->params()) add(p, k);
+  }
+  if (sel.blocks.empty()) throw Error(std::string("--params ") + param_set_name(set) + ": the model has no parameters");
+  return sel;
+}
+
+GradientComputer::GradientComputer(Model& model, ParamSet set)
+    : model_(&model), set_(set), selection_(select_params(model, set)), rank_one_(model.nodes().size(), -1) {}
+
+// Probe: run the node's own forward and per-example backward on one random example and compare its
+// weight (and bias) gradients with δ ⊗ x (and δ). Random values make the probe non-vacuous.
+int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& gy) {
+  if (!factoring_) return 0;
+  if (rank_one_[node] >= 0) return rank_one_[node];
+  int state = 0;
+  Layer& layer = *model_->nodes()[node].layer;
+  const LinearLike* lin = layer.as_linear();
+  if (lin && model_->nodes()[node].outputs.size() == 1) {
+    const Tensor& W = lin->weight();
+    const Tensor& x = lin->saved_input(tape.saved[node]);
+    const bool shapes_ok = W.ndim() == 2 && x.ndim() == 2 && gy.ndim() == 2 && x.dim(1) == W.dim(1) &&
+                           gy.dim(1) == W.dim(0) && gy.dim(0) == x.dim(0);
+    Param *pw = nullptr, *pb = nullptr;
+    bool others = false;
+    for (Param* p : layer.params()) {
+      if (p->value.raw_data() == W.raw_data())
+        pw = p;
+      else if (lin->bias().defined() && p->value.raw_data() == lin->bias().raw_data())
+        pb = p;
+      else
+        others = true;
+    }
+    if (shapes_ok && pw && !others) {
+      const int64_t out = W.dim(0), in = W.dim(1);
+      Rng rng(12345);
+      Tensor x1({1, in}, x.dtype()), g1({1, out}, x.dtype());
+      for (int64_t i = 0; i < in; ++i) x1.set_item(i, rng.uniform(-1, 1));
+      for (int64_t i = 0; i < out; ++i) g1.set_item(i, rng.uniform(-1, 1));
+      Saved s;
+      layer.forward({x1}, s, ForwardOptions{});
+      BackwardOptions bo;
+      bo.param_grad = ParamGrad::PerExample;
+      layer.backward({g1}, s, bo);
+      bool ok = pw->grad.defined() && pw->grad.numel() == out * in;
+      double worst = 0;
+      for (int64_t o = 0; ok && o < out; ++o)
+        for (int64_t i = 0; i < in; ++i) {
+          const double want = g1.item(o) * x1.item(i);
+          worst = std::max(worst, std::abs(pw->grad.item(o * in + i) - want) / (1e-30 + std::abs(want) + 1e-3));
+        }
+      if (pb) {
+        ok = ok && pb->grad.defined() && pb->grad.numel() == out;
+        for (int64_t o = 0; ok && o < out; ++o) worst = std::max(worst, std::abs(pb->grad.item(o) - g1.item(o)));
+      }
+      state = ok && worst < 1e-5 ? 1 : 0;
+      pw->grad = Tensor();
+      if (pb) pb->grad = Tensor();
+    }
+  }
+  rank_one_[node] = state;
+  return state;
+}
+
+ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
+  Tensor x = x_in.is_float() && x_in.dtype() != model_->dtype() ? x_in.to(model_->dtype()) : x_in;
+  const Model& m = *model_;
+  Tape tape = m.forward({x});
+  ChunkGrads cg;
+  const int out_id = m.outputs().at(0);
+  cg.logits = tape.values.at(out_id);
+  if (cg.logits.ndim() != 2 || cg.logits.dim(0) != x.dim(0))
+    throw Error("influence: expected the model output '" + m.value_name(out_id) + "' to be (N, classes) logits, got " +
+                cg.logits.describe());
+  cg.n = cg.logits.dim(0);
+  cg.seed = cross_entropy_seed(cg.logits, y);
+  cg.blocks.resize(selection_.blocks.size());
+
+  std::map<int, std::vector<size_t>> blocks_of_node;
+  int earliest = static_cast<int>(m.nodes().size());
+  for (size_t b = 0; b < selection_.blocks.size(); ++b) {
+    blocks_of_node[selection_.blocks[b].node].push_back(b);
+    earliest = std::min(earliest, selection_.blocks[b].node);
+  }
+  int filled = 0;
+  m.reverse_walk(tape, {{out_id, cg.seed}}, [&](int k, const std::vector<Tensor>& gy) -> std::vector<Tensor> {
+    if (k < earliest) return {};  // upstream of every selected parameter: nothing left to compute
+    Layer& layer = *m.nodes()[k].layer;
+    auto it = blocks_of_node.find(k);
+    BackwardOptions bo;
+    if (it != blocks_of_node.end()) {
+      ++filled;
+      if (gy.size() == 1 && gy[0].defined() && rank_one_state(k, tape, gy[0]) == 1) {
+        const LinearLike* lin = layer.as_linear();
+        const Tensor& xin = lin->saved_input(tape.saved[k]);
+        for (size_t b : it->second) {
+          const ParamBlock& pb = selection_.blocks[b];
+          if (pb.shape.size() == 2)
+            cg.blocks[b] = BlockGrad{Tensor(), gy[0], xin};  // weight: δ ⊗ x
+          else
+            cg.blocks[b] = BlockGrad{gy[0], Tensor(), Tensor()};  // bias: δ
+        }
+        if (k == earliest) return {};
+        return layer.backward(gy, tape.saved[k], bo);
+      }
+      bo.param_grad = ParamGrad::PerExample;
+      std::vector<Tensor> gx = layer.backward(gy, tape.saved[k], bo);
+      for (Param* p : layer.params())
+        for (size_t b : it->second)
+          if (p->name == selection_.blocks[b].name) {
+            if (!p->grad.defined() || p->grad.numel() != cg.n * selection_.blocks[b].numel)
+              throw Error("node '" + m.nodes()[k].name + "' (" + layer.kind() +
+                          ") did not produce per-example gradients for '" + p->name + "'");
+            cg.blocks[b].dense = p->grad.reshape({cg.n, selection_.blocks[b].numel});
+            p->grad = Tensor();  // the layer must not reuse this storage on the next call
+          }
+      if (k == earliest) return {};
+      return gx;
+    }
+    return layer.backward(gy, tape.saved[k], bo);
+  });
+  // A selected node that no gradient reached (it does not influence the output) has zero gradients.
+  for (size_t b = 0; b < cg.blocks.size(); ++b)
+    if (!cg.blocks[b].dense.defined() && !cg.blocks[b].rank_one())
+      cg.blocks[b].dense = Tensor({cg.n, selection_.blocks[b].numel}, cg.logits.dtype());
+  (void)filled;
+  return cg;
+}
+
+Tensor gram(const ChunkGrads& a, const ChunkGrads& b) {
+  if (a.blocks.size() != b.blocks.size()) throw Error("gram: gradients of different parameter selections");
+  Tensor S;
+  for (size_t i = 0; i < a.blocks.size(); ++i) {
+    const BlockGrad &ba = a.blocks[i], &bb = b.blocks[i];
+    Tensor part;
+    if (ba.rank_one() && bb.rank_one()) {
+      // ⟨δa ⊗ xa, δb ⊗ xb⟩ = (δa·δb)(xa·xb)
+      part = ops::mul(ops::matmul(ba.left, bb.left, false, true), ops::matmul(ba.right, bb.right, false, true));
+    } else {
+      ChunkGrads one_a{a.n, {ba}, {}, {}}, one_b{b.n, {bb}, {}, {}};
+      part = ops::matmul(dense_gradients(one_a), dense_gradients(one_b), false, true);
+    }
+    if (!S.defined())
+      S = part;
+    else
+      ops::add_inplace(S, part);
+  }
+  return S;
+}
+
+Tensor squared_norms(const ChunkGrads& g) {
+  Tensor out;
+  for (const BlockGrad& b : g.blocks) {
+    const Tensor& first = b.rank_one() ? b.left : b.dense;
+    if (!out.defined()) out = Tensor({g.n}, first.dtype());
+    dispatch_float(first.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      T* o = out.data<T>();
+      auto row_sq = [](const T* p, int64_t len) {
+        T s = 0;
+        for (int64_t j = 0; j < len; ++j) s += p[j] * p[j];
+        return s;
+      };
+      for (int64_t n = 0; n < g.n; ++n) {
+        if (b.rank_one()) {
+          const int64_t la = b.left.dim(1), lb = b.right.dim(1);
+          o[n] += row_sq(b.left.data<T>() + n * la, la) * row_sq(b.right.data<T>() + n * lb, lb);
+        } else {
+          const int64_t len = b.dense.dim(1);
+          o[n] += row_sq(b.dense.data<T>() + n * len, len);
+        }
+      }
+      return 0;
+    });
+  }
+  return out;
+}
+
+Tensor dense_gradients(const ChunkGrads& g) {
+  int64_t P = 0;
+  for (const BlockGrad& b : g.blocks) P += b.rank_one() ? b.left.dim(1) * b.right.dim(1) : b.dense.dim(1);
+  const Tensor& first = g.blocks.at(0).rank_one() ? g.blocks[0].left : g.blocks[0].dense;
+  Tensor G({g.n, P}, first.dtype());
+  dispatch_float(first.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* out = G.data<T>();
+    int64_t off = 0;
+    for (const BlockGrad& b : g.blocks) {
+      if (b.rank_one()) {
+        const int64_t la = b.left.dim(1), lb = b.right.dim(1);
+        const T *L = b.left.data<T>(), *R = b.right.data<T>();
+        for (int64_t n = 0; n < g.n; ++n)
+          for (int64_t i = 0; i < la; ++i)
+            for (int64_t j = 0; j < lb; ++j) out[n * P + off + i * lb + j] = L[n * la + i] * R[n * lb + j];
+        off += la * lb;
+      } else {
+        const int64_t len = b.dense.dim(1);
+        const T* D = b.dense.data<T>();
+        for (int64_t n = 0; n < g.n; ++n) std::copy(D + n * len, D + (n + 1) * len, out + n * P + off);
+        off += len;
+      }
+    }
+    return 0;
+  });
+  return G;
+}
+
+Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype) : P_(P), k_(k) {
+  if (k < 1) throw Error("--projection: expected a positive dimension, got " + std::to_string(k));
+  Tensor R({P, k}, DType::F64);
+  Rng rng(seed);
+  const double s = 1.0 / std::sqrt(static_cast<double>(k));
+  double* r = R.data<double>();
+  for (int64_t i = 0; i < P * k; ++i) r[i] = s * rng.normal();
+  R_ = R.to(dtype);
+}
+
+ChunkGrads Projection::apply(const ChunkGrads& g) const {
+  Tensor G = dense_gradients(g);
+  if (G.dim(1) != P_)
+    throw Error("projection: built for " + std::to_string(P_) + " parameters, got " + std::to_string(G.dim(1)));
+  ChunkGrads out;
+  out.n = g.n;
+  out.logits = g.logits;
+  out.seed = g.seed;
+  out.blocks.push_back(BlockGrad{ops::matmul(G, R_.dtype() == G.dtype() ? R_ : R_.to(G.dtype())), {}, {}});
+  return out;
+}
+
+Tensor per_example_gradients(Model& model, const Tensor& x, const Tensor& y, ParamSet set, const Projection* projection,
+                             int64_t chunk) {
+  GradientComputer gc(model, set);
+  const int64_t N = x.dim(0);
+  Tensor out;
+  for (int64_t b = 0; b < N; b += chunk) {
+    const int64_t e = std::min(N, b + chunk);
+    ChunkGrads g = gc.compute(x.slice_batch(b, e), y.slice_batch(b, e));
+    Tensor G = projection ? projection->apply(g).blocks[0].dense : dense_gradients(g);
+    if (!out.defined()) out = Tensor({N, G.dim(1)}, G.dtype());
+    out.slice_batch(b, e).copy_from(G);
+  }
+  return out;
+}
+
+}  // namespace xdnn::influence

@@ -1,0 +1,39 @@
+// TracIn self-influence (Pruthi et al. 2020, §3.2 and §4.1): s_i = Σ_c lr_c ‖g_c(train_i)‖², the
+// influence of a training example on its own loss. Large values flag examples the model had to work
+// hardest to fit — mislabelled or atypical ones — which is how the paper ranks data for inspection.
+#include <algorithm>
+#include <memory>
+
+#include "engine/dispatch.h"
+#include "explain/influence/influence.h"
+
+namespace xdnn::influence {
+
+Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<double>& lrs, const InfluenceData& data,
+                      const InfluenceOptions& opt) {
+  validate_inputs(checkpoints, &lrs, data, opt, /*need_test=*/false);
+  const int64_t n = data.train_x.dim(0);
+  Tensor s({n}, checkpoints[0]->dtype());
+  Progress bar("self-influence", static_cast<int64_t>(checkpoints.size()) * n, opt.progress);
+  for (size_t c = 0; c < checkpoints.size(); ++c) {
+    GradientComputer gc(*checkpoints[c], opt.params);
+    std::unique_ptr<Projection> proj;
+    if (opt.projection > 0)
+      proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, checkpoints[c]->dtype());
+    for (int64_t b = 0; b < n; b += opt.chunk) {
+      const int64_t e = std::min(n, b + opt.chunk);
+      ChunkGrads g = gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
+      if (proj) g = proj->apply(g);
+      const Tensor sq = squared_norms(g);
+      dispatch_float(s.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        for (int64_t i = b; i < e; ++i) s.data<T>()[i] += static_cast<T>(lrs[c]) * sq.data<T>()[i - b];
+        return 0;
+      });
+      bar.add(e - b);
+    }
+  }
+  return s;
+}
+
+}  // namespace xdnn::influence
