@@ -1,5 +1,6 @@
 #include "models/checkpoint.h"
 
+#include <charconv>
 #include <cstdlib>
 
 namespace xdnn {
@@ -76,6 +77,39 @@ void load_optimizer_state(const std::string& path, Optimizer& opt) {
   const std::string got = metadata_get(meta, "optimizer", path);
   if (got != want) throw Error(path + ": optimizer state is for " + got + ", this run uses " + want);
   opt.load_state_tensors(state, path);
+}
+
+namespace {
+std::string number(double v) {  // shortest round-trip text
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+}  // namespace
+
+void put_optimizer_metadata(Metadata& m, const OptimizerConfig& cfg) {
+  m["optimizer"] = describe(cfg);
+  m["optimizer_name"] = cfg.name;
+  m["lr"] = number(cfg.lr);
+  m["momentum"] = number(cfg.momentum);
+  m["nesterov"] = cfg.nesterov ? "true" : "false";
+  m["weight_decay"] = number(cfg.weight_decay);
+  m["beta1"] = number(cfg.beta1);
+  m["beta2"] = number(cfg.beta2);
+  m["eps"] = number(cfg.eps);
+}
+
+OptimizerConfig optimizer_from_metadata(const Metadata& m, const std::string& source) {
+  OptimizerConfig c;
+  c.name = metadata_get(m, "optimizer_name", source);
+  c.lr = metadata_get_double(m, "lr", source);
+  c.momentum = metadata_get_double(m, "momentum", source);
+  c.nesterov = metadata_get(m, "nesterov", source) == "true";
+  c.weight_decay = metadata_get_double(m, "weight_decay", source);
+  c.beta1 = metadata_get_double(m, "beta1", source);
+  c.beta2 = metadata_get_double(m, "beta2", source);
+  c.eps = metadata_get_double(m, "eps", source);
+  return c;
 }
 
 std::string metadata_get(const Metadata& m, const std::string& key, const std::string& source) {

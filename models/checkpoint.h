@@ -12,6 +12,8 @@
 //                                     optimizer     describe(OptimizerConfig), e.g. "adam(lr=0.001, ...)"
 //                                     lr            the learning rate used during epoch K (TracIn's η_K)
 //                                     batch_size, train_size   (what a resumed run must match)
+//                                     optimizer_name, momentum, nesterov, weight_decay, beta1, beta2, eps
+//                                                   (the optimizer's settings, one per key)
 //   DIR/epoch-K.optim.safetensors   optimizer state: "step", "exp_avg/<param>", "exp_avg_sq/<param>" or
 //                                   "momentum_buffer/<param>"; metadata: optimizer config fields.
 //
@@ -42,6 +44,10 @@ std::string optimizer_state_path(const std::string& checkpoint_path);
 void save_optimizer_state(const std::string& path, const Optimizer& opt);
 // Restores the state into `opt`; the file's optimizer name must match opt.config().name.
 void load_optimizer_state(const std::string& path, Optimizer& opt);
+
+// The optimizer settings as metadata entries (lr included), and back.
+void put_optimizer_metadata(Metadata& m, const OptimizerConfig& cfg);
+OptimizerConfig optimizer_from_metadata(const Metadata& m, const std::string& source);
 
 // Typed metadata access with one-line errors naming the file and the key.
 std::string metadata_get(const Metadata& m, const std::string& key, const std::string& source);

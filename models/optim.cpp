@@ -1,7 +1,7 @@
 #include "models/optim.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 #include "engine/dispatch.h"
 
@@ -19,15 +19,21 @@ void validate(const OptimizerConfig& cfg) {
   if (!(cfg.eps >= 0)) throw Error("Adam eps must be >= 0");
 }
 
+namespace {
+// Shortest text that reads back to the same double ("0.9", not "0.90000000000000002").
+std::string num(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+}  // namespace
+
 std::string describe(const OptimizerConfig& cfg) {
-  char buf[256];
   if (cfg.name == "sgd")
-    std::snprintf(buf, sizeof buf, "sgd(lr=%.17g, momentum=%.17g, nesterov=%s, weight_decay=%.17g)", cfg.lr,
-                  cfg.momentum, cfg.nesterov ? "true" : "false", cfg.weight_decay);
-  else
-    std::snprintf(buf, sizeof buf, "adam(lr=%.17g, betas=(%.17g, %.17g), eps=%.17g, weight_decay=%.17g)", cfg.lr,
-                  cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
-  return buf;
+    return "sgd(lr=" + num(cfg.lr) + ", momentum=" + num(cfg.momentum) +
+           ", nesterov=" + (cfg.nesterov ? "true" : "false") + ", weight_decay=" + num(cfg.weight_decay) + ")";
+  return "adam(lr=" + num(cfg.lr) + ", betas=(" + num(cfg.beta1) + ", " + num(cfg.beta2) + "), eps=" + num(cfg.eps) +
+         ", weight_decay=" + num(cfg.weight_decay) + ")";
 }
 
 Optimizer::Optimizer(OptimizerConfig cfg, std::vector<Param*> params)

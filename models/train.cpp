@@ -222,10 +222,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
       m["architecture"] = cfg.architecture;
       m["epoch"] = std::to_string(epoch);
       m["seed"] = std::to_string(cfg.seed);
-      m["optimizer"] = describe(opt.config());
-      char lr[64];
-      std::snprintf(lr, sizeof lr, "%.17g", r.lr);
-      m["lr"] = lr;
+      put_optimizer_metadata(m, opt.config());  // "optimizer", "lr" (this epoch's) and the settings
       m["batch_size"] = std::to_string(cfg.batch_size);
       m["train_size"] = std::to_string(N);
       save_checkpoint(r.checkpoint, model, m);

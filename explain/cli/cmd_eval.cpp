@@ -1,0 +1,54 @@
+// `xdnn eval`: test accuracy and mean cross-entropy of a model on Fashion-MNIST.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "engine/parallel.h"
+#include "explain/cli/commands.h"
+#include "models/fashion_mnist.h"
+#include "models/load.h"
+#include "models/train.h"
+
+namespace xdnn::cli {
+namespace {
+
+struct EvalOptions {
+  std::string model;
+  std::string weights;
+  std::string split = "test";
+  int64_t limit = -1;
+  int64_t batch_size = 1000;
+  int threads = 0;
+  std::string data_dir;
+};
+
+void eval_command(const EvalOptions& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  Model model = o.weights.empty() ? load_model(o.model) : load_zoo_weights(o.model, o.weights);
+  const LabeledImages d = load_fashion_mnist(o.split, o.data_dir, o.limit);
+  const EvalResult r = evaluate(model, {d.images, d.labels}, o.batch_size);
+  std::printf("%s accuracy %.4f (%lld/%lld)  loss %.4f\n", o.split.c_str(), r.accuracy,
+              static_cast<long long>(r.accuracy * static_cast<double>(r.count) + 0.5), static_cast<long long>(r.count),
+              r.loss);
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "accuracy and cross-entropy of a model on Fashion-MNIST");
+  cmd->add_option("--model", o->model,
+                  "zoo name (with --weights), NAME:weights.safetensors, an xdnn checkpoint, or an .onnx file")
+      ->required();
+  cmd->add_option("--weights", o->weights, "safetensors state dict for the zoo architecture --model");
+  cmd->add_option("--split", o->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
+  cmd->add_option("--limit", o->limit, "use only the first N images");
+  cmd->add_option("--batch-size", o->batch_size, "evaluation batch size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)");
+  cmd->add_option("--data-dir", o->data_dir, "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)");
+  cmd->callback([o] { eval_command(*o); });
+}
+
+}  // namespace xdnn::cli
