@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "xdnn 0.1.0 (backends: cpu)");
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_eval_command(app);
+  xdnn::cli::add_influence_command(app);
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_train_command(app);
   try {

@@ -1,0 +1,242 @@
+// `xdnn influence --method tracin|grad-dot|grad-cos|self-influence|influence-function
+//                 --checkpoints c1,c2,c3 [--lr 0.1,0.1,0.1] --train-x TX.npy --train-y TY.npy
+//                 --test-x X.npy --test-y Y.npy [--params all|last-layer] [--projection K --seed S]
+//                 [--damping L] [--top K [--html FILE]] --out S.npy`
+// (explain/influence/influence.h). Output: float32 (n_test, n_train); self-influence: (n_train).
+// Checkpoints are model specs (models/load.h): ONNX files or xdnn safetensors checkpoints; without
+// --lr the learning rate comes from each checkpoint's "lr" metadata (models/checkpoint.h).
+// Every check on the inputs runs before the long computation starts.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "explain/cli/commands.h"
+#include "explain/heatmap.h"
+#include "explain/influence/influence.h"
+#include "models/checkpoint.h"
+#include "models/load.h"
+#include "models/npy.h"
+
+namespace xdnn::cli {
+
+namespace {
+
+struct InfluenceArgs {
+  std::string method, checkpoints, lr, train_x, train_y, test_x, test_y, params = "all", out, html;
+  int64_t projection = 0, top = 0, chunk = 256;
+  uint64_t seed = 0;
+  double damping = 0.01;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(what + ": expected a number, got '" + text + "'");
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The learning rate a checkpoint was trained with in its epoch (TracIn's η_c).
+double checkpoint_lr(const std::string& spec) {
+  if (!ends_with(spec, ".safetensors"))
+    throw Error("--lr is required: checkpoint '" + spec + "' carries no learning rate",
+                "give one learning rate per checkpoint, e.g. --lr 0.1,0.1,0.1");
+  std::string path = spec;
+  const size_t colon = spec.find(':');
+  if (colon != std::string::npos && !std::ifstream(spec).good()) path = spec.substr(colon + 1);
+  const Metadata md = read_checkpoint_metadata(path);
+  return metadata_get_double(md, "lr", path);
+}
+
+// Renders one example as an <img> (grey images: (1, H, W), (H, W) or a square (H·W)) or as text.
+std::string example_html(const Tensor& x, int64_t n) {
+  const Tensor row = x.slice_batch(n, n + 1);
+  const int64_t numel = row.numel();
+  Shape s(row.shape().begin() + 1, row.shape().end());
+  while (s.size() > 2 && s[0] == 1) s.erase(s.begin());
+  if (s.size() == 1) {
+    const auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(numel))));
+    if (side * side == numel) s = {side, side};
+  }
+  if (row.is_float() && s.size() == 2 && s[0] <= 256 && s[1] <= 256) {
+    const explain::RgbImage img = explain::render_grey(row.to(DType::F64).reshape(s), 3);
+    return "<img src=\"data:image/png;base64," + explain::base64_encode(explain::png_bytes(img)) + "\">";
+  }
+  std::string text;
+  for (int64_t i = 0; i < std::min<int64_t>(numel, 32); ++i) text += (i ? " " : "") + std::to_string(row.item(i));
+  return "<code>" + text + (numel > 32 ? " ..." : "") + "</code>";
+}
+
+// Strongest proponents (largest scores; most negative for influence functions, whose sign is
+// reversed) and opponents of each test example, printed and optionally drawn as HTML.
+void report_top(const InfluenceArgs& a, const Tensor& S, const influence::InfluenceData& data) {
+  const bool reversed = a.method == "influence-function";
+  const int64_t n_test = S.dim(0), n_train = S.dim(1), k = std::min(a.top, n_train);
+  std::string html =
+      "<!doctype html><meta charset=\"utf-8\"><title>xdnn influence</title><style>body{font-family:sans-serif}"
+      "td{text-align:center;font-size:11px;padding:2px}</style><h1>xdnn influence: " +
+      a.method + " (" + a.params + ")</h1><table>";
+  for (int64_t j = 0; j < n_test; ++j) {
+    std::vector<int64_t> order(n_train);
+    std::iota(order.begin(), order.end(), 0);
+    auto score = [&](int64_t i) { return (reversed ? -1.0 : 1.0) * S.item(j * n_train + i); };
+    std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) { return score(p) > score(q); });
+    const int64_t yj = data.test_y.data<int64_t>()[j];
+    std::printf("test %lld (label %lld)\n", static_cast<long long>(j), static_cast<long long>(yj));
+    html += "<tr><td><b>test " + std::to_string(j) + "</b><br>" + example_html(data.test_x, j) + "<br>label " +
+            std::to_string(yj) + "</td>";
+    for (int side = 0; side < 2; ++side) {
+      std::printf("  %s:", side == 0 ? "proponents" : "opponents ");
+      html +=
+          "<td style=\"border-left:2px solid #888\">" + std::string(side == 0 ? "proponents" : "opponents") + "</td>";
+      for (int64_t r = 0; r < k; ++r) {
+        const int64_t i = side == 0 ? order[r] : order[n_train - 1 - r];
+        const double v = S.item(j * n_train + i);
+        const int64_t yi = data.train_y.data<int64_t>()[i];
+        std::printf(" %lld (label %lld, %.4g)", static_cast<long long>(i), static_cast<long long>(yi), v);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4g", v);
+        html += "<td>" + example_html(data.train_x, i) + "<br>#" + std::to_string(i) + " label " + std::to_string(yi) +
+                "<br>" + buf + "</td>";
+      }
+      std::printf("\n");
+    }
+    html += "</tr>";
+  }
+  html += "</table>";
+  if (!a.html.empty()) {
+    std::ofstream f(a.html, std::ios::binary);
+    f << html;
+    if (!f) throw Error("--html: cannot write '" + a.html + "'");
+  }
+}
+
+void run_influence(const InfluenceArgs& a) {
+  const std::vector<std::string> methods = {"tracin", "grad-dot", "grad-cos", "self-influence", "influence-function"};
+  if (std::find(methods.begin(), methods.end(), a.method) == methods.end())
+    throw Error("unknown influence method '" + a.method + "'",
+                "valid methods: tracin, grad-dot, grad-cos, self-influence, influence-function");
+  const bool self = a.method == "self-influence";
+  const bool needs_lr = a.method == "tracin" || self;
+  influence::InfluenceOptions opt;
+  opt.params = influence::parse_param_set(a.params);
+  opt.projection = a.projection;
+  opt.seed = a.seed;
+  opt.damping = a.damping;
+  opt.chunk = a.chunk;
+  opt.progress = isatty(2) != 0;
+  if (a.top < 0) throw Error("--top: expected a non-negative count");
+  if (!a.html.empty() && a.top == 0) throw Error("--html needs --top K");
+  if (self && a.top > 0) throw Error("--top: not available for self-influence (its output has no test axis)");
+
+  const std::vector<std::string> specs = split_commas(a.checkpoints);
+  if (specs.empty()) throw Error("--checkpoints: expected a comma-separated list of checkpoints");
+  std::vector<double> lrs;
+  if (!a.lr.empty())
+    for (const auto& t : split_commas(a.lr)) lrs.push_back(parse_number(t, "--lr"));
+  if (!lrs.empty() && lrs.size() != specs.size())
+    throw Error("--lr: " + std::to_string(lrs.size()) + " learning rate(s) for " + std::to_string(specs.size()) +
+                " checkpoint(s); give one per checkpoint");
+  if (needs_lr && lrs.empty())
+    for (const auto& s : specs) lrs.push_back(checkpoint_lr(s));
+
+  influence::InfluenceData data;
+  data.train_x = load_npy(a.train_x);
+  data.train_y = load_npy(a.train_y);
+  if (!self) {
+    if (a.test_x.empty() || a.test_y.empty()) throw Error("--test-x and --test-y are required for " + a.method);
+    data.test_x = load_npy(a.test_x);
+    data.test_y = load_npy(a.test_y);
+  }
+  if (data.train_x.dtype() == DType::F64) data.train_x = data.train_x.to(DType::F32);
+  if (data.test_x.defined() && data.test_x.dtype() == DType::F64) data.test_x = data.test_x.to(DType::F32);
+
+  std::vector<Model> models;
+  models.reserve(specs.size());
+  for (const auto& s : specs) models.push_back(load_model(s));
+  std::vector<Model*> ptrs;
+  for (auto& m : models) ptrs.push_back(&m);
+  try {
+    influence::validate_inputs(ptrs, needs_lr ? &lrs : nullptr, data, opt, !self);
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    for (size_t c = specs.size(); c-- > 0;) {  // name the files ("checkpoint 2" -> "checkpoint 2 (c2.onnx)")
+      const std::string key = "checkpoint " + std::to_string(c + 1);
+      for (size_t at = msg.find(key); at != std::string::npos; at = msg.find(key, at + key.size()))
+        if (at + key.size() >= msg.size() || !std::isdigit(static_cast<unsigned char>(msg[at + key.size()]))) {
+          msg.insert(at + key.size(), " (" + specs[c] + ")");
+          at += specs[c].size() + 3;
+        }
+    }
+    throw Error(msg, e.hint());
+  }
+
+  Tensor S;
+  if (a.method == "tracin")
+    S = influence::tracin(ptrs, lrs, data, opt);
+  else if (a.method == "grad-dot")
+    S = influence::grad_dot(ptrs, data, opt);
+  else if (a.method == "grad-cos")
+    S = influence::grad_cos(ptrs, data, opt);
+  else if (self)
+    S = influence::self_influence(ptrs, lrs, data, opt);
+  else
+    S = influence::influence_function(ptrs, data, opt);
+  save_npy(a.out, S.to(DType::F32));
+  if (a.top > 0) report_top(a, S, data);
+}
+
+}  // namespace
+
+void add_influence_command(CLI::App& app) {
+  auto args = std::make_shared<InfluenceArgs>();
+  CLI::App* cmd = app.add_subcommand("influence",
+                                     "training-data influence: tracin, grad-dot, grad-cos, "
+                                     "self-influence, influence-function");
+  cmd->add_option("--method", args->method, "tracin | grad-dot | grad-cos | self-influence | influence-function")
+      ->required();
+  cmd->add_option("--checkpoints", args->checkpoints,
+                  "comma-separated checkpoints (ONNX files or xdnn safetensors checkpoints), oldest first")
+      ->required();
+  cmd->add_option("--lr", args->lr,
+                  "comma-separated learning rate per checkpoint (default: the checkpoints' 'lr' metadata)");
+  cmd->add_option("--train-x", args->train_x, "training inputs .npy (n_train, ...)")->required();
+  cmd->add_option("--train-y", args->train_y, "training labels .npy, int64 (n_train)")->required();
+  cmd->add_option("--test-x", args->test_x, "test inputs .npy (n_test, ...)");
+  cmd->add_option("--test-y", args->test_y, "test labels .npy, int64 (n_test)");
+  cmd->add_option("--params", args->params, "all (default) | last-layer");
+  cmd->add_option("--projection", args->projection, "project gradients to K dimensions (seeded Gaussian)");
+  cmd->add_option("--seed", args->seed, "projection seed (default 0)");
+  cmd->add_option("--damping", args->damping, "influence-function: lambda in (H + lambda I) (default 0.01)");
+  cmd->add_option("--chunk", args->chunk, "training examples per chunk (default 256)");
+  cmd->add_option("--top", args->top, "print each test example's K strongest proponents and opponents");
+  cmd->add_option("--html", args->html, "with --top: write an HTML view of them");
+  cmd->add_option("--out", args->out, "output .npy, float32 (n_test, n_train); self-influence: (n_train)")->required();
+  cmd->callback([args] { run_influence(*args); });
+}
+
+}  // namespace xdnn::cli
