@@ -1,0 +1,168 @@
+// Heatmap PNGs: colours at known positive / negative / zero spots, read back from the PNG with
+// stb_image; percentile scaling; the grey blend; base64 (RFC 4648 test vectors); errors.
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+
+#include <unistd.h>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include "explain/heatmap.h"
+
+using namespace xdnn;
+using namespace xdnn::explain;
+
+namespace {
+
+// Decoded PNG pixels (RGB), via stb_image.
+struct Decoded {
+  int w = 0, h = 0, channels = 0;
+  std::vector<uint8_t> rgb;
+  std::array<int, 3> px(int x, int y) const {
+    size_t i = (static_cast<size_t>(y) * w + x) * 3;
+    return {rgb[i], rgb[i + 1], rgb[i + 2]};
+  }
+  // "r,g,b" of pixel (x, y): strings make failed checks readable.
+  std::string at(int x, int y) const {
+    std::array<int, 3> p = px(x, y);
+    return std::to_string(p[0]) + "," + std::to_string(p[1]) + "," + std::to_string(p[2]);
+  }
+};
+
+Decoded decode(const std::string& png) {
+  Decoded d;
+  stbi_uc* p = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(png.data()), static_cast<int>(png.size()), &d.w,
+                                     &d.h, &d.channels, 3);
+  REQUIRE(p != nullptr);
+  d.rgb.assign(p, p + static_cast<size_t>(d.w) * d.h * 3);
+  stbi_image_free(p);
+  return d;
+}
+
+std::string RGB(int r, int g, int b) { return std::to_string(r) + "," + std::to_string(g) + "," + std::to_string(b); }
+
+}  // namespace
+
+TEST_CASE("heatmap: diverging colours at positive, negative and zero spots survive PNG encoding") {
+  // attribution (4, 5): +2 (the max |a|) at (x=2, y=1), -1 at (x=0, y=3), -2 at (x=4, y=0), 0 elsewhere.
+  Tensor a = Tensor::zeros({4, 5});
+  a.set_item(1 * 5 + 2, 2.0);
+  a.set_item(3 * 5 + 0, -1.0);
+  a.set_item(0 * 5 + 4, -2.0);
+  HeatmapOptions opt;
+  opt.scale = 3;
+  opt.image_weight = 0;
+  std::string path = (std::filesystem::temp_directory_path() / ("xdnn_heatmap_" + std::to_string(getpid()) + ".png"));
+  save_png(path, render_heatmap(a, Tensor(), opt));
+  int w = 0, h = 0, c = 0;
+  stbi_uc* p = stbi_load(path.c_str(), &w, &h, &c, 3);
+  REQUIRE(p != nullptr);
+  Decoded d;
+  d.w = w, d.h = h, d.channels = c;
+  d.rgb.assign(p, p + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(p);
+  std::filesystem::remove(path);
+  CHECK(w == 15);
+  CHECK(h == 12);
+  CHECK(c == 3);
+  // Every pixel of a 3x3 block has its input pixel's colour.
+  for (int dy = 0; dy < 3; ++dy)
+    for (int dx = 0; dx < 3; ++dx) {
+      CHECK(d.at(2 * 3 + dx, 1 * 3 + dy) == RGB(255, 0, 0));      // +max: red
+      CHECK(d.at(4 * 3 + dx, 0 * 3 + dy) == RGB(0, 0, 255));      // -max: blue
+      CHECK(d.at(0 * 3 + dx, 3 * 3 + dy) == RGB(128, 128, 255));  // -max/2: half-way to white (127.5 rounds up)
+      CHECK(d.at(1 * 3 + dx, 2 * 3 + dy) == RGB(255, 255, 255));  // zero: white
+    }
+  // Symmetric around zero: negating the map swaps red and blue.
+  Tensor neg = Tensor::zeros({4, 5});
+  for (int64_t i = 0; i < 20; ++i) neg.set_item(i, -a.item(i));
+  Decoded dn = decode(png_bytes(render_heatmap(neg, Tensor(), opt)));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      std::array<int, 3> o = d.px(x, y), n = dn.px(x, y);
+      REQUIRE(n == std::array<int, 3>{o[2], o[1], o[0]});
+    }
+}
+
+TEST_CASE("heatmap: the grey image shows through with the given weight; (1, 1, H, W) inputs") {
+  Tensor a = Tensor::from_vector({1, 1, 2, 2}, std::vector<float>{0.5f, 0.0f, -0.5f, 0.25f});
+  Tensor img = Tensor::from_vector({1, 1, 2, 2}, std::vector<float>{1.0f, 0.2f, 0.0f, 2.0f});  // 2.0 clamps to 1
+  HeatmapOptions opt;
+  opt.scale = 1;
+  opt.image_weight = 0.35;
+  Decoded d = decode(png_bytes(render_heatmap(a, img, opt)));
+  auto mix = [](double colour, double grey) {
+    return static_cast<int>(std::lround(0.65 * colour + 0.35 * 255 * grey));
+  };
+  CHECK(d.at(0, 0) == RGB(mix(255, 1), mix(0, 1), mix(0, 1)));            // red over white
+  CHECK(d.at(1, 0) == RGB(mix(255, 0.2), mix(255, 0.2), mix(255, 0.2)));  // zero over dark grey
+  CHECK(d.at(0, 1) == RGB(mix(0, 0), mix(0, 0), mix(255, 0)));            // blue over black
+  CHECK(d.at(1, 1) == RGB(mix(255, 1), mix(128, 1), mix(128, 1)));        // half red over (clamped) white
+  // The plain grey image.
+  Decoded g = decode(png_bytes(render_grey(img, 2)));
+  CHECK(g.w == 4);
+  CHECK(g.at(0, 0) == RGB(255, 255, 255));
+  CHECK(g.at(3, 0) == RGB(51, 51, 51));
+  CHECK(g.at(0, 3) == RGB(0, 0, 0));
+}
+
+TEST_CASE("heatmap: percentile scaling saturates the largest values") {
+  Tensor a({10, 10}, DType::F64);
+  for (int64_t i = 0; i < 100; ++i) a.set_item(i, static_cast<double>(i + 1));  // 1 .. 100
+  CHECK(attribution_scale(a, 100) == 100);
+  CHECK(attribution_scale(a, 90) == 90);
+  CHECK(attribution_scale(a, 0.5) == 1);
+  HeatmapOptions opt;
+  opt.scale = 1;
+  opt.image_weight = 0;
+  opt.percentile = 90;
+  Decoded d = decode(png_bytes(render_heatmap(a, Tensor(), opt)));
+  CHECK(d.at(4, 4) == RGB(255, 128, 128));  // 45 / 90 = 0.5
+  CHECK(d.at(9, 8) == RGB(255, 0, 0));      // 90: full red
+  CHECK(d.at(9, 9) == RGB(255, 0, 0));      // 100: saturated
+  // An all-zero map is white, not NaN.
+  Decoded z = decode(png_bytes(render_heatmap(Tensor::zeros({2, 2}), Tensor(), opt)));
+  CHECK(z.at(1, 1) == RGB(255, 255, 255));
+}
+
+TEST_CASE("heatmap: base64 follows RFC 4648 and PNGs embed as data URIs") {
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("fo") == "Zm8=");
+  CHECK(base64_encode("foo") == "Zm9v");
+  CHECK(base64_encode("foob") == "Zm9vYg==");
+  CHECK(base64_encode("fooba") == "Zm9vYmE=");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_encode(std::string("\xff\xfe\x00", 3)) == "//4A");
+  std::string png = png_bytes(render_grey(Tensor::full({3, 3}, 0.5), 1));
+  CHECK(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+  CHECK(base64_encode(png).rfind("iVBORw0KGgo", 0) == 0);
+  CHECK(png == png_bytes(render_grey(Tensor::full({3, 3}, 0.5), 1)));  // deterministic bytes
+}
+
+TEST_CASE("heatmap: bad inputs are one-line errors") {
+  Tensor a = Tensor::zeros({4, 4});
+  CHECK_THROWS_AS(render_heatmap(Tensor::zeros({2, 4, 4}), Tensor()), Error);
+  CHECK_THROWS_AS(render_heatmap(Tensor::zeros({4}), Tensor()), Error);
+  CHECK_THROWS_AS(render_heatmap(Tensor::zeros({4, 4}, DType::I64), Tensor()), Error);
+  CHECK_THROWS_AS(render_heatmap(a, Tensor::zeros({4, 5})), Error);
+  Tensor nan = Tensor::zeros({4, 4});
+  nan.set_item(5, std::nan(""));
+  CHECK_THROWS_WITH_AS(render_heatmap(nan, Tensor()), doctest::Contains("non-finite value at index 5"), Error);
+  HeatmapOptions bad;
+  bad.scale = 0;
+  CHECK_THROWS_WITH_AS(render_heatmap(a, Tensor(), bad), doctest::Contains("scale 0 must be in [1, 64]"), Error);
+  bad = HeatmapOptions();
+  bad.percentile = 0;
+  CHECK_THROWS_AS(render_heatmap(a, Tensor(), bad), Error);
+  bad = HeatmapOptions();
+  bad.image_weight = 1.5;
+  CHECK_THROWS_AS(render_heatmap(a, Tensor(), bad), Error);
+  CHECK_THROWS_WITH_AS(save_png("/nonexistent/dir/h.png", render_grey(a, 1)),
+                       doctest::Contains("/nonexistent/dir/h.png: cannot write PNG file"), Error);
+  RgbImage broken;
+  broken.width = 2, broken.height = 2;
+  CHECK_THROWS_AS(png_bytes(broken), Error);
+}
