@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/random.h"
 #include "engine/tensor.h"
 
 namespace xdnn::ops {
@@ -102,6 +103,40 @@ Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x
 enum class PoolDivisor { Sum, WindowIncludingPad, WindowExcludingPad };
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div);
 Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div);
+
+// ---- activations (engine/cpu/activations.cpp) -----------------------------------------------------------
+Tensor leaky_relu(const Tensor& x, double slope);  // x > 0 ? x : slope·x
+// g ⊙ (x > 0 ? 1 : slope); with positive_grad_only, max(g, 0) ⊙ (x > 0 ? 1 : slope) (guided backprop).
+Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool positive_grad_only);
+Tensor sigmoid_backward(const Tensor& y, const Tensor& g);  // g ⊙ y ⊙ (1 − y), y = σ(x)
+Tensor tanh_backward(const Tensor& y, const Tensor& g);     // g ⊙ (1 − y²), y = tanh(x)
+// Inverted-dropout mask: 1/(1 − p) with probability 1 − p, else 0 (all 0 for p = 1); drawn in flat order.
+Tensor dropout_mask(const Shape& shape, double p, Rng& rng, DType dtype);
+
+// ---- softmax and cross-entropy (engine/cpu/softmax.cpp) ---------------------------------------------------
+// Over any axis (negative counts from the end); max-subtracted, sums in double.
+Tensor softmax(const Tensor& x, int axis);
+Tensor log_softmax(const Tensor& x, int axis);
+// Input gradients from the forward output y and its gradient dy.
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int axis);      // y ⊙ (dy − Σ y ⊙ dy)
+Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int axis);  // dy − e^y Σ dy
+// logits (N, C), labels int64 (N): L_n = logsumexp(z_n) − z_n[y_n] -> (N). Labels outside [0, C) throw
+// naming the label, the sample and the valid range.
+Tensor cross_entropy_per_example(const Tensor& logits, const Tensor& labels);
+// scale · ∂L_n/∂z_n = scale · (softmax(z_n) − onehot(y_n)) -> (N, C).
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, double scale);
+
+// ---- batch normalisation (engine/cpu/batchnorm.cpp) -------------------------------------------------------
+// x: (N, C, ...) viewed as (N, C, S); per-channel tensors are (C).
+// Per-channel mean and biased variance over N·S values (double accumulation, fixed order).
+std::vector<Tensor> batchnorm_stats(const Tensor& x);  // {mean, var}
+// y = γ (x − mean) / sqrt(var + eps) + β
+Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& gamma,
+                         const Tensor& beta, double eps);
+// {dx, dγ, dβ}. batch_stats: mean/var are x's own batch statistics (training), so dx includes their
+// dependence on x. per_example: dγ, dβ are (N, C) instead of (C).
+std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& var,
+                                       const Tensor& gamma, double eps, bool batch_stats, bool per_example);
 
 // ---- sequence models (engine/cpu/sequence.cpp, engine/cpu/rnn_cells.cpp) -----------------------------
 // y = x with its axes permuted: y.shape[i] = x.shape[perm[i]]. Any dtype.

@@ -65,6 +65,8 @@ class Layer {
   virtual ~Layer() = default;
   virtual const char* kind() const = 0;  // "Conv2d", "Linear", "ReLU", ...
   virtual std::vector<Param*> params() { return {}; }
+  // Non-trainable state saved with checkpoints (batch-norm running statistics); grad stays undefined.
+  virtual std::vector<Param*> buffers() { return {}; }
 
   virtual std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) = 0;
   virtual std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,

@@ -305,16 +305,22 @@ Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
     const T* pg = gy.data<T>();
     T* po = out.data<T>();
     // Per sample and channel a sum over positions in order; the batch sum adds samples in order.
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < O; ++o) {
-        const T* r = pg + (n * O + o) * P;
-        T s = T(0);
-        for (int64_t p = 0; p < P; ++p) s += r[p];
-        if (per_example)
-          po[n * O + o] = s;
-        else
-          po[o] += s;
+    // Channels are independent, so they are split over threads.
+    parallel_for(O, 1, [&](int64_t ob, int64_t oe) {
+      for (int64_t o = ob; o < oe; ++o) {
+        T total = T(0);
+        for (int64_t n = 0; n < N; ++n) {
+          const T* r = pg + (n * O + o) * P;
+          T s = T(0);
+          for (int64_t p = 0; p < P; ++p) s += r[p];
+          if (per_example)
+            po[n * O + o] = s;
+          else
+            total += s;
+        }
+        if (!per_example) po[o] = total;
       }
+    });
     return 0;
   });
   return out;

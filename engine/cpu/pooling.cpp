@@ -33,6 +33,13 @@ void check_pool(const Tensor& x, const Pool2dGeometry& g, const char* what) {
 
 constexpr int64_t kPlaneGrain = 4;
 
+// Window taps i in [window_begin, window_end) land inside [0, size): 0 <= start + i·dil < size.
+int64_t window_begin(int64_t start, int64_t dil) { return start >= 0 ? 0 : (-start + dil - 1) / dil; }
+int64_t window_end(int64_t start, int64_t dil, int64_t k, int64_t size) {
+  if (start >= size) return 0;
+  return std::min(k, (size - start - 1) / dil + 1);
+}
+
 }  // namespace
 
 Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g) {
@@ -50,8 +57,9 @@ Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g) {
 // The arg-max is the FIRST element in row-major window order equal to the window's maximum: the running
 // best is replaced only by a strictly greater value (golden README, "Gradients through MaxPool: ties").
 // Padding acts as −∞, i.e. padded positions are never candidates.
-Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& argmax) {
-  check_pool(x, g, "maxpool2d_forward");
+Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor& argmax) {
+  check_pool(x, geometry, "maxpool2d_forward");
+  const Pool2dGeometry g = geometry;  // a local copy: stores through int64_t* cannot alias it
   const Shape ys = pool2d_output_shape(x.shape(), g);
   const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
   Tensor y(ys, x.dtype());
@@ -64,28 +72,32 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& argma
     parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
-        for (int64_t oh = 0; oh < OH; ++oh)
+        T* yp = py + plane * OH * OW;
+        int64_t* ap = pa + plane * OH * OW;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t h0 = oh * g.stride_h - g.pad_top;
+          const int64_t i0 = window_begin(h0, g.dilation_h), i1 = window_end(h0, g.dilation_h, g.kernel_h, H);
           for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t w0 = ow * g.stride_w - g.pad_left;
+            const int64_t j0 = window_begin(w0, g.dilation_w), j1 = window_end(w0, g.dilation_w, g.kernel_w, W);
             int64_t best_i = -1;
-            T best = T(0);
-            for (int64_t i = 0; i < g.kernel_h; ++i) {
-              const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t j = 0; j < g.kernel_w; ++j) {
-                const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
-                if (iw < 0 || iw >= W) continue;
-                const T v = xp[ih * W + iw];
-                if (best_i < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+            T best = -std::numeric_limits<T>::infinity();  // a window entirely in the padding yields −∞
+            for (int64_t i = i0; i < i1; ++i) {
+              const int64_t row = (h0 + i * g.dilation_h) * W;
+              for (int64_t j = j0; j < j1; ++j) {
+                const int64_t k = row + w0 + j * g.dilation_w;
+                const T v = xp[k];
+                // Strictly greater replaces: the first maximum wins. A NaN wins once (first NaN).
+                if (best_i < 0 || v > best || (v != v && best == best)) {
                   best = v;
-                  best_i = ih * W + iw;
+                  best_i = k;
                 }
               }
             }
-            const int64_t o = plane * OH * OW + oh * OW + ow;
-            // A window entirely in the padding (only possible with padding >= kernel) yields −∞.
-            py[o] = best_i < 0 ? -std::numeric_limits<T>::infinity() : best;
-            pa[o] = best_i;
+            yp[oh * OW + ow] = best;
+            ap[oh * OW + ow] = best_i;
           }
+        }
       }
     });
     return 0;

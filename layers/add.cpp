@@ -1,0 +1,56 @@
+#include "layers/add.h"
+
+#include "engine/ops.h"
+#include "layers/lrp_rules.h"
+
+namespace xdnn {
+
+// saved: {a, b}
+std::vector<Tensor> Add::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  if (x.size() != 2) throw Error("Add: expected 2 inputs, got " + std::to_string(x.size()));
+  ops::expect_float(x[0], "Add input a");
+  ops::expect_float(x[1], "Add input b");
+  ops::expect_same_dtype(x[0], x[1], "Add inputs");
+  saved.tensors = {x[0], x[1]};
+  return {ops::add(x[0], x[1])};
+}
+
+std::vector<Tensor> Add::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor& g = grad_y.at(0);
+  if (!g.defined()) return {Tensor(), Tensor()};
+  const Tensor& a = saved.tensors.at(0);
+  const Tensor& b = saved.tensors.at(1);
+  // sum_to_shape returns g itself when no axis was broadcast; clone so the two grads never alias.
+  Tensor ga = ops::sum_to_shape(g, a.shape()), gb = ops::sum_to_shape(g, b.shape());
+  if (a.shape() == g.shape() && b.shape() == g.shape()) gb = gb.clone();
+  return {ga, gb};
+}
+
+std::vector<Tensor> Add::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+  bool known = rule.name == "norm" || rule.name == "proportional";
+  for (const auto& n : linear_rule_names()) known = known || rule.name == n;
+  if (!known) throw Error("layer kind Add has no LRP rule '" + rule.name + "'; it has: norm, proportional");
+  const Tensor& a = saved.tensors.at(0);
+  const Tensor& b = saved.tensors.at(1);
+  const Tensor& R = relevance_y.at(0);
+  if (!R.defined()) return {Tensor(a.shape(), a.dtype()), Tensor(b.shape(), b.dtype())};
+  const Tensor s = ops::div(R, ops::stabilize(ops::add(a, b), rule.stabilizer));
+  return {ops::sum_to_shape(ops::mul(a, s), a.shape()), ops::sum_to_shape(ops::mul(b, s), b.shape())};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration add_same{{"Add/same-shape", [](Rng& rng) {
+                                     Tensor a = random_tensor({2, 3, 4}, rng), b = random_tensor({2, 3, 4}, rng);
+                                     return LayerExample{std::make_shared<Add>(), {a, b}};
+                                   }}};
+LayerExampleRegistration add_broadcast{{"Add/broadcast", [](Rng& rng) {
+                                          Tensor a = random_tensor({2, 3, 4}, rng), b = random_tensor({3, 1}, rng);
+                                          return LayerExample{std::make_shared<Add>(), {a, b}};
+                                        }}};
+}  // namespace
+}  // namespace xdnn

@@ -1,0 +1,98 @@
+#include "layers/batchnorm2d.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+BatchNorm2d::BatchNorm2d(const std::string& name, int64_t num_features, double eps, double momentum, DType dtype)
+    : name_(name), C_(num_features), eps_(eps), momentum_(momentum) {
+  if (num_features < 1) throw Error("BatchNorm2d " + name + ": num_features must be >= 1");
+  weight_ = {name + ".weight", Tensor::full({num_features}, 1.0, dtype), {}};
+  bias_ = {name + ".bias", Tensor({num_features}, dtype), {}};
+  running_mean_ = {name + ".running_mean", Tensor({num_features}, dtype), {}};
+  running_var_ = {name + ".running_var", Tensor::full({num_features}, 1.0, dtype), {}};
+}
+
+// saved: {x, mean, var, training flag (1 element)} with the statistics the output was computed from.
+std::vector<Tensor> BatchNorm2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+  const Tensor& in = x.at(0);
+  if (!in.defined() || !in.is_float() || in.ndim() < 2 || in.dim(1) != C_)
+    throw Error("BatchNorm2d " + name_ + ": expected input (N, " + std::to_string(C_) + ", H, W), got " +
+                (in.defined() ? in.describe() : std::string("an undefined tensor")));
+  if (in.dtype() != weight_.value.dtype())
+    throw Error("BatchNorm2d " + name_ + ": input " + in.describe() + " does not match the " +
+                dtype_name(weight_.value.dtype()) + " parameters");
+  // Buffers follow the parameters' dtype (a model converted with Model::to may not know about buffers).
+  for (Param* b : buffers())
+    if (b->value.dtype() != in.dtype()) b->value = b->value.to(in.dtype());
+  Tensor mean, var;
+  if (opt.training) {
+    const int64_t M = in.numel() / C_;
+    if (M < 2)
+      throw Error("BatchNorm2d " + name_ + ": training needs more than 1 value per channel, got input " +
+                  in.describe());
+    std::vector<Tensor> st = ops::batchnorm_stats(in);
+    mean = st[0];
+    var = st[1];
+    const double unbias = static_cast<double>(M) / static_cast<double>(M - 1);
+    Tensor rm = ops::add(ops::scale(running_mean_.value, 1.0 - momentum_), ops::scale(mean, momentum_));
+    Tensor rv = ops::add(ops::scale(running_var_.value, 1.0 - momentum_), ops::scale(var, momentum_ * unbias));
+    running_mean_.value.copy_from(rm);
+    running_var_.value.copy_from(rv);
+    ++batches_;
+  } else {
+    mean = running_mean_.value.clone();  // a later training call updates the running buffers in place
+    var = running_var_.value.clone();
+  }
+  saved.tensors = {in, mean, var, Tensor::full({1}, opt.training ? 1.0 : 0.0, in.dtype())};
+  return {ops::batchnorm_forward(in, mean, var, weight_.value, bias_.value, eps_)};
+}
+
+std::vector<Tensor> BatchNorm2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                                          const BackwardOptions& opt) {
+  if (!grad_y.at(0).defined()) return {Tensor()};
+  const Tensor& x = saved.tensors.at(0);
+  const bool training = saved.tensors.at(3).item(0) != 0.0;
+  const bool per_example = opt.param_grad == ParamGrad::PerExample;
+  std::vector<Tensor> g = ops::batchnorm_backward(grad_y[0], x, saved.tensors[1], saved.tensors[2], weight_.value, eps_,
+                                                  training, per_example);
+  if (opt.param_grad == ParamGrad::Accumulate) {
+    if (!weight_.grad.defined()) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
+    if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
+    ops::add_inplace(weight_.grad, g[1]);
+    ops::add_inplace(bias_.grad, g[2]);
+  } else if (per_example) {
+    weight_.grad = g[1];
+    bias_.grad = g[2];
+  }
+  return {g[0]};
+}
+
+std::vector<Tensor> BatchNorm2d::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
+  return {relevance_y.at(0)};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+std::shared_ptr<BatchNorm2d> random_bn(Rng& rng) {
+  auto bn = std::make_shared<BatchNorm2d>("bn", 3, 1e-5, 0.1, DType::F64);
+  bn->weight_param().value = random_tensor({3}, rng, 0.5, 1.5);
+  bn->bias_param().value = random_tensor({3}, rng);
+  bn->running_mean_param().value = random_tensor({3}, rng);
+  bn->running_var_param().value = random_tensor({3}, rng, 0.5, 2.0);
+  return bn;
+}
+LayerExampleRegistration bn_train{{"BatchNorm2d/training", [](Rng& rng) {
+                                     LayerExample ex{random_bn(rng), {random_tensor({3, 3, 2, 3}, rng)}};
+                                     ex.forward_options.training = true;
+                                     return ex;
+                                   }}};
+LayerExampleRegistration bn_eval{{"BatchNorm2d/eval", [](Rng& rng) {
+                                    return LayerExample{random_bn(rng), {random_tensor({3, 3, 2, 3}, rng)}};
+                                  }}};
+}  // namespace
+}  // namespace xdnn

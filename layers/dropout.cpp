@@ -1,0 +1,50 @@
+#include "layers/dropout.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+Dropout::Dropout(double p) : p_(p) {
+  if (!(p >= 0.0 && p <= 1.0)) throw Error("Dropout: probability " + std::to_string(p) + " is outside [0, 1]");
+}
+
+// saved: {} in evaluation, {mask} in training
+std::vector<Tensor> Dropout::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+  ops::expect_float(x.at(0), "Dropout input");
+  saved.tensors.clear();
+  if (!opt.training || p_ == 0.0) return {x[0]};
+  if (!opt.rng) throw Error("Dropout: training mode needs ForwardOptions::rng for the dropout mask");
+  Tensor mask = ops::dropout_mask(x[0].shape(), p_, *opt.rng, x[0].dtype());
+  saved.tensors = {mask};
+  return {ops::mul(x[0], mask)};
+}
+
+std::vector<Tensor> Dropout::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor& g = grad_y.at(0);
+  if (!g.defined() || saved.tensors.empty()) return {g};
+  return {ops::mul(g, saved.tensors[0])};
+}
+
+std::vector<Tensor> Dropout::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
+  const Tensor& R = relevance_y.at(0);
+  if (!R.defined() || saved.tensors.empty()) return {R};
+  return {ops::mul(R, saved.tensors[0])};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration dropout_train{{"Dropout/training-p0.4", [](Rng& rng) {
+                                          LayerExample ex{std::make_shared<Dropout>(0.4), {random_tensor({4, 6}, rng)}};
+                                          ex.forward_options.training = true;
+                                          return ex;
+                                        }}};
+LayerExampleRegistration dropout_eval{
+    {"Dropout/eval", [](Rng& rng) {
+       return LayerExample{std::make_shared<Dropout>(0.4), {random_tensor({4, 6}, rng)}};
+     }}};
+}  // namespace
+}  // namespace xdnn

@@ -1,0 +1,19 @@
+// Sigmoid: y = σ(x) = 1 / (1 + e^(−x)), element-wise. Shapes: any; y has the shape of x.
+// Backward: g ⊙ y ⊙ (1 − y) from the saved output y, in every BackwardMode (only the ReLU family reads the mode).
+// LRP: relevance passes through unchanged ("pass"), as for the other element-wise activations.
+#pragma once
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class Sigmoid : public Layer {
+ public:
+  const char* kind() const override { return "Sigmoid"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+};
+
+}  // namespace xdnn

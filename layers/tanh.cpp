@@ -1,0 +1,35 @@
+#include "layers/tanh.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+// saved: {y}
+std::vector<Tensor> Tanh::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  ops::expect_float(x.at(0), "Tanh input");
+  Tensor y = ops::unary(ops::Unary::Tanh, x[0]);
+  saved.tensors = {y};
+  return {y};
+}
+
+std::vector<Tensor> Tanh::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  if (!grad_y.at(0).defined()) return {Tensor()};
+  return {ops::tanh_backward(saved.tensors.at(0), grad_y[0])};
+}
+
+std::vector<Tensor> Tanh::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
+  return {relevance_y.at(0)};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration tanh_example{
+    {"Tanh", [](Rng& rng) {
+       return LayerExample{std::make_shared<Tanh>(), {random_tensor({2, 3, 4}, rng, -3.0, 3.0)}};
+     }}};
+}  // namespace
+}  // namespace xdnn
