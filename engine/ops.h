@@ -149,6 +149,10 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows);
 // Concatenation / slicing along the last axis (all other axes equal).
 Tensor concat_last_axis(const std::vector<Tensor>& xs);
 Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end);
+// NumPy broadcasting of x to `shape` (ONNX Expand is broadcast(x.shape, shape)); any dtype.
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// Element-wise select with broadcasting: cond != 0 ? x : y (cond int64 or float; x, y same dtype, any).
+Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y);
 // Batched product of 3-D tensors: c[b] = op(a[b]) op(b[b]); a (B, M, K) or (B, K, M) when transposed.
 Tensor batched_matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 // Softmax over the last axis (max-subtracted); backward from y and dy: dx = y ⊙ (dy − Σ y ⊙ dy).

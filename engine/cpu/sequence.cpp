@@ -2,6 +2,7 @@
 // concat and slice, batched matmul, softmax, layer normalisation, GELU / erf.
 // Every output element is computed independently (or by a serial loop in a fixed order), so results do
 // not depend on the thread count.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -314,6 +315,76 @@ Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
 Tensor erf(const Tensor& x) { return map_float(x, "erf", [](double v) { return std::erf(v); }); }
 Tensor erf_derivative(const Tensor& x) {
   return map_float(x, "erf", [](double v) { return kTwoOverSqrtPi * std::exp(-v * v); });
+}
+
+}  // namespace xdnn::ops
+
+namespace xdnn::ops {
+namespace {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1) throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Flat source index in a tensor of shape `s` for every element of an `out`-shaped result.
+std::vector<int64_t> broadcast_index(const Shape& s, const Shape& out) {
+  const size_t n = out.size();
+  Shape st(n, 0);
+  int64_t acc = 1;
+  for (int i = static_cast<int>(s.size()) - 1; i >= 0; --i) {
+    st[n - s.size() + i] = s[i] == 1 ? 0 : acc;
+    acc *= s[i];
+  }
+  const int64_t total = shape_numel(out);
+  std::vector<int64_t> idx(total);
+  std::vector<int64_t> c(n, 0);
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t src = 0;
+    for (size_t d = 0; d < n; ++d) src += c[d] * st[d];
+    idx[i] = src;
+    for (int d = static_cast<int>(n) - 1; d >= 0; --d) {
+      if (++c[d] < out[d]) break;
+      c[d] = 0;
+    }
+  }
+  return idx;
+}
+
+}  // namespace
+
+Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  const Shape out = broadcast_shapes(x.shape(), shape);
+  Tensor y(out, x.dtype());
+  const std::vector<int64_t> idx = broadcast_index(x.shape(), out);
+  const size_t es = dtype_size(x.dtype());
+  const char* px = static_cast<const char*>(x.raw_data());
+  char* py = static_cast<char*>(y.raw_data());
+  for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(py + i * es, px + idx[i] * es, es);
+  return y;
+}
+
+Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
+  if (x.dtype() != y.dtype()) throw Error("where: mixed dtypes " + x.describe() + " and " + y.describe());
+  const Shape out = broadcast_shapes(broadcast_shapes(cond.shape(), x.shape()), y.shape());
+  const std::vector<int64_t> ic = broadcast_index(cond.shape(), out), ix = broadcast_index(x.shape(), out),
+                             iy = broadcast_index(y.shape(), out);
+  Tensor r(out, x.dtype());
+  const size_t es = dtype_size(x.dtype());
+  const char *px = static_cast<const char*>(x.raw_data()), *py = static_cast<const char*>(y.raw_data());
+  char* pr = static_cast<char*>(r.raw_data());
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    const bool c = cond.item(ic[i]) != 0.0;
+    std::memcpy(pr + i * es, c ? px + ix[i] * es : py + iy[i] * es, es);
+  }
+  return r;
 }
 
 }  // namespace xdnn::ops
