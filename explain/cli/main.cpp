@@ -11,8 +11,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "xdnn 0.1.0 (backends: cpu)");
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
+  xdnn::cli::add_attack_command(app);
   xdnn::cli::add_eval_command(app);
+  xdnn::cli::add_explain_command(app);
   xdnn::cli::add_influence_command(app);
+  xdnn::cli::add_report_command(app);
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_train_command(app);
   try {

@@ -1,0 +1,76 @@
+// `xdnn report --model M (--input X.npy [--labels Y.npy] | --fashion-test N) --methods a,b,c --out R.html`
+// One self-contained HTML page: a row per sample, a column per method (explain/report.h).
+#include <memory>
+#include <sstream>
+
+#include "explain/cli/commands.h"
+#include "explain/report.h"
+#include "models/fashion_mnist.h"
+#include "models/load.h"
+#include "models/npy.h"
+
+namespace xdnn::cli {
+namespace {
+
+struct ReportArgs {
+  std::string model, input, labels, out, methods = "saliency,integrated-gradients,grad-cam,lrp", title;
+  int64_t fashion_test = 0;
+  std::vector<std::string> options;  // key=value
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+void run_report(const ReportArgs& a) {
+  explain::ReportRequest req;
+  req.methods = split_commas(a.methods);
+  for (const auto& kv : a.options) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error("--option '" + kv + "': expected NAME=VALUE, e.g. --option steps=32");
+    req.options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (a.fashion_test > 0 && !a.input.empty()) throw Error("give either --input or --fashion-test, not both");
+  if (a.fashion_test > 0) {
+    LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);
+    req.input = test.images;
+    req.labels = test.labels;
+    const auto& names = fashion_mnist_classes();
+    req.class_names.assign(names.begin(), names.end());
+  } else if (!a.input.empty()) {
+    req.input = load_npy(a.input);
+    if (!a.labels.empty()) req.labels = load_npy(a.labels);
+  } else {
+    throw Error("no input: give --input X.npy or --fashion-test N");
+  }
+  Model model = load_model(a.model);
+  if (req.class_names.empty()) req.class_names = model.class_names;
+  req.model = &model;
+  req.model_label = a.model;
+  if (!a.title.empty()) req.title = a.title;
+  explain::write_report(a.out, req);
+}
+
+}  // namespace
+
+void add_report_command(CLI::App& app) {
+  auto args = std::make_shared<ReportArgs>();
+  CLI::App* cmd = app.add_subcommand("report", "write a self-contained HTML page explaining a model's predictions");
+  cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
+  cmd->add_option("--input", args->input, "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T))");
+  cmd->add_option("--labels", args->labels, "true labels .npy (int64 (N,)), optional");
+  cmd->add_option("--fashion-test", args->fashion_test, "use the first N Fashion-MNIST test images (with labels)");
+  cmd->add_option("--methods", args->methods, "comma-separated explanation methods (default " + args->methods + ")");
+  cmd->add_option("--option", args->options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
+  cmd->add_option("--title", args->title, "page title");
+  cmd->add_option("--out", args->out, "output .html")->required();
+  cmd->callback([args] { run_report(*args); });
+}
+
+}  // namespace xdnn::cli

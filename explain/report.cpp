@@ -1,0 +1,224 @@
+#include "explain/report.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "explain/common.h"
+#include "explain/method.h"
+#include "explain/registry.h"
+
+namespace xdnn::explain {
+namespace {
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string img_tag(const RgbImage& img, const std::string& alt) {
+  return "<img alt=\"" + html_escape(alt) + "\" width=\"" + std::to_string(img.width) + "\" height=\"" +
+         std::to_string(img.height) + "\" src=\"data:image/png;base64," + base64_encode(png_bytes(img)) + "\">";
+}
+
+std::string fmt(double v, int precision = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+  return buf;
+}
+
+std::string class_label(const ReportRequest& req, int64_t k) {
+  if (k >= 0 && k < static_cast<int64_t>(req.class_names.size())) return req.class_names[k];
+  return "class " + std::to_string(k);
+}
+
+// Softmax probabilities of the logits row n: (N, K).
+std::vector<double> probabilities(const Tensor& logits, int64_t n) {
+  const int64_t K = logits.dim(1);
+  std::vector<double> p(K);
+  double mx = -INFINITY;
+  for (int64_t k = 0; k < K; ++k) mx = std::max(mx, logits.item(n * K + k));
+  double s = 0;
+  for (int64_t k = 0; k < K; ++k) s += p[k] = std::exp(logits.item(n * K + k) - mx);
+  for (auto& v : p) v /= s;
+  return p;
+}
+
+// Token row: each token id in a cell whose background is the diverging colour of its relevance.
+std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n) {
+  const int64_t T = ids.dim(1);
+  double scale = 0;
+  for (int64_t t = 0; t < T; ++t) scale = std::max(scale, std::abs(attribution.item(n * T + t)));
+  std::string out = "<div class=\"tokens\">";
+  for (int64_t t = 0; t < T; ++t) {
+    double a = attribution.item(n * T + t);
+    uint8_t rgb[3];
+    diverging_colour(scale > 0 ? a / scale : 0.0, rgb);
+    char style[64];
+    std::snprintf(style, sizeof style, "background:#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    out += "<span class=\"tok\" style=\"" + std::string(style) + "\" title=\"relevance " + fmt(a) + "\">" +
+           std::to_string(static_cast<long long>(ids.item(n * T + t))) + "</span>";
+  }
+  return out + "</div>";
+}
+
+const char* kStyle = R"(body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+h1{font-size:20px;margin:0 0 4px}p.meta{color:#555;font-size:13px;margin:0 0 16px}
+table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:6px;text-align:center;vertical-align:middle}
+th{background:#f4f4f4;font-size:13px}td.pred{font-size:13px;min-width:120px}.wrong{color:#b00}
+.tok{display:inline-block;padding:2px 4px;margin:1px;font-family:monospace;font-size:12px;border-radius:3px}
+.legend{font-size:12px;color:#555;margin-top:12px}.bar{display:inline-block;width:160px;height:10px;
+vertical-align:middle;background:linear-gradient(90deg,#0000ff,#ffffff,#ff0000)}
+dl{font-size:12px;color:#444}dt{font-weight:600;margin-top:6px}
+)";
+
+}  // namespace
+
+Tensor display_image(const Tensor& input, int64_t n) {
+  const int64_t C = input.dim(1), H = input.dim(2), W = input.dim(3);
+  Tensor grey({H, W}, DType::F64);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H * W; ++i)
+      grey.set_item(i, grey.item(i) + input.item((n * C + c) * H * W + i) / static_cast<double>(C));
+  return grey;
+}
+
+Tensor display_map(const Tensor& attribution, const Tensor& input, int64_t n) {
+  const int64_t H = input.dim(2), W = input.dim(3);
+  if (attribution.ndim() != 4 || attribution.dim(0) != input.dim(0))
+    throw Error("report: cannot draw an attribution of shape " + shape_str(attribution.shape()) +
+                " over an input of shape " + shape_str(input.shape()));
+  const int64_t C = attribution.dim(1), h = attribution.dim(2), w = attribution.dim(3);
+  Tensor sample = attribution.slice_batch(n, n + 1).to(DType::F64);
+  Tensor summed({1, 1, h, w}, DType::F64);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < h * w; ++i) summed.set_item(i, summed.item(i) + sample.item(c * h * w + i));
+  if (h != H || w != W) summed = upsample_bilinear(summed, H, W);  // CAMs live on a coarser grid
+  return summed.reshape({H, W});
+}
+
+std::string render_report(const ReportRequest& req) {
+  if (!req.model) throw Error("report: no model");
+  if (req.methods.empty()) throw Error("report: no methods given", "e.g. --methods saliency,integrated-gradients");
+  const Tensor& x = req.input;
+  const bool tokens = x.dtype() == DType::I64;
+  if (!tokens && x.ndim() != 4)
+    throw Error("report: expected images (N, C, H, W) or token ids (N, T), got " + x.describe());
+  if (tokens && x.ndim() != 2) throw Error("report: expected token ids (N, T), got " + x.describe());
+  const int64_t N = x.dim(0);
+  if (req.labels.defined() && (req.labels.dtype() != DType::I64 || req.labels.numel() != N))
+    throw Error("report: labels must be int64 (" + std::to_string(N) + ",), got " + req.labels.describe());
+
+  Tensor model_x = x.dtype() == DType::I64 ? x : x.to(req.model->dtype());
+  const Tensor logits = req.model->predict(model_x);
+  if (logits.ndim() != 2) throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
+  const std::vector<int64_t> predicted = argmax_rows(logits);
+
+  std::vector<const MethodInfo*> methods;
+  for (const auto& name : req.methods) methods.push_back(&find_method(name));
+  std::vector<Tensor> attributions;
+  std::vector<std::string> timings;
+  for (const MethodInfo* m : methods) {
+    std::map<std::string, std::string> given;
+    for (const auto& spec : m->options)
+      if (req.options.count(spec.name)) given[spec.name] = req.options.at(spec.name);
+    ExplainRequest er;
+    er.model = req.model;
+    er.input = model_x;
+    er.targets = predicted;
+    er.options = resolve_options(*m, given);
+    auto t0 = std::chrono::steady_clock::now();
+    attributions.push_back(m->run(er).values);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    timings.push_back(fmt(s, 3) + " s");
+  }
+
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(req.title)
+    << "</title><style>" << kStyle << "</style></head><body>\n";
+  o << "<h1>" << html_escape(req.title) << "</h1>\n<p class=\"meta\">model <b>" << html_escape(req.model_label)
+    << "</b> &middot; " << N << " sample(s) &middot; each explained for its predicted class</p>\n";
+  o << "<table>\n<tr><th>#</th><th>input</th><th>prediction</th>";
+  for (size_t j = 0; j < methods.size(); ++j)
+    o << "<th>" << html_escape(methods[j]->name) << "<br><small>" << timings[j] << "</small></th>";
+  o << "</tr>\n";
+  for (int64_t n = 0; n < N; ++n) {
+    const std::vector<double> p = probabilities(logits, n);
+    const int64_t k = predicted[n];
+    o << "<tr><td>" << n << "</td>";
+    if (tokens)
+      o << "<td>" << token_row(x, Tensor({x.dim(0), x.dim(1)}, DType::F64), n) << "</td>";
+    else
+      o << "<td>" << img_tag(render_grey(display_image(x, n), 4), "input " + std::to_string(n)) << "</td>";
+    o << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
+    if (req.labels.defined()) {
+      const int64_t y = static_cast<int64_t>(req.labels.item(n));
+      o << "<br><span class=\"" << (y == k ? "" : "wrong") << "\">true: " << html_escape(class_label(req, y))
+        << "</span>";
+    }
+    o << "</td>";
+    for (size_t j = 0; j < methods.size(); ++j) {
+      const Tensor& a = attributions[j];
+      if (tokens) {
+        o << "<td>" << token_row(x, a.to(DType::F64), n) << "</td>";
+      } else {
+        HeatmapOptions hopt;
+        hopt.scale = 4;
+        hopt.percentile = 99.5;
+        o << "<td>"
+          << img_tag(render_heatmap(display_map(a, x, n), display_image(x, n), hopt),
+                     methods[j]->name + " " + std::to_string(n))
+          << "</td>";
+      }
+    }
+    o << "</tr>\n";
+  }
+  o << "</table>\n<p class=\"legend\">negative <span class=\"bar\"></span> positive &middot; colours are "
+       "scaled per heatmap to the 99.5th percentile of |attribution|</p>\n<dl>\n";
+  for (const MethodInfo* m : methods) {
+    o << "<dt>" << html_escape(m->name) << "</dt><dd>" << html_escape(m->description);
+    std::map<std::string, std::string> given;
+    for (const auto& spec : m->options)
+      if (req.options.count(spec.name)) given[spec.name] = req.options.at(spec.name);
+    const Options used = resolve_options(*m, given);
+    std::string params;
+    for (const auto& [name, value] : used.values)
+      if (!value.empty()) params += (params.empty() ? "" : ", ") + name + "=" + value;
+    if (!params.empty()) o << " <small>(" << html_escape(params) << ")</small>";
+    o << "</dd>\n";
+  }
+  o << "</dl>\n</body></html>\n";
+  return o.str();
+}
+
+void write_report(const std::string& path, const ReportRequest& req) {
+  const std::string page = render_report(req);
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open for writing");
+  f << page;
+  if (!f) throw Error(path + ": write failed");
+}
+
+}  // namespace xdnn::explain

@@ -1,0 +1,40 @@
+// The HTML report: one self-contained page (inline CSS, PNGs as base64 data URIs, no scripts, no
+// external files) that shows, for each sample, the input, the predicted class and its probability
+// (and the true label when known), and one heatmap per explanation method. Token inputs are shown as a
+// row of token cells coloured by relevance.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "explain/heatmap.h"
+#include "models/model.h"
+
+namespace xdnn::explain {
+
+struct ReportRequest {
+  const Model* model = nullptr;
+  std::string model_label;               // shown in the header, e.g. "fashion-cnn:run/epoch-2.safetensors"
+  Tensor input;                          // float (N, C, H, W) images in [0, 1], or int64 token ids (N, T)
+  Tensor labels;                         // optional int64 (N,): true classes
+  std::vector<std::string> class_names;  // optional; index -> name
+  std::vector<std::string> methods;      // registered method names, one column each
+  // Options given to every method that takes them (e.g. {"steps": "32"}); others ignore them.
+  std::map<std::string, std::string> options;
+  std::string title = "xdnn explanation report";
+};
+
+// What one sample's attribution looks like on screen: the attribution reduced to one (H, W) map over the
+// input's grid (channels summed; class activation maps of a coarser grid upsampled bilinearly).
+// attribution: (N, ...) as a method returns it; input: (N, C, H, W). Returns (H, W) float64.
+Tensor display_map(const Tensor& attribution, const Tensor& input, int64_t n);
+// The grey image shown under a heatmap: the mean over channels of sample n, (H, W) float64.
+Tensor display_image(const Tensor& input, int64_t n);
+
+// Runs every method on the batch (each sample explained for its predicted class) and returns the page.
+std::string render_report(const ReportRequest& req);
+// render_report, written to `path` (throws naming the path when it cannot be written).
+void write_report(const std::string& path, const ReportRequest& req);
+
+}  // namespace xdnn::explain
