@@ -16,6 +16,7 @@
 #include "layers/linear.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "models/zoo.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -183,6 +184,22 @@ TEST_CASE("influence: per-example gradients equal batch-of-one gradients (MLP, b
     CHECK(max_rel_diff(dense_gradients(gl), ref_last) < 1e-12);
   }
   CHECK(max_rel_diff(per_example_gradients(m, x, y, ParamSet::All, nullptr, 3), ref_all) < 1e-12);
+}
+
+TEST_CASE("influence: per-example gradients equal batch-of-one gradients (CNN: Conv2d, MaxPool2d, Flatten)") {
+  Model m = build_zoo_model("fashion-cnn", 3);
+  m.to(DType::F64);
+  Rng rng(17);
+  Tensor x = random_tensor({3, 1, 28, 28}, rng, 0, 1), y = random_labels(3, 10, rng);
+  const Tensor ref = batch_of_one_gradients(m, x, y);
+  GradientComputer all(m, ParamSet::All), last(m, ParamSet::LastLayer);
+  const ChunkGrads g = all.compute(x, y);
+  CHECK(all.selection().size == 8 * 9 + 8 + 16 * 8 * 9 + 16 + 10 * 784 + 10);
+  CHECK(!g.blocks[0].rank_one());  // convolutions: per-example pass of the layer
+  CHECK(g.blocks[4].rank_one());   // fc weight: factored
+  CHECK(max_rel_diff(dense_gradients(g), ref) < 1e-12);
+  const Tensor ref_last = batch_of_one_gradients(m, x, y, {"fc.weight", "fc.bias"});
+  CHECK(max_rel_diff(dense_gradients(last.compute(x, y)), ref_last) < 1e-12);
 }
 
 TEST_CASE("influence: TracIn, Grad-Dot and self-influence against direct loops") {

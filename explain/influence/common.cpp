@@ -119,6 +119,8 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
                        const InfluenceOptions& opt, bool cosine, const std::string& label) {
   const int64_t n_test = data.test_x.dim(0), n_train = data.train_x.dim(0);
   const int64_t chunk = opt.chunk;
+  // Test gradients are kept; large test chunks make each train chunk's Gram products few, large GEMMs.
+  const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
   for (size_t c = 0; c < ckpts.size(); ++c) {
@@ -131,22 +133,24 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
       return proj ? proj->apply(g) : g;
     };
     auto norms = [](const ChunkGrads& g) { return ops::unary(ops::Unary::Sqrt, squared_norms(g)); };
-    std::vector<ChunkGrads> test;
+    std::vector<GramFeatures> test;
     std::vector<Tensor> test_norms;
-    for (int64_t b = 0; b < n_test; b += chunk) {
-      const int64_t e = std::min(n_test, b + chunk);
-      test.push_back(grads(data.test_x.slice_batch(b, e), data.test_y.slice_batch(b, e)));
-      if (cosine) test_norms.push_back(norms(test.back()));
+    for (int64_t b = 0; b < n_test; b += test_chunk) {
+      const int64_t e = std::min(n_test, b + test_chunk);
+      const ChunkGrads g = grads(data.test_x.slice_batch(b, e), data.test_y.slice_batch(b, e));
+      test.push_back(gram_features(g));
+      if (cosine) test_norms.push_back(norms(g));
       bar.add(e - b);
     }
     for (int64_t b = 0; b < n_train; b += chunk) {
       const int64_t e = std::min(n_train, b + chunk);
       ChunkGrads g = grads(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
       Tensor nb = cosine ? norms(g) : Tensor();
+      const GramFeatures fb = gram_features(g);
       for (size_t t = 0; t < test.size(); ++t) {
-        Tensor part = gram(test[t], g);  // (n_t, e − b)
-        accumulate_block(S, static_cast<int64_t>(t) * chunk, b, part, weights.at(c), cosine ? &test_norms[t] : nullptr,
-                         cosine ? &nb : nullptr);
+        Tensor part = gram(test[t], fb);  // (n_t, e − b)
+        accumulate_block(S, static_cast<int64_t>(t) * test_chunk, b, part, weights.at(c),
+                         cosine ? &test_norms[t] : nullptr, cosine ? &nb : nullptr);
       }
       bar.add(e - b);
     }

@@ -221,19 +221,31 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
   return cg;
 }
 
-Tensor gram(const ChunkGrads& a, const ChunkGrads& b) {
-  if (a.blocks.size() != b.blocks.size()) throw Error("gram: gradients of different parameter selections");
+GramFeatures gram_features(const ChunkGrads& g) {
+  GramFeatures f;
+  f.n = g.n;
+  ChunkGrads dense_only;
+  dense_only.n = g.n;
+  for (const BlockGrad& b : g.blocks) {
+    if (b.rank_one())
+      f.rank_one.push_back({b.left, b.right});
+    else
+      dense_only.blocks.push_back(b);
+  }
+  if (!dense_only.blocks.empty())
+    f.dense = dense_only.blocks.size() == 1 ? dense_only.blocks[0].dense : dense_gradients(dense_only);
+  return f;
+}
+
+Tensor gram(const GramFeatures& a, const GramFeatures& b) {
+  if (a.rank_one.size() != b.rank_one.size() || a.dense.defined() != b.dense.defined())
+    throw Error("gram: gradients of different parameter selections");
   Tensor S;
-  for (size_t i = 0; i < a.blocks.size(); ++i) {
-    const BlockGrad &ba = a.blocks[i], &bb = b.blocks[i];
-    Tensor part;
-    if (ba.rank_one() && bb.rank_one()) {
-      // ⟨δa ⊗ xa, δb ⊗ xb⟩ = (δa·δb)(xa·xb)
-      part = ops::mul(ops::matmul(ba.left, bb.left, false, true), ops::matmul(ba.right, bb.right, false, true));
-    } else {
-      ChunkGrads one_a{a.n, {ba}, {}, {}}, one_b{b.n, {bb}, {}, {}};
-      part = ops::matmul(dense_gradients(one_a), dense_gradients(one_b), false, true);
-    }
+  if (a.dense.defined()) S = ops::matmul(a.dense, b.dense, false, true);
+  for (size_t i = 0; i < a.rank_one.size(); ++i) {
+    // ⟨δa ⊗ xa, δb ⊗ xb⟩ = (δa·δb)(xa·xb)
+    Tensor part = ops::mul(ops::matmul(a.rank_one[i].first, b.rank_one[i].first, false, true),
+                           ops::matmul(a.rank_one[i].second, b.rank_one[i].second, false, true));
     if (!S.defined())
       S = part;
     else
@@ -241,6 +253,8 @@ Tensor gram(const ChunkGrads& a, const ChunkGrads& b) {
   }
   return S;
 }
+
+Tensor gram(const ChunkGrads& a, const ChunkGrads& b) { return gram(gram_features(a), gram_features(b)); }
 
 Tensor squared_norms(const ChunkGrads& g) {
   Tensor out;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -70,7 +71,17 @@ struct ChunkGrads {
   Tensor seed;    // δ at the logits, (n, K)
 };
 
+// Gradients laid out for inner products: every dense block side by side in one (n, D) matrix (one GEMM
+// instead of one per block), rank-one blocks kept factored.
+struct GramFeatures {
+  int64_t n = 0;
+  Tensor dense;  // (n, D), undefined when every block is rank-one
+  std::vector<std::pair<Tensor, Tensor>> rank_one;
+};
+GramFeatures gram_features(const ChunkGrads& g);
+
 // S = G_a G_bᵀ: (n_a, n_b), in the gradients' dtype.
+Tensor gram(const GramFeatures& a, const GramFeatures& b);
 Tensor gram(const ChunkGrads& a, const ChunkGrads& b);
 // ‖g_n‖², (n), in the gradients' dtype.
 Tensor squared_norms(const ChunkGrads& g);
