@@ -12,6 +12,9 @@
 #include "explain/lrp/canonizer.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "layers/add.h"
+#include "layers/avgpool2d.h"
+#include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
@@ -237,6 +240,39 @@ Model make_cnn(Rng& rng, bool bias) {
   return m;
 }
 
+// Residual cnn: conv1, relu1, conv2, add(relu1, conv2), relu2, avgpool 2, maxpool 2, flatten, fc on
+// (N, 1, 8, 8).
+Model make_residual_cnn(Rng& rng, bool bias) {
+  Model m;
+  m.add_input("input");
+  m.append("conv1", make_conv("conv1", 1, 4, bias, rng));
+  m.append("relu1", std::make_shared<ReLU>());
+  m.append("conv2", make_conv("conv2", 4, 4, bias, rng));
+  m.add_node("add", std::make_shared<Add>(), {"relu1", "conv2"}, {"add"});
+  m.append("relu2", std::make_shared<ReLU>());
+  m.append("avgpool", std::make_shared<AvgPool2d>(2));
+  m.append("maxpool", std::make_shared<MaxPool2d>(2));
+  m.append("flatten", std::make_shared<Flatten>());
+  m.append("fc", make_linear("fc", 16, 5, bias, rng));
+  m.to(DType::F64);
+  return m;
+}
+
+// Relevance at the input under LRP-0 with every stabiliser (the norm rules of Add and the pools included)
+// shrunk to 1e-300: it changes no non-zero denominator in float64, and 0/stab(0) stays 0 (an all-zero
+// pooling window), so conservation and LRP-0 = gradient × input hold exactly.
+Tensor lrp0_exact(const Model& m, const Tensor& x, const std::vector<int64_t>& targets, bool bias_out) {
+  RuleParams p;
+  p.bias_out = bias_out;
+  p.epsilon = 1e-300;
+  std::vector<Rule> rules = uniform_rules(m, "epsilon", p);
+  for (auto& r : rules) r.stabilizer = 1e-300;
+  Tape tape = m.forward({x});
+  const int out = m.outputs()[0];
+  auto rel = m.relevance(tape, {{out, logit_seed(tape.values[out], targets)}}, [&](int k) { return rules[k]; });
+  return rel[m.inputs()[0]];
+}
+
 std::vector<int64_t> argmax_targets(const Model& m, const Tensor& x) { return explain::argmax_rows(m.predict(x)); }
 
 double sample_sum(const Tensor& t, int64_t n) { return ops::sum_all(t.slice_batch(n, n + 1)); }
@@ -296,6 +332,30 @@ TEST_CASE("lrp: LRP-0 on a bias-free ReLU network equals gradient x input") {
     INFO("model ", which);
     CHECK(max_rel_diff(R, ops::mul(x, g)) < 1e-10);
   }
+}
+
+TEST_CASE("lrp: residual Add and average pooling (norm rules): exact conservation and gradient x input") {
+  Rng rng(13);
+  Model m = make_residual_cnn(rng, true);
+  Tensor x = random_tensor({3, 1, 8, 8}, rng, 0, 1);
+  auto targets = argmax_targets(m, x);
+  Tensor R = lrp0_exact(m, x, targets, /*bias_out=*/true);
+  Tensor logits = m.predict(x);
+  for (int64_t n = 0; n < 3; ++n) {
+    const double f = logits.item(n * 5 + targets[n]);
+    CHECK(std::abs(sample_sum(R, n) - f) < 1e-10 * std::max(1.0, std::abs(f)));
+  }
+  Model nb = make_residual_cnn(rng, false);
+  Tensor R0 = lrp0_exact(nb, x, targets, false);
+  Tape tape = nb.forward({x});
+  Tensor g = explain::target_gradient(nb, tape, nb.inputs()[0], targets);
+  CHECK(max_rel_diff(R0, ops::mul(x, g)) < 1e-10);
+  // The same pass through lrp_attribution (δ = 1e-6 in the norm rules) is within δ-sized effects.
+  LrpConfig cfg;
+  cfg.rule = "zero";
+  LrpQuery q;
+  q.targets = targets;
+  CHECK(testing::rel_l2(lrp_attribution(nb, x, cfg, q), R0) < 1e-4);
 }
 
 TEST_CASE("lrp: z-plus relevance keeps the sign of the explained logit for non-negative input") {
@@ -433,6 +493,37 @@ TEST_CASE("lrp canonizer: batch norm folded into the preceding Conv / Linear kee
   Tensor logits = m.predict(x);
   for (int64_t n = 0; n < 3; ++n)
     CHECK(std::abs(sample_sum(R, n) - logits.item(n * 4 + n)) < 1e-9 * std::max(1.0, std::abs(logits.item(n * 4 + n))));
+}
+
+TEST_CASE("lrp canonizer: the layers' BatchNorm2d (eval statistics) folds and keeps the outputs") {
+  Rng rng(14);
+  auto bn = std::make_shared<BatchNorm2d>("bn1", 3, 1e-5, 0.1, DType::F64);
+  bn->weight_param().value = random_tensor({3}, rng, 0.5, 1.5);
+  bn->bias_param().value = random_tensor({3}, rng, -0.5, 0.5);
+  bn->running_mean_param().value = random_tensor({3}, rng, -0.5, 0.5);
+  bn->running_var_param().value = random_tensor({3}, rng, 0.2, 2.0);
+  Model m;
+  m.add_input("input");
+  m.append("conv1", make_conv("conv1", 2, 3, true, rng));
+  m.append("bn1", bn);
+  m.append("relu1", std::make_shared<ReLU>());
+  m.append("flatten", std::make_shared<Flatten>());
+  m.append("fc", make_linear("fc", 48, 4, true, rng));
+  m.to(DType::F64);
+  Tensor x = random_tensor({2, 2, 4, 4}, rng, 0, 1);
+  CanonizeReport rep;
+  Model f = fold_batchnorm(m, &rep);
+  REQUIRE(rep.folded.size() == 1);
+  CHECK(testing::rel_l2(f.predict(x), m.predict(x)) < 1e-12);
+  // W' = k W, b' = k (b − mean) + β with the layer's own statistics.
+  const LinearLike* c0 = m.nodes()[0].layer->as_linear();
+  const LinearLike* c1 = f.nodes()[0].layer->as_linear();
+  for (int64_t o = 0; o < 3; ++o) {
+    const double k = bn->gamma().item(o) / std::sqrt(bn->running_var().item(o) + bn->eps());
+    CHECK(std::abs(c1->bias().item(o) - (k * (c0->bias().item(o) - bn->running_mean().item(o)) + bn->beta().item(o))) <
+          1e-12);
+    CHECK(std::abs(c1->weight().item(o * 18 + 5) - k * c0->weight().item(o * 18 + 5)) < 1e-12);
+  }
 }
 
 TEST_CASE("lrp: relevance at and from hidden values") {
