@@ -5,7 +5,7 @@
 //   col_n        (C·KH·KW, P)   col[(c, i, j), (oh, ow)] = x[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] (0 outside)
 //   forward      y_n[g] (Og, P)  = W[g] (Og, K) · col_n[g] (K, P) + b
 //   input grad   dcol[g] (K, P)  = W[g]ᵀ (K, Og) · gy_n[g] (Og, P);  gx_n = col2im(dcol)
-//   weight grad  gW[g] (Og, K)  += gy_n[g] (Og, P) · col_n[g]ᵀ (P, K)
+//   weight grad  gW[g]ᵀ (K, Og) += col_n[g] (K, P) · gy_n[g]ᵀ (P, Og)  (transposed back at the end)
 //
 // Bit-identity for identical receptive fields: every output position, border or not, is one column of
 // the same GEMM, so it is accumulated by the same micro-kernel in the same k order (the GEMM zero-pads
@@ -148,19 +148,33 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
                 " and w " + w.describe());
 }
 
-// Weight gradient of samples [n0, n1) of group-sliced GEMMs into gw (O, K); beta 0 for the first sample.
+// Transposed weight gradient of samples [n0, n1): gwT[g] (K, Og) = Σ_n col_n[g] (K, P) · gy_n[g]ᵀ (P, Og),
+// layout (G, K, Og); beta 0 for the first sample unless accumulating. The transposed product keeps the
+// long K axis on the GEMM's row panels and the short Og axis on one column panel (less zero padding).
 template <class T>
 void weight_grad_samples(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t n1,
-                         bool accumulate, bool parallel, T* gw, std::vector<T>& colbuf) {
+                         bool accumulate, bool parallel, T* gwT, std::vector<T>& colbuf) {
   T* col = scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
   for (int64_t n = n0; n < n1; ++n) {
     im2col(px + n * d.C * d.H * d.W, d, g, col);
     const T* gy = pgy + n * d.O * d.P;
     const T beta = (n == n0 && !accumulate) ? T(0) : T(1);
     for (int64_t gi = 0; gi < d.G; ++gi)
-      gemm_any<T>(parallel, false, true, d.Og, d.K, d.P, gy + gi * d.Og * d.P, d.P, col + gi * d.K * d.P, d.P, beta,
-                  gw + gi * d.Og * d.K, d.K);
+      gemm_any<T>(parallel, false, true, d.K, d.Og, d.P, col + gi * d.K * d.P, d.P, gy + gi * d.Og * d.P, d.P, beta,
+                  gwT + gi * d.K * d.Og, d.Og);
   }
+}
+
+// gw (G, Og, K) = (or +=) gwT (G, K, Og) transposed per group.
+template <class T>
+void add_transposed(const T* gwT, const Dims& d, bool accumulate, T* gw) {
+  for (int64_t gi = 0; gi < d.G; ++gi)
+    for (int64_t o = 0; o < d.Og; ++o)
+      for (int64_t k = 0; k < d.K; ++k) {
+        const T v = gwT[(gi * d.K + k) * d.Og + o];
+        T& dst = gw[(gi * d.Og + o) * d.K + k];
+        dst = accumulate ? dst + v : v;
+      }
 }
 
 }  // namespace
@@ -195,12 +209,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
       T* col = scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
       im2col(px + n * d.C * d.H * d.W, d, g, col);
       T* yn = py + n * d.O * d.P;
-      for (int64_t gi = 0; gi < d.G; ++gi)
-        gemm_any<T>(parallel, false, false, d.Og, d.P, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * d.P, d.P, T(0),
-                    yn + gi * d.Og * d.P, d.P);
+      // The bias enters through the GEMM's beta = 1 (y = b + W·col): no extra pass over y.
       if (pb)
-        for (int64_t o = 0; o < d.O; ++o)
-          for (int64_t p = 0; p < d.P; ++p) yn[o * d.P + p] += pb[o];
+        for (int64_t o = 0; o < d.O; ++o) std::fill(yn + o * d.P, yn + (o + 1) * d.P, pb[o]);
+      for (int64_t gi = 0; gi < d.G; ++gi)
+        gemm_any<T>(parallel, false, false, d.Og, d.P, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * d.P, d.P,
+                    pb ? T(1) : T(0), yn + gi * d.Og * d.P, d.P);
     });
     return 0;
   });
@@ -245,26 +259,24 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
     const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* pgw = gw.data<T>();
-    if (chunks == 1) {  // one partial: accumulate straight into gw
-      thread_local std::vector<T> colbuf;
-      weight_grad_samples(px, pg, d, g, 0, d.N, accumulate, true, pgw, colbuf);
-      return 0;
-    }
     thread_local std::vector<T> partbuf;
     T* parts = scratch(partbuf, static_cast<size_t>(chunks * wsize));
-    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+    if (chunks == 1) {  // one partial: the GEMM itself runs in parallel
       thread_local std::vector<T> colbuf;
-      for (int64_t c = b; c < e; ++c)
-        weight_grad_samples(px, pg, d, g, c * kChunk, std::min(d.N, (c + 1) * kChunk), false, false, parts + c * wsize,
-                            colbuf);
-    });
-    for (int64_t c = 0; c < chunks; ++c) {
-      const T* part = parts + c * wsize;
-      if (c == 0 && !accumulate)
-        std::copy(part, part + wsize, pgw);
-      else
-        for (int64_t i = 0; i < wsize; ++i) pgw[i] += part[i];
+      weight_grad_samples(px, pg, d, g, 0, d.N, false, true, parts, colbuf);
+    } else {
+      parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+        thread_local std::vector<T> colbuf;
+        for (int64_t c = b; c < e; ++c)
+          weight_grad_samples(px, pg, d, g, c * kChunk, std::min(d.N, (c + 1) * kChunk), false, false,
+                              parts + c * wsize, colbuf);
+      });
+      for (int64_t c = 1; c < chunks; ++c) {  // chunk partials added in chunk order
+        const T* part = parts + c * wsize;
+        for (int64_t i = 0; i < wsize; ++i) parts[i] += part[i];
+      }
     }
+    add_transposed(parts, d, accumulate, pgw);
     return 0;
   });
 }
@@ -287,8 +299,10 @@ Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, con
     const T* pg = gy.data<T>();
     T* po = out.data<T>();
     for_each_sample(d.N, [&](int64_t n, bool parallel) {
-      thread_local std::vector<T> colbuf;
-      weight_grad_samples(px, pg, d, g, n, n + 1, false, parallel, po + n * wsize, colbuf);
+      thread_local std::vector<T> colbuf, gwTbuf;
+      T* gwT = scratch(gwTbuf, static_cast<size_t>(wsize));
+      weight_grad_samples(px, pg, d, g, n, n + 1, false, parallel, gwT, colbuf);
+      add_transposed(gwT, d, false, po + n * wsize);
     });
     return 0;
   });

@@ -34,10 +34,14 @@ void check_pool(const Tensor& x, const Pool2dGeometry& g, const char* what) {
 constexpr int64_t kPlaneGrain = 4;
 
 // Window taps i in [window_begin, window_end) land inside [0, size): 0 <= start + i·dil < size.
-int64_t window_begin(int64_t start, int64_t dil) { return start >= 0 ? 0 : (-start + dil - 1) / dil; }
+// (Integer division is slow; dilation 1, the common case, avoids it.)
+int64_t window_begin(int64_t start, int64_t dil) {
+  if (start >= 0) return 0;
+  return dil == 1 ? -start : (-start + dil - 1) / dil;
+}
 int64_t window_end(int64_t start, int64_t dil, int64_t k, int64_t size) {
   if (start >= size) return 0;
-  return std::min(k, (size - start - 1) / dil + 1);
+  return std::min(k, dil == 1 ? size - start : (size - start - 1) / dil + 1);
 }
 
 }  // namespace
@@ -82,16 +86,20 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
             const int64_t j0 = window_begin(w0, g.dilation_w), j1 = window_end(w0, g.dilation_w, g.kernel_w, W);
             int64_t best_i = -1;
             T best = -std::numeric_limits<T>::infinity();  // a window entirely in the padding yields −∞
+            if (i0 < i1 && j0 < j1) {
+              best_i = (h0 + i0 * g.dilation_h) * W + w0 + j0 * g.dilation_w;
+              best = xp[best_i];
+            }
             for (int64_t i = i0; i < i1; ++i) {
-              const int64_t row = (h0 + i * g.dilation_h) * W;
+              const int64_t row = (h0 + i * g.dilation_h) * W + w0;
               for (int64_t j = j0; j < j1; ++j) {
-                const int64_t k = row + w0 + j * g.dilation_w;
+                const int64_t k = row + j * g.dilation_w;
                 const T v = xp[k];
-                // Strictly greater replaces: the first maximum wins. A NaN wins once (first NaN).
-                if (best_i < 0 || v > best || (v != v && best == best)) {
-                  best = v;
-                  best_i = k;
-                }
+                // Strictly greater replaces: the first maximum wins; a NaN wins once (the first NaN).
+                // Written as selects, not branches: max-pool inputs are data-dependent coin flips.
+                const bool take = (v > best) | ((v != v) & (best == best));
+                best = take ? v : best;
+                best_i = take ? k : best_i;
               }
             }
             yp[oh * OW + ow] = best;
