@@ -7,24 +7,105 @@
 //
 // Prints one line per parameter set: wall time and the size of the problem. Weights barely matter for
 // the cost (ReLU sparsity aside); trained checkpoints from `xdnn train` can be given to time those.
+//
+//   bench_influence --mislabel 1 [--train N] [--model fashion-mlp] [--epochs E] [--flip 0.1] [--seed S]
+//
+// Mislabel detection (Pruthi et al. 2020, §4.1): flip a fraction of the first N training labels to a
+// random other class (seeded), train the model with SGD (a checkpoint per epoch, learning rate in its
+// metadata), rank the training examples by TracIn self-influence over those checkpoints, and report the
+// share of flipped examples among the top 20 % (random ranking: 20 %).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/parallel.h"
 #include "explain/influence/influence.h"
+#include "models/checkpoint.h"
 #include "models/fashion_mnist.h"
 #include "models/load.h"
+#include "models/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;
 
+namespace {
+
+int mislabel_detection(int64_t n_train, const std::string& model_name, int epochs, double flip, uint64_t seed,
+                       const std::string& dir) {
+  LabeledImages train = load_fashion_mnist("train", dir, n_train), test = load_fashion_mnist("test", dir, 2000);
+  Tensor noisy = train.labels.clone();
+  std::vector<bool> flipped(n_train, false);
+  Rng rng(seed + 1000);
+  std::vector<int64_t> idx(n_train);
+  std::iota(idx.begin(), idx.end(), 0);
+  for (int64_t i = n_train - 1; i > 0; --i) std::swap(idx[i], idx[rng.below(i + 1)]);
+  const int64_t n_flip = static_cast<int64_t>(flip * n_train);
+  for (int64_t k = 0; k < n_flip; ++k) {
+    int64_t* y = noisy.data<int64_t>() + idx[k];
+    *y = (*y + 1 + static_cast<int64_t>(rng.below(9))) % 10;
+    flipped[idx[k]] = true;
+  }
+  const std::string out = (std::filesystem::temp_directory_path() / "xdnn-mislabel").string();
+  std::filesystem::create_directories(out);
+  TrainConfig cfg;
+  cfg.architecture = model_name;
+  cfg.epochs = epochs;
+  cfg.seed = seed;
+  cfg.optimizer.name = "sgd";
+  cfg.optimizer.lr = 0.05;
+  cfg.out_dir = out;
+  cfg.progress = false;
+  Model model = build_zoo_model(model_name, seed);
+  const auto results = train_model(model, LabeledData{train.images, noisy}, LabeledData{test.images, test.labels}, cfg);
+  std::vector<Model> models;
+  std::vector<double> lrs;
+  for (const auto& r : results) {
+    models.push_back(load_model(r.checkpoint));
+    lrs.push_back(metadata_get_double(read_checkpoint_metadata(r.checkpoint), "lr", r.checkpoint));
+  }
+  std::vector<Model*> ptrs;
+  for (auto& m : models) ptrs.push_back(&m);
+  influence::InfluenceData data;
+  data.train_x = train.images;
+  data.train_y = noisy;
+  std::printf(
+      "mislabel detection: %s, %lld training images, %lld flipped (%.0f %%), %d epochs SGD lr 0.05, test "
+      "accuracy %.3f\n",
+      model_name.c_str(), static_cast<long long>(n_train), static_cast<long long>(n_flip), 100 * flip, epochs,
+      results.back().test.accuracy);
+  for (const char* set : {"all", "last-layer"}) {
+    influence::InfluenceOptions opt;
+    opt.params = influence::parse_param_set(set);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor s = influence::self_influence(ptrs, lrs, data, opt);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<int64_t> order(n_train);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.item(a) > s.item(b); });
+    int64_t found = 0;
+    for (int64_t r = 0; r < n_train / 5; ++r) found += flipped[order[r]];
+    std::printf("  self-influence params=%-10s  flipped labels in the top 20 %%: %lld / %lld = %.1f %%  (%.2f s)\n",
+                set, static_cast<long long>(found), static_cast<long long>(n_flip),
+                100.0 * found / std::max<int64_t>(1, n_flip), sec);
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   int64_t n_train = 60000, n_test = 1000;
-  std::string params = "both", checkpoints, dir;
+  std::string params = "both", checkpoints, dir, model_name = "fashion-mlp";
+  bool mislabel = false;
+  int epochs = 3;
+  double flip = 0.1;
+  uint64_t seed = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--train")
@@ -39,12 +120,23 @@ int main(int argc, char** argv) {
       checkpoints = v;
     else if (k == "--fashion-mnist")
       dir = v;
+    else if (k == "--mislabel")
+      mislabel = v != "0";
+    else if (k == "--model")
+      model_name = v;
+    else if (k == "--epochs")
+      epochs = std::atoi(v.c_str());
+    else if (k == "--flip")
+      flip = std::atof(v.c_str());
+    else if (k == "--seed")
+      seed = std::strtoull(v.c_str(), nullptr, 10);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
   try {
+    if (mislabel) return mislabel_detection(n_train == 60000 ? 5000 : n_train, model_name, epochs, flip, seed, dir);
     influence::InfluenceData data;
     LabeledImages train = load_fashion_mnist("train", dir, n_train), test = load_fashion_mnist("test", dir, n_test);
     data.train_x = train.images;
