@@ -43,16 +43,31 @@ Tensor epsilon_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tenso
   return ops::mul(x, m.vjp(s, W));
 }
 
+// Inputs after a ReLU (and images in [0, 1]) have no negative part: the x⁻ terms of the sign-split rules
+// are then exactly zero, and skipping them halves the convolutions (W⁻x⁻ = 0 and x⁻ ⊙ (·) = 0 add
+// nothing, so the result is the same to the bit). neg(x) sums to 0 only when every entry is 0.
+bool all_zero(const Tensor& xn) { return ops::sum_all(xn) == 0.0; }
+
 Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double delta) {
-  Tensor xp = pos(x), xn = neg(x), Wp = pos(W), Wn = neg(W);
+  Tensor xp = pos(x), xn = neg(x), Wp = pos(W);
+  if (all_zero(xn)) {
+    Tensor s = ops::div(R, ops::stabilize(m.fwd(xp, Wp, pos(b)), delta));
+    return ops::mul(xp, m.vjp(s, Wp));
+  }
+  Tensor Wn = neg(W);
   Tensor z = ops::add(m.fwd(xp, Wp, pos(b)), m.fwd(xn, Wn, Tensor()));
   Tensor s = ops::div(R, ops::stabilize(z, delta));
   return ops::add(ops::mul(xp, m.vjp(s, Wp)), ops::mul(xn, m.vjp(s, Wn)));
 }
 
-Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R,
-                       double alpha, double beta, double delta) {
+Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double alpha,
+                       double beta, double delta) {
   Tensor xp = pos(x), xn = neg(x), Wp = pos(W), Wn = neg(W);
+  if (all_zero(xn)) {
+    Tensor s = ops::div(R, ops::stabilize(m.fwd(xp, Wp, pos(b)), delta));
+    Tensor t = ops::div(R, ops::stabilize(m.fwd(xp, Wn, neg(b)), delta));
+    return ops::sub(ops::scale(ops::mul(xp, m.vjp(s, Wp)), alpha), ops::scale(ops::mul(xp, m.vjp(t, Wn)), beta));
+  }
   Tensor p = ops::add(m.fwd(xp, Wp, pos(b)), m.fwd(xn, Wn, Tensor()));
   Tensor q = ops::add(m.fwd(xp, Wn, neg(b)), m.fwd(xn, Wp, Tensor()));
   Tensor s = ops::div(R, ops::stabilize(p, delta));
@@ -69,8 +84,13 @@ Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
   Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
   Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
   Tensor o = m.fwd(x, W, b);
-  Tensor mask_pos = ops::unary(Unary::Step, o);                   // [o > 0]
+  Tensor mask_pos = ops::unary(Unary::Step, o);                          // [o > 0]
   Tensor mask_neg = ops::unary(Unary::Step, ops::unary(Unary::Neg, o));  // [o < 0]
+  if (all_zero(xn)) {
+    Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(m.fwd(xp, Wgp, bgp), delta));
+    Tensor t = ops::div(ops::mul(mask_neg, R), ops::stabilize(m.fwd(xp, Wgn, bgn), delta));
+    return ops::add(ops::mul(xp, m.vjp(s, Wgp)), ops::mul(xp, m.vjp(t, Wgn)));
+  }
   Tensor u = ops::add(m.fwd(xp, Wgp, bgp), m.fwd(xn, Wgn, Tensor()));
   Tensor v = ops::add(m.fwd(xp, Wgn, bgn), m.fwd(xn, Wgp, Tensor()));
   Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(u, delta));

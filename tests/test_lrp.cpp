@@ -135,7 +135,7 @@ std::vector<double> to_vec(const Tensor& t) {
 }
 
 // Runs every rule on `layer` with input x (N, ...) and checks each sample against the dense reference.
-void check_rules_against_dense(Layer& layer, const Tensor& x, Rng& rng) {
+void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
   const LinearLike* lin = layer.as_linear();
   REQUIRE(lin);
   Saved saved;
@@ -164,6 +164,12 @@ void check_rules_against_dense(Layer& layer, const Tensor& x, Rng& rng) {
       }
     }
   }
+}
+
+// Signed input, and its ReLU (no negative part: the rules' fast path that skips the x⁻ terms).
+void check_rules_against_dense(Layer& layer, const Tensor& x, Rng& rng) {
+  check_rules_against_dense_once(layer, x, rng);
+  check_rules_against_dense_once(layer, ops::unary(ops::Unary::Relu, x), rng);
 }
 
 // Test-local batch norm (inference): y = γ (x − mean)/sqrt(var + eps) + β along axis 1. Its kind makes
