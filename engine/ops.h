@@ -191,4 +191,37 @@ Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mas
 // {dz (N, H), dh_prev_direct (N, H)} from dh and the step's output h.
 std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const Tensor& mask, bool relu);
 
+// ---- parameterised element-wise functions (engine/cpu/pointwise.cpp) -----------------------------------
+// y = f(x; a, b): Elu (α = a), Selu (α = a, γ = b), PowScalar (exponent a), Scale (a·x); the rest take no
+// parameter. Softplus is evaluated without overflow.
+enum class Pointwise { Exp, Log, Sqrt, Abs, Neg, Reciprocal, Elu, Selu, Softplus, Softsign, PowScalar, Sigmoid, Tanh, Scale };
+Tensor pointwise(Pointwise f, const Tensor& x, double a = 0, double b = 0);
+// g ⊙ f'(x), from x and y = f(x) (abs'(0) = 0).
+Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a = 0, double b = 0);
+
+// ---- data movement along arbitrary axes, any dtype (engine/cpu/data_movement.cpp) ------------------------
+// y[i] = x[start + i ⊙ step] per axis (step may be negative), y of shape out_shape.
+Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
+                     const Shape& out_shape);
+// The transpose: gy scattered into zeros of x_shape at the sliced positions.
+Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts,
+                              const std::vector<int64_t>& steps, const Shape& x_shape);
+// y.shape[i] = x.shape[perm[i]].
+Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm);
+// Concatenation along `axis` (all other axes equal, same dtype).
+Tensor concat_axis(const std::vector<Tensor>& xs, int64_t axis);
+// Padding: pads_begin / pads_end per axis (negative = crop). Constant fills `value`; Reflect mirrors
+// without repeating the edge; Edge repeats the edge.
+enum class PadMode { Constant, Reflect, Edge };
+Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end,
+                PadMode mode, double value);
+// The transpose of pad_axes (reflected / repeated positions add up, in a fixed order).
+Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pads_begin,
+                         const std::vector<int64_t>& pads_end, PadMode mode, const Shape& x_shape);
+// ONNX Gather: y = data indexed by `indices` (int64, negative counts from the end) along `axis`;
+// y.shape = data.shape[:axis] + indices.shape + data.shape[axis+1:]. Throws naming a bad index.
+Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis);
+// Scatter-add of gy back to data_shape (serial, fixed order).
+Tensor gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axis, const Shape& data_shape);
+
 }  // namespace xdnn::ops

@@ -1,0 +1,122 @@
+// Parameterised element-wise functions and their derivatives (ONNX activations and unary math).
+// Every element is independent, so any thread split gives the same bits.
+#include <cmath>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+
+namespace xdnn::ops {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+template <class T>
+T pw_forward(Pointwise f, T x, double a, double b) {
+  switch (f) {
+    case Pointwise::Exp:
+      return std::exp(x);
+    case Pointwise::Log:
+      return std::log(x);
+    case Pointwise::Sqrt:
+      return std::sqrt(x);
+    case Pointwise::Abs:
+      return std::abs(x);
+    case Pointwise::Neg:
+      return -x;
+    case Pointwise::Reciprocal:
+      return T(1) / x;
+    case Pointwise::Elu:  // x > 0 ? x : a (e^x − 1)
+      return x > T(0) ? x : T(a) * std::expm1(x);
+    case Pointwise::Selu:  // b (x > 0 ? x : a (e^x − 1))
+      return T(b) * (x > T(0) ? x : T(a) * std::expm1(x));
+    case Pointwise::Softplus:  // log(1 + e^x), computed without overflow
+      return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+    case Pointwise::Softsign:
+      return x / (T(1) + std::abs(x));
+    case Pointwise::PowScalar:
+      return std::pow(x, T(a));
+    case Pointwise::Sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case Pointwise::Tanh:
+      return std::tanh(x);
+    case Pointwise::Scale:
+      return T(a) * x;
+  }
+  return x;
+}
+
+// f'(x), given x and y = f(x).
+template <class T>
+T pw_derivative(Pointwise f, T x, T y, double a, double b) {
+  switch (f) {
+    case Pointwise::Exp:
+      return y;
+    case Pointwise::Log:
+      return T(1) / x;
+    case Pointwise::Sqrt:
+      return T(0.5) / y;
+    case Pointwise::Abs:  // sign(x), 0 at 0
+      return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case Pointwise::Neg:
+      return T(-1);
+    case Pointwise::Reciprocal:
+      return -y * y;
+    case Pointwise::Elu:
+      return x > T(0) ? T(1) : y + T(a);
+    case Pointwise::Selu:
+      return x > T(0) ? T(b) : y + T(a * b);
+    case Pointwise::Softplus:
+      return T(1) / (T(1) + std::exp(-x));
+    case Pointwise::Softsign: {
+      const T d = T(1) + std::abs(x);
+      return T(1) / (d * d);
+    }
+    case Pointwise::PowScalar:
+      return a == 0 ? T(0) : T(a) * std::pow(x, T(a - 1));
+    case Pointwise::Sigmoid:
+      return y * (T(1) - y);
+    case Pointwise::Tanh:
+      return T(1) - y * y;
+    case Pointwise::Scale:
+      return T(a);
+  }
+  return T(0);
+}
+
+}  // namespace
+
+Tensor pointwise(Pointwise f, const Tensor& x, double a, double b) {
+  expect_float(x, "pointwise op");
+  Tensor y(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) py[i] = pw_forward<T>(f, px[i], a, b);
+    });
+    return 0;
+  });
+  return y;
+}
+
+Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a, double b) {
+  expect_float(g, "pointwise backward");
+  expect_same_dtype(x, g, "pointwise backward");
+  expect_shape(g, x.shape(), "pointwise backward");
+  Tensor gx(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T *px = x.data<T>(), *py = y.data<T>(), *pg = g.data<T>();
+    T* po = gx.data<T>();
+    parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = pg[i] * pw_derivative<T>(f, px[i], py[i], a, b);
+    });
+    return 0;
+  });
+  return gx;
+}
+
+}  // namespace xdnn::ops

@@ -1,0 +1,139 @@
+#include "layers/binary.h"
+
+namespace xdnn {
+
+const char* Binary::kind() const {
+  switch (op_) {
+    case ops::Binary::Add:
+      return "AddScalar";
+    case ops::Binary::Sub:
+      return "Sub";
+    case ops::Binary::Mul:
+      return "Mul";
+    case ops::Binary::Div:
+      return "Div";
+    case ops::Binary::Max:
+      return "Max";
+    case ops::Binary::Min:
+      return "Min";
+  }
+  return "Binary";
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape y(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw Error("shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
+    y[i] = da == 1 ? db : da;
+  }
+  return y;
+}
+
+// int64 element-wise arithmetic with broadcasting (tiny shape tensors: plain loops).
+static Tensor int_binary(ops::Binary op, const Tensor& a, const Tensor& b) {
+  const Shape ys = broadcast_shapes(a.shape(), b.shape());
+  Tensor y(ys, DType::I64);
+  const int n = static_cast<int>(ys.size());
+  auto index_in = [&](const Tensor& t, int64_t flat) {
+    int64_t off = 0, stride = 1;
+    for (int d = n - 1, k = t.ndim() - 1; k >= 0; --d, --k) {
+      const int64_t coord = (flat % ys[d]);
+      flat /= ys[d];
+      if (t.dim(k) != 1) off += coord * stride;
+      stride *= t.dim(k);
+    }
+    return off;
+  };
+  const int64_t *pa = a.data<int64_t>(), *pb = b.data<int64_t>();
+  int64_t* py = y.data<int64_t>();
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const int64_t u = pa[index_in(a, i)], v = pb[index_in(b, i)];
+    switch (op) {
+      case ops::Binary::Add:
+        py[i] = u + v;
+        break;
+      case ops::Binary::Sub:
+        py[i] = u - v;
+        break;
+      case ops::Binary::Mul:
+        py[i] = u * v;
+        break;
+      case ops::Binary::Div:
+        if (v == 0) throw Error("integer division by zero");
+        py[i] = u / v;
+        break;
+      case ops::Binary::Max:
+        py[i] = std::max(u, v);
+        break;
+      case ops::Binary::Min:
+        py[i] = std::min(u, v);
+        break;
+    }
+  }
+  return y;
+}
+
+// saved: {a, b}
+std::vector<Tensor> Binary::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  const Tensor &a = x.at(0), &b = x.at(1);
+  if (!a.defined() || !b.defined()) throw Error(std::string(kind()) + ": missing operand");
+  if (a.dtype() == DType::I64 && b.dtype() == DType::I64) {
+    saved.tensors = {a, b};
+    return {int_binary(op_, a, b)};
+  }
+  if (a.dtype() != b.dtype())
+    throw Error(std::string(kind()) + ": operands " + a.describe() + " and " + b.describe() + " differ in dtype");
+  saved.tensors = {a, b};
+  return {ops::binary(op_, a, b)};
+}
+
+std::vector<Tensor> Binary::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &g = grad_y.at(0);
+  if (!g.defined() || !a.is_float()) return {Tensor(), Tensor()};
+  Tensor ga, gb;
+  switch (op_) {
+    case ops::Binary::Add:
+      ga = g, gb = g;
+      break;
+    case ops::Binary::Sub:
+      ga = g, gb = ops::scale(g, -1.0);
+      break;
+    case ops::Binary::Mul:
+      ga = ops::mul(g, b), gb = ops::mul(g, a);
+      break;
+    case ops::Binary::Div: {
+      ga = ops::div(g, b);
+      gb = ops::scale(ops::div(ops::mul(ga, a), b), -1.0);  // −g·a/b²
+      break;
+    }
+    default:
+      throw Error(std::string(kind()) + ": backward not implemented");
+  }
+  return {ops::sum_to_shape(ga, a.shape()), ops::sum_to_shape(gb, b.shape())};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration sub_bcast{{"Binary/Sub-broadcast", [](Rng& rng) {
+                                      return LayerExample{std::make_shared<Binary>(ops::Binary::Sub),
+                                                          {random_tensor({2, 3, 4}, rng), random_tensor({3, 1}, rng)}};
+                                    }}};
+LayerExampleRegistration mul_bcast{{"Binary/Mul-broadcast", [](Rng& rng) {
+                                      return LayerExample{std::make_shared<Binary>(ops::Binary::Mul),
+                                                          {random_tensor({4}, rng), random_tensor({2, 3, 4}, rng)}};
+                                    }}};
+LayerExampleRegistration div_bcast{{"Binary/Div-broadcast", [](Rng& rng) {
+                                      return LayerExample{
+                                          std::make_shared<Binary>(ops::Binary::Div),
+                                          {random_tensor({2, 3}, rng), random_tensor({2, 1}, rng, 0.5, 2.0)}};
+                                    }}};
+}  // namespace
+}  // namespace xdnn

@@ -1,0 +1,29 @@
+// Binary: y = a ∘ b with NumPy broadcasting, ∘ one of Add, Sub, Mul, Div (ONNX Sub, Mul, Div, and Add
+// where an operand is int64 shape arithmetic; float Add between activations is layers/add.h).
+// Float operands go through ops::binary. int64 operands (the shape arithmetic of PyTorch exports:
+// Gather(Shape(x)) / 2 ...) are computed here element by element, Div truncating toward zero as ONNX
+// integer division does; they never receive gradients.
+// Backward (float): Add g, g; Sub g, −g; Mul g·b, g·a; Div g/b, −g·a/b²; each summed back to its
+// operand's shape (ops::sum_to_shape). No LRP rule.
+#pragma once
+#include "engine/ops.h"
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class Binary : public Layer {
+ public:
+  explicit Binary(ops::Binary op) : op_(op) {}
+  const char* kind() const override;
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+
+ private:
+  ops::Binary op_;
+};
+
+// NumPy broadcast of two shapes; throws naming both when they do not broadcast.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+
+}  // namespace xdnn

@@ -1,0 +1,41 @@
+// Concat: y = [x_0, x_1, ...] along `axis` (negative counts from the end; ONNX Concat). Any dtype.
+// Split: the inverse, into pieces of the given sizes along `axis` (ONNX Split; equal pieces when the
+// sizes are empty). Backward and LRP of each: the other one (relevance is only moved).
+#pragma once
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class Concat : public Layer {
+ public:
+  explicit Concat(int64_t axis) : axis_(axis) {}
+  const char* kind() const override { return "Concat"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+
+ private:
+  int64_t axis_;
+};
+
+class Split : public Layer {
+ public:
+  // sizes empty: `num_outputs` equal pieces.
+  Split(int64_t axis, std::vector<int64_t> sizes, int64_t num_outputs)
+      : axis_(axis), sizes_(std::move(sizes)), num_outputs_(num_outputs) {}
+  const char* kind() const override { return "Split"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+
+ private:
+  int64_t axis_;
+  std::vector<int64_t> sizes_;
+  int64_t num_outputs_;
+};
+
+}  // namespace xdnn

@@ -1,0 +1,30 @@
+// Elementwise: y = f(x) for one of the parameterised functions of ops::Pointwise (ONNX Exp, Log, Sqrt,
+// Abs, Neg, Reciprocal, Elu, Selu, Softplus, Softsign, Pow by a constant exponent, and a fallback for
+// Sigmoid / Tanh). Shapes: any; y has the shape of x.
+// Backward: g ⊙ f'(x) (ops::pointwise_backward) in every BackwardMode (only the ReLU family reads it).
+// LRP: for the monotone activations (Elu, Selu, Softplus, Softsign, Sigmoid, Tanh) relevance passes
+// through unchanged ("pass"), as for ReLU (Montavon et al. 2019, §10.1); the other functions have no
+// relevance rule and throw.
+#pragma once
+#include "engine/ops.h"
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class Elementwise : public Layer {
+ public:
+  explicit Elementwise(ops::Pointwise f, double a = 0, double b = 0) : f_(f), a_(a), b_(b) {}
+  const char* kind() const override;
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override;
+
+ private:
+  bool is_activation() const;
+  ops::Pointwise f_;
+  double a_, b_;
+};
+
+}  // namespace xdnn

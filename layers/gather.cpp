@@ -1,0 +1,40 @@
+#include "layers/gather.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+// saved: {data, indices}
+std::vector<Tensor> Gather::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  const Tensor &data = x.at(0), &idx = x.at(1);
+  if (!data.defined() || !idx.defined()) throw Error("Gather: missing input");
+  const int64_t a = axis_ < 0 ? axis_ + data.ndim() : axis_;
+  saved.tensors = {data, idx};
+  return {ops::gather_axis(data, idx, a)};
+}
+
+std::vector<Tensor> Gather::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor &data = saved.tensors.at(0), &idx = saved.tensors.at(1);
+  if (!grad_y.at(0).defined() || !data.is_float()) return {Tensor(), Tensor()};
+  const int64_t a = axis_ < 0 ? axis_ + data.ndim() : axis_;
+  return {ops::gather_axis_backward(grad_y[0], idx, a, data.shape()), Tensor()};
+}
+
+std::vector<Tensor> Gather::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
+  return backward(relevance_y, saved, {});
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration gather_example{
+    {"Gather/axis1-repeated", [](Rng& rng) {
+       return LayerExample{
+           std::make_shared<Gather>(1),
+           {random_tensor({2, 4, 3}, rng), Tensor::from_vector({2, 2}, std::vector<int64_t>{0, -1, 2, 0})}};
+     }}};
+}  // namespace
+}  // namespace xdnn

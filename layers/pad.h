@@ -1,0 +1,30 @@
+// Pad: constant, reflect or edge padding per axis (ONNX Pad; negative pads crop). Float tensors.
+//   x: (d_0, ..., d_{n-1}) -> y: (d_i + begin_i + end_i)
+// The pads may arrive at run time as an int64 input (ONNX Pad-11+ `pads`, layout [begins..., ends...]).
+// Backward: the transpose (ops::pad_axes_backward; reflected / repeated positions add up).
+// LRP: the same linear map transposed, i.e. relevance of padded constants is dropped ("pass").
+#pragma once
+#include "engine/ops.h"
+#include "layers/layer.h"
+
+namespace xdnn {
+
+class Pad : public Layer {
+ public:
+  // pads: [begin_0, ..., begin_{n-1}, end_0, ..., end_{n-1}] (ONNX layout); empty = read from input 1.
+  Pad(ops::PadMode mode, std::vector<int64_t> pads, double value = 0.0)
+      : mode_(mode), pads_(std::move(pads)), value_(value) {}
+  const char* kind() const override { return "Pad"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+
+ private:
+  ops::PadMode mode_;
+  std::vector<int64_t> pads_;
+  double value_;
+};
+
+}  // namespace xdnn

@@ -1,0 +1,68 @@
+#include "layers/shape_ops.h"
+
+#include <algorithm>
+
+#include "layers/reshape.h"
+
+namespace xdnn {
+
+std::vector<Tensor> ShapeOf::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+  if (!x.at(0).defined()) throw Error("Shape: input is undefined");
+  const int64_t n = x[0].ndim();
+  int64_t s = start_ < 0 ? start_ + n : start_, e = end_ < 0 ? end_ + n : end_;
+  s = std::clamp<int64_t>(s, 0, n), e = std::clamp<int64_t>(e, 0, n);
+  std::vector<int64_t> dims;
+  for (int64_t i = s; i < e; ++i) dims.push_back(x[0].dim(static_cast<int>(i)));
+  return {Tensor::from_vector({static_cast<int64_t>(dims.size())}, dims)};
+}
+
+std::vector<Tensor> ShapeOf::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
+  return {Tensor()};
+}
+
+std::vector<Tensor> ConstantOfShape::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+  const std::vector<int64_t> shape = int_list(x.at(0), "ConstantOfShape shape");
+  const Tensor& fill = x.at(1);
+  if (!fill.defined() || fill.numel() != 1) throw Error("ConstantOfShape: the fill value must hold one element");
+  return {Tensor::full(Shape(shape), fill.item(0), fill.dtype())};
+}
+
+std::vector<Tensor> ConstantOfShape::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
+  return {Tensor(), Tensor()};
+}
+
+// saved: {x}
+std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  if (!x.at(0).defined()) throw Error("Cast: input is undefined");
+  const DType to = x.size() > 1 && x[1].defined() ? x[1].dtype() : to_;
+  saved.tensors = {x[0]};
+  saved.tensors.resize(x.size());
+  if (x[0].dtype() == to) return {x[0]};
+  if (to == DType::I64 && x[0].is_float()) {  // truncation toward zero, as ONNX Cast float -> int
+    Tensor y(x[0].shape(), DType::I64);
+    for (int64_t i = 0; i < y.numel(); ++i) y.set_item(i, static_cast<double>(static_cast<int64_t>(x[0].item(i))));
+    return {y};
+  }
+  return {x[0].to(to)};
+}
+
+std::vector<Tensor> Cast::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  std::vector<Tensor> gx(saved.tensors.size());
+  const Tensor& x = saved.tensors.at(0);
+  if (grad_y.at(0).defined() && x.is_float() && grad_y[0].is_float()) gx[0] = grad_y[0].to(x.dtype());
+  return gx;
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+// The float path of Cast is the only one with a gradient; the int64 layers are checked in tests/test_onnx.cpp.
+LayerExampleRegistration cast_float{
+    {"Cast/float64-to-float64", [](Rng& rng) {
+       return LayerExample{std::make_shared<Cast>(DType::F64), {random_tensor({2, 3}, rng)}};
+     }}};
+}  // namespace
+}  // namespace xdnn
