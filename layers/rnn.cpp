@@ -56,8 +56,8 @@ int64_t Recurrent::gates() const {
 
 void Recurrent::init(Rng& rng) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(cfg_.hidden_size));
-  for (Param& p : params_)
-    for (int64_t i = 0; i < p.value.numel(); ++i) p.value.set_item(i, rng.uniform(-bound, bound));
+  for (Param* p : params())
+    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, rng.uniform(-bound, bound));
 }
 
 std::vector<Param*> Recurrent::params() {
