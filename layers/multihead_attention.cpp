@@ -106,7 +106,8 @@ std::vector<Tensor> MultiheadAttention::forward(const std::vector<Tensor>& in, S
   const Tensor O = merge_heads(ops::batched_matmul(P, V), N, T, h_);  // (N·T, E)
   Tensor y = ops::matmul(O, out_w_.value, false, true);
   if (out_b_.value.defined()) y = ops::add(y, out_b_.value);
-  saved.tensors = {x, Q, K, V, S, P, O, y, qkv[0], qkv[1], qkv[2], M};
+  saved.tensors = {x, Q, K, V, S, P, O, y, qkv[0], qkv[1], qkv[2], M,
+                   Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())})};
   return {y.reshape({N, T, E_}), P.reshape({N, h_, T, T})};
 }
 
@@ -141,7 +142,9 @@ std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, 
     linear_param_grad(in_w_, in_b_, j * E_, d[j], X2, N, opt.param_grad);
     ops::matmul_into(d[j], in_w_.value.slice_batch(j * E_, (j + 1) * E_), dX, false, false, 1.0, 1.0);
   }
-  return {dX.reshape({N, T, E_}), Tensor()};
+  std::vector<Tensor> out(saved.tensors.at(12).data<int64_t>()[0]);
+  out[0] = dX.reshape({N, T, E_});
+  return out;
 }
 
 std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
@@ -152,7 +155,8 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   const Tensor &S = saved.tensors[4], &P = saved.tensors[5], &O = saved.tensors[6], &y = saved.tensors[7];
   const int64_t N = x.dim(0), T = x.dim(1);
   const DType dt = x.dtype();
-  if (!ry.at(0).defined()) return {Tensor(), Tensor()};
+  std::vector<Tensor> out(saved.tensors.at(12).data<int64_t>()[0]);
+  if (!ry.at(0).defined()) return out;
   // out_proj, ε-rule: R_O = O ⊙ Wᵀ(R / stab(y)).
   const Tensor s_y = ops::div(ry[0].reshape({N * T, E_}), ops::stabilize(y, eps));
   const Tensor R_O = ops::mul(O, ops::matmul(s_y, out_w_.value));
@@ -179,7 +183,8 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
     ops::matmul_into(ops::div(R[j], ops::stabilize(z, eps)), in_w_.value.slice_batch(j * E_, (j + 1) * E_), acc, false,
                      false, 1.0, 1.0);
   }
-  return {ops::mul(X2, acc).reshape({N, T, E_}), Tensor()};
+  out[0] = ops::mul(X2, acc).reshape({N, T, E_});
+  return out;
 }
 
 }  // namespace xdnn
