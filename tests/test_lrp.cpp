@@ -22,6 +22,7 @@
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "models/zoo.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -530,6 +531,37 @@ TEST_CASE("lrp canonizer: the layers' BatchNorm2d (eval statistics) folds and ke
           1e-12);
     CHECK(std::abs(c1->weight().item(o * 18 + 5) - k * c0->weight().item(o * 18 + 5)) < 1e-12);
   }
+}
+
+TEST_CASE("lrp on fashion-resnet (four batch norms folded, residual block): outputs kept, exact conservation") {
+  Rng rng(15);
+  Model m = build_zoo_model("fashion-resnet", 4);
+  m.to(DType::F64);
+  for (const Node& node : m.nodes()) {  // non-trivial statistics (the zoo starts at mean 0, var 1)
+    if (!is_batchnorm(*node.layer)) continue;
+    for (Param* p : node.layer->params()) p->value = random_tensor(p->value.shape(), rng, 0.5, 1.5);
+    for (Param* b : node.layer->buffers()) b->value = random_tensor(b->value.shape(), rng, 0.2, 1.2);
+  }
+  Tensor x = random_tensor({2, 1, 28, 28}, rng, 0, 1);
+  CanonizeReport rep;
+  Model f = fold_batchnorm(m, &rep);
+  CHECK(rep.folded.size() == 4);
+  CHECK(rep.unfolded.empty());
+  Tensor y = m.predict(x);
+  CHECK(testing::rel_l2(f.predict(x), y) < 1e-12);
+  const std::vector<int64_t> targets = explain::argmax_rows(y);
+  Tensor R = lrp0_exact(f, x, targets, /*bias_out=*/true);
+  for (int64_t n = 0; n < 2; ++n) {
+    const double fk = y.item(n * 10 + targets[n]);
+    CHECK(std::abs(sample_sum(R, n) - fk) < 1e-9 * std::max(1.0, std::abs(fk)));
+  }
+  // The method folds by itself: epsilon-plus on the unfolded model runs and gives finite relevance.
+  LrpConfig cfg;
+  cfg.composite = "epsilon-plus";
+  LrpQuery q;
+  q.targets = targets;
+  Tensor Rc = lrp_attribution(m, x, cfg, q);
+  CHECK(std::isfinite(ops::dot_all(Rc, Rc)));
 }
 
 TEST_CASE("lrp: relevance at and from hidden values") {
