@@ -1,0 +1,112 @@
+#include "layers/positional_embedding.h"
+
+#include <cmath>
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+namespace {
+
+void expect_sequence(const Tensor& x, int64_t max_len, int64_t d, const char* who) {
+  ops::expect_float(x, who);
+  if (x.ndim() != 3 || x.dim(2) != d || (max_len >= 0 && x.dim(1) > max_len))
+    throw Error(std::string(who) + ": expected input (N, T ≤ " + (max_len >= 0 ? std::to_string(max_len) : "any") +
+                ", " + std::to_string(d) + "), got " + x.describe());
+}
+
+// R_x = x ⊙ R / stab_ε(y): the input's share of a sum y = x + p.
+std::vector<Tensor> sum_share(const Tensor& R, const Saved& saved, const Rule& rule, const char* who) {
+  if (rule.name != "epsilon") throw Error(std::string("layer kind ") + who + " has no LRP rule '" + rule.name + "'; it has: epsilon");
+  if (!R.defined()) return {Tensor()};
+  const Tensor &x = saved.tensors.at(0), &y = saved.tensors.at(1);
+  return {ops::mul(x, ops::div(R, ops::stabilize(y, rule.epsilon)))};
+}
+
+}  // namespace
+
+LearnedPositionalEmbedding::LearnedPositionalEmbedding(const std::string& param_name, int64_t max_len, int64_t dim,
+                                                       DType dtype) {
+  table_ = {param_name, Tensor({max_len, dim}, dtype), {}};
+}
+
+LearnedPositionalEmbedding::LearnedPositionalEmbedding(Param table) : table_(std::move(table)) {
+  if (table_.value.ndim() != 2) throw Error("positional table '" + table_.name + "': expected (max_len, d), got " + table_.value.describe());
+}
+
+void LearnedPositionalEmbedding::init(Rng& rng) {
+  for (int64_t i = 0; i < table_.value.numel(); ++i) table_.value.set_item(i, 0.02 * rng.normal());
+}
+
+std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+  const Tensor& x = in.at(0);
+  expect_sequence(x, table_.value.dim(0), table_.value.dim(1), "LearnedPositionalEmbedding");
+  ops::expect_same_dtype(x, table_.value, "LearnedPositionalEmbedding input vs table");
+  Tensor y = ops::add(x, table_.value.slice_batch(0, x.dim(1)));
+  saved.tensors = {x, y};
+  return {y};
+}
+
+std::vector<Tensor> LearnedPositionalEmbedding::backward(const std::vector<Tensor>& gy, const Saved& saved,
+                                                         const BackwardOptions& opt) {
+  const Tensor& g = gy.at(0);
+  if (!g.defined()) return {Tensor()};
+  const int64_t N = g.dim(0), T = g.dim(1), L = table_.value.dim(0), d = table_.value.dim(1);
+  (void)saved;
+  if (opt.param_grad == ParamGrad::Accumulate) {
+    if (!table_.grad.defined()) table_.grad = Tensor({L, d}, g.dtype());
+    Tensor rows = table_.grad.slice_batch(0, T);
+    ops::add_inplace(rows, ops::sum_to_shape(g, {1, T, d}));
+  } else if (opt.param_grad == ParamGrad::PerExample) {
+    table_.grad = Tensor({N, L, d}, g.dtype());
+    for (int64_t n = 0; n < N; ++n) table_.grad.slice_batch(n, n + 1).reshape({L, d}).slice_batch(0, T).copy_from(g.slice_batch(n, n + 1));
+  }
+  return {g};
+}
+
+std::vector<Tensor> LearnedPositionalEmbedding::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  return sum_share(ry.at(0), saved, rule, "LearnedPositionalEmbedding");
+}
+
+Tensor SinusoidalPositionalEncoding::table(int64_t T, int64_t d, DType dtype) {
+  Tensor P({T, d}, dtype);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < d; ++j) {
+      const double freq = std::pow(10000.0, -static_cast<double>(j - j % 2) / static_cast<double>(d));
+      P.set_item(t * d + j, j % 2 == 0 ? std::sin(t * freq) : std::cos(t * freq));
+    }
+  return P;
+}
+
+std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+  const Tensor& x = in.at(0);
+  expect_sequence(x, -1, x.ndim() == 3 ? x.dim(2) : -1, "SinusoidalPositionalEncoding");
+  Tensor y = ops::add(x, table(x.dim(1), x.dim(2), x.dtype()));
+  saved.tensors = {x, y};
+  return {y};
+}
+
+std::vector<Tensor> SinusoidalPositionalEncoding::backward(const std::vector<Tensor>& gy, const Saved&, const BackwardOptions&) {
+  return {gy.at(0)};
+}
+
+std::vector<Tensor> SinusoidalPositionalEncoding::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  return sum_share(ry.at(0), saved, rule, "SinusoidalPositionalEncoding");
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration learned_pos{{"LearnedPositionalEmbedding", [](Rng& rng) {
+  auto layer = std::make_shared<LearnedPositionalEmbedding>("pos", 6, 3, DType::F64);
+  layer->init(rng);
+  return LayerExample{layer, {random_tensor({2, 4, 3}, rng)}};
+}}};
+LayerExampleRegistration sinusoidal_pos{{"SinusoidalPositionalEncoding", [](Rng& rng) {
+  return LayerExample{std::make_shared<SinusoidalPositionalEncoding>(), {random_tensor({2, 4, 6}, rng)}};
+}}};
+}  // namespace
+}  // namespace xdnn

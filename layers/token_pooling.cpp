@@ -1,0 +1,86 @@
+#include "layers/token_pooling.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+namespace {
+
+void expect_tokens(const Tensor& x, const char* who) {
+  ops::expect_float(x, who);
+  if (x.ndim() != 3 || x.dim(1) < 1) throw Error(std::string(who) + ": expected input (N, T, d), got " + x.describe());
+}
+
+}  // namespace
+
+// Saved: {x, w (N, T, 1) pooling weights, y, [lengths]}.
+std::vector<Tensor> MeanTokenPooling::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+  const Tensor& x = in.at(0);
+  expect_tokens(x, "MeanTokenPooling");
+  const int64_t N = x.dim(0), T = x.dim(1), d = x.dim(2);
+  Tensor w({N, T, 1}, x.dtype());
+  const Tensor lengths = in.size() > 1 ? in[1] : Tensor();
+  if (lengths.defined() && (lengths.dtype() != DType::I64 || lengths.numel() != N))
+    throw Error("MeanTokenPooling: expected lengths int64 (" + std::to_string(N) + "), got " + lengths.describe());
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t len = lengths.defined() ? lengths.data<int64_t>()[n] : T;
+    if (len < 1 || len > T)
+      throw Error("MeanTokenPooling: length " + std::to_string(len) + " of sample " + std::to_string(n) +
+                  " is outside [1, " + std::to_string(T) + "]");
+    for (int64_t t = 0; t < len; ++t) w.set_item(n * T + t, 1.0 / static_cast<double>(len));
+  }
+  Tensor y = ops::sum_to_shape(ops::mul(x, w), {N, 1, d}).reshape({N, d});
+  saved.tensors = {x, w, y, Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())})};
+  return {y};
+}
+
+std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions&) {
+  const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1);
+  std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
+  if (gy.at(0).defined()) out[0] = ops::mul(w, gy[0].reshape({x.dim(0), 1, x.dim(2)}));
+  return out;
+}
+
+std::vector<Tensor> MeanTokenPooling::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  if (rule.name != "epsilon") throw Error("layer kind MeanTokenPooling has no LRP rule '" + rule.name + "'; it has: epsilon");
+  const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1), &y = saved.tensors.at(2);
+  std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
+  if (!ry.at(0).defined()) return out;
+  const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon)).reshape({x.dim(0), 1, x.dim(2)});
+  out[0] = ops::mul(x, ops::mul(w, s));
+  return out;
+}
+
+std::vector<Tensor> FirstTokenPooling::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+  const Tensor& x = in.at(0);
+  expect_tokens(x, "FirstTokenPooling");
+  saved.tensors = {Tensor::from_vector({3}, std::vector<int64_t>{x.dim(0), x.dim(1), x.dim(2)})};
+  return {ops::permute_axes(x, {1, 0, 2}).slice_batch(0, 1).reshape({x.dim(0), x.dim(2)}).clone()};
+}
+
+std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions&) {
+  if (!gy.at(0).defined()) return {Tensor()};
+  const int64_t* s = saved.tensors.at(0).data<int64_t>();
+  Tensor gx({s[1], s[0], s[2]}, gy[0].dtype());  // time-major, then back
+  gx.slice_batch(0, 1).copy_from(gy[0]);
+  return {ops::permute_axes(gx, {1, 0, 2})};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExampleRegistration mean_pool{{"MeanTokenPooling", [](Rng& rng) {
+  return LayerExample{std::make_shared<MeanTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
+}}};
+LayerExampleRegistration mean_pool_len{{"MeanTokenPooling/lengths", [](Rng& rng) {
+  return LayerExample{std::make_shared<MeanTokenPooling>(),
+                      {random_tensor({2, 4, 3}, rng), Tensor::from_vector({2}, std::vector<int64_t>{2, 4})}};
+}}};
+LayerExampleRegistration first_pool{{"FirstTokenPooling", [](Rng& rng) {
+  return LayerExample{std::make_shared<FirstTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
+}}};
+}  // namespace
+}  // namespace xdnn
