@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "layers/lrp_rules.h"
@@ -55,6 +56,12 @@ std::vector<std::string> split(const std::string& s, char sep) {
     start = pos + 1;
   }
   return out;
+}
+
+std::string num(double v) {  // shortest readable form: 0.25, -1, 1e-06
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 std::string trim(const std::string& s) {
@@ -125,17 +132,16 @@ Rule make_rule(const std::string& raw_name, const RuleParams& p) {
   r.low = p.low;
   r.high = p.high;
   r.bias_in_denominator = !p.bias_out;
-  if (r.epsilon < 0) throw Error("LRP: epsilon must be >= 0, got " + std::to_string(r.epsilon));
-  if (r.gamma < 0) throw Error("LRP: gamma must be >= 0, got " + std::to_string(r.gamma));
+  if (r.epsilon < 0) throw Error("LRP: epsilon must be >= 0, got " + num(r.epsilon));
+  if (r.gamma < 0) throw Error("LRP: gamma must be >= 0, got " + num(r.gamma));
   if (r.name == "alpha-beta") {
     if (std::abs(r.alpha - r.beta - 1.0) > 1e-12)
-      throw Error("LRP alpha-beta rule needs alpha - beta = 1 (relevance conservation), got alpha " +
-                  std::to_string(r.alpha) + ", beta " + std::to_string(r.beta));
-    if (r.beta < 0) throw Error("LRP alpha-beta rule needs beta >= 0, got " + std::to_string(r.beta));
+      throw Error("LRP alpha-beta rule needs alpha - beta = 1 (relevance conservation), got alpha " + num(r.alpha) +
+                  ", beta " + num(r.beta));
+    if (r.beta < 0) throw Error("LRP alpha-beta rule needs beta >= 0, got " + num(r.beta));
   }
   if (r.name == "box" && !(r.low <= r.high))
-    throw Error("LRP box rule needs low <= high, got low " + std::to_string(r.low) + ", high " +
-                std::to_string(r.high));
+    throw Error("LRP box rule needs low <= high, got low " + num(r.low) + ", high " + num(r.high));
   return r;
 }
 
