@@ -14,6 +14,7 @@
 #include "layers/lstm.h"
 #include "layers/multihead_attention.h"
 #include "layers/registry.h"
+#include "layers/transformer_encoder.h"
 #include "models/model.h"
 #include "models/onnx/import.h"
 #include "tests/gradcheck.h"
@@ -436,4 +437,27 @@ TEST_CASE("ONNX recurrent converter rejects what it cannot represent") {
   a->set_s("reverse");
   g.add_output()->set_name("Y");
   CHECK_THROWS_WITH_AS(import_onnx_model(proto, "bad.onnx"), doctest::Contains("direction 'reverse' is not supported"), Error);
+}
+
+TEST_CASE("TransformerEncoderLayer (post-norm) equals its sub-layers composed by hand") {
+  Rng rng(13);
+  TransformerEncoderConfig cfg{4, 2, 6, false, false, false, 1e-5};
+  TransformerEncoderLayer enc("layers.0", cfg, DType::F64);
+  enc.init(rng);
+  CHECK(enc.self_attn().in_proj_weight().name == "layers.0.self_attn.in_proj_weight");
+  CHECK(enc.norm2().bias().name == "layers.0.norm2.bias");
+  Tensor x = random_tensor({2, 3, 4}, rng);
+  Saved s;
+  Tensor y = enc.forward({x}, s, {})[0];
+  Saved a, b, c, d, e, f;
+  Tensor x1 = enc.norm1().forward({ops::add(x, enc.self_attn().forward({x}, a, {})[0])}, b, {})[0];
+  Tensor h = ops::unary(ops::Unary::Relu, enc.linear1().forward({x1}, c, {})[0]);
+  Tensor ref = enc.norm2().forward({ops::add(x1, enc.linear2().forward({h}, d, {})[0])}, e, {})[0];
+  CHECK(max_rel_diff(y, ref) < 1e-12);
+  // Relevance runs through every sub-layer's epsilon rule and stays finite.
+  Rule rule;
+  Tensor R = enc.relevance({y}, s, rule)[0];
+  REQUIRE(R.shape() == x.shape());
+  for (int64_t i = 0; i < R.numel(); ++i) CHECK(std::isfinite(R.item(i)));
+  (void)f;
 }

@@ -1,0 +1,169 @@
+#include "layers/transformer_encoder.h"
+
+#include "engine/ops.h"
+
+namespace xdnn {
+
+namespace {
+
+// Sub-layer order in the packed Saved: attention, norm1, linear1, activation, linear2, norm2.
+enum Sub { kAttn = 0, kNorm1, kLin1, kAct, kLin2, kNorm2, kSubs };
+
+// Saved layout: [residual a, residual b, for the two sums] x 2, then per sub-layer a count tensor
+// followed by its tensors, then the input count.
+void pack(Saved& into, const Saved& sub) {
+  into.tensors.push_back(Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(sub.tensors.size())}));
+  into.tensors.insert(into.tensors.end(), sub.tensors.begin(), sub.tensors.end());
+}
+
+std::vector<Saved> unpack(const Saved& saved, size_t first) {
+  std::vector<Saved> subs(kSubs);
+  size_t k = first;
+  for (int s = 0; s < kSubs; ++s) {
+    const int64_t n = saved.tensors.at(k++).data<int64_t>()[0];
+    subs[s].tensors.assign(saved.tensors.begin() + static_cast<int64_t>(k), saved.tensors.begin() + static_cast<int64_t>(k + n));
+    k += static_cast<size_t>(n);
+  }
+  return subs;
+}
+
+// Relevance of a sum a + b split in proportion to the summands.
+std::vector<Tensor> split_sum(const Tensor& R, const Tensor& a, const Tensor& b, double eps) {
+  const Tensor s = ops::div(R, ops::stabilize(ops::add(a, b), eps));
+  return {ops::mul(a, s), ops::mul(b, s)};
+}
+
+Tensor sum_defined(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return ops::add(a, b);
+}
+
+}  // namespace
+
+TransformerEncoderLayer::TransformerEncoderLayer(const std::string& name, const TransformerEncoderConfig& cfg,
+                                                 DType dtype)
+    : cfg_(cfg) {
+  attn_ = std::make_shared<MultiheadAttention>(name + ".self_attn", cfg.d_model, cfg.num_heads, true, cfg.causal, dtype);
+  lin1_ = std::make_shared<Linear>(name + ".linear1", cfg.d_model, cfg.dim_feedforward, true, dtype);
+  lin2_ = std::make_shared<Linear>(name + ".linear2", cfg.dim_feedforward, cfg.d_model, true, dtype);
+  norm1_ = std::make_shared<LayerNorm>(name + ".norm1", Shape{cfg.d_model}, cfg.layer_norm_eps, true, dtype);
+  norm2_ = std::make_shared<LayerNorm>(name + ".norm2", Shape{cfg.d_model}, cfg.layer_norm_eps, true, dtype);
+  if (cfg.gelu) act_ = std::make_shared<GELU>(false);
+  else act_ = std::make_shared<ReLU>();
+}
+
+void TransformerEncoderLayer::init(Rng& rng) {
+  attn_->init(rng);
+  lin1_->init(rng);
+  lin2_->init(rng);
+}
+
+std::vector<Param*> TransformerEncoderLayer::params() {
+  std::vector<Param*> out;
+  for (Layer* l : std::initializer_list<Layer*>{attn_.get(), lin1_.get(), lin2_.get(), norm1_.get(), norm2_.get()})
+    for (Param* p : l->params()) out.push_back(p);
+  return out;
+}
+
+std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions& opt) {
+  const Tensor& x = in.at(0);
+  std::vector<Saved> s(kSubs);
+  std::vector<Tensor> attn_in = {x};
+  if (in.size() > 1) attn_in.push_back(in[1]);
+  Tensor r1a, r1b, r2a, r2b, y;
+  if (!cfg_.norm_first) {
+    const Tensor sa = attn_->forward(attn_in, s[kAttn], opt)[0];
+    r1a = x, r1b = sa;
+    const Tensor x1 = norm1_->forward({ops::add(x, sa)}, s[kNorm1], opt)[0];
+    const Tensor ff = lin2_->forward(act_->forward(lin1_->forward({x1}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
+    r2a = x1, r2b = ff;
+    y = norm2_->forward({ops::add(x1, ff)}, s[kNorm2], opt)[0];
+  } else {
+    attn_in[0] = norm1_->forward({x}, s[kNorm1], opt)[0];
+    const Tensor sa = attn_->forward(attn_in, s[kAttn], opt)[0];
+    r1a = x, r1b = sa;
+    const Tensor x1 = ops::add(x, sa);
+    const Tensor u = norm2_->forward({x1}, s[kNorm2], opt)[0];
+    const Tensor ff = lin2_->forward(act_->forward(lin1_->forward({u}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
+    r2a = x1, r2b = ff;
+    y = ops::add(x1, ff);
+  }
+  saved.tensors = {r1a, r1b, r2a, r2b};
+  for (const Saved& sub : s) pack(saved, sub);
+  saved.tensors.push_back(Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())}));
+  return {y};
+}
+
+// The reverse pass, shared by backward (bopt set) and relevance (rule set): the same graph walked with
+// each sub-layer's backward or relevance, and residual sums either copying the gradient to both
+// summands or splitting relevance in proportion.
+std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt,
+                                                     const Rule* rule) {
+  const std::vector<Saved> s = unpack(saved, 4);
+  const Tensor &r1a = saved.tensors[0], &r1b = saved.tensors[1], &r2a = saved.tensors[2], &r2b = saved.tensors[3];
+  auto run = [&](Layer& l, int k, const Tensor& t) -> Tensor {
+    if (!t.defined()) return Tensor();
+    return bopt ? l.backward({t}, s[k], *bopt).at(0) : l.relevance({t}, s[k], *rule).at(0);
+  };
+  auto sum_rev = [&](const Tensor& t, const Tensor& a, const Tensor& b) -> std::vector<Tensor> {
+    if (bopt || !t.defined()) return {t, t};
+    return split_sum(t, a, b, rule->epsilon);
+  };
+  auto ff = [&](const Tensor& t) { return run(*lin1_, kLin1, run(*act_, kAct, run(*lin2_, kLin2, t))); };
+  auto attn = [&](const Tensor& t) -> Tensor {
+    if (!t.defined()) return Tensor();
+    return bopt ? attn_->backward({t, Tensor()}, s[kAttn], *bopt).at(0) : attn_->relevance({t, Tensor()}, s[kAttn], *rule).at(0);
+  };
+  Tensor gx;
+  if (!cfg_.norm_first) {
+    const Tensor g2 = run(*norm2_, kNorm2, g);
+    const std::vector<Tensor> r2 = sum_rev(g2, r2a, r2b);
+    const Tensor gx1 = sum_defined(r2[0], ff(r2[1]));
+    const Tensor g1 = run(*norm1_, kNorm1, gx1);
+    const std::vector<Tensor> r1 = sum_rev(g1, r1a, r1b);
+    gx = sum_defined(r1[0], attn(r1[1]));
+  } else {
+    const std::vector<Tensor> r2 = sum_rev(g, r2a, r2b);
+    const Tensor gx1 = sum_defined(r2[0], run(*norm2_, kNorm2, ff(r2[1])));
+    const std::vector<Tensor> r1 = sum_rev(gx1, r1a, r1b);
+    gx = sum_defined(r1[0], run(*norm1_, kNorm1, attn(r1[1])));
+  }
+  std::vector<Tensor> out(saved.tensors.back().data<int64_t>()[0]);
+  out[0] = gx;
+  return out;
+}
+
+std::vector<Tensor> TransformerEncoderLayer::backward(const std::vector<Tensor>& gy, const Saved& saved,
+                                                      const BackwardOptions& opt) {
+  return reverse(gy.at(0), saved, &opt, nullptr);
+}
+
+std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  if (rule.name != "epsilon")
+    throw Error("layer kind TransformerEncoderLayer has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP)");
+  return reverse(ry.at(0), saved, nullptr, &rule);
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+LayerExample make_encoder(Rng& rng, bool norm_first, bool gelu, bool causal) {
+  TransformerEncoderConfig cfg{4, 2, 6, norm_first, gelu, causal, 1e-5};
+  auto layer = std::make_shared<TransformerEncoderLayer>("layers.0", cfg, DType::F64);
+  layer->init(rng);
+  for (Param* p : layer->params())
+    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, p->value.item(i) + rng.uniform(-0.3, 0.3));
+  return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
+}
+LayerExampleRegistration enc_post{{"TransformerEncoderLayer/post-norm-relu", [](Rng& rng) {
+  return make_encoder(rng, false, false, false);
+}, /*has_kinks=*/true}};
+LayerExampleRegistration enc_pre{{"TransformerEncoderLayer/pre-norm-gelu-causal", [](Rng& rng) {
+  return make_encoder(rng, true, true, true);
+}}};
+}  // namespace
+}  // namespace xdnn
