@@ -15,7 +15,7 @@ namespace xdnn::cli {
 namespace {
 
 struct AttackArgs {
-  std::string model, input, labels, out;
+  std::string model, input, labels, out, precision = "float64";
   explain::AttackOptions options;
 };
 
@@ -23,6 +23,10 @@ void run_attack(const AttackArgs& a) {
   if (a.options.method != "fgsm" && a.options.method != "pgd")
     throw Error("unknown attack method '" + a.options.method + "'", "valid methods: fgsm, pgd");
   Model model = load_model(a.model);
+  // --precision: float64 (default) evaluates the float32 weights in double, as the golden references do.
+  if (a.precision != "float32" && a.precision != "float64")
+    throw Error("--precision '" + a.precision + "': expected float32 or float64");
+  model.to(a.precision == "float64" ? DType::F64 : DType::F32);
   Tensor x = load_npy(a.input);
   if (!x.is_float()) throw Error(a.input + ": expected float32 inputs, got " + x.describe());
   for (int64_t i = 0; i < x.numel(); ++i)
@@ -45,6 +49,7 @@ void add_attack_command(CLI::App& app) {
   cmd->add_option("--steps", args->options.steps, "PGD iterations (default 10)");
   cmd->add_option("--step-size", args->options.step_size, "PGD step size (default 0.01)");
   cmd->add_option("--out", args->out, "output .npy (float32, shape of the input)")->required();
+  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32");
   cmd->callback([args] { run_attack(*args); });
 }
 

@@ -3,6 +3,7 @@
 // The method options are not listed here: the command declares the union of every registered method's
 // options (explain/registry.h), so a new method needs no change to this file. Only the options of the
 // chosen method are accepted; defaults come from its OptionSpec list. Output: float32 .npy.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "engine/error.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
+#include "explain/heatmap.h"
 #include "explain/registry.h"
 #include "models/load.h"
 #include "models/npy.h"
@@ -20,7 +22,7 @@ namespace xdnn::cli {
 namespace {
 
 struct ExplainArgs {
-  std::string model, input, method, out, png;
+  std::string model, input, method, out, png, precision = "float64";
   int64_t target = -1;
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
@@ -35,6 +37,62 @@ void check_finite(const Tensor& x, const std::string& path) {
                   "inputs must be finite");
 }
 
+// --precision: the dtype the model computes in. float64 (the default) runs the float32 weights and inputs
+// in double, as the golden references do: near-ties in max-pooling and near-zero ReLU inputs (IG nodes
+// close to the baseline, say) then resolve as in exact arithmetic. The cost on the models here is small.
+void set_precision(Model& model, const std::string& precision) {
+  if (precision == "float64")
+    model.to(DType::F64);
+  else if (precision == "float32")
+    model.to(DType::F32);
+  else
+    throw Error("--precision '" + precision + "': expected float32 or float64");
+}
+
+// One PNG for the whole batch: the samples' heatmaps side by side, each drawn over its grey input image
+// (the channel mean) when the attribution has the input's spatial size. Attributions (N, C, H, W) are
+// summed over channels; (N, D) and token (N, T) attributions are drawn as one row of cells per sample.
+void write_png(const std::string& path, const Tensor& attr, const Tensor& input) {
+  const Tensor a = attr.to(DType::F64);
+  const int64_t N = a.dim(0);
+  std::vector<explain::RgbImage> tiles;
+  if (a.ndim() == 2) {
+    tiles.push_back(explain::render_heatmap(a, Tensor()));
+  } else if (a.ndim() == 4) {
+    const int64_t C = a.dim(1), H = a.dim(2), W = a.dim(3);
+    const bool same = input.is_float() && input.ndim() == 4 && input.dim(2) == H && input.dim(3) == W;
+    for (int64_t n = 0; n < N; ++n) {
+      Tensor map({H, W}, DType::F64), grey;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < H * W; ++i) map.set_item(i, map.item(i) + a.item((n * C + c) * H * W + i));
+      if (same) {
+        const int64_t Ci = input.dim(1);
+        grey = Tensor({H, W}, DType::F64);
+        for (int64_t c = 0; c < Ci; ++c)
+          for (int64_t i = 0; i < H * W; ++i)
+            grey.set_item(i, grey.item(i) + input.item((n * Ci + c) * H * W + i) / static_cast<double>(Ci));
+      }
+      tiles.push_back(explain::render_heatmap(map, grey));
+    }
+  } else {
+    throw Error("--png: cannot draw an attribution of shape " + shape_str(a.shape()));
+  }
+  explain::RgbImage all;
+  for (const auto& t : tiles) {
+    all.width += t.width + (all.width ? 4 : 0);  // 4 white pixels between samples
+    all.height = std::max(all.height, t.height);
+  }
+  all.rgb.assign(static_cast<size_t>(all.width) * all.height * 3, 255);
+  int x0 = 0;
+  for (const auto& t : tiles) {
+    for (int y = 0; y < t.height; ++y)
+      for (int x = 0; x < t.width * 3; ++x)
+        all.rgb[(static_cast<size_t>(y) * all.width + x0) * 3 + x] = t.rgb[(static_cast<size_t>(y) * t.width) * 3 + x];
+    x0 += t.width + 4;
+  }
+  explain::save_png(path, all);
+}
+
 void run_explain(const ExplainArgs& a) {
   const explain::MethodInfo& method = explain::find_method(a.method);
   std::map<std::string, std::string> given;
@@ -46,10 +104,12 @@ void run_explain(const ExplainArgs& a) {
   req.options = explain::resolve_options(method, given);  // before loading anything: fail fast
 
   Model model = load_model(a.model);
+  set_precision(model, a.precision);
   req.model = &model;
   req.input = load_npy(a.input);
   check_finite(req.input, a.input);
-  if (req.input.dtype() == DType::F64) req.input = req.input.to(DType::F32);
+  // Float inputs are handed to the methods in the dtype the model computes in (--precision).
+  if (req.input.is_float()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
   req.targets = explain::resolve_targets(model, req.input, a.target);
 
@@ -57,8 +117,7 @@ void run_explain(const ExplainArgs& a) {
   Tensor out = attr.values.to(DType::F32);
   check_finite(out, "attribution");
   save_npy(a.out, out);
-  if (!a.png.empty())
-    throw Error("--png: heatmap rendering is not built into this binary yet", "write the .npy and plot it");
+  if (!a.png.empty()) write_png(a.png, out, req.input);
 }
 
 }  // namespace
@@ -72,6 +131,7 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
   cmd->add_option("--out", args->out, "output .npy (float32)")->required();
   cmd->add_option("--png", args->png, "also write a heatmap PNG");
+  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32");
   for (const auto& spec : explain::all_method_options()) {
     std::string help = spec.help;
     if (!spec.default_value.empty() && !explain::is_flag(spec)) help += " (default " + spec.default_value + ")";
