@@ -223,7 +223,10 @@ TensorList parse_safetensors(const std::string& bytes, const std::string& name, 
   return out;
 }
 
-TensorList load_safetensors_ordered(const std::string& path, Metadata* metadata) {
+namespace {
+
+// Reads the header of a file, and the tensors' data unless with_data is false.
+TensorList load_file(const std::string& path, Metadata* metadata, bool with_data) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
@@ -250,12 +253,25 @@ TensorList load_safetensors_ordered(const std::string& path, Metadata* metadata)
   Layout L = parse_header(header, n, total - 8 - n, path);
   TensorList out;
   for (const Entry& e : L.entries) {
+    if (!with_data) break;
     Tensor t(e.shape, e.dtype);
     read_at(L.data_start + e.begin, t.raw_data(), e.end - e.begin);
     out.emplace_back(e.name, std::move(t));
   }
   if (metadata) *metadata = std::move(L.metadata);
   return out;
+}
+
+}  // namespace
+
+TensorList load_safetensors_ordered(const std::string& path, Metadata* metadata) {
+  return load_file(path, metadata, true);
+}
+
+Metadata load_safetensors_metadata(const std::string& path) {
+  Metadata m;
+  load_file(path, &m, false);
+  return m;
 }
 
 std::map<std::string, Tensor> load_safetensors(const std::string& path, Metadata* metadata) {

@@ -27,6 +27,8 @@ using Metadata = std::map<std::string, std::string>;
 std::map<std::string, Tensor> load_safetensors(const std::string& path, Metadata* metadata = nullptr);
 // The same, in the order of the tensors' data in the file.
 TensorList load_safetensors_ordered(const std::string& path, Metadata* metadata = nullptr);
+// Only the "__metadata__" map (reads and validates the header, not the tensor data).
+Metadata load_safetensors_metadata(const std::string& path);
 
 // Writes the tensors in the given order (header and data); names must be unique and non-empty.
 void save_safetensors(const std::string& path, const TensorList& tensors, const Metadata& metadata = {});

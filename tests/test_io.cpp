@@ -323,6 +323,7 @@ TEST_CASE("safetensors: round trip keeps dtypes, shapes, bytes, insertion order 
   Metadata md_back;
   TensorList back = load_safetensors_ordered(path, &md_back);
   CHECK(md_back == md);
+  CHECK(load_safetensors_metadata(path) == md);
   REQUIRE(back.size() == ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {
     INFO(ts[i].first);
