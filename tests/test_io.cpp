@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -500,12 +501,16 @@ TEST_CASE("fashion-mnist: directory override, environment variable and malformed
   CHECK(d.images.item(1) == doctest::Approx(1.0 / 255));
   CHECK(d.images.item(255) == 1.0f);
   CHECK(d.labels.item(2) == 7);
+  // Set the variable for this block; restore what the caller had afterwards.
+  const char* before = std::getenv("XDNN_FASHION_MNIST_DIR");
+  const std::string saved = before ? before : "";
   ::setenv("XDNN_FASHION_MNIST_DIR", good.c_str(), 1);
   CHECK(fashion_mnist_dir() == good);
   CHECK(load_fashion_mnist("t10k").labels.numel() == 3);
   CHECK(fashion_mnist_dir("/explicit") == "/explicit");  // the argument wins over the environment
   ::unsetenv("XDNN_FASHION_MNIST_DIR");
   CHECK(fashion_mnist_dir() == "/usr/share/datasets/fashion-mnist");
+  if (before) ::setenv("XDNN_FASHION_MNIST_DIR", saved.c_str(), 1);
 
   try {
     load_fashion_mnist("test", "/nonexistent/fm");
