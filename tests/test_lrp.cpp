@@ -16,9 +16,11 @@
 #include "layers/avgpool2d.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
+#include "layers/embedding.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/lrp_rules.h"
+#include "layers/lstm.h"
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
@@ -600,6 +602,45 @@ TEST_CASE("lrp: relevance at and from hidden values") {
   q.from = "nonexistent";
   q.unit = 0;
   CHECK_THROWS_AS(lrp_attribution(m, x, cfg, q), Error);
+}
+
+TEST_CASE("lrp on a token model (Embedding, LSTM, Linear): relevance at the embedding output summed over d") {
+  Rng rng(16);
+  auto emb = std::make_shared<Embedding>("emb", 20, 6, DType::F64);
+  emb->init(rng);
+  RecurrentConfig rc;
+  rc.input_size = 6;
+  rc.hidden_size = 5;
+  auto lstm = std::make_shared<LSTM>("lstm", rc, DType::F64);
+  lstm->init(rng);
+  Model m;
+  m.add_input("tokens");
+  m.append("emb", emb);
+  m.add_node("lstm", lstm, {"emb"}, {"y", "h_n", "c_n"});
+  m.add_node("flatten", std::make_shared<Flatten>(), {"h_n"}, {"flat"});
+  m.append("fc", make_linear("fc", 5, 3, true, rng));
+  m.set_outputs({"fc"});
+  m.to(DType::F64);
+  Tensor ids = Tensor::from_vector({2, 7}, std::vector<int64_t>{1, 4, 9, 19, 0, 3, 3, 2, 2, 8, 11, 17, 5, 6});
+  LrpConfig cfg;
+  cfg.rule = "epsilon";
+  cfg.params.epsilon = 1e-3;
+  LrpQuery q;
+  q.targets = {0, 2};
+  auto rules = rules_for(m, cfg);
+  CHECK(rules[1].name == "epsilon");  // the LSTM takes --rule epsilon with its ε
+  CHECK(rules[1].epsilon == 1e-3);
+  Tensor R = lrp_attribution(m, ids, cfg, q);
+  REQUIRE(R.shape() == Shape{2, 7});
+  q.at = "emb";
+  Tensor Re = lrp_attribution(m, ids, cfg, q);
+  REQUIRE(Re.shape() == Shape{2, 7, 6});
+  for (int64_t t = 0; t < 14; ++t) {
+    double s = 0;
+    for (int64_t d = 0; d < 6; ++d) s += Re.item(t * 6 + d);
+    CHECK(std::abs(R.item(t) - s) < 1e-12);
+  }
+  CHECK(ops::dot_all(R, R) > 0);
 }
 
 TEST_CASE("lrp: samples are independent and the pass is deterministic") {
