@@ -1,0 +1,300 @@
+// ONNX import: the golden models against computations from their safetensors weights, dynamic batch,
+// names kept, shape arithmetic, opset-dependent semantics, and one-line errors.
+#include <doctest/doctest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ops.h"
+#include "models/load.h"
+#include "models/npy.h"
+#include "models/onnx/import.h"
+#include "models/safetensors.h"
+#include "tests/gradcheck.h"
+
+using namespace xdnn;
+
+namespace {
+
+const std::string kGolden = "/work/shared/golden/";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// y[n, o] = Σ_i x[n, i] W[o, i] + b[o], in double.
+std::vector<double> dense(const std::vector<double>& x, int64_t N, const Tensor& W, const Tensor& b) {
+  const int64_t O = W.dim(0), I = W.dim(1);
+  std::vector<double> y(N * O);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o) {
+      double s = b.item(o);
+      for (int64_t i = 0; i < I; ++i) s += x[n * I + i] * W.item(o * I + i);
+      y[n * O + o] = s;
+    }
+  return y;
+}
+
+// 3x3 convolution, padding 1, stride 1, then ReLU and 2x2 max pooling: (N, C, H, W) -> (N, O, H/2, W/2).
+std::vector<double> conv_relu_pool(const std::vector<double>& x, int64_t N, int64_t C, int64_t H, int64_t W,
+                                   const Tensor& w, const Tensor& b) {
+  const int64_t O = w.dim(0);
+  std::vector<double> y(N * O * H * W);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < H; ++i)
+        for (int64_t j = 0; j < W; ++j) {
+          double s = b.item(o);
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t u = 0; u < 3; ++u)
+              for (int64_t v = 0; v < 3; ++v) {
+                const int64_t ii = i + u - 1, jj = j + v - 1;
+                if (ii < 0 || jj < 0 || ii >= H || jj >= W) continue;
+                s += x[((n * C + c) * H + ii) * W + jj] * w.item(((o * C + c) * 3 + u) * 3 + v);
+              }
+          y[((n * O + o) * H + i) * W + j] = std::max(s, 0.0);
+        }
+  std::vector<double> p(N * O * (H / 2) * (W / 2));
+  for (int64_t q = 0; q < N * O; ++q)
+    for (int64_t i = 0; i < H / 2; ++i)
+      for (int64_t j = 0; j < W / 2; ++j) {
+        double m = -INFINITY;
+        for (int64_t u = 0; u < 2; ++u)
+          for (int64_t v = 0; v < 2; ++v) m = std::max(m, y[(q * H + 2 * i + u) * W + 2 * j + v]);
+        p[(q * (H / 2) + i) * (W / 2) + j] = m;
+      }
+  return p;
+}
+
+std::vector<double> values(const Tensor& t) {
+  std::vector<double> v(t.numel());
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.item(i);
+  return v;
+}
+
+double max_rel(const Tensor& y, const std::vector<double>& ref) {
+  REQUIRE(static_cast<size_t>(y.numel()) == ref.size());
+  double worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i)
+    worst = std::max(worst, std::abs(y.item(i) - ref[i]) / std::max(1.0, std::abs(ref[i])));
+  return worst;
+}
+
+// ---- tiny hand-built models ----
+onnx::ModelProto tiny_model(int opset, const std::vector<int64_t>& input_dims, int elem = onnx::TensorProto::FLOAT) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(opset);
+  auto* in = m.mutable_graph()->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(elem);
+  for (size_t i = 0; i < input_dims.size(); ++i) {
+    auto* d = tt->mutable_shape()->add_dim();
+    if (i == 0)
+      d->set_dim_param("N");
+    else
+      d->set_dim_value(input_dims[i]);
+  }
+  return m;
+}
+
+onnx::NodeProto* add_node(onnx::ModelProto& m, const std::string& op, const std::vector<std::string>& ins,
+                          const std::vector<std::string>& outs, const std::string& name = "") {
+  auto* n = m.mutable_graph()->add_node();
+  n->set_op_type(op);
+  n->set_name(name.empty() ? "/" + op : name);
+  for (const auto& i : ins) n->add_input(i);
+  for (const auto& o : outs) n->add_output(o);
+  return n;
+}
+
+void set_output(onnx::ModelProto& m, const std::string& name) { m.mutable_graph()->add_output()->set_name(name); }
+
+void add_int_attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+void add_i64_initializer(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& v,
+                         bool scalar = false) {
+  auto* t = m.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  if (!scalar) t->add_dims(static_cast<int64_t>(v.size()));
+  for (int64_t x : v) t->add_int64_data(x);
+}
+
+Tensor random_f32(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  Tensor t(s, DType::F32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set_item(i, rng.uniform(-1, 1));
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: golden mlp equals a direct computation from its safetensors weights") {
+  Model m = load_onnx(kGolden + "models/mlp.onnx");
+  auto w = load_safetensors(kGolden + "models/mlp.safetensors");
+  Tensor x = load_npy(kGolden + "explain-mlp-saliency/input.npy");
+  const int64_t N = x.dim(0);
+  auto h = dense(values(x), N, w.at("fc1.weight"), w.at("fc1.bias"));
+  for (auto& v : h) v = std::max(v, 0.0);
+  auto ref = dense(h, N, w.at("fc2.weight"), w.at("fc2.bias"));
+  Tensor y = m.predict(x);
+  CHECK(y.shape() == Shape{N, 10});
+  CHECK(max_rel(y, ref) < 1e-4);
+  // Initializers are named parameters; Gemm became a LinearLike Linear.
+  REQUIRE(m.find_param("fc1.weight") != nullptr);
+  CHECK(m.find_param("fc2.bias") != nullptr);
+  int linear = 0;
+  for (const auto& n : m.nodes()) linear += n.layer->as_linear() != nullptr;
+  CHECK(linear == 2);
+}
+
+TEST_CASE("onnx: golden cnn equals a direct computation; tensor names kept; any batch size") {
+  Model m = load_onnx(kGolden + "models/cnn.onnx");
+  auto w = load_safetensors(kGolden + "models/cnn.safetensors");
+  Tensor x = load_npy(kGolden + "explain-cnn-saliency/input.npy");
+  const int64_t N = x.dim(0);
+  auto a1 = conv_relu_pool(values(x), N, 1, 28, 28, w.at("conv1.weight"), w.at("conv1.bias"));
+  auto a2 = conv_relu_pool(a1, N, 8, 14, 14, w.at("conv2.weight"), w.at("conv2.bias"));
+  auto ref = dense(a2, N, w.at("fc.weight"), w.at("fc.bias"));
+  Tape tape = m.forward({x});
+  Tensor y = tape.values.at(m.outputs().at(0));
+  CHECK(max_rel(y, ref) < 1e-4);
+  CHECK(m.value_name(m.outputs().at(0)) == "logits");
+  CHECK(tape.values.at(m.value_id("/relu2/Relu_output_0")).shape() == Shape{N, 16, 14, 14});
+  CHECK(m.find_param("conv2.weight") != nullptr);
+  // Batch of one, and a larger batch (the sample repeated): same logits per sample.
+  Tensor x1 = x.slice_batch(1, 2).clone();
+  Tensor y1 = m.predict(x1);
+  for (int64_t k = 0; k < 10; ++k) CHECK(y1.item(k) == doctest::Approx(y.item(10 + k)).epsilon(1e-6));
+  Tensor x5({5, 1, 28, 28});
+  for (int64_t n = 0; n < 5; ++n) x5.slice_batch(n, n + 1).copy_from(x1);
+  Tensor y5 = m.predict(x5);
+  for (int64_t k = 0; k < 10; ++k) CHECK(y5.item(40 + k) == doctest::Approx(y.item(10 + k)).epsilon(1e-6));
+}
+
+TEST_CASE("onnx: lstm and transformer exports (shape arithmetic) import and predict the trigger class") {
+  for (const char* name : {"lstm", "transformer"}) {
+    INFO(name);
+    Model m = load_onnx(kGolden + "models/" + name + ".onnx");
+    Tensor x = load_npy(kGolden + "explain-" + name + "-saliency/input.npy");
+    Tensor y = m.predict(x);
+    REQUIRE(y.shape() == Shape{x.dim(0), 4});
+    for (int64_t n = 0; n < x.dim(0); ++n) {
+      int64_t label = -1, best = 0;
+      for (int64_t t = 0; t < x.dim(1); ++t)
+        if (x.item(n * x.dim(1) + t) >= 60) label = static_cast<int64_t>(x.item(n * x.dim(1) + t)) - 60;
+      for (int64_t k = 1; k < 4; ++k)
+        if (y.item(n * 4 + k) > y.item(n * 4 + best)) best = k;
+      CHECK(best == label);
+    }
+    // The batch axis stays dynamic: sample 0 alone gives the same logits.
+    Tensor y0 = m.predict(x.slice_batch(0, 1).clone());
+    for (int64_t k = 0; k < 4; ++k) CHECK(y0.item(k) == doctest::Approx(y.item(k)).epsilon(1e-5));
+    CHECK(m.find_param("embedding.weight") != nullptr);
+  }
+}
+
+TEST_CASE("onnx: errors are one line naming the file, node, op and opset") {
+  SUBCASE("missing and truncated files") {
+    CHECK(error_of([] { load_onnx("/nonexistent/m.onnx"); }).find("/nonexistent/m.onnx: cannot open") == 0);
+    std::ifstream f(kGolden + "models/cnn.onnx", std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string bytes = ss.str();
+    const std::string path = "/tmp/xdnn_test_onnx_truncated.onnx";
+    std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    const std::string e = error_of([&] { load_onnx(path); });
+    CHECK(e.find(path + ":") == 0);
+    CHECK(e.find('\n') == std::string::npos);
+    std::remove(path.c_str());
+  }
+  SUBCASE("unsupported operator") {
+    onnx::ModelProto m = tiny_model(17, {1, 3});
+    add_node(m, "Foo", {"x"}, {"y"}, "/foo/Bar");
+    set_output(m, "y");
+    CHECK(error_of([&] { import_onnx_model(m, "model.onnx"); }) ==
+          "model.onnx: node '/foo/Bar' (op Foo, opset 17): unsupported operator");
+  }
+  SUBCASE("unsupported attribute and opset") {
+    onnx::ModelProto m = tiny_model(13, {1, 3});
+    add_int_attr(add_node(m, "Relu", {"x"}, {"y"}, "/r"), "bogus", 1);
+    set_output(m, "y");
+    CHECK(error_of([&] { import_onnx_model(m, "m.onnx"); }) ==
+          "m.onnx: node '/r' (op Relu, opset 13): unsupported attribute 'bogus'");
+    onnx::ModelProto old = tiny_model(5, {1, 3});
+    CHECK(error_of([&] { import_onnx_model(old, "m.onnx"); }).find("m.onnx: opset 5 is not supported") == 0);
+  }
+  SUBCASE("input shape and dtype mismatch") {
+    Model m = load_onnx(kGolden + "models/cnn.onnx");
+    CHECK(error_of([&] {
+            m.predict(Tensor({2, 1, 28, 27}));
+          }) == "input 'input': expected float32 (N, 1, 28, 28), got float32 (2, 1, 28, 27)");
+    CHECK(error_of([&] {
+            m.predict(Tensor({2, 1, 28, 28}, DType::I64));
+          }).find("input 'input': expected float32") == 0);
+  }
+}
+
+TEST_CASE("onnx: Shape -> Gather -> Unsqueeze -> Concat -> Reshape runs for every batch size") {
+  // y = Reshape(x, [N, -1]) where N comes from Shape(x)[0]: the batch-dependent part stays a run-time
+  // int64 computation; the constant part ([-1]) folds.
+  onnx::ModelProto m = tiny_model(13, {1, 3, 4});
+  add_i64_initializer(m, "zero", {0}, true);  // scalar index: Gather gives a scalar, as PyTorch exports do
+  add_i64_initializer(m, "minus_one", {-1}, true);
+  add_i64_initializer(m, "axes", {0});
+  add_node(m, "Shape", {"x"}, {"s"});
+  add_int_attr(add_node(m, "Gather", {"s", "zero"}, {"n0"}), "axis", 0);
+  add_node(m, "Unsqueeze", {"n0", "axes"}, {"n"}, "/batch_unsqueeze");
+  add_node(m, "Unsqueeze", {"minus_one", "axes"}, {"m1"}, "/const_unsqueeze");  // constant: folded
+  add_node(m, "Concat", {"n", "m1"}, {"shape"});
+  add_int_attr(m.mutable_graph()->mutable_node(4), "axis", 0);
+  add_node(m, "Reshape", {"x", "shape"}, {"y"});
+  set_output(m, "y");
+  Model model = import_onnx_model(m, "tiny.onnx");
+  for (const auto& n : model.nodes()) CHECK(n.name != "/const_unsqueeze");
+  for (int64_t N : {1, 2, 5}) {
+    Tensor x = random_f32({N, 3, 4}, 3);
+    Tensor y = model.predict(x);
+    CHECK(y.shape() == Shape{N, 12});
+    CHECK(bitwise_equal(y, x.reshape({N, 12})));
+  }
+}
+
+TEST_CASE("onnx: Softmax axis semantics differ before and after opset 13") {
+  for (int opset : {11, 13}) {
+    onnx::ModelProto m = tiny_model(opset, {1, 3, 4});
+    add_int_attr(add_node(m, "Softmax", {"x"}, {"y"}), "axis", 1);
+    set_output(m, "y");
+    Model model = import_onnx_model(m, "s.onnx");
+    Tensor y = model.predict(random_f32({2, 3, 4}, 5));
+    REQUIRE(y.shape() == Shape{2, 3, 4});
+    // opset 11: normalised over the 12 trailing elements of each sample; opset 13: over axis 1 only.
+    double s0 = 0, col = 0;
+    for (int64_t i = 0; i < 12; ++i) s0 += y.item(i);
+    for (int64_t c = 0; c < 3; ++c) col += y.item(c * 4);
+    if (opset == 11) CHECK(s0 == doctest::Approx(1.0).epsilon(1e-6));
+    if (opset == 13) CHECK(col == doctest::Approx(1.0).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("onnx: registry lists the converters of every op family") {
+  for (const char* op : {"Conv", "Gemm", "MatMul", "Relu", "Softmax", "Shape", "Slice", "Pad", "Gather", "ReduceMean"})
+    CHECK(has_onnx_op(op));
+}
