@@ -2,7 +2,8 @@
 // exactly as the golden README's §DeepLIFT fixes it:
 //   - run the network on x and on the baseline x̄ (default 0, or --baseline), keeping both tapes;
 //   - propagate multipliers m backwards from m = 1 at logit K (Model::reverse_walk) with
-//       * element-wise nonlinearities (layer kinds ReLU, Sigmoid, Tanh, ...), input z, output y:
+//       * element-wise nonlinearities (layer kinds ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Softplus), input z,
+//         output y:
 //         m_in = m_out · (y − ȳ)/(z − z̄) where |z − z̄| ≥ 1e-10, else the ordinary gradient (relu'(0) = 0);
 //       * max-pooling (layer kinds starting with "MaxPool"): per window, y at the actual input's first
 //         arg-max a and ȳ at the baseline's first arg-max ā; the map C holds m_out·(y − ȳ) at a when y ≥ ȳ,
@@ -26,9 +27,11 @@ namespace {
 
 constexpr double kMinDelta = 1e-10;
 
+// The element-wise nonlinearities the rescale rule applies to: those of the reference (Captum's DeepLift
+// "nonlinear" rule). Any other layer (GELU included) uses its ordinary gradient.
 bool is_rescale_kind(const std::string& kind) {
   return kind == "ReLU" || kind == "Sigmoid" || kind == "Tanh" || kind == "LeakyReLU" || kind == "ELU" ||
-         kind == "GELU" || kind == "Softplus" || kind == "SiLU";
+         kind == "Softplus";
 }
 
 // where(|dz| ≥ 1e-10, num / dz, fallback), element-wise; all tensors of one shape and dtype.

@@ -5,7 +5,8 @@
 // d = f_K(x) − f_K(x_occluded) is evaluated, and d is added to every element of the window; an element's
 // attribution is the mean d over the windows that covered it.
 //
-// --window and --stride list one size per non-batch axis of the input ("1,5,5" for (N, 1, 28, 28)).
+// --window and --stride list one size per non-batch axis of the input ("1,5,5" for (N, 1, 28, 28)); the
+// stride defaults to 1 along every axis.
 // Token models occlude whole embedding vectors: the lists name the token axis only (one number), the
 // window always spans the embedding dimension, and the output is (N, T).
 // The occluded copies of the batch go through the model in chunks stacked along the batch axis.
@@ -57,8 +58,10 @@ Attribution occlusion(const ExplainRequest& req) {
   if (!req.options.has("window") || req.options.get("window", "").empty())
     throw Error("occlusion needs --window (one size per non-batch axis, e.g. 1,5,5)");
   std::vector<int64_t> window = parse_int_list("window", req.options.get("window", ""));
-  std::vector<int64_t> stride =
-      req.options.get("stride", "").empty() ? window : parse_int_list("stride", req.options.get("stride", ""));
+  // Without --stride the windows slide by 1 along every axis (the reference library's default).
+  std::vector<int64_t> stride = req.options.get("stride", "").empty()
+                                    ? std::vector<int64_t>(window.size(), 1)
+                                    : parse_int_list("stride", req.options.get("stride", ""));
   if (point.tokens) {  // the lists name the token axis; windows span the embedding dimension
     if (window.size() == 1) window.push_back(dims.back());
     if (stride.size() == 1) stride.push_back(dims.back());
@@ -137,7 +140,7 @@ Attribution occlusion(const ExplainRequest& req) {
 MethodRegistration reg{{"occlusion",
                         "mean drop of the target logit when sliding windows are set to the baseline",
                         {{"window", "", "window size per non-batch axis, e.g. 1,5,5 (required)"},
-                         {"stride", "", "stride per non-batch axis (default: the window)"},
+                         {"stride", "", "stride per non-batch axis (default: 1 along every axis)"},
                          {"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape"}},
                         occlusion}};
 

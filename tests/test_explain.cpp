@@ -349,6 +349,16 @@ TEST_CASE("occlusion on a linear model equals the analytic window means") {
       }
       CHECK(a.item(n * 7 + i) == doctest::Approx(sum / count).epsilon(1e-12));
     }
+  // Without --stride the window slides by 1: window 2 on 7 elements has starts 0..5.
+  Tensor a2 = run("occlusion", m, x, t, {{"window", "2"}}).values;
+  for (int64_t i = 0; i < 7; ++i) {
+    double sum = 0, count = 0;
+    for (int64_t s = std::max<int64_t>(0, i - 1); s <= std::min<int64_t>(i, 5); ++s) {
+      sum += W.item(t[0] * 7 + s) * x.item(s) + W.item(t[0] * 7 + s + 1) * x.item(s + 1);
+      count += 1;
+    }
+    CHECK(a2.item(i) == doctest::Approx(sum / count).epsilon(1e-12));
+  }
   // Window 1 gives exactly gradient x input on a linear model.
   Tensor a1 = run("occlusion", m, x, t, {{"window", "1"}}).values;
   CHECK(testing::max_rel_diff(a1, run("gradient-x-input", m, x, t).values) < 1e-12);
@@ -451,6 +461,16 @@ TEST_CASE("token models: attributions at the embedding output, summed over d") {
   const Tensor& f0 = base.values[m.outputs()[0]];
   CHECK(sample_sum(a, 0) == doctest::Approx(f.item(0) - f0.item(0)).epsilon(1e-10));
   CHECK(sample_sum(a, 1) == doctest::Approx(f.item(5) - f0.item(5)).epsilon(1e-10));
+  // Occlusion of whole tokens on a linear token model equals gradient x input summed over d.
+  Model lin;
+  lin.add_input("ids");
+  lin.append("emb", emb);
+  lin.append("flat", std::make_shared<Flatten>());
+  lin.append("fc", linear("fc", T * d, 3, rng, DType::F64));
+  lin.to(DType::F64);
+  Tensor occ = run("occlusion", lin, ids, {0, 1}, {{"window", "1"}}).values;
+  REQUIRE(occ.shape() == Shape{2, T});
+  CHECK(testing::max_rel_diff(occ, run("gradient-x-input", lin, ids, {0, 1}).values) < 1e-12);
   // With a LayerNorm right after the embedding, adding a constant to a token's embedding changes nothing,
   // so the saliency summed over d is identically 0 (golden README, "Token models").
   Model ln;
