@@ -298,3 +298,68 @@ TEST_CASE("onnx: registry lists the converters of every op family") {
   for (const char* op : {"Conv", "Gemm", "MatMul", "Relu", "Softmax", "Shape", "Slice", "Pad", "Gather", "ReduceMean"})
     CHECK(has_onnx_op(op));
 }
+
+namespace {
+void add_f32_initializer(onnx::ModelProto& m, const std::string& name, const Tensor& t) {
+  auto* p = m.mutable_graph()->add_initializer();
+  p->set_name(name);
+  p->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : t.shape()) p->add_dims(d);
+  for (int64_t i = 0; i < t.numel(); ++i) p->add_float_data(static_cast<float>(t.item(i)));
+}
+}  // namespace
+
+TEST_CASE("onnx: Gemm with transA / alpha / beta, and MatMul(x, Transpose(W)) as a Linear keeping W's name") {
+  const Tensor A = random_f32({3, 2}, 11), B = random_f32({3, 4}, 12), C = random_f32({4}, 13);
+  {
+    // Y = 2 Aᵀ B + 0.5 C with A the run-time input (3, N=2): the general path (Transpose, MatMul, Scale, Add).
+    onnx::ModelProto m = tiny_model(13, {3, 2});
+    add_f32_initializer(m, "B", B);
+    add_f32_initializer(m, "C", C);
+    auto* n = add_node(m, "Gemm", {"x", "B", "C"}, {"y"});
+    add_int_attr(n, "transA", 1);
+    auto* a = n->add_attribute();
+    a->set_name("alpha"), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(2.0f);
+    a = n->add_attribute();
+    a->set_name("beta"), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(0.5f);
+    set_output(m, "y");
+    m.mutable_graph()
+        ->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(0)
+        ->set_dim_value(3);
+    Model model = import_onnx_model(m, "gemm.onnx");
+    Tensor y = model.predict(A);
+    REQUIRE(y.shape() == Shape{2, 4});
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 4; ++j) {
+        double s = 0.5 * C.item(j);
+        for (int64_t k = 0; k < 3; ++k) s += 2.0 * A.item(k * 2 + i) * B.item(k * 4 + j);
+        CHECK(y.item(i * 4 + j) == doctest::Approx(s).epsilon(1e-5));
+      }
+  }
+  {
+    onnx::ModelProto m = tiny_model(17, {2, 4});
+    const Tensor W = random_f32({3, 4}, 14);
+    add_f32_initializer(m, "proj.weight", W);
+    add_node(m, "Transpose", {"proj.weight"}, {"Wt"});
+    add_node(m, "MatMul", {"x", "Wt"}, {"y"});
+    set_output(m, "y");
+    Model model = import_onnx_model(m, "mm.onnx");
+    REQUIRE(model.nodes().size() == 1);
+    CHECK(model.nodes()[0].layer->as_linear() != nullptr);
+    Param* p = model.find_param("proj.weight");
+    REQUIRE(p != nullptr);
+    CHECK(bitwise_equal(p->value, W));
+    Tensor x = random_f32({5, 4}, 15);
+    Tensor y = model.predict(x);
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t o = 0; o < 3; ++o) {
+        double s = 0;
+        for (int64_t k = 0; k < 4; ++k) s += x.item(i * 4 + k) * W.item(o * 4 + k);
+        CHECK(y.item(i * 3 + o) == doctest::Approx(s).epsilon(1e-5));
+      }
+  }
+}
