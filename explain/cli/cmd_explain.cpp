@@ -24,6 +24,7 @@ namespace {
 struct ExplainArgs {
   std::string model, input, method, out, png, precision = "float64";
   int64_t target = -1;
+  bool target_given = false;
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
   std::map<std::string, CLI::Option*> given;  // the declared method options, by name
@@ -111,7 +112,9 @@ void run_explain(const ExplainArgs& a) {
   // Float inputs are handed to the methods in the dtype the model computes in (--precision).
   if (req.input.is_float()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
-  req.targets = explain::resolve_targets(model, req.input, a.target);
+  if (a.target_given && a.target < 0)
+    throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
+  req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
 
   explain::Attribution attr = method.run(req);
   Tensor out = attr.values.to(DType::F32);
@@ -127,7 +130,8 @@ void add_explain_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("explain", "attribute a model's prediction to its input features");
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "input batch .npy: float32 (N, ...) or int64 token ids (N, T)")->required();
-  cmd->add_option("--target", args->target, "class to explain for every sample (default: argmax of the logits)");
+  CLI::Option* target_option =
+      cmd->add_option("--target", args->target, "class to explain for every sample (default: argmax of the logits)");
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
   cmd->add_option("--out", args->out, "output .npy (float32)")->required();
   cmd->add_option("--png", args->png, "also write a heatmap PNG");
@@ -143,7 +147,10 @@ void add_explain_command(CLI::App& app) {
       args->given[spec.name] = cmd->add_option("--" + spec.name, args->values[spec.name], help);
     }
   }
-  cmd->callback([args] { run_explain(*args); });
+  cmd->callback([args, target_option] {
+    args->target_given = target_option->count() > 0;
+    run_explain(*args);
+  });
 }
 
 }  // namespace xdnn::cli
