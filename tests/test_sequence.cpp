@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include "engine/ops.h"
@@ -460,4 +461,57 @@ TEST_CASE("TransformerEncoderLayer (post-norm) equals its sub-layers composed by
   REQUIRE(R.shape() == x.shape());
   for (int64_t i = 0; i < R.numel(); ++i) CHECK(std::isfinite(R.item(i)));
   (void)f;
+}
+
+namespace {
+// tests/golden/models/<name>, found from the build directory (where meson runs the tests), the source
+// root, or through __FILE__ (relative to the build directory).
+std::string golden_model(const std::string& name) {
+  const std::string here = __FILE__;
+  const std::string candidates[] = {here.substr(0, here.rfind('/') + 1) + "golden/models/" + name,
+                                    "../tests/golden/models/" + name, "tests/golden/models/" + name};
+  for (const auto& c : candidates)
+    if (std::ifstream(c).good()) return c;
+  throw Error("golden model " + name + " not found (tried " + candidates[0] + ", " + candidates[1] + ", " + candidates[2] + ")");
+}
+}  // namespace
+
+TEST_CASE("golden lstm.onnx: weights folded to named parameters; per-example gradients sum to the batch gradient") {
+  Model m = import_onnx_file(golden_model("lstm.onnx"));
+  for (const char* n : {"lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0"})
+    CHECK_MESSAGE(m.find_param(n) != nullptr, n);
+  int lstm_nodes = 0;
+  for (const Node& node : m.nodes()) {
+    CHECK(std::string(node.layer->kind()) != "Slice");  // the weight re-ordering is folded away
+    lstm_nodes += std::string(node.layer->kind()) == "LSTM";
+  }
+  CHECK(lstm_nodes == 1);
+  m.to(DType::F64);
+  Tensor ids = Tensor::from_vector({3, 12}, std::vector<int64_t>{1, 60, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,  //
+                                                                 5, 5, 5, 5, 5, 5, 5, 61, 5, 5, 5, 5,     //
+                                                                 9, 8, 7, 6, 5, 4, 3, 2, 1, 2, 3, 63});
+  Tape tape = m.forward({ids});
+  const int logits = m.outputs().at(0);
+  Tensor seed(tape.values[logits].shape(), DType::F64);
+  for (int64_t n = 0; n < 3; ++n) seed.set_item(n * 4 + n, 1.0);
+  Param* w = m.find_param("lstm.weight_ih_l0");
+  BackwardOptions per;
+  per.param_grad = ParamGrad::PerExample;
+  m.backward(tape, {{logits, seed}}, per);
+  REQUIRE(w->grad.dim(0) == 3);
+  Tensor summed = ops::sum_to_shape(w->grad, {1, w->value.dim(0), w->value.dim(1)}).reshape(w->value.shape());
+  for (Param* p : m.params()) p->grad = Tensor();  // per-example grads have another shape
+  BackwardOptions acc;
+  acc.param_grad = ParamGrad::Accumulate;
+  m.backward(tape, {{logits, seed}}, acc);
+  CHECK(max_rel_diff(summed, w->grad) < 1e-12);
+}
+
+TEST_CASE("golden transformer.onnx: LayerNormalization imports as LayerNorm with the state-dict names") {
+  Model m = import_onnx_file(golden_model("transformer.onnx"));
+  for (const char* n : {"layers.0.norm1.weight", "layers.0.norm1.bias", "layers.0.norm2.weight", "layers.0.norm2.bias"})
+    CHECK_MESSAGE(m.find_param(n) != nullptr, n);
+  int ln = 0;
+  for (const Node& node : m.nodes()) ln += std::string(node.layer->kind()) == "LayerNorm";
+  CHECK(ln == 2);
 }
