@@ -130,6 +130,12 @@ LayerExampleRegistration conv_general{{"Conv2d/stride-dilation-groups2-asym-pad-
                                          layer->init(rng);
                                          return LayerExample{layer, {random_tensor({3, 4, 6, 5}, rng)}};
                                        }}};
+LayerExampleRegistration conv_pointwise{{"Conv2d/1x1-pointwise-groups2", [](Rng& rng) {
+                                           Conv2dOptions o = Conv2dOptions::same(1, 0, 1, 2);
+                                           auto layer = std::make_shared<Conv2d>("conv", 4, 6, 1, 1, o, DType::F64);
+                                           layer->init(rng);
+                                           return LayerExample{layer, {random_tensor({2, 4, 3, 5}, rng)}};
+                                         }}};
 LayerExampleRegistration conv_1d{{"Conv2d/1d-input", [](Rng& rng) {
                                     Conv2dOptions o = Conv2dOptions::same(2, 0);
                                     o.pad_left = o.pad_right = 1;

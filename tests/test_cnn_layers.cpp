@@ -69,6 +69,7 @@ TEST_CASE("conv2d forward matches a direct convolution (stride, padding, dilatio
       {3, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1, 1, 1}},  {4, 6, 3, 2, {2, 1, 1, 0, 2, 1, 1, 2, 2}},
       {6, 6, 3, 3, {1, 2, 0, 2, 0, 2, 2, 1, 3}},  {2, 8, 1, 1, {3, 3, 0, 0, 0, 0, 1, 1, 1}},
       {8, 16, 3, 3, {1, 1, 1, 1, 1, 1, 1, 1, 1}},  // fashion-cnn conv2 geometry
+      {6, 4, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2}},   // pointwise: no im2col
   };
   Rng rng(3);
   for (const auto& c : cases) {
@@ -282,6 +283,7 @@ TEST_CASE("CNN layer examples are registered (the harness gradient-checks each o
   const char* expected[] = {"Conv2d/3x3-pad1",
                             "Conv2d/stride-dilation-groups2-asym-pad-no-bias",
                             "Conv2d/1d-input",
+                            "Conv2d/1x1-pointwise-groups2",
                             "MaxPool2d/2x2",
                             "MaxPool2d/1d-input",
                             "Flatten/start1",

@@ -115,6 +115,21 @@ void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx) {
       }
 }
 
+// A 1x1 convolution with stride 1 and no padding needs no im2col: col_n is x_n itself, (C, H·W).
+bool pointwise(const Dims& d, const Conv2dGeometry& g) {
+  return d.KH == 1 && d.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.pad_bottom == 0 && g.pad_right == 0;
+}
+
+// col_n (C·KH·KW, P) of sample x_n (C, H, W): x_n itself for pointwise convolutions, else im2col into buf.
+template <class T>
+const T* columns(const T* xn, const Dims& d, const Conv2dGeometry& g, std::vector<T>& buf) {
+  if (pointwise(d, g)) return xn;
+  T* col = scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
+  im2col(xn, d, g, col);
+  return col;
+}
+
 // Runs fn(n, parallel_gemm) for every sample: over threads when the batch can use them, else serially
 // with the GEMM itself parallel. Same bits either way (see the file comment).
 template <class Fn>
@@ -154,9 +169,8 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
 template <class T>
 void weight_grad_samples(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t n1,
                          bool accumulate, bool parallel, T* gwT, std::vector<T>& colbuf) {
-  T* col = scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
   for (int64_t n = n0; n < n1; ++n) {
-    im2col(px + n * d.C * d.H * d.W, d, g, col);
+    const T* col = columns(px + n * d.C * d.H * d.W, d, g, colbuf);
     const T* gy = pgy + n * d.O * d.P;
     const T beta = (n == n0 && !accumulate) ? T(0) : T(1);
     for (int64_t gi = 0; gi < d.G; ++gi)
@@ -206,8 +220,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     T* py = y.data<T>();
     for_each_sample(d.N, [&](int64_t n, bool parallel) {
       thread_local std::vector<T> colbuf;
-      T* col = scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
-      im2col(px + n * d.C * d.H * d.W, d, g, col);
+      const T* col = columns(px + n * d.C * d.H * d.W, d, g, colbuf);
       T* yn = py + n * d.O * d.P;
       // The bias enters through the GEMM's beta = 1 (y = b + W·col): no extra pass over y.
       if (pb)
@@ -236,12 +249,15 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
     T* pgx = gx.data<T>();
     for_each_sample(d.N, [&](int64_t n, bool parallel) {
       thread_local std::vector<T> colbuf;
-      T* col = scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
+      T* gxn = pgx + n * d.C * d.H * d.W;
+      // Pointwise convolutions write dcol = gx_n directly (col2im is the identity there).
+      const bool direct = pointwise(d, g);
+      T* col = direct ? gxn : scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
       const T* gn = pg + n * d.O * d.P;
       for (int64_t gi = 0; gi < d.G; ++gi)
         gemm_any<T>(parallel, true, false, d.K, d.P, d.Og, pw + gi * d.Og * d.K, d.K, gn + gi * d.Og * d.P, d.P, T(0),
                     col + gi * d.K * d.P, d.P);
-      col2im(col, d, g, pgx + n * d.C * d.H * d.W);
+      if (!direct) col2im(col, d, g, gxn);
     });
     return 0;
   });
