@@ -515,3 +515,88 @@ TEST_CASE("golden transformer.onnx: LayerNormalization imports as LayerNorm with
   for (const Node& node : m.nodes()) ln += std::string(node.layer->kind()) == "LayerNorm";
   CHECK(ln == 2);
 }
+
+namespace {
+
+// PyTorch-order (G·H, ...) tensor of direction d -> ONNX order into rows of `out` (D, G·H, cols).
+void put_onnx_order(const Tensor& t, int64_t H, const std::vector<int>& src_of, Tensor& out, int64_t d, int64_t row0 = 0) {
+  const int64_t G = static_cast<int64_t>(src_of.size()), cols = t.numel() / (G * H), rows = out.dim(1);
+  for (int64_t k = 0; k < G; ++k)
+    for (int64_t r = 0; r < H; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        out.set_item((d * rows + row0 + k * H + r) * cols + c, t.item((src_of[k] * H + r) * cols + c));
+}
+
+void add_attr(onnx::NodeProto* node, const std::string& name, const std::vector<std::string>& strings, int64_t i = -1) {
+  onnx::AttributeProto* a = node->add_attribute();
+  a->set_name(name);
+  if (i >= 0) {
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(i);
+  } else if (strings.size() == 1 && name == "direction") {
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(strings[0]);
+  } else {
+    a->set_type(onnx::AttributeProto::STRINGS);
+    for (const auto& s : strings) a->add_strings(s);
+  }
+}
+
+// One ONNX recurrent node (GRU or RNN) with the weights of `ref` (float32-rounded), compared with
+// `ref` itself on a batch with lengths.
+void check_onnx_recurrent(Recurrent& ref, const std::string& op, const std::vector<int>& src_of, bool relu) {
+  Rng rng(14);
+  ref.init(rng);
+  for (Param* p : ref.params()) p->value = p->value.to(DType::F32).to(DType::F64);
+  const int64_t T = 4, N = 2, I = ref.config().input_size, H = ref.config().hidden_size, G = ref.gates();
+  const int64_t D = ref.directions();
+  onnx::ModelProto proto;
+  proto.add_opset_import()->set_version(17);
+  onnx::GraphProto& g = *proto.mutable_graph();
+  for (const char* name : {"X", "lens"}) {
+    onnx::ValueInfoProto* in = g.add_input();
+    in->set_name(name);
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(name[0] == 'X' ? onnx::TensorProto::FLOAT
+                                                                            : onnx::TensorProto::INT64);
+  }
+  Tensor W({D, G * H, I}, DType::F64), R({D, G * H, H}, DType::F64), B({D, 2 * G * H, 1}, DType::F64);
+  for (int d = 0; d < D; ++d) {
+    put_onnx_order(ref.weight_ih(0, d).value, H, src_of, W, d);
+    put_onnx_order(ref.weight_hh(0, d).value, H, src_of, R, d);
+    put_onnx_order(ref.bias_ih(0, d).value, H, src_of, B, d);
+    put_onnx_order(ref.bias_hh(0, d).value, H, src_of, B, d, G * H);
+  }
+  add_initializer(g, "W", W);
+  add_initializer(g, "R", R);
+  add_initializer(g, "B", B.reshape({D, 2 * G * H}));
+  onnx::NodeProto* node = g.add_node();
+  node->set_op_type(op);
+  node->set_name("/rnn/" + op);
+  for (const char* s : {"X", "W", "R", "B", "lens"}) node->add_input(s);
+  for (const char* s : {"Y", "Y_h"}) node->add_output(s);
+  add_attr(node, "hidden_size", {}, H);
+  if (D == 2) add_attr(node, "direction", {"bidirectional"});
+  if (op == "GRU") add_attr(node, "linear_before_reset", {}, 1);
+  if (relu) add_attr(node, "activations", {"Relu"});
+  g.add_output()->set_name("Y");
+  Model m = import_onnx_model(proto, "test.onnx");
+  m.to(DType::F64);
+  Tensor x = random_tensor({N, T, I}, rng);
+  Tensor lens = Tensor::from_vector({2}, std::vector<int64_t>{4, 3});
+  Tape tape = m.forward({ops::permute_axes(x, {1, 0, 2}), lens});
+  Saved s;
+  std::vector<Tensor> y = ref.forward({x, lens}, s, {});
+  Tensor Y = tape.values[m.value_id("Y")];  // (T, D, N, H)
+  REQUIRE(Y.shape() == Shape{T, D, N, H});
+  CHECK(max_rel_diff(ops::permute_axes(Y, {2, 0, 1, 3}).reshape({N, T, D * H}), y[0]) < 1e-6);
+  CHECK(max_rel_diff(ops::permute_axes(tape.values[m.value_id("Y_h")], {1, 0, 2}), y[1]) < 1e-6);
+}
+
+}  // namespace
+
+TEST_CASE("ONNX GRU (bidirectional) and RNN (relu) import with sequence_lens match the native layers") {
+  GRU gru("gru", RecurrentConfig{3, 4, 1, true, true}, DType::F64);
+  check_onnx_recurrent(gru, "GRU", {1, 0, 2}, false);  // ONNX z, r, h <- PyTorch r, z, n
+  RNN rnn("rnn", RecurrentConfig{3, 4, 1, false, true}, true, DType::F64);
+  check_onnx_recurrent(rnn, "RNN", {0}, true);
+}
