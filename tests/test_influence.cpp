@@ -12,6 +12,7 @@
 #include "engine/parallel.h"
 #include "explain/influence/cg.h"
 #include "explain/influence/hessian.h"
+#include "explain/influence/hvp.h"
 #include "explain/influence/influence.h"
 #include "layers/linear.h"
 #include "layers/registry.h"
@@ -406,9 +407,94 @@ TEST_CASE("influence: influence function on logistic regression equals the close
   }
   CHECK(scale > 1e-3);
   CHECK(worst < 1e-9 * scale);
-  // Not supported routes fail with a clear error.
+  // For logistic regression every parameter is in the last layer: the R-operator route agrees.
   opt.params = ParamSet::All;
-  CHECK_THROWS_AS(influence_function(ck, data, opt), Error);
+  CHECK(max_rel_diff(influence_function(ck, data, opt), I) < 1e-9);
+}
+
+TEST_CASE("influence: full-model HVP (R-operator) equals finite differences of the mean gradient (MLP)") {
+  Model m = make_mlp(8);
+  Rng rng(23);
+  Tensor x = random_tensor({9, 6}, rng), y = random_labels(9, 3, rng);
+  FullHvp hvp(m, x, y, 4);
+  const Selection sel = select_params(m, ParamSet::All);
+  const int64_t P = hvp.size();
+  REQUIRE(P == 53);
+  auto mean_grad = [&] {
+    Tensor G = per_example_gradients(m, x, y, ParamSet::All);
+    std::vector<double> g(P, 0.0);
+    for (int64_t n = 0; n < 9; ++n)
+      for (int64_t q = 0; q < P; ++q) g[q] += G.item(n * P + q) / 9;
+    return g;
+  };
+  Tensor H({P, P}, DType::F64);
+  const double h = 1e-5;
+  for (const ParamBlock& b : sel.blocks) {
+    Tensor& t = m.find_param(b.name)->value;
+    for (int64_t i = 0; i < b.numel; ++i) {
+      const double v = t.item(i);
+      t.set_item(i, v + h);
+      const auto gp = mean_grad();
+      t.set_item(i, v - h);
+      const auto gm = mean_grad();
+      t.set_item(i, v);
+      for (int64_t r = 0; r < P; ++r) H.set_item(r * P + b.offset + i, (gp[r] - gm[r]) / (2 * h));
+    }
+  }
+  Tensor V = random_tensor({3, P}, rng);
+  const Tensor HV = hvp.apply(V);
+  const Tensor ref = ops::matmul(V, H, false, true);
+  CHECK(max_rel_diff(HV, ref) < 1e-7);
+  // Symmetric: u·Hv = v·Hu exactly up to rounding.
+  CHECK(std::abs(dot_rows(V, 0, HV, 1) - dot_rows(V, 1, HV, 0)) < 1e-12);
+
+  SUBCASE("influence function with --params all equals a dense solve") {
+    InfluenceData data;
+    data.train_x = x;
+    data.train_y = y;
+    data.test_x = random_tensor({2, 6}, rng);
+    data.test_y = random_labels(2, 3, rng);
+    Tensor Id({P, P}, DType::F64);
+    for (int64_t q = 0; q < P; ++q) Id.set_item(q * P + q, 1.0);
+    const Tensor Hx = hvp.apply(Id);  // exact H, row by row
+    // The MLP's Hessian is indefinite: damp by a Gershgorin bound so that H + λI is positive definite.
+    double bound = 0;
+    for (int64_t r = 0; r < P; ++r) {
+      double row = 0;
+      for (int64_t q = 0; q < P; ++q) row += std::abs(Hx.item(r * P + q));
+      bound = std::max(bound, row);
+    }
+    InfluenceOptions opt;
+    opt.damping = bound + 0.01;
+    opt.cg_tolerance = 1e-12;
+    std::vector<Model*> ck = {&m};
+    const Tensor I = influence_function(ck, data, opt);
+    std::vector<double> A(P * P);
+    for (int64_t q = 0; q < P * P; ++q) A[q] = Hx.item(q) + (q / P == q % P ? opt.damping : 0.0);
+    const Tensor Gte = batch_of_one_gradients(m, data.test_x, data.test_y);
+    const Tensor Gtr = batch_of_one_gradients(m, x, y);
+    double worst = 0, scale = 0;
+    for (int64_t j = 0; j < 2; ++j) {
+      std::vector<double> b(P);
+      for (int64_t q = 0; q < P; ++q) b[q] = Gte.item(j * P + q);
+      const std::vector<double> s = solve_dense(A, b);
+      for (int64_t i = 0; i < 9; ++i) {
+        double want = 0;
+        for (int64_t q = 0; q < P; ++q) want -= s[q] * Gtr.item(i * P + q);
+        worst = std::max(worst, std::abs(I.item(j * 9 + i) - want));
+        scale = std::max(scale, std::abs(want));
+      }
+    }
+    CHECK(scale > 1e-3);
+    CHECK(worst < 1e-8 * scale);
+  }
+}
+
+TEST_CASE("influence: full-model HVP rejects models outside its route with the node's name") {
+  Model m = build_zoo_model("fashion-cnn", 1);
+  Rng rng(2);
+  Tensor x = random_tensor({2, 1, 28, 28}, rng, 0, 1), y = random_labels(2, 10, rng);
+  CHECK_THROWS_WITH_AS(FullHvp(m, x, y), doctest::Contains("MaxPool2d"), Error);
 }
 
 TEST_CASE("influence: random projection is deterministic per seed and preserves inner products") {

@@ -9,7 +9,7 @@
 //
 // Parameter vectors use the layout of per_example.h: [W row-major (out·in), b (out)] (no b when the
 // layer has no bias). Supported route: the output node must be fully connected on (N, in) rows — the
-// rank-one case GradientComputer probes. Full-model Hessian-vector products are not implemented.
+// rank-one case GradientComputer probes. Full-model products: hvp.h.
 #pragma once
 #include <cstdint>
 

@@ -5,37 +5,49 @@
 // with the chain rule of §2.1), H the Hessian of the MEAN training loss at the last checkpoint and λ the
 // damping that makes it invertible for non-convex / over-parameterised models (Koh & Liang §4.2).
 //
-// Supported route: --params last-layer. H is then exact in closed form (hessian.h) and (H + λI) s_j =
-// ∇L(test_j) is solved for all test points at once by conjugate gradients (cg.h) with exact
-// Hessian-vector products. Negative I: up-weighting train_i lowers test_j's loss (a proponent), so the
-// sign is opposite to TracIn's. Not supported (clear Error): --params all (full-model Hessian-vector
-// products would need forward-over-reverse passes through every layer) and --projection.
+// Hessian-vector products are exact (no finite differences); (H + λI) s_j = ∇L(test_j) is solved for all
+// test points at once by conjugate gradients (cg.h). Two routes:
+//   --params last-layer  H in closed form for the output layer (hessian.h): any model whose output node
+//                        is fully connected (MLPs, CNNs, ...).
+//   --params all         Pearlmutter's R-operator through the whole model (hvp.h): chains of linear-like,
+//                        ReLU and reshape nodes (MLPs); other models fail with an Error naming the node.
+// Negative I: up-weighting train_i lowers test_j's loss (a proponent), so the sign is opposite to
+// TracIn's. --projection is not supported. Float32 models: the products are computed in float32, so CG
+// stops at a relative residual of at least 1e-5.
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/ops.h"
 #include "explain/influence/cg.h"
 #include "explain/influence/hessian.h"
+#include "explain/influence/hvp.h"
 #include "explain/influence/influence.h"
 
 namespace xdnn::influence {
 
 Tensor influence_function(const std::vector<Model*>& checkpoints, const InfluenceData& data,
                           const InfluenceOptions& opt) {
-  if (opt.params != ParamSet::LastLayer)
-    throw Error(
-        "influence-function: exact Hessian-vector products are implemented for --params last-layer only (closed-form "
-        "softmax cross-entropy Hessian of the output layer); --params all is not supported",
-        "use --params last-layer, or tracin / grad-dot / grad-cos for all parameters");
   if (opt.projection > 0) throw Error("influence-function: --projection is not supported");
   validate_inputs(checkpoints, nullptr, data, opt, /*need_test=*/true);
   Model& model = *checkpoints.back();
   const int64_t n_train = data.train_x.dim(0), n_test = data.test_x.dim(0);
   Progress bar("influence-function", 2 * n_train + n_test, opt.progress);
 
-  const LastLayerCurvature curv = last_layer_curvature(model, data.train_x, opt.chunk, &bar);
-  GradientComputer gc(model, ParamSet::LastLayer);
-  const int64_t P = curv.size();
+  LastLayerCurvature curv;
+  std::unique_ptr<FullHvp> full;
+  std::function<Tensor(const Tensor&)> hessian_times;
+  if (opt.params == ParamSet::LastLayer) {
+    curv = last_layer_curvature(model, data.train_x, opt.chunk, &bar);
+    hessian_times = [&](const Tensor& V) { return last_layer_hvp(curv, V); };
+  } else {
+    full = std::make_unique<FullHvp>(model, data.train_x, data.train_y, opt.chunk);
+    hessian_times = [&](const Tensor& V) { return full->apply(V); };
+    bar.add(n_train);
+  }
+  GradientComputer gc(model, opt.params);
+  const int64_t P = gc.selection().size;
   Tensor G_test({n_test, P}, DType::F64);
   for (int64_t b = 0; b < n_test; b += opt.chunk) {
     const int64_t e = std::min(n_test, b + opt.chunk);
@@ -46,11 +58,11 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
   const double damping = opt.damping;
   const CgResult sol = conjugate_gradient(
       [&](const Tensor& V) {
-        Tensor HV = last_layer_hvp(curv, V);
+        Tensor HV = hessian_times(V);
         ops::axpy_inplace(HV, damping, V);
         return HV;
       },
-      G_test, opt.cg_max_iterations, opt.cg_tolerance);
+      G_test, opt.cg_max_iterations, model.dtype() == DType::F32 ? std::max(opt.cg_tolerance, 1e-5) : opt.cg_tolerance);
   if (!sol.converged)
     throw Error("influence-function: conjugate gradients did not converge in " + std::to_string(sol.iterations) +
                     " iterations (relative residual " + std::to_string(sol.max_relative_residual) + ")",
