@@ -19,7 +19,16 @@ using namespace xdnn;
 
 namespace {
 
-const std::string kGolden = "/work/shared/golden/";
+// The golden set copied into the repository (tests/golden), found from the build directory (where meson
+// runs the tests) or the source root.
+std::string golden_root() {
+  const std::string here = __FILE__;
+  for (const std::string& c :
+       {here.substr(0, here.rfind('/') + 1) + "golden/", std::string("../tests/golden/"), std::string("tests/golden/")})
+    if (std::ifstream(c + "models/mlp.onnx").good()) return c;
+  throw Error("tests/golden not found (run from the build or the source directory)");
+}
+const std::string kGolden = golden_root();
 
 std::string error_of(const std::function<void()>& f) {
   try {
