@@ -239,6 +239,9 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
   expect_same_dtype(gy, w, "conv2d_backward_input");
   if (x_shape.size() != 4 || w.ndim() != 4)
     throw Error("conv2d_backward_input: expected 4-D shapes, got x " + shape_str(x_shape) + " and w " + w.describe());
+  if (g.groups < 1 || w.dim(0) % g.groups != 0 || w.dim(1) * g.groups != x_shape[1])
+    throw Error("conv2d_backward_input: " + std::to_string(g.groups) + " groups do not fit x " + shape_str(x_shape) +
+                " and w " + w.describe());
   const Dims d = conv_dims(x_shape, w.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_input gradient");
   Tensor gx(x_shape, gy.dtype());
