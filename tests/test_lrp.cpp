@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "explain/common.h"
 #include "explain/lrp/canonizer.h"
 #include "explain/lrp/composite.h"
@@ -451,6 +452,7 @@ TEST_CASE("lrp rule maps: patterns, parameters, first match wins, validation") {
   bad.alpha = 3;
   bad.beta = 1;
   CHECK_THROWS_WITH_AS(uniform_rules(cnn, "alpha-beta", bad), doctest::Contains("alpha - beta = 1"), Error);
+  CHECK_THROWS_WITH_AS(uniform_rules(cnn, "proportional", p), doctest::Contains("not a rule for Conv/Linear"), Error);
   LrpConfig both;
   both.rule = "epsilon";
   both.composite = "epsilon-plus";
@@ -653,6 +655,19 @@ TEST_CASE("lrp: samples are independent and the pass is deterministic") {
   q.targets = {0, 1, 2};
   Tensor R = lrp_attribution(m, x, cfg, q);
   CHECK(bitwise_equal(R, lrp_attribution(m, x, cfg, q)));
+  // Same bits for any thread count, on fashion-cnn in float32 (large enough to be split across threads).
+  Model cnn = build_zoo_model("fashion-cnn", 1);
+  Tensor img = random_tensor({4, 1, 28, 28}, rng, 0, 1).to(DType::F32);
+  LrpQuery q4;
+  q4.targets = {0, 3, 5, 9};
+  const int threads = num_threads();
+  set_num_threads(1);
+  Tensor ref = lrp_attribution(cnn, img, cfg, q4);
+  for (int t : {2, 4}) {
+    set_num_threads(t);
+    CHECK(bitwise_equal(ref, lrp_attribution(cnn, img, cfg, q4)));
+  }
+  set_num_threads(threads);
   LrpQuery one;
   one.targets = {1};
   Tensor R1 = lrp_attribution(m, x.slice_batch(1, 2).clone(), cfg, one);

@@ -176,6 +176,10 @@ Rule parse_rule(const std::string& text, const RuleParams& p) {
 
 std::vector<Rule> uniform_rules(const Model& model, const std::string& rule_name, const RuleParams& p) {
   const Rule linear = make_rule(rule_name, p);
+  auto lin_names = linear_rule_names();
+  if (std::find(lin_names.begin(), lin_names.end(), linear.name) == lin_names.end())
+    throw Error("--rule " + rule_name + " is not a rule for Conv/Linear layers (" + join(lin_names) +
+                "); give other layers' rules with --rule-map, e.g. 'pool*=" + linear.name + "'");
   std::vector<Rule> rules;
   for (const auto& node : model.nodes()) {
     NodeClass c = classify(*node.layer);
