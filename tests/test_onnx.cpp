@@ -19,16 +19,17 @@ using namespace xdnn;
 
 namespace {
 
-// The golden set copied into the repository (tests/golden), found from the build directory (where meson
-// runs the tests) or the source root.
-std::string golden_root() {
+// The tests directory (tests/golden holds the golden set copied from the shared one; tests/onnx_data the
+// safetensors weights of the golden mlp and cnn), found from the build directory (where meson runs the
+// tests) or the source root.
+std::string tests_dir() {
   const std::string here = __FILE__;
-  for (const std::string& c :
-       {here.substr(0, here.rfind('/') + 1) + "golden/", std::string("../tests/golden/"), std::string("tests/golden/")})
-    if (std::ifstream(c + "models/mlp.onnx").good()) return c;
+  for (const std::string& c : {here.substr(0, here.rfind('/') + 1), std::string("../tests/"), std::string("tests/")})
+    if (std::ifstream(c + "golden/models/mlp.onnx").good()) return c;
   throw Error("tests/golden not found (run from the build or the source directory)");
 }
-const std::string kGolden = golden_root();
+const std::string kGolden = tests_dir() + "golden/";
+const std::string kWeights = tests_dir() + "onnx_data/";
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -157,7 +158,7 @@ Tensor random_f32(const Shape& s, uint64_t seed) {
 
 TEST_CASE("onnx: golden mlp equals a direct computation from its safetensors weights") {
   Model m = load_onnx(kGolden + "models/mlp.onnx");
-  auto w = load_safetensors(kGolden + "models/mlp.safetensors");
+  auto w = load_safetensors(kWeights + "mlp.safetensors");
   Tensor x = load_npy(kGolden + "explain-mlp-saliency/input.npy");
   const int64_t N = x.dim(0);
   auto h = dense(values(x), N, w.at("fc1.weight"), w.at("fc1.bias"));
@@ -176,7 +177,7 @@ TEST_CASE("onnx: golden mlp equals a direct computation from its safetensors wei
 
 TEST_CASE("onnx: golden cnn equals a direct computation; tensor names kept; any batch size") {
   Model m = load_onnx(kGolden + "models/cnn.onnx");
-  auto w = load_safetensors(kGolden + "models/cnn.safetensors");
+  auto w = load_safetensors(kWeights + "cnn.safetensors");
   Tensor x = load_npy(kGolden + "explain-cnn-saliency/input.npy");
   const int64_t N = x.dim(0);
   auto a1 = conv_relu_pool(values(x), N, 1, 28, 28, w.at("conv1.weight"), w.at("conv1.bias"));
