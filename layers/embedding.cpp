@@ -45,7 +45,8 @@ std::vector<Tensor> Embedding::backward(const std::vector<Tensor>& grad_y, const
     const int64_t N = ids.ndim() ? ids.dim(0) : 1;
     weight_.grad = Tensor({N, V, d}, weight_.value.dtype());
     for (int64_t n = 0; n < N; ++n)
-      weight_.grad.slice_batch(n, n + 1).copy_from(ops::scatter_add_rows(g.slice_batch(n, n + 1), ids.slice_batch(n, n + 1), V));
+      weight_.grad.slice_batch(n, n + 1).copy_from(
+          ops::scatter_add_rows(g.slice_batch(n, n + 1), ids.slice_batch(n, n + 1), V));
   }
   return {Tensor()};  // ids are not differentiable
 }
@@ -58,11 +59,12 @@ std::vector<Tensor> Embedding::relevance(const std::vector<Tensor>&, const Saved
 
 namespace xdnn {
 namespace {
-LayerExampleRegistration embedding_example{{"Embedding", [](Rng& rng) {
-  auto layer = std::make_shared<Embedding>("embedding", 7, 3, DType::F64);
-  layer->init(rng);
-  Tensor ids = Tensor::from_vector({2, 4}, std::vector<int64_t>{0, 3, 3, 6, 1, 1, 5, 2});
-  return LayerExample{layer, {ids}};
-}}};
+LayerExampleRegistration embedding_example{
+    {"Embedding", [](Rng& rng) {
+       auto layer = std::make_shared<Embedding>("embedding", 7, 3, DType::F64);
+       layer->init(rng);
+       Tensor ids = Tensor::from_vector({2, 4}, std::vector<int64_t>{0, 3, 3, 6, 1, 1, 5, 2});
+       return LayerExample{layer, {ids}};
+     }}};
 }  // namespace
 }  // namespace xdnn

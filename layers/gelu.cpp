@@ -21,11 +21,13 @@ std::vector<Tensor> GELU::backward(const std::vector<Tensor>& grad_y, const Save
 
 namespace xdnn {
 namespace {
-LayerExampleRegistration gelu_exact{{"GELU/erf", [](Rng& rng) {
-  return LayerExample{std::make_shared<GELU>(false), {random_tensor({3, 6}, rng, -3.0, 3.0)}};
-}}};
-LayerExampleRegistration gelu_tanh{{"GELU/tanh", [](Rng& rng) {
-  return LayerExample{std::make_shared<GELU>(true), {random_tensor({3, 6}, rng, -3.0, 3.0)}};
-}}};
+LayerExampleRegistration gelu_exact{
+    {"GELU/erf", [](Rng& rng) {
+       return LayerExample{std::make_shared<GELU>(false), {random_tensor({3, 6}, rng, -3.0, 3.0)}};
+     }}};
+LayerExampleRegistration gelu_tanh{
+    {"GELU/tanh", [](Rng& rng) {
+       return LayerExample{std::make_shared<GELU>(true), {random_tensor({3, 6}, rng, -3.0, 3.0)}};
+     }}};
 }  // namespace
 }  // namespace xdnn

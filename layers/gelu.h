@@ -14,8 +14,7 @@ class GELU : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                const Rule& rule) override {
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override {
     (void)saved, (void)rule;
     return {relevance_y.at(0)};
   }

@@ -13,7 +13,8 @@ LayerNorm::LayerNorm(const std::string& name, Shape normalized_shape, double eps
   }
 }
 
-LayerNorm::LayerNorm(Param weight, Param bias, double eps) : eps_(eps), weight_(std::move(weight)), bias_(std::move(bias)) {
+LayerNorm::LayerNorm(Param weight, Param bias, double eps)
+    : eps_(eps), weight_(std::move(weight)), bias_(std::move(bias)) {
   normalized_shape_ = weight_.value.shape();
   d_ = weight_.value.numel();
   if (bias_.value.defined() && bias_.value.shape() != normalized_shape_)
@@ -33,15 +34,18 @@ std::vector<Tensor> LayerNorm::forward(const std::vector<Tensor>& in, Saved& sav
   const int k = static_cast<int>(normalized_shape_.size());
   bool ok = x.ndim() >= k;
   for (int i = 0; ok && i < k; ++i) ok = x.shape()[x.ndim() - k + i] == normalized_shape_[i];
-  if (!ok) throw Error("LayerNorm: expected input (..., " + shape_str(normalized_shape_).substr(1) + ", got " + x.describe());
+  if (!ok)
+    throw Error("LayerNorm: expected input (..., " + shape_str(normalized_shape_).substr(1) + ", got " + x.describe());
   if (weight_.value.defined()) ops::expect_same_dtype(x, weight_.value, "LayerNorm input vs weight");
   std::vector<Tensor> r = ops::layer_norm_forward(x, d_, eps_);  // {xhat, rstd}
   saved.tensors = {x, r[0], r[1]};
   Tensor y = r[0];
   if (weight_.value.defined()) y = ops::mul(y, weight_.value);
   if (bias_.value.defined()) y = ops::add(y, bias_.value);
-  if (bias_.value.defined() || weight_.value.defined()) saved.tensors.push_back(y);
-  else saved.tensors.push_back(r[0]);
+  if (bias_.value.defined() || weight_.value.defined())
+    saved.tensors.push_back(y);
+  else
+    saved.tensors.push_back(r[0]);
   return {y};
 }
 
@@ -56,7 +60,8 @@ std::vector<Tensor> LayerNorm::backward(const std::vector<Tensor>& grad_y, const
     const int64_t N = x.dim(0), per_rows = rows / N;
     // Sum over rows (per example: over the sample's rows) of g ⊙ xhat and g.
     auto reduce = [&](const Tensor& t) {
-      return per ? ops::sum_to_shape(t.reshape({N, per_rows, d_}), {N, 1, d_}) : ops::sum_to_shape(t.reshape({rows, d_}), {d_});
+      return per ? ops::sum_to_shape(t.reshape({N, per_rows, d_}), {N, 1, d_})
+                 : ops::sum_to_shape(t.reshape({rows, d_}), {d_});
     };
     for (Param* p : {&weight_, &bias_}) {
       if (!p->value.defined()) continue;
@@ -64,8 +69,10 @@ std::vector<Tensor> LayerNorm::backward(const std::vector<Tensor>& grad_y, const
       Shape s = p->value.shape();
       if (per) s.insert(s.begin(), N);
       gp = gp.reshape(s);
-      if (per || !p->grad.defined()) p->grad = gp;
-      else ops::add_inplace(p->grad, gp);
+      if (per || !p->grad.defined())
+        p->grad = gp;
+      else
+        ops::add_inplace(p->grad, gp);
     }
   }
   const Tensor dxhat = weight_.value.defined() ? ops::mul(g, weight_.value) : g;

@@ -56,7 +56,7 @@ std::vector<Tensor> LSTM::relevance(const std::vector<Tensor>& ry, const Saved& 
         const Tensor c_prev = step(Cprev, t), h_prev = step(Hprev, t);
         const Tensor Rg = ops::mul(ops::mul(i, g), share);
         const Tensor sg = ops::div(Rg, ops::stabilize(zg, eps));  // (N, H)
-        Tensor rx = RXin.slice_batch(t, t + 1);  // both directions read x_t: their relevances add up
+        Tensor rx = RXin.slice_batch(t, t + 1);                   // both directions read x_t: their relevances add up
         ops::add_inplace(rx, ops::mul(step(X, t), ops::matmul(sg, Wg)));
         Rc = ops::add(ops::mul(ops::mul(f, c_prev), share), ops::mul(off, Rc_tot));
         Rh = ops::add(ops::mul(h_prev, ops::matmul(sg, Ug)), ops::mul(off, Rh));
@@ -79,17 +79,20 @@ std::vector<Tensor> LSTM::relevance(const std::vector<Tensor>& ry, const Saved& 
 
 namespace xdnn {
 namespace {
-LayerExampleRegistration lstm_simple{{"LSTM/1layer", [](Rng& rng) {
-  auto layer = std::make_shared<LSTM>("lstm", RecurrentConfig{3, 4, 1, false, true}, DType::F64);
-  layer->init(rng);
-  return LayerExample{layer, {random_tensor({2, 5, 3}, rng)}};
-}}};
-LayerExampleRegistration lstm_stacked_bidi{{"LSTM/2layer-bidirectional-lengths-states", [](Rng& rng) {
-  auto layer = std::make_shared<LSTM>("lstm", RecurrentConfig{3, 4, 2, true, true}, DType::F64);
-  layer->init(rng);
-  Tensor lengths = Tensor::from_vector({3}, std::vector<int64_t>{4, 2, 3});
-  return LayerExample{layer,
-                      {random_tensor({3, 4, 3}, rng), lengths, random_tensor({3, 4, 4}, rng), random_tensor({3, 4, 4}, rng)}};
-}}};
+LayerExampleRegistration lstm_simple{
+    {"LSTM/1layer", [](Rng& rng) {
+       auto layer = std::make_shared<LSTM>("lstm", RecurrentConfig{3, 4, 1, false, true}, DType::F64);
+       layer->init(rng);
+       return LayerExample{layer, {random_tensor({2, 5, 3}, rng)}};
+     }}};
+LayerExampleRegistration lstm_stacked_bidi{
+    {"LSTM/2layer-bidirectional-lengths-states", [](Rng& rng) {
+       auto layer = std::make_shared<LSTM>("lstm", RecurrentConfig{3, 4, 2, true, true}, DType::F64);
+       layer->init(rng);
+       Tensor lengths = Tensor::from_vector({3}, std::vector<int64_t>{4, 2, 3});
+       return LayerExample{
+           layer,
+           {random_tensor({3, 4, 3}, rng), lengths, random_tensor({3, 4, 4}, rng), random_tensor({3, 4, 4}, rng)}};
+     }}};
 }  // namespace
 }  // namespace xdnn

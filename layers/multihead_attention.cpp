@@ -38,8 +38,10 @@ void linear_param_grad(Param& W, Param& b, int64_t off, const Tensor& gy, const 
       ops::matmul_into(gy.slice_batch(n * per, (n + 1) * per), x.slice_batch(n * per, (n + 1) * per), gw, true, false,
                        1.0, 0.0);
       if (b.value.defined())
-        b.grad.slice_batch(n, n + 1).reshape({W_rows, 1}).slice_batch(off, off + out).copy_from(
-            ops::sum_to_shape(gy.slice_batch(n * per, (n + 1) * per), {out}));
+        b.grad.slice_batch(n, n + 1)
+            .reshape({W_rows, 1})
+            .slice_batch(off, off + out)
+            .copy_from(ops::sum_to_shape(gy.slice_batch(n * per, (n + 1) * per), {out}));
     }
   }
 }
@@ -99,14 +101,26 @@ std::vector<Tensor> MultiheadAttention::forward(const std::vector<Tensor>& in, S
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < T; ++i)
         for (int64_t j = 0; j < T; ++j)
-          if ((causal_ && j > i) || (kpm.defined() && kpm.item(n * T + j) != 0.0)) M.set_item((n * T + i) * T + j, -inf);
+          if ((causal_ && j > i) || (kpm.defined() && kpm.item(n * T + j) != 0.0))
+            M.set_item((n * T + i) * T + j, -inf);
   }
   const Tensor Sm = M.defined() ? ops::add(S.reshape({N, h_, T, T}), M).reshape({N * h_, T, T}) : S;
   const Tensor P = ops::softmax_last_axis(Sm);
   const Tensor O = merge_heads(ops::batched_matmul(P, V), N, T, h_);  // (N·T, E)
   Tensor y = ops::matmul(O, out_w_.value, false, true);
   if (out_b_.value.defined()) y = ops::add(y, out_b_.value);
-  saved.tensors = {x, Q, K, V, S, P, O, y, qkv[0], qkv[1], qkv[2], M,
+  saved.tensors = {x,
+                   Q,
+                   K,
+                   V,
+                   S,
+                   P,
+                   O,
+                   y,
+                   qkv[0],
+                   qkv[1],
+                   qkv[2],
+                   M,
                    Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())})};
   return {y.reshape({N, T, E_}), P.reshape({N, h_, T, T})};
 }
@@ -203,6 +217,7 @@ LayerExample make_mha(Rng& rng, bool causal, bool padding) {
   return LayerExample{layer, in};
 }
 LayerExampleRegistration mha_plain{{"MultiheadAttention/plain", [](Rng& rng) { return make_mha(rng, false, false); }}};
-LayerExampleRegistration mha_masks{{"MultiheadAttention/causal-padding", [](Rng& rng) { return make_mha(rng, true, true); }}};
+LayerExampleRegistration mha_masks{
+    {"MultiheadAttention/causal-padding", [](Rng& rng) { return make_mha(rng, true, true); }}};
 }  // namespace
 }  // namespace xdnn

@@ -17,7 +17,8 @@ void expect_sequence(const Tensor& x, int64_t max_len, int64_t d, const char* wh
 
 // R_x = x ⊙ R / stab_ε(y): the input's share of a sum y = x + p.
 std::vector<Tensor> sum_share(const Tensor& R, const Saved& saved, const Rule& rule, const char* who) {
-  if (rule.name != "epsilon") throw Error(std::string("layer kind ") + who + " has no LRP rule '" + rule.name + "'; it has: epsilon");
+  if (rule.name != "epsilon")
+    throw Error(std::string("layer kind ") + who + " has no LRP rule '" + rule.name + "'; it has: epsilon");
   if (!R.defined()) return {Tensor()};
   const Tensor &x = saved.tensors.at(0), &y = saved.tensors.at(1);
   return {ops::mul(x, ops::div(R, ops::stabilize(y, rule.epsilon)))};
@@ -31,14 +32,16 @@ LearnedPositionalEmbedding::LearnedPositionalEmbedding(const std::string& param_
 }
 
 LearnedPositionalEmbedding::LearnedPositionalEmbedding(Param table) : table_(std::move(table)) {
-  if (table_.value.ndim() != 2) throw Error("positional table '" + table_.name + "': expected (max_len, d), got " + table_.value.describe());
+  if (table_.value.ndim() != 2)
+    throw Error("positional table '" + table_.name + "': expected (max_len, d), got " + table_.value.describe());
 }
 
 void LearnedPositionalEmbedding::init(Rng& rng) {
   for (int64_t i = 0; i < table_.value.numel(); ++i) table_.value.set_item(i, 0.02 * rng.normal());
 }
 
-std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor>& in, Saved& saved,
+                                                        const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_sequence(x, table_.value.dim(0), table_.value.dim(1), "LearnedPositionalEmbedding");
   ops::expect_same_dtype(x, table_.value, "LearnedPositionalEmbedding input vs table");
@@ -59,12 +62,14 @@ std::vector<Tensor> LearnedPositionalEmbedding::backward(const std::vector<Tenso
     ops::add_inplace(rows, ops::sum_to_shape(g, {1, T, d}));
   } else if (opt.param_grad == ParamGrad::PerExample) {
     table_.grad = Tensor({N, L, d}, g.dtype());
-    for (int64_t n = 0; n < N; ++n) table_.grad.slice_batch(n, n + 1).reshape({L, d}).slice_batch(0, T).copy_from(g.slice_batch(n, n + 1));
+    for (int64_t n = 0; n < N; ++n)
+      table_.grad.slice_batch(n, n + 1).reshape({L, d}).slice_batch(0, T).copy_from(g.slice_batch(n, n + 1));
   }
   return {g};
 }
 
-std::vector<Tensor> LearnedPositionalEmbedding::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+std::vector<Tensor> LearnedPositionalEmbedding::relevance(const std::vector<Tensor>& ry, const Saved& saved,
+                                                          const Rule& rule) {
   return sum_share(ry.at(0), saved, rule, "LearnedPositionalEmbedding");
 }
 
@@ -78,7 +83,8 @@ Tensor SinusoidalPositionalEncoding::table(int64_t T, int64_t d, DType dtype) {
   return P;
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tensor>& in, Saved& saved,
+                                                          const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_sequence(x, -1, x.ndim() == 3 ? x.dim(2) : -1, "SinusoidalPositionalEncoding");
   Tensor y = ops::add(x, table(x.dim(1), x.dim(2), x.dtype()));
@@ -86,11 +92,13 @@ std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tens
   return {y};
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::backward(const std::vector<Tensor>& gy, const Saved&, const BackwardOptions&) {
+std::vector<Tensor> SinusoidalPositionalEncoding::backward(const std::vector<Tensor>& gy, const Saved&,
+                                                           const BackwardOptions&) {
   return {gy.at(0)};
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+std::vector<Tensor> SinusoidalPositionalEncoding::relevance(const std::vector<Tensor>& ry, const Saved& saved,
+                                                            const Rule& rule) {
   return sum_share(ry.at(0), saved, rule, "SinusoidalPositionalEncoding");
 }
 
@@ -101,12 +109,14 @@ std::vector<Tensor> SinusoidalPositionalEncoding::relevance(const std::vector<Te
 namespace xdnn {
 namespace {
 LayerExampleRegistration learned_pos{{"LearnedPositionalEmbedding", [](Rng& rng) {
-  auto layer = std::make_shared<LearnedPositionalEmbedding>("pos", 6, 3, DType::F64);
-  layer->init(rng);
-  return LayerExample{layer, {random_tensor({2, 4, 3}, rng)}};
-}}};
-LayerExampleRegistration sinusoidal_pos{{"SinusoidalPositionalEncoding", [](Rng& rng) {
-  return LayerExample{std::make_shared<SinusoidalPositionalEncoding>(), {random_tensor({2, 4, 6}, rng)}};
-}}};
+                                        auto layer =
+                                            std::make_shared<LearnedPositionalEmbedding>("pos", 6, 3, DType::F64);
+                                        layer->init(rng);
+                                        return LayerExample{layer, {random_tensor({2, 4, 3}, rng)}};
+                                      }}};
+LayerExampleRegistration sinusoidal_pos{
+    {"SinusoidalPositionalEncoding", [](Rng& rng) {
+       return LayerExample{std::make_shared<SinusoidalPositionalEncoding>(), {random_tensor({2, 4, 6}, rng)}};
+     }}};
 }  // namespace
 }  // namespace xdnn

@@ -14,15 +14,14 @@ class LearnedPositionalEmbedding : public Layer {
  public:
   LearnedPositionalEmbedding(const std::string& param_name, int64_t max_len, int64_t dim, DType dtype = DType::F32);
   explicit LearnedPositionalEmbedding(Param table);  // (max_len, d)
-  void init(Rng& rng);  // N(0, 0.02²)
+  void init(Rng& rng);                               // N(0, 0.02²)
 
   const char* kind() const override { return "LearnedPositionalEmbedding"; }
   std::vector<Param*> params() override { return {&table_}; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                const Rule& rule) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
 
  private:
@@ -35,8 +34,7 @@ class SinusoidalPositionalEncoding : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                const Rule& rule) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
   // The (T, d) table.
   static Tensor table(int64_t T, int64_t d, DType dtype);

@@ -48,9 +48,12 @@ Recurrent::Recurrent(const std::string& name, RecurrentCell cell, const Recurren
 
 int64_t Recurrent::gates() const {
   switch (cell_) {
-    case RecurrentCell::LSTM: return 4;
-    case RecurrentCell::GRU: return 3;
-    default: return 1;
+    case RecurrentCell::LSTM:
+      return 4;
+    case RecurrentCell::GRU:
+      return 3;
+    default:
+      return 1;
   }
 }
 
@@ -93,8 +96,8 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
     for (int64_t n = 0; n < N; ++n) {
       const int64_t len = lengths.data<int64_t>()[n];
       if (len < 0 || len > T)
-        throw Error(name_ + ": length " + std::to_string(len) + " of sample " + std::to_string(n) +
-                    " is outside [0, " + std::to_string(T) + "]");
+        throw Error(name_ + ": length " + std::to_string(len) + " of sample " + std::to_string(n) + " is outside [0, " +
+                    std::to_string(T) + "]");
       for (int64_t t = 0; t < len; ++t) mask.set_item(t * N + n, 1.0);
     }
   }
@@ -153,8 +156,7 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
   return result;
 }
 
-std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                        const BackwardOptions& opt) {
+std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions& opt) {
   const bool lstm = cell_ == RecurrentCell::LSTM, gru = cell_ == RecurrentCell::GRU;
   const Tensor& meta = saved.tensors.at(meta_slot());
   const int64_t n_inputs = meta.data<int64_t>()[0], N = meta.data<int64_t>()[1], T = meta.data<int64_t>()[2];
@@ -222,7 +224,8 @@ std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Sav
         for (int64_t n = 0; n < N; ++n) {
           Tensor gwi = Wih.grad.slice_batch(n, n + 1).reshape({G * H, I});
           Tensor gwh = Whh.grad.slice_batch(n, n + 1).reshape({G * H, H});
-          const Tensor zin = zi.slice_batch(n, n + 1).reshape({T, G * H}), zhn = zh.slice_batch(n, n + 1).reshape({T, G * H});
+          const Tensor zin = zi.slice_batch(n, n + 1).reshape({T, G * H}),
+                       zhn = zh.slice_batch(n, n + 1).reshape({T, G * H});
           ops::matmul_into(zin, xs.slice_batch(n, n + 1).reshape({T, I}), gwi, true, false, 1.0, 0.0);
           ops::matmul_into(zhn, hs.slice_batch(n, n + 1).reshape({T, H}), gwh, true, false, 1.0, 0.0);
         }
@@ -246,17 +249,20 @@ std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Sav
 namespace xdnn {
 namespace {
 LayerExampleRegistration rnn_tanh_bidi{{"RNN/tanh-2layer-bidirectional", [](Rng& rng) {
-  RecurrentConfig cfg{3, 4, 2, true, true};
-  auto layer = std::make_shared<RNN>("rnn", cfg, false, DType::F64);
-  layer->init(rng);
-  return LayerExample{layer, {random_tensor({2, 5, 3}, rng)}};
-}}};
-LayerExampleRegistration rnn_relu_lengths{{"RNN/relu-lengths-h0", [](Rng& rng) {
-  RecurrentConfig cfg{3, 4, 1, false, true};
-  auto layer = std::make_shared<RNN>("rnn", cfg, true, DType::F64);
-  layer->init(rng);
-  Tensor lengths = Tensor::from_vector({3}, std::vector<int64_t>{4, 2, 3});
-  return LayerExample{layer, {random_tensor({3, 4, 3}, rng), lengths, random_tensor({3, 1, 4}, rng)}};
-}, /*has_kinks=*/true}};
+                                          RecurrentConfig cfg{3, 4, 2, true, true};
+                                          auto layer = std::make_shared<RNN>("rnn", cfg, false, DType::F64);
+                                          layer->init(rng);
+                                          return LayerExample{layer, {random_tensor({2, 5, 3}, rng)}};
+                                        }}};
+LayerExampleRegistration rnn_relu_lengths{
+    {"RNN/relu-lengths-h0",
+     [](Rng& rng) {
+       RecurrentConfig cfg{3, 4, 1, false, true};
+       auto layer = std::make_shared<RNN>("rnn", cfg, true, DType::F64);
+       layer->init(rng);
+       Tensor lengths = Tensor::from_vector({3}, std::vector<int64_t>{4, 2, 3});
+       return LayerExample{layer, {random_tensor({3, 4, 3}, rng), lengths, random_tensor({3, 1, 4}, rng)}};
+     },
+     /*has_kinks=*/true}};
 }  // namespace
 }  // namespace xdnn

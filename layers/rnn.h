@@ -59,7 +59,7 @@ class Recurrent : public Layer {
   int slot(int l, int d, SlotKind s) const { return kSlots * (l * directions() + d) + s; }
   int layer_input_slot(int l) const { return kSlots * cfg_.num_layers * directions() + l; }
   int mask_slot() const { return layer_input_slot(cfg_.num_layers); }  // (T, N) float or undefined
-  int meta_slot() const { return mask_slot() + 1; }                     // int64 {inputs, N, T}
+  int meta_slot() const { return mask_slot() + 1; }                    // int64 {inputs, N, T}
 
   std::string name_;
   RecurrentCell cell_;

@@ -34,7 +34,8 @@ std::vector<Tensor> MeanTokenPooling::forward(const std::vector<Tensor>& in, Sav
   return {y};
 }
 
-std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions&) {
+std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
+                                               const BackwardOptions&) {
   const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1);
   std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
   if (gy.at(0).defined()) out[0] = ops::mul(w, gy[0].reshape({x.dim(0), 1, x.dim(2)}));
@@ -42,7 +43,8 @@ std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, co
 }
 
 std::vector<Tensor> MeanTokenPooling::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
-  if (rule.name != "epsilon") throw Error("layer kind MeanTokenPooling has no LRP rule '" + rule.name + "'; it has: epsilon");
+  if (rule.name != "epsilon")
+    throw Error("layer kind MeanTokenPooling has no LRP rule '" + rule.name + "'; it has: epsilon");
   const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1), &y = saved.tensors.at(2);
   std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
   if (!ry.at(0).defined()) return out;
@@ -58,7 +60,8 @@ std::vector<Tensor> FirstTokenPooling::forward(const std::vector<Tensor>& in, Sa
   return {ops::permute_axes(x, {1, 0, 2}).slice_batch(0, 1).reshape({x.dim(0), x.dim(2)}).clone()};
 }
 
-std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions&) {
+std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
+                                                const BackwardOptions&) {
   if (!gy.at(0).defined()) return {Tensor()};
   const int64_t* s = saved.tensors.at(0).data<int64_t>();
   Tensor gx({s[1], s[0], s[2]}, gy[0].dtype());  // time-major, then back
@@ -72,15 +75,18 @@ std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, c
 
 namespace xdnn {
 namespace {
-LayerExampleRegistration mean_pool{{"MeanTokenPooling", [](Rng& rng) {
-  return LayerExample{std::make_shared<MeanTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
-}}};
-LayerExampleRegistration mean_pool_len{{"MeanTokenPooling/lengths", [](Rng& rng) {
-  return LayerExample{std::make_shared<MeanTokenPooling>(),
-                      {random_tensor({2, 4, 3}, rng), Tensor::from_vector({2}, std::vector<int64_t>{2, 4})}};
-}}};
-LayerExampleRegistration first_pool{{"FirstTokenPooling", [](Rng& rng) {
-  return LayerExample{std::make_shared<FirstTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
-}}};
+LayerExampleRegistration mean_pool{
+    {"MeanTokenPooling", [](Rng& rng) {
+       return LayerExample{std::make_shared<MeanTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
+     }}};
+LayerExampleRegistration mean_pool_len{
+    {"MeanTokenPooling/lengths", [](Rng& rng) {
+       return LayerExample{std::make_shared<MeanTokenPooling>(),
+                           {random_tensor({2, 4, 3}, rng), Tensor::from_vector({2}, std::vector<int64_t>{2, 4})}};
+     }}};
+LayerExampleRegistration first_pool{
+    {"FirstTokenPooling", [](Rng& rng) {
+       return LayerExample{std::make_shared<FirstTokenPooling>(), {random_tensor({2, 4, 3}, rng)}};
+     }}};
 }  // namespace
 }  // namespace xdnn

@@ -16,8 +16,7 @@ class MeanTokenPooling : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                const Rule& rule) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
 };
 
@@ -27,8 +26,7 @@ class FirstTokenPooling : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                const Rule& rule) override {
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override {
     (void)rule;
     return backward(relevance_y, saved, {});
   }

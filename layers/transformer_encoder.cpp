@@ -21,7 +21,8 @@ std::vector<Saved> unpack(const Saved& saved, size_t first) {
   size_t k = first;
   for (int s = 0; s < kSubs; ++s) {
     const int64_t n = saved.tensors.at(k++).data<int64_t>()[0];
-    subs[s].tensors.assign(saved.tensors.begin() + static_cast<int64_t>(k), saved.tensors.begin() + static_cast<int64_t>(k + n));
+    subs[s].tensors.assign(saved.tensors.begin() + static_cast<int64_t>(k),
+                           saved.tensors.begin() + static_cast<int64_t>(k + n));
     k += static_cast<size_t>(n);
   }
   return subs;
@@ -44,13 +45,16 @@ Tensor sum_defined(const Tensor& a, const Tensor& b) {
 TransformerEncoderLayer::TransformerEncoderLayer(const std::string& name, const TransformerEncoderConfig& cfg,
                                                  DType dtype)
     : cfg_(cfg) {
-  attn_ = std::make_shared<MultiheadAttention>(name + ".self_attn", cfg.d_model, cfg.num_heads, true, cfg.causal, dtype);
+  attn_ =
+      std::make_shared<MultiheadAttention>(name + ".self_attn", cfg.d_model, cfg.num_heads, true, cfg.causal, dtype);
   lin1_ = std::make_shared<Linear>(name + ".linear1", cfg.d_model, cfg.dim_feedforward, true, dtype);
   lin2_ = std::make_shared<Linear>(name + ".linear2", cfg.dim_feedforward, cfg.d_model, true, dtype);
   norm1_ = std::make_shared<LayerNorm>(name + ".norm1", Shape{cfg.d_model}, cfg.layer_norm_eps, true, dtype);
   norm2_ = std::make_shared<LayerNorm>(name + ".norm2", Shape{cfg.d_model}, cfg.layer_norm_eps, true, dtype);
-  if (cfg.gelu) act_ = std::make_shared<GELU>(false);
-  else act_ = std::make_shared<ReLU>();
+  if (cfg.gelu)
+    act_ = std::make_shared<GELU>(false);
+  else
+    act_ = std::make_shared<ReLU>();
 }
 
 void TransformerEncoderLayer::init(Rng& rng) {
@@ -66,7 +70,8 @@ std::vector<Param*> TransformerEncoderLayer::params() {
   return out;
 }
 
-std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions& opt) {
+std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& in, Saved& saved,
+                                                     const ForwardOptions& opt) {
   const Tensor& x = in.at(0);
   std::vector<Saved> s(kSubs);
   std::vector<Tensor> attn_in = {x};
@@ -76,7 +81,8 @@ std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& 
     const Tensor sa = attn_->forward(attn_in, s[kAttn], opt)[0];
     r1a = x, r1b = sa;
     const Tensor x1 = norm1_->forward({ops::add(x, sa)}, s[kNorm1], opt)[0];
-    const Tensor ff = lin2_->forward(act_->forward(lin1_->forward({x1}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
+    const Tensor ff =
+        lin2_->forward(act_->forward(lin1_->forward({x1}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
     r2a = x1, r2b = ff;
     y = norm2_->forward({ops::add(x1, ff)}, s[kNorm2], opt)[0];
   } else {
@@ -113,7 +119,8 @@ std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Save
   auto ff = [&](const Tensor& t) { return run(*lin1_, kLin1, run(*act_, kAct, run(*lin2_, kLin2, t))); };
   auto attn = [&](const Tensor& t) -> Tensor {
     if (!t.defined()) return Tensor();
-    return bopt ? attn_->backward({t, Tensor()}, s[kAttn], *bopt).at(0) : attn_->relevance({t, Tensor()}, s[kAttn], *rule).at(0);
+    return bopt ? attn_->backward({t, Tensor()}, s[kAttn], *bopt).at(0)
+                : attn_->relevance({t, Tensor()}, s[kAttn], *rule).at(0);
   };
   Tensor gx;
   if (!cfg_.norm_first) {
@@ -139,7 +146,8 @@ std::vector<Tensor> TransformerEncoderLayer::backward(const std::vector<Tensor>&
   return reverse(gy.at(0), saved, &opt, nullptr);
 }
 
-std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>& ry, const Saved& saved,
+                                                       const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind TransformerEncoderLayer has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP)");
   return reverse(ry.at(0), saved, nullptr, &rule);
@@ -159,11 +167,10 @@ LayerExample make_encoder(Rng& rng, bool norm_first, bool gelu, bool causal) {
     for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, p->value.item(i) + rng.uniform(-0.3, 0.3));
   return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
 }
-LayerExampleRegistration enc_post{{"TransformerEncoderLayer/post-norm-relu", [](Rng& rng) {
-  return make_encoder(rng, false, false, false);
-}, /*has_kinks=*/true}};
-LayerExampleRegistration enc_pre{{"TransformerEncoderLayer/pre-norm-gelu-causal", [](Rng& rng) {
-  return make_encoder(rng, true, true, true);
-}}};
+LayerExampleRegistration enc_post{{"TransformerEncoderLayer/post-norm-relu",
+                                   [](Rng& rng) { return make_encoder(rng, false, false, false); },
+                                   /*has_kinks=*/true}};
+LayerExampleRegistration enc_pre{
+    {"TransformerEncoderLayer/pre-norm-gelu-causal", [](Rng& rng) { return make_encoder(rng, true, true, true); }}};
 }  // namespace
 }  // namespace xdnn

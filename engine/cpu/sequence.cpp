@@ -15,11 +15,13 @@ namespace xdnn::ops {
 
 Tensor permute_axes(const Tensor& x, const std::vector<int>& perm) {
   const int n = x.ndim();
-  if (static_cast<int>(perm.size()) != n) throw Error("permute_axes: permutation of the wrong length for " + x.describe());
+  if (static_cast<int>(perm.size()) != n)
+    throw Error("permute_axes: permutation of the wrong length for " + x.describe());
   std::vector<bool> seen(n, false);
   Shape out_shape(n);
   for (int i = 0; i < n; ++i) {
-    if (perm[i] < 0 || perm[i] >= n || seen[perm[i]]) throw Error("permute_axes: invalid permutation for " + x.describe());
+    if (perm[i] < 0 || perm[i] >= n || seen[perm[i]])
+      throw Error("permute_axes: invalid permutation for " + x.describe());
     seen[perm[i]] = true;
     out_shape[i] = x.shape()[perm[i]];
   }
@@ -75,7 +77,8 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
     const T* pg = g.data<T>();
     T* po = out.data<T>();
     for (int64_t i = 0; i < ids.numel(); ++i) {  // serial: a fixed summation order per row
-      if (pi[i] < 0 || pi[i] >= num_rows) throw Error("scatter_add_rows: id " + std::to_string(pi[i]) + " out of range");
+      if (pi[i] < 0 || pi[i] >= num_rows)
+        throw Error("scatter_add_rows: id " + std::to_string(pi[i]) + " out of range");
       T* row = po + pi[i] * d;
       const T* src = pg + i * d;
       for (int64_t j = 0; j < d; ++j) row[j] += src[j];
@@ -143,7 +146,8 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     const int64_t sa = a.dim(1) * a.dim(2), sb = b.dim(1) * b.dim(2);
     parallel_for(B, 1, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i)
-        cpu::gemm_serial<T>(ta, tb, M, N, K, T(1), pa + i * sa, a.dim(2), pb + i * sb, b.dim(2), T(0), pc + i * M * N, N);
+        cpu::gemm_serial<T>(ta, tb, M, N, K, T(1), pa + i * sa, a.dim(2), pb + i * sb, b.dim(2), T(0), pc + i * M * N,
+                            N);
     });
     return 0;
   });
@@ -197,7 +201,8 @@ Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
 
 std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps) {
   expect_float(x, "layer_norm");
-  if (d <= 0 || x.numel() % d) throw Error("layer_norm: cannot normalise groups of " + std::to_string(d) + " in " + x.describe());
+  if (d <= 0 || x.numel() % d)
+    throw Error("layer_norm: cannot normalise groups of " + std::to_string(d) + " in " + x.describe());
   const int64_t rows = x.numel() / d;
   Tensor xhat(x.shape(), x.dtype()), rstd({rows}, x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -295,9 +300,8 @@ constexpr double kSqrt2OverPi = 0.7978845608028654, kGeluC = 0.044715;
 // Computed in double whatever the storage type: erf/tanh in float would cost accuracy for nothing.
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
   if (tanh_approximation)
-    return map_float(x, "gelu", [](double v) {
-      return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + kGeluC * v * v * v)));
-    });
+    return map_float(x, "gelu",
+                     [](double v) { return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + kGeluC * v * v * v))); });
   return map_float(x, "gelu", [](double v) { return 0.5 * v * (1.0 + std::erf(v / kSqrt2)); });
 }
 
@@ -312,7 +316,9 @@ Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
   });
 }
 
-Tensor erf(const Tensor& x) { return map_float(x, "erf", [](double v) { return std::erf(v); }); }
+Tensor erf(const Tensor& x) {
+  return map_float(x, "erf", [](double v) { return std::erf(v); });
+}
 Tensor erf_derivative(const Tensor& x) {
   return map_float(x, "erf", [](double v) { return kTwoOverSqrtPi * std::exp(-v * v); });
 }

@@ -152,7 +152,7 @@ void convert_recurrent(OnnxNodeContext& ctx, RecurrentCell cell) {
   if (layout != 0 && layout != 1) throw ctx.error("layout must be 0 or 1");
 
   // Activations: only each cell's defaults (PyTorch's), plus Relu for the Elman RNN.
-  const std::vector<std::string> defaults = lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+  const std::vector<std::string> defaults = lstm  ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
                                             : gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
                                                   : std::vector<std::string>{"Tanh"};
   bool relu = false;
@@ -162,8 +162,10 @@ void convert_recurrent(OnnxNodeContext& ctx, RecurrentCell cell) {
     for (int k = 0; k < attr.strings_size(); ++k) {
       const std::string& a = attr.strings(k);
       const std::string& want = defaults[k % defaults.size()];
-      if (!lstm && !gru && a == "Relu") relu = true;
-      else if (a != want) throw ctx.error("activation '" + a + "' is not supported (expected " + want + ")");
+      if (!lstm && !gru && a == "Relu")
+        relu = true;
+      else if (a != want)
+        throw ctx.error("activation '" + a + "' is not supported (expected " + want + ")");
     }
     if (relu && (lstm || gru)) throw ctx.error("activation 'Relu' is not supported for this cell");
   }
@@ -180,22 +182,28 @@ void convert_recurrent(OnnxNodeContext& ctx, RecurrentCell cell) {
   const int64_t H = W.dim(1) / G, I = W.dim(2);
   if (ctx.has_attr("hidden_size") && ctx.attr_int("hidden_size") != H)
     throw ctx.error("hidden_size " + std::to_string(ctx.attr_int("hidden_size")) + " does not match W " + W.describe());
-  if (R.shape() != Shape{D, G * H, H}) throw ctx.error("R must be " + shape_str({D, G * H, H}) + ", got " + R.describe());
+  if (R.shape() != Shape{D, G * H, H})
+    throw ctx.error("R must be " + shape_str({D, G * H, H}) + ", got " + R.describe());
   const bool has_bias = ctx.has_input(3);
   Tensor B;
   if (has_bias) {
     B = ctx.constant(3);
-    if (B.shape() != Shape{D, 2 * G * H}) throw ctx.error("B must be " + shape_str({D, 2 * G * H}) + ", got " + B.describe());
+    if (B.shape() != Shape{D, 2 * G * H})
+      throw ctx.error("B must be " + shape_str({D, 2 * G * H}) + ", got " + B.describe());
   }
   // PyTorch gate k comes from ONNX gate map[k].
-  const std::vector<int64_t> map = lstm ? std::vector<int64_t>{0, 2, 3, 1} : gru ? std::vector<int64_t>{1, 0, 2}
-                                                                               : std::vector<int64_t>{0};
+  const std::vector<int64_t> map = lstm  ? std::vector<int64_t>{0, 2, 3, 1}
+                                   : gru ? std::vector<int64_t>{1, 0, 2}
+                                         : std::vector<int64_t>{0};
   const auto [module, layer_index] = module_of(ctx.name(), ctx.op_type());
   RecurrentConfig cfg{I, H, 1, D == 2, has_bias};
   std::shared_ptr<Recurrent> layer;
-  if (lstm) layer = std::make_shared<LSTM>(module, cfg, W.dtype());
-  else if (gru) layer = std::make_shared<GRU>(module, cfg, W.dtype());
-  else layer = std::make_shared<RNN>(module, cfg, cell == RecurrentCell::RnnRelu, W.dtype());
+  if (lstm)
+    layer = std::make_shared<LSTM>(module, cfg, W.dtype());
+  else if (gru)
+    layer = std::make_shared<GRU>(module, cfg, W.dtype());
+  else
+    layer = std::make_shared<RNN>(module, cfg, cell == RecurrentCell::RnnRelu, W.dtype());
   for (int64_t d = 0; d < D; ++d) {
     const std::string suffix = "_l" + std::to_string(layer_index) + (d ? "_reverse" : "");
     Param* ps[4] = {&layer->weight_ih(0, static_cast<int>(d)), &layer->weight_hh(0, static_cast<int>(d)),
@@ -205,9 +213,14 @@ void convert_recurrent(OnnxNodeContext& ctx, RecurrentCell cell) {
       copy_gate(R, d, map[k], ps[1]->value, k, H);
       if (has_bias) {
         const Tensor Bd = B.slice_batch(d, d + 1).reshape({2 * G * H, 1});
-        ps[2]->value.reshape({G * H, 1}).slice_batch(k * H, (k + 1) * H).copy_from(Bd.slice_batch(map[k] * H, (map[k] + 1) * H));
-        ps[3]->value.reshape({G * H, 1}).slice_batch(k * H, (k + 1) * H).copy_from(
-            Bd.slice_batch((G + map[k]) * H, (G + map[k] + 1) * H));
+        ps[2]
+            ->value.reshape({G * H, 1})
+            .slice_batch(k * H, (k + 1) * H)
+            .copy_from(Bd.slice_batch(map[k] * H, (map[k] + 1) * H));
+        ps[3]
+            ->value.reshape({G * H, 1})
+            .slice_batch(k * H, (k + 1) * H)
+            .copy_from(Bd.slice_batch((G + map[k]) * H, (G + map[k] + 1) * H));
       }
     }
     // State-dict names where the graph holds an initializer of that name with exactly these values.
@@ -308,7 +321,8 @@ class Expand : public Layer {
   const char* kind() const override { return "Expand"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
     const Tensor& s = x.at(1);
-    if (s.dtype() != DType::I64 || s.ndim() != 1) throw Error("Expand: shape must be a 1-D int64 tensor, got " + s.describe());
+    if (s.dtype() != DType::I64 || s.ndim() != 1)
+      throw Error("Expand: shape must be a 1-D int64 tensor, got " + s.describe());
     Shape shape(s.data<int64_t>(), s.data<int64_t>() + s.numel());
     saved.tensors = {x[0]};
     return {ops::broadcast_to(x[0], shape)};
