@@ -1,8 +1,34 @@
 #include "layers/pad.h"
 
+#include <algorithm>
+
 #include "layers/reshape.h"
 
 namespace xdnn {
+
+Pad Pad::same(std::vector<int64_t> kernel, std::vector<int64_t> stride, std::vector<int64_t> dilation, bool upper,
+              double value) {
+  Pad p(ops::PadMode::Constant, {}, value);
+  p.same_kernel_ = std::move(kernel), p.same_stride_ = std::move(stride), p.same_dilation_ = std::move(dilation);
+  p.same_upper_ = upper;
+  return p;
+}
+
+std::vector<int64_t> Pad::same_pads(const Shape& x) const {
+  const size_t n = x.size(), k = same_kernel_.size();
+  if (n < k)
+    throw Error("Pad (auto_pad SAME): input " + shape_str(x) + " has fewer than " + std::to_string(k) + " axes");
+  std::vector<int64_t> pads(2 * n, 0);
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t in = x[n - k + i], s = same_stride_[i];
+    const int64_t out = (in + s - 1) / s;
+    const int64_t total = std::max<int64_t>(0, (out - 1) * s + (same_kernel_[i] - 1) * same_dilation_[i] + 1 - in);
+    const int64_t small = total / 2, big = total - small;
+    pads[n - k + i] = same_upper_ ? small : big;
+    pads[2 * n - k + i] = same_upper_ ? big : small;
+  }
+  return pads;
+}
 
 // saved: {x, pads as int64 (2n)} and an undefined marker when the pads came as an input
 std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
@@ -10,6 +36,7 @@ std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, con
   ops::expect_float(t, "Pad input");
   std::vector<int64_t> pads = pads_;
   if (x.size() > 1 && x[1].defined()) pads = int_list(x[1], "Pad pads");
+  if (!same_kernel_.empty()) pads = same_pads(t.shape());
   if (pads.size() != 2 * static_cast<size_t>(t.ndim()))
     throw Error("Pad: " + std::to_string(pads.size()) + " pads for input " + t.describe() + ", expected " +
                 std::to_string(2 * t.ndim()));
@@ -49,6 +76,11 @@ LayerExampleRegistration pad_reflect{
        return LayerExample{std::make_shared<Pad>(ops::PadMode::Reflect, std::vector<int64_t>{0, 2, 1, 0, 1, 3}),
                            {random_tensor({2, 3, 4}, rng)}};
      }}};
+LayerExampleRegistration pad_same{{"Pad/same-upper-stride2", [](Rng& rng) {
+                                     return LayerExample{
+                                         std::make_shared<Pad>(Pad::same({3, 2}, {2, 2}, {1, 2}, true, 0.0)),
+                                         {random_tensor({2, 1, 5, 6}, rng)}};
+                                   }}};
 LayerExampleRegistration pad_edge{
     {"Pad/edge", [](Rng& rng) {
        return LayerExample{std::make_shared<Pad>(ops::PadMode::Edge, std::vector<int64_t>{0, 2, 1, 0, 1, 3}),

@@ -14,6 +14,12 @@ class Pad : public Layer {
   // pads: [begin_0, ..., begin_{n-1}, end_0, ..., end_{n-1}] (ONNX layout); empty = read from input 1.
   Pad(ops::PadMode mode, std::vector<int64_t> pads, double value = 0.0)
       : mode_(mode), pads_(std::move(pads)), value_(value) {}
+  // ONNX auto_pad SAME_UPPER / SAME_LOWER for a window over the last kernel.size() axes: pads chosen per
+  // call from the input size so that out = ⌈in / stride⌉; total = max(0, (out − 1)·stride + (k − 1)·d + 1 − in),
+  // the odd element at the end (upper) or the beginning (lower). Filled with `value` (0 for Conv, −∞ for
+  // MaxPool).
+  static Pad same(std::vector<int64_t> kernel, std::vector<int64_t> stride, std::vector<int64_t> dilation, bool upper,
+                  double value);
   const char* kind() const override { return "Pad"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
@@ -22,9 +28,12 @@ class Pad : public Layer {
   std::vector<std::string> relevance_rules() const override { return {"pass"}; }
 
  private:
+  std::vector<int64_t> same_pads(const Shape& x) const;
   ops::PadMode mode_;
   std::vector<int64_t> pads_;
   double value_;
+  std::vector<int64_t> same_kernel_, same_stride_, same_dilation_;  // non-empty: SAME mode
+  bool same_upper_ = true;
 };
 
 }  // namespace xdnn

@@ -373,3 +373,57 @@ TEST_CASE("onnx: Gemm with transA / alpha / beta, and MatMul(x, Transpose(W)) as
       }
   }
 }
+
+TEST_CASE("onnx: auto_pad SAME with stride 2 equals the explicit pads it stands for") {
+  const Tensor W = random_f32({2, 1, 3, 3}, 21);
+  auto build = [&](const std::string& op, bool same) {
+    onnx::ModelProto m = tiny_model(17, {1, 1, 5, 6});
+    m.mutable_graph()
+        ->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(2)
+        ->set_dim_param("H");
+    m.mutable_graph()
+        ->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(3)
+        ->set_dim_param("W");
+    std::vector<std::string> ins = {"x"};
+    if (op == "Conv") {
+      add_f32_initializer(m, "w", W);
+      ins.push_back("w");
+    }
+    auto* n = add_node(m, op, ins, {"y"});
+    auto ints = [&](const char* name, const std::vector<int64_t>& v) {
+      auto* a = n->add_attribute();
+      a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
+      for (int64_t x : v) a->add_ints(x);
+    };
+    ints("strides", {2, 2});
+    if (op != "Conv") ints("kernel_shape", {3, 3});
+    if (same) {
+      auto* a = n->add_attribute();
+      a->set_name("auto_pad"), a->set_type(onnx::AttributeProto::STRING), a->set_s("SAME_UPPER");
+    } else {
+      // For a 5 x 6 input: out 3 x 3; total padding 2 (rows: 1 + 1) and 1 (columns: 0 + 1, the odd one at the end).
+      ints("pads", {1, 0, 1, 1});
+    }
+    set_output(m, "y");
+    return import_onnx_model(m, "same.onnx");
+  };
+  for (const char* op : {"Conv", "MaxPool"}) {
+    INFO(op);
+    Model same = build(op, true), expl = build(op, false);
+    Tensor x = random_f32({3, 1, 5, 6}, 22);
+    Tensor a = same.predict(x), b = expl.predict(x);
+    REQUIRE(a.shape() == b.shape());
+    CHECK(a.dim(2) == 3);
+    CHECK(bitwise_equal(a, b));
+    // The padding follows the input size per call: 7 x 8 -> ⌈7/2⌉ x ⌈8/2⌉.
+    CHECK(same.predict(random_f32({1, 1, 7, 8}, 23)).shape() == Shape{1, op == std::string("Conv") ? 2 : 1, 4, 4});
+  }
+}

@@ -5,7 +5,10 @@
 #include "layers/conv2d.h"
 #include "layers/global_avg_pool.h"
 #include "layers/maxpool2d.h"
+#include "layers/pad.h"
 #include "models/onnx/import.h"
+
+#include <cmath>
 
 namespace xdnn {
 namespace {
@@ -19,7 +22,10 @@ struct Geometry2d {
 // kernel: the spatial kernel sizes (1 or 2 of them). Reads strides, dilations, pads, auto_pad.
 // auto_pad SAME_UPPER / SAME_LOWER: total padding (k − 1)·d per axis when the stride is 1 (then it does not
 // depend on the input size); the extra odd element goes to the end (UPPER) or the beginning (LOWER).
-Geometry2d read_geometry(const OnnxNodeContext& ctx, const std::vector<int64_t>& kernel) {
+// With a stride > 1 the padding depends on the input size: the geometry gets no padding and `same_pad`
+// is set, so the caller puts a Pad::same layer (sized per call) in front.
+Geometry2d read_geometry(const OnnxNodeContext& ctx, const std::vector<int64_t>& kernel,
+                         std::shared_ptr<Pad>* same_pad = nullptr, double pad_value = 0.0) {
   const size_t n = kernel.size();
   if (n != 1 && n != 2)
     throw ctx.error(std::to_string(n) + "-D " + ctx.op_type() + " is not supported (only 1-D and 2-D)");
@@ -32,10 +38,16 @@ Geometry2d read_geometry(const OnnxNodeContext& ctx, const std::vector<int64_t>&
   if (auto_pad == "VALID") {
     std::fill(pads.begin(), pads.end(), 0);
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t i = 0; i < n; ++i) {
-      if (strides[i] != 1)
+    bool strided = false;
+    for (size_t i = 0; i < n; ++i) strided = strided || strides[i] != 1;
+    if (strided) {
+      if (!same_pad)
         throw ctx.error("unsupported attribute value auto_pad = " + auto_pad +
-                        " with stride > 1 (the padding would depend on the input size)");
+                        " with stride > 1 here (the padding would depend on the input size)");
+      *same_pad = std::make_shared<Pad>(Pad::same(kernel, strides, dil, auto_pad == "SAME_UPPER", pad_value));
+      std::fill(pads.begin(), pads.end(), 0);
+    }
+    for (size_t i = 0; i < n && !strided; ++i) {
       const int64_t total = (kernel[i] - 1) * dil[i];
       const int64_t small = total / 2, big = total - small;
       pads[i] = auto_pad == "SAME_UPPER" ? small : big;
@@ -57,6 +69,14 @@ Geometry2d read_geometry(const OnnxNodeContext& ctx, const std::vector<int64_t>&
   return g;
 }
 
+// Puts the SAME padding layer (if any) in front of the node's input; returns the value to read.
+std::string with_same_pad(OnnxNodeContext& ctx, const std::shared_ptr<Pad>& pad) {
+  if (!pad) return ctx.input(0);
+  const std::string padded = ctx.temp_name("same_padded");
+  ctx.add_layer(pad, {ctx.input(0)}, {padded}, ctx.temp_name("SamePad"));
+  return padded;
+}
+
 ops::Pool2dGeometry pool_geometry(const Geometry2d& g, bool ceil_mode) {
   ops::Pool2dGeometry p;
   p.kernel_h = g.kh, p.kernel_w = g.kw, p.stride_h = g.sh, p.stride_w = g.sw;
@@ -76,7 +96,8 @@ void convert_conv(OnnxNodeContext& ctx) {
   std::vector<int64_t> kernel(ws.begin() + 2, ws.end());
   if (ctx.has_attr("kernel_shape") && ctx.attr_ints("kernel_shape") != kernel)
     throw ctx.error("kernel_shape does not match the weight shape " + shape_str(ws));
-  const Geometry2d g = read_geometry(ctx, kernel);
+  std::shared_ptr<Pad> same;
+  const Geometry2d g = read_geometry(ctx, kernel, &same, 0.0);
   const int64_t groups = ctx.attr_int("group", 1);
   if (groups < 1 || ws[0] % groups != 0)
     throw ctx.error("group " + std::to_string(groups) + " does not divide " + std::to_string(ws[0]) +
@@ -97,7 +118,7 @@ void convert_conv(OnnxNodeContext& ctx) {
     b.value = b.value.reshape({ws[0]});
     conv->bias_param() = b;
   }
-  ctx.add_layer(conv, {ctx.input(0)}, {ctx.output(0)});
+  ctx.add_layer(conv, {with_same_pad(ctx, same)}, {ctx.output(0)});
 }
 
 void convert_maxpool(OnnxNodeContext& ctx) {
@@ -105,18 +126,22 @@ void convert_maxpool(OnnxNodeContext& ctx) {
   ctx.expect_inputs(1, 1);
   if (ctx.has_output(1)) throw ctx.error("the Indices output is not supported");
   if (ctx.attr_int("storage_order", 0) != 0) throw ctx.error("unsupported attribute value storage_order = 1");
-  const Geometry2d g = read_geometry(ctx, ctx.attr_ints("kernel_shape"));
+  std::shared_ptr<Pad> same;  // padding acts as −∞ in max pooling
+  const Geometry2d g = read_geometry(ctx, ctx.attr_ints("kernel_shape"), &same, -INFINITY);
   const bool ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
-  ctx.add_layer(std::make_shared<MaxPool2d>(pool_geometry(g, ceil_mode)), {ctx.input(0)}, {ctx.output(0)});
+  ctx.add_layer(std::make_shared<MaxPool2d>(pool_geometry(g, ceil_mode)), {with_same_pad(ctx, same)}, {ctx.output(0)});
 }
 
 void convert_avgpool(OnnxNodeContext& ctx) {
   ctx.check_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
   ctx.expect_inputs(1, 1);
-  const Geometry2d g = read_geometry(ctx, ctx.attr_ints("kernel_shape"));
   const bool ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
   const bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
-  ctx.add_layer(std::make_shared<AvgPool2d>(pool_geometry(g, ceil_mode), include_pad), {ctx.input(0)}, {ctx.output(0)});
+  // SAME with a stride: explicit zero padding is right only when the pads count in the divisor.
+  std::shared_ptr<Pad> same;
+  const Geometry2d g = read_geometry(ctx, ctx.attr_ints("kernel_shape"), include_pad ? &same : nullptr, 0.0);
+  ctx.add_layer(std::make_shared<AvgPool2d>(pool_geometry(g, ceil_mode), include_pad), {with_same_pad(ctx, same)},
+                {ctx.output(0)});
 }
 
 void convert_global_avgpool(OnnxNodeContext& ctx) {
