@@ -3,26 +3,58 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "layers/batchnorm2d.h"
+
 namespace xdnn {
+
+namespace {
+
+// Parameters then buffers, in model order (the order PyTorch's state_dict lists a module's entries is
+// per module; a strict name-based load does not depend on it).
+std::vector<Param*> state_entries(Model& model) {
+  std::vector<Param*> out = model.params();
+  for (auto& node : model.nodes())
+    for (Param* b : node.layer->buffers()) out.push_back(b);
+  return out;
+}
+
+// PyTorch's BatchNorm2d also stores "<name>.num_batches_tracked" (int64, shape ()). We write it so the
+// file loads into PyTorch with strict=True, and accept it on load; its value only matters to PyTorch
+// with momentum=None (cumulative averaging), which xdnn's BatchNorm2d does not offer, so it is not
+// restored.
+std::vector<std::pair<std::string, int64_t>> batch_counters(Model& model) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto& node : model.nodes())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(node.layer.get()))
+      out.emplace_back(bn->name() + ".num_batches_tracked", bn->num_batches_tracked());
+  return out;
+}
+
+}  // namespace
 
 std::map<std::string, Tensor> model_state(Model& model) {
   std::map<std::string, Tensor> out;
-  for (Param* p : model.params()) out[p->name] = p->value;
+  for (Param* p : state_entries(model)) out[p->name] = p->value;
   return out;
 }
 
 void save_checkpoint(const std::string& path, Model& model, const Metadata& metadata) {
   TensorList list;
-  for (Param* p : model.params()) list.emplace_back(p->name, p->value);  // model order, as state_dict
+  for (Param* p : state_entries(model)) list.emplace_back(p->name, p->value);
+  for (const auto& [name, count] : batch_counters(model)) {
+    Tensor t(Shape{}, DType::I64);
+    t.set_item(0, static_cast<double>(count));
+    list.emplace_back(name, t);
+  }
   save_safetensors(path, list, metadata);
 }
 
 Metadata load_checkpoint(const std::string& path, Model& model) {
   Metadata meta;
   std::map<std::string, Tensor> file = load_safetensors(path, &meta);
-  std::vector<Param*> params = model.params();
+  std::vector<Param*> entries = state_entries(model);
   // Check everything before touching the model, so a failed load leaves it unchanged.
-  for (Param* p : params) {
+  for (Param* p : entries) {
     auto it = file.find(p->name);
     if (it == file.end())
       throw Error(path + ": tensor " + p->name + " is missing (model expects " + p->value.describe() + ")");
@@ -34,24 +66,27 @@ Metadata load_checkpoint(const std::string& path, Model& model) {
       throw Error(path + ": tensor " + p->name + " is " + dtype_name(t.dtype()) + ", model expects " +
                   dtype_name(p->value.dtype()));
   }
+  const auto counters = batch_counters(model);
   for (const auto& [name, t] : file) {
     bool known = false;
-    for (Param* p : params) known = known || p->name == name;
+    for (Param* p : entries) known = known || p->name == name;
+    for (const auto& c : counters)
+      if (c.first == name) {
+        if (t.dtype() != DType::I64 || t.numel() != 1)
+          throw Error(path + ": tensor " + name + " is " + t.describe() + ", model expects an int64 scalar");
+        known = true;
+      }
     if (!known) {
       std::string names;
-      for (Param* p : params) names += (names.empty() ? "" : ", ") + p->name;
+      for (Param* p : entries) names += (names.empty() ? "" : ", ") + p->name;
       throw Error(path + ": unexpected tensor " + name + " " + t.describe() + " (the model has: " + names + ")");
     }
   }
-  for (Param* p : params) p->value.copy_from(file.at(p->name));
+  for (Param* p : entries) p->value.copy_from(file.at(p->name));
   return meta;
 }
 
-Metadata read_checkpoint_metadata(const std::string& path) {
-  Metadata meta;
-  load_safetensors(path, &meta);
-  return meta;
-}
+Metadata read_checkpoint_metadata(const std::string& path) { return load_safetensors_metadata(path); }
 
 std::string optimizer_state_path(const std::string& checkpoint_path) {
   const std::string ext = ".safetensors";

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "layers/cross_entropy.h"
 #include "models/checkpoint.h"
 
 namespace xdnn {
@@ -21,33 +22,9 @@ LabeledData LabeledData::head(int64_t n) const {
 double softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* grad_logits) {
   if (logits.ndim() != 2 || !logits.is_float())
     throw Error("cross-entropy: expected float logits (N, K), got " + logits.describe());
-  if (labels.dtype() != DType::I64 || labels.ndim() != 1 || labels.dim(0) != logits.dim(0))
-    throw Error("cross-entropy: expected int64 labels (" + std::to_string(logits.dim(0)) + "), got " +
-                labels.describe());
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  const int64_t* y = labels.data<int64_t>();
-  if (grad_logits) *grad_logits = Tensor({N, K}, logits.dtype());
-  double total = 0;
-  std::vector<double> row(static_cast<size_t>(K));
-  for (int64_t n = 0; n < N; ++n) {
-    if (y[n] < 0 || y[n] >= K)
-      throw Error("cross-entropy: label " + std::to_string(y[n]) + " of sample " + std::to_string(n) +
-                  " is outside [0, " + std::to_string(K) + ")");
-    double mx = -INFINITY;
-    for (int64_t k = 0; k < K; ++k) {
-      row[k] = logits.item(n * K + k);
-      mx = std::max(mx, row[k]);
-    }
-    if (!std::isfinite(mx)) throw Error("cross-entropy: logits of sample " + std::to_string(n) + " are not finite");
-    double z = 0;
-    for (int64_t k = 0; k < K; ++k) z += std::exp(row[k] - mx);
-    const double log_z = mx + std::log(z);
-    total += log_z - row[y[n]];
-    if (grad_logits)
-      for (int64_t k = 0; k < K; ++k)
-        grad_logits->set_item(n * K + k, (std::exp(row[k] - log_z) - (k == y[n] ? 1.0 : 0.0)) / N);
-  }
-  return total / N;
+  const double loss = cross_entropy(logits, labels, LossReduction::Mean);
+  if (grad_logits) *grad_logits = cross_entropy_backward(logits, labels, LossReduction::Mean);
+  return loss;
 }
 
 namespace {

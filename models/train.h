@@ -29,8 +29,7 @@ struct LabeledData {
 };
 
 // Mean softmax cross-entropy over the batch. logits: (N, K), labels: (N) int64 in [0, K).
-// grad_logits (optional): (N, K) = (softmax(logits) − onehot(labels)) / N. Computed in double per row
-// (log-sum-exp with the row max subtracted).
+// grad_logits (optional): (N, K) = (softmax(logits) − onehot(labels)) / N. (layers/cross_entropy.h)
 double softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* grad_logits);
 
 struct EvalResult {

@@ -3,7 +3,7 @@
 //   fashion-mlp     Flatten, Linear(784,64) "fc1", ReLU, Linear(64,10) "fc2"             (golden "mlp")
 //   fashion-cnn     Conv2d(1,8,3,p1) "conv1", ReLU, MaxPool2d(2), Conv2d(8,16,3,p1) "conv2", ReLU,
 //                   MaxPool2d(2), Flatten, Linear(784,10) "fc"                           (golden "cnn")
-//   fashion-resnet  see zoo.cpp: conv-BN-ReLU blocks, a residual block, a small MLP head
+//   fashion-resnet  conv-BN-ReLU-pool x2 (16, 32 channels), a residual basic block, MLP head (zoo.cpp)
 //
 // Parameter names and layouts are PyTorch's state-dict names for the equivalent nn.Module
 // (conv1.weight OIHW, fc.weight (out, in)), so checkpoints load into PyTorch and golden .safetensors

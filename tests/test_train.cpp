@@ -169,15 +169,21 @@ TEST_CASE("train: cross-entropy gradient matches finite differences") {
 }
 
 TEST_CASE("train: whole-model parameter gradients match finite differences (float64)") {
-  for (const std::string name : {"fashion-mlp", "fashion-cnn"}) {
+  // Training mode: BatchNorm uses the batch statistics, so the loss is a smooth function of every
+  // parameter (the running statistics it updates on the side do not enter the output).
+  for (const std::string name : {"fashion-mlp", "fashion-cnn", "fashion-resnet"}) {
     CAPTURE(name);
     Model m = build_zoo_model(name, 5);
     m.to(DType::F64);
+    for (auto& node : m.nodes())
+      for (Param* b : node.layer->buffers()) b->value = b->value.to(DType::F64);
     LabeledData d = synthetic_images(3, 9);
     Tensor x = d.x.to(DType::F64);
     const int out = m.outputs()[0];
-    auto loss = [&] { return softmax_cross_entropy(m.predict(x), d.y, nullptr); };
-    Tape tape = m.forward({x});
+    ForwardOptions train_mode;
+    train_mode.training = true;
+    auto loss = [&] { return softmax_cross_entropy(m.forward({x}, train_mode).values[out], d.y, nullptr); };
+    Tape tape = m.forward({x}, train_mode);
     Tensor gl;
     softmax_cross_entropy(tape.values[out], d.y, &gl);
     for (Param* p : m.params()) p->grad = Tensor();
@@ -399,5 +405,41 @@ TEST_CASE("checkpoint: round trip, and missing / extra / mis-shaped / truncated 
   CHECK(g.find_param("fc.weight")->value.shape() == Shape{10, 784});
   Model gm = load_model("fashion-mlp:/work/shared/golden/models/mlp.safetensors");
   CHECK(gm.params().size() == 4);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: fashion-resnet saves BatchNorm buffers under PyTorch's names and restores them") {
+  fs::path dir = temp_dir("bn");
+  const std::string path = (dir / "resnet.safetensors").string();
+  Model a = build_zoo_model("fashion-resnet", 1);
+  ForwardOptions fo;
+  fo.training = true;
+  a.forward({synthetic_images(8, 1).x}, fo);  // moves the running statistics away from (0, 1)
+  save_checkpoint(path, a, {{"architecture", "fashion-resnet"}});
+  Metadata meta;
+  auto file = load_safetensors(path, &meta);
+  REQUIRE(file.count("bn1.running_mean"));
+  REQUIRE(file.count("block.bn2.running_var"));
+  REQUIRE(file.count("bn1.num_batches_tracked"));
+  CHECK(file.at("bn1.num_batches_tracked").dtype() == DType::I64);
+  CHECK(file.at("bn1.num_batches_tracked").item(0) == 1.0);
+  CHECK(file.at("bn1.running_mean").item(0) != 0.0);
+  CHECK(file.count("block.conv1.weight"));
+  CHECK(file.count("conv1.bias") == 0);  // conv before BN has no bias
+  Model b = load_model(path);
+  CHECK(same_params(a, b));
+  auto buffers = [](Model& m) {
+    std::vector<Tensor> out;
+    for (auto& node : m.nodes())
+      for (Param* p : node.layer->buffers()) out.push_back(p->value);
+    return out;
+  };
+  auto ba = buffers(a), bb = buffers(b);
+  REQUIRE(ba.size() == 8);
+  REQUIRE(bb.size() == 8);
+  for (size_t i = 0; i < ba.size(); ++i) CHECK(bitwise_equal(ba[i], bb[i]));
+  // Inference uses the running statistics: same logits after the reload.
+  Tensor x = synthetic_images(4, 2).x;
+  CHECK(bitwise_equal(a.predict(x), b.predict(x)));
   fs::remove_all(dir);
 }
