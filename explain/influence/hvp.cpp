@@ -59,7 +59,7 @@ Tensor FullHvp::apply_one(const double* v) const {
   }
   auto block_of = [&](const Param* p) -> int {
     for (size_t b = 0; b < selection_.blocks.size(); ++b)
-      if (selection_.blocks[b].name == p->name) return static_cast<int>(b);
+      if (selection_.blocks[b].param == p) return static_cast<int>(b);
     return -1;
   };
   std::vector<Tensor> hv(selection_.blocks.size());

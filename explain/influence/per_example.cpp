@@ -77,7 +77,7 @@ Selection select_params(Model& model, ParamSet set) {
     }
     owner[p] = node;
     if (!p->value.is_float()) return;
-    ParamBlock b{p->name, p->value.shape(), node, sel.size, p->value.numel()};
+    ParamBlock b{p->name, p->value.shape(), node, sel.size, p->value.numel(), p};
     sel.size += b.numel;
     sel.blocks.push_back(b);
   };
@@ -156,8 +156,29 @@ int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& g
   return state;
 }
 
+void GradientComputer::probe_batch_axis(const Tensor& x, const Tensor& y) {
+  batch_probed_ = true;
+  const Tensor two = dense_gradients(compute(x.slice_batch(0, 2), y.slice_batch(0, 2))).to(DType::F64);
+  const Tensor one = dense_gradients(compute(x.slice_batch(0, 1), y.slice_batch(0, 1))).to(DType::F64);
+  const double* a = two.data<double>();
+  const double* b = one.data<double>();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < one.numel(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  const double tol = model_->dtype() == DType::F64 ? 1e-10 : 1e-4;
+  if (num > tol * tol * den)
+    throw Error(
+        "per-example gradients of this model are not separable along the batch axis (the first example's "
+        "gradient changes when a second example joins the batch, relative difference " +
+            std::to_string(std::sqrt(num / std::max(den, 1e-300))) + ")",
+        "a node sees a tensor that is not batch-first; use --params last-layer");
+}
+
 ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
   Tensor x = x_in.is_float() && x_in.dtype() != model_->dtype() ? x_in.to(model_->dtype()) : x_in;
+  if (!batch_probed_ && x.dim(0) >= 2) probe_batch_axis(x, y);
   const Model& m = *model_;
   Tape tape = m.forward({x});
   ChunkGrads cg;
@@ -184,7 +205,8 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
     BackwardOptions bo;
     if (it != blocks_of_node.end()) {
       ++filled;
-      if (gy.size() == 1 && gy[0].defined() && rank_one_state(k, tape, gy[0]) == 1) {
+      if (gy.size() == 1 && gy[0].defined() && gy[0].ndim() >= 1 && gy[0].dim(0) == cg.n &&
+          rank_one_state(k, tape, gy[0]) == 1) {
         const LinearLike* lin = layer.as_linear();
         const Tensor& xin = lin->saved_input(tape.saved[k]);
         for (size_t b : it->second) {
@@ -201,10 +223,12 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
       std::vector<Tensor> gx = layer.backward(gy, tape.saved[k], bo);
       for (Param* p : layer.params())
         for (size_t b : it->second)
-          if (p->name == selection_.blocks[b].name) {
+          if (p == selection_.blocks[b].param) {
             if (!p->grad.defined() || p->grad.numel() != cg.n * selection_.blocks[b].numel)
               throw Error("node '" + m.nodes()[k].name + "' (" + layer.kind() +
-                          ") did not produce per-example gradients for '" + p->name + "'");
+                              ") did not produce per-example gradients for '" + p->name + "': expected (" +
+                              std::to_string(cg.n) + ", ...), got " + (p->grad.defined() ? p->grad.describe() : "none"),
+                          "per-example gradients need the node's input to be batch-first; use --params last-layer");
             cg.blocks[b].dense = p->grad.reshape({cg.n, selection_.blocks[b].numel});
             p->grad = Tensor();  // the layer must not reuse this storage on the next call
           }

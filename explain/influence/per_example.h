@@ -44,6 +44,7 @@ struct ParamBlock {
   int node = -1;  // index of the node holding it
   int64_t offset = 0;
   int64_t numel = 0;
+  const Param* param = nullptr;  // identity of the parameter (names need not be unique across nodes)
 };
 
 struct Selection {
@@ -102,6 +103,10 @@ class GradientComputer {
  private:
   // 1 = rank-one (probed), 0 = dense, -1 = not probed yet; by node.
   int rank_one_state(int node, const Tape& tape, const Tensor& gy);
+  // Once per computer: row 0 of a batch of two must equal the batch-of-one gradient, or some node's
+  // per-example pass does not see examples along axis 0 (e.g. a sequence-first tensor inside the graph).
+  void probe_batch_axis(const Tensor& x, const Tensor& y);
+  bool batch_probed_ = false;
   Model* model_;
   ParamSet set_;
   Selection selection_;
