@@ -225,9 +225,8 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
         for (size_t b : it->second)
           if (p == selection_.blocks[b].param) {
             if (!p->grad.defined() || p->grad.numel() != cg.n * selection_.blocks[b].numel)
-              throw Error("node '" + m.nodes()[k].name + "' (" + layer.kind() +
-                              ") did not produce per-example gradients for '" + p->name + "': expected (" +
-                              std::to_string(cg.n) + ", ...), got " + (p->grad.defined() ? p->grad.describe() : "none"),
+              throw Error("no per-example gradients for '" + p->name + "': expected (" + std::to_string(cg.n) +
+                              ", ...), got " + (p->grad.defined() ? p->grad.describe() : "none"),
                           "per-example gradients need the node's input to be batch-first; use --params last-layer");
             cg.blocks[b].dense = p->grad.reshape({cg.n, selection_.blocks[b].numel});
             p->grad = Tensor();  // the layer must not reuse this storage on the next call
