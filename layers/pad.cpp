@@ -33,7 +33,7 @@ std::vector<int64_t> Pad::same_pads(const Shape& x) const {
 // saved: {x, pads as int64 (2n)} and an undefined marker when the pads came as an input
 std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
-  ops::expect_float(t, "Pad input");
+  if (!t.defined()) throw Error("Pad: input is undefined");
   std::vector<int64_t> pads = pads_;
   if (x.size() > 1 && x[1].defined()) pads = int_list(x[1], "Pad pads");
   if (!same_kernel_.empty()) pads = same_pads(t.shape());
@@ -49,7 +49,7 @@ std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, con
 std::vector<Tensor> Pad::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   std::vector<Tensor> gx(saved.tensors.size() == 3 ? 2 : 1);
   const Tensor& x = saved.tensors.at(0);
-  if (!grad_y.at(0).defined()) return gx;
+  if (!grad_y.at(0).defined() || !x.is_float()) return gx;
   const auto pads = int_list(saved.tensors.at(1), "Pad pads");
   const std::vector<int64_t> begin(pads.begin(), pads.begin() + x.ndim()), end(pads.begin() + x.ndim(), pads.end());
   gx[0] = ops::pad_axes_backward(grad_y[0], begin, end, mode_, x.shape());

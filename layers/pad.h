@@ -1,4 +1,4 @@
-// Pad: constant, reflect or edge padding per axis (ONNX Pad; negative pads crop). Float tensors.
+// Pad: constant, reflect or edge padding per axis (ONNX Pad; negative pads crop). Any dtype.
 //   x: (d_0, ..., d_{n-1}) -> y: (d_i + begin_i + end_i)
 // The pads may arrive at run time as an int64 input (ONNX Pad-11+ `pads`, layout [begins..., ends...]).
 // Backward: the transpose (ops::pad_axes_backward; reflected / repeated positions add up).

@@ -49,9 +49,14 @@ Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL)
     throw Error(what + ": tensors with external data are not supported (save the model with data inline)");
   Shape shape(t.dims().begin(), t.dims().end());
-  for (int64_t d : shape)
+  // Validate the shape before anything is allocated: the data present must fill it (checked below), and
+  // no product of dimensions may overflow.
+  int64_t n = 1;
+  for (int64_t d : shape) {
     if (d < 0) throw Error(what + ": negative dimension in " + shape_str(shape));
-  const int64_t n = shape_numel(shape);
+    if (d > 0 && n > (int64_t{1} << 40) / d) throw Error(what + ": shape " + shape_str(shape) + " is too large");
+    n *= d;
+  }
   const int dt = t.data_type();
   const bool raw = t.has_raw_data();
   auto check_count = [&](int64_t have) {
@@ -64,6 +69,27 @@ Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what) {
       throw Error(what + ": raw data has " + std::to_string(t.raw_data().size()) + " bytes, shape " + shape_str(shape) +
                   " needs " + std::to_string(n * static_cast<int64_t>(elem)));
   };
+  const bool supported =
+      dt == onnx::TensorProto::FLOAT || dt == onnx::TensorProto::DOUBLE || dt == onnx::TensorProto::INT64 ||
+      dt == onnx::TensorProto::INT32 || dt == onnx::TensorProto::INT16 || dt == onnx::TensorProto::UINT16 ||
+      dt == onnx::TensorProto::INT8 || dt == onnx::TensorProto::UINT8 || dt == onnx::TensorProto::BOOL;
+  if (!supported)
+    throw Error(what + ": unsupported tensor data type " + std::to_string(dt) +
+                " (supported: float, double, int64, int32, int16, int8, uint8, bool)");
+  // The number of values present, from the raw bytes or the typed field the data type uses.
+  const size_t elem = dt == onnx::TensorProto::DOUBLE || dt == onnx::TensorProto::INT64   ? 8
+                      : dt == onnx::TensorProto::FLOAT || dt == onnx::TensorProto::INT32  ? 4
+                      : dt == onnx::TensorProto::INT16 || dt == onnx::TensorProto::UINT16 ? 2
+                                                                                          : 1;
+  if (raw) {
+    check_raw(elem);
+  } else {
+    const int64_t have = dt == onnx::TensorProto::FLOAT    ? t.float_data_size()
+                         : dt == onnx::TensorProto::DOUBLE ? t.double_data_size()
+                         : dt == onnx::TensorProto::INT64  ? t.int64_data_size()
+                                                           : t.int32_data_size();
+    check_count(have);
+  }
   switch (dt) {
     case onnx::TensorProto::FLOAT: {
       Tensor out(shape, DType::F32);
