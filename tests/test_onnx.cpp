@@ -427,3 +427,20 @@ TEST_CASE("onnx: auto_pad SAME with stride 2 equals the explicit pads it stands 
     CHECK(same.predict(random_f32({1, 1, 7, 8}, 23)).shape() == Shape{1, op == std::string("Conv") ? 2 : 1, 4, 4});
   }
 }
+
+TEST_CASE("onnx: imported models run in float64 after Model::to (run-time constants follow the model's dtype)") {
+  // The lstm's zero initial states come from ConstantOfShape and the transformer casts shape arithmetic:
+  // their float fills are model constants, so they become float64 with everything else.
+  for (const char* name : {"cnn", "lstm", "transformer"}) {
+    INFO(name);
+    Model m = load_onnx(kGolden + "models/" + name + ".onnx");
+    const std::string input =
+        std::string(name) == "cnn" ? "explain-cnn-saliency" : std::string("explain-") + name + "-saliency";
+    Tensor x = load_npy(kGolden + input + "/input.npy");
+    Tensor y32 = m.predict(x);
+    m.to(DType::F64);
+    Tensor y64 = m.predict(x.is_float() ? x.to(DType::F64) : x);
+    REQUIRE(y64.dtype() == DType::F64);
+    CHECK(testing::max_rel_diff(y64, y32.to(DType::F64)) < 1e-4);
+  }
+}
