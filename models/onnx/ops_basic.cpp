@@ -5,6 +5,7 @@
 #include "layers/linear.h"
 #include "layers/relu.h"
 #include "layers/reshape.h"
+#include "layers/shape_ops.h"
 #include "models/onnx/import.h"
 #include "models/onnx/onnx_util.h"
 
@@ -114,14 +115,19 @@ void convert_identity(OnnxNodeContext& ctx) {
 }
 
 // Dropout at inference is the identity (the exported graph is for inference; `ratio` and
-// `training_mode` matter only when training). The optional mask output would be all ones.
+// `training_mode` matter only when training). The optional mask output is all ones.
 void convert_dropout(OnnxNodeContext& ctx) {
   ctx.check_attrs({"ratio", "is_test", "seed"});
   ctx.expect_inputs(1, 3);
   if (ctx.is_constant(2) && ctx.constant(2).item(0) != 0)
     throw ctx.error("training_mode = true is not supported (import is for inference)");
-  if (ctx.has_output(1)) throw ctx.error("the mask output is not supported");
   ctx.add_layer(std::make_shared<Identity>(), {ctx.input(0)}, {ctx.output(0)});
+  if (ctx.has_output(1)) {  // the mask keeps everything: ones (bool -> int64) of the input's shape
+    const std::string shape = ctx.temp_name("mask_shape"), one = ctx.temp_name("one");
+    ctx.add_layer(std::make_shared<ShapeOf>(), {ctx.input(0)}, {shape}, ctx.temp_name("Shape"));
+    ctx.add_constant(one, Tensor::from_vector({}, std::vector<int64_t>{1}));
+    ctx.add_layer(std::make_shared<ConstantOfShape>(), {shape, one}, {ctx.output(1)}, ctx.temp_name("Mask"));
+  }
 }
 
 // Constant: value (tensor), or from opset 12 value_float(s) / value_int(s).
