@@ -1,6 +1,7 @@
 #include "layers/shape_ops.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "layers/reshape.h"
 
@@ -40,7 +41,11 @@ std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, co
   if (x[0].dtype() == to) return {x[0]};
   if (to == DType::I64 && x[0].is_float()) {  // truncation toward zero, as ONNX Cast float -> int
     Tensor y(x[0].shape(), DType::I64);
-    for (int64_t i = 0; i < y.numel(); ++i) y.set_item(i, static_cast<double>(static_cast<int64_t>(x[0].item(i))));
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const double v = x[0].item(i);
+      if (!(std::abs(v) < 9.2e18)) throw Error("Cast: value " + std::to_string(v) + " does not fit int64");
+      y.data<int64_t>()[i] = static_cast<int64_t>(v);
+    }
     return {y};
   }
   return {x[0].to(to)};

@@ -36,11 +36,11 @@ std::vector<Tensor> Slice::forward(const std::vector<Tensor>& x, Saved& saved, c
     if (step > 0) {
       s = std::clamp<int64_t>(s, 0, d);
       e = std::clamp<int64_t>(e, 0, d);
-      out[a] = e > s ? (e - s + step - 1) / step : 0;
+      out[a] = e > s ? (e - s - 1) / step + 1 : 0;
     } else {
       s = std::clamp<int64_t>(s, 0, d - 1);
       e = std::clamp<int64_t>(e, -1, d - 1);
-      out[a] = s > e ? (s - e - step - 1) / (-step) : 0;
+      out[a] = s > e ? (s - e - 1) / (-step) + 1 : 0;
     }
     st[a] = s, sp[a] = step;
   }
