@@ -444,3 +444,39 @@ TEST_CASE("onnx: imported models run in float64 after Model::to (run-time consta
     CHECK(testing::max_rel_diff(y64, y32.to(DType::F64)) < 1e-4);
   }
 }
+
+TEST_CASE("onnx: truncated and corrupted files are rejected with an Error or import cleanly, never crash") {
+  std::ifstream f(kGolden + "models/cnn.onnx", std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string bytes = ss.str();
+  Tensor x = load_npy(kGolden + "explain-cnn-saliency/input.npy");
+  Rng rng(99);
+  int rejected = 0, imported = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string b = bytes;
+    if (trial % 2 == 0) {
+      b.resize(static_cast<size_t>(rng.uniform(0, 1) * static_cast<double>(bytes.size())));
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        const size_t at = static_cast<size_t>(rng.uniform(0, 1) * static_cast<double>(bytes.size() - 1));
+        b[at] = static_cast<char>(static_cast<int>(rng.uniform(0, 256)));
+      }
+    }
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(b)) {
+      ++rejected;
+      continue;
+    }
+    try {
+      Model m = import_onnx_model(proto, "mutated.onnx");
+      m.predict(x);
+      ++imported;
+    } catch (const Error& e) {
+      ++rejected;
+      CHECK(std::string(e.what()).find('\n') == std::string::npos);
+    }
+  }
+  CHECK(rejected + imported == 300);
+  CHECK(rejected > 100);
+}

@@ -404,7 +404,24 @@ static DType dtype_from_onnx_elem(int elem, bool* ok) {
   }
 }
 
+// Names come from the file; a corrupted one must not break the one-line error contract.
+static std::string one_line(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  return s;
+}
+
+static Model import_graph(const onnx::ModelProto& proto, const std::string& file);
+
 Model import_onnx_model(const onnx::ModelProto& proto, const std::string& file) {
+  try {
+    return import_graph(proto, file);
+  } catch (const Error& e) {
+    throw Error(one_line(e.what()), e.hint());
+  }
+}
+
+static Model import_graph(const onnx::ModelProto& proto, const std::string& file) {
   if (!proto.has_graph()) throw Error(file + ": not an ONNX model (no graph)");
   int opset = -1;
   for (const auto& imp : proto.opset_import())
