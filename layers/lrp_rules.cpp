@@ -49,8 +49,10 @@ Tensor epsilon_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tenso
 bool all_zero(const Tensor& xn) { return ops::sum_all(xn) == 0.0; }
 
 Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double delta) {
-  Tensor xp = pos(x), xn = neg(x), Wp = pos(W);
-  if (all_zero(xn)) {
+  Tensor xn = neg(x), Wp = pos(W);
+  const bool nonneg = all_zero(xn);
+  Tensor xp = nonneg ? x : pos(x);  // x⁺ = x when nothing is negative
+  if (nonneg) {
     Tensor s = ops::div(R, ops::stabilize(m.fwd(xp, Wp, pos(b)), delta));
     return ops::mul(xp, m.vjp(s, Wp));
   }
@@ -62,8 +64,10 @@ Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
 
 Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double alpha,
                        double beta, double delta) {
-  Tensor xp = pos(x), xn = neg(x), Wp = pos(W), Wn = neg(W);
-  if (all_zero(xn)) {
+  Tensor xn = neg(x), Wp = pos(W), Wn = neg(W);
+  const bool nonneg = all_zero(xn);
+  Tensor xp = nonneg ? x : pos(x);
+  if (nonneg) {
     Tensor s = ops::div(R, ops::stabilize(m.fwd(xp, Wp, pos(b)), delta));
     Tensor t = ops::div(R, ops::stabilize(m.fwd(xp, Wn, neg(b)), delta));
     return ops::sub(ops::scale(ops::mul(xp, m.vjp(s, Wp)), alpha), ops::scale(ops::mul(xp, m.vjp(t, Wn)), beta));
@@ -79,14 +83,16 @@ Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Te
 
 Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double gamma,
                   double delta) {
-  Tensor xp = pos(x), xn = neg(x);
+  Tensor xn = neg(x);
+  const bool nonneg = all_zero(xn);
+  Tensor xp = nonneg ? x : pos(x);
   Tensor Wgp = scaled_sum(W, gamma, pos(W)), Wgn = scaled_sum(W, gamma, neg(W));
   Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
   Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
   Tensor o = m.fwd(x, W, b);
   Tensor mask_pos = ops::unary(Unary::Step, o);                          // [o > 0]
   Tensor mask_neg = ops::unary(Unary::Step, ops::unary(Unary::Neg, o));  // [o < 0]
-  if (all_zero(xn)) {
+  if (nonneg) {
     Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(m.fwd(xp, Wgp, bgp), delta));
     Tensor t = ops::div(ops::mul(mask_neg, R), ops::stabilize(m.fwd(xp, Wgn, bgn), delta));
     return ops::add(ops::mul(xp, m.vjp(s, Wgp)), ops::mul(xp, m.vjp(t, Wgn)));
