@@ -518,6 +518,25 @@ TEST_CASE("influence: random projection is deterministic per seed and preserves 
   CHECK(testing::rel_l2(Sp, S) < 0.1);
 }
 
+TEST_CASE("influence: TracIn with a projection equals TracIn of the projected gradients") {
+  Problem p = make_problem();
+  const std::vector<double> lr = {0.3, 0.1, 0.05};
+  InfluenceOptions opt;
+  opt.projection = 16;
+  opt.seed = 5;
+  const Tensor S = tracin(p.ptrs, lr, p.data, opt);
+  const int64_t P = select_params(p.models[0], ParamSet::All).size;
+  Projection R(P, 16, 5, DType::F64);
+  Tensor ref({4, 11}, DType::F64);
+  for (size_t c = 0; c < 3; ++c) {
+    const Tensor a = per_example_gradients(p.models[c], p.data.test_x, p.data.test_y, ParamSet::All, &R);
+    const Tensor b = per_example_gradients(p.models[c], p.data.train_x, p.data.train_y, ParamSet::All, &R);
+    for (int64_t j = 0; j < 4; ++j)
+      for (int64_t i = 0; i < 11; ++i) ref.set_item(j * 11 + i, ref.item(j * 11 + i) + lr[c] * dot_rows(a, j, b, i));
+  }
+  CHECK(max_rel_diff(S, ref) < 1e-12);
+}
+
 TEST_CASE("influence: bad input is rejected before any long computation") {
   Problem p = make_problem();
   InfluenceOptions opt;

@@ -123,10 +123,11 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
+  std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < ckpts.size(); ++c) {
     GradientComputer gc(*ckpts[c], opt.params);
-    std::unique_ptr<Projection> proj;
-    if (opt.projection > 0)
+    // One R for every checkpoint (same architecture, same seed): drawn once.
+    if (opt.projection > 0 && !proj)
       proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, ckpts[c]->dtype());
     auto grads = [&](const Tensor& x, const Tensor& y) {
       ChunkGrads g = gc.compute(x, y);

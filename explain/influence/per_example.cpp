@@ -338,12 +338,16 @@ Tensor dense_gradients(const ChunkGrads& g) {
 
 Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype) : P_(P), k_(k) {
   if (k < 1) throw Error("--projection: expected a positive dimension, got " + std::to_string(k));
-  Tensor R({P, k}, DType::F64);
+  // Drawn in double and stored in the gradients' dtype directly (P·k can be large: no float64 copy).
+  R_ = Tensor({P, k}, dtype);
   Rng rng(seed);
   const double s = 1.0 / std::sqrt(static_cast<double>(k));
-  double* r = R.data<double>();
-  for (int64_t i = 0; i < P * k; ++i) r[i] = s * rng.normal();
-  R_ = R.to(dtype);
+  dispatch_float(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* r = R_.data<T>();
+    for (int64_t i = 0; i < P * k; ++i) r[i] = static_cast<T>(s * rng.normal());
+    return 0;
+  });
 }
 
 ChunkGrads Projection::apply(const ChunkGrads& g) const {

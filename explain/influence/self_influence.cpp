@@ -15,10 +15,11 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
   const int64_t n = data.train_x.dim(0);
   Tensor s({n}, checkpoints[0]->dtype());
   Progress bar("self-influence", static_cast<int64_t>(checkpoints.size()) * n, opt.progress);
+  std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < checkpoints.size(); ++c) {
     GradientComputer gc(*checkpoints[c], opt.params);
-    std::unique_ptr<Projection> proj;
-    if (opt.projection > 0)
+    // One R for every checkpoint (same architecture, same seed): drawn once.
+    if (opt.projection > 0 && !proj)
       proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, checkpoints[c]->dtype());
     for (int64_t b = 0; b < n; b += opt.chunk) {
       const int64_t e = std::min(n, b + opt.chunk);
