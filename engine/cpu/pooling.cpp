@@ -33,6 +33,26 @@ void check_pool(const Tensor& x, const Pool2dGeometry& g, const char* what) {
 
 constexpr int64_t kPlaneGrain = 4;
 
+// Max-pool window scan: `take` when strictly greater (the first maximum wins) or the first NaN. Written
+// as selects, not branches: max-pool inputs are data-dependent coin flips for the branch predictor.
+template <class T>
+inline void scan_element(const T* xp, int64_t k, T& best, int64_t& best_i) {
+  const T v = xp[k];
+  const bool take = (v > best) | ((v != v) & (best == best));
+  best = take ? v : best;
+  best_i = take ? k : best_i;
+}
+
+// A KH x KW window at flat offset `base` lying fully inside the plane, dilation 1 (the common case,
+// unrolled at compile time). Same row-major order and semantics as the general loop.
+template <class T, int KH, int KW>
+inline void scan_fixed(const T* xp, int64_t base, int64_t W, T& best, int64_t& best_i) {
+  best_i = base;
+  best = xp[base];
+  for (int i = 0; i < KH; ++i)
+    for (int j = (i == 0 ? 1 : 0); j < KW; ++j) scan_element(xp, base + i * W + j, best, best_i);
+}
+
 // Window taps i in [window_begin, window_end) land inside [0, size): 0 <= start + i·dil < size.
 // (Integer division is slow; dilation 1, the common case, avoids it.)
 int64_t window_begin(int64_t start, int64_t dil) {
@@ -73,6 +93,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    const bool dil1 = g.dilation_h == 1 && g.dilation_w == 1;
     parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
@@ -86,20 +107,19 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
             const int64_t j0 = window_begin(w0, g.dilation_w), j1 = window_end(w0, g.dilation_w, g.kernel_w, W);
             int64_t best_i = -1;
             T best = -std::numeric_limits<T>::infinity();  // a window entirely in the padding yields −∞
-            if (i0 < i1 && j0 < j1) {
-              best_i = (h0 + i0 * g.dilation_h) * W + w0 + j0 * g.dilation_w;
-              best = xp[best_i];
-            }
-            for (int64_t i = i0; i < i1; ++i) {
-              const int64_t row = (h0 + i * g.dilation_h) * W + w0;
-              for (int64_t j = j0; j < j1; ++j) {
-                const int64_t k = row + j * g.dilation_w;
-                const T v = xp[k];
-                // Strictly greater replaces: the first maximum wins; a NaN wins once (the first NaN).
-                // Written as selects, not branches: max-pool inputs are data-dependent coin flips.
-                const bool take = (v > best) | ((v != v) & (best == best));
-                best = take ? v : best;
-                best_i = take ? k : best_i;
+            const bool inside = dil1 && i0 == 0 && i1 == g.kernel_h && j0 == 0 && j1 == g.kernel_w;
+            if (inside && g.kernel_h == 2 && g.kernel_w == 2) {
+              scan_fixed<T, 2, 2>(xp, h0 * W + w0, W, best, best_i);
+            } else if (inside && g.kernel_h == 3 && g.kernel_w == 3) {
+              scan_fixed<T, 3, 3>(xp, h0 * W + w0, W, best, best_i);
+            } else {
+              if (i0 < i1 && j0 < j1) {
+                best_i = (h0 + i0 * g.dilation_h) * W + w0 + j0 * g.dilation_w;
+                best = xp[best_i];
+              }
+              for (int64_t i = i0; i < i1; ++i) {
+                const int64_t row = (h0 + i * g.dilation_h) * W + w0;
+                for (int64_t j = j0; j < j1; ++j) scan_element(xp, row + j * g.dilation_w, best, best_i);
               }
             }
             yp[oh * OW + ow] = best;
