@@ -77,17 +77,29 @@ static Tensor int_binary(ops::Binary op, const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// saved: {a, b}
+Tensor Binary::align(const Tensor& a, const Tensor& b) const {
+  if (legacy_axis_ < 0) return b;
+  const int64_t extra = a.ndim() - legacy_axis_ - b.ndim();
+  if (extra < 0)
+    throw Error(std::string(kind()) + ": operand " + b.describe() + " does not fit at axis " +
+                std::to_string(legacy_axis_) + " of " + a.describe());
+  Shape s = b.shape();
+  s.insert(s.end(), extra, 1);
+  return b.reshape(s);
+}
+
+// saved: {a, b aligned for a legacy axis broadcast, b as given} (int64: {a, b})
 std::vector<Tensor> Binary::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
-  const Tensor &a = x.at(0), &b = x.at(1);
-  if (!a.defined() || !b.defined()) throw Error(std::string(kind()) + ": missing operand");
+  const Tensor& a = x.at(0);
+  if (!a.defined() || !x.at(1).defined()) throw Error(std::string(kind()) + ": missing operand");
+  const Tensor b = align(a, x[1]);
   if (a.dtype() == DType::I64 && b.dtype() == DType::I64) {
     saved.tensors = {a, b};
     return {int_binary(op_, a, b)};
   }
   if (a.dtype() != b.dtype())
     throw Error(std::string(kind()) + ": operands " + a.describe() + " and " + b.describe() + " differ in dtype");
-  saved.tensors = {a, b};
+  saved.tensors = {a, b, x[1]};
   return {ops::binary(op_, a, b)};
 }
 
@@ -113,7 +125,8 @@ std::vector<Tensor> Binary::backward(const std::vector<Tensor>& grad_y, const Sa
     default:
       throw Error(std::string(kind()) + ": backward not implemented");
   }
-  return {ops::sum_to_shape(ga, a.shape()), ops::sum_to_shape(gb, b.shape())};
+  // b's gradient in b's aligned shape has the same elements as in its original shape.
+  return {ops::sum_to_shape(ga, a.shape()), ops::sum_to_shape(gb, b.shape()).reshape(saved.tensors.at(2).shape())};
 }
 
 }  // namespace xdnn
@@ -130,6 +143,10 @@ LayerExampleRegistration mul_bcast{{"Binary/Mul-broadcast", [](Rng& rng) {
                                       return LayerExample{std::make_shared<Binary>(ops::Binary::Mul),
                                                           {random_tensor({4}, rng), random_tensor({2, 3, 4}, rng)}};
                                     }}};
+LayerExampleRegistration legacy_axis{{"Binary/Add-legacy-axis1", [](Rng& rng) {
+                                        return LayerExample{std::make_shared<Binary>(ops::Binary::Add, 1),
+                                                            {random_tensor({2, 3, 4}, rng), random_tensor({3}, rng)}};
+                                      }}};
 LayerExampleRegistration div_bcast{{"Binary/Div-broadcast", [](Rng& rng) {
                                       return LayerExample{
                                           std::make_shared<Binary>(ops::Binary::Div),

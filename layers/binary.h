@@ -13,14 +13,18 @@ namespace xdnn {
 
 class Binary : public Layer {
  public:
-  explicit Binary(ops::Binary op) : op_(op) {}
+  // legacy_axis >= 0: ONNX opset < 7 `broadcast = 1, axis = k`: b's axes line up with a's axes from k on
+  // (b is viewed with trailing size-1 axes added), instead of NumPy's alignment from the right.
+  explicit Binary(ops::Binary op, int64_t legacy_axis = -1) : op_(op), legacy_axis_(legacy_axis) {}
   const char* kind() const override;
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
 
  private:
+  Tensor align(const Tensor& a, const Tensor& b) const;  // b as broadcast against a
   ops::Binary op_;
+  int64_t legacy_axis_;
 };
 
 // NumPy broadcast of two shapes; throws naming both when they do not broadcast.

@@ -175,7 +175,9 @@ class OnnxGraphBuilder {
 
   void define_constant(const std::string& v, const Tensor& t, const std::string& who) {
     if (known(v)) throw Error(file + ": value '" + v + "' is defined twice (by " + who + ")");
-    constants[v] = t;
+    // Imported models compute in float32 (Model::to(F64) converts everything for checks), so double
+    // initializers and constants — old exporters emit some — become float32 too.
+    constants[v] = t.dtype() == DType::F64 ? t.to(DType::F32) : t;
   }
 };
 

@@ -56,12 +56,19 @@ void convert_matmul(OnnxNodeContext& ctx) {
   ctx.add_layer(std::make_shared<MatMul>(), {ctx.input(0), ctx.input(1)}, {ctx.output(0)});
 }
 
-// Add, Sub, Mul, Div. Opset < 7 `broadcast`/`axis`: only the trailing-axes broadcast (what NumPy does)
-// is supported. Float Add of two tensors is the Add layer (residual LRP rule); the rest is Binary.
+// Add, Sub, Mul, Div. Opset < 7 `broadcast = 1` with `axis` aligns b at that axis (Binary's legacy
+// mode); without `axis` it is the trailing-axes broadcast NumPy does. Float Add of two tensors is the Add layer
+// (residual LRP rule); the rest is Binary.
 void convert_binary(OnnxNodeContext& ctx, ops::Binary op) {
   ctx.check_attrs({"broadcast", "axis", "consumed_inputs"});
   ctx.expect_inputs(2, 2);
-  if (ctx.has_attr("axis")) throw ctx.error("unsupported attribute 'axis' (legacy broadcast along an axis)");
+  const int64_t legacy_axis = ctx.attr_int("broadcast", 0) != 0 && ctx.has_attr("axis") ? ctx.attr_int("axis") : -1;
+  if (legacy_axis < -1 || (legacy_axis == -1 && ctx.has_attr("axis") && ctx.attr_int("broadcast", 0) != 0))
+    throw ctx.error("unsupported attribute value axis = " + std::to_string(ctx.attr_int("axis")));
+  if (legacy_axis >= 0) {
+    ctx.add_layer(std::make_shared<Binary>(op, legacy_axis), {ctx.input(0), ctx.input(1)}, {ctx.output(0)});
+    return;
+  }
   std::shared_ptr<Layer> layer;
   const bool ints = (ctx.is_constant(0) && ctx.constant(0).dtype() == DType::I64) ||
                     (ctx.is_constant(1) && ctx.constant(1).dtype() == DType::I64);
