@@ -17,6 +17,8 @@
 #include "layers/linear.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "models/load.h"
+#include "models/npy.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
 
@@ -201,6 +203,25 @@ TEST_CASE("influence: per-example gradients equal batch-of-one gradients (CNN: C
   CHECK(max_rel_diff(dense_gradients(g), ref) < 1e-12);
   const Tensor ref_last = batch_of_one_gradients(m, x, y, {"fc.weight", "fc.bias"});
   CHECK(max_rel_diff(dense_gradients(last.compute(x, y)), ref_last) < 1e-12);
+}
+
+TEST_CASE(
+    "influence: per-example gradients of the golden LSTM equal batch-of-one gradients; the transformer is refused") {
+  // Same location as tests/test_io.cpp's golden checks.
+  const std::string golden = "/work/shared/golden";
+  Model lstm = load_model(golden + "/models/lstm.onnx");
+  lstm.to(DType::F64);
+  const Tensor tokens = load_npy(golden + "/explain-lstm-saliency/input.npy");  // int64 (3, 12)
+  REQUIRE(tokens.dtype() == DType::I64);
+  Tensor y = Tensor::from_vector({tokens.dim(0)}, std::vector<int64_t>{0, 3, 1});
+  const Tensor ref = batch_of_one_gradients(lstm, tokens, y);
+  GradientComputer gc(lstm, ParamSet::All);
+  CHECK(gc.selection().size == ref.dim(1));
+  CHECK(max_rel_diff(dense_gradients(gc.compute(tokens, y)), ref) < 1e-12);
+  // The exported transformer runs attention sequence-first: its per-example pass is refused, not wrong.
+  Model tr = load_model(golden + "/models/transformer.onnx");
+  GradientComputer gt(tr, ParamSet::All);
+  CHECK_THROWS_WITH_AS(gt.compute(tokens, y), doctest::Contains("no per-example gradients"), Error);
 }
 
 TEST_CASE("influence: TracIn, Grad-Dot and self-influence against direct loops") {
