@@ -1,7 +1,7 @@
 // Timing of TracInCP at Fashion-MNIST scale (issue 6's measure): n_train training images against n_test
 // test images with 3 checkpoints of fashion-cnn, over all parameters and over the last layer.
 //
-//   bench_influence [--train N] [--test M] [--params all|last-layer|both] [--threads T]
+//   bench_influence [--train N] [--test M] [--params all|last-layer|both] [--threads T] [--chunk C]
 //                   [--checkpoints c1,c2,c3]   (model specs; default: fashion-cnn with seeds 1, 2, 3)
 //                   [--fashion-mnist DIR]
 //
@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   int64_t n_train = 60000, n_test = 1000;
   std::string params = "both", checkpoints, dir, model_name = "fashion-mlp";
   bool mislabel = false;
+  int64_t chunk = 256;
   int epochs = 3;
   double flip = 0.1;
   uint64_t seed = 0;
@@ -120,6 +121,8 @@ int main(int argc, char** argv) {
       checkpoints = v;
     else if (k == "--fashion-mnist")
       dir = v;
+    else if (k == "--chunk")
+      chunk = std::atoll(v.c_str());
     else if (k == "--mislabel")
       mislabel = v != "0";
     else if (k == "--model")
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
       if (params != "both" && params != set) continue;
       influence::InfluenceOptions opt;
       opt.params = influence::parse_param_set(set);
+      opt.chunk = chunk;
       const auto t0 = std::chrono::steady_clock::now();
       const Tensor S = influence::tracin(ptrs, lrs, data, opt);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
