@@ -12,8 +12,9 @@
 //                                     optimizer     describe(OptimizerConfig), e.g. "adam(lr=0.001, ...)"
 //                                     lr            the learning rate used during epoch K (TracIn's η_K)
 //                                     batch_size, train_size   (what a resumed run must match)
-//                                     optimizer_name, momentum, nesterov, weight_decay, beta1, beta2, eps
-//                                                   (the optimizer's settings, one per key)
+//                                     lr_decay      per-epoch factor: lr of epoch K = base_lr · lr_decay^(K−1)
+//                                     optimizer_name, base_lr, momentum, nesterov, weight_decay, beta1,
+//                                     beta2, eps    (the optimizer's settings, one per key)
 //   DIR/epoch-K.optim.safetensors   optimizer state: "step", "exp_avg/<param>", "exp_avg_sq/<param>" or
 //                                   "momentum_buffer/<param>"; metadata: optimizer config fields.
 //

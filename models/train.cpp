@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -54,6 +55,12 @@ void check_data(const LabeledData& d, const char* what) {
                 (d.y.defined() ? d.y.describe() : std::string("nothing")));
 }
 
+std::string number_text(double v) {  // shortest round-trip text
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
@@ -98,6 +105,10 @@ EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_s
   return r;
 }
 
+double epoch_lr(const TrainConfig& cfg, int epoch) {
+  return cfg.optimizer.lr * std::pow(cfg.lr_decay, static_cast<double>(epoch - 1));
+}
+
 uint64_t epoch_seed(uint64_t seed, int epoch, uint64_t stream) {
   // Distinct odd multipliers keep (seed, epoch, stream) triples apart; Rng's splitmix64 seeding mixes.
   return seed * 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(epoch) * 0xD1B54A32D192ED03ULL) ^
@@ -108,6 +119,8 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
                                      const TrainConfig& cfg, const std::function<void(const EpochResult&)>& on_epoch) {
   check_data(train, "training");
   if (cfg.batch_size <= 0) throw Error("batch size must be positive, got " + std::to_string(cfg.batch_size));
+  if (!(cfg.lr_decay > 0) || !std::isfinite(cfg.lr_decay))
+    throw Error("learning-rate decay must be a positive finite factor, got " + std::to_string(cfg.lr_decay));
   if (cfg.epochs <= 0) throw Error("number of epochs must be positive, got " + std::to_string(cfg.epochs));
   if (model.outputs().size() != 1) throw Error("training needs a model with one output (logits)");
   Optimizer opt(cfg.optimizer, model.params());
@@ -125,6 +138,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     expect("seed", std::to_string(cfg.seed));
     expect("optimizer", describe(cfg.optimizer));
     expect("batch_size", std::to_string(cfg.batch_size));
+    expect("lr_decay", number_text(cfg.lr_decay));
     expect("train_size", std::to_string(train.size()));
     load_checkpoint(cfg.resume, model);
     load_optimizer_state(optimizer_state_path(cfg.resume), opt);
@@ -146,6 +160,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
   std::vector<EpochResult> results;
   for (int epoch = first_epoch; epoch <= cfg.epochs; ++epoch) {
     const double t0 = now_seconds();
+    opt.set_lr(epoch_lr(cfg, epoch));
     std::vector<int64_t> order(static_cast<size_t>(N));
     std::iota(order.begin(), order.end(), 0);
     Rng shuffle_rng(epoch_seed(cfg.seed, epoch, 1));
@@ -199,7 +214,9 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
       m["architecture"] = cfg.architecture;
       m["epoch"] = std::to_string(epoch);
       m["seed"] = std::to_string(cfg.seed);
-      put_optimizer_metadata(m, opt.config());  // "optimizer", "lr" (this epoch's) and the settings
+      put_optimizer_metadata(m, cfg.optimizer);  // "optimizer" and the settings, base_lr
+      m["lr"] = number_text(r.lr);               // the learning rate used during this epoch (TracIn)
+      m["lr_decay"] = number_text(cfg.lr_decay);
       m["batch_size"] = std::to_string(cfg.batch_size);
       m["train_size"] = std::to_string(N);
       save_checkpoint(r.checkpoint, model, m);

@@ -43,7 +43,10 @@ struct TrainConfig {
   std::string architecture;  // zoo name, recorded in checkpoints
   int epochs = 1;            // total epochs (a resumed run stops at the same total)
   uint64_t seed = 0;
-  OptimizerConfig optimizer;
+  OptimizerConfig optimizer;  // optimizer.lr is the learning rate of epoch 1
+  // Exponential decay per epoch (PyTorch's ExponentialLR stepped once per epoch): the learning rate of
+  // epoch K is optimizer.lr · lr_decay^(K−1). 1 = constant.
+  double lr_decay = 1.0;
   int64_t batch_size = 64;
   std::string out_dir;   // checkpoints go here; empty = none
   std::string resume;    // checkpoint to continue from; empty = start fresh
@@ -66,6 +69,9 @@ struct EpochResult {
 std::vector<EpochResult> train_model(Model& model, const LabeledData& train, const LabeledData& test,
                                      const TrainConfig& cfg,
                                      const std::function<void(const EpochResult&)>& on_epoch = {});
+
+// The learning rate of `epoch` (1-based) under cfg's schedule.
+double epoch_lr(const TrainConfig& cfg, int epoch);
 
 // The (seed, epoch) stream seeds. Exposed for tests.
 uint64_t epoch_seed(uint64_t seed, int epoch, uint64_t stream);

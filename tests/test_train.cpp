@@ -306,6 +306,7 @@ TEST_CASE("train: resuming from epoch-1 continues bit-identically to the uninter
       cfg.optimizer.lr = 0.05;
       cfg.optimizer.momentum = 0.9;
       cfg.optimizer.weight_decay = 1e-4;
+      cfg.lr_decay = 0.5;  // epoch K uses 0.05 · 0.5^(K−1)
     }
     // Uninterrupted: 3 epochs.
     cfg.epochs = 3;
@@ -332,7 +333,9 @@ TEST_CASE("train: resuming from epoch-1 continues bit-identically to the uninter
     CHECK(m.at("architecture") == "fashion-cnn");
     CHECK(m.at("epoch") == "2");
     CHECK(m.at("seed") == "3");
-    CHECK(std::stod(m.at("lr")) == cfg.optimizer.lr);
+    CHECK(std::stod(m.at("lr")) == cfg.optimizer.lr * (opt_name == "sgd" ? 0.5 : 1.0));
+    CHECK(rf[1].lr == std::stod(m.at("lr")));
+    CHECK(std::stod(m.at("base_lr")) == cfg.optimizer.lr);
     CHECK(m.at("optimizer").rfind(opt_name + "(", 0) == 0);
     // The checkpoint of epoch 3 holds the final weights.
     Model reloaded = load_model((dir / "full" / "epoch-3.safetensors").string());

@@ -19,6 +19,7 @@ struct TrainOptions {
   std::string out;
   uint64_t seed = 0;
   OptimizerConfig optimizer;
+  double lr_decay = 1.0;
   int64_t batch_size = 64;
   std::string resume;
   int64_t train_limit = -1;
@@ -36,6 +37,7 @@ void train_command(TrainOptions o, CLI::App* cmd) {
     if (cmd->count("--model") == 0) o.model = metadata_get(m, "architecture", o.resume);
     if (cmd->count("--seed") == 0) o.seed = static_cast<uint64_t>(metadata_get_int(m, "seed", o.resume));
     if (cmd->count("--batch-size") == 0) o.batch_size = metadata_get_int(m, "batch_size", o.resume);
+    if (cmd->count("--lr-decay") == 0) o.lr_decay = metadata_get_double(m, "lr_decay", o.resume);
     const OptimizerConfig saved = optimizer_from_metadata(m, o.resume);
     if (cmd->count("--optimizer") == 0) o.optimizer.name = saved.name;
     if (cmd->count("--lr") == 0) o.optimizer.lr = saved.lr;
@@ -57,6 +59,7 @@ void train_command(TrainOptions o, CLI::App* cmd) {
   cfg.epochs = o.epochs;
   cfg.seed = o.seed;
   cfg.optimizer = o.optimizer;
+  cfg.lr_decay = o.lr_decay;
   cfg.batch_size = o.batch_size;
   cfg.out_dir = o.out;
   cfg.resume = o.resume;
@@ -91,6 +94,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"adam", "sgd"}));
   cmd->add_option("--lr", o->optimizer.lr, "learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr-decay", o->lr_decay, "learning-rate factor per epoch: epoch K uses lr * decay^(K-1)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--momentum", o->optimizer.momentum, "SGD momentum")->capture_default_str();
   cmd->add_flag("--nesterov", o->optimizer.nesterov, "SGD with Nesterov momentum");
   cmd->add_option("--weight-decay", o->optimizer.weight_decay, "L2 weight decay (PyTorch's weight_decay)")
