@@ -94,10 +94,28 @@ void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool ov
     std::memcpy(&b1, Bp + k * K::NR + VL, sizeof(Vec));
     const T* a = Ap + k * MR;
     for (int r = 0; r < MR; ++r) {
-      Vec av = Vec{} + a[r];
+      Vec av = a[r] - Vec{};  // a broadcast: x - (+0) == x exactly, so the compiler emits no arithmetic
       acc[r][0] += av * b0;
       acc[r][1] += av * b1;
     }
+  }
+  // Full tiles with alpha = 1 and beta in {0, accumulate} are stored as whole vectors. The arithmetic is
+  // the same as the element loop below (a copy, or one addition per element), so an element's bits do
+  // not depend on which path its tile takes.
+  if (rows == MR && cols == K::NR && alpha == T(1) && !(overwrite && beta != T(0))) {
+    for (int r = 0; r < MR; ++r) {
+      T* c = C + r * ldc;
+      for (int h = 0; h < 2; ++h) {
+        Vec v = acc[r][h];
+        if (!overwrite) {
+          Vec old;
+          std::memcpy(&old, c + h * VL, sizeof(Vec));
+          v = old + v;
+        }
+        std::memcpy(c + h * VL, &v, sizeof(Vec));
+      }
+    }
+    return;
   }
   T tile[MR][K::NR];
   std::memcpy(tile, acc, sizeof(tile));
