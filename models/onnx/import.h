@@ -20,7 +20,10 @@
 // - Initializers are parameters only where a converter asks for them (ctx.param(i)): weights of Conv,
 //   Gemm, MatMul, BatchNormalization, PRelu and embedding Gather keep their ONNX names ("fc.weight").
 //   Every other initializer, and every Constant node, is a constant (Model::add_constant, added only
-//   when a runtime node reads it).
+//   when a runtime node reads it). Double initializers/constants are stored as float32 (imported models
+//   compute in float32; Model::to(F64) converts parameters and constants together).
+// - Layout-changing conversions keep the ONNX names of the node outputs; helper values a converter adds
+//   are named "<node name>/<suffix>" (e.g. the Pad in front of a strided auto_pad=SAME Conv).
 //
 // Adding ops: write models/onnx/ops_<family>.cpp with static registrations, e.g.
 //   static OnnxOpRegistration reg_relu("Relu", [](OnnxNodeContext& ctx) {
