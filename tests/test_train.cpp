@@ -446,3 +446,24 @@ TEST_CASE("checkpoint: fashion-resnet saves BatchNorm buffers under PyTorch's na
   CHECK(bitwise_equal(a.predict(x), b.predict(x)));
   fs::remove_all(dir);
 }
+
+TEST_CASE("zoo: fashion-mlp / fashion-cnn compute what the golden ONNX models compute, with their weights") {
+  // The ONNX initializers carry the PyTorch state-dict names (golden models.json), so the ONNX model's
+  // parameters, saved as a state dict, must load into the zoo architecture and give the same logits.
+  fs::path dir = temp_dir("onnx");
+  Rng rng(8);
+  Tensor images({5, 1, 28, 28});
+  for (int64_t i = 0; i < images.numel(); ++i) images.set_item(i, rng.uniform());
+  for (const auto& [zoo, golden] :
+       std::vector<std::pair<std::string, std::string>>{{"fashion-cnn", "cnn"}, {"fashion-mlp", "mlp"}}) {
+    CAPTURE(zoo);
+    Model onnx = load_model("/work/shared/golden/models/" + golden + ".onnx");
+    TensorList state;
+    for (Param* p : onnx.params()) state.emplace_back(p->name, p->value);
+    const std::string path = (dir / (golden + ".safetensors")).string();
+    save_safetensors(path, state);
+    Model z = load_model(zoo + ":" + path);
+    CHECK(testing::max_rel_diff(z.predict(images), onnx.predict(images)) < 1e-5);
+  }
+  fs::remove_all(dir);
+}
