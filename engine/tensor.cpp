@@ -35,13 +35,13 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
+Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), device(dev) {
   if (dev != Device::CPU) throw Error("internal: CUDA storage must be created by the CUDA backend");
   size_t rounded = (nbytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   ptr = std::aligned_alloc(64, rounded);
   if (!ptr) throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes");
-  std::memset(ptr, 0, rounded);
+  if (zero_fill) std::memset(ptr, 0, rounded);
 }
 
 Storage::~Storage() { std::free(ptr); }
@@ -50,6 +50,16 @@ Tensor::Tensor(Shape shape, DType dtype, Device device) : shape_(std::move(shape
   for (int64_t d : shape_)
     if (d < 0) throw Error("negative dimension in shape " + shape_str(shape_));
   storage_ = std::make_shared<Storage>(static_cast<size_t>(numel()) * dtype_size(dtype), device);
+}
+
+Tensor Tensor::empty(Shape shape, DType dtype) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  for (int64_t d : t.shape_)
+    if (d < 0) throw Error("negative dimension in shape " + shape_str(t.shape_));
+  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(t.numel()) * dtype_size(dtype), Device::CPU, false);
+  return t;
 }
 
 Tensor Tensor::full(Shape shape, double value, DType dtype) {

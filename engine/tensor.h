@@ -49,7 +49,8 @@ struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
   Device device = Device::CPU;
-  Storage(size_t nbytes, Device dev);
+  // zero_fill = false leaves the bytes uninitialised (for outputs an op overwrites completely).
+  Storage(size_t nbytes, Device dev, bool zero_fill = true);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -60,6 +61,8 @@ class Tensor {
   Tensor() = default;  // an undefined tensor (defined() == false), e.g. a missing bias
   // Zero-initialised tensor of the given shape.
   explicit Tensor(Shape shape, DType dtype = DType::F32, Device device = Device::CPU);
+  // Uninitialised storage: only for outputs that the caller writes element by element in full.
+  static Tensor empty(Shape shape, DType dtype = DType::F32);
 
   static Tensor zeros(Shape shape, DType dtype = DType::F32) { return Tensor(std::move(shape), dtype); }
   static Tensor full(Shape shape, double value, DType dtype = DType::F32);

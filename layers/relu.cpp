@@ -9,16 +9,16 @@ std::vector<Tensor> ReLU::forward(const std::vector<Tensor>& x, Saved& saved, co
   return {ops::unary(ops::Unary::Relu, x[0])};
 }
 
-std::vector<Tensor> ReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                   const BackwardOptions& opt) {
+std::vector<Tensor> ReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& x = saved.tensors.at(0);
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
   switch (opt.mode) {
+    // One fused pass each: ReLU is the leaky ReLU of slope 0.
     case BackwardMode::Gradient:
-      return {ops::mul(g, ops::unary(ops::Unary::Step, x))};
+      return {ops::leaky_relu_backward(x, g, 0.0, /*positive_grad_only=*/false)};
     case BackwardMode::GuidedBackprop:
-      return {ops::mul(ops::unary(ops::Unary::PositivePart, g), ops::unary(ops::Unary::Step, x))};
+      return {ops::leaky_relu_backward(x, g, 0.0, /*positive_grad_only=*/true)};
     case BackwardMode::DeconvNet:
       return {ops::unary(ops::Unary::PositivePart, g)};
   }
@@ -35,8 +35,10 @@ std::vector<Tensor> ReLU::relevance(const std::vector<Tensor>& relevance_y, cons
 
 namespace xdnn {
 namespace {
-LayerExampleRegistration relu_example{{"ReLU", [](Rng& rng) {
-  return LayerExample{std::make_shared<ReLU>(), {random_tensor({3, 7}, rng)}};
-}, /*has_kinks=*/true}};
+LayerExampleRegistration relu_example{{"ReLU",
+                                       [](Rng& rng) {
+                                         return LayerExample{std::make_shared<ReLU>(), {random_tensor({3, 7}, rng)}};
+                                       },
+                                       /*has_kinks=*/true}};
 }  // namespace
 }  // namespace xdnn

@@ -15,7 +15,7 @@ Tensor map2(const Tensor& a, const Tensor& b, const char* what, F f) {
   expect_float(a, what);
   expect_same_dtype(a, b, what);
   expect_shape(b, a.shape(), what);
-  Tensor y(a.shape(), a.dtype());
+  Tensor y = Tensor::empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();

@@ -112,7 +112,7 @@ constexpr int64_t kGrain = 1 << 15;
 
 Tensor unary(Unary op, const Tensor& x) {
   expect_float(x, "unary op");
-  Tensor y(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -130,7 +130,7 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
   expect_float(b, "binary op");
   expect_same_dtype(a, b, "binary op");
   Shape out_shape = a.shape() == b.shape() ? a.shape() : broadcast_shape(a.shape(), b.shape());
-  Tensor y(out_shape, a.dtype());
+  Tensor y = Tensor::empty(out_shape, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();

@@ -27,7 +27,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   expect_float(a, "matmul");
   if (a.ndim() != 2 || b.ndim() != 2)
     throw Error("matmul: expected 2-D operands, got " + a.describe() + " and " + b.describe());
-  Tensor c({ta ? a.dim(1) : a.dim(0), tb ? b.dim(0) : b.dim(1)}, a.dtype());
+  // beta = 0: the GEMM writes every element without reading C.
+  Tensor c = Tensor::empty({ta ? a.dim(1) : a.dim(0), tb ? b.dim(0) : b.dim(1)}, a.dtype());
   matmul_into(a, b, c, ta, tb, 1.0, 0.0);
   return c;
 }
