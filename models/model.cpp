@@ -103,6 +103,9 @@ void Model::to(DType dtype) {
     p->value = p->value.to(dtype);
     if (p->grad.defined()) p->grad = p->grad.to(dtype);
   }
+  for (auto& node : nodes_)  // running statistics and other float buffers follow the parameters
+    for (Param* b : node.layer->buffers())
+      if (b->value.is_float()) b->value = b->value.to(dtype);
   for (auto& [id, t] : constants_)
     if (t.is_float()) t = t.to(dtype);
   dtype_ = dtype;

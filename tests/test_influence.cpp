@@ -207,8 +207,7 @@ TEST_CASE("influence: per-example gradients equal batch-of-one gradients (CNN: C
 
 TEST_CASE(
     "influence: per-example gradients of the golden LSTM equal batch-of-one gradients; the transformer is refused") {
-  // Same location as tests/test_io.cpp's golden checks.
-  const std::string golden = "/work/shared/golden";
+  const std::string golden = XDNN_TESTS_DIR "/golden";  // the golden set copied into the repo
   Model lstm = load_model(golden + "/models/lstm.onnx");
   lstm.to(DType::F64);
   const Tensor tokens = load_npy(golden + "/explain-lstm-saliency/input.npy");  // int64 (3, 12)

@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kGolden = "/work/shared/golden";
+const std::string kGolden = XDNN_TESTS_DIR "/golden";  // the golden set copied into the repo
 
 // A scratch folder unique to this process, removed at exit.
 struct ScratchDir {

@@ -19,17 +19,8 @@ using namespace xdnn;
 
 namespace {
 
-// The tests directory (tests/golden holds the golden set copied from the shared one; tests/onnx_data the
-// safetensors weights of the golden mlp and cnn), found from the build directory (where meson runs the
-// tests) or the source root.
-std::string tests_dir() {
-  const std::string here = __FILE__;
-  for (const std::string& c : {here.substr(0, here.rfind('/') + 1), std::string("../tests/"), std::string("tests/")})
-    if (std::ifstream(c + "golden/models/mlp.onnx").good()) return c;
-  throw Error("tests/golden not found (run from the build or the source directory)");
-}
-const std::string kGolden = tests_dir() + "golden/";
-const std::string kWeights = tests_dir() + "onnx_data/";
+const std::string kGolden = XDNN_TESTS_DIR "/golden/";
+const std::string kWeights = kGolden + "models/";  // safetensors of the golden models
 
 std::string error_of(const std::function<void()>& f) {
   try {

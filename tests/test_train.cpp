@@ -404,9 +404,9 @@ TEST_CASE("checkpoint: round trip, and missing / extra / mis-shaped / truncated 
   CHECK(error_of([&] { load_checkpoint((dir / "nope.safetensors").string(), c); }).find("nope.safetensors") !=
         std::string::npos);
   // Golden weights (written by PyTorch) load into the zoo architectures of the same name.
-  Model g = load_model("fashion-cnn:/work/shared/golden/models/cnn.safetensors");
+  Model g = load_model("fashion-cnn:" XDNN_TESTS_DIR "/golden/models/cnn.safetensors");
   CHECK(g.find_param("fc.weight")->value.shape() == Shape{10, 784});
-  Model gm = load_model("fashion-mlp:/work/shared/golden/models/mlp.safetensors");
+  Model gm = load_model("fashion-mlp:" XDNN_TESTS_DIR "/golden/models/mlp.safetensors");
   CHECK(gm.params().size() == 4);
   fs::remove_all(dir);
 }
@@ -457,7 +457,7 @@ TEST_CASE("zoo: fashion-mlp / fashion-cnn compute what the golden ONNX models co
   for (const auto& [zoo, golden] :
        std::vector<std::pair<std::string, std::string>>{{"fashion-cnn", "cnn"}, {"fashion-mlp", "mlp"}}) {
     CAPTURE(zoo);
-    Model onnx = load_model("/work/shared/golden/models/" + golden + ".onnx");
+    Model onnx = load_model(XDNN_TESTS_DIR "/golden/models/" + golden + ".onnx");
     TensorList state;
     for (Param* p : onnx.params()) state.emplace_back(p->name, p->value);
     const std::string path = (dir / (golden + ".safetensors")).string();
