@@ -30,7 +30,16 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool transpose_a, 
 
 // ---- element-wise (engine/cpu/elementwise.cpp) -----------------------------------------------------------
 enum class Unary {
-  Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs, Neg, Square, Reciprocal,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Neg,
+  Square,
+  Reciprocal,
   PositivePart,  // max(x, 0)
   NegativePart,  // min(x, 0)
   Sign,          // sign with sign(0) = 0
@@ -49,16 +58,16 @@ inline Tensor div(const Tensor& a, const Tensor& b) { return binary(Binary::Div,
 // Sums a broadcast gradient back to `shape` (the reverse of broadcasting `shape` to g.shape()).
 Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
-Tensor scale(const Tensor& x, double a);              // a x
-Tensor add_scalar(const Tensor& x, double a);         // x + a
-void add_inplace(Tensor& y, const Tensor& x);         // y += x (same shape)
+Tensor scale(const Tensor& x, double a);                  // a x
+Tensor add_scalar(const Tensor& x, double a);             // x + a
+void add_inplace(Tensor& y, const Tensor& x);             // y += x (same shape)
 void axpy_inplace(Tensor& y, double a, const Tensor& x);  // y += a x (same shape)
 // LRP stabiliser: z + eps * sign(z) with sign(0) = +1.
 Tensor stabilize(const Tensor& z, double eps);
 Tensor clip(const Tensor& x, double lo, double hi);
 
 // ---- reductions --------------------------------------------------------------------------------------
-double sum_all(const Tensor& x);     // accumulated in double, fixed order
+double sum_all(const Tensor& x);  // accumulated in double, fixed order
 double dot_all(const Tensor& a, const Tensor& b);
 
 // ---- convolution (engine/cpu/conv.cpp) ------------------------------------------------------------------
@@ -194,7 +203,22 @@ std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const T
 // ---- parameterised element-wise functions (engine/cpu/pointwise.cpp) -----------------------------------
 // y = f(x; a, b): Elu (α = a), Selu (α = a, γ = b), PowScalar (exponent a), Scale (a·x); the rest take no
 // parameter. Softplus is evaluated without overflow.
-enum class Pointwise { Exp, Log, Sqrt, Abs, Neg, Reciprocal, Elu, Selu, Softplus, Softsign, PowScalar, Sigmoid, Tanh, Scale };
+enum class Pointwise {
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Neg,
+  Reciprocal,
+  Elu,
+  Selu,
+  Softplus,
+  Softsign,
+  PowScalar,
+  Sigmoid,
+  Tanh,
+  Scale
+};
 Tensor pointwise(Pointwise f, const Tensor& x, double a = 0, double b = 0);
 // g ⊙ f'(x), from x and y = f(x) (abs'(0) = 0).
 Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a = 0, double b = 0);
@@ -204,8 +228,8 @@ Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const T
 Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
                      const Shape& out_shape);
 // The transpose: gy scattered into zeros of x_shape at the sliced positions.
-Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts,
-                              const std::vector<int64_t>& steps, const Shape& x_shape);
+Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
+                              const Shape& x_shape);
 // y.shape[i] = x.shape[perm[i]].
 Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm);
 // Concatenation along `axis` (all other axes equal, same dtype).
@@ -216,8 +240,8 @@ enum class PadMode { Constant, Reflect, Edge };
 Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end,
                 PadMode mode, double value);
 // The transpose of pad_axes (reflected / repeated positions add up, in a fixed order).
-Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pads_begin,
-                         const std::vector<int64_t>& pads_end, PadMode mode, const Shape& x_shape);
+Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end,
+                         PadMode mode, const Shape& x_shape);
 // ONNX Gather: y = data indexed by `indices` (int64, negative counts from the end) along `axis`;
 // y.shape = data.shape[:axis] + indices.shape + data.shape[axis+1:]. Throws naming a bad index.
 Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis);

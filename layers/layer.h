@@ -72,8 +72,7 @@ class Layer {
   virtual std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                        const BackwardOptions& opt) = 0;
   // Default: linear-like layers apply the shared rules; others throw an error naming what they support.
-  virtual std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                        const Rule& rule);
+  virtual std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule);
   // Rule names this layer accepts (for error messages and composite validation).
   virtual std::vector<std::string> relevance_rules() const;
 

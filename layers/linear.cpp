@@ -70,8 +70,8 @@ std::vector<Tensor> Linear::backward(const std::vector<Tensor>& grad_y, const Sa
     if (bias_.value.defined()) bias_.grad = Tensor({N, out_}, x.dtype());
     for (int64_t n = 0; n < N; ++n) {
       Tensor gw = weight_.grad.slice_batch(n, n + 1).reshape({out_, in_});
-      ops::matmul_into(gy.slice_batch(n * per, (n + 1) * per), x2.slice_batch(n * per, (n + 1) * per), gw, true,
-                       false, 1.0, 0.0);
+      ops::matmul_into(gy.slice_batch(n * per, (n + 1) * per), x2.slice_batch(n * per, (n + 1) * per), gw, true, false,
+                       1.0, 0.0);
       if (bias_.value.defined())
         bias_.grad.slice_batch(n, n + 1).copy_from(
             ops::sum_to_shape(gy.slice_batch(n * per, (n + 1) * per), {out_}).reshape({1, out_}));
@@ -87,14 +87,14 @@ std::vector<Tensor> Linear::backward(const std::vector<Tensor>& grad_y, const Sa
 namespace xdnn {
 namespace {
 LayerExampleRegistration linear_2d{{"Linear/2d", [](Rng& rng) {
-  auto layer = std::make_shared<Linear>("fc", 5, 3, true, DType::F64);
-  layer->init(rng);
-  return LayerExample{layer, {random_tensor({4, 5}, rng)}};
-}}};
+                                      auto layer = std::make_shared<Linear>("fc", 5, 3, true, DType::F64);
+                                      layer->init(rng);
+                                      return LayerExample{layer, {random_tensor({4, 5}, rng)}};
+                                    }}};
 LayerExampleRegistration linear_3d_nobias{{"Linear/3d-no-bias", [](Rng& rng) {
-  auto layer = std::make_shared<Linear>("fc", 4, 2, false, DType::F64);
-  layer->init(rng);
-  return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
-}}};
+                                             auto layer = std::make_shared<Linear>("fc", 4, 2, false, DType::F64);
+                                             layer->init(rng);
+                                             return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
+                                           }}};
 }  // namespace
 }  // namespace xdnn

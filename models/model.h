@@ -20,10 +20,10 @@
 namespace xdnn {
 
 struct Node {
-  std::string name;              // "conv1", or the ONNX node name
+  std::string name;  // "conv1", or the ONNX node name
   std::shared_ptr<Layer> layer;
-  std::vector<int> inputs;       // value ids
-  std::vector<int> outputs;      // value ids
+  std::vector<int> inputs;   // value ids
+  std::vector<int> outputs;  // value ids
 };
 
 // Everything one forward call produced: every value, and each node's saved state.

@@ -18,7 +18,7 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
 
 // Same, always on the calling thread (for callers that already parallelise over a batch).
 template <class T>
-void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 }  // namespace xdnn::cpu
