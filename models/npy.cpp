@@ -18,23 +18,6 @@ constexpr std::string_view kMagic{"\x93NUMPY", 6};
 
 [[noreturn]] void fail(const std::string& name, const std::string& msg) { throw Error(name + ": " + msg); }
 
-// Up to `max` characters of s with non-printable bytes escaped, so error messages stay one line.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 32 && c < 127) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
-
 // Where the header dict lies: bytes [dict_begin, dict_begin + dict_len); data follows it.
 struct Prefix {
   int major = 0;

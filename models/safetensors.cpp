@@ -22,23 +22,6 @@ constexpr uint64_t kMaxHeader = 100000000;
 
 [[noreturn]] void fail(const std::string& name, const std::string& msg) { throw Error(name + ": " + msg); }
 
-// Up to `max` characters with non-printable bytes escaped, so messages stay one line.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 32 && c < 127) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
-
 const char* st_dtype_name(DType d) {
   switch (d) {
     case DType::F32:
