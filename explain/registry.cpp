@@ -87,8 +87,9 @@ Options resolve_options(const MethodInfo& method, const std::map<std::string, st
   for (const auto& spec : method.options)
     if (!spec.default_value.empty()) opt.values[spec.name] = spec.default_value;
   for (const auto& [name, value] : given) {
-    bool known =
-        std::any_of(method.options.begin(), method.options.end(), [&](const OptionSpec& s) { return s.name == name; });
+    const std::string& option = name;  // clang 14 cannot capture a structured binding
+    bool known = std::any_of(method.options.begin(), method.options.end(),
+                             [&](const OptionSpec& s) { return s.name == option; });
     if (!known) {
       std::string accepted;
       for (const auto& s : method.options) accepted += (accepted.empty() ? "--" : ", --") + s.name;
