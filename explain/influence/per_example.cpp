@@ -100,7 +100,7 @@ Selection select_params(Model& model, ParamSet set) {
 }
 
 GradientComputer::GradientComputer(Model& model, ParamSet set)
-    : model_(&model), set_(set), selection_(select_params(model, set)), rank_one_(model.nodes().size(), -1) {}
+    : model_(&model), selection_(select_params(model, set)), rank_one_(model.nodes().size(), -1) {}
 
 // Probe: run the node's own forward and per-example backward on one random example and compare its
 // weight (and bias) gradients with δ ⊗ x (and δ). Random values make the probe non-vacuous.

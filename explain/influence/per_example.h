@@ -108,7 +108,6 @@ class GradientComputer {
   void probe_batch_axis(const Tensor& x, const Tensor& y);
   bool batch_probed_ = false;
   Model* model_;
-  ParamSet set_;
   Selection selection_;
   std::vector<int> rank_one_;
   bool factoring_ = true;
