@@ -148,7 +148,7 @@ void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
   T* Ap = buf_a.data(static_cast<size_t>(panels_a * kc_max * MR));
   T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
   const double flops_per_tile = 2.0 * MR * NR * kc_max;
-  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e5 / flops_per_tile));
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_tile));
   for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
     const int64_t kc = std::min(kBlockK, K - k0);
     const bool first = k0 == 0;
@@ -169,7 +169,7 @@ void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
       }
     };
     if (parallel) {
-      parallel_for(panels_a + panels_b, std::max<int64_t>(1, 4096 / kc), pack);
+      parallel_for(panels_a + panels_b, std::max<int64_t>(1, 65536 / kc), pack);
       parallel_for(panels_a * panels_b, grain, tiles);
     } else {
       pack(0, panels_a + panels_b);
