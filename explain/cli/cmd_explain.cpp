@@ -14,6 +14,7 @@
 #include "explain/common.h"
 #include "explain/heatmap.h"
 #include "explain/registry.h"
+#include "explain/report.h"
 #include "models/load.h"
 #include "models/npy.h"
 
@@ -50,31 +51,19 @@ void set_precision(Model& model, const std::string& precision) {
     throw Error("--precision '" + precision + "': expected float32 or float64");
 }
 
-// One PNG for the whole batch: the samples' heatmaps side by side, each drawn over its grey input image
-// (the channel mean) when the attribution has the input's spatial size. Attributions (N, C, H, W) are
-// summed over channels; (N, D) and token (N, T) attributions are drawn as one row of cells per sample.
+// One PNG for the whole batch: the samples' heatmaps side by side, each drawn as the HTML report draws it
+// (explain/report.h: channels summed, class activation maps upsampled to the input grid, over the grey
+// channel mean of the input). (N, D) and token (N, T) attributions are drawn as one row of cells per sample.
 void write_png(const std::string& path, const Tensor& attr, const Tensor& input) {
   const Tensor a = attr.to(DType::F64);
   const int64_t N = a.dim(0);
   std::vector<explain::RgbImage> tiles;
   if (a.ndim() == 2) {
     tiles.push_back(explain::render_heatmap(a, Tensor()));
-  } else if (a.ndim() == 4) {
-    const int64_t C = a.dim(1), H = a.dim(2), W = a.dim(3);
-    const bool same = input.is_float() && input.ndim() == 4 && input.dim(2) == H && input.dim(3) == W;
-    for (int64_t n = 0; n < N; ++n) {
-      Tensor map({H, W}, DType::F64), grey;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < H * W; ++i) map.set_item(i, map.item(i) + a.item((n * C + c) * H * W + i));
-      if (same) {
-        const int64_t Ci = input.dim(1);
-        grey = Tensor({H, W}, DType::F64);
-        for (int64_t c = 0; c < Ci; ++c)
-          for (int64_t i = 0; i < H * W; ++i)
-            grey.set_item(i, grey.item(i) + input.item((n * Ci + c) * H * W + i) / static_cast<double>(Ci));
-      }
-      tiles.push_back(explain::render_heatmap(map, grey));
-    }
+  } else if (a.ndim() == 4 && input.is_float() && input.ndim() == 4 && input.dim(0) == N) {
+    // The report's view: channels summed, CAM-sized maps upsampled, over the channel-mean grey image.
+    for (int64_t n = 0; n < N; ++n)
+      tiles.push_back(explain::render_heatmap(explain::display_map(a, input, n), explain::display_image(input, n)));
   } else {
     throw Error("--png: cannot draw an attribution of shape " + shape_str(a.shape()));
   }

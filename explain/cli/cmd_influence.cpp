@@ -38,14 +38,6 @@ struct InfluenceArgs {
   double damping = 0.01;
 };
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 double parse_number(const std::string& text, const std::string& what) {
   try {
     size_t used = 0;
@@ -153,11 +145,11 @@ void run_influence(const InfluenceArgs& a) {
   if (!a.html.empty() && a.top == 0) throw Error("--html needs --top K");
   if (self && a.top > 0) throw Error("--top: not available for self-influence (its output has no test axis)");
 
-  const std::vector<std::string> specs = split_commas(a.checkpoints);
+  const std::vector<std::string> specs = split_commas(a.checkpoints, /*keep_empty=*/true);
   if (specs.empty()) throw Error("--checkpoints: expected a comma-separated list of checkpoints");
   std::vector<double> lrs;
   if (!a.lr.empty())
-    for (const auto& t : split_commas(a.lr)) lrs.push_back(parse_number(t, "--lr"));
+    for (const auto& t : split_commas(a.lr, /*keep_empty=*/true)) lrs.push_back(parse_number(t, "--lr"));
   if (!lrs.empty() && lrs.size() != specs.size())
     throw Error("--lr: " + std::to_string(lrs.size()) + " learning rate(s) for " + std::to_string(specs.size()) +
                 " checkpoint(s); give one per checkpoint");

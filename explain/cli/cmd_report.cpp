@@ -18,18 +18,9 @@ struct ReportArgs {
   std::vector<std::string> options;  // key=value
 };
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 void run_report(const ReportArgs& a) {
   explain::ReportRequest req;
-  req.methods = split_commas(a.methods);
+  req.methods = split_commas(a.methods, /*keep_empty=*/false);
   for (const auto& kv : a.options) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)

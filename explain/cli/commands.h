@@ -2,6 +2,8 @@
 // options on `app` and sets a callback that calls the library. main.cpp only lists them.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace xdnn::cli {
 
@@ -13,5 +15,9 @@ void add_explain_command(CLI::App& app);
 void add_attack_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_influence_command(CLI::App& app);
+
+// "a,b,,c" -> {"a", "b", "", "c"} with keep_empty (so that a caller can reject `--lr 0.1,,0.1`), else
+// {"a", "b", "c"}.
+std::vector<std::string> split_commas(const std::string& text, bool keep_empty);
 
 }  // namespace xdnn::cli
