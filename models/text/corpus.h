@@ -15,7 +15,8 @@
 //   4. keep sentences of at least `min_words` word tokens.
 // Sentences therefore never cross a paragraph. Known limits: a few transcriber's notes of the
 // Gutenberg editions remain (Northanger Abbey ends with one); abbreviations other than the titles
-// listed in corpus.cpp split a sentence.
+// listed in corpus.cpp split a sentence; a quotation of several sentences is split with them, so a
+// sentence may start or end with an unmatched quote mark.
 //
 // Classes are the novels in publication order (as in janeaustenr::austen_books()):
 //   0 Sense & Sensibility, 1 Pride & Prejudice, 2 Mansfield Park, 3 Emma, 4 Northanger Abbey,
