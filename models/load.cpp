@@ -1,5 +1,7 @@
 #include "models/load.h"
 
+#include <nlohmann/json.hpp>
+
 #include "models/checkpoint.h"
 #include "models/onnx/import.h"
 #include "models/zoo.h"
@@ -13,10 +15,34 @@ static bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 Model load_zoo_weights(const std::string& architecture, const std::string& weights_path) {
+  if (is_text_zoo_name(architecture)) {
+    // Text models are sized by their data set: the sizes are in the checkpoint's metadata.
+    const Metadata meta = read_checkpoint_metadata(weights_path);
+    Model m = build_text_model(architecture, text_config_from_metadata(meta, weights_path));
+    load_checkpoint(weights_path, m);
+    m.class_names = class_names_from_metadata(meta, weights_path);
+    return m;
+  }
   Model m = build_zoo_model(architecture);
   load_checkpoint(weights_path, m);
   return m;
 }
+
+std::vector<std::string> class_names_from_metadata(const Metadata& meta, const std::string& source) {
+  auto it = meta.find("class_names");
+  if (it == meta.end()) return {};
+  nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
+  if (j.is_discarded() || !j.is_array())
+    throw Error(source + ": metadata 'class_names' is not a JSON array of strings");
+  std::vector<std::string> names;
+  for (const auto& e : j) {
+    if (!e.is_string()) throw Error(source + ": metadata 'class_names' is not a JSON array of strings");
+    names.push_back(e.get<std::string>());
+  }
+  return names;
+}
+
+std::string class_names_metadata(const std::vector<std::string>& names) { return nlohmann::json(names).dump(); }
 
 Model load_model(const std::string& path_or_name) {
   const std::string& spec = path_or_name;

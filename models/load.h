@@ -2,8 +2,10 @@
 // training code (models/load.cpp).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "models/model.h"
+#include "models/safetensors.h"
 
 namespace xdnn {
 
@@ -22,7 +24,13 @@ Model load_onnx(const std::string& path);
 // strict (names, shapes, dtypes; models/checkpoint.h). Unknown -> Error listing what is valid.
 Model load_model(const std::string& path_or_name);
 
-// A zoo architecture with the weights of a safetensors file (strict: names, shapes, dtypes).
+// A zoo architecture with the weights of a safetensors file (strict: names, shapes, dtypes). Text models
+// (text-lstm, text-transformer) take their sizes from the file's "text.*" metadata (models/zoo.h) and
+// their class names from "class_names".
 Model load_zoo_weights(const std::string& architecture, const std::string& weights_path);
+
+// Class names as checkpoint metadata: a JSON array of strings under "class_names" (absent: none).
+std::string class_names_metadata(const std::vector<std::string>& names);
+std::vector<std::string> class_names_from_metadata(const Metadata& meta, const std::string& source);
 
 }  // namespace xdnn

@@ -67,14 +67,15 @@ double now_seconds() {
 }
 
 // "[=====>    ] 312/938  loss 0.5123  2310 img/s  ETA 3s" on one rewritten stderr line.
-void draw_progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double rate, double eta) {
+void draw_progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double rate, double eta,
+                   const char* unit) {
   const int width = 24;
   const int filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
   char bar[width + 1];
   for (int i = 0; i < width; ++i) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
   bar[width] = 0;
-  std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f img/s  ETA %.0fs   ", epoch, epochs, bar,
-               static_cast<long long>(done), static_cast<long long>(total), loss, rate, eta);
+  std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f %s/s  ETA %.0fs   ", epoch, epochs, bar,
+               static_cast<long long>(done), static_cast<long long>(total), loss, rate, unit, eta);
   std::fflush(stderr);
 }
 
@@ -88,7 +89,7 @@ EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_s
   for (int64_t b = 0; b < data.size(); b += batch_size) {
     const int64_t e = std::min(b + batch_size, data.size());
     Tensor x = data.x.slice_batch(b, e), y = data.y.slice_batch(b, e);
-    if (model.dtype() != x.dtype()) x = x.to(model.dtype());
+    if (x.is_float() && model.dtype() != x.dtype()) x = x.to(model.dtype());  // token ids stay int64
     Tensor logits = model.predict(x);
     loss_sum += softmax_cross_entropy(logits, y, nullptr) * static_cast<double>(e - b);
     const int64_t K = logits.dim(1);
@@ -153,6 +154,27 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     if (ec) throw Error("cannot create checkpoint directory " + cfg.out_dir + ": " + ec.message());
   }
 
+  // The checkpoint's metadata after `epoch`, trained at learning rate `lr` (models/checkpoint.h).
+  auto checkpoint_metadata = [&](int epoch, double lr) {
+    Metadata m;
+    m["format"] = "xdnn-checkpoint-1";
+    m["architecture"] = cfg.architecture;
+    m["epoch"] = std::to_string(epoch);
+    m["seed"] = std::to_string(cfg.seed);
+    put_optimizer_metadata(m, cfg.optimizer);  // "optimizer" and the settings, base_lr
+    m["lr"] = number_text(lr);                 // the learning rate used during this epoch (TracIn)
+    m["lr_decay"] = number_text(cfg.lr_decay);
+    m["batch_size"] = std::to_string(cfg.batch_size);
+    m["train_size"] = std::to_string(train.size());
+    for (const auto& [key, value] : cfg.extra_metadata) {
+      if (m.count(key))
+        throw Error("checkpoint metadata: extra entry '" + key + "' would replace the training loop's own");
+      m[key] = value;
+    }
+    return m;
+  };
+  checkpoint_metadata(1, cfg.optimizer.lr);  // bad extra entries fail before any training
+
   const bool tty = cfg.progress && isatty(fileno(stderr));
   const int out_id = model.outputs()[0];
   const int64_t N = train.size();
@@ -177,7 +199,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
       const size_t begin = static_cast<size_t>(b * cfg.batch_size);
       const size_t end = std::min(begin + static_cast<size_t>(cfg.batch_size), static_cast<size_t>(N));
       LabeledData batch = gather(train, order, begin, end);
-      if (batch.x.dtype() != model.dtype()) batch.x = batch.x.to(model.dtype());
+      if (batch.x.is_float() && batch.x.dtype() != model.dtype()) batch.x = batch.x.to(model.dtype());
       Tape tape = model.forward({batch.x}, fopt);
       Tensor grad_logits;
       const double loss = softmax_cross_entropy(tape.values[out_id], batch.y, &grad_logits);
@@ -195,7 +217,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
           last_draw = t;
           const double rate = static_cast<double>(end) / std::max(t - t0, 1e-9);
           draw_progress(epoch, cfg.epochs, b + 1, batches, loss_sum / static_cast<double>(end), rate,
-                        static_cast<double>(N - static_cast<int64_t>(end)) / rate);
+                        static_cast<double>(N - static_cast<int64_t>(end)) / rate, train.x.is_float() ? "img" : "seq");
         }
       }
     }
@@ -209,16 +231,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     if (!cfg.out_dir.empty()) {
       r.checkpoint =
           (std::filesystem::path(cfg.out_dir) / ("epoch-" + std::to_string(epoch) + ".safetensors")).string();
-      Metadata m;
-      m["format"] = "xdnn-checkpoint-1";
-      m["architecture"] = cfg.architecture;
-      m["epoch"] = std::to_string(epoch);
-      m["seed"] = std::to_string(cfg.seed);
-      put_optimizer_metadata(m, cfg.optimizer);  // "optimizer" and the settings, base_lr
-      m["lr"] = number_text(r.lr);               // the learning rate used during this epoch (TracIn)
-      m["lr_decay"] = number_text(cfg.lr_decay);
-      m["batch_size"] = std::to_string(cfg.batch_size);
-      m["train_size"] = std::to_string(N);
+      const Metadata m = checkpoint_metadata(epoch, r.lr);
       save_checkpoint(r.checkpoint, model, m);
       save_optimizer_state(optimizer_state_path(r.checkpoint), opt);
     }

@@ -17,10 +17,11 @@
 
 #include "models/model.h"
 #include "models/optim.h"
+#include "models/safetensors.h"
 
 namespace xdnn {
 
-// A labelled data set: x (N, ...) float32, y (N) int64 class ids.
+// A labelled data set: x (N, ...) float32 (images) or int64 (token ids (N, T)), y (N) int64 class ids.
 struct LabeledData {
   Tensor x;
   Tensor y;
@@ -51,6 +52,9 @@ struct TrainConfig {
   std::string out_dir;   // checkpoints go here; empty = none
   std::string resume;    // checkpoint to continue from; empty = start fresh
   bool progress = true;  // progress bar on stderr when it is a terminal, else a line per epoch
+  // Extra checkpoint metadata: what rebuilding the model needs beyond `architecture` (a text model's
+  // sizes "text.*", "class_names", "vocab"). Keys of the training loop's own entries are rejected.
+  Metadata extra_metadata;
 };
 
 struct EpochResult {

@@ -1,14 +1,22 @@
 #include "models/zoo.h"
 
+#include <cstdlib>
 #include <memory>
 
+#include "engine/ops.h"
 #include "layers/add.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
+#include "layers/embedding.h"
 #include "layers/flatten.h"
+#include "layers/layer_norm.h"
 #include "layers/linear.h"
+#include "layers/lstm.h"
 #include "layers/maxpool2d.h"
+#include "layers/positional_embedding.h"
 #include "layers/relu.h"
+#include "layers/token_pooling.h"
+#include "layers/transformer_encoder.h"
 
 namespace xdnn {
 namespace {
@@ -89,14 +97,218 @@ Model fashion_resnet(Rng& rng) {
   return m;
 }
 
+// ---- text models ------------------------------------------------------------------------------------
+
+// TokenPadding: ids (N, T) int64 -> {lengths (N) int64, key_padding_mask (N, T) int64 (1 = padding)}.
+// lengths[n] = 1 + the position of the last non-pad id of sample n (so a pad id inside a sequence is
+// read as a token), mask[n, t] = t ≥ lengths[n]. This is the node that checks the ids against the
+// model's contract: int64, (N, T), 1 ≤ T ≤ max_len (max_len < 0: any), ids in [0, V), no sample empty.
+// Its outputs are integers: nothing flows back (backward and relevance return undefined tensors).
+class TokenPadding : public Layer {
+ public:
+  TokenPadding(int64_t vocab_size, int64_t max_len, int64_t pad_id)
+      : vocab_(vocab_size), max_len_(max_len), pad_(pad_id) {}
+  const char* kind() const override { return "TokenPadding"; }
+
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) override {
+    const Tensor& ids = x.at(0);
+    const std::string range = "1.." + (max_len_ >= 0 ? std::to_string(max_len_) : std::string("any"));
+    if (!ids.defined() || ids.dtype() != DType::I64 || ids.ndim() != 2)
+      throw Error("input 'ids': expected int64 token ids (N, T), got " +
+                  (ids.defined() ? ids.describe() : std::string("nothing")));
+    const int64_t N = ids.dim(0), T = ids.dim(1);
+    if (T == 0) throw Error("input 'ids': empty sequences (T = 0), expected a length in " + range);
+    if (max_len_ >= 0 && T > max_len_)
+      throw Error("input 'ids': sequence length " + std::to_string(T) +
+                  " is longer than the model's positional table, "
+                  "expected a length in " +
+                  range);
+    Tensor lengths({N}, DType::I64), mask({N, T}, DType::I64);
+    const int64_t* id = ids.data<int64_t>();  // storage is contiguous (engine/tensor.h)
+    int64_t* len = lengths.data<int64_t>();
+    int64_t* msk = mask.data<int64_t>();
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t last = -1;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t v = id[n * T + t];
+        if (v < 0 || v >= vocab_)
+          throw Error("input 'ids': id " + std::to_string(v) + " at sample " + std::to_string(n) + ", position " +
+                      std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(vocab_ - 1) + "]");
+        if (v != pad_) last = t;
+      }
+      if (last < 0)
+        throw Error("input 'ids': sample " + std::to_string(n) + " is empty (only padding id " + std::to_string(pad_) +
+                    "), expected at least one token");
+      len[n] = last + 1;
+      for (int64_t t = 0; t < T; ++t) msk[n * T + t] = t > last ? 1 : 0;
+    }
+    return {lengths, mask};
+  }
+  std::vector<Tensor> backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) override {
+    return {Tensor()};
+  }
+  std::vector<Tensor> relevance(const std::vector<Tensor>&, const Saved&, const Rule&) override { return {Tensor()}; }
+  std::vector<std::string> relevance_rules() const override { return {"any (integer outputs, nothing flows back)"}; }
+
+ private:
+  int64_t vocab_, max_len_, pad_;
+};
+
+void check_text_config(const std::string& name, const TextModelConfig& c) {
+  auto positive = [&](const char* key, int64_t v) {
+    if (v <= 0) throw Error(name + ": " + key + " must be positive, got " + std::to_string(v));
+  };
+  positive("vocab_size", c.vocab_size);
+  positive("num_classes", c.num_classes);
+  positive("max_len", c.max_len);
+  positive("embed_dim", c.embed_dim);
+  positive("hidden_size", c.hidden_size);
+  positive("num_layers", c.num_layers);
+  positive("num_heads", c.num_heads);
+  if (c.pad_id < 0 || c.pad_id >= c.vocab_size)
+    throw Error(name + ": pad_id " + std::to_string(c.pad_id) + " is outside the vocabulary [0, " +
+                std::to_string(c.vocab_size - 1) + "]");
+}
+
+Model text_model_base(const TextModelConfig& c, int64_t max_len_limit, Rng& rng) {
+  Model m;
+  m.add_input("ids");
+  m.input_dtype = DType::I64;
+  m.input_shape = {-1};
+  m.check_input = true;
+  m.add_node("padding", std::make_shared<TokenPadding>(c.vocab_size, max_len_limit, c.pad_id), {"ids"},
+             {"lengths", "padding_mask"});
+  auto emb = std::make_shared<Embedding>("embedding", c.vocab_size, c.embed_dim);
+  emb->init(rng);
+  m.add_node("embedding", emb, {"ids"}, {"embedding"});  // (N, T, d)
+  return m;
+}
+
+// text-lstm: ids -> embedding (N, T, d) -> LSTM over the valid steps -> pooled (N, D·H) -> fc (N, K).
+// "last": the final states h_n (the forward direction after the last valid token, the reverse one after
+// token 0), flattened; "mean": the mean of the outputs over the valid steps.
+Model text_lstm(const TextModelConfig& c, Rng& rng) {
+  const std::string pooling = c.pooling.empty() ? "last" : c.pooling;
+  if (pooling != "last" && pooling != "mean")
+    throw Error("text-lstm: pooling '" + pooling + "' is not supported (last, mean)");
+  // The LSTM reads any length; the ids check does not limit T.
+  Model m = text_model_base(c, -1, rng);
+  auto lstm = std::make_shared<LSTM>("lstm", RecurrentConfig{c.embed_dim, c.hidden_size, 1, c.bidirectional, true});
+  lstm->init(rng);
+  m.add_node("lstm", lstm, {"embedding", "lengths"}, {"lstm", "lstm.h_n", "lstm.c_n"});
+  const int64_t D = c.bidirectional ? 2 : 1;
+  if (pooling == "last")
+    m.add_node("pool", std::make_shared<Flatten>(), {"lstm.h_n"}, {"pool"});  // (N, D, H) -> (N, D·H)
+  else
+    m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"lstm", "lengths"}, {"pool"});
+  m.add_node("fc", linear("fc", D * c.hidden_size, c.num_classes, rng), {"pool"}, {"logits"});
+  m.set_outputs({"logits"});
+  return m;
+}
+
+// text-transformer (pre-norm, as GPT-2 / ViT): x = embedding + positions; per layer
+// x = x + SA(LN1(x)) [padding keys masked], x = x + FF(LN2(x)) with GELU; then LayerNorm "norm",
+// pooling ("mean" over the valid tokens, or "first"), fc.
+Model text_transformer(const TextModelConfig& c, Rng& rng) {
+  const std::string pooling = c.pooling.empty() ? "mean" : c.pooling;
+  const std::string positional = c.positional.empty() ? "learned" : c.positional;
+  if (pooling != "mean" && pooling != "first")
+    throw Error("text-transformer: pooling '" + pooling + "' is not supported (mean, first)");
+  if (positional != "learned" && positional != "sinusoidal")
+    throw Error("text-transformer: positional '" + positional + "' is not supported (learned, sinusoidal)");
+  if (c.embed_dim % c.num_heads != 0)
+    throw Error("text-transformer: embed_dim " + std::to_string(c.embed_dim) + " is not a multiple of num_heads " +
+                std::to_string(c.num_heads));
+  Model m = text_model_base(c, c.max_len, rng);
+  if (positional == "learned") {
+    auto pos = std::make_shared<LearnedPositionalEmbedding>("pos_embedding.weight", c.max_len, c.embed_dim);
+    pos->init(rng);
+    m.add_node("pos_embedding", pos, {"embedding"}, {"pos_embedding"});
+  } else {
+    m.add_node("pos_embedding", std::make_shared<SinusoidalPositionalEncoding>(), {"embedding"}, {"pos_embedding"});
+  }
+  std::string x = "pos_embedding";
+  for (int64_t k = 0; k < c.num_layers; ++k) {
+    const std::string name = "layers." + std::to_string(k);
+    TransformerEncoderConfig ec{c.embed_dim, c.num_heads, c.hidden_size, true, true, false, 1e-5};
+    auto enc = std::make_shared<TransformerEncoderLayer>(name, ec);
+    enc->init(rng);
+    m.add_node(name, enc, {x, "padding_mask"}, {name});
+    x = name;
+  }
+  m.add_node("norm", std::make_shared<LayerNorm>("norm", Shape{c.embed_dim}), {x}, {"norm"});
+  if (pooling == "mean")
+    m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"norm", "lengths"}, {"pool"});
+  else
+    m.add_node("pool", std::make_shared<FirstTokenPooling>(), {"norm"}, {"pool"});
+  m.add_node("fc", linear("fc", c.embed_dim, c.num_classes, rng), {"pool"}, {"logits"});
+  m.set_outputs({"logits"});
+  return m;
+}
+
 }  // namespace
 
+bool is_text_zoo_name(const std::string& name) { return name == "text-lstm" || name == "text-transformer"; }
+
+Model build_text_model(const std::string& name, const TextModelConfig& cfg, uint64_t seed) {
+  if (!is_text_zoo_name(name)) throw Error("'" + name + "' is not a text model (text-lstm, text-transformer)");
+  check_text_config(name, cfg);
+  Rng rng(seed);
+  return name == "text-lstm" ? text_lstm(cfg, rng) : text_transformer(cfg, rng);
+}
+
+void put_text_config_metadata(Metadata& m, const TextModelConfig& c) {
+  m["text.vocab_size"] = std::to_string(c.vocab_size);
+  m["text.num_classes"] = std::to_string(c.num_classes);
+  m["text.max_len"] = std::to_string(c.max_len);
+  m["text.pad_id"] = std::to_string(c.pad_id);
+  m["text.embed_dim"] = std::to_string(c.embed_dim);
+  m["text.hidden_size"] = std::to_string(c.hidden_size);
+  m["text.bidirectional"] = c.bidirectional ? "true" : "false";
+  m["text.num_layers"] = std::to_string(c.num_layers);
+  m["text.num_heads"] = std::to_string(c.num_heads);
+  m["text.pooling"] = c.pooling;
+  m["text.positional"] = c.positional;
+}
+
+TextModelConfig text_config_from_metadata(const Metadata& m, const std::string& source) {
+  auto get = [&](const std::string& key) {
+    auto it = m.find(key);
+    if (it == m.end()) throw Error(source + ": metadata has no '" + key + "' entry (a text model needs its sizes)");
+    return it->second;
+  };
+  auto get_int = [&](const std::string& key) {
+    const std::string s = get(key);
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end) throw Error(source + ": metadata '" + key + "' is '" + s + "', expected an integer");
+    return static_cast<int64_t>(v);
+  };
+  TextModelConfig c;
+  c.vocab_size = get_int("text.vocab_size");
+  c.num_classes = get_int("text.num_classes");
+  c.max_len = get_int("text.max_len");
+  c.pad_id = get_int("text.pad_id");
+  c.embed_dim = get_int("text.embed_dim");
+  c.hidden_size = get_int("text.hidden_size");
+  const std::string bidi = get("text.bidirectional");
+  if (bidi != "true" && bidi != "false")
+    throw Error(source + ": metadata 'text.bidirectional' is '" + bidi + "', expected true or false");
+  c.bidirectional = bidi == "true";
+  c.num_layers = get_int("text.num_layers");
+  c.num_heads = get_int("text.num_heads");
+  c.pooling = get("text.pooling");
+  c.positional = get("text.positional");
+  return c;
+}
+
 std::vector<std::string> zoo_names() { return {"fashion-mlp", "fashion-cnn", "fashion-resnet"}; }
+std::vector<std::string> text_zoo_names() { return {"text-lstm", "text-transformer"}; }
 
 bool is_zoo_name(const std::string& name) {
   for (const auto& n : zoo_names())
     if (n == name) return true;
-  return false;
+  return is_text_zoo_name(name);
 }
 
 Model build_zoo_model(const std::string& name, uint64_t seed) {
@@ -104,8 +316,12 @@ Model build_zoo_model(const std::string& name, uint64_t seed) {
   if (name == "fashion-mlp") return fashion_mlp(rng);
   if (name == "fashion-cnn") return fashion_cnn(rng);
   if (name == "fashion-resnet") return fashion_resnet(rng);
+  if (is_text_zoo_name(name))
+    throw Error("'" + name + "' needs the data set's sizes (vocabulary, classes, max length)",
+                "train one with `xdnn train --model " + name + " --data ...` and load its checkpoint");
   std::string valid;
   for (const auto& n : zoo_names()) valid += (valid.empty() ? "" : ", ") + n;
+  for (const auto& n : text_zoo_names()) valid += ", " + n;
   throw Error("unknown model '" + name + "'", "valid zoo models: " + valid + " (or a path to an .onnx file)");
 }
 

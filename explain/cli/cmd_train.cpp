@@ -1,5 +1,10 @@
-// `xdnn train`: trains a zoo model on Fashion-MNIST and writes a checkpoint per epoch (models/train.h).
+// `xdnn train`: trains a zoo model and writes a checkpoint per epoch (models/train.h). Image models train
+// on Fashion-MNIST; text models (text-lstm, text-transformer) on --data austen-words | austen-chars |
+// trigger (models/text/), sized by the data set: vocabulary, classes and max length go into the
+// checkpoint's metadata ("text.*", models/zoo.h) and the vocabulary JSON next to it (DIR/vocab.json),
+// so `--model DIR/epoch-K.safetensors` rebuilds the model anywhere.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -7,6 +12,10 @@
 #include "explain/cli/commands.h"
 #include "models/checkpoint.h"
 #include "models/fashion_mnist.h"
+#include "models/load.h"
+#include "models/text/corpus.h"
+#include "models/text/tokenizer.h"
+#include "models/text/trigger_task.h"
 #include "models/train.h"
 #include "models/zoo.h"
 
@@ -27,7 +36,70 @@ struct TrainOptions {
   int threads = 0;
   std::string data_dir;
   bool no_progress = false;
+  // Text models.
+  std::string data;        // fashion-mnist | austen-words | austen-chars | trigger; empty: by model
+  int64_t max_len = -1;    // tokens per row; -1: the data set's default
+  int64_t vocab = -1;      // vocabulary size (Austen: most frequent tokens + <pad>, <unk>; trigger: total)
+  uint64_t data_seed = 0;  // split / generation seed (independent of --seed, so runs share a test set)
+  TextModelConfig text;    // embed_dim, hidden_size, bidirectional, num_layers, num_heads, pooling, positional
 };
+
+// A text data set as the training loop takes it, with what the checkpoint must record.
+struct TextData {
+  LabeledData train, test;
+  text::Vocabulary vocab;
+  std::vector<std::string> class_names;
+  int64_t max_len = 0;
+  std::string description;
+};
+
+TextData load_text_data(const TrainOptions& o) {
+  TextData d;
+  if (o.data == "trigger") {
+    // Synthetic trigger task (models/text/trigger_task.h): 4 classes; train and test are two draws of
+    // the generator (seeds data_seed and data_seed + 1) over the same vocabulary.
+    text::TriggerTaskOptions t;
+    t.max_length = o.max_len > 0 ? o.max_len : 16;
+    t.min_length = std::max<int64_t>(1, t.max_length / 2);
+    if (o.vocab > 0) {
+      if (o.vocab < 2 + t.num_classes + 1)
+        throw Error("--vocab " + std::to_string(o.vocab) + " is too small for the trigger task",
+                    "it needs <pad>, <unk>, " + std::to_string(t.num_classes) + " triggers and at least one filler");
+      t.num_fillers = o.vocab - 2 - t.num_classes;
+    }
+    t.num_samples = o.train_limit > 0 ? o.train_limit : 4000;
+    t.seed = o.data_seed;
+    text::TriggerTask tr = text::make_trigger_task(t);
+    t.num_samples = o.test_limit > 0 ? o.test_limit : 1000;
+    t.seed = o.data_seed + 1;
+    text::TriggerTask te = text::make_trigger_task(t);
+    d.train = {tr.data.ids, tr.data.labels};
+    d.test = {te.data.ids, te.data.labels};
+    d.vocab = tr.data.vocab;
+    d.class_names = tr.data.class_names;
+    d.max_len = t.max_length;
+    d.description = "the trigger task";
+  } else if (o.data == "austen-words" || o.data == "austen-chars") {
+    text::AustenOptions a;
+    a.dir = o.data_dir;
+    a.level = o.data == "austen-words" ? text::TokenLevel::Word : text::TokenLevel::Char;
+    a.max_len = o.max_len > 0 ? o.max_len : (a.level == text::TokenLevel::Word ? 48 : 160);
+    if (o.vocab > 0) a.vocab_size = o.vocab;
+    a.seed = o.data_seed;
+    text::AustenSplit sp = text::load_austen_sentences(a);
+    d.train = LabeledData{sp.train.ids, sp.train.labels}.head(o.train_limit);
+    d.test = LabeledData{sp.test.ids, sp.test.labels}.head(o.test_limit);
+    d.vocab = sp.train.vocab;
+    d.class_names = sp.train.class_names;
+    d.max_len = a.max_len;
+    d.description =
+        std::string("Austen sentences (") + (a.level == text::TokenLevel::Word ? "words" : "characters") + ")";
+  } else {
+    throw Error("--data '" + o.data + "' is not a text data set",
+                "text models take austen-words, austen-chars or trigger");
+  }
+  return d;
+}
 
 void train_command(TrainOptions o, CLI::App* cmd) {
   if (o.resume.size()) {
@@ -35,6 +107,9 @@ void train_command(TrainOptions o, CLI::App* cmd) {
     // alone continues the same run; settings given must agree with it (train_model checks).
     const Metadata m = read_checkpoint_metadata(o.resume);
     if (cmd->count("--model") == 0) o.model = metadata_get(m, "architecture", o.resume);
+    if (cmd->count("--data") == 0 && m.count("data")) o.data = m.at("data");
+    if (cmd->count("--data-seed") == 0 && m.count("data_seed"))
+      o.data_seed = static_cast<uint64_t>(metadata_get_int(m, "data_seed", o.resume));
     if (cmd->count("--seed") == 0) o.seed = static_cast<uint64_t>(metadata_get_int(m, "seed", o.resume));
     if (cmd->count("--batch-size") == 0) o.batch_size = metadata_get_int(m, "batch_size", o.resume);
     if (cmd->count("--lr-decay") == 0) o.lr_decay = metadata_get_double(m, "lr_decay", o.resume);
@@ -49,10 +124,14 @@ void train_command(TrainOptions o, CLI::App* cmd) {
     o.optimizer.eps = saved.eps;
   }
   if (o.threads > 0) set_num_threads(o.threads);
-  Model model = build_zoo_model(o.model, o.seed);  // unknown names list the zoo
+  const bool text_model = is_text_zoo_name(o.model);
+  if (o.data.empty()) o.data = text_model ? "" : "fashion-mnist";
+  if (text_model && o.data.empty())
+    throw Error("--model " + o.model + " needs --data", "text models take austen-words, austen-chars or trigger");
+  if (!text_model && o.data != "fashion-mnist")
+    throw Error("--data " + o.data + " is for text models, --model " + o.model + " is an image model",
+                "use --model text-lstm or text-transformer");
   validate(o.optimizer);
-  const LabeledImages tr = load_fashion_mnist("train", o.data_dir, o.train_limit);
-  const LabeledImages te = load_fashion_mnist("test", o.data_dir, o.test_limit);
 
   TrainConfig cfg;
   cfg.architecture = o.model;
@@ -64,26 +143,75 @@ void train_command(TrainOptions o, CLI::App* cmd) {
   cfg.out_dir = o.out;
   cfg.resume = o.resume;
   cfg.progress = !o.no_progress;
-  std::printf("training %s on %lld images (test %lld), %s, batch %lld, seed %llu, %d thread(s)\n", o.model.c_str(),
-              static_cast<long long>(tr.images.dim(0)), static_cast<long long>(te.images.dim(0)),
-              describe(o.optimizer).c_str(), static_cast<long long>(o.batch_size),
-              static_cast<unsigned long long>(o.seed), num_threads());
-  std::fflush(stdout);
-  train_model(model, {tr.images, tr.labels}, {te.images, te.labels}, cfg, [&](const EpochResult& r) {
+  auto report = [&](const EpochResult& r) {
     std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f  %.2f s%s%s\n", r.epoch, o.epochs,
                 r.train_loss, r.test.loss, r.test.accuracy, r.seconds, r.checkpoint.empty() ? "" : "  -> ",
                 r.checkpoint.c_str());
     std::fflush(stdout);
-  });
+  };
+
+  if (!text_model) {
+    Model model = build_zoo_model(o.model, o.seed);  // unknown names list the zoo
+    const LabeledImages tr = load_fashion_mnist("train", o.data_dir, o.train_limit);
+    const LabeledImages te = load_fashion_mnist("test", o.data_dir, o.test_limit);
+    std::printf("training %s on %lld images (test %lld), %s, batch %lld, seed %llu, %d thread(s)\n", o.model.c_str(),
+                static_cast<long long>(tr.images.dim(0)), static_cast<long long>(te.images.dim(0)),
+                describe(o.optimizer).c_str(), static_cast<long long>(o.batch_size),
+                static_cast<unsigned long long>(o.seed), num_threads());
+    std::fflush(stdout);
+    train_model(model, {tr.images, tr.labels}, {te.images, te.labels}, cfg, report);
+    return;
+  }
+
+  const TextData d = load_text_data(o);
+  TextModelConfig tc = o.text;
+  if (!o.resume.empty()) {
+    // The architecture's sizes come from the checkpoint (the data options above must reproduce them).
+    tc = text_config_from_metadata(read_checkpoint_metadata(o.resume), o.resume);
+    if (tc.vocab_size != d.vocab.size() || tc.max_len != d.max_len)
+      throw Error(o.resume + ": checkpoint is for vocabulary " + std::to_string(tc.vocab_size) + ", max length " +
+                      std::to_string(tc.max_len) + ", the data gives " + std::to_string(d.vocab.size()) + ", " +
+                      std::to_string(d.max_len),
+                  "resume with the run's --data, --vocab and --max-len");
+  }
+  tc.vocab_size = d.vocab.size();
+  tc.num_classes = static_cast<int64_t>(d.class_names.size());
+  tc.max_len = d.max_len;
+  tc.pad_id = text::kPadId;
+  Model model = build_text_model(o.model, tc, o.seed);
+  model.class_names = d.class_names;
+  put_text_config_metadata(cfg.extra_metadata, tc);
+  cfg.extra_metadata["class_names"] = class_names_metadata(d.class_names);
+  cfg.extra_metadata["data"] = o.data;
+  cfg.extra_metadata["data_seed"] = std::to_string(o.data_seed);
+  if (!o.out.empty()) {
+    // The vocabulary next to the checkpoints (models/text/tokenizer.h): decoding ids for reports.
+    std::filesystem::create_directories(o.out);
+    const std::string vocab_path =
+        text::vocabulary_path_for_checkpoint((std::filesystem::path(o.out) / "epoch-1.safetensors").string());
+    text::save_vocabulary(vocab_path, d.vocab, d.class_names);
+    cfg.extra_metadata["vocab"] = std::filesystem::path(vocab_path).filename().string();
+  }
+  std::printf(
+      "training %s on %lld sequences of %s (test %lld; vocabulary %lld, %lld classes, max length %lld), %s, "
+      "batch %lld, seed %llu, %d thread(s)\n",
+      o.model.c_str(), static_cast<long long>(d.train.size()), d.description.c_str(),
+      static_cast<long long>(d.test.size()), static_cast<long long>(tc.vocab_size),
+      static_cast<long long>(tc.num_classes), static_cast<long long>(tc.max_len), describe(o.optimizer).c_str(),
+      static_cast<long long>(o.batch_size), static_cast<unsigned long long>(o.seed), num_threads());
+  std::fflush(stdout);
+  train_model(model, d.train, d.test, cfg, report);
 }
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "train a zoo model on Fashion-MNIST, one checkpoint per epoch");
+  CLI::App* cmd = app.add_subcommand(
+      "train", "train a zoo model (Fashion-MNIST, or text: Austen sentences / trigger task), one checkpoint per epoch");
   std::string zoo;
   for (const auto& n : zoo_names()) zoo += (zoo.empty() ? "" : ", ") + n;
+  for (const auto& n : text_zoo_names()) zoo += ", " + n;
   cmd->add_option("--model", o->model, "zoo architecture: " + zoo)->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "total number of epochs (a resumed run stops at the same total)")
       ->capture_default_str()
@@ -105,10 +233,44 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--resume", o->resume,
                   "continue from DIR/epoch-K.safetensors (bit-identical to an uninterrupted run; unspecified "
                   "settings are taken from the checkpoint)");
-  cmd->add_option("--train-limit", o->train_limit, "use only the first N training images");
-  cmd->add_option("--test-limit", o->test_limit, "evaluate on only the first N test images");
+  cmd->add_option("--train-limit", o->train_limit,
+                  "use only the first N training images (text: sequences; trigger: generate N, default 4000)");
+  cmd->add_option("--test-limit", o->test_limit,
+                  "evaluate on only the first N test images (trigger: generate N, default 1000)");
   cmd->add_option("--threads", o->threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)");
-  cmd->add_option("--data-dir", o->data_dir, "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)");
+  cmd->add_option("--data-dir", o->data_dir,
+                  "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist); for austen-*: the "
+                  "janeaustenr data directory (default $XDNN_JANEAUSTEN_DIR or the R site library)");
+  cmd->add_option("--data", o->data,
+                  "fashion-mnist (image models, the default) | austen-words | austen-chars | trigger (text models)")
+      ->check(CLI::IsMember({"fashion-mnist", "austen-words", "austen-chars", "trigger"}));
+  cmd->add_option("--max-len", o->max_len,
+                  "text: tokens per sequence (default austen-words 48, austen-chars 160, "
+                  "trigger 16)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--vocab", o->vocab,
+                  "text: vocabulary size (Austen: most frequent training tokens, default "
+                  "10000; trigger: total, default 56)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--data-seed", o->data_seed, "text: seed of the train/test split or of the generated task")
+      ->capture_default_str();
+  cmd->add_option("--embed-dim", o->text.embed_dim, "text: embedding width")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--hidden", o->text.hidden_size, "text: LSTM hidden size / transformer feed-forward width")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--bidirectional", o->text.bidirectional, "text-lstm: bidirectional LSTM");
+  cmd->add_option("--layers", o->text.num_layers, "text-transformer: encoder layers")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--heads", o->text.num_heads, "text-transformer: attention heads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--pooling", o->text.pooling,
+                  "text: last | mean (text-lstm, default last), mean | first "
+                  "(text-transformer, default mean)");
+  cmd->add_option("--positional", o->text.positional, "text-transformer: learned (default) | sinusoidal");
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
   cmd->callback([o, cmd] { train_command(*o, cmd); });
 }
