@@ -246,6 +246,11 @@ TEST_CASE("text data: rdata malformed input -> one-line xdnn::Error naming the f
     z.header();
     z.i(rdata::CLOSXP);
     check_one_line_error([&] { rdata::unserialize(z.b.data(), z.b.size(), "blob"); }, "unsupported SEXP type");
+    Xdr sym;
+    sym.header();
+    sym.i(rdata::SYMSXP);
+    sym.charsxp(std::string(10001, 'a'));
+    check_one_line_error([&] { rdata::unserialize(sym.b.data(), sym.b.size(), "blob"); }, "symbol name longer");
     Xdr deep;  // list(list(list(...))) 10000 deep
     deep.header();
     for (int k = 0; k < 10000; ++k) {

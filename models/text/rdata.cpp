@@ -142,6 +142,8 @@ class Reader {
       case SYMSXP: {
         const RObject printname = read_item(depth + 1);
         if (printname.type != CHARSXP) fail("expected a CHARSXP symbol name");
+        // R caps names at 10000 bytes (MAXIDSIZE); the cap also bounds what each reference copies.
+        if (printname.raw.size() > 10000) fail("symbol name longer than 10000 bytes");
         obj.type = SYMSXP;
         obj.name.assign(printname.raw.begin(), printname.raw.end());
         refs_.push_back(obj);
