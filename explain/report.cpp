@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "explain/attention.h"
 #include "explain/common.h"
 #include "explain/method.h"
 #include "explain/registry.h"
@@ -66,8 +67,10 @@ std::vector<double> probabilities(const Tensor& logits, int64_t n) {
   return p;
 }
 
-// Token row: each token id in a cell whose background is the diverging colour of its relevance.
-std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n) {
+// Token row: each token (its vocabulary text, else its id) in a cell whose background is the diverging
+// colour of its relevance.
+std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n, const std::vector<std::string>& vocab) {
+  const std::vector<std::string> labels = token_labels(ids, n, vocab);
   const int64_t T = ids.dim(1);
   double scale = 0;
   for (int64_t t = 0; t < T; ++t) scale = std::max(scale, std::abs(attribution.item(n * T + t)));
@@ -79,13 +82,53 @@ std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n) {
     char style[64];
     std::snprintf(style, sizeof style, "background:#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
     out += "<span class=\"tok\" style=\"" + std::string(style) + "\" title=\"relevance " + fmt(a) + "\">" +
-           std::to_string(static_cast<long long>(ids.item(n * T + t))) + "</span>";
+           html_escape(labels[t]) + "</span>";
   }
   return out + "</div>";
 }
 
+// Attention matrices (explain/attention.h) of every sample: one row of images per sample and layer, the
+// head mean first. Empty for a model without attention.
+std::string attention_section(const Model& model, const Tensor& ids, const std::vector<std::string>& vocab) {
+  const Tape tape = model.forward({ids});
+  const std::vector<AttentionMap> maps = attention_maps(model, tape, ids.dim(0), ids.dim(1));
+  if (maps.empty()) return "";
+  const int64_t N = ids.dim(0), T = ids.dim(1);
+  std::ostringstream o;
+  o << "<h2>Attention</h2>\n<p class=\"meta\">rows: queries, columns: keys; white 0 .. red the matrix's "
+       "maximum</p>\n<table>\n";
+  for (int64_t n = 0; n < N; ++n) {
+    const std::vector<std::string> labels = token_labels(ids, n, vocab);
+    for (size_t l = 0; l < maps.size(); ++l) {
+      const Tensor& p = maps[l].probs;  // (N, h, T, T)
+      const int64_t h = p.dim(1);
+      o << "<tr><td>" << n << "</td><td>layer " << l << "<br><small>" << html_escape(maps[l].node) << "</small></td>";
+      Tensor mean({T, T}, DType::F64);
+      std::vector<Tensor> heads;
+      for (int64_t k = 0; k < h; ++k) {
+        Tensor m = p.slice_batch(n, n + 1).reshape({h, T, T}).slice_batch(k, k + 1).reshape({T, T});
+        for (int64_t i = 0; i < T * T; ++i) mean.set_item(i, mean.item(i) + m.item(i) / static_cast<double>(h));
+        heads.push_back(m);
+      }
+      o << "<td>"
+        << img_tag(render_attention(mean, labels, "mean of " + std::to_string(h) + " heads", 14),
+                   "attention sample " + std::to_string(n) + " layer " + std::to_string(l) + " mean")
+        << "</td>";
+      for (int64_t k = 0; k < h; ++k)
+        o << "<td>"
+          << img_tag(
+                 render_attention(heads[k], labels, "head " + std::to_string(k), 14),
+                 "attention sample " + std::to_string(n) + " layer " + std::to_string(l) + " head " + std::to_string(k))
+          << "</td>";
+      o << "</tr>\n";
+    }
+  }
+  o << "</table>\n";
+  return o.str();
+}
+
 const char* kStyle = R"(body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-h1{font-size:20px;margin:0 0 4px}p.meta{color:#555;font-size:13px;margin:0 0 16px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 4px}p.meta{color:#555;font-size:13px;margin:0 0 16px}
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:6px;text-align:center;vertical-align:middle}
 th{background:#f4f4f4;font-size:13px}td.pred{font-size:13px;min-width:120px}.wrong{color:#b00}
 .tok{display:inline-block;padding:2px 4px;margin:1px;font-family:monospace;font-size:12px;border-radius:3px}
@@ -135,6 +178,9 @@ std::string render_report(const ReportRequest& req) {
   const Tensor logits = req.model->predict(model_x);
   if (logits.ndim() != 2) throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
   const std::vector<int64_t> predicted = argmax_rows(logits);
+  // Token texts: the request's vocabulary, else the file of a "vocab" option (`xdnn report --option vocab=F`).
+  std::vector<std::string> vocab = req.vocabulary;
+  if (vocab.empty() && req.options.count("vocab")) vocab = load_vocabulary_tokens(req.options.at("vocab"));
 
   std::vector<const MethodInfo*> methods;
   for (const auto& name : req.methods) methods.push_back(&find_method(name));
@@ -169,7 +215,7 @@ std::string render_report(const ReportRequest& req) {
     const int64_t k = predicted[n];
     o << "<tr><td>" << n << "</td>";
     if (tokens)
-      o << "<td>" << token_row(x, Tensor({x.dim(0), x.dim(1)}, DType::F64), n) << "</td>";
+      o << "<td>" << token_row(x, Tensor({x.dim(0), x.dim(1)}, DType::F64), n, vocab) << "</td>";
     else
       o << "<td>" << img_tag(render_grey(display_image(x, n), 4), "input " + std::to_string(n)) << "</td>";
     o << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
@@ -182,7 +228,7 @@ std::string render_report(const ReportRequest& req) {
     for (size_t j = 0; j < methods.size(); ++j) {
       const Tensor& a = attributions[j];
       if (tokens) {
-        o << "<td>" << token_row(x, a.to(DType::F64), n) << "</td>";
+        o << "<td>" << token_row(x, a.to(DType::F64), n, vocab) << "</td>";
       } else {
         HeatmapOptions hopt;
         hopt.scale = 4;
@@ -209,7 +255,9 @@ std::string render_report(const ReportRequest& req) {
     if (!params.empty()) o << " <small>(" << html_escape(params) << ")</small>";
     o << "</dd>\n";
   }
-  o << "</dl>\n</body></html>\n";
+  o << "</dl>\n";
+  if (tokens) o << attention_section(*req.model, x, vocab);
+  o << "</body></html>\n";
   return o.str();
 }
 

@@ -1,7 +1,8 @@
 // The HTML report: one self-contained page (inline CSS, PNGs as base64 data URIs, no scripts, no
 // external files) that shows, for each sample, the input, the predicted class and its probability
 // (and the true label when known), and one heatmap per explanation method. Token inputs are shown as a
-// row of token cells coloured by relevance.
+// row of token cells coloured by relevance. For a token model with attention (explain/attention.h) the
+// page ends with the attention matrices of every sample, layer and head (and the head mean).
 #pragma once
 #include <map>
 #include <string>
@@ -20,6 +21,9 @@ struct ReportRequest {
   Tensor labels;                         // optional int64 (N,): true classes
   std::vector<std::string> class_names;  // optional; index -> name
   std::vector<std::string> methods;      // registered method names, one column each
+  // Optional token id -> text, for token cells and attention labels; when empty, options["vocab"] may
+  // name a vocabulary JSON file (explain/attention.h load_vocabulary_tokens).
+  std::vector<std::string> vocabulary;
   // Options given to every method that takes them (e.g. {"steps": "32"}); others ignore them.
   std::map<std::string, std::string> options;
   std::string title = "xdnn explanation report";

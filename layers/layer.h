@@ -60,6 +60,15 @@ struct Rule {
 
 class LinearLike;
 
+// A tensor a layer computed inside one forward call that is not one of its outputs, exposed under a
+// documented name so explainers can read it without knowing the layer's class. Names in use:
+//   "attention"  attention probabilities (N, h, T, T): query rows, key columns, each row sums to 1
+//                (MultiheadAttention, TransformerEncoderLayer)
+struct NamedValue {
+  std::string name;
+  Tensor value;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -77,6 +86,9 @@ class Layer {
   virtual std::vector<std::string> relevance_rules() const;
 
   virtual const LinearLike* as_linear() const { return nullptr; }
+
+  // Intermediate values of the forward call that filled `saved` (see NamedValue). Default: none.
+  virtual std::vector<NamedValue> intermediates(const Saved& /*saved*/) const { return {}; }
 };
 
 // A layer whose output is an affine function of its (single) input: z = W ⋆ x + b.

@@ -162,8 +162,10 @@ std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, 
 }
 
 std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
-  if (rule.name != "epsilon")
-    throw Error("layer kind MultiheadAttention has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP)");
+  if (rule.name != "epsilon" && rule.name != "cp")
+    throw Error("layer kind MultiheadAttention has no LRP rule '" + rule.name +
+                "'; it has: epsilon (AttnLRP), cp (CP-LRP)");
+  const bool cp = rule.name == "cp";
   const double eps = rule.epsilon;
   const Tensor &x = saved.tensors.at(0), &Q = saved.tensors[1], &K = saved.tensors[2], &V = saved.tensors[3];
   const Tensor &S = saved.tensors[4], &P = saved.tensors[5], &O = saved.tensors[6], &y = saved.tensors[7];
@@ -177,6 +179,14 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   // O = P v, uniform rule: every term P_ij v_jd gets its ε-share, half to each factor.
   const Tensor Oh = ops::batched_matmul(P, V);
   const Tensor s_o = ops::div(split_heads(R_O, N, T, h_), ops::stabilize(Oh, eps));  // (N·h, T, dh)
+  const Tensor X2 = x.reshape({N * T, E_});
+  if (cp) {  // CP-LRP: P constant, every term's share goes to v; the v projection takes the ε-rule.
+    const Tensor R_V = merge_heads(ops::mul(V, ops::batched_matmul(P, s_o, true, false)), N, T, h_);
+    const Tensor z = saved.tensors[10];
+    const Tensor t = ops::matmul(ops::div(R_V, ops::stabilize(z, eps)), in_w_.value.slice_batch(2 * E_, 3 * E_));
+    out[0] = ops::mul(X2, t).reshape({N, T, E_});
+    return out;
+  }
   const Tensor R_P = ops::scale(ops::mul(P, ops::batched_matmul(s_o, V, false, true)), 0.5);
   const Tensor R_V = ops::scale(ops::mul(V, ops::batched_matmul(P, s_o, true, false)), 0.5);
   // Softmax (AttnLRP Prop. 3.1): R_S = S ⊙ (R_P − P ⊙ Σ_j R_P). S is the unmasked score, so masked
@@ -189,7 +199,6 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   const Tensor R_Q = ops::scale(ops::mul(Q, ops::batched_matmul(s_s, K)), 0.5 * c);
   const Tensor R_K = ops::scale(ops::mul(K, ops::batched_matmul(s_s, Q, true, false)), 0.5 * c);
   // q, k, v projections, ε-rule each (bias absorbed), summed at x.
-  const Tensor X2 = x.reshape({N * T, E_});
   const Tensor R[3] = {merge_heads(R_Q, N, T, h_), merge_heads(R_K, N, T, h_), merge_heads(R_V, N, T, h_)};
   Tensor acc({N * T, E_}, dt);
   for (int j = 0; j < 3; ++j) {
@@ -199,6 +208,13 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   }
   out[0] = ops::mul(X2, acc).reshape({N, T, E_});
   return out;
+}
+
+std::vector<NamedValue> MultiheadAttention::intermediates(const Saved& saved) const {
+  if (saved.tensors.size() < 6) return {};
+  const Tensor& x = saved.tensors[0];
+  const int64_t N = x.dim(0), T = x.dim(1);
+  return {{"attention", saved.tensors[5].reshape({N, h_, T, T})}};
 }
 
 }  // namespace xdnn

@@ -15,6 +15,11 @@
 // the bilinear products q kᵀ and P v use the uniform rule — each product term's ε-share is split half
 // and half between its two factors; softmax: R_S = S ⊙ (R_P − P ⊙ Σ_keys R_P) (their Prop. 3.1),
 // masked entries get none.
+// Rule "cp" (CP-LRP, Ali et al. 2022, "XAI for Transformers: Better Explanations through Conservative
+// Propagation", §3.2): the attention probabilities P are treated as constants, so O = P v is linear in v
+// and takes the ε-rule with all of each term's share going to v, R_v = v ⊙ Pᵀ(R_O / stab_ε(P v));
+// nothing flows into the softmax / q kᵀ path (R_q = R_k = 0). Conserving up to the absorbed biases.
+// intermediates(): {"attention", P (N, h, T, T)}.
 #pragma once
 #include "layers/layer.h"
 
@@ -33,7 +38,8 @@ class MultiheadAttention : public Layer {
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
+  std::vector<std::string> relevance_rules() const override { return {"epsilon", "cp"}; }
+  std::vector<NamedValue> intermediates(const Saved& saved) const override;
 
   Param& in_proj_weight() { return in_w_; }
   Param& in_proj_bias() { return in_b_; }

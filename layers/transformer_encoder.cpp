@@ -107,10 +107,13 @@ std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& 
 std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt,
                                                      const Rule* rule) {
   const std::vector<Saved> s = unpack(saved, 4);
+  // Under "cp" only the attention changes its rule; the other sub-layers take the epsilon rule.
+  Rule sub_rule = rule ? *rule : Rule{};
+  if (rule && rule->name == "cp") sub_rule.name = "epsilon";
   const Tensor &r1a = saved.tensors[0], &r1b = saved.tensors[1], &r2a = saved.tensors[2], &r2b = saved.tensors[3];
   auto run = [&](Layer& l, int k, const Tensor& t) -> Tensor {
     if (!t.defined()) return Tensor();
-    return bopt ? l.backward({t}, s[k], *bopt).at(0) : l.relevance({t}, s[k], *rule).at(0);
+    return bopt ? l.backward({t}, s[k], *bopt).at(0) : l.relevance({t}, s[k], sub_rule).at(0);
   };
   auto sum_rev = [&](const Tensor& t, const Tensor& a, const Tensor& b) -> std::vector<Tensor> {
     if (bopt || !t.defined()) return {t, t};
@@ -148,9 +151,15 @@ std::vector<Tensor> TransformerEncoderLayer::backward(const std::vector<Tensor>&
 
 std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>& ry, const Saved& saved,
                                                        const Rule& rule) {
-  if (rule.name != "epsilon")
-    throw Error("layer kind TransformerEncoderLayer has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP)");
+  if (rule.name != "epsilon" && rule.name != "cp")
+    throw Error("layer kind TransformerEncoderLayer has no LRP rule '" + rule.name +
+                "'; it has: epsilon (AttnLRP), cp (CP-LRP)");
   return reverse(ry.at(0), saved, nullptr, &rule);
+}
+
+std::vector<NamedValue> TransformerEncoderLayer::intermediates(const Saved& saved) const {
+  if (saved.tensors.size() < 5) return {};
+  return attn_->intermediates(unpack(saved, 4)[kAttn]);
 }
 
 }  // namespace xdnn

@@ -13,6 +13,9 @@
 // this layer's Saved). LRP (rule "epsilon"): each sub-layer's epsilon rule (AttnLRP for attention and
 // LayerNorm; ReLU / GELU pass relevance), and each residual sum a + b is split in proportion to its
 // summands, R_a = a ⊙ R / stab_ε(a + b), R_b = b ⊙ R / stab_ε(a + b).
+// Rule "cp" (CP-LRP, Ali et al. 2022): the same walk with the attention's "cp" rule (attention
+// probabilities constant); LayerNorm's epsilon rule already divides by the detached standard deviation.
+// intermediates(): the attention sub-layer's {"attention", P (N, h, T, T)}.
 #pragma once
 #include <memory>
 
@@ -45,7 +48,8 @@ class TransformerEncoderLayer : public Layer {
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
+  std::vector<std::string> relevance_rules() const override { return {"epsilon", "cp"}; }
+  std::vector<NamedValue> intermediates(const Saved& saved) const override;
 
   MultiheadAttention& self_attn() { return *attn_; }
   Linear& linear1() { return *lin1_; }

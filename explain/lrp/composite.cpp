@@ -19,7 +19,7 @@ std::string join(const std::vector<std::string>& v) {
 
 // Rules of the non-linear layers (implemented by the layers themselves).
 const std::vector<std::string>& other_rule_names() {
-  static const std::vector<std::string> names = {"pass", "wta", "proportional", "norm", "reshape"};
+  static const std::vector<std::string> names = {"pass", "wta", "proportional", "norm", "reshape", "cp"};
   return names;
 }
 

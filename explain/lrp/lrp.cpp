@@ -1,6 +1,8 @@
 // The `lrp` method: library functions (explain/lrp/lrp.h) and the registry entry.
 #include "explain/lrp/lrp.h"
 
+#include <algorithm>
+
 #include "engine/ops.h"
 #include "explain/common.h"
 #include "explain/lrp/canonizer.h"
@@ -14,6 +16,22 @@ std::vector<Rule> rules_for(const Model& model, const LrpConfig& config) {
   std::vector<Rule> rules = config.composite.empty()
                                 ? uniform_rules(model, config.rule.empty() ? "epsilon" : config.rule, config.params)
                                 : composite_rules(model, config.composite, config.params);
+  if (config.transformer_rule == "cp") {
+    // CP-LRP replaces the rule of every node that offers it; a rule map can still override single nodes.
+    const Rule cp = make_rule("cp", config.params);
+    bool any = false;
+    for (size_t k = 0; k < rules.size(); ++k) {
+      const auto own = model.nodes()[k].layer->relevance_rules();
+      if (std::find(own.begin(), own.end(), "cp") == own.end()) continue;
+      rules[k] = cp;
+      any = true;
+    }
+    if (!any)
+      throw Error("LRP --transformer-rule cp: no layer of this model has a CP-LRP rule",
+                  "it applies to attention layers (MultiheadAttention, TransformerEncoderLayer)");
+  } else if (config.transformer_rule != "attn-lrp") {
+    throw Error("LRP --transformer-rule '" + config.transformer_rule + "': expected attn-lrp or cp");
+  }
   if (!config.rule_map.empty()) apply_rule_map(model, config.rule_map, config.params, rules);
   return rules;
 }
@@ -98,6 +116,7 @@ Attribution run_lrp(const ExplainRequest& req) {
   config.params.low = o.get_double("low", 0.0);
   config.params.high = o.get_double("high", 1.0);
   config.params.bias_out = o.get("bias-out", "false") == "true";
+  config.transformer_rule = o.get("transformer-rule", "attn-lrp");
   LrpQuery query;
   query.targets = req.targets;
   query.from = o.get("from", "");
@@ -131,6 +150,9 @@ MethodRegistration reg{{
         {"at", "", "return the relevance at this named value instead of the input"},
         {"from", "", "start from a hidden value (with --unit) instead of the target logit"},
         {"unit", "", "unit / channel (axis 1) of --from to start from"},
+        {"transformer-rule", "attn-lrp",
+         "attention layers: attn-lrp (AttnLRP, relevance through softmax and q k^T) or cp (CP-LRP, attention "
+         "probabilities constant)"},
     },
     run_lrp,
 }};

@@ -28,6 +28,9 @@ struct LrpConfig {
   std::string rule_map;   // per-node overrides
   RuleParams params;
   bool canonize = true;  // fold batch norm first
+  // Attention layers (nodes whose layer offers the rule "cp"): "attn-lrp" (default, their epsilon rule:
+  // AttnLRP, Achtibat et al. 2024) or "cp" (CP-LRP, Ali et al. 2022: attention probabilities constant).
+  std::string transformer_rule = "attn-lrp";
 };
 
 struct LrpQuery {
