@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -180,6 +181,44 @@ TEST_CASE("text data: rdata reads a hand-built lazy-load database") {
   const auto beta = rdata::character_vector(rdata::read_lazyload_object(base, index, "beta"), "beta");
   CHECK(beta == std::vector<std::string>{"Emma Woodhouse, handsome, clever, and rich."});
   check_one_line_error([&] { rdata::read_lazyload_object(base, index, "gamma"); }, "no object named 'gamma'");
+}
+
+TEST_CASE("text data: rdata reads version-2 streams, pairlists and compact integer sequences") {
+  Xdr v2;  // version 2 has no native-encoding field
+  v2.b = {'X', '\n'};
+  v2.i(2);
+  v2.i(0x020f01);
+  v2.i(0x020300);
+  v2.strsxp({"old", "format"});
+  CHECK(rdata::character_vector(rdata::unserialize(v2.b.data(), v2.b.size(), "v2"), "v2") ==
+        std::vector<std::string>{"old", "format"});
+
+  Xdr alt;  // 1:5 as R >= 3.5 writes it: ALTREP compact_intseq, state c(n, first, step)
+  alt.header();
+  alt.i(rdata::ALTREP_SXP);
+  alt.i(rdata::LISTSXP);
+  alt.i(rdata::SYMSXP);
+  alt.charsxp("compact_intseq");
+  alt.i(rdata::LISTSXP);
+  alt.i(rdata::SYMSXP);
+  alt.charsxp("base");
+  alt.i(rdata::LISTSXP);
+  alt.i(rdata::INTSXP);
+  alt.i(1);
+  alt.i(rdata::INTSXP);
+  alt.i(rdata::NILVALUE_SXP);
+  alt.i(rdata::REALSXP);
+  alt.i(3);
+  for (double d : {5.0, 1.0, 1.0}) {
+    uint64_t u;
+    std::memcpy(&u, &d, 8);
+    alt.i(static_cast<int32_t>(u >> 32));
+    alt.i(static_cast<int32_t>(u & 0xffffffffu));
+  }
+  alt.i(rdata::NILVALUE_SXP);
+  const rdata::RObject seq = rdata::unserialize(alt.b.data(), alt.b.size(), "alt");
+  CHECK(seq.type == rdata::INTSXP);
+  CHECK(seq.ints == std::vector<int32_t>{1, 2, 3, 4, 5});
 }
 
 TEST_CASE("text data: rdata malformed input -> one-line xdnn::Error naming the file and place") {
