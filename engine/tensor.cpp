@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "kernels/cuda_ops.h"
+
 namespace xdnn {
 
 const char* dtype_name(DType d) {
@@ -17,6 +19,8 @@ const char* dtype_name(DType d) {
   }
   return "?";
 }
+
+const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
 
 size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 8; }
 
@@ -36,7 +40,15 @@ int64_t shape_numel(const Shape& s) {
 }
 
 Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), device(dev) {
-  if (dev != Device::CPU) throw Error("internal: CUDA storage must be created by the CUDA backend");
+  if (dev == Device::CUDA) {
+    if constexpr (cuda::kBuilt) {
+      ptr = cuda::pool_allocate(nbytes);
+      if (zero_fill) cuda::zero_bytes(ptr, nbytes);
+      return;
+    }
+    throw Error("a CUDA tensor was requested, but this xdnn was built without the CUDA backend",
+                "reconfigure with `meson setup -Dcuda=enabled` (needs nvcc in /usr/local/cuda)");
+  }
   size_t rounded = (nbytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   ptr = std::aligned_alloc(64, rounded);
@@ -44,7 +56,13 @@ Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), dev
   if (zero_fill) std::memset(ptr, 0, rounded);
 }
 
-Storage::~Storage() { std::free(ptr); }
+Storage::~Storage() {
+  if (device == Device::CUDA) {
+    if constexpr (cuda::kBuilt) cuda::pool_release(ptr);
+    return;
+  }
+  std::free(ptr);
+}
 
 Tensor::Tensor(Shape shape, DType dtype, Device device) : shape_(std::move(shape)), dtype_(dtype) {
   for (int64_t d : shape_)
@@ -52,13 +70,13 @@ Tensor::Tensor(Shape shape, DType dtype, Device device) : shape_(std::move(shape
   storage_ = std::make_shared<Storage>(static_cast<size_t>(numel()) * dtype_size(dtype), device);
 }
 
-Tensor Tensor::empty(Shape shape, DType dtype) {
+Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   for (int64_t d : t.shape_)
     if (d < 0) throw Error("negative dimension in shape " + shape_str(t.shape_));
-  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(t.numel()) * dtype_size(dtype), Device::CPU, false);
+  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(t.numel()) * dtype_size(dtype), device, false);
   return t;
 }
 
@@ -100,11 +118,17 @@ int64_t Tensor::dim(int i) const {
 
 Device Tensor::device() const { return storage_ ? storage_->device : Device::CPU; }
 
+// Host access to a GPU tensor: one line naming it and what to do.
+static void throw_not_on_host(const Tensor& t) {
+  throw Error("tensor " + t.describe() + " is not in host memory: copy it to the CPU first (.to(Device::CPU))");
+}
+
 template <class T>
 T* Tensor::data() {
   if (dtype_of<T>() != dtype_)
     throw Error(std::string("tensor is ") + dtype_name(dtype_) + ", accessed as " + dtype_name(dtype_of<T>()));
   if (!storage_) throw Error("access to an undefined tensor");
+  if (storage_->device != Device::CPU) throw_not_on_host(*this);
   return static_cast<T*>(storage_->ptr) + offset_;
 }
 template <class T>
@@ -120,12 +144,37 @@ template const int64_t* Tensor::data<int64_t>() const;
 
 void* Tensor::raw_data() {
   if (!storage_) throw Error("access to an undefined tensor");
+  if (storage_->device != Device::CPU) throw_not_on_host(*this);
   return static_cast<char*>(storage_->ptr) + offset_ * dtype_size(dtype_);
 }
 const void* Tensor::raw_data() const { return const_cast<Tensor*>(this)->raw_data(); }
 
+template <class T>
+T* Tensor::device_data() {
+  if (dtype_of<T>() != dtype_)
+    throw Error(std::string("tensor is ") + dtype_name(dtype_) + ", accessed as " + dtype_name(dtype_of<T>()));
+  return static_cast<T*>(raw_device_data());
+}
+template <class T>
+const T* Tensor::device_data() const {
+  return const_cast<Tensor*>(this)->device_data<T>();
+}
+template float* Tensor::device_data<float>();
+template double* Tensor::device_data<double>();
+template int64_t* Tensor::device_data<int64_t>();
+template const float* Tensor::device_data<float>() const;
+template const double* Tensor::device_data<double>() const;
+template const int64_t* Tensor::device_data<int64_t>() const;
+
+void* Tensor::raw_device_data() {
+  if (!storage_) throw Error("access to an undefined tensor");
+  return static_cast<char*>(storage_->ptr) + offset_ * dtype_size(dtype_);
+}
+const void* Tensor::raw_device_data() const { return const_cast<Tensor*>(this)->raw_device_data(); }
+
 double Tensor::item(int64_t i) const {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  if (device() != Device::CPU) return slice_element(i).to(Device::CPU).item(0);
   switch (dtype_) {
     case DType::F32:
       return data<float>()[i];
@@ -139,6 +188,12 @@ double Tensor::item(int64_t i) const {
 
 void Tensor::set_item(int64_t i, double v) {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  if (device() != Device::CPU) {
+    Tensor one({1}, dtype_);
+    one.set_item(0, v);
+    slice_element(i).copy_from(one);
+    return;
+  }
   switch (dtype_) {
     case DType::F32:
       data<float>()[i] = static_cast<float>(v);
@@ -186,13 +241,33 @@ Tensor Tensor::slice_batch(int64_t begin, int64_t end) const {
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
+  if (device() != Device::CPU) {
+    Tensor t = empty(shape_, dtype_, device());
+    t.copy_from(*this);
+    return t;
+  }
   Tensor t(shape_, dtype_);
   if (numel()) std::memcpy(t.raw_data(), raw_data(), numel() * dtype_size(dtype_));
   return t;
 }
 
+Tensor Tensor::slice_element(int64_t i) const {
+  Tensor t = *this;
+  t.offset_ += i;
+  t.shape_ = {1};
+  return t;
+}
+
+Tensor Tensor::to(Device d) const {
+  if (!defined() || d == device()) return *this;
+  Tensor t = empty(shape_, dtype_, d);
+  t.copy_from(*this);
+  return t;
+}
+
 Tensor Tensor::to(DType d) const {
   if (d == dtype_) return *this;
+  if (device() != Device::CPU) return to(Device::CPU).to(d).to(device());  // conversion on the host
   Tensor t(shape_, d);
   int64_t n = numel();
   for (int64_t i = 0; i < n; ++i) t.set_item(i, item(i));
@@ -202,10 +277,19 @@ Tensor Tensor::to(DType d) const {
 void Tensor::copy_from(const Tensor& src) {
   if (src.numel() != numel() || src.dtype() != dtype_)
     throw Error("copy_from: " + src.describe() + " into " + describe());
+  if (device() != Device::CPU || src.device() != Device::CPU) {
+    if constexpr (cuda::kBuilt)
+      cuda::copy_bytes(raw_device_data(), device(), src.raw_device_data(), src.device(), numel() * dtype_size(dtype_));
+    return;
+  }
   if (numel()) std::memcpy(raw_data(), src.raw_data(), numel() * dtype_size(dtype_));
 }
 
 void Tensor::fill(double v) {
+  if (device() != Device::CPU) {
+    if constexpr (cuda::kBuilt) cuda::fill(*this, v);
+    return;
+  }
   int64_t n = numel();
   switch (dtype_) {
     case DType::F32: {
@@ -228,13 +312,15 @@ void Tensor::fill(double v) {
 
 std::string Tensor::describe() const {
   if (!defined()) return "undefined tensor";
-  return std::string(dtype_name(dtype_)) + " " + shape_str(shape_);
+  return std::string(dtype_name(dtype_)) + " " + shape_str(shape_) + (device() == Device::CUDA ? " on cuda" : "");
 }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.defined() != b.defined()) return false;
   if (!a.defined()) return true;
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  if (a.device() != Device::CPU || b.device() != Device::CPU)
+    return bitwise_equal(a.to(Device::CPU), b.to(Device::CPU));
   return std::memcmp(a.raw_data(), b.raw_data(), a.numel() * dtype_size(a.dtype())) == 0;
 }
 

@@ -8,7 +8,9 @@
 //   reference computations run in). Layers and ops are written once as templates over the scalar type
 //   and dispatch on dtype(). I64 holds labels and token ids.
 // - The device lives on the storage. Only engine/ops knows how to compute on a device; everything above
-//   calls ops:: and never touches device pointers.
+//   calls ops:: and never touches device pointers. CUDA storage comes from the backend's caching pool
+//   (kernels/cuda_ops.h); to(Device) copies between host and device. data<T>() is host-only and throws
+//   on a CUDA tensor; backends use device_data<T>().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,6 +27,7 @@ enum class Device : uint8_t { CPU, CUDA };
 using Shape = std::vector<int64_t>;
 
 const char* dtype_name(DType d);        // "float32", "float64", "int64"
+const char* device_name(Device d);      // "cpu", "cuda"
 size_t dtype_size(DType d);             // bytes per element
 std::string shape_str(const Shape& s);  // "(2, 1, 28, 28)"
 int64_t shape_numel(const Shape& s);
@@ -44,7 +47,7 @@ constexpr DType dtype_of<int64_t>() {
   return DType::I64;
 }
 
-// A block of memory on one device. CPU blocks are 64-byte aligned.
+// A block of memory on one device. CPU blocks are 64-byte aligned; CUDA blocks come from the pool.
 struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
@@ -62,7 +65,7 @@ class Tensor {
   // Zero-initialised tensor of the given shape.
   explicit Tensor(Shape shape, DType dtype = DType::F32, Device device = Device::CPU);
   // Uninitialised storage: only for outputs that the caller writes element by element in full.
-  static Tensor empty(Shape shape, DType dtype = DType::F32);
+  static Tensor empty(Shape shape, DType dtype = DType::F32, Device device = Device::CPU);
 
   static Tensor zeros(Shape shape, DType dtype = DType::F32) { return Tensor(std::move(shape), dtype); }
   static Tensor full(Shape shape, double value, DType dtype = DType::F32);
@@ -80,13 +83,20 @@ class Tensor {
   Device device() const;
   bool is_float() const { return dtype_ == DType::F32 || dtype_ == DType::F64; }
 
-  // Typed element access (CPU only). Throws if T does not match dtype().
+  // Typed element access (CPU only). Throws if T does not match dtype() or the tensor is on a GPU.
   template <class T>
   T* data();
   template <class T>
   const T* data() const;
   void* raw_data();
   const void* raw_data() const;
+  // The element pointer on the tensor's own device, for backends (kernels/). Throws if T != dtype().
+  template <class T>
+  T* device_data();
+  template <class T>
+  const T* device_data() const;
+  void* raw_device_data();
+  const void* raw_device_data() const;
 
   // Read/write one element as double (slow; for tests, tooling and small bookkeeping).
   double item(int64_t flat_index = 0) const;
@@ -96,12 +106,14 @@ class Tensor {
   Tensor slice_batch(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, shares storage
   Tensor clone() const;                                  // deep copy
   Tensor to(DType dtype) const;                          // converted copy (or *this if same dtype)
-  void copy_from(const Tensor& src);                     // same numel and dtype
+  Tensor to(Device device) const;                        // copy on `device` (or *this if already there)
+  void copy_from(const Tensor& src);                     // same numel and dtype, any devices
   void fill(double value);
 
-  std::string describe() const;  // "float32 (2, 1, 28, 28)"
+  std::string describe() const;  // "float32 (2, 1, 28, 28)", plus " on cuda" for a GPU tensor
 
  private:
+  Tensor slice_element(int64_t flat_index) const;  // a (1,) view of one element (shares storage)
   std::shared_ptr<Storage> storage_;
   Shape shape_;
   DType dtype_ = DType::F32;

@@ -111,6 +111,16 @@ void Model::to(DType dtype) {
   dtype_ = dtype;
 }
 
+void Model::to(Device device) {
+  for (Param* p : params()) {
+    p->value = p->value.to(device);
+    if (p->grad.defined()) p->grad = p->grad.to(device);
+  }
+  for (auto& node : nodes_)
+    for (Param* b : node.layer->buffers()) b->value = b->value.to(device);
+  for (auto& [id, t] : constants_) t = t.to(device);
+}
+
 Tape Model::forward(const std::vector<Tensor>& inputs, const ForwardOptions& opt,
                     const std::map<int, Tensor>& replace) const {
   if (inputs.size() != inputs_.size())

@@ -60,6 +60,8 @@ class Model {
   Param* find_param(const std::string& name);  // nullptr if absent
   DType dtype() const { return dtype_; }
   void to(DType dtype);  // converts every parameter and constant (F64 for gradient checks)
+  // Moves every parameter, gradient, buffer and constant to `device` (copies, Tensor::to(Device)).
+  void to(Device device);
 
   // Optional description for reports: expected input shape without the batch axis, class names.
   Shape input_shape;

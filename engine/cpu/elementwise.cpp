@@ -6,6 +6,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -111,6 +112,8 @@ constexpr int64_t kGrain = 1 << 15;
 }  // namespace
 
 Tensor unary(Unary op, const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::unary(op, x);
   expect_float(x, "unary op");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -126,6 +129,8 @@ Tensor unary(Unary op, const Tensor& x) {
 }
 
 Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(a, b)) return cuda::binary(op, a, b);
   expect_float(a, "binary op");
   expect_float(b, "binary op");
   expect_same_dtype(a, b, "binary op");
@@ -164,6 +169,8 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
 
 Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(g)) return cuda::sum_to_shape(g, shape);
   expect_float(g, "sum_to_shape");
   const size_t n = g.shape().size();
   if (shape.size() > n) throw Error("sum_to_shape: " + shape_str(shape) + " is not broadcastable to " + g.describe());
@@ -189,6 +196,8 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 }
 
 Tensor scale(const Tensor& x, double a) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::scale(x, a);
   expect_float(x, "scale");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -203,6 +212,8 @@ Tensor scale(const Tensor& x, double a) {
 }
 
 Tensor add_scalar(const Tensor& x, double a) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::add_scalar(x, a);
   expect_float(x, "add_scalar");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -219,6 +230,8 @@ Tensor add_scalar(const Tensor& x, double a) {
 void add_inplace(Tensor& y, const Tensor& x) { axpy_inplace(y, 1.0, x); }
 
 void axpy_inplace(Tensor& y, double a, const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, x)) return cuda::axpy_inplace(y, a, x);
   expect_float(y, "axpy");
   expect_same_dtype(y, x, "axpy");
   if (y.numel() != x.numel()) throw Error("axpy: " + x.describe() + " added to " + y.describe());
@@ -237,6 +250,8 @@ void axpy_inplace(Tensor& y, double a, const Tensor& x) {
 }
 
 Tensor stabilize(const Tensor& z, double eps) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(z)) return cuda::stabilize(z, eps);
   expect_float(z, "stabilize");
   Tensor y(z.shape(), z.dtype());
   dispatch_float(z.dtype(), [&](auto zero) {
@@ -251,6 +266,8 @@ Tensor stabilize(const Tensor& z, double eps) {
 }
 
 Tensor clip(const Tensor& x, double lo, double hi) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::clip(x, lo, hi);
   expect_float(x, "clip");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -264,6 +281,8 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 }
 
 double sum_all(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::sum_all(x);
   expect_float(x, "sum_all");
   return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -275,6 +294,8 @@ double sum_all(const Tensor& x) {
 }
 
 double dot_all(const Tensor& a, const Tensor& b) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(a, b)) return cuda::dot_all(a, b);
   expect_float(a, "dot_all");
   expect_same_dtype(a, b, "dot_all");
   if (a.numel() != b.numel()) throw Error("dot_all: " + a.describe() + " vs " + b.describe());

@@ -2,10 +2,13 @@
 #include "engine/cpu/gemm.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
 void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, double alpha, double beta) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(a, b, c)) return cuda::matmul_into(a, b, c, ta, tb, alpha, beta);
   expect_float(a, "matmul");
   expect_same_dtype(a, b, "matmul");
   expect_same_dtype(a, c, "matmul");
@@ -24,6 +27,8 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, 
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(a, b)) return cuda::matmul(a, b, ta, tb);
   expect_float(a, "matmul");
   if (a.ndim() != 2 || b.ndim() != 2)
     throw Error("matmul: expected 2-D operands, got " + a.describe() + " and " + b.describe());

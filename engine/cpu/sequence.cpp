@@ -10,6 +10,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -130,6 +131,8 @@ Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end) {
 }
 
 Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(a, b)) return cuda::batched_matmul(a, b, ta, tb);
   expect_float(a, "batched_matmul");
   expect_same_dtype(a, b, "batched_matmul");
   if (a.ndim() != 3 || b.ndim() != 3 || a.dim(0) != b.dim(0))
@@ -155,6 +158,8 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 Tensor softmax_last_axis(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::softmax_last_axis(x);
   expect_float(x, "softmax");
   Tensor y(x.shape(), x.dtype());
   const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
@@ -179,6 +184,8 @@ Tensor softmax_last_axis(const Tensor& x) {
 }
 
 Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, dy)) return cuda::softmax_last_axis_backward(y, dy);
   expect_same_dtype(y, dy, "softmax backward");
   Tensor dx(y.shape(), y.dtype());
   const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;

@@ -10,6 +10,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -116,16 +117,30 @@ void check_logits_labels(const Tensor& logits, const Tensor& labels) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, false); }
-Tensor log_softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, true); }
+Tensor softmax(const Tensor& x, int axis) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::softmax(x, axis);
+  return softmax_impl(x, axis, false);
+}
+Tensor log_softmax(const Tensor& x, int axis) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::log_softmax(x, axis);
+  return softmax_impl(x, axis, true);
+}
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, dy)) return cuda::softmax_backward(y, dy, axis);
   return softmax_backward_impl(y, dy, axis, false);
 }
 Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, dy)) return cuda::log_softmax_backward(y, dy, axis);
   return softmax_backward_impl(y, dy, axis, true);
 }
 
 Tensor cross_entropy_per_example(const Tensor& logits, const Tensor& labels) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(logits, labels)) return cuda::cross_entropy_per_example(logits, labels);
   check_logits_labels(logits, labels);
   const int64_t N = logits.dim(0), C = logits.dim(1);
   Tensor loss({N}, logits.dtype());
@@ -145,6 +160,8 @@ Tensor cross_entropy_per_example(const Tensor& logits, const Tensor& labels) {
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, double scale) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(logits, labels)) return cuda::cross_entropy_backward(logits, labels, scale);
   check_logits_labels(logits, labels);
   const int64_t N = logits.dim(0), C = logits.dim(1);
   Tensor g(logits.shape(), logits.dtype());

@@ -15,6 +15,7 @@
 #include "explain/heatmap.h"
 #include "explain/registry.h"
 #include "explain/report.h"
+#include "kernels/cuda_ops.h"
 #include "models/load.h"
 #include "models/npy.h"
 
@@ -24,6 +25,7 @@ namespace {
 
 struct ExplainArgs {
   std::string model, input, method, out, png, precision = "float64";
+  std::string device = "cpu";
   int64_t target = -1;
   bool target_given = false;
   std::map<std::string, std::string> values;  // method option values, by name
@@ -93,8 +95,10 @@ void run_explain(const ExplainArgs& a) {
   explain::ExplainRequest req;
   req.options = explain::resolve_options(method, given);  // before loading anything: fail fast
 
+  const Device device = cuda::select_device(a.device, "--device");  // before loading anything
   Model model = load_model(a.model);
   set_precision(model, a.precision);
+  model.to(device);
   req.model = &model;
   req.input = load_npy(a.input);
   check_finite(req.input, a.input);
@@ -103,10 +107,12 @@ void run_explain(const ExplainArgs& a) {
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
   if (a.target_given && a.target < 0)
     throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
+  req.input = req.input.to(device);
   req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
 
   explain::Attribution attr = method.run(req);
-  Tensor out = attr.values.to(DType::F32);
+  Tensor out = attr.values.to(Device::CPU).to(DType::F32);
+  req.input = req.input.to(Device::CPU);  // for the PNG
   check_finite(out, "attribution");
   save_npy(a.out, out);
   if (!a.png.empty()) write_png(a.png, out, req.input);
@@ -125,6 +131,7 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "output .npy (float32)")->required();
   cmd->add_option("--png", args->png, "also write a heatmap PNG");
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32");
+  cmd->add_option("--device", args->device, "cpu (default) or cuda");
   for (const auto& spec : explain::all_method_options()) {
     std::string help = spec.help;
     if (!spec.default_value.empty() && !explain::is_flag(spec)) help += " (default " + spec.default_value + ")";

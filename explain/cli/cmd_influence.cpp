@@ -23,6 +23,7 @@
 #include "explain/cli/commands.h"
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
+#include "kernels/cuda_ops.h"
 #include "models/checkpoint.h"
 #include "models/load.h"
 #include "models/npy.h"
@@ -34,6 +35,7 @@ namespace {
 struct InfluenceArgs {
   std::string method, checkpoints, lr, train_x, train_y, test_x, test_y, params = "all", out, html;
   int64_t projection = 0, top = 0, chunk = 256;
+  std::string device = "cpu";
   uint64_t seed = 0;
   double damping = 0.01;
 };
@@ -228,7 +230,11 @@ void add_influence_command(CLI::App& app) {
   cmd->add_option("--top", args->top, "print each test example's K strongest proponents and opponents");
   cmd->add_option("--html", args->html, "with --top: write an HTML view of them");
   cmd->add_option("--out", args->out, "output .npy, float32 (n_test, n_train); self-influence: (n_train)")->required();
-  cmd->callback([args] { run_influence(*args); });
+  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by influence yet");
+  cmd->callback([args] {
+    cuda::require_cpu_command(args->device, "xdnn influence");  // before loading anything
+    run_influence(*args);
+  });
 }
 
 }  // namespace xdnn::cli

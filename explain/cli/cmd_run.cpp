@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "explain/cli/commands.h"
+#include "kernels/cuda_ops.h"
 #include "models/load.h"
 #include "models/npy.h"
 
@@ -15,10 +16,13 @@ namespace {
 struct RunOptions {
   std::string model, out;
   std::vector<std::string> inputs;
+  std::string device = "cpu";
 };
 
 void run_command(const RunOptions& o) {
+  const Device device = cuda::select_device(o.device, "--device");  // before any work: fail fast
   Model model = load_model(o.model);
+  model.to(device);
   if (o.inputs.size() != model.inputs().size())
     throw Error("model '" + o.model + "' takes " + std::to_string(model.inputs().size()) + " input(s), got " +
                 std::to_string(o.inputs.size()) + " --input file(s)");
@@ -27,11 +31,12 @@ void run_command(const RunOptions& o) {
     Tensor x = load_npy(o.inputs[i]);
     // float64 arrays run in the model's float type (float32); integers stay integers.
     if (x.is_float() && x.dtype() != model.dtype()) x = x.to(model.dtype());
-    xs.push_back(x);
+    xs.push_back(x.to(device));
   }
   Tape tape = model.forward(xs);
   Tensor y = tape.values.at(model.outputs().at(0));
   if (!y.defined()) throw Error("model '" + o.model + "' produced no value for its first output");
+  y = y.to(Device::CPU);
   if (y.is_float()) y = y.to(DType::F32);
   save_npy(o.out, y);
 }
@@ -44,6 +49,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--model", opts->model, "model (.onnx)")->required();
   cmd->add_option("--input", opts->inputs, "input .npy (repeat for models with several inputs)")->required();
   cmd->add_option("--out", opts->out, "output .npy (float32)")->required();
+  cmd->add_option("--device", opts->device, "cpu or cuda")->capture_default_str();
   cmd->callback([opts] { run_command(*opts); });
 }
 

@@ -10,6 +10,7 @@
 
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
+#include "kernels/cuda_ops.h"
 #include "models/checkpoint.h"
 #include "models/fashion_mnist.h"
 #include "models/load.h"
@@ -36,6 +37,7 @@ struct TrainOptions {
   int threads = 0;
   std::string data_dir;
   bool no_progress = false;
+  std::string device = "cpu";
   // Text models.
   std::string data;        // fashion-mnist | austen-words | austen-chars | trigger; empty: by model
   int64_t max_len = -1;    // tokens per row; -1: the data set's default
@@ -272,7 +274,11 @@ void add_train_command(CLI::App& app) {
                   "(text-transformer, default mean)");
   cmd->add_option("--positional", o->text.positional, "text-transformer: learned (default) | sinusoidal");
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
-  cmd->callback([o, cmd] { train_command(*o, cmd); });
+  cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by train yet");
+  cmd->callback([o, cmd] {
+    cuda::require_cpu_command(o->device, "xdnn train");  // before loading anything
+    train_command(*o, cmd);
+  });
 }
 
 }  // namespace xdnn::cli
