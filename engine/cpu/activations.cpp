@@ -3,6 +3,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -32,6 +33,8 @@ Tensor map2(const Tensor& a, const Tensor& b, const char* what, F f) {
 }  // namespace
 
 Tensor leaky_relu(const Tensor& x, double slope) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::leaky_relu(x, slope);
   expect_float(x, "leaky_relu");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -48,6 +51,8 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 }
 
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool positive_grad_only) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, g)) return cuda::leaky_relu_backward(x, g, slope, positive_grad_only);
   return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T a = static_cast<T>(slope);
@@ -59,6 +64,8 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool 
 }
 
 Tensor sigmoid_backward(const Tensor& y, const Tensor& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, g)) return cuda::sigmoid_backward(y, g);
   return dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map2(y, g, "sigmoid_backward", [](T yv, T gv) { return gv * yv * (T(1) - yv); });
@@ -66,6 +73,8 @@ Tensor sigmoid_backward(const Tensor& y, const Tensor& g) {
 }
 
 Tensor tanh_backward(const Tensor& y, const Tensor& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(y, g)) return cuda::tanh_backward(y, g);
   return dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map2(y, g, "tanh_backward", [](T yv, T gv) { return gv * (T(1) - yv * yv); });

@@ -7,6 +7,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -30,6 +31,8 @@ void expect_channels(const Tensor& t, int64_t C, const Tensor& x, const char* wh
 }  // namespace
 
 std::vector<Tensor> batchnorm_stats(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::batchnorm_stats(x);
   const View v = view_of(x, "batchnorm_stats");
   Tensor mean({v.C}, x.dtype()), var({v.C}, x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -61,6 +64,8 @@ std::vector<Tensor> batchnorm_stats(const Tensor& x) {
 
 Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& gamma,
                          const Tensor& beta, double eps) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, mean, var, gamma, beta)) return cuda::batchnorm_forward(x, mean, var, gamma, beta, eps);
   const View v = view_of(x, "batchnorm_forward");
   expect_channels(mean, v.C, x, "batchnorm_forward mean");
   expect_channels(var, v.C, x, "batchnorm_forward var");
@@ -90,6 +95,8 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var,
 
 std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& var,
                                        const Tensor& gamma, double eps, bool batch_stats, bool per_example) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy, x, mean, var, gamma)) return cuda::batchnorm_backward(gy, x, mean, var, gamma, eps, batch_stats, per_example);
   const View v = view_of(x, "batchnorm_backward");
   expect_same_dtype(gy, x, "batchnorm_backward");
   expect_shape(gy, x.shape(), "batchnorm_backward gradient");

@@ -23,6 +23,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -205,6 +206,8 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);
   check_conv_args(x, w, g, "conv2d_forward");
   if (b.defined()) {
     expect_same_dtype(x, b, "conv2d_forward bias");
@@ -235,6 +238,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 }
 
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy, w)) return cuda::conv2d_backward_input(gy, w, x_shape, g);
   expect_float(gy, "conv2d_backward_input");
   expect_same_dtype(gy, w, "conv2d_backward_input");
   if (x_shape.size() != 4 || w.ndim() != 4)
@@ -268,6 +273,8 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
 }
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
   check_conv_args(x, gw, g, "conv2d_backward_weight");
   expect_same_dtype(x, gy, "conv2d_backward_weight");
   const Dims d = conv_dims(x.shape(), gw.shape(), g);
@@ -302,6 +309,8 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
 
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                           const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, gy)) return cuda::conv2d_backward_weight_per_example(x, gy, w_shape, g);
   if (w_shape.size() != 4) throw Error("conv2d_backward_weight_per_example: weight shape " + shape_str(w_shape));
   Tensor gw_like(w_shape, x.dtype());
   check_conv_args(x, gw_like, g, "conv2d_backward_weight_per_example");
@@ -329,6 +338,8 @@ Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, con
 }
 
 Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy)) return cuda::conv2d_backward_bias(gy, per_example);
   expect_float(gy, "conv2d_backward_bias");
   if (gy.ndim() != 4) throw Error("conv2d_backward_bias: expected (N, O, OH, OW), got " + gy.describe());
   const int64_t N = gy.dim(0), O = gy.dim(1), P = gy.dim(2) * gy.dim(3);

@@ -5,6 +5,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -40,6 +41,8 @@ void check_rank(const Tensor& x, size_t n, const char* what) {
 
 Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
                      const Shape& out_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::strided_slice(x, starts, steps, out_shape);
   check_rank(x, starts.size(), "slice");
   const Shape xs = x.strides();
   int64_t base = 0;
@@ -58,6 +61,8 @@ Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const 
 
 Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
                               const Shape& x_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy)) return cuda::strided_slice_backward(gy, starts, steps, x_shape);
   Tensor gx(x_shape, gy.dtype());
   const Shape xs = gx.strides();
   int64_t base = 0;
@@ -75,6 +80,8 @@ Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& star
 }
 
 Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::transpose_axes(x, perm);
   check_rank(x, perm.size(), "transpose");
   const Shape xs = x.strides();
   Shape out(perm.size());
@@ -96,6 +103,8 @@ Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
 }
 
 Tensor concat_axis(const std::vector<Tensor>& xs, int64_t axis) {
+  if constexpr (cuda::kBuilt)
+    if (!xs.empty() && cuda::any_on_cuda(xs[0])) return cuda::concat_axis(xs, axis);
   if (xs.empty()) throw Error("concat: no inputs");
   const Tensor& a = xs[0];
   if (axis < 0 || axis >= a.ndim())
@@ -184,6 +193,8 @@ void pad_walk(const std::vector<std::vector<int64_t>>& maps, const Shape& xs, Fn
 
 Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe, PadMode mode,
                 double value) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::pad_axes(x, pb, pe, mode, value);
   check_rank(x, pb.size(), "pad");
   check_rank(x, pe.size(), "pad");
   const auto maps = pad_maps(x.shape(), pb, pe, mode);
@@ -202,6 +213,8 @@ Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pb, const std::vect
 
 Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe, PadMode mode,
                          const Shape& x_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy)) return cuda::pad_axes_backward(gy, pb, pe, mode, x_shape);
   expect_float(gy, "pad backward");
   const auto maps = pad_maps(x_shape, pb, pe, mode);
   Tensor gx(x_shape, gy.dtype());
@@ -219,6 +232,8 @@ Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pb, const
 }
 
 Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(data, indices)) return cuda::gather_axis(data, indices, axis);
   if (indices.dtype() != DType::I64) throw Error("gather: indices must be int64, got " + indices.describe());
   if (axis < 0 || axis >= data.ndim()) throw Error("gather: axis out of range for " + data.describe());
   const int64_t A = data.dim(static_cast<int>(axis));
@@ -247,6 +262,8 @@ Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
 }
 
 Tensor gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axis, const Shape& data_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy, indices)) return cuda::gather_axis_backward(gy, indices, axis, data_shape);
   expect_float(gy, "gather backward");
   Tensor gx(data_shape, gy.dtype());
   const int64_t A = data_shape[axis];

@@ -5,6 +5,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -88,6 +89,8 @@ T pw_derivative(Pointwise f, T x, T y, double a, double b) {
 }  // namespace
 
 Tensor pointwise(Pointwise f, const Tensor& x, double a, double b) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::pointwise(f, x, a, b);
   expect_float(x, "pointwise op");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -103,6 +106,8 @@ Tensor pointwise(Pointwise f, const Tensor& x, double a, double b) {
 }
 
 Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a, double b) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, y, g)) return cuda::pointwise_backward(f, x, y, g, a, b);
   expect_float(g, "pointwise backward");
   expect_same_dtype(x, g, "pointwise backward");
   expect_shape(g, x.shape(), "pointwise backward");

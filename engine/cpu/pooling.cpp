@@ -11,6 +11,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -82,6 +83,8 @@ Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g) {
 // best is replaced only by a strictly greater value (golden README, "Gradients through MaxPool: ties").
 // Padding acts as −∞, i.e. padded positions are never candidates.
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor& argmax) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::maxpool2d_forward(x, geometry, argmax);
   check_pool(x, geometry, "maxpool2d_forward");
   const Pool2dGeometry g = geometry;  // a local copy: stores through int64_t* cannot alias it
   const Shape ys = pool2d_output_shape(x.shape(), g);
@@ -134,6 +137,8 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
 }
 
 Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy, argmax)) return cuda::maxpool2d_backward(gy, argmax, x_shape);
   expect_float(gy, "maxpool2d_backward");
   if (argmax.dtype() != DType::I64 || argmax.shape() != gy.shape() || x_shape.size() != 4)
     throw Error("maxpool2d_backward: gradient " + gy.describe() + " does not match arg-max " + argmax.describe());
@@ -184,6 +189,8 @@ int64_t window_divisor(const Pool2dGeometry& g, PoolDivisor div, int64_t H, int6
 }  // namespace
 
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::avgpool2d_forward(x, g, div);
   check_pool(x, g, "avgpool2d_forward");
   const Shape ys = pool2d_output_shape(x.shape(), g);
   const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
@@ -216,6 +223,8 @@ Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor d
 }
 
 Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy)) return cuda::avgpool2d_backward(gy, x_shape, g, div);
   expect_float(gy, "avgpool2d_backward");
   const Shape ys = pool2d_output_shape(x_shape, g);
   expect_shape(gy, ys, "avgpool2d_backward gradient");

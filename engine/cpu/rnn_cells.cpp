@@ -6,6 +6,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -30,6 +31,8 @@ void check_rows(const Tensor& a, int64_t N, int64_t W, const char* what) {
 }  // namespace
 
 std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, const Tensor& h_prev, const Tensor& mask) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(z, c_prev, h_prev, mask)) return cuda::lstm_cell_forward(z, c_prev, h_prev, mask);
   expect_float(z, "lstm cell");
   const int64_t N = z.dim(0), H = z.dim(1) / 4;
   check_rows(c_prev, N, H, "lstm cell c_prev");
@@ -58,6 +61,8 @@ std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, con
 
 std::vector<Tensor> lstm_cell_backward(const Tensor& dh, const Tensor& dc, const Tensor& a, const Tensor& c_prev,
                                        const Tensor& c, const Tensor& mask) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(dh, dc, a, c_prev, c, mask)) return cuda::lstm_cell_backward(dh, dc, a, c_prev, c, mask);
   const int64_t N = a.dim(0), H = a.dim(1) / 4;
   Tensor dz(a.shape(), a.dtype()), dc_prev({N, H}, a.dtype()), dh_direct({N, H}, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
@@ -92,6 +97,8 @@ std::vector<Tensor> lstm_cell_backward(const Tensor& dh, const Tensor& dc, const
 }
 
 std::vector<Tensor> gru_cell_forward(const Tensor& xi, const Tensor& hh, const Tensor& h_prev, const Tensor& mask) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(xi, hh, h_prev, mask)) return cuda::gru_cell_forward(xi, hh, h_prev, mask);
   expect_float(xi, "gru cell");
   const int64_t N = xi.dim(0), H = xi.dim(1) / 3;
   check_rows(hh, N, 3 * H, "gru cell hh");
@@ -120,6 +127,8 @@ std::vector<Tensor> gru_cell_forward(const Tensor& xi, const Tensor& hh, const T
 
 std::vector<Tensor> gru_cell_backward(const Tensor& dh, const Tensor& a, const Tensor& hh, const Tensor& h_prev,
                                       const Tensor& mask) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(dh, a, hh, h_prev, mask)) return cuda::gru_cell_backward(dh, a, hh, h_prev, mask);
   const int64_t N = a.dim(0), H = a.dim(1) / 3;
   Tensor dxi(a.shape(), a.dtype()), dhh(a.shape(), a.dtype()), dh_direct({N, H}, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
@@ -152,6 +161,8 @@ std::vector<Tensor> gru_cell_backward(const Tensor& dh, const Tensor& a, const T
 }
 
 Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mask, bool relu) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(z, h_prev, mask)) return cuda::rnn_cell_forward(z, h_prev, mask, relu);
   expect_float(z, "rnn cell");
   const int64_t N = z.dim(0), H = z.dim(1);
   check_rows(h_prev, N, H, "rnn cell h_prev");
@@ -173,6 +184,8 @@ Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mas
 }
 
 std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const Tensor& mask, bool relu) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(dh, h, mask)) return cuda::rnn_cell_backward(dh, h, mask, relu);
   const int64_t N = h.dim(0), H = h.dim(1);
   Tensor dz({N, H}, h.dtype()), dh_direct({N, H}, h.dtype());
   dispatch_float(h.dtype(), [&](auto zero) {

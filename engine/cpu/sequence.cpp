@@ -15,6 +15,8 @@
 namespace xdnn::ops {
 
 Tensor permute_axes(const Tensor& x, const std::vector<int>& perm) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::permute_axes(x, perm);
   const int n = x.ndim();
   if (static_cast<int>(perm.size()) != n)
     throw Error("permute_axes: permutation of the wrong length for " + x.describe());
@@ -48,6 +50,8 @@ Tensor permute_axes(const Tensor& x, const std::vector<int>& perm) {
 }
 
 Tensor gather_rows(const Tensor& table, const Tensor& ids) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(table, ids)) return cuda::gather_rows(table, ids);
   expect_float(table, "embedding table");
   if (table.ndim() != 2) throw Error("embedding table: expected (V, d), got " + table.describe());
   if (ids.dtype() != DType::I64) throw Error("embedding ids: expected int64 token ids, got " + ids.describe());
@@ -68,6 +72,8 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
 }
 
 Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(g, ids)) return cuda::scatter_add_rows(g, ids, num_rows);
   expect_float(g, "scatter_add_rows");
   const int64_t d = g.dim(-1);
   if (g.numel() != ids.numel() * d) throw Error("scatter_add_rows: " + g.describe() + " vs ids " + ids.describe());
@@ -90,6 +96,8 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
 }
 
 Tensor concat_last_axis(const std::vector<Tensor>& xs) {
+  if constexpr (cuda::kBuilt)
+    if (!xs.empty() && cuda::any_on_cuda(xs[0])) return cuda::concat_last_axis(xs);
   if (xs.empty()) throw Error("concat_last_axis: no tensors");
   Shape s = xs[0].shape();
   int64_t total = 0;
@@ -116,6 +124,8 @@ Tensor concat_last_axis(const std::vector<Tensor>& xs) {
 }
 
 Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::slice_last_axis(x, begin, end);
   const int64_t D = x.dim(-1);
   if (begin < 0 || end > D || begin > end)
     throw Error("slice_last_axis [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " + x.describe());
@@ -207,6 +217,8 @@ Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
 }
 
 std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::layer_norm_forward(x, d, eps);
   expect_float(x, "layer_norm");
   if (d <= 0 || x.numel() % d)
     throw Error("layer_norm: cannot normalise groups of " + std::to_string(d) + " in " + x.describe());
@@ -236,6 +248,8 @@ std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps) {
 }
 
 Tensor layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor& rstd) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(dxhat, xhat, rstd)) return cuda::layer_norm_backward(dxhat, xhat, rstd);
   expect_same_dtype(dxhat, xhat, "layer_norm backward");
   const int64_t rows = rstd.numel(), d = rows ? xhat.numel() / rows : 0;
   Tensor dx(xhat.shape(), xhat.dtype());
@@ -263,6 +277,8 @@ Tensor layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor
 }
 
 Tensor center_last_axis(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::center_last_axis(x);
   expect_float(x, "center_last_axis");
   const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
   Tensor y(x.shape(), x.dtype());
@@ -306,6 +322,8 @@ constexpr double kSqrt2OverPi = 0.7978845608028654, kGeluC = 0.044715;
 
 // Computed in double whatever the storage type: erf/tanh in float would cost accuracy for nothing.
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::gelu(x, tanh_approximation);
   if (tanh_approximation)
     return map_float(x, "gelu",
                      [](double v) { return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + kGeluC * v * v * v))); });
@@ -313,6 +331,8 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 }
 
 Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::gelu_derivative(x, tanh_approximation);
   if (tanh_approximation)
     return map_float(x, "gelu", [](double v) {
       const double u = kSqrt2OverPi * (v + kGeluC * v * v * v), t = std::tanh(u);
@@ -324,9 +344,13 @@ Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
 }
 
 Tensor erf(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::erf(x);
   return map_float(x, "erf", [](double v) { return std::erf(v); });
 }
 Tensor erf_derivative(const Tensor& x) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::erf_derivative(x);
   return map_float(x, "erf", [](double v) { return kTwoOverSqrtPi * std::exp(-v * v); });
 }
 
@@ -374,6 +398,8 @@ std::vector<int64_t> broadcast_index(const Shape& s, const Shape& out) {
 }  // namespace
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::broadcast_to(x, shape);
   const Shape out = broadcast_shapes(x.shape(), shape);
   Tensor y(out, x.dtype());
   const std::vector<int64_t> idx = broadcast_index(x.shape(), out);
@@ -385,6 +411,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(cond, x, y)) return cuda::where(cond, x, y);
   if (x.dtype() != y.dtype()) throw Error("where: mixed dtypes " + x.describe() + " and " + y.describe());
   const Shape out = broadcast_shapes(broadcast_shapes(cond.shape(), x.shape()), y.shape());
   const std::vector<int64_t> ic = broadcast_index(cond.shape(), out), ix = broadcast_index(x.shape(), out),
