@@ -10,7 +10,8 @@
 //   zero       the token's embedding output is set to 0 (the embedding of explain/common.h, before
 //              positional embeddings are added downstream; the paper's "erase the word vector"),
 //   pad        the token id is replaced by --pad-id (default 0, the <pad> id of models/text), so the
-//              model sees its padding embedding,
+//              model sees its padding embedding (models whose lengths end at the last non-pad id, as
+//              models/zoo's text models, read a pad inside the sequence as a token),
 //   remove     the token is deleted and the sequence is one shorter (the paper's word removal; needs a
 //              model that accepts shorter sequences).
 //
@@ -19,10 +20,10 @@
 // from nothing erased, erase the not-yet-erased token whose additional erasure lowers S_K the most (first
 // position on ties), re-evaluate, and stop as soon as the argmax class is no longer K (K = --target, by
 // default the predicted class). The output (N, T) ranks the erased tokens: with a set of size k the token
-// erased at step j gets k − j + 1, tokens outside the set 0. A sample whose prediction never changes
-// (every token erased) reports set size −1 and flipped class −1 (its values are then the full erasure
-// order). Set sizes, flipped classes and positions are in the Attribution's parameters and, with
-// --summary FILE, in a JSON file.
+// erased at step j gets k − j + 1, tokens outside the set 0. At most T − 1 tokens are erased (one always
+// stays); a sample whose prediction never changes reports set size −1 and flipped class −1, its values
+// then rank all T − 1 erasures. Set sizes, flipped classes and positions are in the Attribution's
+// parameters and, with --summary FILE, in a JSON file.
 //
 // Token models only (int64 ids (N, T)). The erased copies of the batch go through the model stacked along
 // the batch axis in chunks of at most 128 rows; every row is computed from its own sample.
@@ -188,7 +189,8 @@ Attribution erasure_flip(const ExplainRequest& req) {
   std::vector<char> done(N, 0);
   for (int64_t n = 0; n < N; ++n)
     if (argmax(current[n]) != req.targets[n]) done[n] = 1, flipped[n] = argmax(current[n]);
-  const int64_t max_steps = er.erase == Erase::Remove ? T - 1 : T;
+  // At most T − 1 tokens: an empty sequence is not a sentence (and text models refuse all-padding rows).
+  const int64_t max_steps = T - 1;
   for (int64_t step = 0; step < max_steps; ++step) {
     // Every unfinished sample tries every token it has not erased yet, all in one batch.
     std::vector<Row> rows;
