@@ -54,3 +54,26 @@ LayerExampleRegistration add_broadcast{{"Add/broadcast", [](Rng& rng) {
                                         }}};
 }  // namespace
 }  // namespace xdnn
+
+namespace xdnn {
+
+// R-operator (Pearlmutter 1994): y = a + b is linear, so R{y} = R{a} + R{b} and R{g} = backward(R{g_y}).
+std::vector<Tensor> Add::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved& saved) {
+  const Tensor& a = saved.tensors.at(0);
+  const Tensor& b = saved.tensors.at(1);
+  const bool ra = rx.size() > 0 && rx[0].defined(), rb = rx.size() > 1 && rx[1].defined();
+  if (!ra && !rb) return {Tensor()};
+  Saved scratch;
+  return forward({ra ? rx[0] : Tensor(a.shape(), a.dtype()), rb ? rx[1] : Tensor(b.shape(), b.dtype())}, scratch,
+                 ForwardOptions{});
+}
+
+std::vector<Tensor> Add::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
+                                 const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
+                                 std::vector<Tensor>& rg_params) {
+  rg_params.clear();
+  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
+  return backward({rgy[0]}, saved, BackwardOptions{});
+}
+
+}  // namespace xdnn

@@ -96,3 +96,64 @@ LayerExampleRegistration bn_eval{{"BatchNorm2d/eval", [](Rng& rng) {
                                   }}};
 }  // namespace
 }  // namespace xdnn
+
+namespace xdnn {
+
+// R-operator (Pearlmutter 1994) in evaluation mode, where y = γ x̂ + β with x̂ = (x − μ)/σ, σ = sqrt(var + eps)
+// from the running statistics (affine in x, linear in (γ, β)):
+//   R{y}   = γ/σ R{x} + V_γ x̂ + V_β
+//   R{g_x} = γ/σ R{g_y} + V_γ/σ g_y
+//   R{g_γ} = Σ R{g_y} x̂ + Σ g_y R{x}/σ,   R{g_β} = Σ R{g_y}
+// Each term is one engine batch-norm call with substituted (x, μ, γ, β).
+std::vector<Tensor> BatchNorm2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                           const Saved& saved) {
+  const Tensor& x = saved.tensors.at(0);
+  const Tensor &mean = saved.tensors.at(1), &var = saved.tensors.at(2);
+  if (saved.tensors.at(3).item(0) != 0.0)
+    throw Error("BatchNorm2d '" + name_ + "': the R-operator needs evaluation mode (running statistics)");
+  const Tensor zeros(mean.shape(), x.dtype());
+  Tensor Ry;
+  const bool has_v = v.size() == 2 && (v[0].defined() || v[1].defined());
+  if (has_v)
+    Ry = ops::batchnorm_forward(x, mean, var, v[0].defined() ? v[0] : zeros, v[1].defined() ? v[1] : zeros, eps_);
+  if (!rx.empty() && rx[0].defined()) {
+    Tensor t = ops::batchnorm_forward(rx[0], zeros, var, weight_.value, zeros, eps_);
+    if (Ry.defined())
+      ops::add_inplace(Ry, t);
+    else
+      Ry = t;
+  }
+  return {Ry};
+}
+
+std::vector<Tensor> BatchNorm2d::r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
+                                            const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                            const Saved& saved, std::vector<Tensor>& rg_params) {
+  const Tensor& x = saved.tensors.at(0);
+  const Tensor &mean = saved.tensors.at(1), &var = saved.tensors.at(2);
+  if (saved.tensors.at(3).item(0) != 0.0)
+    throw Error("BatchNorm2d '" + name_ + "': the R-operator needs evaluation mode (running statistics)");
+  const Tensor zeros(mean.shape(), x.dtype());
+  rg_params.assign(2, Tensor());
+  Tensor Rgx;
+  auto add_to = [](Tensor& acc, const Tensor& t) {
+    if (acc.defined())
+      ops::add_inplace(acc, t);
+    else
+      acc = t;
+  };
+  if (!rgy.empty() && rgy[0].defined()) {
+    std::vector<Tensor> a = ops::batchnorm_backward(rgy[0], x, mean, var, weight_.value, eps_, false, false);
+    Rgx = a[0];
+    rg_params[0] = a[1];
+    rg_params[1] = a[2];
+  }
+  const bool g = !gy.empty() && gy[0].defined();
+  if (g && v.size() == 2 && v[0].defined())
+    add_to(Rgx, ops::batchnorm_backward(gy[0], x, mean, var, v[0], eps_, false, false)[0]);
+  if (g && !rx.empty() && rx[0].defined())
+    add_to(rg_params[0], ops::batchnorm_backward(gy[0], rx[0], zeros, var, weight_.value, eps_, false, false)[1]);
+  return {Rgx};
+}
+
+}  // namespace xdnn

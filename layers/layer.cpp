@@ -1,5 +1,6 @@
 #include "layers/layer.h"
 
+#include "engine/ops.h"
 #include "layers/lrp_rules.h"
 
 namespace xdnn {
@@ -15,6 +16,103 @@ std::vector<Tensor> Layer::relevance(const std::vector<Tensor>& relevance_y, con
 std::vector<std::string> Layer::relevance_rules() const {
   if (as_linear()) return linear_rule_names();
   return {};
+}
+
+// The R-operator of a linear-like layer y = W ⋆ x + b (Pearlmutter 1994, eqs. for a weighted sum):
+//   R{y}   = W ⋆ R{x} + V_W ⋆ x + V_b
+//   R{g_x} = Wᵀ ⋆ R{g_y} + V_Wᵀ ⋆ g_y
+//   R{g_W} = gradW(R{g_y}, x) + gradW(g_y, R{x}),   R{g_b} = Σ R{g_y}
+// The weight gradient is bilinear in (g_y, x), so the layer's own backward pass (ParamGrad::Accumulate)
+// evaluates both of its terms; Param::grad is restored afterwards.
+namespace {
+struct LinearParams {
+  int weight = -1, bias = -1;
+};
+LinearParams linear_params(Layer& layer, const LinearLike& lin) {
+  LinearParams lp;
+  const auto ps = layer.params();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (ps[i]->value.raw_data() == lin.weight().raw_data())
+      lp.weight = static_cast<int>(i);
+    else if (lin.bias().defined() && ps[i]->value.raw_data() == lin.bias().raw_data())
+      lp.bias = static_cast<int>(i);
+    else
+      throw Error(std::string("layer kind ") + layer.kind() + ": R-operator: parameter '" + ps[i]->name +
+                  "' is neither the weight nor the bias");
+  }
+  return lp;
+}
+const Tensor& entry(const std::vector<Tensor>& v, int i) {
+  static const Tensor none;
+  return i >= 0 && i < static_cast<int>(v.size()) ? v[i] : none;
+}
+[[noreturn]] void no_r_operator(const Layer& layer) {
+  throw Error(std::string("layer kind ") + layer.kind() +
+              " has no R-operator (forward-mode derivative), so exact Hessian-vector products cannot pass it");
+}
+}  // namespace
+
+std::vector<Tensor> Layer::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved) {
+  const LinearLike* lin = as_linear();
+  if (!lin) no_r_operator(*this);
+  const LinearParams lp = linear_params(*this, *lin);
+  const Tensor& x = lin->saved_input(saved);
+  const Tensor& VW = entry(v, lp.weight);
+  const Tensor& Vb = entry(v, lp.bias);
+  Tensor Ry;
+  if (VW.defined() || Vb.defined())
+    Ry = lin->linear_forward(x, VW.defined() ? VW : Tensor(lin->weight().shape(), lin->weight().dtype()), Vb);
+  if (!rx.empty() && rx[0].defined()) {
+    Tensor t = lin->linear_forward(rx[0], lin->weight(), Tensor());
+    if (Ry.defined())
+      ops::add_inplace(Ry, t);
+    else
+      Ry = t;
+  }
+  return {Ry};
+}
+
+std::vector<Tensor> Layer::r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
+                                      const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
+                                      std::vector<Tensor>& rg_params) {
+  const LinearLike* lin = as_linear();
+  if (!lin) no_r_operator(*this);
+  const LinearParams lp = linear_params(*this, *lin);
+  const Tensor& x = lin->saved_input(saved);
+  auto ps = params();
+  std::vector<Tensor> kept;
+  for (Param* p : ps) kept.push_back(p->grad);
+  rg_params.assign(ps.size(), Tensor());
+  BackwardOptions acc;
+  acc.param_grad = ParamGrad::Accumulate;
+  Tensor Rgx;
+  if (!rgy.empty() && rgy[0].defined()) {
+    for (Param* p : ps) p->grad = Tensor();
+    Rgx = backward({rgy[0]}, saved, acc).at(0);  // Wᵀ ⋆ R{g_y}; gradW(R{g_y}, x), Σ R{g_y}
+    for (size_t i = 0; i < ps.size(); ++i) rg_params[i] = ps[i]->grad;
+  }
+  const Tensor& g = gy.empty() ? Tensor() : gy[0];
+  if (g.defined() && !rx.empty() && rx[0].defined() && lp.weight >= 0) {
+    for (Param* p : ps) p->grad = Tensor();
+    Saved s;
+    forward({rx[0]}, s, ForwardOptions{});
+    backward({g}, s, acc);  // gradW(g_y, R{x}) (its bias part is not a term of R{g_b})
+    Tensor& w = rg_params[lp.weight];
+    if (w.defined())
+      ops::add_inplace(w, ps[lp.weight]->grad);
+    else
+      w = ps[lp.weight]->grad;
+  }
+  const Tensor& VW = entry(v, lp.weight);
+  if (g.defined() && VW.defined()) {
+    Tensor t = lin->linear_backward_input(g, VW, x.shape());
+    if (Rgx.defined())
+      ops::add_inplace(Rgx, t);
+    else
+      Rgx = t;
+  }
+  for (size_t i = 0; i < ps.size(); ++i) ps[i]->grad = kept[i];
+  return {Rgx};
 }
 
 Tensor grad_or_zeros(const Tensor& g, const Tensor& like) {

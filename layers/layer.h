@@ -87,6 +87,18 @@ class Layer {
 
   virtual const LinearLike* as_linear() const { return nullptr; }
 
+  // Pearlmutter's R-operator, R{·} = d/dε (·)(θ + εV) at ε = 0 (exact Hessian-vector products,
+  // explain/influence/hvp.h), for the inference-mode forward call that filled `saved`. Entries of rx, rgy
+  // and v may be undefined (zero); v and rg_params have one entry per params().
+  //   r_forward   R{y} from the input tangents R{x} and the parameter direction V (a JVP)
+  //   r_backward  R{g_x} from g_y = ∂L/∂y, R{g_y}, R{x} and V; R{g_θ} (summed over the batch) into rg_params
+  // Default: linear-like layers (as_linear) are supported; every other layer throws naming its kind.
+  virtual std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                        const Saved& saved);
+  virtual std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
+                                         const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                         const Saved& saved, std::vector<Tensor>& rg_params);
+
   // Intermediate values of the forward call that filled `saved` (see NamedValue). Default: none.
   virtual std::vector<NamedValue> intermediates(const Saved& /*saved*/) const { return {}; }
 };

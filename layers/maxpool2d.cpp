@@ -1,5 +1,6 @@
 #include "layers/maxpool2d.h"
 
+#include "engine/dispatch.h"
 #include "layers/lrp_rules.h"
 
 namespace xdnn {
@@ -112,4 +113,45 @@ LayerExampleRegistration maxpool_1d{
      },
      /*has_kinks=*/true}};
 }  // namespace
+}  // namespace xdnn
+
+namespace xdnn {
+
+// R-operator (Pearlmutter 1994): max pooling is piecewise linear; R{y} takes R{x} at the forward arg-max
+// (the same first-maximum tie rule as the gradient), and R{g_x} routes R{g_y} there (the backward pass).
+std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&,
+                                         const Saved& saved) {
+  if (rx.empty() || !rx[0].defined()) return {Tensor()};
+  const Tensor& x = saved.tensors.at(0);
+  const Tensor& argmax = saved.tensors.at(1);  // (N, C, OH, OW): flat index h·W + w in the input plane
+  if (rx[0].shape() != x.shape())
+    throw Error("MaxPool2d R-operator: tangent " + rx[0].describe() + " does not match the input " + x.describe());
+  const Tensor r4 = as_4d(rx[0]);
+  Tensor ry(argmax.shape(), r4.dtype());
+  const int64_t planes = argmax.dim(0) * argmax.dim(1), in_plane = r4.dim(2) * r4.dim(3),
+                out_plane = argmax.dim(2) * argmax.dim(3);
+  const int64_t* am = argmax.data<int64_t>();
+  dispatch_float(r4.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* r = r4.data<T>();
+    T* o = ry.data<T>();
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t k = 0; k < out_plane; ++k) {
+        const int64_t i = am[p * out_plane + k];
+        o[p * out_plane + k] = i >= 0 ? r[p * in_plane + i] : T(0);
+      }
+    return 0;
+  });
+  if (x.ndim() == 3) return {ry.reshape({ry.dim(0), ry.dim(1), ry.dim(3)})};
+  return {ry};
+}
+
+std::vector<Tensor> MaxPool2d::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
+                                          const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
+                                          std::vector<Tensor>& rg_params) {
+  rg_params.clear();
+  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
+  return backward({rgy[0]}, saved, BackwardOptions{});
+}
+
 }  // namespace xdnn

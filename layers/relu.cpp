@@ -42,3 +42,22 @@ LayerExampleRegistration relu_example{{"ReLU",
                                        /*has_kinks=*/true}};
 }  // namespace
 }  // namespace xdnn
+
+namespace xdnn {
+
+// R-operator (Pearlmutter 1994): ReLU is piecewise linear, so a.e. it has no curvature term and both
+// R-passes multiply by the forward mask [x > 0] — which is what the (diagonal) backward pass does.
+std::vector<Tensor> ReLU::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved& saved) {
+  if (rx.empty() || !rx[0].defined()) return {Tensor()};
+  return backward({rx[0]}, saved, BackwardOptions{});
+}
+
+std::vector<Tensor> ReLU::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
+                                 const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
+                                 std::vector<Tensor>& rg_params) {
+  rg_params.clear();
+  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
+  return backward({rgy[0]}, saved, BackwardOptions{});
+}
+
+}  // namespace xdnn

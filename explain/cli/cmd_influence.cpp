@@ -1,7 +1,8 @@
 // `xdnn influence --method tracin|grad-dot|grad-cos|self-influence|influence-function
 //                 --checkpoints c1,c2,c3 [--lr 0.1,0.1,0.1] --train-x TX.npy --train-y TY.npy
 //                 --test-x X.npy --test-y Y.npy [--params all|last-layer] [--projection K --seed S]
-//                 [--damping L] [--top K [--html FILE]] --out S.npy`
+//                 [--damping L] [--solver cg|lissa [--lissa-depth J --lissa-repeats R --lissa-scale S
+//                 --lissa-batch B]] [--top K [--html FILE]] --out S.npy`
 // (explain/influence/influence.h). Output: float32 (n_test, n_train); self-influence: (n_train).
 // Checkpoints are model specs (models/load.h): ONNX files or xdnn safetensors checkpoints; without
 // --lr the learning rate comes from each checkpoint's "lr" metadata (models/checkpoint.h).
@@ -38,6 +39,8 @@ struct InfluenceArgs {
   std::string device = "cpu";
   uint64_t seed = 0;
   double damping = 0.01;
+  std::string solver = "cg";
+  influence::LissaOptions lissa;
 };
 
 double parse_number(const std::string& text, const std::string& what) {
@@ -141,6 +144,13 @@ void run_influence(const InfluenceArgs& a) {
   opt.projection = a.projection;
   opt.seed = a.seed;
   opt.damping = a.damping;
+  opt.solver = a.solver;
+  opt.lissa = a.lissa;
+  opt.lissa.seed = a.seed;
+  if (a.solver != "cg" && a.solver != "lissa")
+    throw Error("--solver: expected 'cg' or 'lissa', got '" + a.solver + "'");
+  if (a.solver == "lissa" && a.method != "influence-function")
+    throw Error("--solver lissa: only the influence-function method solves a linear system");
   opt.chunk = a.chunk;
   opt.progress = isatty(2) != 0;
   if (a.top < 0) throw Error("--top: expected a non-negative count");
@@ -224,8 +234,15 @@ void add_influence_command(CLI::App& app) {
   cmd->add_option("--test-y", args->test_y, "test labels .npy, int64 (n_test)");
   cmd->add_option("--params", args->params, "all (default) | last-layer");
   cmd->add_option("--projection", args->projection, "project gradients to K dimensions (seeded Gaussian)");
-  cmd->add_option("--seed", args->seed, "projection seed (default 0)");
+  cmd->add_option("--seed", args->seed, "projection seed; LiSSA mini-batch seed (default 0)");
   cmd->add_option("--damping", args->damping, "influence-function: lambda in (H + lambda I) (default 0.01)");
+  cmd->add_option("--solver", args->solver,
+                  "influence-function: cg (conjugate gradients, default) | lissa (stochastic, Agarwal et al. 2017)");
+  cmd->add_option("--lissa-depth", args->lissa.depth, "LiSSA recursion steps per repeat (default 1000)");
+  cmd->add_option("--lissa-repeats", args->lissa.repeats, "LiSSA independent recursions averaged (default 1)");
+  cmd->add_option("--lissa-scale", args->lissa.scale,
+                  "LiSSA scale, above the largest eigenvalue of H + damping (default 10)");
+  cmd->add_option("--lissa-batch", args->lissa.batch, "LiSSA training examples per mini-batch Hessian (default 64)");
   cmd->add_option("--chunk", args->chunk, "training examples per chunk (default 256)");
   cmd->add_option("--top", args->top, "print each test example's K strongest proponents and opponents");
   cmd->add_option("--html", args->html, "with --top: write an HTML view of them");

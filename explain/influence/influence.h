@@ -7,7 +7,8 @@
 //   grad_dot.cpp            S[j,i] = ⟨g(test_j), g(train_i)⟩ at the last checkpoint
 //   grad_cos.cpp            S[j,i] = ⟨g(test_j), g(train_i)⟩ / (‖g(test_j)‖ ‖g(train_i)‖) at the last checkpoint
 //   influence_function.cpp  Koh & Liang 2017, eq. 2: I[j,i] = −g(test_j)ᵀ (H + λI)⁻¹ g(train_i), H the exact
-//                           Hessian of the mean training loss (last layer, hessian.h), solved by CG (cg.h)
+//                           Hessian of the mean training loss (last layer: hessian.h; all parameters: hvp.h),
+//                           solved by CG (cg.h) or LiSSA (lissa.h)
 //
 // The training set is streamed in chunks (memory O(chunk · P) for gradients, plus the output); the
 // test set's gradients are kept. Scores are computed in the models' dtype (float32 for loaded
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "explain/influence/lissa.h"
 #include "explain/influence/per_example.h"
 #include "models/model.h"
 
@@ -38,6 +40,8 @@ struct InfluenceOptions {
   double damping = 0.01;  // λ in (H + λI)
   int cg_max_iterations = 500;
   double cg_tolerance = 1e-6;  // stop when ‖r_j‖ ≤ tol · ‖b_j‖ for every right-hand side j
+  std::string solver = "cg";   // how (H + λI) s = g(test) is solved: "cg" (conjugate gradients) | "lissa"
+  LissaOptions lissa;          // solver "lissa" (lissa.h)
 };
 
 // All the checks that must pass before any long computation, each failing with one line:

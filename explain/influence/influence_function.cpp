@@ -6,11 +6,12 @@
 // damping that makes it invertible for non-convex / over-parameterised models (Koh & Liang §4.2).
 //
 // Hessian-vector products are exact (no finite differences); (H + λI) s_j = ∇L(test_j) is solved for all
-// test points at once by conjugate gradients (cg.h). Two routes:
+// test points at once by conjugate gradients (cg.h; --solver cg, the default) or estimated by LiSSA with
+// mini-batch Hessians (lissa.h; --solver lissa). Two routes:
 //   --params last-layer  H in closed form for the output layer (hessian.h): any model whose output node
 //                        is fully connected (MLPs, CNNs, ...).
-//   --params all         Pearlmutter's R-operator through the whole model (hvp.h): chains of linear-like,
-//                        ReLU and reshape nodes (MLPs); other models fail with an Error naming the node.
+//   --params all         Pearlmutter's R-operator through the whole model (hvp.h): MLPs, CNNs with pooling,
+//                        residual blocks and eval-mode batch norm; other nodes fail with an Error naming them.
 // Negative I: up-weighting train_i lowers test_j's loss (a proponent), so the sign is opposite to
 // TracIn's. --projection is not supported. Float32 models: the products are computed in float32, so CG
 // stops at a relative residual of at least 1e-5.
@@ -24,12 +25,30 @@
 #include "explain/influence/hessian.h"
 #include "explain/influence/hvp.h"
 #include "explain/influence/influence.h"
+#include "explain/influence/lissa.h"
 
 namespace xdnn::influence {
+
+namespace {
+// The curvature of the examples `rows` only (LiSSA's mini-batch Hessians on the last layer).
+LastLayerCurvature curvature_rows(const LastLayerCurvature& c, const std::vector<int64_t>& rows) {
+  LastLayerCurvature s = c;
+  const int64_t n = static_cast<int64_t>(rows.size()), f = c.features.dim(1), o = c.probs.dim(1);
+  s.features = Tensor({n, f}, DType::F64);
+  s.probs = Tensor({n, o}, DType::F64);
+  for (int64_t r = 0; r < n; ++r) {
+    std::copy_n(c.features.data<double>() + rows[r] * f, f, s.features.data<double>() + r * f);
+    std::copy_n(c.probs.data<double>() + rows[r] * o, o, s.probs.data<double>() + r * o);
+  }
+  return s;
+}
+}  // namespace
 
 Tensor influence_function(const std::vector<Model*>& checkpoints, const InfluenceData& data,
                           const InfluenceOptions& opt) {
   if (opt.projection > 0) throw Error("influence-function: --projection is not supported");
+  if (opt.solver != "cg" && opt.solver != "lissa")
+    throw Error("--solver: expected 'cg' or 'lissa', got '" + opt.solver + "'");
   validate_inputs(checkpoints, nullptr, data, opt, /*need_test=*/true);
   Model& model = *checkpoints.back();
   const int64_t n_train = data.train_x.dim(0), n_test = data.test_x.dim(0);
@@ -38,12 +57,17 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
   LastLayerCurvature curv;
   std::unique_ptr<FullHvp> full;
   std::function<Tensor(const Tensor&)> hessian_times;
+  std::function<Tensor(const Tensor&, const std::vector<int64_t>&)> batch_hessian_times;
   if (opt.params == ParamSet::LastLayer) {
     curv = last_layer_curvature(model, data.train_x, opt.chunk, &bar);
     hessian_times = [&](const Tensor& V) { return last_layer_hvp(curv, V); };
+    batch_hessian_times = [&](const Tensor& V, const std::vector<int64_t>& rows) {
+      return last_layer_hvp(curvature_rows(curv, rows), V);
+    };
   } else {
     full = std::make_unique<FullHvp>(model, data.train_x, data.train_y, opt.chunk);
     hessian_times = [&](const Tensor& V) { return full->apply(V); };
+    batch_hessian_times = [&](const Tensor& V, const std::vector<int64_t>& rows) { return full->apply(V, rows); };
     bar.add(n_train);
   }
   GradientComputer gc(model, opt.params);
@@ -56,24 +80,31 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
     bar.add(e - b);
   }
   const double damping = opt.damping;
-  const CgResult sol = conjugate_gradient(
-      [&](const Tensor& V) {
-        Tensor HV = hessian_times(V);
-        ops::axpy_inplace(HV, damping, V);
-        return HV;
-      },
-      G_test, opt.cg_max_iterations, model.dtype() == DType::F32 ? std::max(opt.cg_tolerance, 1e-5) : opt.cg_tolerance);
-  if (!sol.converged)
-    throw Error("influence-function: conjugate gradients did not converge in " + std::to_string(sol.iterations) +
-                    " iterations (relative residual " + std::to_string(sol.max_relative_residual) + ")",
-                "increase --damping");
+  Tensor solution;
+  if (opt.solver == "lissa") {
+    solution = lissa(batch_hessian_times, n_train, G_test, damping, opt.lissa);
+  } else {
+    const CgResult sol = conjugate_gradient(
+        [&](const Tensor& V) {
+          Tensor HV = hessian_times(V);
+          ops::axpy_inplace(HV, damping, V);
+          return HV;
+        },
+        G_test, opt.cg_max_iterations,
+        model.dtype() == DType::F32 ? std::max(opt.cg_tolerance, 1e-5) : opt.cg_tolerance);
+    if (!sol.converged)
+      throw Error("influence-function: conjugate gradients did not converge in " + std::to_string(sol.iterations) +
+                      " iterations (relative residual " + std::to_string(sol.max_relative_residual) + ")",
+                  "increase --damping");
+    solution = sol.x;
+  }
 
   Tensor I({n_test, n_train}, DType::F64);
   for (int64_t b = 0; b < n_train; b += opt.chunk) {
     const int64_t e = std::min(n_train, b + opt.chunk);
     const Tensor G =
         dense_gradients(gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e))).to(DType::F64);
-    const Tensor part = ops::matmul(sol.x, G, false, true);  // (n_test, e − b)
+    const Tensor part = ops::matmul(solution, G, false, true);  // (n_test, e − b)
     double* out = I.data<double>();
     const double* pp = part.data<double>();
     for (int64_t j = 0; j < n_test; ++j)
