@@ -57,6 +57,7 @@ void FashionCnnStep(benchmark::State& state) {
   fo.training = true;
   BackwardOptions bo;
   bo.param_grad = ParamGrad::Accumulate;
+  bo.input_grad = false;  // as training does: no gradient w.r.t. the images
   const int out = m.outputs()[0];
   for (auto _ : state) {
     Tape t = m.forward({x}, fo);

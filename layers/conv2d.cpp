@@ -100,6 +100,7 @@ std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Sa
     weight_.grad = ops::conv2d_backward_weight_per_example(x4, gy, weight_.value.shape(), geom_);
     if (bias_.value.defined()) bias_.grad = ops::conv2d_backward_bias(gy, true);
   }
+  if (!opt.input_grad) return {Tensor()};  // parameter gradients only (the first layer when training)
   return {ops::conv2d_backward_input(gy, weight_.value, x4.shape(), geom_).reshape(x.shape())};
 }
 

@@ -45,6 +45,11 @@ enum class ParamGrad { None, Accumulate, PerExample };
 struct BackwardOptions {
   BackwardMode mode = BackwardMode::Gradient;
   ParamGrad param_grad = ParamGrad::None;
+  // Whether input gradients are wanted. Model::backward reads it as "at the model's inputs" and passes
+  // false on to the nodes whose inputs are all model inputs or constants; a layer getting false may skip
+  // its input gradient and return undefined (zero) tensors. Training sets it to false (only parameter
+  // gradients matter, so the first Conv2d skips the image gradient); explainers keep true.
+  bool input_grad = true;
 };
 
 // One LRP rule with its parameters, chosen per layer by a composite (explain/lrp).

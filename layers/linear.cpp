@@ -77,6 +77,7 @@ std::vector<Tensor> Linear::backward(const std::vector<Tensor>& grad_y, const Sa
             ops::sum_to_shape(gy.slice_batch(n * per, (n + 1) * per), {out_}).reshape({1, out_}));
     }
   }
+  if (!opt.input_grad) return {Tensor()};  // parameter gradients only (the first layer when training)
   return {linear_backward_input(grad_y[0], weight_.value, x.shape())};
 }
 

@@ -210,7 +210,11 @@ std::vector<Tensor> Model::reverse_walk(const Tape& tape, const std::map<int, Te
 std::vector<Tensor> Model::backward(const Tape& tape, const std::map<int, Tensor>& seeds,
                                     const BackwardOptions& opt) const {
   return reverse_walk(tape, seeds, [&](int k, const std::vector<Tensor>& gy) {
-    return nodes_[k].layer->backward(gy, tape.saved[k], opt);
+    if (opt.input_grad) return nodes_[k].layer->backward(gy, tape.saved[k], opt);
+    BackwardOptions node_opt = opt;  // input gradients wanted only where another node made the input
+    node_opt.input_grad = false;
+    for (int id : nodes_[k].inputs) node_opt.input_grad = node_opt.input_grad || (id >= 0 && producer_[id] >= 0);
+    return nodes_[k].layer->backward(gy, tape.saved[k], node_opt);
   });
 }
 

@@ -86,7 +86,8 @@ class Model {
   // (undefined where nothing arrived). Nodes none of whose outputs received anything are skipped.
   std::vector<Tensor> reverse_walk(const Tape& tape, const std::map<int, Tensor>& seeds,
                                    const NodeBackward& node_backward) const;
-  // Ordinary (or deconvnet / guided) backward through every layer's backward pass.
+  // Ordinary (or deconvnet / guided) backward through every layer's backward pass. With
+  // opt.input_grad false the values at the model's inputs may stay undefined (see BackwardOptions).
   std::vector<Tensor> backward(const Tape& tape, const std::map<int, Tensor>& seeds,
                                const BackwardOptions& opt = {}) const;
   // LRP: every node's relevance pass with the rule `rule_for(node_index)` returns.

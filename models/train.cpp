@@ -193,6 +193,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     fopt.rng = &dropout_rng;
     BackwardOptions bopt;
     bopt.param_grad = ParamGrad::Accumulate;
+    bopt.input_grad = false;  // parameter gradients only: the first layer skips the image gradient
 
     double loss_sum = 0, last_draw = 0;
     for (int64_t b = 0; b < batches; ++b) {

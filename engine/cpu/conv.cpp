@@ -1,22 +1,32 @@
-// 2-D convolution on the CPU: im2col + the packed GEMM (engine/cpu/gemm.h).
+// 2-D convolution on the CPU: im2col + the packed GEMM (engine/cpu/gemm.h), with the batch folded into
+// the GEMM's columns.
 //
-// Per sample n and group g (Og = O / groups output channels, Cg = C / groups input channels,
-// K = Cg·KH·KW, P = OH·OW output positions):
-//   col_n        (C·KH·KW, P)   col[(c, i, j), (oh, ow)] = x[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] (0 outside)
-//   forward      y_n[g] (Og, P)  = W[g] (Og, K) · col_n[g] (K, P) + b
-//   input grad   dcol[g] (K, P)  = W[g]ᵀ (K, Og) · gy_n[g] (Og, P);  gx_n = col2im(dcol)
-//   weight grad  gW[g]ᵀ (K, Og) += col_n[g] (K, P) · gy_n[g]ᵀ (P, Og)  (transposed back at the end)
+// The batch is cut into chunks of S consecutive samples, S fixed by the shapes alone (chunk_samples).
+// Per chunk [n0, n0 + S) and group g (Og = O / groups output channels, Cg = C / groups input channels,
+// K = Cg·KH·KW, P = OH·OW output positions, L = S·P columns, column s·P + p = position p of sample n0 + s):
+//   col          (C·KH·KW, L)  col[(c, i, j), (s, oh, ow)] = x[n0+s, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
+//                              (0 outside)
+//   gyc          (O, L)        gyc[o, (s, p)] = gy[n0+s, o, p]   (gy is (N, O, P): a gather)
+//   forward      yc[g] (Og, L) = W[g] (Og, K) · col[g] (K, L);  y[n0+s, o, p] = yc[o, (s, p)] + b[o]
+//   input grad   dcol[g] (K, L) = W[g]ᵀ (K, Og) · gyc[g] (Og, L);  gx_n = col2im(dcol's columns of n)
+//   weight grad  gWᵀ[g] (K, Og) = col[g] (K, L) · gyc[g]ᵀ (L, Og) per chunk, transposed back at the end
+// One GEMM per chunk instead of one per sample: the weight panel is packed once per chunk instead of
+// once per sample, the GEMM's fixed costs are paid S times less often, and the weight gradient's k sum
+// runs over S·P positions inside the micro-kernel's registers instead of S separate products added up
+// in memory.
 //
 // Bit-identity for identical receptive fields: every output position, border or not, is one column of
 // the same GEMM, so it is accumulated by the same micro-kernel in the same k order (the GEMM zero-pads
 // edge tiles instead of running a tail path). Max-pool tie routing depends on this (golden README).
+// A column's result does not depend on which chunk it lands in, so forward and input gradient give the
+// same bits for a sample whatever the batch around it.
 //
-// Determinism across thread counts: the batch is split over threads (each sample is independent); when
-// the batch is smaller than the thread count, the samples run one after another on the parallel GEMM,
-// which splits output tiles and never the k sum, so both paths give the same bits. The weight gradient
-// is summed over fixed chunks of kChunk samples (in sample order within a chunk), and the chunk partials
-// are added in chunk order: the result depends on N, never on the thread count.
+// Determinism across thread counts: chunks are independent and split over threads; with a single chunk
+// the GEMM itself runs in parallel, which splits output tiles and never the k sum, so both give the same
+// bits. The weight gradient is one partial per chunk, added in chunk order: the result depends on N and
+// the shapes, never on the thread count.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "engine/cpu/gemm.h"
@@ -28,7 +38,12 @@
 namespace xdnn::ops {
 namespace {
 
-constexpr int64_t kChunk = 4;  // samples per weight-gradient partial
+// A chunk holds about this many output positions (GEMM columns): enough for the micro-kernel to stream
+// over, small enough that a chunk's columns (K·L floats, 450 KB for fashion-cnn's conv2) stay in L2.
+constexpr int64_t kChunkColumns = 1536;
+// ... but a batch is cut into at least this many chunks (when it has that many samples), so that the
+// threads have chunks to share.
+constexpr int64_t kMinChunks = 8;
 
 struct Dims {
   int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og, K, P;
@@ -54,93 +69,151 @@ Dims conv_dims(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry&
   return d;
 }
 
+// Samples per chunk: a function of the shapes only (never of the thread count).
+int64_t chunk_samples(const Dims& d) {
+  const int64_t by_columns = (kChunkColumns + d.P - 1) / std::max<int64_t>(d.P, 1);
+  return std::max<int64_t>(1, std::min(by_columns, d.N / kMinChunks));
+}
+
 template <class T>
 T* scratch(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
 
-// Valid output-column range [lo, hi) for kernel column offset `off` (= j·dw − pl): 0 <= ow·s + off < W.
-void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  hi = W - off <= 0 ? 0 : (W - off - 1) / s + 1;
-  lo = std::min(lo, OW);
-  hi = std::clamp(hi, lo, OW);
+// dst[0, n) = src[0, n) with fixed-size vector moves (a libc memmove call per short row, as std::copy
+// makes of it, costs more than the copy: im2col's rows are OW = 7..28 elements long).
+template <class T>
+inline void copy_short(const T* src, T* dst, int64_t n) {
+  constexpr int64_t V = 32 / sizeof(T), H = 16 / sizeof(T);
+  if (n >= V) {
+    int64_t k = 0;
+    for (; k + V <= n; k += V) std::memcpy(dst + k, src + k, 32);
+    if (k < n) std::memcpy(dst + n - V, src + n - V, 32);  // overlapping last chunk: same values again
+  } else if (n >= H) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - H, src + n - H, 16);
+  } else {
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[k];
+  }
 }
 
-// x: (C, H, W) of one sample -> col: (C·KH·KW, OH·OW).
+// Plane size with the padding: every tap of every output lands inside it, so im2col and col2im need no
+// bounds checks (the output-size formula guarantees (OH − 1)·sh + (KH − 1)·dh < Hp, likewise for W).
+int64_t padded_h(const Dims& d, const Conv2dGeometry& g) { return d.H + g.pad_top + g.pad_bottom; }
+int64_t padded_w(const Dims& d, const Conv2dGeometry& g) { return d.W + g.pad_left + g.pad_right; }
+bool has_padding(const Conv2dGeometry& g) {
+  return g.pad_top != 0 || g.pad_left != 0 || g.pad_bottom != 0 || g.pad_right != 0;
+}
+
+// The KH·KW rows of one channel's columns from its (padded) plane xp (Hp, Wp); rows `ld` apart. The
+// geometry is read into locals first: the stores through `rows` could alias d and g otherwise, and the
+// compiler would reload them for every short row.
 template <class T>
-void im2col(const T* x, const Dims& d, const Conv2dGeometry& g, T* col) {
-  for (int64_t c = 0; c < d.C; ++c)
-    for (int64_t i = 0; i < d.KH; ++i)
-      for (int64_t j = 0; j < d.KW; ++j) {
-        T* row = col + ((c * d.KH + i) * d.KW + j) * d.P;
-        const int64_t woff = j * g.dilation_w - g.pad_left;
-        int64_t lo, hi;
-        valid_range(woff, g.stride_w, d.W, d.OW, lo, hi);
-        for (int64_t oh = 0; oh < d.OH; ++oh) {
-          T* r = row + oh * d.OW;
-          const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-          if (ih < 0 || ih >= d.H) {
-            std::fill(r, r + d.OW, T(0));
-            continue;
-          }
-          const T* src = x + (c * d.H + ih) * d.W + woff;
-          for (int64_t ow = 0; ow < lo; ++ow) r[ow] = T(0);
-          if (g.stride_w == 1)
-            std::copy(src + lo, src + hi, r + lo);
+void plane_to_rows(const T* xp, int64_t Wp, const Dims& d, const Conv2dGeometry& g, T* rows, int64_t ld) {
+  const int64_t KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t sh = g.stride_h, sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  for (int64_t i = 0; i < KH; ++i)
+    for (int64_t j = 0; j < KW; ++j) {
+      T* dst = rows + (i * KW + j) * ld;
+      const T* src = xp + i * dh * Wp + j * dw;
+      for (int64_t oh = 0; oh < OH; ++oh, dst += OW, src += sh * Wp) {
+        if (sw == 1)
+          copy_short(src, dst, OW);
+        else
+          for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = src[ow * sw];
+      }
+    }
+}
+
+// x: (C, H, W) of one sample -> its P columns of col, rows (C·KH·KW) `ld` apart. With padding, each
+// channel is first copied into a zero-bordered plane (Hp, Wp).
+template <class T>
+void im2col(const T* x, const Dims& d, const Conv2dGeometry& g, T* col, int64_t ld) {
+  if (!has_padding(g)) {
+    for (int64_t c = 0; c < d.C; ++c) plane_to_rows(x + c * d.H * d.W, d.W, d, g, col + c * d.KH * d.KW * ld, ld);
+    return;
+  }
+  thread_local std::vector<T> planebuf;
+  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g);
+  T* xp = scratch(planebuf, static_cast<size_t>(Hp * Wp));
+  std::fill(xp, xp + Hp * Wp, T(0));  // the border stays zero; the interior is overwritten per channel
+  for (int64_t c = 0; c < d.C; ++c) {
+    for (int64_t h = 0; h < d.H; ++h) copy_short(x + (c * d.H + h) * d.W, xp + (h + g.pad_top) * Wp + g.pad_left, d.W);
+    plane_to_rows(xp, Wp, d, g, col + c * d.KH * d.KW * ld, ld);
+  }
+}
+
+// The transpose of im2col: gx (C, H, W) = Σ over one sample's columns (rows `ld` apart), overwritten.
+// Sums run in a zeroed padded plane in the fixed order (i, j, oh, ow); its interior is then copied out.
+template <class T>
+void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+  thread_local std::vector<T> planebuf;
+  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g);
+  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t sh = g.stride_h, sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  const int64_t pt = g.pad_top, pl = g.pad_left;
+  T* gp = scratch(planebuf, static_cast<size_t>(Hp * Wp));
+  for (int64_t c = 0; c < C; ++c) {
+    std::fill(gp, gp + Hp * Wp, T(0));
+    for (int64_t i = 0; i < KH; ++i)
+      for (int64_t j = 0; j < KW; ++j) {
+        const T* r = col + ((c * KH + i) * KW + j) * ld;
+        T* dst = gp + i * dh * Wp + j * dw;
+        for (int64_t oh = 0; oh < OH; ++oh, r += OW, dst += sh * Wp) {
+          if (sw == 1)
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] += r[ow];
           else
-            for (int64_t ow = lo; ow < hi; ++ow) r[ow] = src[ow * g.stride_w];
-          for (int64_t ow = hi; ow < d.OW; ++ow) r[ow] = T(0);
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow * sw] += r[ow];
         }
       }
+    for (int64_t h = 0; h < H; ++h) copy_short(gp + (h + pt) * Wp + pl, gx + (c * H + h) * W, W);
+  }
 }
 
-// The transpose of im2col: gx (C, H, W) = Σ over col entries; gx must be zero on entry. Fixed order.
-template <class T>
-void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx) {
-  for (int64_t c = 0; c < d.C; ++c)
-    for (int64_t i = 0; i < d.KH; ++i)
-      for (int64_t j = 0; j < d.KW; ++j) {
-        const T* row = col + ((c * d.KH + i) * d.KW + j) * d.P;
-        const int64_t woff = j * g.dilation_w - g.pad_left;
-        int64_t lo, hi;
-        valid_range(woff, g.stride_w, d.W, d.OW, lo, hi);
-        for (int64_t oh = 0; oh < d.OH; ++oh) {
-          const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-          if (ih < 0 || ih >= d.H) continue;
-          const T* r = row + oh * d.OW;
-          T* dst = gx + (c * d.H + ih) * d.W + woff;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride_w] += r[ow];
-        }
-      }
-}
-
-// A 1x1 convolution with stride 1 and no padding needs no im2col: col_n is x_n itself, (C, H·W).
+// A 1x1 convolution with stride 1 and no padding needs no im2col: a sample's columns are x_n itself.
 bool pointwise(const Dims& d, const Conv2dGeometry& g) {
   return d.KH == 1 && d.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
          g.pad_bottom == 0 && g.pad_right == 0;
 }
 
-// col_n (C·KH·KW, P) of sample x_n (C, H, W): x_n itself for pointwise convolutions, else im2col into buf.
+// col (C·KH·KW, S·P) of samples [n0, n0 + S): x_n0 itself for one sample of a pointwise convolution, else
+// built in buf.
 template <class T>
-const T* columns(const T* xn, const Dims& d, const Conv2dGeometry& g, std::vector<T>& buf) {
-  if (pointwise(d, g)) return xn;
-  T* col = scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
-  im2col(xn, d, g, col);
+const T* chunk_columns(const T* px, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
+                       std::vector<T>& buf) {
+  const int64_t L = S * d.P;
+  if (S == 1 && pointwise(d, g)) return px + n0 * d.C * d.H * d.W;
+  T* col = scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * L));
+  for (int64_t s = 0; s < S; ++s) im2col(px + (n0 + s) * d.C * d.H * d.W, d, g, col + s * d.P, L);
   return col;
 }
 
-// Runs fn(n, parallel_gemm) for every sample: over threads when the batch can use them, else serially
-// with the GEMM itself parallel. Same bits either way (see the file comment).
+// gyc (O, S·P) of samples [n0, n0 + S) from gy (N, O, P): gy_n0 itself for one sample, else gathered in buf.
+template <class T>
+const T* chunk_rows(const T* pg, const Dims& d, int64_t n0, int64_t S, std::vector<T>& buf) {
+  if (S == 1) return pg + n0 * d.O * d.P;
+  const int64_t L = S * d.P;
+  T* rows = scratch(buf, static_cast<size_t>(d.O * L));
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t o = 0; o < d.O; ++o) {
+      const T* src = pg + ((n0 + s) * d.O + o) * d.P;
+      std::copy(src, src + d.P, rows + o * L + s * d.P);
+    }
+  return rows;
+}
+
+// Runs fn(n0, S, parallel_gemm) for every chunk of S samples: over threads when there are several
+// chunks, else the one chunk with the GEMM itself parallel. Same bits either way (see the file comment).
 template <class Fn>
-void for_each_sample(int64_t N, const Fn& fn) {
-  if (N >= num_threads()) {
-    parallel_for(N, 1, [&](int64_t b, int64_t e) {
-      for (int64_t n = b; n < e; ++n) fn(n, false);
+void for_each_chunk(int64_t N, int64_t S, const Fn& fn) {
+  const int64_t chunks = (N + S - 1) / S;
+  if (chunks > 1) {
+    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) fn(c * S, std::min(S, N - c * S), false);
     });
-  } else {
-    for (int64_t n = 0; n < N; ++n) fn(n, true);
+  } else if (N > 0) {
+    fn(0, N, true);
   }
 }
 
@@ -164,20 +237,19 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
                 " and w " + w.describe());
 }
 
-// Transposed weight gradient of samples [n0, n1): gwT[g] (K, Og) = Σ_n col_n[g] (K, P) · gy_n[g]ᵀ (P, Og),
-// layout (G, K, Og); beta 0 for the first sample unless accumulating. The transposed product keeps the
-// long K axis on the GEMM's row panels and the short Og axis on one column panel (less zero padding).
+// Transposed weight gradient of samples [n0, n0 + S): gwT[g] (K, Og) = col[g] (K, S·P) · gyc[g]ᵀ (S·P, Og),
+// layout (G, K, Og), overwritten. The transposed product keeps the long K axis on the GEMM's row panels
+// and the short Og axis on one column panel (less zero padding).
 template <class T>
-void weight_grad_samples(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t n1,
-                         bool accumulate, bool parallel, T* gwT, std::vector<T>& colbuf) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* col = columns(px + n * d.C * d.H * d.W, d, g, colbuf);
-    const T* gy = pgy + n * d.O * d.P;
-    const T beta = (n == n0 && !accumulate) ? T(0) : T(1);
-    for (int64_t gi = 0; gi < d.G; ++gi)
-      gemm_any<T>(parallel, false, true, d.K, d.Og, d.P, col + gi * d.K * d.P, d.P, gy + gi * d.Og * d.P, d.P, beta,
-                  gwT + gi * d.K * d.Og, d.Og);
-  }
+void weight_grad_chunk(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
+                       bool parallel, T* gwT) {
+  thread_local std::vector<T> colbuf, rowbuf;
+  const int64_t L = S * d.P;
+  const T* col = chunk_columns(px, d, g, n0, S, colbuf);
+  const T* gy = chunk_rows(pgy, d, n0, S, rowbuf);
+  for (int64_t gi = 0; gi < d.G; ++gi)
+    gemm_any<T>(parallel, false, true, d.K, d.Og, L, col + gi * d.K * L, L, gy + gi * d.Og * L, L, T(0),
+                gwT + gi * d.K * d.Og, d.Og);
 }
 
 // gw (G, Og, K) = (or +=) gwT (G, K, Og) transposed per group.
@@ -214,23 +286,35 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
   }
   const Dims d = conv_dims(x.shape(), w.shape(), g);
-  Tensor y({d.N, d.O, d.OH, d.OW}, x.dtype());
+  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pw = w.data<T>();
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
-    for_each_sample(d.N, [&](int64_t n, bool parallel) {
-      thread_local std::vector<T> colbuf;
-      const T* col = columns(px + n * d.C * d.H * d.W, d, g, colbuf);
-      T* yn = py + n * d.O * d.P;
-      // The bias enters through the GEMM's beta = 1 (y = b + W·col): no extra pass over y.
-      if (pb)
-        for (int64_t o = 0; o < d.O; ++o) std::fill(yn + o * d.P, yn + (o + 1) * d.P, pb[o]);
+    for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
+      thread_local std::vector<T> colbuf, outbuf;
+      const int64_t L = S * d.P;
+      const T* col = chunk_columns(px, d, g, n0, S, colbuf);
+      // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
+      T* yc = S == 1 ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
       for (int64_t gi = 0; gi < d.G; ++gi)
-        gemm_any<T>(parallel, false, false, d.Og, d.P, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * d.P, d.P,
-                    pb ? T(1) : T(0), yn + gi * d.Og * d.P, d.P);
+        gemm_any<T>(parallel, false, false, d.Og, L, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * L, L, T(0),
+                    yc + gi * d.Og * L, L);
+      // Epilogue: y[n0+s, o, :] = yc[o, s·P ..] + b[o], one pass that also scatters the chunk to (S, O, P).
+      if (S == 1 && !pb) return;
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t o = 0; o < d.O; ++o) {
+          const T* src = yc + o * L + s * d.P;
+          T* dst = py + ((n0 + s) * d.O + o) * d.P;
+          if (pb) {
+            const T bo = pb[o];
+            for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + bo;
+          } else {
+            std::copy(src, src + d.P, dst);
+          }
+        }
     });
     return 0;
   });
@@ -249,23 +333,24 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
                 " and w " + w.describe());
   const Dims d = conv_dims(x_shape, w.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_input gradient");
-  Tensor gx(x_shape, gy.dtype());
+  Tensor gx = Tensor::empty(x_shape, gy.dtype());  // every element written (GEMM or col2im)
   dispatch_float(gy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pg = gy.data<T>();
     const T* pw = w.data<T>();
     T* pgx = gx.data<T>();
-    for_each_sample(d.N, [&](int64_t n, bool parallel) {
-      thread_local std::vector<T> colbuf;
-      T* gxn = pgx + n * d.C * d.H * d.W;
-      // Pointwise convolutions write dcol = gx_n directly (col2im is the identity there).
-      const bool direct = pointwise(d, g);
-      T* col = direct ? gxn : scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * d.P));
-      const T* gn = pg + n * d.O * d.P;
+    for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
+      thread_local std::vector<T> colbuf, rowbuf;
+      const int64_t L = S * d.P;
+      const T* gyc = chunk_rows(pg, d, n0, S, rowbuf);
+      // One sample of a pointwise convolution writes dcol = gx_n directly (col2im is the identity there).
+      const bool direct = S == 1 && pointwise(d, g);
+      T* dcol = direct ? pgx + n0 * d.C * d.H * d.W : scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * L));
       for (int64_t gi = 0; gi < d.G; ++gi)
-        gemm_any<T>(parallel, true, false, d.K, d.P, d.Og, pw + gi * d.Og * d.K, d.K, gn + gi * d.Og * d.P, d.P, T(0),
-                    col + gi * d.K * d.P, d.P);
-      if (!direct) col2im(col, d, g, gxn);
+        gemm_any<T>(parallel, true, false, d.K, L, d.Og, pw + gi * d.Og * d.K, d.K, gyc + gi * d.Og * L, L, T(0),
+                    dcol + gi * d.K * L, L);
+      if (!direct)
+        for (int64_t s = 0; s < S; ++s) col2im(dcol + s * d.P, d, g, pgx + (n0 + s) * d.C * d.H * d.W, L);
     });
     return 0;
   });
@@ -279,7 +364,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
   expect_same_dtype(x, gy, "conv2d_backward_weight");
   const Dims d = conv_dims(x.shape(), gw.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_weight gradient");
-  const int64_t chunks = (d.N + kChunk - 1) / kChunk, wsize = gw.numel();
+  const int64_t S = chunk_samples(d), chunks = std::max<int64_t>(1, (d.N + S - 1) / S), wsize = gw.numel();
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -287,20 +372,13 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
     T* pgw = gw.data<T>();
     thread_local std::vector<T> partbuf;
     T* parts = scratch(partbuf, static_cast<size_t>(chunks * wsize));
-    if (chunks == 1) {  // one partial: the GEMM itself runs in parallel
-      thread_local std::vector<T> colbuf;
-      weight_grad_samples(px, pg, d, g, 0, d.N, false, true, parts, colbuf);
-    } else {
-      parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
-        thread_local std::vector<T> colbuf;
-        for (int64_t c = b; c < e; ++c)
-          weight_grad_samples(px, pg, d, g, c * kChunk, std::min(d.N, (c + 1) * kChunk), false, false,
-                              parts + c * wsize, colbuf);
-      });
-      for (int64_t c = 1; c < chunks; ++c) {  // chunk partials added in chunk order
-        const T* part = parts + c * wsize;
-        for (int64_t i = 0; i < wsize; ++i) parts[i] += part[i];
-      }
+    if (d.N == 0) std::fill(parts, parts + wsize, T(0));
+    for_each_chunk(d.N, S, [&](int64_t n0, int64_t s, bool parallel) {
+      weight_grad_chunk(px, pg, d, g, n0, s, parallel, parts + (n0 / S) * wsize);
+    });
+    for (int64_t c = 1; c < chunks; ++c) {  // chunk partials added in chunk order
+      const T* part = parts + c * wsize;
+      for (int64_t i = 0; i < wsize; ++i) parts[i] += part[i];
     }
     add_transposed(parts, d, accumulate, pgw);
     return 0;
@@ -319,17 +397,18 @@ Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, con
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_weight_per_example gradient");
   Shape out_shape = w_shape;
   out_shape.insert(out_shape.begin(), d.N);
-  Tensor out(out_shape, x.dtype());
+  Tensor out = Tensor::empty(out_shape, x.dtype());  // every sample's block written below
   const int64_t wsize = shape_numel(w_shape);
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* po = out.data<T>();
-    for_each_sample(d.N, [&](int64_t n, bool parallel) {
-      thread_local std::vector<T> colbuf, gwTbuf;
+    // Chunks of one sample: each sample's gradient is its own product.
+    for_each_chunk(d.N, 1, [&](int64_t n, int64_t, bool parallel) {
+      thread_local std::vector<T> gwTbuf;
       T* gwT = scratch(gwTbuf, static_cast<size_t>(wsize));
-      weight_grad_samples(px, pg, d, g, n, n + 1, false, parallel, gwT, colbuf);
+      weight_grad_chunk(px, pg, d, g, n, 1, parallel, gwT);
       add_transposed(gwT, d, false, po + n * wsize);
     });
     return 0;

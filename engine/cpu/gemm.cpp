@@ -1,7 +1,10 @@
 // Packed, register-blocked GEMM (Goto & van de Geijn, "Anatomy of high-performance matrix
-// multiplication", 2008), reduced to what xdnn's shapes need: one k-block size, panels of MR rows of A
-// and NR columns of B packed contiguously, an MR x NR micro-kernel on GCC vector types that compiles to
-// FMA instructions when the target has them.
+// multiplication", 2008), reduced to what xdnn's shapes need: one k-block size, panels of NR columns of
+// B packed contiguously, an MR x NR micro-kernel on GCC vector types that compiles to FMA instructions
+// when the target has them. A non-transposed A is not packed: the kernel broadcasts its MR values per k
+// straight from the MR rows (6 sequential streams, each kc ≤ 256 long, so they stay in L1 while the
+// kernel sweeps the B panels). Packing A cost as many instructions as the kernel itself for the thin
+// products of convolutions (K × L columns copied one float at a time to feed 16 output channels).
 #include "engine/cpu/gemm.h"
 
 #include <algorithm>
@@ -33,25 +36,20 @@ struct AlignedBuffer {
   }
 };
 
-// Packs rows [0, M) x k-range [k0, k0 + kc) of op(A) into panels of MR rows: panel p holds
-// packed[p * kc * MR + k * MR + r] = op(A)[p * MR + r][k0 + k] (zero beyond M).
+// Packs a transposed A (stored K x M, op(A) = its transpose) for rows [0, M) x k-range [k0, k0 + kc) of
+// op(A) into panels of MR rows: panel p holds packed[p * kc * MR + k * MR + r] = op(A)[p * MR + r][k0 + k]
+// (zero beyond M), MR contiguous values per k read from one row of the stored matrix.
 template <class T>
-void pack_a(bool ta, const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* packed, int64_t p_begin,
-            int64_t p_end) {
+void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* packed, int64_t p_begin,
+                       int64_t p_end) {
   constexpr int MR = Kernel<T>::MR;
   for (int64_t p = p_begin; p < p_end; ++p) {
     T* dst = packed + p * kc * MR;
-    for (int r = 0; r < MR; ++r) {
-      int64_t i = p * MR + r;
-      if (i >= M) {
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = T(0);
-      } else if (!ta) {
-        const T* src = A + i * lda + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
-      } else {
-        const T* src = A + k0 * lda + i;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k * lda];
-      }
+    const T* src = A + k0 * lda + p * MR;
+    const int64_t rows = std::min<int64_t>(MR, M - p * MR);
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int r = 0; r < rows; ++r) dst[k * MR + r] = src[k * lda + r];
+      for (int r = static_cast<int>(rows); r < MR; ++r) dst[k * MR + r] = T(0);
     }
   }
 }
@@ -65,6 +63,10 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
   for (int64_t q = q_begin; q < q_end; ++q) {
     T* dst = packed + q * kc * NR;
     int64_t j0 = q * NR, width = std::min<int64_t>(NR, N - j0);
+    if (!tb && width == NR) {  // fixed-size copies: no per-row loop setup or memset call for the tail
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, B + (k0 + k) * ldb + j0, NR * sizeof(T));
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
       T* d = dst + k * NR;
       if (!tb) {
@@ -79,15 +81,19 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
   }
 }
 
-// acc[MR x NR] = sum_k Ap[k, :]^T Bp[k, :], k in increasing order, then combined into C.
+// Where the micro-kernel reads A's MR x kc block: packed panels (Ap[k·MR + r]), or straight from the MR
+// rows of a non-transposed A (row r at a_rows[r], k contiguous).
+struct PackedA {};
 template <class T>
-void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool overwrite, T* C, int64_t ldc,
-                  int64_t rows, int64_t cols) {
+struct RowsA {
+  const T* a_rows[Kernel<T>::MR];
+};
+
+template <class T>
+inline void accumulate(int64_t kc, const T* Ap, const T* Bp, typename Kernel<T>::Vec (&acc)[Kernel<T>::MR][2]) {
   using K = Kernel<T>;
   using Vec = typename K::Vec;
   constexpr int MR = K::MR, VL = K::VL;
-  Vec acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{};
   for (int64_t k = 0; k < kc; ++k) {
     Vec b0, b1;
     std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
@@ -99,6 +105,38 @@ void micro_kernel(int64_t kc, const T* Ap, const T* Bp, T alpha, T beta, bool ov
       acc[r][1] += av * b1;
     }
   }
+}
+
+// Same arithmetic in the same order as the packed version, so results do not depend on the A layout.
+template <class T>
+inline void accumulate(int64_t kc, const RowsA<T>& A, const T* Bp, typename Kernel<T>::Vec (&acc)[Kernel<T>::MR][2]) {
+  using K = Kernel<T>;
+  using Vec = typename K::Vec;
+  constexpr int MR = K::MR, VL = K::VL;
+  const T* a[MR];
+  for (int r = 0; r < MR; ++r) a[r] = A.a_rows[r];
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec b0, b1;
+    std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
+    std::memcpy(&b1, Bp + k * K::NR + VL, sizeof(Vec));
+    for (int r = 0; r < MR; ++r) {
+      Vec av = a[r][k] - Vec{};
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+}
+
+// acc[MR x NR] = sum_k A[:, k] Bp[k, :], k in increasing order, then combined into C.
+template <class T, class ABlock>
+void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, T alpha, T beta, bool overwrite, T* C, int64_t ldc,
+                  int64_t rows, int64_t cols) {
+  using K = Kernel<T>;
+  using Vec = typename K::Vec;
+  constexpr int MR = K::MR, VL = K::VL;
+  Vec acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{};
+  accumulate(kc, Ap, Bp, acc);
   // Full tiles with alpha = 1 and beta in {0, accumulate} are stored as whole vectors. The arithmetic is
   // the same as the element loop below (a copy, or one addition per element), so an element's bits do
   // not depend on which path its tile takes.
@@ -145,34 +183,43 @@ void gemm_impl(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
   thread_local AlignedBuffer<T> buf_a, buf_b;
   // Serial callers may be running inside a parallel region; each thread owns its buffers.
   const int64_t kc_max = std::min(K, kBlockK);
-  T* Ap = buf_a.data(static_cast<size_t>(panels_a * kc_max * MR));
+  T* Ap = ta ? buf_a.data(static_cast<size_t>(panels_a * kc_max * MR)) : nullptr;
   T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
   const double flops_per_tile = 2.0 * MR * NR * kc_max;
   const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_tile));
   for (int64_t k0 = 0; k0 < K; k0 += kBlockK) {
     const int64_t kc = std::min(kBlockK, K - k0);
     const bool first = k0 == 0;
+    // Only a transposed A is packed; B always is.
+    const int64_t packed_a = ta ? panels_a : 0;
     auto pack = [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        if (t < panels_a)
-          pack_a(ta, A, lda, M, k0, kc, Ap, t, t + 1);
+        if (t < packed_a)
+          pack_a_transposed(A, lda, M, k0, kc, Ap, t, t + 1);
         else
-          pack_b(tb, B, ldb, N, k0, kc, Bp, t - panels_a, t - panels_a + 1);
+          pack_b(tb, B, ldb, N, k0, kc, Bp, t - packed_a, t - packed_a + 1);
       }
     };
     auto tiles = [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t p = t / panels_b, q = t % panels_b;
         int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
-        micro_kernel(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, C + p * MR * ldc + q * NR, ldc, rows,
-                     cols);
+        T* c = C + p * MR * ldc + q * NR;
+        if (ta) {
+          micro_kernel(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, c, ldc, rows, cols);
+        } else {
+          // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
+          RowsA<T> a;
+          for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
+          micro_kernel(kc, a, Bp + q * kc * NR, alpha, beta, first, c, ldc, rows, cols);
+        }
       }
     };
     if (parallel) {
-      parallel_for(panels_a + panels_b, std::max<int64_t>(1, 65536 / kc), pack);
+      parallel_for(packed_a + panels_b, std::max<int64_t>(1, 65536 / kc), pack);
       parallel_for(panels_a * panels_b, grain, tiles);
     } else {
-      pack(0, panels_a + panels_b);
+      pack(0, packed_a + panels_b);
       tiles(0, panels_a * panels_b);
     }
   }

@@ -6,7 +6,9 @@
 // a last window that would start beyond the input and the top/left padding is dropped.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -54,6 +56,92 @@ inline void scan_fixed(const T* xp, int64_t base, int64_t W, T& best, int64_t& b
     for (int j = (i == 0 ? 1 : 0); j < KW; ++j) scan_element(xp, base + i * W + j, best, best_i);
 }
 
+// The 2x2 stride-2 window without padding or dilation (every pooling layer of the zoo), one output row:
+// y[ow] and its arg-max for the window at rows (r0, r0 + W) = (2·oh, 2·oh + 1), columns 2·ow, 2·ow + 1.
+// Same first-maximum / first-NaN rule and the same scan order as scan_element (a, b on the upper row,
+// then c, d); selects only, so the result is bit-identical to the general loop.
+template <class T>
+inline void pool2x2_one(const T* xp, int64_t base, int64_t W, T& best, int64_t& best_i) {
+  best = xp[base];
+  best_i = base;
+  scan_element(xp, base + 1, best, best_i);
+  scan_element(xp, base + W, best, best_i);
+  scan_element(xp, base + W + 1, best, best_i);
+}
+
+// Vector types of VL float lanes, their int32 masks / offsets, and int64 arg-max lanes.
+template <int VL>
+struct PoolLanes;
+template <>
+struct PoolLanes<8> {
+  typedef float V __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  typedef int64_t L __attribute__((vector_size(64)));
+  static constexpr I even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15},
+                     lane = {0, 1, 2, 3, 4, 5, 6, 7};
+};
+template <>
+struct PoolLanes<4> {
+  typedef float V __attribute__((vector_size(16)));
+  typedef int32_t I __attribute__((vector_size(16)));
+  typedef int64_t L __attribute__((vector_size(32)));
+  static constexpr I even = {0, 2, 4, 6}, odd = {1, 3, 5, 7}, lane = {0, 1, 2, 3};
+};
+
+// VL outputs starting at column ow of an output row (float only): even/odd lanes of the two input rows
+// split by shuffles, the running maximum kept as selects, the arg-max offset built in vector lanes too.
+template <int VL>
+inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, float* y, int64_t* arg) {
+  using V = typename PoolLanes<VL>::V;
+  using I = typename PoolLanes<VL>::I;
+  using L = typename PoolLanes<VL>::L;
+  constexpr I even = PoolLanes<VL>::even, odd = PoolLanes<VL>::odd, lane = PoolLanes<VL>::lane;
+  const float* r0 = xp + row + 2 * ow;
+  const float* r1 = r0 + W;
+  V u0, u1, l0, l1;
+  std::memcpy(&u0, r0, sizeof(V));
+  std::memcpy(&u1, r0 + VL, sizeof(V));
+  std::memcpy(&l0, r1, sizeof(V));
+  std::memcpy(&l1, r1 + VL, sizeof(V));
+  const V taps[4] = {__builtin_shuffle(u0, u1, even), __builtin_shuffle(u0, u1, odd), __builtin_shuffle(l0, l1, even),
+                     __builtin_shuffle(l0, l1, odd)};
+  // Tap t of the window sits at offset (t & 1) + (t >> 1)·W from its corner; `off` tracks the winner's.
+  const I tap_off[4] = {I{}, I{} + 1, I{} + static_cast<int32_t>(W), I{} + static_cast<int32_t>(W + 1)};
+  V best = taps[0];
+  I off = tap_off[0];
+  for (int t = 1; t < 4; ++t) {
+    const V v = taps[t];
+    const I take = (v > best) | ((v != v) & (best == best));
+    best = take ? v : best;
+    off = take ? tap_off[t] : off;
+  }
+  std::memcpy(y + ow, &best, sizeof(V));
+  const L a = __builtin_convertvector(off + 2 * lane, L) + (row + 2 * ow);
+  std::memcpy(arg + ow, &a, sizeof(L));
+}
+
+// One output row. Rows shorter than a vector reuse the last full vector's position for the tail
+// (overlapping outputs are computed twice with the same result), so rows of 7 or 14 outputs (the zoo's)
+// run entirely in vectors.
+template <class T>
+void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t* arg) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (W < (int64_t(1) << 30)) {  // lane offsets are 32-bit
+      if (OW >= 8) {
+        for (int64_t ow = 0; ow + 8 <= OW; ow += 8) pool2x2_vector<8>(xp, row, W, ow, y, arg);
+        if (OW % 8 != 0) pool2x2_vector<8>(xp, row, W, OW - 8, y, arg);
+        return;
+      }
+      if (OW >= 4) {
+        pool2x2_vector<4>(xp, row, W, 0, y, arg);
+        pool2x2_vector<4>(xp, row, W, OW - 4, y, arg);
+        return;
+      }
+    }
+  }
+  for (int64_t ow = 0; ow < OW; ++ow) pool2x2_one(xp, row + 2 * ow, W, y[ow], arg[ow]);
+}
+
 // Window taps i in [window_begin, window_end) land inside [0, size): 0 <= start + i·dil < size.
 // (Integer division is slow; dilation 1, the common case, avoids it.)
 int64_t window_begin(int64_t start, int64_t dil) {
@@ -89,14 +177,26 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
   const Pool2dGeometry g = geometry;  // a local copy: stores through int64_t* cannot alias it
   const Shape ys = pool2d_output_shape(x.shape(), g);
   const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
-  Tensor y(ys, x.dtype());
-  argmax = Tensor(ys, DType::I64);
+  Tensor y = Tensor::empty(ys, x.dtype());  // every output and arg-max is written below
+  argmax = Tensor::empty(ys, DType::I64);
   int64_t* pa = argmax.data<int64_t>();
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const bool dil1 = g.dilation_h == 1 && g.dilation_w == 1;
+    const bool fast2x2 = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && dil1 &&
+                         g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0 && 2 * OH <= H &&
+                         2 * OW <= W;  // every window inside the plane (no ceil_mode overhang)
+    if (fast2x2) {
+      parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            pool2x2_row(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW,
+                        pa + (plane * OH + oh) * OW);
+      });
+      return 0;
+    }
     parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
@@ -136,25 +236,60 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
   return y;
 }
 
+namespace {
+
+// One plane's gradient when every output (oh, ow) has its arg-max inside its own 2x2 block (rows 2·oh,
+// 2·oh + 1, columns 2·ow, 2·ow + 1): the blocks are disjoint, so each input element receives at most one
+// gradient and the plane is written in one pass, no zero fill and no scatter (the 2x2 stride-2 pooling of
+// the zoo always qualifies). Returns false, leaving the plane half-written, when some arg-max lies
+// elsewhere (any other geometry); the caller then redoes the plane with the general scatter.
+template <class T>
+bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, int64_t OH, int64_t OW, T* xp) {
+  if (2 * OH > H || 2 * OW > W || H > 2 * OH + 1 || W > 2 * OW + 1) return false;
+  bool inside = true;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    T* r0 = xp + 2 * oh * W;
+    T* r1 = r0 + W;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t base = 2 * oh * W + 2 * ow, a = ap[oh * OW + ow];
+      const T v = T(0) + gp[oh * OW + ow];  // as the scatter's 0 + g: a −0 gradient becomes +0
+      const bool m0 = a == base, m1 = a == base + 1, m2 = a == base + W, m3 = a == base + W + 1;
+      r0[2 * ow] = m0 ? v : T(0);
+      r0[2 * ow + 1] = m1 ? v : T(0);
+      r1[2 * ow] = m2 ? v : T(0);
+      r1[2 * ow + 1] = m3 ? v : T(0);
+      inside = inside & (m0 | m1 | m2 | m3);
+    }
+    if (W > 2 * OW) r0[W - 1] = r1[W - 1] = T(0);  // odd width: the last column is in no window
+  }
+  if (H > 2 * OH) std::fill(xp + (H - 1) * W, xp + H * W, T(0));  // odd height: the last row
+  return inside;
+}
+
+}  // namespace
+
 Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, argmax)) return cuda::maxpool2d_backward(gy, argmax, x_shape);
   expect_float(gy, "maxpool2d_backward");
   if (argmax.dtype() != DType::I64 || argmax.shape() != gy.shape() || x_shape.size() != 4)
     throw Error("maxpool2d_backward: gradient " + gy.describe() + " does not match arg-max " + argmax.describe());
-  Tensor gx(x_shape, gy.dtype());
-  const int64_t planes = x_shape[0] * x_shape[1], HW = x_shape[2] * x_shape[3], OHW = gy.dim(2) * gy.dim(3);
+  Tensor gx = Tensor::empty(x_shape, gy.dtype());  // every plane written below
+  const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = gy.dim(2), OW = gy.dim(3);
+  const int64_t HW = H * W, OHW = OH * OW;
   const int64_t* pa = argmax.data<int64_t>();
   dispatch_float(gy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pg = gy.data<T>();
     T* px = gx.data<T>();
     parallel_for(planes, kPlaneGrain, [&](int64_t b, int64_t e) {
-      for (int64_t plane = b; plane < e; ++plane)
-        for (int64_t o = 0; o < OHW; ++o) {
-          const int64_t a = pa[plane * OHW + o];
-          if (a >= 0) px[plane * HW + a] += pg[plane * OHW + o];
-        }
+      for (int64_t plane = b; plane < e; ++plane) {
+        T* xp = px + plane * HW;
+        const T* gp = pg + plane * OHW;
+        const int64_t* ap = pa + plane * OHW;
+        if (backward_plane_2x2(gp, ap, H, W, OH, OW, xp)) continue;
+        std::fill(xp, xp + HW, T(0));  // general windows: zero, then route each gradient to its arg-max
+        for (int64_t o = 0; o < OHW; ++o)
+          if (ap[o] >= 0) xp[ap[o]] += gp[o];
+      }
     });
     return 0;
   });
