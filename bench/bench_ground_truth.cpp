@@ -240,6 +240,16 @@ int main(int argc, char** argv) {
         {"lrp epsilon (LSTM: Arras et al.; attention: AttnLRP)", "lrp", {{"rule", "epsilon"}}, ""},
         {"lrp zplus on Linear layers", "lrp", {{"rule", "zplus"}}, ""},
         {"lrp gamma on Linear layers", "lrp", {{"rule", "gamma"}}, ""},
+        {"lrp epsilon, CP-LRP for attention (Ali et al. 2022)",
+         "lrp",
+         {{"rule", "epsilon"}, {"transformer-rule", "cp"}},
+         ""},
+        {"erasure, log-prob, embedding set to 0", "erasure", {{"erase", "zero"}}, ""},
+        {"erasure, log-prob, id replaced by <pad>", "erasure", {{"erase", "pad"}}, ""},
+        {"erasure, log-prob, token removed", "erasure", {{"erase", "remove"}}, ""},
+        {"erasure-flip (greedy flip set rank)", "erasure-flip", {}, ""},
+        {"attention-rollout, mean over queries", "attention-rollout", {{"query", "mean"}}, ""},
+        {"attention (last layer, mean over queries and heads)", "attention", {}, ""},
     };
     for (const auto& m : explain::methods()) {
       bool listed = false;
