@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "layers/batchnorm2d.h"
 #include "models/load.h"
 #include "models/npy.h"
 #include "models/onnx/import.h"
@@ -470,4 +471,22 @@ TEST_CASE("onnx: truncated and corrupted files are rejected with an Error or imp
   }
   CHECK(rejected + imported == 300);
   CHECK(rejected > 100);
+}
+
+TEST_CASE("onnx: BatchNormalization momentum is the complement of xdnn's (running statistics update)") {
+  // ONNX: running = m · running + (1 − m) · batch. xdnn/PyTorch: running = (1 − m') · running + m' · batch.
+  onnx::ModelProto m = tiny_model(15, {1, 2, 3, 3});
+  for (const char* name : {"g", "b", "mu", "var"}) add_f32_initializer(m, name, Tensor::full({2}, 1.0));
+  auto* n = add_node(m, "BatchNormalization", {"x", "g", "b", "mu", "var"}, {"y"}, "/bn");
+  auto* a = n->add_attribute();
+  a->set_name("momentum");
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(0.75f);
+  set_output(m, "y");
+  Model model = import_onnx_model(m, "bn.onnx");
+  const BatchNorm2d* bn = nullptr;
+  for (const auto& node : model.nodes())
+    if (auto* p = dynamic_cast<const BatchNorm2d*>(node.layer.get())) bn = p;
+  REQUIRE(bn != nullptr);
+  CHECK(bn->momentum() == doctest::Approx(0.25));
 }

@@ -163,8 +163,11 @@ void convert_batchnorm(OnnxNodeContext& ctx) {
   const int64_t C = scale.value.numel();
   for (Param* p : {&bias, &mean, &var})
     if (p->value.numel() != C) throw ctx.error("'" + p->name + "' must have " + std::to_string(C) + " values");
+  // ONNX keeps running = momentum · running + (1 − momentum) · batch; xdnn (like PyTorch) weighs the
+  // batch statistic by its momentum, so the two momenta are complements. Only matters when an imported
+  // model is trained further.
   auto bn = std::make_shared<BatchNorm2d>(ctx.name(), C, ctx.attr_float("epsilon", 1e-5),
-                                          ctx.attr_float("momentum", 0.9), scale.value.dtype());
+                                          1.0 - ctx.attr_float("momentum", 0.9), scale.value.dtype());
   bn->weight_param() = scale;
   bn->bias_param() = bias;
   bn->running_mean_param() = mean;
