@@ -8,7 +8,8 @@
 namespace xdnn::ops {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;
+// Memory-bound, vectorised passes: below ≈ 64 k elements a fork-join costs more than a second thread saves.
+constexpr int64_t kGrain = 1 << 16;
 
 // y[i] = f(a[i], b[i]) for same-shape float tensors.
 template <class F>
@@ -56,10 +57,13 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool 
   return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T a = static_cast<T>(slope);
-    return map2(x, g, "leaky_relu_backward", [a, positive_grad_only](T xv, T gv) {
-      if (positive_grad_only && !(gv > T(0))) return T(0);
-      return xv > T(0) ? gv : a * gv;
-    });
+    // One lambda per case, so each loop is branch-free and vectorises (a flag tested per element does not).
+    if (positive_grad_only)
+      return map2(x, g, "leaky_relu_backward",
+                  [a](T xv, T gv) { return gv > T(0) ? (xv > T(0) ? gv : a * gv) : T(0); });
+    if (slope == 0.0)  // ReLU: exactly zero where the unit is off (as PyTorch's threshold_backward)
+      return map2(x, g, "leaky_relu_backward", [](T xv, T gv) { return xv > T(0) ? gv : T(0); });
+    return map2(x, g, "leaky_relu_backward", [a](T xv, T gv) { return xv > T(0) ? gv : a * gv; });
   });
 }
 

@@ -2,6 +2,8 @@
 // split cannot change a result.
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <type_traits>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -107,7 +109,68 @@ Shape broadcast_strides(const Shape& s, size_t n) {
   return st;
 }
 
-constexpr int64_t kGrain = 1 << 15;
+// Element-wise passes are memory bound and run at several elements per nanosecond once vectorised:
+// below ≈ 64 k elements a second thread saves less than a fork-join costs.
+constexpr int64_t kGrain = 1 << 16;
+
+// Calls f(std::integral_constant<Unary, op>) so the loop inside f is compiled once per op, with the op
+// a constant: the switch in apply_unary folds away and the loop vectorises (a runtime switch per
+// element keeps it scalar).
+template <class F>
+void with_unary(Unary op, const F& f) {
+  switch (op) {
+    case Unary::Relu:
+      return f(std::integral_constant<Unary, Unary::Relu>{});
+    case Unary::Sigmoid:
+      return f(std::integral_constant<Unary, Unary::Sigmoid>{});
+    case Unary::Tanh:
+      return f(std::integral_constant<Unary, Unary::Tanh>{});
+    case Unary::Exp:
+      return f(std::integral_constant<Unary, Unary::Exp>{});
+    case Unary::Log:
+      return f(std::integral_constant<Unary, Unary::Log>{});
+    case Unary::Sqrt:
+      return f(std::integral_constant<Unary, Unary::Sqrt>{});
+    case Unary::Abs:
+      return f(std::integral_constant<Unary, Unary::Abs>{});
+    case Unary::Neg:
+      return f(std::integral_constant<Unary, Unary::Neg>{});
+    case Unary::Square:
+      return f(std::integral_constant<Unary, Unary::Square>{});
+    case Unary::Reciprocal:
+      return f(std::integral_constant<Unary, Unary::Reciprocal>{});
+    case Unary::PositivePart:
+      return f(std::integral_constant<Unary, Unary::PositivePart>{});
+    case Unary::NegativePart:
+      return f(std::integral_constant<Unary, Unary::NegativePart>{});
+    case Unary::Sign:
+      return f(std::integral_constant<Unary, Unary::Sign>{});
+    case Unary::SignPlus:
+      return f(std::integral_constant<Unary, Unary::SignPlus>{});
+    case Unary::Step:
+      return f(std::integral_constant<Unary, Unary::Step>{});
+  }
+  throw Error("unary op: unknown op " + std::to_string(static_cast<int>(op)));
+}
+
+template <class F>
+void with_binary(Binary op, const F& f) {
+  switch (op) {
+    case Binary::Add:
+      return f(std::integral_constant<Binary, Binary::Add>{});
+    case Binary::Sub:
+      return f(std::integral_constant<Binary, Binary::Sub>{});
+    case Binary::Mul:
+      return f(std::integral_constant<Binary, Binary::Mul>{});
+    case Binary::Div:
+      return f(std::integral_constant<Binary, Binary::Div>{});
+    case Binary::Max:
+      return f(std::integral_constant<Binary, Binary::Max>{});
+    case Binary::Min:
+      return f(std::integral_constant<Binary, Binary::Min>{});
+  }
+  throw Error("binary op: unknown op " + std::to_string(static_cast<int>(op)));
+}
 
 }  // namespace
 
@@ -120,8 +183,10 @@ Tensor unary(Unary op, const Tensor& x) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) py[i] = apply_unary(op, px[i]);
+    with_unary(op, [&](auto k) {
+      parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) py[i] = apply_unary(decltype(k)::value, px[i]);
+      });
     });
     return 0;
   });
@@ -142,8 +207,10 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
     const T* pb = b.data<T>();
     T* py = y.data<T>();
     if (a.shape() == b.shape()) {
-      parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) py[i] = apply_binary(op, pa[i], pb[i]);
+      with_binary(op, [&](auto k) {
+        parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
+          for (int64_t i = s; i < e; ++i) py[i] = apply_binary(decltype(k)::value, pa[i], pb[i]);
+        });
       });
       return 0;
     }

@@ -19,6 +19,10 @@ struct Lines {
   int64_t outer, D, inner;
 };
 
+// Outer indices per task: ≈ 32 k elements (exp and log per element), so small softmaxes (the logits of
+// a batch) stay on one thread instead of paying a fork-join.
+int64_t lines_grain(const Lines& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, l.D * l.inner)); }
+
 Lines lines_of(const Shape& s, int axis, const char* what) {
   const int n = static_cast<int>(s.size());
   const int a = axis < 0 ? axis + n : axis;
@@ -49,7 +53,7 @@ Tensor softmax_impl(const Tensor& x, int axis, bool log) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(l.outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, l.D * l.inner)), [&](int64_t b, int64_t e) {
+    parallel_for(l.outer, lines_grain(l), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o)
         for (int64_t in = 0; in < l.inner; ++in) {
           const T* xl = px + o * l.D * l.inner + in;
@@ -80,7 +84,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int axis, bool l
     const T* py = y.data<T>();
     const T* pg = dy.data<T>();
     T* pd = dx.data<T>();
-    parallel_for(l.outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, l.D * l.inner)), [&](int64_t b, int64_t e) {
+    parallel_for(l.outer, lines_grain(l), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o)
         for (int64_t in = 0; in < l.inner; ++in) {
           const int64_t base = o * l.D * l.inner + in;
