@@ -2,6 +2,8 @@
 // float32, at batch 1 and 32: saliency, integrated-gradients (50 steps, Gauss-Legendre), grad-cam,
 // occlusion (5x5 windows, stride 3), lrp (epsilon-plus). The same workloads with Captum / Zennit on
 // PyTorch CPU: bench/explain_reference.py. Results: bench/RESULTS.md.
+// "CPU" is the process's CPU time (all threads, spinning included), so on a shared machine the 1-thread
+// CPU time is the number to compare with explain_reference.py's "cpu" column.
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -39,24 +41,29 @@ using Opts = std::map<std::string, std::string>;
 BENCHMARK_CAPTURE(BM_Explain, saliency, std::string("saliency"), Opts{})
     ->Arg(1)
     ->Arg(32)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Explain, integrated_gradients_50, std::string("integrated-gradients"),
                   Opts{{"steps", "50"}, {"integration", "gauss-legendre"}})
     ->Arg(1)
     ->Arg(32)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Explain, grad_cam, std::string("grad-cam"), Opts{})
     ->Arg(1)
     ->Arg(32)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Explain, occlusion_5x5_s3, std::string("occlusion"),
                   Opts{{"window", "1,5,5"}, {"stride", "1,3,3"}})
     ->Arg(1)
     ->Arg(32)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Explain, lrp_epsilon_plus, std::string("lrp"), Opts{{"composite", "epsilon-plus"}})
     ->Arg(1)
     ->Arg(32)
+    ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -112,7 +112,15 @@ Tensor target_gradient(const Model& model, const Tape& tape, int value_id, const
   }
   BackwardOptions opt;
   opt.mode = mode;
-  std::vector<Tensor> g = model.backward(tape, {{logits_id(model), seed}}, opt);
+  // Only nodes after the value's producer can send a gradient to it (the nodes are in topological
+  // order): the walk skips the rest, so a gradient at an inner layer (Grad-CAM) costs the backward of
+  // the layers above it only, and nothing is spent on gradients no one reads.
+  const int producer = model.producer(value_id);
+  std::vector<Tensor> g =
+      model.reverse_walk(tape, {{logits_id(model), seed}}, [&](int k, const std::vector<Tensor>& gy) {
+        if (k <= producer) return std::vector<Tensor>{};
+        return model.nodes()[k].layer->backward(gy, tape.saved[k], opt);
+      });
   const Tensor& v = tape.values.at(value_id);
   if (g.at(value_id).defined()) return g[value_id];
   return Tensor(v.shape(), v.dtype());
@@ -142,9 +150,10 @@ std::vector<int64_t> repeat_targets(const std::vector<int64_t>& targets, int64_t
 }
 
 int64_t copies_per_call(int64_t N, int64_t total_copies) {
-  // About 128 rows per model call: large enough for the GEMMs to run at full speed, small enough that
-  // the tape of a CNN stays in tens of megabytes.
-  const int64_t rows = 128;
+  // About 32 rows per model call: the per-call overhead is already small there, and the activations of
+  // one layer stay in the L2 cache (fashion-cnn, 1 thread: integrated gradients at batch 32 takes 111 ms
+  // with 32-row calls, 142 ms with 128-row calls; occlusion 126 vs 148 ms).
+  const int64_t rows = 32;
   return std::clamp<int64_t>(rows / std::max<int64_t>(N, 1), 1, std::max<int64_t>(total_copies, 1));
 }
 

@@ -8,8 +8,7 @@
 
 namespace xdnn::explain {
 
-std::string default_cam_layer(const Model& model, const Tensor& input) {
-  Tape tape = model.forward({input});
+std::string default_cam_layer(const Model& model, const Tape& tape) {
   std::string best;
   for (const Node& node : model.nodes()) {
     if (std::string(node.layer->kind()).find("Pool") != std::string::npos) continue;
@@ -24,26 +23,34 @@ std::string default_cam_layer(const Model& model, const Tensor& input) {
   return best;
 }
 
+std::string default_cam_layer(const Model& model, const Tensor& input) {
+  return default_cam_layer(model, model.forward({input}));
+}
+
+// Cost: one forward pass, and a backward pass through the layers above `layer` only (target_gradient
+// stops at the layer's producer), then O(N·C·h·w) for the map.
 Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bool upsample) {
   const Model& model = *req.model;
   const Tensor x = model_input(req);
-  const std::string layer = layer_name.empty() ? default_cam_layer(model, x) : layer_name;
-  const int id = model.value_id(layer);
   Tape tape = model.forward({x});
+  const std::string layer = layer_name.empty() ? default_cam_layer(model, tape) : layer_name;
+  const int id = model.value_id(layer);
   const Tensor& A = tape.values.at(id);
   if (!A.defined() || !A.is_float() || A.ndim() != 4)
     throw Error("grad-cam: --layer " + layer + ": expected a float (N, C, h, w) tensor, got " +
                 (A.defined() ? A.describe() : std::string("nothing")));
   const Tensor G = target_gradient(model, tape, id, req.targets);
   const int64_t N = A.dim(0), C = A.dim(1), h = A.dim(2), w = A.dim(3);
+  // α (N·C, 1) = G (N·C, h·w) · (1/(h·w)) for all samples in one product (eq. 1).
   const Tensor mean = Tensor::full({h * w, 1}, 1.0 / static_cast<double>(h * w), A.dtype());
+  const Tensor alpha = ops::matmul(G.reshape({N * C, h * w}), mean);
   Tensor cam({N, 1, h, w}, A.dtype());
   for (int64_t n = 0; n < N; ++n) {
     const Tensor An = A.slice_batch(n, n + 1).reshape({C, h * w});
-    const Tensor alpha = ops::matmul(G.slice_batch(n, n + 1).reshape({C, h * w}), mean);  // (C, 1)
-    const Tensor map = ops::matmul(alpha, An, true, false);                               // (1, h·w)
-    cam.slice_batch(n, n + 1).copy_from(ops::unary(ops::Unary::Relu, map).reshape({1, 1, h, w}));
+    const Tensor an = alpha.slice_batch(n * C, (n + 1) * C);                                      // (C, 1)
+    cam.slice_batch(n, n + 1).copy_from(ops::matmul(an, An, true, false).reshape({1, 1, h, w}));  // eq. 2
   }
+  cam = ops::unary(ops::Unary::Relu, cam);
   if (!upsample) return cam;
   if (x.ndim() != 4) throw Error("grad-cam --upsample: the input must be (N, C, H, W) images, got " + x.describe());
   return upsample_bilinear(cam, x.dim(2), x.dim(3));

@@ -10,6 +10,7 @@ namespace xdnn::explain {
 // that is not the output of a pooling node (layer kind containing "Pool"), i.e. the last convolutional
 // feature map before the network pools or flattens it (for the golden cnn: the second ReLU's output).
 std::string default_cam_layer(const Model& model, const Tensor& input);
+std::string default_cam_layer(const Model& model, const Tape& tape);  // the same, from a forward pass
 
 // A = the value named `layer` (N, C, h, w), G = ∂f_K/∂A (ordinary gradient):
 //   α_c = mean_{h,w} G[c],   cam = ReLU(Σ_c α_c A[c])   -> (N, 1, h, w)

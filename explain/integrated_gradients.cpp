@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "explain/common.h"
 
@@ -85,6 +86,41 @@ Quadrature integration_rule(const std::string& name, int n) {
 
 namespace {
 
+// rows j·R .. (j+1)·R − 1 of `pts` (k·R rows) = base + α_{i0+j} · delta, for j < k (the IG path points).
+void fill_path_points(const Tensor& base, const Tensor& delta, const std::vector<double>& alphas, int64_t i0, int64_t k,
+                      Tensor& pts) {
+  const int64_t m = base.numel();
+  dispatch_float(base.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pb = base.data<T>();
+    const T* pd = delta.data<T>();
+    T* pp = pts.data<T>();
+    for (int64_t j = 0; j < k; ++j) {
+      const T a = static_cast<T>(alphas[i0 + j]);
+      T* row = pp + j * m;
+      for (int64_t i = 0; i < m; ++i) row[i] = pb[i] + a * pd[i];
+    }
+    return 0;
+  });
+}
+
+// sum (double, m values) += Σ_j weights[i0+j] · g[j·m .. (j+1)·m), j = 0..k−1 in this order: the
+// quadrature sum in node order, whatever the chunking, without a float64 copy of g.
+void accumulate_weighted(const Tensor& g, const std::vector<double>& weights, int64_t i0, int64_t k, Tensor& sum) {
+  const int64_t m = sum.numel();
+  double* ps = sum.data<double>();
+  dispatch_float(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* pg = g.data<T>();
+    for (int64_t j = 0; j < k; ++j) {
+      const double w = weights[i0 + j];
+      const T* row = pg + j * m;
+      for (int64_t i = 0; i < m; ++i) ps[i] += w * static_cast<double>(row[i]);
+    }
+    return 0;
+  });
+}
+
 Attribution integrated_gradients(const ExplainRequest& req) {
   const Model& model = *req.model;
   const Tensor x = model_input(req);
@@ -94,7 +130,9 @@ Attribution integrated_gradients(const ExplainRequest& req) {
   const std::string rule = req.options.get("integration", "gauss-legendre");
   const Quadrature q = integration_rule(rule, static_cast<int>(steps));
 
-  const Tensor e = model.forward({x}).values.at(point.value_id);  // the point value at x
+  // The point value at x: the input itself for float inputs (no forward pass needed), else the
+  // embedding output.
+  const Tensor e = point.tokens ? model.forward({x}).values.at(point.value_id) : x;
   const Tensor base = baseline_for(req.options, e);
   const Tensor delta = ops::sub(e, base);
   const int64_t N = e.dim(0), n = static_cast<int64_t>(q.alphas.size());
@@ -102,17 +140,16 @@ Attribution integrated_gradients(const ExplainRequest& req) {
 
   // Σ_i w_i ∇f(x̄ + α_i Δ), accumulated in double in the order i = 1..n.
   Tensor sum(e.shape(), DType::F64);
+  Shape pts_shape = e.shape();
   for (int64_t i0 = 0; i0 < n; i0 += per_call) {
     const int64_t k = std::min(per_call, n - i0);
-    Tensor pts = repeat_rows(base, k);  // (k·N, ...)
-    for (int64_t j = 0; j < k; ++j) {
-      Tensor rows = pts.slice_batch(j * N, (j + 1) * N);
-      rows.copy_from(ops::add(base, ops::scale(delta, q.alphas[i0 + j])));
-    }
+    pts_shape[0] = k * N;
+    Tensor pts = Tensor::empty(pts_shape, e.dtype());  // (k·N, ...): copy j holds rows [j·N, (j+1)·N)
+    fill_path_points(base, delta, q.alphas, i0, k, pts);
     const Tensor ids = point.tokens ? repeat_rows(x, k) : pts;
     Tape tape = forward_at(model, point, ids, pts);
-    Tensor g = target_gradient(model, tape, point.value_id, repeat_targets(req.targets, k)).to(DType::F64);
-    for (int64_t j = 0; j < k; ++j) ops::axpy_inplace(sum, q.weights[i0 + j], g.slice_batch(j * N, (j + 1) * N));
+    const Tensor g = target_gradient(model, tape, point.value_id, repeat_targets(req.targets, k));
+    accumulate_weighted(g, q.weights, i0, k, sum);
   }
   Tensor attr = ops::mul(delta.to(DType::F64), sum).to(e.dtype());
   Attribution out{finish_attribution(point, attr), "integrated-gradients", req.options.values, 0};
