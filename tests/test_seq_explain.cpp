@@ -551,6 +551,17 @@ TEST_CASE("golden transformer: ONNX Softmax attention == native twin's attention
                                   << "; value at trigger:" << row);
     if (name == "erasure" || name == "lrp cp") CHECK(hits == N);
   }
+  // CP-LRP on the ONNX graph (MatMul of a Softmax output: ε-rule to the value operand, explain/lrp) is the
+  // native layers' CP-LRP: the same maps and rules, the in_proj bias split off by an Add node instead of
+  // sitting in the ε-rule's denominator (the same share), LayerNorm's eps as float32 in the file.
+  const Tensor cp_onnx = lrp_tokens(onnx, ids, "cp", 1e-6);
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < cp_onnx.numel(); ++i) {
+    diff += std::pow(cp_onnx.item(i) - results["lrp cp"].item(i), 2);
+    norm += std::pow(results["lrp cp"].item(i), 2);
+  }
+  MESSAGE("CP-LRP ONNX graph vs native twin: relative L2 " << std::sqrt(diff / norm));
+  CHECK(std::sqrt(diff / norm) < 1e-5);
   for (int64_t n = 0; n < N; ++n)
     MESSAGE("sample " << n << ": f_K " << la.item(n * 4 + K[n]) << ", CP-LRP sum " << sum_row(results["lrp cp"], n)
                       << ", AttnLRP sum " << sum_row(results["lrp attn-lrp"], n));
