@@ -107,6 +107,27 @@ std::vector<double> embedded(const Model& m, const Tensor& ids, int64_t n) {
   return x;
 }
 
+// Bag of words: Embedding(V, 2) -> mean over tokens -> Linear(2, 2) with W = I, b = 0, so the logits
+// are the mean embedding. Token 0 embeds to 0 (a padding row).
+Model bag_of_words(const std::vector<double>& table) {
+  Model m;
+  m.add_input("input");
+  const int64_t V = static_cast<int64_t>(table.size()) / 2;
+  m.add_node("emb", std::make_shared<Embedding>("emb", V, 2, DType::F64), {"input"}, {"e"});
+  m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"e"}, {"p"});
+  m.add_node("fc", std::make_shared<Linear>("fc", 2, 2, true, DType::F64), {"p"}, {"logits"});
+  m.set_outputs({"logits"});
+  set_param(m, "emb.weight", table);
+  set_param(m, "fc.weight", {1, 0, 0, 1});
+  m.to(DType::F64);
+  return m;
+}
+
+double log_softmax_at(double a, double b, int k) {
+  const double mx = std::max(a, b), lse = mx + std::log(std::exp(a - mx) + std::exp(b - mx));
+  return (k == 0 ? a : b) - lse;
+}
+
 }  // namespace
 
 TEST_CASE("seq-explain: the methods are registered") {
@@ -191,42 +212,11 @@ TEST_CASE("attention: bad input fails with one line") {
       run_method("attention", m, ids, {{"png-dir", "/tmp/xdnn-seq-explain-x"}, {"vocab", "/nonexistent.json"}}),
       doctest::Contains("/nonexistent.json"), Error);
   // A model without attention.
-  Model bow;
-  bow.add_input("input");
-  auto emb = std::make_shared<Embedding>("emb", 6, 2, DType::F64);
-  emb->init(rng);
-  bow.add_node("emb", emb, {"input"}, {"e"});
-  bow.add_node("pool", std::make_shared<MeanTokenPooling>(), {"e"}, {"p"});
-  bow.add_node("fc", std::make_shared<Linear>("fc", 2, 3, true, DType::F64), {"p"}, {"logits"});
-  CHECK_THROWS_WITH_AS(run_method("attention-rollout", bow, ids), doctest::Contains("no attention layer"), Error);
+  CHECK_THROWS_WITH_AS(run_method("attention-rollout", bag_of_words({0, 0, 1, 1, 2, 2, 3, 3}), ids),
+                       doctest::Contains("no attention layer"), Error);
   CHECK_THROWS_WITH_AS(explain::attention_maps(m, Tensor({1, 3}, DType::F64)), doctest::Contains("int64 token ids"),
                        Error);
 }
-
-namespace {
-
-// Bag of words: Embedding(V, 2) -> mean over tokens -> Linear(2, 2) with W = I, b = 0, so the logits
-// are the mean embedding. Token 0 embeds to 0 (a padding row).
-Model bag_of_words(const std::vector<double>& table) {
-  Model m;
-  m.add_input("input");
-  const int64_t V = static_cast<int64_t>(table.size()) / 2;
-  m.add_node("emb", std::make_shared<Embedding>("emb", V, 2, DType::F64), {"input"}, {"e"});
-  m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"e"}, {"p"});
-  m.add_node("fc", std::make_shared<Linear>("fc", 2, 2, true, DType::F64), {"p"}, {"logits"});
-  m.set_outputs({"logits"});
-  set_param(m, "emb.weight", table);
-  set_param(m, "fc.weight", {1, 0, 0, 1});
-  m.to(DType::F64);
-  return m;
-}
-
-double log_softmax_at(double a, double b, int k) {
-  const double mx = std::max(a, b), lse = mx + std::log(std::exp(a - mx) + std::exp(b - mx));
-  return (k == 0 ? a : b) - lse;
-}
-
-}  // namespace
 
 TEST_CASE("erasure: drop of the log-probability, by hand on a bag of words, for every erasure variant") {
   // Embeddings: 0 -> (0, 0) pad, 1 -> (3, 0), 2 -> (1, 0), 3 -> (0, 1), 4 -> (0.5, 2).
