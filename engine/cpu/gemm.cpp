@@ -69,6 +69,7 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
     }
     for (int64_t k = 0; k < kc; ++k) {
       T* d = dst + k * NR;
+      if (width < NR) std::memset(d, 0, NR * sizeof(T));  // fixed size: vector stores, not a libc call
       if (!tb) {
         const T* src = B + (k0 + k) * ldb + j0;
         for (int64_t c = 0; c < width; ++c) d[c] = src[c];
@@ -76,7 +77,6 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
         const T* src = B + j0 * ldb + (k0 + k);
         for (int64_t c = 0; c < width; ++c) d[c] = src[c * ldb];
       }
-      for (int64_t c = width; c < NR; ++c) d[c] = T(0);
     }
   }
 }

@@ -243,6 +243,51 @@ namespace {
 // gradient and the plane is written in one pass, no zero fill and no scatter (the 2x2 stride-2 pooling of
 // the zoo always qualifies). Returns false, leaving the plane half-written, when some arg-max lies
 // elsewhere (any other geometry); the caller then redoes the plane with the general scatter.
+// VL outputs of row oh starting at column ow (float only): the same selects as below, in vector lanes,
+// the upper and lower row's even/odd elements interleaved back by shuffles. Returns whether every lane's
+// arg-max was inside its block.
+template <int VL>
+inline bool backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, int64_t oh, int64_t OW, int64_t ow,
+                                float* xp) {
+  using V = typename PoolLanes<VL>::V;
+  using I = typename PoolLanes<VL>::I;
+  using L = typename PoolLanes<VL>::L;
+  constexpr I lane = PoolLanes<VL>::lane;
+  L a;
+  std::memcpy(&a, ap + oh * OW + ow, sizeof(L));
+  V v;
+  std::memcpy(&v, gp + oh * OW + ow, sizeof(V));
+  v = V{} + v;  // as the scatter's 0 + g: a −0 gradient becomes +0
+  // The arg-max's offset from its block's corner 2·oh·W + 2·(ow + lane): 0, 1, W or W + 1 when inside.
+  const I off = __builtin_convertvector(a - (2 * oh * W + 2 * ow) - __builtin_convertvector(2 * lane, L), I);
+  const I m0 = off == 0, m1 = off == 1, m2 = off == static_cast<int32_t>(W), m3 = off == static_cast<int32_t>(W + 1);
+  const V zero = V{};
+  const V e0 = m0 ? v : zero, o0 = m1 ? v : zero, e1 = m2 ? v : zero, o1 = m3 ? v : zero;
+  float* r0 = xp + 2 * oh * W + 2 * ow;
+  float* r1 = r0 + W;
+  if constexpr (VL == 8) {
+    constexpr I lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    const V out[4] = {__builtin_shuffle(e0, o0, lo), __builtin_shuffle(e0, o0, hi), __builtin_shuffle(e1, o1, lo),
+                      __builtin_shuffle(e1, o1, hi)};
+    std::memcpy(r0, &out[0], sizeof(V));
+    std::memcpy(r0 + VL, &out[1], sizeof(V));
+    std::memcpy(r1, &out[2], sizeof(V));
+    std::memcpy(r1 + VL, &out[3], sizeof(V));
+  } else {
+    constexpr I lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
+    const V out[4] = {__builtin_shuffle(e0, o0, lo), __builtin_shuffle(e0, o0, hi), __builtin_shuffle(e1, o1, lo),
+                      __builtin_shuffle(e1, o1, hi)};
+    std::memcpy(r0, &out[0], sizeof(V));
+    std::memcpy(r0 + VL, &out[1], sizeof(V));
+    std::memcpy(r1, &out[2], sizeof(V));
+    std::memcpy(r1 + VL, &out[3], sizeof(V));
+  }
+  const I any = m0 | m1 | m2 | m3;
+  bool inside = true;
+  for (int l = 0; l < VL; ++l) inside = inside & (any[l] != 0);
+  return inside;
+}
+
 template <class T>
 bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, int64_t OH, int64_t OW, T* xp) {
   if (2 * OH > H || 2 * OW > W || H > 2 * OH + 1 || W > 2 * OW + 1) return false;
@@ -250,7 +295,22 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
   for (int64_t oh = 0; oh < OH; ++oh) {
     T* r0 = xp + 2 * oh * W;
     T* r1 = r0 + W;
-    for (int64_t ow = 0; ow < OW; ++ow) {
+    int64_t ow_begin = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      // Whole rows in vectors, the last one overlapping the one before (same values written twice).
+      if (H * W < (int64_t(1) << 30) && OW >= 4) {  // arg-max offsets fit 32-bit lanes
+        if (OW >= 8) {
+          for (int64_t ow = 0; ow + 8 <= OW; ow += 8)
+            inside = inside & backward_2x2_vector<8>(gp, ap, W, oh, OW, ow, xp);
+          if (OW % 8 != 0) inside = inside & backward_2x2_vector<8>(gp, ap, W, oh, OW, OW - 8, xp);
+        } else {
+          inside = inside & backward_2x2_vector<4>(gp, ap, W, oh, OW, 0, xp);
+          inside = inside & backward_2x2_vector<4>(gp, ap, W, oh, OW, OW - 4, xp);
+        }
+        ow_begin = OW;
+      }
+    }
+    for (int64_t ow = ow_begin; ow < OW; ++ow) {
       const int64_t base = 2 * oh * W + 2 * ow, a = ap[oh * OW + ow];
       const T v = T(0) + gp[oh * OW + ow];  // as the scatter's 0 + g: a −0 gradient becomes +0
       const bool m0 = a == base, m1 = a == base + 1, m2 = a == base + W, m3 = a == base + W + 1;
