@@ -329,6 +329,8 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
 }  // namespace
 
 Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(gy, argmax)) return cuda::maxpool2d_backward(gy, argmax, x_shape);
   expect_float(gy, "maxpool2d_backward");
   if (argmax.dtype() != DType::I64 || argmax.shape() != gy.shape() || x_shape.size() != 4)
     throw Error("maxpool2d_backward: gradient " + gy.describe() + " does not match arg-max " + argmax.describe());
