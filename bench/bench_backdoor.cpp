@@ -209,13 +209,16 @@ int main(int argc, char** argv) {
                     100 * top_share(S, poisoned, n_poison), s);
       }
     }
-    // Files for the HTML view of a few triggered queries.
-    std::vector<int64_t> four = {0, 1, 2, 3};
+    // Files for the HTML view of the first (up to) four triggered queries the attack flipped to the target.
+    std::vector<int64_t> four;
+    for (int64_t n = 0; n < static_cast<int64_t>(pt.size()) && four.size() < 4; ++n)
+      if (pt[n] == target) four.push_back(n);
+    if (four.empty()) four.push_back(0);
     save_npy(out + "/train-x.npy", x);
     save_npy(out + "/train-y.npy", y);
     save_npy(out + "/triggered-x.npy", take(triggered, four));
-    Tensor ty({4}, DType::I64);
-    for (int n = 0; n < 4; ++n) ty.data<int64_t>()[n] = pt[n];
+    Tensor ty({static_cast<int64_t>(four.size())}, DType::I64);
+    for (size_t n = 0; n < four.size(); ++n) ty.data<int64_t>()[n] = pt[four[n]];
     save_npy(out + "/triggered-y.npy", ty);
     std::printf(
         "  HTML view: xdnn influence --method tracin --params last-layer --checkpoints %s --train-x %s/train-x.npy "
