@@ -93,7 +93,21 @@ Tensor attention_rollout(const std::vector<AttentionMap>& maps) {
   return out;
 }
 
-Tensor query_row(const Tensor& m, const std::string& query) {
+std::vector<char> attended_tokens(const std::vector<AttentionMap>& maps) {
+  if (maps.empty()) return {};
+  const Tensor& p = maps[0].probs;  // (N, h, T, T)
+  const int64_t N = p.dim(0), h = p.dim(1), T = p.dim(2);
+  const double* v = p.data<double>();
+  std::vector<char> valid(N * T, 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < h; ++k)
+      for (int64_t i = 0; i < T; ++i)
+        for (int64_t t = 0; t < T; ++t)
+          if (v[((n * h + k) * T + i) * T + t] != 0.0) valid[n * T + t] = 1;
+  return valid;
+}
+
+Tensor query_row(const Tensor& m, const std::string& query, const std::vector<char>& valid) {
   const int64_t N = m.dim(0), T = m.dim(1);
   const Tensor m64 = m.to(DType::F64);
   const double* p = m64.data<double>();
@@ -118,8 +132,13 @@ Tensor query_row(const Tensor& m, const std::string& query) {
       if (q >= 0) {
         s = p[(n * T + q) * T + t];
       } else {
-        for (int64_t i = 0; i < T; ++i) s += p[(n * T + i) * T + t];
-        s /= static_cast<double>(T);
+        double rows = 0;
+        for (int64_t i = 0; i < T; ++i) {
+          if (!valid.empty() && !valid[n * T + i]) continue;
+          s += p[(n * T + i) * T + t];
+          rows += 1;
+        }
+        s = rows > 0 ? s / rows : 0.0;
       }
       out.set_item(n * T + t, s);
     }
@@ -180,20 +199,23 @@ Attribution run_attention(const ExplainRequest& req) {
                          vocab_path.empty() ? std::vector<std::string>{} : load_vocabulary_tokens(vocab_path));
   }
   const Tensor m = select_map(maps, req.options.get_int("attention-layer", -1), req.options.get("head", "mean"));
-  const Tensor values = query_row(m, req.options.get("query", "mean")).to(DType::F32);
+  const Tensor values = query_row(m, req.options.get("query", "mean"), attended_tokens(maps)).to(DType::F32);
   return {values, "attention", req.options.values, 0};
 }
 
 Attribution run_rollout(const ExplainRequest& req) {
   const Tensor ids = ids_of(req);
-  const Tensor r = attention_rollout(attention_maps(*req.model, ids));
-  return {query_row(r, req.options.get("query", "mean")).to(DType::F32), "attention-rollout", req.options.values, 0};
+  const std::vector<AttentionMap> maps = attention_maps(*req.model, ids);
+  const Tensor r = attention_rollout(maps);
+  return {query_row(r, req.options.get("query", "mean"), attended_tokens(maps)).to(DType::F32), "attention-rollout",
+          req.options.values, 0};
 }
 
 MethodRegistration reg_attention{
     {"attention",
      "raw attention weights of one layer for a query position (token models; ignores the target class)",
-     {{"query", "mean", "query position whose attention row is returned: mean (of all rows), first, last or an index"},
+     {{"query", "mean",
+       "query position whose attention row is returned: mean (of the non-padding rows), first, last or an index"},
       {"attention-layer", "-1", "which attention layer, 0 = nearest the input, -1 = the last"},
       {"head", "mean", "mean over heads, or one head's index"},
       {"png-dir", "", "also write one PNG per sample, layer and head (and the head mean) into this directory"},
@@ -204,7 +226,8 @@ MethodRegistration reg_rollout{
     {"attention-rollout",
      "attention rollout (Abnar & Zuidema 2020): product over layers of rownorm(0.5 mean_heads A + 0.5 I); "
      "ignores the target class",
-     {{"query", "mean", "query position whose rollout row is returned: mean (of all rows), first, last or an index"}},
+     {{"query", "mean",
+       "query position whose rollout row is returned: mean (of the non-padding rows), first, last or an index"}},
      run_rollout}};
 
 }  // namespace

@@ -12,8 +12,8 @@
 //
 // Rollout: Ã_l = rownorm(½ · mean_heads(A_l) + ½ · I) per layer (the identity stands for the residual
 // connection), R = Ã_L · … · Ã_1 (N, T, T); the relevance of token t for query position q is R[q, t].
-// A model that classifies from the mean over tokens uses the mean of R's rows (query "mean"), a
-// [CLS]-style model row 0 ("first").
+// A model that classifies from the mean over tokens uses the mean of R's rows (query "mean"; rows of
+// padding tokens, those no query attends to, are left out), a [CLS]-style model row 0 ("first").
 #pragma once
 #include <cstdint>
 #include <string>
@@ -40,8 +40,13 @@ std::vector<AttentionMap> attention_maps(const Model& model, const Tape& tape, i
 Tensor attention_rollout(const std::vector<AttentionMap>& maps);
 
 // (N, T, T) -> (N, T): row q of each sample's matrix; `query` is "mean" (mean of the rows), "first",
-// "last" or a position 0..T−1. Throws naming --query otherwise.
-Tensor query_row(const Tensor& m, const std::string& query);
+// "last" or a position 0..T−1. Throws naming --query otherwise. `valid` (N·T, optional): the "mean"
+// runs over the rows of valid tokens only (padding excluded, as a masked mean pooling does).
+Tensor query_row(const Tensor& m, const std::string& query, const std::vector<char>& valid = {});
+
+// Padding seen by attention: token t of sample n is padding when no query of any head of the first map
+// attends to it (a key-padding mask makes its column exactly 0). (N·T): 1 = valid token.
+std::vector<char> attended_tokens(const std::vector<AttentionMap>& maps);
 
 // Token labels for row n of ids (N, T): vocabulary tokens when `vocab` is not empty (ids outside it
 // as their number), else the ids themselves.

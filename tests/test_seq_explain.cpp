@@ -200,6 +200,52 @@ TEST_CASE("attention rollout: two layers by hand is (½ A₂ + ½ I)(½ A₁ + �
   for (int64_t t = 0; t < T; ++t) CHECK(h1.item(t) == doctest::Approx(A1[1][2 * T + t]).epsilon(1e-6));
 }
 
+namespace {
+// ids (N, T) int64 -> key-padding mask (N, T) int64, 1 where the id is 0. No gradient, no relevance.
+class PadMask : public Layer {
+ public:
+  const char* kind() const override { return "PadMask"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) override {
+    Tensor m(x.at(0).shape(), DType::I64);
+    for (int64_t i = 0; i < m.numel(); ++i) m.set_item(i, x[0].item(i) == 0.0 ? 1.0 : 0.0);
+    return {m};
+  }
+  std::vector<Tensor> backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) override {
+    return {Tensor()};
+  }
+};
+}  // namespace
+
+TEST_CASE("attention rollout with a key-padding mask: the mean runs over the non-padding rows, padding gets 0") {
+  Rng rng(6);
+  Model m;
+  m.add_input("input");
+  auto emb = std::make_shared<Embedding>("emb", 6, 4, DType::F64);
+  emb->init(rng);
+  m.add_node("emb", emb, {"input"}, {"e"});
+  m.add_node("mask", std::make_shared<PadMask>(), {"input"}, {"mask"});
+  auto a = std::make_shared<MultiheadAttention>("attn", 4, 2, true, false, DType::F64);
+  a->init(rng);
+  m.add_node("attn", a, {"e", "mask"}, {"y", "probs"});
+  m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"y"}, {"pooled"});
+  m.add_node("fc", std::make_shared<Linear>("fc", 4, 3, true, DType::F64), {"pooled"}, {"logits"});
+  m.set_outputs({"logits"});
+  m.to(DType::F64);
+  const Tensor ids = ids_of(2, 4, {3, 1, 0, 0, 2, 5, 4, 0});
+  const auto maps = explain::attention_maps(m, ids);
+  CHECK(explain::attended_tokens(maps) == std::vector<char>{1, 1, 0, 0, 1, 1, 1, 0});
+  const Tensor r = explain::attention_rollout(maps);
+  const Tensor mean = run_method("attention-rollout", m, ids).values;
+  const int64_t valid[2] = {2, 3};
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t t = 0; t < 4; ++t) {
+      double s = 0;
+      for (int64_t i = 0; i < valid[n]; ++i) s += r.item((n * 4 + i) * 4 + t) / static_cast<double>(valid[n]);
+      CHECK(mean.item(n * 4 + t) == doctest::Approx(s).epsilon(1e-6));
+      if (t >= valid[n]) CHECK(mean.item(n * 4 + t) == 0.0);
+    }
+}
+
 TEST_CASE("attention: bad input fails with one line") {
   Rng rng(1);
   Model m = attention_model(6, 2, 1, 1, 3, rng);
