@@ -98,6 +98,32 @@ inline void copy_short(const T* src, T* dst, int64_t n) {
   }
 }
 
+// dst[0, n) += src[0, n) in fixed-size vector steps (8, then 4 lanes for float), the rest one by one: no
+// alias-check versioning or scalar epilogue per short row. Same additions, element by element.
+template <class T>
+inline void add_short(const T* src, T* dst, int64_t n) {
+  typedef T V __attribute__((vector_size(32)));
+  typedef T H __attribute__((vector_size(16)));
+  constexpr int64_t VL = 32 / sizeof(T), HL = 16 / sizeof(T);
+  int64_t k = 0;
+  for (; k + VL <= n; k += VL) {
+    V a, b;
+    std::memcpy(&a, dst + k, sizeof(V));
+    std::memcpy(&b, src + k, sizeof(V));
+    a += b;
+    std::memcpy(dst + k, &a, sizeof(V));
+  }
+  if (k + HL <= n) {
+    H a, b;
+    std::memcpy(&a, dst + k, sizeof(H));
+    std::memcpy(&b, src + k, sizeof(H));
+    a += b;
+    std::memcpy(dst + k, &a, sizeof(H));
+    k += HL;
+  }
+  for (; k < n; ++k) dst[k] += src[k];
+}
+
 // Plane size with the padding: every tap of every output lands inside it, so im2col and col2im need no
 // bounds checks (the output-size formula guarantees (OH − 1)·sh + (KH − 1)·dh < Hp, likewise for W).
 int64_t padded_h(const Dims& d, const Conv2dGeometry& g) { return d.H + g.pad_top + g.pad_bottom; }
@@ -162,7 +188,7 @@ void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t
         T* dst = gp + i * dh * Wp + j * dw;
         for (int64_t oh = 0; oh < OH; ++oh, r += OW, dst += sh * Wp) {
           if (sw == 1)
-            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] += r[ow];
+            add_short(r, dst, OW);
           else
             for (int64_t ow = 0; ow < OW; ++ow) dst[ow * sw] += r[ow];
         }
