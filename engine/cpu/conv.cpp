@@ -10,10 +10,10 @@
 //   forward      yc[g] (Og, L) = W[g] (Og, K) · col[g] (K, L);  y[n0+s, o, p] = yc[o, (s, p)] + b[o]
 //   input grad   dcol[g] (K, L) = W[g]ᵀ (K, Og) · gyc[g] (Og, L);  gx_n = col2im(dcol's columns of n)
 //   weight grad  gWᵀ[g] (K, Og) = col[g] (K, L) · gyc[g]ᵀ (L, Og) per chunk, transposed back at the end
-// One GEMM per chunk instead of one per sample: the weight panel is packed once per chunk instead of
-// once per sample, the GEMM's fixed costs are paid S times less often, and the weight gradient's k sum
-// runs over S·P positions inside the micro-kernel's registers instead of S separate products added up
-// in memory.
+// One GEMM per chunk instead of one per sample: the GEMM's fixed costs (driver, packing set-up, the
+// transposed weight panel of the input gradient) are paid S times less often, and the weight gradient's
+// k sum runs over S·P positions inside the micro-kernel's registers instead of S separate products added
+// up in memory.
 //
 // Bit-identity for identical receptive fields: every output position, border or not, is one column of
 // the same GEMM, so it is accumulated by the same micro-kernel in the same k order (the GEMM zero-pads

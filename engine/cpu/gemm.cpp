@@ -81,9 +81,8 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
   }
 }
 
-// Where the micro-kernel reads A's MR x kc block: packed panels (Ap[k·MR + r]), or straight from the MR
-// rows of a non-transposed A (row r at a_rows[r], k contiguous).
-struct PackedA {};
+// Where the micro-kernel reads A's MR x kc block: packed panels (a pointer, Ap[k·MR + r]), or straight
+// from the MR rows of a non-transposed A (RowsA: row r at a_rows[r], k contiguous).
 template <class T>
 struct RowsA {
   const T* a_rows[Kernel<T>::MR];
