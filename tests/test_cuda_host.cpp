@@ -270,3 +270,15 @@ TEST_CASE("cuda host: the row-major -> cuBLAS column-major mapping reproduces ma
       CHECK_MESSAGE(rel_l2(got, want) <= 1e-12, "ta " << ta << " tb " << tb);
     }
 }
+
+TEST_CASE("cuda host: device bookkeeping leaves CPU tensors as they were") {
+  Tensor t = Tensor::from_vector({2, 2}, std::vector<float>{1, 2, 3, 4});
+  CHECK(t.device() == Device::CPU);
+  CHECK(t.to(Device::CPU).data<float>() == t.data<float>());  // same device: no copy
+  CHECK(t.device_data<float>() == t.data<float>());
+  CHECK_THROWS_AS(t.device_data<double>(), Error);
+  CHECK(t.describe() == "float32 (2, 2)");
+  CHECK(std::string(device_name(Device::CUDA)) == "cuda");
+  Tensor e = Tensor::empty({3}, DType::F64, Device::CPU);
+  CHECK(e.device() == Device::CPU);
+}
