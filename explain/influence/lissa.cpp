@@ -49,8 +49,9 @@ Tensor lissa(const std::function<Tensor(const Tensor&, const std::vector<int64_t
       // ‖h_j‖ ≤ (j + 1)‖v‖ while the spectrum of (H_j + λI)/scale lies in [0, 2]; far beyond: divergence.
       if (!std::isfinite(norm) || std::sqrt(norm) > 1e6 * (1.0 + bnorm) * (j + 1))
         throw Error("LiSSA diverged at step " + std::to_string(j + 1) + " of repeat " + std::to_string(r + 1) +
-                        " (scale " + std::to_string(opt.scale) + " is below the largest eigenvalue of H + damping)",
-                    "increase --lissa-scale");
+                        " (scale " + std::to_string(opt.scale) +
+                        " is below the largest eigenvalue of H + damping, or H + damping has a negative eigenvalue)",
+                    "increase --lissa-scale or --damping");
     }
     for (int64_t i = 0; i < numel; ++i) o[i] += hp[i] / opt.scale / opt.repeats;
   }
