@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,8 +50,19 @@ void cpu_relax() {
 bool pool_fits_machine = true;
 const int hardware_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
+// $XDNN_SPIN: "0" never spins, "1" always spins (when the pool fits the machine), unset or anything else:
+// the load-average rule. For measuring both policies on a given machine.
+int spin_policy() {
+  const char* env = std::getenv("XDNN_SPIN");
+  if (env && std::string(env) == "0") return 0;
+  if (env && std::string(env) == "1") return 1;
+  return -1;
+}
+const int forced_spin = spin_policy();
+
 bool spinning_pays() {
-  if (!pool_fits_machine) return false;
+  if (!pool_fits_machine || forced_spin == 0) return false;
+  if (forced_spin == 1) return true;
 #if defined(__linux__)
   static std::atomic<int64_t> next_check{0};
   static std::atomic<bool> quiet{true};
