@@ -5,7 +5,7 @@
 // then waits until the `pending` count of participating workers reaches zero. Workers that do not take
 // part in a job never read its fields, so the next job may overwrite them as soon as `pending` is zero.
 //
-// Waking: after each job a worker spins (pause instruction) for up to 20 µs before it blocks on a condition variable,
+// Waking: after each job a worker spins (pause instruction) for up to 50 µs before it blocks on a condition variable,
 // because a forward or backward pass issues its parallel regions back to back and a futex wake-up costs more than most
 // of those regions. The caller spins on `pending` the same way. Sleepers are counted so that a job only takes the mutex
 // and notifies when someone is actually blocked. All flags that pair a "sleeping" announcement with a state check are
@@ -46,7 +46,8 @@ void cpu_relax() {
 // (measured: 2 µs per fork-join with blocking, 20–150 µs with 20 µs spins, load 17 on 2 cores). So:
 // spin only while the 1-minute load average (which counts our own busy threads) is below the number of
 // hardware threads + 1, re-read at most every 200 ms, and never when the pool itself has more threads
-// than the machine.
+// than the machine. Quiet machine, 2 threads, fashion-cnn: integrated gradients at batch 32 takes 76 ms
+// without spinning, 47 ms with 20 µs spins, 44 ms with 60 µs or 200 µs spins (hence 50 µs).
 bool pool_fits_machine = true;
 const int hardware_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
@@ -80,13 +81,13 @@ bool spinning_pays() {
 #endif
 }
 
-// Spins until pred() holds, for at most 20 µs with the pause instruction between checks, when spinning
+// Spins until pred() holds, for at most 50 µs with the pause instruction between checks, when spinning
 // pays; returns false on time-out (the caller then blocks).
 template <class Pred>
 bool spin_until(const Pred& pred) {
   if (pred()) return true;
   if (!spinning_pays()) return false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
   while (true) {
     for (int i = 0; i < 16; ++i) {
       if (pred()) return true;
