@@ -10,6 +10,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "explain/common.h"
 
 namespace xdnn::explain {
@@ -95,11 +96,13 @@ void fill_path_points(const Tensor& base, const Tensor& delta, const std::vector
     const T* pb = base.data<T>();
     const T* pd = delta.data<T>();
     T* pp = pts.data<T>();
-    for (int64_t j = 0; j < k; ++j) {
-      const T a = static_cast<T>(alphas[i0 + j]);
-      T* row = pp + j * m;
-      for (int64_t i = 0; i < m; ++i) row[i] = pb[i] + a * pd[i];
-    }
+    parallel_for(m, 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t j = 0; j < k; ++j) {
+        const T a = static_cast<T>(alphas[i0 + j]);
+        T* row = pp + j * m;
+        for (int64_t i = b; i < e; ++i) row[i] = pb[i] + a * pd[i];
+      }
+    });
     return 0;
   });
 }
@@ -112,11 +115,14 @@ void accumulate_weighted(const Tensor& g, const std::vector<double>& weights, in
   dispatch_float(g.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pg = g.data<T>();
-    for (int64_t j = 0; j < k; ++j) {
-      const double w = weights[i0 + j];
-      const T* row = pg + j * m;
-      for (int64_t i = 0; i < m; ++i) ps[i] += w * static_cast<double>(row[i]);
-    }
+    // Split over elements (each element's sum keeps its order over j, so any split gives the same bits).
+    parallel_for(m, 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t j = 0; j < k; ++j) {
+        const double w = weights[i0 + j];
+        const T* row = pg + j * m;
+        for (int64_t i = b; i < e; ++i) ps[i] += w * static_cast<double>(row[i]);
+      }
+    });
     return 0;
   });
 }
