@@ -69,11 +69,9 @@ std::vector<Tensor> Add::r_forward(const std::vector<Tensor>& rx, const std::vec
 }
 
 std::vector<Tensor> Add::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                 const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                 std::vector<Tensor>& rg_params) {
-  rg_params.clear();
-  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
-  return backward({rgy[0]}, saved, BackwardOptions{});
+                                    const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
+                                    std::vector<Tensor>& rg_params) {
+  return r_backward_by_backward(rgy, saved, rg_params);
 }
 
 }  // namespace xdnn

@@ -54,17 +54,13 @@ namespace xdnn {
 
 // R-operator (Pearlmutter 1994): linear in x, no parameters: R{y} = f(R{x}), R{g_x} = backward(R{g_y}).
 std::vector<Tensor> Flatten::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved&) {
-  if (rx.empty() || !rx[0].defined()) return {Tensor()};
-  Saved scratch;
-  return forward({rx[0]}, scratch, ForwardOptions{});
+  return r_forward_linear(rx);
 }
 
 std::vector<Tensor> Flatten::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                 const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                 std::vector<Tensor>& rg_params) {
-  rg_params.clear();
-  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
-  return backward({rgy[0]}, saved, BackwardOptions{});
+                                        const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
+                                        std::vector<Tensor>& rg_params) {
+  return r_backward_by_backward(rgy, saved, rg_params);
 }
 
 }  // namespace xdnn

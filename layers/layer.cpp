@@ -121,4 +121,17 @@ Tensor grad_or_zeros(const Tensor& g, const Tensor& like) {
   return Tensor(like.shape(), like.dtype());
 }
 
+std::vector<Tensor> Layer::r_forward_linear(const std::vector<Tensor>& rx) {
+  if (rx.empty() || !rx[0].defined()) return {Tensor()};
+  Saved scratch;
+  return forward({rx[0]}, scratch, ForwardOptions{});
+}
+
+std::vector<Tensor> Layer::r_backward_by_backward(const std::vector<Tensor>& rgy, const Saved& saved,
+                                                  std::vector<Tensor>& rg_params) {
+  rg_params.clear();
+  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
+  return backward({rgy[0]}, saved, BackwardOptions{});
+}
+
 }  // namespace xdnn

@@ -106,6 +106,17 @@ class Layer {
 
   // Intermediate values of the forward call that filled `saved` (see NamedValue). Default: none.
   virtual std::vector<NamedValue> intermediates(const Saved& /*saved*/) const { return {}; }
+
+ protected:
+  // R-operator building blocks for parameter-free layers, which override r_forward / r_backward with one
+  // of these each:
+  //   r_forward_linear          R{y} = f(R{x}) for f linear in x (pooling by averaging, reshapes): an
+  //                             inference-mode forward call on the tangent;
+  //   r_backward_by_backward    R{g_x} = backward(R{g_y}) for f linear or piecewise linear in x (ReLU,
+  //                             max-pool, Add, ...): no curvature term almost everywhere.
+  std::vector<Tensor> r_forward_linear(const std::vector<Tensor>& rx);
+  std::vector<Tensor> r_backward_by_backward(const std::vector<Tensor>& rgy, const Saved& saved,
+                                             std::vector<Tensor>& rg_params);
 };
 
 // A layer whose output is an affine function of its (single) input: z = W ⋆ x + b.

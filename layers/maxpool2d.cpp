@@ -149,9 +149,7 @@ std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const st
 std::vector<Tensor> MaxPool2d::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
                                           const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
                                           std::vector<Tensor>& rg_params) {
-  rg_params.clear();
-  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
-  return backward({rgy[0]}, saved, BackwardOptions{});
+  return r_backward_by_backward(rgy, saved, rg_params);
 }
 
 }  // namespace xdnn
