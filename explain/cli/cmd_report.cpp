@@ -1,26 +1,28 @@
 // `xdnn report --model M (--input X.npy [--labels Y.npy] | --fashion-test N) --methods a,b,c --out R.html`
 // One self-contained HTML page: a row per sample, a column per method (explain/report.h).
+#include <fstream>
 #include <memory>
-#include <sstream>
 
+#include "explain/attention.h"
 #include "explain/cli/commands.h"
 #include "explain/report.h"
 #include "models/fashion_mnist.h"
 #include "models/load.h"
 #include "models/npy.h"
+#include "models/text/tokenizer.h"
 
 namespace xdnn::cli {
 namespace {
 
 struct ReportArgs {
   std::string model, input, labels, out, methods = "saliency,integrated-gradients,grad-cam,lrp", title;
+  bool methods_given = false;
   int64_t fashion_test = 0;
   std::vector<std::string> options;  // key=value
 };
 
 void run_report(const ReportArgs& a) {
   explain::ReportRequest req;
-  req.methods = split_commas(a.methods, /*keep_empty=*/false);
   for (const auto& kv : a.options) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -40,6 +42,15 @@ void run_report(const ReportArgs& a) {
   } else {
     throw Error("no input: give --input X.npy or --fashion-test N");
   }
+  const bool tokens = req.input.dtype() == DType::I64;
+  // Token models have no convolutional map for Grad-CAM: their default column set differs.
+  req.methods = split_commas(a.methods_given || !tokens ? a.methods : "saliency,integrated-gradients,erasure,lrp",
+                             /*keep_empty=*/false);
+  // `xdnn train --data ...` writes vocab.json next to its checkpoints: show words instead of ids.
+  if (tokens && !req.options.count("vocab")) {
+    const std::string vocab_path = text::vocabulary_path_for_checkpoint(a.model);
+    if (std::ifstream(vocab_path).good()) req.vocabulary = explain::load_vocabulary_tokens(vocab_path);
+  }
   Model model = load_model(a.model);
   if (req.class_names.empty()) req.class_names = model.class_names;
   req.model = &model;
@@ -57,11 +68,16 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--input", args->input, "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T))");
   cmd->add_option("--labels", args->labels, "true labels .npy (int64 (N,)), optional");
   cmd->add_option("--fashion-test", args->fashion_test, "use the first N Fashion-MNIST test images (with labels)");
-  cmd->add_option("--methods", args->methods, "comma-separated explanation methods (default " + args->methods + ")");
+  CLI::Option* methods = cmd->add_option("--methods", args->methods,
+                                         "comma-separated explanation methods (default " + args->methods +
+                                             "; for token inputs saliency,integrated-gradients,erasure,lrp)");
   cmd->add_option("--option", args->options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
   cmd->add_option("--title", args->title, "page title");
   cmd->add_option("--out", args->out, "output .html")->required();
-  cmd->callback([args] { run_report(*args); });
+  cmd->callback([args, methods] {
+    args->methods_given = methods->count() > 0;
+    run_report(*args);
+  });
 }
 
 }  // namespace xdnn::cli
