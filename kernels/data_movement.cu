@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/dispatch.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/data_movement_body.h"
 
@@ -81,17 +82,9 @@ Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& star
 Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
   expect_cuda(x, "transpose");
   check_rank(x, perm.size(), "transpose");
-  const Shape xs = x.strides();
-  Shape out(perm.size());
-  std::vector<int64_t> stride(perm.size());
-  std::vector<bool> seen(perm.size(), false);
-  for (size_t i = 0; i < perm.size(); ++i) {
-    const int64_t p = perm[i];
-    if (p < 0 || p >= x.ndim() || seen[p]) throw Error("transpose: invalid permutation for input " + x.describe());
-    seen[p] = true;
-    out[i] = x.dim(static_cast<int>(p));
-    stride[i] = xs[p];
-  }
+  const PermutedShape permuted = permuted_shape(x, perm);
+  const Shape& out = permuted.shape;
+  const std::vector<int64_t>& stride = permuted.source_strides;
   return strided_copy(x, strided_map(out, stride, 0, "transpose"), out, "transpose_axes");
 }
 

@@ -5,23 +5,12 @@
 #include <string>
 
 #include "engine/dispatch.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/data_movement_body.h"
 
 namespace xdnn::cuda {
 namespace {
-
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
-  const size_t n = a.size() > b.size() ? a.size() : b.size();
-  Shape out(n);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1) throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
 
 // Ids (int64, on the GPU) checked against [0, V) on the host, with the CPU op's message; the host copy.
 Tensor checked_ids(const Tensor& ids, int64_t V, const char* what, bool embedding_message) {

@@ -4,32 +4,18 @@
 #include <vector>
 
 #include "engine/dispatch.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/softmax_body.h"
 
 namespace xdnn::cuda {
 namespace {
 
-struct Lines {
-  int64_t outer, D, inner;
-};
-
-Lines lines_of(const Shape& s, int axis, const char* what) {
-  const int n = static_cast<int>(s.size());
-  const int a = axis < 0 ? axis + n : axis;
-  if (a < 0 || a >= n)
-    throw Error(std::string(what) + ": axis " + std::to_string(axis) + " is out of range for shape " + shape_str(s));
-  Lines l{1, s[a], 1};
-  for (int i = 0; i < a; ++i) l.outer *= s[i];
-  for (int i = a + 1; i < n; ++i) l.inner *= s[i];
-  return l;
-}
-
 Tensor softmax_impl(const Tensor& x, int axis, bool log) {
   const char* what = log ? "log_softmax" : "softmax";
   expect_cuda(x, what);
   ops::expect_float(x, what);
-  const Lines l = lines_of(x.shape(), axis, what);
+  const AxisLines l = axis_lines(x.shape(), axis, what);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -46,7 +32,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int axis, bool l
   ops::expect_float(y, what);
   ops::expect_same_dtype(y, dy, what);
   ops::expect_shape(dy, y.shape(), what);
-  const Lines l = lines_of(y.shape(), axis, what);
+  const AxisLines l = axis_lines(y.shape(), axis, what);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), Device::CUDA);
   dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);

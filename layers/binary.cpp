@@ -20,19 +20,6 @@ const char* Binary::kind() const {
   return "Binary";
 }
 
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
-  const size_t n = std::max(a.size(), b.size());
-  Shape y(n);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1)
-      throw Error("shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
-    y[i] = da == 1 ? db : da;
-  }
-  return y;
-}
-
 // int64 element-wise arithmetic with broadcasting (tiny shape tensors: plain loops).
 static Tensor int_binary(ops::Binary op, const Tensor& a, const Tensor& b) {
   const Shape ys = broadcast_shapes(a.shape(), b.shape());

@@ -7,6 +7,7 @@
 // operand's shape (ops::sum_to_shape). No LRP rule.
 #pragma once
 #include "engine/ops.h"
+#include "engine/shape_util.h"
 #include "layers/layer.h"
 
 namespace xdnn {
@@ -26,8 +27,5 @@ class Binary : public Layer {
   ops::Binary op_;
   int64_t legacy_axis_;
 };
-
-// NumPy broadcast of two shapes; throws naming both when they do not broadcast.
-Shape broadcast_shapes(const Shape& a, const Shape& b);
 
 }  // namespace xdnn

@@ -5,6 +5,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
@@ -83,17 +84,9 @@ Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
   if constexpr (cuda::kBuilt)
     if (cuda::any_on_cuda(x)) return cuda::transpose_axes(x, perm);
   check_rank(x, perm.size(), "transpose");
-  const Shape xs = x.strides();
-  Shape out(perm.size());
-  std::vector<int64_t> stride(perm.size());
-  std::vector<bool> seen(perm.size(), false);
-  for (size_t i = 0; i < perm.size(); ++i) {
-    const int64_t p = perm[i];
-    if (p < 0 || p >= x.ndim() || seen[p]) throw Error("transpose: invalid permutation for input " + x.describe());
-    seen[p] = true;
-    out[i] = x.dim(static_cast<int>(p));
-    stride[i] = xs[p];
-  }
+  const PermutedShape permuted = permuted_shape(x, perm);
+  const Shape& out = permuted.shape;
+  const std::vector<int64_t>& stride = permuted.source_strides;
   Tensor y(out, x.dtype());
   const size_t es = dtype_size(x.dtype());
   const char* px = static_cast<const char*>(x.raw_data());

@@ -10,6 +10,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
@@ -358,18 +359,6 @@ Tensor erf_derivative(const Tensor& x) {
 
 namespace xdnn::ops {
 namespace {
-
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
-  const size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1) throw Error("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b));
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
 
 // Flat source index in a tensor of shape `s` for every element of an `out`-shaped result.
 std::vector<int64_t> broadcast_index(const Shape& s, const Shape& out) {

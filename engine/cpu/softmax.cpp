@@ -10,29 +10,17 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
 
-struct Lines {
-  int64_t outer, D, inner;
-};
+using Lines = AxisLines;
 
 // Outer indices per task: ≈ 32 k elements (exp and log per element), so small softmaxes (the logits of
 // a batch) stay on one thread instead of paying a fork-join.
 int64_t lines_grain(const Lines& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, l.D * l.inner)); }
-
-Lines lines_of(const Shape& s, int axis, const char* what) {
-  const int n = static_cast<int>(s.size());
-  const int a = axis < 0 ? axis + n : axis;
-  if (a < 0 || a >= n)
-    throw Error(std::string(what) + ": axis " + std::to_string(axis) + " is out of range for shape " + shape_str(s));
-  Lines l{1, s[a], 1};
-  for (int i = 0; i < a; ++i) l.outer *= s[i];
-  for (int i = a + 1; i < n; ++i) l.inner *= s[i];
-  return l;
-}
 
 // log Σ_j e^(x_j − m) for one line (stride `inner`), with m the line maximum (returned through m).
 template <class T>
@@ -47,7 +35,7 @@ double line_logsumexp(const T* x, int64_t D, int64_t stride, double& m) {
 
 Tensor softmax_impl(const Tensor& x, int axis, bool log) {
   expect_float(x, log ? "log_softmax" : "softmax");
-  const Lines l = lines_of(x.shape(), axis, log ? "log_softmax" : "softmax");
+  const Lines l = axis_lines(x.shape(), axis, log ? "log_softmax" : "softmax");
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -77,7 +65,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int axis, bool l
   expect_float(y, what);
   expect_same_dtype(y, dy, what);
   expect_shape(dy, y.shape(), what);
-  const Lines l = lines_of(y.shape(), axis, what);
+  const Lines l = axis_lines(y.shape(), axis, what);
   Tensor dx(y.shape(), y.dtype());
   dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
