@@ -57,7 +57,7 @@ std::vector<int64_t> argmax_rows(const Tensor& logits) {
 }
 
 std::vector<int64_t> resolve_targets(const Model& model, const Tensor& input, int64_t target) {
-  Tape tape = model.forward({input.is_float() ? input.to(model.dtype()) : input});
+  Tape tape = model.forward({input.is_float() && !model.takes_token_ids() ? input.to(model.dtype()) : input});
   const Tensor& y = tape_logits(model, tape);
   if (target < 0) return argmax_rows(y);
   if (target >= y.dim(1))

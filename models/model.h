@@ -71,6 +71,9 @@ class Model {
   // for a float input) and input_shape (-1 = any size; the batch axis is always free), throwing one
   // line that names the input and what was expected. The ONNX importer sets it from the graph input.
   bool check_input = false;
+  // The model declares int64 token ids as its input: float tensors are not converted for it (callers
+  // leave them to the input check, which names their own dtype).
+  bool takes_token_ids() const { return check_input && input_dtype == DType::I64; }
 
   // ---- running ----
   // `replace`: values to substitute right after they are produced (or for inputs), by value id. This is

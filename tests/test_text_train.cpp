@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "explain/common.h"
 #include "models/checkpoint.h"
 #include "models/load.h"
 #include "models/train.h"
@@ -203,6 +204,12 @@ TEST_CASE("text models: bad ids are one-line errors naming the input, the value 
     e = error_of(*m, Tensor({1, 3}, DType::F32));
     CHECK(e.find("input 'ids': expected int64") != std::string::npos);
     CHECK(e.find("got float32 (1, 3)") != std::string::npos);
+    // Through the explainers' entry point too, whatever dtype the model computes in (explain's default is
+    // float64): the message names the float32 the caller gave, not a converted copy.
+    m->to(DType::F64);
+    CHECK_THROWS_WITH_AS(explain::resolve_targets(*m, Tensor({1, 3}, DType::F32), -1),
+                         doctest::Contains("got float32 (1, 3)"), Error);
+    m->to(DType::F32);
     e = error_of(*m, Tensor({2, 0}, DType::I64));
     CHECK(e.find("input 'ids': empty sequences (T = 0)") != std::string::npos);
     e = error_of(*m, ids({2, 3}, {1, 2, 0, 0, 0, 0}));

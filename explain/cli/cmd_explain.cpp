@@ -102,8 +102,9 @@ void run_explain(const ExplainArgs& a) {
   req.model = &model;
   req.input = load_npy(a.input);
   check_finite(req.input, a.input);
-  // Float inputs are handed to the methods in the dtype the model computes in (--precision).
-  if (req.input.is_float()) req.input = req.input.to(DType::F32).to(model.dtype());
+  // Float inputs are handed to the methods in the dtype the model computes in (--precision); a float file
+  // given to a token model stays as it is, so that the model's input check names the file's own dtype.
+  if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
   if (a.target_given && a.target < 0)
     throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
