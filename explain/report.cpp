@@ -132,7 +132,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 4px}p.meta{colo
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:6px;text-align:center;vertical-align:middle}
 th{background:#f4f4f4;font-size:13px}td.pred{font-size:13px;min-width:120px}.wrong{color:#b00}
 .tok{display:inline-block;padding:2px 4px;margin:1px;font-family:monospace;font-size:12px;border-radius:3px}
-.legend{font-size:12px;color:#555;margin-top:12px}.bar{display:inline-block;width:160px;height:10px;
+.legend{font-size:12px;color:#555;margin-top:12px}.zero{font-size:11px;color:#777}.bar{display:inline-block;width:160px;height:10px;
 vertical-align:middle;background:linear-gradient(90deg,#0000ff,#ffffff,#ff0000)}
 dl{font-size:12px;color:#444}dt{font-weight:600;margin-top:6px}
 )";
@@ -233,10 +233,15 @@ std::string render_report(const ReportRequest& req) {
         HeatmapOptions hopt;
         hopt.scale = 4;
         hopt.percentile = 99.5;
+        const Tensor map = display_map(a, x, n);
         o << "<td>"
-          << img_tag(render_heatmap(display_map(a, x, n), display_image(x, n), hopt),
-                     methods[j]->name + " " + std::to_string(n))
-          << "</td>";
+          << img_tag(render_heatmap(map, display_image(x, n), hopt), methods[j]->name + " " + std::to_string(n));
+        // An all-zero map draws as the bare grey image; say so, rather than leave the reader guessing (e.g.
+        // Grad-CAM's ReLU removes a class map that is negative everywhere).
+        bool all_zero = true;
+        for (int64_t i = 0; i < map.numel() && all_zero; ++i) all_zero = map.item(i) == 0.0;
+        if (all_zero) o << "<br><span class=\"zero\">all zero</span>";
+        o << "</td>";
       }
     }
     o << "</tr>\n";

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "explain/heatmap.h"
+#include "explain/report.h"
+#include "models/zoo.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
@@ -165,4 +167,16 @@ TEST_CASE("heatmap: bad inputs are one-line errors") {
   RgbImage broken;
   broken.width = 2, broken.height = 2;
   CHECK_THROWS_AS(png_bytes(broken), Error);
+}
+
+TEST_CASE("report: a cell whose map is zero everywhere says so") {
+  // gradient × input of an all-black image is exactly zero; the saliency of an untrained CNN is not.
+  Model model = build_zoo_model("fashion-cnn", 1);
+  ReportRequest req;
+  req.model = &model;
+  req.input = Tensor({1, 1, 28, 28}, DType::F32);
+  req.methods = {"saliency"};
+  CHECK(render_report(req).find("all zero") == std::string::npos);
+  req.methods = {"gradient-x-input"};
+  CHECK(render_report(req).find("all zero") != std::string::npos);
 }
