@@ -31,7 +31,8 @@ class AvgPool2d : public Layer {
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"norm"}; }
   // R-operator (layer.h; explain/influence/hvp.h): linear in x, R{y} = avgpool(R{x}).
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved) override;
+  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                const Saved& saved) override;
   std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
                                  const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
                                  std::vector<Tensor>& rg_params) override;

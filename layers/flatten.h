@@ -17,7 +17,8 @@ class Flatten : public Layer {
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"reshape"}; }
   // R-operator (layer.h; explain/influence/hvp.h): linear in x.
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved) override;
+  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                const Saved& saved) override;
   std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
                                  const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
                                  std::vector<Tensor>& rg_params) override;

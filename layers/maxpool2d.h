@@ -35,7 +35,8 @@ class MaxPool2d : public Layer {
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"wta", "proportional"}; }
   // R-operator (layer.h; explain/influence/hvp.h): piecewise linear, R{y} = R{x} at the forward arg-max.
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved) override;
+  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
+                                const Saved& saved) override;
   std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
                                  const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
                                  std::vector<Tensor>& rg_params) override;

@@ -96,7 +96,8 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var,
 std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& var,
                                        const Tensor& gamma, double eps, bool batch_stats, bool per_example) {
   if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, x, mean, var, gamma)) return cuda::batchnorm_backward(gy, x, mean, var, gamma, eps, batch_stats, per_example);
+    if (cuda::any_on_cuda(gy, x, mean, var, gamma))
+      return cuda::batchnorm_backward(gy, x, mean, var, gamma, eps, batch_stats, per_example);
   const View v = view_of(x, "batchnorm_backward");
   expect_same_dtype(gy, x, "batchnorm_backward");
   expect_shape(gy, x.shape(), "batchnorm_backward gradient");
