@@ -28,6 +28,25 @@ AxisLines axis_lines(const Shape& s, int axis, const char* what) {
   return l;
 }
 
+Shape concat_shape(const std::vector<Tensor>& xs, int64_t axis) {
+  if (xs.empty()) throw Error("concat: no inputs");
+  const Tensor& a = xs[0];
+  if (axis < 0 || axis >= a.ndim())
+    throw Error("concat: axis " + std::to_string(axis) + " out of range for " + a.describe());
+  Shape out = a.shape();
+  out[axis] = 0;
+  for (const Tensor& t : xs) {
+    if (t.dtype() != a.dtype() || t.ndim() != a.ndim())
+      throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " do not match");
+    for (int d = 0; d < a.ndim(); ++d)
+      if (d != axis && t.dim(d) != a.dim(d))
+        throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " differ outside axis " +
+                    std::to_string(axis));
+    out[axis] += t.dim(static_cast<int>(axis));
+  }
+  return out;
+}
+
 PermutedShape permuted_shape(const Tensor& x, const std::vector<int64_t>& perm) {
   const Shape xs = x.strides();
   PermutedShape p{Shape(perm.size()), std::vector<int64_t>(perm.size())};

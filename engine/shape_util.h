@@ -18,6 +18,10 @@ struct AxisLines {
 };
 AxisLines axis_lines(const Shape& s, int axis, const char* what);
 
+// The shape of xs concatenated along `axis` (0 <= axis < rank): same dtype and rank, equal sizes off the
+// axis; throws naming the first mismatching pair.
+Shape concat_shape(const std::vector<Tensor>& xs, int64_t axis);
+
 // The result of transposing x by `perm` (y.shape[i] = x.shape[perm[i]]): its shape and, per output axis,
 // the stride (in elements) of the input axis it reads. Throws on an invalid permutation.
 struct PermutedShape {

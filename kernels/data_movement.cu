@@ -89,22 +89,9 @@ Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
 }
 
 Tensor concat_axis(const std::vector<Tensor>& xs, int64_t axis) {
-  if (xs.empty()) throw Error("concat: no inputs");
+  for (const Tensor& t : xs) expect_cuda(t, "concat");
+  const Shape out = concat_shape(xs, axis);
   const Tensor& a = xs[0];
-  if (axis < 0 || axis >= a.ndim())
-    throw Error("concat: axis " + std::to_string(axis) + " out of range for " + a.describe());
-  Shape out = a.shape();
-  out[axis] = 0;
-  for (const Tensor& t : xs) {
-    expect_cuda(t, "concat");
-    if (t.dtype() != a.dtype() || t.ndim() != a.ndim())
-      throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " do not match");
-    for (int d = 0; d < a.ndim(); ++d)
-      if (d != axis && t.dim(d) != a.dim(d))
-        throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " differ outside axis " +
-                    std::to_string(axis));
-    out[axis] += t.dim(static_cast<int>(axis));
-  }
   int64_t inner = 1;
   for (int d = static_cast<int>(axis) + 1; d < a.ndim(); ++d) inner *= out[d];
   Tensor y = Tensor::empty(out, a.dtype(), Device::CUDA);

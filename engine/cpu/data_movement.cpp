@@ -98,21 +98,8 @@ Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
 Tensor concat_axis(const std::vector<Tensor>& xs, int64_t axis) {
   if constexpr (cuda::kBuilt)
     if (!xs.empty() && cuda::any_on_cuda(xs[0])) return cuda::concat_axis(xs, axis);
-  if (xs.empty()) throw Error("concat: no inputs");
+  const Shape out = concat_shape(xs, axis);
   const Tensor& a = xs[0];
-  if (axis < 0 || axis >= a.ndim())
-    throw Error("concat: axis " + std::to_string(axis) + " out of range for " + a.describe());
-  Shape out = a.shape();
-  out[axis] = 0;
-  for (const Tensor& t : xs) {
-    if (t.dtype() != a.dtype() || t.ndim() != a.ndim())
-      throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " do not match");
-    for (int d = 0; d < a.ndim(); ++d)
-      if (d != axis && t.dim(d) != a.dim(d))
-        throw Error("concat: inputs " + a.describe() + " and " + t.describe() + " differ outside axis " +
-                    std::to_string(axis));
-    out[axis] += t.dim(static_cast<int>(axis));
-  }
   Tensor y(out, a.dtype());
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= out[d];
