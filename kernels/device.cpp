@@ -2,6 +2,7 @@
 // `if constexpr` branches when the backend is not built).
 #include <cstdio>
 
+#include "engine/cpu/gemm.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::cuda {
@@ -30,7 +31,8 @@ void require_cpu_command(const std::string& name, const char* command) {
 }
 
 std::string version_text(const std::string& version) {
-  std::string out = "xdnn " + version + "\nbackends: cpu";
+  std::string out =
+      "xdnn " + version + "\nbackends: cpu (GEMM kernel " + cpu::gemm_kernel_name(cpu::gemm_kernel()) + ")";
   if constexpr (kBuilt) {
     out += ", cuda (" + library_versions() + ", built for sm_80 and sm_90)";
     std::string reason;

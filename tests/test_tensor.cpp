@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cstring>
+
 #include "engine/cpu/gemm.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -73,6 +76,54 @@ TEST_CASE("gemm: identical columns of B give bit-identical outputs wherever they
   cpu::gemm<float>(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, C.data(), N);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 1; j < N; ++j) CHECK(C[i * N + j] == C[i * N]);
+}
+
+namespace {
+bool no_avx512() { return !cpu::gemm_kernel_available(cpu::GemmKernel::Vec512); }
+
+// C = alpha op(A) op(B) + beta C0 with the given kernel, 2 threads.
+template <class T>
+std::vector<T> gemm_with(cpu::GemmKernel kernel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta,
+                         const std::vector<T>& A, const std::vector<T>& B, const std::vector<T>& C0) {
+  const cpu::GemmKernel before = cpu::gemm_kernel();
+  cpu::set_gemm_kernel(kernel);
+  std::vector<T> C = C0;
+  cpu::gemm<T>(ta, tb, M, N, K, alpha, A.data(), ta ? M : K, B.data(), tb ? K : N, beta, C.data(), N);
+  cpu::set_gemm_kernel(before);
+  return C;
+}
+
+template <class T>
+void check_kernels_agree(Rng& rng) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, {7, 19, 5}, {16, 70, 600}, {61, 45, 784}})
+        for (auto [alpha, beta] : {std::array<T, 2>{1, 0}, {1, 1}, {T(0.75), T(-0.5)}}) {
+          std::vector<T> A(M * K), B(K * N), C0(M * N);
+          for (auto& v : A) v = static_cast<T>(rng.uniform(-1, 1));
+          for (auto& v : B) v = static_cast<T>(rng.uniform(-1, 1));
+          for (auto& v : C0) v = static_cast<T>(rng.uniform(-1, 1));
+          const auto c256 = gemm_with(cpu::GemmKernel::Vec256, ta, tb, M, N, K, alpha, beta, A, B, C0);
+          const auto c512 = gemm_with(cpu::GemmKernel::Vec512, ta, tb, M, N, K, alpha, beta, A, B, C0);
+          CHECK(std::memcmp(c256.data(), c512.data(), c256.size() * sizeof(T)) == 0);
+        }
+}
+}  // namespace
+
+TEST_CASE("gemm: which kernel runs is reported, and an unavailable one is refused") {
+  MESSAGE("gemm kernel in use: " << cpu::gemm_kernel_name(cpu::gemm_kernel()));
+  CHECK(cpu::gemm_kernel_available(cpu::GemmKernel::Vec256));
+  if (no_avx512()) CHECK_THROWS_AS(cpu::set_gemm_kernel(cpu::GemmKernel::Vec512), Error);
+}
+
+TEST_CASE("gemm: the 512-bit and 256-bit kernels give bit-identical results" * doctest::skip(no_avx512())) {
+  if (no_avx512()) {  // reached only with --no-skip
+    MESSAGE("SKIPPED: this CPU or build has no AVX-512F kernel");
+    return;
+  }
+  Rng rng(4);
+  check_kernels_agree<float>(rng);
+  check_kernels_agree<double>(rng);
 }
 
 TEST_CASE("gemm is bit-identical for 1 and 2 threads") {

@@ -4,7 +4,8 @@
 // same k order, wherever it lies in C (edge tiles are zero-padded, not handled by a separate tail path).
 // Two identical receptive fields of a convolution therefore give bit-identical outputs, which max-pool
 // tie-breaking depends on (see ../shared/golden/README.md, "Gradients through MaxPool: ties"), and the
-// result does not depend on the thread count (threads split C into tiles, never the k sum).
+// result does not depend on the thread count (threads split C into tiles, never the k sum), nor on
+// which of the two micro-kernels below runs (gemm_driver.h says why).
 #pragma once
 #include <cstdint>
 
@@ -20,5 +21,16 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
 template <class T>
 void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// The micro-kernel gemm uses: 256-bit vectors (the build's target ISA, AVX2 + FMA by default) or
+// 512-bit vectors (AVX-512F, compiled separately and chosen at run time when the CPU has it). The
+// environment variable XDNN_GEMM=vec256 keeps the 256-bit kernel on an AVX-512 machine.
+enum class GemmKernel { Vec256, Vec512 };
+const char* gemm_kernel_name(GemmKernel kernel);  // "vec256 (AVX2)" / "vec512 (AVX-512)"
+bool gemm_kernel_available(GemmKernel kernel);    // built in, and this CPU runs it
+GemmKernel gemm_kernel();                         // the one in use
+// Selects the kernel for all later calls (tests and benchmarks compare the two); throws xdnn::Error if
+// it is not available. Not thread-safe against concurrent gemm calls.
+void set_gemm_kernel(GemmKernel kernel);
 
 }  // namespace xdnn::cpu
