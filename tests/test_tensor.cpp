@@ -45,7 +45,15 @@ TEST_CASE("gemm matches a naive triple loop for every transpose combination and 
   Rng rng(1);
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, {7, 19, 5}, {13, 33, 300}, {64, 10, 784}}) {
+      // {72, 16, ·} and {9, 8, ·} take the transposed-product route (a convolution's weight gradient),
+      // {13, 70, ·} reads full panels of a row-major B directly.
+      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1},
+                             {7, 19, 5},
+                             {13, 33, 300},
+                             {64, 10, 784},
+                             {72, 16, 300},
+                             {9, 8, 50},
+                             {13, 70, 20}}) {
         std::vector<double> A(M * K), B(K * N), C(M * N, 0.5), R(M * N);
         for (auto& v : A) v = rng.uniform(-1, 1);
         for (auto& v : B) v = rng.uniform(-1, 1);
@@ -97,7 +105,8 @@ template <class T>
 void check_kernels_agree(Rng& rng) {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [M, N, K] : {std::array<int64_t, 3>{1, 1, 1}, {7, 19, 5}, {16, 70, 600}, {61, 45, 784}})
+      for (auto [M, N, K] :
+           {std::array<int64_t, 3>{1, 1, 1}, {7, 19, 5}, {16, 70, 600}, {61, 45, 784}, {72, 16, 300}, {9, 8, 50}})
         for (auto [alpha, beta] : {std::array<T, 2>{1, 0}, {1, 1}, {T(0.75), T(-0.5)}}) {
           std::vector<T> A(M * K), B(K * N), C0(M * N);
           for (auto& v : A) v = static_cast<T>(rng.uniform(-1, 1));

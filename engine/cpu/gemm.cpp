@@ -37,8 +37,10 @@ void gemm_dispatch(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_
                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (current_kernel().load(std::memory_order_relaxed) == GemmKernel::Vec512)
     return gemm_avx512(parallel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  // 6 rows x 2 vectors: 12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers.
-  gemm_driver<Kernel<T, 32, 6>>(parallel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  // 6 rows x 2 vectors (12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers), or
+  // 12 rows x 1 vector for products with at most 8 (floats) columns.
+  gemm_driver<Kernel<T, 32, 6, 2>, Kernel<T, 32, 12, 1>>(parallel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                                         ldc);
 }
 
 }  // namespace

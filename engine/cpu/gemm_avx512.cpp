@@ -1,6 +1,7 @@
-// 512-bit GEMM micro-kernel: 8 rows x 2 vectors of 16 floats (8 doubles), 16 of the 32 zmm registers
-// as accumulators. 8 rows rather than the 256-bit kernel's 6 because convolutions have 8 or 16 output
-// channels (the rows of their forward GEMM), which then fill every tile.
+// 512-bit GEMM micro-kernels: 8 rows x 2 vectors of 16 floats (8 doubles), 16 of the 32 zmm registers
+// as accumulators (8 rows rather than the 256-bit kernel's 6 because convolutions have 8 or 16 output
+// channels, the rows of their forward GEMM, which then fill every tile), and 16 rows x 1 vector for
+// products with at most 16 columns.
 #include "engine/cpu/gemm_avx512.h"
 
 #if defined(__AVX512F__)
@@ -13,7 +14,8 @@ bool gemm_avx512_built() { return true; }
 template <class T>
 void gemm_avx512(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_driver<Kernel<T, 64, 8>>(parallel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_driver<Kernel<T, 64, 8, 2>, Kernel<T, 64, 16, 1>>(parallel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                                         ldc);
 }
 
 }  // namespace xdnn::cpu

@@ -27,13 +27,14 @@ namespace {
 
 constexpr int64_t kBlockK = 256;  // k-block: panels of A and B stay in L1/L2 while the kernel runs
 
-// The micro-kernel's shape: MR rows x NR = 2 vectors of VecBytes bytes.
-template <class T_, int VecBytes, int MR_>
+// The micro-kernel's shape: MR rows x NR = NV vectors of VecBytes bytes.
+template <class T_, int VecBytes, int MR_, int NV_>
 struct Kernel {
   using T = T_;
   static constexpr int VL = VecBytes / sizeof(T);  // lanes of one vector
   static constexpr int MR = MR_;
-  static constexpr int NR = 2 * VL;
+  static constexpr int NV = NV_;
+  static constexpr int NR = NV * VL;
   typedef T Vec __attribute__((vector_size(VecBytes)));
 };
 
@@ -73,16 +74,21 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc,
     for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, B + (k0 + k) * ldb + j0, NR * sizeof(T));
     return;
   }
+  if (tb) {
+    // A transposed B is stored N x K: column c of the panel is a contiguous run of kc values in row
+    // j0 + c, read sequentially and written with stride NR into the panel (kc·NR values, in L1).
+    if (width < NR) std::memset(dst, 0, static_cast<size_t>(kc) * NR * sizeof(T));
+    for (int64_t c = 0; c < width; ++c) {
+      const T* src = B + (j0 + c) * ldb + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
+    }
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     T* d = dst + k * NR;
-    if (width < NR) std::memset(d, 0, NR * sizeof(T));  // fixed size: vector stores, not a libc call
-    if (!tb) {
-      const T* src = B + (k0 + k) * ldb + j0;
-      for (int64_t c = 0; c < width; ++c) d[c] = src[c];
-    } else {
-      const T* src = B + j0 * ldb + (k0 + k);
-      for (int64_t c = 0; c < width; ++c) d[c] = src[c * ldb];
-    }
+    std::memset(d, 0, NR * sizeof(T));  // fixed size: vector stores, not a libc call
+    const T* src = B + (k0 + k) * ldb + j0;
+    for (int64_t c = 0; c < width; ++c) d[c] = src[c];
   }
 }
 
@@ -94,57 +100,65 @@ struct RowsA {
 };
 
 template <class K>
-inline void accumulate(int64_t kc, const typename K::T* Ap, const typename K::T* Bp, typename K::Vec (&acc)[K::MR][2]) {
+inline void accumulate(int64_t kc, const typename K::T* Ap, const typename K::T* Bp, int64_t ldbp,
+                       typename K::Vec (&acc)[K::MR][K::NV]) {
   using T = typename K::T;
   using Vec = typename K::Vec;
   for (int64_t k = 0; k < kc; ++k) {
-    Vec b0, b1;
-    std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
-    std::memcpy(&b1, Bp + k * K::NR + K::VL, sizeof(Vec));
+    Vec b[K::NV];
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], Bp + k * ldbp + h * K::VL, sizeof(Vec));
     const T* a = Ap + k * K::MR;
     for (int r = 0; r < K::MR; ++r) {
       Vec av = a[r] - Vec{};  // a broadcast: x - (+0) == x exactly, so the compiler emits no arithmetic
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
+      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
     }
   }
 }
 
 // Same arithmetic in the same order as the packed version, so results do not depend on the A layout.
 template <class K>
-inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, typename K::Vec (&acc)[K::MR][2]) {
+inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, int64_t ldbp,
+                       typename K::Vec (&acc)[K::MR][K::NV]) {
   using T = typename K::T;
   using Vec = typename K::Vec;
   const T* a[K::MR];
   for (int r = 0; r < K::MR; ++r) a[r] = A.a_rows[r];
   for (int64_t k = 0; k < kc; ++k) {
-    Vec b0, b1;
-    std::memcpy(&b0, Bp + k * K::NR, sizeof(Vec));
-    std::memcpy(&b1, Bp + k * K::NR + K::VL, sizeof(Vec));
+    Vec b[K::NV];
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], Bp + k * ldbp + h * K::VL, sizeof(Vec));
     for (int r = 0; r < K::MR; ++r) {
       Vec av = a[r][k] - Vec{};
-      acc[r][0] += av * b0;
-      acc[r][1] += av * b1;
+      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
     }
   }
 }
 
-// acc[MR x NR] = sum_k A[:, k] Bp[k, :], k in increasing order, then combined into C.
+// Where the micro-kernel writes its MR x NR tile: C row r, column j at c[r * ldc + j], or with
+// transposed set at c[j * ldc + r] (the driver computes Cᵀ = op(B)ᵀ op(A)ᵀ when that pads less).
+template <class T>
+struct TileOut {
+  T* c;
+  int64_t ldc;
+  bool transposed;
+};
+
+// acc[MR x NR] = sum_k A[:, k] Bp[k, :] (Bp rows ldbp apart), k in increasing order, combined into C.
 template <class K, class ABlock, class T = typename K::T>
-void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, T alpha, T beta, bool overwrite, T* C, int64_t ldc,
-                  int64_t rows, int64_t cols) {
+void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, int64_t ldbp, T alpha, T beta, bool overwrite,
+                  TileOut<T> out, int64_t rows, int64_t cols) {
   using Vec = typename K::Vec;
   constexpr int MR = K::MR, VL = K::VL;
-  Vec acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = Vec{};
-  accumulate<K>(kc, Ap, Bp, acc);
+  Vec acc[MR][K::NV];
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < K::NV; ++h) acc[r][h] = Vec{};
+  accumulate<K>(kc, Ap, Bp, ldbp, acc);
   // Full tiles with alpha = 1 and beta in {0, accumulate} are stored as whole vectors. The arithmetic is
   // the same as the element loop below (a copy, or one addition per element), so an element's bits do
   // not depend on which path its tile takes.
-  if (rows == MR && cols == K::NR && alpha == T(1) && !(overwrite && beta != T(0))) {
+  if (!out.transposed && rows == MR && cols == K::NR && alpha == T(1) && !(overwrite && beta != T(0))) {
     for (int r = 0; r < MR; ++r) {
-      T* c = C + r * ldc;
-      for (int h = 0; h < 2; ++h) {
+      T* c = out.c + r * out.ldc;
+      for (int h = 0; h < K::NV; ++h) {
         Vec v = acc[r][h];
         if (!overwrite) {
           Vec old;
@@ -158,20 +172,104 @@ void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, T alpha, T beta, bo
   }
   T tile[MR][K::NR];
   std::memcpy(tile, acc, sizeof(tile));
+  const int64_t row_step = out.transposed ? 1 : out.ldc, col_step = out.transposed ? out.ldc : 1;
   for (int64_t r = 0; r < rows; ++r) {
-    T* c = C + r * ldc;
+    T* c = out.c + r * row_step;
     for (int64_t j = 0; j < cols; ++j) {
       T v = alpha * tile[r][j];
+      T& dst = c[j * col_step];
       if (overwrite)
-        c[j] = beta == T(0) ? v : beta * c[j] + v;
+        dst = beta == T(0) ? v : beta * dst + v;
       else
-        c[j] += v;
+        dst += v;
     }
   }
 }
 
-// C = alpha * op(A) * op(B) + beta * C with micro-kernel K (see gemm.h for the arguments).
+// Multiply-adds the micro-kernel computes, zero padding included, for an M x N product.
+template <class K>
+int64_t padded_area(int64_t M, int64_t N) {
+  return (M + K::MR - 1) / K::MR * K::MR * ((N + K::NR - 1) / K::NR * K::NR);
+}
+
+// C = alpha * op(A) * op(B) + beta * C with micro-kernel K (see gemm.h for the arguments); with
+// transpose_c, C is stored transposed (element (i, j) at C[j * ldc + i]).
 template <class K, class T = typename K::T>
+void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t Kdim, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool transpose_c) {
+  constexpr int MR = K::MR, NR = K::NR;
+  const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
+  thread_local AlignedBuffer<T> buf_a, buf_b;
+  // Serial callers may be running inside a parallel region; each thread owns its buffers.
+  const int64_t kc_max = std::min(Kdim, kBlockK);
+  T* Ap = ta ? buf_a.data(static_cast<size_t>(panels_a * kc_max * MR)) : nullptr;
+  T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
+  // Packing B pays when its panels are reused by many row panels of A. For one or two (the thin
+  // products of convolutions: 8 or 16 output channels), full panels of a row-major B are read where
+  // they lie, NR contiguous values per k; only a partial last panel is packed (zero padding).
+  const bool direct_b = !tb && panels_a <= 2;
+  const int64_t direct_panels = direct_b ? N / NR : 0;
+  const double flops_per_tile = 2.0 * MR * NR * kc_max;
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_tile));
+  for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
+    const int64_t kc = std::min(kBlockK, Kdim - k0);
+    const bool first = k0 == 0;
+    // A transposed A is packed; B is, except the panels read directly.
+    const int64_t packed_a = ta ? panels_a : 0;
+    const int64_t packed_b = panels_b - direct_panels;
+    auto pack = [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        if (t < packed_a)
+          pack_a_transposed<K>(A, lda, M, k0, kc, Ap, t);
+        else
+          pack_b<K>(tb, B, ldb, N, k0, kc, Bp, t - packed_a + direct_panels);
+      }
+    };
+    auto tiles = [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        int64_t p = t / panels_b, q = t % panels_b;
+        int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
+        const TileOut<T> out{transpose_c ? C + q * NR * ldc + p * MR : C + p * MR * ldc + q * NR, ldc, transpose_c};
+        const bool direct = q < direct_panels;
+        const T* bq = direct ? B + k0 * ldb + q * NR : Bp + q * kc * NR;
+        const int64_t ldbq = direct ? ldb : NR;
+        if (ta) {
+          micro_kernel<K>(kc, Ap + p * kc * MR, bq, ldbq, alpha, beta, first, out, rows, cols);
+        } else {
+          // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
+          RowsA<K> a;
+          for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
+          micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
+        }
+      }
+    };
+    if (parallel) {
+      parallel_for(packed_a + packed_b, std::max<int64_t>(1, 65536 / kc), pack);
+      parallel_for(panels_a * panels_b, grain, tiles);
+    } else {
+      pack(0, packed_a + packed_b);
+      tiles(0, panels_a * panels_b);
+    }
+  }
+}
+
+// What a blocked product costs, in the micro-kernel's vector multiply-adds per k plus the values packed
+// per k (about one each: a load and a store), for an M x N product with kernel K. Zero padding of the
+// edge tiles counts as work; so does packing a transposed A, and B unless it is read where it lies.
+template <class K>
+double blocked_cost(int64_t M, int64_t N, bool ta, bool tb) {
+  const int64_t panels_a = (M + K::MR - 1) / K::MR;
+  const double fmas = static_cast<double>(padded_area<K>(M, N)) / K::VL;
+  const double packed_b = (!tb && panels_a <= 2) ? static_cast<double>(N % K::NR) : static_cast<double>(N);
+  return fmas + packed_b + (ta ? static_cast<double>(M) : 0.0);
+}
+
+// C = alpha * op(A) * op(B) + beta * C (see gemm.h) with the cheapest of two micro-kernels, Wide
+// (2 vectors per row) and Narrow (1 vector, more rows: for products with few columns), each applied to C
+// or to Cᵀ = op(B)ᵀ op(A)ᵀ (e.g. a convolution's weight gradient (K, Og) has Og = 8 or 16 columns).
+// Every element is still the same sum in the same k order, one fused multiply-add per k (the product
+// a·b and b·a round the same), so the bits do not depend on the choice.
+template <class Wide, class Narrow, class T = typename Wide::T>
 void gemm_driver(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t Kdim, T alpha, const T* A, int64_t lda,
                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -180,50 +278,20 @@ void gemm_driver(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t 
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
-  constexpr int MR = K::MR, NR = K::NR;
-  const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
-  thread_local AlignedBuffer<T> buf_a, buf_b;
-  // Serial callers may be running inside a parallel region; each thread owns its buffers.
-  const int64_t kc_max = std::min(Kdim, kBlockK);
-  T* Ap = ta ? buf_a.data(static_cast<size_t>(panels_a * kc_max * MR)) : nullptr;
-  T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
-  const double flops_per_tile = 2.0 * MR * NR * kc_max;
-  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_tile));
-  for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
-    const int64_t kc = std::min(kBlockK, Kdim - k0);
-    const bool first = k0 == 0;
-    // Only a transposed A is packed; B always is.
-    const int64_t packed_a = ta ? panels_a : 0;
-    auto pack = [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        if (t < packed_a)
-          pack_a_transposed<K>(A, lda, M, k0, kc, Ap, t);
-        else
-          pack_b<K>(tb, B, ldb, N, k0, kc, Bp, t - packed_a);
-      }
-    };
-    auto tiles = [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        int64_t p = t / panels_b, q = t % panels_b;
-        int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
-        T* c = C + p * MR * ldc + q * NR;
-        if (ta) {
-          micro_kernel<K>(kc, Ap + p * kc * MR, Bp + q * kc * NR, alpha, beta, first, c, ldc, rows, cols);
-        } else {
-          // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
-          RowsA<K> a;
-          for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
-          micro_kernel<K>(kc, a, Bp + q * kc * NR, alpha, beta, first, c, ldc, rows, cols);
-        }
-      }
-    };
-    if (parallel) {
-      parallel_for(packed_a + panels_b, std::max<int64_t>(1, 65536 / kc), pack);
-      parallel_for(panels_a * panels_b, grain, tiles);
-    } else {
-      pack(0, packed_a + panels_b);
-      tiles(0, panels_a * panels_b);
-    }
+  const double costs[4] = {blocked_cost<Wide>(M, N, ta, tb), blocked_cost<Narrow>(M, N, ta, tb),
+                           blocked_cost<Wide>(N, M, !tb, !ta), blocked_cost<Narrow>(N, M, !tb, !ta)};
+  int best = 0;
+  for (int c = 1; c < 4; ++c)
+    if (costs[c] < 0.9 * costs[best]) best = c;  // a clear gain only: the wide kernel on C is the default
+  switch (best) {
+    case 0:
+      return gemm_blocked<Wide>(parallel, ta, tb, M, N, Kdim, alpha, A, lda, B, ldb, beta, C, ldc, false);
+    case 1:
+      return gemm_blocked<Narrow>(parallel, ta, tb, M, N, Kdim, alpha, A, lda, B, ldb, beta, C, ldc, false);
+    case 2:
+      return gemm_blocked<Wide>(parallel, !tb, !ta, N, M, Kdim, alpha, B, ldb, A, lda, beta, C, ldc, true);
+    default:
+      return gemm_blocked<Narrow>(parallel, !tb, !ta, N, M, Kdim, alpha, B, ldb, A, lda, beta, C, ldc, true);
   }
 }
 
