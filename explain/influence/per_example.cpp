@@ -244,6 +244,59 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
   return cg;
 }
 
+bool GradientComputer::prepare_factors(const Tensor& x, const Tensor& y) {
+  factors_node_ = -1;
+  const Model& m = *model_;
+  if (!factoring_ || m.outputs().empty()) return false;
+  const int node = m.producer(m.outputs()[0]);
+  const LinearLike* lin = node >= 0 ? m.nodes()[node].layer->as_linear() : nullptr;
+  if (!lin || m.nodes()[node].outputs.size() != 1) return false;
+  for (const ParamBlock& b : selection_.blocks)
+    if (b.node != node) return false;
+  const int64_t n = std::min<int64_t>(2, x.dim(0));
+  const Tensor xs = x.slice_batch(0, n), ys = y.slice_batch(0, n);
+  const ChunkGrads g = compute(xs, ys);
+  const BlockGrad* weight = nullptr;
+  const BlockGrad* bias = nullptr;
+  for (const BlockGrad& b : g.blocks) {
+    if (b.rank_one() && !weight)
+      weight = &b;
+    else if (!b.rank_one() && !bias && b.dense.defined() && b.dense.dim(1) == g.seed.dim(1))
+      bias = &b;
+    else
+      return false;
+  }
+  if (!weight) return false;
+  // The same node, read after a forward pass alone: must be the very tensors compute() used.
+  factors_node_ = node;
+  factors_bias_ = bias != nullptr;
+  const LastLayerFactors f = factors(xs, ys);
+  const bool same = bitwise_equal(f.delta, weight->left) && bitwise_equal(f.act, weight->right) &&
+                    (!bias || bitwise_equal(f.delta, bias->dense));
+  if (!same) factors_node_ = -1;
+  return same;
+}
+
+LastLayerFactors GradientComputer::factors(const Tensor& x_in, const Tensor& y) const {
+  if (factors_node_ < 0) throw Error("influence: last-layer factors asked for before prepare_factors() succeeded");
+  const Tensor x = x_in.is_float() && x_in.dtype() != model_->dtype() ? x_in.to(model_->dtype()) : x_in;
+  const Model& m = *model_;
+  const Tape tape = m.forward({x});  // inference mode, as in compute()
+  const int out_id = m.outputs().at(0);
+  const Tensor& logits = tape.values.at(out_id);
+  if (logits.ndim() != 2 || logits.dim(0) != x.dim(0))
+    throw Error("influence: expected the model output '" + m.value_name(out_id) + "' to be (N, classes) logits, got " +
+                logits.describe());
+  LastLayerFactors f;
+  f.delta = cross_entropy_seed(logits, y);
+  f.act = m.nodes()[factors_node_].layer->as_linear()->saved_input(tape.saved[factors_node_]);
+  f.bias = factors_bias_;
+  if (f.act.ndim() != 2 || f.act.dim(0) != x.dim(0))
+    throw Error("influence: the input of the output node '" + m.nodes()[factors_node_].name + "' is " +
+                f.act.describe() + ", expected (N, features)");
+  return f;
+}
+
 GramFeatures gram_features(const ChunkGrads& g) {
   GramFeatures f;
   f.n = g.n;

@@ -89,6 +89,14 @@ Tensor squared_norms(const ChunkGrads& g);
 // Dense G of a chunk: (n, P).
 Tensor dense_gradients(const ChunkGrads& g);
 
+// The per-example gradients of a last-layer selection kept as factors (Pruthi et al. 2020, §3.2): for an
+// output node z = W a + b, g_n = [δ_n ⊗ a_n, δ_n] with δ (n, K) the seed softmax − onehot at the logits
+// and a (n, in) the node's input. `bias`: the selection holds b (the δ_n block).
+struct LastLayerFactors {
+  Tensor delta, act;
+  bool bias = false;
+};
+
 // Computes per-example gradients of one model chunk by chunk.
 class GradientComputer {
  public:
@@ -99,6 +107,17 @@ class GradientComputer {
   ChunkGrads compute(const Tensor& x, const Tensor& y);
   // Turns off the rank-one shortcut (tests compare both routes).
   void set_factoring(bool on) { factoring_ = on; }
+
+  // Whether factors() gives exactly what compute() gives: the selection is the weight (and bias) of the
+  // node that produces the model's output, and compute() on the first (up to two) examples of x, y kept
+  // it factored (its rank-one probe passed) with blocks bit-identical to factors() on them. Runs those
+  // probes: call it once, on one thread, before factors().
+  bool prepare_factors(const Tensor& x, const Tensor& y);
+  // The factors of compute(x, y) from one inference-mode forward pass, without the reverse walk: the
+  // output node's input and the seed compute() gives it (nothing else reaches that node's output).
+  // Const and free of shared state, so several threads may call it at once (CPU models: layers keep no
+  // state across inference-mode forward calls). Only after prepare_factors() returned true.
+  LastLayerFactors factors(const Tensor& x, const Tensor& y) const;
 
  private:
   // 1 = rank-one (probed), 0 = dense, -1 = not probed yet; by node.
@@ -111,6 +130,8 @@ class GradientComputer {
   Selection selection_;
   std::vector<int> rank_one_;
   bool factoring_ = true;
+  int factors_node_ = -1;  // the output node, once prepare_factors() succeeded
+  bool factors_bias_ = false;
 };
 
 // Seeded Gaussian random projection to k dimensions (Johnson–Lindenstrauss): ĝ = Rᵀ g with
