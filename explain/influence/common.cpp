@@ -8,7 +8,6 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
 #include "explain/influence/influence.h"
 
 namespace xdnn::influence {
@@ -80,52 +79,6 @@ void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, dou
   });
 }
 
-// The last-layer route of TracIn / Grad-Dot without projection or normalisation (Pruthi et al. 2020,
-// §3.2 "TracInCP-fast"): a fully connected output layer z = W a + b has per-example gradients
-// g = [δ ⊗ a, δ], so ⟨g_j, g_i⟩ = (δ_j·δ_i)(a_j·a_i + 1) and a block of scores is two GEMMs,
-//   S[J, I] += w · (Δ_J Δ_Iᵀ) ⊙ (A_J A_Iᵀ + 1)        Δ: (n, K) seeds, A: (n, in) last-layer inputs,
-// with no per-example gradient ever formed. Returns false (nothing done) when the selection is not one
-// rank-one weight block plus an optional bias block (then the generic route runs).
-struct LastLayerFactors {
-  Tensor delta, act;  // (n, K), (n, in)
-  bool bias = false;
-};
-
-bool last_layer_factors(const ChunkGrads& g, LastLayerFactors& f) {
-  f = LastLayerFactors{};
-  for (const BlockGrad& b : g.blocks) {
-    if (b.rank_one()) {
-      if (f.act.defined()) return false;
-      f.delta = b.left;
-      f.act = b.right;
-    } else if (!f.bias && b.dense.defined() && b.dense.dim(1) == g.seed.dim(1)) {
-      f.bias = true;
-    } else {
-      return false;
-    }
-  }
-  return f.act.defined() && f.delta.dim(1) == g.seed.dim(1);
-}
-
-// S[r0 + j, c0 + i] += w · D[j, i] · (A[j, i] + one)   (D, A: (nj, ni)); rows in parallel.
-void accumulate_factored(Tensor& S, int64_t r0, int64_t c0, const Tensor& D, const Tensor& A, double one, double w) {
-  dispatch_float(S.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* s = S.data<T>();
-    const T *d = D.data<T>(), *a = A.data<T>();
-    const int64_t cols = S.dim(1), nj = D.dim(0), ni = D.dim(1);
-    const T o = static_cast<T>(one), ww = static_cast<T>(w);
-    parallel_for(nj, 16, [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) {
-        T* row = s + (r0 + j) * cols + c0;
-        const T *dr = d + j * ni, *ar = a + j * ni;
-        for (int64_t i = 0; i < ni; ++i) row[i] += ww * dr[i] * (ar[i] + o);
-      }
-    });
-    return 0;
-  });
-}
-
 }  // namespace
 
 void validate_inputs(const std::vector<Model*>& ckpts, const std::vector<double>* lrs, const InfluenceData& data,
@@ -168,8 +121,12 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   const int64_t chunk = opt.chunk;
   // Test gradients are kept; large test chunks make each train chunk's Gram products few, large GEMMs.
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
-  Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
+  if (!cosine && opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
+    Tensor S = factored_scores(ckpts, weights, data, bar);
+    if (S.defined()) return S;
+  }
+  Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
   std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < ckpts.size(); ++c) {
     GradientComputer gc(*ckpts[c], opt.params);
@@ -181,32 +138,6 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
       return proj ? proj->apply(g) : g;
     };
     auto norms = [](const ChunkGrads& g) { return ops::unary(ops::Unary::Sqrt, squared_norms(g)); };
-    if (!cosine && !proj && opt.params == ParamSet::LastLayer) {
-      // Fast route (see last_layer_factors): test factors kept, training set streamed in chunks.
-      std::vector<LastLayerFactors> test;
-      bool ok = true;
-      for (int64_t b = 0; b < n_test && ok; b += test_chunk) {
-        const int64_t e = std::min(n_test, b + test_chunk);
-        test.emplace_back();
-        ok = last_layer_factors(gc.compute(data.test_x.slice_batch(b, e), data.test_y.slice_batch(b, e)), test.back());
-      }
-      if (ok) {
-        bar.add(n_test);
-        for (int64_t b = 0; b < n_train; b += chunk) {
-          const int64_t e = std::min(n_train, b + chunk);
-          LastLayerFactors f;
-          if (!last_layer_factors(gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e)), f))
-            throw Error("influence: last-layer gradients changed form between chunks");
-          for (size_t t = 0; t < test.size(); ++t) {
-            const Tensor D = ops::matmul(test[t].delta, f.delta, false, true);  // (n_t, e − b)
-            const Tensor A = ops::matmul(test[t].act, f.act, false, true);      // (n_t, e − b)
-            accumulate_factored(S, static_cast<int64_t>(t) * test_chunk, b, D, A, f.bias ? 1.0 : 0.0, weights.at(c));
-          }
-          bar.add(e - b);
-        }
-        continue;
-      }
-    }
     std::vector<GramFeatures> test;
     std::vector<Tensor> test_norms;
     for (int64_t b = 0; b < n_test; b += test_chunk) {

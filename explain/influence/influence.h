@@ -35,7 +35,10 @@ struct InfluenceOptions {
   int64_t projection = 0;  // > 0: project gradients to this many dimensions (seeded Gaussian)
   uint64_t seed = 0;       // projection seed
   int64_t chunk = 256;     // training examples per chunk
-  bool progress = false;   // progress bar on stderr
+  // TracIn / Grad-Dot over a last layer without projection: the factored route (factored_scores); false
+  // forces the generic per-example route (tests compare the two).
+  bool factored = true;
+  bool progress = false;  // progress bar on stderr
   // Influence functions only.
   double damping = 0.01;  // λ in (H + λI)
   int cg_max_iterations = 500;
@@ -83,5 +86,12 @@ class Progress {
   bool enabled_;
   double start_, last_ = -1;
 };
+
+// The last-layer route of pairwise_scores (TracInCP-fast, Pruthi et al. 2020, §3.2; factored_scores.cpp):
+//   S = Σ_c w_c (Δ_c Δ'_cᵀ) ⊙ (A_c A'_cᵀ + 1)    Δ, A: test seeds and last-layer inputs; Δ', A': train
+// (+ 1 only with a bias), from forward passes alone. Returns an undefined tensor (nothing computed) when
+// some checkpoint's selection is not one factored output node (GradientComputer::prepare_factors).
+Tensor factored_scores(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,
+                       const InfluenceData& data, Progress& bar);
 
 }  // namespace xdnn::influence
