@@ -140,4 +140,35 @@ LayerExampleRegistration div_bcast{{"Binary/Div-broadcast", [](Rng& rng) {
                                           {random_tensor({2, 3}, rng), random_tensor({2, 1}, rng, 0.5, 2.0)}};
                                     }}};
 }  // namespace
+std::vector<std::string> Binary::relevance_rules() const {
+  if (op_ == ops::Binary::Sub || op_ == ops::Binary::Mul || op_ == ops::Binary::Div) return {"epsilon"};
+  return {};
+}
+
+std::vector<Tensor> Binary::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  if (rule.name != "epsilon" || relevance_rules().empty())
+    return Layer::relevance(ry, saved, rule);  // the one-line error naming what this kind has
+  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &R = ry.at(0);
+  if (!R.defined() || !a.is_float()) return {Tensor(), Tensor()};
+  const Tensor y = ops::binary(op_, a, b);
+  const Tensor ys = ops::mul(y, ops::div(R, ops::stabilize(y, rule.epsilon)));  // y ⊙ s: R up to ε
+  Tensor ra, rb;
+  if (op_ == ops::Binary::Sub) {
+    const Tensor s = ops::div(R, ops::stabilize(y, rule.epsilon));
+    ra = ops::mul(a, s);
+    rb = ops::scale(ops::mul(b, s), -1.0);
+  } else if (constant_operand_ == 0) {
+    rb = ys;
+  } else if (constant_operand_ == 1 || op_ == ops::Binary::Div) {
+    ra = ys;
+  } else {  // Mul of two activations
+    ra = ops::scale(ys, 0.5);
+    rb = ra;
+  }
+  if (constant_operand_ == 0) ra = Tensor();
+  if (constant_operand_ == 1) rb = Tensor();
+  return {ra.defined() ? ops::sum_to_shape(ra, a.shape()) : Tensor(),
+          rb.defined() ? ops::sum_to_shape(rb, b.shape()).reshape(saved.tensors.at(2).shape()) : Tensor()};
+}
+
 }  // namespace xdnn

@@ -53,7 +53,7 @@ Tensor mat(const Tensor& t3, int64_t i) { return t3.slice_batch(i, i + 1).reshap
 
 }  // namespace
 
-// saved: {a, b}
+// saved: {a, b, y}
 std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor &a = x.at(0), &b = x.at(1);
   ops::expect_float(a, "MatMul a");
@@ -66,8 +66,9 @@ std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, 
     Tensor yt = mat(y, t);
     ops::matmul_into(mat(p.a3, p.ia[t]), mat(p.b3, p.ib[t]), yt, false, false, 1.0, 0.0);
   }
-  saved.tensors = {a, b};
-  return {y.reshape(p.y_shape)};
+  y = y.reshape(p.y_shape);
+  saved.tensors = {a, b, y};
+  return {y};
 }
 
 std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
@@ -83,6 +84,18 @@ std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Sa
     ops::matmul_into(mat(p.a3, p.ia[t]), mat(g, t), gbt, true, false, 1.0, 1.0);  // (K,M)(M,N)
   }
   return {ga.reshape(a.shape()), gb.reshape(b.shape())};
+}
+
+std::vector<Tensor> MatMul::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+  if (rule.name != "epsilon")
+    throw Error("layer kind MatMul has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP uniform rule)");
+  if (!ry.at(0).defined()) return {Tensor(), Tensor()};
+  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &y = saved.tensors.at(2);
+  const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon));
+  // s bᵀ and aᵀ s are the input gradients for g_y = s (broadcast batch entries summed, a is the same in
+  // each of them, so a ⊙ Σ = Σ a ⊙).
+  const std::vector<Tensor> g = backward({s}, saved, BackwardOptions{});
+  return {ops::scale(ops::mul(a, g[0]), 0.5), ops::scale(ops::mul(b, g[1]), 0.5)};
 }
 
 }  // namespace xdnn

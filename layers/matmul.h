@@ -3,7 +3,12 @@
 // Both operands are run-time values here (attention scores, Q Kᵀ and P V); a MatMul with a constant
 // weight is imported as Linear (LinearLike, every LRP rule).
 // Compute: one ops::matmul_into per batch entry. Backward: ga = g bᵀ, gb = aᵀ g, summed over broadcast
-// batch entries in index order (deterministic). No LRP rule (bilinear).
+// batch entries in index order (deterministic).
+// LRP (AttnLRP, Achtibat et al. 2024, Prop. 3.3, the uniform rule for a bilinear product): every term
+// a_ik b_kj of y_ij takes its ε-share of R_ij, half to each factor,
+//   R_a = ½ a ⊙ (s bᵀ),  R_b = ½ b ⊙ (aᵀ s),  s = R / stab_ε(y),
+// which conserves relevance up to ε. This is the rule the native attention layers apply to q kᵀ and P v,
+// so an ONNX graph with decomposed attention gets AttnLRP too (CP-LRP: explain/lrp/lrp.cpp).
 #pragma once
 #include "layers/layer.h"
 
@@ -15,6 +20,8 @@ class MatMul : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
+  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
 };
 
 }  // namespace xdnn

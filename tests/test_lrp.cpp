@@ -7,16 +7,20 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "explain/common.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "layers/binary.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
 #include "layers/lrp_rules.h"
+#include "layers/matmul.h"
 #include "layers/registry.h"
+#include "layers/softmax.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
 #include "tests/lrp_fixtures.h"
@@ -409,4 +413,75 @@ TEST_CASE("lrp: samples are independent and the pass is deterministic") {
   one.targets = {1};
   Tensor R1 = lrp_attribution(m, x.slice_batch(1, 2).clone(), cfg, one);
   CHECK(max_rel_diff(R1, R.slice_batch(1, 2).clone()) < 1e-13);
+}
+
+// The attention building blocks of ONNX graphs (layers/matmul.h, softmax.h, binary.h), each by hand.
+TEST_CASE("lrp: MatMul uniform rule, Softmax AttnLRP rule, Binary scale / product / difference by hand") {
+  Rng rng(11);
+  auto run = [](Layer& layer, const std::vector<Tensor>& x, const Tensor& R) {
+    Saved saved;
+    layer.forward(x, saved, ForwardOptions{});
+    Rule rule;  // "epsilon"
+    rule.epsilon = 1e-13;
+    return layer.relevance({R}, saved, rule);
+  };
+  auto total = [](const Tensor& t) {
+    double s = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) s += t.item(i);
+    return s;
+  };
+  // MatMul (2, 3) x (3, 4): R_a[i,k] = ½ Σ_j a_ik b_kj R_ij / y_ij, R_b[k,j] = ½ Σ_i (same); Σ = Σ R.
+  const Tensor a = random_tensor({2, 3}, rng, 0.5, 1.5), b = random_tensor({3, 4}, rng, 0.5, 1.5);
+  const Tensor R = random_tensor({2, 4}, rng, -1.0, 1.0);
+  MatMul mm;
+  const auto rm = run(mm, {a, b}, R);
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 3; ++k) {
+      double want = 0;
+      for (int64_t j = 0; j < 4; ++j) {
+        double y = 0;
+        for (int64_t q = 0; q < 3; ++q) y += a.item(i * 3 + q) * b.item(q * 4 + j);
+        want += 0.5 * a.item(i * 3 + k) * b.item(k * 4 + j) * R.item(i * 4 + j) / y;
+      }
+      CHECK(rm[0].item(i * 3 + k) == doctest::Approx(want).epsilon(1e-9));
+    }
+  CHECK(total(rm[0]) + total(rm[1]) == doctest::Approx(total(R)).epsilon(1e-9));
+  CHECK(total(rm[0]) == doctest::Approx(total(rm[1])).epsilon(1e-9));  // half each
+  // Softmax over the last axis: R_x = x ⊙ (R − y Σ R); an entry at −∞ (masked) gets 0, not NaN.
+  Tensor x = random_tensor({2, 4}, rng, -2.0, 2.0);
+  x.set_item(3, -std::numeric_limits<double>::infinity());
+  Tensor Rs = random_tensor({2, 4}, rng, -1.0, 1.0);
+  Rs.set_item(3, 0.0);
+  Softmax sm;
+  const auto rs = run(sm, {x}, Rs);
+  const Tensor y = ops::softmax(x, -1);
+  for (int64_t n = 0; n < 2; ++n) {
+    const double sumR = Rs.item(n * 4) + Rs.item(n * 4 + 1) + Rs.item(n * 4 + 2) + Rs.item(n * 4 + 3);
+    for (int64_t j = 0; j < 4; ++j) {
+      const int64_t i = n * 4 + j;
+      const double want = i == 3 ? 0.0 : x.item(i) * (Rs.item(i) - y.item(i) * sumR);
+      CHECK(rs[0].item(i) == doctest::Approx(want).epsilon(1e-12));
+    }
+  }
+  // Binary: a constant factor or divisor passes R on whole; a product of activations splits it ½ / ½;
+  // a difference splits it a : −b.
+  const Tensor u = random_tensor({2, 3}, rng, 0.5, 1.5), v = random_tensor({2, 3}, rng, 0.5, 1.5);
+  const Tensor c = random_tensor({3}, rng, 0.5, 1.5), Rb = random_tensor({2, 3}, rng, -1.0, 1.0);
+  Binary scale_by_const(ops::Binary::Mul, -1, 1), div_by_const(ops::Binary::Div, -1, 1), product(ops::Binary::Mul),
+      difference(ops::Binary::Sub);
+  const auto r1 = run(scale_by_const, {u, c}, Rb), r2 = run(div_by_const, {u, c}, Rb), r3 = run(product, {u, v}, Rb),
+             r4 = run(difference, {u, v}, Rb);
+  CHECK(!r1[1].defined());
+  CHECK(!r2[1].defined());
+  for (int64_t i = 0; i < 6; ++i) {
+    CHECK(r1[0].item(i) == doctest::Approx(Rb.item(i)).epsilon(1e-9));
+    CHECK(r2[0].item(i) == doctest::Approx(Rb.item(i)).epsilon(1e-9));
+    CHECK(r3[0].item(i) == doctest::Approx(0.5 * Rb.item(i)).epsilon(1e-9));
+    CHECK(r3[1].item(i) == doctest::Approx(0.5 * Rb.item(i)).epsilon(1e-9));
+    const double d = u.item(i) - v.item(i);
+    CHECK(r4[0].item(i) == doctest::Approx(u.item(i) * Rb.item(i) / d).epsilon(1e-6));
+    CHECK(r4[1].item(i) == doctest::Approx(-v.item(i) * Rb.item(i) / d).epsilon(1e-6));
+  }
+  Binary maximum(ops::Binary::Max);
+  CHECK_THROWS_AS(run(maximum, {u, v}, Rb), Error);
 }

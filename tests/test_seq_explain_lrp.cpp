@@ -174,6 +174,18 @@ TEST_CASE("golden transformer: ONNX Softmax attention == native twin's attention
   }
   MESSAGE("CP-LRP ONNX graph vs native twin: relative L2 " << std::sqrt(diff / norm));
   CHECK(std::sqrt(diff / norm) < 1e-5);
+  // AttnLRP on the ONNX graph (layers/matmul.h uniform rule on q kᵀ and P v, layers/softmax.h Prop. 3.1)
+  // is the native layers' AttnLRP. The graph scales q kᵀ by a Div node after the MatMul, the native layer
+  // inside it: the same shares, ε applied to c·q kᵀ instead of q kᵀ.
+  const Tensor attn_onnx = lrp_tokens(onnx, ids, "attn-lrp", 1e-6);
+  diff = 0, norm = 0;
+  for (int64_t i = 0; i < attn_onnx.numel(); ++i) {
+    diff += std::pow(attn_onnx.item(i) - results["lrp attn-lrp"].item(i), 2);
+    norm += std::pow(results["lrp attn-lrp"].item(i), 2);
+  }
+  MESSAGE("AttnLRP ONNX graph vs native twin: relative L2 " << std::sqrt(diff / norm));
+  CHECK(norm > 0);
+  CHECK(std::sqrt(diff / norm) < 1e-5);
   for (int64_t n = 0; n < N; ++n)
     MESSAGE("sample " << n << ": f_K " << la.item(n * 4 + K[n]) << ", CP-LRP sum " << sum_row(results["lrp cp"], n)
                       << ", AttnLRP sum " << sum_row(results["lrp attn-lrp"], n));

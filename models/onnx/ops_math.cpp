@@ -65,8 +65,10 @@ void convert_binary(OnnxNodeContext& ctx, ops::Binary op) {
   const int64_t legacy_axis = ctx.attr_int("broadcast", 0) != 0 && ctx.has_attr("axis") ? ctx.attr_int("axis") : -1;
   if (legacy_axis < -1 || (legacy_axis == -1 && ctx.has_attr("axis") && ctx.attr_int("broadcast", 0) != 0))
     throw ctx.error("unsupported attribute value axis = " + std::to_string(ctx.attr_int("axis")));
+  const int constant_operand = ctx.is_constant(1) ? 1 : ctx.is_constant(0) ? 0 : -1;  // for LRP only
   if (legacy_axis >= 0) {
-    ctx.add_layer(std::make_shared<Binary>(op, legacy_axis), {ctx.input(0), ctx.input(1)}, {ctx.output(0)});
+    ctx.add_layer(std::make_shared<Binary>(op, legacy_axis, constant_operand), {ctx.input(0), ctx.input(1)},
+                  {ctx.output(0)});
     return;
   }
   std::shared_ptr<Layer> layer;
@@ -75,7 +77,7 @@ void convert_binary(OnnxNodeContext& ctx, ops::Binary op) {
   if (op == ops::Binary::Add && !ints)
     layer = std::make_shared<Add>();
   else
-    layer = std::make_shared<Binary>(op);
+    layer = std::make_shared<Binary>(op, -1, constant_operand);
   ctx.add_layer(layer, {ctx.input(0), ctx.input(1)}, {ctx.output(0)});
 }
 
