@@ -48,18 +48,6 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-// The trigger task of `xdnn train --data trigger` (explain/cli/cmd_train.cpp): train = generator seed
-// data_seed, test = data_seed + 1, max length 16 (min 8), 4 classes, 56 tokens.
-text::TriggerTaskOptions trigger_options(int64_t max_len, int64_t vocab, uint64_t seed, int64_t n) {
-  text::TriggerTaskOptions t;
-  t.max_length = max_len;
-  t.min_length = std::max<int64_t>(1, max_len / 2);
-  if (vocab > 0) t.num_fillers = vocab - 2 - t.num_classes;
-  t.num_samples = n;
-  t.seed = seed;
-  return t;
-}
-
 struct Subject {
   std::string name;  // "LSTM", "Transformer"
   Model model;
@@ -77,10 +65,11 @@ Subject make_subject(const std::string& arch, const std::string& checkpoint, int
     const TextModelConfig c = text_config_from_metadata(m, checkpoint);
     const uint64_t data_seed = static_cast<uint64_t>(metadata_get_int(m, "data_seed", checkpoint));
     s.model = load_model(checkpoint);
-    s.test = text::make_trigger_task(trigger_options(c.max_len, c.vocab_size, data_seed + 1, 1000));
+    s.test = text::make_trigger_split(c.max_len, c.vocab_size, data_seed, 0, 1000).test;
   } else {
-    const text::TriggerTask train = text::make_trigger_task(trigger_options(16, -1, 0, 4000));
-    s.test = text::make_trigger_task(trigger_options(16, -1, 1, 1000));
+    const text::TriggerSplit split = text::make_trigger_split(16, -1, 0, 4000, 1000);
+    const text::TriggerTask& train = split.train;
+    s.test = split.test;
     TextModelConfig c;
     c.vocab_size = train.data.vocab.size();
     c.num_classes = static_cast<int64_t>(train.data.class_names.size());

@@ -58,28 +58,17 @@ struct TextData {
 TextData load_text_data(const TrainOptions& o) {
   TextData d;
   if (o.data == "trigger") {
-    // Synthetic trigger task (models/text/trigger_task.h): 4 classes; train and test are two draws of
-    // the generator (seeds data_seed and data_seed + 1) over the same vocabulary.
-    text::TriggerTaskOptions t;
-    t.max_length = o.max_len > 0 ? o.max_len : 16;
-    t.min_length = std::max<int64_t>(1, t.max_length / 2);
-    if (o.vocab > 0) {
-      if (o.vocab < 2 + t.num_classes + 1)
-        throw Error("--vocab " + std::to_string(o.vocab) + " is too small for the trigger task",
-                    "it needs <pad>, <unk>, " + std::to_string(t.num_classes) + " triggers and at least one filler");
-      t.num_fillers = o.vocab - 2 - t.num_classes;
-    }
-    t.num_samples = o.train_limit > 0 ? o.train_limit : 4000;
-    t.seed = o.data_seed;
-    text::TriggerTask tr = text::make_trigger_task(t);
-    t.num_samples = o.test_limit > 0 ? o.test_limit : 1000;
-    t.seed = o.data_seed + 1;
-    text::TriggerTask te = text::make_trigger_task(t);
+    // Synthetic trigger task (models/text/trigger_task.h, make_trigger_split).
+    const int64_t max_len = o.max_len > 0 ? o.max_len : 16;
+    const text::TriggerSplit split =
+        text::make_trigger_split(max_len, o.vocab, o.data_seed, o.train_limit > 0 ? o.train_limit : 4000,
+                                 o.test_limit > 0 ? o.test_limit : 1000);
+    const text::TriggerTask &tr = split.train, &te = split.test;
     d.train = {tr.data.ids, tr.data.labels};
     d.test = {te.data.ids, te.data.labels};
     d.vocab = tr.data.vocab;
     d.class_names = tr.data.class_names;
-    d.max_len = t.max_length;
+    d.max_len = max_len;
     d.description = "the trigger task";
   } else if (o.data == "austen-words" || o.data == "austen-chars") {
     text::AustenOptions a;

@@ -69,4 +69,25 @@ TriggerTask make_trigger_task(const TriggerTaskOptions& o) {
   return task;
 }
 
+TriggerSplit make_trigger_split(int64_t max_length, int64_t vocab_size, uint64_t data_seed, int64_t num_train,
+                                int64_t num_test) {
+  TriggerTaskOptions t;
+  t.max_length = max_length;
+  t.min_length = std::max<int64_t>(1, max_length / 2);
+  if (vocab_size > 0) {
+    if (vocab_size < 2 + t.num_classes + 1)
+      throw Error("vocabulary size " + std::to_string(vocab_size) + " is too small for the trigger task",
+                  "it needs <pad>, <unk>, " + std::to_string(t.num_classes) + " triggers and at least one filler");
+    t.num_fillers = vocab_size - 2 - t.num_classes;
+  }
+  TriggerSplit split;
+  t.num_samples = num_train;
+  t.seed = data_seed;
+  split.train = make_trigger_task(t);
+  t.num_samples = num_test;
+  t.seed = data_seed + 1;
+  split.test = make_trigger_task(t);
+  return split;
+}
+
 }  // namespace xdnn::text

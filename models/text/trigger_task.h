@@ -37,6 +37,16 @@ struct TriggerTask {
 // Same options (seed included) -> identical task.
 TriggerTask make_trigger_task(const TriggerTaskOptions& options);
 
+// The split `xdnn train --data trigger` trains and tests on (and bench/bench_ground_truth scores against):
+// train and test are two draws of the generator, seeds data_seed and data_seed + 1, over the same
+// vocabulary; max_length T, min_length max(1, T/2), 4 classes; vocab_size ≤ 0 keeps the default fillers,
+// otherwise num_fillers = vocab_size − 2 − classes (an error when that leaves none).
+struct TriggerSplit {
+  TriggerTask train, test;
+};
+TriggerSplit make_trigger_split(int64_t max_length, int64_t vocab_size, uint64_t data_seed, int64_t num_train,
+                                int64_t num_test);
+
 // "a", "b", ..., "z", "ba", "bb", ...: a letters-only name for index i (base 26, 'a' = 0).
 std::string letters_name(int64_t i);
 
