@@ -3,6 +3,7 @@
 #include "engine/cpu/gemm.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -21,10 +22,20 @@ bool cpu_has_avx512f() {
 #endif
 }
 
+// $XDNN_GEMM: "vec256" or "vec512" asks for that kernel, unset or "auto" takes the widest this CPU runs.
+// A value it cannot honour is reported on stderr (once, at the first GEMM) rather than thrown, since
+// this runs inside the first gemm call of whatever computation comes first.
 GemmKernel default_kernel() {
+  const GemmKernel widest = gemm_kernel_available(GemmKernel::Vec512) ? GemmKernel::Vec512 : GemmKernel::Vec256;
   const char* env = std::getenv("XDNN_GEMM");
-  if (env && std::string(env) == "vec256") return GemmKernel::Vec256;
-  return gemm_kernel_available(GemmKernel::Vec512) ? GemmKernel::Vec512 : GemmKernel::Vec256;
+  const std::string v = env ? env : "auto";
+  if (v == "auto") return widest;
+  if (v == "vec256") return GemmKernel::Vec256;
+  if (v == "vec512" && widest == GemmKernel::Vec512) return widest;
+  std::fprintf(stderr, "xdnn: XDNN_GEMM=%s %s; using %s\n", printable(v).c_str(),
+               v == "vec512" ? "is not available on this CPU or in this build" : "is not one of auto, vec256, vec512",
+               gemm_kernel_name(widest));
+  return widest;
 }
 
 std::atomic<GemmKernel>& current_kernel() {

@@ -24,7 +24,8 @@ void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64
 
 // The micro-kernel gemm uses: 256-bit vectors (the build's target ISA, AVX2 + FMA by default) or
 // 512-bit vectors (AVX-512F, compiled separately and chosen at run time when the CPU has it). The
-// environment variable XDNN_GEMM=vec256 keeps the 256-bit kernel on an AVX-512 machine.
+// environment variable XDNN_GEMM (auto | vec256 | vec512) picks one; vec256 keeps the 256-bit kernel on
+// an AVX-512 machine.
 enum class GemmKernel { Vec256, Vec512 };
 const char* gemm_kernel_name(GemmKernel kernel);  // "vec256 (AVX2)" / "vec512 (AVX-512)"
 bool gemm_kernel_available(GemmKernel kernel);    // built in, and this CPU runs it
