@@ -1,7 +1,9 @@
 // The training speed paths (issue #2) against the plain ones they replace, bit for bit:
 //   - the weight gradient from a training forward's saved im2col columns (ops::conv2d_forward_keep_columns,
 //     ops::conv2d_backward_weight_from_columns; Conv2d in training mode) against the one that rebuilds the
-//     columns from x.
+//     columns from x;
+//   - the conv bias gradient (several per-sample sums side by side) against the one-chain-per-sample
+//     definition.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -125,5 +127,41 @@ TEST_CASE("Conv2d layer: a training forward's parameter gradients equal an infer
     CHECK(same_bits(gx[0], gx[1]));
     CHECK(same_bits(gw[0], gw[1]));
     CHECK(same_bits(gb[0], gb[1]));
+  }
+}
+
+TEST_CASE("conv2d bias gradient: each per-sample sum in position order, samples added in order") {
+  Rng rng(24);
+  for (int64_t N : {1, 7, 8, 21}) {
+    CAPTURE(N);
+    for (DType dt : {DType::F32, DType::F64}) {
+      const Tensor gy = random_tensor({N, 5, 3, 7}, rng).to(dt);
+      const int64_t O = 5, P = 21;
+      Tensor per_ref({N, O}, DType::F64), total_ref({O}, DType::F64);
+      for (int64_t o = 0; o < O; ++o) {
+        // The definition, in the tensor's own precision: one chain per (sample, channel).
+        double total_d = 0;
+        float total_f = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          double sd = 0;
+          float sf = 0;
+          for (int64_t p = 0; p < P; ++p) {
+            sd += gy.item((n * O + o) * P + p);
+            sf += static_cast<float>(gy.item((n * O + o) * P + p));
+          }
+          per_ref.set_item(n * O + o, dt == DType::F64 ? sd : sf);
+          total_d += sd;
+          total_f += sf;
+        }
+        total_ref.set_item(o, dt == DType::F64 ? total_d : total_f);
+      }
+      const int saved_threads = num_threads();
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        CHECK(same_bits(ops::conv2d_backward_bias(gy, true), per_ref.to(dt)));
+        CHECK(same_bits(ops::conv2d_backward_bias(gy, false), total_ref.to(dt)));
+      }
+      set_num_threads(saved_threads);
+    }
   }
 }

@@ -512,18 +512,26 @@ Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
     const T* pg = gy.data<T>();
     T* po = out.data<T>();
     // Per sample and channel a sum over positions in order; the batch sum adds samples in order.
-    // Channels are independent, so they are split over threads.
+    // Channels are independent, so they are split over threads. The sums of kRows samples run side by
+    // side, one chain each: a single chain waits on the adder's latency at every element. Each chain is
+    // still the same sequence of additions (the CUDA bodies reproduce these bits, test_cuda_kernels_host).
+    constexpr int64_t kRows = 8;
     parallel_for(O, 1, [&](int64_t ob, int64_t oe) {
       for (int64_t o = ob; o < oe; ++o) {
         T total = T(0);
-        for (int64_t n = 0; n < N; ++n) {
-          const T* r = pg + (n * O + o) * P;
-          T s = T(0);
-          for (int64_t p = 0; p < P; ++p) s += r[p];
-          if (per_example)
-            po[n * O + o] = s;
-          else
-            total += s;
+        for (int64_t n0 = 0; n0 < N; n0 += kRows) {
+          const int64_t rows = std::min(kRows, N - n0);
+          const T* r[kRows];
+          for (int64_t j = 0; j < kRows; ++j) r[j] = pg + ((n0 + std::min(j, rows - 1)) * O + o) * P;
+          T s[kRows] = {};
+          for (int64_t p = 0; p < P; ++p)
+            for (int64_t j = 0; j < kRows; ++j) s[j] += r[j][p];
+          for (int64_t j = 0; j < rows; ++j) {  // rows past the batch (repeats of the last one) are dropped
+            if (per_example)
+              po[(n0 + j) * O + o] = s[j];
+            else
+              total += s[j];
+          }
         }
         if (!per_example) po[o] = total;
       }
