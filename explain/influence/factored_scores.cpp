@@ -12,7 +12,7 @@
 //   test rows at a time, folded straight into S. Ops called inside run serially on that thread
 //   (parallel.h): no fork-join per layer or per GEMM, and neither core waits for the other between ops.
 // - Units are handed out one at a time from an atomic counter, so a thread slowed by other load on a
-//   shared machine takes fewer; one fork-join per kRound examples lets the progress bar advance.
+//   shared machine takes fewer, and the whole training set is one fork-join.
 // - A unit's stripe of S (n_test × kUnit) is written at checkpoint 0 and updated at the others while it
 //   is still in cache: S is written once, never zero-filled nor re-read from memory per checkpoint.
 // Determinism: every element of S is computed by one thread, in the same order whichever thread it is
@@ -20,6 +20,7 @@
 // batches are fixed by the data alone, so S is bit-identical for any thread count.
 #include <algorithm>
 #include <atomic>
+#include <thread>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -32,7 +33,6 @@ namespace {
 constexpr int64_t kForwardBatch = 16;  // images per forward pass
 constexpr int64_t kUnit = 128;         // training examples per work unit (a multiple of 16: whole cache lines)
 constexpr int64_t kTestBlock = 256;    // test rows per Gram block: two (256, 128) products stay in L2
-constexpr int64_t kRound = 4096;       // training examples per fork-join
 
 // Runs body(next) once on each thread of the pool (once in all inside a parallel region); next() hands
 // out the indices 0, 1, 2, ... one at a time, each to one caller, and values ≥ n once none is left.
@@ -122,30 +122,39 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
 
   // Every element of S is written (checkpoint 0 assigns): no zero fill.
   Tensor S = Tensor::empty({n_test, n_train}, dtype);
-  const int64_t units = (n_train + kUnit - 1) / kUnit, units_per_round = std::max<int64_t>(1, kRound / kUnit);
-  for (int64_t u0 = 0; u0 < units; u0 += units_per_round) {
-    const int64_t u1 = std::min(units, u0 + units_per_round);
-    share_indices(u1 - u0, [&](const auto& next) {
-      // Per-thread buffers: one checkpoint's train factors and one block's two products.
-      Tensor delta = Tensor::empty({kUnit, K}, dtype), act = Tensor::empty({kUnit, in}, dtype);
-      Tensor D_buf = Tensor::empty({kTestBlock * kUnit}, dtype), A_buf = Tensor::empty({kTestBlock * kUnit}, dtype);
-      for (int64_t u; (u = u0 + next()) < u1;) {
-        const int64_t b = u * kUnit, e = std::min(n_train, b + kUnit), n = e - b;
-        for (size_t c = 0; c < C; ++c) {
-          factors_into(gcs[c], data, /*test=*/false, b, e, delta, act);
-          const Tensor dc = delta.slice_batch(0, n), ac = act.slice_batch(0, n);
-          for (int64_t r0 = 0; r0 < n_test; r0 += kTestBlock) {
-            const int64_t r1 = std::min(n_test, r0 + kTestBlock);
-            Tensor D = view(D_buf, r1 - r0, n), A = view(A_buf, r1 - r0, n);
-            ops::matmul_into(test_delta[c].slice_batch(r0, r1), dc, D, false, true, 1.0, 0.0);  // (r1 − r0, n)
-            ops::matmul_into(test_act[c].slice_batch(r0, r1), ac, A, false, true, 1.0, 0.0);    // (r1 − r0, n)
-            fold_block(S, r0, b, D, A, one, weights.at(c), /*add=*/c > 0);
-          }
+  const int64_t units = (n_train + kUnit - 1) / kUnit;
+  // One fork-join for the whole training set (no thread idles at round ends); only the calling thread
+  // draws the progress bar, from a count the others add to.
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int64_t> done{0};
+  int64_t reported = 0;
+  share_indices(units, [&](const auto& next) {
+    const bool draws = std::this_thread::get_id() == caller;
+    // Per-thread buffers: one checkpoint's train factors and one block's two products.
+    Tensor delta = Tensor::empty({kUnit, K}, dtype), act = Tensor::empty({kUnit, in}, dtype);
+    Tensor D_buf = Tensor::empty({kTestBlock * kUnit}, dtype), A_buf = Tensor::empty({kTestBlock * kUnit}, dtype);
+    for (int64_t u; (u = next()) < units;) {
+      const int64_t b = u * kUnit, e = std::min(n_train, b + kUnit), n = e - b;
+      for (size_t c = 0; c < C; ++c) {
+        factors_into(gcs[c], data, /*test=*/false, b, e, delta, act);
+        const Tensor dc = delta.slice_batch(0, n), ac = act.slice_batch(0, n);
+        for (int64_t r0 = 0; r0 < n_test; r0 += kTestBlock) {
+          const int64_t r1 = std::min(n_test, r0 + kTestBlock);
+          Tensor D = view(D_buf, r1 - r0, n), A = view(A_buf, r1 - r0, n);
+          ops::matmul_into(test_delta[c].slice_batch(r0, r1), dc, D, false, true, 1.0, 0.0);  // (r1 − r0, n)
+          ops::matmul_into(test_act[c].slice_batch(r0, r1), ac, A, false, true, 1.0, 0.0);    // (r1 − r0, n)
+          fold_block(S, r0, b, D, A, one, weights.at(c), /*add=*/c > 0);
         }
       }
-    });
-    bar.add(std::min(n_train, u1 * kUnit) - u0 * kUnit);
-  }
+      done.fetch_add(n * static_cast<int64_t>(C), std::memory_order_relaxed);  // the bar counts example·checkpoints
+      if (draws) {
+        const int64_t now = done.load(std::memory_order_relaxed);
+        bar.add(now - reported);
+        reported = now;
+      }
+    }
+  });
+  bar.add(n_train * static_cast<int64_t>(C) - reported);
   return S;
 }
 
