@@ -5,8 +5,9 @@
 //                   [--checkpoints c1,c2,c3]   (model specs; default: fashion-cnn with seeds 1, 2, 3)
 //                   [--fashion-mnist DIR]
 //
-// Prints one line per parameter set: wall time and the size of the problem. Weights barely matter for
-// the cost (ReLU sparsity aside); trained checkpoints from `xdnn train` can be given to time those.
+// Prints one line per parameter set: wall time, CPU time (all threads) and the size of the problem.
+// Weights barely matter for the cost (ReLU sparsity aside); trained checkpoints from `xdnn train` can be
+// given to time those.
 //
 //   bench_influence --mislabel 1 [--train N] [--model fashion-mlp] [--epochs E] [--flip 0.1] [--seed S]
 //
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <numeric>
 #include <sstream>
@@ -35,6 +37,14 @@
 using namespace xdnn;
 
 namespace {
+
+// CPU time of the whole process (all threads): comparable across runs on a shared machine, where wall
+// time is not.
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 int mislabel_detection(int64_t n_train, const std::string& model_name, int epochs, double flip, uint64_t seed,
                        const std::string& dir) {
@@ -163,13 +173,15 @@ int main(int argc, char** argv) {
       opt.params = influence::parse_param_set(set);
       opt.chunk = chunk;
       const auto t0 = std::chrono::steady_clock::now();
+      const double cpu0 = cpu_seconds();
       const Tensor S = influence::tracin(ptrs, lrs, data, opt);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cpu = cpu_seconds() - cpu0;
       std::printf(
-          "tracin fashion-cnn params=%-10s  n_train=%lld n_test=%lld checkpoints=%zu threads=%d  %.2f s  "
-          "(S[0,0]=%.6g)\n",
+          "tracin fashion-cnn params=%-10s  n_train=%lld n_test=%lld checkpoints=%zu threads=%d  %.2f s  (CPU %.2f s; "
+          "S[0,0]=%.6g)\n",
           set, static_cast<long long>(data.train_x.dim(0)), static_cast<long long>(data.test_x.dim(0)), models.size(),
-          num_threads(), sec, S.item(0));
+          num_threads(), sec, cpu, S.item(0));
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {
