@@ -81,18 +81,11 @@ struct Conv2dGeometry {
 };
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g);
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
-// Training forward: conv2d_forward, and the im2col columns it built (CPU; undefined on CUDA), which
-// conv2d_backward_weight_from_columns then reads instead of building them again from x.
-Tensor conv2d_forward_keep_columns(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
-                                   Tensor& columns);
 // gx (x_shape) = Wᵀ ⋆ gy: the input-gradient of <gy, conv(x, w)>.
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g);
 // gw (shape of w) = Σ_n gy_n ⋆ x_n; overwrites gw, or adds to it when `accumulate`. Deterministic for any
 // thread count (fixed chunks of samples summed in order).
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g);
-// The same gradient (same bits) from the columns of conv2d_forward_keep_columns on an x of shape x_shape.
-void conv2d_backward_weight_from_columns(const Tensor& columns, const Shape& x_shape, const Tensor& gy, Tensor& gw,
-                                         bool accumulate, const Conv2dGeometry& g);
 // Per-example weight gradients: (N, O, C/groups, KH, KW), one pass over the batch.
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                           const Conv2dGeometry& g);

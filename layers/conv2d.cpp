@@ -73,18 +73,9 @@ Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
   return ops::conv2d_backward_input(s.reshape(y4), W, x4, geom_).reshape(x_shape);
 }
 
-// saved: {x}, and in training mode also the im2col columns of the forward GEMM (ops.h,
-// conv2d_forward_keep_columns): the weight gradient reads them instead of building them a second time.
-std::vector<Tensor> Conv2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
-  if (!opt.training) {
-    saved.tensors = {x.at(0)};
-    return {linear_forward(x[0], weight_.value, bias_.value)};
-  }
-  Tensor columns;
-  Tensor y = ops::conv2d_forward_keep_columns(as_4d(x.at(0)), weight_.value, bias_.value, geom_, columns);
-  saved.tensors = {x[0], columns};
-  if (x[0].ndim() == 3) return {y.reshape({y.dim(0), y.dim(1), y.dim(3)})};
-  return {y};
+std::vector<Tensor> Conv2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  saved.tensors = {x.at(0)};
+  return {linear_forward(x[0], weight_.value, bias_.value)};
 }
 
 std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
@@ -100,11 +91,7 @@ std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Sa
   if (opt.param_grad == ParamGrad::Accumulate) {
     const bool had = weight_.grad.defined();
     if (!had) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
-    const bool have_columns = saved.tensors.size() > 1 && saved.tensors[1].defined();
-    if (have_columns)
-      ops::conv2d_backward_weight_from_columns(saved.tensors[1], x4.shape(), gy, weight_.grad, had, geom_);
-    else
-      ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);
+    ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);
     if (bias_.value.defined()) {
       if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
       ops::add_inplace(bias_.grad, ops::conv2d_backward_bias(gy, false));

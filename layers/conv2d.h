@@ -6,9 +6,7 @@
 // an importer reshapes a 1-D weight (O, C/groups, KW) into it. The output is then (N, O, OL).
 //
 // Compute: im2col + packed GEMM in engine/cpu/conv.cpp (ops::conv2d_*). Every output position goes through
-// the same GEMM, so identical receptive fields give bit-identical outputs anywhere in the image. A training
-// forward keeps its im2col columns in Saved (N·C·KH·KW·OH·OW elements) so that the weight gradient does
-// not build them again.
+// the same GEMM, so identical receptive fields give bit-identical outputs anywhere in the image.
 // Conv2d is LinearLike, so it has every rule of layers/lrp_rules.h; the clamped kernels (W⁺, W⁻) act as
 // convolutions with the same geometry and zero padding.
 //

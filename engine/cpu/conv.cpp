@@ -10,9 +10,6 @@
 //   forward      yc[g] (Og, L) = W[g] (Og, K) · col[g] (K, L);  y[n0+s, o, p] = yc[o, (s, p)] + b[o]
 //   input grad   dcol[g] (K, L) = W[g]ᵀ (K, Og) · gyc[g] (Og, L);  gx_n = col2im(dcol's columns of n)
 //   weight grad  gWᵀ[g] (K, Og) = col[g] (K, L) · gyc[g]ᵀ (L, Og) per chunk, transposed back at the end
-// A training forward (conv2d_forward_keep_columns) builds every chunk's col in one tensor that the layer
-// keeps, and the weight gradient reads it there (conv2d_backward_weight_from_columns) instead of running
-// im2col again: the same columns, so the same bits as conv2d_backward_weight.
 // One GEMM per chunk instead of one per sample: the GEMM's fixed costs (driver, packing set-up, the
 // transposed weight panel of the input gradient) are paid S times less often, and the weight gradient's
 // k sum runs over S·P positions inside the micro-kernel's registers instead of S separate products added
@@ -207,20 +204,16 @@ bool pointwise(const Dims& d, const Conv2dGeometry& g) {
 }
 
 // col (C·KH·KW, S·P) of samples [n0, n0 + S): x_n0 itself for one sample of a pointwise convolution, else
-// built in `keep` when given (the columns a training forward keeps for the weight gradient), else in buf.
+// built in buf.
 template <class T>
-const T* chunk_columns(const T* px, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S, std::vector<T>& buf,
-                       T* keep = nullptr) {
+const T* chunk_columns(const T* px, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
+                       std::vector<T>& buf) {
   const int64_t L = S * d.P;
-  if (!keep && S == 1 && pointwise(d, g)) return px + n0 * d.C * d.H * d.W;
-  T* col = keep ? keep : scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * L));
+  if (S == 1 && pointwise(d, g)) return px + n0 * d.C * d.H * d.W;
+  T* col = scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * L));
   for (int64_t s = 0; s < S; ++s) im2col(px + (n0 + s) * d.C * d.H * d.W, d, g, col + s * d.P, L);
   return col;
 }
-
-// The saved columns of all chunks, one after the other: chunk [n0, n0 + S) is its (C·KH·KW, S·P) block at
-// offset n0·C·KH·KW·P (every chunk but the last has S samples), N·C·KH·KW·P elements in all.
-int64_t saved_columns_numel(const Dims& d) { return d.N * d.C * d.KH * d.KW * d.P; }
 
 // gyc (O, S·P) of samples [n0, n0 + S) from gy (N, O, P): gy_n0 itself for one sample, else gathered in buf.
 template <class T>
@@ -273,14 +266,12 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
 // Transposed weight gradient of samples [n0, n0 + S): gwT[g] (K, Og) = col[g] (K, S·P) · gyc[g]ᵀ (S·P, Og),
 // layout (G, K, Og), overwritten. The transposed product keeps the long K axis on the GEMM's row panels
 // and the short Og axis on one column panel (less zero padding).
-// With `cols` (the saved columns of a training forward, see saved_columns_numel) the chunk's columns are
-// read from there instead of being built again from px.
 template <class T>
 void weight_grad_chunk(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
-                       bool parallel, T* gwT, const T* cols = nullptr) {
+                       bool parallel, T* gwT) {
   thread_local std::vector<T> colbuf, rowbuf;
   const int64_t L = S * d.P;
-  const T* col = cols ? cols + n0 * d.C * d.KH * d.KW * d.P : chunk_columns(px, d, g, n0, S, colbuf);
+  const T* col = chunk_columns(px, d, g, n0, S, colbuf);
   const T* gy = chunk_rows(pgy, d, n0, S, rowbuf);
   for (int64_t gi = 0; gi < d.G; ++gi)
     gemm_any<T>(parallel, false, true, d.K, d.Og, L, col + gi * d.K * L, L, gy + gi * d.Og * L, L, T(0),
@@ -312,31 +303,26 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv
   return {x_shape[0], w_shape[0], (H - eh) / g.stride_h + 1, (W - ew) / g.stride_w + 1};
 }
 
-namespace {
-
-// The forward pass; with `columns` the im2col columns are built in a tensor of their own (layout: see
-// saved_columns_numel) and handed back for the weight gradient, else in per-thread scratch.
-Tensor forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, Tensor* columns) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);
   check_conv_args(x, w, g, "conv2d_forward");
   if (b.defined()) {
     expect_same_dtype(x, b, "conv2d_forward bias");
     expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
   }
   const Dims d = conv_dims(x.shape(), w.shape(), g);
-  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());                 // every element written below
-  if (columns) *columns = Tensor::empty({saved_columns_numel(d)}, x.dtype());  // every column written below
+  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pw = w.data<T>();
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
-    T* pkeep = columns ? columns->data<T>() : nullptr;
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
       thread_local std::vector<T> colbuf, outbuf;
       const int64_t L = S * d.P;
-      T* keep = pkeep ? pkeep + n0 * d.C * d.KH * d.KW * d.P : nullptr;
-      const T* col = chunk_columns(px, d, g, n0, S, colbuf, keep);
+      const T* col = chunk_columns(px, d, g, n0, S, colbuf);
       // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
       T* yc = S == 1 ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
       for (int64_t gi = 0; gi < d.G; ++gi)
@@ -359,22 +345,6 @@ Tensor forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Con
     return 0;
   });
   return y;
-}
-
-}  // namespace
-
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);
-  return forward_impl(x, w, b, g, nullptr);
-}
-
-Tensor conv2d_forward_keep_columns(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
-                                   Tensor& columns) {
-  columns = Tensor();
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);  // no columns: backward rebuilds
-  return forward_impl(x, w, b, g, &columns);
 }
 
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {
@@ -413,26 +383,24 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
   return gx;
 }
 
-namespace {
-
-// gw (G·Og, K) = (or +=) Σ over chunks of the chunk products, added in chunk order. Columns from `cols`
-// when given (a training forward's), else built from x.
-void backward_weight_impl(const Tensor& x, const Shape& x_shape, const Tensor& cols, const Tensor& gy, Tensor& gw,
-                          bool accumulate, const Conv2dGeometry& g) {
-  const Dims d = conv_dims(x_shape, gw.shape(), g);
+void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
+  check_conv_args(x, gw, g, "conv2d_backward_weight");
+  expect_same_dtype(x, gy, "conv2d_backward_weight");
+  const Dims d = conv_dims(x.shape(), gw.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_weight gradient");
   const int64_t S = chunk_samples(d), chunks = std::max<int64_t>(1, (d.N + S - 1) / S), wsize = gw.numel();
-  dispatch_float(gy.dtype(), [&](auto zero) {
+  dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    const T* px = cols.defined() ? nullptr : x.data<T>();
-    const T* pcols = cols.defined() ? cols.data<T>() : nullptr;
+    const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* pgw = gw.data<T>();
     thread_local std::vector<T> partbuf;
     T* parts = scratch(partbuf, static_cast<size_t>(chunks * wsize));
     if (d.N == 0) std::fill(parts, parts + wsize, T(0));
     for_each_chunk(d.N, S, [&](int64_t n0, int64_t s, bool parallel) {
-      weight_grad_chunk(px, pg, d, g, n0, s, parallel, parts + (n0 / S) * wsize, pcols);
+      weight_grad_chunk(px, pg, d, g, n0, s, parallel, parts + (n0 / S) * wsize);
     });
     for (int64_t c = 1; c < chunks; ++c) {  // chunk partials added in chunk order
       const T* part = parts + c * wsize;
@@ -441,32 +409,6 @@ void backward_weight_impl(const Tensor& x, const Shape& x_shape, const Tensor& c
     add_transposed(parts, d, accumulate, pgw);
     return 0;
   });
-}
-
-}  // namespace
-
-void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
-  check_conv_args(x, gw, g, "conv2d_backward_weight");
-  expect_same_dtype(x, gy, "conv2d_backward_weight");
-  backward_weight_impl(x, x.shape(), Tensor(), gy, gw, accumulate, g);
-}
-
-void conv2d_backward_weight_from_columns(const Tensor& columns, const Shape& x_shape, const Tensor& gy, Tensor& gw,
-                                         bool accumulate, const Conv2dGeometry& g) {
-  expect_float(columns, "conv2d_backward_weight_from_columns");
-  expect_same_dtype(columns, gy, "conv2d_backward_weight_from_columns");
-  expect_same_dtype(columns, gw, "conv2d_backward_weight_from_columns");
-  if (x_shape.size() != 4 || gw.ndim() != 4 || g.groups < 1 || gw.dim(0) % g.groups != 0 ||
-      gw.dim(1) * g.groups != x_shape[1])
-    throw Error("conv2d_backward_weight_from_columns: x " + shape_str(x_shape) + " and weight gradient " +
-                gw.describe() + " do not fit " + std::to_string(g.groups) + " groups");
-  const Dims d = conv_dims(x_shape, gw.shape(), g);
-  if (columns.numel() != saved_columns_numel(d))
-    throw Error("conv2d_backward_weight_from_columns: columns " + columns.describe() + " are not those of x " +
-                shape_str(x_shape) + " (expected " + std::to_string(saved_columns_numel(d)) + " elements)");
-  backward_weight_impl(Tensor(), x_shape, columns, gy, gw, accumulate, g);
 }
 
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
