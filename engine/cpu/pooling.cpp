@@ -244,11 +244,11 @@ namespace {
 // the zoo always qualifies). Returns false, leaving the plane half-written, when some arg-max lies
 // elsewhere (any other geometry); the caller then redoes the plane with the general scatter.
 // VL outputs of row oh starting at column ow (float only): the same selects as below, in vector lanes,
-// the upper and lower row's even/odd elements interleaved back by shuffles. Returns whether every lane's
-// arg-max was inside its block.
+// the upper and lower row's even/odd elements interleaved back by shuffles. ANDs into `inside_lanes` a
+// lane mask of whether each lane's arg-max was inside its block (reduced once per plane, not per call).
 template <int VL>
-inline bool backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, int64_t oh, int64_t OW, int64_t ow,
-                                float* xp) {
+inline void backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, int64_t oh, int64_t OW, int64_t ow,
+                                float* xp, typename PoolLanes<VL>::I& inside_lanes) {
   using V = typename PoolLanes<VL>::V;
   using I = typename PoolLanes<VL>::I;
   using L = typename PoolLanes<VL>::L;
@@ -282,16 +282,23 @@ inline bool backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, i
     std::memcpy(r1, &out[2], sizeof(V));
     std::memcpy(r1 + VL, &out[3], sizeof(V));
   }
-  const I any = m0 | m1 | m2 | m3;
-  bool inside = true;
-  for (int l = 0; l < VL; ++l) inside = inside & (any[l] != 0);
-  return inside;
+  inside_lanes &= m0 | m1 | m2 | m3;
+}
+
+template <class I, int VL>
+bool all_lanes(const I& m) {
+  bool all = true;
+  for (int l = 0; l < VL; ++l) all = all & (m[l] != 0);
+  return all;
 }
 
 template <class T>
 bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, int64_t OH, int64_t OW, T* xp) {
   if (2 * OH > H || 2 * OW > W || H > 2 * OH + 1 || W > 2 * OW + 1) return false;
   bool inside = true;
+  // Lane masks of the vector path (all ones: every arg-max so far inside its block).
+  [[maybe_unused]] typename PoolLanes<8>::I inside8 = typename PoolLanes<8>::I{} - 1;
+  [[maybe_unused]] typename PoolLanes<4>::I inside4 = typename PoolLanes<4>::I{} - 1;
   for (int64_t oh = 0; oh < OH; ++oh) {
     T* r0 = xp + 2 * oh * W;
     T* r1 = r0 + W;
@@ -300,12 +307,11 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
       // Whole rows in vectors, the last one overlapping the one before (same values written twice).
       if (H * W < (int64_t(1) << 30) && OW >= 4) {  // arg-max offsets fit 32-bit lanes
         if (OW >= 8) {
-          for (int64_t ow = 0; ow + 8 <= OW; ow += 8)
-            inside = inside & backward_2x2_vector<8>(gp, ap, W, oh, OW, ow, xp);
-          if (OW % 8 != 0) inside = inside & backward_2x2_vector<8>(gp, ap, W, oh, OW, OW - 8, xp);
+          for (int64_t ow = 0; ow + 8 <= OW; ow += 8) backward_2x2_vector<8>(gp, ap, W, oh, OW, ow, xp, inside8);
+          if (OW % 8 != 0) backward_2x2_vector<8>(gp, ap, W, oh, OW, OW - 8, xp, inside8);
         } else {
-          inside = inside & backward_2x2_vector<4>(gp, ap, W, oh, OW, 0, xp);
-          inside = inside & backward_2x2_vector<4>(gp, ap, W, oh, OW, OW - 4, xp);
+          backward_2x2_vector<4>(gp, ap, W, oh, OW, 0, xp, inside4);
+          backward_2x2_vector<4>(gp, ap, W, oh, OW, OW - 4, xp, inside4);
         }
         ow_begin = OW;
       }
@@ -323,6 +329,8 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
     if (W > 2 * OW) r0[W - 1] = r1[W - 1] = T(0);  // odd width: the last column is in no window
   }
   if (H > 2 * OH) std::fill(xp + (H - 1) * W, xp + H * W, T(0));  // odd height: the last row
+  if constexpr (std::is_same_v<T, float>)
+    inside = inside & all_lanes<typename PoolLanes<8>::I, 8>(inside8) & all_lanes<typename PoolLanes<4>::I, 4>(inside4);
   return inside;
 }
 
