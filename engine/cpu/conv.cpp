@@ -21,6 +21,9 @@
 // A column's result does not depend on which chunk it lands in, so forward and input gradient give the
 // same bits for a sample whatever the batch around it.
 //
+// Convolutions with few taps per output (one input channel, 3x3: the first layer of an image CNN) skip
+// im2col and the GEMM in the forward pass and the weight gradient: engine/cpu/conv_direct.h.
+//
 // Determinism across thread counts: chunks are independent and split over threads; with a single chunk
 // the GEMM itself runs in parallel, which splits output tiles and never the k sum, so both give the same
 // bits. The weight gradient is one partial per chunk, added in chunk order: the result depends on N and
@@ -29,6 +32,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/conv_direct.h"
 #include "engine/cpu/gemm.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -313,6 +317,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     const T* pw = w.data<T>();
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
+    if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
+      direct_conv_forward(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
+      return 0;
+    }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
       thread_local std::vector<T> colbuf, outbuf;
       const int64_t L = S * d.P;
@@ -390,6 +398,10 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
     const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* pgw = gw.data<T>();
+    if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
+      direct_conv_backward_weight(px, pg, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, accumulate, pgw);
+      return 0;
+    }
     thread_local std::vector<T> partbuf;
     T* parts = scratch(partbuf, static_cast<size_t>(chunks * wsize));
     if (d.N == 0) std::fill(parts, parts + wsize, T(0));
