@@ -117,6 +117,34 @@ TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route t
   CHECK(max_rel_diff(fast64, generic64) < 1e-13);  // measured 2.4e-16
 }
 
+TEST_CASE("influence: an error inside the factored route's work units surfaces as one Error, 1 and 2 threads") {
+  std::vector<Model> models;
+  for (uint64_t s = 1; s <= 2; ++s) models.push_back(small_mlp(s, true));
+  std::vector<Model*> ptrs = {&models[0], &models[1]};
+  Rng rng(9);
+  InfluenceData data;
+  data.train_x = random_tensor({300, 6}, rng);
+  data.train_y = labels(300, 3, rng);
+  data.test_x = random_tensor({4, 6}, rng);
+  data.test_y = labels(4, 3, rng);
+  // Finite input, non-finite logits in the third work unit: with fc1's weights all 1, six inputs of
+  // 1e308 sum past the largest double.
+  for (auto& m : models) {
+    Tensor& w = m.find_param("fc1.weight")->value;
+    for (int64_t i = 0; i < w.numel(); ++i) w.set_item(i, 1.0);
+  }
+  for (int64_t k = 0; k < 6; ++k) data.train_x.set_item(260 * 6 + k, 1e308);
+  InfluenceOptions opt;
+  opt.params = ParamSet::LastLayer;
+  for (int threads : {1, 2}) {
+    INFO("threads ", threads);
+    const int saved = num_threads();
+    set_num_threads(threads);
+    CHECK_THROWS_WITH_AS(tracin(ptrs, {0.1, 0.1}, data, opt), doctest::Contains("not finite"), Error);
+    set_num_threads(saved);
+  }
+}
+
 TEST_CASE("influence: last-layer factors step aside when the generic route does not factor") {
   Model m = small_mlp(4, true);
   Rng rng(2);

@@ -35,12 +35,20 @@ constexpr int64_t kUnit = 128;         // training examples per work unit (a mul
 constexpr int64_t kTestBlock = 256;    // test rows per Gram block: two (256, 128) products stay in L2
 
 // Runs body(next) once on each thread of the pool (once in all inside a parallel region); next() hands
-// out the indices 0, 1, 2, ... one at a time, each to one caller, and values ≥ n once none is left.
+// out the indices 0, 1, 2, ... one at a time, each to one caller, and values ≥ n once none is left. When
+// a body throws, the others get no further index (the error surfaces at once, not after all the work).
 template <class Body>
 void share_indices(int64_t n, const Body& body) {
   std::atomic<int64_t> counter{0};
   auto next = [&counter] { return counter.fetch_add(1, std::memory_order_relaxed); };
-  parallel_for(std::min<int64_t>(num_threads(), n), 1, [&](int64_t, int64_t) { body(next); });
+  parallel_for(std::min<int64_t>(num_threads(), n), 1, [&](int64_t, int64_t) {
+    try {
+      body(next);
+    } catch (...) {
+      counter.store(n);
+      throw;
+    }
+  });
 }
 
 // The factors of examples [b, e) at one checkpoint, written into rows [0, e − b) of delta (≥ e − b, K)
