@@ -6,14 +6,15 @@
 //
 // How the work is laid out (issue 6: 60,000 train × 1,000 test × 3 checkpoints of fashion-cnn; the A
 // products are 282 GFLOP, the forward passes ~100 GFLOP, S is 240 MB):
-// - The training set is cut into units of kUnit examples (columns of S). A unit is one thread's work
+// - The training set is cut into units of kUnit examples (columns of S; fewer for small training sets,
+//   so that there are units for every thread). A unit is one thread's work
 //   from start to end: per checkpoint, its forward passes (kForwardBatch images each, so one pass's
 //   activations stay in the core's L2), then its Gram blocks against the kept test factors, kTestBlock
 //   test rows at a time, folded straight into S. Ops called inside run serially on that thread
 //   (parallel.h): no fork-join per layer or per GEMM, and neither core waits for the other between ops.
 // - Units are handed out one at a time from an atomic counter, so a thread slowed by other load on a
 //   shared machine takes fewer, and the whole training set is one fork-join.
-// - A unit's stripe of S (n_test × kUnit) is written at checkpoint 0 and updated at the others while it
+// - A unit's stripe of S (n_test × unit) is written at checkpoint 0 and updated at the others while it
 //   is still in cache: S is written once, never zero-filled nor re-read from memory per checkpoint.
 // Determinism: every element of S is computed by one thread, in the same order whichever thread it is
 // (S = w_0 D_0 (A_0 + 1) + w_1 D_1 (A_1 + 1) + ..., checkpoints in order), from factors whose forward
@@ -31,7 +32,7 @@ namespace xdnn::influence {
 namespace {
 
 constexpr int64_t kForwardBatch = 16;  // images per forward pass
-constexpr int64_t kUnit = 128;         // training examples per work unit (a multiple of 16: whole cache lines)
+constexpr int64_t kUnit = 128;         // training examples per work unit, at most (a multiple of kForwardBatch)
 constexpr int64_t kTestBlock = 256;    // test rows per Gram block: two (256, 128) products stay in L2
 
 // Runs body(next) once on each thread of the pool (once in all inside a parallel region); next() hands
@@ -130,7 +131,10 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
 
   // Every element of S is written (checkpoint 0 assigns): no zero fill.
   Tensor S = Tensor::empty({n_test, n_train}, dtype);
-  const int64_t units = (n_train + kUnit - 1) / kUnit;
+  // About 32 units or more, each a multiple of kForwardBatch: forward batches are [16 k, 16 k + 16)
+  // whatever the unit size.
+  const int64_t unit = std::min(kUnit, ((n_train + 31) / 32 + kForwardBatch - 1) / kForwardBatch * kForwardBatch);
+  const int64_t units = (n_train + unit - 1) / unit;
   // One fork-join for the whole training set (no thread idles at round ends); only the calling thread
   // draws the progress bar, from a count the others add to.
   const std::thread::id caller = std::this_thread::get_id();
@@ -139,10 +143,10 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   share_indices(units, [&](const auto& next) {
     const bool draws = std::this_thread::get_id() == caller;
     // Per-thread buffers: one checkpoint's train factors and one block's two products.
-    Tensor delta = Tensor::empty({kUnit, K}, dtype), act = Tensor::empty({kUnit, in}, dtype);
-    Tensor D_buf = Tensor::empty({kTestBlock * kUnit}, dtype), A_buf = Tensor::empty({kTestBlock * kUnit}, dtype);
+    Tensor delta = Tensor::empty({unit, K}, dtype), act = Tensor::empty({unit, in}, dtype);
+    Tensor D_buf = Tensor::empty({kTestBlock * unit}, dtype), A_buf = Tensor::empty({kTestBlock * unit}, dtype);
     for (int64_t u; (u = next()) < units;) {
-      const int64_t b = u * kUnit, e = std::min(n_train, b + kUnit), n = e - b;
+      const int64_t b = u * unit, e = std::min(n_train, b + unit), n = e - b;
       for (size_t c = 0; c < C; ++c) {
         factors_into(gcs[c], data, /*test=*/false, b, e, delta, act);
         const Tensor dc = delta.slice_batch(0, n), ac = act.slice_batch(0, n);
