@@ -179,3 +179,55 @@ TEST_CASE("conv2d direct kernels: weight gradient matches the definition; 1 vs 2
     CHECK(testing::max_rel_diff(gwf[0].to(DType::F64), ref) < 1e-5);
   }
 }
+
+TEST_CASE("conv2d input gradient (row-wise col2im for short rows): bits of the definition in the GEMM's order") {
+  // gx[c, h, w] = Σ over taps (i, j) in order, from zero, of dcol = Σ_o w[o, c, i, j] · gy[o, oh, ow] (one fma
+  // per o from zero, the GEMM's order): the order of the padded-plane col2im and of the row-wise one.
+  struct Case {
+    const char* name;
+    Shape x, w;
+    int64_t pt, pl, pb, pr;
+  };
+  const Case cases[] = {{"fashion-cnn conv2 (rows of 14)", {3, 8, 14, 14}, {16, 8, 3, 3}, 1, 1, 1, 1},
+                        {"asymmetric padding, 2x3, rows of 10", {2, 3, 7, 10}, {4, 3, 2, 3}, 1, 2, 0, 1},
+                        {"rows of 6 (float64 row-wise, float32 plane)", {2, 2, 5, 6}, {3, 2, 3, 3}, 1, 1, 1, 1},
+                        {"rows of 28 (plane col2im)", {2, 1, 6, 28}, {3, 1, 3, 3}, 1, 1, 1, 1}};
+  Rng rng(27);
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    ops::Conv2dGeometry g;
+    g.pad_top = c.pt, g.pad_left = c.pl, g.pad_bottom = c.pb, g.pad_right = c.pr;
+    for (DType dt : {DType::F32, DType::F64}) {
+      const Tensor w = random_tensor(c.w, rng).to(dt);
+      const Tensor gy = random_tensor(ops::conv2d_output_shape(c.x, c.w, g), rng).to(dt);
+      const Tensor gx = ops::conv2d_backward_input(gy, w, c.x, g);
+      const int64_t N = c.x[0], C = c.x[1], H = c.x[2], W = c.x[3], O = c.w[0], KH = c.w[2], KW = c.w[3];
+      const int64_t OH = gy.dim(2), OW = gy.dim(3);
+      auto reference = [&](auto zero) {
+        using T = decltype(zero);
+        Tensor ref(c.x, dt);
+        const T *pw = w.data<T>(), *pg = gy.data<T>();
+        T* pr = ref.data<T>();
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t ci = 0; ci < C; ++ci)
+            for (int64_t h = 0; h < H; ++h)
+              for (int64_t v = 0; v < W; ++v) {
+                T s = T(0);
+                for (int64_t i = 0; i < KH; ++i)
+                  for (int64_t j = 0; j < KW; ++j) {
+                    const int64_t oh = h + c.pt - i, ow = v + c.pl - j;
+                    if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+                    T t = T(0);
+                    for (int64_t o = 0; o < O; ++o)
+                      t = std::fma(pw[((o * C + ci) * KH + i) * KW + j], pg[((n * O + o) * OH + oh) * OW + ow], t);
+                    s = s + t;
+                  }
+                pr[((n * C + ci) * H + h) * W + v] = s;
+              }
+        return ref;
+      };
+      const Tensor ref = dt == DType::F32 ? reference(0.0f) : reference(0.0);
+      CHECK(same_bits(gx, ref));
+    }
+  }
+}

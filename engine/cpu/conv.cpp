@@ -30,6 +30,7 @@
 // the shapes, never on the thread count.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/conv_direct.h"
@@ -193,6 +194,55 @@ void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t
       }
     for (int64_t h = 0; h < H; ++h) copy_short(gp + (h + pt) * Wp + pl, gx + (c * H + h) * W, W);
   }
+}
+
+// Elements kept zero before and after the input gradient's column scratch: col2im_rows reads whole
+// vectors that may start up to KW − 1 elements before a row and end up to KW − 1 past it (those lanes are
+// masked off), so every read stays inside the allocation.
+constexpr int64_t kColMargin = 64;
+
+// col2im_rows pays off for rows of one to two vectors (fashion-cnn's conv2: 14 floats), where col2im's
+// per-row adds are mostly tail; for longer rows (28 floats) col2im is as fast.
+template <class T>
+bool col2im_rows_applies(const Dims& d, const Conv2dGeometry& g) {
+  constexpr int64_t VL = 32 / sizeof(T);
+  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && d.W >= VL && d.W < 2 * VL &&
+         d.KW < kColMargin;
+}
+
+// col2im for stride 1 and dilation 1, input-stationary: each vector of VL elements of an input row sums its
+// contributions in a register, taps in (i, j) order starting from zero — the additions col2im makes per
+// element, in the same order, so the same bits. Lanes whose tap falls outside the output add +0, which
+// changes no sum that starts from +0. No zero-filled plane, no scatter, no copy out. The last vector of a
+// row overlaps the one before when VL does not divide W (the same values written twice).
+template <class T>
+void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> E;
+  typedef E M __attribute__((vector_size(32)));
+  constexpr int64_t VL = 32 / sizeof(T);
+  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t pt = g.pad_top, pl = g.pad_left;
+  M lane;
+  for (int64_t l = 0; l < VL; ++l) lane[l] = static_cast<E>(l);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w00 = 0; w00 < W; w00 += VL) {
+        const int64_t w0 = std::min(w00, W - VL);
+        V acc = V{};
+        for (int64_t i = 0; i < KH; ++i) {
+          const int64_t oh = h + pt - i;  // the output row whose tap row i lands on row h
+          if (oh < 0 || oh >= OH) continue;
+          for (int64_t j = 0; j < KW; ++j) {
+            const int64_t ow0 = w0 + pl - j;  // lane l: output column ow0 + l
+            const M at = lane + static_cast<E>(ow0);
+            const M inside = (at >= 0) & (at < static_cast<E>(OW));
+            const V v = *reinterpret_cast<const V*>(col + ((c * KH + i) * KW + j) * ld + oh * OW + ow0);
+            acc += inside ? v : V{};
+          }
+        }
+        *reinterpret_cast<V*>(gx + (c * H + h) * W + w0) = acc;
+      }
 }
 
 // A 1x1 convolution with stride 1 and no padding needs no im2col: a sample's columns are x_n itself.
@@ -373,12 +423,25 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
       const T* gyc = chunk_rows(pg, d, n0, S, rowbuf);
       // One sample of a pointwise convolution writes dcol = gx_n directly (col2im is the identity there).
       const bool direct = S == 1 && pointwise(d, g);
-      T* dcol = direct ? pgx + n0 * d.C * d.H * d.W : scratch(colbuf, static_cast<size_t>(d.C * d.KH * d.KW * L));
+      const bool rows = !direct && col2im_rows_applies<T>(d, g);
+      T* dcol = pgx + n0 * d.C * d.H * d.W;
+      if (!direct) {
+        const int64_t n = d.C * d.KH * d.KW * L;
+        T* buf = scratch(colbuf, static_cast<size_t>(n + 2 * kColMargin));
+        std::fill(buf, buf + kColMargin, T(0));
+        std::fill(buf + kColMargin + n, buf + n + 2 * kColMargin, T(0));
+        dcol = buf + kColMargin;
+      }
       for (int64_t gi = 0; gi < d.G; ++gi)
         gemm_any<T>(parallel, true, false, d.K, L, d.Og, pw + gi * d.Og * d.K, d.K, gyc + gi * d.Og * L, L, T(0),
                     dcol + gi * d.K * L, L);
-      if (!direct)
-        for (int64_t s = 0; s < S; ++s) col2im(dcol + s * d.P, d, g, pgx + (n0 + s) * d.C * d.H * d.W, L);
+      for (int64_t s = 0; s < S && !direct; ++s) {
+        T* gxn = pgx + (n0 + s) * d.C * d.H * d.W;
+        if (rows)
+          col2im_rows(dcol + s * d.P, d, g, gxn, L);
+        else
+          col2im(dcol + s * d.P, d, g, gxn, L);
+      }
     });
     return 0;
   });
