@@ -86,6 +86,11 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
 // gw (shape of w) = Σ_n gy_n ⋆ x_n; overwrites gw, or adds to it when `accumulate`. Deterministic for any
 // thread count (fixed chunks of samples summed in order).
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g);
+// The same gw, and gb (O) += Σ_n Σ_p gy_n, the bias gradient, summed in the same pass over gy (training).
+// Its order (vector lane sums per chunk of samples, chunks in order) differs from conv2d_backward_bias's,
+// so the last bits may too; deterministic for any thread count.
+void conv2d_backward_weight_bias(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor& gb,
+                                 const Conv2dGeometry& g);
 // Per-example weight gradients: (N, O, C/groups, KH, KW), one pass over the batch.
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                           const Conv2dGeometry& g);

@@ -91,10 +91,11 @@ std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Sa
   if (opt.param_grad == ParamGrad::Accumulate) {
     const bool had = weight_.grad.defined();
     if (!had) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
-    ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);
-    if (bias_.value.defined()) {
+    if (bias_.value.defined()) {  // both in one pass over gy
       if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
-      ops::add_inplace(bias_.grad, ops::conv2d_backward_bias(gy, false));
+      ops::conv2d_backward_weight_bias(x4, gy, weight_.grad, had, bias_.grad, geom_);
+    } else {
+      ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);
     }
   } else if (opt.param_grad == ParamGrad::PerExample) {
     weight_.grad = ops::conv2d_backward_weight_per_example(x4, gy, weight_.value.shape(), geom_);

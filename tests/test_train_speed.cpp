@@ -1,11 +1,13 @@
 // The training speed paths (issue #2) against the definitions they compute:
 //   - the conv bias gradient (several per-sample sums side by side) against one chain per sample, bit for bit;
 //   - the direct convolution kernels (engine/cpu/conv_direct.h): the forward bit for bit against the GEMM
-//     route's arithmetic, the weight gradient against the definition, thread-count independent.
+//     route's arithmetic, the weight gradient against the definition, thread-count independent;
+//   - the row-wise col2im and the fused weight + bias gradient; the 2x2 max-pool on rows of 4..7 outputs.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -229,5 +231,90 @@ TEST_CASE("conv2d input gradient (row-wise col2im for short rows): bits of the d
       const Tensor ref = dt == DType::F32 ? reference(0.0f) : reference(0.0);
       CHECK(same_bits(gx, ref));
     }
+  }
+}
+
+TEST_CASE("conv2d_backward_weight_bias: gw bits of conv2d_backward_weight, gb += the bias gradient; 1 vs 2 threads") {
+  Rng rng(28);
+  struct Case {
+    const char* name;
+    Shape x, w;
+    int64_t pad;
+  };
+  const Case cases[] = {{"direct route (fashion-cnn conv1), batch 5", {5, 1, 28, 28}, {8, 1, 3, 3}, 1},
+                        {"direct route, masked row tails", {3, 1, 9, 13}, {11, 1, 2, 2}, 0},
+                        {"GEMM route, several chunks and a short one", {37, 8, 14, 14}, {16, 8, 3, 3}, 1},
+                        {"GEMM route, one sample", {1, 3, 5, 6}, {4, 3, 3, 3}, 0}};
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    const ops::Conv2dGeometry g = padding(c.pad);
+    const Tensor x = random_tensor(c.x, rng), gy = random_tensor(ops::conv2d_output_shape(c.x, c.w, g), rng);
+    const Tensor start = random_tensor({c.w[0]}, rng);
+    for (DType dt : {DType::F64, DType::F32}) {
+      const Tensor xd = x.to(dt), gyd = gy.to(dt);
+      Tensor gw_ref(c.w, dt);
+      ops::conv2d_backward_weight(xd, gyd, gw_ref, false, g);
+      const Tensor gb_ref = ops::add(start.to(dt), ops::conv2d_backward_bias(gyd, false));
+      const int saved_threads = num_threads();
+      Tensor gb[2];
+      for (int t = 0; t < 2; ++t) {
+        set_num_threads(t + 1);
+        Tensor gw(c.w, dt);
+        gb[t] = start.to(dt).clone();
+        ops::conv2d_backward_weight_bias(xd, gyd, gw, false, gb[t], g);
+        CHECK(same_bits(gw, gw_ref));
+        Tensor acc = gw_ref.clone(), acc_ref = gw_ref.clone();
+        Tensor gb_scratch = start.to(dt).clone();
+        ops::conv2d_backward_weight_bias(xd, gyd, acc, true, gb_scratch, g);
+        ops::conv2d_backward_weight(xd, gyd, acc_ref, true, g);
+        CHECK(same_bits(acc, acc_ref));
+      }
+      set_num_threads(saved_threads);
+      CHECK(same_bits(gb[0], gb[1]));
+      CHECK(testing::max_rel_diff(gb[0].to(DType::F64), gb_ref.to(DType::F64)) < (dt == DType::F64 ? 1e-12 : 1e-5));
+    }
+  }
+  Tensor gw({8, 1, 3, 3}), wrong({7});
+  CHECK_THROWS_AS(ops::conv2d_backward_weight_bias(Tensor({2, 1, 5, 5}), Tensor({2, 8, 3, 3}), gw, false, wrong,
+                                                   ops::Conv2dGeometry{}),
+                  Error);
+}
+
+TEST_CASE("maxpool2d 2x2 forward, rows of 4..7 outputs (one 8-lane vector spilling into the next row)") {
+  Rng rng(29);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const Shape& s : std::vector<Shape>{{3, 2, 14, 14}, {2, 2, 9, 11}, {1, 3, 8, 8}, {2, 1, 13, 15}}) {
+    CAPTURE(shape_str(s));
+    Tensor x(s, DType::F64);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const uint64_t r = rng.below(10);  // few distinct values: ties, -0 against +0, NaNs
+      x.set_item(i, r == 0 ? nan : r == 1 ? -0.0 : r == 2 ? 0.0 : static_cast<double>(r % 3));
+    }
+    x = x.to(DType::F32);
+    ops::Pool2dGeometry g;
+    g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = 2;
+    Tensor arg;
+    const Tensor y = ops::maxpool2d_forward(x, g, arg);
+    // The definition: the first NaN, else the first element equal to the maximum, in row-major order.
+    const int64_t planes = s[0] * s[1], H = s[2], W = s[3], OH = H / 2, OW = W / 2;
+    REQUIRE(y.shape() == Shape{s[0], s[1], OH, OW});
+    bool same = true;
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t best = -1;
+          double bv = 0;
+          for (int64_t i = 0; i < 2; ++i)
+            for (int64_t j = 0; j < 2; ++j) {
+              const int64_t at = (2 * oh + i) * W + 2 * ow + j;
+              const double v = x.item(p * H * W + at);
+              if (best < 0 || (!std::isnan(bv) && (std::isnan(v) || v > bv))) best = at, bv = v;
+            }
+          const int64_t o = (p * OH + oh) * OW + ow;
+          const double got = y.item(o);
+          same = same && static_cast<int64_t>(arg.item(o)) == best &&
+                 (std::isnan(bv) ? std::isnan(got) : std::signbit(got) == std::signbit(bv) && got == bv);
+        }
+    CHECK(same);
   }
 }

@@ -314,13 +314,40 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
 // Transposed weight gradient of samples [n0, n0 + S): gwT[g] (K, Og) = col[g] (K, S·P) · gyc[g]ᵀ (S·P, Og),
 // layout (G, K, Og), overwritten. The transposed product keeps the long K axis on the GEMM's row panels
 // and the short Og axis on one column panel (less zero padding).
+// Σ_l r[l] for l < n: two vectors of lane sums over the whole vectors, added together, their lanes added in
+// order, then the tail in order. A function of n alone, never of the thread count.
+template <class T>
+T lane_sum(const T* r, int64_t n) {
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  constexpr int64_t VL = 32 / sizeof(T);
+  V a0 = V{}, a1 = V{};
+  int64_t k = 0;
+  for (; k + 2 * VL <= n; k += 2 * VL) {
+    a0 += *reinterpret_cast<const V*>(r + k);
+    a1 += *reinterpret_cast<const V*>(r + k + VL);
+  }
+  if (k + VL <= n) {
+    a0 += *reinterpret_cast<const V*>(r + k);
+    k += VL;
+  }
+  const V a = a0 + a1;
+  T sum = T(0);
+  for (int64_t l = 0; l < VL; ++l) sum += a[l];
+  for (; k < n; ++k) sum += r[k];
+  return sum;
+}
+
+// With gb (O), also the chunk's bias gradient gb[o] = Σ over the chunk's columns of gyc[o] (lane_sum of
+// each row, read while the rows are in cache).
 template <class T>
 void weight_grad_chunk(const T* px, const T* pgy, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
-                       bool parallel, T* gwT) {
+                       bool parallel, T* gwT, T* gb = nullptr) {
   thread_local std::vector<T> colbuf, rowbuf;
   const int64_t L = S * d.P;
   const T* col = chunk_columns(px, d, g, n0, S, colbuf);
   const T* gy = chunk_rows(pgy, d, n0, S, rowbuf);
+  if (gb)
+    for (int64_t o = 0; o < d.O; ++o) gb[o] = lane_sum(gy + o * L, L);
   for (int64_t gi = 0; gi < d.G; ++gi)
     gemm_any<T>(parallel, false, true, d.K, d.Og, L, col + gi * d.K * L, L, gy + gi * d.Og * L, L, T(0),
                 gwT + gi * d.K * d.Og, d.Og);
@@ -448,36 +475,68 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
   return gx;
 }
 
-void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
+namespace {
+
+// gw = (or +=) Σ_n gy_n ⋆ x_n; with gb, gb += Σ_n Σ_p gy_n (in the same pass over gy).
+void backward_weight_impl(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor* gb,
+                          const Conv2dGeometry& g) {
   check_conv_args(x, gw, g, "conv2d_backward_weight");
   expect_same_dtype(x, gy, "conv2d_backward_weight");
   const Dims d = conv_dims(x.shape(), gw.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_weight gradient");
+  if (gb) {
+    expect_same_dtype(x, *gb, "conv2d_backward_weight_bias");
+    expect_shape(*gb, {d.O}, "conv2d_backward_weight_bias bias gradient");
+  }
   const int64_t S = chunk_samples(d), chunks = std::max<int64_t>(1, (d.N + S - 1) / S), wsize = gw.numel();
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* pgw = gw.data<T>();
+    T* pgb = gb ? gb->data<T>() : nullptr;
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
-      direct_conv_backward_weight(px, pg, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, accumulate, pgw);
+      direct_conv_backward_weight(px, pg, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, accumulate, pgw, pgb);
       return 0;
     }
-    thread_local std::vector<T> partbuf;
+    thread_local std::vector<T> partbuf, biasbuf;
     T* parts = scratch(partbuf, static_cast<size_t>(chunks * wsize));
+    T* bparts = pgb ? scratch(biasbuf, static_cast<size_t>(chunks * d.O)) : nullptr;
     if (d.N == 0) std::fill(parts, parts + wsize, T(0));
+    if (d.N == 0 && bparts) std::fill(bparts, bparts + d.O, T(0));
     for_each_chunk(d.N, S, [&](int64_t n0, int64_t s, bool parallel) {
-      weight_grad_chunk(px, pg, d, g, n0, s, parallel, parts + (n0 / S) * wsize);
+      weight_grad_chunk(px, pg, d, g, n0, s, parallel, parts + (n0 / S) * wsize,
+                        bparts ? bparts + (n0 / S) * d.O : nullptr);
     });
     for (int64_t c = 1; c < chunks; ++c) {  // chunk partials added in chunk order
       const T* part = parts + c * wsize;
       for (int64_t i = 0; i < wsize; ++i) parts[i] += part[i];
+      if (bparts)
+        for (int64_t o = 0; o < d.O; ++o) bparts[o] += bparts[c * d.O + o];
     }
     add_transposed(parts, d, accumulate, pgw);
+    if (pgb)
+      for (int64_t o = 0; o < d.O; ++o) pgb[o] += bparts[o];
     return 0;
   });
+}
+
+}  // namespace
+
+void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
+  backward_weight_impl(x, gy, gw, accumulate, nullptr, g);
+}
+
+void conv2d_backward_weight_bias(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor& gb,
+                                 const Conv2dGeometry& g) {
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x, gy, gw, gb)) {
+      cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
+      return add_inplace(gb, cuda::conv2d_backward_bias(gy, false));
+    }
+  backward_weight_impl(x, gy, gw, accumulate, &gb, g);
 }
 
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,

@@ -133,11 +133,12 @@ void direct_conv_forward(const T* px, const T* pw, const T* pb, int64_t N, int64
   });
 }
 
-// gw (O, K) = (or +=) Σ_n gy_n ⋆ x_n, in the order of the file comment.
+// gw (O, K) = (or +=) Σ_n gy_n ⋆ x_n, in the order of the file comment; with pgb, also pgb (O) += Σ_n Σ_p gy_n
+// (lane sums of the same gradient vectors, lanes added in order, samples in order).
 template <class T>
 void direct_conv_backward_weight(const T* px, const T* pg, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                                  int64_t KH, int64_t KW, int64_t OH, int64_t OW, const Conv2dGeometry& g,
-                                 bool accumulate, T* pgw) {
+                                 bool accumulate, T* pgw, T* pgb) {
   typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
   constexpr int64_t VL = 32 / sizeof(T);
   const int64_t Hp = H + g.pad_top + g.pad_bottom, Wp = W + g.pad_left + g.pad_right, KK = C * KH * KW;
@@ -149,9 +150,10 @@ void direct_conv_backward_weight(const T* px, const T* pg, int64_t N, int64_t C,
   M last_lanes;
   for (int64_t l = 0; l < VL; ++l) last_lanes[l] = l >= VL - rest ? -1 : 0;
   const std::vector<int64_t> off = tap_offsets(C, KH, KW, Hp, Wp);
-  thread_local std::vector<T> partbuf;
-  if (partbuf.size() < static_cast<size_t>(N * O * KK)) partbuf.resize(static_cast<size_t>(N * O * KK));
+  thread_local std::vector<T> partbuf;  // (N, O, KK) weight partials, then (N, O) bias partials
+  if (partbuf.size() < static_cast<size_t>(N * O * (KK + 1))) partbuf.resize(static_cast<size_t>(N * O * (KK + 1)));
   T* parts = partbuf.data();
+  T* bparts = parts + N * O * KK;
   with_tap_count(KK, [&](auto tap_count) {
     constexpr int K = decltype(tap_count)::value;
     parallel_for(N, 4, [&](int64_t nb, int64_t ne) {
@@ -165,17 +167,20 @@ void direct_conv_backward_weight(const T* px, const T* pg, int64_t N, int64_t C,
         for (int64_t o = 0; o < O; ++o) {
           const T* gp = pg + (n * O + o) * OH * OW;
           V acc[K];
+          V bacc = V{};  // the bias gradient's lane sums
           for (int k = 0; k < K; ++k) acc[k] = V{};
           for (int64_t oh = 0; oh < OH; ++oh) {
             const T* grow = gp + oh * OW;
             const T* base = xp + oh * Wp;
             for (int64_t ow = 0; ow < full; ow += VL) {
               const V gv = *reinterpret_cast<const V*>(grow + ow);
+              bacc += gv;
               for (int k = 0; k < K; ++k) acc[k] += gv * *reinterpret_cast<const V*>(base + offk[k] + ow);
             }
             if (rest > 0) {
               const int64_t ow = OW - VL;
               const V gv = last_lanes ? *reinterpret_cast<const V*>(grow + ow) : V{};
+              bacc += gv;
               for (int k = 0; k < K; ++k)
                 acc[k] += gv * (last_lanes ? *reinterpret_cast<const V*>(base + offk[k] + ow) : V{});
             }
@@ -186,6 +191,9 @@ void direct_conv_backward_weight(const T* px, const T* pg, int64_t N, int64_t C,
             for (int64_t l = 0; l < VL; ++l) s += acc[k][l];
             part[k] = s;
           }
+          T sb = T(0);
+          for (int64_t l = 0; l < VL; ++l) sb += bacc[l];
+          bparts[n * O + o] = sb;
         }
       }
     });
@@ -194,6 +202,11 @@ void direct_conv_backward_weight(const T* px, const T* pg, int64_t N, int64_t C,
     T s = T(0);
     for (int64_t n = 0; n < N; ++n) s += parts[n * O * KK + e];
     pgw[e] = accumulate ? pgw[e] + s : s;
+  }
+  for (int64_t o = 0; o < O && pgb; ++o) {  // gb += Σ_n, samples in order
+    T s = T(0);
+    for (int64_t n = 0; n < N; ++n) s += bparts[n * O + o];
+    pgb[o] += s;
   }
 }
 
