@@ -120,16 +120,23 @@ inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, 
   std::memcpy(arg + ow, &a, sizeof(L));
 }
 
-// One output row. Rows shorter than a vector reuse the last full vector's position for the tail
+// One output row. Rows longer than a vector reuse the last full vector's position for the tail
 // (overlapping outputs are computed twice with the same result), so rows of 7 or 14 outputs (the zoo's)
-// run entirely in vectors.
+// run entirely in vectors. `next_row_follows`: the plane's next output row is computed after this one and
+// at least two more input rows follow, so a row of 4..7 outputs can run as one 8-lane vector whose lanes
+// past OW read on into the next input rows and write into the next output row, which then overwrites them.
 template <class T>
-void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t* arg) {
+void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t* arg, bool next_row_follows) {
   if constexpr (std::is_same_v<T, float>) {
     if (W < (int64_t(1) << 30)) {  // lane offsets are 32-bit
       if (OW >= 8) {
         for (int64_t ow = 0; ow + 8 <= OW; ow += 8) pool2x2_vector<8>(xp, row, W, ow, y, arg);
         if (OW % 8 != 0) pool2x2_vector<8>(xp, row, W, OW - 8, y, arg);
+        return;
+      }
+      // 16 input columns from row + W stay inside the next two input rows when W >= 8 (2·OW >= 8).
+      if (OW >= 4 && next_row_follows) {
+        pool2x2_vector<8>(xp, row, W, 0, y, arg);
         return;
       }
       if (OW >= 4) {
@@ -192,8 +199,8 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
       parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
         for (int64_t plane = b; plane < e; ++plane)
           for (int64_t oh = 0; oh < OH; ++oh)
-            pool2x2_row(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW,
-                        pa + (plane * OH + oh) * OW);
+            pool2x2_row(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW, pa + (plane * OH + oh) * OW,
+                        oh + 1 < OH);
       });
       return 0;
     }
