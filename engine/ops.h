@@ -122,6 +122,12 @@ Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGe
 Tensor leaky_relu(const Tensor& x, double slope);  // x > 0 ? x : slope·x
 // g ⊙ (x > 0 ? 1 : slope); with positive_grad_only, max(g, 0) ⊙ (x > 0 ? 1 : slope) (guided backprop).
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool positive_grad_only);
+// ReLU for training: y = max(x, 0) as unary Relu, and mask, int64 (⌈numel / 64⌉) with bit i % 64 of word
+// i / 64 = [x_i > 0], which relu_backward_mask reads instead of x (a bit instead of a float per element).
+// On CUDA the mask is left undefined (use leaky_relu_backward with x).
+Tensor relu_with_mask(const Tensor& x, Tensor& mask);
+// leaky_relu_backward(x, g, 0, positive_grad_only), same bits, from relu_with_mask's mask of x.
+Tensor relu_backward_mask(const Tensor& mask, const Tensor& g, bool positive_grad_only);
 Tensor sigmoid_backward(const Tensor& y, const Tensor& g);  // g ⊙ y ⊙ (1 − y), y = σ(x)
 Tensor tanh_backward(const Tensor& y, const Tensor& g);     // g ⊙ (1 − y²), y = tanh(x)
 // Inverted-dropout mask: 1/(1 − p) with probability 1 − p, else 0 (all 0 for p = 1); drawn in flat order.

@@ -2,7 +2,8 @@
 //   - the conv bias gradient (several per-sample sums side by side) against one chain per sample, bit for bit;
 //   - the direct convolution kernels (engine/cpu/conv_direct.h): the forward bit for bit against the GEMM
 //     route's arithmetic, the weight gradient against the definition, thread-count independent;
-//   - the row-wise col2im and the fused weight + bias gradient; the 2x2 max-pool on rows of 4..7 outputs.
+//   - the row-wise col2im and the fused weight + bias gradient; the 2x2 max-pool on rows of 4..7 outputs;
+//   - the ReLU bit mask of a training forward, bit for bit against the backward from x.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "layers/registry.h"
+#include "layers/relu.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -316,5 +318,57 @@ TEST_CASE("maxpool2d 2x2 forward, rows of 4..7 outputs (one 8-lane vector spilli
                  (std::isnan(bv) ? std::isnan(got) : std::signbit(got) == std::signbit(bv) && got == bv);
         }
     CHECK(same);
+  }
+}
+
+TEST_CASE("relu_with_mask / relu_backward_mask: the bits of unary Relu and leaky_relu_backward (NaN, ±0, ±inf)") {
+  Rng rng(30);
+  const double special[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, 0.0,
+                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  for (int64_t n : {1, 63, 64, 65, 1000, 70001}) {
+    CAPTURE(n);
+    Tensor x({n}, DType::F64), g({n}, DType::F64);
+    for (int64_t i = 0; i < n; ++i) {
+      x.set_item(i, rng.below(6) == 0 ? special[rng.below(5)] : rng.uniform(-1, 1));
+      g.set_item(i, rng.below(6) == 0 ? special[rng.below(5)] : rng.uniform(-1, 1));
+    }
+    for (DType dt : {DType::F32, DType::F64}) {
+      const Tensor xd = x.to(dt), gd = g.to(dt);
+      const int saved_threads = num_threads();
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        Tensor mask;
+        const Tensor y = ops::relu_with_mask(xd, mask);
+        CHECK(same_bits(y, ops::unary(ops::Unary::Relu, xd)));
+        REQUIRE(mask.numel() == (n + 63) / 64);
+        for (bool guided : {false, true})
+          CHECK(same_bits(ops::relu_backward_mask(mask, gd, guided), ops::leaky_relu_backward(xd, gd, 0.0, guided)));
+      }
+      set_num_threads(saved_threads);
+    }
+  }
+  Tensor mask;
+  ops::relu_with_mask(Tensor({65}), mask);
+  CHECK_THROWS_WITH_AS(ops::relu_backward_mask(mask, Tensor({129}), false), doctest::Contains("does not fit"), Error);
+}
+
+TEST_CASE("ReLU layer: a training forward's backward passes equal an inference forward's, every mode") {
+  Rng rng(31);
+  ReLU relu;
+  Tensor x = random_tensor({3, 5, 7, 9}, rng);
+  x.set_item(4, 0.0);
+  x.set_item(5, -0.0);
+  for (DType dt : {DType::F32, DType::F64}) {
+    const Tensor xd = x.to(dt), g = random_tensor(x.shape(), rng).to(dt);
+    ForwardOptions train_mode;
+    train_mode.training = true;
+    Saved s_inf, s_train;
+    CHECK(same_bits(relu.forward({xd}, s_inf, {})[0], relu.forward({xd}, s_train, train_mode)[0]));
+    CHECK(s_train.tensors.size() == 2);
+    for (BackwardMode mode : {BackwardMode::Gradient, BackwardMode::GuidedBackprop, BackwardMode::DeconvNet}) {
+      BackwardOptions bo;
+      bo.mode = mode;
+      CHECK(same_bits(relu.backward({g}, s_inf, bo)[0], relu.backward({g}, s_train, bo)[0]));
+    }
   }
 }

@@ -1,5 +1,9 @@
 // Element-wise activation ops that need more than one operand or a parameter (leaky ReLU, the
 // derivatives of sigmoid and tanh from their outputs). Every element is independent.
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -65,6 +69,114 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool 
       return map2(x, g, "leaky_relu_backward", [](T xv, T gv) { return xv > T(0) ? gv : T(0); });
     return map2(x, g, "leaky_relu_backward", [a](T xv, T gv) { return xv > T(0) ? gv : a * gv; });
   });
+}
+
+namespace {
+
+// Bits [x > 0] of VL lanes, lane l at bit l (one movemask instruction where the ISA has it).
+template <class V>
+inline uint64_t positive_bits(const V& x) {
+  constexpr int VL = sizeof(V) / sizeof(x[0]);
+  const auto m = x > V{};
+#if defined(__AVX__)
+  typedef float F8 __attribute__((vector_size(32)));
+  typedef double D4 __attribute__((vector_size(32)));
+  if constexpr (sizeof(V) == 32 && VL == 8)
+    return static_cast<uint32_t>(__builtin_ia32_movmskps256(__builtin_bit_cast(F8, m)));
+  if constexpr (sizeof(V) == 32 && VL == 4)
+    return static_cast<uint32_t>(__builtin_ia32_movmskpd256(__builtin_bit_cast(D4, m)));
+#endif
+  uint64_t bits = 0;
+  for (int l = 0; l < VL; ++l) bits |= static_cast<uint64_t>(m[l] != 0) << l;
+  return bits;
+}
+
+}  // namespace
+
+// Words of 64 elements; each word is written by one thread (the split is over words).
+Tensor relu_with_mask(const Tensor& x, Tensor& mask) {
+  mask = Tensor();
+  if constexpr (cuda::kBuilt)
+    if (cuda::any_on_cuda(x)) return cuda::unary(Unary::Relu, x);
+  expect_float(x, "relu_with_mask");
+  const int64_t n = x.numel(), words = (n + 63) / 64;
+  Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element and bit written below
+  mask = Tensor::empty({words}, DType::I64);
+  uint64_t* pm = reinterpret_cast<uint64_t*>(mask.data<int64_t>());
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+    constexpr int64_t VL = 32 / sizeof(T);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(words, kGrain / 64, [&](int64_t wb, int64_t we) {
+      for (int64_t w = wb; w < we; ++w) {
+        const int64_t i0 = w * 64;
+        uint64_t bits = 0;
+        if (i0 + 64 <= n) {
+          for (int64_t k = 0; k < 64; k += VL) {
+            const V v = *reinterpret_cast<const V*>(px + i0 + k);
+            *reinterpret_cast<V*>(py + i0 + k) = v > V{} ? v : V{};
+            bits |= positive_bits(v) << k;
+          }
+        } else {
+          for (int64_t i = i0; i < n; ++i) {
+            py[i] = px[i] > T(0) ? px[i] : T(0);
+            bits |= static_cast<uint64_t>(px[i] > T(0)) << (i - i0);
+          }
+        }
+        pm[w] = bits;
+      }
+    });
+    return 0;
+  });
+  return y;
+}
+
+Tensor relu_backward_mask(const Tensor& mask, const Tensor& g, bool positive_grad_only) {
+  expect_float(g, "relu_backward_mask");
+  const int64_t n = g.numel(), words = (n + 63) / 64;
+  if (!mask.defined() || mask.dtype() != DType::I64 || mask.numel() != words)
+    throw Error("relu_backward_mask: mask " + (mask.defined() ? mask.describe() : std::string("undefined")) +
+                " does not fit gradient " + g.describe() + " (expected int64 (" + std::to_string(words) + "))");
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  const uint64_t* pm = reinterpret_cast<const uint64_t*>(mask.data<int64_t>());
+  dispatch_float(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+    typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> E;
+    typedef E M __attribute__((vector_size(32)));
+    constexpr int64_t VL = 32 / sizeof(T);
+    M lane_bit;
+    for (int64_t l = 0; l < VL; ++l) lane_bit[l] = static_cast<E>(E(1) << l);
+    const T* pg = g.data<T>();
+    T* po = out.data<T>();
+    // The arithmetic of leaky_relu_backward with slope 0: [x > 0] ? g : 0, and for guided backprop
+    // g > 0 ? ([x > 0] ? g : 0·g) : 0.
+    parallel_for(words, kGrain / 64, [&](int64_t wb, int64_t we) {
+      for (int64_t w = wb; w < we; ++w) {
+        const int64_t i0 = w * 64;
+        const uint64_t bits = pm[w];
+        if (i0 + 64 <= n) {
+          for (int64_t k = 0; k < 64; k += VL) {
+            const M on = (static_cast<E>((bits >> k) & ((uint64_t(1) << VL) - 1)) & lane_bit) != 0;
+            const V gv = *reinterpret_cast<const V*>(pg + i0 + k);
+            V r = on ? gv : V{};
+            if (positive_grad_only) r = gv > V{} ? (on ? gv : T(0) * gv) : V{};
+            *reinterpret_cast<V*>(po + i0 + k) = r;
+          }
+        } else {
+          for (int64_t i = i0; i < n; ++i) {
+            const bool on = (bits >> (i - i0)) & 1;
+            const T gv = pg[i];
+            po[i] = positive_grad_only ? (gv > T(0) ? (on ? gv : T(0) * gv) : T(0)) : (on ? gv : T(0));
+          }
+        }
+      }
+    });
+    return 0;
+  });
+  return out;
 }
 
 Tensor sigmoid_backward(const Tensor& y, const Tensor& g) {
