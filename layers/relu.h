@@ -5,6 +5,8 @@
 //   GuidedBackprop  g_x = max(g_y, 0) · [x > 0]    (Springenberg et al. 2015, eq. in §3.4)
 //   DeconvNet       g_x = max(g_y, 0)              (Zeiler & Fergus 2014: the forward mask is ignored)
 // LRP: relevance passes through unchanged (Montavon et al. 2019, §10.1).
+// A training forward also saves the bit mask [x > 0] (ops::relu_with_mask); the Gradient and
+// GuidedBackprop passes then read it instead of x, with the same bits.
 #pragma once
 #include "layers/layer.h"
 
