@@ -112,6 +112,14 @@ Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g);
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& argmax);
 // Routes each gy element to its arg-max (windows that overlap add up).
 Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape);
+// Training's 2x2 stride-2 max-pool (float32 on the CPU, no padding, dilation or ceil_mode, at most 32
+// outputs per row: maxpool2d_tap_codes_apply): y as maxpool2d_forward, and instead of flat arg-max indices
+// each window's winning tap (i, j) (same first-maximum rule) as 2 bits, one int64 word per output row
+// (bit ow = j, bit 32 + ow = i of output ow), codes (N·C·OH); maxpool2d_backward_tap_codes routes gy by them
+// (same bits as maxpool2d_backward).
+bool maxpool2d_tap_codes_apply(const Tensor& x, const Pool2dGeometry& g);
+Tensor maxpool2d_forward_tap_codes(const Tensor& x, const Pool2dGeometry& g, Tensor& codes);
+Tensor maxpool2d_backward_tap_codes(const Tensor& gy, const Tensor& codes, const Shape& x_shape);
 // What a window's sum is divided by: 1 (sum pooling), the window size clipped to the padded input
 // (count_include_pad), or the number of real input elements in it.
 enum class PoolDivisor { Sum, WindowIncludingPad, WindowExcludingPad };

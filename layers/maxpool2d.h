@@ -3,7 +3,8 @@
 //   geometry with kernel_h = 1, stride_h = 1 and no vertical padding (see MaxPool2d::one_d).
 // Backward: each window's gradient goes to the FIRST element, in row-major window order, equal to the
 // window's maximum (exact float equality); the arg-max indices are computed in the forward pass and kept
-// in Saved (golden README, "Gradients through MaxPool: ties").
+// in Saved (golden README, "Gradients through MaxPool: ties"). A training forward of a 2x2 stride-2 window
+// keeps each window's winning tap in 2 bits instead (ops::maxpool2d_forward_tap_codes), same routing.
 //
 // LRP (Montavon et al. 2019, "Layer-wise relevance propagation: an overview", §10.1 and §10.3):
 //   "wta" (default)  winner takes all: R_out of a window goes to its first arg-max (as the gradient does).

@@ -3,7 +3,8 @@
 //   - the direct convolution kernels (engine/cpu/conv_direct.h): the forward bit for bit against the GEMM
 //     route's arithmetic, the weight gradient against the definition, thread-count independent;
 //   - the row-wise col2im and the fused weight + bias gradient; the 2x2 max-pool on rows of 4..7 outputs;
-//   - the ReLU bit mask of a training forward, bit for bit against the backward from x.
+//   - the ReLU bit mask and the max-pool tap codes of a training forward, bit for bit against the passes
+//     from x and the flat arg-max indices.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "tests/gradcheck.h"
@@ -371,4 +373,69 @@ TEST_CASE("ReLU layer: a training forward's backward passes equal an inference f
       CHECK(same_bits(relu.backward({g}, s_inf, bo)[0], relu.backward({g}, s_train, bo)[0]));
     }
   }
+}
+
+TEST_CASE("maxpool2d tap codes: y and gradient bits of maxpool2d_forward / _backward (ties, NaNs, -0, odd sizes)") {
+  Rng rng(32);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ops::Pool2dGeometry g;
+  g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = 2;
+  // Rows of 8, 17, 3, 14, 7, 5 and 32 outputs (vectors, overlapping tails, 4-lane and scalar rows).
+  for (const Shape& s : std::vector<Shape>{
+           {2, 3, 8, 16}, {1, 2, 9, 35}, {3, 1, 7, 7}, {2, 2, 28, 28}, {3, 2, 14, 14}, {2, 2, 9, 11}, {1, 2, 4, 64}}) {
+    CAPTURE(shape_str(s));
+    Tensor x(s, DType::F64);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const uint64_t r = rng.below(10);
+      x.set_item(i, r == 0 ? nan : r == 1 ? -0.0 : r == 2 ? 0.0 : static_cast<double>(r % 3));
+    }
+    x = x.to(DType::F32);
+    REQUIRE(ops::maxpool2d_tap_codes_apply(x, g));
+    Tensor arg;
+    const Tensor y_ref = ops::maxpool2d_forward(x, g, arg);
+    Tensor gy(y_ref.shape(), DType::F32);
+    for (int64_t i = 0; i < gy.numel(); ++i) gy.set_item(i, i % 5 == 0 ? -0.0 : static_cast<double>(i + 1));
+    const Tensor gx_ref = ops::maxpool2d_backward(gy, arg, s);
+    const int saved_threads = num_threads();
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Tensor codes;
+      const Tensor y = ops::maxpool2d_forward_tap_codes(x, g, codes);
+      CHECK(same_bits(y, y_ref));
+      CHECK(same_bits(ops::maxpool2d_backward_tap_codes(gy, codes, s), gx_ref));
+    }
+    set_num_threads(saved_threads);
+  }
+  CHECK_FALSE(ops::maxpool2d_tap_codes_apply(Tensor({1, 1, 4, 66}), g));  // 33 outputs per row
+  CHECK_FALSE(ops::maxpool2d_tap_codes_apply(Tensor({1, 1, 4, 8}, DType::F64), g));
+  ops::Pool2dGeometry g3 = g;
+  g3.kernel_h = g3.kernel_w = 3;
+  CHECK_FALSE(ops::maxpool2d_tap_codes_apply(Tensor({1, 1, 6, 6}), g3));
+  Tensor codes;
+  ops::maxpool2d_forward_tap_codes(Tensor({1, 2, 6, 6}), g, codes);
+  CHECK_THROWS_WITH_AS(ops::maxpool2d_backward_tap_codes(Tensor({1, 2, 2, 3}), codes, {1, 2, 4, 6}),
+                       doctest::Contains("do not fit"), Error);
+}
+
+TEST_CASE("MaxPool2d layer: a training forward (tap codes) gives an inference forward's backward, R-op and LRP") {
+  Rng rng(33);
+  MaxPool2d pool(2);
+  const Tensor x = random_tensor({3, 4, 14, 14}, rng).to(DType::F32);
+  ForwardOptions train_mode;
+  train_mode.training = true;
+  Saved s_inf, s_train;
+  CHECK(same_bits(pool.forward({x}, s_inf, {})[0], pool.forward({x}, s_train, train_mode)[0]));
+  REQUIRE(s_train.tensors.size() == 3);
+  CHECK_FALSE(s_train.tensors[1].defined());
+  const Tensor g = random_tensor({3, 4, 7, 7}, rng).to(DType::F32);
+  CHECK(same_bits(pool.backward({g}, s_inf, {})[0], pool.backward({g}, s_train, {})[0]));
+  Rule wta;
+  wta.name = "wta";
+  CHECK(same_bits(pool.relevance({g}, s_inf, wta)[0], pool.relevance({g}, s_train, wta)[0]));
+  const Tensor rx = random_tensor(x.shape(), rng).to(DType::F32);
+  CHECK(same_bits(pool.r_forward({rx}, {}, s_inf)[0], pool.r_forward({rx}, {}, s_train)[0]));
+  // float64 (gradient checks) keeps the flat arg-max indices.
+  Saved s64;
+  pool.forward({x.to(DType::F64)}, s64, train_mode);
+  CHECK(s64.tensors.size() == 2);
 }
