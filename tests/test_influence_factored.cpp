@@ -60,11 +60,11 @@ TEST_CASE("influence: factored last-layer TracIn equals the generic route (MLP, 
     for (auto& m : models) ptrs.push_back(&m);
     Rng rng(7);
     InfluenceData data;
-    // 4200 × 270: 32 full work units of 128 and a partial one, a full test block of 256 and a partial one.
+    // 4200 × 1100: 32 full work units of 128 and a partial one, a full test block of 1024 and a partial one.
     data.train_x = random_tensor({4200, 6}, rng);
     data.train_y = labels(4200, 3, rng);
-    data.test_x = random_tensor({270, 6}, rng);
-    data.test_y = labels(270, 3, rng);
+    data.test_x = random_tensor({1100, 6}, rng);
+    data.test_y = labels(1100, 3, rng);
     const std::vector<double> lr = {0.3, 0.1, 0.05};
     InfluenceOptions opt;
     opt.params = ParamSet::LastLayer;
