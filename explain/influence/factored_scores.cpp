@@ -147,7 +147,8 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
     const bool draws = std::this_thread::get_id() == caller;
     // Per-thread buffers: one checkpoint's train factors and one block's two products.
     Tensor delta = Tensor::empty({unit, K}, dtype), act = Tensor::empty({unit, in}, dtype);
-    Tensor D_buf = Tensor::empty({kTestBlock * unit}, dtype), A_buf = Tensor::empty({kTestBlock * unit}, dtype);
+    const int64_t block = std::min(n_test, kTestBlock);
+    Tensor D_buf = Tensor::empty({block * unit}, dtype), A_buf = Tensor::empty({block * unit}, dtype);
     for (int64_t u; (u = next()) < units;) {
       const int64_t b = u * unit, e = std::min(n_train, b + unit), n = e - b;
       for (size_t c = 0; c < C; ++c) {
