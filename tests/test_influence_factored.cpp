@@ -3,6 +3,9 @@
 // ones; bit-identical results for 1 and 2 threads; and the cases where the route must step aside.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "engine/parallel.h"
 #include "explain/influence/influence.h"
 #include "layers/linear.h"
@@ -143,6 +146,43 @@ TEST_CASE("influence: an error inside the factored route's work units surfaces a
     CHECK_THROWS_WITH_AS(tracin(ptrs, {0.1, 0.1}, data, opt), doctest::Contains("not finite"), Error);
     set_num_threads(saved);
   }
+}
+
+TEST_CASE("influence: a non-finite input value is rejected, naming its first element (float32 and float64)") {
+  std::vector<Model> models;
+  models.push_back(small_mlp(1, true));
+  std::vector<Model*> ptrs = {&models[0]};
+  Rng rng(4);
+  InfluenceData data;
+  data.train_x = random_tensor({2000, 6}, rng);  // 12,000 values: three blocks of the vectorised check
+  data.train_y = labels(2000, 3, rng);
+  data.test_x = random_tensor({3, 6}, rng);
+  data.test_y = labels(3, 3, rng);
+  InfluenceOptions opt;
+  opt.params = ParamSet::LastLayer;
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dtype : {DType::F64, DType::F32}) {
+    for (double bad : {std::nan(""), inf, -inf}) {
+      INFO(std::string(dtype_name(dtype)), " ", bad);
+      InfluenceData d = data;
+      d.train_x = data.train_x.to(dtype).clone();  // to() of the same dtype shares storage
+      d.train_x.set_item(9000, bad);
+      d.train_x.set_item(11999, bad);
+      if (dtype == DType::F32) models[0].to(DType::F32);
+      CHECK_THROWS_WITH_AS(tracin(ptrs, {0.1}, d, opt), "train-x: element 9000 is not finite", Error);
+      d.train_x = data.train_x.to(dtype);
+      d.test_x = data.test_x.to(dtype).clone();
+      d.test_x.set_item(17, bad);
+      CHECK_THROWS_WITH_AS(tracin(ptrs, {0.1}, d, opt), "test-x: element 17 is not finite", Error);
+      models[0].to(DType::F64);
+    }
+  }
+  // The largest finite values pass.
+  InfluenceData d = data;
+  d.train_x = data.train_x.clone();
+  d.train_x.set_item(5, std::numeric_limits<double>::max());
+  d.train_x.set_item(6, -std::numeric_limits<double>::max());
+  CHECK_NOTHROW(validate_inputs(ptrs, nullptr, d, opt, true));
 }
 
 TEST_CASE("influence: last-layer factors step aside when the generic route does not factor") {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "engine/dispatch.h"
@@ -48,11 +49,22 @@ void check_inputs(const Tensor& x, const std::string& what) {
   if (!x.defined()) throw Error(what + ": missing");
   if (x.ndim() < 1 || x.dim(0) < 1) throw Error(what + ": expected a non-empty batch (N, ...), got " + x.describe());
   if (x.is_float()) {
+    // Blocks are checked with a branch-free (vectorised) test, |v| ≤ max being false for ±inf and NaN;
+    // only a failing block is searched for its first bad element. (An early-exit loop over the 47 M
+    // values of Fashion-MNIST took ~100 ms.)
     dispatch_float(x.dtype(), [&](auto zero) {
       using T = decltype(zero);
       const T* p = x.data<T>();
-      for (int64_t i = 0; i < x.numel(); ++i)
-        if (!std::isfinite(p[i])) throw Error(what + ": element " + std::to_string(i) + " is not finite");
+      const T largest = std::numeric_limits<T>::max();
+      const int64_t n = x.numel();
+      for (int64_t b = 0; b < n; b += 4096) {
+        const int64_t e = std::min(n, b + 4096);
+        int finite = 1;
+        for (int64_t i = b; i < e; ++i) finite &= static_cast<int>(std::abs(p[i]) <= largest);
+        if (finite) continue;
+        for (int64_t i = b; i < e; ++i)
+          if (!std::isfinite(p[i])) throw Error(what + ": element " + std::to_string(i) + " is not finite");
+      }
       return 0;
     });
   }
