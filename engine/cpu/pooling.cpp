@@ -1,5 +1,6 @@
-// 2-D max and average pooling on the CPU. x: (N, C, H, W) -> y: (N, C, OH, OW); every (n, c) plane is
-// independent, so planes are split over threads and results do not depend on the thread count.
+// 2-D max pooling on the CPU (average pooling: avgpool.cpp). x: (N, C, H, W) -> y: (N, C, OH, OW);
+// every (n, c) plane is independent, so planes are split over threads and results do not depend on the
+// thread count.
 //
 // Window of output (oh, ow): rows oh·sh − pt + i·dh (i < KH), columns ow·sw − pl + j·dw (j < KW).
 // Output size (PyTorch / ONNX): OH = ⌊(H + pt + pb − dh(KH−1) − 1)/sh⌋ + 1, or ⌈·⌉ with ceil_mode, where
@@ -10,6 +11,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "engine/cpu/pool_common.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -26,15 +28,6 @@ int64_t pool_out_size(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t k,
   if (ceil_mode && (out - 1) * s >= in + pad_begin) --out;
   return out;
 }
-
-void check_pool(const Tensor& x, const Pool2dGeometry& g, const char* what) {
-  expect_float(x, what);
-  if (x.ndim() != 4) throw Error(std::string(what) + ": expected input (N, C, H, W), got " + x.describe());
-  if (g.kernel_h < 1 || g.kernel_w < 1 || g.stride_h < 1 || g.stride_w < 1 || g.dilation_h < 1 || g.dilation_w < 1)
-    throw Error(std::string(what) + ": kernel, stride and dilation must be >= 1");
-}
-
-constexpr int64_t kPlaneGrain = 4;
 
 // Max-pool window scan: `take` when strictly greater (the first maximum wins) or the first NaN. Written
 // as selects, not branches: max-pool inputs are data-dependent coin flips for the branch predictor.
@@ -557,101 +550,6 @@ Tensor maxpool2d_backward_tap_codes(const Tensor& gy, const Tensor& codes, const
       }
       if (H > 2 * OH) std::fill(xp + (H - 1) * W, xp + H * W, 0.0f);  // odd height: the last row
     }
-  });
-  return gx;
-}
-
-namespace {
-
-// Number of elements the window of (oh, ow) divides by (PyTorch's avg_pool2d conventions).
-int64_t window_divisor(const Pool2dGeometry& g, PoolDivisor div, int64_t H, int64_t W, int64_t oh, int64_t ow) {
-  if (div == PoolDivisor::Sum) return 1;
-  int64_t h0 = oh * g.stride_h - g.pad_top, w0 = ow * g.stride_w - g.pad_left;
-  int64_t h1 = std::min(h0 + (g.kernel_h - 1) * g.dilation_h + 1, H + g.pad_bottom);
-  int64_t w1 = std::min(w0 + (g.kernel_w - 1) * g.dilation_w + 1, W + g.pad_right);
-  if (div == PoolDivisor::WindowIncludingPad) {
-    // Window clipped to the padded input (a ceil_mode window hanging past the padding is shorter).
-    auto count = [](int64_t a, int64_t b, int64_t d) { return b > a ? (b - a - 1) / d + 1 : 0; };
-    return std::max<int64_t>(1, count(h0, h1, g.dilation_h) * count(w0, w1, g.dilation_w));
-  }
-  int64_t n = 0;
-  for (int64_t i = 0; i < g.kernel_h; ++i) {
-    const int64_t ih = h0 + i * g.dilation_h;
-    if (ih < 0 || ih >= H) continue;
-    for (int64_t j = 0; j < g.kernel_w; ++j) {
-      const int64_t iw = w0 + j * g.dilation_w;
-      if (iw >= 0 && iw < W) ++n;
-    }
-  }
-  return std::max<int64_t>(1, n);
-}
-
-}  // namespace
-
-Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::avgpool2d_forward(x, g, div);
-  check_pool(x, g, "avgpool2d_forward");
-  const Shape ys = pool2d_output_shape(x.shape(), g);
-  const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
-  Tensor y(ys, x.dtype());
-  dispatch_float(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
-      for (int64_t plane = b; plane < e; ++plane) {
-        const T* xp = px + plane * H * W;
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            T s = T(0);
-            for (int64_t i = 0; i < g.kernel_h; ++i) {
-              const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t j = 0; j < g.kernel_w; ++j) {
-                const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
-                if (iw >= 0 && iw < W) s += xp[ih * W + iw];
-              }
-            }
-            py[plane * OH * OW + oh * OW + ow] = s / static_cast<T>(window_divisor(g, div, H, W, oh, ow));
-          }
-      }
-    });
-    return 0;
-  });
-  return y;
-}
-
-Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy)) return cuda::avgpool2d_backward(gy, x_shape, g, div);
-  expect_float(gy, "avgpool2d_backward");
-  const Shape ys = pool2d_output_shape(x_shape, g);
-  expect_shape(gy, ys, "avgpool2d_backward gradient");
-  const int64_t H = x_shape[2], W = x_shape[3], OH = ys[2], OW = ys[3];
-  Tensor gx(x_shape, gy.dtype());
-  dispatch_float(gy.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* pg = gy.data<T>();
-    T* px = gx.data<T>();
-    parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
-      for (int64_t plane = b; plane < e; ++plane) {
-        T* xp = px + plane * H * W;
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const T v = pg[plane * OH * OW + oh * OW + ow] / static_cast<T>(window_divisor(g, div, H, W, oh, ow));
-            for (int64_t i = 0; i < g.kernel_h; ++i) {
-              const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t j = 0; j < g.kernel_w; ++j) {
-                const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
-                if (iw >= 0 && iw < W) xp[ih * W + iw] += v;
-              }
-            }
-          }
-      }
-    });
-    return 0;
   });
   return gx;
 }

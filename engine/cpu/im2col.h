@@ -1,0 +1,205 @@
+// im2col / col2im for engine/cpu/conv.cpp (its file comment gives the layouts), and the convolution's
+// dimensions. Included by conv.cpp only (anonymous namespace, like gemm_driver.h and conv_direct.h).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace xdnn::ops {
+namespace {
+
+// A thread's scratch buffer of at least n elements.
+template <class T>
+T* scratch(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+struct Dims {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og, K, P;
+};
+
+Dims conv_dims(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g) {
+  Dims d{};
+  d.N = x_shape[0];
+  d.C = x_shape[1];
+  d.H = x_shape[2];
+  d.W = x_shape[3];
+  d.O = w_shape[0];
+  d.KH = w_shape[2];
+  d.KW = w_shape[3];
+  d.G = g.groups;
+  d.Cg = d.C / d.G;
+  d.Og = d.O / d.G;
+  const Shape out = conv2d_output_shape(x_shape, w_shape, g);
+  d.OH = out[2];
+  d.OW = out[3];
+  d.K = d.Cg * d.KH * d.KW;
+  d.P = d.OH * d.OW;
+  return d;
+}
+
+// dst[0, n) = src[0, n) with fixed-size vector moves (a libc memmove call per short row, as std::copy
+// makes of it, costs more than the copy: im2col's rows are OW = 7..28 elements long). The moves go through
+// unaligned vector types: a 32-byte memcpy is expanded as two 16-byte moves under the x86-64-v3 tuning.
+template <class T>
+inline void copy_short(const T* src, T* dst, int64_t n) {
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  typedef T H __attribute__((vector_size(16), aligned(sizeof(T)), may_alias));
+  constexpr int64_t VL = 32 / sizeof(T), HL = 16 / sizeof(T);
+  if (n >= VL) {
+    int64_t k = 0;
+    for (; k + VL <= n; k += VL) *reinterpret_cast<V*>(dst + k) = *reinterpret_cast<const V*>(src + k);
+    if (k < n)  // overlapping last vector: the same values again
+      *reinterpret_cast<V*>(dst + n - VL) = *reinterpret_cast<const V*>(src + n - VL);
+  } else if (n >= HL) {
+    *reinterpret_cast<H*>(dst) = *reinterpret_cast<const H*>(src);
+    *reinterpret_cast<H*>(dst + n - HL) = *reinterpret_cast<const H*>(src + n - HL);
+  } else {
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[k];
+  }
+}
+
+// dst[0, n) += src[0, n) in fixed-size vector steps (8, then 4 lanes for float), the rest one by one: no
+// alias-check versioning or scalar epilogue per short row. Same additions, element by element.
+template <class T>
+inline void add_short(const T* src, T* dst, int64_t n) {
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  typedef T H __attribute__((vector_size(16), aligned(sizeof(T)), may_alias));
+  constexpr int64_t VL = 32 / sizeof(T), HL = 16 / sizeof(T);
+  int64_t k = 0;
+  for (; k + VL <= n; k += VL) *reinterpret_cast<V*>(dst + k) += *reinterpret_cast<const V*>(src + k);
+  if (k + HL <= n) {
+    *reinterpret_cast<H*>(dst + k) += *reinterpret_cast<const H*>(src + k);
+    k += HL;
+  }
+  for (; k < n; ++k) dst[k] += src[k];
+}
+
+// Plane size with the padding: every tap of every output lands inside it, so im2col and col2im need no
+// bounds checks (the output-size formula guarantees (OH − 1)·sh + (KH − 1)·dh < Hp, likewise for W).
+int64_t padded_h(const Dims& d, const Conv2dGeometry& g) { return d.H + g.pad_top + g.pad_bottom; }
+int64_t padded_w(const Dims& d, const Conv2dGeometry& g) { return d.W + g.pad_left + g.pad_right; }
+bool has_padding(const Conv2dGeometry& g) {
+  return g.pad_top != 0 || g.pad_left != 0 || g.pad_bottom != 0 || g.pad_right != 0;
+}
+
+// The KH·KW rows of one channel's columns from its (padded) plane xp (Hp, Wp); rows `ld` apart. The
+// geometry is read into locals first: the stores through `rows` could alias d and g otherwise, and the
+// compiler would reload them for every short row.
+template <class T>
+void plane_to_rows(const T* xp, int64_t Wp, const Dims& d, const Conv2dGeometry& g, T* rows, int64_t ld) {
+  const int64_t KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t sh = g.stride_h, sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  for (int64_t i = 0; i < KH; ++i)
+    for (int64_t j = 0; j < KW; ++j) {
+      T* dst = rows + (i * KW + j) * ld;
+      const T* src = xp + i * dh * Wp + j * dw;
+      for (int64_t oh = 0; oh < OH; ++oh, dst += OW, src += sh * Wp) {
+        if (sw == 1)
+          copy_short(src, dst, OW);
+        else
+          for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = src[ow * sw];
+      }
+    }
+}
+
+// x: (C, H, W) of one sample -> its P columns of col, rows (C·KH·KW) `ld` apart. With padding, each
+// channel is first copied into a zero-bordered plane (Hp, Wp).
+template <class T>
+void im2col(const T* x, const Dims& d, const Conv2dGeometry& g, T* col, int64_t ld) {
+  if (!has_padding(g)) {
+    for (int64_t c = 0; c < d.C; ++c) plane_to_rows(x + c * d.H * d.W, d.W, d, g, col + c * d.KH * d.KW * ld, ld);
+    return;
+  }
+  thread_local std::vector<T> planebuf;
+  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g);
+  T* xp = scratch(planebuf, static_cast<size_t>(Hp * Wp));
+  std::fill(xp, xp + Hp * Wp, T(0));  // the border stays zero; the interior is overwritten per channel
+  for (int64_t c = 0; c < d.C; ++c) {
+    for (int64_t h = 0; h < d.H; ++h) copy_short(x + (c * d.H + h) * d.W, xp + (h + g.pad_top) * Wp + g.pad_left, d.W);
+    plane_to_rows(xp, Wp, d, g, col + c * d.KH * d.KW * ld, ld);
+  }
+}
+
+// The transpose of im2col: gx (C, H, W) = Σ over one sample's columns (rows `ld` apart), overwritten.
+// Sums run in a zeroed padded plane in the fixed order (i, j, oh, ow); its interior is then copied out.
+template <class T>
+void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+  thread_local std::vector<T> planebuf;
+  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g);
+  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t sh = g.stride_h, sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  const int64_t pt = g.pad_top, pl = g.pad_left;
+  T* gp = scratch(planebuf, static_cast<size_t>(Hp * Wp));
+  for (int64_t c = 0; c < C; ++c) {
+    std::fill(gp, gp + Hp * Wp, T(0));
+    for (int64_t i = 0; i < KH; ++i)
+      for (int64_t j = 0; j < KW; ++j) {
+        const T* r = col + ((c * KH + i) * KW + j) * ld;
+        T* dst = gp + i * dh * Wp + j * dw;
+        for (int64_t oh = 0; oh < OH; ++oh, r += OW, dst += sh * Wp) {
+          if (sw == 1)
+            add_short(r, dst, OW);
+          else
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow * sw] += r[ow];
+        }
+      }
+    for (int64_t h = 0; h < H; ++h) copy_short(gp + (h + pt) * Wp + pl, gx + (c * H + h) * W, W);
+  }
+}
+
+// Elements kept zero before and after the input gradient's column scratch: col2im_rows reads whole
+// vectors that may start up to KW − 1 elements before a row and end up to KW − 1 past it (those lanes are
+// masked off), so every read stays inside the allocation.
+constexpr int64_t kColMargin = 64;
+
+// col2im_rows pays off for rows of one to two vectors (fashion-cnn's conv2: 14 floats), where col2im's
+// per-row adds are mostly tail; for longer rows (28 floats) col2im is as fast.
+template <class T>
+bool col2im_rows_applies(const Dims& d, const Conv2dGeometry& g) {
+  constexpr int64_t VL = 32 / sizeof(T);
+  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && d.W >= VL && d.W < 2 * VL &&
+         d.KW < kColMargin;
+}
+
+// col2im for stride 1 and dilation 1, input-stationary: each vector of VL elements of an input row sums its
+// contributions in a register, taps in (i, j) order starting from zero — the additions col2im makes per
+// element, in the same order, so the same bits. Lanes whose tap falls outside the output add +0, which
+// changes no sum that starts from +0. No zero-filled plane, no scatter, no copy out. The last vector of a
+// row overlaps the one before when VL does not divide W (the same values written twice).
+template <class T>
+void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> E;
+  typedef E M __attribute__((vector_size(32)));
+  constexpr int64_t VL = 32 / sizeof(T);
+  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t pt = g.pad_top, pl = g.pad_left;
+  M lane;
+  for (int64_t l = 0; l < VL; ++l) lane[l] = static_cast<E>(l);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w00 = 0; w00 < W; w00 += VL) {
+        const int64_t w0 = std::min(w00, W - VL);
+        V acc = V{};
+        for (int64_t i = 0; i < KH; ++i) {
+          const int64_t oh = h + pt - i;  // the output row whose tap row i lands on row h
+          if (oh < 0 || oh >= OH) continue;
+          for (int64_t j = 0; j < KW; ++j) {
+            const int64_t ow0 = w0 + pl - j;  // lane l: output column ow0 + l
+            const M at = lane + static_cast<E>(ow0);
+            const M inside = (at >= 0) & (at < static_cast<E>(OW));
+            const V v = *reinterpret_cast<const V*>(col + ((c * KH + i) * KW + j) * ld + oh * OW + ow0);
+            acc += inside ? v : V{};
+          }
+        }
+        *reinterpret_cast<V*>(gx + (c * H + h) * W + w0) = acc;
+      }
+}
+
+}  // namespace
+}  // namespace xdnn::ops
