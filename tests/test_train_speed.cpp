@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/cpu/gemm.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "layers/maxpool2d.h"
@@ -80,7 +81,8 @@ std::vector<DirectCase> direct_cases() {
   return {{"fashion-cnn conv1, batch 5", {5, 1, 28, 28}, {8, 1, 3, 3}, 1},
           {"11 channels, 2x2, odd width", {3, 1, 9, 13}, {11, 1, 2, 2}, 0},
           {"3 input channels, 1x3, pad 1", {4, 3, 5, 10}, {5, 3, 1, 3}, 1},
-          {"1x1, 16 wide", {2, 1, 3, 16}, {3, 1, 1, 1}, 0}};
+          {"1x1, 16 wide", {2, 1, 3, 16}, {3, 1, 1, 1}, 0},
+          {"20 wide: a 512-bit row tail overlaps", {2, 1, 4, 20}, {9, 1, 3, 3}, 1}};
 }
 
 ops::Conv2dGeometry padding(int64_t p) {
@@ -130,10 +132,20 @@ TEST_CASE("conv2d direct kernels: forward bits are the GEMM route's (fma per tap
       const Tensor ref =
           dt == DType::F32 ? forward_reference<float>(x, w, b, c.pad) : forward_reference<double>(x, w, b, c.pad);
       const int saved_threads = num_threads();
-      for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        CHECK(same_bits(ops::conv2d_forward(x, w, b, padding(c.pad)), ref));
+      const cpu::GemmKernel saved_kernel = cpu::gemm_kernel();
+      // The 512-bit direct forward runs with the 512-bit GEMM kernel (conv_direct_avx512.h); both widths.
+      for (cpu::GemmKernel kernel : {cpu::GemmKernel::Vec256, cpu::GemmKernel::Vec512}) {
+        if (!cpu::gemm_kernel_available(kernel)) {
+          MESSAGE("no AVX-512F on this CPU: the 512-bit direct forward is not checked here");
+          continue;
+        }
+        cpu::set_gemm_kernel(kernel);
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          CHECK(same_bits(ops::conv2d_forward(x, w, b, padding(c.pad)), ref));
+        }
       }
+      cpu::set_gemm_kernel(saved_kernel);
       set_num_threads(saved_threads);
     }
   }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/cpu/conv_direct.h"
+#include "engine/cpu/conv_direct_avx512.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
 #include "engine/dispatch.h"
@@ -207,7 +208,11 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
-      direct_conv_forward(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
+      // 512-bit vectors where the GEMM runs them too (same bits, conv_direct_avx512.h), else 256-bit.
+      const bool wide =
+          cpu::gemm_kernel() == cpu::GemmKernel::Vec512 &&
+          cpu::direct_conv_forward_avx512(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
+      if (!wide) direct_conv_forward(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
       return 0;
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {

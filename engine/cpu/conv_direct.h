@@ -89,11 +89,13 @@ static_assert(kDirectTaps == 9, "with_tap_count covers 1..9 taps");
 // along a row, kDirectOut output channels at a time (weights of channels past O read as zero, their
 // results not stored); the last vector of a row overlaps the one before when VL does not divide OW (the
 // same values written twice).
-template <class T>
+// VecBytes: 32 (the build's AVX2), or 64 from engine/cpu/conv_direct_avx512.cpp on AVX-512 CPUs, which
+// needs OW ≥ its 16 lanes; every output is the same fma sequence in both, so the bits are the same.
+template <class T, int VecBytes = 32>
 void direct_conv_forward(const T* px, const T* pw, const T* pb, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                          int64_t KH, int64_t KW, int64_t OH, int64_t OW, const Conv2dGeometry& g, T* py) {
-  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
-  constexpr int64_t VL = 32 / sizeof(T);
+  typedef T V __attribute__((vector_size(VecBytes), aligned(sizeof(T)), may_alias));
+  constexpr int64_t VL = VecBytes / sizeof(T);
   const int64_t Hp = H + g.pad_top + g.pad_bottom, Wp = W + g.pad_left + g.pad_right;
   const std::vector<int64_t> off = tap_offsets(C, KH, KW, Hp, Wp);
   with_tap_count(C * KH * KW, [&](auto tap_count) {
