@@ -35,7 +35,7 @@ LabeledData gather(const LabeledData& data, const std::vector<int64_t>& idx, siz
   const int64_t B = static_cast<int64_t>(end - begin);
   Shape xs = data.x.shape();
   xs[0] = B;
-  LabeledData b{Tensor(xs, data.x.dtype()), Tensor({B}, DType::I64)};
+  LabeledData b{Tensor::empty(xs, data.x.dtype()), Tensor::empty({B}, DType::I64)};  // every row written below
   const size_t row = static_cast<size_t>(data.x.numel() / data.size()) * dtype_size(data.x.dtype());
   const auto* src = static_cast<const char*>(data.x.raw_data());
   auto* dst = static_cast<char*>(b.x.raw_data());
