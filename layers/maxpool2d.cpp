@@ -43,12 +43,13 @@ Tensor MaxPool2d::as_4d(const Tensor& x) const {
   return x;
 }
 
-// saved: {x, argmax (I64, shape of the 4-D output)}; a training forward of the 2x2 stride-2 window keeps
-// {x, undefined, tap codes} instead (ops::maxpool2d_forward_tap_codes: 2 bits per window instead of 8 bytes).
-std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+// saved: {x, argmax (I64, shape of the 4-D output)}; a float32 CPU forward of the 2x2 stride-2 window keeps
+// {x, undefined, tap codes} instead (ops::maxpool2d_forward_tap_codes: 2 bits per window instead of 8 bytes,
+// and a faster forward; the backward, relevance and R-operator passes take either).
+std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor x4 = as_4d(x.at(0));
   Tensor y;
-  if (opt.training && ops::maxpool2d_tap_codes_apply(x4, geom_)) {
+  if (ops::maxpool2d_tap_codes_apply(x4, geom_)) {
     Tensor codes;
     y = ops::maxpool2d_forward_tap_codes(x4, geom_, codes);
     saved.tensors = {x[0], Tensor(), codes};
@@ -65,7 +66,7 @@ std::vector<Tensor> MaxPool2d::backward(const std::vector<Tensor>& grad_y, const
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensors.at(0);
   const Tensor x4 = as_4d(x);
-  if (saved.tensors.size() > 2 && saved.tensors[2].defined()) {  // tap codes of a training forward
+  if (saved.tensors.size() > 2 && saved.tensors[2].defined()) {  // tap codes (see forward)
     const Shape y4 = ops::pool2d_output_shape(x4.shape(), geom_);
     return {ops::maxpool2d_backward_tap_codes(grad_y[0].reshape(y4), saved.tensors[2], x4.shape()).reshape(x.shape())};
   }
@@ -137,7 +138,7 @@ std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const st
   if (rx.empty() || !rx[0].defined()) return {Tensor()};
   const Tensor& x = saved.tensors.at(0);
   Tensor argmax = saved.tensors.at(1);  // (N, C, OH, OW): flat index h·W + w in the input plane
-  if (!argmax.defined()) ops::maxpool2d_forward(as_4d(x), geom_, argmax);  // a training forward kept tap codes
+  if (!argmax.defined()) ops::maxpool2d_forward(as_4d(x), geom_, argmax);  // the forward kept tap codes
   if (rx[0].shape() != x.shape())
     throw Error("MaxPool2d R-operator: tangent " + rx[0].describe() + " does not match the input " + x.describe());
   const Tensor r4 = as_4d(rx[0]);
