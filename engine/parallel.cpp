@@ -5,7 +5,7 @@
 // then waits until the `pending` count of participating workers reaches zero. Workers that do not take
 // part in a job never read its fields, so the next job may overwrite them as soon as `pending` is zero.
 //
-// Waking: after each job a worker spins (pause instruction) for up to 50 µs before it blocks on a condition variable,
+// Waking: after each job a worker spins (pause instruction) for up to 500 µs before it blocks on a condition variable,
 // because a forward or backward pass issues its parallel regions back to back and a futex wake-up costs more than most
 // of those regions. The caller spins on `pending` the same way. Sleepers are counted so that a job only takes the mutex
 // and notifies when someone is actually blocked. All flags that pair a "sleeping" announcement with a state check are
@@ -47,7 +47,8 @@ void cpu_relax() {
 // spin only while the 1-minute load average (which counts our own busy threads) is below the number of
 // hardware threads + 1, re-read at most every 200 ms, and never when the pool itself has more threads
 // than the machine. Quiet machine, 2 threads, fashion-cnn: integrated gradients at batch 32 takes 76 ms
-// without spinning, 47 ms with 20 µs spins, 44 ms with 60 µs or 200 µs spins (hence 50 µs).
+// without spinning, 47 ms with 20 µs spins, 44 ms with 60 µs or 200 µs spins (session 2 chose 50 µs; see spin_us for
+// why it is now 500).
 bool pool_fits_machine = true;
 const int hardware_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
@@ -81,13 +82,26 @@ bool spinning_pays() {
 #endif
 }
 
-// Spins until pred() holds, for at most 50 µs with the pause instruction between checks, when spinning
-// pays; returns false on time-out (the caller then blocks).
+// How long a spin lasts, in µs: 500, or $XDNN_SPIN_US (for measuring). Session 3, quiet machine, fashion-cnn
+// training on 2 threads: 1.56–1.58 s per epoch with 50 µs, 1.43–1.50 s with 200, 500 or 1000 µs, 1.44–1.48
+// with 5000 µs: a training step has serial stretches (loss, optimizer, fresh allocations) longer than
+// 50 µs, after which the worker slept and the next parallel region paid a futex wake-up. A spin only
+// runs while spinning_pays(), so a busy machine is not taxed by it.
+int spin_us() {
+  static const int us = [] {
+    const char* env = std::getenv("XDNN_SPIN_US");
+    return env ? std::max(0, std::atoi(env)) : 500;
+  }();
+  return us;
+}
+
+// Spins until pred() holds, for at most spin_us() with the pause instruction between checks, when
+// spinning pays; returns false on time-out (the caller then blocks).
 template <class Pred>
 bool spin_until(const Pred& pred) {
   if (pred()) return true;
   if (!spinning_pays()) return false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us());
   while (true) {
     for (int i = 0; i < 16; ++i) {
       if (pred()) return true;
