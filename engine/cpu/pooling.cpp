@@ -81,14 +81,12 @@ struct PoolLanes<4> {
   static constexpr I even = {0, 2, 4, 6}, odd = {1, 3, 5, 7}, lane = {0, 1, 2, 3};
 };
 
-// VL outputs starting at column ow of an output row (float only): even/odd lanes of the two input rows
-// split by shuffles, the running maximum kept as selects, the arg-max offset built in vector lanes too.
+// The four taps of VL consecutive 2x2 windows whose first output column is ow, in scan order (upper-left,
+// upper-right, lower-left, lower-right): the even / odd elements of the two input rows.
 template <int VL>
-inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, float* y, int64_t* arg) {
+inline void window_taps(const float* xp, int64_t row, int64_t W, int64_t ow, typename PoolLanes<VL>::V (&taps)[4]) {
   using V = typename PoolLanes<VL>::V;
-  using I = typename PoolLanes<VL>::I;
-  using L = typename PoolLanes<VL>::L;
-  constexpr I even = PoolLanes<VL>::even, odd = PoolLanes<VL>::odd, lane = PoolLanes<VL>::lane;
+  constexpr auto even = PoolLanes<VL>::even, odd = PoolLanes<VL>::odd;
   const float* r0 = xp + row + 2 * ow;
   const float* r1 = r0 + W;
   V u0, u1, l0, l1;
@@ -96,8 +94,22 @@ inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, 
   std::memcpy(&u1, r0 + VL, sizeof(V));
   std::memcpy(&l0, r1, sizeof(V));
   std::memcpy(&l1, r1 + VL, sizeof(V));
-  const V taps[4] = {__builtin_shuffle(u0, u1, even), __builtin_shuffle(u0, u1, odd), __builtin_shuffle(l0, l1, even),
-                     __builtin_shuffle(l0, l1, odd)};
+  taps[0] = __builtin_shuffle(u0, u1, even);
+  taps[1] = __builtin_shuffle(u0, u1, odd);
+  taps[2] = __builtin_shuffle(l0, l1, even);
+  taps[3] = __builtin_shuffle(l0, l1, odd);
+}
+
+// VL outputs starting at column ow of an output row (float only): even/odd lanes of the two input rows
+// split by shuffles, the running maximum kept as selects, the arg-max offset built in vector lanes too.
+template <int VL>
+inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, float* y, int64_t* arg) {
+  using V = typename PoolLanes<VL>::V;
+  using I = typename PoolLanes<VL>::I;
+  using L = typename PoolLanes<VL>::L;
+  constexpr I lane = PoolLanes<VL>::lane;
+  V taps[4];
+  window_taps<VL>(xp, row, W, ow, taps);
   // Tap t of the window sits at offset (t & 1) + (t >> 1)·W from its corner; `off` tracks the winner's.
   const I tap_off[4] = {I{}, I{} + 1, I{} + static_cast<int32_t>(W), I{} + static_cast<int32_t>(W + 1)};
   V best = taps[0];
@@ -393,16 +405,8 @@ template <int VL>
 inline uint64_t pool2x2_vector_codes(const float* xp, int64_t row, int64_t W, int64_t ow, float* y) {
   using V = typename PoolLanes<VL>::V;
   using I = typename PoolLanes<VL>::I;
-  constexpr I even = PoolLanes<VL>::even, odd = PoolLanes<VL>::odd;
-  const float* r0 = xp + row + 2 * ow;
-  const float* r1 = r0 + W;
-  V u0, u1, l0, l1;
-  std::memcpy(&u0, r0, sizeof(V));
-  std::memcpy(&u1, r0 + VL, sizeof(V));
-  std::memcpy(&l0, r1, sizeof(V));
-  std::memcpy(&l1, r1 + VL, sizeof(V));
-  const V taps[4] = {__builtin_shuffle(u0, u1, even), __builtin_shuffle(u0, u1, odd), __builtin_shuffle(l0, l1, even),
-                     __builtin_shuffle(l0, l1, odd)};
+  V taps[4];
+  window_taps<VL>(xp, row, W, ow, taps);
   V best = taps[0];
   I tap = I{};
   for (int t = 1; t < 4; ++t) {
