@@ -16,6 +16,7 @@
 //   xdnn influence --method tracin --checkpoints DIR/epoch-1.safetensors,... --train-x DIR/train-x.npy
 //       --train-y DIR/train-y.npy --test-x DIR/triggered-x.npy --test-y DIR/triggered-y.npy
 //       --top 8 --html backdoor.html --out S.npy            (the command is printed)
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -91,29 +92,16 @@ int main(int argc, char** argv) {
   int epochs = 3;
   uint64_t seed = 0;
   std::string out, dir;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--train")
-      n_train = std::atoll(v.c_str());
-    else if (k == "--poison")
-      poison = std::atof(v.c_str());
-    else if (k == "--target")
-      target = std::atoll(v.c_str());
-    else if (k == "--epochs")
-      epochs = std::atoi(v.c_str());
-    else if (k == "--seed")
-      seed = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--queries")
-      n_queries = std::atoll(v.c_str());
-    else if (k == "--out")
-      out = v;
-    else if (k == "--fashion-mnist")
-      dir = v;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app{"bench_backdoor: a trigger patch on a few training images and TracIn's view of them"};
+  app.add_option("--train", n_train, "training images")->check(CLI::PositiveNumber);
+  app.add_option("--poison", poison, "share of training images poisoned")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--target", target, "class the trigger flips to")->check(CLI::Range(0, 9));
+  app.add_option("--epochs", epochs, "training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--seed", seed, "seed");
+  app.add_option("--queries", n_queries, "triggered test images explained")->check(CLI::PositiveNumber);
+  app.add_option("--out", out, "folder for checkpoints and the HTML view");
+  app.add_option("--fashion-mnist", dir, "Fashion-MNIST folder");
+  CLI11_PARSE(app, argc, argv);
   try {
     if (out.empty()) out = (std::filesystem::temp_directory_path() / "xdnn-backdoor").string();
     std::filesystem::create_directories(out);

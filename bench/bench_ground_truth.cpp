@@ -17,6 +17,7 @@
 // the signed attribution (the token that speaks most *for* the target class) and of its magnitude.
 // Two extra rows reduce by the L2 norm over d instead (saliency and gradient x input), from the same
 // gradient (explain/common.h gradient_at_point). Targets are the true classes.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -178,36 +179,19 @@ int main(int argc, char** argv) {
   int64_t samples = 200;
   int epochs = 3;
   uint64_t seed = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_ground_truth: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--lstm")
-      lstm_ckpt = next();
-    else if (a == "--transformer")
-      transformer_ckpt = next();
-    else if (a == "--samples")
-      samples = std::atoll(next().c_str());
-    else if (a == "--epochs")
-      epochs = std::atoi(next().c_str());
-    else if (a == "--seed")
-      seed = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--threads")
-      set_num_threads(std::atoi(next().c_str()));
-    else if (a == "--methods")
-      only = "," + next() + ",";
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_ground_truth [--lstm CKPT] [--transformer CKPT] [--samples N] [--epochs E] "
-                   "[--seed S] [--threads T] [--methods m1,m2]\n");
-      return 2;
-    }
-  }
+  std::string methods;
+  int threads = num_threads();
+  CLI::App app{"bench_ground_truth: every token explainer scored against the trigger task's ground truth"};
+  app.add_option("--lstm", lstm_ckpt, "text-lstm checkpoint trained with --data trigger (default: train one)");
+  app.add_option("--transformer", transformer_ckpt, "text-transformer checkpoint (default: train one)");
+  app.add_option("--samples", samples, "test samples scored")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "epochs when training here")->check(CLI::PositiveNumber);
+  app.add_option("--seed", seed, "seed");
+  app.add_option("--threads", threads, "threads")->check(CLI::PositiveNumber);
+  app.add_option("--methods", methods, "comma-separated subset of the methods");
+  CLI11_PARSE(app, argc, argv);
+  set_num_threads(threads);
+  if (!methods.empty()) only = "," + methods + ",";
   try {
     std::vector<Subject> subjects;
     subjects.push_back(make_subject("text-lstm", lstm_ckpt, epochs, seed));

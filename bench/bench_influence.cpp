@@ -15,6 +15,7 @@
 // random other class (seeded), train the model with SGD (a checkpoint per epoch, learning rate in its
 // metadata), rank the training examples by TracIn self-influence over those checkpoints, and report the
 // share of flipped examples among the top 20 % (random ranking: 20 %).
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -117,37 +118,22 @@ int main(int argc, char** argv) {
   int epochs = 3;
   double flip = 0.1;
   uint64_t seed = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--train")
-      n_train = std::atoll(v.c_str());
-    else if (k == "--test")
-      n_test = std::atoll(v.c_str());
-    else if (k == "--params")
-      params = v;
-    else if (k == "--threads")
-      set_num_threads(std::atoi(v.c_str()));
-    else if (k == "--checkpoints")
-      checkpoints = v;
-    else if (k == "--fashion-mnist")
-      dir = v;
-    else if (k == "--chunk")
-      chunk = std::atoll(v.c_str());
-    else if (k == "--mislabel")
-      mislabel = v != "0";
-    else if (k == "--model")
-      model_name = v;
-    else if (k == "--epochs")
-      epochs = std::atoi(v.c_str());
-    else if (k == "--flip")
-      flip = std::atof(v.c_str());
-    else if (k == "--seed")
-      seed = std::strtoull(v.c_str(), nullptr, 10);
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  int threads = num_threads();
+  CLI::App app{"bench_influence: TracIn timing on Fashion-MNIST, and mislabel detection by self-influence"};
+  app.add_option("--train", n_train, "training images")->check(CLI::PositiveNumber);
+  app.add_option("--test", n_test, "test images")->check(CLI::PositiveNumber);
+  app.add_option("--params", params, "parameter set")->check(CLI::IsMember({"all", "last-layer", "both"}));
+  app.add_option("--threads", threads, "threads")->check(CLI::PositiveNumber);
+  app.add_option("--checkpoints", checkpoints, "comma-separated checkpoints (default: train three)");
+  app.add_option("--fashion-mnist", dir, "Fashion-MNIST folder");
+  app.add_option("--chunk", chunk, "training examples per chunk")->check(CLI::PositiveNumber);
+  app.add_option("--mislabel", mislabel, "run the mislabel-detection experiment instead (0 or 1)");
+  app.add_option("--model", model_name, "zoo model of the mislabel experiment");
+  app.add_option("--epochs", epochs, "epochs of the mislabel experiment")->check(CLI::PositiveNumber);
+  app.add_option("--flip", flip, "share of labels flipped")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--seed", seed, "seed");
+  CLI11_PARSE(app, argc, argv);
+  set_num_threads(threads);
   try {
     if (mislabel) return mislabel_detection(n_train == 60000 ? 5000 : n_train, model_name, epochs, flip, seed, dir);
     influence::InfluenceData data;

@@ -18,6 +18,7 @@
 // learning rate lr·every (full-batch GD gives every example the same weight per step). Single-checkpoint
 // methods and influence functions use the final weights. Training runs in float64, so ΔL is not buried
 // in rounding noise.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -158,33 +159,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   Config c;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--train")
-      c.n_train = std::atoll(v.c_str());
-    else if (k == "--remove")
-      c.n_remove = std::atoll(v.c_str());
-    else if (k == "--test")
-      c.n_test = std::atoll(v.c_str());
-    else if (k == "--hidden")
-      c.hidden = std::atoll(v.c_str());
-    else if (k == "--steps")
-      c.steps = std::atoi(v.c_str());
-    else if (k == "--every")
-      c.every = std::atoi(v.c_str());
-    else if (k == "--lr")
-      c.lr = std::atof(v.c_str());
-    else if (k == "--damping")
-      c.damping = std::atof(v.c_str());
-    else if (k == "--seed")
-      c.seed = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--fashion-mnist")
-      c.dir = v;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app{"bench_loo: leave-one-out retraining against every influence method (Spearman)"};
+  app.add_option("--train", c.n_train, "training images")->check(CLI::PositiveNumber);
+  app.add_option("--remove", c.n_remove, "training images removed one at a time")->check(CLI::PositiveNumber);
+  app.add_option("--test", c.n_test, "test images")->check(CLI::PositiveNumber);
+  app.add_option("--hidden", c.hidden, "hidden units of the MLP")->check(CLI::PositiveNumber);
+  app.add_option("--steps", c.steps, "full-batch training steps")->check(CLI::PositiveNumber);
+  app.add_option("--every", c.every, "steps between checkpoints")->check(CLI::PositiveNumber);
+  app.add_option("--lr", c.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--damping", c.damping, "influence-function damping")->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", c.seed, "seed");
+  app.add_option("--fashion-mnist", c.dir, "Fashion-MNIST folder");
+  CLI11_PARSE(app, argc, argv);
   try {
     const auto t_start = std::chrono::steady_clock::now();
     LabeledImages tr = load_fashion_mnist("train", c.dir, c.n_train), te = load_fashion_mnist("test", c.dir, c.n_test);
