@@ -63,6 +63,11 @@ void sgd_update(T* theta, const T* grad, T* buf, int64_t n, const OptimizerConfi
   }
 }
 
+// Vectorised (the build has -fno-math-errno, so std::sqrt is the packed sqrt instruction, correctly
+// rounded like the scalar one: the same bits). It matters beyond speed: a parameter whose gradient stays
+// zero (a dead unit) has m decaying by β₁ per step into the denormal range within an epoch, and every
+// scalar operation on a denormal costs a microcode assist (fashion-resnet epoch 2: the step went from 6 %
+// to 19 % of the time); packed operations pay one assist per vector, not per element.
 template <class T>
 void adam_update(T* theta, const T* grad, T* m, T* v, int64_t n, const OptimizerConfig& c, int64_t t) {
   const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
