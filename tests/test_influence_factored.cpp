@@ -1,4 +1,5 @@
-// The factored last-layer route of TracIn / Grad-Dot (explain/influence/factored_scores.cpp) against the
+// The factored last-layer routes of TracIn / Grad-Dot / Grad-Cos / self-influence
+// (explain/influence/factored_scores.cpp) against the
 // generic per-example route, with several checkpoints, several work units and test blocks, and partial
 // ones; bit-identical results for 1 and 2 threads; and the cases where the route must step aside.
 #include <doctest/doctest.h>
@@ -72,7 +73,7 @@ TEST_CASE("influence: factored last-layer TracIn equals the generic route (MLP, 
     InfluenceOptions opt;
     opt.params = ParamSet::LastLayer;
     Progress quiet("test", 1, false);
-    const Tensor fast = factored_scores(ptrs, lr, data, quiet);
+    const Tensor fast = factored_scores(ptrs, lr, data, false, quiet);
     REQUIRE(fast.defined());  // the route applies here: the comparison below is not generic vs generic
     opt.factored = false;
     const Tensor generic = tracin(ptrs, lr, data, opt);
@@ -83,7 +84,53 @@ TEST_CASE("influence: factored last-layer TracIn equals the generic route (MLP, 
     const Tensor dot_generic = grad_dot(ptrs, data, opt);
     opt.factored = true;
     CHECK(max_rel_diff(grad_dot(ptrs, data, opt), dot_generic) < 1e-13);
+    // Grad-Cos (last checkpoint) and self-influence (every checkpoint), each against its generic route,
+    // and bitwise against a direct call of the factored function (so the public method takes the route).
+    opt.factored = false;
+    const Tensor cos_generic = grad_cos(ptrs, data, opt);
+    const Tensor self_generic = self_influence(ptrs, lr, data, opt);
+    opt.factored = true;
+    const Tensor cos_fast = grad_cos(ptrs, data, opt);
+    const Tensor self_fast = self_influence(ptrs, lr, data, opt);
+    CHECK(max_rel_diff(cos_fast, cos_generic) < 1e-13);
+    CHECK(max_rel_diff(self_fast, self_generic) < 1e-13);
+    CHECK(bitwise_equal(cos_fast, factored_scores({ptrs.back()}, {1.0}, data, true, quiet)));
+    CHECK(bitwise_equal(self_fast, factored_self_influence(ptrs, lr, data, quiet)));
+    double most = 0;  // cosines lie in [−1, 1]
+    for (int64_t i = 0; i < cos_fast.numel(); ++i) most = std::max(most, std::abs(cos_fast.item(i)));
+    CHECK(most <= 1 + 1e-12);
   }
+}
+
+TEST_CASE("influence: factored Grad-Cos scores a zero gradient 0, as the generic route does") {
+  // fc1 weights 0.5 and bias -1 with inputs in [0.5, 1]: a row of zeros gives fc1 output -1, ReLU 0, so
+  // without an output bias the last layer's input and gradient are 0 for that example.
+  std::vector<Model> models;
+  models.push_back(small_mlp(3, /*bias=*/false));
+  Model& m = models[0];
+  Tensor& w = m.find_param("fc1.weight")->value;
+  Tensor& b = m.find_param("fc1.bias")->value;
+  for (int64_t i = 0; i < w.numel(); ++i) w.set_item(i, 0.5);
+  for (int64_t i = 0; i < b.numel(); ++i) b.set_item(i, -1.0);
+  std::vector<Model*> ptrs = {&m};
+  Rng rng(11);
+  InfluenceData data;
+  data.train_x = random_tensor({40, 6}, rng, 0.5, 1);
+  data.train_y = labels(40, 3, rng);
+  for (int64_t k = 0; k < 6; ++k) data.train_x.set_item(5 * 6 + k, 0.0);
+  data.test_x = random_tensor({7, 6}, rng, 0.5, 1);
+  data.test_y = labels(7, 3, rng);
+  InfluenceOptions opt;
+  opt.params = ParamSet::LastLayer;
+  const Tensor fast = grad_cos(ptrs, data, opt);
+  opt.factored = false;
+  const Tensor generic = grad_cos(ptrs, data, opt);
+  for (int64_t j = 0; j < 7; ++j) {
+    CHECK(fast.item(j * 40 + 5) == 0.0);
+    CHECK(generic.item(j * 40 + 5) == 0.0);
+    CHECK(std::abs(fast.item(j * 40 + 4)) > 0.0);  // the neighbours are real cosines
+  }
+  CHECK(max_rel_diff(fast, generic) < 1e-13);
 }
 
 TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route to rounding, 1 vs 2 threads bitwise") {
@@ -101,8 +148,8 @@ TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route t
   InfluenceOptions opt;
   opt.params = ParamSet::LastLayer;
   Progress quiet("test", 1, false);
-  const Tensor one = with_threads(1, [&] { return factored_scores(ptrs, lr, data, quiet); });
-  const Tensor two = with_threads(2, [&] { return factored_scores(ptrs, lr, data, quiet); });
+  const Tensor one = with_threads(1, [&] { return factored_scores(ptrs, lr, data, false, quiet); });
+  const Tensor two = with_threads(2, [&] { return factored_scores(ptrs, lr, data, false, quiet); });
   REQUIRE(one.defined());
   CHECK(one.dtype() == DType::F32);
   CHECK(bitwise_equal(one, two));
@@ -116,8 +163,34 @@ TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route t
   data.train_x = data.train_x.to(DType::F64);
   data.test_x = data.test_x.to(DType::F64);
   const Tensor generic64 = tracin(ptrs, lr, data, opt);
-  const Tensor fast64 = factored_scores(ptrs, lr, data, quiet);
+  const Tensor fast64 = factored_scores(ptrs, lr, data, false, quiet);
   CHECK(max_rel_diff(fast64, generic64) < 1e-13);  // measured 2.4e-16
+}
+
+TEST_CASE("influence: factored Grad-Cos and self-influence on fashion-cnn: 1 vs 2 threads bitwise, generic route") {
+  std::vector<Model> models;
+  for (uint64_t s = 1; s <= 3; ++s) models.push_back(build_zoo_model("fashion-cnn", s));
+  std::vector<Model*> ptrs;
+  for (auto& m : models) ptrs.push_back(&m);
+  Rng rng(6);
+  InfluenceData data;
+  data.train_x = random_tensor({150, 1, 28, 28}, rng, 0, 1).to(DType::F32);
+  data.train_y = labels(150, 10, rng);
+  data.test_x = random_tensor({20, 1, 28, 28}, rng, 0, 1).to(DType::F32);
+  data.test_y = labels(20, 10, rng);
+  const std::vector<double> lr = {0.1, 0.2, 0.05};
+  InfluenceOptions opt;
+  opt.params = ParamSet::LastLayer;
+  const Tensor cos1 = with_threads(1, [&] { return grad_cos(ptrs, data, opt); });
+  const Tensor cos2 = with_threads(2, [&] { return grad_cos(ptrs, data, opt); });
+  const Tensor self1 = with_threads(1, [&] { return self_influence(ptrs, lr, data, opt); });
+  const Tensor self2 = with_threads(2, [&] { return self_influence(ptrs, lr, data, opt); });
+  CHECK(bitwise_equal(cos1, cos2));
+  CHECK(bitwise_equal(self1, self2));
+  opt.factored = false;
+  opt.chunk = 64;
+  CHECK(max_rel_diff(cos1, grad_cos(ptrs, data, opt)) < 1e-5);
+  CHECK(max_rel_diff(self1, self_influence(ptrs, lr, data, opt)) < 1e-5);
 }
 
 TEST_CASE("influence: an error inside the factored route's work units surfaces as one Error, 1 and 2 threads") {

@@ -134,8 +134,8 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   // Test gradients are kept; large test chunks make each train chunk's Gram products few, large GEMMs.
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
-  if (!cosine && opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
-    Tensor S = factored_scores(ckpts, weights, data, bar);
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
+    Tensor S = factored_scores(ckpts, weights, data, cosine, bar);
     if (S.defined()) return S;
   }
   Tensor S({n_test, n_train}, ckpts.at(0)->dtype());

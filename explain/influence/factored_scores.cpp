@@ -1,6 +1,6 @@
-// TracInCP-fast (Pruthi et al. 2020, §3.2): TracIn / Grad-Dot over the output layer z = W a + b without
-// forming per-example gradients. g_n = [δ_n ⊗ a_n, δ_n] (per_example.h), so
-//   ⟨g_j, g_i⟩ = (δ_j·δ_i)(a_j·a_i + 1)   and   S = Σ_c w_c (Δ_c Δ'_cᵀ) ⊙ (A_c A'_cᵀ + 1),
+// TracInCP-fast (Pruthi et al. 2020, §3.2): TracIn / Grad-Dot / Grad-Cos / self-influence over the output
+// layer z = W a + b without forming per-example gradients. g_n = [δ_n ⊗ a_n, δ_n] (per_example.h), so
+//   ⟨g_j, g_i⟩ = (δ_j·δ_i)(a_j·a_i + 1),  ‖g_i‖² = ‖δ_i‖²(‖a_i‖² + 1),  S = Σ_c w_c (Δ_c Δ'_cᵀ) ⊙ (A_c A'_cᵀ + 1),
 // two GEMMs per block and checkpoint, Δ (n, K) the seeds and A (n, in) the last-layer inputs, both from
 // one inference-mode forward pass (no backward walk).
 //
@@ -21,6 +21,7 @@
 // batches are fixed by the data alone, so S is bit-identical for any thread count.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "engine/dispatch.h"
@@ -77,92 +78,91 @@ Tensor view(const Tensor& flat, int64_t rows, int64_t cols) {
   return flat.slice_batch(0, rows * cols).reshape({rows, cols});
 }
 
-// S[r0 + j, c0 + i] (=, or += when `add`) w · D[j, i] · (A[j, i] + one)   (D, A: (nj, ni)).
-void fold_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& D, const Tensor& A, double one, double w, bool add) {
-  dispatch_float(S.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* s = S.data<T>();
-    const T *d = D.data<T>(), *a = A.data<T>();
-    const int64_t cols = S.dim(1), nj = D.dim(0), ni = D.dim(1);
-    const T o = static_cast<T>(one), ww = static_cast<T>(w);
-    for (int64_t j = 0; j < nj; ++j) {
-      T* row = s + (r0 + j) * cols + c0;
-      const T *dr = d + j * ni, *ar = a + j * ni;
-      if (add)
-        for (int64_t i = 0; i < ni; ++i) row[i] += ww * dr[i] * (ar[i] + o);
-      else
-        for (int64_t i = 0; i < ni; ++i) row[i] = ww * dr[i] * (ar[i] + o);
+// S[r0 + j, c0 + i] (=, or += when `add`) w · v,  v = D[j, i] · (A[j, i] + one)   (D, A: (nj, ni)),
+// or for Grad-Cos (norms given) v / (test_norm[j] · train_norm[i]), 0 where a norm is 0 — the generic
+// route's rule (common.cpp), so a zero gradient scores 0 rather than NaN.
+template <class T>
+void fold_block_typed(Tensor& S, int64_t r0, int64_t c0, const Tensor& D, const Tensor& A, T one, T w, bool add,
+                      const T* test_norm, const T* train_norm) {
+  T* s = S.data<T>();
+  const T *d = D.data<T>(), *a = A.data<T>();
+  const int64_t cols = S.dim(1), nj = D.dim(0), ni = D.dim(1);
+  for (int64_t j = 0; j < nj; ++j) {
+    T* row = s + (r0 + j) * cols + c0;
+    const T *dr = d + j * ni, *ar = a + j * ni;
+    if (test_norm) {
+      for (int64_t i = 0; i < ni; ++i) {
+        const T den = test_norm[j] * train_norm[i];
+        const T v = den > 0 ? dr[i] * (ar[i] + one) / den : T(0);
+        row[i] = add ? row[i] + w * v : w * v;
+      }
+    } else if (add) {
+      for (int64_t i = 0; i < ni; ++i) row[i] += w * dr[i] * (ar[i] + one);
+    } else {
+      for (int64_t i = 0; i < ni; ++i) row[i] = w * dr[i] * (ar[i] + one);
     }
-    return 0;
-  });
+  }
 }
 
-}  // namespace
+// ‖g_n‖² = ‖δ_n‖² (‖a_n‖² + one) for rows [0, n) of the factors (g_n = [δ_n ⊗ a_n, δ_n]), or its square
+// root when !squared; written to out[0, n).
+template <class T>
+void factor_norms(const Tensor& delta, const Tensor& act, int64_t n, T one, bool squared, T* out) {
+  const int64_t K = delta.dim(1), in = act.dim(1);
+  const T *d = delta.data<T>(), *a = act.data<T>();
+  for (int64_t r = 0; r < n; ++r) {
+    T dd = 0, aa = 0;
+    for (int64_t k = 0; k < K; ++k) dd += d[r * K + k] * d[r * K + k];
+    for (int64_t k = 0; k < in; ++k) aa += a[r * in + k] * a[r * in + k];
+    out[r] = squared ? dd * (aa + one) : std::sqrt(dd * (aa + one));
+  }
+}
 
-Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<double>& weights, const InfluenceData& data,
-                       Progress& bar) {
-  const int64_t n_test = data.test_x.dim(0), n_train = data.train_x.dim(0);
-  const size_t C = ckpts.size();
+// What both factored routes share: one GradientComputer per checkpoint, prepared for factors, and the
+// factor widths. prepare() returns false when some checkpoint's selection is not one factored output
+// node (the callers then take the generic route).
+struct Factoring {
   std::vector<GradientComputer> gcs;
-  gcs.reserve(C);
-  for (size_t c = 0; c < C; ++c) {
-    gcs.emplace_back(*ckpts[c], ParamSet::LastLayer);
-    // Decided on the training set's first examples (the generic route's probes run there too).
-    if (!gcs[c].prepare_factors(data.train_x, data.train_y)) return Tensor();
-  }
-  const DType dtype = ckpts[0]->dtype();
-  const LastLayerFactors probe = gcs[0].factors(data.train_x.slice_batch(0, 1), data.train_y.slice_batch(0, 1));
-  const int64_t K = probe.delta.dim(1), in = probe.act.dim(1);
-  const double one = probe.bias ? 1.0 : 0.0;  // checkpoints share one architecture (validate_inputs)
+  int64_t K = 0, in = 0;
+  double one = 0;  // 1 with a bias (g_n = [δ ⊗ a, δ]), 0 without
+  DType dtype = DType::F32;
 
-  // Test factors of every checkpoint, kept: (n_test, K) and (n_test, in) each.
-  std::vector<Tensor> test_delta, test_act;
-  for (size_t c = 0; c < C; ++c) {
-    test_delta.push_back(Tensor::empty({n_test, K}, dtype));
-    test_act.push_back(Tensor::empty({n_test, in}, dtype));
-  }
-  const int64_t test_batches = (n_test + kForwardBatch - 1) / kForwardBatch;
-  share_indices(static_cast<int64_t>(C) * test_batches, [&](const auto& next) {
-    for (int64_t i; (i = next()) < static_cast<int64_t>(C) * test_batches;) {
-      const size_t c = static_cast<size_t>(i / test_batches);
-      const int64_t b = i % test_batches * kForwardBatch, e = std::min(n_test, b + kForwardBatch);
-      Tensor d = test_delta[c].slice_batch(b, e), a = test_act[c].slice_batch(b, e);
-      factors_into(gcs[c], data, /*test=*/true, b, e, d, a);
+  bool prepare(const std::vector<Model*>& ckpts, const InfluenceData& data) {
+    gcs.reserve(ckpts.size());
+    for (Model* m : ckpts) {
+      gcs.emplace_back(*m, ParamSet::LastLayer);
+      // Decided on the training set's first examples (the generic route's probes run there too).
+      if (!gcs.back().prepare_factors(data.train_x, data.train_y)) return false;
     }
-  });
-  bar.add(static_cast<int64_t>(C) * n_test);
+    dtype = ckpts[0]->dtype();
+    const LastLayerFactors probe = gcs[0].factors(data.train_x.slice_batch(0, 1), data.train_y.slice_batch(0, 1));
+    K = probe.delta.dim(1);
+    in = probe.act.dim(1);
+    one = probe.bias ? 1.0 : 0.0;  // checkpoints share one architecture (validate_inputs)
+    return true;
+  }
+};
 
-  // Every element of S is written (checkpoint 0 assigns): no zero fill.
-  Tensor S = Tensor::empty({n_test, n_train}, dtype);
-  // About 32 units or more, each a multiple of kForwardBatch: forward batches are [16 k, 16 k + 16)
-  // whatever the unit size.
-  const int64_t unit = std::min(kUnit, ((n_train + 31) / 32 + kForwardBatch - 1) / kForwardBatch * kForwardBatch);
-  const int64_t units = (n_train + unit - 1) / unit;
-  // One fork-join for the whole training set (no thread idles at round ends); only the calling thread
-  // draws the progress bar, from a count the others add to.
+// The training set in units of examples [unit · u, min(n_train, unit · (u + 1))), about 32 units or more,
+// each a multiple of kForwardBatch so that forward batches are [16 k, 16 k + 16) whatever the unit size.
+int64_t train_unit(int64_t n_train) {
+  return std::min(kUnit, ((n_train + 31) / 32 + kForwardBatch - 1) / kForwardBatch * kForwardBatch);
+}
+
+// Runs the units [0, units) over the pool in one fork-join (no thread idles at round ends). make_work()
+// is called once per thread and returns that thread's work(u) (holding its own buffers), which returns
+// how many progress steps it did. Only the calling thread draws the bar, from a count the others add to;
+// the bar ends at `steps`.
+template <class MakeWork>
+void over_units(int64_t units, int64_t steps, Progress& bar, const MakeWork& make_work) {
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<int64_t> done{0};
   int64_t reported = 0;
   share_indices(units, [&](const auto& next) {
     const bool draws = std::this_thread::get_id() == caller;
-    // Per-thread buffers: one checkpoint's train factors and one block's two products.
-    Tensor delta = Tensor::empty({unit, K}, dtype), act = Tensor::empty({unit, in}, dtype);
-    const int64_t block = std::min(n_test, kTestBlock);
-    Tensor D_buf = Tensor::empty({block * unit}, dtype), A_buf = Tensor::empty({block * unit}, dtype);
+    auto work = make_work();
     for (int64_t u; (u = next()) < units;) {
-      const int64_t b = u * unit, e = std::min(n_train, b + unit), n = e - b;
-      for (size_t c = 0; c < C; ++c) {
-        factors_into(gcs[c], data, /*test=*/false, b, e, delta, act);
-        const Tensor dc = delta.slice_batch(0, n), ac = act.slice_batch(0, n);
-        for (int64_t r0 = 0; r0 < n_test; r0 += kTestBlock) {
-          const int64_t r1 = std::min(n_test, r0 + kTestBlock);
-          Tensor D = view(D_buf, r1 - r0, n), A = view(A_buf, r1 - r0, n);
-          ops::matmul_into(test_delta[c].slice_batch(r0, r1), dc, D, false, true, 1.0, 0.0);  // (r1 − r0, n)
-          ops::matmul_into(test_act[c].slice_batch(r0, r1), ac, A, false, true, 1.0, 0.0);    // (r1 − r0, n)
-          fold_block(S, r0, b, D, A, one, weights.at(c), /*add=*/c > 0);
-        }
-      }
-      done.fetch_add(n * static_cast<int64_t>(C), std::memory_order_relaxed);  // the bar counts example·checkpoints
+      done.fetch_add(work(u), std::memory_order_relaxed);
       if (draws) {
         const int64_t now = done.load(std::memory_order_relaxed);
         bar.add(now - reported);
@@ -170,8 +170,106 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
       }
     }
   });
-  bar.add(n_train * static_cast<int64_t>(C) - reported);
+  bar.add(steps - reported);
+}
+
+}  // namespace
+
+Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<double>& weights, const InfluenceData& data,
+                       bool cosine, Progress& bar) {
+  const int64_t n_test = data.test_x.dim(0), n_train = data.train_x.dim(0);
+  const size_t C = ckpts.size();
+  Factoring f;
+  if (!f.prepare(ckpts, data)) return Tensor();
+  const int64_t K = f.K, in = f.in;
+  const DType dtype = f.dtype;
+
+  // Test factors of every checkpoint, kept: (n_test, K) and (n_test, in) each; Grad-Cos also their norms.
+  std::vector<Tensor> test_delta, test_act, test_norm;
+  for (size_t c = 0; c < C; ++c) {
+    test_delta.push_back(Tensor::empty({n_test, K}, dtype));
+    test_act.push_back(Tensor::empty({n_test, in}, dtype));
+    if (cosine) test_norm.push_back(Tensor::empty({n_test}, dtype));
+  }
+  const int64_t test_batches = (n_test + kForwardBatch - 1) / kForwardBatch;
+  share_indices(static_cast<int64_t>(C) * test_batches, [&](const auto& next) {
+    for (int64_t i; (i = next()) < static_cast<int64_t>(C) * test_batches;) {
+      const size_t c = static_cast<size_t>(i / test_batches);
+      const int64_t b = i % test_batches * kForwardBatch, e = std::min(n_test, b + kForwardBatch);
+      Tensor d = test_delta[c].slice_batch(b, e), a = test_act[c].slice_batch(b, e);
+      factors_into(f.gcs[c], data, /*test=*/true, b, e, d, a);
+      if (cosine)
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          factor_norms<T>(d, a, e - b, static_cast<T>(f.one), /*squared=*/false, test_norm[c].data<T>() + b);
+          return 0;
+        });
+    }
+  });
+  bar.add(static_cast<int64_t>(C) * n_test);
+
+  // Every element of S is written (checkpoint 0 assigns): no zero fill.
+  Tensor S = Tensor::empty({n_test, n_train}, dtype);
+  const int64_t unit = train_unit(n_train), units = (n_train + unit - 1) / unit;
+  over_units(units, n_train * static_cast<int64_t>(C), bar, [&] {
+    // Per-thread buffers: one checkpoint's train factors (and norms), one block's two products.
+    const int64_t block = std::min(n_test, kTestBlock);
+    return [&, delta = Tensor::empty({unit, K}, dtype), act = Tensor::empty({unit, in}, dtype),
+            norm = Tensor::empty({unit}, dtype), D_buf = Tensor::empty({block * unit}, dtype),
+            A_buf = Tensor::empty({block * unit}, dtype)](int64_t u) mutable {
+      const int64_t b = u * unit, e = std::min(n_train, b + unit), n = e - b;
+      for (size_t c = 0; c < C; ++c) {
+        factors_into(f.gcs[c], data, /*test=*/false, b, e, delta, act);
+        const Tensor dc = delta.slice_batch(0, n), ac = act.slice_batch(0, n);
+        for (int64_t r0 = 0; r0 < n_test; r0 += kTestBlock) {
+          const int64_t r1 = std::min(n_test, r0 + kTestBlock);
+          Tensor D = view(D_buf, r1 - r0, n), A = view(A_buf, r1 - r0, n);
+          ops::matmul_into(test_delta[c].slice_batch(r0, r1), dc, D, false, true, 1.0, 0.0);  // (r1 − r0, n)
+          ops::matmul_into(test_act[c].slice_batch(r0, r1), ac, A, false, true, 1.0, 0.0);    // (r1 − r0, n)
+          dispatch_float(dtype, [&](auto zero) {
+            using T = decltype(zero);
+            const T one = static_cast<T>(f.one);
+            if (cosine && r0 == 0) factor_norms<T>(delta, act, n, one, /*squared=*/false, norm.data<T>());
+            fold_block_typed<T>(S, r0, b, D, A, one, static_cast<T>(weights.at(c)), /*add=*/c > 0,
+                                cosine ? test_norm[c].data<T>() + r0 : nullptr, cosine ? norm.data<T>() : nullptr);
+            return 0;
+          });
+        }
+      }
+      return n * static_cast<int64_t>(C);  // the bar counts example·checkpoints
+    };
+  });
   return S;
+}
+
+Tensor factored_self_influence(const std::vector<Model*>& ckpts, const std::vector<double>& weights,
+                               const InfluenceData& data, Progress& bar) {
+  const int64_t n_train = data.train_x.dim(0);
+  const size_t C = ckpts.size();
+  Factoring f;
+  if (!f.prepare(ckpts, data)) return Tensor();
+  const DType dtype = f.dtype;
+  Tensor s = Tensor::empty({n_train}, dtype);  // every element written (checkpoint 0 assigns)
+  const int64_t unit = train_unit(n_train), units = (n_train + unit - 1) / unit;
+  over_units(units, n_train * static_cast<int64_t>(C), bar, [&] {
+    return [&, delta = Tensor::empty({unit, f.K}, dtype), act = Tensor::empty({unit, f.in}, dtype),
+            sq = Tensor::empty({unit}, dtype)](int64_t u) mutable {
+      const int64_t b = u * unit, e = std::min(n_train, b + unit), n = e - b;
+      for (size_t c = 0; c < C; ++c) {  // checkpoints in order: the same sum for any thread count
+        factors_into(f.gcs[c], data, /*test=*/false, b, e, delta, act);
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          factor_norms<T>(delta, act, n, static_cast<T>(f.one), /*squared=*/true, sq.data<T>());
+          const T w = static_cast<T>(weights.at(c));
+          T* out = s.data<T>() + b;
+          for (int64_t i = 0; i < n; ++i) out[i] = c > 0 ? out[i] + w * sq.data<T>()[i] : w * sq.data<T>()[i];
+          return 0;
+        });
+      }
+      return n * static_cast<int64_t>(C);
+    };
+  });
+  return s;
 }
 
 }  // namespace xdnn::influence

@@ -35,8 +35,9 @@ struct InfluenceOptions {
   int64_t projection = 0;  // > 0: project gradients to this many dimensions (seeded Gaussian)
   uint64_t seed = 0;       // projection seed
   int64_t chunk = 256;     // training examples per chunk
-  // TracIn / Grad-Dot over a last layer without projection: the factored route (factored_scores); false
-  // forces the generic per-example route (tests compare the two).
+  // TracIn, Grad-Dot, Grad-Cos and self-influence over a last layer without projection: the factored
+  // routes (factored_scores, factored_self_influence); false forces the generic per-example route
+  // (tests compare the two).
   bool factored = true;
   bool progress = false;  // progress bar on stderr
   // Influence functions only.
@@ -89,9 +90,15 @@ class Progress {
 
 // The last-layer route of pairwise_scores (TracInCP-fast, Pruthi et al. 2020, §3.2; factored_scores.cpp):
 //   S = Σ_c w_c (Δ_c Δ'_cᵀ) ⊙ (A_c A'_cᵀ + 1)    Δ, A: test seeds and last-layer inputs; Δ', A': train
-// (+ 1 only with a bias), from forward passes alone. Returns an undefined tensor (nothing computed) when
-// some checkpoint's selection is not one factored output node (GradientComputer::prepare_factors).
+// (+ 1 only with a bias), from forward passes alone; `cosine` divides each checkpoint's term by
+// ‖g(test_j)‖ ‖g(train_i)‖ = √(‖δ_j‖²(‖a_j‖² + 1)) √(‖δ_i‖²(‖a_i‖² + 1)). Returns an undefined tensor
+// (nothing computed) when some checkpoint's selection is not one factored output node
+// (GradientComputer::prepare_factors).
 Tensor factored_scores(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,
-                       const InfluenceData& data, Progress& bar);
+                       const InfluenceData& data, bool cosine, Progress& bar);
+// The last-layer route of self_influence: s_i = Σ_c w_c ‖δ_c,i‖² (‖a_c,i‖² + 1), from forward passes
+// alone; undefined under the same condition as factored_scores.
+Tensor factored_self_influence(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,
+                               const InfluenceData& data, Progress& bar);
 
 }  // namespace xdnn::influence

@@ -15,6 +15,10 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
   const int64_t n = data.train_x.dim(0);
   Tensor s({n}, checkpoints[0]->dtype());
   Progress bar("self-influence", static_cast<int64_t>(checkpoints.size()) * n, opt.progress);
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
+    Tensor f = factored_self_influence(checkpoints, lrs, data, bar);
+    if (f.defined()) return f;
+  }
   std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < checkpoints.size(); ++c) {
     GradientComputer gc(*checkpoints[c], opt.params);
