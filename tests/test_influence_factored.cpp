@@ -53,6 +53,25 @@ Tensor with_threads(int threads, const F& f) {
   return out;
 }
 
+// Three fashion-cnn checkpoints (seeds 1, 2, 3), 150 train and 20 test random float32 images.
+struct FashionCnnCase {
+  std::vector<Model> models;
+  InfluenceData data;
+  explicit FashionCnnCase(uint64_t data_seed) {
+    for (uint64_t s = 1; s <= 3; ++s) models.push_back(build_zoo_model("fashion-cnn", s));
+    Rng rng(data_seed);
+    data.train_x = random_tensor({150, 1, 28, 28}, rng, 0, 1).to(DType::F32);
+    data.train_y = labels(150, 10, rng);
+    data.test_x = random_tensor({20, 1, 28, 28}, rng, 0, 1).to(DType::F32);
+    data.test_y = labels(20, 10, rng);
+  }
+  std::vector<Model*> pointers() {
+    std::vector<Model*> out;
+    for (auto& m : models) out.push_back(&m);
+    return out;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("influence: factored last-layer TracIn equals the generic route (MLP, float64, bias and none)") {
@@ -134,16 +153,10 @@ TEST_CASE("influence: factored Grad-Cos scores a zero gradient 0, as the generic
 }
 
 TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route to rounding, 1 vs 2 threads bitwise") {
-  std::vector<Model> models;
-  for (uint64_t s = 1; s <= 3; ++s) models.push_back(build_zoo_model("fashion-cnn", s));
-  std::vector<Model*> ptrs;
-  for (auto& m : models) ptrs.push_back(&m);
-  Rng rng(5);
-  InfluenceData data;
-  data.train_x = random_tensor({150, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-  data.train_y = labels(150, 10, rng);
-  data.test_x = random_tensor({20, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-  data.test_y = labels(20, 10, rng);
+  FashionCnnCase fc(5);
+  std::vector<Model>& models = fc.models;
+  InfluenceData& data = fc.data;
+  const std::vector<Model*> ptrs = fc.pointers();
   const std::vector<double> lr = {0.1, 0.2, 0.05};
   InfluenceOptions opt;
   opt.params = ParamSet::LastLayer;
@@ -168,16 +181,9 @@ TEST_CASE("influence: factored last-layer TracIn on fashion-cnn: generic route t
 }
 
 TEST_CASE("influence: factored Grad-Cos and self-influence on fashion-cnn: 1 vs 2 threads bitwise, generic route") {
-  std::vector<Model> models;
-  for (uint64_t s = 1; s <= 3; ++s) models.push_back(build_zoo_model("fashion-cnn", s));
-  std::vector<Model*> ptrs;
-  for (auto& m : models) ptrs.push_back(&m);
-  Rng rng(6);
-  InfluenceData data;
-  data.train_x = random_tensor({150, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-  data.train_y = labels(150, 10, rng);
-  data.test_x = random_tensor({20, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-  data.test_y = labels(20, 10, rng);
+  FashionCnnCase fc(6);
+  InfluenceData& data = fc.data;
+  const std::vector<Model*> ptrs = fc.pointers();
   const std::vector<double> lr = {0.1, 0.2, 0.05};
   InfluenceOptions opt;
   opt.params = ParamSet::LastLayer;
