@@ -33,26 +33,6 @@ struct ExplainArgs {
   std::map<std::string, CLI::Option*> given;  // the declared method options, by name
 };
 
-void check_finite(const Tensor& x, const std::string& path) {
-  if (!x.is_float()) return;
-  for (int64_t i = 0; i < x.numel(); ++i)
-    if (!std::isfinite(x.item(i)))
-      throw Error(path + ": element " + std::to_string(i) + " is " + (std::isnan(x.item(i)) ? "NaN" : "infinite"),
-                  "inputs must be finite");
-}
-
-// --precision: the dtype the model computes in. float64 (the default) runs the float32 weights and inputs
-// in double, as the golden references do: near-ties in max-pooling and near-zero ReLU inputs (IG nodes
-// close to the baseline, say) then resolve as in exact arithmetic. The cost on the models here is small.
-void set_precision(Model& model, const std::string& precision) {
-  if (precision == "float64")
-    model.to(DType::F64);
-  else if (precision == "float32")
-    model.to(DType::F32);
-  else
-    throw Error("--precision '" + precision + "': expected float32 or float64");
-}
-
 // One PNG for the whole batch: the samples' heatmaps side by side, each drawn as the HTML report draws it
 // (explain/report.h: channels summed, class activation maps upsampled to the input grid, over the grey
 // channel mean of the input). (N, D) and token (N, T) attributions are drawn as one row of cells per sample.

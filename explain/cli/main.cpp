@@ -15,10 +15,12 @@ int main(int argc, char** argv) {
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_eval_command(app);
+  xdnn::cli::add_evaluate_command(app);
   xdnn::cli::add_explain_command(app);
   xdnn::cli::add_influence_command(app);
   xdnn::cli::add_report_command(app);
   xdnn::cli::add_run_command(app);
+  xdnn::cli::add_svcca_command(app);
   xdnn::cli::add_train_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,144 @@
+// Deletion / insertion / MoRF / LeRF curves: see curve.h.
+#include "explain/evaluate/curve.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "engine/error.h"
+#include "explain/common.h"
+
+namespace xdnn::explain {
+
+FeatureLayout feature_layout(const Tensor& input, const Tensor& attribution) {
+  if (!input.defined() || !input.is_float() || input.ndim() < 2)
+    throw Error("evaluate: expected a float input batch (N, C, H, W) or (N, D), got " +
+                    (input.defined() ? input.describe() : std::string("nothing")),
+                "token inputs are not supported by the perturbation metrics");
+  if (!attribution.defined() || !attribution.is_float())
+    throw Error("attribution: expected a float array, got " +
+                (attribution.defined() ? attribution.describe() : std::string("nothing")));
+  FeatureLayout L;
+  L.samples = input.dim(0);
+  L.elements = input.numel() / std::max<int64_t>(L.samples, 1);
+  const Shape& xs = input.shape();
+  const Shape& as = attribution.shape();
+  Shape per_pixel;
+  if (input.ndim() == 4) per_pixel = {xs[0], 1, xs[2], xs[3]};
+  if (as == xs) {
+    L.features = L.elements;
+  } else if (input.ndim() == 4 && as == per_pixel) {
+    L.channels = xs[1];
+    L.features = xs[2] * xs[3];
+  } else {
+    throw Error("attribution: shape " + shape_str(as) + " does not match input " + shape_str(xs) +
+                    (input.ndim() == 4 && xs[1] > 1
+                         ? " (expected " + shape_str(xs) + " or per pixel " + shape_str(per_pixel) + ")"
+                         : " (expected the same shape)"),
+                "an attribution holds one value per input element, or per pixel for images");
+  }
+  if (L.samples < 1 || L.features < 1) throw Error("evaluate: the input batch " + input.describe() + " is empty");
+  for (int64_t i = 0; i < attribution.numel(); ++i)
+    if (!std::isfinite(attribution.item(i)))
+      throw Error("attribution: element " + std::to_string(i) + " is " +
+                  (std::isnan(attribution.item(i)) ? "NaN" : "infinite") + ", expected finite values");
+  return L;
+}
+
+std::vector<int64_t> order_largest_first(const double* a, int64_t D) {
+  std::vector<int64_t> order(D);
+  std::iota(order.begin(), order.end(), 0);
+  // A stable sort on −a: −0.0 and +0.0 compare equal, so they keep their index order.
+  std::stable_sort(order.begin(), order.end(), [a](int64_t i, int64_t j) { return a[i] > a[j]; });
+  return order;
+}
+
+namespace {
+
+std::vector<int64_t> order_smallest_first(const double* a, int64_t D) {
+  std::vector<int64_t> order(D);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [a](int64_t i, int64_t j) { return a[i] < a[j]; });
+  return order;
+}
+
+}  // namespace
+
+std::vector<OptionSpec> curve_option_specs() {
+  return {{"score", "", "the explained scalar: logit, prob or log-prob (required)"},
+          {"steps", "", "number of curve steps n; the curve has n + 1 points (required)"},
+          {"baseline", "0", "value a removed feature takes (a number)"}};
+}
+
+CurveSettings curve_settings(const Options& options, CurveKind kind) {
+  CurveSettings s;
+  s.kind = kind;
+  if (options.get("score", "").empty()) throw Error("--score is required: logit, prob or log-prob");
+  s.score = parse_score(options.get("score", ""));
+  if (options.get("steps", "").empty()) throw Error("--steps is required: the number of curve steps (≥ 1)");
+  s.steps = options.get_int("steps", 0);
+  if (s.steps < 1) throw Error("--steps " + std::to_string(s.steps) + ": expected at least 1");
+  s.baseline = options.get_double("baseline", 0.0);
+  if (!std::isfinite(s.baseline)) throw Error("--baseline: expected a finite number");
+  return s;
+}
+
+double curve_auc(const double* c, int64_t steps) {
+  double sum = 0.0;
+  for (int64_t i = 1; i <= steps; ++i) sum += 0.5 * (c[i - 1] + c[i]);
+  return sum / static_cast<double>(steps);
+}
+
+Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor& attribution,
+                           const std::vector<int64_t>& targets, const CurveSettings& settings) {
+  const FeatureLayout L = feature_layout(input, attribution);
+  const int64_t N = L.samples, D = L.features, E = L.elements, n = settings.steps;
+  if (n < 1) throw Error("--steps " + std::to_string(n) + ": expected at least 1");
+  if (static_cast<int64_t>(targets.size()) != N)
+    throw Error("evaluate: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
+  const Tensor x = input.to(DType::F64);
+  const Tensor a = attribution.to(DType::F64);
+  std::vector<std::vector<int64_t>> orders(N);
+  for (int64_t s = 0; s < N; ++s)
+    orders[s] = settings.least_first ? order_smallest_first(a.data<double>() + s * D, D)
+                                     : order_largest_first(a.data<double>() + s * D, D);
+
+  const bool deletion = settings.kind == CurveKind::Deletion;
+  const double b = settings.baseline;
+  const int64_t points = n + 1, total = N * points;
+  Shape row_shape = input.shape();
+  Tensor curves({N, points}, DType::F64);
+  const int64_t chunk = std::clamp<int64_t>(32, 1, total);  // rows per model call (explain/common.cpp)
+  for (int64_t r0 = 0; r0 < total; r0 += chunk) {
+    const int64_t R = std::min(chunk, total - r0);
+    row_shape[0] = R;
+    Tensor rows(row_shape, DType::F64);
+    double* p = rows.data<double>();
+    std::vector<int64_t> row_targets(R);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t s = (r0 + r) / points, i = (r0 + r) % points;
+      const int64_t k = (i * D + n - 1) / n;  // k_i = ⌈i·D/n⌉ in integers
+      const double* xs = x.data<double>() + s * E;
+      double* row = p + r * E;
+      // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back.
+      if (deletion)
+        std::copy(xs, xs + E, row);
+      else
+        std::fill(row, row + E, b);
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t f = orders[s][j];
+        for (int64_t c = 0; c < L.channels; ++c) {
+          const int64_t e = c * D + f;
+          row[e] = deletion ? b : xs[e];
+        }
+      }
+      row_targets[r] = targets[s];
+    }
+    const Tape tape = model.forward({rows.to(model.dtype())});
+    const std::vector<double> sc = target_scores(tape_logits(model, tape), row_targets, settings.score);
+    for (int64_t r = 0; r < R; ++r) curves.set_item(r0 + r, sc[r]);
+  }
+  return curves;
+}
+
+}  // namespace xdnn::explain

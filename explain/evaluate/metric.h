@@ -1,0 +1,58 @@
+// Evaluation metrics for attributions ("which explanation can you trust?"): one metric per file in
+// explain/evaluate/, registered by name like the explanation methods (explain/method.h). The CLI
+// (`xdnn evaluate`) finds metrics only through this registry.
+//
+// A metric reads a model, an input batch, one attribution per sample and the per-sample targets, and
+// returns an array (its exact output, e.g. the deletion curve (N, steps + 1)) plus one summary number
+// per sample (e.g. the area under that curve) for tables.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "explain/method.h"
+#include "models/model.h"
+
+namespace xdnn::explain {
+
+struct MetricRequest {
+  const Model* model = nullptr;
+  Tensor input;                  // (N, ...) float, in the model's dtype
+  Tensor attribution;            // the input's shape, or (N, 1, H, W) for an (N, C, H, W) input (per pixel)
+  std::vector<int64_t> targets;  // one class per sample (filled by the caller: --target or argmax)
+  Options options;               // the metric's options, defaults filled in (resolve_metric_options)
+};
+
+struct MetricResult {
+  Tensor values;                // float64; the metric's array, e.g. curves (N, steps + 1)
+  std::vector<double> summary;  // one number per sample, e.g. the AUC of its curve
+  std::string summary_name;     // what `summary` is, e.g. "AUC"
+};
+
+struct MetricInfo {
+  std::string name;         // "deletion"
+  std::string description;  // one line, for --help
+  std::vector<OptionSpec> options;
+  std::function<MetricResult(const MetricRequest&)> run;
+};
+
+void register_metric(MetricInfo info);
+const std::vector<MetricInfo>& metrics();
+// Throws an Error listing the registered names when `name` is unknown.
+const MetricInfo& find_metric(const std::string& name);
+// Comma-separated names of the registered metrics.
+std::string metric_names();
+// Every option of every registered metric, each name once, sorted (what the CLI declares).
+std::vector<OptionSpec> all_metric_options();
+// The options `metric` runs with: its defaults, overridden by `given`. Throws naming the option when
+// `given` holds an option this metric does not take.
+Options resolve_metric_options(const MetricInfo& metric, const std::map<std::string, std::string>& given);
+
+struct MetricRegistration {
+  explicit MetricRegistration(MetricInfo info) { register_metric(std::move(info)); }
+};
+
+}  // namespace xdnn::explain
