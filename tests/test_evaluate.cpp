@@ -14,6 +14,7 @@
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/metric.h"
 #include "explain/evaluate/score.h"
+#include "explain/evaluate/table.h"
 #include "explain/svcca.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
@@ -53,6 +54,12 @@ MetricResult run_metric(const std::string& name, const Model& m, const Tensor& x
 }
 
 Tensor tensor(Shape s, std::vector<double> v) { return Tensor::from_vector(std::move(s), v); }
+
+Tensor ops_neg(const Tensor& a) {
+  Tensor out = a.clone();
+  for (int64_t i = 0; i < out.numel(); ++i) out.set_item(i, -out.item(i));
+  return out;
+}
 
 }  // namespace
 
@@ -238,4 +245,87 @@ TEST_CASE("SVCCA: conv activations are (N·h·w, C); mismatched rows and bad --k
   Model m = linear_model(4, {1, 1, 1, 1});
   CHECK_THROWS_AS(layer_activation(m, Tensor::full({2, 4}, 1.0, DType::F64), "no-such-tensor"), Error);
   CHECK(layer_activation(m, Tensor::full({2, 4}, 1.0, DType::F64), "fc").item(1) == 4.0);
+}
+
+TEST_CASE("AOPC over the MoRF and LeRF curves, on a model that sums its input") {
+  Model m = linear_model(5, {1, 1, 1, 1, 1});
+  Tensor x = tensor({1, 5}, {1, 2, 4, 8, 16});
+  // MoRF: 31, 7, 1, 0 -> (0 + 24 + 30 + 31) / 4; LeRF (1, 2, 4, 8, 16 first): 31, 28, 16, 0 -> (0 + 3 + 15 + 31) / 4.
+  const MetricResult morf = run_metric("aopc", m, x, x, {0}, {{"score", "logit"}, {"steps", "3"}});
+  CHECK(morf.summary[0] == 21.25);
+  const MetricResult lerf = run_metric("aopc", m, x, x, {0}, {{"score", "logit"}, {"steps", "3"}, {"order", "lerf"}});
+  const double expect[] = {31, 28, 16, 0};
+  for (int i = 0; i < 4; ++i) CHECK(lerf.values.item(i) == expect[i]);
+  CHECK(lerf.summary[0] == 12.25);
+  CHECK_THROWS_AS(run_metric("aopc", m, x, x, {0}, {{"score", "logit"}, {"steps", "3"}, {"order", "up"}}), Error);
+}
+
+TEST_CASE("faithfulness correlation: gradient x input of a linear model correlates exactly") {
+  Rng rng(17);
+  const int64_t D = 20;
+  std::vector<double> W(2 * D);
+  for (auto& w : W) w = rng.uniform() * 2 - 1;
+  Model m = linear_model(D, W);
+  Tensor x = random_tensor({2, D}, rng, 0.0, 1.0).to(DType::F64);
+  const std::vector<int64_t> t{0, 1};
+  // Removing S (baseline 0) drops the logit by Σ_{i∈S} w_i x_i: exactly the mass of gradient x input.
+  Tensor gxi({2, D}, DType::F64);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t i = 0; i < D; ++i) gxi.set_item(n * D + i, W[t[n] * D + i] * x.item(n * D + i));
+  const std::map<std::string, std::string> opts{{"score", "logit"}, {"samples", "50"}, {"subset-size", "6"}};
+  const MetricResult r = run_metric("faithfulness-correlation", m, x, gxi, t, opts);
+  for (double c : r.summary) CHECK(c == doctest::Approx(1.0).epsilon(1e-12));
+  const MetricResult neg = run_metric("faithfulness-correlation", m, x, ops_neg(gxi), t, opts);
+  for (double c : neg.summary) CHECK(c == doctest::Approx(-1.0).epsilon(1e-12));
+  // A constant attribution has the same mass on every subset: the correlation is undefined, reported 0.
+  const MetricResult flat =
+      run_metric("faithfulness-correlation", m, x, Tensor::full({2, D}, 0.5, DType::F64), t, opts);
+  for (double c : flat.summary) CHECK(c == 0.0);
+  CHECK_THROWS_AS(run_metric("faithfulness-correlation", m, x, gxi, t,
+                             {{"score", "logit"}, {"samples", "50"}, {"subset-size", "21"}}),
+                  Error);
+}
+
+TEST_CASE("infidelity: 0 for the gradient of a linear model; E[(wᵀI)²] = σ²‖w‖² for a zero attribution") {
+  Rng rng(19);
+  const int64_t D = 10;
+  std::vector<double> W(D);
+  double w2 = 0.0;
+  for (auto& w : W) w = rng.uniform() * 2 - 1, w2 += w * w;
+  Model m = linear_model(D, W);
+  Tensor x = random_tensor({1, D}, rng, 0.0, 1.0).to(DType::F64);
+  Tensor grad({1, D}, DType::F64);
+  for (int64_t i = 0; i < D; ++i) grad.set_item(i, W[i]);
+  const MetricResult r =
+      run_metric("infidelity", m, x, grad, {0}, {{"score", "logit"}, {"samples", "20"}, {"noise-std", "0.3"}});
+  CHECK(r.summary[0] < 1e-24);
+  const MetricResult z = run_metric("infidelity", m, x, Tensor({1, D}, DType::F64), {0},
+                                    {{"score", "logit"}, {"samples", "4000"}, {"noise-std", "0.3"}});
+  CHECK(z.summary[0] == doctest::Approx(0.09 * w2).epsilon(0.1));  // Monte Carlo: ~2 % standard error
+}
+
+TEST_CASE("max-sensitivity: saliency of a linear model is 0; gradient x input moves by at most r‖w‖") {
+  Rng rng(23);
+  const int64_t D = 8;
+  std::vector<double> W(D);
+  double w2 = 0.0;
+  for (auto& w : W) w = rng.uniform() * 2 - 1, w2 += w * w;
+  Model m = linear_model(D, W);
+  Tensor x = random_tensor({2, D}, rng, 0.0, 1.0).to(DType::F64);
+  const std::vector<int64_t> t{0, 0};
+  const auto metrics = resolve_metrics({"max-sensitivity"}, {{"radius", "0.05"}});
+  const AttributionSource sal = method_source(m, x, t, "saliency", {});
+  const AttributionSource gxi = method_source(m, x, t, "gradient-x-input", {});
+  const EvaluationTable table = evaluate_table(m, x, t, {sal, gxi}, metrics, false);
+  for (double v : table.cells[0][0].summary) CHECK(v == 0.0);
+  for (double v : table.cells[1][0].summary) {
+    CHECK(v > 0.0);
+    CHECK(v <= 0.05 * std::sqrt(w2) + 1e-15);
+  }
+  CHECK(table.format().find("gradient-x-input") != std::string::npos);
+  // From a file there is no method to re-run.
+  CHECK_THROWS_AS(run_metric("max-sensitivity", m, x, gxi.values, t, {}), Error);
+  // An option none of the chosen metrics takes.
+  CHECK_THROWS_AS(resolve_metrics({"deletion", "max-sensitivity"}, {{"subset-size", "3"}}), Error);
+  CHECK_THROWS_AS(resolve_metrics({}, {}), Error);
 }

@@ -1,11 +1,17 @@
-// `xdnn evaluate --metric NAME --model M --input X.npy --attribution A.npy [--target K] [metric options]
-//                --out V.npy`
+// `xdnn evaluate --metric M1[,M2...] --model M --input X.npy (--attribution A.npy | --methods a,b,c)
+//                [--option NAME=VALUE ...] [--target K] [metric options] --out PATH`
 //
-// Scores an attribution with one registered metric (explain/evaluate/metric.h), e.g. the deletion and
-// insertion curves of the golden README's §`xdnn evaluate`. Like `explain`, the command declares the union
-// of every registered metric's options; only the chosen metric's are accepted. Writes the metric's array
-// (float32 .npy) and prints one line per sample with its summary (e.g. the AUC) and their mean.
+// Scores attributions with registered metrics (explain/evaluate/metric.h), e.g. the deletion and insertion
+// curves of the golden README's §`xdnn evaluate`. The attributions are read from a file or computed by
+// registered methods (--methods, with --option passed to every method that takes it). Like `explain`, the
+// command declares the union of every registered metric's options; each given option must apply to at
+// least one chosen metric. One metric and one attribution: --out is the metric's .npy (float32). Several:
+// --out is a folder that receives <attribution>.<metric>.npy for each pair. Prints the table (mean ± sd of
+// each metric's per-sample summary, e.g. the AUC), and per-sample values for a single pair.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,8 +19,7 @@
 #include "engine/error.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
-#include "explain/evaluate/metric.h"
-#include "explain/registry.h"
+#include "explain/evaluate/table.h"
 #include "models/load.h"
 #include "models/npy.h"
 
@@ -23,7 +28,8 @@ namespace xdnn::cli {
 namespace {
 
 struct EvaluateArgs {
-  std::string metric, model, input, attribution, out, precision = "float64";
+  std::string metric, model, input, attribution, methods, out, precision = "float64";
+  std::vector<std::string> method_options;  // NAME=VALUE
   int64_t target = -1;
   bool target_given = false;
   std::map<std::string, std::string> values;  // metric option values, by name
@@ -32,57 +38,76 @@ struct EvaluateArgs {
 
 void run_evaluate(const EvaluateArgs& a) {
   // Everything that can be checked without loading anything first: fail fast.
-  const explain::MetricInfo& metric = explain::find_metric(a.metric);
   std::map<std::string, std::string> given;
   for (const auto& [name, opt] : a.given)
     if (opt->count() > 0) given[name] = a.values.at(name);
-  explain::MetricRequest req;
-  req.options = explain::resolve_metric_options(metric, given);
+  const auto metrics = explain::resolve_metrics(split_commas(a.metric, false), given);
+  std::map<std::string, std::string> method_options;
+  for (const auto& kv : a.method_options) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error("--option '" + kv + "': expected NAME=VALUE, e.g. --option steps=32");
+    method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  const std::vector<std::string> methods = split_commas(a.methods, false);
+  if (a.attribution.empty() == methods.empty())
+    throw Error("give either --attribution A.npy or --methods a,b,c (one of them)");
+  for (const auto& m : methods) explain::find_method(m);  // unknown names fail before any work
   if (a.target_given && a.target < 0)
     throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
 
   Model model = load_model(a.model);
   set_precision(model, a.precision);
-  req.model = &model;
-  req.input = load_npy(a.input);
-  check_finite(req.input, a.input);
-  if (!req.input.is_float() || req.input.ndim() < 2)
-    throw Error(a.input + ": expected a float batch (N, C, H, W) or (N, D), got " + req.input.describe(),
+  Tensor input = load_npy(a.input);
+  check_finite(input, a.input);
+  if (!input.is_float() || input.ndim() < 2)
+    throw Error(a.input + ": expected a float batch (N, C, H, W) or (N, D), got " + input.describe(),
                 "token inputs are not supported by xdnn evaluate");
-  req.input = req.input.to(DType::F32).to(model.dtype());
-  req.attribution = load_npy(a.attribution);
-  check_finite(req.attribution, a.attribution);
-  // Its shape is checked by the metric (explain/evaluate/curve.h) before any perturbed forward pass.
-  req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
+  input = input.to(DType::F32).to(model.dtype());
+  const std::vector<int64_t> targets = explain::resolve_targets(model, input, a.target_given ? a.target : -1);
 
-  const explain::MetricResult r = metric.run(req);
-  Tensor out = r.values.to(DType::F32);
-  check_finite(out, "metric " + metric.name);
-  save_npy(a.out, out);
-  double mean = 0.0;
-  for (size_t n = 0; n < r.summary.size(); ++n) {
-    std::printf("sample %zu (target %lld): %s %.6g\n", n, static_cast<long long>(req.targets[n]),
-                r.summary_name.c_str(), r.summary[n]);
-    mean += r.summary[n] / static_cast<double>(r.summary.size());
+  std::vector<explain::AttributionSource> sources;
+  if (!a.attribution.empty()) {
+    Tensor attr = load_npy(a.attribution);
+    check_finite(attr, a.attribution);  // its shape is checked by each metric before any perturbed pass
+    sources.push_back({std::filesystem::path(a.attribution).stem().string(), attr, {}});
   }
-  if (!r.summary.empty())
-    std::printf("%s: mean %s %.6g over %zu samples\n", metric.name.c_str(), r.summary_name.c_str(), mean,
-                r.summary.size());
+  for (const auto& m : methods) sources.push_back(explain::method_source(model, input, targets, m, method_options));
+
+  const explain::EvaluationTable t =
+      explain::evaluate_table(model, input, targets, sources, metrics, isatty(fileno(stderr)) != 0);
+  const bool single = sources.size() == 1 && metrics.size() == 1;
+  if (!single) std::filesystem::create_directories(a.out);
+  for (size_t i = 0; i < t.rows.size(); ++i)
+    for (size_t j = 0; j < t.columns.size(); ++j) {
+      Tensor out = t.cells[i][j].values.to(DType::F32);
+      check_finite(out, "metric " + t.columns[j] + " of " + t.rows[i]);
+      save_npy(single ? a.out : (std::filesystem::path(a.out) / (t.rows[i] + "." + t.columns[j] + ".npy")).string(),
+               out);
+    }
+  if (single) {
+    const explain::MetricResult& r = t.cells[0][0];
+    for (size_t n = 0; n < r.summary.size(); ++n)
+      std::printf("sample %zu (target %lld): %s %.6g\n", n, static_cast<long long>(targets[n]), r.summary_name.c_str(),
+                  r.summary[n]);
+  }
+  std::printf("%s", t.format().c_str());
 }
 
 }  // namespace
 
 void add_evaluate_command(CLI::App& app) {
   auto args = std::make_shared<EvaluateArgs>();
-  CLI::App* cmd = app.add_subcommand("evaluate", "score an attribution with a faithfulness metric (deletion, ...)");
-  cmd->add_option("--metric", args->metric, "metric: " + explain::metric_names())->required();
+  CLI::App* cmd = app.add_subcommand("evaluate", "score attributions with faithfulness metrics (deletion, ...)");
+  cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D)")->required();
-  cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)")
-      ->required();
+  cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
+  cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
+  cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
   CLI::Option* target_option =
       cmd->add_option("--target", args->target, "class for every sample (default: argmax of the logits)");
-  cmd->add_option("--out", args->out, "output .npy (float32), e.g. the curves (N, steps + 1)")->required();
+  cmd->add_option("--out", args->out, "output .npy (one metric, one attribution) or folder")->required();
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32");
   for (const auto& spec : explain::all_metric_options()) {
     std::string help = spec.help;

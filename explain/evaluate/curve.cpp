@@ -105,40 +105,50 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
 
   const bool deletion = settings.kind == CurveKind::Deletion;
   const double b = settings.baseline;
-  const int64_t points = n + 1, total = N * points;
-  Shape row_shape = input.shape();
-  Tensor curves({N, points}, DType::F64);
-  const int64_t chunk = std::clamp<int64_t>(32, 1, total);  // rows per model call (explain/common.cpp)
-  for (int64_t r0 = 0; r0 < total; r0 += chunk) {
-    const int64_t R = std::min(chunk, total - r0);
-    row_shape[0] = R;
-    Tensor rows(row_shape, DType::F64);
-    double* p = rows.data<double>();
-    std::vector<int64_t> row_targets(R);
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t s = (r0 + r) / points, i = (r0 + r) % points;
-      const int64_t k = (i * D + n - 1) / n;  // k_i = ⌈i·D/n⌉ in integers
-      const double* xs = x.data<double>() + s * E;
-      double* row = p + r * E;
-      // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back.
-      if (deletion)
-        std::copy(xs, xs + E, row);
-      else
-        std::fill(row, row + E, b);
-      for (int64_t j = 0; j < k; ++j) {
-        const int64_t f = orders[s][j];
-        for (int64_t c = 0; c < L.channels; ++c) {
-          const int64_t e = c * D + f;
-          row[e] = deletion ? b : xs[e];
-        }
+  const int64_t points = n + 1;
+  const Shape sample_shape(input.shape().begin() + 1, input.shape().end());
+  auto fill = [&](int64_t r, double* row) {
+    const int64_t s = r / points, i = r % points;
+    const int64_t k = (i * D + n - 1) / n;  // k_i = ⌈i·D/n⌉ in integers
+    const double* xs = x.data<double>() + s * E;
+    // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back.
+    if (deletion)
+      std::copy(xs, xs + E, row);
+    else
+      std::fill(row, row + E, b);
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t c = 0; c < L.channels; ++c) {
+        const int64_t e = feature_element(L, orders[s][j], c);
+        row[e] = deletion ? b : xs[e];
       }
-      row_targets[r] = targets[s];
+  };
+  const std::vector<double> sc =
+      score_rows(model, sample_shape, N * points, settings.score, fill, [&](int64_t r) { return targets[r / points]; });
+  return Tensor::from_vector({N, points}, sc);
+}
+
+std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
+                               const std::function<void(int64_t r, double* row)>& fill,
+                               const std::function<int64_t(int64_t r)>& target_of) {
+  const int64_t E = shape_numel(sample_shape);
+  const int64_t chunk = 32;  // rows per model call: see copies_per_call in explain/common.cpp
+  Shape shape{0};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  std::vector<double> out(rows);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t R = std::min(chunk, rows - r0);
+    shape[0] = R;
+    Tensor batch(shape, DType::F64);
+    std::vector<int64_t> targets(R);
+    for (int64_t r = 0; r < R; ++r) {
+      fill(r0 + r, batch.data<double>() + r * E);
+      targets[r] = target_of(r0 + r);
     }
-    const Tape tape = model.forward({rows.to(model.dtype())});
-    const std::vector<double> sc = target_scores(tape_logits(model, tape), row_targets, settings.score);
-    for (int64_t r = 0; r < R; ++r) curves.set_item(r0 + r, sc[r]);
+    const Tape tape = model.forward({batch.to(model.dtype())});
+    const std::vector<double> sc = target_scores(tape_logits(model, tape), targets, score);
+    std::copy(sc.begin(), sc.end(), out.begin() + r0);
   }
-  return curves;
+  return out;
 }
 
 }  // namespace xdnn::explain

@@ -13,6 +13,7 @@
 // number of samples and steps.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -35,6 +36,9 @@ struct FeatureLayout {
 // every value is finite; throws a one-line error naming the attribution and the expected shapes.
 FeatureLayout feature_layout(const Tensor& input, const Tensor& attribution);
 
+// Input element of feature f in channel c (see FeatureLayout).
+inline int64_t feature_element(const FeatureLayout& L, int64_t f, int64_t c) { return c * L.features + f; }
+
 // Feature indices of one sample's attribution a[0..D) sorted by value, largest first, ties by index.
 std::vector<int64_t> order_largest_first(const double* a, int64_t D);
 
@@ -54,6 +58,13 @@ CurveSettings curve_settings(const Options& options, CurveKind kind);
 // C (N, steps + 1) float64.
 Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor& attribution,
                            const std::vector<int64_t>& targets, const CurveSettings& settings);
+
+// Scores of `rows` perturbed inputs of one sample shape, without holding them all: row r is written by
+// fill(r, row) into a zeroed float64 buffer of `sample_shape`'s size, rows go through the model in chunks
+// of 32, and s(row r) is scored for class target_of(r). Returns the R scores in row order.
+std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
+                               const std::function<void(int64_t r, double* row)>& fill,
+                               const std::function<int64_t(int64_t r)>& target_of);
 
 // Trapezoid area under one curve over [0, 1]: (1/n) Σ_{i=1..n} (c[i−1] + c[i]) / 2.
 double curve_auc(const double* c, int64_t steps);

@@ -1,0 +1,68 @@
+// Max-sensitivity (Yeh et al. 2019, "On the (In)fidelity and Sensitivity of Explanations", eq. 2):
+//   SENS_MAX(Φ, f, x, r) = max_{‖y − x‖_∞ ≤ r} ‖ Φ(f, y) − Φ(f, x) ‖₂
+// estimated as Captum's `sensitivity_max` does: the maximum over --samples points y = x + u, u uniform
+// in [−r, r] per input element (r = --radius), of the Frobenius norm of the change of the attribution,
+// explaining the same target class. Lower is better (a stable explanation). It re-runs the explanation
+// method, so it needs `--methods`, not an attribution file.
+// Draw j's noise comes from Rng(seed, j) and is the same for every sample (batch-independent results).
+// Output: SENS_MAX per sample (N,); summary: the same.
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/random.h"
+#include "explain/evaluate/curve.h"
+
+namespace xdnn::explain {
+
+namespace {
+
+MetricResult max_sensitivity(const MetricRequest& req) {
+  if (!req.explain)
+    throw Error("max-sensitivity re-runs the explanation method on perturbed inputs",
+                "name the method with --methods instead of giving an --attribution file");
+  const int64_t runs = req.options.get_int("samples", 10);
+  const double radius = req.options.get_double("radius", 0.02);
+  const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
+  if (runs < 1) throw Error("--samples " + std::to_string(runs) + ": expected at least 1");
+  if (!(radius > 0.0) || !std::isfinite(radius)) throw Error("--radius: expected a positive number");
+  const FeatureLayout L = feature_layout(req.input, req.attribution);
+  const int64_t N = L.samples, E = L.elements, A = req.attribution.numel() / N;
+  const Tensor x = req.input.to(DType::F64), a = req.attribution.to(DType::F64);
+  std::vector<double> worst(N, 0.0);
+  for (int64_t j = 0; j < runs; ++j) {
+    Rng rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(j) + 1);
+    std::vector<double> u(E);
+    for (auto& v : u) v = rng.uniform(-radius, radius);
+    Tensor y(x.shape(), DType::F64);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t e = 0; e < E; ++e) y.data<double>()[n * E + e] = x.data<double>()[n * E + e] + u[e];
+    const Tensor phi = req.explain(y.to(req.input.dtype()), req.targets).to(DType::F64);
+    if (phi.shape() != a.shape())
+      throw Error("max-sensitivity: the method returned " + shape_str(phi.shape()) + " for a perturbed input, " +
+                  shape_str(a.shape()) + " for the original");
+    for (int64_t n = 0; n < N; ++n) {
+      double sq = 0.0;
+      for (int64_t i = 0; i < A; ++i) {
+        const double d = phi.data<double>()[n * A + i] - a.data<double>()[n * A + i];
+        sq += d * d;
+      }
+      worst[n] = std::max(worst[n], std::sqrt(sq));
+    }
+  }
+  MetricResult out;
+  out.values = Tensor::from_vector({N}, worst);
+  out.summary = worst;
+  out.summary_name = "max-sensitivity";
+  return out;
+}
+
+MetricRegistration reg{{"max-sensitivity",
+                        "largest change of the attribution within an L-inf ball around the input (Yeh et al. "
+                        "2019; lower is better)",
+                        {{"samples", "10", "number of perturbed inputs"},
+                         {"radius", "0.02", "radius r of the L-inf ball (uniform noise in [-r, r])"},
+                         {"seed", "0", "seed of the perturbations"}},
+                        max_sensitivity}};
+
+}  // namespace
+}  // namespace xdnn::explain

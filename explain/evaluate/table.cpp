@@ -1,0 +1,112 @@
+// The evaluation table: see table.h.
+#include "explain/evaluate/table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "engine/error.h"
+#include "explain/influence/influence.h"
+#include "explain/registry.h"
+
+namespace xdnn::explain {
+
+AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
+                                const std::string& method, const std::map<std::string, std::string>& options) {
+  const MethodInfo& info = find_method(method);
+  std::map<std::string, std::string> given;
+  for (const auto& spec : info.options)
+    if (options.count(spec.name)) given[spec.name] = options.at(spec.name);
+  ExplainRequest req;
+  req.model = &model;
+  req.input = input;
+  req.targets = targets;
+  req.options = resolve_options(info, given);
+  AttributionSource src;
+  src.name = method;
+  src.values = info.run(req).values;
+  src.explain = [&info, req](const Tensor& x, const std::vector<int64_t>& t) {
+    ExplainRequest r = req;
+    r.input = x;
+    r.targets = t;
+    return info.run(r).values;
+  };
+  return src;
+}
+
+std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
+                                                                   const std::map<std::string, std::string>& given) {
+  if (names.empty()) throw Error("--metric: name at least one metric", "valid metrics: " + metric_names());
+  std::vector<std::pair<const MetricInfo*, Options>> out;
+  std::set<std::string> used;
+  for (const auto& name : names) {
+    const MetricInfo& m = find_metric(name);
+    std::map<std::string, std::string> mine;
+    for (const auto& spec : m.options)
+      if (given.count(spec.name)) mine[spec.name] = given.at(spec.name), used.insert(spec.name);
+    out.emplace_back(&m, resolve_metric_options(m, mine));
+  }
+  for (const auto& [name, value] : given)
+    if (!used.count(name)) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw Error("option --" + name + " does not apply to metric " + list);
+    }
+  return out;
+}
+
+EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
+                               const std::vector<AttributionSource>& sources,
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress) {
+  EvaluationTable t;
+  for (const auto& m : metrics) t.columns.push_back(m.first->name);
+  influence::Progress bar("evaluate", static_cast<int64_t>(sources.size() * metrics.size()), progress);
+  for (const auto& src : sources) {
+    t.rows.push_back(src.name);
+    t.cells.emplace_back();
+    for (const auto& [metric, options] : metrics) {
+      MetricRequest req;
+      req.model = &model;
+      req.input = input;
+      req.attribution = src.values;
+      req.targets = targets;
+      req.options = options;
+      req.explain = src.explain;
+      t.cells.back().push_back(metric->run(req));
+      bar.add(1);
+    }
+  }
+  return t;
+}
+
+std::string EvaluationTable::format() const {
+  size_t w0 = 11;
+  for (const auto& r : rows) w0 = std::max(w0, r.size());
+  std::string out;
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%-*s", static_cast<int>(w0), "attribution");
+  out += buf;
+  for (size_t j = 0; j < columns.size(); ++j) {
+    const std::string head = columns[j] + (cells.empty() ? "" : " " + cells[0][j].summary_name);
+    std::snprintf(buf, sizeof buf, "  %24s", head.size() > 24 ? columns[j].c_str() : head.c_str());
+    out += buf;
+  }
+  out += "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%-*s", static_cast<int>(w0), rows[i].c_str());
+    out += buf;
+    for (const MetricResult& r : cells[i]) {
+      const double n = static_cast<double>(r.summary.size());
+      double mean = 0.0, var = 0.0;
+      for (double v : r.summary) mean += v / n;
+      for (double v : r.summary) var += (v - mean) * (v - mean) / std::max(n - 1.0, 1.0);
+      std::snprintf(buf, sizeof buf, "  %13.5g ± %-8.3g", mean, std::sqrt(var));
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace xdnn::explain

@@ -1,0 +1,46 @@
+// The evaluation table of `xdnn evaluate`: every attribution (read from a file, or computed by a
+// registered method) scored by every chosen metric. Rows are attributions, columns metrics; each cell
+// keeps the metric's full result (its array and per-sample summaries), and the table prints the mean and
+// standard deviation of each summary over the samples.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "explain/evaluate/metric.h"
+
+namespace xdnn::explain {
+
+// One attribution to evaluate.
+struct AttributionSource {
+  std::string name;  // the method name, or the file name
+  Tensor values;     // the attribution of the input
+  // Re-runs the method (for max-sensitivity); empty for a file.
+  std::function<Tensor(const Tensor& x, const std::vector<int64_t>& targets)> explain;
+};
+
+// Runs registered method `method` on (input, targets) with those of `options` it takes (the others are
+// left to other methods, as `xdnn report --option` does).
+AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
+                                const std::string& method, const std::map<std::string, std::string>& options);
+
+// For each metric in `names`: its options, from `given` those it takes plus its defaults. Throws when a
+// given option is taken by none of them, or a name is unknown.
+std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
+                                                                   const std::map<std::string, std::string>& given);
+
+struct EvaluationTable {
+  std::vector<std::string> rows;                 // attribution names
+  std::vector<std::string> columns;              // metric names
+  std::vector<std::vector<MetricResult>> cells;  // [row][column]
+  // Fixed-width text: one line per attribution, "mean ± sd" of each metric's summary over the samples.
+  std::string format() const;
+};
+
+// Scores every source with every metric (a progress bar on stderr when `progress`).
+EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
+                               const std::vector<AttributionSource>& sources,
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress);
+
+}  // namespace xdnn::explain
