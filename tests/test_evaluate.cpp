@@ -329,3 +329,40 @@ TEST_CASE("max-sensitivity: saliency of a linear model is 0; gradient x input mo
   CHECK_THROWS_AS(resolve_metrics({"deletion", "max-sensitivity"}, {{"subset-size", "3"}}), Error);
   CHECK_THROWS_AS(resolve_metrics({}, {}), Error);
 }
+
+TEST_CASE("ground-truth metrics: pointing game, relevance mass and rank, rationale F1 by hand") {
+  Model m = linear_model(5, {1, 1, 1, 1, 1});  // not run: these metrics read only the maps
+  Tensor x = Tensor({2, 5}, DType::F64);
+  // Sample 0: position 4 is ignored (padding) although it holds the largest value; the tie 0.9 / 0.9 goes
+  // to position 1 (not relevant). Sample 1: a perfect map.
+  Tensor a = tensor({2, 5}, {0.5, 0.9, 0.9, -2.0, 5.0, 1, 0, 0, 0, 0});
+  Tensor g = tensor({2, 5}, {0, 0, 1, 1, -1, 1, 0, 0, 0, 0});
+  auto run_gt = [&](const std::string& name, std::map<std::string, std::string> opts) {
+    MetricRequest req;
+    req.model = &m;
+    req.input = x;
+    req.attribution = a;
+    req.targets = {0, 0};
+    req.ground_truth = g;
+    req.options = resolve_metric_options(find_metric(name), opts);
+    return find_metric(name).run(req).summary;
+  };
+  CHECK(run_gt("pointing-game", {}) == std::vector<double>{0.0, 1.0});
+  const auto mass = run_gt("relevance-mass", {});
+  CHECK(mass[0] == doctest::Approx(0.9 / 2.3).epsilon(1e-15));
+  CHECK(mass[1] == 1.0);
+  CHECK(run_gt("relevance-mass", {{"relevance", "absolute"}})[0] == doctest::Approx(2.9 / 4.3).epsilon(1e-15));
+  CHECK(run_gt("relevance-rank", {}) == std::vector<double>{0.5, 1.0});
+  CHECK(run_gt("rationale-f1", {}) == std::vector<double>{0.5, 1.0});
+  CHECK(run_gt("rationale-f1", {{"top-k", "1"}})[0] == 0.0);
+  CHECK(run_gt("rationale-f1", {{"top-k", "3"}})[0] == doctest::Approx(0.4).epsilon(1e-15));
+  CHECK_THROWS_AS(run_gt("relevance-mass", {{"relevance", "signed"}}), Error);
+  g.set_item(0, 2.0);  // not -1/0/1
+  CHECK_THROWS_AS(run_gt("pointing-game", {}), Error);
+  g = tensor({2, 5}, {0, 0, 0, 0, -1, 1, 0, 0, 0, 0});  // sample 0 marks nothing relevant
+  CHECK_THROWS_AS(run_gt("relevance-rank", {}), Error);
+  g = tensor({1, 5}, {1, 0, 0, 0, 0});  // wrong shape
+  CHECK_THROWS_AS(run_gt("relevance-rank", {}), Error);
+  g = Tensor();  // neither a tensor nor --ground-truth
+  CHECK_THROWS_AS(run_gt("pointing-game", {}), Error);
+}

@@ -8,6 +8,8 @@
 // least one chosen metric. One metric and one attribution: --out is the metric's .npy (float32). Several:
 // --out is a folder that receives <attribution>.<metric>.npy for each pair. Prints the table (mean ± sd of
 // each metric's per-sample summary, e.g. the AUC), and per-sample values for a single pair.
+// Ground-truth metrics read --ground-truth G.npy, or, with --trigger-test N, score the trigger positions
+// of a checkpoint trained on the trigger task (`xdnn train --data trigger`).
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "engine/error.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
+#include "explain/evaluate/ground_truth.h"
 #include "explain/evaluate/table.h"
 #include "models/load.h"
 #include "models/npy.h"
@@ -29,6 +32,7 @@ namespace {
 
 struct EvaluateArgs {
   std::string metric, model, input, attribution, methods, out, precision = "float64";
+  int64_t trigger_test = 0;  // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
   std::vector<std::string> method_options;  // NAME=VALUE
   int64_t target = -1;
   bool target_given = false;
@@ -58,12 +62,20 @@ void run_evaluate(const EvaluateArgs& a) {
 
   Model model = load_model(a.model);
   set_precision(model, a.precision);
-  Tensor input = load_npy(a.input);
-  check_finite(input, a.input);
-  if (!input.is_float() || input.ndim() < 2)
-    throw Error(a.input + ": expected a float batch (N, C, H, W) or (N, D), got " + input.describe(),
-                "token inputs are not supported by xdnn evaluate");
-  input = input.to(DType::F32).to(model.dtype());
+  Tensor input, ground_truth;
+  if (a.trigger_test > 0) {
+    if (!a.input.empty()) throw Error("give either --input or --trigger-test, not both");
+    const explain::GroundTruthData d = explain::trigger_test_set(a.model, a.trigger_test);
+    input = d.input;
+    ground_truth = d.ground_truth;
+  } else {
+    if (a.input.empty()) throw Error("no input: give --input X.npy or --trigger-test N");
+    input = load_npy(a.input);
+    check_finite(input, a.input);
+  }
+  if (input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + input.describe());
+  // Token ids stay int64 (only the ground-truth metrics take them; the perturbation metrics refuse them).
+  if (input.is_float()) input = input.to(DType::F32).to(model.dtype());
   const std::vector<int64_t> targets = explain::resolve_targets(model, input, a.target_given ? a.target : -1);
 
   std::vector<explain::AttributionSource> sources;
@@ -75,7 +87,7 @@ void run_evaluate(const EvaluateArgs& a) {
   for (const auto& m : methods) sources.push_back(explain::method_source(model, input, targets, m, method_options));
 
   const explain::EvaluationTable t =
-      explain::evaluate_table(model, input, targets, sources, metrics, isatty(fileno(stderr)) != 0);
+      explain::evaluate_table(model, input, targets, sources, metrics, isatty(fileno(stderr)) != 0, ground_truth);
   const bool single = sources.size() == 1 && metrics.size() == 1;
   if (!single) std::filesystem::create_directories(a.out);
   for (size_t i = 0; i < t.rows.size(); ++i)
@@ -101,7 +113,10 @@ void add_evaluate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("evaluate", "score attributions with faithfulness metrics (deletion, ...)");
   cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
-  cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D)")->required();
+  cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D), or int64 tokens (N, T)");
+  cmd->add_option("--trigger-test", args->trigger_test,
+                  "instead of --input: the first N test sequences of the trigger-task checkpoint --model, with their "
+                  "trigger positions as ground truth");
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
   cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME (repeatable)");

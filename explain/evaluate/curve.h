@@ -1,4 +1,4 @@
-// Perturbation curves shared by the deletion / insertion metrics (Petsiuk et al. 2018, RISE §4.1) and the
+// Perturbation curves shared by the deletion / insertion metrics (Petsiuk et al. 2018, RISE) and the
 // MoRF / LeRF input-reduction curves (Samek et al. 2017), exactly as the golden README's §`xdnn evaluate`
 // specifies them:
 // - Features of sample n: the elements of A[n] in row-major order, D of them. A per-pixel attribution

@@ -1,4 +1,4 @@
-// Deletion metric (Petsiuk et al. 2018, "RISE", §4.1): remove the features an attribution ranks highest
+// Deletion metric (Petsiuk et al. 2018, "RISE"): remove the features an attribution ranks highest
 // first (set them to the baseline) and record the target score after each step; a faithful attribution
 // makes the score fall fast, so a lower area under the curve is better. Exactly the golden README's
 // §`xdnn evaluate` (see curve.h for the order, the points k_i and per-pixel attributions).

@@ -24,6 +24,7 @@ struct MetricRequest {
   Tensor attribution;            // the input's shape, or (N, 1, H, W) for an (N, C, H, W) input (per pixel)
   std::vector<int64_t> targets;  // one class per sample (filled by the caller: --target or argmax)
   Options options;               // the metric's options, defaults filled in (resolve_metric_options)
+  Tensor ground_truth;           // optional: where the evidence is (ground_truth.h); else --ground-truth
   // The explanation method that produced `attribution`, for metrics that explain perturbed inputs
   // (max-sensitivity): attribution of `x` (R, ...) for one class per row, in the attribution's layout.
   // Empty when the attribution was read from a file.

@@ -58,7 +58,8 @@ std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::ve
 
 EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
                                const std::vector<AttributionSource>& sources,
-                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress) {
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress,
+                               const Tensor& ground_truth) {
   EvaluationTable t;
   for (const auto& m : metrics) t.columns.push_back(m.first->name);
   influence::Progress bar("evaluate", static_cast<int64_t>(sources.size() * metrics.size()), progress);
@@ -73,6 +74,7 @@ EvaluationTable evaluate_table(const Model& model, const Tensor& input, const st
       req.targets = targets;
       req.options = options;
       req.explain = src.explain;
+      req.ground_truth = ground_truth;
       t.cells.back().push_back(metric->run(req));
       bar.add(1);
     }

@@ -38,9 +38,11 @@ struct EvaluationTable {
   std::string format() const;
 };
 
-// Scores every source with every metric (a progress bar on stderr when `progress`).
+// Scores every source with every metric (a progress bar on stderr when `progress`). `ground_truth`
+// (optional) goes to the ground-truth metrics.
 EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
                                const std::vector<AttributionSource>& sources,
-                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress);
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress,
+                               const Tensor& ground_truth = Tensor());
 
 }  // namespace xdnn::explain
