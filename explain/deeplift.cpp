@@ -21,6 +21,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "explain/common.h"
+#include "explain/deeplift.h"
 
 namespace xdnn::explain {
 namespace {
@@ -61,18 +62,13 @@ Tensor greater_equal(const Tensor& y, const Tensor& yb) {
   return out;
 }
 
-Attribution deeplift(const ExplainRequest& req) {
-  const Model& model = *req.model;
-  const Tensor x = model_input(req);
-  const Point point = attribution_point(model, x);
-  const Tape tape = model.forward({x});
-  const Tensor e = tape.values.at(point.value_id);
-  const Tensor base = baseline_for(req.options, e);
-  const Tape btape = forward_at(model, point, x, base);
+}  // namespace
 
+Tensor deeplift_multipliers(const Model& model, const Tape& tape, const Tape& btape,
+                            const std::vector<int64_t>& targets, int value_id) {
   const Tensor& logits = tape_logits(model, tape);
   Tensor seed(logits.shape(), logits.dtype());
-  for (int64_t n = 0; n < logits.dim(0); ++n) seed.set_item(n * logits.dim(1) + req.targets[n], 1.0);
+  for (int64_t n = 0; n < logits.dim(0); ++n) seed.set_item(n * logits.dim(1) + targets.at(n), 1.0);
 
   const BackwardOptions plain{};
   auto node_rule = [&](int k, const std::vector<Tensor>& m_out) -> std::vector<Tensor> {
@@ -99,9 +95,32 @@ Attribution deeplift(const ExplainRequest& req) {
     return {divide_or_fallback(C, dz, fallback)};
   };
   std::vector<Tensor> m = model.reverse_walk(tape, {{logits_id(model), seed}}, node_rule);
-  const Tensor mult = m.at(point.value_id).defined() ? m[point.value_id] : Tensor(e.shape(), e.dtype());
-  const Tensor attr = ops::mul(ops::sub(e, base), mult);
-  return {finish_attribution(point, attr), "deeplift", req.options.values, 0};
+  const Tensor& v = tape.values.at(value_id);
+  return m.at(value_id).defined() ? m[value_id] : Tensor(v.shape(), v.dtype());
+}
+
+Tensor deeplift_attribution(const Model& model, const Tensor& x, const Tensor& base,
+                            const std::vector<int64_t>& targets) {
+  const Point point = attribution_point(model, x);
+  const Tape tape = model.forward({x});
+  const Tensor e = tape.values.at(point.value_id);
+  if (base.shape() != e.shape())
+    throw Error("deeplift: baseline of shape " + shape_str(base.shape()) + " for a value of shape " +
+                shape_str(e.shape()));
+  const Tape btape = forward_at(model, point, x, base);
+  const Tensor mult = deeplift_multipliers(model, tape, btape, targets, point.value_id);
+  return finish_attribution(point, ops::mul(ops::sub(e, base), mult));
+}
+
+namespace {
+
+Attribution deeplift(const ExplainRequest& req) {
+  const Model& model = *req.model;
+  const Tensor x = model_input(req);
+  const Point point = attribution_point(model, x);
+  const Tensor e = point.tokens ? model.forward({x}).values.at(point.value_id) : x;
+  const Tensor base = baseline_for(req.options, e);
+  return {deeplift_attribution(model, x, base, req.targets), "deeplift", req.options.values, 0};
 }
 
 MethodRegistration reg{{"deeplift",

@@ -36,6 +36,7 @@ struct ExplainRequest {
   Tensor input;                  // (N, ...) float32 images or int64 token ids
   std::vector<int64_t> targets;  // one class per sample (filled by the caller: --target or argmax)
   Options options;               // method options, including the shared ones (seed, ...)
+  bool progress = false;         // long-running methods may draw a progress bar on stderr
 };
 
 // An attribution carries what is needed to reproduce it.

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include "engine/error.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
@@ -90,6 +92,7 @@ void run_explain(const ExplainArgs& a) {
     throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
   req.input = req.input.to(device);
   req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
+  req.progress = isatty(2) != 0;
 
   explain::Attribution attr = method.run(req);
   Tensor out = attr.values.to(Device::CPU).to(DType::F32);

@@ -1,0 +1,26 @@
+// See linear_solve.h.
+//
+// GCC 12 reports a false -Wmaybe-uninitialized inside Eigen 3.4's triangular matrix-vector product
+// (TriangularMatrixVector.h, instantiated by the decomposition) and an unused variable in its AVX
+// packet code; neither is in our code, so this one file switches those warnings off (a push/pop around
+// the include does not help: the first fires at instantiation).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#include "explain/linear_solve.h"
+
+#include <Eigen/Dense>
+
+namespace xdnn::explain {
+
+std::vector<double> least_squares_min_norm(const std::vector<double>& A, int64_t m, int64_t n,
+                                           const std::vector<double>& B, int64_t k, int64_t* rank) {
+  using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMatrix> a(A.data(), m, n);
+  const Eigen::Map<const RowMatrix> b(B.data(), m, k);
+  Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd> cod(a);
+  RowMatrix x = cod.solve(b.eval());
+  if (rank) *rank = cod.rank();
+  return std::vector<double>(x.data(), x.data() + n * k);
+}
+
+}  // namespace xdnn::explain

@@ -1,0 +1,124 @@
+// Machinery shared by the perturbation explainers (feature ablation, Shapley values, KernelSHAP, LIME,
+// RISE, ...), as the golden README's "Wave 2 / Common conventions" fixes it:
+//   - the explained score s(x') of a (perturbed) copy of sample n: the target logit f_K, its softmax
+//     probability, or its log-probability (--score), computed the stable way;
+//   - feature groups: `--feature-mask M.npy` (int64, one sample's shape, values 0..G−1, each present),
+//     or built in: `grid:S` (S×S-pixel cells of an image, all channels together), one group per token
+//     (int64 input (N, T)), one per column (tabular input (N, D));
+//   - coalitions z ∈ {0,1}^G: h_n(z) is sample n with every group g with z_g = 0 removed (set to the
+//     baseline, or its token ids replaced by --pad-id), v_n(z) = s(h_n(z));
+//   - batched perturbed forwards: the S perturbed copies of an N-sample batch go through the model in
+//     chunks of about kRowsPerCall rows (copy j of a chunk in rows [j·N, (j+1)·N)), so memory does not
+//     grow with S; every row is computed from its own sample;
+//   - seeded sampling by SplitMix64 (the golden README's §KernelSHAP PRNG).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "explain/method.h"
+
+namespace xdnn::explain {
+
+// ---- the explained score ----
+enum class Score { Logit, Prob, LogProb };
+// "logit" | "prob" | "log-prob"; throws naming --score otherwise.
+Score parse_score(const std::string& text);
+// s from one row of logits (K values, any stride-1 float data as doubles).
+double score_of_logits(const double* logits, int64_t K, int64_t target, Score score);
+// ∂s/∂logits for every row (R, K), the seed of a backward pass: one-hot(K) for logit,
+// one-hot − softmax for log-prob, p_K·(one-hot − softmax) for prob. Same dtype as `logits`.
+Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Score score);
+// Gradient of Σ_r s_r (row r's score for targets[r]) with respect to value `value_id` of `tape`.
+Tensor score_gradient(const Model& model, const Tape& tape, int value_id, const std::vector<int64_t>& targets,
+                      Score score);
+
+// ---- seeded sampling ----
+// SplitMix64 (Steele, Lea & Flood 2014), exactly as the golden README's §KernelSHAP writes it.
+struct SplitMix64 {
+  uint64_t state;
+  explicit SplitMix64(uint64_t seed) : state(seed) {}
+  uint64_t next();
+  double uniform();  // (next() >> 11) · 2^−53 ∈ [0, 1)
+};
+// --seed as an unsigned 64-bit integer (a negative value is an error naming --seed).
+uint64_t parse_seed(const Options& options);
+
+// ---- feature groups ----
+struct FeatureGroups {
+  int64_t count = 0;              // G
+  std::vector<int64_t> group_of;  // per element of one sample (row-major), 0..G−1
+  std::string source;             // "mask.npy", "grid:4", "tokens", "columns"
+};
+// The groups for samples of `sample_shape` (the input's shape without the batch axis; tokens: (T)):
+// --feature-mask as a .npy path or "grid:S"; without it, one group per token / per column, and
+// grid:4 for images. Throws one line naming --feature-mask on a wrong shape, dtype or ids.
+FeatureGroups feature_groups(const Options& options, const Shape& sample_shape, bool tokens);
+// Validates a mask of one sample's shape (values 0..G−1, every id present) and builds the groups.
+FeatureGroups groups_from_mask(const Tensor& mask, const Shape& sample_shape, const std::string& source);
+// Per-group values (N, G) as doubles → the output: every element of group g gets value g. `shape` is the
+// output's shape ((N, ...) of the input; (N, T) for tokens).
+Tensor spread_groups(const std::vector<double>& per_group, const FeatureGroups& groups, const Shape& shape,
+                     DType dtype);
+
+// ---- perturbed forwards ----
+struct Perturber {
+  const Model* model = nullptr;
+  Tensor x;                      // (N, ...) float input in the model's dtype, or int64 token ids (N, T)
+  bool tokens = false;           // x holds token ids
+  Tensor baseline;               // float inputs: (N, ...) values of removed elements (model dtype)
+  int64_t pad_id = 0;            // token inputs: the id that replaces removed tokens
+  std::vector<int64_t> targets;  // K_n
+  Score score = Score::Logit;
+  bool progress = false;  // draw a progress bar on stderr for long runs
+  std::string label;      // progress bar label (the method's name)
+
+  int64_t samples() const { return x.dim(0); }
+  int64_t per_sample() const { return x.numel() / x.dim(0); }
+  Shape sample_shape() const { return Shape(x.shape().begin() + 1, x.shape().end()); }
+
+  // Scores of S perturbed copies of the batch: out[s·N + n] = s(copy s of sample n). fill(s0, k, rows)
+  // writes copies s0 .. s0+k−1 into `rows` ((k·N, ...), x's dtype, copy j in rows [j·N, (j+1)·N)); the
+  // copies go through the model in chunks of about kRowsPerCall rows. `done(s0, k, scores)`, when given,
+  // sees each chunk's k·N scores right after its forward (while the fill's per-chunk data is alive).
+  using Fill = std::function<void(int64_t s0, int64_t k, Tensor& rows)>;
+  using Done = std::function<void(int64_t s0, int64_t k, const double* scores)>;
+  std::vector<double> score_copies(int64_t S, const Fill& fill, const Done& done = nullptr) const;
+
+  // v_n(z_s) for the coalitions Z (S rows of G entries 0/1, row-major): out[s·N + n].
+  std::vector<double> coalition_scores(const std::vector<uint8_t>& Z, int64_t S, const FeatureGroups& groups) const;
+};
+
+// The rows per model call of score_copies (about 64: large enough that the per-call overhead vanishes,
+// small enough that one layer's activations stay in the cache).
+constexpr int64_t kRowsPerCall = 64;
+
+// The Perturber of a request: input, targets, --score, and --baseline (float inputs; a number or .npy)
+// or --pad-id (token inputs; required there, refused for float inputs).
+Perturber make_perturber(const ExplainRequest& req, const std::string& method);
+
+// --baselines B.npy of expected-gradients / deeplift-shap: float (J, ...), each row one sample's shape
+// of `x` (float input (N, ...)); returned in x's dtype. Throws naming --baselines otherwise.
+Tensor baseline_set(const Options& options, const Tensor& x, const std::string& method);
+
+// Parameters shared by the group methods, for the Attribution: groups, source.
+void describe_groups(const FeatureGroups& groups, Attribution& a);
+
+// The seeded coalitions of KernelSHAP's sampled regime (golden README §KernelSHAP): K rows of G
+// entries 0/1, row-major; sizes k ∈ 1..G−1 with probability ∝ 1/(k(G−k)), members by a partial
+// Fisher–Yates shuffle of [0..G−1] (fresh for every row).
+std::vector<uint8_t> kernel_shap_sample(int64_t G, int64_t K, uint64_t seed);
+
+// Option specs the perturbation methods share (the CLI declares each name once).
+inline const OptionSpec kOptFeatureMask{
+    "feature-mask", "",
+    "feature groups: int64 .npy of one sample's shape with ids 0..G-1, or grid:S (SxS-pixel cells); default: one "
+    "group per token / column, grid:4 for images"};
+inline const OptionSpec kOptGroupBaseline{
+    "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)"};
+inline const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)"};
+inline const OptionSpec kOptScore{"score", "logit", "explained score of the target class: logit, prob or log-prob"};
+inline const OptionSpec kOptSeed{"seed", "0", "seed of the sampling (SplitMix64)"};
+
+}  // namespace xdnn::explain

@@ -1,0 +1,321 @@
+// Property tests of the perturbation explainers (explain/perturbation.h and the methods on it), each by
+// its defining property on small hand-built models: Shapley efficiency, symmetry and dummy; KernelSHAP's
+// exact regime equal to the Shapley values and its sampled estimates converging; LIME recovering a linear
+// model's coefficients; RISE finding the one region a model looks at; DeepLIFT-SHAP's summation to delta;
+// expected gradients' completeness; the golden README's SplitMix64 / KernelSHAP test vectors; the bad
+// inputs of issue 19. The golden cases (golden-perturbation) check agreement with the references.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include <unistd.h>
+
+#include "explain/perturbation.h"
+#include "explain/registry.h"
+#include "layers/conv2d.h"
+#include "layers/flatten.h"
+#include "layers/linear.h"
+#include "layers/maxpool2d.h"
+#include "layers/registry.h"
+#include "layers/relu.h"
+#include "models/model.h"
+#include "models/npy.h"
+
+using namespace xdnn;
+using namespace xdnn::explain;
+
+namespace {
+
+// x (N, D) -> Linear(D, H) -> ReLU -> Linear(H, C), float64, random weights.
+Model mlp(Rng& rng, int64_t D, int64_t H, int64_t C) {
+  Model m;
+  m.add_input("x");
+  auto fc1 = std::make_shared<Linear>("fc1", D, H, true, DType::F64);
+  fc1->init(rng);
+  auto fc2 = std::make_shared<Linear>("fc2", H, C, true, DType::F64);
+  fc2->init(rng);
+  m.append("fc1", fc1);
+  m.append("relu", std::make_shared<ReLU>());
+  m.append("fc2", fc2);
+  m.to(DType::F64);
+  return m;
+}
+
+// A linear model x (N, ...) -> Flatten -> Linear(D, 1) with the given weights and bias.
+Model linear_model(const std::vector<double>& w, double bias) {
+  Model m;
+  m.add_input("x");
+  const int64_t D = static_cast<int64_t>(w.size());
+  auto fc = std::make_shared<Linear>("fc", D, 1, true, DType::F64);
+  for (int64_t i = 0; i < D; ++i) fc->params()[0]->value.set_item(i, w[i]);
+  fc->params()[1]->value.set_item(0, bias);
+  m.append("flat", std::make_shared<Flatten>());
+  m.append("fc", fc);
+  m.to(DType::F64);
+  return m;
+}
+
+std::string temp_path(const std::string& name) {
+  // The process id keeps concurrent test runs (several build folders) apart.
+  return (std::filesystem::temp_directory_path() / ("xdnn-perturbation-" + std::to_string(getpid()) + "-" + name))
+      .string();
+}
+
+Attribution run(const std::string& method, const Model& m, const Tensor& x, std::vector<int64_t> targets,
+                std::map<std::string, std::string> opts) {
+  ExplainRequest req;
+  req.model = &m;
+  req.input = x;
+  req.targets = std::move(targets);
+  req.options = resolve_options(find_method(method), opts);
+  return find_method(method).run(req);
+}
+
+double score(const Model& m, const Tensor& x, int64_t n, int64_t k, Score s) {
+  const Tensor y = m.predict(x).to(DType::F64);
+  return score_of_logits(y.data<double>() + n * y.dim(1), y.dim(1), k, s);
+}
+
+double rel_diff(const Tensor& a, const Tensor& b) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    num += (a.item(i) - b.item(i)) * (a.item(i) - b.item(i));
+    den += b.item(i) * b.item(i);
+  }
+  return std::sqrt(num / den);
+}
+
+// The message of the Error `fn` throws ("" when it throws none).
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("SplitMix64 and the KernelSHAP sampler match the golden README's test vectors") {
+  SplitMix64 r(0);
+  CHECK(r.next() == 0xE220A8397B1DCDAFULL);
+  CHECK(r.next() == 0x6E789E6AA1B965F4ULL);
+  CHECK(r.next() == 0x06C45D188009454FULL);
+  const std::vector<uint8_t> Z = kernel_shap_sample(5, 6, 42);
+  const char* want[] = {"11110", "11011", "00100", "10110", "00100", "00010"};
+  for (int r = 0; r < 6; ++r) {
+    std::string row;
+    for (int g = 0; g < 5; ++g) row += static_cast<char>('0' + Z[r * 5 + g]);
+    CHECK(row == want[r]);
+  }
+}
+
+TEST_CASE("Shapley values: efficiency, symmetry, dummy, and the linear-model closed form") {
+  // f = relu(x0 + x1 + 2·x2) − x2 + 0·x3 on (N, 4): features 0 and 1 are symmetric, 3 is a dummy.
+  Model m;
+  m.add_input("x");
+  auto fc1 = std::make_shared<Linear>("fc1", 4, 2, true, DType::F64);
+  const double w1[] = {1, 1, 2, 0, 0, 0, 1, 0};
+  for (int i = 0; i < 8; ++i) fc1->params()[0]->value.set_item(i, w1[i]);
+  auto fc2 = std::make_shared<Linear>("fc2", 2, 1, true, DType::F64);
+  fc2->params()[0]->value.set_item(0, 1.0);
+  fc2->params()[0]->value.set_item(1, -1.0);
+  m.append("fc1", fc1);
+  m.append("relu", std::make_shared<ReLU>());
+  m.append("fc2", fc2);
+  m.to(DType::F64);
+  // Sample 1 has a negative x2, so the ReLU bends inside the coalition lattice.
+  const Tensor x = Tensor::from_vector({2, 4}, std::vector<double>{0.7, 0.7, 0.4, 3.0, 0.5, 0.5, -0.9, -1.0});
+  for (const char* s : {"logit", "prob", "log-prob"}) {
+    CAPTURE(s);
+    const Attribution a = run("shapley-values", m, x, {0, 0}, {{"score", s}, {"baseline", "0.1"}});
+    for (int64_t n = 0; n < 2; ++n) {
+      const Tensor base = Tensor::full({1, 4}, 0.1, DType::F64);
+      const double full = score(m, x.slice_batch(n, n + 1), 0, 0, parse_score(s));
+      const double empty = score(m, base, 0, 0, parse_score(s));
+      double sum = 0;
+      for (int i = 0; i < 4; ++i) sum += a.values.item(n * 4 + i);
+      CHECK(sum == doctest::Approx(full - empty).epsilon(1e-12));                               // efficiency
+      CHECK(a.values.item(n * 4) == doctest::Approx(a.values.item(n * 4 + 1)).epsilon(1e-12));  // symmetry
+      CHECK(std::abs(a.values.item(n * 4 + 3)) < 1e-12);                                        // dummy
+    }
+  }
+  // Linear model: φ_i = w_i (x_i − b).
+  const Model lin = linear_model({0.5, -2.0, 1.5, 3.0, 0.25}, 0.3);
+  Rng rng(3);
+  const Tensor xl = random_tensor({3, 5}, rng, -1, 1);
+  const Attribution al = run("shapley-values", lin, xl, {0, 0, 0}, {{"baseline", "0.2"}});
+  const double w[] = {0.5, -2.0, 1.5, 3.0, 0.25};
+  for (int64_t i = 0; i < 15; ++i)
+    CHECK(al.values.item(i) == doctest::Approx(w[i % 5] * (xl.item(i) - 0.2)).epsilon(1e-12));
+}
+
+TEST_CASE("KernelSHAP: the exact regime equals the Shapley values; sampled estimates converge") {
+  Rng rng(5);
+  const Model m = mlp(rng, 10, 16, 3);
+  const Tensor x = random_tensor({2, 10}, rng, 0, 1);
+  const std::vector<int64_t> t{0, 2};
+  for (const char* s : {"logit", "prob"}) {
+    const Attribution shap = run("shapley-values", m, x, t, {{"score", s}});
+    const Attribution exact = run("kernel-shap", m, x, t, {{"score", s}, {"samples", "1022"}});
+    CHECK(exact.parameters.at("regime") == "exact");
+    CHECK(rel_diff(exact.values, shap.values) < 1e-10);
+  }
+  const Attribution shap = run("shapley-values", m, x, t, {{"score", "logit"}});
+  double previous = 1e9;
+  for (const char* k : {"30", "300", "1000"}) {
+    const Attribution a = run("kernel-shap", m, x, t, {{"samples", k}, {"seed", "7"}});
+    CHECK(a.parameters.at("regime") == "sampled");
+    const double err = rel_diff(a.values, shap.values);
+    MESSAGE("kernel-shap K = " << std::string(k) << ": relative L2 error " << err);
+    CHECK(err < previous);
+    previous = err;
+    // Efficiency is a constraint, so it holds exactly for any sample.
+    for (int64_t n = 0; n < 2; ++n) {
+      double sa = 0, ss = 0;
+      for (int i = 0; i < 10; ++i) sa += a.values.item(n * 10 + i), ss += shap.values.item(n * 10 + i);
+      CHECK(sa == doctest::Approx(ss).epsilon(1e-10));
+    }
+    // Same seed, same bits.
+    const Attribution again = run("kernel-shap", m, x, t, {{"samples", k}, {"seed", "7"}});
+    for (int64_t i = 0; i < a.values.numel(); ++i) CHECK(a.values.item(i) == again.values.item(i));
+  }
+  CHECK(previous < 0.1);
+}
+
+TEST_CASE("LIME recovers the coefficients of a linear model; R² is 1") {
+  const std::vector<double> w{0.5, -2.0, 1.5, 3.0, 0.25, -1.0};
+  const Model lin = linear_model(w, -0.4);
+  Rng rng(9);
+  const Tensor x = random_tensor({2, 6}, rng, -1, 1);
+  for (const char* surrogate : {"ridge", "lasso"}) {
+    CAPTURE(surrogate);
+    const Attribution a = run("lime", lin, x, {0, 0},
+                              {{"samples", "200"},
+                               {"seed", "1"},
+                               {"ridge", "1e-9"},
+                               {"surrogate", surrogate},
+                               {"baseline", "0.3"},
+                               {"kernel-width", "0.5"}});
+    // v(z) = b + Σ_i w_i (0.3 + z_i (x_i − 0.3)) is linear in z with slopes w_i (x_i − 0.3).
+    for (int64_t i = 0; i < 12; ++i)
+      CHECK(a.values.item(i) == doctest::Approx(w[i % 6] * (x.item(i) - 0.3)).epsilon(1e-6));
+    CHECK(a.parameters.at("r2") == "1.000000,1.000000");
+  }
+  // A strong ridge shrinks the coefficients towards 0.
+  const Attribution shrunk = run("lime", lin, x, {0, 0}, {{"samples", "200"}, {"ridge", "100"}});
+  for (int64_t i = 0; i < 6; ++i) CHECK(std::abs(shrunk.values.item(i)) < std::abs(w[i] * x.item(i)));
+}
+
+TEST_CASE("RISE points at the only region a model looks at") {
+  // (1, 1, 12, 12) images, the model sums the pixels of the 3x3 square at rows 1..3, columns 7..9.
+  std::vector<double> w(144, 0.0);
+  for (int r = 1; r <= 3; ++r)
+    for (int c = 7; c <= 9; ++c) w[r * 12 + c] = 1.0;
+  const Model m = linear_model(w, 0.0);
+  const Tensor x = Tensor::full({1, 1, 12, 12}, 1.0, DType::F64);
+  const Attribution a = run("rise", m, x, {0}, {{"masks", "2000"}, {"cell", "3"}, {"p", "0.5"}, {"seed", "4"}});
+  REQUIRE(a.values.shape() == Shape{1, 1, 12, 12});
+  double inside = 0, far = 0, far_max = -1e9, in_min = 1e9;
+  int n_far = 0;
+  for (int r = 0; r < 12; ++r)
+    for (int c = 0; c < 12; ++c) {
+      const double v = a.values.item(r * 12 + c);
+      if (w[r * 12 + c] > 0) inside += v / 9, in_min = std::min(in_min, v);
+      if (r >= 7 && c <= 4) far += v, far_max = std::max(far_max, v), ++n_far;
+    }
+  far /= n_far;
+  MESSAGE("RISE: mean inside " << inside << ", mean far away " << far << " (far max " << far_max << ")");
+  // Far from the region the saliency is E[s] (masks there are independent of s): 9 · 0.5 = 4.5.
+  CHECK(far == doctest::Approx(4.5).epsilon(0.05));
+  CHECK(in_min > far_max);
+  CHECK(inside > far + 1.0);
+}
+
+TEST_CASE("DeepLIFT-SHAP sums to f(x) − mean_j f(b_j); expected gradients are nearly complete") {
+  Rng rng(21);
+  Model m;
+  m.add_input("x");
+  auto c1 = std::make_shared<Conv2d>("conv1", 1, 3, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
+  c1->init(rng);
+  auto fc = std::make_shared<Linear>("fc", 48, 4, true, DType::F64);
+  fc->init(rng);
+  m.append("conv1", c1);
+  m.append("relu1", std::make_shared<ReLU>());
+  m.append("pool1", std::make_shared<MaxPool2d>(2));
+  m.append("flat", std::make_shared<Flatten>());
+  m.append("fc", fc);
+  m.to(DType::F64);
+  const Tensor x = random_tensor({2, 1, 8, 8}, rng, 0, 1);
+  const Tensor B = random_tensor({3, 1, 8, 8}, rng, 0, 1);
+  const std::string path = temp_path("baselines.npy");
+  save_npy(path, B.to(DType::F32));
+  const Tensor Bf = B.to(DType::F32).to(DType::F64);
+  const std::vector<int64_t> t{1, 3};
+  const Attribution dls = run("deeplift-shap", m, x, t, {{"baselines", path}, {"score", "logit"}});
+  const Attribution eg =
+      run("expected-gradients", m, x, t, {{"baselines", path}, {"steps", "64"}, {"score", "log-prob"}});
+  for (int64_t n = 0; n < 2; ++n) {
+    double mean_logit = 0, mean_lp = 0, sum_dls = 0, sum_eg = 0;
+    for (int64_t j = 0; j < 3; ++j) {
+      mean_logit += score(m, Bf.slice_batch(j, j + 1), 0, t[n], Score::Logit) / 3;
+      mean_lp += score(m, Bf.slice_batch(j, j + 1), 0, t[n], Score::LogProb) / 3;
+    }
+    for (int64_t i = 0; i < 64; ++i) sum_dls += dls.values.item(n * 64 + i), sum_eg += eg.values.item(n * 64 + i);
+    CHECK(sum_dls == doctest::Approx(score(m, x, n, t[n], Score::Logit) - mean_logit).epsilon(1e-10));
+    CHECK(sum_eg == doctest::Approx(score(m, x, n, t[n], Score::LogProb) - mean_lp).epsilon(2e-3));
+  }
+  // Batch independence: sample 1 alone gives the same values.
+  const Attribution one = run("deeplift-shap", m, x.slice_batch(1, 2), {3}, {{"baselines", path}});
+  for (int64_t i = 0; i < 64; ++i) CHECK(one.values.item(i) == doctest::Approx(dls.values.item(64 + i)).epsilon(1e-12));
+}
+
+TEST_CASE("perturbation explainers: bad input fails with one line naming the option") {
+  Rng rng(2);
+  const Model m = mlp(rng, 6, 8, 3);
+  const Tensor x = random_tensor({2, 6}, rng, 0, 1);
+  const std::vector<int64_t> t{0, 1};
+  const std::string mask = temp_path("mask.npy"), gap = temp_path("gap.npy"), z = temp_path("z.npy");
+  save_npy(mask, Tensor::from_vector({5}, std::vector<int64_t>{0, 1, 2, 3, 4}));    // 5 entries for D = 6
+  save_npy(gap, Tensor::from_vector({6}, std::vector<int64_t>{0, 0, 1, 1, 3, 3}));  // group 2 empty
+  save_npy(z, Tensor::from_vector({2, 6}, std::vector<float>{1, 0, 1, 0, 1, 0, 1, 1, 0.5, 1, 0, 0}));
+  const auto fails = [&](const std::string& method, std::map<std::string, std::string> opts, const std::string& what) {
+    const std::string msg = error_of([&] { run(method, m, x, t, opts); });
+    CAPTURE(method);
+    CAPTURE(msg);
+    CHECK(msg.find(what) != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+  };
+  fails("feature-ablation", {{"feature-mask", mask}}, "--feature-mask");
+  fails("shapley-values", {{"feature-mask", gap}}, "group 2 is empty");
+  fails("feature-ablation", {{"score", "probability"}}, "--score");
+  fails("kernel-shap", {{"samples", "0"}}, "--samples");
+  fails("kernel-shap", {{"seed", "-3"}}, "--seed");
+  fails("lime", {{"kernel-width", "0"}}, "--kernel-width");
+  fails("lime", {{"kernel-width", "-1"}}, "--kernel-width");
+  fails("lime", {{"coalitions", z}}, "exactly 0 or 1");
+  fails("lime", {{"samples", "0"}}, "--samples");
+  fails("feature-ablation", {{"pad-id", "0"}}, "--pad-id");
+  fails("rise", {{"masks", "10"}}, "rise");  // not an image
+  fails("deeplift-shap", {{"baselines", mask}}, "--baselines");
+  fails("deeplift-shap", {{"baselines", mask}, {"score", "prob"}}, "--score");
+  fails("expected-gradients", {}, "--baselines");
+  // Too many groups for exact Shapley values, refused before any forward pass.
+  const Model wide = mlp(rng, 20, 4, 2);
+  const std::string msg = error_of([&] { run("shapley-values", wide, random_tensor({1, 20}, rng, 0, 1), {0}, {}); });
+  CHECK(msg.find("20 groups") != std::string::npos);
+  // Coalitions of the wrong width, RISE masks of the wrong size.
+  save_npy(z, Tensor::from_vector({1, 4}, std::vector<float>{1, 0, 1, 0}));
+  fails("lime", {{"coalitions", z}}, "(S, 6)");
+  const Model img = linear_model(std::vector<double>(16, 1.0), 0.0);
+  const std::string masks = temp_path("masks.npy");
+  save_npy(masks, Tensor::full({3, 4, 5}, 0.5, DType::F32));
+  const std::string rmsg = error_of([&] {
+    run("rise", img, Tensor::full({1, 1, 4, 4}, 1.0, DType::F64), {0}, {{"masks", masks}});
+  });
+  CHECK(rmsg.find("--masks") != std::string::npos);
+}
