@@ -21,7 +21,7 @@ Attribution expected_gradients(const ExplainRequest& req) {
                 "for token models use integrated-gradients (embedding-output baseline)");
   const Model& model = *req.model;
   const Tensor x = model_input(req);
-  const Score score = parse_score(req.options.get("score", "logit"));
+  const ScoreKind score = parse_score(req.options.get("score", "logit"));
   const int64_t steps = req.options.get_int("steps", 50);
   if (steps < 1 || steps > 100000) throw Error("--steps: expected 1..100000, got " + std::to_string(steps));
   const Quadrature q = integration_rule(req.options.get("integration", "gauss-legendre"), static_cast<int>(steps));

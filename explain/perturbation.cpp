@@ -13,26 +13,7 @@
 
 namespace xdnn::explain {
 
-Score parse_score(const std::string& text) {
-  if (text == "logit") return Score::Logit;
-  if (text == "prob") return Score::Prob;
-  if (text == "log-prob") return Score::LogProb;
-  throw Error("--score '" + text + "': expected logit, prob or log-prob");
-}
-
-double score_of_logits(const double* logits, int64_t K, int64_t target, Score score) {
-  if (target < 0 || target >= K)
-    throw Error("target " + std::to_string(target) + " is out of range for " + std::to_string(K) + " classes");
-  if (score == Score::Logit) return logits[target];
-  // log p_K = f_K − m − log Σ_k exp(f_k − m), m = max_k f_k: no overflow, and the largest term is 1.
-  const double m = *std::max_element(logits, logits + K);
-  double sum = 0;
-  for (int64_t k = 0; k < K; ++k) sum += std::exp(logits[k] - m);
-  const double log_p = logits[target] - m - std::log(sum);
-  return score == Score::LogProb ? log_p : std::exp(log_p);
-}
-
-Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Score score) {
+Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, ScoreKind score) {
   const int64_t R = logits.dim(0), K = logits.dim(1);
   const Tensor l = logits.to(DType::F64);
   const double* pl = l.data<double>();
@@ -42,7 +23,7 @@ Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Sco
     const int64_t t = targets.at(r);
     if (t < 0 || t >= K) throw Error("target " + std::to_string(t) + " is out of range for " + std::to_string(K));
     double* row = ps + r * K;
-    if (score == Score::Logit) {
+    if (score == ScoreKind::Logit) {
       row[t] = 1.0;
       continue;
     }
@@ -52,14 +33,14 @@ Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Sco
     double sum = 0;
     for (int64_t k = 0; k < K; ++k) sum += std::exp(f[k] - m);
     const double p_t = std::exp(f[t] - m) / sum;
-    const double scale = score == Score::Prob ? p_t : 1.0;
+    const double scale = score == ScoreKind::Prob ? p_t : 1.0;
     for (int64_t k = 0; k < K; ++k) row[k] = scale * ((k == t ? 1.0 : 0.0) - std::exp(f[k] - m) / sum);
   }
   return seed.to(logits.dtype());
 }
 
 Tensor score_gradient(const Model& model, const Tape& tape, int value_id, const std::vector<int64_t>& targets,
-                      Score score) {
+                      ScoreKind score) {
   const Tensor seed = score_seed(tape_logits(model, tape), targets, score);
   const BackwardOptions opt{};
   const int producer = model.producer(value_id);
@@ -183,17 +164,14 @@ std::vector<double> Perturber::score_copies(int64_t S, const Fill& fill, const D
   std::vector<double> out(S * N);
   influence::Progress bar(label, S * N, progress && S * N >= 4096);
   Shape shape = x.shape();
-  std::vector<int64_t> chunk_targets;
   for (int64_t s0 = 0; s0 < S; s0 += K_rows) {
     const int64_t k = std::min(K_rows, S - s0);
     shape[0] = k * N;
     Tensor rows = Tensor::empty(shape, x.dtype());
     fill(s0, k, rows);
     const Tape tape = model->forward({rows});
-    const Tensor logits = tape_logits(*model, tape).to(DType::F64);
-    const int64_t C = logits.dim(1);
-    const double* pl = logits.data<double>();
-    for (int64_t r = 0; r < k * N; ++r) out[s0 * N + r] = score_of_logits(pl + r * C, C, targets[r % N], score);
+    const std::vector<double> s = target_scores(tape_logits(*model, tape), repeat_targets(targets, k), score);
+    std::copy(s.begin(), s.end(), out.begin() + s0 * N);
     if (done) done(s0, k, out.data() + s0 * N);
     bar.add(k * N);
   }

@@ -17,22 +17,18 @@
 #include <string>
 #include <vector>
 
+#include "explain/evaluate/score.h"
 #include "explain/method.h"
 
 namespace xdnn::explain {
 
-// ---- the explained score ----
-enum class Score { Logit, Prob, LogProb };
-// "logit" | "prob" | "log-prob"; throws naming --score otherwise.
-Score parse_score(const std::string& text);
-// s from one row of logits (K values, any stride-1 float data as doubles).
-double score_of_logits(const double* logits, int64_t K, int64_t target, Score score);
+// ---- the explained score (ScoreKind, parse_score, target_scores: explain/evaluate/score.h) ----
 // ∂s/∂logits for every row (R, K), the seed of a backward pass: one-hot(K) for logit,
 // one-hot − softmax for log-prob, p_K·(one-hot − softmax) for prob. Same dtype as `logits`.
-Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Score score);
+Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, ScoreKind score);
 // Gradient of Σ_r s_r (row r's score for targets[r]) with respect to value `value_id` of `tape`.
 Tensor score_gradient(const Model& model, const Tape& tape, int value_id, const std::vector<int64_t>& targets,
-                      Score score);
+                      ScoreKind score);
 
 // ---- seeded sampling ----
 // SplitMix64 (Steele, Lea & Flood 2014), exactly as the golden README's §KernelSHAP writes it.
@@ -70,7 +66,7 @@ struct Perturber {
   Tensor baseline;               // float inputs: (N, ...) values of removed elements (model dtype)
   int64_t pad_id = 0;            // token inputs: the id that replaces removed tokens
   std::vector<int64_t> targets;  // K_n
-  Score score = Score::Logit;
+  ScoreKind score = ScoreKind::Logit;
   bool progress = false;  // draw a progress bar on stderr for long runs
   std::string label;      // progress bar label (the method's name)
 

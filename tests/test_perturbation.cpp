@@ -73,9 +73,9 @@ Attribution run(const std::string& method, const Model& m, const Tensor& x, std:
   return find_method(method).run(req);
 }
 
-double score(const Model& m, const Tensor& x, int64_t n, int64_t k, Score s) {
-  const Tensor y = m.predict(x).to(DType::F64);
-  return score_of_logits(y.data<double>() + n * y.dim(1), y.dim(1), k, s);
+double score(const Model& m, const Tensor& x, int64_t n, int64_t k, ScoreKind s) {
+  const Tensor y = m.predict(x).slice_batch(n, n + 1);
+  return target_scores(y, {k}, s)[0];
 }
 
 double rel_diff(const Tensor& a, const Tensor& b) {
@@ -262,12 +262,12 @@ TEST_CASE("DeepLIFT-SHAP sums to f(x) − mean_j f(b_j); expected gradients are 
   for (int64_t n = 0; n < 2; ++n) {
     double mean_logit = 0, mean_lp = 0, sum_dls = 0, sum_eg = 0;
     for (int64_t j = 0; j < 3; ++j) {
-      mean_logit += score(m, Bf.slice_batch(j, j + 1), 0, t[n], Score::Logit) / 3;
-      mean_lp += score(m, Bf.slice_batch(j, j + 1), 0, t[n], Score::LogProb) / 3;
+      mean_logit += score(m, Bf.slice_batch(j, j + 1), 0, t[n], ScoreKind::Logit) / 3;
+      mean_lp += score(m, Bf.slice_batch(j, j + 1), 0, t[n], ScoreKind::LogProb) / 3;
     }
     for (int64_t i = 0; i < 64; ++i) sum_dls += dls.values.item(n * 64 + i), sum_eg += eg.values.item(n * 64 + i);
-    CHECK(sum_dls == doctest::Approx(score(m, x, n, t[n], Score::Logit) - mean_logit).epsilon(1e-10));
-    CHECK(sum_eg == doctest::Approx(score(m, x, n, t[n], Score::LogProb) - mean_lp).epsilon(2e-3));
+    CHECK(sum_dls == doctest::Approx(score(m, x, n, t[n], ScoreKind::Logit) - mean_logit).epsilon(1e-10));
+    CHECK(sum_eg == doctest::Approx(score(m, x, n, t[n], ScoreKind::LogProb) - mean_lp).epsilon(2e-3));
   }
   // Batch independence: sample 1 alone gives the same values.
   const Attribution one = run("deeplift-shap", m, x.slice_batch(1, 2), {3}, {{"baselines", path}});
