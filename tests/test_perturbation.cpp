@@ -319,3 +319,57 @@ TEST_CASE("perturbation explainers: bad input fails with one line naming the opt
   });
   CHECK(rmsg.find("--masks") != std::string::npos);
 }
+
+TEST_CASE("Shapley value sampling: exact efficiency, antithetic pairs exact for two groups, convergence") {
+  Rng rng(8);
+  const Model m = mlp(rng, 8, 12, 3);
+  const Tensor x = random_tensor({2, 8}, rng, 0, 1);
+  const std::vector<int64_t> t{1, 2};
+  const Attribution shap = run("shapley-values", m, x, t, {{"score", "prob"}});
+  double previous = 1e9;
+  for (const char* k : {"4", "40", "400"}) {
+    const Attribution a = run("shapley-sampling", m, x, t, {{"samples", k}, {"seed", "3"}, {"score", "prob"}});
+    const double err = rel_diff(a.values, shap.values);
+    MESSAGE("shapley-sampling M = " << std::string(k) << ": relative L2 error " << err);
+    CHECK(err < previous);
+    previous = err;
+    for (int64_t n = 0; n < 2; ++n) {
+      double sa = 0, ss = 0;
+      for (int i = 0; i < 8; ++i) sa += a.values.item(n * 8 + i), ss += shap.values.item(n * 8 + i);
+      CHECK(sa == doctest::Approx(ss).epsilon(1e-12));
+    }
+  }
+  CHECK(previous < 0.05);
+  // Two groups: one antithetic pair is both orderings, so the estimate is exact.
+  const std::string mask = temp_path("two-groups.npy");
+  save_npy(mask, Tensor::from_vector({8}, std::vector<int64_t>{0, 1, 1, 0, 1, 0, 0, 1}));
+  const Attribution two = run("shapley-sampling", m, x, t, {{"samples", "2"}, {"feature-mask", mask}});
+  const Attribution exact = run("shapley-values", m, x, t, {{"feature-mask", mask}});
+  CHECK(rel_diff(two.values, exact.values) < 1e-12);
+}
+
+TEST_CASE("GradientSHAP: exact on a linear model, converges to expected gradients") {
+  const std::vector<double> w{0.5, -2.0, 1.5, 3.0};
+  const Model lin = linear_model(w, 0.1);
+  Rng rng(12);
+  const Tensor x = random_tensor({2, 4}, rng, -1, 1);
+  const std::string one = temp_path("one-baseline.npy"), three = temp_path("three-baselines.npy");
+  const Tensor b1 = random_tensor({1, 4}, rng, -1, 1).to(DType::F32);
+  save_npy(one, b1);
+  const Attribution a = run("gradient-shap", lin, x, {0, 0}, {{"baselines", one}, {"samples", "7"}});
+  for (int64_t i = 0; i < 8; ++i) CHECK(a.values.item(i) == doctest::Approx(w[i % 4] * (x.item(i) - b1.item(i % 4))));
+  // On an MLP, many draws approach expected gradients over the same baselines.
+  const Model m = mlp(rng, 4, 8, 2);
+  save_npy(three, random_tensor({3, 4}, rng, -1, 1).to(DType::F32));
+  const Attribution eg = run("expected-gradients", m, x, {0, 1}, {{"baselines", three}, {"steps", "32"}});
+  const Attribution gs = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"samples", "20000"}, {"seed", "5"}});
+  const double err = rel_diff(gs.values, eg.values);
+  MESSAGE("gradient-shap (20000 draws) vs expected gradients: relative L2 " << err);
+  CHECK(err < 0.05);
+  // Noise: same seed, same bits; another seed, other values.
+  const Attribution n1 = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"stdevs", "0.1"}, {"seed", "1"}});
+  const Attribution n2 = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"stdevs", "0.1"}, {"seed", "1"}});
+  const Attribution n3 = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"stdevs", "0.1"}, {"seed", "2"}});
+  CHECK(rel_diff(n1.values, n2.values) == 0.0);
+  CHECK(rel_diff(n1.values, n3.values) > 0.0);
+}
