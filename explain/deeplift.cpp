@@ -15,6 +15,8 @@
 // value to a, the baseline tape's to ā, so no pooling internals are needed here. Every sample is computed
 // from its own rows (the baseline tape has the batch's shape), so results do not depend on the batch.
 // Summation to delta: Σ attribution = f_K(x) − f_K(x̄) for networks built from these nodes.
+// --rule reveal-cancel: the RevealCancel rule (§3.5.3) at every nonlinearity that a linear node alone feeds
+// (deeplift_reveal_cancel.cpp); other nonlinearities keep the rescale rule. Summation to delta still holds.
 #include <cmath>
 #include <string>
 
@@ -64,15 +66,33 @@ Tensor greater_equal(const Tensor& y, const Tensor& yb) {
 
 }  // namespace
 
+DeepLiftRule parse_deeplift_rule(const std::string& text) {
+  if (text.empty() || text == "rescale") return DeepLiftRule::Rescale;
+  if (text == "reveal-cancel") return DeepLiftRule::RevealCancel;
+  throw Error("--rule '" + text + "': deeplift takes rescale or reveal-cancel");
+}
+
 Tensor deeplift_multipliers(const Model& model, const Tape& tape, const Tape& btape,
-                            const std::vector<int64_t>& targets, int value_id) {
+                            const std::vector<int64_t>& targets, int value_id, DeepLiftRule rule) {
   const Tensor& logits = tape_logits(model, tape);
   Tensor seed(logits.shape(), logits.dtype());
   for (int64_t n = 0; n < logits.dim(0); ++n) seed.set_item(n * logits.dim(1) + targets.at(n), 1.0);
 
+  // RevealCancel pairs: partner[k] = the nonlinearity a linear node k alone feeds (-1: none); such a
+  // nonlinearity passes m_y through unchanged and its linear node applies the rule to both at once.
+  const int num_nodes = static_cast<int>(model.nodes().size());
+  std::vector<int> partner(num_nodes, -1);
+  std::vector<char> paired(num_nodes, 0);
+  if (rule == DeepLiftRule::RevealCancel)
+    for (int k = 0; k < num_nodes; ++k)
+      if ((partner[k] = reveal_cancel_partner(model, k)) >= 0) paired[partner[k]] = 1;
+
   const BackwardOptions plain{};
   auto node_rule = [&](int k, const std::vector<Tensor>& m_out) -> std::vector<Tensor> {
     const Node& node = model.nodes()[k];
+    if (paired[k]) return {m_out.at(0)};
+    if (partner[k] >= 0 && m_out.at(0).defined())
+      return {reveal_cancel_multipliers(model, k, partner[k], tape, btape, m_out[0])};
     const std::string kind = node.layer->kind();
     const bool rescale = is_rescale_kind(kind);
     const bool maxpool = kind.rfind("MaxPool", 0) == 0;
@@ -100,7 +120,7 @@ Tensor deeplift_multipliers(const Model& model, const Tape& tape, const Tape& bt
 }
 
 Tensor deeplift_attribution(const Model& model, const Tensor& x, const Tensor& base,
-                            const std::vector<int64_t>& targets) {
+                            const std::vector<int64_t>& targets, DeepLiftRule rule) {
   const Point point = attribution_point(model, x);
   const Tape tape = model.forward({x});
   const Tensor e = tape.values.at(point.value_id);
@@ -108,7 +128,7 @@ Tensor deeplift_attribution(const Model& model, const Tensor& x, const Tensor& b
     throw Error("deeplift: baseline of shape " + shape_str(base.shape()) + " for a value of shape " +
                 shape_str(e.shape()));
   const Tape btape = forward_at(model, point, x, base);
-  const Tensor mult = deeplift_multipliers(model, tape, btape, targets, point.value_id);
+  const Tensor mult = deeplift_multipliers(model, tape, btape, targets, point.value_id, rule);
   return finish_attribution(point, ops::mul(ops::sub(e, base), mult));
 }
 
@@ -120,12 +140,16 @@ Attribution deeplift(const ExplainRequest& req) {
   const Point point = attribution_point(model, x);
   const Tensor e = point.tokens ? model.forward({x}).values.at(point.value_id) : x;
   const Tensor base = baseline_for(req.options, e);
-  return {deeplift_attribution(model, x, base, req.targets), "deeplift", req.options.values, 0};
+  const DeepLiftRule rule = parse_deeplift_rule(req.options.get("rule", ""));
+  return {deeplift_attribution(model, x, base, req.targets, rule), "deeplift", req.options.values, 0};
 }
 
 MethodRegistration reg{{"deeplift",
                         "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
-                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape"}},
+                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape"},
+                         {"rule", "",
+                          "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
+                          "zplus, gamma, alpha-beta)"}},
                         deeplift}};
 
 }  // namespace

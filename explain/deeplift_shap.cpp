@@ -4,7 +4,8 @@
 // Summation to delta: Σ DLS(x) = f_K(x) − (1/J) Σ_j f_K(b_j). The (sample, baseline) pairs go through
 // the network stacked along the batch axis (copy j of the batch against b_j); the rules are batch
 // independent, so stacking does not mix samples (unlike the reference library, see the README).
-// --score logit only: DeepLIFT's summation property is stated for the logit.
+// --score logit only: DeepLIFT's summation property is stated for the logit. --rule reveal-cancel uses
+// DeepLIFT's RevealCancel rule (deeplift_reveal_cancel.cpp) instead of rescale.
 #include <algorithm>
 
 #include "engine/ops.h"
@@ -22,6 +23,7 @@ Attribution deeplift_shap(const ExplainRequest& req) {
   if (!req.input.is_float())
     throw Error("deeplift-shap: expected a float input, got " + req.input.describe(),
                 "for token models use deeplift (embedding-output reference) or shapley-values");
+  const DeepLiftRule rule = parse_deeplift_rule(req.options.get("rule", ""));
   const Tensor x = model_input(req);
   const Tensor B = baseline_set(req.options, x, "deeplift-shap");
   const int64_t N = x.dim(0), J = B.dim(0);
@@ -33,7 +35,7 @@ Attribution deeplift_shap(const ExplainRequest& req) {
     Tensor bs = Tensor::empty(xs.shape(), x.dtype());
     for (int64_t j = 0; j < k; ++j)
       bs.slice_batch(j * N, (j + 1) * N).copy_from(repeat_rows(B.slice_batch(j0 + j, j0 + j + 1), N));
-    const Tensor a = deeplift_attribution(*req.model, xs, bs, repeat_targets(req.targets, k)).to(DType::F64);
+    const Tensor a = deeplift_attribution(*req.model, xs, bs, repeat_targets(req.targets, k), rule).to(DType::F64);
     for (int64_t j = 0; j < k; ++j) {
       const Tensor part = a.slice_batch(j * N, (j + 1) * N);
       sum = sum.defined() ? ops::add(sum, part) : part.clone();
@@ -48,7 +50,8 @@ Attribution deeplift_shap(const ExplainRequest& req) {
 MethodRegistration reg{{"deeplift-shap",
                         "DeepLIFT-SHAP: DeepLIFT (rescale) averaged over a set of baselines (Lundberg & Lee 2017)",
                         {{"baselines", "", "float32 .npy (J, ...) of baseline samples (required)"},
-                         {"score", "logit", "explained score: logit only"}},
+                         {"score", "logit", "explained score: logit only"},
+                         {"rule", "", "rescale (default) or reveal-cancel"}},
                         deeplift_shap}};
 
 }  // namespace

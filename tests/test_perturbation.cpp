@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -362,7 +363,8 @@ TEST_CASE("GradientSHAP: exact on a linear model, converges to expected gradient
   const Model m = mlp(rng, 4, 8, 2);
   save_npy(three, random_tensor({3, 4}, rng, -1, 1).to(DType::F32));
   const Attribution eg = run("expected-gradients", m, x, {0, 1}, {{"baselines", three}, {"steps", "32"}});
-  const Attribution gs = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"samples", "20000"}, {"seed", "5"}});
+  const Attribution gs =
+      run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"samples", "20000"}, {"seed", "5"}});
   const double err = rel_diff(gs.values, eg.values);
   MESSAGE("gradient-shap (20000 draws) vs expected gradients: relative L2 " << err);
   CHECK(err < 0.05);
@@ -372,4 +374,63 @@ TEST_CASE("GradientSHAP: exact on a linear model, converges to expected gradient
   const Attribution n3 = run("gradient-shap", m, x, {0, 1}, {{"baselines", three}, {"stdevs", "0.1"}, {"seed", "2"}});
   CHECK(rel_diff(n1.values, n2.values) == 0.0);
   CHECK(rel_diff(n1.values, n3.values) > 0.0);
+}
+
+TEST_CASE("DeepLIFT RevealCancel: the paper's cancellation example, summation to delta") {
+  // y = relu(x0 + x1) at x = (1, −1) against 0: Δz = 0, so rescale falls back to relu'(0) = 0 and gives
+  // nothing; RevealCancel splits Δz into +1 and −1 and gives (½, −½) (Shrikumar et al. 2017, §3.5.3).
+  Model m;
+  m.add_input("x");
+  auto fc1 = std::make_shared<Linear>("fc1", 2, 1, true, DType::F64);
+  fc1->params()[0]->value.fill(1.0);
+  auto fc2 = std::make_shared<Linear>("fc2", 1, 1, true, DType::F64);
+  fc2->params()[0]->value.fill(1.0);
+  m.append("fc1", fc1);
+  m.append("relu", std::make_shared<ReLU>());
+  m.append("fc2", fc2);
+  m.to(DType::F64);
+  const Tensor x = Tensor::from_vector({1, 2}, std::vector<double>{1.0, -1.0});
+  const Attribution rescale = run("deeplift", m, x, {0}, {});
+  const Attribution rc = run("deeplift", m, x, {0}, {{"rule", "reveal-cancel"}});
+  CHECK(rescale.values.item(0) == 0.0);
+  CHECK(rescale.values.item(1) == 0.0);
+  CHECK(rc.values.item(0) == doctest::Approx(0.5));
+  CHECK(rc.values.item(1) == doctest::Approx(-0.5));
+  // Summation to delta on a CNN with max-pooling and on an MLP, against a random baseline.
+  Rng rng(31);
+  Model cnn;
+  cnn.add_input("x");
+  auto c1 = std::make_shared<Conv2d>("conv1", 1, 3, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
+  c1->init(rng);
+  auto fc = std::make_shared<Linear>("fc", 48, 4, true, DType::F64);
+  fc->init(rng);
+  cnn.append("conv1", c1);
+  cnn.append("relu1", std::make_shared<ReLU>());
+  cnn.append("pool1", std::make_shared<MaxPool2d>(2));
+  cnn.append("flat", std::make_shared<Flatten>());
+  cnn.append("fc", fc);
+  cnn.to(DType::F64);
+  const Model mm = mlp(rng, 6, 10, 3);
+  const std::string base_img = temp_path("base-img.npy"), base_vec = temp_path("base-vec.npy");
+  save_npy(base_img, random_tensor({1, 8, 8}, rng, 0, 1).to(DType::F32));
+  save_npy(base_vec, random_tensor({6}, rng, 0, 1).to(DType::F32));
+  for (const auto& [model, input, base] :
+       {std::tuple{static_cast<const Model*>(&cnn), random_tensor({2, 1, 8, 8}, rng, 0, 1), base_img},
+        std::tuple{&mm, random_tensor({2, 6}, rng, -1, 1), base_vec}}) {
+    const Attribution a = run("deeplift", *model, input, {1, 2}, {{"rule", "reveal-cancel"}, {"baseline", base}});
+    const Attribution r = run("deeplift", *model, input, {1, 2}, {{"baseline", base}});
+    const Tensor b = load_npy(base).to(DType::F64);
+    Shape one = input.shape();
+    one[0] = 1;
+    const int64_t per = input.numel() / 2;
+    for (int64_t n = 0; n < 2; ++n) {
+      double sum = 0;
+      for (int64_t i = 0; i < per; ++i) sum += a.values.item(n * per + i);
+      const double fx = score(*model, input, n, n + 1, ScoreKind::Logit);
+      const double fb = score(*model, b.reshape(one), 0, n + 1, ScoreKind::Logit);
+      CHECK(sum == doctest::Approx(fx - fb).epsilon(1e-10));
+    }
+    CHECK(rel_diff(a.values, r.values) > 1e-6);  // the rule changes something
+  }
+  CHECK(error_of([&] { run("deeplift", m, x, {0}, {{"rule", "epsilon"}}); }).find("--rule") != std::string::npos);
 }
