@@ -13,12 +13,14 @@
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/metric.h"
+#include "explain/evaluate/sanity.h"
 #include "explain/evaluate/score.h"
 #include "explain/evaluate/table.h"
 #include "explain/svcca.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/registry.h"
+#include "layers/relu.h"
 #include "models/model.h"
 #include "tests/gradcheck.h"
 
@@ -316,7 +318,11 @@ TEST_CASE("max-sensitivity: saliency of a linear model is 0; gradient x input mo
   const auto metrics = resolve_metrics({"max-sensitivity"}, {{"radius", "0.05"}});
   const AttributionSource sal = method_source(m, x, t, "saliency", {});
   const AttributionSource gxi = method_source(m, x, t, "gradient-x-input", {});
-  const EvaluationTable table = evaluate_table(m, x, t, {sal, gxi}, metrics, false);
+  MetricRequest context;
+  context.model = &m;
+  context.input = x;
+  context.targets = t;
+  const EvaluationTable table = evaluate_table(context, {sal, gxi}, metrics, false);
   for (double v : table.cells[0][0].summary) CHECK(v == 0.0);
   for (double v : table.cells[1][0].summary) {
     CHECK(v > 0.0);
@@ -365,4 +371,89 @@ TEST_CASE("ground-truth metrics: pointing game, relevance mass and rank, rationa
   CHECK_THROWS_AS(run_gt("relevance-rank", {}), Error);
   g = Tensor();  // neither a tensor nor --ground-truth
   CHECK_THROWS_AS(run_gt("pointing-game", {}), Error);
+}
+
+namespace {
+
+// x (N, 1, 16, 16) -> Flatten -> Linear(256, 8) -> ReLU -> Linear(8, 3), the same weights on every call.
+Model image_mlp() {
+  Rng rng(31);
+  Model m;
+  m.add_input("x");
+  m.append("flat", std::make_shared<Flatten>());
+  auto fc1 = std::make_shared<Linear>("fc1", 256, 8, true, DType::F64);
+  fc1->init(rng);
+  m.append("fc1", fc1);
+  m.append("relu", std::make_shared<ReLU>());
+  auto fc2 = std::make_shared<Linear>("fc2", 8, 3, true, DType::F64);
+  fc2->init(rng);
+  m.append("fc2", fc2);
+  m.to(DType::F64);
+  return m;
+}
+
+// |horizontal difference| of the input: an "edge detector" that never looks at the model.
+Tensor edges(const Tensor& x) {
+  Tensor e(x.shape(), DType::F64);
+  const int64_t W = x.dim(-1);
+  for (int64_t i = 0; i < x.numel(); ++i) e.set_item(i, i % W + 1 < W ? std::abs(x.item(i + 1) - x.item(i)) : 0.0);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("sanity checks: an edge detector that ignores the model is flagged; saliency is not") {
+  Model m = image_mlp();
+  Rng rng(37);
+  Tensor x = random_tensor({2, 1, 16, 16}, rng, 0.0, 1.0).to(DType::F64);
+  const std::vector<int64_t> t{0, 2};
+  MetricRequest context;
+  context.model = &m;
+  context.input = x;
+  context.targets = t;
+  context.fresh_model = image_mlp;
+  AttributionSource edge{"edges", edges(x),
+                         [](const Model&, const Tensor& in, const std::vector<int64_t>&) { return edges(in); }};
+  const AttributionSource sal = method_source(m, x, t, "saliency", {});
+  for (const char* sim : {"spearman", "ssim", "hog"}) {
+    const auto metrics = resolve_metrics({"cascading-randomisation", "independent-randomisation"},
+                                         {{"similarity", sim}, {"hog-cell", "4"}});
+    const EvaluationTable table = evaluate_table(context, {edge, sal}, metrics, false);
+    for (int j = 0; j < 2; ++j) {
+      CHECK(table.cells[0][j].values.shape() == Shape{2, 2});  // 2 samples x 2 parameterised layers
+      for (double v : table.cells[0][j].summary) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));  // flagged
+    }
+    // Saliency of a randomised network is another random map: far from the original after both layers.
+    for (double v : table.cells[1][0].summary) CHECK(std::abs(v) < 0.5);
+  }
+  // Without the method (an attribution file) there is nothing to re-run; ssim / hog need image maps.
+  MetricRequest req = context;
+  req.attribution = sal.values;
+  req.options = resolve_metric_options(find_metric("cascading-randomisation"), {});
+  CHECK_THROWS_AS(find_metric("cascading-randomisation").run(req), Error);
+  req.explain = sal.explain;
+  req.attribution = sal.values.reshape({2, 256});
+  req.options = resolve_metric_options(find_metric("cascading-randomisation"), {{"similarity", "ssim"}});
+  CHECK_THROWS_AS(find_metric("cascading-randomisation").run(req), Error);
+}
+
+TEST_CASE("similarities: Spearman with tied ranks, SSIM of equal maps, HOG of a ramp") {
+  CHECK(spearman({1, 2, 2, 3}, {1, 2, 3, 4}) == doctest::Approx(4.5 / std::sqrt(22.5)).epsilon(1e-14));
+  CHECK(spearman({-3, 1, 2}, {3, 1, 2}) == doctest::Approx(1.0));  // absolute values
+  CHECK(spearman({1, 1, 1}, {1, 2, 3}) == 0.0);                    // undefined: reported 0
+  std::vector<double> a(64), b(64);
+  Rng rng(41);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = rng.uniform(), b[i] = rng.uniform();
+  CHECK(ssim(a, a, 8, 8) == doctest::Approx(1.0).epsilon(1e-14));
+  CHECK(ssim(a, b, 8, 8) < 0.5);
+  CHECK(ssim(a, b, 8, 8) == doctest::Approx(ssim(b, a, 8, 8)).epsilon(1e-14));
+  CHECK_THROWS_AS(ssim(a, b, 4, 16), Error);
+  // A horizontal ramp: every inner gradient points along x (orientation 0°, bin 0). Each 2x2-cell block
+  // holds four equal bin-0 entries: 0.5 after L2, clipped to 0.2, 0.5 again after the second L2.
+  std::vector<double> ramp(64);
+  for (int64_t i = 0; i < 64; ++i) ramp[i] = static_cast<double>(i % 8);
+  const std::vector<double> f = hog_features(ramp, 8, 8, 4);
+  REQUIRE(f.size() == 36);  // one block of 2x2 cells x 9 bins
+  for (size_t i = 0; i < f.size(); ++i) CHECK(f[i] == doctest::Approx(i % 9 == 0 ? 0.5 : 0.0).epsilon(1e-9));
+  CHECK_THROWS_AS(hog_features(ramp, 8, 8, 8), Error);  // one cell only
 }

@@ -86,8 +86,17 @@ void run_evaluate(const EvaluateArgs& a) {
   }
   for (const auto& m : methods) sources.push_back(explain::method_source(model, input, targets, m, method_options));
 
-  const explain::EvaluationTable t =
-      explain::evaluate_table(model, input, targets, sources, metrics, isatty(fileno(stderr)) != 0, ground_truth);
+  explain::MetricRequest context;
+  context.model = &model;
+  context.input = input;
+  context.targets = targets;
+  context.ground_truth = ground_truth;
+  context.fresh_model = [&a] {  // the sanity checks randomise a copy of their own
+    Model m = load_model(a.model);
+    set_precision(m, a.precision);
+    return m;
+  };
+  const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, isatty(fileno(stderr)) != 0);
   const bool single = sources.size() == 1 && metrics.size() == 1;
   if (!single) std::filesystem::create_directories(a.out);
   for (size_t i = 0; i < t.rows.size(); ++i)

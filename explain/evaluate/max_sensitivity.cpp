@@ -36,7 +36,7 @@ MetricResult max_sensitivity(const MetricRequest& req) {
     Tensor y(x.shape(), DType::F64);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t e = 0; e < E; ++e) y.data<double>()[n * E + e] = x.data<double>()[n * E + e] + u[e];
-    const Tensor phi = req.explain(y.to(req.input.dtype()), req.targets).to(DType::F64);
+    const Tensor phi = req.explain(*req.model, y.to(req.input.dtype()), req.targets).to(DType::F64);
     if (phi.shape() != a.shape())
       throw Error("max-sensitivity: the method returned " + shape_str(phi.shape()) + " for a perturbed input, " +
                   shape_str(a.shape()) + " for the original");

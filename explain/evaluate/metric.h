@@ -26,9 +26,11 @@ struct MetricRequest {
   Options options;               // the metric's options, defaults filled in (resolve_metric_options)
   Tensor ground_truth;           // optional: where the evidence is (ground_truth.h); else --ground-truth
   // The explanation method that produced `attribution`, for metrics that explain perturbed inputs
-  // (max-sensitivity): attribution of `x` (R, ...) for one class per row, in the attribution's layout.
-  // Empty when the attribution was read from a file.
-  std::function<Tensor(const Tensor& x, const std::vector<int64_t>& targets)> explain;
+  // (max-sensitivity) or perturbed models (sanity checks): the attribution of `x` (R, ...) under `model`
+  // for one class per row, in the attribution's layout. Empty when the attribution was read from a file.
+  std::function<Tensor(const Model& model, const Tensor& x, const std::vector<int64_t>& targets)> explain;
+  // A fresh copy of the model, for metrics that change its parameters (sanity checks). Optional.
+  std::function<Model()> fresh_model;
 };
 
 struct MetricResult {

@@ -26,8 +26,9 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
   AttributionSource src;
   src.name = method;
   src.values = info.run(req).values;
-  src.explain = [&info, req](const Tensor& x, const std::vector<int64_t>& t) {
+  src.explain = [&info, req](const Model& m, const Tensor& x, const std::vector<int64_t>& t) {
     ExplainRequest r = req;
+    r.model = &m;
     r.input = x;
     r.targets = t;
     return info.run(r).values;
@@ -56,10 +57,8 @@ std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::ve
   return out;
 }
 
-EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
-                               const std::vector<AttributionSource>& sources,
-                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress,
-                               const Tensor& ground_truth) {
+EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<AttributionSource>& sources,
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress) {
   EvaluationTable t;
   for (const auto& m : metrics) t.columns.push_back(m.first->name);
   influence::Progress bar("evaluate", static_cast<int64_t>(sources.size() * metrics.size()), progress);
@@ -67,14 +66,10 @@ EvaluationTable evaluate_table(const Model& model, const Tensor& input, const st
     t.rows.push_back(src.name);
     t.cells.emplace_back();
     for (const auto& [metric, options] : metrics) {
-      MetricRequest req;
-      req.model = &model;
-      req.input = input;
+      MetricRequest req = context;
       req.attribution = src.values;
-      req.targets = targets;
       req.options = options;
       req.explain = src.explain;
-      req.ground_truth = ground_truth;
       t.cells.back().push_back(metric->run(req));
       bar.add(1);
     }

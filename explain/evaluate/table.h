@@ -17,7 +17,7 @@ struct AttributionSource {
   std::string name;  // the method name, or the file name
   Tensor values;     // the attribution of the input
   // Re-runs the method (for max-sensitivity); empty for a file.
-  std::function<Tensor(const Tensor& x, const std::vector<int64_t>& targets)> explain;
+  std::function<Tensor(const Model& model, const Tensor& x, const std::vector<int64_t>& targets)> explain;
 };
 
 // Runs registered method `method` on (input, targets) with those of `options` it takes (the others are
@@ -38,11 +38,9 @@ struct EvaluationTable {
   std::string format() const;
 };
 
-// Scores every source with every metric (a progress bar on stderr when `progress`). `ground_truth`
-// (optional) goes to the ground-truth metrics.
-EvaluationTable evaluate_table(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
-                               const std::vector<AttributionSource>& sources,
-                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress,
-                               const Tensor& ground_truth = Tensor());
+// Scores every source with every metric (a progress bar on stderr when `progress`). `context` holds what
+// every cell shares: model, input, targets, and optionally ground truth and fresh_model.
+EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<AttributionSource>& sources,
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress);
 
 }  // namespace xdnn::explain
