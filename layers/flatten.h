@@ -25,6 +25,8 @@ class Flatten : public Layer {
 
   // Output shape for an input shape (throws naming the axes when they do not fit).
   Shape output_shape(const Shape& x_shape) const;
+  int start_axis() const { return start_; }
+  int end_axis() const { return end_; }
 
  private:
   int start_, end_;

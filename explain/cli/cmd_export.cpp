@@ -1,0 +1,28 @@
+// `xdnn export --model CKPT --out M.onnx`: writes a model (any --model spec; typically a checkpoint of
+// `xdnn train`) as a standard ONNX file, opset 17 (models/onnx/export.h).
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "explain/cli/commands.h"
+#include "models/load.h"
+#include "models/onnx/export.h"
+
+namespace xdnn::cli {
+
+void add_export_command(CLI::App& app) {
+  struct ExportArgs {
+    std::string model, out;
+  };
+  auto a = std::make_shared<ExportArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("export", "write a model (e.g. a checkpoint of xdnn train) as an ONNX file (opset 17)");
+  cmd->add_option("--model", a->model, "zoo name, safetensors checkpoint or ONNX file")->required();
+  cmd->add_option("--out", a->out, "output .onnx")->required();
+  cmd->callback([a] {
+    export_onnx_file(load_model(a->model), a->out);
+    std::printf("wrote %s\n", a->out.c_str());
+  });
+}
+
+}  // namespace xdnn::cli

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `xdnn export` on what `xdnn train` wrote: the checkpoint and its ONNX export give the same logits on
+# Fashion-MNIST test images (bit for bit: the importer maps every exported op back to its layer).
+set -euo pipefail
+xdnn=$1 input=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$xdnn" train --model fashion-resnet --epochs 1 --train-limit 256 --test-limit 64 --no-progress --out "$dir/run" >/dev/null
+"$xdnn" export --model "$dir/run/epoch-1.safetensors" --out "$dir/model.onnx"
+"$xdnn" run --model "$dir/run/epoch-1.safetensors" --input "$input" --out "$dir/checkpoint.npy"
+"$xdnn" run --model "$dir/model.onnx" --input "$input" --out "$dir/onnx.npy"
+cmp "$dir/checkpoint.npy" "$dir/onnx.npy"
+# A model kind with no export, or an unwritable path: one line and a non-zero exit.
+if "$xdnn" export --model "$dir/run/epoch-1.safetensors" --out "$dir/no/such/dir/m.onnx" 2>"$dir/err"; then
+  echo "export to a missing directory succeeded"; exit 1
+fi
+grep -q "cannot write" "$dir/err" && [ "$(wc -l <"$dir/err")" -le 2 ]
+echo "export of a trained checkpoint: same logits"
