@@ -9,8 +9,9 @@ namespace xdnn::explain {
 namespace {
 
 Attribution feature_ablation(const ExplainRequest& req) {
+  if (groups_per_sample(req)) return for_each_sample(req, feature_ablation);
   const Perturber p = make_perturber(req, "feature-ablation");
-  const FeatureGroups groups = feature_groups(req.options, p.sample_shape(), p.tokens);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
   const int64_t N = p.samples(), G = groups.count;
   // Row 0: everything kept; row 1 + g: group g removed.
   std::vector<uint8_t> Z((G + 1) * G, 1);

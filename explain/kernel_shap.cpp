@@ -21,8 +21,9 @@ namespace {
 constexpr int64_t kMaxSamples = 10'000'000;
 
 Attribution kernel_shap(const ExplainRequest& req) {
+  if (groups_per_sample(req)) return for_each_sample(req, kernel_shap);
   const Perturber p = make_perturber(req, "kernel-shap");
-  const FeatureGroups groups = feature_groups(req.options, p.sample_shape(), p.tokens);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
   const int64_t N = p.samples(), G = groups.count;
   const int64_t K = req.options.get_int("samples", 1000);
   if (K < 1 || K > kMaxSamples)

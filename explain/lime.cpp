@@ -83,8 +83,9 @@ std::vector<double> lasso(const std::vector<double>& Zc, const std::vector<doubl
 }
 
 Attribution lime(const ExplainRequest& req) {
+  if (groups_per_sample(req)) return for_each_sample(req, lime);
   const Perturber p = make_perturber(req, "lime");
-  const FeatureGroups groups = feature_groups(req.options, p.sample_shape(), p.tokens);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
   const int64_t N = p.samples(), G = groups.count;
   const double width = req.options.get_double("kernel-width", 0.25);
   if (!(width > 0) || !std::isfinite(width))

@@ -9,6 +9,7 @@
 #include "engine/dispatch.h"
 #include "explain/common.h"
 #include "explain/influence/influence.h"
+#include "explain/slic.h"
 #include "models/npy.h"
 
 namespace xdnn::explain {
@@ -130,9 +131,61 @@ FeatureGroups grid_groups(const std::string& text, const Shape& sample_shape) {
   return groups_from_mask(mask, sample_shape, text);
 }
 
+// slic:K[,m] on one image sample: K segments (default 50), compactness m (default 0.1).
+FeatureGroups slic_groups(const std::string& text, const Tensor& x) {
+  const std::string spec = text.substr(5);
+  const size_t comma = spec.find(',');
+  const std::string k_text = spec.substr(0, comma), m_text = comma == std::string::npos ? "" : spec.substr(comma + 1);
+  char* end = nullptr;
+  errno = 0;
+  const long long K = k_text.empty() ? 50 : std::strtoll(k_text.c_str(), &end, 10);
+  const bool k_ok = k_text.empty() || (end != k_text.c_str() && *end == '\0' && errno != ERANGE && K >= 1);
+  errno = 0;
+  const double m = m_text.empty() ? 0.1 : std::strtod(m_text.c_str(), &end);
+  const bool m_ok = m_text.empty() || (end != m_text.c_str() && *end == '\0' && errno != ERANGE && m >= 0);
+  if (!k_ok || !m_ok || !std::isfinite(m))
+    throw Error("--feature-mask " + text + ": expected slic:K or slic:K,m (K >= 1 segments, compactness m >= 0)");
+  if (!x.is_float() || x.ndim() != 4)
+    throw Error("--feature-mask " + text + ": superpixels need image inputs (N, C, H, W), got " + x.describe());
+  if (x.dim(0) != 1) throw Error("internal: slic groups are made one sample at a time");
+  const Shape sample(x.shape().begin() + 1, x.shape().end());
+  return groups_from_mask(slic_labels(x.reshape(sample), K, m), sample, text);
+}
+
 }  // namespace
 
-FeatureGroups feature_groups(const Options& options, const Shape& sample_shape, bool tokens) {
+bool groups_per_sample(const ExplainRequest& req) {
+  return req.options.get("feature-mask", "").rfind("slic:", 0) == 0 && req.input.defined() && req.input.ndim() > 0 &&
+         req.input.dim(0) > 1;
+}
+
+Attribution for_each_sample(const ExplainRequest& req,
+                            const std::function<Attribution(const ExplainRequest&)>& method) {
+  check_request(req);
+  std::vector<Attribution> parts;
+  for (int64_t n = 0; n < req.input.dim(0); ++n) {
+    ExplainRequest one = req;
+    one.input = req.input.slice_batch(n, n + 1);
+    one.targets = {req.targets[n]};
+    parts.push_back(method(one));
+  }
+  Shape shape = parts[0].values.shape();
+  shape[0] = req.input.dim(0);
+  Attribution out = parts[0];
+  out.values = Tensor(shape, parts[0].values.dtype());
+  for (int64_t n = 0; n < shape[0]; ++n) {
+    out.values.slice_batch(n, n + 1).copy_from(parts[n].values);
+    if (n == 0) continue;
+    for (auto& [key, value] : out.parameters) {
+      const std::string& other = parts[n].parameters[key];
+      if (other != parts[0].parameters[key] || value != parts[0].parameters[key]) value += "," + other;
+    }
+  }
+  return out;
+}
+
+FeatureGroups feature_groups(const Options& options, const Tensor& x, bool tokens) {
+  const Shape sample_shape(x.shape().begin() + 1, x.shape().end());
   std::string text = options.get("feature-mask", "");
   if (text.empty() && sample_shape.size() == 3) text = "grid:4";
   if (text.empty()) {  // one group per token (tokens) or per column (tabular (N, D))
@@ -146,6 +199,7 @@ FeatureGroups feature_groups(const Options& options, const Shape& sample_shape, 
     return out;
   }
   if (text.rfind("grid:", 0) == 0) return grid_groups(text, sample_shape);
+  if (text.rfind("slic:", 0) == 0) return slic_groups(text, x);
   return groups_from_mask(load_npy(text), sample_shape, text);
 }
 

@@ -47,10 +47,16 @@ struct FeatureGroups {
   std::vector<int64_t> group_of;  // per element of one sample (row-major), 0..G−1
   std::string source;             // "mask.npy", "grid:4", "tokens", "columns"
 };
-// The groups for samples of `sample_shape` (the input's shape without the batch axis; tokens: (T)):
-// --feature-mask as a .npy path or "grid:S"; without it, one group per token / per column, and
-// grid:4 for images. Throws one line naming --feature-mask on a wrong shape, dtype or ids.
-FeatureGroups feature_groups(const Options& options, const Shape& sample_shape, bool tokens);
+// The groups for the samples of x ((N, ...) input; tokens: (N, T) ids): --feature-mask as a .npy path,
+// "grid:S" or "slic:K[,m]" (SLIC superpixels of the image, explain/slic.h; these differ per sample, so x
+// must hold one sample: see groups_per_sample); without it, one group per token / per column, and grid:4
+// for images. Throws one line naming --feature-mask on a wrong shape, dtype or ids.
+FeatureGroups feature_groups(const Options& options, const Tensor& x, bool tokens);
+// Whether the grouping depends on the sample (slic:...) and the batch has several: methods then run
+// sample by sample (for_each_sample).
+bool groups_per_sample(const ExplainRequest& req);
+// Runs `method` on every sample alone and stacks the results (parameters that differ are joined with ',').
+Attribution for_each_sample(const ExplainRequest& req, const std::function<Attribution(const ExplainRequest&)>& method);
 // Validates a mask of one sample's shape (values 0..G−1, every id present) and builds the groups.
 FeatureGroups groups_from_mask(const Tensor& mask, const Shape& sample_shape, const std::string& source);
 // Per-group values (N, G) as doubles → the output: every element of group g gets value g. `shape` is the
@@ -109,8 +115,8 @@ std::vector<uint8_t> kernel_shap_sample(int64_t G, int64_t K, uint64_t seed);
 // Option specs the perturbation methods share (the CLI declares each name once).
 inline const OptionSpec kOptFeatureMask{
     "feature-mask", "",
-    "feature groups: int64 .npy of one sample's shape with ids 0..G-1, or grid:S (SxS-pixel cells); default: one "
-    "group per token / column, grid:4 for images"};
+    "feature groups: int64 .npy of one sample's shape with ids 0..G-1, grid:S (SxS-pixel cells) or slic:K[,m] "
+    "(about K SLIC superpixels, compactness m); default: one group per token / column, grid:4 for images"};
 inline const OptionSpec kOptGroupBaseline{
     "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)"};
 inline const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)"};

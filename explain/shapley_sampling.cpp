@@ -15,8 +15,9 @@ namespace xdnn::explain {
 namespace {
 
 Attribution shapley_sampling(const ExplainRequest& req) {
+  if (groups_per_sample(req)) return for_each_sample(req, shapley_sampling);
   const Perturber p = make_perturber(req, "shapley-sampling");
-  const FeatureGroups groups = feature_groups(req.options, p.sample_shape(), p.tokens);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
   const int64_t N = p.samples(), G = groups.count;
   const int64_t M = req.options.get_int("samples", 25);
   if (M < 1 || M > 1'000'000)

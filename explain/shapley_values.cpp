@@ -12,8 +12,9 @@ namespace {
 constexpr int64_t kMaxExactGroups = 14;  // 16,384 forwards per sample
 
 Attribution shapley_values(const ExplainRequest& req) {
+  if (groups_per_sample(req)) return for_each_sample(req, shapley_values);
   const Perturber p = make_perturber(req, "shapley-values");
-  const FeatureGroups groups = feature_groups(req.options, p.sample_shape(), p.tokens);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
   const int64_t N = p.samples(), G = groups.count;
   if (G > kMaxExactGroups)
     throw Error("shapley-values: --feature-mask " + groups.source + " has " + std::to_string(G) +
