@@ -13,6 +13,7 @@
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/metric.h"
+#include "explain/evaluate/plot.h"
 #include "explain/evaluate/sanity.h"
 #include "explain/evaluate/score.h"
 #include "explain/evaluate/table.h"
@@ -456,4 +457,20 @@ TEST_CASE("similarities: Spearman with tied ranks, SSIM of equal maps, HOG of a 
   REQUIRE(f.size() == 36);  // one block of 2x2 cells x 9 bins
   for (size_t i = 0; i < f.size(); ++i) CHECK(f[i] == doctest::Approx(i % 9 == 0 ? 0.5 : 0.0).epsilon(1e-9));
   CHECK_THROWS_AS(hog_features(ramp, 8, 8, 8), Error);  // one cell only
+}
+
+TEST_CASE("curve plot: one panel per metric, lines in the legend colours, text drawn") {
+  const RgbImage img =
+      plot_curves({{"deletion", {"a", "b"}, {{1.0, 0.5, 0.0}, {1.0, 1.0, 0.0}}}, {"aopc", {"a"}, {{0, 1}}}});
+  CHECK(img.width == 720);
+  CHECK(img.height == 260);
+  auto count = [&](int r, int g, int b) {
+    int64_t n = 0;
+    for (size_t i = 0; i < img.rgb.size(); i += 3) n += img.rgb[i] == r && img.rgb[i + 1] == g && img.rgb[i + 2] == b;
+    return n;
+  };
+  CHECK(count(31, 119, 180) > 200);                              // first line (two panels) and its swatches
+  CHECK(count(255, 127, 14) > 100);                              // second line
+  CHECK(count(0, 0, 0) > 50);                                    // titles and axis numbers
+  CHECK_THROWS_AS(plot_curves({{"x", {"a"}, {{1.0}}}}), Error);  // a curve needs two points
 }

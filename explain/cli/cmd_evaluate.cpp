@@ -22,7 +22,9 @@
 #include "explain/cli/commands.h"
 #include "explain/common.h"
 #include "explain/evaluate/ground_truth.h"
+#include "explain/evaluate/plot.h"
 #include "explain/evaluate/table.h"
+#include "models/fashion_mnist.h"
 #include "models/load.h"
 #include "models/npy.h"
 
@@ -33,6 +35,8 @@ namespace {
 struct EvaluateArgs {
   std::string metric, model, input, attribution, methods, out, precision = "float64";
   int64_t trigger_test = 0;  // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
+  int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
+  std::string png;           // curve plot
   std::vector<std::string> method_options;  // NAME=VALUE
   int64_t target = -1;
   bool target_given = false;
@@ -68,8 +72,11 @@ void run_evaluate(const EvaluateArgs& a) {
     const explain::GroundTruthData d = explain::trigger_test_set(a.model, a.trigger_test);
     input = d.input;
     ground_truth = d.ground_truth;
+  } else if (a.fashion_test > 0) {
+    if (!a.input.empty()) throw Error("give either --input or --fashion-test, not both");
+    input = load_fashion_mnist("test", "", a.fashion_test).images;
   } else {
-    if (a.input.empty()) throw Error("no input: give --input X.npy or --trigger-test N");
+    if (a.input.empty()) throw Error("no input: give --input X.npy, --fashion-test N or --trigger-test N");
     input = load_npy(a.input);
     check_finite(input, a.input);
   }
@@ -113,6 +120,24 @@ void run_evaluate(const EvaluateArgs& a) {
                   r.summary[n]);
   }
   std::printf("%s", t.format().c_str());
+  if (!a.png.empty()) {
+    // One panel per metric whose array is a curve per sample (N, points): the mean curve of each attribution.
+    std::vector<explain::CurvePanel> panels;
+    for (size_t j = 0; j < t.columns.size(); ++j) {
+      if (t.cells[0][j].values.ndim() != 2 || t.cells[0][j].values.dim(1) < 2) continue;
+      explain::CurvePanel panel{t.columns[j], t.rows, {}};
+      for (size_t i = 0; i < t.rows.size(); ++i) {
+        const Tensor& v = t.cells[i][j].values;
+        std::vector<double> mean(v.dim(1), 0.0);
+        for (int64_t n = 0; n < v.dim(0); ++n)
+          for (int64_t k = 0; k < v.dim(1); ++k) mean[k] += v.item(n * v.dim(1) + k) / static_cast<double>(v.dim(0));
+        panel.curves.push_back(mean);
+      }
+      panels.push_back(panel);
+    }
+    if (panels.empty()) throw Error("--png: none of the metrics " + a.metric + " gives curves to plot");
+    explain::save_png(a.png, explain::plot_curves(panels));
+  }
 }
 
 }  // namespace
@@ -123,6 +148,8 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D), or int64 tokens (N, T)");
+  cmd->add_option("--fashion-test", args->fashion_test, "instead of --input: the first N Fashion-MNIST test images");
+  cmd->add_option("--png", args->png, "also plot the mean curves (deletion, insertion, aopc, randomisation) as a PNG");
   cmd->add_option("--trigger-test", args->trigger_test,
                   "instead of --input: the first N test sequences of the trigger-task checkpoint --model, with their "
                   "trigger positions as ground truth");
