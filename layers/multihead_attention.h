@@ -46,6 +46,7 @@ class MultiheadAttention : public Layer {
   Param& out_proj_weight() { return out_w_; }
   Param& out_proj_bias() { return out_b_; }
   bool causal() const { return causal_; }
+  int64_t num_heads() const { return h_; }
 
  private:
   int64_t E_, h_;

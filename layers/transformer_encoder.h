@@ -51,6 +51,7 @@ class TransformerEncoderLayer : public Layer {
   std::vector<std::string> relevance_rules() const override { return {"epsilon", "cp"}; }
   std::vector<NamedValue> intermediates(const Saved& saved) const override;
 
+  const TransformerEncoderConfig& config() const { return cfg_; }
   MultiheadAttention& self_attn() { return *attn_; }
   Linear& linear1() { return *lin1_; }
   Linear& linear2() { return *lin2_; }

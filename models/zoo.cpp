@@ -17,6 +17,7 @@
 #include "layers/relu.h"
 #include "layers/token_pooling.h"
 #include "layers/transformer_encoder.h"
+#include "models/text/token_padding.h"
 
 namespace xdnn {
 namespace {
@@ -98,61 +99,6 @@ Model fashion_resnet(Rng& rng) {
 }
 
 // ---- text models ------------------------------------------------------------------------------------
-
-// TokenPadding: ids (N, T) int64 -> {lengths (N) int64, key_padding_mask (N, T) int64 (1 = padding)}.
-// lengths[n] = 1 + the position of the last non-pad id of sample n (so a pad id inside a sequence is
-// read as a token), mask[n, t] = t ≥ lengths[n]. This is the node that checks the ids against the
-// model's contract: int64, (N, T), 1 ≤ T ≤ max_len (max_len < 0: any), ids in [0, V), no sample empty.
-// Its outputs are integers: nothing flows back (backward and relevance return undefined tensors).
-class TokenPadding : public Layer {
- public:
-  TokenPadding(int64_t vocab_size, int64_t max_len, int64_t pad_id)
-      : vocab_(vocab_size), max_len_(max_len), pad_(pad_id) {}
-  const char* kind() const override { return "TokenPadding"; }
-
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) override {
-    const Tensor& ids = x.at(0);
-    const std::string range = "1.." + (max_len_ >= 0 ? std::to_string(max_len_) : std::string("any"));
-    if (!ids.defined() || ids.dtype() != DType::I64 || ids.ndim() != 2)
-      throw Error("input 'ids': expected int64 token ids (N, T), got " +
-                  (ids.defined() ? ids.describe() : std::string("nothing")));
-    const int64_t N = ids.dim(0), T = ids.dim(1);
-    if (T == 0) throw Error("input 'ids': empty sequences (T = 0), expected a length in " + range);
-    if (max_len_ >= 0 && T > max_len_)
-      throw Error("input 'ids': sequence length " + std::to_string(T) +
-                  " is longer than the model's positional table, "
-                  "expected a length in " +
-                  range);
-    Tensor lengths({N}, DType::I64), mask({N, T}, DType::I64);
-    const int64_t* id = ids.data<int64_t>();  // storage is contiguous (engine/tensor.h)
-    int64_t* len = lengths.data<int64_t>();
-    int64_t* msk = mask.data<int64_t>();
-    for (int64_t n = 0; n < N; ++n) {
-      int64_t last = -1;
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t v = id[n * T + t];
-        if (v < 0 || v >= vocab_)
-          throw Error("input 'ids': id " + std::to_string(v) + " at sample " + std::to_string(n) + ", position " +
-                      std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(vocab_ - 1) + "]");
-        if (v != pad_) last = t;
-      }
-      if (last < 0)
-        throw Error("input 'ids': sample " + std::to_string(n) + " is empty (only padding id " + std::to_string(pad_) +
-                    "), expected at least one token");
-      len[n] = last + 1;
-      for (int64_t t = 0; t < T; ++t) msk[n * T + t] = t > last ? 1 : 0;
-    }
-    return {lengths, mask};
-  }
-  std::vector<Tensor> backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) override {
-    return {Tensor()};
-  }
-  std::vector<Tensor> relevance(const std::vector<Tensor>&, const Saved&, const Rule&) override { return {Tensor()}; }
-  std::vector<std::string> relevance_rules() const override { return {"any (integer outputs, nothing flows back)"}; }
-
- private:
-  int64_t vocab_, max_len_, pad_;
-};
 
 void check_text_config(const std::string& name, const TextModelConfig& c) {
   auto positive = [&](const char* key, int64_t v) {

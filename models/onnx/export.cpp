@@ -114,6 +114,16 @@ std::string OnnxExportContext::scalar(const std::string& suffix, float value) {
   return initializer(temp(suffix), Tensor::from_vector(Shape{}, std::vector<float>{value}));
 }
 
+std::string OnnxExportContext::int_scalar(const std::string& suffix, int64_t value) {
+  return initializer(temp(suffix), Tensor::from_vector(Shape{}, std::vector<int64_t>{value}));
+}
+
+std::string OnnxExportContext::runtime_dim(const std::string& value, int64_t axis, const std::string& suffix) {
+  add("Shape", {value}, {temp(suffix + "_shape")});
+  add("Gather", {temp(suffix + "_shape"), ints(suffix + "_axis", {axis})}, {temp(suffix)});
+  return temp(suffix);
+}
+
 Error OnnxExportContext::error(const std::string& what) const {
   return Error("ONNX export: node '" + node_.name + "' (" + node_.layer->kind() + "): " + what);
 }

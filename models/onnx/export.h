@@ -43,7 +43,10 @@ class OnnxExportContext {
   std::string initializer(const std::string& name, const Tensor& t);
   // An int64 1-D constant initializer "<node>/<suffix>".
   std::string ints(const std::string& suffix, const std::vector<int64_t>& values);
-  std::string scalar(const std::string& suffix, float value);  // float32 0-d initializer "<node>/<suffix>"
+  std::string scalar(const std::string& suffix, float value);        // float32 0-d initializer
+  std::string int_scalar(const std::string& suffix, int64_t value);  // int64 0-d initializer
+  // Size of axis `axis` of `value` at run time, as an int64 (1) tensor (Shape, Gather): "<node>/<suffix>".
+  std::string runtime_dim(const std::string& value, int64_t axis, const std::string& suffix);
   std::string temp(const std::string& suffix) const { return node_.name + "/" + suffix; }
   Error error(const std::string& what) const;  // "ONNX export: node '<name>' (<kind>): <what>"
 
