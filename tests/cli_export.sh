@@ -15,4 +15,9 @@ if "$xdnn" export --model "$dir/run/epoch-1.safetensors" --out "$dir/no/such/dir
   echo "export to a missing directory succeeded"; exit 1
 fi
 grep -q "cannot write" "$dir/err" && [ "$(wc -l <"$dir/err")" -le 2 ]
-echo "export of a trained checkpoint: same logits"
+# A text checkpoint (vocabulary and sizes from its metadata) exports too.
+"$xdnn" train --model text-lstm --data trigger --epochs 1 --train-limit 128 --test-limit 32 --no-progress \
+  --out "$dir/text" >/dev/null
+"$xdnn" export --model "$dir/text/epoch-1.safetensors" --out "$dir/text.onnx"
+[ -s "$dir/text.onnx" ]
+echo "export of trained checkpoints: same logits"

@@ -3,8 +3,11 @@
 // naming what was wrong. (tests/examples/ builds programs against the installed library.)
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <algorithm>
+
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -118,4 +121,20 @@ TEST_CASE("api: a CustomLayer's mistakes are caught at the layer") {
   CHECK(contains(e, "custom layer Broken (node 'relu1') backward returned float64 (1,), expected float64 (2, 64)"));
   // "pass" is claimed but relevance() is not overridden: the base class says so.
   CHECK(contains(error_of([&] { api::explain(model, x, "lrp"); }), "custom layer Broken has no LRP rule 'pass'"));
+}
+
+TEST_CASE("api: save_onnx writes what Model::load reads back") {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("xdnn_api_" + std::to_string(::getpid()) + ".onnx")).string();
+  const api::Model model = api::Model::load("fashion-cnn");
+  model.save_onnx(path);
+  const api::Model back = api::Model::load(path);
+  std::filesystem::remove(path);
+  const api::LabeledArrays data = api::fashion_mnist("test", 4);
+  const api::Array a = model.run(data.x), b = back.run(data.x);
+  REQUIRE(a.shape() == b.shape());
+  for (int64_t i = 0; i < a.size(); ++i) REQUIRE(a.get(i) == b.get(i));  // image models: bit for bit
+  api::Model custom = api::Model::load("fashion-mlp");
+  custom.replace_layer("relu1", std::make_shared<Broken>());
+  CHECK(contains(error_of([&] { custom.save_onnx(path); }), "node 'relu1' (Broken): no ONNX export"));
 }

@@ -1,5 +1,6 @@
 // ONNX export (models/onnx/export.h): every zoo model written as ONNX and imported again computes the same
-// logits, bit for bit where the importer maps each op back to the layer it came from (the image models).
+// logits: bit for bit where the importer maps each op back to the layer it came from (the image models), to
+// float rounding where a layer is written as a subgraph of several ops (the text models: attention, pooling).
 #include <doctest/doctest.h>
 #include <onnx/onnx_pb.h>
 

@@ -16,6 +16,7 @@
 #include "explain/registry.h"
 #include "models/load.h"
 #include "models/npy.h"
+#include "models/onnx/export.h"
 
 namespace xdnn::api {
 
@@ -168,6 +169,10 @@ void Model::replace_layer(const std::string& node, std::shared_ptr<const CustomL
     for (auto& [dtype, m] : impl_->instances) replace_node(m, node, layer);
     impl_->replacements.emplace_back(node, std::move(layer));
   });
+}
+
+void Model::save_onnx(const std::string& path) const {
+  guarded([&] { export_onnx_file(impl_->instance(xdnn::DType::F32), path); });
 }
 
 // ---- explain ----

@@ -139,6 +139,8 @@ class Model {
   std::vector<LayerInfo> layers() const;  // in topological order
   // Replaces the single-input single-output node `node` (see layers()) by `layer`.
   void replace_layer(const std::string& node, std::shared_ptr<const CustomLayer> layer);
+  // Writes the model as a standard ONNX file (opset 17), as `xdnn export` does; custom layers cannot be.
+  void save_onnx(const std::string& path) const;
 
   struct Impl;  // the library's side (explain/api/api.cpp)
   explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
