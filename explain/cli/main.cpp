@@ -2,8 +2,10 @@
 // the library; the cmd_*.cpp files only wire options to functions. Errors become one line + exit 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
 
@@ -24,6 +26,8 @@ int main(int argc, char** argv) {
   xdnn::cli::add_svcca_command(app);
   xdnn::cli::add_train_command(app);
   try {
+    // A bad $XDNN_NUM_THREADS fails here, before any work (the pool reads it at its first use).
+    if (const char* threads = std::getenv("XDNN_NUM_THREADS")) xdnn::parse_num_threads(threads);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
