@@ -53,6 +53,15 @@ class RangeFn {
 // the calling thread.
 void parallel_for(int64_t n, int64_t grain, RangeFn fn);
 
+// The grain for a loop whose indices cost about `work` element operations each: chunks worth at least
+// kChunkWork operations (several µs), so a loop worth less than two of them runs on the calling thread
+// and wakes no one. A fork-join on a tiny loop costs more than the loop, and under contention it can
+// wait a whole time slice for a worker that lost its core.
+inline constexpr int64_t kChunkWork = int64_t(1) << 15;
+inline int64_t grain_for_work(int64_t work) {
+  return work >= kChunkWork ? 1 : (kChunkWork + work - 1) / (work < 1 ? 1 : work);
+}
+
 // The chunk length parallel_for uses: at least grain, and large enough that there are at most 64 chunks
 // (enough for 16 threads to balance, few enough that taking a chunk costs nothing next to running it).
 int64_t parallel_chunk_size(int64_t n, int64_t grain);

@@ -49,7 +49,7 @@ Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor d
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
+    parallel_for(ys[0] * ys[1], plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
         for (int64_t oh = 0; oh < OH; ++oh)
@@ -84,7 +84,7 @@ Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGe
     using T = decltype(zero);
     const T* pg = gy.data<T>();
     T* px = gx.data<T>();
-    parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
+    parallel_for(ys[0] * ys[1], plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         T* xp = px + plane * H * W;
         for (int64_t oh = 0; oh < OH; ++oh)

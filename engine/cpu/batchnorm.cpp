@@ -2,6 +2,7 @@
 // x is viewed as (N, C, S); per channel c the statistics run over the M = N·S values x[n, c, s].
 // Channels are independent and split over threads; within a channel sums run over n then s in
 // increasing order, in double, so results do not depend on the thread count.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/dispatch.h"
@@ -41,7 +42,7 @@ std::vector<Tensor> batchnorm_stats(const Tensor& x) {
     T* pm = mean.data<T>();
     T* pv = var.data<T>();
     const double M = static_cast<double>(v.N * v.S);
-    parallel_for(v.C, 1, [&](int64_t b, int64_t e) {
+    parallel_for(v.C, grain_for_work(v.N * v.S), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double s = 0;
         for (int64_t n = 0; n < v.N; ++n)
@@ -77,7 +78,7 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var,
     const T* px = x.data<T>();
     const T *pm = mean.data<T>(), *pv = var.data<T>(), *pg = gamma.data<T>(), *pb = beta.data<T>();
     T* py = y.data<T>();
-    parallel_for(v.N * v.C, 4, [&](int64_t b, int64_t e) {
+    parallel_for(v.N * v.C, std::max<int64_t>(4, grain_for_work(v.S)), [&](int64_t b, int64_t e) {
       for (int64_t nc = b; nc < e; ++nc) {
         const int64_t c = nc % v.C;
         // y = k x + (β − k μ) with k = γ / sqrt(var + eps), per channel
@@ -113,7 +114,7 @@ std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const 
     const T *pm = mean.data<T>(), *pv = var.data<T>(), *pg = gamma.data<T>();
     T *pdx = dx.data<T>(), *pdg = dgamma.data<T>(), *pdb = dbeta.data<T>();
     const double M = static_cast<double>(v.N * v.S);
-    parallel_for(v.C, 1, [&](int64_t b, int64_t e) {
+    parallel_for(v.C, grain_for_work(v.N * v.S), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         const double mu = pm[c], rstd = 1.0 / std::sqrt(static_cast<double>(pv[c]) + eps), g = pg[c];
         double sum_gy = 0, sum_gy_xhat = 0;  // dβ and dγ of the whole batch

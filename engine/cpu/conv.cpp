@@ -403,7 +403,7 @@ Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
     // side, one chain each: a single chain waits on the adder's latency at every element. Each chain is
     // still the same sequence of additions (the CUDA bodies reproduce these bits, test_cuda_kernels_host).
     constexpr int64_t kRows = 8;
-    parallel_for(O, 1, [&](int64_t ob, int64_t oe) {
+    parallel_for(O, grain_for_work(N * P), [&](int64_t ob, int64_t oe) {
       for (int64_t o = ob; o < oe; ++o) {
         T total = T(0);
         for (int64_t n0 = 0; n0 < N; n0 += kRows) {

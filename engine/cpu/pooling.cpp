@@ -201,7 +201,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
                          g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0 && 2 * OH <= H &&
                          2 * OW <= W;  // every window inside the plane (no ceil_mode overhang)
     if (fast2x2) {
-      parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
+      parallel_for(ys[0] * ys[1], plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
         for (int64_t plane = b; plane < e; ++plane)
           for (int64_t oh = 0; oh < OH; ++oh)
             pool2x2_row(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW, pa + (plane * OH + oh) * OW,
@@ -209,7 +209,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
       });
       return 0;
     }
-    parallel_for(ys[0] * ys[1], kPlaneGrain, [&](int64_t b, int64_t e) {
+    parallel_for(ys[0] * ys[1], plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
         T* yp = py + plane * OH * OW;
@@ -362,7 +362,7 @@ Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x
     using T = decltype(zero);
     const T* pg = gy.data<T>();
     T* px = gx.data<T>();
-    parallel_for(planes, kPlaneGrain, [&](int64_t b, int64_t e) {
+    parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         T* xp = px + plane * HW;
         const T* gp = pg + plane * OHW;
@@ -487,7 +487,7 @@ Tensor maxpool2d_forward_tap_codes(const Tensor& x, const Pool2dGeometry& g, Ten
   const float* px = x.data<float>();
   float* py = y.data<float>();
   uint64_t* pc = reinterpret_cast<uint64_t*>(codes.data<int64_t>());
-  parallel_for(planes, kPlaneGrain, [&](int64_t b, int64_t e) {
+  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
     for (int64_t plane = b; plane < e; ++plane)
       for (int64_t oh = 0; oh < OH; ++oh) {
         const float* xp = px + plane * H * W;
@@ -523,7 +523,7 @@ Tensor maxpool2d_backward_tap_codes(const Tensor& gy, const Tensor& codes, const
   const float* pg = gy.data<float>();
   const uint64_t* pc = reinterpret_cast<const uint64_t*>(codes.data<int64_t>());
   float* px = gx.data<float>();
-  parallel_for(planes, kPlaneGrain, [&](int64_t b, int64_t e) {
+  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
     for (int64_t plane = b; plane < e; ++plane) {
       float* xp = px + plane * H * W;
       for (int64_t oh = 0; oh < OH; ++oh) {
