@@ -24,6 +24,7 @@
 #include "explain/evaluate/ground_truth.h"
 #include "explain/evaluate/plot.h"
 #include "explain/evaluate/table.h"
+#include "explain/influence/influence.h"
 #include "models/fashion_mnist.h"
 #include "models/load.h"
 #include "models/npy.h"
@@ -91,7 +92,14 @@ void run_evaluate(const EvaluateArgs& a) {
     check_finite(attr, a.attribution);  // its shape is checked by each metric before any perturbed pass
     sources.push_back({std::filesystem::path(a.attribution).stem().string(), attr, {}});
   }
-  for (const auto& m : methods) sources.push_back(explain::method_source(model, input, targets, m, method_options));
+  const bool tty = isatty(fileno(stderr)) != 0;
+  {
+    influence::Progress bar("attributions", static_cast<int64_t>(methods.size()), tty && !methods.empty());
+    for (const auto& m : methods) {
+      sources.push_back(explain::method_source(model, input, targets, m, method_options));
+      bar.add(1);
+    }
+  }
 
   explain::MetricRequest context;
   context.model = &model;
@@ -103,7 +111,7 @@ void run_evaluate(const EvaluateArgs& a) {
     set_precision(m, a.precision);
     return m;
   };
-  const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, isatty(fileno(stderr)) != 0);
+  const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, tty);
   const bool single = sources.size() == 1 && metrics.size() == 1;
   if (!single) std::filesystem::create_directories(a.out);
   for (size_t i = 0; i < t.rows.size(); ++i)

@@ -27,8 +27,9 @@ std::vector<GroundTruthSample> ground_truth_samples(const MetricRequest& req) {
     g = load_npy(path);
   }
   const Tensor& a = req.attribution;
-  if (!a.defined() || !a.is_float() || a.ndim() < 2)
-    throw Error("attribution: expected a float batch (N, ...), got " + (a.defined() ? a.describe() : "nothing"));
+  if (!a.defined() || !a.is_float() || a.ndim() < 2 || a.numel() == 0)
+    throw Error("attribution: expected a non-empty float batch (N, ...), got " +
+                (a.defined() ? a.describe() : "nothing"));
   if (g.shape() != a.shape())
     throw Error("ground truth: shape " + shape_str(g.shape()) + " does not match the attribution " +
                 shape_str(a.shape()));

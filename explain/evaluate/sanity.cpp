@@ -156,7 +156,8 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
   const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
   const int64_t cell = req.options.get_int("hog-cell", 8);
   const Tensor a0 = req.attribution.to(DType::F64);
-  if (a0.ndim() < 2) throw Error(name + ": expected an attribution batch (N, ...), got " + a0.describe());
+  if (a0.ndim() < 2 || a0.numel() == 0)
+    throw Error(name + ": expected a non-empty attribution batch (N, ...), got " + a0.describe());
   const int64_t N = a0.dim(0), P = a0.numel() / N;
   // The 2-D map of a sample: (C, H, W) summed over C; (N, D) maps only for spearman.
   int64_t h = 1, w = P;
