@@ -13,6 +13,7 @@
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/metric.h"
+#include "explain/evaluate/planted_patch.h"
 #include "explain/evaluate/plot.h"
 #include "explain/evaluate/sanity.h"
 #include "explain/evaluate/score.h"
@@ -473,4 +474,24 @@ TEST_CASE("curve plot: one panel per metric, lines in the legend colours, text d
   CHECK(count(255, 127, 14) > 100);                              // second line
   CHECK(count(0, 0, 0) > 50);                                    // titles and axis numbers
   CHECK_THROWS_AS(plot_curves({{"x", {"a"}, {{1.0}}}}), Error);  // a curve needs two points
+}
+
+TEST_CASE("planted-patch task: the patch decides the class and is the ground truth") {
+  const PlantedPatchTask t = make_planted_patch_task(50, 3);
+  CHECK(t.images.shape() == Shape{50, 1, 28, 28});
+  for (int64_t n = 0; n < 50; ++n) {
+    const int64_t label = t.labels.data<int64_t>()[n];
+    REQUIRE(label >= 0);
+    REQUIRE(label < 4);
+    int64_t y0 = 28, x0 = 28, inside = 0;
+    for (int64_t i = 0; i < 784; ++i)
+      if (t.ground_truth.item(n * 784 + i) == 1.0) y0 = std::min(y0, i / 28), x0 = std::min(x0, i % 28), ++inside;
+    CHECK(inside == 36);
+    for (int64_t y = 0; y < 6; ++y)
+      for (int64_t x = 0; x < 6; ++x)
+        CHECK(t.images.item(n * 784 + (y0 + y) * 28 + x0 + x) == (patch_pixel(label, y, x) ? 1.0 : 0.0));
+  }
+  const PlantedPatchTask again = make_planted_patch_task(50, 3);
+  CHECK(testing::max_rel_diff(t.images, again.images) == 0.0);
+  CHECK_THROWS_AS(make_planted_patch_task(0, 3), Error);
 }
