@@ -53,8 +53,15 @@ constexpr int64_t kChunkColumns = 1536;
 constexpr int64_t kMinChunks = 8;
 
 // Samples per chunk: a function of the shapes only (never of the thread count).
+// When the whole batch fits the column budget (small planes: ResNet-18's layer3/layer4 have 4x4 and 2x2
+// outputs at 64x64 input), it is one chunk and the GEMM runs in parallel over its tiles: cut into
+// kMinChunks chunks instead, each GEMM would have 8 or 16 columns against a weight of up to 512 x 4608,
+// and the weight would be streamed (input gradient: packed) once per chunk, its weight-gradient partial
+// (as large as the weight) written and added once per chunk. Measured on ResNet-18 3x64x64 batch 16:
+// bench/RESULTS.md.
 int64_t chunk_samples(const Dims& d) {
   const int64_t by_columns = (kChunkColumns + d.P - 1) / std::max<int64_t>(d.P, 1);
+  if (d.N <= by_columns) return std::max<int64_t>(1, d.N);
   return std::max<int64_t>(1, std::min(by_columns, d.N / kMinChunks));
 }
 
