@@ -87,24 +87,26 @@ def case_fn(stem, model, method, x, t):
 
 
 def time_torch(fn, repeats):
+    """(wall, process CPU) seconds per call."""
     fn()  # warm-up
     out = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append((time.perf_counter() - t0, time.process_time() - c0))
     return out
 
 
 def time_xdnn(binary, models_dir, case, repeats, threads):
     env = dict(os.environ, XDNN_NUM_THREADS=str(threads))
-    cmd = [binary, "--models", models_dir, f"--benchmark_filter=^{case}$", f"--benchmark_repetitions={repeats}",
+    cmd = [binary, "--models", models_dir, f"--benchmark_filter=^{case}/", f"--benchmark_repetitions={repeats}",
            "--benchmark_min_time=0.05", "--benchmark_format=json"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     runs = [b for b in json.loads(res.stdout)["benchmarks"] if b.get("run_type") == "iteration"]
     if not runs:
         raise SystemExit(f"bench_models ran no case named {case}")
-    return [b["real_time"] / 1e3 for b in runs]  # ms -> s
+    # (wall, CPU of the calling thread) per call, ms -> s; with 1 thread the CPU time is all of it
+    return [(b["real_time"] / 1e3, b["cpu_time"] / 1e3) for b in runs]
 
 
 def main():
@@ -118,7 +120,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds x {args.repeats} repeats, "
-          "medians; ratio = PyTorch / xdnn (> 1: xdnn faster)", flush=True)
+          "medians; ratio = PyTorch / xdnn (> 1: xdnn faster); "
+          "cpu: process CPU time (PyTorch) and the calling thread's (xdnn: all of it with 1 thread)", flush=True)
     for stem in MODELS:
         if not os.path.exists(os.path.join(args.models, stem + ".pt")):
             print(f"{stem}: not exported, skipped")
@@ -140,11 +143,13 @@ def main():
                     tt += time_torch(fn, args.repeats)
                     if args.xdnn:
                         tx += time_xdnn(args.xdnn, args.models, case, args.repeats, args.threads)
-                mt = statistics.median(tt) * 1e3
-                line = f"{case:36s} torch {mt:9.2f} ms"
+                mt = statistics.median(w for w, _ in tt) * 1e3
+                ct = statistics.median(c for _, c in tt) * 1e3
+                line = f"{case:28s} torch {mt:9.2f} ms (cpu {ct:9.2f})"
                 if tx:
-                    mx = statistics.median(tx) * 1e3
-                    line += f"   xdnn {mx:9.2f} ms   ratio {mt / mx:5.2f}x"
+                    mx = statistics.median(w for w, _ in tx) * 1e3
+                    cx = statistics.median(c for _, c in tx) * 1e3
+                    line += f"  xdnn {mx:9.2f} ms (cpu {cx:9.2f})  ratio {mt / mx:5.2f}x (cpu {ct / cx:5.2f}x)"
                 print(line, flush=True)
 
 

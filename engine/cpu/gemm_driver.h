@@ -49,12 +49,11 @@ struct AlignedBuffer {
 };
 
 // Packs a transposed A (stored K x M, op(A) = its transpose) for rows [0, M) x k-range [k0, k0 + kc) of
-// op(A) into panels of MR rows: panel p holds packed[p * kc * MR + k * MR + r] = op(A)[p * MR + r][k0 + k]
-// (zero beyond M), MR contiguous values per k read from one row of the stored matrix.
+// op(A) into panels of MR rows: panel p is dst[k * MR + r] = op(A)[p * MR + r][k0 + k] (zero beyond M),
+// MR contiguous values per k read from one row of the stored matrix.
 template <class K, class T = typename K::T>
-void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* packed, int64_t p) {
+void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* dst, int64_t p) {
   constexpr int MR = K::MR;
-  T* dst = packed + p * kc * MR;
   const T* src = A + k0 * lda + p * MR;
   const int64_t rows = std::min<int64_t>(MR, M - p * MR);
   for (int64_t k = 0; k < kc; ++k) {
@@ -64,11 +63,10 @@ void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t k
 }
 
 // Packs op(B)[k0 .. k0+kc) x columns of panel q into NR contiguous columns per k:
-// packed[q * kc * NR + k * NR + c] = op(B)[k0 + k][q * NR + c] (zero beyond N).
+// dst[k * NR + c] = op(B)[k0 + k][q * NR + c] (zero beyond N).
 template <class K, class T = typename K::T>
-void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc, T* packed, int64_t q) {
+void pack_b(bool tb, const T* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc, T* dst, int64_t q) {
   constexpr int NR = K::NR;
-  T* dst = packed + q * kc * NR;
   int64_t j0 = q * NR, width = std::min<int64_t>(NR, N - j0);
   if (!tb && width == NR) {  // fixed-size copies: no per-row loop setup or memset call for the tail
     for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * NR, B + (k0 + k) * ldb + j0, NR * sizeof(T));
@@ -194,63 +192,67 @@ int64_t padded_area(int64_t M, int64_t N) {
 
 // C = alpha * op(A) * op(B) + beta * C with micro-kernel K (see gemm.h for the arguments); with
 // transpose_c, C is stored transposed (element (i, j) at C[j * ldc + i]).
+//
+// Threads split the operand with more panels (A's row panels, or B's column panels) into ranges; each
+// thread packs its own panels of that operand and every panel of the other one it needs, k-block by
+// k-block, and runs its tiles through all k-blocks. One fork-join per product instead of two per k-block
+// (a ResNet layer4 input gradient has 18 k-blocks: 36 barriers, each a wait for the slowest thread on a
+// loaded machine). The panels of the other operand are packed once per thread rather than once: they are
+// the smaller side. Every element is still one sum in increasing k order, so the split changes no bits.
 template <class K, class T = typename K::T>
 void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t Kdim, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool transpose_c) {
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
-  thread_local AlignedBuffer<T> buf_a, buf_b;
-  // Serial callers may be running inside a parallel region; each thread owns its buffers.
   const int64_t kc_max = std::min(Kdim, kBlockK);
-  T* Ap = ta ? buf_a.data(static_cast<size_t>(panels_a * kc_max * MR)) : nullptr;
-  T* Bp = buf_b.data(static_cast<size_t>(panels_b * kc_max * NR));
   // Packing B pays when its panels are reused by many row panels of A. For one or two (the thin
   // products of convolutions: 8 or 16 output channels), full panels of a row-major B are read where
   // they lie, NR contiguous values per k; only a partial last panel is packed (zero padding).
   const bool direct_b = !tb && panels_a <= 2;
   const int64_t direct_panels = direct_b ? N / NR : 0;
-  const double flops_per_tile = 2.0 * MR * NR * kc_max;
-  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_tile));
-  for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
-    const int64_t kc = std::min(kBlockK, Kdim - k0);
-    const bool first = k0 == 0;
-    // A transposed A is packed; B is, except the panels read directly.
-    const int64_t packed_a = ta ? panels_a : 0;
-    const int64_t packed_b = panels_b - direct_panels;
-    auto pack = [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        if (t < packed_a)
-          pack_a_transposed<K>(A, lda, M, k0, kc, Ap, t);
-        else
-          pack_b<K>(tb, B, ldb, N, k0, kc, Bp, t - packed_a + direct_panels);
-      }
-    };
-    auto tiles = [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        int64_t p = t / panels_b, q = t % panels_b;
-        int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
-        const TileOut<T> out{transpose_c ? C + q * NR * ldc + p * MR : C + p * MR * ldc + q * NR, ldc, transpose_c};
-        const bool direct = q < direct_panels;
-        const T* bq = direct ? B + k0 * ldb + q * NR : Bp + q * kc * NR;
-        const int64_t ldbq = direct ? ldb : NR;
-        if (ta) {
-          micro_kernel<K>(kc, Ap + p * kc * MR, bq, ldbq, alpha, beta, first, out, rows, cols);
-        } else {
-          // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
-          RowsA<K> a;
-          for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
-          micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
+  const bool split_rows = panels_a >= panels_b;
+  // Row panels [pa, pe) x column panels [qa, qe), every k-block. Serial callers may be running inside a
+  // parallel region; each thread owns its buffers.
+  auto block = [&](int64_t pa, int64_t pe, int64_t qa, int64_t qe) {
+    thread_local AlignedBuffer<T> buf_a, buf_b;
+    T* Ap = ta ? buf_a.data(static_cast<size_t>((pe - pa) * kc_max * MR)) : nullptr;
+    T* Bp = buf_b.data(static_cast<size_t>((qe - qa) * kc_max * NR));
+    for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
+      const int64_t kc = std::min(kBlockK, Kdim - k0);
+      const bool first = k0 == 0;
+      if (ta)
+        for (int64_t p = pa; p < pe; ++p) pack_a_transposed<K>(A, lda, M, k0, kc, Ap + (p - pa) * kc * MR, p);
+      for (int64_t q = std::max(qa, direct_panels); q < qe; ++q)
+        pack_b<K>(tb, B, ldb, N, k0, kc, Bp + (q - qa) * kc * NR, q);
+      for (int64_t p = pa; p < pe; ++p)
+        for (int64_t q = qa; q < qe; ++q) {
+          int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
+          const TileOut<T> out{transpose_c ? C + q * NR * ldc + p * MR : C + p * MR * ldc + q * NR, ldc, transpose_c};
+          const bool direct = q < direct_panels;
+          const T* bq = direct ? B + k0 * ldb + q * NR : Bp + (q - qa) * kc * NR;
+          const int64_t ldbq = direct ? ldb : NR;
+          if (ta) {
+            micro_kernel<K>(kc, Ap + (p - pa) * kc * MR, bq, ldbq, alpha, beta, first, out, rows, cols);
+          } else {
+            // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
+            RowsA<K> a;
+            for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
+            micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
+          }
         }
-      }
-    };
-    if (parallel) {
-      parallel_for(packed_a + packed_b, std::max<int64_t>(1, 65536 / kc), pack);
-      parallel_for(panels_a * panels_b, grain, tiles);
-    } else {
-      pack(0, packed_a + packed_b);
-      tiles(0, panels_a * panels_b);
     }
-  }
+  };
+  auto range = [&](int64_t b, int64_t e) {
+    if (split_rows)
+      block(b, e, 0, panels_b);
+    else
+      block(0, panels_a, b, e);
+  };
+  const int64_t split = split_rows ? panels_a : panels_b;
+  if (!parallel) return range(0, split);
+  // A range is worth at least ~2 M flops (a fork-join costs about a microsecond when the workers spin).
+  const double flops_per_panel = 2.0 * MR * NR * static_cast<double>(Kdim) * (split_rows ? panels_b : panels_a);
+  parallel_for(split, std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_panel)), range);
 }
 
 // What a blocked product costs, in the micro-kernel's vector multiply-adds per k plus the values packed

@@ -1,0 +1,181 @@
+// Convolution and GEMM routes taken by ResNet-class layers (issue 15):
+//   - the GEMM's single fork-join (threads split A's row panels or B's column panels and run every k-block
+//     of their tiles) against the serial GEMM bit for bit and against a float64 triple loop;
+//   - convolutions whose whole batch is one chunk (small planes: ResNet-18's layer3 / layer4, 1x1
+//     downsamples, stride 2): forward, input and weight gradients against the definition in float64,
+//     finite differences, batch independence (a sample alone gives the same bits) and 1 vs 2 threads.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <vector>
+
+#include "engine/cpu/gemm.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "layers/registry.h"
+#include "tests/gradcheck.h"
+
+using namespace xdnn;
+using testing::max_rel_diff;
+
+namespace {
+
+struct ConvCase {
+  int64_t N, C, H, W, O, k, stride, pad;
+};
+
+ops::Conv2dGeometry geometry(const ConvCase& c) {
+  ops::Conv2dGeometry g;
+  g.stride_h = g.stride_w = c.stride;
+  g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = c.pad;
+  return g;
+}
+
+// The definition, float64: y = conv(x, w) + b, and for a given gy the input and weight gradients of
+// <gy, y>, each a sum over every (n, o, oh, ow, c, i, j) whose tap lies inside the input.
+struct NaiveConv {
+  Tensor y, gx, gw;
+};
+
+NaiveConv naive(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gy, const ops::Conv2dGeometry& g) {
+  const Shape ys = ops::conv2d_output_shape(x.shape(), w.shape(), g);
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), O = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  NaiveConv r{Tensor(ys, DType::F64), Tensor(x.shape(), DType::F64), Tensor(w.shape(), DType::F64)};
+  const double *px = x.data<double>(), *pw = w.data<double>(), *pg = gy.data<double>();
+  double *py = r.y.data<double>(), *pgx = r.gx.data<double>(), *pgw = r.gw.data<double>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < ys[2]; ++oh)
+        for (int64_t ow = 0; ow < ys[3]; ++ow) {
+          const int64_t yi = ((n * O + o) * ys[2] + oh) * ys[3] + ow;
+          double s = b.data<double>()[o];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < KH; ++i)
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t ih = oh * g.stride_h - g.pad_top + i, iw = ow * g.stride_w - g.pad_left + j;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const int64_t xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * KH + i) * KW + j;
+                s += pw[wi] * px[xi];
+                pgx[xi] += pw[wi] * pg[yi];
+                pgw[wi] += px[xi] * pg[yi];
+              }
+          py[yi] = s;
+        }
+  return r;
+}
+
+Tensor sample(const Tensor& t, int64_t n) {
+  Shape s = t.shape();
+  s[0] = 1;
+  Tensor out(s, t.dtype());
+  const int64_t m = out.numel();
+  for (int64_t i = 0; i < m; ++i) out.set_item(i, t.item(n * m + i));
+  return out;
+}
+
+// ResNet-18 layer shapes scaled down; N·OH·OW is at most 1536 in each, so the whole batch is one chunk.
+const std::vector<ConvCase> kCases = {
+    {16, 32, 4, 4, 48, 3, 1, 1},  // 3x3 stride 1 (layer3 / layer4 at 64x64 input)
+    {16, 24, 8, 8, 40, 3, 2, 1},  // 3x3 stride 2 (first conv of a stage)
+    {16, 24, 8, 8, 40, 1, 2, 0},  // 1x1 stride 2 (downsample)
+    {16, 24, 4, 4, 32, 1, 1, 0},  // 1x1 stride 1
+    {5, 8, 6, 6, 12, 3, 1, 1},    // an odd batch
+};
+
+}  // namespace
+
+TEST_CASE("gemm: threads splitting row or column panels give the serial bits, every transpose combination") {
+  const int saved = num_threads();
+  Rng rng(15);
+  // Tall (rows split), wide (columns split); K = 700 is three k-blocks.
+  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{600, 40, 700}, {40, 600, 700}, {130, 130, 300}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        CAPTURE(M);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, rng).to(DType::F32);
+        const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, rng).to(DType::F32);
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        Tensor serial({M, N}, DType::F32), two({M, N}, DType::F32), ref({M, N}, DType::F64);
+        cpu::gemm_serial<float>(ta, tb, M, N, K, 1.f, a.data<float>(), lda, b.data<float>(), ldb, 0.f,
+                                serial.data<float>(), N);
+        set_num_threads(2);
+        cpu::gemm<float>(ta, tb, M, N, K, 1.f, a.data<float>(), lda, b.data<float>(), ldb, 0.f, two.data<float>(), N);
+        set_num_threads(saved);
+        CHECK(bitwise_equal(serial, two));
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += a.item(ta ? k * M + i : i * K + k) * b.item(tb ? j * K + k : k * N + j);
+            ref.data<double>()[i * N + j] = s;
+          }
+        CHECK(max_rel_diff(serial.to(DType::F64), ref) < 1e-4);
+      }
+}
+
+TEST_CASE("Conv2d, whole batch in one chunk: float64 forward and gradients match the definition") {
+  Rng rng(16);
+  for (const ConvCase& c : kCases) {
+    CAPTURE(c.k);
+    CAPTURE(c.stride);
+    const ops::Conv2dGeometry g = geometry(c);
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
+    const Tensor b = random_tensor({c.O}, rng);
+    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
+    const NaiveConv ref = naive(x, w, b, gy, g);
+    CHECK(max_rel_diff(ops::conv2d_forward(x, w, b, g), ref.y) < 1e-12);
+    CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), ref.gx) < 1e-12);
+    Tensor gw(w.shape(), DType::F64);
+    ops::conv2d_backward_weight(x, gy, gw, false, g);
+    CHECK(max_rel_diff(gw, ref.gw) < 1e-12);
+  }
+}
+
+TEST_CASE("Conv2d, whole batch in one chunk: weight and input gradients against finite differences") {
+  Rng rng(17);
+  const ConvCase c{6, 3, 4, 4, 5, 3, 2, 1};  // N·P = 24 columns: one chunk
+  const ops::Conv2dGeometry g = geometry(c);
+  Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
+  const Tensor b = random_tensor({c.O}, rng);
+  const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
+  auto loss = [&] {  // <gy, conv(x, w) + b>
+    const Tensor y = ops::conv2d_forward(x, w, b, g);
+    double s = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) s += y.item(i) * gy.item(i);
+    return s;
+  };
+  Tensor gw(w.shape(), DType::F64);
+  ops::conv2d_backward_weight(x, gy, gw, false, g);
+  CHECK(max_rel_diff(gw, testing::numeric_gradient(loss, w)) < 1e-6);
+  CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), testing::numeric_gradient(loss, x)) < 1e-6);
+}
+
+TEST_CASE("Conv2d, whole batch in one chunk: a sample alone gives the same bits; 1 and 2 threads agree") {
+  const int saved = num_threads();
+  Rng rng(18);
+  for (const ConvCase& c : kCases) {
+    CAPTURE(c.k);
+    CAPTURE(c.stride);
+    const ops::Conv2dGeometry g = geometry(c);
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(DType::F32);
+    const Tensor w = random_tensor({c.O, c.C, c.k, c.k}, rng).to(DType::F32);
+    const Tensor b = random_tensor({c.O}, rng).to(DType::F32);
+    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng).to(DType::F32);
+    std::vector<std::vector<Tensor>> runs;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Tensor gw(w.shape(), DType::F32);
+      ops::conv2d_backward_weight(x, gy, gw, false, g);
+      runs.push_back({ops::conv2d_forward(x, w, b, g), ops::conv2d_backward_input(gy, w, x.shape(), g), gw});
+    }
+    set_num_threads(saved);
+    for (size_t i = 0; i < runs[0].size(); ++i) CHECK(bitwise_equal(runs[0][i], runs[1][i]));
+    for (int64_t n : {int64_t(0), c.N - 1}) {
+      const Tensor xn = sample(x, n), gyn = sample(gy, n);
+      CHECK(bitwise_equal(ops::conv2d_forward(xn, w, b, g), sample(runs[0][0], n)));
+      CHECK(bitwise_equal(ops::conv2d_backward_input(gyn, w, xn.shape(), g), sample(runs[0][1], n)));
+    }
+  }
+}
