@@ -74,8 +74,14 @@ Tensor sample(const Tensor& t, int64_t n) {
 }
 
 // ResNet-18 layer shapes scaled down; N·OH·OW is at most 1536 in each, so the whole batch is one chunk.
+// With 32 or more output channels the batch's forward builds its im2col columns inside the GEMM's packing
+// (PackedColumns) while a sample alone (16 columns) takes the im2col buffer: the batch-independence test
+// below compares the two routes bit for bit.
 const std::vector<ConvCase> kCases = {
     {16, 32, 4, 4, 48, 3, 1, 1},  // 3x3 stride 1 (layer3 / layer4 at 64x64 input)
+    {16, 32, 6, 6, 32, 3, 1, 1},  // output rows of 6: runs cross the GEMM's 32-column panels
+    {16, 32, 7, 7, 32, 5, 2, 2},  // 5x5 stride 2 on an odd plane
+    {16, 3, 8, 8, 32, 7, 2, 3},   // a 7x7 stride-2 stem
     {16, 24, 8, 8, 40, 3, 2, 1},  // 3x3 stride 2 (first conv of a stage)
     {16, 24, 8, 8, 40, 1, 2, 0},  // 1x1 stride 2 (downsample)
     {16, 24, 4, 4, 32, 1, 1, 0},  // 1x1 stride 1

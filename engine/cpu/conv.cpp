@@ -111,6 +111,16 @@ void for_each_chunk(int64_t N, int64_t S, const Fn& fn) {
   }
 }
 
+// The forward builds its im2col columns inside the GEMM's packing (PackedColumns, im2col.h) for layers
+// with at least 32 output channels (more than two row panels: the column panels are reused, as packing
+// assumes; fashion-cnn's 8- and 16-channel layers keep reading im2col columns in place) and groups = 1,
+// where the wide kernel pads little (L a multiple of its panel width, or long).
+template <class T>
+bool packed_columns_apply(const Dims& d, int64_t L) {
+  const int64_t nr = cpu::gemm_panel_width<T>();
+  return d.G == 1 && d.O >= 32 && (L % nr == 0 || L >= 8 * nr);
+}
+
 template <class T>
 void gemm_any(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
               int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -225,12 +235,17 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
       thread_local std::vector<T> colbuf, outbuf;
       const int64_t L = S * d.P;
-      const T* col = chunk_columns(px, d, g, n0, S, colbuf);
       // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
       T* yc = S == 1 ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
-      for (int64_t gi = 0; gi < d.G; ++gi)
-        gemm_any<T>(parallel, false, false, d.Og, L, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * L, L, T(0),
-                    yc + gi * d.Og * L, L);
+      if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
+        const PackedColumns<T> cols{px, d, g, n0};
+        cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, {&PackedColumns<T>::fill, &cols}, yc, L);
+      } else {
+        const T* col = chunk_columns(px, d, g, n0, S, colbuf);
+        for (int64_t gi = 0; gi < d.G; ++gi)
+          gemm_any<T>(parallel, false, false, d.Og, L, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * L, L, T(0),
+                      yc + gi * d.Og * L, L);
+      }
       // Epilogue: y[n0+s, o, :] = yc[o, s·P ..] + b[o], one pass that also scatters the chunk to (S, O, P).
       if (S == 1 && !pb) return;
       for (int64_t s = 0; s < S; ++s)

@@ -86,6 +86,32 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, con
   gemm_dispatch(false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+template <class T>
+void gemm_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const BPacker<T>& packer,
+                   T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = T(0);
+    return;
+  }
+  if (current_kernel().load(std::memory_order_relaxed) == GemmKernel::Vec512)
+    return gemm_avx512_packed_b(parallel, M, N, K, A, lda, packer, C, ldc);
+  gemm_blocked<Kernel<T, 32, 6, 2>>(parallel, false, false, M, N, K, T(1), A, lda, static_cast<const T*>(nullptr), 0,
+                                    T(0), C, ldc, false, &packer);
+}
+
+template <class T>
+int64_t gemm_panel_width() {
+  return (current_kernel().load(std::memory_order_relaxed) == GemmKernel::Vec512 ? 128 : 64) / sizeof(T);
+}
+
+template void gemm_packed_b<float>(bool, int64_t, int64_t, int64_t, const float*, int64_t, const BPacker<float>&,
+                                   float*, int64_t);
+template void gemm_packed_b<double>(bool, int64_t, int64_t, int64_t, const double*, int64_t, const BPacker<double>&,
+                                    double*, int64_t);
+template int64_t gemm_panel_width<float>();
+template int64_t gemm_panel_width<double>();
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

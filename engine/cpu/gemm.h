@@ -22,6 +22,26 @@ template <class T>
 void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
+// B supplied by a packer instead of a stored matrix: a convolution's im2col columns built straight into
+// the GEMM's column panels, so no K x N column buffer is written and read back. fn(ctx, k0, kc, j0, ncols,
+// nr, dst) fills dst[k * nr + c] = B[k0 + k][j0 + c] for k < kc, c < ncols, and 0 for ncols <= c < nr.
+template <class T>
+struct BPacker {
+  void (*fn)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst);
+  const void* ctx;
+};
+
+// C (M x N, row stride ldc) = A (M x K, row-major, row stride lda) · B with B from `packer`; beta = 0.
+// Runs the wide micro-kernel on C (never the transposed product), so it pads N up to a multiple of
+// gemm_panel_width<T>(): callers use it where N is a multiple of that or large. Same bits as gemm() on the
+// stored B. On the thread pool when `parallel`, else on the calling thread.
+template <class T>
+void gemm_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const BPacker<T>& packer,
+                   T* C, int64_t ldc);
+// Columns per panel (NR) of the wide micro-kernel in use for T.
+template <class T>
+int64_t gemm_panel_width();
+
 // The micro-kernel gemm uses: 256-bit vectors (the build's target ISA, AVX2 + FMA by default) or
 // 512-bit vectors (AVX-512F, compiled separately and chosen at run time when the CPU has it). The
 // environment variable XDNN_GEMM (auto | vec256 | vec512) picks one; vec256 keeps the 256-bit kernel on

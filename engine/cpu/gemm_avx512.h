@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/cpu/gemm.h"
+
 namespace xdnn::cpu {
 
 // True when this build compiled gemm_avx512.cpp with AVX-512 enabled.
@@ -11,5 +13,8 @@ bool gemm_avx512_built();
 template <class T>
 void gemm_avx512(bool parallel, bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <class T>
+void gemm_avx512_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                          const BPacker<T>& packer, T* C, int64_t ldc);
 
 }  // namespace xdnn::cpu

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/gemm.h"
 #include "engine/parallel.h"
 
 namespace xdnn::cpu {
@@ -201,14 +202,15 @@ int64_t padded_area(int64_t M, int64_t N) {
 // the smaller side. Every element is still one sum in increasing k order, so the split changes no bits.
 template <class K, class T = typename K::T>
 void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t Kdim, T alpha, const T* A, int64_t lda,
-                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool transpose_c) {
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool transpose_c,
+                  const BPacker<T>* packer = nullptr) {
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
   const int64_t kc_max = std::min(Kdim, kBlockK);
   // Packing B pays when its panels are reused by many row panels of A. For one or two (the thin
   // products of convolutions: 8 or 16 output channels), full panels of a row-major B are read where
   // they lie, NR contiguous values per k; only a partial last panel is packed (zero padding).
-  const bool direct_b = !tb && panels_a <= 2;
+  const bool direct_b = !tb && panels_a <= 2 && !packer;
   const int64_t direct_panels = direct_b ? N / NR : 0;
   const bool split_rows = panels_a >= panels_b;
   // Row panels [pa, pe) x column panels [qa, qe), every k-block. Serial callers may be running inside a
@@ -222,8 +224,12 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
       const bool first = k0 == 0;
       if (ta)
         for (int64_t p = pa; p < pe; ++p) pack_a_transposed<K>(A, lda, M, k0, kc, Ap + (p - pa) * kc * MR, p);
-      for (int64_t q = std::max(qa, direct_panels); q < qe; ++q)
-        pack_b<K>(tb, B, ldb, N, k0, kc, Bp + (q - qa) * kc * NR, q);
+      for (int64_t q = std::max(qa, direct_panels); q < qe; ++q) {
+        if (packer)
+          packer->fn(packer->ctx, k0, kc, q * NR, std::min<int64_t>(NR, N - q * NR), NR, Bp + (q - qa) * kc * NR);
+        else
+          pack_b<K>(tb, B, ldb, N, k0, kc, Bp + (q - qa) * kc * NR, q);
+      }
       for (int64_t p = pa; p < pe; ++p)
         for (int64_t q = qa; q < qe; ++q) {
           int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);

@@ -201,5 +201,57 @@ void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, in
       }
 }
 
+// The im2col columns of samples [n0, n0 + S) (groups = 1), built straight into the GEMM's column panels
+// (cpu::BPacker): dst[k * nr + c] = col[k0 + k][j0 + c] for k < kc, c < ncols, zeros up to nr. Row k of
+// col is tap (ci, i, j) of channel ci; columns run over (s, oh, ow), so a panel's nr columns are runs
+// along output rows, each read from one input row (contiguous for stride 1), with zeros where the tap
+// falls into the padding. Exactly the values im2col writes, so the GEMM gives the same bits.
+template <class T>
+struct PackedColumns {
+  const T* x;  // (N, C, H, W)
+  Dims d;
+  Conv2dGeometry g;
+  int64_t n0;
+
+  static void fill(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
+    const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
+    const Dims& d = p.d;
+    const int64_t H = d.H, W = d.W, OW = d.OW, P = d.P, KH = d.KH, KW = d.KW;
+    const int64_t sh = p.g.stride_h, sw = p.g.stride_w;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const int64_t k = k0 + kk, ci = k / (KH * KW), i = (k / KW) % KH, j = k % KW;
+      const int64_t dh = i * p.g.dilation_h - p.g.pad_top, dw = j * p.g.dilation_w - p.g.pad_left;
+      T* out = dst + kk * nr;
+      int64_t s = j0 / P, oh = (j0 % P) / OW, ow = j0 % OW;
+      for (int64_t c = 0; c < ncols;) {
+        const int64_t run = std::min(OW - ow, ncols - c);
+        const int64_t ih = oh * sh + dh;
+        if (ih < 0 || ih >= H) {
+          for (int64_t t = 0; t < run; ++t) out[c + t] = T(0);
+        } else {
+          const T* row = p.x + (((p.n0 + s) * d.C + ci) * H + ih) * W;
+          const int64_t iw0 = ow * sw + dw;  // input column of the run's first output
+          // Outputs t in [lo, hi) read inside the row: 0 <= iw0 + t·sw < W.
+          const int64_t lo = std::min(run, iw0 >= 0 ? int64_t(0) : (-iw0 + sw - 1) / sw);
+          const int64_t hi = std::max(lo, std::min(run, iw0 < W ? (W - 1 - iw0) / sw + 1 : int64_t(0)));
+          for (int64_t t = 0; t < lo; ++t) out[c + t] = T(0);
+          if (sw == 1)
+            copy_short(row + iw0 + lo, out + c + lo, hi - lo);
+          else
+            for (int64_t t = lo; t < hi; ++t) out[c + t] = row[iw0 + t * sw];
+          for (int64_t t = hi; t < run; ++t) out[c + t] = T(0);
+        }
+        c += run;
+        ow += run;
+        if (ow == OW) {
+          ow = 0;
+          if (++oh == d.OH) oh = 0, ++s;
+        }
+      }
+      for (int64_t c = ncols; c < nr; ++c) out[c] = T(0);
+    }
+  }
+};
+
 }  // namespace
 }  // namespace xdnn::ops
