@@ -256,9 +256,12 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
   };
   const int64_t split = split_rows ? panels_a : panels_b;
   if (!parallel) return range(0, split);
-  // A range is worth at least ~2 M flops (a fork-join costs about a microsecond when the workers spin).
+  // A range is worth at least ~2 M flops (a fork-join costs about a microsecond when the workers spin),
+  // and there are at most two ranges per thread: each range packs the other operand again.
   const double flops_per_panel = 2.0 * MR * NR * static_cast<double>(Kdim) * (split_rows ? panels_b : panels_a);
-  parallel_for(split, std::max<int64_t>(1, static_cast<int64_t>(2e6 / flops_per_panel)), range);
+  const int64_t by_flops = static_cast<int64_t>(2e6 / flops_per_panel);
+  const int64_t by_threads = (split + 2 * num_threads() - 1) / (2 * num_threads());
+  parallel_for(split, std::max<int64_t>({int64_t(1), by_flops, by_threads}), range);
 }
 
 // What a blocked product costs, in the micro-kernel's vector multiply-adds per k plus the values packed
