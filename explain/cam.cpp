@@ -1,24 +1,26 @@
 // CAM, class activation mapping (Zhou et al. 2016, eq. 2) for networks that end in global average
 // pooling followed by one linear layer: M_K(h, w) = Σ_c W[K, c] · A[c, h, w], where A (N, C, h, w) is
-// the GAP's input and W (classes, C) the linear layer's weight. No ReLU, no bias, no normalisation (as in
+// the GAP's input and W (classes, C) the linear layer's weight; likewise M_K(l) for 1-D feature maps
+// A (N, C, L) averaged over L (text CNNs), giving (N, 1, L). No ReLU, no bias, no normalisation (as in
 // the paper); with --upsample the map is resized to the input's (H, W) like Grad-CAM's.
 // Relation used as a property test: on such a network Grad-CAM at A equals ReLU(CAM) / (h·w).
 //
 // The GAP and the linear layer are found structurally, never by class: the GAP is the last node with a
-// 4-D float input (N, C, h, w), h·w > 1, whose output holds C values per sample equal to the spatial means
-// of its input (checked on this very forward pass); from its output, weight-free nodes that keep C values
-// per sample (Flatten, Reshape) are followed to a LinearLike node with a (classes, C) weight that
-// produces the logits.
+// 4-D float input (N, C, h, w), h·w > 1, or a 3-D one (N, C, L), L > 1, whose output holds C values per sample equal to
+// the spatial means of its input (checked on this very forward pass); from its output, weight-free nodes that keep C
+// values per sample (Flatten, Reshape) are followed to a LinearLike node with a (classes, C) weight that produces the
+// logits.
 #include <cmath>
 
 #include "engine/ops.h"
 #include "explain/common.h"
+#include "explain/grad_cam.h"
 
 namespace xdnn::explain {
 namespace {
 
 bool is_spatial_mean(const Tensor& a, const Tensor& y) {
-  const int64_t N = a.dim(0), C = a.dim(1), hw = a.dim(2) * a.dim(3);
+  const int64_t N = a.dim(0), C = a.dim(1), hw = a.numel() / (N * C);
   if (y.numel() != N * C) return false;
   const Tensor mean = ops::matmul(a.reshape({N * C, hw}), Tensor::full({hw, 1}, 1.0 / hw, a.dtype()));
   double err = 0, ref = 0;
@@ -41,7 +43,8 @@ CamStructure find_cam_structure(const Model& model, const Tape& tape) {
     if (gap.inputs.size() != 1 || gap.outputs.size() != 1 || gap.inputs[0] < 0 || gap.outputs[0] < 0) continue;
     const Tensor& a = tape.values[gap.inputs[0]];
     const Tensor& y = tape.values[gap.outputs[0]];
-    if (!a.defined() || !a.is_float() || a.ndim() != 4 || a.dim(2) * a.dim(3) <= 1 || !y.defined()) continue;
+    if (!a.defined() || !a.is_float() || (a.ndim() != 4 && a.ndim() != 3) || !y.defined()) continue;
+    if (a.numel() / (a.dim(0) * a.dim(1)) <= 1) continue;
     if (!is_spatial_mean(a, y)) continue;
     const int64_t C = a.dim(1);
     // Follow the single consumer chain from the GAP output to a linear layer.
@@ -65,7 +68,7 @@ CamStructure find_cam_structure(const Model& model, const Tape& tape) {
       v = c.outputs[0];
     }
   }
-  throw Error("cam: the model does not end in global average pooling followed by one linear layer",
+  throw Error("cam: the model does not end in global average pooling (over (h, w) or L) followed by one linear layer",
               "use grad-cam, which works for any convolutional network");
 }
 
@@ -76,16 +79,16 @@ Attribution cam(const ExplainRequest& req) {
   const CamStructure s = find_cam_structure(model, tape);
   const Tensor& A = tape.values[s.features];
   const Tensor& W = s.fc->weight();
-  const int64_t N = A.dim(0), C = A.dim(1), h = A.dim(2), w = A.dim(3);
-  Tensor map({N, 1, h, w}, A.dtype());
+  const int64_t N = A.dim(0), C = A.dim(1), S = A.numel() / (N * C);
+  Shape map_shape = A.shape();
+  map_shape[1] = 1;
+  Tensor map({N, 1, S}, A.dtype());
   for (int64_t n = 0; n < N; ++n) {
     const Tensor wk = W.slice_batch(req.targets[n], req.targets[n] + 1);  // (1, C)
-    map.slice_batch(n, n + 1).copy_from(ops::matmul(wk, A.slice_batch(n, n + 1).reshape({C, h * w})));
+    map.slice_batch(n, n + 1).copy_from(ops::matmul(wk, A.slice_batch(n, n + 1).reshape({C, S})).reshape({1, 1, S}));
   }
-  if (req.options.get("upsample", "false") == "true") {
-    if (x.ndim() != 4) throw Error("cam --upsample: the input must be (N, C, H, W) images, got " + x.describe());
-    map = upsample_bilinear(map, x.dim(2), x.dim(3));
-  }
+  map = map.reshape(map_shape);
+  if (req.options.get("upsample", "false") == "true") map = upsample_map(map, x, "cam");
   return {map, "cam", req.options.values, 0};
 }
 

@@ -26,7 +26,8 @@
 // parameters and, with --summary FILE, in a JSON file.
 //
 // Token models only (int64 ids (N, T)). The erased copies of the batch go through the model stacked along
-// the batch axis in chunks of at most 128 rows; every row is computed from its own sample.
+// the batch axis in chunks of at most 128 rows (of Model::exported_batch rows for a graph exported for a
+// fixed batch size); every row is computed from its own sample.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -77,7 +78,9 @@ struct Eraser {
     while (r0 < rows.size()) {
       const auto count = [](const Row& r) { return std::count(r.erased.begin(), r.erased.end(), 1); };
       size_t r1 = r0 + 1;
-      while (r1 < rows.size() && r1 - r0 < 128 && count(rows[r1]) == count(rows[r0])) ++r1;
+      // At most 128 rows a call; a graph exported for a fixed batch size gets calls of that many rows.
+      const size_t max_rows = model.exported_batch > 0 ? static_cast<size_t>(model.exported_batch) : 128;
+      while (r1 < rows.size() && r1 - r0 < max_rows && count(rows[r1]) == count(rows[r0])) ++r1;
       const int64_t R = static_cast<int64_t>(r1 - r0);
       const int64_t kept = erase == Erase::Remove ? T - count(rows[r0]) : T;
       if (kept < 1) throw Error("erasure --erase remove: cannot remove every token of a sequence");

@@ -1,4 +1,6 @@
-// Grad-CAM (Selvaraju et al. 2017): see grad_cam.h. Output (N, 1, h, w), or (N, 1, H, W) with --upsample.
+// Grad-CAM (Selvaraju et al. 2017): see grad_cam.h. Output (N, 1, h, w) for 2-D feature maps, (N, 1, L) for
+// 1-D ones (as Captum's LayerGradCam: gradients averaged over every axis after the channel axis), or
+// resized to the input's spatial size with --upsample.
 #include "explain/grad_cam.h"
 
 #include <string>
@@ -8,18 +10,44 @@
 
 namespace xdnn::explain {
 
-std::string default_cam_layer(const Model& model, const Tape& tape) {
+namespace {
+
+bool is_pool(const Node& node) { return std::string(node.layer->kind()).find("Pool") != std::string::npos; }
+
+// Feature maps: values (N, C, h, w) or (N, C, L) made by a convolution (a linear-like layer with a weight
+// of 3 or more axes), or by any other non-pooling node that reads a feature map and keeps its rank (batch
+// norm, ReLU, residual Add, concatenation). Returns the last one of rank `rank` with more than one
+// position, or "" when there is none. Activations of the same rank that no convolution made (a
+// recurrent layer's (T, D, N, H) output, attention scores) are not feature maps.
+std::string last_feature_map(const Model& model, const Tape& tape, int rank) {
+  std::vector<bool> feature(model.num_values(), false);
   std::string best;
   for (const Node& node : model.nodes()) {
-    if (std::string(node.layer->kind()).find("Pool") != std::string::npos) continue;
+    if (is_pool(node)) continue;
+    const LinearLike* lin = node.layer->as_linear();
+    const bool conv = lin != nullptr && lin->weight().ndim() >= 3;
     for (int out : node.outputs) {
       if (out < 0) continue;
       const Tensor& v = tape.values[out];
-      if (v.defined() && v.is_float() && v.ndim() == 4 && v.dim(2) * v.dim(3) > 1) best = model.value_name(out);
+      if (!v.defined() || !v.is_float() || v.ndim() < 3) continue;
+      bool made = conv;
+      for (int id : node.inputs) made = made || (id >= 0 && feature[id] && tape.values[id].ndim() == v.ndim());
+      if (!made) continue;
+      feature[out] = true;
+      if (v.ndim() == rank && v.numel() / (v.dim(0) * v.dim(1)) > 1) best = model.value_name(out);
     }
   }
+  return best;
+}
+
+}  // namespace
+
+std::string default_cam_layer(const Model& model, const Tape& tape) {
+  std::string best = last_feature_map(model, tape, 4);
+  if (best.empty()) best = last_feature_map(model, tape, 3);
   if (best.empty())
-    throw Error("grad-cam: the model has no 4-D (N, C, h, w) activation to use", "name one with --layer");
+    throw Error("grad-cam: the model has no convolutional feature map (N, C, h, w) or (N, C, L) to use",
+                "name an activation with --layer");
   return best;
 }
 
@@ -27,8 +55,23 @@ std::string default_cam_layer(const Model& model, const Tensor& input) {
   return default_cam_layer(model, model.forward({input}));
 }
 
+Tensor upsample_map(const Tensor& map, const Tensor& x, const char* method) {
+  if (map.ndim() == 4) {
+    if (x.ndim() != 4)
+      throw Error(std::string(method) + " --upsample: a 2-D map needs (N, C, H, W) images, got " + x.describe());
+    return upsample_bilinear(map, x.dim(2), x.dim(3));
+  }
+  // 1-D map (N, 1, L) to the input's length: images of one row (N, C, L) or token ids (N, T); linear
+  // interpolation with half-pixel centres (PyTorch interpolate(mode='linear')) as a 1-row bilinear resize.
+  if (map.ndim() != 3 || (x.ndim() != 3 && x.ndim() != 2))
+    throw Error(std::string(method) + " --upsample: cannot resize a map " + map.describe() + " to an input " +
+                x.describe());
+  const int64_t N = map.dim(0), L = map.dim(2), target = x.dim(-1);
+  return upsample_bilinear(map.reshape({N, 1, 1, L}), 1, target).reshape({N, 1, target});
+}
+
 // Cost: one forward pass, and a backward pass through the layers above `layer` only (target_gradient
-// stops at the layer's producer), then O(N·C·h·w) for the map.
+// stops at the layer's producer), then O(N·C·S) for the map, S the number of positions.
 Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bool upsample) {
   const Model& model = *req.model;
   const Tensor x = model_input(req);
@@ -36,24 +79,25 @@ Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bo
   const std::string layer = layer_name.empty() ? default_cam_layer(model, tape) : layer_name;
   const int id = model.value_id(layer);
   const Tensor& A = tape.values.at(id);
-  if (!A.defined() || !A.is_float() || A.ndim() != 4)
-    throw Error("grad-cam: --layer " + layer + ": expected a float (N, C, h, w) tensor, got " +
+  if (!A.defined() || !A.is_float() || A.ndim() < 3)
+    throw Error("grad-cam: --layer " + layer + ": expected a float (N, C, h, w) or (N, C, L) tensor, got " +
                 (A.defined() ? A.describe() : std::string("nothing")));
   const Tensor G = target_gradient(model, tape, id, req.targets);
-  const int64_t N = A.dim(0), C = A.dim(1), h = A.dim(2), w = A.dim(3);
-  // α (N·C, 1) = G (N·C, h·w) · (1/(h·w)) for all samples in one product (eq. 1).
-  const Tensor mean = Tensor::full({h * w, 1}, 1.0 / static_cast<double>(h * w), A.dtype());
-  const Tensor alpha = ops::matmul(G.reshape({N * C, h * w}), mean);
-  Tensor cam({N, 1, h, w}, A.dtype());
+  const int64_t N = A.dim(0), C = A.dim(1), S = A.numel() / (N * C);
+  // α (N·C, 1) = G (N·C, S) · (1/S) for all samples in one product (eq. 1).
+  const Tensor mean = Tensor::full({S, 1}, 1.0 / static_cast<double>(S), A.dtype());
+  const Tensor alpha = ops::matmul(G.reshape({N * C, S}), mean);
+  Shape map_shape = A.shape();
+  map_shape[1] = 1;
+  Tensor cam({N, 1, S}, A.dtype());
   for (int64_t n = 0; n < N; ++n) {
-    const Tensor An = A.slice_batch(n, n + 1).reshape({C, h * w});
-    const Tensor an = alpha.slice_batch(n * C, (n + 1) * C);                                      // (C, 1)
-    cam.slice_batch(n, n + 1).copy_from(ops::matmul(an, An, true, false).reshape({1, 1, h, w}));  // eq. 2
+    const Tensor An = A.slice_batch(n, n + 1).reshape({C, S});
+    const Tensor an = alpha.slice_batch(n * C, (n + 1) * C);                                   // (C, 1)
+    cam.slice_batch(n, n + 1).copy_from(ops::matmul(an, An, true, false).reshape({1, 1, S}));  // eq. 2
   }
-  cam = ops::unary(ops::Unary::Relu, cam);
+  cam = ops::unary(ops::Unary::Relu, cam).reshape(map_shape);
   if (!upsample) return cam;
-  if (x.ndim() != 4) throw Error("grad-cam --upsample: the input must be (N, C, H, W) images, got " + x.describe());
-  return upsample_bilinear(cam, x.dim(2), x.dim(3));
+  return upsample_map(cam, x, "grad-cam");
 }
 
 namespace {
@@ -63,11 +107,12 @@ Attribution grad_cam(const ExplainRequest& req) {
   return {grad_cam_map(req, req.options.get("layer", ""), up), "grad-cam", req.options.values, 0};
 }
 
-MethodRegistration reg{{"grad-cam",
-                        "gradient-weighted class activation map of a feature layer (Selvaraju et al. 2017)",
-                        {{"layer", "", "tensor name of an (N, C, h, w) activation (default: the last one)"},
-                         {"upsample", "false", "resize the map to the input's height and width (bilinear)"}},
-                        grad_cam}};
+MethodRegistration reg{
+    {"grad-cam",
+     "gradient-weighted class activation map of a feature layer (Selvaraju et al. 2017)",
+     {{"layer", "", "tensor name of an (N, C, h, w) or (N, C, L) activation (default: the last one)"},
+      {"upsample", "false", "resize the map to the input's height and width, or length (bilinear / linear)"}},
+     grad_cam}};
 
 }  // namespace
 }  // namespace xdnn::explain

@@ -218,9 +218,26 @@ std::vector<Tensor> Model::backward(const Tape& tape, const std::map<int, Tensor
   });
 }
 
+std::vector<bool> Model::data_carrying(const Tape& tape) const {
+  std::vector<bool> carries(value_names_.size(), false);
+  for (int id : inputs_) carries[id] = true;
+  for (const Node& node : nodes_) {
+    bool any = false;
+    for (int id : node.inputs) any = any || (id >= 0 && carries[id]);
+    if (!any) continue;
+    for (int id : node.outputs)
+      if (id >= 0 && tape.values[id].defined() && tape.values[id].is_float()) carries[id] = true;
+  }
+  return carries;
+}
+
 std::vector<Tensor> Model::relevance(const Tape& tape, const std::map<int, Tensor>& seeds,
                                      const std::function<Rule(int)>& rule_for) const {
+  const std::vector<bool> carries = data_carrying(tape);
   return reverse_walk(tape, seeds, [&](int k, const std::vector<Tensor>& ry) {
+    bool reads_data = false;
+    for (int id : nodes_[k].inputs) reads_data = reads_data || (id >= 0 && carries[id]);
+    if (!reads_data) return std::vector<Tensor>{};  // a constant made at run time: absorbs, like a bias
     return nodes_[k].layer->relevance(ry, tape.saved[k], rule_for(k));
   });
 }

@@ -71,6 +71,12 @@ class Model {
   // for a float input) and input_shape (-1 = any size; the batch axis is always free), throwing one
   // line that names the input and what was expected. The ONNX importer sets it from the graph input.
   bool check_input = false;
+  // The batch size a graph was exported for when its input declares a fixed one (an ONNX input whose
+  // dim 0 is a number, as PyTorch writes by default), 0 when the batch axis is free. Such graphs often
+  // hold the size in Reshape constants ((1, 16) before the classifier, (T, N·heads, d) in attention), so
+  // explainers that stack perturbed copies of a batch into one call send the copies one call each
+  // (explain/common.h copies_per_call). Forward calls with other batch sizes are left to the graph.
+  int64_t exported_batch = 0;
   // The model declares int64 token ids as its input: float tensors are not converted for it (callers
   // leave them to the input check, which names their own dtype).
   bool takes_token_ids() const { return check_input && input_dtype == DType::I64; }
@@ -93,7 +99,15 @@ class Model {
   // opt.input_grad false the values at the model's inputs may stay undefined (see BackwardOptions).
   std::vector<Tensor> backward(const Tape& tape, const std::map<int, Tensor>& seeds,
                                const BackwardOptions& opt = {}) const;
-  // LRP: every node's relevance pass with the rule `rule_for(node_index)` returns.
+  // Which values of `tape` carry the model inputs' data (by value id): the inputs themselves, and every
+  // float output of a node that reads at least one such value. Int64 outputs (Shape, Range, ArgMax) never
+  // do, so constants made at run time from shapes (ConstantOfShape, Expand of a constant, positions from
+  // Range) and their slices carry nothing, like initializers.
+  std::vector<bool> data_carrying(const Tape& tape) const;
+  // LRP: every node's relevance pass with the rule `rule_for(node_index)` returns. Nodes that read no
+  // data-carrying value are skipped: relevance reaching a constant (a zero initial state of an exported
+  // LSTM, Slice(ConstantOfShape)) is absorbed there, as at a bias (Arras et al. 2017 give initial states
+  // no relevance); no rule is asked of such nodes.
   std::vector<Tensor> relevance(const Tape& tape, const std::map<int, Tensor>& seeds,
                                 const std::function<Rule(int node_index)>& rule_for) const;
 

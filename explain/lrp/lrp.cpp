@@ -123,7 +123,11 @@ LrpResult lrp_pass(const Model& model, const Tensor& input, const LrpConfig& con
     return r;
   }
   // CP-LRP: as Model::relevance, except the softmax-times-value products of decomposed attention.
+  const std::vector<bool> carries = r.model.data_carrying(r.tape);
   r.relevance = r.model.reverse_walk(r.tape, {{seed_id, seed}}, [&](int k, const std::vector<Tensor>& ry) {
+    bool reads_data = false;  // as Model::relevance: constants made at run time absorb
+    for (int id : r.model.nodes()[k].inputs) reads_data = reads_data || (id >= 0 && carries[id]);
+    if (!reads_data) return std::vector<Tensor>{};
     const int v = softmax_product_value_operand(r.model, k);
     if (v >= 0) return cp_softmax_product(r.model, r.tape, k, v, ry, config.params.epsilon);
     return r.model.nodes()[k].layer->relevance(ry, r.tape.saved[k], rules[k]);

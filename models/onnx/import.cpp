@@ -464,6 +464,8 @@ static Model import_graph(const onnx::ModelProto& proto, const std::string& file
         s.push_back(d.has_dim_value() ? d.dim_value() : -1);
       }
       b.model.input_shape = s;
+      if (tt.shape().dim_size() >= 1 && tt.shape().dim(0).has_dim_value())
+        b.model.exported_batch = tt.shape().dim(0).dim_value();
       b.model.check_input = tt.shape().dim_size() >= 1;
     }
   }

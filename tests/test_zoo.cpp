@@ -1,0 +1,247 @@
+// The torchvision classification zoo and text models of tests/zoo/ (made by tests/zoo/make_zoo.py with
+// PyTorch's two exporters at default settings): one test case per architecture family. For each file:
+//   - it loads (a file that does not load fails the case: never a silent pass);
+//   - `run` matches PyTorch's float64 logits to 1e-5 relative (max |y − y_ref| / max |y_ref|);
+//   - every registered explainer that applies to the family runs and gives finite values of the right
+//     shape, plus its cheap defining property where one exists (integrated-gradients completeness,
+//     Grad-CAM ≥ 0, LRP-ε conservation on a bias-free, ReLU-only model is checked in test_lrp*.cpp);
+//   - every other registered explainer refuses the model with an xdnn::Error (one line naming why), never
+//     a crash or a wrong-shaped answer. The README's architectures × methods table is this test's lists.
+// A family whose files do not load yet is skipped with its reason (kSkipped, printed by the first case,
+// which fails once the family loads). Run the skipped ones anyway with --no-skip.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+#include "explain/common.h"
+#include "explain/method.h"
+#include "explain/registry.h"
+#include "models/load.h"
+#include "models/npy.h"
+
+using namespace xdnn;
+using namespace xdnn::explain;
+
+namespace {
+
+const std::string kZoo = std::string(XDNN_TESTS_DIR) + "/zoo/";
+
+// Methods every image family runs (CNNs and vision transformers alike).
+const std::set<std::string> kImageGradient = {
+    "saliency", "gradient-x-input", "smoothgrad", "integrated-gradients", "guided-backprop", "deconvnet",
+    "deeplift", "occlusion",        "lrp"};
+
+struct Family {
+  std::string name;             // file stem in tests/zoo/
+  bool tokens = false;          // int64 token-id input
+  std::set<std::string> extra;  // methods beyond kImageGradient / the token set that apply
+};
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t.item(i)));
+  return m;
+}
+
+double min_value(const Tensor& t) {
+  double m = INFINITY;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::min(m, t.item(i));
+  return m;
+}
+
+bool all_finite(const Tensor& t) {
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t.item(i))) return false;
+  return true;
+}
+
+std::set<std::string> applicable(const Family& f) {
+  std::set<std::string> s;
+  if (f.tokens)
+    s = {"saliency",
+         "gradient-x-input",
+         "smoothgrad",
+         "integrated-gradients",
+         "guided-backprop",
+         "deconvnet",
+         "deeplift",
+         "occlusion",
+         "lrp",
+         "erasure",
+         "erasure-flip"};
+  else
+    s = kImageGradient;
+  s.insert(f.extra.begin(), f.extra.end());
+  return s;
+}
+
+// Options that keep every method fast on a (1, 3, 32, 32) image or (1, 8) tokens.
+std::map<std::string, std::string> fast_options(const std::string& method, bool tokens) {
+  if (method == "integrated-gradients") return {{"steps", "32"}};
+  if (method == "smoothgrad") return {{"samples", "4"}};
+  if (method == "occlusion")
+    return tokens ? std::map<std::string, std::string>{{"window", "1"}}
+                  : std::map<std::string, std::string>{{"window", "3,8,8"}, {"stride", "3,8,8"}};
+  return {};
+}
+
+// Σ_r f_{K}(x_r) of the model's logits.
+double target_logit(const Model& m, const Tensor& x, int64_t k) {
+  const Tensor y = m.predict(x);
+  return y.item(k);
+}
+
+void check_file(const Family& f, const std::string& exporter) {
+  const std::string path = kZoo + f.name + "." + exporter + ".onnx";
+  CAPTURE(path);
+  REQUIRE(std::ifstream(path).good());
+  Model m;
+  try {
+    m = load_onnx(path);
+  } catch (const Error& e) {
+    FAIL_CHECK("does not load: " << std::string(e.what()));
+    return;
+  }
+  const Tensor x = load_npy(kZoo + f.name + ".input.npy");
+  const Tensor ref = load_npy(kZoo + f.name + ".output.npy");  // PyTorch in float64
+  const Tensor y = m.predict(x);
+  REQUIRE(y.shape() == ref.shape());
+  const Tensor diff = ops::sub(y.to(DType::F64), ref);
+  const double rel = max_abs(diff) / max_abs(ref);
+  CAPTURE(rel);
+  CHECK(rel <= 1e-5);
+
+  int64_t target = 0;  // the predicted class
+  for (int64_t k = 1; k < ref.dim(1); ++k)
+    if (ref.item(k) > ref.item(target)) target = k;
+  const std::set<std::string> expected = applicable(f);
+  const Shape attribution_shape = f.tokens ? Shape{1, x.dim(1)} : x.shape();
+  for (const MethodInfo& method : methods()) {
+    CAPTURE(method.name);
+    ExplainRequest req;
+    req.model = &m;
+    req.input = x;
+    req.targets = {target};
+    req.options = resolve_options(method, fast_options(method.name, f.tokens));
+    if (!expected.count(method.name)) {
+      CHECK_THROWS_AS(method.run(req), Error);  // a clear refusal, never a crash or a wrong shape
+      continue;
+    }
+    Attribution a;
+    try {
+      a = method.run(req);
+    } catch (const Error& e) {
+      FAIL_CHECK("method fails: " << std::string(e.what()));
+      continue;
+    }
+    CHECK(all_finite(a.values));
+    if (method.name == "cam" || method.name == "grad-cam") {
+      CHECK(a.values.dim(0) == 1);
+      CHECK(a.values.dim(1) == 1);
+      CHECK(a.values.ndim() >= 3);
+      if (method.name == "grad-cam") CHECK(min_value(a.values) >= 0.0);  // ReLU of eq. 2
+      continue;
+    }
+    CHECK(a.values.shape() == attribution_shape);
+    if (method.name == "integrated-gradients" && !f.tokens) {
+      // Completeness (Sundararajan et al. 2017, prop. 1): Σ attribution = f(x) − f(0), up to the quadrature
+      // error of 32 Gauss–Legendre nodes on a piecewise-smooth path.
+      const double gap = target_logit(m, x, target) - target_logit(m, ops::scale(x, 0.0), target);
+      CHECK(std::abs(ops::sum_all(a.values) - gap) <= 0.02 * std::abs(gap) + 1e-3);
+    }
+  }
+}
+
+void check_family(const Family& f) {
+  for (const char* exporter : {"dynamo", "torchscript"}) {
+    SUBCASE(exporter) { check_file(f, exporter); }
+  }
+}
+
+// Families that main cannot import yet, and why: doctest skips their cases (the `skip` decorators below
+// name the same reason); the case after this table prints the reasons and fails as soon as every file
+// of a skipped family loads, so that no skip outlives its cause.
+struct Skipped {
+  const char* family;
+  const char* reason;
+};
+const Skipped kSkipped[] = {
+    {"resnet-basic", "opset 20 refused; dynamo files keep their weights as external data"},
+    {"resnet-bottleneck", "opset 20 refused; external data"},
+    {"vgg-bn", "opset 20 refused; external data"},
+    {"mobilenet-v2", "opset 20 refused; external data; Clip unsupported"},
+    {"mobilenet-v3", "opset 20 refused; external data; HardSwish, HardSigmoid unsupported"},
+    {"efficientnet", "opset 20 refused; external data; Conv bias behind Identity"},
+    {"densenet", "opset 20 refused; external data; ReduceMean-18"},
+    {"squeezenet", "opset 20 refused; external data; ReduceMean-18"},
+    {"shufflenet-v2", "opset 20 refused; external data; ReduceMean-18"},
+    {"mnasnet", "opset 20 refused; external data; ReduceMean-18"},
+    {"regnet", "opset 20 refused; external data; ReduceMean-18"},
+    {"convnext", "opset 20 refused; external data; ReduceMean-18; Conv bias behind Identity"},
+    {"vit", "opset 20 refused; external data; Equal, Mod unsupported"},
+    {"swin", "opset 20 refused; external data; Mod, Equal, Not, Range, ScatterND unsupported"},
+    {"text-lstm", "opset 20 refused; external data"},
+    {"text-gru", "opset 20 refused; external data"},
+    {"text-cnn", "opset 20 refused; external data; ReduceMean-18"},
+    {"text-transformer", "opset 20 refused; external data; Mod unsupported"},
+};
+
+}  // namespace
+
+TEST_CASE("zoo: every skipped family still has a file that does not load (reasons printed)") {
+  for (const Skipped& s : kSkipped) {
+    MESSAGE("zoo family " << s.family << " skipped: " << s.reason);
+    int failing = 0;
+    for (const char* exporter : {"dynamo", "torchscript"}) {
+      try {
+        load_onnx(kZoo + s.family + "." + exporter + ".onnx");
+      } catch (const Error&) {
+        ++failing;
+      }
+    }
+    CAPTURE(s.family);
+    CHECK(failing > 0);  // both load now: remove the family from kSkipped and its case's skip decorator
+  }
+}
+
+TEST_CASE("zoo ResNet (BasicBlock and Bottleneck)" * doctest::skip()) {
+  check_family({"resnet-basic", false, {"cam", "grad-cam", "guided-grad-cam"}});
+  check_family({"resnet-bottleneck", false, {"cam", "grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo VGG with batch norm" * doctest::skip()) {
+  check_family({"vgg-bn", false, {"grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo MobileNetV2" * doctest::skip()) {
+  check_family({"mobilenet-v2", false, {"cam", "grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo MobileNetV3" * doctest::skip()) {
+  check_family({"mobilenet-v3", false, {"grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo EfficientNet" * doctest::skip()) {
+  check_family({"efficientnet", false, {"grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo DenseNet" * doctest::skip()) {
+  check_family({"densenet", false, {"cam", "grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo SqueezeNet" * doctest::skip()) { check_family({"squeezenet", false, {"grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo ShuffleNetV2" * doctest::skip()) {
+  check_family({"shufflenet-v2", false, {"cam", "grad-cam", "guided-grad-cam"}});
+}
+TEST_CASE("zoo MnasNet" * doctest::skip()) { check_family({"mnasnet", false, {"grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo RegNet" * doctest::skip()) { check_family({"regnet", false, {"cam", "grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo ConvNeXt" * doctest::skip()) { check_family({"convnext", false, {"grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo VisionTransformer" * doctest::skip()) { check_family({"vit", false, {"grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo Swin Transformer" * doctest::skip()) { check_family({"swin", false, {"grad-cam", "guided-grad-cam"}}); }
+TEST_CASE("zoo text: stacked bidirectional nn.LSTM" * doctest::skip()) { check_family({"text-lstm", true, {}}); }
+TEST_CASE("zoo text: stacked bidirectional nn.GRU" * doctest::skip()) { check_family({"text-gru", true, {}}); }
+TEST_CASE("zoo text: 1-D CNN (Conv1d over time)" * doctest::skip()) {
+  check_family({"text-cnn", true, {"cam", "grad-cam"}});
+}
+TEST_CASE("zoo text: nn.TransformerEncoder with positions from arange" * doctest::skip()) {
+  check_family({"text-transformer", true, {}});
+}
