@@ -27,7 +27,8 @@ Attribution deeplift_shap(const ExplainRequest& req) {
   const Tensor x = model_input(req);
   const Tensor B = baseline_set(req.options, x, "deeplift-shap");
   const int64_t N = x.dim(0), J = B.dim(0);
-  const int64_t per_call = std::max<int64_t>(1, kRowsPerCall / N);
+  const int64_t per_call =
+      req.model->exported_batch > 0 ? 1 : std::max<int64_t>(1, kRowsPerCall / N);  // Model::exported_batch
   Tensor sum;
   for (int64_t j0 = 0; j0 < J; j0 += per_call) {
     const int64_t k = std::min(per_call, J - j0);

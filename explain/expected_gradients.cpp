@@ -27,7 +27,7 @@ Attribution expected_gradients(const ExplainRequest& req) {
   const Quadrature q = integration_rule(req.options.get("integration", "gauss-legendre"), static_cast<int>(steps));
   const Tensor B = baseline_set(req.options, x, "expected-gradients");
   const int64_t N = x.dim(0), D = x.numel() / N, J = B.dim(0), n = static_cast<int64_t>(q.alphas.size());
-  const int64_t total = J * n, per_call = std::max<int64_t>(1, kRowsPerCall / N);
+  const int64_t total = J * n, per_call = req.model->exported_batch > 0 ? 1 : std::max<int64_t>(1, kRowsPerCall / N);
   const Tensor x64 = x.to(DType::F64), B64 = B.to(DType::F64);
   const double* px = x64.data<double>();
   const double* pb = B64.data<double>();

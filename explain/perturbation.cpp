@@ -214,7 +214,9 @@ Tensor spread_groups(const std::vector<double>& per_group, const FeatureGroups& 
 }
 
 std::vector<double> Perturber::score_copies(int64_t S, const Fill& fill, const Done& done) const {
-  const int64_t N = samples(), K_rows = std::max<int64_t>(1, kRowsPerCall / N);
+  const int64_t N = samples(), K_rows = model->exported_batch > 0
+                                            ? 1
+                                            : std::max<int64_t>(1, kRowsPerCall / N);  // Model::exported_batch
   std::vector<double> out(S * N);
   influence::Progress bar(label, S * N, progress && S * N >= 4096);
   Shape shape = x.shape();

@@ -131,7 +131,8 @@ std::vector<double> score_rows(const Model& model, const Shape& sample_shape, in
                                const std::function<void(int64_t r, double* row)>& fill,
                                const std::function<int64_t(int64_t r)>& target_of) {
   const int64_t E = shape_numel(sample_shape);
-  const int64_t chunk = 32;  // rows per model call: see copies_per_call in explain/common.cpp
+  // Rows per model call: see copies_per_call in explain/common.cpp (a fixed exported batch: that many).
+  const int64_t chunk = model.exported_batch > 0 ? model.exported_batch : 32;
   Shape shape{0};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   std::vector<double> out(rows);
