@@ -38,7 +38,8 @@ Attribution gradient_shap(const ExplainRequest& req) {
   SplitMix64 rng(seed);
   const double two_pi = 6.283185307179586;
   std::vector<double> sum(N * D, 0.0);
-  const int64_t total = N * n, per_call = std::max<int64_t>(kRowsPerCall, 1);
+  const int64_t total = N * n, per_call = req.model->exported_batch > 0 ? req.model->exported_batch
+                                                                        : kRowsPerCall;  // Model::exported_batch
   Shape shape = x.shape();
   std::vector<double> diff;
   for (int64_t r0 = 0; r0 < total; r0 += per_call) {
