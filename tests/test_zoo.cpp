@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -31,15 +32,47 @@ namespace {
 
 const std::string kZoo = std::string(XDNN_TESTS_DIR) + "/zoo/";
 
-// Methods every image family runs (CNNs and vision transformers alike).
-const std::set<std::string> kImageGradient = {
-    "saliency", "gradient-x-input", "smoothgrad", "integrated-gradients", "guided-backprop", "deconvnet",
-    "deeplift", "occlusion",        "lrp"};
+// Methods every image family runs (CNNs and vision transformers alike): gradients, perturbations, LRP.
+const std::set<std::string> kImageMethods = {"saliency",
+                                             "gradient-x-input",
+                                             "smoothgrad",
+                                             "integrated-gradients",
+                                             "guided-backprop",
+                                             "deconvnet",
+                                             "deeplift",
+                                             "occlusion",
+                                             "lrp",
+                                             "feature-ablation",
+                                             "shapley-values",
+                                             "shapley-sampling",
+                                             "kernel-shap",
+                                             "lime",
+                                             "rise",
+                                             "expected-gradients",
+                                             "deeplift-shap",
+                                             "gradient-shap"};
+// Methods every token family runs (attributions at the embedding output, or by token removal).
+const std::set<std::string> kTokenMethods = {"saliency",
+                                             "gradient-x-input",
+                                             "smoothgrad",
+                                             "integrated-gradients",
+                                             "guided-backprop",
+                                             "deconvnet",
+                                             "deeplift",
+                                             "occlusion",
+                                             "lrp",
+                                             "erasure",
+                                             "erasure-flip",
+                                             "feature-ablation",
+                                             "shapley-values",
+                                             "shapley-sampling",
+                                             "kernel-shap",
+                                             "lime"};
 
 struct Family {
   std::string name;             // file stem in tests/zoo/
   bool tokens = false;          // int64 token-id input
-  std::set<std::string> extra;  // methods beyond kImageGradient / the token set that apply
+  std::set<std::string> extra;  // methods beyond kImageMethods / kTokenMethods that apply
 };
 
 double max_abs(const Tensor& t) {
@@ -61,32 +94,43 @@ bool all_finite(const Tensor& t) {
 }
 
 std::set<std::string> applicable(const Family& f) {
-  std::set<std::string> s;
-  if (f.tokens)
-    s = {"saliency",
-         "gradient-x-input",
-         "smoothgrad",
-         "integrated-gradients",
-         "guided-backprop",
-         "deconvnet",
-         "deeplift",
-         "occlusion",
-         "lrp",
-         "erasure",
-         "erasure-flip"};
-  else
-    s = kImageGradient;
+  std::set<std::string> s = f.tokens ? kTokenMethods : kImageMethods;
   s.insert(f.extra.begin(), f.extra.end());
   return s;
 }
 
-// Options that keep every method fast on a (1, 3, 32, 32) image or (1, 8) tokens.
+// Two baseline samples (2, 3, 32, 32) for the baseline-set methods: 0 and 0.5 everywhere.
+std::string baselines_file() {
+  const std::string path = (std::filesystem::temp_directory_path() / "xdnn_test_zoo_baselines.npy").string();
+  Tensor b({2, 3, 32, 32}, DType::F32);
+  for (int64_t i = 3 * 32 * 32; i < b.numel(); ++i) b.set_item(i, 0.5);
+  save_npy(path, b);
+  return path;
+}
+
+// Options that keep every method fast on a (1, 3, 32, 32) image or (1, 8) tokens: few steps and samples,
+// 16 feature groups (8x8-pixel cells) for images, one group per token.
 std::map<std::string, std::string> fast_options(const std::string& method, bool tokens) {
+  const std::string grid = tokens ? "" : "grid:8";
+  auto with_grid = [&](std::map<std::string, std::string> o) {
+    if (!tokens) o["feature-mask"] = grid;
+    return o;
+  };
   if (method == "integrated-gradients") return {{"steps", "32"}};
   if (method == "smoothgrad") return {{"samples", "4"}};
   if (method == "occlusion")
     return tokens ? std::map<std::string, std::string>{{"window", "1"}}
                   : std::map<std::string, std::string>{{"window", "3,8,8"}, {"stride", "3,8,8"}};
+  if (method == "feature-ablation") return with_grid({});
+  if (method == "shapley-values")  // exact: 2^G forwards, so 4 groups (16x16-pixel cells) for images
+    return tokens ? std::map<std::string, std::string>{}
+                  : std::map<std::string, std::string>{{"feature-mask", "grid:16"}};
+  if (method == "shapley-sampling") return with_grid({{"samples", "2"}});
+  if (method == "kernel-shap" || method == "lime") return with_grid({{"samples", "64"}});
+  if (method == "rise") return {{"masks", "16"}, {"cell", "8"}};
+  if (method == "expected-gradients") return {{"baselines", baselines_file()}, {"steps", "4"}};
+  if (method == "deeplift-shap") return {{"baselines", baselines_file()}};
+  if (method == "gradient-shap") return {{"baselines", baselines_file()}, {"samples", "4"}};
   return {};
 }
 
@@ -148,6 +192,13 @@ void check_file(const Family& f, const std::string& exporter) {
       continue;
     }
     CHECK(a.values.shape() == attribution_shape);
+    if (method.name == "shapley-values" && !f.tokens) {
+      // Efficiency (Shapley 1953): the exact values φ_g of the four 16x16 cells (each element of a cell holds
+      // its cell's value; read at each cell's first pixel) sum to f(x) − f(all removed = 0).
+      const double gap = target_logit(m, x, target) - target_logit(m, ops::scale(x, 0.0), target);
+      const double phi = a.values.item(0) + a.values.item(16) + a.values.item(16 * 32) + a.values.item(16 * 32 + 16);
+      CHECK(std::abs(phi - gap) <= 1e-4 * std::max(1.0, std::abs(gap)));
+    }
     if (method.name == "integrated-gradients" && !f.tokens) {
       // Completeness (Sundararajan et al. 2017, prop. 1): Σ attribution = f(x) − f(0), up to the quadrature
       // error of 32 Gauss–Legendre nodes on a piecewise-smooth path.
