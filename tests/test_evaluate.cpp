@@ -24,6 +24,7 @@
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "models/model.h"
+#include "models/zoo.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -494,4 +495,29 @@ TEST_CASE("planted-patch task: the patch decides the class and is the ground tru
   const PlantedPatchTask again = make_planted_patch_task(50, 3);
   CHECK(testing::max_rel_diff(t.images, again.images) == 0.0);
   CHECK_THROWS_AS(make_planted_patch_task(0, 3), Error);
+}
+
+TEST_CASE("data randomisation: maps under a differently trained model; the edge detector is flagged") {
+  Model m = build_zoo_model("fashion-mlp", 5);  // "trained": another seed than the zoo name's seed-0 init
+  m.to(DType::F64);
+  Rng rng(43);
+  Tensor x = random_tensor({2, 1, 28, 28}, rng, 0.0, 1.0).to(DType::F64);
+  const std::vector<int64_t> t{1, 3};
+  MetricRequest context;
+  context.model = &m;
+  context.input = x;
+  context.targets = t;
+  AttributionSource edge{"edges", edges(x),
+                         [](const Model&, const Tensor& in, const std::vector<int64_t>&) { return edges(in); }};
+  const AttributionSource sal = method_source(m, x, t, "saliency", {});
+  const auto metrics = resolve_metrics({"data-randomisation"}, {{"random-model", "fashion-mlp"}});
+  const EvaluationTable table = evaluate_table(context, {edge, sal}, metrics, false);
+  for (double v : table.cells[0][0].summary) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
+  for (double v : table.cells[1][0].summary) CHECK(std::abs(v) < 0.5);
+  CHECK_THROWS_AS(resolve_metrics({"data-randomisation"}, {{"seed", "3"}}), Error);  // takes no seed
+  MetricRequest req = context;
+  req.attribution = sal.values;
+  req.explain = sal.explain;
+  req.options = resolve_metric_options(find_metric("data-randomisation"), {});  // no --random-model
+  CHECK_THROWS_AS(find_metric("data-randomisation").run(req), Error);
 }

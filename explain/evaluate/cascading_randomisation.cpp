@@ -1,4 +1,4 @@
-// Cascading model-parameter randomisation (Adebayo et al. 2018, §3.1): see sanity.h. Output (N, L): the
+// Cascading model-parameter randomisation (Adebayo et al. 2018): see sanity.h. Output (N, L): the
 // similarity of each sample's map after the top 1, 2, ..., L parameterised layers are random; summary:
 // after all of them (near 0 for a method that depends on the model; near 1 flags one that does not).
 #include "explain/evaluate/sanity.h"

@@ -1,4 +1,4 @@
-// Independent model-parameter randomisation (Adebayo et al. 2018, §3.1): see sanity.h. Output (N, L): the
+// Independent model-parameter randomisation (Adebayo et al. 2018): see sanity.h. Output (N, L): the
 // similarity of each sample's map when only layer j (from the top) is random; summary: the mean over the
 // layers (a method that ignores some layer keeps a high similarity there).
 #include "explain/evaluate/sanity.h"

@@ -145,19 +145,18 @@ void randomise_node(Model& model, int node, uint64_t seed) {
 
 }  // namespace
 
-MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme) {
-  const std::string name = scheme == Randomisation::Cascading ? "cascading-randomisation" : "independent-randomisation";
-  if (!req.explain || !req.fresh_model)
-    throw Error(name + " re-runs the explanation method on randomised copies of the model",
-                "name the method with --methods instead of giving an --attribution file");
-  const std::string similarity = req.options.get("similarity", "spearman");
+std::vector<double> map_similarities(const Tensor& original, const Tensor& other, const Options& options,
+                                     const std::string& name) {
+  const std::string similarity = options.get("similarity", "spearman");
   if (similarity != "spearman" && similarity != "ssim" && similarity != "hog")
     throw Error("--similarity '" + similarity + "': expected spearman, ssim or hog");
-  const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
-  const int64_t cell = req.options.get_int("hog-cell", 8);
-  const Tensor a0 = req.attribution.to(DType::F64);
+  const int64_t cell = options.get_int("hog-cell", 8);
+  const Tensor a0 = original.to(DType::F64), a1 = other.to(DType::F64);
   if (a0.ndim() < 2 || a0.numel() == 0)
     throw Error(name + ": expected a non-empty attribution batch (N, ...), got " + a0.describe());
+  if (a1.shape() != a0.shape())
+    throw Error(name + ": the method returned " + shape_str(a1.shape()) + " on the changed model, " +
+                shape_str(a0.shape()) + " on the trained one");
   const int64_t N = a0.dim(0), P = a0.numel() / N;
   // The 2-D map of a sample: (C, H, W) summed over C; (N, D) maps only for spearman.
   int64_t h = 1, w = P;
@@ -171,14 +170,28 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
     for (size_t i = 0; i < v.size(); ++i) m[i % (h * w)] += v[i];
     return m;
   };
-  auto compare = [&](const Tensor& a, const Tensor& b, int64_t n) {
-    if (similarity == "spearman") return spearman(sample_map(a, n, false), sample_map(b, n, false));
-    const std::vector<double> ma = sample_map(a, n, true), mb = sample_map(b, n, true);
-    if (similarity == "ssim") return ssim(ma, mb, h, w);
-    return pearson_correlation(hog_features(min_max_scaled(ma), h, w, cell),
-                               hog_features(min_max_scaled(mb), h, w, cell));
-  };
+  std::vector<double> out(N);
+  for (int64_t n = 0; n < N; ++n) {
+    if (similarity == "spearman") {
+      out[n] = spearman(sample_map(a0, n, false), sample_map(a1, n, false));
+      continue;
+    }
+    const std::vector<double> ma = sample_map(a0, n, true), mb = sample_map(a1, n, true);
+    out[n] = similarity == "ssim" ? ssim(ma, mb, h, w)
+                                  : pearson_correlation(hog_features(min_max_scaled(ma), h, w, cell),
+                                                        hog_features(min_max_scaled(mb), h, w, cell));
+  }
+  return out;
+}
 
+MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme) {
+  const std::string name = scheme == Randomisation::Cascading ? "cascading-randomisation" : "independent-randomisation";
+  if (!req.explain || !req.fresh_model)
+    throw Error(name + " re-runs the explanation method on randomised copies of the model",
+                "name the method with --methods instead of giving an --attribution file");
+  const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
+  map_similarities(req.attribution, req.attribution, req.options, name);  // options and shapes, before any work
+  const int64_t N = req.attribution.dim(0);
   Model model = req.fresh_model();
   std::vector<int> layers;  // parameterised nodes, output first
   for (int k = static_cast<int>(model.nodes().size()) - 1; k >= 0; --k)
@@ -190,11 +203,9 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
   for (int64_t j = 0; j < L; ++j) {
     if (scheme == Randomisation::Independent && j > 0) model = req.fresh_model();
     randomise_node(model, layers[j], seed);
-    const Tensor a = req.explain(model, req.input, req.targets).to(DType::F64);
-    if (a.shape() != a0.shape())
-      throw Error(name + ": the method returned " + shape_str(a.shape()) + " on the randomised model, " +
-                  shape_str(a0.shape()) + " on the trained one");
-    for (int64_t n = 0; n < N; ++n) out.values.set_item(n * L + j, compare(a0, a, n));
+    const std::vector<double> sim =
+        map_similarities(req.attribution, req.explain(model, req.input, req.targets), req.options, name);
+    for (int64_t n = 0; n < N; ++n) out.values.set_item(n * L + j, sim[n]);
   }
   for (int64_t n = 0; n < N; ++n) {
     double s = 0.0;
@@ -202,7 +213,7 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
     out.summary.push_back(scheme == Randomisation::Cascading ? out.values.item(n * L + L - 1)
                                                              : s / static_cast<double>(L));
   }
-  out.summary_name = similarity;
+  out.summary_name = req.options.get("similarity", "spearman");
   return out;
 }
 

@@ -1,6 +1,7 @@
-// Sanity checks for saliency methods (Adebayo et al. 2018, "Sanity Checks for Saliency Maps", §3.1): an
+// Sanity checks for saliency methods (Adebayo et al. 2018, "Sanity Checks for Saliency Maps"): an
 // explanation that still looks the same after the model's parameters are replaced by random ones does not
-// explain the model. Two schemes, one metric each:
+// explain the model. Two schemes of parameter randomisation, one metric each (data randomisation, the
+// third check, compares with a model trained on shuffled labels: data_randomisation.cpp):
 // - cascading-randomisation: randomise the parameterised layers one after the other from the output down
 //   (cumulatively); after step j the top j layers are random.
 // - independent-randomisation: randomise one layer at a time, all others as trained.
@@ -32,6 +33,11 @@ enum class Randomisation { Cascading, Independent };
 MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme);
 
 std::vector<OptionSpec> randomisation_options();
+
+// Per-sample similarity (--similarity, --hog-cell in `options`) of two attributions of the same batch;
+// throws naming `name` on unknown options or shapes that do not match.
+std::vector<double> map_similarities(const Tensor& original, const Tensor& other, const Options& options,
+                                     const std::string& name);
 
 // Similarities of two maps of one sample (flat values; `h`, `w`: the 2-D map size after summing over
 // channels, for ssim / hog).
