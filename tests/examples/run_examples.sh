@@ -28,6 +28,10 @@ build_example explain_onnx xdnn
 build_example explain_onnx xdnn-static
 build_example train_tracin xdnn
 build_example custom_layer xdnn
+# libxdnn.so exports the public API only (explain/api/libxdnn.map).
+internal=$(nm -D --defined-only "$dest$libdir/libxdnn.so" | awk '{print $3}' | c++filt | grep -v 'xdnn::api::' |
+  grep -v '^XDNN_0$' || true)
+if [ -n "$internal" ]; then echo "libxdnn.so exports more than xdnn::api:"; echo "$internal" | head; exit 1; fi
 # The static program must not depend on libxdnn.so.
 if ldd "$work/explain_onnx-xdnn-static" | grep -q libxdnn; then echo "explain_onnx-xdnn-static links libxdnn.so"; exit 1; fi
 
