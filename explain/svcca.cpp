@@ -89,10 +89,27 @@ SvccaResult svcca(const Tensor& activations_a, const Tensor& activations_b, doub
 
 Tensor layer_activation(const Model& model, const Tensor& input, const std::string& name) {
   const int id = model.value_id(name);  // throws naming the value and a few that exist
-  const Tape tape = model.forward({input});
-  const Tensor& v = tape.values.at(id);
-  if (!v.defined()) throw Error("svcca: the model computes no value for tensor '" + name + "' on this input");
-  return v;
+  // A graph exported for a fixed batch size (Model::exported_batch) runs its own batch size per call; the
+  // chunks' activations are stacked along the batch axis (rows stay in input order).
+  const int64_t N = input.dim(0), per_call = model.exported_batch > 0 ? model.exported_batch : N;
+  Tensor out;
+  for (int64_t b = 0; b < N; b += per_call) {
+    const int64_t e = std::min(N, b + per_call);
+    const Tape tape = model.forward({per_call == N ? input : input.slice_batch(b, e)});
+    const Tensor& v = tape.values.at(id);
+    if (!v.defined()) throw Error("svcca: the model computes no value for tensor '" + name + "' on this input");
+    if (per_call == N) return v;
+    if (v.ndim() < 1 || v.dim(0) != e - b)
+      throw Error("svcca: tensor '" + name + "' is " + v.describe() + ", expected " + std::to_string(e - b) +
+                  " rows (one per input)");
+    if (!out.defined()) {
+      Shape s = v.shape();
+      s[0] = N;
+      out = Tensor(s, v.dtype());
+    }
+    out.slice_batch(b, e).copy_from(v);
+  }
+  return out;
 }
 
 }  // namespace xdnn::explain

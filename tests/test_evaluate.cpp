@@ -521,3 +521,14 @@ TEST_CASE("data randomisation: maps under a differently trained model; the edge 
   req.options = resolve_metric_options(find_metric("data-randomisation"), {});  // no --random-model
   CHECK_THROWS_AS(find_metric("data-randomisation").run(req), Error);
 }
+
+TEST_CASE("SVCCA activations of a static-batch export are gathered chunk by chunk, in input order") {
+  Model m = linear_model(4, {1, 2, 3, 4, 0, 1, 0, 1});
+  Rng rng(47);
+  Tensor x = random_tensor({5, 4}, rng, -1.0, 1.0).to(DType::F64);
+  const Tensor whole = layer_activation(m, x, "fc");
+  m.exported_batch = 2;  // chunks of 2, 2, 1
+  const Tensor chunked = layer_activation(m, x, "fc");
+  CHECK(chunked.shape() == Shape{5, 2});
+  CHECK(testing::max_rel_diff(whole, chunked) == 0.0);
+}
