@@ -27,10 +27,16 @@ void convert_concat(OnnxNodeContext& ctx) {
   ctx.add_layer(std::make_shared<Concat>(ctx.attr_int("axis", ctx.opset() < 4 ? 1 : 0)), ins, {ctx.output(0)});
 }
 
-// Split: sizes from the `split` attribute (opset < 13) or input (13+), else equal pieces.
+// Split: sizes from the `split` attribute (opset < 13) or input (13+), else equal pieces; from opset 18
+// `num_outputs` pieces of ceil(d / num_outputs), the last one smaller.
 void convert_split(OnnxNodeContext& ctx) {
-  ctx.check_attrs({"axis", "split"});
-  ctx.expect_inputs(1, 2);
+  if (ctx.opset() < 13)
+    ctx.check_attrs({"axis", "split"});
+  else if (ctx.opset() < 18)
+    ctx.check_attrs({"axis"});
+  else
+    ctx.check_attrs({"axis", "num_outputs"});
+  ctx.expect_inputs(1, ctx.opset() < 13 ? 1 : 2);
   std::vector<int64_t> sizes = ctx.attr_ints("split");
   std::vector<std::string> ins = {ctx.input(0)};
   if (ctx.has_input(1)) {
@@ -42,7 +48,12 @@ void convert_split(OnnxNodeContext& ctx) {
   std::vector<std::string> outs;
   for (int j = 0; j < ctx.num_outputs(); ++j) outs.push_back(ctx.output(j));
   if (!sizes.empty() && sizes.size() != outs.size()) throw ctx.error("split sizes do not match the output count");
-  ctx.add_layer(std::make_shared<Split>(ctx.attr_int("axis", 0), sizes, static_cast<int64_t>(outs.size())), ins, outs);
+  const bool num_outputs = ctx.has_attr("num_outputs");
+  if (num_outputs && (ctx.has_input(1) || ctx.attr_int("num_outputs") != static_cast<int64_t>(outs.size())))
+    throw ctx.error("num_outputs must equal the number of outputs (" + std::to_string(outs.size()) +
+                    ") and excludes the split input");
+  ctx.add_layer(std::make_shared<Split>(ctx.attr_int("axis", 0), sizes, static_cast<int64_t>(outs.size()), num_outputs),
+                ins, outs);
 }
 
 // Pad: opset < 11 attributes (mode, pads, value); 11+ inputs pads and optional constant_value.
