@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/ops.h"
 #include "engine/shape_util.h"
 
 namespace xdnn {
@@ -99,6 +100,44 @@ std::vector<Tensor> Compare::backward(const std::vector<Tensor>&, const Saved&, 
   return op_ == Op::Not ? std::vector<Tensor>{Tensor()} : std::vector<Tensor>{Tensor(), Tensor()};
 }
 
+// saved: {a, b, q} with q the float quotient (floor or trunc) per output element
+std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  const Tensor &a = x.at(0), &b = x.at(1);
+  if (!a.defined() || !b.defined()) throw Error("Mod: missing operand");
+  if (a.dtype() != b.dtype())
+    throw Error("Mod: operands " + a.describe() + " and " + b.describe() + " differ in dtype");
+  const Shape ys = broadcast_shapes(a.shape(), b.shape());
+  Tensor y(ys, a.dtype());
+  const bool ints = a.dtype() == DType::I64;
+  Tensor q = ints ? Tensor() : Tensor(ys, a.dtype());
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const int64_t ia = broadcast_index(a, ys, i), ib = broadcast_index(b, ys, i);
+    if (ints) {
+      const int64_t u = a.data<int64_t>()[ia], v = b.data<int64_t>()[ib];
+      if (v == 0) throw Error("Mod: integer division by zero");
+      int64_t r = u % v;  // C++: the sign of the dividend (fmod)
+      if (!fmod_ && r != 0 && ((r < 0) != (v < 0))) r += v;
+      y.data<int64_t>()[i] = r;
+      continue;
+    }
+    const double u = a.item(ia), v = b.item(ib);
+    const double qi = fmod_ ? std::trunc(u / v) : std::floor(u / v);
+    q.set_item(i, qi);
+    y.set_item(i, fmod_ ? std::fmod(u, v) : u - v * qi);
+  }
+  saved.tensors = {a, b, q};
+  return {y};
+}
+
+std::vector<Tensor> Mod::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &q = saved.tensors.at(2);
+  if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
+  const Tensor& g = grad_y[0];
+  Tensor gb(g.shape(), g.dtype());
+  for (int64_t i = 0; i < g.numel(); ++i) gb.set_item(i, -g.item(i) * q.item(i));
+  return {ops::sum_to_shape(g, a.shape()), ops::sum_to_shape(gb, b.shape())};
+}
+
 std::vector<Tensor> Range::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
   for (int i = 0; i < 3; ++i)
     if (!x.at(i).defined() || x[i].numel() != 1)
@@ -130,4 +169,18 @@ std::vector<Tensor> Range::backward(const std::vector<Tensor>&, const Saved&, co
   return {Tensor(), Tensor(), Tensor()};
 }
 
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+// Away from the jumps of mod: a / b stays in (0.09, 0.43), (1.04, 1.48) or (-0.95, -0.57).
+LayerExampleRegistration mod_example{
+    {"Mod/float-floor", [](Rng& rng) {
+       Tensor a = random_tensor({2, 3}, rng, 0.2, 0.8);
+       for (int64_t i = 0; i < a.numel(); ++i) a.set_item(i, a.item(i) + 2.0 * static_cast<double>(i % 3 - 1));
+       return LayerExample{std::make_shared<Mod>(false), {a, random_tensor({3}, rng, 1.9, 2.1)}};
+     }}};
+}  // namespace
 }  // namespace xdnn

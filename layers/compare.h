@@ -23,6 +23,23 @@ class Compare : public Layer {
   Op op_;
 };
 
+// Mod: y = a mod b with broadcasting (ONNX Mod): fmod = 0 the sign of the divisor (Python's %, integer
+// operands), fmod = 1 the sign of the dividend (C fmod). int64 operands stay int64 (the position and
+// window arithmetic of exported ViT / Swin / Transformer graphs); a zero divisor is an error. Float
+// gradient: g to a, −g·q to b with q = floor(a / b) (trunc for fmod), summed back over broadcast axes.
+// No relevance rule (not a layer relevance flows through).
+class Mod : public Layer {
+ public:
+  explicit Mod(bool fmod) : fmod_(fmod) {}
+  const char* kind() const override { return "Mod"; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
+  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
+                               const BackwardOptions& opt) override;
+
+ private:
+  bool fmod_;
+};
+
 // Range: y = start, start + delta, ... while below limit (above it for delta < 0), ONNX Range;
 // length max(ceil((limit − start) / delta), 0). Inputs are scalars of one dtype (int64 or float); the
 // output has that dtype. No gradient (positions from torch.arange feed an embedding as indices).

@@ -15,110 +15,10 @@
 #include "engine/ops.h"
 #include "models/load.h"
 #include "models/onnx/import.h"
+#include "tests/onnx_graph_builder.h"
 
 using namespace xdnn;
-
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-onnx::ModelProto graph(int opset, const std::vector<int64_t>& dims, int elem = onnx::TensorProto::FLOAT) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* op = m.add_opset_import();
-  op->set_domain("");
-  op->set_version(opset);
-  auto* in = m.mutable_graph()->add_input();
-  in->set_name("x");
-  auto* tt = in->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(elem);
-  for (size_t i = 0; i < dims.size(); ++i) {
-    auto* d = tt->mutable_shape()->add_dim();
-    if (i == 0)
-      d->set_dim_param("N");
-    else if (dims[i] < 0)
-      d->set_dim_param("T");
-    else
-      d->set_dim_value(dims[i]);
-  }
-  return m;
-}
-
-onnx::NodeProto* node(onnx::ModelProto& m, const std::string& op, const std::vector<std::string>& ins,
-                      const std::vector<std::string>& outs, const std::string& name = "") {
-  auto* n = m.mutable_graph()->add_node();
-  n->set_op_type(op);
-  n->set_name(name.empty() ? "/" + op : name);
-  for (const auto& i : ins) n->add_input(i);
-  for (const auto& o : outs) n->add_output(o);
-  return n;
-}
-
-onnx::NodeProto* m_last_node(onnx::ModelProto& m) { return m.mutable_graph()->mutable_node(m.graph().node_size() - 1); }
-
-void output(onnx::ModelProto& m, const std::string& name) { m.mutable_graph()->add_output()->set_name(name); }
-
-void attr_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name), a->set_type(onnx::AttributeProto::INT), a->set_i(v);
-}
-void attr_float(onnx::NodeProto* n, const std::string& name, float v) {
-  auto* a = n->add_attribute();
-  a->set_name(name), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(v);
-}
-void attr_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void attr_string(onnx::NodeProto* n, const std::string& name, const std::string& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name), a->set_type(onnx::AttributeProto::STRING), a->set_s(v);
-}
-
-void init_i64(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& v, bool scalar = false) {
-  auto* t = m.mutable_graph()->add_initializer();
-  t->set_name(name), t->set_data_type(onnx::TensorProto::INT64);
-  if (!scalar) t->add_dims(static_cast<int64_t>(v.size()));
-  for (int64_t x : v) t->add_int64_data(x);
-}
-void init_f32(onnx::ModelProto& m, const std::string& name, const Shape& dims, const std::vector<float>& v,
-              bool raw = false) {
-  auto* t = m.mutable_graph()->add_initializer();
-  t->set_name(name), t->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->add_dims(d);
-  if (raw)
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-  else
-    for (float x : v) t->add_float_data(x);
-}
-
-Tensor input(const Shape& s, std::vector<float> v) { return Tensor::from_vector(s, v); }
-
-Tensor run(const onnx::ModelProto& m, const Tensor& x) { return import_onnx_model(m, "t.onnx").predict(x); }
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v(t.numel());
-  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.item(i);
-  return v;
-}
-
-void check_close(const Tensor& y, const std::vector<double>& ref, double tol = 1e-6) {
-  REQUIRE(static_cast<size_t>(y.numel()) == ref.size());
-  for (size_t i = 0; i < ref.size(); ++i) {
-    INFO("element ", i);
-    CHECK(y.item(static_cast<int64_t>(i)) == doctest::Approx(ref[i]).epsilon(tol));
-  }
-}
-
-}  // namespace
+using namespace xdnn::onnx_test;
 
 TEST_CASE("onnx opsets: 7 to 23 import, newer ones name the ops and the nearest supported opset") {
   for (int opset : {7, 13, 17, 18, 20, 21, 22, 23}) {
@@ -190,30 +90,6 @@ TEST_CASE("onnx folding: weights behind Identity and Cast (deduplicated initiali
     const std::string e = error_of([&] { import_onnx_model(r, "r.onnx"); });
     CHECK(e == "r.onnx: node '/conv' (op Conv, opset 17): input 2 ('b_int') must be a float weight, got int64 (2,)");
   }
-}
-
-TEST_CASE("onnx file reader: raw and typed initializers give the same model as the in-memory import") {
-  onnx::ModelProto m = graph(13, {1, 3});
-  init_f32(m, "fc.weight", {2, 3}, {1, 2, 3, 4, 5, 6}, true);
-  init_f32(m, "fc.bias", {2}, {0.5f, -0.5f}, false);
-  auto* b16 = m.mutable_graph()->add_initializer();  // int32 in raw form, widened to int64
-  b16->set_name("shape"), b16->set_data_type(onnx::TensorProto::INT32), b16->add_dims(2);
-  const int32_t sv[2] = {-1, 2};
-  b16->set_raw_data(std::string(reinterpret_cast<const char*>(sv), sizeof sv));
-  auto* gemm = node(m, "Gemm", {"x", "fc.weight", "fc.bias"}, {"h"});
-  attr_int(gemm, "transB", 1);
-  node(m, "Reshape", {"h", "shape"}, {"y"});
-  output(m, "y");
-  const std::string path = "/tmp/xdnn_test_onnx_reader.onnx";
-  {
-    std::ofstream f(path, std::ios::binary);
-    f << m.SerializeAsString();
-  }
-  Tensor x = input({2, 3}, {1, 0, -1, 2, 1, 0});
-  Tensor a = load_onnx(path).predict(x), b = import_onnx_model(m, path).predict(x);
-  CHECK(bitwise_equal(a, b));
-  check_close(a, {-1.5, -2.5, 4.5, 12.5});
-  std::remove(path.c_str());
 }
 
 TEST_CASE("onnx Clip / ReLU6: bounds as attributes before opset 11, as inputs from 11 on") {
@@ -488,4 +364,16 @@ TEST_CASE("onnx Einsum: attention and linear patterns equal a brute-force sum") 
   CHECK(error_of([&] { import_onnx_model(bad, "e.onnx"); }) ==
         "e.onnx: node '/e' (op Einsum, opset 12): Einsum: letter 'i' repeated within operand 'bii' (diagonals) is "
         "not supported");
+}
+
+TEST_CASE("onnx Pad-18: pads of the listed axes only") {
+  onnx::ModelProto m = graph(18, {1, 2, 2});
+  init_i64(m, "pads", {1, 0});  // axis -1: one before, none after
+  init_i64(m, "axes", {-1});
+  init_f32(m, "value", {}, {9.f});
+  node(m, "Pad", {"x", "pads", "value", "axes"}, {"y"});
+  output(m, "y");
+  Tensor y = run(m, input({1, 2, 2}, {1, 2, 3, 4}));
+  CHECK(y.shape() == Shape{1, 2, 3});
+  CHECK(values(y) == std::vector<double>{9, 1, 2, 9, 3, 4});
 }

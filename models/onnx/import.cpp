@@ -417,7 +417,7 @@ Model import_onnx_model(const onnx::ModelProto& proto, const std::string& file) 
   try {
     Initializers inits;
     for (const auto& init : proto.graph().initializer())
-      inits.emplace_back(init.name(), tensor_from_onnx(init, file + ": initializer '" + init.name() + "'"));
+      inits.emplace_back(init.name(), tensor_from_onnx(init, file + ": initializer '" + init.name() + "'", file));
     return import_graph(proto, std::move(inits), file);
   } catch (const Error& e) {
     throw Error(one_line(e.what()), e.hint());

@@ -136,6 +136,8 @@ struct OnnxOpRegistration {
 // ONNX TensorProto -> Tensor. float -> F32, double -> F64, int64/int32/int16/int8/uint8/bool -> I64.
 // `what` names the tensor in errors.
 Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what);
+// The same, reading external data (data_location EXTERNAL) from the folder of `model_file`.
+Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what, const std::string& model_file);
 
 // Imports a parsed model (opsets 6 to 23 of the default domain: see import.cpp). `file` is what errors call it.
 // Model::input_shape / input_dtype are set from the first graph input (batch axis dropped; -1 for a

@@ -52,8 +52,8 @@ void widen_le(const std::vector<uint8_t>& raw, Dst* out, int64_t n) {
 }
 
 Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what, const RawSource* raw) {
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    throw Error(what + ": tensors with external data are not supported (save the model with data inline)");
+  if (t.data_location() == onnx::TensorProto::EXTERNAL && !raw)
+    throw Error(what + ": its data is in an external file, and the model's folder is not known here");
   Shape shape(t.dims().begin(), t.dims().end());
   // Validate the shape before anything is allocated: the data present must fill it (checked below), and
   // no product of dimensions may overflow.
@@ -185,7 +185,56 @@ struct Initializer {
   uint64_t raw_offset = 0, raw_size = 0;
 };
 
+// External data (TensorProto.data_location = EXTERNAL, the default of torch.onnx.export's dynamo path):
+// the bytes are at external_data {location, offset, length} in a file next to the model, read with
+// pread straight into the tensor. The location must be a relative path inside the model's folder.
+Tensor external_tensor(const onnx::TensorProto& t, const std::string& what, const std::string& model_dir) {
+  std::string location;
+  uint64_t offset = 0, length = 0;
+  bool has_length = false;
+  for (const auto& kv : t.external_data()) {
+    auto number = [&](const std::string& v) {
+      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+        throw Error(what + ": external data " + kv.key() + " '" + v + "' is not a byte count");
+      return static_cast<uint64_t>(std::stoull(v));
+    };
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset") offset = number(kv.value());
+    if (kv.key() == "length") length = number(kv.value()), has_length = true;
+  }
+  if (location.empty()) throw Error(what + ": external data without a location");
+  if (location[0] == '/' || location == ".." || location.rfind("../", 0) == 0 ||
+      location.find("/../") != std::string::npos)
+    throw Error(what + ": external data location '" + location + "' must be a relative path inside the model's folder");
+  const std::string path = model_dir.empty() ? location : model_dir + "/" + location;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(what + ": cannot open its external data file '" + path + "'");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw Error(what + ": cannot read its external data file '" + path + "'");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size || (has_length && length > size - offset))
+    throw Error(what + ": external data (offset " + std::to_string(offset) + ", length " + std::to_string(length) +
+                ") extends past the end of '" + path + "' (" + std::to_string(size) + " bytes)");
+  RawSource src;
+  src.fd = fd, src.offset = offset, src.size = has_length ? length : size - offset;
+  return convert_tensor(t, what, &src);
+}
+
+std::string folder_of(const std::string& file) {
+  const size_t slash = file.rfind('/');
+  return slash == std::string::npos ? std::string() : file.substr(0, slash);
+}
+
 }  // namespace
+
+Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what, const std::string& model_file) {
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) return external_tensor(t, what, folder_of(model_file));
+  return tensor_from_onnx(t, what);
+}
 
 Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what) {
   if (!t.has_raw_data()) return convert_tensor(t, what, nullptr);
@@ -240,6 +289,10 @@ Model import_onnx_file(const std::string& path) {
   } catch (const Malformed&) {
     throw malformed;
   }
+  // The walk touched the pages holding field headers; the kernel maps large stretches of the file around
+  // each (14-21 MB of a 47 MB ResNet-18 file). Unmapping them now keeps them out of the peak resident
+  // memory, which is then the tensors alone (1.03x the file instead of 1.33-1.47x).
+  ::madvise(map, size, MADV_DONTNEED);
   onnx::ModelProto proto;
   if (!proto.ParseFromString(model_rest)) throw malformed;
   if (has_graph && !proto.mutable_graph()->ParseFromString(graph_rest)) throw malformed;
@@ -249,6 +302,10 @@ Model import_onnx_file(const std::string& path) {
   for (const Initializer& init : inits) {
     const std::string& name = init.meta.name();
     const std::string what = path + ": initializer '" + name + "'";
+    if (init.meta.data_location() == onnx::TensorProto::EXTERNAL) {
+      tensors.emplace_back(name, external_tensor(init.meta, what, folder_of(path)));
+      continue;
+    }
     if (!init.has_raw) {
       tensors.emplace_back(name, convert_tensor(init.meta, what, nullptr));
       continue;

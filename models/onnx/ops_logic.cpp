@@ -122,6 +122,11 @@ OnnxOpRegistration reg_or("Or", [](OnnxNodeContext& c) { convert_compare(c, Comp
 OnnxOpRegistration reg_xor("Xor", [](OnnxNodeContext& c) { convert_compare(c, Compare::Op::Xor); });
 OnnxOpRegistration reg_not("Not", [](OnnxNodeContext& c) { convert_compare(c, Compare::Op::Not); });
 OnnxOpRegistration reg_range("Range", convert_range);
+OnnxOpRegistration reg_mod("Mod", [](OnnxNodeContext& c) {
+  c.check_attrs({"fmod"});
+  c.expect_inputs(2, 2);
+  c.add_layer(std::make_shared<Mod>(c.attr_int("fmod", 0) != 0), {c.input(0), c.input(1)}, {c.output(0)});
+});
 OnnxOpRegistration reg_resize("Resize", convert_resize);
 OnnxOpRegistration reg_upsample("Upsample", convert_upsample);
 

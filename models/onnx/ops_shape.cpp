@@ -75,18 +75,25 @@ void convert_pad(OnnxNodeContext& ctx) {
     ctx.add_layer(std::make_shared<Pad>(mode, pads, ctx.attr_float("value", 0.0)), {ctx.input(0)}, {ctx.output(0)});
     return;
   }
-  ctx.expect_inputs(2, 3);
+  ctx.expect_inputs(2, ctx.opset() < 18 ? 3 : 4);
   double value = 0;
   if (ctx.has_input(2)) {
     if (!ctx.is_constant(2)) throw ctx.error("a run-time constant_value is not supported");
     value = ctx.constant(2).item(0);
   }
-  if (ctx.is_constant(1))
-    ctx.add_layer(std::make_shared<Pad>(mode, int_list(ctx.constant(1), "Pad pads"), value), {ctx.input(0)},
-                  {ctx.output(0)});
-  else
-    ctx.add_layer(std::make_shared<Pad>(mode, std::vector<int64_t>{}, value), {ctx.input(0), ctx.input(1)},
-                  {ctx.output(0)});
+  std::shared_ptr<Pad> pad;
+  std::vector<std::string> ins = {ctx.input(0)};
+  if (ctx.is_constant(1)) {
+    pad = std::make_shared<Pad>(mode, int_list(ctx.constant(1), "Pad pads"), value);
+  } else {
+    pad = std::make_shared<Pad>(mode, std::vector<int64_t>{}, value);
+    ins.push_back(ctx.input(1));
+  }
+  if (ctx.has_input(3)) {  // opset 18: the axes the pads refer to
+    if (!ctx.is_constant(3)) throw ctx.error("axes computed at run time are not supported");
+    pad->set_axes(int_list(ctx.constant(3), "Pad axes"));
+  }
+  ctx.add_layer(pad, ins, {ctx.output(0)});
 }
 
 // Slice: opset < 10 attributes starts, ends, axes; 10+ inputs starts, ends, [axes], [steps] — constant
