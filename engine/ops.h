@@ -236,7 +236,11 @@ enum class Pointwise {
   PowScalar,
   Sigmoid,
   Tanh,
-  Scale
+  Scale,
+  Clip,         // min(max(x, a), b) (ONNX Clip; ReLU6 = Clip(0, 6)); derivative 1 on (a, b) open, as hardtanh
+  HardSigmoid,  // max(0, min(1, a x + b)); derivative a on the open linear part
+  HardSwish,    // x · HardSigmoid(x; 1/6, 1/2); derivative 0 below −3, x/3 + 1/2 on [−3, 3], 1 above
+  Mish          // x tanh(softplus(x)) (Misra 2019)
 };
 Tensor pointwise(Pointwise f, const Tensor& x, double a = 0, double b = 0);
 // g ⊙ f'(x), from x and y = f(x) (abs'(0) = 0).

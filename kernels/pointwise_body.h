@@ -38,6 +38,18 @@ XDNN_HOST_DEVICE inline T pointwise_value(ops::Pointwise f, T x, double a, doubl
       return ktanh(x);
     case P::Scale:
       return T(a) * x;
+    case P::Clip:
+      return x < T(a) ? T(a) : (x > T(b) ? T(b) : x);
+    case P::HardSigmoid: {
+      const T z = T(a) * x + T(b);
+      return z < T(0) ? T(0) : (z > T(1) ? T(1) : z);
+    }
+    case P::HardSwish:
+      return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+    case P::Mish: {
+      const T sp = x > T(0) ? x + klog1p(kexp(-x)) : klog1p(kexp(x));
+      return x * ktanh(sp);
+    }
   }
   return x;
 }
@@ -77,6 +89,19 @@ XDNN_HOST_DEVICE inline T pointwise_derivative(ops::Pointwise f, T x, T y, doubl
       return T(1) - y * y;
     case P::Scale:
       return T(a);
+    case P::Clip:
+      return x > T(a) && x < T(b) ? T(1) : T(0);
+    case P::HardSigmoid: {
+      const T z = T(a) * x + T(b);
+      return z > T(0) && z < T(1) ? T(a) : T(0);
+    }
+    case P::HardSwish:
+      return x < T(-3) ? T(0) : (x <= T(3) ? x / T(3) + T(0.5) : T(1));
+    case P::Mish: {
+      const T sp = x > T(0) ? x + klog1p(kexp(-x)) : klog1p(kexp(x));
+      const T t = ktanh(sp);
+      return t + x * (T(1) - t * t) / (T(1) + kexp(-x));
+    }
   }
   return T(0);
 }

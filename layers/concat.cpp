@@ -61,13 +61,25 @@ std::vector<Tensor> Split::forward(const std::vector<Tensor>& x, Saved& saved, c
   }
   if (sizes.empty()) {
     const int64_t d = t.dim(static_cast<int>(a));
-    if (num_outputs_ < 1 || d % num_outputs_ != 0)
+    if (ceil_chunks_ && num_outputs_ >= 1 && d % num_outputs_ != 0) {
+      const int64_t chunk = (d + num_outputs_ - 1) / num_outputs_;
+      if (chunk * (num_outputs_ - 1) >= d)
+        throw Error("Split: axis of size " + std::to_string(d) + " does not split into " +
+                    std::to_string(num_outputs_) + " pieces of " + std::to_string(chunk));
+      sizes.assign(num_outputs_ - 1, chunk);
+      sizes.push_back(d - chunk * (num_outputs_ - 1));
+    } else if (num_outputs_ < 1 || d % num_outputs_ != 0) {
       throw Error("Split: axis of size " + std::to_string(d) + " does not split into " + std::to_string(num_outputs_) +
                   " equal pieces");
-    sizes.assign(num_outputs_, d / num_outputs_);
+    } else {
+      sizes.assign(num_outputs_, d / num_outputs_);
+    }
   }
   int64_t total = 0;
-  for (int64_t s : sizes) total += s;
+  for (int64_t s : sizes) {
+    if (s < 0 || s > t.dim(static_cast<int>(a))) throw Error("Split: invalid piece size " + std::to_string(s));
+    total += s;
+  }
   if (total != t.dim(static_cast<int>(a)))
     throw Error("Split: sizes add up to " + std::to_string(total) + ", axis has " +
                 std::to_string(t.dim(static_cast<int>(a))));

@@ -22,9 +22,10 @@ class Concat : public Layer {
 
 class Split : public Layer {
  public:
-  // sizes empty: `num_outputs` equal pieces.
-  Split(int64_t axis, std::vector<int64_t> sizes, int64_t num_outputs)
-      : axis_(axis), sizes_(std::move(sizes)), num_outputs_(num_outputs) {}
+  // sizes empty: `num_outputs` equal pieces; with ceil_chunks (ONNX Split-18 num_outputs) pieces of
+  // ceil(d / num_outputs), the last one smaller when d does not divide.
+  Split(int64_t axis, std::vector<int64_t> sizes, int64_t num_outputs, bool ceil_chunks = false)
+      : axis_(axis), sizes_(std::move(sizes)), num_outputs_(num_outputs), ceil_chunks_(ceil_chunks) {}
   const char* kind() const override { return "Split"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
@@ -36,6 +37,7 @@ class Split : public Layer {
   int64_t axis_;
   std::vector<int64_t> sizes_;
   int64_t num_outputs_;
+  bool ceil_chunks_;
 };
 
 }  // namespace xdnn

@@ -19,9 +19,10 @@ Conv2d::Conv2d(const std::string& name, int64_t in_channels, int64_t out_channel
     throw Error("Conv2d " + name + ": stride and dilation must be >= 1 and padding >= 0");
   geom_ = {o.stride_h,  o.stride_w,   o.pad_top,    o.pad_left, o.pad_bottom,
            o.pad_right, o.dilation_h, o.dilation_w, o.groups};
-  weight_ = {name + ".weight", Tensor({out_channels, in_channels / o.groups, kernel_h, kernel_w}, dtype), {}};
+  weight_.name = name + ".weight";
+  if (o.allocate) weight_.value = Tensor({out_channels, in_channels / o.groups, kernel_h, kernel_w}, dtype);
   bias_.name = name + ".bias";  // named even when absent, so a canonizer can add one (BN folding)
-  if (o.bias) bias_.value = Tensor({out_channels}, dtype);
+  if (o.bias && o.allocate) bias_.value = Tensor({out_channels}, dtype);
 }
 
 void Conv2d::init(Rng& rng) {

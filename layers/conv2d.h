@@ -23,6 +23,9 @@ struct Conv2dOptions {
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
   bool bias = true;
+  // false: the weight (and bias) tensors are left undefined for the caller to set (the ONNX importer
+  // hands over the file's tensors; zeros of a 9 MB weight written and freed would add to peak memory).
+  bool allocate = true;
   // Symmetric square settings, PyTorch style: stride, padding and dilation the same along H and W.
   static Conv2dOptions same(int64_t stride, int64_t padding, int64_t dilation = 1, int64_t groups = 1,
                             bool bias = true) {

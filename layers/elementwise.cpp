@@ -34,13 +34,22 @@ const char* Elementwise::kind() const {
       return "Tanh";
     case Pointwise::Scale:
       return "Scale";
+    case Pointwise::Clip:
+      return "Clip";
+    case Pointwise::HardSigmoid:
+      return "HardSigmoid";
+    case Pointwise::HardSwish:
+      return "HardSwish";
+    case Pointwise::Mish:
+      return "Mish";
   }
   return "Elementwise";
 }
 
 bool Elementwise::is_activation() const {
   return f_ == Pointwise::Elu || f_ == Pointwise::Selu || f_ == Pointwise::Softplus || f_ == Pointwise::Softsign ||
-         f_ == Pointwise::Sigmoid || f_ == Pointwise::Tanh;
+         f_ == Pointwise::Sigmoid || f_ == Pointwise::Tanh || f_ == Pointwise::Clip || f_ == Pointwise::HardSigmoid ||
+         f_ == Pointwise::HardSwish || f_ == Pointwise::Mish;
 }
 
 // saved: {x, y}
@@ -81,13 +90,25 @@ struct Fn {
 };
 // Inputs kept where the function is smooth and defined (Log, Sqrt, Pow on positive inputs).
 const Fn kFns[] = {
-    {"Exp", Pointwise::Exp, 0, 0, -1, 1, false},           {"Log", Pointwise::Log, 0, 0, 0.5, 2, false},
-    {"Sqrt", Pointwise::Sqrt, 0, 0, 0.5, 2, false},        {"Abs", Pointwise::Abs, 0, 0, -1, 1, true},
-    {"Neg", Pointwise::Neg, 0, 0, -1, 1, false},           {"Reciprocal", Pointwise::Reciprocal, 0, 0, 0.5, 2, false},
-    {"Elu", Pointwise::Elu, 0.7, 0, -1, 1, true},          {"Selu", Pointwise::Selu, 1.67, 1.05, -1, 1, true},
-    {"Softplus", Pointwise::Softplus, 0, 0, -3, 3, false}, {"Softsign", Pointwise::Softsign, 0, 0, -1, 1, true},
-    {"Pow", Pointwise::PowScalar, 2.5, 0, 0.5, 2, false},  {"Sigmoid", Pointwise::Sigmoid, 0, 0, -3, 3, false},
-    {"Tanh", Pointwise::Tanh, 0, 0, -2, 2, false},         {"Scale", Pointwise::Scale, -1.5, 0, -1, 1, false},
+    {"Exp", Pointwise::Exp, 0, 0, -1, 1, false},
+    {"Log", Pointwise::Log, 0, 0, 0.5, 2, false},
+    {"Sqrt", Pointwise::Sqrt, 0, 0, 0.5, 2, false},
+    {"Abs", Pointwise::Abs, 0, 0, -1, 1, true},
+    {"Neg", Pointwise::Neg, 0, 0, -1, 1, false},
+    {"Reciprocal", Pointwise::Reciprocal, 0, 0, 0.5, 2, false},
+    {"Elu", Pointwise::Elu, 0.7, 0, -1, 1, true},
+    {"Selu", Pointwise::Selu, 1.67, 1.05, -1, 1, true},
+    {"Softplus", Pointwise::Softplus, 0, 0, -3, 3, false},
+    {"Softsign", Pointwise::Softsign, 0, 0, -1, 1, true},
+    {"Pow", Pointwise::PowScalar, 2.5, 0, 0.5, 2, false},
+    {"Sigmoid", Pointwise::Sigmoid, 0, 0, -3, 3, false},
+    {"Tanh", Pointwise::Tanh, 0, 0, -2, 2, false},
+    {"Scale", Pointwise::Scale, -1.5, 0, -1, 1, false},
+    {"Clip", Pointwise::Clip, -0.5, 0.6, -1, 1, true},
+    {"ReLU6", Pointwise::Clip, 0, 6, -3, 9, true},
+    {"HardSigmoid", Pointwise::HardSigmoid, 0.2, 0.5, -4, 4, true},
+    {"HardSwish", Pointwise::HardSwish, 0, 0, -4, 4, true},
+    {"Mish", Pointwise::Mish, 0, 0, -3, 3, false},
 };
 struct RegisterAll {
   RegisterAll() {

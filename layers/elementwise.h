@@ -1,10 +1,13 @@
 // Elementwise: y = f(x) for one of the parameterised functions of ops::Pointwise (ONNX Exp, Log, Sqrt,
-// Abs, Neg, Reciprocal, Elu, Selu, Softplus, Softsign, Pow by a constant exponent, and a fallback for
-// Sigmoid / Tanh). Shapes: any; y has the shape of x.
-// Backward: g ⊙ f'(x) (ops::pointwise_backward) in every BackwardMode (only the ReLU family reads it).
-// LRP: for the monotone activations (Elu, Selu, Softplus, Softsign, Sigmoid, Tanh) relevance passes
-// through unchanged ("pass"), as for ReLU (Montavon et al. 2019, §10.1); the other functions have no
-// relevance rule and throw.
+// Abs, Neg, Reciprocal, Elu, Selu, Softplus, Softsign, Pow by a constant exponent, Clip (ReLU6),
+// HardSigmoid, HardSwish, Mish, and a fallback for Sigmoid / Tanh). Shapes: any; y has the shape of x.
+// Backward: g ⊙ f'(x) (ops::pointwise_backward) in every BackwardMode: only the ReLU family reads it.
+// Clip / ReLU6 is not in that family, as in Captum and Zennit, whose guided backprop and deconvnet
+// replace the gradient of nn.ReLU only (torchvision's ReLU6 is a Hardtanh), so the peers' attributions
+// of a MobileNetV2 are reproduced.
+// LRP: for the activations (Elu, Selu, Softplus, Softsign, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish,
+// Mish) relevance passes through unchanged ("pass"), as for ReLU (Montavon et al. 2019, §10.1; Zennit's
+// pass-through of activations); the other functions have no relevance rule and throw.
 #pragma once
 #include "engine/ops.h"
 #include "layers/layer.h"

@@ -37,6 +37,20 @@ std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, con
   std::vector<int64_t> pads = pads_;
   if (x.size() > 1 && x[1].defined()) pads = int_list(x[1], "Pad pads");
   if (!same_kernel_.empty()) pads = same_pads(t.shape());
+  if (!axes_.empty()) {  // pads of the listed axes only: spread over all axes, zero elsewhere
+    const size_t m = axes_.size();
+    const int64_t n = t.ndim();
+    if (pads.size() != 2 * m)
+      throw Error("Pad: " + std::to_string(pads.size()) + " pads for " + std::to_string(m) + " axes, expected " +
+                  std::to_string(2 * m));
+    std::vector<int64_t> full(2 * n, 0);
+    for (size_t k = 0; k < m; ++k) {
+      const int64_t a = axes_[k] < 0 ? axes_[k] + n : axes_[k];
+      if (a < 0 || a >= n) throw Error("Pad: axis " + std::to_string(axes_[k]) + " out of range for " + t.describe());
+      full[a] = pads[k], full[a + n] = pads[k + m];
+    }
+    pads = full;
+  }
   if (pads.size() != 2 * static_cast<size_t>(t.ndim()))
     throw Error("Pad: " + std::to_string(pads.size()) + " pads for input " + t.describe() + ", expected " +
                 std::to_string(2 * t.ndim()));

@@ -18,6 +18,8 @@ class Pad : public Layer {
   // call from the input size so that out = ⌈in / stride⌉; total = max(0, (out − 1)·stride + (k − 1)·d + 1 − in),
   // the odd element at the end (upper) or the beginning (lower). Filled with `value` (0 for Conv, −∞ for
   // MaxPool).
+  // ONNX Pad-18 `axes`: the pads cover only these axes ([begins..., ends...] of len(axes) each).
+  void set_axes(std::vector<int64_t> axes) { axes_ = std::move(axes); }
   static Pad same(std::vector<int64_t> kernel, std::vector<int64_t> stride, std::vector<int64_t> dilation, bool upper,
                   double value);
   const char* kind() const override { return "Pad"; }
@@ -31,6 +33,7 @@ class Pad : public Layer {
   std::vector<int64_t> same_pads(const Shape& x) const;
   ops::PadMode mode_;
   std::vector<int64_t> pads_;
+  std::vector<int64_t> axes_;
   double value_;
   std::vector<int64_t> same_kernel_, same_stride_, same_dilation_;  // non-empty: SAME mode
   bool same_upper_ = true;

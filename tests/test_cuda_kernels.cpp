@@ -199,7 +199,7 @@ TEST_CASE("cuda kernels: activations, GELU / erf, the pointwise family and the d
     const Tensor xp = ops::add_scalar(ops::pointwise(ops::Pointwise::Abs, x), 0.5);
     using P = ops::Pointwise;
     for (P f : {P::Exp, P::Log, P::Sqrt, P::Abs, P::Neg, P::Reciprocal, P::Elu, P::Selu, P::Softplus, P::Softsign,
-                P::PowScalar, P::Sigmoid, P::Tanh, P::Scale}) {
+                P::PowScalar, P::Sigmoid, P::Tanh, P::Scale, P::Clip, P::HardSigmoid, P::HardSwish, P::Mish}) {
       const bool positive = f == P::Log || f == P::Sqrt || f == P::PowScalar || f == P::Reciprocal;
       const Tensor& in = positive ? xp : x;
       const Tensor y = ops::pointwise(f, in, 1.3, 1.05);

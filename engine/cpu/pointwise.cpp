@@ -44,6 +44,18 @@ T pw_forward(Pointwise f, T x, double a, double b) {
       return std::tanh(x);
     case Pointwise::Scale:
       return T(a) * x;
+    case Pointwise::Clip:
+      return x < T(a) ? T(a) : (x > T(b) ? T(b) : x);
+    case Pointwise::HardSigmoid: {
+      const T z = T(a) * x + T(b);
+      return z < T(0) ? T(0) : (z > T(1) ? T(1) : z);
+    }
+    case Pointwise::HardSwish:
+      return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+    case Pointwise::Mish: {  // softplus without overflow, then tanh
+      const T sp = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+      return x * std::tanh(sp);
+    }
   }
   return x;
 }
@@ -82,6 +94,19 @@ T pw_derivative(Pointwise f, T x, T y, double a, double b) {
       return T(1) - y * y;
     case Pointwise::Scale:
       return T(a);
+    case Pointwise::Clip:
+      return x > T(a) && x < T(b) ? T(1) : T(0);
+    case Pointwise::HardSigmoid: {
+      const T z = T(a) * x + T(b);
+      return z > T(0) && z < T(1) ? T(a) : T(0);
+    }
+    case Pointwise::HardSwish:
+      return x < T(-3) ? T(0) : (x <= T(3) ? x / T(3) + T(0.5) : T(1));
+    case Pointwise::Mish: {  // tanh(sp) + x sech²(sp) σ(x)
+      const T sp = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+      const T t = std::tanh(sp);
+      return t + x * (T(1) - t * t) / (T(1) + std::exp(-x));
+    }
   }
   return T(0);
 }

@@ -3,11 +3,8 @@
 #include "models/onnx/import.h"
 
 #include <algorithm>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 namespace xdnn {
 
@@ -30,140 +27,22 @@ std::vector<std::string> registered_onnx_ops() {
   return out;
 }
 
-// ---- tensors -----------------------------------------------------------------------------------------
-
-namespace {
-
-template <class Src, class Dst>
-void copy_le(const std::string& raw, Dst* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    Src v;
-    std::memcpy(&v, raw.data() + i * sizeof(Src), sizeof(Src));
-    out[i] = static_cast<Dst>(v);
-  }
-}
-
-}  // namespace
-
-Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what) {
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    throw Error(what + ": tensors with external data are not supported (save the model with data inline)");
-  Shape shape(t.dims().begin(), t.dims().end());
-  // Validate the shape before anything is allocated: the data present must fill it (checked below), and
-  // no product of dimensions may overflow.
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) throw Error(what + ": negative dimension in " + shape_str(shape));
-    if (d > 0 && n > (int64_t{1} << 40) / d) throw Error(what + ": shape " + shape_str(shape) + " is too large");
-    n *= d;
-  }
-  const int dt = t.data_type();
-  const bool raw = t.has_raw_data();
-  auto check_count = [&](int64_t have) {
-    if (have != n)
-      throw Error(what + ": holds " + std::to_string(have) + " values, its shape " + shape_str(shape) + " needs " +
-                  std::to_string(n));
-  };
-  auto check_raw = [&](size_t elem) {
-    if (t.raw_data().size() != static_cast<size_t>(n) * elem)
-      throw Error(what + ": raw data has " + std::to_string(t.raw_data().size()) + " bytes, shape " + shape_str(shape) +
-                  " needs " + std::to_string(n * static_cast<int64_t>(elem)));
-  };
-  const bool supported =
-      dt == onnx::TensorProto::FLOAT || dt == onnx::TensorProto::DOUBLE || dt == onnx::TensorProto::INT64 ||
-      dt == onnx::TensorProto::INT32 || dt == onnx::TensorProto::INT16 || dt == onnx::TensorProto::UINT16 ||
-      dt == onnx::TensorProto::INT8 || dt == onnx::TensorProto::UINT8 || dt == onnx::TensorProto::BOOL;
-  if (!supported)
-    throw Error(what + ": unsupported tensor data type " + std::to_string(dt) +
-                " (supported: float, double, int64, int32, int16, int8, uint8, bool)");
-  // The number of values present, from the raw bytes or the typed field the data type uses.
-  const size_t elem = dt == onnx::TensorProto::DOUBLE || dt == onnx::TensorProto::INT64   ? 8
-                      : dt == onnx::TensorProto::FLOAT || dt == onnx::TensorProto::INT32  ? 4
-                      : dt == onnx::TensorProto::INT16 || dt == onnx::TensorProto::UINT16 ? 2
-                                                                                          : 1;
-  if (raw) {
-    check_raw(elem);
-  } else {
-    const int64_t have = dt == onnx::TensorProto::FLOAT    ? t.float_data_size()
-                         : dt == onnx::TensorProto::DOUBLE ? t.double_data_size()
-                         : dt == onnx::TensorProto::INT64  ? t.int64_data_size()
-                                                           : t.int32_data_size();
-    check_count(have);
-  }
-  switch (dt) {
-    case onnx::TensorProto::FLOAT: {
-      Tensor out(shape, DType::F32);
-      if (raw) {
-        check_raw(4);
-        copy_le<float>(t.raw_data(), out.data<float>(), n);
-      } else {
-        check_count(t.float_data_size());
-        std::copy(t.float_data().begin(), t.float_data().end(), out.data<float>());
-      }
-      return out;
-    }
-    case onnx::TensorProto::DOUBLE: {
-      Tensor out(shape, DType::F64);
-      if (raw) {
-        check_raw(8);
-        copy_le<double>(t.raw_data(), out.data<double>(), n);
-      } else {
-        check_count(t.double_data_size());
-        std::copy(t.double_data().begin(), t.double_data().end(), out.data<double>());
-      }
-      return out;
-    }
-    case onnx::TensorProto::INT64: {
-      Tensor out(shape, DType::I64);
-      if (raw) {
-        check_raw(8);
-        copy_le<int64_t>(t.raw_data(), out.data<int64_t>(), n);
-      } else {
-        check_count(t.int64_data_size());
-        std::copy(t.int64_data().begin(), t.int64_data().end(), out.data<int64_t>());
-      }
-      return out;
-    }
-    case onnx::TensorProto::INT32:
-    case onnx::TensorProto::INT16:
-    case onnx::TensorProto::INT8:
-    case onnx::TensorProto::UINT8:
-    case onnx::TensorProto::UINT16:
-    case onnx::TensorProto::BOOL: {
-      // Integer types widen to int64 (xdnn's one integer type); in raw form each has its own width.
-      Tensor out(shape, DType::I64);
-      int64_t* o = out.data<int64_t>();
-      if (!raw) {
-        check_count(t.int32_data_size());
-        std::copy(t.int32_data().begin(), t.int32_data().end(), o);
-        return out;
-      }
-      if (dt == onnx::TensorProto::INT32) check_raw(4), copy_le<int32_t>(t.raw_data(), o, n);
-      if (dt == onnx::TensorProto::INT16) check_raw(2), copy_le<int16_t>(t.raw_data(), o, n);
-      if (dt == onnx::TensorProto::UINT16) check_raw(2), copy_le<uint16_t>(t.raw_data(), o, n);
-      if (dt == onnx::TensorProto::INT8) check_raw(1), copy_le<int8_t>(t.raw_data(), o, n);
-      if (dt == onnx::TensorProto::UINT8 || dt == onnx::TensorProto::BOOL)
-        check_raw(1), copy_le<uint8_t>(t.raw_data(), o, n);
-      return out;
-    }
-    default:
-      break;
-  }
-  throw Error(what + ": unsupported tensor data type " + std::to_string(dt) +
-              " (supported: float, double, int64, int32, int16, int8, uint8, bool)");
-}
-
 // ---- graph builder -----------------------------------------------------------------------------------
 
 class OnnxGraphBuilder {
  public:
   std::string file;
   Model model;
-  std::map<std::string, Tensor> constants;   // known at import time
-  std::set<std::string> initializer_names;   // graph initializers (a subset of `constants` keys)
+  std::map<std::string, Tensor> constants;  // known at import time
+  std::set<std::string> initializer_names;  // graph initializers (a subset of `constants` keys)
+  // Constants folded from initializers alone (Identity / Cast / Reshape / ... of weights): value -> how,
+  // e.g. "initializer 'b' through node 'Identity_3' (op Identity)". They are weights as good as the
+  // initializers themselves (current exporters deduplicate equal initializers behind Identity nodes).
+  std::map<std::string, std::string> folded_weights;
   std::set<std::string> runtime_values;      // graph inputs and outputs of added nodes
   std::set<std::string> constants_in_model;  // constants already handed to model.add_constant
   std::map<std::string, const onnx::NodeProto*> producers;
+  std::map<std::string, int> uses;  // how many node inputs and graph outputs read each value
 
   bool known(const std::string& v) const { return constants.count(v) || runtime_values.count(v); }
 
@@ -314,12 +193,36 @@ const Tensor& OnnxNodeContext::constant(int i) const {
 bool OnnxNodeContext::is_initializer(int i) const { return has_input(i) && is_initializer_name(input(i)); }
 
 bool OnnxNodeContext::is_initializer_name(const std::string& v) const {
-  return builder_.initializer_names.count(v) > 0;
+  return builder_.initializer_names.count(v) > 0 || builder_.folded_weights.count(v) > 0;
 }
 
 const Tensor& OnnxNodeContext::initializer(const std::string& v) const {
   if (!is_initializer_name(v)) throw error("'" + v + "' is not an initializer");
   return builder_.constants.at(v);
+}
+
+// Why value v is not known at import time: the node computing it and the run-time value it depends on
+// (a graph input, or the output of a node that cannot run at import), following first run-time inputs.
+std::string OnnxNodeContext::runtime_origin(const std::string& v) const {
+  auto it = builder_.producers.find(v);
+  if (it == builder_.producers.end()) return "it is graph input '" + v + "'";
+  const onnx::NodeProto* first = it->second;
+  std::string cur = v;
+  for (int depth = 0; depth < 10000; ++depth) {
+    auto p = builder_.producers.find(cur);
+    if (p == builder_.producers.end()) break;
+    std::string next;
+    for (const auto& in : p->second->input())
+      if (!in.empty() && !builder_.constants.count(in)) {
+        next = in;
+        break;
+      }
+    if (next.empty()) break;
+    cur = next;
+  }
+  const std::string who = first->name().empty() ? first->output(0) : first->name();
+  return "node '" + who + "' (op " + first->op_type() + ") computes it from run-time value '" + cur +
+         "', so it cannot be folded to a constant";
 }
 
 const onnx::NodeProto* OnnxNodeContext::producer(int i) const {
@@ -329,16 +232,36 @@ const onnx::NodeProto* OnnxNodeContext::producer(int i) const {
 }
 
 Param OnnxNodeContext::param(int i) const {
-  if (!is_initializer(i))
-    throw error("input " + std::to_string(i) + " ('" + input(i) +
-                "') must be an initializer (a weight), but it is computed in the graph");
+  if (!has_input(i)) throw error("input " + std::to_string(i) + " is missing");
+  if (!is_initializer(i)) {
+    const std::string what = "input " + std::to_string(i) + " ('" + input(i) + "') must be a weight: ";
+    auto c = builder_.constants.find(input(i));
+    if (c != builder_.constants.end() && !c->second.is_float())
+      throw error("input " + std::to_string(i) + " ('" + input(i) + "') must be a float weight, got " +
+                  c->second.describe());
+    if (c != builder_.constants.end())
+      throw error(what +
+                  "an initializer, or computed from initializers alone; it is computed from the value of a "
+                  "Constant node");
+    throw error(what + "an initializer, or computed from initializers alone (folded at import); but " +
+                runtime_origin(input(i)));
+  }
   return param_named(input(i));
 }
 
 Param OnnxNodeContext::param_named(const std::string& initializer_name) const {
   const Tensor& t = initializer(initializer_name);
-  if (!t.is_float()) throw error("weight '" + initializer_name + "' must be float, got " + t.describe());
-  return Param{initializer_name, t.clone(), {}};
+  if (!t.is_float()) {
+    auto f = builder_.folded_weights.find(initializer_name);
+    const std::string how = f == builder_.folded_weights.end() ? "" : " (folded at import from " + f->second + ")";
+    throw error("weight '" + initializer_name + "'" + how + " must be float, got " + t.describe());
+  }
+  // An initializer read once (the weight of one layer, the common case) is handed over without a copy:
+  // the builder's reference goes away after import. Shared or folded ones are copied, so that training
+  // one parameter cannot change another or a constant.
+  const bool sole_reader = builder_.initializer_names.count(initializer_name) && builder_.uses[initializer_name] == 1 &&
+                           !builder_.constants_in_model.count(initializer_name);
+  return Param{initializer_name, sole_reader ? t : t.clone(), {}};
 }
 
 std::string OnnxNodeContext::temp_name(const std::string& suffix) const { return name_ + "/" + suffix; }
@@ -361,6 +284,22 @@ void OnnxNodeContext::add_layer(std::shared_ptr<Layer> layer, const std::vector<
     // Constant folding: run the layer now, keep its outputs as constants.
     std::vector<Tensor> x;
     for (const auto& in : inputs) x.push_back(in.empty() ? Tensor() : builder_.constants.at(in));
+    // The outputs are weights when the ONNX node reads at least one weight and no other float value
+    // (int64 inputs are shapes, axes and indices; converter-made helpers are not node inputs).
+    std::string weight_origin;
+    bool from_weights = true;
+    for (const auto& in : node_.input()) {
+      if (in.empty() || !builder_.constants.count(in)) continue;
+      auto f = builder_.folded_weights.find(in);
+      if (builder_.initializer_names.count(in) && builder_.constants.at(in).is_float()) {
+        if (weight_origin.empty()) weight_origin = "initializer '" + in + "'";
+      } else if (f != builder_.folded_weights.end()) {
+        if (weight_origin.empty()) weight_origin = f->second;
+      } else if (builder_.constants.at(in).is_float()) {
+        from_weights = false;
+      }
+    }
+    from_weights = from_weights && !weight_origin.empty();
     Saved saved;
     std::vector<Tensor> y;
     try {
@@ -372,6 +311,8 @@ void OnnxNodeContext::add_layer(std::shared_ptr<Layer> layer, const std::vector<
       if (outputs[j].empty()) continue;
       if (j >= y.size()) throw error("layer " + std::string(layer->kind()) + " produced too few outputs");
       builder_.define_constant(outputs[j], y[j], "node '" + nn + "'");
+      if (from_weights && y[j].is_float())
+        builder_.folded_weights[outputs[j]] = weight_origin + " through node '" + nn + "' (op " + op_type() + ")";
     }
     return;
   }
@@ -399,6 +340,11 @@ static DType dtype_from_onnx_elem(int elem, bool* ok) {
       return DType::F64;
     case onnx::TensorProto::INT64:
     case onnx::TensorProto::INT32:
+    case onnx::TensorProto::INT16:
+    case onnx::TensorProto::UINT16:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::BOOL:  // integers and booleans are int64 in xdnn
       return DType::I64;
     default:
       *ok = false;
@@ -413,34 +359,100 @@ static std::string one_line(std::string s) {
   return s;
 }
 
-static Model import_graph(const onnx::ModelProto& proto, const std::string& file);
+// ---- opsets and operators ----------------------------------------------------------------------------
+
+// Opsets 6 to 21 are implemented in full: the converters read ctx.opset() wherever an op's semantics
+// changed (Reduce* axes as inputs at 13 / 18, Split `split` as input at 13 and `num_outputs` at 18,
+// Squeeze / Unsqueeze axes at 13, Pad pads at 11 and axes at 18, Clip min / max at 11, Resize at 11 /
+// 13 / 18 / 19, Softmax axis at 13, ...). Opsets 22 (ONNX 1.17: bfloat16 added to the activations,
+// pooling, Conv, recurrent ops, ...) and 23 (ONNX 1.18: 4-bit types added to Cast, Constant, Reshape,
+// Shape, Squeeze, Transpose, ...) changed only the tensor types the supported ops accept, not their
+// semantics on float32 / int64, so they import as 21 does. Newer opsets may have changed any op.
+constexpr int kOldestOpset = 6, kNewestFullOpset = 21, kNewestKnownOpset = 23;
+
+static void check_opset(const onnx::GraphProto& g, int opset, const std::string& file) {
+  if (opset >= kOldestOpset && opset <= kNewestKnownOpset) return;
+  const std::string range =
+      " (supported: " + std::to_string(kOldestOpset) + " to " + std::to_string(kNewestKnownOpset) + ")";
+  if (opset < kOldestOpset)
+    throw Error(file + ": opset " + std::to_string(opset) + " is not supported" + range + "; re-export with opset " +
+                std::to_string(kOldestOpset) +
+                " or newer (torch.onnx.export(..., opset_version=" + std::to_string(kNewestFullOpset) + "))");
+  std::set<std::string> ops;
+  for (const auto& n : g.node()) ops.insert(n.op_type());
+  std::string list;
+  for (const auto& o : ops) list += (list.empty() ? "" : ", ") + o;
+  throw Error(file + ": opset " + std::to_string(opset) + " is newer than the importer knows" + range + ": ops " +
+              list + " may have changed since opset " + std::to_string(kNewestKnownOpset) +
+              "; re-export with the nearest supported opset, " + std::to_string(kNewestKnownOpset) +
+              " (torch.onnx.export(..., opset_version=" + std::to_string(kNewestKnownOpset) + "))");
+}
+
+// Every unsupported operator of the graph in one line, with up to three node names each.
+static void check_operators(const onnx::GraphProto& g, const std::string& file) {
+  std::map<std::string, std::vector<std::string>> missing;  // op (domain:op) -> node names
+  for (const auto& n : g.node()) {
+    const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (default_domain && converters().count(n.op_type())) continue;
+    const std::string op = default_domain ? n.op_type() : n.domain() + ":" + n.op_type();
+    missing[op].push_back(n.name().empty() && n.output_size() ? n.output(0) : n.name());
+  }
+  if (missing.empty()) return;
+  std::string list;
+  for (const auto& [op, nodes] : missing) {
+    list += (list.empty() ? "" : ", ") + op + " (node";
+    list += nodes.size() > 1 ? "s " : " ";
+    for (size_t i = 0; i < nodes.size() && i < 3; ++i) list += (i ? ", '" : "'") + nodes[i] + "'";
+    if (nodes.size() > 3) list += ", ... " + std::to_string(nodes.size()) + " in all";
+    list += ")";
+  }
+  throw Error(file + ": " + std::to_string(missing.size()) + " unsupported operator" +
+              (missing.size() > 1 ? "s: " : ": ") + list);
+}
+
+using Initializers = std::vector<std::pair<std::string, Tensor>>;
+static Model import_graph(const onnx::ModelProto& proto, Initializers initializers, const std::string& file);
 
 Model import_onnx_model(const onnx::ModelProto& proto, const std::string& file) {
   try {
-    return import_graph(proto, file);
+    Initializers inits;
+    for (const auto& init : proto.graph().initializer())
+      inits.emplace_back(init.name(), tensor_from_onnx(init, file + ": initializer '" + init.name() + "'", file));
+    return import_graph(proto, std::move(inits), file);
   } catch (const Error& e) {
     throw Error(one_line(e.what()), e.hint());
   }
 }
 
-static Model import_graph(const onnx::ModelProto& proto, const std::string& file) {
+Model import_onnx_graph(const onnx::ModelProto& proto, Initializers initializers, const std::string& file) {
+  try {
+    return import_graph(proto, std::move(initializers), file);
+  } catch (const Error& e) {
+    throw Error(one_line(e.what()), e.hint());
+  }
+}
+
+static Model import_graph(const onnx::ModelProto& proto, Initializers initializers, const std::string& file) {
   if (!proto.has_graph()) throw Error(file + ": not an ONNX model (no graph)");
   int opset = -1;
   for (const auto& imp : proto.opset_import())
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
   if (opset < 0) throw Error(file + ": the model imports no opset of the default ONNX domain");
-  if (opset < 6 || opset > 17)
-    throw Error(file + ": opset " + std::to_string(opset) + " is not supported (supported: 6 to 17)");
+  check_opset(proto.graph(), opset, file);
+  check_operators(proto.graph(), file);
 
   const onnx::GraphProto& g = proto.graph();
   OnnxGraphBuilder b;
   b.file = file;
-  for (const auto& init : g.initializer()) {
-    if (init.name().empty()) throw Error(file + ": an initializer has no name");
-    b.define_constant(init.name(), tensor_from_onnx(init, file + ": initializer '" + init.name() + "'"),
-                      "an initializer");
-    b.initializer_names.insert(init.name());
+  for (auto& [name, tensor] : initializers) {
+    if (name.empty()) throw Error(file + ": an initializer has no name");
+    b.define_constant(name, std::move(tensor), "an initializer");
+    b.initializer_names.insert(name);
   }
+  initializers.clear();  // the builder holds the only reference now (parameters may take it over)
+  for (const auto& n : g.node())
+    for (const auto& in : n.input()) ++b.uses[in];
+  for (const auto& o : g.output()) ++b.uses[o.name()];
 
   bool first = true;
   for (const auto& in : g.input()) {
@@ -501,20 +513,6 @@ static Model import_graph(const onnx::ModelProto& proto, const std::string& file
   if (outs.empty()) throw Error(file + ": the graph has no outputs");
   b.model.set_outputs(outs);
   return std::move(b.model);
-}
-
-Model import_onnx_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
-  if (bytes.empty()) throw Error(path + ": empty file, expected an ONNX model");
-  onnx::ModelProto proto;
-  if (!proto.ParseFromString(bytes))
-    throw Error(path + ": not a valid ONNX model (truncated or malformed protobuf, " + std::to_string(bytes.size()) +
-                " bytes)");
-  return import_onnx_model(proto, path);
 }
 
 }  // namespace xdnn

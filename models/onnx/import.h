@@ -84,7 +84,9 @@ class OnnxNodeContext {
   // Known at import time: an initializer, a Constant's value, or a folded result.
   bool is_constant(int i) const;
   const Tensor& constant(int i) const;  // throws naming the input when it is not a constant
-  // The input is a graph initializer itself (so it can become a named Param).
+  // The input is a weight: a graph initializer, or a float constant folded at import from initializers
+  // alone (Identity / Cast / Reshape / ... of an initializer: current exporters hide deduplicated weights
+  // behind Identity nodes), so it can become a Param named after the value.
   bool is_initializer(int i) const;
   // The ONNX node that produced input i; nullptr for graph inputs and initializers. Lets converters
   // recognise patterns such as MatMul(x, Transpose(W)) with W an initializer.
@@ -93,7 +95,8 @@ class OnnxNodeContext {
   const Tensor& initializer(const std::string& value) const;
 
   // ---- building ----
-  // A parameter holding a copy of initializer input i (or the named initializer), keeping its name.
+  // A parameter holding a copy of weight input i (or the named one), keeping its name. A non-weight input
+  // is an error naming the node that computes it at run time and the run-time value it depends on.
   Param param(int i) const;
   Param param_named(const std::string& initializer_name) const;
   // Adds a layer node reading `inputs` and writing `outputs` (value names; "" = absent optional input
@@ -113,6 +116,7 @@ class OnnxNodeContext {
   int opset_;
   std::string name_;
   const onnx::AttributeProto* find_attr(const std::string& a) const;
+  std::string runtime_origin(const std::string& value) const;
 };
 
 using OnnxConverter = std::function<void(OnnxNodeContext& ctx)>;
@@ -132,13 +136,21 @@ struct OnnxOpRegistration {
 // ONNX TensorProto -> Tensor. float -> F32, double -> F64, int64/int32/int16/int8/uint8/bool -> I64.
 // `what` names the tensor in errors.
 Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what);
+// The same, reading external data (data_location EXTERNAL) from the folder of `model_file`.
+Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what, const std::string& model_file);
 
-// Imports a parsed model (opsets 6-17 of the default domain). `file` is what errors call it.
+// Imports a parsed model (opsets 6 to 23 of the default domain: see import.cpp). `file` is what errors call it.
 // Model::input_shape / input_dtype are set from the first graph input (batch axis dropped; -1 for a
 // dynamic axis).
 Model import_onnx_model(const onnx::ModelProto& proto, const std::string& file);
 
 // Reads and imports a .onnx file. Missing, truncated or malformed files -> one-line Error naming it.
+// The initializers' bytes go from the file straight into tensors (models/onnx/onnx_file.cpp).
 Model import_onnx_file(const std::string& path);
+
+// Imports a model whose graph initializers are given already converted, in graph order (`proto`'s own
+// initializer list is then ignored). import_onnx_file uses it.
+Model import_onnx_graph(const onnx::ModelProto& proto, std::vector<std::pair<std::string, Tensor>> initializers,
+                        const std::string& file);
 
 }  // namespace xdnn

@@ -6,6 +6,7 @@
 #include "layers/global_avg_pool.h"
 #include "layers/maxpool2d.h"
 #include "layers/pad.h"
+#include "layers/reduce.h"
 #include "models/onnx/import.h"
 
 #include <cmath>
@@ -107,6 +108,7 @@ void convert_conv(OnnxNodeContext& ctx) {
   o.pad_top = g.pt, o.pad_left = g.pl, o.pad_bottom = g.pb, o.pad_right = g.pr;
   o.groups = groups;
   o.bias = ctx.has_input(2);
+  o.allocate = false;  // weight and bias are set below
   auto conv = std::make_shared<Conv2d>(ctx.name(), ws[1] * groups, ws[0], g.kh, g.kw, o, W.value.dtype());
   if (kernel.size() == 1) W.value = W.value.reshape({ws[0], ws[1], 1, ws[2]});
   conv->weight_param() = W;
@@ -133,8 +135,10 @@ void convert_maxpool(OnnxNodeContext& ctx) {
 }
 
 void convert_avgpool(OnnxNodeContext& ctx) {
-  ctx.check_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
+  ctx.check_attrs({"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"});
   ctx.expect_inputs(1, 1);
+  for (int64_t d : ctx.attr_ints("dilations"))
+    if (d != 1) throw ctx.error("unsupported attribute value dilations != 1 (dilated average pooling)");
   const bool ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
   const bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
   // SAME with a stride: explicit zero padding is right only when the pads count in the divisor.
@@ -148,6 +152,14 @@ void convert_global_avgpool(OnnxNodeContext& ctx) {
   ctx.check_attrs({});
   ctx.expect_inputs(1, 1);
   ctx.add_layer(std::make_shared<GlobalAvgPool>(), {ctx.input(0)}, {ctx.output(0)});
+}
+
+// GlobalMaxPool: the maximum over every spatial axis, kept as size 1 (N, C, 1, ...).
+void convert_global_maxpool(OnnxNodeContext& ctx) {
+  ctx.check_attrs({});
+  ctx.expect_inputs(1, 1);
+  ctx.add_layer(std::make_shared<Reduce>(Reduce::Op::Max, std::vector<int64_t>{}, true, 2), {ctx.input(0)},
+                {ctx.output(0)});
 }
 
 // BatchNormalization in inference: X (N, C, ...), scale, B, mean, var (C) initializers.
@@ -179,6 +191,7 @@ OnnxOpRegistration reg_conv("Conv", convert_conv);
 OnnxOpRegistration reg_maxpool("MaxPool", convert_maxpool);
 OnnxOpRegistration reg_avgpool("AveragePool", convert_avgpool);
 OnnxOpRegistration reg_gap("GlobalAveragePool", convert_global_avgpool);
+OnnxOpRegistration reg_gmp("GlobalMaxPool", convert_global_maxpool);
 OnnxOpRegistration reg_bn("BatchNormalization", convert_batchnorm);
 
 }  // namespace

@@ -1,5 +1,7 @@
 // ONNX converters: MatMul, general Gemm, element-wise arithmetic (Add, Sub, Mul, Div, Pow), unary math
 // and activations, Softmax / LogSoftmax, ReduceMean.
+#include <cmath>
+
 #include "layers/add.h"
 #include "layers/binary.h"
 #include "layers/elementwise.h"
@@ -8,6 +10,7 @@
 #include "layers/log_softmax.h"
 #include "layers/matmul.h"
 #include "layers/prelu.h"
+#include "layers/reduce.h"
 #include "layers/reduce_mean.h"
 #include "layers/reshape.h"
 #include "layers/shape_ops.h"
@@ -130,10 +133,62 @@ void convert_prelu(OnnxNodeContext& ctx) {
   ctx.add_layer(std::make_shared<PRelu>(ctx.param(1)), {ctx.input(0)}, {ctx.output(0)});
 }
 
-// ReduceMean: axes an attribute (opsets < 18, all of ours); keepdims default 1.
-void convert_reduce_mean(OnnxNodeContext& ctx) {
-  ctx.check_attrs({"axes", "keepdims"});
-  add_unary(ctx, std::make_shared<ReduceMean>(ctx.attr_ints("axes"), ctx.attr_int("keepdims", 1) != 0));
+// ReduceMean / Sum / Max / Min / Prod. axes: an attribute before the opset where it became input 1
+// (ReduceSum 13, the others 18), which must then be known at import; keepdims default 1; with axes as an
+// input, noop_with_empty_axes = 1 and no axes make the node the identity (else empty axes = all).
+void convert_reduce(OnnxNodeContext& ctx, Reduce::Op op, bool mean) {
+  const int input_since = !mean && op == Reduce::Op::Sum ? 13 : 18;
+  std::vector<int64_t> axes;
+  bool noop = false;
+  if (ctx.opset() < input_since) {
+    ctx.check_attrs({"axes", "keepdims"});
+    ctx.expect_inputs(1, 1);
+    axes = ctx.attr_ints("axes");
+  } else {
+    ctx.check_attrs({"keepdims", "noop_with_empty_axes"});
+    ctx.expect_inputs(1, 2);
+    if (ctx.has_input(1)) {
+      if (!ctx.is_constant(1))
+        throw ctx.error("axes computed at run time are not supported (input 1 '" + ctx.input(1) +
+                        "' must be known at import)");
+      axes = int_list(ctx.constant(1), "axes");
+    }
+    noop = axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0;
+  }
+  if (noop) {
+    ctx.add_layer(std::make_shared<Identity>(), {ctx.input(0)}, {ctx.output(0)});
+    return;
+  }
+  const bool keep = ctx.attr_int("keepdims", 1) != 0;
+  std::shared_ptr<Layer> layer;
+  if (mean)
+    layer = std::make_shared<ReduceMean>(axes, keep);
+  else
+    layer = std::make_shared<Reduce>(op, axes, keep);
+  ctx.add_layer(layer, {ctx.input(0)}, {ctx.output(0)});
+}
+
+// Clip: min / max attributes before opset 11, optional inputs from 11 on (known at import); absent
+// bounds are ±∞. ReLU6 is Clip(0, 6).
+void convert_clip(OnnxNodeContext& ctx) {
+  double lo = -INFINITY, hi = INFINITY;
+  if (ctx.opset() < 11) {
+    ctx.check_attrs({"min", "max", "consumed_inputs"});
+    ctx.expect_inputs(1, 1);
+    lo = ctx.attr_float("min", -INFINITY), hi = ctx.attr_float("max", INFINITY);
+  } else {
+    ctx.check_attrs({});
+    ctx.expect_inputs(1, 3);
+    for (int i : {1, 2}) {
+      if (!ctx.has_input(i)) continue;
+      if (!ctx.is_constant(i))
+        throw ctx.error(std::string(i == 1 ? "min" : "max") + " computed at run time is not supported (input '" +
+                        ctx.input(i) + "' must be known at import)");
+      if (ctx.constant(i).numel() != 1) throw ctx.error("min / max must be scalars");
+      (i == 1 ? lo : hi) = ctx.constant(i).item(0);
+    }
+  }
+  ctx.add_layer(std::make_shared<Elementwise>(ops::Pointwise::Clip, lo, hi), {ctx.input(0)}, {ctx.output(0)});
 }
 
 OnnxOpRegistration reg_matmul("MatMul", convert_matmul);
@@ -175,7 +230,26 @@ OnnxOpRegistration reg_tanh("Tanh", [](OnnxNodeContext& c) {
 OnnxOpRegistration reg_prelu("PRelu", convert_prelu);
 OnnxOpRegistration reg_softmax("Softmax", convert_softmax<Softmax>);
 OnnxOpRegistration reg_log_softmax("LogSoftmax", convert_softmax<LogSoftmax>);
-OnnxOpRegistration reg_reduce_mean("ReduceMean", convert_reduce_mean);
+OnnxOpRegistration reg_reduce_mean("ReduceMean", [](OnnxNodeContext& c) { convert_reduce(c, Reduce::Op::Sum, true); });
+OnnxOpRegistration reg_reduce_sum("ReduceSum", [](OnnxNodeContext& c) { convert_reduce(c, Reduce::Op::Sum, false); });
+OnnxOpRegistration reg_reduce_max("ReduceMax", [](OnnxNodeContext& c) { convert_reduce(c, Reduce::Op::Max, false); });
+OnnxOpRegistration reg_reduce_min("ReduceMin", [](OnnxNodeContext& c) { convert_reduce(c, Reduce::Op::Min, false); });
+OnnxOpRegistration reg_reduce_prod("ReduceProd",
+                                   [](OnnxNodeContext& c) { convert_reduce(c, Reduce::Op::Prod, false); });
+OnnxOpRegistration reg_clip("Clip", convert_clip);
+OnnxOpRegistration reg_hard_sigmoid("HardSigmoid", [](OnnxNodeContext& c) {
+  c.check_attrs({"alpha", "beta", "consumed_inputs"});
+  add_unary(c, std::make_shared<Elementwise>(ops::Pointwise::HardSigmoid, c.attr_float("alpha", 0.2),
+                                             c.attr_float("beta", 0.5)));
+});
+OnnxOpRegistration reg_hard_swish("HardSwish", [](OnnxNodeContext& c) {
+  c.check_attrs({});
+  add_unary(c, std::make_shared<Elementwise>(ops::Pointwise::HardSwish));
+});
+OnnxOpRegistration reg_mish("Mish", [](OnnxNodeContext& c) {
+  c.check_attrs({});
+  add_unary(c, std::make_shared<Elementwise>(ops::Pointwise::Mish));
+});
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include "layers/gru.h"
 #include "layers/layer_norm.h"
 #include "layers/lstm.h"
+#include "layers/registry.h"
 #include "models/onnx/import.h"
 
 namespace xdnn {
@@ -372,6 +373,21 @@ OnnxOpRegistration reg_erf("Erf", convert_erf);
 OnnxOpRegistration reg_gelu("Gelu", convert_gelu);
 OnnxOpRegistration reg_where("Where", convert_where);
 OnnxOpRegistration reg_expand("Expand", convert_expand);
+
+// The shared layer harness (tests/test_layers.cpp) checks these layers' gradients too.
+LayerExampleRegistration erf_example{{"Erf", [](Rng& rng) {
+                                        return LayerExample{std::make_shared<Erf>(), {random_tensor({3, 4}, rng)}};
+                                      }}};
+LayerExampleRegistration where_example{
+    {"Where/broadcast", [](Rng& rng) {
+       Tensor cond = Tensor::from_vector({2, 1, 3}, std::vector<int64_t>{1, 0, 1, 0, 0, 1});
+       return LayerExample{std::make_shared<Where>(), {cond, random_tensor({4, 3}, rng), random_tensor({3}, rng)}};
+     }}};
+LayerExampleRegistration expand_example{
+    {"Expand/broadcast", [](Rng& rng) {
+       return LayerExample{std::make_shared<Expand>(),
+                           {random_tensor({3, 1}, rng), Tensor::from_vector({3}, std::vector<int64_t>{2, 3, 4})}};
+     }}};
 
 }  // namespace
 }  // namespace xdnn

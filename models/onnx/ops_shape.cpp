@@ -27,10 +27,16 @@ void convert_concat(OnnxNodeContext& ctx) {
   ctx.add_layer(std::make_shared<Concat>(ctx.attr_int("axis", ctx.opset() < 4 ? 1 : 0)), ins, {ctx.output(0)});
 }
 
-// Split: sizes from the `split` attribute (opset < 13) or input (13+), else equal pieces.
+// Split: sizes from the `split` attribute (opset < 13) or input (13+), else equal pieces; from opset 18
+// `num_outputs` pieces of ceil(d / num_outputs), the last one smaller.
 void convert_split(OnnxNodeContext& ctx) {
-  ctx.check_attrs({"axis", "split"});
-  ctx.expect_inputs(1, 2);
+  if (ctx.opset() < 13)
+    ctx.check_attrs({"axis", "split"});
+  else if (ctx.opset() < 18)
+    ctx.check_attrs({"axis"});
+  else
+    ctx.check_attrs({"axis", "num_outputs"});
+  ctx.expect_inputs(1, ctx.opset() < 13 ? 1 : 2);
   std::vector<int64_t> sizes = ctx.attr_ints("split");
   std::vector<std::string> ins = {ctx.input(0)};
   if (ctx.has_input(1)) {
@@ -42,7 +48,12 @@ void convert_split(OnnxNodeContext& ctx) {
   std::vector<std::string> outs;
   for (int j = 0; j < ctx.num_outputs(); ++j) outs.push_back(ctx.output(j));
   if (!sizes.empty() && sizes.size() != outs.size()) throw ctx.error("split sizes do not match the output count");
-  ctx.add_layer(std::make_shared<Split>(ctx.attr_int("axis", 0), sizes, static_cast<int64_t>(outs.size())), ins, outs);
+  const bool num_outputs = ctx.has_attr("num_outputs");
+  if (num_outputs && (ctx.has_input(1) || ctx.attr_int("num_outputs") != static_cast<int64_t>(outs.size())))
+    throw ctx.error("num_outputs must equal the number of outputs (" + std::to_string(outs.size()) +
+                    ") and excludes the split input");
+  ctx.add_layer(std::make_shared<Split>(ctx.attr_int("axis", 0), sizes, static_cast<int64_t>(outs.size()), num_outputs),
+                ins, outs);
 }
 
 // Pad: opset < 11 attributes (mode, pads, value); 11+ inputs pads and optional constant_value.
@@ -64,18 +75,25 @@ void convert_pad(OnnxNodeContext& ctx) {
     ctx.add_layer(std::make_shared<Pad>(mode, pads, ctx.attr_float("value", 0.0)), {ctx.input(0)}, {ctx.output(0)});
     return;
   }
-  ctx.expect_inputs(2, 3);
+  ctx.expect_inputs(2, ctx.opset() < 18 ? 3 : 4);
   double value = 0;
   if (ctx.has_input(2)) {
     if (!ctx.is_constant(2)) throw ctx.error("a run-time constant_value is not supported");
     value = ctx.constant(2).item(0);
   }
-  if (ctx.is_constant(1))
-    ctx.add_layer(std::make_shared<Pad>(mode, int_list(ctx.constant(1), "Pad pads"), value), {ctx.input(0)},
-                  {ctx.output(0)});
-  else
-    ctx.add_layer(std::make_shared<Pad>(mode, std::vector<int64_t>{}, value), {ctx.input(0), ctx.input(1)},
-                  {ctx.output(0)});
+  std::shared_ptr<Pad> pad;
+  std::vector<std::string> ins = {ctx.input(0)};
+  if (ctx.is_constant(1)) {
+    pad = std::make_shared<Pad>(mode, int_list(ctx.constant(1), "Pad pads"), value);
+  } else {
+    pad = std::make_shared<Pad>(mode, std::vector<int64_t>{}, value);
+    ins.push_back(ctx.input(1));
+  }
+  if (ctx.has_input(3)) {  // opset 18: the axes the pads refer to
+    if (!ctx.is_constant(3)) throw ctx.error("axes computed at run time are not supported");
+    pad->set_axes(int_list(ctx.constant(3), "Pad axes"));
+  }
+  ctx.add_layer(pad, ins, {ctx.output(0)});
 }
 
 // Slice: opset < 10 attributes starts, ends, axes; 10+ inputs starts, ends, [axes], [steps] — constant

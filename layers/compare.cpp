@@ -1,0 +1,186 @@
+#include "layers/compare.h"
+
+#include <cmath>
+
+#include "engine/ops.h"
+#include "engine/shape_util.h"
+
+namespace xdnn {
+
+const char* Compare::kind() const {
+  switch (op_) {
+    case Op::Equal:
+      return "Equal";
+    case Op::Less:
+      return "Less";
+    case Op::Greater:
+      return "Greater";
+    case Op::LessOrEqual:
+      return "LessOrEqual";
+    case Op::GreaterOrEqual:
+      return "GreaterOrEqual";
+    case Op::And:
+      return "And";
+    case Op::Or:
+      return "Or";
+    case Op::Xor:
+      return "Xor";
+    case Op::Not:
+      return "Not";
+  }
+  return "Compare";
+}
+
+namespace {
+
+// Flat index into t (right-aligned against the broadcast shape ys) of the element at flat index `flat`.
+int64_t broadcast_index(const Tensor& t, const Shape& ys, int64_t flat) {
+  int64_t off = 0, stride = 1;
+  for (int d = static_cast<int>(ys.size()) - 1, k = t.ndim() - 1; k >= 0; --d, --k) {
+    const int64_t coord = flat % ys[d];
+    flat /= ys[d];
+    if (t.dim(k) != 1) off += coord * stride;
+    stride *= t.dim(k);
+  }
+  return off;
+}
+
+}  // namespace
+
+std::vector<Tensor> Compare::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+  const Tensor& a = x.at(0);
+  if (!a.defined()) throw Error(std::string(kind()) + ": missing operand");
+  if (op_ == Op::Not) {
+    Tensor y(a.shape(), DType::I64);
+    for (int64_t i = 0; i < a.numel(); ++i) y.data<int64_t>()[i] = a.item(i) == 0 ? 1 : 0;
+    return {y};
+  }
+  const Tensor& b = x.at(1);
+  if (!b.defined()) throw Error(std::string(kind()) + ": missing operand");
+  const Shape ys = broadcast_shapes(a.shape(), b.shape());
+  Tensor y(ys, DType::I64);
+  int64_t* py = y.data<int64_t>();
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const double u = a.item(broadcast_index(a, ys, i)), v = b.item(broadcast_index(b, ys, i));
+    bool r = false;
+    switch (op_) {
+      case Op::Equal:
+        r = u == v;
+        break;
+      case Op::Less:
+        r = u < v;
+        break;
+      case Op::Greater:
+        r = u > v;
+        break;
+      case Op::LessOrEqual:
+        r = u <= v;
+        break;
+      case Op::GreaterOrEqual:
+        r = u >= v;
+        break;
+      case Op::And:
+        r = u != 0 && v != 0;
+        break;
+      case Op::Or:
+        r = u != 0 || v != 0;
+        break;
+      case Op::Xor:
+        r = (u != 0) != (v != 0);
+        break;
+      case Op::Not:
+        break;
+    }
+    py[i] = r ? 1 : 0;
+  }
+  return {y};
+}
+
+std::vector<Tensor> Compare::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
+  return op_ == Op::Not ? std::vector<Tensor>{Tensor()} : std::vector<Tensor>{Tensor(), Tensor()};
+}
+
+// saved: {a, b, q} with q the float quotient (floor or trunc) per output element
+std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+  const Tensor &a = x.at(0), &b = x.at(1);
+  if (!a.defined() || !b.defined()) throw Error("Mod: missing operand");
+  if (a.dtype() != b.dtype())
+    throw Error("Mod: operands " + a.describe() + " and " + b.describe() + " differ in dtype");
+  const Shape ys = broadcast_shapes(a.shape(), b.shape());
+  Tensor y(ys, a.dtype());
+  const bool ints = a.dtype() == DType::I64;
+  Tensor q = ints ? Tensor() : Tensor(ys, a.dtype());
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const int64_t ia = broadcast_index(a, ys, i), ib = broadcast_index(b, ys, i);
+    if (ints) {
+      const int64_t u = a.data<int64_t>()[ia], v = b.data<int64_t>()[ib];
+      if (v == 0) throw Error("Mod: integer division by zero");
+      int64_t r = u % v;  // C++: the sign of the dividend (fmod)
+      if (!fmod_ && r != 0 && ((r < 0) != (v < 0))) r += v;
+      y.data<int64_t>()[i] = r;
+      continue;
+    }
+    const double u = a.item(ia), v = b.item(ib);
+    const double qi = fmod_ ? std::trunc(u / v) : std::floor(u / v);
+    q.set_item(i, qi);
+    y.set_item(i, fmod_ ? std::fmod(u, v) : u - v * qi);
+  }
+  saved.tensors = {a, b, q};
+  return {y};
+}
+
+std::vector<Tensor> Mod::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &q = saved.tensors.at(2);
+  if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
+  const Tensor& g = grad_y[0];
+  Tensor gb(g.shape(), g.dtype());
+  for (int64_t i = 0; i < g.numel(); ++i) gb.set_item(i, -g.item(i) * q.item(i));
+  return {ops::sum_to_shape(g, a.shape()), ops::sum_to_shape(gb, b.shape())};
+}
+
+std::vector<Tensor> Range::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+  for (int i = 0; i < 3; ++i)
+    if (!x.at(i).defined() || x[i].numel() != 1)
+      throw Error("Range: start, limit and delta must be scalars, got " +
+                  (x.at(i).defined() ? x[i].describe() : std::string("nothing")) + " as input " + std::to_string(i));
+  const DType dt = x[0].dtype();
+  if (x[1].dtype() != dt || x[2].dtype() != dt)
+    throw Error("Range: start, limit and delta differ in dtype: " + x[0].describe() + ", " + x[1].describe() + ", " +
+                x[2].describe());
+  const double start = x[0].item(0), limit = x[1].item(0), delta = x[2].item(0);
+  if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
+    throw Error("Range: delta must be non-zero and start, limit, delta finite, got start " + std::to_string(start) +
+                ", limit " + std::to_string(limit) + ", delta " + std::to_string(delta));
+  const double count = std::max(std::ceil((limit - start) / delta), 0.0);
+  // Checked before anything is allocated: at most 2^31 elements.
+  if (count > 2147483648.0) throw Error("Range: " + std::to_string(count) + " elements is too many");
+  const int64_t n = static_cast<int64_t>(count);
+  Tensor y({n}, dt);
+  if (dt == DType::I64) {
+    const int64_t s = x[0].data<int64_t>()[0], d = x[2].data<int64_t>()[0];
+    for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = s + i * d;
+  } else {  // start + i · delta in the tensor's type, as the ONNX reference computes it
+    for (int64_t i = 0; i < n; ++i) y.set_item(i, start + static_cast<double>(i) * delta);
+  }
+  return {y};
+}
+
+std::vector<Tensor> Range::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
+  return {Tensor(), Tensor(), Tensor()};
+}
+
+}  // namespace xdnn
+
+#include "layers/registry.h"
+
+namespace xdnn {
+namespace {
+// Away from the jumps of mod: a / b stays in (0.09, 0.43), (1.04, 1.48) or (-0.95, -0.57).
+LayerExampleRegistration mod_example{
+    {"Mod/float-floor", [](Rng& rng) {
+       Tensor a = random_tensor({2, 3}, rng, 0.2, 0.8);
+       for (int64_t i = 0; i < a.numel(); ++i) a.set_item(i, a.item(i) + 2.0 * static_cast<double>(i % 3 - 1));
+       return LayerExample{std::make_shared<Mod>(false), {a, random_tensor({3}, rng, 1.9, 2.1)}};
+     }}};
+}  // namespace
+}  // namespace xdnn
