@@ -146,7 +146,7 @@ Attribution deeplift(const ExplainRequest& req) {
 
 MethodRegistration reg{{"deeplift",
                         "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
-                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape"},
+                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape", "NUMBER|FILE"},
                          {"rule", "",
                           "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
                           "zplus, gamma, alpha-beta)"}},

@@ -2,10 +2,19 @@
 // ran out of memory before; each must now end in one xdnn::Error naming the node and the shape.
 #include <doctest/doctest.h>
 
-#include <functional>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+
+#include "engine/file_io.h"
 #include "engine/ops.h"
 #include "engine/shape_util.h"
+#include "explain/grad_cam.h"
+#include "models/load.h"
+#include "models/npy.h"
 #include "models/onnx/import.h"
 #include "tests/onnx_builder.h"
 
@@ -136,4 +145,41 @@ TEST_CASE("onnx: ConstantOfShape and Expand to absurd shapes are errors, at impo
   onnx_output(me, "y");
   Model expand = import_onnx_model(me, "expand.onnx");
   CHECK(contains(error_of([&] { expand.predict(Tensor({1, 4})); }), "node '/Expand' (Expand): "));
+}
+
+TEST_CASE("grad-cam refuses an activation without the batch on axis 0 (the ONNX LSTM output Y)") {
+  // Y is (T, directions, N, H) = (12, 1, 3, 32) for 3 samples: before, Grad-CAM returned 12 "samples".
+  const std::string golden = XDNN_TESTS_DIR "/golden/";
+  Model model = load_model(golden + "models/lstm.onnx");
+  explain::ExplainRequest req;
+  req.model = &model;
+  req.input = load_npy(golden + "explain-lstm-saliency/input.npy");
+  req.targets = std::vector<int64_t>(static_cast<size_t>(req.input.dim(0)), 0);
+  const Tape tape = model.forward({req.input});
+  std::string lstm_y;
+  for (int v = 0; v < model.num_values(); ++v)
+    if (tape.values[v].defined() && tape.values[v].is_float() && tape.values[v].ndim() == 4)
+      lstm_y = model.value_name(v);
+  REQUIRE(!lstm_y.empty());
+  CHECK(contains(error_of([&] { explain::grad_cam_map(req, lstm_y, false); }), "does not have the batch"));
+  CHECK(contains(error_of([&] { explain::grad_cam_map(req, "", false); }), "no convolutional feature map"));
+}
+
+TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary file; check_output_path") {
+  const std::string dir = "/tmp/xdnn_test_atomic_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/out.npy";
+  write_file_atomic(path, {"old"});
+  write_file_atomic(path, {"new ", "bytes"});
+  std::ifstream f(path);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  CHECK(text == "new bytes");
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 1);
+  CHECK(contains(error_of([&] { write_file_atomic(dir + "/no/x.npy", {"x"}); }), dir + "/no/x.npy: cannot write"));
+  CHECK(contains(error_of([&] { write_file_atomic(dir, {"x"}); }), "is a directory"));
+  // The same file under another spelling is still the input.
+  CHECK(contains(error_of([&] { check_output_path(dir + "/./out.npy", "--out", {path}); }), "refusing to overwrite"));
+  CHECK(contains(error_of([&] { check_output_path(dir + "/no/x.npy", "--out", {}); }), "does not exist"));
+  CHECK(error_of([&] { check_output_path(dir + "/other.npy", "--out", {path}); }).empty());
+  std::filesystem::remove_all(dir);
 }
