@@ -5,6 +5,58 @@
 
 namespace xdnn {
 
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r))
+    throw Error(std::string(what) + ": size " + std::to_string(a) + " * " + std::to_string(b) +
+                " is negative or overflows");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r))
+    throw Error(std::string(what) + ": size " + std::to_string(a) + " + " + std::to_string(b) + " overflows");
+  return r;
+}
+
+int64_t checked_numel(const Shape& s, const char* what) {
+  int64_t n = 1;
+  bool overflow = false;
+  for (int64_t d : s) {
+    if (d < 0) throw Error(std::string(what) + ": negative dimension in shape " + shape_str(s));
+    // Keep scanning after an overflow: a later 0 makes the product 0, and a later negative is the better message.
+    overflow = overflow || __builtin_mul_overflow(n, d, &n);
+  }
+  for (int64_t d : s)
+    if (d == 0) return 0;
+  if (overflow || n > kMaxTensorElements)
+    throw Error(std::string(what) + ": shape " + shape_str(s) + " has more than " + std::to_string(kMaxTensorElements) +
+                " elements (2^34, the per-tensor limit)");
+  return n;
+}
+
+int64_t window_output_size(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride,
+                           int64_t dilation, bool ceil_mode, const char* what) {
+  if (kernel < 1 || stride < 1 || dilation < 1 || pad_begin < 0 || pad_end < 0 || in < 0)
+    throw Error(std::string(what) + ": kernel " + std::to_string(kernel) + ", stride " + std::to_string(stride) +
+                ", dilation " + std::to_string(dilation) + " must be >= 1 and pads " + std::to_string(pad_begin) +
+                ", " + std::to_string(pad_end) + " >= 0");
+  // Each term is bounded by kMaxTensorElements first, so the sums below stay far from int64 overflow.
+  const int64_t limit = kMaxTensorElements;
+  if (in > limit || stride > limit || pad_begin > limit || pad_end > limit || kernel > limit || dilation > limit ||
+      checked_mul(dilation, kernel - 1, what) > limit)
+    throw Error(std::string(what) + ": input size " + std::to_string(in) + ", pads " + std::to_string(pad_begin) +
+                ", " + std::to_string(pad_end) + ", kernel " + std::to_string(kernel) + ", stride " +
+                std::to_string(stride) + " or dilation " + std::to_string(dilation) + " exceeds " +
+                std::to_string(limit));
+  const int64_t span = in + pad_begin + pad_end - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
+  return out;
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b) {
   const size_t n = std::max(a.size(), b.size());
   Shape out(n);

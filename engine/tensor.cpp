@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn {
@@ -33,11 +34,7 @@ std::string shape_str(const Shape& s) {
   return o.str();
 }
 
-int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+int64_t shape_numel(const Shape& s) { return checked_numel(s, "tensor"); }
 
 Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), device(dev) {
   if (dev == Device::CUDA) {
@@ -215,7 +212,8 @@ Tensor Tensor::reshape(Shape s) const {
       if (infer >= 0) throw Error("reshape: more than one -1 in " + shape_str(s));
       infer = static_cast<int>(i);
     } else {
-      known *= s[i];
+      if (s[i] < 0) throw Error("reshape: invalid size " + std::to_string(s[i]) + " in " + shape_str(s));
+      known = checked_mul(known, s[i], "reshape");
     }
   }
   if (infer >= 0) {

@@ -30,6 +30,8 @@ const char* dtype_name(DType d);        // "float32", "float64", "int64"
 const char* device_name(Device d);      // "cpu", "cuda"
 size_t dtype_size(DType d);             // bytes per element
 std::string shape_str(const Shape& s);  // "(2, 1, 28, 28)"
+// Element count; throws when a dimension is negative, on overflow or above kMaxTensorElements
+// (engine/shape_util.h): every allocation goes through it.
 int64_t shape_numel(const Shape& s);
 
 template <class T>

@@ -37,7 +37,7 @@ Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, co
     throw Error("attack input: expected a float batch (N, ...), got " + (x_in.defined() ? x_in.describe() : "nothing"));
   if (labels_t.dtype() != DType::I64 || labels_t.ndim() != 1 || labels_t.dim(0) != x_in.dim(0))
     throw Error("attack labels: expected int64 (" + std::to_string(x_in.dim(0)) + "), got " + labels_t.describe());
-  if (!(opt.epsilon >= 0) || !std::isfinite(opt.epsilon)) throw Error("attack: --epsilon must be a finite number >= 0");
+  if (!(opt.epsilon >= 0) || !std::isfinite(opt.epsilon)) throw Error("attack: --radius must be a finite number >= 0");
   if (opt.method == "pgd" && (opt.steps < 1 || !(opt.step_size >= 0) || !std::isfinite(opt.step_size)))
     throw Error("attack pgd: --steps must be >= 1 and --step-size a finite number >= 0");
   if (opt.method != "fgsm" && opt.method != "pgd")

@@ -33,6 +33,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/file_io.h"
 #include "explain/common.h"
 
 namespace xdnn::explain {
@@ -258,16 +259,14 @@ Attribution erasure_flip(const ExplainRequest& req) {
   a.parameters["flip_positions"] = positions;
   const std::string path = req.options.get("summary", "");
   if (!path.empty()) {
-    std::ofstream f(path, std::ios::binary);
-    if (!f) throw Error(path + ": cannot open the erasure summary for writing");
-    f << nlohmann::json{{"method", "erasure-flip"},
-                        {"search", "greedy"},
-                        {"score", req.options.get("score", "log-prob")},
-                        {"erase", req.options.get("erase", "zero")},
-                        {"samples", summary}}
-             .dump(1)
-      << "\n";
-    if (!f) throw Error(path + ": write failed");
+    const std::string text = nlohmann::json{{"method", "erasure-flip"},
+                                            {"search", "greedy"},
+                                            {"score", req.options.get("score", "log-prob")},
+                                            {"erase", req.options.get("erase", "zero")},
+                                            {"samples", summary}}
+                                 .dump(1) +
+                             "\n";
+    write_file_atomic(path, {text});
   }
   return a;
 }

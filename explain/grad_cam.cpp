@@ -12,6 +12,25 @@ namespace xdnn::explain {
 
 namespace {
 
+// Grad-CAM reads A[n] as sample n's feature maps, so A's axis 0 must be the batch. An ONNX LSTM's output
+// Y is 4-D too, (T, directions, N, H): taken as an image activation it would give T "samples" of garbage.
+// Axis 0 must equal the batch size, and must follow it when the batch size changes (a probe forward pass
+// on 1 sample, or 2 when N = 1, catches a sequence length that happens to equal N).
+void check_batch_axis(const Model& model, const Tensor& x, const std::string& layer, const Tensor& A) {
+  const int64_t N = x.dim(0);
+  bool ok = A.dim(0) == N;
+  if (ok) {
+    const Tensor probe = N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone();
+    const Tape probe_tape = model.forward({probe});
+    const Tensor& Ap = probe_tape.values.at(model.value_id(layer));
+    ok = Ap.defined() && Ap.ndim() == A.ndim() && Ap.dim(0) == probe.dim(0);
+  }
+  if (!ok)
+    throw Error("grad-cam: activation '" + layer + "' " + A.describe() + " does not have the batch (" +
+                    std::to_string(N) + " samples) on axis 0",
+                "Grad-CAM needs an (N, C, h, w) or (N, C, L) feature map; name one with --layer");
+}
+
 bool is_pool(const Node& node) { return std::string(node.layer->kind()).find("Pool") != std::string::npos; }
 
 // Feature maps: values (N, C, h, w) or (N, C, L) made by a convolution (a linear-like layer with a weight
@@ -82,6 +101,7 @@ Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bo
   if (!A.defined() || !A.is_float() || A.ndim() < 3)
     throw Error("grad-cam: --layer " + layer + ": expected a float (N, C, h, w) or (N, C, L) tensor, got " +
                 (A.defined() ? A.describe() : std::string("nothing")));
+  check_batch_axis(model, x, layer, A);
   const Tensor G = target_gradient(model, tape, id, req.targets);
   const int64_t N = A.dim(0), C = A.dim(1), S = A.numel() / (N * C);
   // α (N·C, 1) = G (N·C, S) · (1/S) for all samples in one product (eq. 1).

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/file_io.h"
+
 namespace xdnn::explain {
 
 namespace {
@@ -138,14 +140,7 @@ std::string png_bytes(const RgbImage& img) {
   return out;
 }
 
-void save_png(const std::string& path, const RgbImage& img) {
-  std::string bytes = png_bytes(img);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw Error(path + ": cannot write PNG file: " + std::strerror(errno));
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) throw Error(path + ": error writing PNG file: " + std::strerror(errno));
-}
+void save_png(const std::string& path, const RgbImage& img) { write_file_atomic(path, {png_bytes(img)}); }
 
 std::string base64_encode(const std::string& bytes) {
   static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

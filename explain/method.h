@@ -18,6 +18,8 @@ struct OptionSpec {
   std::string name;           // without dashes; the CLI exposes it as --name
   std::string default_value;  // as text; empty = no default (required or optional flag)
   std::string help;
+  // What --help shows as the value's type; empty: read from the default ("32" INT, "0.25" FLOAT, else TEXT).
+  std::string type = {};
 };
 
 // Option values as given on the command line (or by a caller), with typed accessors that fail with

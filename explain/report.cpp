@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/file_io.h"
 #include "explain/attention.h"
 #include "explain/common.h"
 #include "explain/method.h"
@@ -53,6 +54,12 @@ std::string fmt(double v, int precision = 3) {
 std::string class_label(const ReportRequest& req, int64_t k) {
   if (k >= 0 && k < static_cast<int64_t>(req.class_names.size())) return req.class_names[k];
   return "class " + std::to_string(k);
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
 }
 
 // Softmax probabilities of the logits row n: (N, K).
@@ -174,31 +181,95 @@ std::string render_report(const ReportRequest& req) {
   if (req.labels.defined() && (req.labels.dtype() != DType::I64 || req.labels.numel() != N))
     throw Error("report: labels must be int64 (" + std::to_string(N) + ",), got " + req.labels.describe());
 
-  Tensor model_x = x.dtype() == DType::I64 ? x : x.to(req.model->dtype());
-  const Tensor logits = req.model->predict(model_x);
-  if (logits.ndim() != 2) throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
-  const std::vector<int64_t> predicted = argmax_rows(logits);
-  // Token texts: the request's vocabulary, else the file of a "vocab" option (`xdnn report --option vocab=F`).
-  std::vector<std::string> vocab = req.vocabulary;
-  if (vocab.empty() && req.options.count("vocab")) vocab = load_vocabulary_tokens(req.options.at("vocab"));
-
   std::vector<const MethodInfo*> methods;
   for (const auto& name : req.methods) methods.push_back(&find_method(name));
-  std::vector<Tensor> attributions;
-  std::vector<std::string> timings;
+  // Every --option must be taken by at least one chosen method: a typo (compsite=...) is an error, not a
+  // silently ignored setting.
+  for (const auto& [key, value] : req.options) {
+    bool taken = key == "vocab";
+    std::string known;
+    for (const MethodInfo* m : methods)
+      for (const auto& spec : m->options) {
+        taken = taken || spec.name == key;
+        if (known.find(spec.name + ",") == std::string::npos) known += spec.name + ",";
+      }
+    if (!taken)
+      throw Error("--option '" + key + "': none of the methods " + join_names(req.methods) + " takes it",
+                  known.empty() ? "these methods take no options"
+                                : "their options: " + known.substr(0, known.size() - 1) + ", vocab");
+  }
+  std::vector<Options> method_options;
   for (const MethodInfo* m : methods) {
     std::map<std::string, std::string> given;
     for (const auto& spec : m->options)
       if (req.options.count(spec.name)) given[spec.name] = req.options.at(spec.name);
-    ExplainRequest er;
-    er.model = req.model;
-    er.input = model_x;
-    er.targets = predicted;
-    er.options = resolve_options(*m, given);
-    auto t0 = std::chrono::steady_clock::now();
-    attributions.push_back(m->run(er).values);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    timings.push_back(fmt(s, 3) + " s");
+    method_options.push_back(resolve_options(*m, given));  // all of them before any work: fail fast
+  }
+  // Token texts: the request's vocabulary, else the file of a "vocab" option (`xdnn report --option vocab=F`).
+  std::vector<std::string> vocab = req.vocabulary;
+  if (vocab.empty() && req.options.count("vocab")) vocab = load_vocabulary_tokens(req.options.at("vocab"));
+
+  // The samples go through the model and the methods kRowsPerPass at a time: the attributions of one
+  // pass are drawn into the page and dropped, so memory does not grow with N beyond the page itself.
+  constexpr int64_t kRowsPerPass = 32;
+  std::vector<double> seconds(methods.size(), 0.0);
+  std::ostringstream rows;
+  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerPass) {
+    const int64_t n1 = std::min(N, n0 + kRowsPerPass);
+    const Tensor xc = x.slice_batch(n0, n1).clone();
+    const Tensor model_x = tokens ? xc : xc.to(req.model->dtype());
+    const Tensor logits = req.model->predict(model_x);
+    if (logits.ndim() != 2)
+      throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
+    const std::vector<int64_t> predicted = argmax_rows(logits);
+    std::vector<Tensor> attributions;
+    for (size_t j = 0; j < methods.size(); ++j) {
+      ExplainRequest er;
+      er.model = req.model;
+      er.input = model_x;
+      er.targets = predicted;
+      er.options = method_options[j];
+      auto t0 = std::chrono::steady_clock::now();
+      attributions.push_back(methods[j]->run(er).values);
+      seconds[j] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    for (int64_t i = 0; i < n1 - n0; ++i) {
+      const int64_t n = n0 + i;
+      const std::vector<double> p = probabilities(logits, i);
+      const int64_t k = predicted[i];
+      rows << "<tr><td>" << n << "</td>";
+      if (tokens)
+        rows << "<td>" << token_row(xc, Tensor({xc.dim(0), xc.dim(1)}, DType::F64), i, vocab) << "</td>";
+      else
+        rows << "<td>" << img_tag(render_grey(display_image(xc, i), 4), "input " + std::to_string(n)) << "</td>";
+      rows << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
+      if (req.labels.defined()) {
+        const int64_t y = static_cast<int64_t>(req.labels.item(n));
+        rows << "<br><span class=\"" << (y == k ? "" : "wrong") << "\">true: " << html_escape(class_label(req, y))
+             << "</span>";
+      }
+      rows << "</td>";
+      for (size_t j = 0; j < methods.size(); ++j) {
+        const Tensor& a = attributions[j];
+        if (tokens) {
+          rows << "<td>" << token_row(xc, a.to(DType::F64), i, vocab) << "</td>";
+        } else {
+          HeatmapOptions hopt;
+          hopt.scale = 4;
+          hopt.percentile = 99.5;
+          const Tensor map = display_map(a, xc, i);
+          rows << "<td>"
+               << img_tag(render_heatmap(map, display_image(xc, i), hopt), methods[j]->name + " " + std::to_string(n));
+          // An all-zero map draws as the bare grey image; say so, rather than leave the reader guessing (e.g.
+          // Grad-CAM's ReLU removes a class map that is negative everywhere).
+          bool all_zero = true;
+          for (int64_t q = 0; q < map.numel() && all_zero; ++q) all_zero = map.item(q) == 0.0;
+          if (all_zero) rows << "<br><span class=\"zero\">all zero</span>";
+          rows << "</td>";
+        }
+      }
+      rows << "</tr>\n";
+    }
   }
 
   std::ostringstream o;
@@ -208,52 +279,13 @@ std::string render_report(const ReportRequest& req) {
     << "</b> &middot; " << N << " sample(s) &middot; each explained for its predicted class</p>\n";
   o << "<table>\n<tr><th>#</th><th>input</th><th>prediction</th>";
   for (size_t j = 0; j < methods.size(); ++j)
-    o << "<th>" << html_escape(methods[j]->name) << "<br><small>" << timings[j] << "</small></th>";
-  o << "</tr>\n";
-  for (int64_t n = 0; n < N; ++n) {
-    const std::vector<double> p = probabilities(logits, n);
-    const int64_t k = predicted[n];
-    o << "<tr><td>" << n << "</td>";
-    if (tokens)
-      o << "<td>" << token_row(x, Tensor({x.dim(0), x.dim(1)}, DType::F64), n, vocab) << "</td>";
-    else
-      o << "<td>" << img_tag(render_grey(display_image(x, n), 4), "input " + std::to_string(n)) << "</td>";
-    o << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
-    if (req.labels.defined()) {
-      const int64_t y = static_cast<int64_t>(req.labels.item(n));
-      o << "<br><span class=\"" << (y == k ? "" : "wrong") << "\">true: " << html_escape(class_label(req, y))
-        << "</span>";
-    }
-    o << "</td>";
-    for (size_t j = 0; j < methods.size(); ++j) {
-      const Tensor& a = attributions[j];
-      if (tokens) {
-        o << "<td>" << token_row(x, a.to(DType::F64), n, vocab) << "</td>";
-      } else {
-        HeatmapOptions hopt;
-        hopt.scale = 4;
-        hopt.percentile = 99.5;
-        const Tensor map = display_map(a, x, n);
-        o << "<td>"
-          << img_tag(render_heatmap(map, display_image(x, n), hopt), methods[j]->name + " " + std::to_string(n));
-        // An all-zero map draws as the bare grey image; say so, rather than leave the reader guessing (e.g.
-        // Grad-CAM's ReLU removes a class map that is negative everywhere).
-        bool all_zero = true;
-        for (int64_t i = 0; i < map.numel() && all_zero; ++i) all_zero = map.item(i) == 0.0;
-        if (all_zero) o << "<br><span class=\"zero\">all zero</span>";
-        o << "</td>";
-      }
-    }
-    o << "</tr>\n";
-  }
+    o << "<th>" << html_escape(methods[j]->name) << "<br><small>" << fmt(seconds[j], 3) << " s</small></th>";
+  o << "</tr>\n" << rows.str();
   o << "</table>\n<p class=\"legend\">negative <span class=\"bar\"></span> positive &middot; colours are "
        "scaled per heatmap to the 99.5th percentile of |attribution|</p>\n<dl>\n";
-  for (const MethodInfo* m : methods) {
+  for (const MethodInfo* const& m : methods) {
     o << "<dt>" << html_escape(m->name) << "</dt><dd>" << html_escape(m->description);
-    std::map<std::string, std::string> given;
-    for (const auto& spec : m->options)
-      if (req.options.count(spec.name)) given[spec.name] = req.options.at(spec.name);
-    const Options used = resolve_options(*m, given);
+    const Options& used = method_options[&m - &methods[0]];
     std::string params;
     for (const auto& [name, value] : used.values)
       if (!value.empty()) params += (params.empty() ? "" : ", ") + name + "=" + value;
@@ -266,12 +298,6 @@ std::string render_report(const ReportRequest& req) {
   return o.str();
 }
 
-void write_report(const std::string& path, const ReportRequest& req) {
-  const std::string page = render_report(req);
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open for writing");
-  f << page;
-  if (!f) throw Error(path + ": write failed");
-}
+void write_report(const std::string& path, const ReportRequest& req) { write_file_atomic(path, {render_report(req)}); }
 
 }  // namespace xdnn::explain

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/shape_util.h"
+
 namespace xdnn {
 
 std::vector<int64_t> int_list(const Tensor& t, const char* what) {
@@ -39,7 +41,6 @@ Shape Reshape::output_shape(const Shape& x, const std::vector<int64_t>& spec) co
     case Kind::Reshape: {
       Shape y(spec.size());
       int infer = -1;
-      int64_t known = 1;
       for (size_t i = 0; i < spec.size(); ++i) {
         int64_t d = spec[i];
         if (d == 0 && !allowzero_) {
@@ -55,8 +56,11 @@ Shape Reshape::output_shape(const Shape& x, const std::vector<int64_t>& spec) co
         }
         if (d < 0) throw Error("Reshape: invalid target size " + std::to_string(d));
         y[i] = d;
-        known *= d;
       }
+      // Checked before any division: 8 * (2^61 + 1) wraps to 8 in int64 and would pass the test below.
+      Shape known_dims = y;
+      if (infer >= 0) known_dims[infer] = 1;
+      const int64_t known = checked_numel(known_dims, "Reshape target");
       const int64_t numel = shape_numel(x);
       if (infer >= 0) {
         if (known == 0 || numel % known != 0)

@@ -1,5 +1,6 @@
 #include "models/load.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "models/checkpoint.h"
@@ -47,6 +48,9 @@ std::string class_names_metadata(const std::vector<std::string>& names) { return
 Model load_model(const std::string& path_or_name) {
   const std::string& spec = path_or_name;
   if (spec.empty()) throw Error("empty model spec", "give an .onnx file, a zoo name or a .safetensors checkpoint");
+  if (std::filesystem::is_directory(spec))
+    throw Error(spec + ": is a directory, expected an .onnx file, a .safetensors checkpoint or a zoo name",
+                "a training run's folder holds its checkpoints: e.g. " + spec + "/epoch-2.safetensors");
   if (ends_with(spec, ".onnx")) return load_onnx(spec);
   if (ends_with(spec, ".safetensors")) {
     // "ARCH:path" only when ARCH is a zoo name, so a colon inside a directory name still reads as a path.

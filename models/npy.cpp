@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/file_io.h"
+
 namespace xdnn {
 
 static_assert(std::endian::native == std::endian::little, "the .npy reader copies little-endian data as is");
@@ -331,14 +333,9 @@ std::string npy_bytes(const Tensor& t) {
 
 void save_npy(const std::string& path, const Tensor& t) {
   check_savable(t, path);
-  std::string header = make_header(t);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) fail(path, std::string("cannot write .npy file: ") + std::strerror(errno));
-  size_t n = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  ok = ok && (n == 0 || std::fwrite(t.raw_data(), 1, n, f) == n);
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) fail(path, std::string("error writing .npy file: ") + std::strerror(errno));
+  const std::string header = make_header(t);
+  const size_t n = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
+  write_file_atomic(path, {header, std::string_view(static_cast<const char*>(t.raw_data()), n)});
 }
 
 }  // namespace xdnn

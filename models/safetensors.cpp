@@ -10,6 +10,8 @@
 #include <set>
 #include <string_view>
 
+#include "engine/file_io.h"
+
 namespace xdnn {
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is copied as little-endian bytes");
@@ -271,16 +273,11 @@ std::string safetensors_bytes(const TensorList& tensors, const Metadata& metadat
 }
 
 void save_safetensors(const std::string& path, const TensorList& tensors, const Metadata& metadata) {
-  std::string header = make_header(tensors, metadata, path);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) fail(path, std::string("cannot write safetensors file: ") + std::strerror(errno));
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  for (const auto& [k, t] : tensors) {
-    size_t n = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
-    ok = ok && (n == 0 || std::fwrite(t.raw_data(), 1, n, f) == n);
-  }
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) fail(path, std::string("error writing safetensors file: ") + std::strerror(errno));
+  const std::string header = make_header(tensors, metadata, path);
+  std::vector<std::string_view> pieces = {header};
+  for (const auto& [k, t] : tensors)
+    pieces.emplace_back(static_cast<const char*>(t.raw_data()), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()));
+  write_file_atomic(path, pieces);  // a killed run leaves the old checkpoint or the new one, never a torn one
 }
 
 }  // namespace xdnn

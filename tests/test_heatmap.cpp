@@ -163,7 +163,7 @@ TEST_CASE("heatmap: bad inputs are one-line errors") {
   bad.image_weight = 1.5;
   CHECK_THROWS_AS(render_heatmap(a, Tensor(), bad), Error);
   CHECK_THROWS_WITH_AS(save_png("/nonexistent/dir/h.png", render_grey(a, 1)),
-                       doctest::Contains("/nonexistent/dir/h.png: cannot write PNG file"), Error);
+                       doctest::Contains("/nonexistent/dir/h.png: cannot write"), Error);
   RgbImage broken;
   broken.width = 2, broken.height = 2;
   CHECK_THROWS_AS(png_bytes(broken), Error);

@@ -40,6 +40,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
@@ -198,14 +199,22 @@ void add_transposed(const T* gwT, const Dims& d, bool accumulate, T* gw) {
 }  // namespace
 
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g) {
-  const int64_t H = x_shape[2] + g.pad_top + g.pad_bottom, W = x_shape[3] + g.pad_left + g.pad_right;
-  const int64_t eh = g.dilation_h * (w_shape[2] - 1) + 1, ew = g.dilation_w * (w_shape[3] - 1) + 1;
-  if (g.stride_h < 1 || g.stride_w < 1 || g.dilation_h < 1 || g.dilation_w < 1)
-    throw Error("conv2d: stride and dilation must be >= 1");
-  if (H < eh || W < ew)
+  if (x_shape.size() != 4 || w_shape.size() != 4)
+    throw Error("conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got " + shape_str(x_shape) +
+                " and " + shape_str(w_shape));
+  const int64_t OH =
+      window_output_size(x_shape[2], g.pad_top, g.pad_bottom, w_shape[2], g.stride_h, g.dilation_h, false, "conv2d");
+  const int64_t OW =
+      window_output_size(x_shape[3], g.pad_left, g.pad_right, w_shape[3], g.stride_w, g.dilation_w, false, "conv2d");
+  if (OH < 1 || OW < 1) {
+    const int64_t H = x_shape[2] + g.pad_top + g.pad_bottom, W = x_shape[3] + g.pad_left + g.pad_right;
+    const int64_t eh = g.dilation_h * (w_shape[2] - 1) + 1, ew = g.dilation_w * (w_shape[3] - 1) + 1;
     throw Error("conv2d: input " + shape_str(x_shape) + " (padded " + std::to_string(H) + "x" + std::to_string(W) +
                 ") is smaller than the dilated kernel " + std::to_string(eh) + "x" + std::to_string(ew));
-  return {x_shape[0], w_shape[0], (H - eh) / g.stride_h + 1, (W - ew) / g.stride_w + 1};
+  }
+  const Shape y = {x_shape[0], w_shape[0], OH, OW};
+  checked_numel(y, "conv2d output");
+  return y;
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {

@@ -123,9 +123,14 @@ namespace {
 std::vector<std::vector<int64_t>> pad_maps(const Shape& x_shape, const std::vector<int64_t>& pb,
                                            const std::vector<int64_t>& pe, PadMode mode) {
   std::vector<std::vector<int64_t>> maps(x_shape.size());
+  Shape out_shape(x_shape.size());
   for (size_t d = 0; d < x_shape.size(); ++d) {
-    const int64_t n = x_shape[d], out = n + pb[d] + pe[d];
-    if (out < 0) throw Error("pad: cropping more than axis " + std::to_string(d) + " holds");
+    out_shape[d] = checked_add(checked_add(x_shape[d], pb[d], "pad"), pe[d], "pad");
+    if (out_shape[d] < 0) throw Error("pad: cropping more than axis " + std::to_string(d) + " holds");
+  }
+  checked_numel(out_shape, "pad output");  // before the per-axis maps below are built
+  for (size_t d = 0; d < x_shape.size(); ++d) {
+    const int64_t n = x_shape[d], out = out_shape[d];
     if (mode == PadMode::Reflect && (pb[d] >= n || pe[d] >= n) && (pb[d] > 0 || pe[d] > 0))
       throw Error("pad: reflect padding " + std::to_string(std::max(pb[d], pe[d])) + " must be smaller than axis " +
                   std::to_string(d) + " of size " + std::to_string(n));

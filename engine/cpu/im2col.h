@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/shape_util.h"
 
 namespace xdnn::ops {
 namespace {
@@ -39,6 +40,9 @@ Dims conv_dims(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry&
   d.OW = out[3];
   d.K = d.Cg * d.KH * d.KW;
   d.P = d.OH * d.OW;
+  // The scratch buffers: one sample's columns (C·KH·KW, OH·OW) and a padded plane; checked like tensors.
+  checked_numel({d.C, d.KH, d.KW, d.OH, d.OW}, "conv2d im2col");
+  checked_numel({d.H + g.pad_top + g.pad_bottom, d.W + g.pad_left + g.pad_right}, "conv2d padded plane");
   return d;
 }
 

@@ -15,19 +15,11 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/shape_util.h"
 #include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
-
-int64_t pool_out_size(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t k, int64_t s, int64_t dil,
-                      bool ceil_mode) {
-  const int64_t span = in + pad_begin + pad_end - dil * (k - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + pad_begin) --out;
-  return out;
-}
 
 // Max-pool window scan: `take` when strictly greater (the first maximum wins) or the first NaN. Written
 // as selects, not branches: max-pool inputs are data-dependent coin flips for the branch predictor.
@@ -169,14 +161,16 @@ int64_t window_end(int64_t start, int64_t dil, int64_t k, int64_t size) {
 
 Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g) {
   if (x_shape.size() != 4) throw Error("pool2d: expected input (N, C, H, W), got " + shape_str(x_shape));
-  const int64_t OH =
-      pool_out_size(x_shape[2], g.pad_top, g.pad_bottom, g.kernel_h, g.stride_h, g.dilation_h, g.ceil_mode);
-  const int64_t OW =
-      pool_out_size(x_shape[3], g.pad_left, g.pad_right, g.kernel_w, g.stride_w, g.dilation_w, g.ceil_mode);
+  const int64_t OH = window_output_size(x_shape[2], g.pad_top, g.pad_bottom, g.kernel_h, g.stride_h, g.dilation_h,
+                                        g.ceil_mode, "pool2d");
+  const int64_t OW = window_output_size(x_shape[3], g.pad_left, g.pad_right, g.kernel_w, g.stride_w, g.dilation_w,
+                                        g.ceil_mode, "pool2d");
   if (OH < 1 || OW < 1)
     throw Error("pool2d: input " + shape_str(x_shape) + " is smaller than the " + std::to_string(g.kernel_h) + "x" +
                 std::to_string(g.kernel_w) + " window");
-  return {x_shape[0], x_shape[1], OH, OW};
+  const Shape y = {x_shape[0], x_shape[1], OH, OW};
+  checked_numel(y, "pool2d output");
+  return y;
 }
 
 // The arg-max is the FIRST element in row-major window order equal to the window's maximum: the running

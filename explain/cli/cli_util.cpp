@@ -1,10 +1,15 @@
-// Small parsing helpers shared by the cmd_*.cpp files (declared in explain/cli/commands.h).
+// Small helpers shared by the cmd_*.cpp files (declared in explain/cli/commands.h).
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "engine/error.h"
-
+#include "engine/parallel.h"
 #include "explain/cli/commands.h"
+#include "models/load.h"
+#include "models/model.h"
+#include "models/zoo.h"
 
 namespace xdnn::cli {
 
@@ -35,6 +40,124 @@ void set_precision(Model& model, const std::string& precision) {
     model.to(DType::F32);
   else
     throw Error("--precision '" + precision + "': expected float32 or float64");
+}
+
+namespace {
+
+// A bound as the user would write it: 1, 0.5, 1e+06 -> 1000000.
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+// The whole string as a finite number, or an error message.
+std::string parse_number(const std::string& text, double& value) {
+  char* end = nullptr;
+  value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size()) return "expected a number, got '" + text + "'";
+  if (!std::isfinite(value)) return "must be a finite number, got '" + text + "'";
+  return "";
+}
+
+}  // namespace
+
+CLI::Validator at_least(double min) {
+  return CLI::Validator(
+      [min](std::string& text) {
+        double v = 0;
+        std::string e = parse_number(text, v);
+        if (e.empty() && v < min) e = "must be >= " + number_text(min) + ", got " + text;
+        return e;
+      },
+      ">=" + number_text(min));
+}
+
+CLI::Validator greater_than(double min) {
+  return CLI::Validator(
+      [min](std::string& text) {
+        double v = 0;
+        std::string e = parse_number(text, v);
+        if (e.empty() && !(v > min)) e = "must be > " + number_text(min) + ", got " + text;
+        return e;
+      },
+      ">" + number_text(min));
+}
+
+CLI::Validator between(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) {
+        double v = 0;
+        std::string e = parse_number(text, v);
+        if (e.empty() && (v < min || v > max))
+          e = "must be between " + number_text(min) + " and " + number_text(max) + ", got " + text;
+        return e;
+      },
+      number_text(min) + ".." + number_text(max));
+}
+
+namespace {
+
+// Index of the first NaN / infinite element of a float tensor (CPU or not), -1 if none.
+int64_t first_nonfinite(const Tensor& t) {
+  if (!t.defined() || !t.is_float()) return -1;
+  const Tensor h = t.to(Device::CPU).to(DType::F64);
+  const double* p = h.data<double>();
+  for (int64_t i = 0; i < h.numel(); ++i)
+    if (!std::isfinite(p[i])) return i;
+  return -1;
+}
+
+void nonfinite(const std::string& what, const Tensor& t, int64_t i, bool allow) {
+  const double v = t.to(Device::CPU).item(i);
+  const std::string msg =
+      what + ": element " + std::to_string(i) + " of " + t.describe() + " is " + (std::isnan(v) ? "NaN" : "infinite");
+  if (!allow) throw Error(msg, "every input and weight must be finite; --allow-nonfinite proceeds anyway");
+  std::fprintf(stderr, "xdnn: warning: %s (proceeding: --allow-nonfinite)\n", msg.c_str());
+}
+
+}  // namespace
+
+void check_finite_input(const Tensor& x, const std::string& what, bool allow) {
+  const int64_t i = first_nonfinite(x);
+  if (i >= 0) nonfinite(what, x, i, allow);
+}
+
+void check_finite_model(Model& model, const std::string& model_name, bool allow) {
+  for (Param* p : model.params()) {
+    const int64_t i = first_nonfinite(p->value);
+    if (i >= 0) {
+      nonfinite("model '" + model_name + "': weight '" + p->name + "'", p->value, i, allow);
+      return;  // one warning per model is enough
+    }
+  }
+}
+
+void CommonOptions::apply() const {
+  if (threads > 0) set_num_threads(threads);
+}
+
+void add_common_options(CLI::App* cmd, CommonOptions& o) {
+  cmd->add_option("--threads", o.threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)")
+      ->check(between(1, 1024));
+  cmd->add_flag("--allow-nonfinite", o.allow_nonfinite,
+                "proceed, with a warning, when an input or a weight holds NaN or Inf (default: an error)");
+}
+
+Model load_checked_model(const std::string& spec, bool allow_nonfinite) {
+  Model model = load_model(spec);
+  if (is_zoo_name(spec) || is_text_zoo_name(spec))
+    std::fprintf(stderr,
+                 "xdnn: warning: --model %s is the untrained architecture (random weights); give a checkpoint, "
+                 "e.g. --model runs/%s/epoch-2.safetensors\n",
+                 spec.c_str(), spec.c_str());
+  check_finite_model(model, spec, allow_nonfinite);
+  return model;
+}
+
+void print_wrote(const std::string& path, const std::string& what) {
+  std::printf("wrote %s (%s)\n", path.c_str(), what.c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace xdnn::cli

@@ -1,10 +1,15 @@
-// `xdnn attack --method fgsm|pgd --model M --input X.npy --labels Y.npy --epsilon E
+// `xdnn attack --method fgsm|pgd --model M --input X.npy --labels Y.npy --radius E
 //              [--steps S --step-size A] --out ADV.npy`  (explain/attack.h). Output: float32 .npy.
+// --radius was called --epsilon (still accepted: the golden cases use it); renamed because --epsilon is the
+// LRP stabiliser in `xdnn explain`.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "explain/attack.h"
 #include "explain/cli/commands.h"
 #include "models/load.h"
@@ -17,23 +22,45 @@ namespace {
 struct AttackArgs {
   std::string model, input, labels, out, precision = "float64";
   explain::AttackOptions options;
+  CommonOptions common;
 };
+
+// Examples whose arg-max class differs from the label.
+int64_t misclassified(const Model& model, const Tensor& x, const Tensor& labels) {
+  const Tensor logits = model.predict(x.to(model.dtype()));
+  const int64_t N = logits.dim(0), C = logits.numel() / std::max<int64_t>(1, N);
+  int64_t wrong = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (logits.item(n * C + c) > logits.item(n * C + best)) best = c;
+    wrong += best != labels.data<int64_t>()[n];
+  }
+  return wrong;
+}
 
 void run_attack(const AttackArgs& a) {
   if (a.options.method != "fgsm" && a.options.method != "pgd")
     throw Error("unknown attack method '" + a.options.method + "'", "valid methods: fgsm, pgd");
-  Model model = load_model(a.model);
+  check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
+  a.common.apply();
+  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   // --precision: float64 (default) evaluates the float32 weights in double, as the golden references do.
   if (a.precision != "float32" && a.precision != "float64")
     throw Error("--precision '" + a.precision + "': expected float32 or float64");
   model.to(a.precision == "float64" ? DType::F64 : DType::F32);
   Tensor x = load_npy(a.input);
   if (!x.is_float()) throw Error(a.input + ": expected float32 inputs, got " + x.describe());
-  for (int64_t i = 0; i < x.numel(); ++i)
-    if (!std::isfinite(x.item(i))) throw Error(a.input + ": element " + std::to_string(i) + " is not finite");
+  check_finite_input(x, "--input '" + a.input + "'", a.common.allow_nonfinite);
   Tensor y = load_npy(a.labels);
   if (y.dtype() != DType::I64) throw Error(a.labels + ": expected int64 labels, got " + y.describe());
-  save_npy(a.out, explain::attack(model, x.to(DType::F32), y, a.options));
+  const Tensor adv = explain::attack(model, x.to(DType::F32), y, a.options);
+  save_npy(a.out, adv);
+  print_wrote(a.out, a.options.method + " adversarial examples, " + adv.describe());
+  const int64_t N = x.dim(0), before = misclassified(model, x, y), after = misclassified(model, adv, y);
+  std::printf("attack success: %lld of %lld examples misclassified after the attack (%.1f%%; %lld before)\n",
+              static_cast<long long>(after), static_cast<long long>(N), N ? 100.0 * after / N : 0.0,
+              static_cast<long long>(before));
 }
 
 }  // namespace
@@ -45,11 +72,15 @@ void add_attack_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "inputs .npy, float32 (N, ...) in [0, 1]")->required();
   cmd->add_option("--labels", args->labels, "true labels .npy, int64 (N)")->required();
-  cmd->add_option("--epsilon", args->options.epsilon, "L-infinity radius")->required();
-  cmd->add_option("--steps", args->options.steps, "PGD iterations (default 10)");
-  cmd->add_option("--step-size", args->options.step_size, "PGD step size (default 0.01)");
+  cmd->add_option("--radius,--epsilon", args->options.epsilon, "L-infinity radius (--epsilon: an older name)")
+      ->required()
+      ->check(at_least(0));
+  cmd->add_option("--steps", args->options.steps, "PGD iterations")->capture_default_str()->check(between(1, 100000));
+  cmd->add_option("--step-size", args->options.step_size, "PGD step size")->capture_default_str()->check(at_least(0));
   cmd->add_option("--out", args->out, "output .npy (float32, shape of the input)")->required();
-  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32");
+  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  add_common_options(cmd, args->common);
   cmd->callback([args] { run_attack(*args); });
 }
 

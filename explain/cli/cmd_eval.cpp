@@ -18,13 +18,15 @@ struct EvalOptions {
   std::string split = "test";
   int64_t limit = -1;
   int64_t batch_size = 1000;
-  int threads = 0;
   std::string data_dir;
+  CommonOptions common;
 };
 
 void eval_command(const EvalOptions& o) {
-  if (o.threads > 0) set_num_threads(o.threads);
-  Model model = o.weights.empty() ? load_model(o.model) : load_zoo_weights(o.model, o.weights);
+  o.common.apply();
+  Model model =
+      o.weights.empty() ? load_checked_model(o.model, o.common.allow_nonfinite) : load_zoo_weights(o.model, o.weights);
+  if (!o.weights.empty()) check_finite_model(model, o.weights, o.common.allow_nonfinite);
   const LabeledImages d = load_fashion_mnist(o.split, o.data_dir, o.limit);
   const EvalResult r = evaluate(model, {d.images, d.labels}, o.batch_size);
   std::printf("%s accuracy %.4f (%lld/%lld)  loss %.4f\n", o.split.c_str(), r.accuracy,
@@ -42,11 +44,11 @@ void add_eval_command(CLI::App& app) {
       ->required();
   cmd->add_option("--weights", o->weights, "safetensors state dict for the zoo architecture --model");
   cmd->add_option("--split", o->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
-  cmd->add_option("--limit", o->limit, "use only the first N images");
+  cmd->add_option("--limit", o->limit, "use only the first N images")->check(between(1, 1e7));
   cmd->add_option("--batch-size", o->batch_size, "evaluation batch size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)");
+      ->check(between(1, 1 << 16));
+  add_common_options(cmd, o->common);
   cmd->add_option("--data-dir", o->data_dir, "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)");
   cmd->callback([o] { eval_command(*o); });
 }

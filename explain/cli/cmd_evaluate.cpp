@@ -19,6 +19,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
 #include "explain/evaluate/ground_truth.h"
@@ -43,6 +44,7 @@ struct EvaluateArgs {
   bool target_given = false;
   std::map<std::string, std::string> values;  // metric option values, by name
   std::map<std::string, CLI::Option*> given;  // the declared metric options, by name
+  CommonOptions common;
 };
 
 void run_evaluate(const EvaluateArgs& a) {
@@ -65,7 +67,12 @@ void run_evaluate(const EvaluateArgs& a) {
   if (a.target_given && a.target < 0)
     throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
 
-  Model model = load_model(a.model);
+  const std::vector<std::string> inputs = {a.model, a.input, a.attribution};
+  if ((a.attribution.empty() ? 0 : 1) + methods.size() == 1 && metrics.size() == 1)  // --out is one .npy
+    check_output_path(a.out, "--out", inputs);
+  check_output_path(a.png, "--png", inputs);
+  a.common.apply();
+  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
   Tensor input, ground_truth;
   if (a.trigger_test > 0) {
@@ -79,7 +86,7 @@ void run_evaluate(const EvaluateArgs& a) {
   } else {
     if (a.input.empty()) throw Error("no input: give --input X.npy, --fashion-test N or --trigger-test N");
     input = load_npy(a.input);
-    check_finite(input, a.input);
+    check_finite_input(input, "--input '" + a.input + "'", a.common.allow_nonfinite);
   }
   if (input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + input.describe());
   // Token ids stay int64 (only the ground-truth metrics take them; the perturbation metrics refuse them).
@@ -118,8 +125,10 @@ void run_evaluate(const EvaluateArgs& a) {
     for (size_t j = 0; j < t.columns.size(); ++j) {
       Tensor out = t.cells[i][j].values.to(DType::F32);
       check_finite(out, "metric " + t.columns[j] + " of " + t.rows[i]);
-      save_npy(single ? a.out : (std::filesystem::path(a.out) / (t.rows[i] + "." + t.columns[j] + ".npy")).string(),
-               out);
+      const std::string path =
+          single ? a.out : (std::filesystem::path(a.out) / (t.rows[i] + "." + t.columns[j] + ".npy")).string();
+      save_npy(path, out);
+      print_wrote(path, t.columns[j] + " of " + t.rows[i] + ", " + out.describe());
     }
   if (single) {
     const explain::MetricResult& r = t.cells[0][0];
@@ -145,6 +154,7 @@ void run_evaluate(const EvaluateArgs& a) {
     }
     if (panels.empty()) throw Error("--png: none of the metrics " + a.metric + " gives curves to plot");
     explain::save_png(a.png, explain::plot_curves(panels));
+    print_wrote(a.png, "mean curves, " + std::to_string(panels.size()) + " panel(s)");
   }
 }
 
@@ -156,18 +166,22 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D), or int64 tokens (N, T)");
-  cmd->add_option("--fashion-test", args->fashion_test, "instead of --input: the first N Fashion-MNIST test images");
+  cmd->add_option("--fashion-test", args->fashion_test, "instead of --input: the first N Fashion-MNIST test images")
+      ->check(between(1, 10000));
   cmd->add_option("--png", args->png, "also plot the mean curves (deletion, insertion, aopc, randomisation) as a PNG");
   cmd->add_option("--trigger-test", args->trigger_test,
                   "instead of --input: the first N test sequences of the trigger-task checkpoint --model, with their "
-                  "trigger positions as ground truth");
+                  "trigger positions as ground truth")
+      ->check(between(1, 1e6));
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
   cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
   CLI::Option* target_option =
       cmd->add_option("--target", args->target, "class for every sample (default: argmax of the logits)");
   cmd->add_option("--out", args->out, "output .npy (one metric, one attribution) or folder")->required();
-  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32");
+  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  add_common_options(cmd, args->common);
   for (const auto& spec : explain::all_metric_options()) {
     std::string help = spec.help;
     if (!spec.default_value.empty()) help += " (default " + spec.default_value + ")";

@@ -5,6 +5,7 @@
 // chosen method are accepted; defaults come from its OptionSpec list. Output: float32 .npy.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/common.h"
 #include "explain/heatmap.h"
@@ -33,7 +35,21 @@ struct ExplainArgs {
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
   std::map<std::string, CLI::Option*> given;  // the declared method options, by name
+  CommonOptions common;
 };
+
+// The type shown in --help for a method option, read from its default ("32" -> INT, "0.25" -> FLOAT).
+std::string option_type(const explain::OptionSpec& spec) {
+  const std::string& d = spec.default_value;
+  if (!spec.type.empty()) return spec.type;
+  if (d.empty()) return "TEXT";
+  char* end = nullptr;
+  (void)std::strtoll(d.c_str(), &end, 10);
+  if (end == d.c_str() + d.size()) return "INT";
+  (void)std::strtod(d.c_str(), &end);
+  if (end == d.c_str() + d.size()) return "FLOAT";
+  return "TEXT";
+}
 
 // One PNG for the whole batch: the samples' heatmaps side by side, each drawn as the HTML report draws it
 // (explain/report.h: channels summed, class activation maps upsampled to the input grid, over the grey
@@ -78,12 +94,16 @@ void run_explain(const ExplainArgs& a) {
   req.options = explain::resolve_options(method, given);  // before loading anything: fail fast
 
   const Device device = cuda::select_device(a.device, "--device");  // before loading anything
-  Model model = load_model(a.model);
+  check_output_path(a.out, "--out", {a.model, a.input});
+  check_output_path(a.png, "--png", {a.model, a.input});
+  if (!a.png.empty() && a.png == a.out) throw Error("--png and --out name the same file '" + a.out + "'");
+  a.common.apply();
+  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
   model.to(device);
   req.model = &model;
   req.input = load_npy(a.input);
-  check_finite(req.input, a.input);
+  check_finite_input(req.input, "--input '" + a.input + "'", a.common.allow_nonfinite);
   // Float inputs are handed to the methods in the dtype the model computes in (--precision); a float file
   // given to a token model stays as it is, so that the model's input check names the file's own dtype.
   if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
@@ -97,9 +117,14 @@ void run_explain(const ExplainArgs& a) {
   explain::Attribution attr = method.run(req);
   Tensor out = attr.values.to(Device::CPU).to(DType::F32);
   req.input = req.input.to(Device::CPU);  // for the PNG
-  check_finite(out, "attribution");
+  check_finite_input(out, a.method + " attribution (the model's weights and inputs were finite)",
+                     a.common.allow_nonfinite);
   save_npy(a.out, out);
-  if (!a.png.empty()) write_png(a.png, out, req.input);
+  print_wrote(a.out, a.method + " attributions, " + out.describe());
+  if (!a.png.empty()) {
+    write_png(a.png, out, req.input);
+    print_wrote(a.png, a.method + " heatmap");
+  }
 }
 
 }  // namespace
@@ -114,8 +139,10 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
   cmd->add_option("--out", args->out, "output .npy (float32)")->required();
   cmd->add_option("--png", args->png, "also write a heatmap PNG");
-  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32");
+  cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
+      ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
+  add_common_options(cmd, args->common);
   for (const auto& spec : explain::all_method_options()) {
     std::string help = spec.help;
     if (!spec.default_value.empty() && !explain::is_flag(spec)) help += " (default " + spec.default_value + ")";
@@ -124,7 +151,8 @@ void add_explain_command(CLI::App& app) {
       args->given[spec.name] = cmd->add_flag("--" + spec.name, args->flags[spec.name], help);
     } else {
       args->values[spec.name] = "";
-      args->given[spec.name] = cmd->add_option("--" + spec.name, args->values[spec.name], help);
+      args->given[spec.name] =
+          cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type(spec));
     }
   }
   cmd->callback([args, target_option] {

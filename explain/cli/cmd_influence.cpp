@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
@@ -41,6 +42,7 @@ struct InfluenceArgs {
   double damping = 0.01;
   std::string solver = "cg";
   influence::LissaOptions lissa;
+  CommonOptions common;
 };
 
 double parse_number(const std::string& text, const std::string& what) {
@@ -126,9 +128,8 @@ void report_top(const InfluenceArgs& a, const Tensor& S, const influence::Influe
   }
   html += "</table>";
   if (!a.html.empty()) {
-    std::ofstream f(a.html, std::ios::binary);
-    f << html;
-    if (!f) throw Error("--html: cannot write '" + a.html + "'");
+    write_file_atomic(a.html, {html});
+    print_wrote(a.html, "HTML view of the top " + std::to_string(k) + " proponents and opponents");
   }
 }
 
@@ -159,6 +160,12 @@ void run_influence(const InfluenceArgs& a) {
 
   const std::vector<std::string> specs = split_commas(a.checkpoints, /*keep_empty=*/true);
   if (specs.empty()) throw Error("--checkpoints: expected a comma-separated list of checkpoints");
+  std::vector<std::string> inputs = {a.train_x, a.train_y, a.test_x, a.test_y};
+  for (const auto& s : specs) inputs.push_back(s.substr(s.find(':') == std::string::npos ? 0 : s.find(':') + 1));
+  inputs.insert(inputs.end(), specs.begin(), specs.end());
+  check_output_path(a.out, "--out", inputs);  // before the long computation
+  check_output_path(a.html, "--html", inputs);
+  a.common.apply();
   std::vector<double> lrs;
   if (!a.lr.empty())
     for (const auto& t : split_commas(a.lr, /*keep_empty=*/true)) lrs.push_back(parse_number(t, "--lr"));
@@ -176,12 +183,17 @@ void run_influence(const InfluenceArgs& a) {
     data.test_x = load_npy(a.test_x);
     data.test_y = load_npy(a.test_y);
   }
+  check_finite_input(data.train_x, "--train-x '" + a.train_x + "'", a.common.allow_nonfinite);
+  if (data.test_x.defined()) check_finite_input(data.test_x, "--test-x '" + a.test_x + "'", a.common.allow_nonfinite);
   if (data.train_x.dtype() == DType::F64) data.train_x = data.train_x.to(DType::F32);
   if (data.test_x.defined() && data.test_x.dtype() == DType::F64) data.test_x = data.test_x.to(DType::F32);
 
   std::vector<Model> models;
   models.reserve(specs.size());
-  for (const auto& s : specs) models.push_back(load_model(s));
+  for (const auto& s : specs) {
+    models.push_back(load_model(s));
+    check_finite_model(models.back(), s, a.common.allow_nonfinite);
+  }
   std::vector<Model*> ptrs;
   for (auto& m : models) ptrs.push_back(&m);
   try {
@@ -211,6 +223,7 @@ void run_influence(const InfluenceArgs& a) {
   else
     S = influence::influence_function(ptrs, data, opt);
   save_npy(a.out, S.to(DType::F32));
+  print_wrote(a.out, a.method + " scores, " + S.to(DType::F32).describe());
   if (a.top > 0) report_top(a, S, data);
 }
 
@@ -233,21 +246,29 @@ void add_influence_command(CLI::App& app) {
   cmd->add_option("--test-x", args->test_x, "test inputs .npy (n_test, ...)");
   cmd->add_option("--test-y", args->test_y, "test labels .npy, int64 (n_test)");
   cmd->add_option("--params", args->params, "all (default) | last-layer");
-  cmd->add_option("--projection", args->projection, "project gradients to K dimensions (seeded Gaussian)");
+  cmd->add_option("--projection", args->projection, "project gradients to K dimensions (seeded Gaussian)")
+      ->check(between(0, 1 << 20));
   cmd->add_option("--seed", args->seed, "projection seed; LiSSA mini-batch seed (default 0)");
-  cmd->add_option("--damping", args->damping, "influence-function: lambda in (H + lambda I) (default 0.01)");
+  cmd->add_option("--damping", args->damping, "influence-function: lambda in (H + lambda I) (default 0.01)")
+      ->check(at_least(0));
   cmd->add_option("--solver", args->solver,
                   "influence-function: cg (conjugate gradients, default) | lissa (stochastic, Agarwal et al. 2017)");
-  cmd->add_option("--lissa-depth", args->lissa.depth, "LiSSA recursion steps per repeat (default 1000)");
-  cmd->add_option("--lissa-repeats", args->lissa.repeats, "LiSSA independent recursions averaged (default 1)");
+  cmd->add_option("--lissa-depth", args->lissa.depth, "LiSSA recursion steps per repeat (default 1000)")
+      ->check(between(1, 1e6));
+  cmd->add_option("--lissa-repeats", args->lissa.repeats, "LiSSA independent recursions averaged (default 1)")
+      ->check(between(1, 1e4));
   cmd->add_option("--lissa-scale", args->lissa.scale,
-                  "LiSSA scale, above the largest eigenvalue of H + damping (default 10)");
-  cmd->add_option("--lissa-batch", args->lissa.batch, "LiSSA training examples per mini-batch Hessian (default 64)");
-  cmd->add_option("--chunk", args->chunk, "training examples per chunk (default 256)");
-  cmd->add_option("--top", args->top, "print each test example's K strongest proponents and opponents");
+                  "LiSSA scale, above the largest eigenvalue of H + damping (default 10)")
+      ->check(greater_than(0));
+  cmd->add_option("--lissa-batch", args->lissa.batch, "LiSSA training examples per mini-batch Hessian (default 64)")
+      ->check(between(1, 1e6));
+  cmd->add_option("--chunk", args->chunk, "training examples per chunk (default 256)")->check(between(1, 1e6));
+  cmd->add_option("--top", args->top, "print each test example's K strongest proponents and opponents")
+      ->check(between(0, 1e4));
   cmd->add_option("--html", args->html, "with --top: write an HTML view of them");
   cmd->add_option("--out", args->out, "output .npy, float32 (n_test, n_train); self-influence: (n_train)")->required();
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by influence yet");
+  add_common_options(cmd, args->common);
   cmd->callback([args] {
     cuda::require_cpu_command(args->device, "xdnn influence");  // before loading anything
     run_influence(*args);

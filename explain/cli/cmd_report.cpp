@@ -3,6 +3,7 @@
 #include <fstream>
 #include <memory>
 
+#include "engine/file_io.h"
 #include "explain/attention.h"
 #include "explain/cli/commands.h"
 #include "explain/report.h"
@@ -19,6 +20,7 @@ struct ReportArgs {
   bool methods_given = false;
   int64_t fashion_test = 0;
   std::vector<std::string> options;  // key=value
+  CommonOptions common;
 };
 
 void run_report(const ReportArgs& a) {
@@ -30,6 +32,8 @@ void run_report(const ReportArgs& a) {
     req.options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (a.fashion_test > 0 && !a.input.empty()) throw Error("give either --input or --fashion-test, not both");
+  check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
+  a.common.apply();
   if (a.fashion_test > 0) {
     LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);
     req.input = test.images;
@@ -38,6 +42,7 @@ void run_report(const ReportArgs& a) {
     req.class_names.assign(names.begin(), names.end());
   } else if (!a.input.empty()) {
     req.input = load_npy(a.input);
+    check_finite_input(req.input, "--input '" + a.input + "'", a.common.allow_nonfinite);
     if (!a.labels.empty()) req.labels = load_npy(a.labels);
   } else {
     throw Error("no input: give --input X.npy or --fashion-test N");
@@ -51,12 +56,14 @@ void run_report(const ReportArgs& a) {
     const std::string vocab_path = text::vocabulary_path_for_checkpoint(a.model);
     if (std::ifstream(vocab_path).good()) req.vocabulary = explain::load_vocabulary_tokens(vocab_path);
   }
-  Model model = load_model(a.model);
+  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   if (req.class_names.empty()) req.class_names = model.class_names;
   req.model = &model;
   req.model_label = a.model;
   if (!a.title.empty()) req.title = a.title;
   explain::write_report(a.out, req);
+  print_wrote(a.out, "HTML report, " + std::to_string(req.input.dim(0)) + " sample(s) x " +
+                         std::to_string(req.methods.size()) + " method(s)");
 }
 
 }  // namespace
@@ -67,13 +74,15 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T))");
   cmd->add_option("--labels", args->labels, "true labels .npy (int64 (N,)), optional");
-  cmd->add_option("--fashion-test", args->fashion_test, "use the first N Fashion-MNIST test images (with labels)");
+  cmd->add_option("--fashion-test", args->fashion_test, "use the first N Fashion-MNIST test images (with labels)")
+      ->check(between(1, 10000));
   CLI::Option* methods = cmd->add_option("--methods", args->methods,
                                          "comma-separated explanation methods (default " + args->methods +
                                              "; for token inputs saliency,integrated-gradients,erasure,lrp)");
   cmd->add_option("--option", args->options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
   cmd->add_option("--title", args->title, "page title");
   cmd->add_option("--out", args->out, "output .html")->required();
+  add_common_options(cmd, args->common);
   cmd->callback([args, methods] {
     args->methods_given = methods->count() > 0;
     run_report(*args);

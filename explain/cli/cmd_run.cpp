@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
 #include "models/load.h"
@@ -17,11 +18,16 @@ struct RunOptions {
   std::string model, out;
   std::vector<std::string> inputs;
   std::string device = "cpu";
+  CommonOptions common;
 };
 
 void run_command(const RunOptions& o) {
   const Device device = cuda::select_device(o.device, "--device");  // before any work: fail fast
-  Model model = load_model(o.model);
+  std::vector<std::string> inputs = o.inputs;
+  inputs.push_back(o.model);
+  check_output_path(o.out, "--out", inputs);
+  o.common.apply();
+  Model model = load_checked_model(o.model, o.common.allow_nonfinite);
   model.to(device);
   if (o.inputs.size() != model.inputs().size())
     throw Error("model '" + o.model + "' takes " + std::to_string(model.inputs().size()) + " input(s), got " +
@@ -29,6 +35,7 @@ void run_command(const RunOptions& o) {
   std::vector<Tensor> xs;
   for (size_t i = 0; i < o.inputs.size(); ++i) {
     Tensor x = load_npy(o.inputs[i]);
+    check_finite_input(x, "--input '" + o.inputs[i] + "'", o.common.allow_nonfinite);
     // float64 arrays run in the model's float type (float32); integers stay integers.
     if (x.is_float() && x.dtype() != model.dtype()) x = x.to(model.dtype());
     xs.push_back(x.to(device));
@@ -39,6 +46,7 @@ void run_command(const RunOptions& o) {
   y = y.to(Device::CPU);
   if (y.is_float()) y = y.to(DType::F32);
   save_npy(o.out, y);
+  print_wrote(o.out, "output '" + model.value_name(model.outputs().at(0)) + "', " + y.describe());
 }
 
 }  // namespace
@@ -50,6 +58,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", opts->inputs, "input .npy (repeat for models with several inputs)")->required();
   cmd->add_option("--out", opts->out, "output .npy (float32)")->required();
   cmd->add_option("--device", opts->device, "cpu or cuda")->capture_default_str();
+  add_common_options(cmd, opts->common);
   cmd->callback([opts] { run_command(*opts); });
 }
 

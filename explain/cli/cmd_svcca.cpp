@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/svcca.h"
 #include "models/load.h"
@@ -20,6 +21,7 @@ namespace {
 struct SvccaArgs {
   std::string model_a, model_b, layer_a, layer_b, input, out, precision = "float64";
   double keep = 0.99;
+  CommonOptions common;
 };
 
 Tensor svcca_input_for(const Model& model, const Tensor& x) {
@@ -30,21 +32,24 @@ Tensor svcca_input_for(const Model& model, const Tensor& x) {
 void run_svcca(const SvccaArgs& a) {
   if (!(a.keep > 0.0 && a.keep <= 1.0))
     throw Error("--keep " + std::to_string(a.keep) + ": expected a fraction of the variance in (0, 1]");
-  Model model_a = load_model(a.model_a);
+  check_output_path(a.out, "--out", {a.model_a, a.model_b, a.input});  // before any work
+  a.common.apply();
+  Model model_a = load_checked_model(a.model_a, a.common.allow_nonfinite);
   set_precision(model_a, a.precision);
-  Model model_b = load_model(a.model_b.empty() ? a.model_a : a.model_b);
+  Model model_b = load_checked_model(a.model_b.empty() ? a.model_a : a.model_b, a.common.allow_nonfinite);
   set_precision(model_b, a.precision);
   // Unknown tensor names fail here, before any forward pass.
   model_a.value_id(a.layer_a);
   model_b.value_id(a.layer_b);
   const Tensor x = load_npy(a.input);
-  check_finite(x, a.input);
+  check_finite_input(x, "--input '" + a.input + "'", a.common.allow_nonfinite);
   if (x.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + x.describe());
   const Tensor act_a = explain::layer_activation(model_a, svcca_input_for(model_a, x), a.layer_a);
   const Tensor act_b = explain::layer_activation(model_b, svcca_input_for(model_b, x), a.layer_b);
   const explain::SvccaResult r = explain::svcca(act_a, act_b, a.keep, "--layer " + a.layer_a, "--layer-b " + a.layer_b);
   std::vector<double> rho = r.correlations;
   save_npy(a.out, Tensor::from_vector({static_cast<int64_t>(rho.size())}, rho).to(DType::F32));
+  print_wrote(a.out, std::to_string(rho.size()) + " canonical correlations, float32");
   double mean = 0.0;
   for (double v : rho) mean += v / static_cast<double>(rho.size());
   std::printf("svcca: %lld data points, kept k_A = %lld, k_B = %lld directions; %zu correlations, mean %.6f\n",
@@ -65,7 +70,9 @@ void add_svcca_command(CLI::App& app) {
   cmd->add_option("--keep", args->keep, "fraction of the variance the SVD reduction keeps, in (0, 1]")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "output .npy: the canonical correlations, float32 (m,)")->required();
-  cmd->add_option("--precision", args->precision, "compute the activations in float64 (default) or float32");
+  cmd->add_option("--precision", args->precision, "compute the activations in float64 (default) or float32")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  add_common_options(cmd, args->common);
   cmd->callback([args] { run_svcca(*args); });
 }
 

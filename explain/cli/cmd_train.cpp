@@ -206,29 +206,32 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "zoo architecture: " + zoo)->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "total number of epochs (a resumed run stops at the same total)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 100000));
   cmd->add_option("--out", o->out, "directory for DIR/epoch-K.safetensors checkpoints (+ .optim sidecars)");
   cmd->add_option("--seed", o->seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer.name, "adam or sgd")
       ->capture_default_str()
       ->check(CLI::IsMember({"adam", "sgd"}));
-  cmd->add_option("--lr", o->optimizer.lr, "learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", o->optimizer.lr, "learning rate")->capture_default_str()->check(at_least(0));
   cmd->add_option("--lr-decay", o->lr_decay, "learning-rate factor per epoch: epoch K uses lr * decay^(K-1)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(greater_than(0));
   cmd->add_option("--momentum", o->optimizer.momentum, "SGD momentum")->capture_default_str();
   cmd->add_flag("--nesterov", o->optimizer.nesterov, "SGD with Nesterov momentum");
   cmd->add_option("--weight-decay", o->optimizer.weight_decay, "L2 weight decay (PyTorch's weight_decay)")
       ->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", o->batch_size, "mini-batch size")->capture_default_str()->check(between(1, 1 << 16));
   cmd->add_option("--resume", o->resume,
                   "continue from DIR/epoch-K.safetensors (bit-identical to an uninterrupted run; unspecified "
                   "settings are taken from the checkpoint)");
   cmd->add_option("--train-limit", o->train_limit,
-                  "use only the first N training images (text: sequences; trigger: generate N, default 4000)");
+                  "use only the first N training images (text: sequences; trigger: generate N, default 4000)")
+      ->check(between(1, 1e7));
   cmd->add_option("--test-limit", o->test_limit,
-                  "evaluate on only the first N test images (trigger: generate N, default 1000)");
-  cmd->add_option("--threads", o->threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)");
+                  "evaluate on only the first N test images (trigger: generate N, default 1000)")
+      ->check(between(1, 1e7));
+  cmd->add_option("--threads", o->threads, "worker threads (default: $XDNN_NUM_THREADS or all cores)")
+      ->check(between(1, 1024));
   cmd->add_option("--data-dir", o->data_dir,
                   "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist); for austen-*: the "
                   "janeaustenr data directory (default $XDNN_JANEAUSTEN_DIR or the R site library)");
@@ -238,26 +241,26 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--max-len", o->max_len,
                   "text: tokens per sequence (default austen-words 48, austen-chars 160, "
                   "trigger 16)")
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 100000));
   cmd->add_option("--vocab", o->vocab,
                   "text: vocabulary size (Austen: most frequent training tokens, default "
                   "10000; trigger: total, default 56)")
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 10000000));
   cmd->add_option("--data-seed", o->data_seed, "text: seed of the train/test split or of the generated task")
       ->capture_default_str();
   cmd->add_option("--embed-dim", o->text.embed_dim, "text: embedding width")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 65536));
   cmd->add_option("--hidden", o->text.hidden_size, "text: LSTM hidden size / transformer feed-forward width")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 65536));
   cmd->add_flag("--bidirectional", o->text.bidirectional, "text-lstm: bidirectional LSTM");
   cmd->add_option("--layers", o->text.num_layers, "text-transformer: encoder layers")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 1000));
   cmd->add_option("--heads", o->text.num_heads, "text-transformer: attention heads")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(between(1, 1024));
   cmd->add_option("--pooling", o->text.pooling,
                   "text: last | mean (text-lstm, default last), mean | first "
                   "(text-transformer, default mean)");

@@ -32,4 +32,34 @@ void check_finite(const Tensor& x, const std::string& path);
 // --precision: the dtype the model computes in, "float64" or "float32" (anything else: a one-line error).
 void set_precision(Model& model, const std::string& precision);
 
+// Option checks with one short message; main.cpp prints "xdnn: error: --epochs: must be >= 1, got 0".
+// Give every count a user can type an upper bound too (between): a typo such as --steps 1e9 must fail
+// at once, not run for a day. Non-numbers read "expected a number, got 'abc'".
+CLI::Validator at_least(double min);
+CLI::Validator greater_than(double min);
+CLI::Validator between(double min, double max);
+
+// The NaN / Inf policy of every command: a non-finite element in an input or a model weight is an Error
+// naming the culprit (`what`: the file or option, e.g. "--input 'x.npy'"; the model and the weight's name);
+// with allow (--allow-nonfinite) it is a warning on stderr and the command goes on.
+void check_finite_input(const Tensor& x, const std::string& what, bool allow);
+void check_finite_model(Model& model, const std::string& model_name, bool allow);
+
+// load_model (models/load.h) plus the checks every command wants: a warning on stderr when `spec` is a
+// bare zoo name (an untrained model), and the NaN / Inf policy on its weights.
+Model load_checked_model(const std::string& spec, bool allow_nonfinite);
+
+// Options most commands share, declared by one call so they read the same everywhere:
+//   --threads N (1..1024; default $XDNN_NUM_THREADS or all cores), --allow-nonfinite.
+struct CommonOptions {
+  int threads = 0;  // 0: not given
+  bool allow_nonfinite = false;
+  void apply() const;  // sets the thread count when given
+};
+void add_common_options(CLI::App* cmd, CommonOptions& o);
+
+// The line every command prints on stdout for each file it wrote: "wrote PATH (WHAT)", e.g.
+// "wrote a.npy (attributions, float32 (8, 1, 28, 28))".
+void print_wrote(const std::string& path, const std::string& what);
+
 }  // namespace xdnn::cli

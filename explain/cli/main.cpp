@@ -29,8 +29,22 @@ int main(int argc, char** argv) {
     // A bad $XDNN_NUM_THREADS fails here, before any work (the pool reads it at its first use).
     if (const char* threads = std::getenv("XDNN_NUM_THREADS")) xdnn::parse_num_threads(threads);
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own errors (unknown option, missing value, failed check) get the same one line and exit
+    // status as every other error, not CLI11's exit codes 104-109 and its own style.
+    std::string what = e.what();
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "xdnn: error: %s\n", what.c_str());
+    const auto used = app.get_subcommands();
+    std::fprintf(stderr, "hint: see 'xdnn %s--help'\n", used.empty() ? "" : (used[0]->get_name() + " ").c_str());
+    return 1;
   } catch (const xdnn::Error& e) {
     std::fprintf(stderr, "xdnn: error: %s\n", e.what());
     if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());

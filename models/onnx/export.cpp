@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "engine/file_io.h"
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
@@ -187,21 +188,9 @@ onnx::ModelProto export_onnx_model(const Model& model) {
 
 void export_onnx_file(const Model& model, const std::string& path) {
   const onnx::ModelProto proto = export_onnx_model(model);
-  // Written whole or not at all: a failed or interrupted write leaves no truncated model behind.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f || !proto.SerializeToOstream(&f) || !f.flush()) {
-      std::remove(tmp.c_str());
-      throw Error("cannot write '" + path + "'", "check that the directory exists and is writable");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + ec.message());
-  }
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) throw Error("cannot serialise the ONNX model for '" + path + "'");
+  write_file_atomic(path, {bytes});  // whole or not at all (engine/file_io.h)
 }
 
 // ---- image layers ----

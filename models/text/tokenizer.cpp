@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace xdnn::text {
 
@@ -172,11 +173,8 @@ void save_vocabulary(const std::string& path, const Vocabulary& vocab, const std
   j["unk"] = kUnkId;
   j["tokens"] = vocab.tokens();
   j["class_names"] = class_names;
-  std::ofstream f(path);
-  if (!f) throw Error(path + ": cannot open for writing");
   // Invalid UTF-8 (a stray byte token) is written as U+FFFD rather than throwing.
-  f << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  if (!f) throw Error(path + ": write failed");
+  write_file_atomic(path, {j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"});
 }
 
 VocabularyFile load_vocabulary(const std::string& path) {
