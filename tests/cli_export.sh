@@ -14,7 +14,7 @@ cmp "$dir/checkpoint.npy" "$dir/onnx.npy"
 if "$xdnn" export --model "$dir/run/epoch-1.safetensors" --out "$dir/no/such/dir/m.onnx" 2>"$dir/err"; then
   echo "export to a missing directory succeeded"; exit 1
 fi
-grep -q "cannot write" "$dir/err" && [ "$(wc -l <"$dir/err")" -le 2 ]
+grep -q "no/such/dir" "$dir/err" && [ "$(wc -l <"$dir/err")" -le 2 ]
 # A text checkpoint (vocabulary and sizes from its metadata) exports too.
 "$xdnn" train --model text-lstm --data trigger --epochs 1 --train-limit 128 --test-limit 32 --no-progress \
   --out "$dir/text" >/dev/null

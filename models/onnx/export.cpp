@@ -1,10 +1,7 @@
 // ONNX export: the graph writer, the exporter registry, and the image layers (export.h describes the design).
 #include "models/onnx/export.h"
 
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "engine/file_io.h"
@@ -187,10 +184,8 @@ onnx::ModelProto export_onnx_model(const Model& model) {
 }
 
 void export_onnx_file(const Model& model, const std::string& path) {
-  const onnx::ModelProto proto = export_onnx_model(model);
-  std::string bytes;
-  if (!proto.SerializeToString(&bytes)) throw Error("cannot serialise the ONNX model for '" + path + "'");
-  write_file_atomic(path, {bytes});  // whole or not at all (engine/file_io.h)
+  const std::string bytes = export_onnx_model(model).SerializeAsString();
+  write_file_atomic(path, {bytes});  // engine/file_io.h: the old file or the whole new one, never a torn one
 }
 
 // ---- image layers ----
