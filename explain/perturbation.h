@@ -101,7 +101,8 @@ constexpr int64_t kRowsPerCall = 64;
 Perturber make_perturber(const ExplainRequest& req, const std::string& method);
 
 // --baselines B.npy of expected-gradients / deeplift-shap: float (J, ...), each row one sample's shape
-// of `x` (float input (N, ...)); returned in x's dtype. Throws naming --baselines otherwise.
+// of `x` (float input (N, ...)); returned in x's dtype. Without --baselines: one all-zero baseline (the
+// methods then reduce to integrated gradients / DeepLIFT from 0). Throws naming --baselines otherwise.
 Tensor baseline_set(const Options& options, const Tensor& x, const std::string& method);
 
 // Parameters shared by the group methods, for the Attribution: groups, source.

@@ -137,15 +137,16 @@ Attribution rise(const ExplainRequest& req) {
   return a;
 }
 
-MethodRegistration reg{{"rise",
-                        "RISE (Petsiuk et al. 2018): score-weighted mean of random soft masks",
-                        {{"masks", "", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate"},
-                         {"cell", "4", "generated masks: grid cell size in pixels"},
-                         {"p", "0.5", "generated masks: probability that a cell is kept"},
-                         kOptSeed,
-                         kOptGroupBaseline,
-                         kOptScore},
-                        rise}};
+MethodRegistration reg{
+    {"rise",
+     "RISE (Petsiuk et al. 2018): score-weighted mean of random soft masks",
+     {{"masks", "1000", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate"},
+      {"cell", "4", "generated masks: grid cell size in pixels"},
+      {"p", "0.5", "generated masks: probability that a cell is kept"},
+      kOptSeed,
+      kOptGroupBaseline,
+      kOptScore},
+     rise}};
 
 }  // namespace
 }  // namespace xdnn::explain

@@ -305,7 +305,6 @@ TEST_CASE("perturbation explainers: bad input fails with one line naming the opt
   fails("rise", {{"masks", "10"}}, "rise");  // not an image
   fails("deeplift-shap", {{"baselines", mask}}, "--baselines");
   fails("deeplift-shap", {{"baselines", mask}, {"score", "prob"}}, "--score");
-  fails("expected-gradients", {}, "--baselines");
   // Too many groups for exact Shapley values, refused before any forward pass.
   const Model wide = mlp(rng, 20, 4, 2);
   const std::string msg = error_of([&] { run("shapley-values", wide, random_tensor({1, 20}, rng, 0, 1), {0}, {}); });
@@ -499,4 +498,16 @@ TEST_CASE("SLIC superpixels: connected, pure on a two-colour image, per-sample g
                   a.values.item(n * 256 + i) != a.values.item(n * 256 + j);
     CHECK(differ == 0);
   }
+}
+
+TEST_CASE("without --baselines: expected gradients = integrated gradients, DeepLIFT-SHAP = DeepLIFT, from 0") {
+  Rng rng(17);
+  const Model m = mlp(rng, 5, 7, 3);
+  const Tensor x = random_tensor({2, 5}, rng, -1, 1);
+  const Attribution eg = run("expected-gradients", m, x, {0, 2}, {{"steps", "16"}});
+  const Attribution ig = run("integrated-gradients", m, x, {0, 2}, {{"steps", "16"}});
+  CHECK(rel_diff(eg.values, ig.values) < 1e-12);
+  const Attribution dls = run("deeplift-shap", m, x, {0, 2}, {});
+  const Attribution dl = run("deeplift", m, x, {0, 2}, {});
+  CHECK(rel_diff(dls.values, dl.values) < 1e-12);
 }
