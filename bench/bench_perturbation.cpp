@@ -74,10 +74,10 @@ void BM_Perturbation(benchmark::State& state, const std::string& method, Opts op
   state.SetItemsProcessed(state.iterations() * n);
 }
 
-#define XDNN_PERTURBATION_BENCH(name, method, ...)                                      \
+#define XDNN_PERTURBATION_BENCH(name, method, ...)                                 \
   BENCHMARK_CAPTURE(BM_Perturbation, name, std::string(method), Opts{__VA_ARGS__}) \
-      ->Arg(1)                                                                      \
-      ->MeasureProcessCPUTime()                                                     \
+      ->Arg(1)                                                                     \
+      ->MeasureProcessCPUTime()                                                    \
       ->Unit(benchmark::kMillisecond)
 
 XDNN_PERTURBATION_BENCH(feature_ablation_grid4, "feature-ablation", {"feature-mask", "grid:4"});

@@ -208,9 +208,6 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
   return out;
 }
 
-namespace {
-
-// The (out, in) matrix of 1-D bilinear resizing with half-pixel centres.
 Tensor resize_matrix(int64_t out, int64_t in, DType dtype) {
   Tensor m({out, in}, dtype);
   const double scale = static_cast<double>(in) / static_cast<double>(out);
@@ -224,8 +221,6 @@ Tensor resize_matrix(int64_t out, int64_t in, DType dtype) {
   }
   return m;
 }
-
-}  // namespace
 
 Tensor upsample_bilinear(const Tensor& cam, int64_t H, int64_t W) {
   if (cam.ndim() != 4 || cam.dim(1) != 1) throw Error("upsample: expected a map (N, 1, h, w), got " + cam.describe());
