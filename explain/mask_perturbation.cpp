@@ -59,6 +59,9 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   check_request(req);
   if (!req.input.is_float() || req.input.ndim() != 4)
     throw Error(method + ": expected a float image batch (N, C, H, W), got " + req.input.describe());
+  // A static-batch export (Model::exported_batch) runs one sample per call: optimise sample by sample.
+  if (req.model->exported_batch > 0 && req.input.dim(0) > 1)
+    return for_each_sample(req, [&](const ExplainRequest& one) { return optimise_mask(one, game, method); });
   const Options& o = req.options;
   const Model& model = *req.model;
   const Tensor x = model_input(req);
