@@ -113,15 +113,16 @@ void describe_groups(const FeatureGroups& groups, Attribution& a);
 // Fisher–Yates shuffle of [0..G−1] (fresh for every row).
 std::vector<uint8_t> kernel_shap_sample(int64_t G, int64_t K, uint64_t seed);
 
-// Option specs the perturbation methods share (the CLI declares each name once).
-inline const OptionSpec kOptFeatureMask{
+// Option specs the perturbation methods share (the CLI declares each name once). Not `inline`: an inline
+// variable is a unique global symbol that libxdnn.map cannot hide (tests/examples checks the exports).
+const OptionSpec kOptFeatureMask{
     "feature-mask", "",
     "feature groups: int64 .npy of one sample's shape with ids 0..G-1, grid:S (SxS-pixel cells) or slic:K[,m] "
     "(about K SLIC superpixels, compactness m); default: one group per token / column, grid:4 for images"};
-inline const OptionSpec kOptGroupBaseline{
+const OptionSpec kOptGroupBaseline{
     "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)"};
-inline const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)"};
-inline const OptionSpec kOptScore{"score", "logit", "explained score of the target class: logit, prob or log-prob"};
-inline const OptionSpec kOptSeed{"seed", "0", "seed of the sampling (SplitMix64)"};
+const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)"};
+const OptionSpec kOptScore{"score", "logit", "explained score of the target class: logit, prob or log-prob"};
+const OptionSpec kOptSeed{"seed", "0", "seed of the sampling (SplitMix64)"};
 
 }  // namespace xdnn::explain
