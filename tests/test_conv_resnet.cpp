@@ -141,21 +141,58 @@ TEST_CASE("Conv2d, whole batch in one chunk: float64 forward and gradients match
 
 TEST_CASE("Conv2d, whole batch in one chunk: weight and input gradients against finite differences") {
   Rng rng(17);
-  const ConvCase c{6, 3, 4, 4, 5, 3, 2, 1};  // N·P = 24 columns: one chunk
-  const ops::Conv2dGeometry g = geometry(c);
-  Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
-  const Tensor b = random_tensor({c.O}, rng);
-  const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
-  auto loss = [&] {  // <gy, conv(x, w) + b>
-    const Tensor y = ops::conv2d_forward(x, w, b, g);
-    double s = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) s += y.item(i) * gy.item(i);
-    return s;
+  // N·P = 24 columns: one chunk; stride 2 with 3 channels, stride 1 with 32.
+  for (const ConvCase& c : {ConvCase{6, 3, 4, 4, 5, 3, 2, 1}, ConvCase{2, 32, 3, 3, 4, 3, 1, 1}}) {
+    const ops::Conv2dGeometry g = geometry(c);
+    Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
+    const Tensor b = random_tensor({c.O}, rng);
+    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
+    auto loss = [&] {  // <gy, conv(x, w) + b>
+      const Tensor y = ops::conv2d_forward(x, w, b, g);
+      double s = 0;
+      for (int64_t i = 0; i < y.numel(); ++i) s += y.item(i) * gy.item(i);
+      return s;
+    };
+    Tensor gw(w.shape(), DType::F64);
+    ops::conv2d_backward_weight(x, gy, gw, false, g);
+    CHECK(max_rel_diff(gw, testing::numeric_gradient(loss, w)) < 1e-6);
+    CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), testing::numeric_gradient(loss, x)) < 1e-6);
+  }
+}
+
+TEST_CASE("conv2d_backward_input, stride 1: asymmetric paddings, dilation, 1x1 / 3x3 / 1x3 kernels") {
+  // 32 input channels; pads from 0 to dilation·(K−1) on each side, dilation 1 and 2, float64 against the
+  // definition.
+  Rng rng(19);
+  struct Geo {
+    int64_t kh, kw, dil, pt, pb, pl, pr;
   };
-  Tensor gw(w.shape(), DType::F64);
-  ops::conv2d_backward_weight(x, gy, gw, false, g);
-  CHECK(max_rel_diff(gw, testing::numeric_gradient(loss, w)) < 1e-6);
-  CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), testing::numeric_gradient(loss, x)) < 1e-6);
+  for (const Geo& q : {Geo{3, 3, 1, 1, 1, 1, 1}, Geo{3, 3, 1, 0, 2, 2, 0}, Geo{3, 3, 2, 2, 1, 0, 4},
+                       Geo{1, 1, 1, 0, 0, 0, 0}, Geo{1, 3, 1, 0, 0, 1, 2}}) {
+    CAPTURE(q.kh);
+    CAPTURE(q.dil);
+    ops::Conv2dGeometry g;
+    g.dilation_h = g.dilation_w = q.dil;
+    g.pad_top = q.pt, g.pad_bottom = q.pb, g.pad_left = q.pl, g.pad_right = q.pr;
+    const Tensor x = random_tensor({3, 32, 7, 6}, rng), w = random_tensor({5, 32, q.kh, q.kw}, rng);
+    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
+    Tensor gx_ref(x.shape(), DType::F64);  // the definition, with dilation
+    const Shape ys = gy.shape();
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t o = 0; o < 5; ++o)
+        for (int64_t oh = 0; oh < ys[2]; ++oh)
+          for (int64_t ow = 0; ow < ys[3]; ++ow)
+            for (int64_t c = 0; c < 32; ++c)
+              for (int64_t i = 0; i < q.kh; ++i)
+                for (int64_t j = 0; j < q.kw; ++j) {
+                  const int64_t ih = oh - q.pt + i * q.dil, iw = ow - q.pl + j * q.dil;
+                  if (ih < 0 || ih >= 7 || iw < 0 || iw >= 6) continue;
+                  const int64_t xi = ((n * 32 + c) * 7 + ih) * 6 + iw;
+                  gx_ref.set_item(xi, gx_ref.item(xi) + w.item(((o * 32 + c) * q.kh + i) * q.kw + j) *
+                                                            gy.item(((n * 5 + o) * ys[2] + oh) * ys[3] + ow));
+                }
+    CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), gx_ref) < 1e-12);
+  }
 }
 
 TEST_CASE("Conv2d, whole batch in one chunk: a sample alone gives the same bits; 1 and 2 threads agree") {
