@@ -40,18 +40,18 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
   cublasHandle_t h = blas_handle();
   if (batch == 1) {
     if constexpr (std::is_same_v<T, float>)
-      check_cublas(cublasSgemm(h, op1, op2, m, n, k, &al, B, l1, A, l2, &be, C, lc), "cublasSgemm");
+      check_cublas(cublas().sgemm(h, op1, op2, m, n, k, &al, B, l1, A, l2, &be, C, lc), "cublasSgemm");
     else
-      check_cublas(cublasDgemm(h, op1, op2, m, n, k, &al, B, l1, A, l2, &be, C, lc), "cublasDgemm");
+      check_cublas(cublas().dgemm(h, op1, op2, m, n, k, &al, B, l1, A, l2, &be, C, lc), "cublasDgemm");
   } else {
     const int count = as_int(batch, what);
     if constexpr (std::is_same_v<T, float>)
-      check_cublas(cublasSgemmStridedBatched(h, op1, op2, m, n, k, &al, B, l1, stride_b, A, l2, stride_a, &be, C, lc,
-                                             stride_c, count),
+      check_cublas(cublas().sgemm_strided_batched(h, op1, op2, m, n, k, &al, B, l1, stride_b, A, l2, stride_a, &be, C,
+                                                  lc, stride_c, count),
                    "cublasSgemmStridedBatched");
     else
-      check_cublas(cublasDgemmStridedBatched(h, op1, op2, m, n, k, &al, B, l1, stride_b, A, l2, stride_a, &be, C, lc,
-                                             stride_c, count),
+      check_cublas(cublas().dgemm_strided_batched(h, op1, op2, m, n, k, &al, B, l1, stride_b, A, l2, stride_a, &be, C,
+                                                  lc, stride_c, count),
                    "cublasDgemmStridedBatched");
   }
 }

@@ -75,12 +75,12 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
   std::lock_guard<std::mutex> lock(library_mutex());
   cublasHandle_t h = blas_handle();
   if constexpr (std::is_same_v<T, float>)
-    check_cublas(cublasSgemmStridedBatched(h, op(c.trans_first), op(c.trans_second), m, n, k, &one, B, l1, sb, A, l2,
-                                           sa, &be, C, lc, sc, static_cast<int>(batch)),
+    check_cublas(cublas().sgemm_strided_batched(h, op(c.trans_first), op(c.trans_second), m, n, k, &one, B, l1, sb, A,
+                                                l2, sa, &be, C, lc, sc, static_cast<int>(batch)),
                  "cublasSgemmStridedBatched");
   else
-    check_cublas(cublasDgemmStridedBatched(h, op(c.trans_first), op(c.trans_second), m, n, k, &one, B, l1, sb, A, l2,
-                                           sa, &be, C, lc, sc, static_cast<int>(batch)),
+    check_cublas(cublas().dgemm_strided_batched(h, op(c.trans_first), op(c.trans_second), m, n, k, &one, B, l1, sb, A,
+                                                l2, sa, &be, C, lc, sc, static_cast<int>(batch)),
                  "cublasDgemmStridedBatched");
 }
 

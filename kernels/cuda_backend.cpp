@@ -19,14 +19,6 @@ void check_launch(const char* kernel) {
     throw Error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(status));
 }
 
-void check_cublas(cublasStatus_t status, const char* call) {
-  if (status != CUBLAS_STATUS_SUCCESS) throw Error(std::string(call) + " failed: " + cublasGetStatusString(status));
-}
-
-void check_cudnn(cudnnStatus_t status, const char* call) {
-  if (status != CUDNN_STATUS_SUCCESS) throw Error(std::string(call) + " failed: " + cudnnGetErrorString(status));
-}
-
 std::vector<DeviceInfo> devices(std::string* reason) {
   std::vector<DeviceInfo> out;
   int count = 0;
@@ -62,17 +54,30 @@ static std::string version_str(int v, int major_div, int minor_div, int minor_mo
   return std::to_string(v / major_div) + "." + std::to_string(v / minor_div % minor_mod);
 }
 
+// Asking for the library versions loads cuBLAS and cuDNN (kernels/cuda_libs.h); one that cannot be loaded is
+// named with the reason instead of a version, so `xdnn --version` shows what `--device cuda` would hit.
 std::string library_versions() {
   int runtime = 0;
-  cudaRuntimeGetVersion(&runtime);                     // 13000 = 13.0
-  int blas_major = 0, blas_minor = 0, blas_patch = 0;  // of the cuBLAS library loaded, no device needed
-  cublasGetProperty(MAJOR_VERSION, &blas_major);
-  cublasGetProperty(MINOR_VERSION, &blas_minor);
-  cublasGetProperty(PATCH_LEVEL, &blas_patch);
-  const size_t dnn = cudnnGetVersion();  // 91300 = 9.13.0 (cuDNN 9: major*10000 + minor*100 + patch)
-  return "CUDA runtime " + version_str(runtime, 1000, 10, 100) + ", cuBLAS " + std::to_string(blas_major) + "." +
-         std::to_string(blas_minor) + "." + std::to_string(blas_patch) + ", cuDNN " + std::to_string(dnn / 10000) +
-         "." + std::to_string(dnn / 100 % 100) + "." + std::to_string(dnn % 100);
+  cudaRuntimeGetVersion(&runtime);  // 13000 = 13.0 (the runtime linked in)
+  std::string out = "CUDA runtime " + version_str(runtime, 1000, 10, 100);
+  try {
+    const CublasApi& blas = cublas();
+    int major = 0, minor = 0, patch = 0;  // of the cuBLAS library loaded, no device needed
+    blas.get_property(MAJOR_VERSION, &major);
+    blas.get_property(MINOR_VERSION, &minor);
+    blas.get_property(PATCH_LEVEL, &patch);
+    out += ", cuBLAS " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  } catch (const Error& e) {
+    out += std::string(", ") + e.what();
+  }
+  try {
+    const size_t dnn = cudnn().get_version();  // 91300 = 9.13.0 (cuDNN 9: major*10000 + minor*100 + patch)
+    out += ", cuDNN " + std::to_string(dnn / 10000) + "." + std::to_string(dnn / 100 % 100) + "." +
+           std::to_string(dnn % 100);
+  } catch (const Error& e) {
+    out += std::string(", ") + e.what();
+  }
+  return out;
 }
 
 void require_device(const char* what) {
@@ -113,35 +118,6 @@ cudaStream_t stream() {
 }
 
 void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
-
-std::mutex& library_mutex() {
-  static std::mutex* m = new std::mutex;
-  return *m;
-}
-
-cublasHandle_t blas_handle() {
-  static cublasHandle_t handle = nullptr;
-  if (!handle) {
-    cublasHandle_t h = nullptr;
-    check_cublas(cublasCreate(&h), "cublasCreate");
-    check_cublas(cublasSetStream(h, stream()), "cublasSetStream");
-    // No tensor-core down-conversion of fp32 products (TF32): results stay within 1e-4 of the CPU.
-    check_cublas(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-    handle = h;
-  }
-  return handle;
-}
-
-cudnnHandle_t cudnn_handle() {
-  static cudnnHandle_t handle = nullptr;
-  if (!handle) {
-    cudnnHandle_t h = nullptr;
-    check_cudnn(cudnnCreate(&h), "cudnnCreate");
-    check_cudnn(cudnnSetStream(h, stream()), "cudnnSetStream");
-    handle = h;
-  }
-  return handle;
-}
 
 void expect_cuda(const Tensor& t, const char* what) {
   if (!t.defined()) throw Error(std::string(what) + ": tensor is undefined");

@@ -53,6 +53,9 @@ std::vector<DeviceInfo> devices(std::string* reason);
 std::string library_versions();
 // Throws "<what>: no CUDA device: <reason>" unless a device is usable.
 void require_device(const char* what);
+// Loads cuBLAS and cuDNN now (they are opened on first use otherwise, kernels/cuda_libs.h); throws one
+// line naming the library that cannot be loaded and why.
+void load_libraries();
 // Waits for all work queued on the backend's stream.
 void synchronize();
 

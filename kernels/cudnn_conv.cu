@@ -41,33 +41,33 @@ struct ConvDescriptors {
     check_cudnn_int(ys, "cudnn conv2d");
     type = dt == DType::F32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
     const auto i = [](int64_t v) { return static_cast<int>(v); };
-    check_cudnn(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
-    check_cudnn(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
-    check_cudnn(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
-    check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, type, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])),
+    check_cudnn(cudnn().create_tensor_descriptor(&x), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnn().create_tensor_descriptor(&y), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnn().create_filter_descriptor(&w), "cudnnCreateFilterDescriptor");
+    check_cudnn(cudnn().create_convolution_descriptor(&conv), "cudnnCreateConvolutionDescriptor");
+    check_cudnn(cudnn().set_tensor_4d_descriptor(x, CUDNN_TENSOR_NCHW, type, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])),
                 "cudnnSetTensor4dDescriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, type, i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])),
+    check_cudnn(cudnn().set_tensor_4d_descriptor(y, CUDNN_TENSOR_NCHW, type, i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])),
                 "cudnnSetTensor4dDescriptor");
-    check_cudnn(cudnnSetFilter4dDescriptor(w, type, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])),
+    check_cudnn(cudnn().set_filter_4d_descriptor(w, type, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])),
                 "cudnnSetFilter4dDescriptor");
     // Cross-correlation (what deep-learning "convolution" means; our CPU op does the same).
-    check_cudnn(cudnnSetConvolution2dDescriptor(conv, i(g.pad_top), i(g.pad_left), i(g.stride_h), i(g.stride_w),
-                                                i(g.dilation_h), i(g.dilation_w), CUDNN_CROSS_CORRELATION, type),
+    check_cudnn(cudnn().set_convolution_2d_descriptor(conv, i(g.pad_top), i(g.pad_left), i(g.stride_h), i(g.stride_w),
+                                                      i(g.dilation_h), i(g.dilation_w), CUDNN_CROSS_CORRELATION, type),
                 "cudnnSetConvolution2dDescriptor");
-    check_cudnn(cudnnSetConvolutionGroupCount(conv, i(g.groups)), "cudnnSetConvolutionGroupCount");
-    check_cudnn(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
+    check_cudnn(cudnn().set_convolution_group_count(conv, i(g.groups)), "cudnnSetConvolutionGroupCount");
+    check_cudnn(cudnn().set_convolution_math_type(conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
     int n, c, h, wd;
-    check_cudnn(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &c, &h, &wd),
+    check_cudnn(cudnn().get_convolution_2d_forward_output_dim(conv, x, w, &n, &c, &h, &wd),
                 "cudnnGetConvolution2dForwardOutputDim");
     if (n != ys[0] || c != ys[1] || h != ys[2] || wd != ys[3])
       throw Error("cudnn conv2d: cuDNN's output shape differs from " + shape_str(ys) + " (internal)");
   }
   ~ConvDescriptors() {
-    cudnnDestroyConvolutionDescriptor(conv);
-    cudnnDestroyFilterDescriptor(w);
-    cudnnDestroyTensorDescriptor(y);
-    cudnnDestroyTensorDescriptor(x);
+    cudnn().destroy_convolution_descriptor(conv);
+    cudnn().destroy_filter_descriptor(w);
+    cudnn().destroy_tensor_descriptor(y);
+    cudnn().destroy_tensor_descriptor(x);
   }
   ConvDescriptors(const ConvDescriptors&) = delete;
   ConvDescriptors& operator=(const ConvDescriptors&) = delete;
@@ -144,30 +144,31 @@ Tensor conv2d_forward_cudnn(const Tensor& x, const Tensor& w, const Tensor& b, c
     if (it == algo_cache().end()) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int n = 0;
-      check_cudnn(
-          cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf),
-          "cudnnGetConvolutionForwardAlgorithm_v7");
+      check_cudnn(cudnn().get_convolution_forward_algorithm_v7(h, d.x, d.w, d.conv, d.y,
+                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf),
+                  "cudnnGetConvolutionForwardAlgorithm_v7");
       it = algo_cache().emplace(key, first_usable(perf, n)).first;
     }
     if (it->second >= 0) {
       const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(it->second);
       size_t bytes = 0;
-      check_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &bytes),
+      check_cudnn(cudnn().get_convolution_forward_workspace_size(h, d.x, d.w, d.conv, d.y, algo, &bytes),
                   "cudnnGetConvolutionForwardWorkspaceSize");
       Tensor ws = workspace(bytes);
-      check_cudnn(cudnnConvolutionForward(h, s.one(x.dtype()), d.x, x.raw_device_data(), d.w, w.raw_device_data(),
-                                          d.conv, algo, ptr_of(ws), bytes, s.zero(x.dtype()), d.y, y.raw_device_data()),
-                  "cudnnConvolutionForward");
+      check_cudnn(
+          cudnn().convolution_forward(h, s.one(x.dtype()), d.x, x.raw_device_data(), d.w, w.raw_device_data(), d.conv,
+                                      algo, ptr_of(ws), bytes, s.zero(x.dtype()), d.y, y.raw_device_data()),
+          "cudnnConvolutionForward");
       if (b.defined()) {  // y += b broadcast over (N, ·, OH, OW)
         cudnnTensorDescriptor_t bd;
-        check_cudnn(cudnnCreateTensorDescriptor(&bd), "cudnnCreateTensorDescriptor");
+        check_cudnn(cudnn().create_tensor_descriptor(&bd), "cudnnCreateTensorDescriptor");
         const cudnnStatus_t st =
-            cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, d.type, 1, static_cast<int>(ys[1]), 1, 1);
+            cudnn().set_tensor_4d_descriptor(bd, CUDNN_TENSOR_NCHW, d.type, 1, static_cast<int>(ys[1]), 1, 1);
         const cudnnStatus_t st2 = st == CUDNN_STATUS_SUCCESS
-                                      ? cudnnAddTensor(h, s.one(x.dtype()), bd, b.raw_device_data(), s.one(x.dtype()),
-                                                       d.y, y.raw_device_data())
+                                      ? cudnn().add_tensor(h, s.one(x.dtype()), bd, b.raw_device_data(),
+                                                           s.one(x.dtype()), d.y, y.raw_device_data())
                                       : st;
-        cudnnDestroyTensorDescriptor(bd);
+        cudnn().destroy_tensor_descriptor(bd);
         check_cudnn(st2, "cudnnAddTensor");
       }
       done = true;
@@ -190,21 +191,21 @@ Tensor conv2d_backward_input_cudnn(const Tensor& gy, const Tensor& w, const Shap
     if (it == algo_cache().end()) {
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
       int n = 0;
-      check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x,
-                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf),
+      check_cudnn(cudnn().get_convolution_backward_data_algorithm_v7(h, d.w, d.y, d.conv, d.x,
+                                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf),
                   "cudnnGetConvolutionBackwardDataAlgorithm_v7");
       it = algo_cache().emplace(key, first_usable(perf, n)).first;
     }
     if (it->second >= 0) {
       const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(it->second);
       size_t bytes = 0;
-      check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &bytes),
+      check_cudnn(cudnn().get_convolution_backward_data_workspace_size(h, d.w, d.y, d.conv, d.x, algo, &bytes),
                   "cudnnGetConvolutionBackwardDataWorkspaceSize");
       Tensor ws = workspace(bytes);
-      check_cudnn(
-          cudnnConvolutionBackwardData(h, s.one(gy.dtype()), d.w, w.raw_device_data(), d.y, gy.raw_device_data(),
-                                       d.conv, algo, ptr_of(ws), bytes, s.zero(gy.dtype()), d.x, gx.raw_device_data()),
-          "cudnnConvolutionBackwardData");
+      check_cudnn(cudnn().convolution_backward_data(h, s.one(gy.dtype()), d.w, w.raw_device_data(), d.y,
+                                                    gy.raw_device_data(), d.conv, algo, ptr_of(ws), bytes,
+                                                    s.zero(gy.dtype()), d.x, gx.raw_device_data()),
+                  "cudnnConvolutionBackwardData");
       done = true;
     }
   }
@@ -223,18 +224,18 @@ void conv2d_backward_weight_cudnn(const Tensor& x, const Tensor& gy, Tensor& gw,
     if (it == algo_cache().end()) {
       cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
       int n = 0;
-      check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w,
-                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf),
+      check_cudnn(cudnn().get_convolution_backward_filter_algorithm_v7(
+                      h, d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf),
                   "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
       it = algo_cache().emplace(key, first_usable(perf, n)).first;
     }
     if (it->second >= 0) {
       const auto algo = static_cast<cudnnConvolutionBwdFilterAlgo_t>(it->second);
       size_t bytes = 0;
-      check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &bytes),
+      check_cudnn(cudnn().get_convolution_backward_filter_workspace_size(h, d.x, d.y, d.conv, d.w, algo, &bytes),
                   "cudnnGetConvolutionBackwardFilterWorkspaceSize");
       Tensor ws = workspace(bytes);
-      check_cudnn(cudnnConvolutionBackwardFilter(
+      check_cudnn(cudnn().convolution_backward_filter(
                       h, s.one(x.dtype()), d.x, x.raw_device_data(), d.y, gy.raw_device_data(), d.conv, algo,
                       ptr_of(ws), bytes, accumulate ? s.one(x.dtype()) : s.zero(x.dtype()), d.w, gw.raw_device_data()),
                   "cudnnConvolutionBackwardFilter");

@@ -20,6 +20,11 @@ Device select_device(const std::string& name, const char* what) {
     if (devices(&reason).empty())
       throw Error(std::string(what) + " cuda: no CUDA device: " + reason +
                   " (run on a machine with an NVIDIA GPU and driver, or use --device cpu)");
+    try {  // now rather than at the first matrix product: a missing cuBLAS/cuDNN fails before any work
+      load_libraries();
+    } catch (const Error& e) {
+      throw Error(std::string(what) + " cuda: " + e.what());
+    }
     return Device::CUDA;
   }
 }
