@@ -19,7 +19,7 @@ namespace {
 void check_batch_axis(const Model& model, const Tensor& x, const std::string& layer, const Tensor& A) {
   const int64_t N = x.dim(0);
   bool ok = A.dim(0) == N;
-  if (ok) {
+  if (ok && model.exported_batch == 0) {  // a graph exported for a fixed batch size runs no other one
     const Tensor probe = N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone();
     const Tape probe_tape = model.forward({probe});
     const Tensor& Ap = probe_tape.values.at(model.value_id(layer));
