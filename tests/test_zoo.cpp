@@ -50,7 +50,9 @@ const std::set<std::string> kImageMethods = {"saliency",
                                              "rise",
                                              "expected-gradients",
                                              "deeplift-shap",
-                                             "gradient-shap"};
+                                             "gradient-shap",
+                                             "meaningful-perturbation",
+                                             "extremal-perturbation"};
 // Methods every token family runs (attributions at the embedding output, or by token removal).
 const std::set<std::string> kTokenMethods = {"saliency",
                                              "gradient-x-input",
@@ -187,7 +189,8 @@ void check_file(const Family& f, const std::string& exporter) {
       continue;
     }
     CHECK(all_finite(a.values));
-    if (method.name == "cam" || method.name == "grad-cam" || method.name == "rise") {  // one map per sample
+    if (method.name == "cam" || method.name == "grad-cam" || method.name == "rise" ||
+        method.name.find("-perturbation") != std::string::npos) {  // one map per sample
       CHECK(a.values.dim(0) == 1);
       CHECK(a.values.dim(1) == 1);
       CHECK(a.values.ndim() >= 3);
