@@ -1,9 +1,12 @@
 // One harness for every registered layer (layers/registry.h): finite-difference gradient checks in
 // float64 for inputs and parameters, per-example parameter gradients against masked batch gradients,
-// and LRP conservation for linear-like layers. A new layer is covered by registering an example.
+// LRP conservation for linear-like layers, and the norm / wta rules against their definitions. A new
+// layer is covered by registering an example.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "engine/ops.h"
 #include "layers/registry.h"
@@ -134,6 +137,50 @@ TEST_CASE("every linear-like layer: LRP-0 without bias conserves relevance per s
       for (int64_t n = 0; n < N; ++n) {
         double out = ops::sum_all(R.slice_batch(n, n + 1)), in = ops::sum_all(Rin.slice_batch(n, n + 1));
         CHECK(std::abs(in - out) < 1e-9 * std::max(1.0, std::abs(out)));
+      }
+    }
+  }
+}
+
+// The pooling-like rules of the layers that are not linear-like (Reduce, ReduceMean, Resize, Add,
+// AvgPool2d, GlobalAvgPool, MaxPool2d, ...), against their definitions written with the layer's own
+// backward pass (the transposed map, Pᵀ g): on positive inputs, with δ = 0,
+//   "norm" (z-rule, golden README "AveragePool"):  R_in = x ⊙ Pᵀ(R / (P x))
+//   "wta"  (winner takes all):                     R_in = Pᵀ R, the gradient's routing
+// and both conserve the total relevance. A layer that declares one of these rules is covered by
+// registering an example.
+TEST_CASE("every layer with a norm or wta rule: the rule's definition and conservation") {
+  for (const auto& spec : layer_examples()) {
+    SUBCASE(spec.name.c_str()) {
+      Rng rng(11);
+      LayerExample ex = spec.make(rng);
+      const std::vector<std::string> rules = ex.layer->relevance_rules();
+      for (const std::string name : {"norm", "wta"}) {
+        if (std::find(rules.begin(), rules.end(), name) == rules.end()) continue;
+        std::vector<Tensor> inputs;
+        for (const Tensor& x : ex.inputs)  // positive: no denominator near zero, no sign cancellation
+          inputs.push_back(x.is_float() ? random_tensor(x.shape(), rng, 0.1, 1.0).to(x.dtype()) : x);
+        Run base = run_forward(ex, inputs);
+        if (base.outputs.size() != 1) continue;
+        const Tensor& y = base.outputs[0];
+        Tensor R = random_tensor(y.shape(), rng, 0.0, 1.0).to(y.dtype());
+        Rule rule;
+        rule.name = name;
+        rule.stabilizer = 0.0;
+        std::vector<Tensor> Rin = ex.layer->relevance({R}, base.saved, rule);
+        const Tensor seed = name == std::string("norm") ? ops::div(R, y) : R;
+        std::vector<Tensor> back = ex.layer->backward({seed}, base.saved, BackwardOptions{});
+        double in_total = 0;
+        for (size_t k = 0; k < inputs.size(); ++k) {
+          if (!inputs[k].is_float()) continue;
+          INFO(spec.name, " rule ", name, " input ", k);
+          REQUIRE(Rin.at(k).defined());
+          const Tensor expected = name == std::string("norm") ? ops::mul(inputs[k], back.at(k)) : back.at(k);
+          CHECK(max_rel_diff(Rin[k], expected) < 1e-12);
+          in_total += ops::sum_all(Rin[k]);
+        }
+        const double out_total = ops::sum_all(R);
+        CHECK(std::abs(in_total - out_total) < 1e-10 * std::max(1.0, std::abs(out_total)));
       }
     }
   }
