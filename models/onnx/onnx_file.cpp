@@ -28,6 +28,7 @@ struct RawSource {
   uint64_t offset = 0, size = 0;
   uint64_t length() const { return bytes ? bytes->size() : size; }
   void read(void* dst, uint64_t n, const std::string& what) const {
+    if (n == 0) return;  // an empty tensor: dst may be null, and memcpy's pointers must not be
     if (bytes) {
       std::memcpy(dst, bytes->data(), n);
       return;
