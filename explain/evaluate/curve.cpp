@@ -83,6 +83,16 @@ CurveSettings curve_settings(const Options& options, CurveKind kind) {
   return s;
 }
 
+MetricResult curve_metric(const MetricRequest& req, CurveKind kind) {
+  const CurveSettings s = curve_settings(req.options, kind);
+  MetricResult out;
+  out.values = perturbation_curves(*req.model, req.input, req.attribution, req.targets, s);
+  for (int64_t n = 0; n < out.values.dim(0); ++n)
+    out.summary.push_back(curve_auc(out.values.data<double>() + n * (s.steps + 1), s.steps));
+  out.summary_name = "AUC";
+  return out;
+}
+
 double curve_auc(const double* c, int64_t steps) {
   double sum = 0.0;
   for (int64_t i = 1; i <= steps; ++i) sum += 0.5 * (c[i - 1] + c[i]);

@@ -72,4 +72,8 @@ double curve_auc(const double* c, int64_t steps);
 // The option specs the curve metrics share.
 std::vector<OptionSpec> curve_option_specs();
 
+// The deletion or insertion metric: the curves of `perturbation_curves` for the request's options, one
+// AUC per sample as the summary.
+MetricResult curve_metric(const MetricRequest& req, CurveKind kind);
+
 }  // namespace xdnn::explain

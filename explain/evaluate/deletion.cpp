@@ -8,15 +8,7 @@
 namespace xdnn::explain {
 namespace {
 
-MetricResult deletion(const MetricRequest& req) {
-  const CurveSettings s = curve_settings(req.options, CurveKind::Deletion);
-  MetricResult out;
-  out.values = perturbation_curves(*req.model, req.input, req.attribution, req.targets, s);
-  for (int64_t n = 0; n < out.values.dim(0); ++n)
-    out.summary.push_back(curve_auc(out.values.data<double>() + n * (s.steps + 1), s.steps));
-  out.summary_name = "AUC";
-  return out;
-}
+MetricResult deletion(const MetricRequest& req) { return curve_metric(req, CurveKind::Deletion); }
 
 MetricRegistration reg{{"deletion",
                         "score after removing the most relevant features first (curve; lower AUC is better)",

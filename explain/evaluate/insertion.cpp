@@ -7,15 +7,7 @@
 namespace xdnn::explain {
 namespace {
 
-MetricResult insertion(const MetricRequest& req) {
-  const CurveSettings s = curve_settings(req.options, CurveKind::Insertion);
-  MetricResult out;
-  out.values = perturbation_curves(*req.model, req.input, req.attribution, req.targets, s);
-  for (int64_t n = 0; n < out.values.dim(0); ++n)
-    out.summary.push_back(curve_auc(out.values.data<double>() + n * (s.steps + 1), s.steps));
-  out.summary_name = "AUC";
-  return out;
-}
+MetricResult insertion(const MetricRequest& req) { return curve_metric(req, CurveKind::Insertion); }
 
 MetricRegistration reg{{"insertion",
                         "score after restoring the most relevant features first into the baseline (curve; "
