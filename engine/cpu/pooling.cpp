@@ -54,7 +54,9 @@ inline void pool2x2_one(const T* xp, int64_t base, int64_t W, T& best, int64_t& 
   scan_element(xp, base + W + 1, best, best_i);
 }
 
-// Vector types of VL float lanes, their int32 masks / offsets, and int64 arg-max lanes.
+// Vector types of VL float lanes, their int32 masks / offsets, and int64 arg-max lanes; the lane shuffles
+// (even / odd elements of the concatenation a:b, and the interleaving of a and b's low / high halves) are
+// __builtin_shufflevector, which GCC (>= 12) and clang both compile to the same permute instructions.
 template <int VL>
 struct PoolLanes;
 template <>
@@ -62,15 +64,22 @@ struct PoolLanes<8> {
   typedef float V __attribute__((vector_size(32)));
   typedef int32_t I __attribute__((vector_size(32)));
   typedef int64_t L __attribute__((vector_size(64)));
-  static constexpr I even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15},
-                     lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  static constexpr I lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  static V even(V a, V b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14); }
+  static V odd(V a, V b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15); }
+  static V interleave_lo(V a, V b) { return __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11); }
+  static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15); }
 };
 template <>
 struct PoolLanes<4> {
   typedef float V __attribute__((vector_size(16)));
   typedef int32_t I __attribute__((vector_size(16)));
   typedef int64_t L __attribute__((vector_size(32)));
-  static constexpr I even = {0, 2, 4, 6}, odd = {1, 3, 5, 7}, lane = {0, 1, 2, 3};
+  static constexpr I lane = {0, 1, 2, 3};
+  static V even(V a, V b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6); }
+  static V odd(V a, V b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7); }
+  static V interleave_lo(V a, V b) { return __builtin_shufflevector(a, b, 0, 4, 1, 5); }
+  static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 2, 6, 3, 7); }
 };
 
 // The four taps of VL consecutive 2x2 windows whose first output column is ow, in scan order (upper-left,
@@ -78,7 +87,7 @@ struct PoolLanes<4> {
 template <int VL>
 inline void window_taps(const float* xp, int64_t row, int64_t W, int64_t ow, typename PoolLanes<VL>::V (&taps)[4]) {
   using V = typename PoolLanes<VL>::V;
-  constexpr auto even = PoolLanes<VL>::even, odd = PoolLanes<VL>::odd;
+  using Lanes = PoolLanes<VL>;
   const float* r0 = xp + row + 2 * ow;
   const float* r1 = r0 + W;
   V u0, u1, l0, l1;
@@ -86,10 +95,10 @@ inline void window_taps(const float* xp, int64_t row, int64_t W, int64_t ow, typ
   std::memcpy(&u1, r0 + VL, sizeof(V));
   std::memcpy(&l0, r1, sizeof(V));
   std::memcpy(&l1, r1 + VL, sizeof(V));
-  taps[0] = __builtin_shuffle(u0, u1, even);
-  taps[1] = __builtin_shuffle(u0, u1, odd);
-  taps[2] = __builtin_shuffle(l0, l1, even);
-  taps[3] = __builtin_shuffle(l0, l1, odd);
+  taps[0] = Lanes::even(u0, u1);
+  taps[1] = Lanes::odd(u0, u1);
+  taps[2] = Lanes::even(l0, l1);
+  taps[3] = Lanes::odd(l0, l1);
 }
 
 // VL outputs starting at column ow of an output row (float only): even/odd lanes of the two input rows
@@ -271,23 +280,13 @@ inline void backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, i
   const V e0 = m0 ? v : zero, o0 = m1 ? v : zero, e1 = m2 ? v : zero, o1 = m3 ? v : zero;
   float* r0 = xp + 2 * oh * W + 2 * ow;
   float* r1 = r0 + W;
-  if constexpr (VL == 8) {
-    constexpr I lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
-    const V out[4] = {__builtin_shuffle(e0, o0, lo), __builtin_shuffle(e0, o0, hi), __builtin_shuffle(e1, o1, lo),
-                      __builtin_shuffle(e1, o1, hi)};
-    std::memcpy(r0, &out[0], sizeof(V));
-    std::memcpy(r0 + VL, &out[1], sizeof(V));
-    std::memcpy(r1, &out[2], sizeof(V));
-    std::memcpy(r1 + VL, &out[3], sizeof(V));
-  } else {
-    constexpr I lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
-    const V out[4] = {__builtin_shuffle(e0, o0, lo), __builtin_shuffle(e0, o0, hi), __builtin_shuffle(e1, o1, lo),
-                      __builtin_shuffle(e1, o1, hi)};
-    std::memcpy(r0, &out[0], sizeof(V));
-    std::memcpy(r0 + VL, &out[1], sizeof(V));
-    std::memcpy(r1, &out[2], sizeof(V));
-    std::memcpy(r1 + VL, &out[3], sizeof(V));
-  }
+  using Lanes = PoolLanes<VL>;
+  const V out[4] = {Lanes::interleave_lo(e0, o0), Lanes::interleave_hi(e0, o0), Lanes::interleave_lo(e1, o1),
+                    Lanes::interleave_hi(e1, o1)};
+  std::memcpy(r0, &out[0], sizeof(V));
+  std::memcpy(r0 + VL, &out[1], sizeof(V));
+  std::memcpy(r1, &out[2], sizeof(V));
+  std::memcpy(r1 + VL, &out[3], sizeof(V));
   inside_lanes &= m0 | m1 | m2 | m3;
 }
 
@@ -443,16 +442,9 @@ inline void backward_codes_vector(const float* gr, uint64_t word, int64_t ow, fl
   const I code = (column & 1) | (row & 2);
   const V zero = V{};
   const V e0 = code == 0 ? v : zero, o0 = code == 1 ? v : zero, e1 = code == 2 ? v : zero, o1 = code == 3 ? v : zero;
-  V out[4];
-  if constexpr (VL == 8) {
-    constexpr I lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
-    out[0] = __builtin_shuffle(e0, o0, lo), out[1] = __builtin_shuffle(e0, o0, hi);
-    out[2] = __builtin_shuffle(e1, o1, lo), out[3] = __builtin_shuffle(e1, o1, hi);
-  } else {
-    constexpr I lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
-    out[0] = __builtin_shuffle(e0, o0, lo), out[1] = __builtin_shuffle(e0, o0, hi);
-    out[2] = __builtin_shuffle(e1, o1, lo), out[3] = __builtin_shuffle(e1, o1, hi);
-  }
+  using Lanes = PoolLanes<VL>;
+  const V out[4] = {Lanes::interleave_lo(e0, o0), Lanes::interleave_hi(e0, o0), Lanes::interleave_lo(e1, o1),
+                    Lanes::interleave_hi(e1, o1)};
   std::memcpy(r0 + 2 * ow, &out[0], sizeof(V));
   std::memcpy(r0 + 2 * ow + VL, &out[1], sizeof(V));
   std::memcpy(r1 + 2 * ow, &out[2], sizeof(V));
