@@ -28,11 +28,11 @@
 
 #include "engine/random.h"
 #include "explain/influence/influence.h"
-#include "models/checkpoint.h"
-#include "models/fashion_mnist.h"
+#include "models/io/fashion_mnist.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

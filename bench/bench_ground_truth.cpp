@@ -1,5 +1,5 @@
 // Explanations scored against ground truth (issue #5 item 5): on the synthetic trigger task
-// (models/text/trigger_task.h) the class is decided by the one trigger token of each sequence, so a
+// (models/io/trigger_task.h) the class is decided by the one trigger token of each sequence, so a
 // faithful token attribution ranks the trigger first. For every token explainer of the registry, and
 // for the LSTM and the Transformer, this prints the share of test samples whose most relevant token
 // (argmax of the per-token attribution over the sequence's real tokens) is the trigger.
@@ -33,11 +33,11 @@
 #include "explain/common.h"
 #include "explain/method.h"
 #include "explain/registry.h"
-#include "models/checkpoint.h"
+#include "models/io/npy.h"
+#include "models/io/trigger_task.h"
 #include "models/load.h"
-#include "models/npy.h"
-#include "models/text/trigger_task.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

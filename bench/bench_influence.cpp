@@ -29,10 +29,10 @@
 
 #include "engine/parallel.h"
 #include "explain/influence/influence.h"
-#include "models/checkpoint.h"
-#include "models/fashion_mnist.h"
+#include "models/io/fashion_mnist.h"
 #include "models/load.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

@@ -37,8 +37,8 @@
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/relu.h"
-#include "models/fashion_mnist.h"
-#include "models/train.h"
+#include "models/io/fashion_mnist.h"
+#include "models/train/train.h"
 
 using namespace xdnn;
 

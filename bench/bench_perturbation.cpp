@@ -12,7 +12,7 @@
 #include "engine/random.h"
 #include "explain/method.h"
 #include "explain/registry.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

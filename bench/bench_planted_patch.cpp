@@ -19,7 +19,7 @@
 #include "explain/evaluate/table.h"
 #include "explain/registry.h"
 #include "models/load.h"
-#include "models/train.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

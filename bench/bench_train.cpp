@@ -24,8 +24,8 @@
 #include "engine/parallel.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
-#include "models/fashion_mnist.h"
-#include "models/train.h"
+#include "models/io/fashion_mnist.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

@@ -10,7 +10,7 @@ the same training step, their test accuracies agree to well within the seed-to-s
 How it gets xdnn's state:
   * initial weights: `xdnn train --lr 0 --epochs 1 --train-limit 64` -- Adam with learning rate 0 leaves
     every parameter as initialised, and the epoch-1 checkpoint holds them (PyTorch state-dict names);
-  * shuffle order: models/train.cpp's Fisher-Yates shuffle with engine/random.h's xoshiro256**
+  * shuffle order: models/train/train.cpp's Fisher-Yates shuffle with engine/random.h's xoshiro256**
     (seeded through splitmix64) and epoch_seed(seed, epoch, stream 1), re-implemented below;
   * trained weights and accuracies: a normal `xdnn train --seed S --epochs E` run.
 
@@ -68,13 +68,13 @@ class Xoshiro256ss:
 
 
 def epoch_seed(seed, epoch, stream):
-    """models/train.cpp epoch_seed()."""
+    """models/train/train.cpp epoch_seed()."""
     return ((seed * 0x9E3779B97F4A7C15) & MASK) ^ ((epoch * 0xD1B54A32D192ED03) & MASK) ^ \
         ((stream * 0x8CB92BA72F3D8DD7) & MASK)
 
 
 def xdnn_order(n, seed, epoch):
-    """The order in which models/train.cpp visits the n training images in this epoch."""
+    """The order in which models/train/train.cpp visits the n training images in this epoch."""
     order = list(range(n))
     rng = Xoshiro256ss(epoch_seed(seed, epoch, 1))
     for i in range(n - 1, 0, -1):

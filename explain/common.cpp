@@ -7,7 +7,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 namespace xdnn::explain {
 

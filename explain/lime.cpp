@@ -15,7 +15,7 @@
 
 #include "explain/linear_solve.h"
 #include "explain/perturbation.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 namespace xdnn::explain {
 namespace {

@@ -10,7 +10,7 @@
 #include "explain/common.h"
 #include "explain/influence/influence.h"
 #include "explain/slic.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 namespace xdnn::explain {
 

@@ -14,7 +14,7 @@
 #include "engine/dispatch.h"
 #include "explain/common.h"
 #include "explain/perturbation.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 namespace xdnn::explain {
 namespace {

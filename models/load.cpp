@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "models/checkpoint.h"
 #include "models/onnx/import.h"
+#include "models/train/checkpoint.h"
 #include "models/zoo.h"
 
 namespace xdnn {

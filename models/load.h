@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "models/io/safetensors.h"
 #include "models/model.h"
-#include "models/safetensors.h"
 
 namespace xdnn {
 
@@ -18,10 +18,10 @@ Model load_onnx(const std::string& path);
 //   fashion-cnn:run/epoch-2.safetensors   a zoo architecture with the weights of a safetensors state
 //                                         dict (an xdnn checkpoint or a PyTorch-written state dict)
 //   run/epoch-2.safetensors               an xdnn checkpoint: its "architecture" metadata names the zoo
-//                                         architecture (models/checkpoint.h)
+//                                         architecture (models/train/checkpoint.h)
 // Rule: ".onnx" suffix -> ONNX; ".safetensors" suffix -> checkpoint with an optional "ARCH:" prefix
 // (needed when the file has no architecture metadata); anything else -> a zoo name. Weight loading is
-// strict (names, shapes, dtypes; models/checkpoint.h). Unknown -> Error listing what is valid.
+// strict (names, shapes, dtypes; models/train/checkpoint.h). Unknown -> Error listing what is valid.
 Model load_model(const std::string& path_or_name);
 
 // A zoo architecture with the weights of a safetensors file (strict: names, shapes, dtypes). Text models

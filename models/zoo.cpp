@@ -17,7 +17,7 @@
 #include "layers/relu.h"
 #include "layers/token_pooling.h"
 #include "layers/transformer_encoder.h"
-#include "models/text/token_padding.h"
+#include "models/token_padding.h"
 
 namespace xdnn {
 namespace {

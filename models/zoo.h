@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "models/io/safetensors.h"
 #include "models/model.h"
-#include "models/safetensors.h"
 
 namespace xdnn {
 

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "models/npy.h"
+#include "models/io/npy.h"
 #include "tests/onnx_builder.h"
 
 using namespace xdnn;

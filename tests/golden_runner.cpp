@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 namespace fs = std::filesystem;
 

@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "models/npy.h"
+#include "models/io/npy.h"
 #include "models/onnx/import.h"
 
 namespace fs = std::filesystem;

@@ -19,9 +19,9 @@
 #include "layers/positional_embedding.h"
 #include "layers/token_pooling.h"
 #include "layers/transformer_encoder.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
+#include "models/io/safetensors.h"
 #include "models/onnx/import.h"
-#include "models/safetensors.h"
 
 namespace xdnn::seq_test {
 

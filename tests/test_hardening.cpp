@@ -13,8 +13,8 @@
 #include "engine/ops.h"
 #include "engine/shape_util.h"
 #include "explain/grad_cam.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 #include "models/onnx/import.h"
 #include "tests/onnx_builder.h"
 

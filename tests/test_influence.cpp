@@ -17,8 +17,8 @@
 #include "layers/linear.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
 

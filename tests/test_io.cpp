@@ -16,9 +16,9 @@
 #include <nlohmann/json.hpp>
 #include "engine/random.h"
 
-#include "models/fashion_mnist.h"
-#include "models/npy.h"
-#include "models/safetensors.h"
+#include "models/io/fashion_mnist.h"
+#include "models/io/npy.h"
+#include "models/io/safetensors.h"
 
 using namespace xdnn;
 namespace fs = std::filesystem;

@@ -10,10 +10,10 @@
 
 #include "engine/ops.h"
 #include "layers/batchnorm2d.h"
+#include "models/io/npy.h"
+#include "models/io/safetensors.h"
 #include "models/load.h"
-#include "models/npy.h"
 #include "models/onnx/import.h"
-#include "models/safetensors.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;

@@ -22,8 +22,8 @@
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "models/io/npy.h"
 #include "models/model.h"
-#include "models/npy.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;

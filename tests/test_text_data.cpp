@@ -1,4 +1,4 @@
-// Text data (models/text/): the R lazy-load reader on hand-built databases (every malformed-input
+// Text data (models/io/): the R lazy-load reader on hand-built databases (every malformed-input
 // error, a seeded mutation test) and on Debian's r-cran-janeaustenr, the sentence dataset, the
 // tokenizers and the synthetic trigger task.
 #include <doctest/doctest.h>
@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "engine/random.h"
-#include "models/text/corpus.h"
-#include "models/text/rdata.h"
-#include "models/text/tokenizer.h"
-#include "models/text/trigger_task.h"
+#include "models/io/corpus.h"
+#include "models/io/rdata.h"
+#include "models/io/tokenizer.h"
+#include "models/io/trigger_task.h"
 
 using namespace xdnn;
 using namespace xdnn::text;

@@ -1,4 +1,4 @@
-// Text models of the zoo (text-lstm, text-transformer) trained with models/train.h on a tiny hand-made
+// Text models of the zoo (text-lstm, text-transformer) trained with models/train/train.h on a tiny hand-made
 // trigger task: the loss falls, padding is honoured (a padded sample scores like the unpadded one), the
 // whole-model gradient matches finite differences (float64), checkpoints rebuild the model from their
 // metadata and reproduce its outputs bit for bit, and bad ids fail with one line naming the input,
@@ -10,9 +10,9 @@
 #include <filesystem>
 
 #include "explain/common.h"
-#include "models/checkpoint.h"
 #include "models/load.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
 

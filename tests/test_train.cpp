@@ -9,9 +9,9 @@
 #include <fstream>
 
 #include "engine/parallel.h"
-#include "models/checkpoint.h"
 #include "models/load.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
 

@@ -22,8 +22,8 @@
 #include "explain/common.h"
 #include "explain/method.h"
 #include "explain/registry.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;

@@ -14,8 +14,8 @@
 #include "explain/api/xdnn_version.h"
 #include "explain/common.h"
 #include "explain/registry.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 #include "models/onnx/export.h"
 
 namespace xdnn::api {

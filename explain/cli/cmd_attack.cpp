@@ -12,8 +12,8 @@
 #include "engine/file_io.h"
 #include "explain/attack.h"
 #include "explain/cli/commands.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 namespace xdnn::cli {
 

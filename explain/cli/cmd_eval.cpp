@@ -5,9 +5,9 @@
 
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
-#include "models/fashion_mnist.h"
+#include "models/io/fashion_mnist.h"
 #include "models/load.h"
-#include "models/train.h"
+#include "models/train/train.h"
 
 namespace xdnn::cli {
 namespace {

@@ -26,9 +26,9 @@
 #include "explain/evaluate/plot.h"
 #include "explain/evaluate/table.h"
 #include "explain/influence/influence.h"
-#include "models/fashion_mnist.h"
+#include "models/io/fashion_mnist.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 namespace xdnn::cli {
 

@@ -20,8 +20,8 @@
 #include "explain/registry.h"
 #include "explain/report.h"
 #include "kernels/cuda_ops.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 namespace xdnn::cli {
 

@@ -5,7 +5,7 @@
 //                 --lissa-batch B]] [--top K [--html FILE]] --out S.npy`
 // (explain/influence/influence.h). Output: float32 (n_test, n_train); self-influence: (n_train).
 // Checkpoints are model specs (models/load.h): ONNX files or xdnn safetensors checkpoints; without
-// --lr the learning rate comes from each checkpoint's "lr" metadata (models/checkpoint.h).
+// --lr the learning rate comes from each checkpoint's "lr" metadata (models/train/checkpoint.h).
 // Every check on the inputs runs before the long computation starts.
 #include <unistd.h>
 
@@ -26,9 +26,9 @@
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
 #include "kernels/cuda_ops.h"
-#include "models/checkpoint.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
+#include "models/train/checkpoint.h"
 
 namespace xdnn::cli {
 

@@ -7,10 +7,10 @@
 #include "explain/attention.h"
 #include "explain/cli/commands.h"
 #include "explain/report.h"
-#include "models/fashion_mnist.h"
+#include "models/io/fashion_mnist.h"
+#include "models/io/npy.h"
+#include "models/io/tokenizer.h"
 #include "models/load.h"
-#include "models/npy.h"
-#include "models/text/tokenizer.h"
 
 namespace xdnn::cli {
 namespace {

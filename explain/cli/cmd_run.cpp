@@ -7,8 +7,8 @@
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 namespace xdnn::cli {
 

@@ -11,8 +11,8 @@
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/svcca.h"
+#include "models/io/npy.h"
 #include "models/load.h"
-#include "models/npy.h"
 
 namespace xdnn::cli {
 

@@ -1,6 +1,6 @@
-// `xdnn train`: trains a zoo model and writes a checkpoint per epoch (models/train.h). Image models train
+// `xdnn train`: trains a zoo model and writes a checkpoint per epoch (models/train/train.h). Image models train
 // on Fashion-MNIST; text models (text-lstm, text-transformer) on --data austen-words | austen-chars |
-// trigger (models/text/), sized by the data set: vocabulary, classes and max length go into the
+// trigger (models/io/), sized by the data set: vocabulary, classes and max length go into the
 // checkpoint's metadata ("text.*", models/zoo.h) and the vocabulary JSON next to it (DIR/vocab.json),
 // so `--model DIR/epoch-K.safetensors` rebuilds the model anywhere.
 #include <cstdio>
@@ -11,13 +11,13 @@
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
-#include "models/checkpoint.h"
-#include "models/fashion_mnist.h"
+#include "models/io/corpus.h"
+#include "models/io/fashion_mnist.h"
+#include "models/io/tokenizer.h"
+#include "models/io/trigger_task.h"
 #include "models/load.h"
-#include "models/text/corpus.h"
-#include "models/text/tokenizer.h"
-#include "models/text/trigger_task.h"
-#include "models/train.h"
+#include "models/train/checkpoint.h"
+#include "models/train/train.h"
 #include "models/zoo.h"
 
 namespace xdnn::cli {
@@ -58,7 +58,7 @@ struct TextData {
 TextData load_text_data(const TrainOptions& o) {
   TextData d;
   if (o.data == "trigger") {
-    // Synthetic trigger task (models/text/trigger_task.h, make_trigger_split).
+    // Synthetic trigger task (models/io/trigger_task.h, make_trigger_split).
     const int64_t max_len = o.max_len > 0 ? o.max_len : 16;
     const text::TriggerSplit split =
         text::make_trigger_split(max_len, o.vocab, o.data_seed, o.train_limit > 0 ? o.train_limit : 4000,
@@ -176,7 +176,7 @@ void train_command(TrainOptions o, CLI::App* cmd) {
   cfg.extra_metadata["data"] = o.data;
   cfg.extra_metadata["data_seed"] = std::to_string(o.data_seed);
   if (!o.out.empty()) {
-    // The vocabulary next to the checkpoints (models/text/tokenizer.h): decoding ids for reports.
+    // The vocabulary next to the checkpoints (models/io/tokenizer.h): decoding ids for reports.
     std::filesystem::create_directories(o.out);
     const std::string vocab_path =
         text::vocabulary_path_for_checkpoint((std::filesystem::path(o.out) / "epoch-1.safetensors").string());

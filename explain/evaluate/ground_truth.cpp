@@ -6,9 +6,9 @@
 #include <numeric>
 
 #include "engine/error.h"
-#include "models/checkpoint.h"
-#include "models/npy.h"
-#include "models/text/trigger_task.h"
+#include "models/io/npy.h"
+#include "models/io/trigger_task.h"
+#include "models/train/checkpoint.h"
 #include "models/zoo.h"
 
 namespace xdnn::explain {

@@ -32,7 +32,7 @@ std::vector<int64_t> ranked(const std::vector<double>& a);
 // The option spec every ground-truth metric takes.
 OptionSpec ground_truth_option();
 
-// The trigger task (models/text/trigger_task.h) a checkpoint trained by `xdnn train --data trigger` was
+// The trigger task (models/io/trigger_task.h) a checkpoint trained by `xdnn train --data trigger` was
 // tested on, regenerated from its metadata: the first `count` test sequences (N, T) int64 and their ground
 // truth (N, T): 1 at the trigger position, 0 at the other tokens, −1 at padding.
 struct GroundTruthData {

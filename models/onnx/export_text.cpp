@@ -25,7 +25,7 @@
 #include "layers/positional_embedding.h"
 #include "layers/transformer_encoder.h"
 #include "models/onnx/export.h"
-#include "models/text/token_padding.h"
+#include "models/token_padding.h"
 
 namespace xdnn {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/error.h"
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

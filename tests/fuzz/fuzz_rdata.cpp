@@ -1,4 +1,4 @@
-// libFuzzer harness for the R serialization / lazy-load reader (models/text/rdata.h). Property: for
+// libFuzzer harness for the R serialization / lazy-load reader (models/io/rdata.h). Property: for
 // any bytes, the reader returns a value or throws xdnn::Error with a one-line message; anything else
 // (a crash, a sanitizer report, another exception type, a huge allocation) is a bug.
 //
@@ -21,7 +21,7 @@
 #include <string>
 
 #include "engine/error.h"
-#include "models/text/rdata.h"
+#include "models/io/rdata.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

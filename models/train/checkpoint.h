@@ -1,4 +1,4 @@
-// Training checkpoints: a model's state dict in safetensors (models/safetensors.h) under the PyTorch
+// Training checkpoints: a model's state dict in safetensors (models/io/safetensors.h) under the PyTorch
 // state-dict names and layouts, so `torch.load_file` + `model.load_state_dict` read it unchanged, and
 // the optimizer state in a sidecar next to it.
 //
@@ -24,9 +24,9 @@
 #include <map>
 #include <string>
 
+#include "models/io/safetensors.h"
 #include "models/model.h"
-#include "models/optim.h"
-#include "models/safetensors.h"
+#include "models/train/optim.h"
 
 namespace xdnn {
 

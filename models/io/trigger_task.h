@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "models/text/tokenizer.h"
+#include "models/io/tokenizer.h"
 
 namespace xdnn::text {
 

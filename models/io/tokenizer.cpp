@@ -1,5 +1,5 @@
 // Tokenizers, vocabulary, encodings. See tokenizer.h for the conventions.
-#include "models/text/tokenizer.h"
+#include "models/io/tokenizer.h"
 
 #include <algorithm>
 #include <filesystem>

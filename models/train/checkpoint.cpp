@@ -1,4 +1,4 @@
-#include "models/checkpoint.h"
+#include "models/train/checkpoint.h"
 
 #include <charconv>
 #include <cstdlib>

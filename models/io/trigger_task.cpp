@@ -1,5 +1,5 @@
 // Synthetic trigger-token task. See trigger_task.h.
-#include "models/text/trigger_task.h"
+#include "models/io/trigger_task.h"
 
 #include <algorithm>
 

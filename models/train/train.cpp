@@ -1,4 +1,4 @@
-#include "models/train.h"
+#include "models/train/train.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <numeric>
 
 #include "layers/cross_entropy.h"
-#include "models/checkpoint.h"
+#include "models/train/checkpoint.h"
 
 namespace xdnn {
 
@@ -154,7 +154,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     if (ec) throw Error("cannot create checkpoint directory " + cfg.out_dir + ": " + ec.message());
   }
 
-  // The checkpoint's metadata after `epoch`, trained at learning rate `lr` (models/checkpoint.h).
+  // The checkpoint's metadata after `epoch`, trained at learning rate `lr` (models/train/checkpoint.h).
   auto checkpoint_metadata = [&](int epoch, double lr) {
     Metadata m;
     m["format"] = "xdnn-checkpoint-1";

@@ -2,7 +2,7 @@
 //
 // Source: Debian's r-cran-janeaustenr (Silge, janeaustenr R package; Project Gutenberg texts), one
 // character vector per novel, one element per printed line, stored in the package's lazy-load
-// database data/Rdata.{rdx,rdb} (read with models/text/rdata.h, no R needed at run time).
+// database data/Rdata.{rdx,rdb} (read with models/io/rdata.h, no R needed at run time).
 //
 // Sentences, not line groups: a line of a printed page ends anywhere in a sentence, so lines would
 // make the task about line-breaking. We
@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "models/text/tokenizer.h"
+#include "models/io/tokenizer.h"
 
 namespace xdnn::text {
 

@@ -1,4 +1,4 @@
-#include "models/optim.h"
+#include "models/train/optim.h"
 
 #include <charconv>
 #include <cmath>

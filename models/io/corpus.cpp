@@ -1,5 +1,5 @@
 // Jane Austen sentences. See corpus.h for the choices made.
-#include "models/text/corpus.h"
+#include "models/io/corpus.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/random.h"
-#include "models/text/rdata.h"
+#include "models/io/rdata.h"
 
 namespace xdnn::text {
 

@@ -1,5 +1,5 @@
 // R serialization / lazy-load database reader. See rdata.h for the format.
-#include "models/text/rdata.h"
+#include "models/io/rdata.h"
 
 #include <zlib.h>
 

@@ -1,4 +1,4 @@
-#include "models/text/token_padding.h"
+#include "models/token_padding.h"
 
 #include <string>
 

@@ -4,7 +4,7 @@
 // batch_size (the last one may be smaller, as PyTorch's drop_last=False), and for each batch: forward in
 // training mode, mean cross-entropy over the batch, backward with ParamGrad::Accumulate into zeroed
 // grads, optimizer step. After each epoch: test loss and accuracy in inference mode, and a checkpoint
-// DIR/epoch-K.safetensors (+ optimizer sidecar, models/checkpoint.h).
+// DIR/epoch-K.safetensors (+ optimizer sidecar, models/train/checkpoint.h).
 //
 // Determinism: every random stream is derived from (seed, epoch) — initialisation from seed alone
 // (models/zoo.h), the epoch's shuffle and dropout masks from (seed, epoch) — so a run resumed from
@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "models/io/safetensors.h"
 #include "models/model.h"
-#include "models/optim.h"
-#include "models/safetensors.h"
+#include "models/train/optim.h"
 
 namespace xdnn {
 

@@ -7,7 +7,7 @@
 //         with PyTorch's placement of ε)
 //
 // The state (momentum buffers, m, v, the step count t) round-trips through state_tensors() /
-// load_state_tensors() so a resumed run continues bit-identically (models/checkpoint.h stores it).
+// load_state_tensors() so a resumed run continues bit-identically (models/train/checkpoint.h stores it).
 // Parameters without a gradient (grad undefined) are skipped, as PyTorch skips grad None.
 #pragma once
 #include <cstdint>

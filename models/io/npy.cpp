@@ -1,4 +1,4 @@
-#include "models/npy.h"
+#include "models/io/npy.h"
 
 #include <bit>
 #include <cerrno>
