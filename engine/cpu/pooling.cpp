@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "engine/cpu/pool_common.h"
+#include "engine/cpu/pool_lanes.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -21,16 +22,6 @@
 namespace xdnn::ops {
 namespace {
 
-// Max-pool window scan: `take` when strictly greater (the first maximum wins) or the first NaN. Written
-// as selects, not branches: max-pool inputs are data-dependent coin flips for the branch predictor.
-template <class T>
-inline void scan_element(const T* xp, int64_t k, T& best, int64_t& best_i) {
-  const T v = xp[k];
-  const bool take = (v > best) | ((v != v) & (best == best));
-  best = take ? v : best;
-  best_i = take ? k : best_i;
-}
-
 // A KH x KW window at flat offset `base` lying fully inside the plane, dilation 1 (the common case,
 // unrolled at compile time). Same row-major order and semantics as the general loop.
 template <class T, int KH, int KW>
@@ -39,66 +30,6 @@ inline void scan_fixed(const T* xp, int64_t base, int64_t W, T& best, int64_t& b
   best = xp[base];
   for (int i = 0; i < KH; ++i)
     for (int j = (i == 0 ? 1 : 0); j < KW; ++j) scan_element(xp, base + i * W + j, best, best_i);
-}
-
-// The 2x2 stride-2 window without padding or dilation (every pooling layer of the zoo), one output row:
-// y[ow] and its arg-max for the window at rows (r0, r0 + W) = (2·oh, 2·oh + 1), columns 2·ow, 2·ow + 1.
-// Same first-maximum / first-NaN rule and the same scan order as scan_element (a, b on the upper row,
-// then c, d); selects only, so the result is bit-identical to the general loop.
-template <class T>
-inline void pool2x2_one(const T* xp, int64_t base, int64_t W, T& best, int64_t& best_i) {
-  best = xp[base];
-  best_i = base;
-  scan_element(xp, base + 1, best, best_i);
-  scan_element(xp, base + W, best, best_i);
-  scan_element(xp, base + W + 1, best, best_i);
-}
-
-// Vector types of VL float lanes, their int32 masks / offsets, and int64 arg-max lanes; the lane shuffles
-// (even / odd elements of the concatenation a:b, and the interleaving of a and b's low / high halves) are
-// __builtin_shufflevector, which GCC (>= 12) and clang both compile to the same permute instructions.
-template <int VL>
-struct PoolLanes;
-template <>
-struct PoolLanes<8> {
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-  typedef int64_t L __attribute__((vector_size(64)));
-  static constexpr I lane = {0, 1, 2, 3, 4, 5, 6, 7};
-  static V even(V a, V b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14); }
-  static V odd(V a, V b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15); }
-  static V interleave_lo(V a, V b) { return __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11); }
-  static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15); }
-};
-template <>
-struct PoolLanes<4> {
-  typedef float V __attribute__((vector_size(16)));
-  typedef int32_t I __attribute__((vector_size(16)));
-  typedef int64_t L __attribute__((vector_size(32)));
-  static constexpr I lane = {0, 1, 2, 3};
-  static V even(V a, V b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6); }
-  static V odd(V a, V b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7); }
-  static V interleave_lo(V a, V b) { return __builtin_shufflevector(a, b, 0, 4, 1, 5); }
-  static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 2, 6, 3, 7); }
-};
-
-// The four taps of VL consecutive 2x2 windows whose first output column is ow, in scan order (upper-left,
-// upper-right, lower-left, lower-right): the even / odd elements of the two input rows.
-template <int VL>
-inline void window_taps(const float* xp, int64_t row, int64_t W, int64_t ow, typename PoolLanes<VL>::V (&taps)[4]) {
-  using V = typename PoolLanes<VL>::V;
-  using Lanes = PoolLanes<VL>;
-  const float* r0 = xp + row + 2 * ow;
-  const float* r1 = r0 + W;
-  V u0, u1, l0, l1;
-  std::memcpy(&u0, r0, sizeof(V));
-  std::memcpy(&u1, r0 + VL, sizeof(V));
-  std::memcpy(&l0, r1, sizeof(V));
-  std::memcpy(&l1, r1 + VL, sizeof(V));
-  taps[0] = Lanes::even(u0, u1);
-  taps[1] = Lanes::odd(u0, u1);
-  taps[2] = Lanes::even(l0, l1);
-  taps[3] = Lanes::odd(l0, l1);
 }
 
 // VL outputs starting at column ow of an output row (float only): even/odd lanes of the two input rows
@@ -367,179 +298,6 @@ Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x
       }
     });
     return 0;
-  });
-  return gx;
-}
-
-// ---- 2x2 max-pool for training with tap codes --------------------------------------------------------------
-// The arg-max as the winning tap (i, j) of the window, 2 bits per output, one uint64 word per output row:
-// bit ow = j, bit 32 + ow = i of output ow. 1/32 of the int64 flat indices' bytes, written by the forward
-// pass and read back by the backward pass of every training step.
-
-namespace {
-
-// Bit l = [mask lane l] for the VL int32 lanes of a mask (one movemask instruction where the ISA has it).
-template <int VL>
-inline uint64_t lane_bits(const typename PoolLanes<VL>::I& m) {
-#if defined(__AVX__)
-  typedef float F8 __attribute__((vector_size(32)));
-  typedef float F4 __attribute__((vector_size(16)));
-  if constexpr (VL == 8) return static_cast<uint32_t>(__builtin_ia32_movmskps256(__builtin_bit_cast(F8, m)));
-  if constexpr (VL == 4) return static_cast<uint32_t>(__builtin_ia32_movmskps(__builtin_bit_cast(F4, m)));
-#endif
-  uint64_t bits = 0;
-  for (int l = 0; l < VL; ++l) bits |= static_cast<uint64_t>(m[l] != 0) << l;
-  return bits;
-}
-
-// VL outputs of a row starting at column ow: y, and the row word's bits of these outputs (the same taps,
-// scan order and selects as pool2x2_vector, tracking the tap index instead of its offset).
-template <int VL>
-inline uint64_t pool2x2_vector_codes(const float* xp, int64_t row, int64_t W, int64_t ow, float* y) {
-  using V = typename PoolLanes<VL>::V;
-  using I = typename PoolLanes<VL>::I;
-  V taps[4];
-  window_taps<VL>(xp, row, W, ow, taps);
-  V best = taps[0];
-  I tap = I{};
-  for (int t = 1; t < 4; ++t) {
-    const V v = taps[t];
-    const I take = (v > best) | ((v != v) & (best == best));
-    best = take ? v : best;
-    tap = take ? I{} + t : tap;
-  }
-  std::memcpy(y + ow, &best, sizeof(V));
-  return (lane_bits<VL>((tap & 1) != 0) | lane_bits<VL>((tap & 2) != 0) << 32) << ow;
-}
-
-// Scalar twin for outputs [ow_begin, OW) of a row (rows of fewer than 4 outputs).
-inline uint64_t pool2x2_codes_scalar(const float* xp, int64_t row, int64_t W, int64_t ow_begin, int64_t OW, float* y) {
-  uint64_t word = 0;
-  for (int64_t ow = ow_begin; ow < OW; ++ow) {
-    float best;
-    int64_t best_i;
-    pool2x2_one(xp, row + 2 * ow, W, best, best_i);
-    y[ow] = best;
-    const int64_t off = best_i - (row + 2 * ow);  // 0, 1, W or W + 1: column bit off & 1 only when off < W
-    word |= static_cast<uint64_t>(off == 1 || off == W + 1) << ow | static_cast<uint64_t>(off >= W) << (32 + ow);
-  }
-  return word;
-}
-
-// The gradient of VL outputs of a row starting at column ow, routed by their codes into the row pair r0, r1
-// (the selects and shuffles of backward_2x2_vector).
-template <int VL>
-inline void backward_codes_vector(const float* gr, uint64_t word, int64_t ow, float* r0, float* r1) {
-  using V = typename PoolLanes<VL>::V;
-  using I = typename PoolLanes<VL>::I;
-  constexpr I lane = PoolLanes<VL>::lane;
-  V v;
-  std::memcpy(&v, gr + ow, sizeof(V));
-  v = V{} + v;  // as the scatter's 0 + g: a −0 gradient becomes +0
-  const I bit = (I{} + 1) << lane;
-  const I column = ((I{} + static_cast<int32_t>((word >> ow) & 0xFF)) & bit) != 0;
-  const I row = ((I{} + static_cast<int32_t>((word >> (32 + ow)) & 0xFF)) & bit) != 0;
-  const I code = (column & 1) | (row & 2);
-  const V zero = V{};
-  const V e0 = code == 0 ? v : zero, o0 = code == 1 ? v : zero, e1 = code == 2 ? v : zero, o1 = code == 3 ? v : zero;
-  using Lanes = PoolLanes<VL>;
-  const V out[4] = {Lanes::interleave_lo(e0, o0), Lanes::interleave_hi(e0, o0), Lanes::interleave_lo(e1, o1),
-                    Lanes::interleave_hi(e1, o1)};
-  std::memcpy(r0 + 2 * ow, &out[0], sizeof(V));
-  std::memcpy(r0 + 2 * ow + VL, &out[1], sizeof(V));
-  std::memcpy(r1 + 2 * ow, &out[2], sizeof(V));
-  std::memcpy(r1 + 2 * ow + VL, &out[3], sizeof(V));
-}
-
-}  // namespace
-
-bool maxpool2d_tap_codes_apply(const Tensor& x, const Pool2dGeometry& g) {
-  if (!x.defined() || x.device() != Device::CPU || x.dtype() != DType::F32 || x.ndim() != 4) return false;
-  const int64_t H = x.dim(2), W = x.dim(3), OH = H / 2, OW = W / 2;
-  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.dilation_h == 1 &&
-         g.dilation_w == 1 && g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0 &&
-         !g.ceil_mode && OH >= 1 && OW >= 1 && OW <= 32 && W < (int64_t(1) << 30);
-}
-
-Tensor maxpool2d_forward_tap_codes(const Tensor& x, const Pool2dGeometry& g, Tensor& codes) {
-  if (!maxpool2d_tap_codes_apply(x, g))
-    throw Error(
-        "maxpool2d_forward_tap_codes: needs float32 (N, C, H, W) on the CPU, a 2x2 stride-2 window "
-        "without padding, dilation or ceil_mode and at most 32 outputs per row; got " +
-        (x.defined() ? x.describe() : std::string("an undefined tensor")));
-  const int64_t H = x.dim(2), W = x.dim(3), OH = H / 2, OW = W / 2, planes = x.dim(0) * x.dim(1);
-  Tensor y = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, DType::F32);  // every output and word written
-  codes = Tensor::empty({planes * OH}, DType::I64);
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  uint64_t* pc = reinterpret_cast<uint64_t*>(codes.data<int64_t>());
-  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
-    for (int64_t plane = b; plane < e; ++plane)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const float* xp = px + plane * H * W;
-        float* yr = py + (plane * OH + oh) * OW;
-        const int64_t row = 2 * oh * W;
-        uint64_t word = 0;
-        if (OW >= 8) {  // whole vectors, the last overlapping the one before (same codes OR-ed twice)
-          for (int64_t ow = 0; ow + 8 <= OW; ow += 8) word |= pool2x2_vector_codes<8>(xp, row, W, ow, yr);
-          if (OW % 8 != 0) word |= pool2x2_vector_codes<8>(xp, row, W, OW - 8, yr);
-        } else if (OW >= 4 && oh + 1 < OH) {  // one 8-lane vector spilling into the next row (pool2x2_row)
-          const uint64_t own = (uint64_t(1) << OW) - 1;
-          word = pool2x2_vector_codes<8>(xp, row, W, 0, yr) & (own | own << 32);
-        } else if (OW >= 4) {
-          word = pool2x2_vector_codes<4>(xp, row, W, 0, yr) | pool2x2_vector_codes<4>(xp, row, W, OW - 4, yr);
-        } else {
-          word = pool2x2_codes_scalar(xp, row, W, 0, OW, yr);
-        }
-        pc[plane * OH + oh] = word;
-      }
-  });
-  return y;
-}
-
-Tensor maxpool2d_backward_tap_codes(const Tensor& gy, const Tensor& codes, const Shape& x_shape) {
-  if (x_shape.size() != 4 || gy.dtype() != DType::F32 || gy.ndim() != 4 || gy.dim(0) != x_shape[0] ||
-      gy.dim(1) != x_shape[1] || gy.dim(2) != x_shape[2] / 2 || gy.dim(3) != x_shape[3] / 2 || gy.dim(3) > 32 ||
-      !codes.defined() || codes.dtype() != DType::I64 || codes.numel() != gy.dim(0) * gy.dim(1) * gy.dim(2))
-    throw Error("maxpool2d_backward_tap_codes: gradient " + gy.describe() + " and codes " +
-                (codes.defined() ? codes.describe() : std::string("undefined")) + " do not fit input " +
-                shape_str(x_shape));
-  Tensor gx = Tensor::empty(x_shape, DType::F32);  // every element written below
-  const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = gy.dim(2), OW = gy.dim(3);
-  const float* pg = gy.data<float>();
-  const uint64_t* pc = reinterpret_cast<const uint64_t*>(codes.data<int64_t>());
-  float* px = gx.data<float>();
-  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
-    for (int64_t plane = b; plane < e; ++plane) {
-      float* xp = px + plane * H * W;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const float* gr = pg + (plane * OH + oh) * OW;
-        const uint64_t word = pc[plane * OH + oh];
-        float* r0 = xp + 2 * oh * W;
-        float* r1 = r0 + W;
-        int64_t ow_begin = 0;
-        // Whole vectors, the last overlapping the one before (the same values written twice).
-        if (OW >= 8) {
-          for (int64_t ow = 0; ow + 8 <= OW; ow += 8) backward_codes_vector<8>(gr, word, ow, r0, r1);
-          if (OW % 8 != 0) backward_codes_vector<8>(gr, word, OW - 8, r0, r1);
-          ow_begin = OW;
-        } else if (OW >= 4) {
-          backward_codes_vector<4>(gr, word, 0, r0, r1);
-          backward_codes_vector<4>(gr, word, OW - 4, r0, r1);
-          ow_begin = OW;
-        }
-        for (int64_t ow = ow_begin; ow < OW; ++ow) {
-          const float v = 0.0f + gr[ow];
-          const uint64_t code = ((word >> ow) & 1) | ((word >> (32 + ow)) & 1) << 1;
-          r0[2 * ow] = code == 0 ? v : 0.0f;
-          r0[2 * ow + 1] = code == 1 ? v : 0.0f;
-          r1[2 * ow] = code == 2 ? v : 0.0f;
-          r1[2 * ow + 1] = code == 3 ? v : 0.0f;
-        }
-        if (W > 2 * OW) r0[W - 1] = r1[W - 1] = 0.0f;  // odd width: the last column is in no window
-      }
-      if (H > 2 * OH) std::fill(xp + (H - 1) * W, xp + H * W, 0.0f);  // odd height: the last row
-    }
   });
   return gx;
 }

@@ -44,7 +44,7 @@
 
 namespace xdnn {
 
-class OnnxGraphBuilder;  // import.cpp
+class OnnxGraphBuilder;  // graph_builder.h
 
 // Everything a converter may ask about the node it converts, and the ways it may extend the model.
 class OnnxNodeContext {
