@@ -14,10 +14,12 @@
 #include "layers/relu.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
+#include "tests/influence_fixtures.h"
 
 using namespace xdnn;
 using namespace xdnn::influence;
 using testing::max_rel_diff;
+using testing::random_labels;
 
 namespace {
 
@@ -35,12 +37,6 @@ Model small_mlp(uint64_t seed, bool bias) {
   m.append("fc2", fc2);
   m.to(DType::F64);
   return m;
-}
-
-Tensor labels(int64_t n, int64_t K, Rng& rng) {
-  Tensor y({n}, DType::I64);
-  for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = static_cast<int64_t>(rng.below(K));
-  return y;
 }
 
 // Runs f with the pool at `threads` threads, restoring the previous count.
@@ -61,9 +57,9 @@ struct FashionCnnCase {
     for (uint64_t s = 1; s <= 3; ++s) models.push_back(build_zoo_model("fashion-cnn", s));
     Rng rng(data_seed);
     data.train_x = random_tensor({150, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-    data.train_y = labels(150, 10, rng);
+    data.train_y = random_labels(150, 10, rng);
     data.test_x = random_tensor({20, 1, 28, 28}, rng, 0, 1).to(DType::F32);
-    data.test_y = labels(20, 10, rng);
+    data.test_y = random_labels(20, 10, rng);
   }
   std::vector<Model*> pointers() {
     std::vector<Model*> out;
@@ -85,9 +81,9 @@ TEST_CASE("influence: factored last-layer TracIn equals the generic route (MLP, 
     InfluenceData data;
     // 4200 × 1100: 32 full work units of 128 and a partial one, a full test block of 1024 and a partial one.
     data.train_x = random_tensor({4200, 6}, rng);
-    data.train_y = labels(4200, 3, rng);
+    data.train_y = random_labels(4200, 3, rng);
     data.test_x = random_tensor({1100, 6}, rng);
-    data.test_y = labels(1100, 3, rng);
+    data.test_y = random_labels(1100, 3, rng);
     const std::vector<double> lr = {0.3, 0.1, 0.05};
     InfluenceOptions opt;
     opt.params = ParamSet::LastLayer;
@@ -135,10 +131,10 @@ TEST_CASE("influence: factored Grad-Cos scores a zero gradient 0, as the generic
   Rng rng(11);
   InfluenceData data;
   data.train_x = random_tensor({40, 6}, rng, 0.5, 1);
-  data.train_y = labels(40, 3, rng);
+  data.train_y = random_labels(40, 3, rng);
   for (int64_t k = 0; k < 6; ++k) data.train_x.set_item(5 * 6 + k, 0.0);
   data.test_x = random_tensor({7, 6}, rng, 0.5, 1);
-  data.test_y = labels(7, 3, rng);
+  data.test_y = random_labels(7, 3, rng);
   InfluenceOptions opt;
   opt.params = ParamSet::LastLayer;
   const Tensor fast = grad_cos(ptrs, data, opt);
@@ -206,9 +202,9 @@ TEST_CASE("influence: an error inside the factored route's work units surfaces a
   Rng rng(9);
   InfluenceData data;
   data.train_x = random_tensor({300, 6}, rng);
-  data.train_y = labels(300, 3, rng);
+  data.train_y = random_labels(300, 3, rng);
   data.test_x = random_tensor({4, 6}, rng);
-  data.test_y = labels(4, 3, rng);
+  data.test_y = random_labels(4, 3, rng);
   // Finite input, non-finite logits in the third work unit: with fc1's weights all 1, six inputs of
   // 1e308 sum past the largest double.
   for (auto& m : models) {
@@ -234,9 +230,9 @@ TEST_CASE("influence: a non-finite input value is rejected, naming its first ele
   Rng rng(4);
   InfluenceData data;
   data.train_x = random_tensor({2000, 6}, rng);  // 12,000 values: three blocks of the vectorised check
-  data.train_y = labels(2000, 3, rng);
+  data.train_y = random_labels(2000, 3, rng);
   data.test_x = random_tensor({3, 6}, rng);
-  data.test_y = labels(3, 3, rng);
+  data.test_y = random_labels(3, 3, rng);
   InfluenceOptions opt;
   opt.params = ParamSet::LastLayer;
   const double inf = std::numeric_limits<double>::infinity();
@@ -267,7 +263,7 @@ TEST_CASE("influence: a non-finite input value is rejected, naming its first ele
 TEST_CASE("influence: last-layer factors step aside when the generic route does not factor") {
   Model m = small_mlp(4, true);
   Rng rng(2);
-  const Tensor x = random_tensor({5, 6}, rng), y = labels(5, 3, rng);
+  const Tensor x = random_tensor({5, 6}, rng), y = random_labels(5, 3, rng);
   GradientComputer on(m, ParamSet::LastLayer), off(m, ParamSet::LastLayer), all(m, ParamSet::All);
   CHECK(on.prepare_factors(x, y));
   const LastLayerFactors f = on.factors(x, y);

@@ -29,18 +29,14 @@
 #include "layers/tanh.h"
 #include "models/zoo.h"
 #include "tests/gradcheck.h"
+#include "tests/influence_fixtures.h"
 
 using namespace xdnn;
 using namespace xdnn::influence;
 using testing::max_rel_diff;
+using testing::random_labels;
 
 namespace {
-
-Tensor labels_below(int64_t n, int64_t K, Rng& rng) {
-  Tensor y({n}, DType::I64);
-  for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = static_cast<int64_t>(rng.below(K));
-  return y;
-}
 
 std::shared_ptr<BatchNorm2d> random_bn(const std::string& name, int64_t C, Rng& rng) {
   auto bn = std::make_shared<BatchNorm2d>(name, C, 1e-5, 0.1, DType::F64);
@@ -141,7 +137,7 @@ TEST_CASE("influence hvp: R-operator HVP equals finite differences on a CNN with
     Model m = make_small_resnet(global_pool ? 7 : 3, global_pool);
     Rng rng(11);
     const Tensor x = random_tensor({5, 2, 6, 6}, rng);
-    const Tensor y = labels_below(5, 3, rng);
+    const Tensor y = random_labels(5, 3, rng);
     check_hvp_against_finite_differences(m, x, y);
   }
 }
@@ -149,7 +145,7 @@ TEST_CASE("influence hvp: R-operator HVP equals finite differences on a CNN with
 TEST_CASE("influence hvp: the zoo CNN and ResNet are supported; a node without an R-operator is named") {
   Rng rng(2);
   const Tensor x = random_tensor({2, 1, 28, 28}, rng, 0, 1);
-  const Tensor y = labels_below(2, 10, rng);
+  const Tensor y = random_labels(2, 10, rng);
   for (const char* name : {"fashion-cnn", "fashion-resnet"}) {
     CAPTURE(name);
     Model m = build_zoo_model(name, 1);
@@ -173,7 +169,7 @@ TEST_CASE("influence hvp: the zoo CNN and ResNet are supported; a node without a
   m.append("fc1", fc1);
   m.append("squash", std::make_shared<Tanh>());
   m.to(DType::F64);
-  CHECK_THROWS_WITH_AS(FullHvp(m, random_tensor({2, 4}, r), labels_below(2, 3, r)),
+  CHECK_THROWS_WITH_AS(FullHvp(m, random_tensor({2, 4}, r), random_labels(2, 3, r)),
                        doctest::Contains("node 'squash' (Tanh)"), Error);
 }
 
@@ -187,7 +183,7 @@ TEST_CASE("influence hvp: LiSSA agrees with the exact solve on logistic regressi
   m.append("fc", fc);
   m.to(DType::F64);
   const Tensor x = random_tensor({N, d}, rng, -2, 2);
-  const Tensor y = labels_below(N, K, rng);
+  const Tensor y = random_labels(N, K, rng);
   const LastLayerCurvature curv = last_layer_curvature(m, x, 8);
   const Tensor H = last_layer_hessian(curv);
   const int64_t P = curv.size();
@@ -266,7 +262,7 @@ TEST_CASE("influence hvp: LiSSA agrees with the exact solve on logistic regressi
     data.train_x = x;
     data.train_y = y;
     data.test_x = random_tensor({3, d}, rng, -2, 2);
-    data.test_y = labels_below(3, K, rng);
+    data.test_y = random_labels(3, K, rng);
     std::vector<Model*> ck = {&m};
     for (ParamSet set : {ParamSet::LastLayer, ParamSet::All}) {
       InfluenceOptions opt;

@@ -1,9 +1,9 @@
 // Property tests of the perturbation explainers (explain/perturbation.h and the methods on it), each by
 // its defining property on small hand-built models: Shapley efficiency, symmetry and dummy; KernelSHAP's
 // exact regime equal to the Shapley values and its sampled estimates converging; LIME recovering a linear
-// model's coefficients; RISE finding the one region a model looks at; DeepLIFT-SHAP's summation to delta;
-// expected gradients' completeness; the golden README's SplitMix64 / KernelSHAP test vectors; the bad
-// inputs of issue 19. The golden cases (golden-perturbation) check agreement with the references.
+// model's coefficients; RISE finding the one region a model looks at (SLIC superpixels: test_superpixels.cpp);
+// DeepLIFT-SHAP's summation to delta; expected gradients' completeness; the golden README's SplitMix64 / KernelSHAP
+// test vectors; the bad inputs of issue 19. The golden cases (golden-perturbation) check agreement with the references.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -24,55 +24,18 @@
 #include "layers/relu.h"
 #include "models/io/npy.h"
 #include "models/model.h"
+#include "tests/perturbation_fixtures.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
+using namespace xdnn::testing;
 
 namespace {
-
-// x (N, D) -> Linear(D, H) -> ReLU -> Linear(H, C), float64, random weights.
-Model mlp(Rng& rng, int64_t D, int64_t H, int64_t C) {
-  Model m;
-  m.add_input("x");
-  auto fc1 = std::make_shared<Linear>("fc1", D, H, true, DType::F64);
-  fc1->init(rng);
-  auto fc2 = std::make_shared<Linear>("fc2", H, C, true, DType::F64);
-  fc2->init(rng);
-  m.append("fc1", fc1);
-  m.append("relu", std::make_shared<ReLU>());
-  m.append("fc2", fc2);
-  m.to(DType::F64);
-  return m;
-}
-
-// A linear model x (N, ...) -> Flatten -> Linear(D, 1) with the given weights and bias.
-Model linear_model(const std::vector<double>& w, double bias) {
-  Model m;
-  m.add_input("x");
-  const int64_t D = static_cast<int64_t>(w.size());
-  auto fc = std::make_shared<Linear>("fc", D, 1, true, DType::F64);
-  for (int64_t i = 0; i < D; ++i) fc->params()[0]->value.set_item(i, w[i]);
-  fc->params()[1]->value.set_item(0, bias);
-  m.append("flat", std::make_shared<Flatten>());
-  m.append("fc", fc);
-  m.to(DType::F64);
-  return m;
-}
 
 std::string temp_path(const std::string& name) {
   // The process id keeps concurrent test runs (several build folders) apart.
   return (std::filesystem::temp_directory_path() / ("xdnn-perturbation-" + std::to_string(getpid()) + "-" + name))
       .string();
-}
-
-Attribution run(const std::string& method, const Model& m, const Tensor& x, std::vector<int64_t> targets,
-                std::map<std::string, std::string> opts) {
-  ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  req.targets = std::move(targets);
-  req.options = resolve_options(find_method(method), opts);
-  return find_method(method).run(req);
 }
 
 double score(const Model& m, const Tensor& x, int64_t n, int64_t k, ScoreKind s) {
@@ -433,71 +396,6 @@ TEST_CASE("DeepLIFT RevealCancel: the paper's cancellation example, summation to
     CHECK(rel_diff(a.values, r.values) > 1e-6);  // the rule changes something
   }
   CHECK(error_of([&] { run("deeplift", m, x, {0}, {{"rule", "epsilon"}}); }).find("--rule") != std::string::npos);
-}
-
-TEST_CASE("SLIC superpixels: connected, pure on a two-colour image, per-sample groups in the methods") {
-  // (1, 16, 16): columns 0..6 dark, 7..15 bright. Every superpixel must lie on one side of the edge.
-  Tensor img({1, 16, 16}, DType::F64);
-  for (int64_t i = 0; i < 256; ++i) img.set_item(i, i % 16 < 7 ? 0.1 : 0.9);
-  const Tensor labels = slic_labels(img, 8, 0.1);
-  REQUIRE(labels.shape() == Shape{16, 16});
-  const int64_t* l = labels.data<int64_t>();
-  const int64_t G = *std::max_element(l, l + 256) + 1;
-  CHECK(G >= 4);
-  CHECK(G <= 16);
-  std::vector<int> side(G, -1), seen(G, 0);
-  for (int64_t i = 0; i < 256; ++i) {
-    const int s = i % 16 < 7 ? 0 : 1;
-    if (side[l[i]] < 0) side[l[i]] = s;
-    CHECK(side[l[i]] == s);
-    seen[l[i]] = 1;
-  }
-  for (int64_t g = 0; g < G; ++g) CHECK(seen[g] == 1);
-  // Each label is one 4-connected region: flood fill from its first pixel reaches all of its pixels.
-  for (int64_t g = 0; g < G; ++g) {
-    std::vector<char> mark(256, 0);
-    std::vector<int64_t> stack{static_cast<int64_t>(std::find(l, l + 256, g) - l)};
-    mark[stack[0]] = 1;
-    int64_t reached = 0;
-    while (!stack.empty()) {
-      const int64_t p = stack.back();
-      stack.pop_back();
-      ++reached;
-      const int64_t y = p / 16, x = p % 16;
-      for (int64_t q : {x > 0 ? p - 1 : -1, x < 15 ? p + 1 : -1, y > 0 ? p - 16 : -1, y < 15 ? p + 16 : -1})
-        if (q >= 0 && !mark[q] && l[q] == g) mark[q] = 1, stack.push_back(q);
-    }
-    CHECK(reached == std::count(l, l + 256, g));
-  }
-  // Same image, same labels (deterministic).
-  const Tensor again = slic_labels(img, 8, 0.1);
-  CHECK(std::equal(l, l + 256, again.data<int64_t>()));
-
-  // LIME with superpixels on a batch of two different images: each sample gets its own groups, and its
-  // attribution is constant on each of them.
-  Rng rng(40);
-  const Model lin = linear_model(
-      [&] {
-        std::vector<double> w(256);
-        for (double& v : w) v = rng.uniform(-1, 1);
-        return w;
-      }(),
-      0.0);
-  Tensor x({2, 1, 16, 16}, DType::F64);
-  x.slice_batch(0, 1).copy_from(img.reshape({1, 1, 16, 16}));
-  for (int64_t i = 0; i < 256; ++i) x.set_item(256 + i, (i / 16) < 9 ? 0.8 : 0.2);  // a horizontal edge
-  const Attribution a =
-      run("lime", lin, x, {0, 0}, {{"feature-mask", "slic:8"}, {"samples", "300"}, {"ridge", "1e-6"}});
-  CHECK(a.parameters.at("intercept").find(',') != std::string::npos);  // one surrogate per sample
-  for (int64_t n = 0; n < 2; ++n) {
-    const Tensor lab = slic_labels(x.slice_batch(n, n + 1).reshape({1, 16, 16}), 8, 0.1);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < 256; ++i)
-      for (int64_t j = i + 1; j < 256; ++j)
-        differ += lab.data<int64_t>()[i] == lab.data<int64_t>()[j] &&
-                  a.values.item(n * 256 + i) != a.values.item(n * 256 + j);
-    CHECK(differ == 0);
-  }
 }
 
 TEST_CASE("without --baselines: expected gradients = integrated gradients, DeepLIFT-SHAP = DeepLIFT, from 0") {
