@@ -10,6 +10,7 @@
 
 #include "engine/random.h"
 #include "explain/common.h"
+#include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
 #include "models/zoo.h"
 
@@ -53,26 +54,26 @@ void BM_Lrp(benchmark::State& state, const std::string& model_name, const std::s
   state.SetItemsProcessed(state.iterations() * x.dim(0));
 }
 
-BENCHMARK_CAPTURE(BM_ForwardBackward, fashion_cnn, std::string("fashion-cnn"))->Arg(32)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Lrp, fashion_cnn_epsilon_plus, std::string("fashion-cnn"), std::string("epsilon-plus"),
-                  std::string(""))
-    ->Arg(32)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Lrp, fashion_cnn_epsilon_gamma_box, std::string("fashion-cnn"), std::string("epsilon-gamma-box"),
-                  std::string(""))
-    ->Arg(32)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Lrp, fashion_cnn_epsilon, std::string("fashion-cnn"), std::string(""), std::string("epsilon"))
-    ->Arg(32)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ForwardBackward, fashion_resnet, std::string("fashion-resnet"))
-    ->Arg(32)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Lrp, fashion_resnet_epsilon_plus, std::string("fashion-resnet"), std::string("epsilon-plus"),
-                  std::string(""))
-    ->Arg(32)
-    ->Unit(benchmark::kMillisecond);
-
 }  // namespace
 
-BENCHMARK_MAIN();
+// Every registered composite (explain/lrp/composite.h) on both models, beside their forward+backward,
+// plus the uniform epsilon rule on fashion-cnn: ForwardBackward/<model>/32, Lrp/<model>/<composite>/32.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  for (const std::string model : {"fashion-cnn", "fashion-resnet"}) {
+    benchmark::RegisterBenchmark(("ForwardBackward/" + model).c_str(), BM_ForwardBackward, model)
+        ->Arg(32)
+        ->Unit(benchmark::kMillisecond);
+    for (const auto& c : explain::lrp::composites().entries())
+      benchmark::RegisterBenchmark(("Lrp/" + model + "/" + c.name).c_str(), BM_Lrp, model, c.name, std::string())
+          ->Arg(32)
+          ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::RegisterBenchmark("Lrp/fashion-cnn/rule-epsilon", BM_Lrp, std::string("fashion-cnn"), std::string(),
+                               std::string("epsilon"))
+      ->Arg(32)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -32,37 +32,53 @@ Tensor cross_entropy_input_gradient(const Model& model, const Tensor& x, const s
   return g.at(in).defined() ? g[in] : Tensor(x.shape(), x.dtype());
 }
 
+namespace {
+
+// sign(∇ₓL(x)) in float64, x float64 (N, ...); sign(0) = 0.
+Tensor sign_gradient(const Model& model, const Tensor& x, const std::vector<int64_t>& labels) {
+  Tensor g = cross_entropy_input_gradient(model, x.to(model.dtype()), labels).to(DType::F64);
+  return ops::unary(ops::Unary::Sign, g);
+}
+
+Tensor fgsm(const Model& model, const Tensor& x, const std::vector<int64_t>& labels, const AttackOptions& opt) {
+  return ops::clip(ops::add(x, ops::scale(sign_gradient(model, x, labels), opt.epsilon)), 0.0, 1.0);
+}
+
+Tensor pgd(const Model& model, const Tensor& x, const std::vector<int64_t>& labels, const AttackOptions& opt) {
+  const Tensor lo = ops::add_scalar(x, -opt.epsilon), hi = ops::add_scalar(x, opt.epsilon);
+  Tensor adv = x;
+  for (int64_t k = 0; k < opt.steps; ++k) {
+    Tensor step = ops::add(adv, ops::scale(sign_gradient(model, adv, labels), opt.step_size));
+    step = ops::binary(ops::Binary::Min, ops::binary(ops::Binary::Max, step, lo), hi);
+    adv = ops::clip(step, 0.0, 1.0);
+  }
+  return adv;
+}
+
+}  // namespace
+
+ChoiceRegistry<AttackInfo>& attacks() {
+  static ChoiceRegistry<AttackInfo> registry(
+      "attack method",
+      {
+          {"fgsm", "fast gradient sign, one step of size radius (Goodfellow et al. 2015)", false, fgsm},
+          {"pgd", "projected gradient descent, --steps steps of --step-size (Madry et al. 2018)", true, pgd},
+      });
+  return registry;
+}
+
 Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, const AttackOptions& opt) {
   if (!x_in.defined() || !x_in.is_float() || x_in.ndim() < 2)
     throw Error("attack input: expected a float batch (N, ...), got " + (x_in.defined() ? x_in.describe() : "nothing"));
   if (labels_t.dtype() != DType::I64 || labels_t.ndim() != 1 || labels_t.dim(0) != x_in.dim(0))
     throw Error("attack labels: expected int64 (" + std::to_string(x_in.dim(0)) + "), got " + labels_t.describe());
   if (!(opt.epsilon >= 0) || !std::isfinite(opt.epsilon)) throw Error("attack: --radius must be a finite number >= 0");
-  if (opt.method == "pgd" && (opt.steps < 1 || !(opt.step_size >= 0) || !std::isfinite(opt.step_size)))
-    throw Error("attack pgd: --steps must be >= 1 and --step-size a finite number >= 0");
-  if (opt.method != "fgsm" && opt.method != "pgd")
-    throw Error("attack: unknown method '" + opt.method + "'", "valid methods: fgsm, pgd");
+  const AttackInfo& method = attacks().find(opt.method);
+  if (method.iterative && (opt.steps < 1 || !(opt.step_size >= 0) || !std::isfinite(opt.step_size)))
+    throw Error("attack " + opt.method + ": --steps must be >= 1 and --step-size a finite number >= 0");
   std::vector<int64_t> labels(labels_t.numel());
   for (int64_t i = 0; i < labels_t.numel(); ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
-
-  const Tensor x = x_in.to(DType::F64);
-  auto sign_grad = [&](const Tensor& xk) {
-    Tensor g = cross_entropy_input_gradient(model, xk.to(model.dtype()), labels).to(DType::F64);
-    return ops::unary(ops::Unary::Sign, g);  // sign(0) = 0
-  };
-  Tensor adv;
-  if (opt.method == "fgsm") {
-    adv = ops::clip(ops::add(x, ops::scale(sign_grad(x), opt.epsilon)), 0.0, 1.0);
-  } else {
-    const Tensor lo = ops::add_scalar(x, -opt.epsilon), hi = ops::add_scalar(x, opt.epsilon);
-    adv = x;
-    for (int64_t k = 0; k < opt.steps; ++k) {
-      Tensor step = ops::add(adv, ops::scale(sign_grad(adv), opt.step_size));
-      step = ops::binary(ops::Binary::Min, ops::binary(ops::Binary::Max, step, lo), hi);
-      adv = ops::clip(step, 0.0, 1.0);
-    }
-  }
-  return adv.to(DType::F32);
+  return method.run(model, x_in.to(DType::F64), labels, opt).to(DType::F32);
 }
 
 }  // namespace xdnn::explain

@@ -8,15 +8,17 @@
 // each iterate in its own dtype.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "explain/choices.h"
 #include "models/model.h"
 
 namespace xdnn::explain {
 
 struct AttackOptions {
-  std::string method = "fgsm";  // fgsm | pgd
+  std::string method = "fgsm";  // a name in attacks()
   double epsilon = 0.0;
   int64_t steps = 10;       // pgd
   double step_size = 0.01;  // pgd
@@ -25,6 +27,18 @@ struct AttackOptions {
 // ∂L/∂x for every example, L the per-example cross-entropy; x (N, ...) float, labels (N) int64. The seed
 // at the logits is softmax(f) − onehot(y), computed in double per row.
 Tensor cross_entropy_input_gradient(const Model& model, const Tensor& x, const std::vector<int64_t>& labels);
+
+// The registry of attacks (explain/choices.h). `run` takes x in float64 (N, ...) and the labels, already
+// checked, and returns the adversarial batch in float64.
+struct AttackInfo {
+  std::string name;
+  std::string description;
+  bool iterative = false;  // reads --steps and --step-size
+  std::function<Tensor(const Model& model, const Tensor& x, const std::vector<int64_t>& labels,
+                       const AttackOptions& opt)>
+      run;
+};
+ChoiceRegistry<AttackInfo>& attacks();
 
 // Runs the attack; x float (N, ...) in the model's input layout, labels int64 (N). Throws on bad input
 // (label out of range, wrong shapes, ε < 0, NaN). Returns float32, shape of x.

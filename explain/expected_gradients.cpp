@@ -71,8 +71,7 @@ MethodRegistration reg{
      "expected gradients (Erion et al. 2021): integrated gradients averaged over a baseline set",
      {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)"},
       {"steps", "50", "number of integration nodes per baseline"},
-      {"integration", "gauss-legendre",
-       "gauss-legendre | riemann-left | riemann-right | riemann-middle | riemann-trapezoid"},
+      {"integration", "gauss-legendre", integration_rules().names(" | ")},
       kOptScore},
      expected_gradients}};
 

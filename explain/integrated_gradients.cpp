@@ -53,36 +53,60 @@ Quadrature gauss_legendre(int n) {
   return q;
 }
 
-Quadrature integration_rule(const std::string& name, int n) {
-  Quadrature q;
-  if (name == "gauss-legendre") {
-    Quadrature g = gauss_legendre(n);
-    for (int i = 0; i < n; ++i) {
-      q.alphas.push_back((1.0 + g.alphas[i]) / 2.0);
-      q.weights.push_back(g.weights[i] / 2.0);
-    }
-    return q;
-  }
-  const bool riemann =
-      name == "riemann-left" || name == "riemann-right" || name == "riemann-middle" || name == "riemann-trapezoid";
-  if (!riemann)
-    throw Error("--integration '" + name + "' is unknown",
-                "valid: gauss-legendre, riemann-left, riemann-right, riemann-middle, riemann-trapezoid");
-  if (n < 2) throw Error("--integration " + name + " needs --steps >= 2, got " + std::to_string(n));
-  const double dn = n;
-  for (int i = 1; i <= n; ++i) {
-    double a = 0, w = 1.0 / dn;
-    if (name == "riemann-left") a = (i - 1) / dn;
-    if (name == "riemann-right") a = i / dn;
-    if (name == "riemann-middle") a = (i - 0.5) / dn;
-    if (name == "riemann-trapezoid") {
-      a = (i - 1) / (dn - 1.0);
-      if (i == 1 || i == n) w = 1.0 / (2.0 * dn);
-    }
-    q.alphas.push_back(a);
-    q.weights.push_back(w);
+namespace {
+
+// Gauss–Legendre mapped from [−1, 1] to [0, 1]: α = (1 + t)/2, w = v/2.
+Quadrature gauss_legendre_01(int n) {
+  Quadrature g = gauss_legendre(n), q;
+  for (int i = 0; i < n; ++i) {
+    q.alphas.push_back((1.0 + g.alphas[i]) / 2.0);
+    q.weights.push_back(g.weights[i] / 2.0);
   }
   return q;
+}
+
+// n equal cells of width 1/n, each evaluated at `at` (0 left end, 1 right end, 0.5 middle).
+Quadrature riemann(int n, double at) {
+  Quadrature q;
+  for (int i = 1; i <= n; ++i) {
+    q.alphas.push_back((i - 1 + at) / n);
+    q.weights.push_back(1.0 / n);
+  }
+  return q;
+}
+
+Quadrature riemann_trapezoid(int n) {
+  Quadrature q;
+  const double dn = n;
+  for (int i = 1; i <= n; ++i) {
+    q.alphas.push_back((i - 1) / (dn - 1.0));
+    q.weights.push_back(i == 1 || i == n ? 1.0 / (2.0 * dn) : 1.0 / dn);
+  }
+  return q;
+}
+
+}  // namespace
+
+ChoiceRegistry<IntegrationRuleInfo>& integration_rules() {
+  static ChoiceRegistry<IntegrationRuleInfo> registry(
+      "integration rule",
+      {
+          {"gauss-legendre", "Gauss-Legendre nodes and weights (exact for polynomials of degree 2n-1)", 1,
+           gauss_legendre_01},
+          {"riemann-left", "left Riemann sum", 2, [](int n) { return riemann(n, 0.0); }},
+          {"riemann-right", "right Riemann sum", 2, [](int n) { return riemann(n, 1.0); }},
+          {"riemann-middle", "midpoint Riemann sum", 2, [](int n) { return riemann(n, 0.5); }},
+          {"riemann-trapezoid", "trapezoid rule as in Captum (weights sum to (n-1)/n)", 2, riemann_trapezoid},
+      });
+  return registry;
+}
+
+Quadrature integration_rule(const std::string& name, int n) {
+  const IntegrationRuleInfo& rule = integration_rules().find(name);
+  if (n < rule.min_steps)
+    throw Error("--integration " + name + " needs --steps >= " + std::to_string(rule.min_steps) + ", got " +
+                std::to_string(n));
+  return rule.nodes(n);
 }
 
 namespace {
@@ -198,8 +222,7 @@ MethodRegistration reg{
     {"integrated-gradients",
      "path integral of gradients from a baseline (Sundararajan et al. 2017)",
      {{"steps", "50", "number of integration nodes"},
-      {"integration", "gauss-legendre",
-       "gauss-legendre | riemann-left | riemann-right | riemann-middle | riemann-trapezoid"},
+      {"integration", "gauss-legendre", integration_rules().names(" | ")},
       {"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape", "NUMBER|FILE"}},
      integrated_gradients}};
 

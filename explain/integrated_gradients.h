@@ -2,8 +2,11 @@
 //   IG(x) = (x − x̄) ⊙ Σ_{i=1..n} w_i · ∇f_K(x̄ + α_i (x − x̄))
 // with the nodes α_i and weights w_i of one of five quadrature rules on [0, 1] (golden README §IG).
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "explain/choices.h"
 
 namespace xdnn::explain {
 
@@ -22,5 +25,14 @@ Quadrature gauss_legendre(int n);
 // trapezoid rule follows the reference implementation: nodes (i−1)/(n−1), weights 1/n with 1/(2n) at
 // both ends, so they sum to (n−1)/n.
 Quadrature integration_rule(const std::string& name, int n);
+
+// The registry of those rules (explain/choices.h): `nodes(n)` gives the n nodes on [0, 1].
+struct IntegrationRuleInfo {
+  std::string name;
+  std::string description;
+  int min_steps = 1;
+  std::function<Quadrature(int n)> nodes;
+};
+ChoiceRegistry<IntegrationRuleInfo>& integration_rules();
 
 }  // namespace xdnn::explain

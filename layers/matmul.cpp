@@ -87,14 +87,22 @@ std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Sa
 }
 
 std::vector<Tensor> MatMul::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
-  if (rule.name != "epsilon")
-    throw Error("layer kind MatMul has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP uniform rule)");
+  const bool cp = rule.name == "cp" && probabilities_operand >= 0;
+  if (rule.name != "epsilon" && !cp)
+    throw Error("layer kind MatMul has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP uniform rule)" +
+                (probabilities_operand >= 0 ? ", cp (CP-LRP)" : ""));
   if (!ry.at(0).defined()) return {Tensor(), Tensor()};
   const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &y = saved.tensors.at(2);
   const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon));
   // s bᵀ and aᵀ s are the input gradients for g_y = s (broadcast batch entries summed, a is the same in
   // each of them, so a ⊙ Σ = Σ a ⊙).
   const std::vector<Tensor> g = backward({s}, saved, BackwardOptions{});
+  if (cp) {  // R_v = v ⊙ Pᵀ s, the probabilities get nothing
+    std::vector<Tensor> out(2);
+    const int v = 1 - probabilities_operand;
+    out[v] = ops::mul(v == 0 ? a : b, g.at(v));
+    return out;
+  }
   return {ops::scale(ops::mul(a, g[0]), 0.5), ops::scale(ops::mul(b, g[1]), 0.5)};
 }
 

@@ -8,7 +8,11 @@
 // a_ik b_kj of y_ij takes its ε-share of R_ij, half to each factor,
 //   R_a = ½ a ⊙ (s bᵀ),  R_b = ½ b ⊙ (aᵀ s),  s = R / stab_ε(y),
 // which conserves relevance up to ε. This is the rule the native attention layers apply to q kᵀ and P v,
-// so an ONNX graph with decomposed attention gets AttnLRP too (CP-LRP: explain/lrp/lrp.cpp).
+// so an ONNX graph with decomposed attention gets AttnLRP too.
+// CP-LRP (Ali et al. 2022, "conservative propagation"): when one operand is attention probabilities P
+// (ONNX import marks a MatMul fed by a Softmax: probabilities_operand), O = P v is linear in v with P held
+// constant and takes the ε-rule, R_v = v ⊙ Pᵀ(R / stab_ε(O)); P gets nothing, so nothing flows into the
+// softmax or q kᵀ. The rule is named "cp", as in the native attention layers.
 #pragma once
 #include "layers/layer.h"
 
@@ -16,12 +20,18 @@ namespace xdnn {
 
 class MatMul : public Layer {
  public:
+  // probabilities_operand: 0 or 1 when that operand is attention probabilities (enables "cp"), else −1.
+  explicit MatMul(int probabilities_operand = -1) : probabilities_operand(probabilities_operand) {}
   const char* kind() const override { return "MatMul"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override;
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
+  std::vector<std::string> relevance_rules() const override {
+    if (probabilities_operand >= 0) return {"epsilon", "cp"};
+    return {"epsilon"};
+  }
+  int probabilities_operand = -1;
 };
 
 }  // namespace xdnn

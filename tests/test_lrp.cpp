@@ -298,7 +298,8 @@ TEST_CASE("lrp composites: rules by layer kind and position") {
   CHECK(names(composite_rules(mlp, "epsilon-gamma-box", p)) == V{"reshape", "epsilon", "pass", "epsilon"});
   CHECK(names(composite_rules(mlp, "epsilon-plus-flat", p)) == V{"reshape", "flat", "pass", "epsilon"});
   CHECK(names(uniform_rules(cnn, "gamma", p)) == V{"gamma", "pass", "wta", "gamma", "pass", "wta", "reshape", "gamma"});
-  CHECK_THROWS_WITH_AS(composite_rules(cnn, "epsilon-minus", p), doctest::Contains("known composites"), Error);
+  CHECK_THROWS_WITH_AS(composite_rules(cnn, "epsilon-minus", p),
+                       doctest::Contains("unknown LRP composite 'epsilon-minus'"), Error);
 }
 
 TEST_CASE("lrp rule maps: patterns, parameters, first match wins, validation") {

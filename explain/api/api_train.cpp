@@ -80,12 +80,9 @@ std::vector<EpochResult> train(const TrainOptions& o, const Array& train_x, cons
 Array influence(const std::string& method, const std::vector<std::string>& checkpoints, const Array& train_x,
                 const Array& train_y, const Array& test_x, const Array& test_y, const Options& options) {
   return guarded([&] {
-    const std::set<std::string> names = {"tracin", "grad-dot", "grad-cos", "self-influence", "influence-function"};
-    if (!names.count(method))
-      throw xdnn::Error("unknown influence method '" + method + "'",
-                        "valid methods: tracin, grad-dot, grad-cos, self-influence, influence-function");
-    const bool self = method == "self-influence";
-    const bool needs_lr = method == "tracin" || self;
+    const influence::InfluenceMethodInfo& info = influence::influence_methods().find(method);
+    const bool self = !info.needs_test;
+    const bool needs_lr = info.needs_lr;
     influence::InfluenceOptions opt;
     std::vector<double> lrs;
     for (const auto& [name, value] : options) {
@@ -112,7 +109,7 @@ Array influence(const std::string& method, const std::vector<std::string>& check
       }
     }
     opt.lissa.seed = opt.seed;
-    if (opt.solver == "lissa" && method != "influence-function")
+    if (opt.solver == "lissa" && !info.solves_hessian)
       throw xdnn::Error("solver lissa: only the influence-function method solves a linear system");
     if (checkpoints.empty()) throw xdnn::Error("influence: no checkpoints given");
     if (!lrs.empty() && lrs.size() != checkpoints.size())
@@ -137,12 +134,7 @@ Array influence(const std::string& method, const std::vector<std::string>& check
     for (auto& m : models) ptrs.push_back(&m);
     influence::validate_inputs(ptrs, needs_lr ? &lrs : nullptr, data, opt, !self);
 
-    Tensor S;
-    if (method == "tracin") S = influence::tracin(ptrs, lrs, data, opt);
-    if (method == "grad-dot") S = influence::grad_dot(ptrs, data, opt);
-    if (method == "grad-cos") S = influence::grad_cos(ptrs, data, opt);
-    if (self) S = influence::self_influence(ptrs, lrs, data, opt);
-    if (method == "influence-function") S = influence::influence_function(ptrs, data, opt);
+    const Tensor S = info.run(ptrs, lrs, data, opt);
     return to_array(S.to(xdnn::DType::F32));
   });
 }

@@ -40,8 +40,7 @@ int64_t misclassified(const Model& model, const Tensor& x, const Tensor& labels)
 }
 
 void run_attack(const AttackArgs& a) {
-  if (a.options.method != "fgsm" && a.options.method != "pgd")
-    throw Error("unknown attack method '" + a.options.method + "'", "valid methods: fgsm, pgd");
+  explain::attacks().find(a.options.method);                        // an unknown name fails before any work
   check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
@@ -67,8 +66,9 @@ void run_attack(const AttackArgs& a) {
 
 void add_attack_command(CLI::App& app) {
   auto args = std::make_shared<AttackArgs>();
-  CLI::App* cmd = app.add_subcommand("attack", "adversarial examples (untargeted, L-infinity): fgsm or pgd");
-  cmd->add_option("--method", args->options.method, "fgsm | pgd")->required();
+  CLI::App* cmd =
+      app.add_subcommand("attack", "adversarial examples (untargeted, L-infinity): " + explain::attacks().names(", "));
+  cmd->add_option("--method", args->options.method, explain::attacks().names(" | "))->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "inputs .npy, float32 (N, ...) in [0, 1]")->required();
   cmd->add_option("--labels", args->labels, "true labels .npy, int64 (N)")->required();

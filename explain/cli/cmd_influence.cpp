@@ -93,7 +93,7 @@ std::string example_html(const Tensor& x, int64_t n) {
 // Strongest proponents (largest scores; most negative for influence functions, whose sign is
 // reversed) and opponents of each test example, printed and optionally drawn as HTML.
 void report_top(const InfluenceArgs& a, const Tensor& S, const influence::InfluenceData& data) {
-  const bool reversed = a.method == "influence-function";
+  const bool reversed = influence::influence_methods().find(a.method).negative_helps;
   const int64_t n_test = S.dim(0), n_train = S.dim(1), k = std::min(a.top, n_train);
   std::string html =
       "<!doctype html><meta charset=\"utf-8\"><title>xdnn influence</title><style>body{font-family:sans-serif}"
@@ -134,12 +134,9 @@ void report_top(const InfluenceArgs& a, const Tensor& S, const influence::Influe
 }
 
 void run_influence(const InfluenceArgs& a) {
-  const std::vector<std::string> methods = {"tracin", "grad-dot", "grad-cos", "self-influence", "influence-function"};
-  if (std::find(methods.begin(), methods.end(), a.method) == methods.end())
-    throw Error("unknown influence method '" + a.method + "'",
-                "valid methods: tracin, grad-dot, grad-cos, self-influence, influence-function");
-  const bool self = a.method == "self-influence";
-  const bool needs_lr = a.method == "tracin" || self;
+  const influence::InfluenceMethodInfo& method = influence::influence_methods().find(a.method);
+  const bool self = !method.needs_test;
+  const bool needs_lr = method.needs_lr;
   influence::InfluenceOptions opt;
   opt.params = influence::parse_param_set(a.params);
   opt.projection = a.projection;
@@ -150,13 +147,13 @@ void run_influence(const InfluenceArgs& a) {
   opt.lissa.seed = a.seed;
   if (a.solver != "cg" && a.solver != "lissa")
     throw Error("--solver: expected 'cg' or 'lissa', got '" + a.solver + "'");
-  if (a.solver == "lissa" && a.method != "influence-function")
+  if (a.solver == "lissa" && !method.solves_hessian)
     throw Error("--solver lissa: only the influence-function method solves a linear system");
   opt.chunk = a.chunk;
   opt.progress = isatty(2) != 0;
   if (a.top < 0) throw Error("--top: expected a non-negative count");
   if (!a.html.empty() && a.top == 0) throw Error("--html needs --top K");
-  if (self && a.top > 0) throw Error("--top: not available for self-influence (its output has no test axis)");
+  if (self && a.top > 0) throw Error("--top: not available for " + a.method + " (its output has no test axis)");
 
   const std::vector<std::string> specs = split_commas(a.checkpoints, /*keep_empty=*/true);
   if (specs.empty()) throw Error("--checkpoints: expected a comma-separated list of checkpoints");
@@ -211,17 +208,7 @@ void run_influence(const InfluenceArgs& a) {
     throw Error(msg, e.hint());
   }
 
-  Tensor S;
-  if (a.method == "tracin")
-    S = influence::tracin(ptrs, lrs, data, opt);
-  else if (a.method == "grad-dot")
-    S = influence::grad_dot(ptrs, data, opt);
-  else if (a.method == "grad-cos")
-    S = influence::grad_cos(ptrs, data, opt);
-  else if (self)
-    S = influence::self_influence(ptrs, lrs, data, opt);
-  else
-    S = influence::influence_function(ptrs, data, opt);
+  const Tensor S = method.run(ptrs, lrs, data, opt);
   save_npy(a.out, S.to(DType::F32));
   print_wrote(a.out, a.method + " scores, " + S.to(DType::F32).describe());
   if (a.top > 0) report_top(a, S, data);
@@ -231,11 +218,9 @@ void run_influence(const InfluenceArgs& a) {
 
 void add_influence_command(CLI::App& app) {
   auto args = std::make_shared<InfluenceArgs>();
-  CLI::App* cmd = app.add_subcommand("influence",
-                                     "training-data influence: tracin, grad-dot, grad-cos, "
-                                     "self-influence, influence-function");
-  cmd->add_option("--method", args->method, "tracin | grad-dot | grad-cos | self-influence | influence-function")
-      ->required();
+  CLI::App* cmd =
+      app.add_subcommand("influence", "training-data influence: " + influence::influence_methods().names(", "));
+  cmd->add_option("--method", args->method, influence::influence_methods().names(" | "))->required();
   cmd->add_option("--checkpoints", args->checkpoints,
                   "comma-separated checkpoints (ONNX files or xdnn safetensors checkpoints), oldest first")
       ->required();

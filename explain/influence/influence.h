@@ -15,10 +15,12 @@
 // checkpoints; float64 for tests) and returned in it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "explain/choices.h"
 #include "explain/influence/lissa.h"
 #include "explain/influence/per_example.h"
 #include "models/model.h"
@@ -71,6 +73,21 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
 // (n_test, n_train), at the last checkpoint; --params last-layer only (see influence_function.cpp).
 Tensor influence_function(const std::vector<Model*>& checkpoints, const InfluenceData& data,
                           const InfluenceOptions& opt);
+
+// The registry of influence methods (explain/choices.h): what the CLI's --method, the Python binding and
+// the C API accept, and what each needs from its caller.
+struct InfluenceMethodInfo {
+  std::string name;             // "tracin"
+  std::string description;      // one line, for --help
+  bool needs_lr = false;        // weights checkpoint c by its learning rate η_c (TracIn)
+  bool needs_test = true;       // scores (n_test, n_train); false: one score per training example (n_train)
+  bool solves_hessian = false;  // (H + λI)⁻¹: takes --damping and --solver
+  bool negative_helps = false;  // its strongest proponents are the most negative scores
+  std::function<Tensor(const std::vector<Model*>& checkpoints, const std::vector<double>& lrs,
+                       const InfluenceData& data, const InfluenceOptions& opt)>
+      run;
+};
+explain::ChoiceRegistry<InfluenceMethodInfo>& influence_methods();
 
 // A one-line progress bar on stderr ("label [#####     ]  45%  27000/60000  12.3 s"), redrawn at most
 // every 0.2 s, only when enabled.

@@ -108,8 +108,22 @@ NodeClass classify(const Layer& layer) {
   return NodeClass::OtherLinear;
 }
 
-std::vector<std::string> composite_names() {
-  return {"epsilon-plus", "epsilon-alpha2-beta1", "epsilon-gamma-box", "epsilon-plus-flat"};
+ChoiceRegistry<CompositeInfo>& composites() {
+  auto conv_dense = [](std::string conv, std::string first_conv, std::string first_linear) {
+    return [=](const Model& model, const RuleParams& p) {
+      return conv_dense_rules(model, p, conv, first_conv, first_linear);
+    };
+  };
+  static ChoiceRegistry<CompositeInfo> registry(
+      "LRP composite",
+      {
+          {"epsilon-plus", "zplus on Conv, epsilon on Dense", conv_dense("zplus", "", "")},
+          {"epsilon-alpha2-beta1", "alpha2-beta1 on Conv, epsilon on Dense", conv_dense("alpha2-beta1", "", "")},
+          {"epsilon-gamma-box", "box on the first Conv, gamma on the other Convs, epsilon on Dense",
+           conv_dense("gamma", "box", "")},
+          {"epsilon-plus-flat", "flat on the first Conv/Dense, then as epsilon-plus", conv_dense("zplus", "", "flat")},
+      });
+  return registry;
 }
 
 Rule make_rule(const std::string& raw_name, const RuleParams& p) {
@@ -199,20 +213,11 @@ std::vector<Rule> uniform_rules(const Model& model, const std::string& rule_name
 }
 
 std::vector<Rule> composite_rules(const Model& model, const std::string& composite, const RuleParams& p) {
-  std::string conv_rule, first_conv_rule, first_linear_rule;
-  if (composite == "epsilon-plus") {
-    conv_rule = "zplus";
-  } else if (composite == "epsilon-alpha2-beta1") {
-    conv_rule = "alpha2-beta1";
-  } else if (composite == "epsilon-gamma-box") {
-    conv_rule = "gamma";
-    first_conv_rule = "box";
-  } else if (composite == "epsilon-plus-flat") {
-    conv_rule = "zplus";
-    first_linear_rule = "flat";
-  } else {
-    throw Error("unknown LRP composite '" + composite + "'; known composites: " + join(composite_names()));
-  }
+  return composites().find(composite).rules(model, p);
+}
+
+std::vector<Rule> conv_dense_rules(const Model& model, const RuleParams& p, const std::string& conv_rule,
+                                   const std::string& first_conv_rule, const std::string& first_linear_rule) {
   const int first_conv = first_conv_rule.empty() ? -1 : first_of(model, NodeClass::Conv, NodeClass::Conv);
   const int first_linear = first_linear_rule.empty() ? -1 : first_of(model, NodeClass::Conv, NodeClass::Dense);
   const auto& nodes = model.nodes();

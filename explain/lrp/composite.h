@@ -25,9 +25,11 @@
 // names work for ONNX models whose node names are "/conv1/Conv". Parameters: epsilon:E, gamma:G,
 // alpha-beta:A:B, box:L:H (alias zb); zplus (alias z+), zero, w2, flat and the non-linear rules take none.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "explain/choices.h"
 #include "layers/layer.h"
 #include "models/model.h"
 
@@ -45,7 +47,20 @@ struct RuleParams {
 enum class NodeClass { Conv, Dense, OtherLinear, Other };
 NodeClass classify(const Layer& layer);
 
-std::vector<std::string> composite_names();  // epsilon-plus, epsilon-alpha2-beta1, ...
+// One composite: a name, a line for --help, and the rule of every node of a model (indexed like
+// model.nodes()). The built-in four are the table above; add your own with composites().add(...).
+struct CompositeInfo {
+  std::string name;
+  std::string description;
+  std::function<std::vector<Rule>(const Model& model, const RuleParams& p)> rules;
+};
+ChoiceRegistry<CompositeInfo>& composites();
+
+// The built-in composites' shape: Conv nodes get `conv_rule` (the first Conv `first_conv_rule` when
+// given), Dense nodes epsilon, the first Conv/Dense overall `first_linear_rule` when given, other nodes
+// their own default.
+std::vector<Rule> conv_dense_rules(const Model& model, const RuleParams& p, const std::string& conv_rule,
+                                   const std::string& first_conv_rule, const std::string& first_linear_rule);
 
 // A Rule named `name` carrying the run's parameters. Validates name and parameters (unknown rule,
 // α − β ≠ 1, negative γ or ε, low > high) with one-line errors.
@@ -56,7 +71,7 @@ Rule parse_rule(const std::string& text, const RuleParams& p);
 // One Rule per node (indexed like model.nodes()).
 // Every Conv/Dense node gets `rule_name`; other nodes their own default (see above).
 std::vector<Rule> uniform_rules(const Model& model, const std::string& rule_name, const RuleParams& p);
-// A named composite; throws listing composite_names() when unknown.
+// A registered composite's rules; throws listing the registered names when unknown.
 std::vector<Rule> composite_rules(const Model& model, const std::string& composite, const RuleParams& p);
 // Applies a rule map on top of `rules`. Throws on a malformed entry, an unknown or invalid rule, a
 // pattern that matches no node, or a node whose layer lacks the rule (naming the node and its rules).

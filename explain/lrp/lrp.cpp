@@ -10,38 +10,6 @@
 
 namespace xdnn::explain::lrp {
 
-namespace {
-
-// CP-LRP on a graph where attention is decomposed into nodes (ONNX exports): a node of kind "MatMul"
-// one of whose operands is the output of a node of kind "Softmax" computes O = P v with P the attention
-// probabilities. With P constant, O is linear in v and takes the ε-rule,
-//   R_v = v ⊙ Pᵀ(R / stab_ε(O)),
-// where Pᵀ(·) is the MatMul's own input gradient for v; P gets nothing, so nothing reaches the softmax or
-// q kᵀ. Returns the operand index of v (0 or 1), or −1 when the node is not such a product.
-int softmax_product_value_operand(const Model& model, int k) {
-  const Node& node = model.nodes()[k];
-  if (std::string(node.layer->kind()) != "MatMul" || node.inputs.size() != 2) return -1;
-  for (int j = 0; j < 2; ++j) {
-    const int producer = model.producer(node.inputs[j]);
-    if (producer >= 0 && std::string(model.nodes()[producer].layer->kind()) == "Softmax") return 1 - j;
-  }
-  return -1;
-}
-
-std::vector<Tensor> cp_softmax_product(const Model& model, const Tape& tape, int k, int v_operand,
-                                       const std::vector<Tensor>& ry, double eps) {
-  const Node& node = model.nodes()[k];
-  std::vector<Tensor> out(2);
-  if (!ry.at(0).defined()) return out;
-  const Tensor& y = tape.values.at(node.outputs.at(0));
-  const Tensor s = ops::div(ry[0], ops::stabilize(y, eps));
-  const std::vector<Tensor> g = node.layer->backward({s}, tape.saved.at(k), BackwardOptions{});
-  out[v_operand] = ops::mul(tape.values.at(node.inputs[v_operand]), g.at(v_operand));
-  return out;
-}
-
-}  // namespace
-
 std::vector<Rule> rules_for(const Model& model, const LrpConfig& config) {
   if (!config.rule.empty() && !config.composite.empty())
     throw Error("LRP: give either --rule or --composite, not both (--rule-map refines either)");
@@ -49,7 +17,8 @@ std::vector<Rule> rules_for(const Model& model, const LrpConfig& config) {
                                 ? uniform_rules(model, config.rule.empty() ? "epsilon" : config.rule, config.params)
                                 : composite_rules(model, config.composite, config.params);
   if (config.transformer_rule == "cp") {
-    // CP-LRP replaces the rule of every node that offers it; a rule map can still override single nodes.
+    // CP-LRP replaces the rule of every node that offers it (attention layers, and MatMuls that ONNX import
+    // marked as multiplying a Softmax output: layers/matmul.h); a rule map can still override single nodes.
     const Rule cp = make_rule("cp", config.params);
     bool any = false;
     for (size_t k = 0; k < rules.size(); ++k) {
@@ -58,8 +27,6 @@ std::vector<Rule> rules_for(const Model& model, const LrpConfig& config) {
       rules[k] = cp;
       any = true;
     }
-    for (size_t k = 0; k < rules.size() && !any; ++k)
-      any = softmax_product_value_operand(model, static_cast<int>(k)) >= 0;
     if (!any)
       throw Error("LRP --transformer-rule cp: no layer of this model has a CP-LRP rule",
                   "it applies to attention layers (MultiheadAttention, TransformerEncoderLayer) and to "
@@ -118,20 +85,7 @@ LrpResult lrp_pass(const Model& model, const Tensor& input, const LrpConfig& con
     seed_id = r.model.value_id(query.from);
     seed = unit_seed(r.tape.values.at(seed_id), query.unit, query.from);
   }
-  if (config.transformer_rule != "cp") {
-    r.relevance = r.model.relevance(r.tape, {{seed_id, seed}}, [&](int k) { return rules[k]; });
-    return r;
-  }
-  // CP-LRP: as Model::relevance, except the softmax-times-value products of decomposed attention.
-  const std::vector<bool> carries = r.model.data_carrying(r.tape);
-  r.relevance = r.model.reverse_walk(r.tape, {{seed_id, seed}}, [&](int k, const std::vector<Tensor>& ry) {
-    bool reads_data = false;  // as Model::relevance: constants made at run time absorb
-    for (int id : r.model.nodes()[k].inputs) reads_data = reads_data || (id >= 0 && carries[id]);
-    if (!reads_data) return std::vector<Tensor>{};
-    const int v = softmax_product_value_operand(r.model, k);
-    if (v >= 0) return cp_softmax_product(r.model, r.tape, k, v, ry, config.params.epsilon);
-    return r.model.nodes()[k].layer->relevance(ry, r.tape.saved[k], rules[k]);
-  });
+  r.relevance = r.model.relevance(r.tape, {{seed_id, seed}}, [&](int k) { return rules[k]; });
   return r;
 }
 
@@ -186,7 +140,7 @@ MethodRegistration reg{{
         {"rule", "",
          "one rule for every Conv/Linear: zero, epsilon, zplus, gamma, alpha-beta, box, w2, flat "
          "(default epsilon when no --composite)"},
-        {"composite", "", "epsilon-plus, epsilon-alpha2-beta1, epsilon-gamma-box, epsilon-plus-flat"},
+        {"composite", "", composites().names(", ")},
         {"epsilon", "1e-6", "epsilon of the epsilon rule"},
         {"gamma", "0.25", "gamma of the gamma rule"},
         {"alpha", "2", "alpha of the alpha-beta rule (alpha - beta = 1)"},

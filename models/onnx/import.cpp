@@ -212,6 +212,7 @@ static Model import_graph(const onnx::ModelProto& proto, Initializers initialize
   }
   if (outs.empty()) throw Error(file + ": the graph has no outputs");
   b.model.set_outputs(outs);
+  mark_attention_products(b.model);
   return std::move(b.model);
 }
 

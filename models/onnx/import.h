@@ -133,6 +133,10 @@ struct OnnxOpRegistration {
   }
 };
 
+// CP-LRP (layers/matmul.h) needs to know which operand of a MatMul is attention probabilities: after the
+// graph is built, every MatMul one of whose operands a Softmax node produced gets that operand marked.
+void mark_attention_products(Model& model);
+
 // ONNX TensorProto -> Tensor. float -> F32, double -> F64, int64/int32/int16/int8/uint8/bool -> I64.
 // `what` names the tensor in errors.
 Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& what);

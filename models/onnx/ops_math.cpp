@@ -285,4 +285,19 @@ void convert_gemm_general(OnnxNodeContext& ctx, double alpha, double beta, bool 
   }
 }
 
+void mark_attention_products(Model& model) {
+  const auto& nodes = model.nodes();
+  for (const auto& node : nodes) {
+    auto* mm = dynamic_cast<MatMul*>(node.layer.get());
+    if (!mm || node.inputs.size() != 2) continue;
+    for (int j = 0; j < 2; ++j) {
+      const int producer = model.producer(node.inputs[j]);
+      if (producer >= 0 && dynamic_cast<const Softmax*>(nodes[producer].layer.get())) {
+        mm->probabilities_operand = j;
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace xdnn
