@@ -4,7 +4,9 @@
 // (TriangularMatrixVector.h, instantiated by the decomposition) and an unused variable in its AVX
 // packet code; neither is in our code, so this one file switches those warnings off (a push/pop around
 // the include does not help: the first fires at instantiation).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wunused-variable"
 #include "explain/linear_solve.h"
 

@@ -94,7 +94,8 @@ TEST_CASE("gemm: threads splitting row or column panels give the serial bits, ev
   const int saved = num_threads();
   Rng rng(15);
   // Tall (rows split), wide (columns split); K = 700 is three k-blocks.
-  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{600, 40, 700}, {40, 600, 700}, {130, 130, 300}})
+  for (const auto& mnk : std::vector<std::array<int64_t, 3>>{{600, 40, 700}, {40, 600, 700}, {130, 130, 300}}) {
+    const int64_t M = mnk[0], N = mnk[1], K = mnk[2];
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         CAPTURE(M);
@@ -119,6 +120,7 @@ TEST_CASE("gemm: threads splitting row or column panels give the serial bits, ev
           }
         CHECK(max_rel_diff(serial.to(DType::F64), ref) < 1e-4);
       }
+  }
 }
 
 TEST_CASE("Conv2d, whole batch in one chunk: float64 forward and gradients match the definition") {

@@ -161,8 +161,9 @@ TEST_CASE("cuda: element-wise ops with broadcasting match the CPU" * doctest::sk
     }
     const std::vector<std::pair<Shape, Shape>> cases = {
         {{5, 7}, {5, 7}}, {{2, 3}, {3}}, {{4, 1, 5}, {3, 1}}, {{13, 17}, {17}}, {{2, 3, 4, 5}, {2, 1, 4, 1}}};
-    for (const auto& [sa, sb] : cases)
+    for (const auto& shapes : cases)
       for (int o = 0; o <= static_cast<int>(ops::Binary::Min); ++o) {
+        const Shape &sa = shapes.first, &sb = shapes.second;
         const auto op = static_cast<ops::Binary>(o);
         const Tensor a = random_tensor(sa, dt, rng), b = random_tensor(sb, dt, rng, 0.5, 2.5);
         const Tensor want = ops::binary(op, a, b);

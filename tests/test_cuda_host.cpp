@@ -85,8 +85,9 @@ TEST_CASE("cuda host: binary bodies with NumPy broadcasting equal the CPU ops") 
                                                       {{6}, {2, 3, 1, 6}},
                                                       {{2, 1, 3, 5, 1}, {4, 1, 5, 1}}};
   for (DType dt : {DType::F32, DType::F64})
-    for (const auto& [sa, sb] : cases)
+    for (const auto& shapes : cases)
       for (ops::Binary op : kBinaries) {
+        const Shape &sa = shapes.first, &sb = shapes.second;
         const Tensor a = random_tensor(sa, dt, rng), b = random_tensor(sb, dt, rng, 0.5, 2.5);
         const Tensor want = ops::binary(op, a, b);
         cuda::Broadcast2 geo;
@@ -114,7 +115,8 @@ TEST_CASE("cuda host: sum_to_shape body sums in the CPU's order (bit-identical)"
       {{4, 5}, {5}}, {{4, 5}, {4, 1}},    {{3, 4, 5}, {1, 4, 1}}, {{2, 3, 4, 5}, {3, 1, 5}},
       {{7, 9}, {1}}, {{6, 1, 5}, {1, 1}}, {{0, 3}, {3}},          {{2, 3, 7, 11}, {2, 1, 7, 1}}};
   for (DType dt : {DType::F32, DType::F64})
-    for (const auto& [gs, s] : cases) {
+    for (const auto& shapes : cases) {
+      const Shape &gs = shapes.first, &s = shapes.second;
       const Tensor g = random_tensor(gs, dt, rng);
       const Tensor want = ops::sum_to_shape(g, s);
       const cuda::SumToShapeGeometry geo = cuda::sum_to_shape_geometry(gs, s);

@@ -54,12 +54,13 @@ void agree(const Tensor& gpu, const Tensor& cpu, double tolerance, const char* w
   CHECK(rel_l2(h, cpu) <= tolerance);
 }
 
-void same_bits(const Tensor& a, const Tensor& b, const char* what) {
+[[maybe_unused]] void same_bits(const Tensor& a, const Tensor& b, const char* what) {
   INFO(what, " (two runs)");
   CHECK(bitwise_equal(a.to(Device::CPU), b.to(Device::CPU)));
 }
 
-ops::Conv2dGeometry geometry(int64_t s, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t d, int64_t groups) {
+[[maybe_unused]] ops::Conv2dGeometry geometry(int64_t s, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t d,
+                                              int64_t groups) {
   ops::Conv2dGeometry g;
   g.stride_h = s, g.stride_w = s == 1 ? 1 : s - 1, g.pad_top = pt, g.pad_left = pl, g.pad_bottom = pb;
   g.pad_right = pr, g.dilation_h = d, g.dilation_w = 1, g.groups = groups;

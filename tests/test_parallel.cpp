@@ -55,7 +55,8 @@ TEST_CASE("parallel_for: chunks depend only on n and grain, each runs once, for 
                                                           {333, 333}, {334, 333}, {65536, 1024}};
   for (int threads = 1; threads <= 4; ++threads) {
     set_num_threads(threads);
-    for (const auto& [n, grain] : cases) {
+    for (const auto& c : cases) {
+      const int64_t n = c.first, grain = c.second;
       CAPTURE(threads);
       CAPTURE(n);
       CAPTURE(grain);

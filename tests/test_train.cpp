@@ -454,8 +454,10 @@ TEST_CASE("zoo: fashion-mlp / fashion-cnn compute what the golden ONNX models co
   Rng rng(8);
   Tensor images({5, 1, 28, 28});
   for (int64_t i = 0; i < images.numel(); ++i) images.set_item(i, rng.uniform());
-  for (const auto& [zoo, golden] :
+  for (const auto& names :
        std::vector<std::pair<std::string, std::string>>{{"fashion-cnn", "cnn"}, {"fashion-mlp", "mlp"}}) {
+    const std::string& zoo = names.first;
+    const std::string& golden = names.second;
     CAPTURE(zoo);
     Model onnx = load_model(XDNN_TESTS_DIR "/golden/models/" + golden + ".onnx");
     TensorList state;

@@ -75,7 +75,7 @@ namespace {
 
 // Bits [x > 0] of VL lanes, lane l at bit l (one movemask instruction where the ISA has it).
 template <class V>
-inline uint64_t positive_bits(const V& x) {
+inline uint64_t positive_bits(V x) {  // by value: clang drops the lane type's aligned(sizeof(T)) on a reference
   constexpr int VL = sizeof(V) / sizeof(x[0]);
   const auto m = x > V{};
 #if defined(__AVX__)

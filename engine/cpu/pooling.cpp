@@ -266,7 +266,8 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
   }
   if (H > 2 * OH) std::fill(xp + (H - 1) * W, xp + H * W, T(0));  // odd height: the last row
   if constexpr (std::is_same_v<T, float>)
-    inside = inside & all_lanes<typename PoolLanes<8>::I, 8>(inside8) & all_lanes<typename PoolLanes<4>::I, 4>(inside4);
+    inside =
+        inside && all_lanes<typename PoolLanes<8>::I, 8>(inside8) && all_lanes<typename PoolLanes<4>::I, 4>(inside4);
   return inside;
 }
 
