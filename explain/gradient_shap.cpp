@@ -5,7 +5,8 @@
 // Its expectation is expected gradients (integrated gradients averaged over baselines, with noise); with
 // one baseline and σ = 0 it is a Monte-Carlo estimate of integrated gradients. Random numbers: SplitMix64
 // from --seed, per sample in order, per draw: the baseline index ⌊u·J⌋, then α, then the noise of every
-// element (Box–Muller, two uniforms per element); the draws go through the model in chunks.
+// element (Box–Muller, two uniforms per element); the draws go through the model in chunks. Sample n of
+// a chunk (ExplainRequest::first_sample) starts where sample first_sample + n of the whole batch would.
 #include <algorithm>
 #include <cmath>
 
@@ -36,6 +37,8 @@ Attribution gradient_shap(const ExplainRequest& req) {
   const double* pb = B64.data<double>();
   // Draw d of sample s is row r = s·n + d: x̃ − b and the path point.
   SplitMix64 rng(seed);
+  rng.skip(static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(n) *
+           static_cast<uint64_t>(2 + (sigma > 0 ? 2 * D : 0)));  // the draws of the samples before this chunk
   const double two_pi = 6.283185307179586;
   std::vector<double> sum(N * D, 0.0);
   const int64_t total = N * n, per_call = req.model->exported_batch > 0 ? req.model->exported_batch

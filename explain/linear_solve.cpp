@@ -20,7 +20,14 @@ std::vector<double> least_squares_min_norm(const std::vector<double>& A, int64_t
   const Eigen::Map<const RowMatrix> a(A.data(), m, n);
   const Eigen::Map<const RowMatrix> b(B.data(), m, k);
   Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd> cod(a);
-  RowMatrix x = cod.solve(b.eval());
+  // One right-hand side at a time: Eigen's blocked multi-column solve rounds a column differently with the
+  // number of columns, and a sample's attribution must not depend on which other samples share its batch
+  // (explain/registry.h run_in_chunks promises the same bits chunked or not).
+  RowMatrix x(n, k);
+  for (int64_t j = 0; j < k; ++j) {
+    const Eigen::VectorXd column = b.col(j);
+    x.col(j) = cod.solve(column);
+  }
   if (rank) *rank = cod.rank();
   return std::vector<double>(x.data(), x.data() + n * k);
 }

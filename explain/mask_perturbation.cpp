@@ -94,6 +94,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   } else if (kind == "noise") {
     p = x.to(DType::F64).clone();
     SplitMix64 rng(parse_seed(o));
+    rng.skip(2 * static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(C * HW));  // earlier samples' draws
     double* pp = p.data<double>();
     for (int64_t i = 0; i < p.numel(); ++i) {
       const double u1 = rng.uniform(), u2 = rng.uniform();

@@ -39,6 +39,10 @@ struct ExplainRequest {
   std::vector<int64_t> targets;  // one class per sample (filled by the caller: --target or argmax)
   Options options;               // method options, including the shared ones (seed, ...)
   bool progress = false;         // long-running methods may draw a progress bar on stderr
+  // Index of input row 0 in the whole batch when a caller splits a batch into chunks (run_in_chunks,
+  // explain/registry.h). A method that draws random numbers per sample draws those of sample
+  // first_sample + n for row n, so that chunked and unchunked runs give the same bits.
+  int64_t first_sample = 0;
 };
 
 // An attribution carries what is needed to reproduce it.

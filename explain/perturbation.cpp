@@ -167,6 +167,7 @@ Attribution for_each_sample(const ExplainRequest& req,
     ExplainRequest one = req;
     one.input = req.input.slice_batch(n, n + 1);
     one.targets = {req.targets[n]};
+    one.first_sample = req.first_sample + n;  // per-sample random draws as in one batch
     parts.push_back(method(one));
   }
   Shape shape = parts[0].values.shape();

@@ -37,6 +37,9 @@ struct SplitMix64 {
   explicit SplitMix64(uint64_t seed) : state(seed) {}
   uint64_t next();
   double uniform();  // (next() >> 11) · 2^−53 ∈ [0, 1)
+  // Jumps over `count` draws (next() adds a constant to the state, so this is exact and O(1)): a chunk of
+  // a batch starts where the whole batch's stream would be at its first sample.
+  void skip(uint64_t count) { state += count * 0x9E3779B97F4A7C15ULL; }
 };
 // --seed as an unsigned 64-bit integer (a negative value is an error naming --seed).
 uint64_t parse_seed(const Options& options);

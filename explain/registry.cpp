@@ -101,4 +101,36 @@ Options resolve_options(const MethodInfo& method, const std::map<std::string, st
   return opt;
 }
 
+Attribution run_in_chunks(const MethodInfo& method, const ExplainRequest& req, int64_t samples_per_pass) {
+  if (samples_per_pass < 1) throw Error("run_in_chunks: samples_per_pass must be >= 1");
+  const int64_t N = req.input.dim(0);
+  if (N <= samples_per_pass || req.input.device() != Device::CPU || req.options.has("png-dir") ||
+      req.options.has("summary"))
+    return method.run(req);
+  Attribution out;
+  for (int64_t n0 = 0; n0 < N; n0 += samples_per_pass) {
+    const int64_t n1 = std::min(N, n0 + samples_per_pass);
+    ExplainRequest part = req;
+    part.input = req.input.slice_batch(n0, n1).clone();
+    part.targets.assign(req.targets.begin() + n0, req.targets.begin() + n1);
+    part.first_sample = req.first_sample + n0;
+    Attribution a = method.run(part);
+    const Tensor values = a.values.to(Device::CPU);
+    if (values.ndim() < 1 || values.dim(0) != n1 - n0)
+      throw Error(method.name + ": attribution " + values.describe() + " does not have one row per sample");
+    if (!out.values.defined()) {
+      Shape s = values.shape();
+      s[0] = N;
+      out = a;
+      out.values = Tensor(s, values.dtype());
+    }
+    if (Shape(values.shape().begin() + 1, values.shape().end()) !=
+            Shape(out.values.shape().begin() + 1, out.values.shape().end()) ||
+        values.dtype() != out.values.dtype())
+      throw Error(method.name + ": attributions of two passes differ in shape or dtype");
+    out.values.slice_batch(n0, n1).copy_from(values);
+  }
+  return out;
+}
+
 }  // namespace xdnn::explain

@@ -229,6 +229,7 @@ std::string render_report(const ReportRequest& req) {
       er.input = model_x;
       er.targets = predicted;
       er.options = method_options[j];
+      er.first_sample = n0;  // stochastic methods draw sample n's numbers whatever the pass size
       auto t0 = std::chrono::steady_clock::now();
       attributions.push_back(methods[j]->run(er).values);
       seconds[j] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -6,7 +6,8 @@
 //
 // Determinism: sample n draws its noise from its own stream Rng(seed + 0x9E3779B97F4A7C15·(n + 1)), copy
 // after copy in element order, so a sample's attribution depends only on the seed, its index and its own
-// values (never on the thread count or the chunking of copies through the model).
+// values (never on the thread count or the chunking of copies through the model). n counts from the
+// request's first_sample, so a batch split into chunks (run_in_chunks) draws the same noise.
 #include <algorithm>
 
 #include "engine/ops.h"
@@ -35,7 +36,8 @@ Attribution smoothgrad(const ExplainRequest& req) {
     const double* v = e.data<double>() + n * per;
     auto [lo, hi] = std::minmax_element(v, v + per);
     sigma[n] = level * (*hi - *lo);
-    rng.emplace_back(static_cast<uint64_t>(seed) + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(n + 1));
+    rng.emplace_back(static_cast<uint64_t>(seed) +
+                     0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(req.first_sample + n + 1));
   }
 
   const int64_t per_call = copies_per_call(model, N, samples);

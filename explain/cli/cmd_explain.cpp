@@ -83,39 +83,6 @@ void write_png(const std::string& path, const Tensor& attr, const Tensor& input)
   explain::save_png(path, all);
 }
 
-// The method on kSamplesPerPass samples at a time, the attributions stitched along axis 0 (float32 on the
-// CPU): peak memory stays flat in the number of inputs (integrated gradients on 2,000 Fashion-MNIST images
-// held every step's activations for all of them at once). Methods are per-sample, so a batch of up to
-// kSamplesPerPass gives the same values as before; beyond it, a stochastic method's per-sample streams
-// (SmoothGrad's Rng(seed, n)) count n from each pass's first sample. Options that write files per sample
-// (attention --png-dir, erasure-flip --summary) keep the whole batch in one pass.
-Tensor run_in_chunks(const explain::MethodInfo& method, const explain::ExplainRequest& req) {
-  constexpr int64_t kSamplesPerPass = 256;
-  const int64_t N = req.input.dim(0);
-  if (N <= kSamplesPerPass || req.input.device() != Device::CPU || req.options.has("png-dir") ||
-      req.options.has("summary"))
-    return method.run(req).values.to(Device::CPU).to(DType::F32);
-  Tensor out;
-  for (int64_t n0 = 0; n0 < N; n0 += kSamplesPerPass) {
-    const int64_t n1 = std::min(N, n0 + kSamplesPerPass);
-    explain::ExplainRequest part = req;
-    part.input = req.input.slice_batch(n0, n1).clone();
-    part.targets.assign(req.targets.begin() + n0, req.targets.begin() + n1);
-    const Tensor a = method.run(part).values.to(Device::CPU).to(DType::F32);
-    if (a.ndim() < 1 || a.dim(0) != n1 - n0)
-      throw Error(method.name + ": attribution " + a.describe() + " does not have one row per sample");
-    if (!out.defined()) {
-      Shape s = a.shape();
-      s[0] = N;
-      out = Tensor(s, DType::F32);
-    }
-    if (Shape(a.shape().begin() + 1, a.shape().end()) != Shape(out.shape().begin() + 1, out.shape().end()))
-      throw Error(method.name + ": attributions of two passes differ in shape");
-    out.slice_batch(n0, n1).copy_from(a);
-  }
-  return out;
-}
-
 void run_explain(const ExplainArgs& a) {
   const explain::MethodInfo& method = explain::find_method(a.method);
   std::map<std::string, std::string> given;
@@ -147,7 +114,8 @@ void run_explain(const ExplainArgs& a) {
   req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
   req.progress = isatty(2) != 0;
 
-  Tensor out = run_in_chunks(method, req).to(Device::CPU).to(DType::F32);
+  // 256 samples per pass: memory flat in the number of inputs, the same bits as one pass (explain/registry.h).
+  Tensor out = explain::run_in_chunks(method, req, 256).values.to(Device::CPU).to(DType::F32);
   req.input = req.input.to(Device::CPU);  // for the PNG
   check_finite_input(out, a.method + " attribution (the model's weights and inputs were finite)",
                      a.common.allow_nonfinite);

@@ -25,7 +25,7 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
   req.options = resolve_options(info, given);
   AttributionSource src;
   src.name = method;
-  src.values = info.run(req).values;
+  src.values = run_in_chunks(info, req).values;  // memory flat in the number of inputs, the same bits
   src.explain = [&info, req](const Model& m, const Tensor& x, const std::vector<int64_t>& t) {
     ExplainRequest r = req;
     r.model = &m;
