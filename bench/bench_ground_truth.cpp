@@ -13,10 +13,10 @@
 // the test set is regenerated from its metadata (data_seed, max length, vocabulary size).
 //
 // Per-token reduction: the registry's explainers return (N, T), summed over the embedding dimension d
-// (explain/common.h, ../shared/golden/README.md "Token models"). Two columns per model: the argmax of
+// (explain/point.h, ../shared/golden/README.md "Token models"). Two columns per model: the argmax of
 // the signed attribution (the token that speaks most *for* the target class) and of its magnitude.
 // Two extra rows reduce by the L2 norm over d instead (saliency and gradient x input), from the same
-// gradient (explain/common.h gradient_at_point). Targets are the true classes.
+// gradient (explain/point.h gradient_at_point). Targets are the true classes.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "engine/parallel.h"
-#include "explain/common.h"
 #include "explain/method.h"
+#include "explain/point.h"
 #include "explain/registry.h"
 #include "models/io/npy.h"
 #include "models/io/trigger_task.h"

@@ -9,9 +9,9 @@
 #include <benchmark/benchmark.h>
 
 #include "engine/random.h"
-#include "explain/common.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "explain/point.h"
 #include "models/zoo.h"
 
 using namespace xdnn;

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 

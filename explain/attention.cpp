@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "explain/common.h"
 #include "explain/method.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 

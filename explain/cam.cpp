@@ -13,8 +13,9 @@
 #include <cmath>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/grad_cam.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

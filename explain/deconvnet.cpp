@@ -1,7 +1,7 @@
 // DeconvNet (Zeiler & Fergus 2014, §2.1): the ordinary backward pass except at ReLUs, where the gradient
 // g arriving at the output becomes max(g, 0) — the forward mask is ignored. Max-pooling keeps its forward
 // switches (its ordinary gradient). Implemented by the layers as BackwardMode::DeconvNet.
-#include "explain/common.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

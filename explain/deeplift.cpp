@@ -22,8 +22,10 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/baseline.h"
 #include "explain/deeplift.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

@@ -9,9 +9,11 @@
 #include <algorithm>
 
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/copies.h"
 #include "explain/deeplift.h"
 #include "explain/perturbation.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

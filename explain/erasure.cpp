@@ -7,7 +7,7 @@
 //   prob       softmax(f(x))_K,
 //   logit      f_K(x) (then `erasure --erase zero` equals occlusion with a one-token window),
 // and the erasure (--erase)
-//   zero       the token's embedding output is set to 0 (the embedding of explain/common.h, before
+//   zero       the token's embedding output is set to 0 (the embedding of explain/point.h, before
 //              positional embeddings are added downstream; the paper's "erase the word vector"),
 //   pad        the token id is replaced by --pad-id (default 0, the <pad> id of models/text), so the
 //              model sees its padding embedding (models whose lengths end at the last non-pad id, as
@@ -34,7 +34,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/file_io.h"
-#include "explain/common.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

@@ -7,9 +7,11 @@
 // stacked along the batch axis in chunks (copy c = j·n + i holds rows [c·N, (c+1)·N)); the sum runs in
 // float64 in the order (j, i) whatever the chunking.
 #include "engine/dispatch.h"
-#include "explain/common.h"
+#include "explain/copies.h"
 #include "explain/integrated_gradients.h"
 #include "explain/perturbation.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

@@ -6,7 +6,8 @@
 #include <string>
 
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/point.h"
+#include "explain/upsample.h"
 
 namespace xdnn::explain {
 

@@ -10,8 +10,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "explain/common.h"
 #include "explain/perturbation.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

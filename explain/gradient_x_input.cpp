@@ -1,6 +1,6 @@
 // Gradient × input (Shrikumar et al. 2016): x ⊙ ∂f_K/∂x. Token models: e ⊙ ∂f_K/∂e summed over d.
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

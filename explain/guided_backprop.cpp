@@ -2,7 +2,7 @@
 // where the gradient g arriving at the output becomes max(g, 0)·[z > 0] (z: the ReLU's input). The
 // layers implement the rule (BackwardMode::GuidedBackprop); every other layer uses its ordinary gradient.
 // The output is the modified gradient at the input, not multiplied by the input.
-#include "explain/common.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

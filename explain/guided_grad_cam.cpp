@@ -3,8 +3,8 @@
 // 1-D inputs. Token models (a 1-D map over the T tokens): the guided-backprop attribution (N, T) (the
 // embedding-output gradient summed over d, as `guided-backprop` gives it) ⊙ the map (N, T).
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/grad_cam.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

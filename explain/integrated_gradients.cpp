@@ -11,7 +11,9 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "explain/common.h"
+#include "explain/baseline.h"
+#include "explain/copies.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 

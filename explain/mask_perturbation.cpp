@@ -6,8 +6,11 @@
 #include <numeric>
 
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/baseline.h"
 #include "explain/perturbation.h"
+#include "explain/point.h"
+#include "explain/targets.h"
+#include "explain/upsample.h"
 
 namespace xdnn::explain {
 

@@ -13,7 +13,11 @@
 #include <algorithm>
 
 #include "engine/ops.h"
-#include "explain/common.h"
+#include "explain/baseline.h"
+#include "explain/copies.h"
+#include "explain/options.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 namespace {

@@ -7,9 +7,12 @@
 #include <cstdlib>
 
 #include "engine/dispatch.h"
-#include "explain/common.h"
+#include "explain/baseline.h"
+#include "explain/copies.h"
 #include "explain/influence/influence.h"
+#include "explain/point.h"
 #include "explain/slic.h"
+#include "explain/targets.h"
 #include "models/io/npy.h"
 
 namespace xdnn::explain {

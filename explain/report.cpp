@@ -10,9 +10,10 @@
 
 #include "engine/file_io.h"
 #include "explain/attention.h"
-#include "explain/common.h"
 #include "explain/method.h"
 #include "explain/registry.h"
+#include "explain/targets.h"
+#include "explain/upsample.h"
 
 namespace xdnn::explain {
 namespace {

@@ -12,8 +12,9 @@
 #include <cstdlib>
 
 #include "engine/dispatch.h"
-#include "explain/common.h"
 #include "explain/perturbation.h"
+#include "explain/targets.h"
+#include "explain/upsample.h"
 #include "models/io/npy.h"
 
 namespace xdnn::explain {

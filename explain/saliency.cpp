@@ -1,6 +1,6 @@
 // Saliency (Simonyan, Vedaldi & Zisserman 2014, eq. 2 without the absolute value): the raw gradient
 // ∂f_K/∂x, signed, as Captum's Saliency(abs=False). Token models: ∂f_K/∂e summed over d.
-#include "explain/common.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

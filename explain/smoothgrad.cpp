@@ -12,7 +12,8 @@
 
 #include "engine/ops.h"
 #include "engine/random.h"
-#include "explain/common.h"
+#include "explain/copies.h"
+#include "explain/point.h"
 
 namespace xdnn::explain {
 namespace {

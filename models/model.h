@@ -75,7 +75,7 @@ class Model {
   // dim 0 is a number, as PyTorch writes by default), 0 when the batch axis is free. Such graphs often
   // hold the size in Reshape constants ((1, 16) before the classifier, (T, N·heads, d) in attention), so
   // explainers that stack perturbed copies of a batch into one call send the copies one call each
-  // (explain/common.h copies_per_call). Forward calls with other batch sizes are left to the graph.
+  // (explain/copies.h copies_per_call). Forward calls with other batch sizes are left to the graph.
   int64_t exported_batch = 0;
   // The model declares int64 token ids as its input: float tensors are not converted for it (callers
   // leave them to the input check, which names their own dtype).

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "explain/targets.h"
 #include "layers/add.h"
 #include "layers/avgpool2d.h"
 #include "layers/conv2d.h"

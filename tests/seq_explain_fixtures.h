@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "explain/attention.h"
-#include "explain/common.h"
 #include "explain/lrp/lrp.h"
 #include "explain/registry.h"
 #include "explain/report.h"
+#include "explain/targets.h"
 #include "layers/embedding.h"
 #include "layers/linear.h"
 #include "layers/multihead_attention.h"

@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/grad_cam.h"
 #include "explain/registry.h"
 #include "layers/conv2d.h"

@@ -11,8 +11,8 @@
 
 #include "engine/ops.h"
 #include "engine/random.h"
-#include "explain/common.h"
 #include "explain/registry.h"
+#include "explain/targets.h"
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"

@@ -11,10 +11,12 @@
 
 #include "engine/ops.h"
 #include "explain/attack.h"
-#include "explain/common.h"
 #include "explain/grad_cam.h"
 #include "explain/integrated_gradients.h"
+#include "explain/point.h"
 #include "explain/registry.h"
+#include "explain/targets.h"
+#include "explain/upsample.h"
 #include "layers/conv2d.h"
 #include "layers/embedding.h"
 #include "layers/flatten.h"

@@ -11,9 +11,9 @@
 
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "explain/common.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "explain/point.h"
 #include "layers/binary.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"

@@ -6,10 +6,10 @@
 #include <cmath>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/lrp/canonizer.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
+#include "explain/targets.h"
 #include "layers/batchnorm2d.h"
 #include "layers/embedding.h"
 #include "layers/global_avg_pool.h"

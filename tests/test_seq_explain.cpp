@@ -3,6 +3,7 @@
 // report's attention section. CP-LRP: tests/test_seq_explain_lrp.cpp.
 #include <doctest/doctest.h>
 
+#include "explain/point.h"
 #include "tests/seq_explain_fixtures.h"
 
 namespace xdnn {

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "explain/common.h"
+#include "explain/targets.h"
 #include "models/load.h"
 #include "models/train/checkpoint.h"
 #include "models/train/train.h"

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/method.h"
 #include "explain/registry.h"
 #include "models/io/npy.h"

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "engine/error.h"
-#include "explain/common.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain {
 
@@ -141,7 +141,7 @@ std::vector<double> score_rows(const Model& model, const Shape& sample_shape, in
                                const std::function<void(int64_t r, double* row)>& fill,
                                const std::function<int64_t(int64_t r)>& target_of) {
   const int64_t E = shape_numel(sample_shape);
-  // Rows per model call: see copies_per_call in explain/common.cpp (a fixed exported batch: that many).
+  // Rows per model call: see copies_per_call in explain/copies.cpp (a fixed exported batch: that many).
   const int64_t chunk = model.exported_batch > 0 ? model.exported_batch : 32;
   Shape shape{0};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());

@@ -4,9 +4,10 @@
 #include <algorithm>
 
 #include "engine/ops.h"
-#include "explain/common.h"
 #include "explain/lrp/canonizer.h"
 #include "explain/method.h"
+#include "explain/point.h"
+#include "explain/targets.h"
 
 namespace xdnn::explain::lrp {
 
@@ -98,7 +99,7 @@ Tensor lrp_attribution(const Model& model, const Tensor& input, const LrpConfig&
     return r.relevance.at(id).defined() ? r.relevance[id] : Tensor(v.shape(), v.dtype());
   };
   if (!query.at.empty()) return at_or_zeros(r.model.value_id(query.at));
-  // The input, or for token ids the embedding output summed over d (explain/common.h).
+  // The input, or for token ids the embedding output summed over d (explain/point.h).
   Point point = attribution_point(r.model, input);
   return finish_attribution(point, at_or_zeros(point.value_id));
 }

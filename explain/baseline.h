@@ -1,0 +1,14 @@
+// Baselines of the path and reference methods (integrated gradients, DeepLIFT, occlusion, the perturbation
+// methods): --baseline as a number, or an array the caller loaded from a .npy file.
+#pragma once
+#include "engine/tensor.h"
+#include "explain/method.h"
+
+namespace xdnn::explain {
+
+// The baseline of a point value: --baseline as a number (a constant tensor; default 0) or a .npy file
+// holding either the point value's full shape or its shape without the batch axis (then shared by all
+// samples). Same dtype as `like`.
+Tensor baseline_for(const Options& options, const Tensor& like);
+
+}  // namespace xdnn::explain
