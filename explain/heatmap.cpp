@@ -129,6 +129,23 @@ RgbImage render_grey(const Tensor& image, int scale) {
   return img;
 }
 
+RgbImage side_by_side(const std::vector<RgbImage>& images, int gap) {
+  RgbImage all;
+  for (const auto& t : images) {
+    all.width += t.width + (all.width ? gap : 0);
+    all.height = std::max(all.height, t.height);
+  }
+  all.rgb.assign(static_cast<size_t>(all.width) * all.height * 3, 255);
+  int x0 = 0;
+  for (const auto& t : images) {
+    for (int y = 0; y < t.height; ++y)
+      for (int x = 0; x < t.width * 3; ++x)
+        all.rgb[(static_cast<size_t>(y) * all.width + x0) * 3 + x] = t.rgb[(static_cast<size_t>(y) * t.width) * 3 + x];
+    x0 += t.width + gap;
+  }
+  return all;
+}
+
 std::string png_bytes(const RgbImage& img) {
   if (img.width < 1 || img.height < 1 || img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3)
     throw Error("png: image of " + std::to_string(img.width) + "x" + std::to_string(img.height) + " holds " +

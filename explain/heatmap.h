@@ -40,6 +40,10 @@ RgbImage render_grey(const Tensor& image, int scale = 8);
 // The colour scale render_heatmap uses: the given percentile of |a| (nearest rank).
 double attribution_scale(const Tensor& attribution, double percentile);
 
+// The images side by side, top-aligned, `gap` white pixels between neighbours, white below shorter ones
+// (`xdnn explain --png`: one heatmap per sample in one file).
+RgbImage side_by_side(const std::vector<RgbImage>& images, int gap = 4);
+
 std::string png_bytes(const RgbImage& img);                   // PNG file contents
 void save_png(const std::string& path, const RgbImage& img);  // throws xdnn::Error naming the path
 std::string base64_encode(const std::string& bytes);          // RFC 4648, with '=' padding

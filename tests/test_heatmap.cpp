@@ -180,3 +180,16 @@ TEST_CASE("report: a cell whose map is zero everywhere says so") {
   req.methods = {"gradient-x-input"};
   CHECK(render_report(req).find("all zero") != std::string::npos);
 }
+
+TEST_CASE("heatmap: side_by_side puts images left to right, top-aligned, white in the gaps and below") {
+  explain::RgbImage a, b;
+  a.width = 2, a.height = 1, a.rgb = {1, 2, 3, 4, 5, 6};     // two pixels in one row
+  b.width = 1, b.height = 2, b.rgb = {7, 8, 9, 10, 11, 12};  // one pixel in each of two rows
+  const explain::RgbImage all = explain::side_by_side({a, b}, 1);
+  CHECK(all.width == 4);
+  CHECK(all.height == 2);
+  const std::vector<uint8_t> want = {1,   2,   3,   4,   5,   6,   255, 255, 255, 7,  8,  9,    // row 0: a, gap, b
+                                     255, 255, 255, 255, 255, 255, 255, 255, 255, 10, 11, 12};  // row 1
+  CHECK(all.rgb == want);
+  CHECK(explain::side_by_side({}, 4).width == 0);
+}

@@ -67,20 +67,7 @@ void write_png(const std::string& path, const Tensor& attr, const Tensor& input)
   } else {
     throw Error("--png: cannot draw an attribution of shape " + shape_str(a.shape()));
   }
-  explain::RgbImage all;
-  for (const auto& t : tiles) {
-    all.width += t.width + (all.width ? 4 : 0);  // 4 white pixels between samples
-    all.height = std::max(all.height, t.height);
-  }
-  all.rgb.assign(static_cast<size_t>(all.width) * all.height * 3, 255);
-  int x0 = 0;
-  for (const auto& t : tiles) {
-    for (int y = 0; y < t.height; ++y)
-      for (int x = 0; x < t.width * 3; ++x)
-        all.rgb[(static_cast<size_t>(y) * all.width + x0) * 3 + x] = t.rgb[(static_cast<size_t>(y) * t.width) * 3 + x];
-    x0 += t.width + 4;
-  }
-  explain::save_png(path, all);
+  explain::save_png(path, explain::side_by_side(tiles, 4));  // 4 white pixels between samples
 }
 
 void run_explain(const ExplainArgs& a) {
