@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <exception>
+#include <string>
 
 #include "engine/error.h"
 
@@ -24,6 +26,16 @@ std::vector<int64_t> parse_int_list(const std::string& option, const std::string
     pos = comma + 1;
   }
   return out;
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(what + ": expected a number, got '" + text + "'");
 }
 
 }  // namespace xdnn::explain

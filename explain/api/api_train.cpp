@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "explain/api/api_internal.h"
 #include "explain/influence/influence.h"
+#include "explain/options.h"
 #include "models/io/fashion_mnist.h"
 #include "models/load.h"
 #include "models/train/checkpoint.h"
@@ -25,16 +26,6 @@ LabeledData labeled(const Array& x, const Array& y, const std::string& what) {
   Tensor tx = to_tensor(x, what + "_x");
   if (tx.is_float()) tx = tx.to(xdnn::DType::F32);
   return {tx, to_tensor(y, what + "_y")};
-}
-
-double parse_number(const std::string& text, const std::string& what) {
-  try {
-    size_t used = 0;
-    const double v = std::stod(text, &used);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw xdnn::Error(what + ": expected a number, got '" + text + "'");
 }
 
 // The learning rate a checkpoint was trained with (its "lr" metadata), as `xdnn influence` reads it.
@@ -89,20 +80,20 @@ Array influence(const std::string& method, const std::vector<std::string>& check
       if (name == "params") {
         opt.params = influence::parse_param_set(value);
       } else if (name == "projection") {
-        opt.projection = static_cast<int64_t>(parse_number(value, "projection"));
+        opt.projection = static_cast<int64_t>(explain::parse_number(value, "projection"));
       } else if (name == "seed") {
-        opt.seed = static_cast<uint64_t>(parse_number(value, "seed"));
+        opt.seed = static_cast<uint64_t>(explain::parse_number(value, "seed"));
       } else if (name == "damping") {
-        opt.damping = parse_number(value, "damping");
+        opt.damping = explain::parse_number(value, "damping");
       } else if (name == "chunk") {
-        opt.chunk = static_cast<int64_t>(parse_number(value, "chunk"));
+        opt.chunk = static_cast<int64_t>(explain::parse_number(value, "chunk"));
       } else if (name == "solver") {
         if (value != "cg" && value != "lissa")
           throw xdnn::Error("solver: expected 'cg' or 'lissa', got '" + value + "'");
         opt.solver = value;
       } else if (name == "lr") {
         std::stringstream ss(value);
-        for (std::string t; std::getline(ss, t, ',');) lrs.push_back(parse_number(t, "lr"));
+        for (std::string t; std::getline(ss, t, ',');) lrs.push_back(explain::parse_number(t, "lr"));
       } else {
         throw xdnn::Error("influence: unknown option '" + name + "'",
                           "options: lr, params, projection, seed, damping, solver, chunk");

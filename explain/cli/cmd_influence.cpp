@@ -25,6 +25,7 @@
 #include "explain/cli/commands.h"
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
+#include "explain/options.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
@@ -44,16 +45,6 @@ struct InfluenceArgs {
   influence::LissaOptions lissa;
   CommonOptions common;
 };
-
-double parse_number(const std::string& text, const std::string& what) {
-  try {
-    size_t used = 0;
-    const double v = std::stod(text, &used);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw Error(what + ": expected a number, got '" + text + "'");
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -165,7 +156,7 @@ void run_influence(const InfluenceArgs& a) {
   a.common.apply();
   std::vector<double> lrs;
   if (!a.lr.empty())
-    for (const auto& t : split_commas(a.lr, /*keep_empty=*/true)) lrs.push_back(parse_number(t, "--lr"));
+    for (const auto& t : split_commas(a.lr, /*keep_empty=*/true)) lrs.push_back(explain::parse_number(t, "--lr"));
   if (!lrs.empty() && lrs.size() != specs.size())
     throw Error("--lr: " + std::to_string(lrs.size()) + " learning rate(s) for " + std::to_string(specs.size()) +
                 " checkpoint(s); give one per checkpoint");
