@@ -89,6 +89,21 @@ TEST_CASE("onnx external data: weights in a file next to the model, and the erro
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("onnx initializers: a shape the data does not fill is refused before anything is allocated") {
+  // Found by tests/fuzz/fuzz_onnx_graph.cpp: dims (2^33) over 4 bytes of data made a 32 GiB allocation
+  // (an abort under ASan, "out of memory" naming nothing elsewhere) before the data's size was checked.
+  onnx::ModelProto m = graph(13, {1, 3});
+  init_f32(m, "big", {int64_t(1) << 33}, {1}, true);
+  node(m, "Add", {"x", "big"}, {"y"});
+  output(m, "y");
+  CHECK(error_of([&] { import_onnx_model(m, "m.onnx"); }) ==
+        "m.onnx: initializer 'big': raw data has 4 bytes, shape (8589934592,) needs 34359738368");
+  m.mutable_graph()->mutable_initializer(0)->clear_raw_data();
+  m.mutable_graph()->mutable_initializer(0)->add_float_data(1);
+  CHECK(error_of([&] { import_onnx_model(m, "m.onnx"); }) ==
+        "m.onnx: initializer 'big': holds 1 values, its shape (8589934592,) needs 8589934592");
+}
+
 TEST_CASE("onnx Mod: integer (sign of the divisor) and fmod (sign of the dividend)") {
   for (int fmod : {0, 1}) {
     onnx::ModelProto m = graph(13, {1, 4}, onnx::TensorProto::INT64);

@@ -76,11 +76,21 @@ Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what, const
                       : dt == TP::INT16 || dt == TP::UINT16 ? 2
                                                             : 1;
   const DType out_type = dt == TP::FLOAT ? DType::F32 : dt == TP::DOUBLE ? DType::F64 : DType::I64;
+  // The typed fields: float_data, double_data, int64_data, or int32_data for every narrower integer type.
+  const int64_t have = dt == TP::FLOAT    ? t.float_data_size()
+                       : dt == TP::DOUBLE ? t.double_data_size()
+                       : dt == TP::INT64  ? t.int64_data_size()
+                                          : t.int32_data_size();
+  // Both checks come before the allocation: a 100-byte file declaring dims (2^33) must be refused for
+  // its missing data, not make a 32 GiB allocation first (found by tests/fuzz/fuzz_onnx_graph.cpp).
+  if (raw && raw->length() != static_cast<uint64_t>(n) * elem)
+    throw Error(what + ": raw data has " + std::to_string(raw->length()) + " bytes, shape " + shape_str(shape) +
+                " needs " + std::to_string(n * static_cast<int64_t>(elem)));
+  if (!raw && have != n)
+    throw Error(what + ": holds " + std::to_string(have) + " values, its shape " + shape_str(shape) + " needs " +
+                std::to_string(n));
   Tensor out = Tensor::empty(shape, out_type);
   if (raw) {
-    if (raw->length() != static_cast<uint64_t>(n) * elem)
-      throw Error(what + ": raw data has " + std::to_string(raw->length()) + " bytes, shape " + shape_str(shape) +
-                  " needs " + std::to_string(n * static_cast<int64_t>(elem)));
     // Little-endian bytes (the ONNX layout, and this machine's): same-width types are read in place.
     if (out_type == DType::F32 || out_type == DType::F64 || dt == TP::INT64) {
       raw->read(out.raw_data(), static_cast<uint64_t>(n) * elem, what);
@@ -96,14 +106,6 @@ Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what, const
     if (dt == TP::UINT8 || dt == TP::BOOL) widen_le<uint8_t>(bytes, o, n);
     return out;
   }
-  // Typed fields: float_data, double_data, int64_data, or int32_data for every narrower integer type.
-  const int64_t have = dt == TP::FLOAT    ? t.float_data_size()
-                       : dt == TP::DOUBLE ? t.double_data_size()
-                       : dt == TP::INT64  ? t.int64_data_size()
-                                          : t.int32_data_size();
-  if (have != n)
-    throw Error(what + ": holds " + std::to_string(have) + " values, its shape " + shape_str(shape) + " needs " +
-                std::to_string(n));
   if (dt == TP::FLOAT)
     std::copy(t.float_data().begin(), t.float_data().end(), out.data<float>());
   else if (dt == TP::DOUBLE)
