@@ -5,21 +5,22 @@
 
 namespace xdnn {
 
-// saved: {a, b}
+// saved: "a", "b" (the summands: backward sums gradients back to their shapes, LRP splits by them)
 std::vector<Tensor> Add::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   if (x.size() != 2) throw Error("Add: expected 2 inputs, got " + std::to_string(x.size()));
   ops::expect_float(x[0], "Add input a");
   ops::expect_float(x[1], "Add input b");
   ops::expect_same_dtype(x[0], x[1], "Add inputs");
-  saved.tensors = {x[0], x[1]};
+  saved.put("a", x[0]);
+  saved.put("b", x[1]);
   return {ops::add(x[0], x[1])};
 }
 
 std::vector<Tensor> Add::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor(), Tensor()};
-  const Tensor& a = saved.tensors.at(0);
-  const Tensor& b = saved.tensors.at(1);
+  const Tensor& a = saved.tensor("a");
+  const Tensor& b = saved.tensor("b");
   // sum_to_shape returns g itself when no axis was broadcast; clone so the two grads never alias.
   Tensor ga = ops::sum_to_shape(g, a.shape()), gb = ops::sum_to_shape(g, b.shape());
   if (a.shape() == g.shape() && b.shape() == g.shape()) gb = gb.clone();
@@ -30,8 +31,8 @@ std::vector<Tensor> Add::relevance(const std::vector<Tensor>& relevance_y, const
   bool known = rule.name == "norm" || rule.name == "proportional";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
   if (!known) throw Error("layer kind Add has no LRP rule '" + rule.name + "'; it has: norm, proportional");
-  const Tensor& a = saved.tensors.at(0);
-  const Tensor& b = saved.tensors.at(1);
+  const Tensor& a = saved.tensor("a");
+  const Tensor& b = saved.tensor("b");
   const Tensor& R = relevance_y.at(0);
   if (!R.defined()) return {Tensor(a.shape(), a.dtype()), Tensor(b.shape(), b.dtype())};
   const Tensor s = ops::div(R, ops::stabilize(ops::add(a, b), rule.stabilizer));
@@ -59,8 +60,8 @@ namespace xdnn {
 
 // R-operator (Pearlmutter 1994): y = a + b is linear, so R{y} = R{a} + R{b} and R{g} = backward(R{g_y}).
 std::vector<Tensor> Add::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved& saved) {
-  const Tensor& a = saved.tensors.at(0);
-  const Tensor& b = saved.tensors.at(1);
+  const Tensor& a = saved.tensor("a");
+  const Tensor& b = saved.tensor("b");
   const bool ra = rx.size() > 0 && rx[0].defined(), rb = rx.size() > 1 && rx[1].defined();
   if (!ra && !rb) return {Tensor()};
   Saved scratch;

@@ -46,24 +46,24 @@ Tensor AvgPool2d::as_4d(const Tensor& x) const {
   return x;
 }
 
-// saved: {x}
+// saved: "x" (its shape for backward; its values for the LRP norm rule)
 std::vector<Tensor> AvgPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   Tensor y = ops::avgpool2d_forward(as_4d(x.at(0)), geom_, divisor());
-  saved.tensors = {x[0]};
+  saved.put("x", x[0]);
   if (x[0].ndim() == 3) return {y.reshape({y.dim(0), y.dim(1), y.dim(3)})};
   return {y};
 }
 
 std::vector<Tensor> AvgPool2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Shape x4 = as_4d(x).shape();
   const Shape y4 = ops::pool2d_output_shape(x4, geom_);
   return {ops::avgpool2d_backward(grad_y[0].reshape(y4), x4, geom_, divisor()).reshape(x.shape())};
 }
 
 std::vector<Tensor> AvgPool2d::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor& R = relevance_y.at(0);
   bool known = rule.name == "norm";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;

@@ -44,18 +44,23 @@ std::vector<Tensor> BatchNorm2d::forward(const std::vector<Tensor>& x, Saved& sa
     mean = running_mean_.value.clone();  // a later training call updates the running buffers in place
     var = running_var_.value.clone();
   }
-  saved.tensors = {in, mean, var, Tensor::full({1}, opt.training ? 1.0 : 0.0, in.dtype())};
+  // saved: "x", the "mean" and "var" it was normalised with (batch or running statistics), and whether
+  // they were batch statistics ("training": backward then differentiates through them).
+  saved.put("x", in);
+  saved.put("mean", mean);
+  saved.put("var", var);
+  saved.set_int("training", opt.training ? 1 : 0);
   return {ops::batchnorm_forward(in, mean, var, weight_.value, bias_.value, eps_)};
 }
 
 std::vector<Tensor> BatchNorm2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                           const BackwardOptions& opt) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
-  const bool training = saved.tensors.at(3).item(0) != 0.0;
+  const Tensor& x = saved.tensor("x");
+  const bool training = saved.get_int("training") != 0;
   const bool per_example = opt.param_grad == ParamGrad::PerExample;
-  std::vector<Tensor> g = ops::batchnorm_backward(grad_y[0], x, saved.tensors[1], saved.tensors[2], weight_.value, eps_,
-                                                  training, per_example);
+  std::vector<Tensor> g = ops::batchnorm_backward(grad_y[0], x, saved.tensor("mean"), saved.tensor("var"),
+                                                  weight_.value, eps_, training, per_example);
   if (opt.param_grad == ParamGrad::Accumulate) {
     if (!weight_.grad.defined()) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
     if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
@@ -107,9 +112,9 @@ namespace xdnn {
 // Each term is one engine batch-norm call with substituted (x, μ, γ, β).
 std::vector<Tensor> BatchNorm2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
                                            const Saved& saved) {
-  const Tensor& x = saved.tensors.at(0);
-  const Tensor &mean = saved.tensors.at(1), &var = saved.tensors.at(2);
-  if (saved.tensors.at(3).item(0) != 0.0)
+  const Tensor& x = saved.tensor("x");
+  const Tensor &mean = saved.tensor("mean"), &var = saved.tensor("var");
+  if (saved.get_int("training") != 0)
     throw Error("BatchNorm2d '" + name_ + "': the R-operator needs evaluation mode (running statistics)");
   const Tensor zeros(mean.shape(), x.dtype());
   Tensor Ry;
@@ -129,9 +134,9 @@ std::vector<Tensor> BatchNorm2d::r_forward(const std::vector<Tensor>& rx, const 
 std::vector<Tensor> BatchNorm2d::r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
                                             const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
                                             const Saved& saved, std::vector<Tensor>& rg_params) {
-  const Tensor& x = saved.tensors.at(0);
-  const Tensor &mean = saved.tensors.at(1), &var = saved.tensors.at(2);
-  if (saved.tensors.at(3).item(0) != 0.0)
+  const Tensor& x = saved.tensor("x");
+  const Tensor &mean = saved.tensor("mean"), &var = saved.tensor("var");
+  if (saved.get_int("training") != 0)
     throw Error("BatchNorm2d '" + name_ + "': the R-operator needs evaluation mode (running statistics)");
   const Tensor zeros(mean.shape(), x.dtype());
   rg_params.assign(2, Tensor());

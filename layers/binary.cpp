@@ -75,23 +75,27 @@ Tensor Binary::align(const Tensor& a, const Tensor& b) const {
   return b.reshape(s);
 }
 
-// saved: {a, b aligned for a legacy axis broadcast, b as given} (int64: {a, b})
+// saved: "a", "b" (aligned for a legacy axis broadcast), and for float operands "b_given": b as given, whose
+// shape its gradient takes
 std::vector<Tensor> Binary::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& a = x.at(0);
   if (!a.defined() || !x.at(1).defined()) throw Error(std::string(kind()) + ": missing operand");
   const Tensor b = align(a, x[1]);
   if (a.dtype() == DType::I64 && b.dtype() == DType::I64) {
-    saved.tensors = {a, b};
+    saved.put("a", a);
+    saved.put("b", b);
     return {int_binary(op_, a, b)};
   }
   if (a.dtype() != b.dtype())
     throw Error(std::string(kind()) + ": operands " + a.describe() + " and " + b.describe() + " differ in dtype");
-  saved.tensors = {a, b, x[1]};
+  saved.put("a", a);
+  saved.put("b", b);
+  saved.put("b_given", x[1]);
   return {ops::binary(op_, a, b)};
 }
 
 std::vector<Tensor> Binary::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &g = grad_y.at(0);
+  const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &g = grad_y.at(0);
   if (!g.defined() || !a.is_float()) return {Tensor(), Tensor()};
   Tensor ga, gb;
   switch (op_) {
@@ -113,7 +117,7 @@ std::vector<Tensor> Binary::backward(const std::vector<Tensor>& grad_y, const Sa
       throw Error(std::string(kind()) + ": backward not implemented");
   }
   // b's gradient in b's aligned shape has the same elements as in its original shape.
-  return {ops::sum_to_shape(ga, a.shape()), ops::sum_to_shape(gb, b.shape()).reshape(saved.tensors.at(2).shape())};
+  return {ops::sum_to_shape(ga, a.shape()), ops::sum_to_shape(gb, b.shape()).reshape(saved.tensor("b_given").shape())};
 }
 
 }  // namespace xdnn
@@ -148,7 +152,7 @@ std::vector<std::string> Binary::relevance_rules() const {
 std::vector<Tensor> Binary::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon" || relevance_rules().empty())
     return Layer::relevance(ry, saved, rule);  // the one-line error naming what this kind has
-  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &R = ry.at(0);
+  const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &R = ry.at(0);
   if (!R.defined() || !a.is_float()) return {Tensor(), Tensor()};
   const Tensor y = ops::binary(op_, a, b);
   const Tensor ys = ops::mul(y, ops::div(R, ops::stabilize(y, rule.epsilon)));  // y ⊙ s: R up to ε
@@ -168,7 +172,7 @@ std::vector<Tensor> Binary::relevance(const std::vector<Tensor>& ry, const Saved
   if (constant_operand_ == 0) ra = Tensor();
   if (constant_operand_ == 1) rb = Tensor();
   return {ra.defined() ? ops::sum_to_shape(ra, a.shape()) : Tensor(),
-          rb.defined() ? ops::sum_to_shape(rb, b.shape()).reshape(saved.tensors.at(2).shape()) : Tensor()};
+          rb.defined() ? ops::sum_to_shape(rb, b.shape()).reshape(saved.tensor("b_given").shape()) : Tensor()};
 }
 
 }  // namespace xdnn

@@ -100,7 +100,7 @@ std::vector<Tensor> Compare::backward(const std::vector<Tensor>&, const Saved&, 
   return op_ == Op::Not ? std::vector<Tensor>{Tensor()} : std::vector<Tensor>{Tensor(), Tensor()};
 }
 
-// saved: {a, b, q} with q the float quotient (floor or trunc) per output element
+// saved: "a", "b", "q" with q the float quotient (floor or trunc) per output element
 std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor &a = x.at(0), &b = x.at(1);
   if (!a.defined() || !b.defined()) throw Error("Mod: missing operand");
@@ -125,12 +125,14 @@ std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, con
     q.set_item(i, qi);
     y.set_item(i, fmod_ ? std::fmod(u, v) : u - v * qi);
   }
-  saved.tensors = {a, b, q};
+  saved.put("a", a);
+  saved.put("b", b);
+  saved.put("q", q);
   return {y};
 }
 
 std::vector<Tensor> Mod::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &q = saved.tensors.at(2);
+  const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &q = saved.tensor("q");
   if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
   const Tensor& g = grad_y[0];
   Tensor gb(g.shape(), g.dtype());

@@ -26,15 +26,15 @@ static std::vector<Tensor> split_pieces(const Tensor& x, int64_t a, const std::v
   return out;
 }
 
-// saved: {x_0, x_1, ...} (only their shapes are used)
+// saved: "inputs" x_0, x_1, ... (their shapes and dtypes are used)
 std::vector<Tensor> Concat::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   if (x.empty() || !x[0].defined()) throw Error("Concat: no input");
-  saved.tensors = x;
+  saved.put_list("inputs", x);
   return {ops::concat_axis(x, norm_axis(axis_, x[0].ndim(), "Concat"))};
 }
 
 std::vector<Tensor> Concat::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const auto& xs = saved.tensors;
+  const std::vector<Tensor>& xs = saved.list("inputs");
   if (!grad_y.at(0).defined()) return std::vector<Tensor>(xs.size());
   const int64_t a = norm_axis(axis_, xs[0].ndim(), "Concat");
   std::vector<int64_t> sizes;
@@ -49,7 +49,7 @@ std::vector<Tensor> Concat::relevance(const std::vector<Tensor>& relevance_y, co
   return backward(relevance_y, saved, {});
 }
 
-// saved: {x}
+// saved: "x", and the number of "inputs" (the gradient vector has one entry per input)
 std::vector<Tensor> Split::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Split: input is undefined");
@@ -83,14 +83,14 @@ std::vector<Tensor> Split::forward(const std::vector<Tensor>& x, Saved& saved, c
   if (total != t.dim(static_cast<int>(a)))
     throw Error("Split: sizes add up to " + std::to_string(total) + ", axis has " +
                 std::to_string(t.dim(static_cast<int>(a))));
-  saved.tensors = {t};
-  saved.tensors.resize(x.size());
+  saved.put("x", t);
+  saved.set_int("inputs", static_cast<int64_t>(x.size()));
   return split_pieces(t, a, sizes);
 }
 
 std::vector<Tensor> Split::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor& x = saved.tensors.at(0);
-  std::vector<Tensor> gx(saved.tensors.size());
+  const Tensor& x = saved.tensor("x");
+  std::vector<Tensor> gx(saved.get_int("inputs"));
   bool any = false;
   for (const auto& g : grad_y) any = any || g.defined();
   if (!any || !x.is_float()) return gx;

@@ -75,14 +75,14 @@ Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
 }
 
 std::vector<Tensor> Conv2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
-  saved.tensors = {x.at(0)};
+  saved.put("x", x.at(0));  // the weight gradient and LRP rules read it
   return {linear_forward(x[0], weight_.value, bias_.value)};
 }
 
 std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                      const BackwardOptions& opt) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);
   const Shape y4 = ops::conv2d_output_shape(x4.shape(), weight_.value.shape(), geom_);
   if (grad_y[0].numel() != shape_numel(y4))

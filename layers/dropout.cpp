@@ -8,27 +8,27 @@ Dropout::Dropout(double p) : p_(p) {
   if (!(p >= 0.0 && p <= 1.0)) throw Error("Dropout: probability " + std::to_string(p) + " is outside [0, 1]");
 }
 
-// saved: {} in evaluation, {mask} in training
+// saved: "mask", the scaled keep mask in training; undefined in evaluation (the identity)
 std::vector<Tensor> Dropout::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
   ops::expect_float(x.at(0), "Dropout input");
-  saved.tensors.clear();
+  saved.put("mask", Tensor());
   if (!opt.training || p_ == 0.0) return {x[0]};
   if (!opt.rng) throw Error("Dropout: training mode needs ForwardOptions::rng for the dropout mask");
   Tensor mask = ops::dropout_mask(x[0].shape(), p_, *opt.rng, x[0].dtype());
-  saved.tensors = {mask};
+  saved.put("mask", mask);
   return {ops::mul(x[0], mask)};
 }
 
 std::vector<Tensor> Dropout::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor& g = grad_y.at(0);
-  if (!g.defined() || saved.tensors.empty()) return {g};
-  return {ops::mul(g, saved.tensors[0])};
+  const Tensor &g = grad_y.at(0), &mask = saved.tensor("mask");
+  if (!g.defined() || !mask.defined()) return {g};
+  return {ops::mul(g, mask)};
 }
 
 std::vector<Tensor> Dropout::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  const Tensor& R = relevance_y.at(0);
-  if (!R.defined() || saved.tensors.empty()) return {R};
-  return {ops::mul(R, saved.tensors[0])};
+  const Tensor &R = relevance_y.at(0), &mask = saved.tensor("mask");
+  if (!R.defined() || !mask.defined()) return {R};
+  return {ops::mul(R, mask)};
 }
 
 }  // namespace xdnn

@@ -52,18 +52,19 @@ bool Elementwise::is_activation() const {
          f_ == Pointwise::HardSwish || f_ == Pointwise::Mish;
 }
 
-// saved: {x, y}
+// saved: "x", "y" (derivatives are written in either)
 std::vector<Tensor> Elementwise::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), kind());
   Tensor y = ops::pointwise(f_, x[0], a_, b_);
-  saved.tensors = {x[0], y};
+  saved.put("x", x[0]);
+  saved.put("y", y);
   return {y};
 }
 
 std::vector<Tensor> Elementwise::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                           const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  return {ops::pointwise_backward(f_, saved.tensors.at(0), saved.tensors.at(1), grad_y[0], a_, b_)};
+  return {ops::pointwise_backward(f_, saved.tensor("x"), saved.tensor("y"), grad_y[0], a_, b_)};
 }
 
 std::vector<Tensor> Elementwise::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {

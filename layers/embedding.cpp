@@ -23,7 +23,7 @@ std::vector<Tensor> Embedding::forward(const std::vector<Tensor>& x, Saved& save
   if (!ids.defined() || ids.dtype() != DType::I64)
     throw Error("Embedding '" + weight_.name + "': expected int64 token ids, got " +
                 (ids.defined() ? ids.describe() : std::string("nothing")));
-  saved.tensors = {ids};
+  saved.put("ids", ids);  // the rows the weight gradient scatters into
   try {
     return {ops::gather_rows(weight_.value, ids)};
   } catch (const Error& e) {
@@ -33,7 +33,7 @@ std::vector<Tensor> Embedding::forward(const std::vector<Tensor>& x, Saved& save
 
 std::vector<Tensor> Embedding::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                         const BackwardOptions& opt) {
-  const Tensor& ids = saved.tensors.at(0);
+  const Tensor& ids = saved.tensor("ids");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
   const int64_t V = num_embeddings(), d = dim();

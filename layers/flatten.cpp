@@ -16,21 +16,21 @@ Shape Flatten::output_shape(const Shape& x) const {
   return y;
 }
 
-// saved: {x} (only its shape is used; the tensor shares storage, so keeping it costs nothing)
+// saved: "x" (only its shape is used; the tensor shares storage, so keeping it costs nothing)
 std::vector<Tensor> Flatten::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Flatten: input is undefined");
-  saved.tensors = {x[0]};
+  saved.put("x", x[0]);
   return {x[0].reshape(output_shape(x[0].shape()))};
 }
 
 std::vector<Tensor> Flatten::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  return {grad_y[0].reshape(saved.tensors.at(0).shape())};
+  return {grad_y[0].reshape(saved.tensor("x").shape())};
 }
 
 std::vector<Tensor> Flatten::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
   if (!relevance_y.at(0).defined()) return {Tensor()};
-  return {relevance_y[0].reshape(saved.tensors.at(0).shape())};
+  return {relevance_y[0].reshape(saved.tensor("x").shape())};
 }
 
 }  // namespace xdnn

@@ -28,17 +28,17 @@ Shape out_shape(const Tensor& x) {
 
 }  // namespace
 
-// saved: {x}
+// saved: "x" (its shape for backward; its values for the LRP norm rule)
 std::vector<Tensor> GlobalAvgPool::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor x4 = as_4d(x.at(0));
-  saved.tensors = {x[0]};
+  saved.put("x", x[0]);
   return {ops::avgpool2d_forward(x4, whole(x4), ops::PoolDivisor::WindowExcludingPad).reshape(out_shape(x[0]))};
 }
 
 std::vector<Tensor> GlobalAvgPool::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                             const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);
   return {ops::avgpool2d_backward(grad_y[0].reshape({x4.dim(0), x4.dim(1), 1, 1}), x4.shape(), whole(x4),
                                   ops::PoolDivisor::WindowExcludingPad)
@@ -47,7 +47,7 @@ std::vector<Tensor> GlobalAvgPool::backward(const std::vector<Tensor>& grad_y, c
 
 std::vector<Tensor> GlobalAvgPool::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
                                              const Rule& rule) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   bool known = rule.name == "norm";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
   if (!known) throw Error("layer kind GlobalAvgPool has no LRP rule '" + rule.name + "'; it has: norm");

@@ -24,24 +24,24 @@ std::vector<Tensor> GRU::relevance(const std::vector<Tensor>& ry, const Saved& s
     throw Error("layer kind GRU has no LRP rule '" + rule.name +
                 "'; it has: epsilon (signal-take-all, after Arras et al. 2017)");
   const double eps = rule.epsilon;
-  const Tensor& meta = saved.tensors.at(meta_slot());
-  const int64_t n_inputs = meta.data<int64_t>()[0], N = meta.data<int64_t>()[1], T = meta.data<int64_t>()[2];
+  const int64_t n_inputs = saved.get_int("inputs"), N = saved.get_int("N"), T = saved.get_int("T");
   const int64_t H = cfg_.hidden_size, D = directions(), L = cfg_.num_layers;
-  const Tensor& mask = saved.tensors[mask_slot()];
-  const DType dt = saved.tensors[layer_input_slot(0)].dtype();
+  const Tensor& mask = saved.tensor("mask");
+  const std::vector<Tensor>& layer_inputs = saved.list("layer_inputs");
+  const DType dt = layer_inputs.at(0).dtype();
   const Tensor R_hn = ry.size() > 1 ? ry[1] : Tensor();
 
   Tensor Rh0({L * D, N, H}, dt);
   Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
-    const Tensor& X = saved.tensors[layer_input_slot(l)];  // (T, N, I)
+    const Tensor& X = layer_inputs.at(l);  // (T, N, I)
     const int64_t I = X.dim(2);
     Tensor RXin({T, N, I}, dt);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
       // A (T, N, 3H): r, z, n; HH (T, N, 3H): W_h h_{t−1} + b_h; Hprev, Hout (T, N, H).
-      const Tensor &A = saved.tensors[slot(l, d, kA)], &HH = saved.tensors[slot(l, d, kZ)];
-      const Tensor &Hprev = saved.tensors[slot(l, d, kHprev)], &Hout = saved.tensors[slot(l, d, kHout)];
+      const Tensor &A = saved.list("A").at(k), &HH = saved.list("Z").at(k);
+      const Tensor &Hprev = saved.list("Hprev").at(k), &Hout = saved.list("Hout").at(k);
       // n-gate rows of the weights: W_in (H, I), W_hn (H, H); b_in (H) or undefined.
       const Tensor Wn = weight_ih(l, d).value.slice_batch(2 * H, 3 * H);
       const Tensor Un = weight_hh(l, d).value.slice_batch(2 * H, 3 * H);

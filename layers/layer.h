@@ -19,6 +19,7 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "layers/saved.h"
 
 namespace xdnn {
 
@@ -27,11 +28,6 @@ struct Param {
   std::string name;
   Tensor value;
   Tensor grad;  // Accumulate: shape of value; PerExample: (N, ...value shape)
-};
-
-// What a forward call keeps for the backward, relevance and per-example passes of the same call.
-struct Saved {
-  std::vector<Tensor> tensors;
 };
 
 struct ForwardOptions {

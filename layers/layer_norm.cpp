@@ -38,14 +38,14 @@ std::vector<Tensor> LayerNorm::forward(const std::vector<Tensor>& in, Saved& sav
     throw Error("LayerNorm: expected input (..., " + shape_str(normalized_shape_).substr(1) + ", got " + x.describe());
   if (weight_.value.defined()) ops::expect_same_dtype(x, weight_.value, "LayerNorm input vs weight");
   std::vector<Tensor> r = ops::layer_norm_forward(x, d_, eps_);  // {xhat, rstd}
-  saved.tensors = {x, r[0], r[1]};
   Tensor y = r[0];
   if (weight_.value.defined()) y = ops::mul(y, weight_.value);
   if (bias_.value.defined()) y = ops::add(y, bias_.value);
-  if (bias_.value.defined() || weight_.value.defined())
-    saved.tensors.push_back(y);
-  else
-    saved.tensors.push_back(r[0]);
+  // saved: "x" and the output "y" (the LRP rule), "xhat" and "rstd" = 1 / std per row (backward).
+  saved.put("x", x);
+  saved.put("xhat", r[0]);
+  saved.put("rstd", r[1]);
+  saved.put("y", y);
   return {y};
 }
 
@@ -53,7 +53,7 @@ std::vector<Tensor> LayerNorm::backward(const std::vector<Tensor>& grad_y, const
                                         const BackwardOptions& opt) {
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
-  const Tensor &x = saved.tensors.at(0), &xhat = saved.tensors.at(1), &rstd = saved.tensors.at(2);
+  const Tensor &x = saved.tensor("x"), &xhat = saved.tensor("xhat"), &rstd = saved.tensor("rstd");
   const int64_t rows = x.numel() / d_;
   if (opt.param_grad != ParamGrad::None) {
     const bool per = opt.param_grad == ParamGrad::PerExample;
@@ -83,7 +83,7 @@ std::vector<Tensor> LayerNorm::relevance(const std::vector<Tensor>& ry, const Sa
   if (rule.name != "epsilon")
     throw Error("layer kind LayerNorm has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP, std as constant)");
   const Tensor& R = ry.at(0);
-  const Tensor &x = saved.tensors.at(0), &rstd = saved.tensors.at(2), &y = saved.tensors.at(3);
+  const Tensor &x = saved.tensor("x"), &rstd = saved.tensor("rstd"), &y = saved.tensor("y");
   if (!R.defined()) return {Tensor()};
   const int64_t rows = x.numel() / d_;
   Tensor t = ops::div(R, ops::stabilize(y, rule.epsilon));  // s = R / stab(y)

@@ -6,13 +6,13 @@ namespace xdnn {
 
 std::vector<Tensor> LeakyReLU::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "LeakyReLU input");
-  saved.tensors = {x[0]};
+  saved.put("x", x[0]);  // the sign of x picks the slope in backward
   return {ops::leaky_relu(x[0], slope_)};
 }
 
 std::vector<Tensor> LeakyReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                         const BackwardOptions& opt) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
   switch (opt.mode) {

@@ -44,13 +44,13 @@ Tensor Linear::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
 std::vector<Tensor> Linear::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Linear input");
   ops::expect_same_dtype(x[0], weight_.value, "Linear input vs weight");
-  saved.tensors = {x[0]};
+  saved.put("x", x[0]);  // the weight gradient and LRP rules read it
   return {linear_forward(x[0], weight_.value, bias_.value)};
 }
 
 std::vector<Tensor> Linear::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                      const BackwardOptions& opt) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined()) return {Tensor()};
   const int64_t rows = x.numel() / in_;
   const Tensor gy = grad_y[0].reshape({rows, out_});

@@ -24,7 +24,7 @@ class Linear : public Layer, public LinearLike {
   // LinearLike
   const Tensor& weight() const override { return weight_.value; }
   const Tensor& bias() const override { return bias_.value; }
-  const Tensor& saved_input(const Saved& saved) const override { return saved.tensors.at(0); }
+  const Tensor& saved_input(const Saved& saved) const override { return saved.tensor("x"); }
   Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const override;
   Tensor linear_backward_input(const Tensor& s, const Tensor& W, const Shape& x_shape) const override;
 

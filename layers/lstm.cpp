@@ -19,24 +19,24 @@ std::vector<Tensor> LSTM::relevance(const std::vector<Tensor>& ry, const Saved& 
   if (rule.name != "epsilon")
     throw Error("layer kind LSTM has no LRP rule '" + rule.name + "'; it has: epsilon (Arras et al. 2017)");
   const double eps = rule.epsilon;
-  const Tensor& meta = saved.tensors.at(meta_slot());
-  const int64_t n_inputs = meta.data<int64_t>()[0], N = meta.data<int64_t>()[1], T = meta.data<int64_t>()[2];
+  const int64_t n_inputs = saved.get_int("inputs"), N = saved.get_int("N"), T = saved.get_int("T");
   const int64_t H = cfg_.hidden_size, D = directions(), L = cfg_.num_layers;
-  const Tensor& mask = saved.tensors[mask_slot()];
-  const DType dt = saved.tensors[layer_input_slot(0)].dtype();
+  const Tensor& mask = saved.tensor("mask");
+  const std::vector<Tensor>& layer_inputs = saved.list("layer_inputs");
+  const DType dt = layer_inputs.at(0).dtype();
   const Tensor R_hn = ry.size() > 1 ? ry[1] : Tensor(), R_cn = ry.size() > 2 ? ry[2] : Tensor();
 
   Tensor Rh0({L * D, N, H}, dt), Rc0({L * D, N, H}, dt);
   Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
-    const Tensor& X = saved.tensors[layer_input_slot(l)];  // (T, N, I)
+    const Tensor& X = layer_inputs.at(l);  // (T, N, I)
     const int64_t I = X.dim(2);
     Tensor RXin({T, N, I}, dt);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
-      const Tensor &A = saved.tensors[slot(l, d, kA)], &Z = saved.tensors[slot(l, d, kZ)];
-      const Tensor &Hprev = saved.tensors[slot(l, d, kHprev)], &Cprev = saved.tensors[slot(l, d, kCprev)];
-      const Tensor& Cout = saved.tensors[slot(l, d, kCout)];
+      const Tensor &A = saved.list("A").at(k), &Z = saved.list("Z").at(k);
+      const Tensor &Hprev = saved.list("Hprev").at(k), &Cprev = saved.list("Cprev").at(k);
+      const Tensor& Cout = saved.list("Cout").at(k);
       // g-gate rows of the weights: (H, I) and (H, H) views.
       const Tensor Wg = weight_ih(l, d).value.slice_batch(2 * H, 3 * H);
       const Tensor Ug = weight_hh(l, d).value.slice_batch(2 * H, 3 * H);

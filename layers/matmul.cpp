@@ -53,7 +53,7 @@ Tensor mat(const Tensor& t3, int64_t i) { return t3.slice_batch(i, i + 1).reshap
 
 }  // namespace
 
-// saved: {a, b, y}
+// saved: "a", "b" (for backward), "y" (the LRP rule divides by it)
 std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor &a = x.at(0), &b = x.at(1);
   ops::expect_float(a, "MatMul a");
@@ -67,12 +67,14 @@ std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, 
     ops::matmul_into(mat(p.a3, p.ia[t]), mat(p.b3, p.ib[t]), yt, false, false, 1.0, 0.0);
   }
   y = y.reshape(p.y_shape);
-  saved.tensors = {a, b, y};
+  saved.put("a", a);
+  saved.put("b", b);
+  saved.put("y", y);
   return {y};
 }
 
 std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1);
+  const Tensor &a = saved.tensor("a"), &b = saved.tensor("b");
   if (!grad_y.at(0).defined()) return {Tensor(), Tensor()};
   Plan p = plan(a, b);
   const int64_t B = static_cast<int64_t>(p.ia.size());
@@ -92,7 +94,7 @@ std::vector<Tensor> MatMul::relevance(const std::vector<Tensor>& ry, const Saved
     throw Error("layer kind MatMul has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP uniform rule)" +
                 (probabilities_operand >= 0 ? ", cp (CP-LRP)" : ""));
   if (!ry.at(0).defined()) return {Tensor(), Tensor()};
-  const Tensor &a = saved.tensors.at(0), &b = saved.tensors.at(1), &y = saved.tensors.at(2);
+  const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &y = saved.tensor("y");
   const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon));
   // s bᵀ and aᵀ s are the input gradients for g_y = s (broadcast batch entries summed, a is the same in
   // each of them, so a ⊙ Σ = Σ a ⊙).

@@ -43,20 +43,24 @@ Tensor MaxPool2d::as_4d(const Tensor& x) const {
   return x;
 }
 
-// saved: {x, argmax (I64, shape of the 4-D output)}; a float32 CPU forward of the 2x2 stride-2 window keeps
-// {x, undefined, tap codes} instead (ops::maxpool2d_forward_tap_codes: 2 bits per window instead of 8 bytes,
-// and a faster forward; the backward, relevance and R-operator passes take either).
+// saved: "x", and either "argmax" (I64, shape of the 4-D output) or, from a float32 CPU forward of the 2x2
+// stride-2 window, "tap_codes" (ops::maxpool2d_forward_tap_codes: 2 bits per window instead of 8 bytes, and a
+// faster forward; the backward, relevance and R-operator passes take either). The other one is undefined.
 std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor x4 = as_4d(x.at(0));
   Tensor y;
   if (ops::maxpool2d_tap_codes_apply(x4, geom_)) {
     Tensor codes;
     y = ops::maxpool2d_forward_tap_codes(x4, geom_, codes);
-    saved.tensors = {x[0], Tensor(), codes};
+    saved.put("x", x[0]);
+    saved.put("argmax", Tensor());
+    saved.put("tap_codes", codes);
   } else {
     Tensor argmax;
     y = ops::maxpool2d_forward(x4, geom_, argmax);
-    saved.tensors = {x[0], argmax};
+    saved.put("x", x[0]);
+    saved.put("argmax", argmax);
+    saved.put("tap_codes", Tensor());
   }
   if (x[0].ndim() == 3) return {y.reshape({y.dim(0), y.dim(1), y.dim(3)})};
   return {y};
@@ -64,18 +68,18 @@ std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& save
 
 std::vector<Tensor> MaxPool2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);
-  if (saved.tensors.size() > 2 && saved.tensors[2].defined()) {  // tap codes (see forward)
+  if (const Tensor& codes = saved.tensor("tap_codes"); codes.defined()) {  // see forward
     const Shape y4 = ops::pool2d_output_shape(x4.shape(), geom_);
-    return {ops::maxpool2d_backward_tap_codes(grad_y[0].reshape(y4), saved.tensors[2], x4.shape()).reshape(x.shape())};
+    return {ops::maxpool2d_backward_tap_codes(grad_y[0].reshape(y4), codes, x4.shape()).reshape(x.shape())};
   }
-  const Tensor& argmax = saved.tensors.at(1);
+  const Tensor& argmax = saved.tensor("argmax");
   return {ops::maxpool2d_backward(grad_y[0].reshape(argmax.shape()), argmax, x4.shape()).reshape(x.shape())};
 }
 
 std::vector<Tensor> MaxPool2d::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor& R = relevance_y.at(0);
   if (!R.defined()) return {Tensor(x.shape(), x.dtype())};
   if (rule.name == "proportional") {
@@ -136,8 +140,8 @@ namespace xdnn {
 std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&,
                                          const Saved& saved) {
   if (rx.empty() || !rx[0].defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
-  Tensor argmax = saved.tensors.at(1);  // (N, C, OH, OW): flat index h·W + w in the input plane
+  const Tensor& x = saved.tensor("x");
+  Tensor argmax = saved.tensor("argmax");  // (N, C, OH, OW): flat index h·W + w in the input plane
   if (!argmax.defined()) ops::maxpool2d_forward(as_4d(x), geom_, argmax);  // the forward kept tap codes
   if (rx[0].shape() != x.shape())
     throw Error("MaxPool2d R-operator: tangent " + rx[0].describe() + " does not match the input " + x.describe());

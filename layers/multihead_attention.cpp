@@ -109,26 +109,29 @@ std::vector<Tensor> MultiheadAttention::forward(const std::vector<Tensor>& in, S
   const Tensor O = merge_heads(ops::batched_matmul(P, V), N, T, h_);  // (N·T, E)
   Tensor y = ops::matmul(O, out_w_.value, false, true);
   if (out_b_.value.defined()) y = ops::add(y, out_b_.value);
-  saved.tensors = {x,
-                   Q,
-                   K,
-                   V,
-                   S,
-                   P,
-                   O,
-                   y,
-                   qkv[0],
-                   qkv[1],
-                   qkv[2],
-                   M,
-                   Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())})};
+  // saved: the input "x"; per head "Q", "K", "V" (N·h, T, dh), the unmasked scores "S" and probabilities
+  // "P" (N·h, T, T); the merged heads "O" (N·T, E) and the output "y" (N·T, E); the projections before the
+  // head split "q", "k", "v" (N·T, E: the ε-rule of the in-projection divides by them); the number of
+  // "inputs" (the padding mask gets no gradient).
+  saved.put("x", x);
+  saved.put("Q", Q);
+  saved.put("K", K);
+  saved.put("V", V);
+  saved.put("S", S);
+  saved.put("P", P);
+  saved.put("O", O);
+  saved.put("y", y);
+  saved.put("q", qkv[0]);
+  saved.put("k", qkv[1]);
+  saved.put("v", qkv[2]);
+  saved.set_int("inputs", static_cast<int64_t>(in.size()));
   return {y.reshape({N, T, E_}), P.reshape({N, h_, T, T})};
 }
 
 std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, const Saved& saved,
                                                  const BackwardOptions& opt) {
-  const Tensor &x = saved.tensors.at(0), &Q = saved.tensors[1], &K = saved.tensors[2], &V = saved.tensors[3];
-  const Tensor &P = saved.tensors[5], &O = saved.tensors[6];
+  const Tensor &x = saved.tensor("x"), &Q = saved.tensor("Q"), &K = saved.tensor("K"), &V = saved.tensor("V");
+  const Tensor &P = saved.tensor("P"), &O = saved.tensor("O");
   const int64_t N = x.dim(0), T = x.dim(1), dh = E_ / h_;
   const DType dt = x.dtype();
   if (opt.param_grad == ParamGrad::PerExample)
@@ -156,7 +159,7 @@ std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, 
     linear_param_grad(in_w_, in_b_, j * E_, d[j], X2, N, opt.param_grad);
     ops::matmul_into(d[j], in_w_.value.slice_batch(j * E_, (j + 1) * E_), dX, false, false, 1.0, 1.0);
   }
-  std::vector<Tensor> out(saved.tensors.at(12).data<int64_t>()[0]);
+  std::vector<Tensor> out(saved.get_int("inputs"));
   out[0] = dX.reshape({N, T, E_});
   return out;
 }
@@ -167,11 +170,11 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
                 "'; it has: epsilon (AttnLRP), cp (CP-LRP)");
   const bool cp = rule.name == "cp";
   const double eps = rule.epsilon;
-  const Tensor &x = saved.tensors.at(0), &Q = saved.tensors[1], &K = saved.tensors[2], &V = saved.tensors[3];
-  const Tensor &S = saved.tensors[4], &P = saved.tensors[5], &O = saved.tensors[6], &y = saved.tensors[7];
+  const Tensor &x = saved.tensor("x"), &Q = saved.tensor("Q"), &K = saved.tensor("K"), &V = saved.tensor("V");
+  const Tensor &S = saved.tensor("S"), &P = saved.tensor("P"), &O = saved.tensor("O"), &y = saved.tensor("y");
   const int64_t N = x.dim(0), T = x.dim(1);
   const DType dt = x.dtype();
-  std::vector<Tensor> out(saved.tensors.at(12).data<int64_t>()[0]);
+  std::vector<Tensor> out(saved.get_int("inputs"));
   if (!ry.at(0).defined()) return out;
   // out_proj, ε-rule: R_O = O ⊙ Wᵀ(R / stab(y)).
   const Tensor s_y = ops::div(ry[0].reshape({N * T, E_}), ops::stabilize(y, eps));
@@ -182,7 +185,7 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   const Tensor X2 = x.reshape({N * T, E_});
   if (cp) {  // CP-LRP: P constant, every term's share goes to v; the v projection takes the ε-rule.
     const Tensor R_V = merge_heads(ops::mul(V, ops::batched_matmul(P, s_o, true, false)), N, T, h_);
-    const Tensor z = saved.tensors[10];
+    const Tensor& z = saved.tensor("v");
     const Tensor t = ops::matmul(ops::div(R_V, ops::stabilize(z, eps)), in_w_.value.slice_batch(2 * E_, 3 * E_));
     out[0] = ops::mul(X2, t).reshape({N, T, E_});
     return out;
@@ -201,8 +204,9 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   // q, k, v projections, ε-rule each (bias absorbed), summed at x.
   const Tensor R[3] = {merge_heads(R_Q, N, T, h_), merge_heads(R_K, N, T, h_), merge_heads(R_V, N, T, h_)};
   Tensor acc({N * T, E_}, dt);
+  const Tensor* const qkv[3] = {&saved.tensor("q"), &saved.tensor("k"), &saved.tensor("v")};
   for (int j = 0; j < 3; ++j) {
-    const Tensor z = saved.tensors[8 + j];
+    const Tensor& z = *qkv[j];
     ops::matmul_into(ops::div(R[j], ops::stabilize(z, eps)), in_w_.value.slice_batch(j * E_, (j + 1) * E_), acc, false,
                      false, 1.0, 1.0);
   }
@@ -211,10 +215,10 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
 }
 
 std::vector<NamedValue> MultiheadAttention::intermediates(const Saved& saved) const {
-  if (saved.tensors.size() < 6) return {};
-  const Tensor& x = saved.tensors[0];
+  if (!saved.has("P")) return {};
+  const Tensor& x = saved.tensor("x");
   const int64_t N = x.dim(0), T = x.dim(1);
-  return {{"attention", saved.tensors[5].reshape({N, h_, T, T})}};
+  return {{"attention", saved.tensor("P").reshape({N, h_, T, T})}};
 }
 
 }  // namespace xdnn

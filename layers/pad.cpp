@@ -30,7 +30,7 @@ std::vector<int64_t> Pad::same_pads(const Shape& x) const {
   return pads;
 }
 
-// saved: {x, pads as int64 (2n)} and an undefined marker when the pads came as an input
+// saved: "x", the "pads" used (2n), and the number of "inputs" (the run-time pads input gets no gradient)
 std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Pad: input is undefined");
@@ -55,16 +55,17 @@ std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, con
     throw Error("Pad: " + std::to_string(pads.size()) + " pads for input " + t.describe() + ", expected " +
                 std::to_string(2 * t.ndim()));
   const std::vector<int64_t> begin(pads.begin(), pads.begin() + t.ndim()), end(pads.begin() + t.ndim(), pads.end());
-  saved.tensors = {t, Tensor::from_vector({static_cast<int64_t>(pads.size())}, pads)};
-  if (x.size() > 1) saved.tensors.push_back(Tensor());  // marks the second input (pads) for backward
+  saved.put("x", t);
+  saved.set_ints("pads", pads);
+  saved.set_int("inputs", x.size() > 1 ? 2 : 1);
   return {ops::pad_axes(t, begin, end, mode_, value_)};
 }
 
 std::vector<Tensor> Pad::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.tensors.size() == 3 ? 2 : 1);
-  const Tensor& x = saved.tensors.at(0);
+  std::vector<Tensor> gx(saved.get_int("inputs"));
+  const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return gx;
-  const auto pads = int_list(saved.tensors.at(1), "Pad pads");
+  const std::vector<int64_t>& pads = saved.get_ints("pads");
   const std::vector<int64_t> begin(pads.begin(), pads.begin() + x.ndim()), end(pads.begin() + x.ndim(), pads.end());
   gx[0] = ops::pad_axes_backward(grad_y[0], begin, end, mode_, x.shape());
   return gx;

@@ -20,7 +20,7 @@ std::vector<Tensor> sum_share(const Tensor& R, const Saved& saved, const Rule& r
   if (rule.name != "epsilon")
     throw Error(std::string("layer kind ") + who + " has no LRP rule '" + rule.name + "'; it has: epsilon");
   if (!R.defined()) return {Tensor()};
-  const Tensor &x = saved.tensors.at(0), &y = saved.tensors.at(1);
+  const Tensor &x = saved.tensor("x"), &y = saved.tensor("y");
   return {ops::mul(x, ops::div(R, ops::stabilize(y, rule.epsilon)))};
 }
 
@@ -46,7 +46,8 @@ std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor
   expect_sequence(x, table_.value.dim(0), table_.value.dim(1), "LearnedPositionalEmbedding");
   ops::expect_same_dtype(x, table_.value, "LearnedPositionalEmbedding input vs table");
   Tensor y = ops::add(x, table_.value.slice_batch(0, x.dim(1)));
-  saved.tensors = {x, y};
+  saved.put("x", x);  // x and y = x + p: the LRP rule's share of x
+  saved.put("y", y);
   return {y};
 }
 
@@ -88,7 +89,8 @@ std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tens
   const Tensor& x = in.at(0);
   expect_sequence(x, -1, x.ndim() == 3 ? x.dim(2) : -1, "SinusoidalPositionalEncoding");
   Tensor y = ops::add(x, table(x.dim(1), x.dim(2), x.dtype()));
-  saved.tensors = {x, y};
+  saved.put("x", x);  // x and y = x + p: the LRP rule's share of x
+  saved.put("y", y);
   return {y};
 }
 

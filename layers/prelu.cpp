@@ -15,18 +15,18 @@ Shape PRelu::slope_view(const Shape& x) const {
   return s;
 }
 
-// saved: {x}
+// saved: "x"
 std::vector<Tensor> PRelu::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "PRelu input");
   ops::expect_same_dtype(t, slope_.value, "PRelu input vs slope");
-  saved.tensors = {t};
+  saved.put("x", t);
   const Tensor s = slope_.value.reshape(slope_view(t.shape()));
   return {ops::add(ops::unary(ops::Unary::PositivePart, t), ops::mul(s, ops::unary(ops::Unary::NegativePart, t)))};
 }
 
 std::vector<Tensor> PRelu::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions& opt) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
   const Shape view = slope_view(x.shape());

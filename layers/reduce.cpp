@@ -93,7 +93,7 @@ void reduce_typed(Reduce::Op op, const T* x, const std::vector<int64_t>& group, 
 
 }  // namespace
 
-// saved: {x, y (kept shape), arg (I64, kept shape)}
+// saved: "x", "y" (kept shape; the LRP sum rule divides by it), "arg" (I64, kept shape: the first extreme)
 std::vector<Tensor> Reduce::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error(std::string(kind()) + ": input is undefined");
@@ -107,7 +107,9 @@ std::vector<Tensor> Reduce::forward(const std::vector<Tensor>& x, Saved& saved, 
     reduce_typed<double>(op_, t.data<double>(), group, y.data<double>(), arg.data<int64_t>(), y.numel());
   else
     reduce_typed<int64_t>(op_, t.data<int64_t>(), group, y.data<int64_t>(), arg.data<int64_t>(), y.numel());
-  saved.tensors = {t, y, arg};
+  saved.put("x", t);
+  saved.put("y", y);
+  saved.put("arg", arg);
   if (keepdims_ || first_axis_ >= 0) return {y};
   Shape out;
   const int64_t n = t.ndim();
@@ -119,14 +121,14 @@ std::vector<Tensor> Reduce::forward(const std::vector<Tensor>& x, Saved& saved, 
 }
 
 std::vector<Tensor> Reduce::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return {Tensor()};
   const Shape kept = kept_shape(x.shape());
   const Tensor g = grad_y[0].reshape(kept);
   if (op_ == Op::Sum) return {ops::add(Tensor(x.shape(), x.dtype()), g)};  // broadcast to x's shape
   Tensor gx(x.shape(), x.dtype());
   if (op_ == Op::Max || op_ == Op::Min) {  // to the first extreme of each group
-    const Tensor& arg = saved.tensors.at(2);
+    const Tensor& arg = saved.tensor("arg");
     for (int64_t k = 0; k < g.numel(); ++k) gx.set_item(arg.data<int64_t>()[k], g.item(k));
     return {gx};
   }
@@ -163,10 +165,10 @@ std::vector<std::string> Reduce::relevance_rules() const {
 std::vector<Tensor> Reduce::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
   if (op_ == Op::Prod) return Layer::relevance(relevance_y, saved, rule);  // no rule: the one-line error
   if (!relevance_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Shape kept = kept_shape(x.shape());
   if (op_ == Op::Sum) {  // R_i = x_i / stab(y) · R
-    const Tensor s = ops::div(relevance_y[0].reshape(kept), ops::stabilize(saved.tensors.at(1), rule.stabilizer));
+    const Tensor s = ops::div(relevance_y[0].reshape(kept), ops::stabilize(saved.tensor("y"), rule.stabilizer));
     return {ops::mul(x, s)};
   }
   return backward(relevance_y, saved, {});  // winner takes all

@@ -19,14 +19,14 @@ Shape ReduceMean::kept_shape(const Shape& x) const {
   return k;
 }
 
-// saved: {x}
+// saved: "x"
 std::vector<Tensor> ReduceMean::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "ReduceMean input");
   const Shape kept = kept_shape(t.shape());
   const double count = static_cast<double>(t.numel()) / static_cast<double>(shape_numel(kept));
   Tensor y = ops::scale(ops::sum_to_shape(t, kept), 1.0 / count);
-  saved.tensors = {t};
+  saved.put("x", t);
   if (keepdims_) return {y};
   // Drop the reduced axes (also those of size 1 that were listed).
   Shape out;
@@ -42,7 +42,7 @@ std::vector<Tensor> ReduceMean::forward(const std::vector<Tensor>& x, Saved& sav
 std::vector<Tensor> ReduceMean::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                          const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Shape kept = kept_shape(x.shape());
   const double count = static_cast<double>(x.numel()) / static_cast<double>(shape_numel(kept));
   Tensor g = ops::scale(grad_y[0].reshape(kept), 1.0 / count);
@@ -52,7 +52,7 @@ std::vector<Tensor> ReduceMean::backward(const std::vector<Tensor>& grad_y, cons
 std::vector<Tensor> ReduceMean::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
                                           const Rule& rule) {
   if (!relevance_y.at(0).defined()) return {Tensor()};
-  const Tensor& x = saved.tensors.at(0);
+  const Tensor& x = saved.tensor("x");
   const Shape kept = kept_shape(x.shape());
   const double count = static_cast<double>(x.numel()) / static_cast<double>(shape_numel(kept));
   // R_i = (x_i / count) / stab(y) · R, with y = Σ x_i / count over the window.

@@ -114,25 +114,25 @@ Shape Reshape::output_shape(const Shape& x, const std::vector<int64_t>& spec) co
   return x;
 }
 
-// saved: {x} (shares storage; only its shape is used)
+// saved: "x" (shares storage; only its shape is used), and the number of "inputs" (one gradient each)
 std::vector<Tensor> Reshape::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error(std::string(kind()) + ": input is undefined");
   const bool runtime_spec = x.size() > 1 && x[1].defined();
   const std::vector<int64_t> spec = runtime_spec ? int_list(x[1], kind()) : spec_;
-  saved.tensors = {x[0]};
-  saved.tensors.resize(x.size());  // remembers how many inputs there were (for the gradient vector)
+  saved.put("x", x[0]);
+  saved.set_int("inputs", static_cast<int64_t>(x.size()));
   return {x[0].reshape(output_shape(x[0].shape(), spec))};
 }
 
 std::vector<Tensor> Reshape::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.tensors.size());  // the spec input (if any) gets no gradient
-  if (grad_y.at(0).defined()) gx[0] = grad_y[0].reshape(saved.tensors.at(0).shape());
+  std::vector<Tensor> gx(saved.get_int("inputs"));  // the spec input (if any) gets no gradient
+  if (grad_y.at(0).defined()) gx[0] = grad_y[0].reshape(saved.tensor("x").shape());
   return gx;
 }
 
 std::vector<Tensor> Reshape::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  std::vector<Tensor> r(saved.tensors.size());
-  if (relevance_y.at(0).defined()) r[0] = relevance_y[0].reshape(saved.tensors.at(0).shape());
+  std::vector<Tensor> r(saved.get_int("inputs"));
+  if (relevance_y.at(0).defined()) r[0] = relevance_y[0].reshape(saved.tensor("x").shape());
   return r;
 }
 

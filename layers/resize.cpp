@@ -157,27 +157,29 @@ Tensor Resize::apply_transposed(const Tensor& g, const std::vector<AxisTaps>& t,
   return gx;
 }
 
-// saved: {x, sizes (runtime sizes only)}
+// saved: "inputs" {x [, roi, scales, sizes]} (the taps are recomputed from them)
 std::vector<Tensor> Resize::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "Resize input");
   const Tensor y = apply(t, taps(t.shape(), x));
-  saved.tensors = x;
+  saved.put_list("inputs", x);
   return {y};
 }
 
 std::vector<Tensor> Resize::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.tensors.size());
-  const Tensor& x = saved.tensors.at(0);
-  if (grad_y.at(0).defined()) gx[0] = apply_transposed(grad_y[0], taps(x.shape(), saved.tensors), x.shape());
+  const std::vector<Tensor>& in = saved.list("inputs");
+  std::vector<Tensor> gx(in.size());
+  const Tensor& x = in.at(0);
+  if (grad_y.at(0).defined()) gx[0] = apply_transposed(grad_y[0], taps(x.shape(), in), x.shape());
   return gx;
 }
 
 std::vector<Tensor> Resize::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
-  std::vector<Tensor> rx(saved.tensors.size());
-  const Tensor& x = saved.tensors.at(0);
+  const std::vector<Tensor>& in = saved.list("inputs");
+  std::vector<Tensor> rx(in.size());
+  const Tensor& x = in.at(0);
   if (!relevance_y.at(0).defined()) return rx;
-  const auto t = taps(x.shape(), saved.tensors);
+  const auto t = taps(x.shape(), in);
   const Tensor s = ops::div(relevance_y[0], ops::stabilize(apply(x, t), rule.stabilizer));
   rx[0] = ops::mul(x, apply_transposed(s, t, x.shape()));
   return rx;

@@ -102,13 +102,11 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
     }
   }
 
-  saved.tensors.assign(meta_slot() + 1, Tensor());
-  saved.tensors[mask_slot()] = mask;
-  saved.tensors[meta_slot()] = Tensor::from_vector({3}, std::vector<int64_t>{static_cast<int64_t>(in.size()), N, T});
+  std::vector<Tensor> layer_inputs(L), As(L * D), Zs(L * D), Hprevs(L * D), Cprevs(L * D), Couts(L * D), Houts(L * D);
   Tensor hn({L * D, N, H}, dt), cn({L * D, N, H}, dt);
   Tensor X = ops::permute_axes(x, {1, 0, 2});  // (T, N, I_l)
   for (int l = 0; l < L; ++l) {
-    saved.tensors[layer_input_slot(l)] = X;
+    layer_inputs[l] = X;
     const int64_t I = X.dim(2);
     std::vector<Tensor> outs;
     for (int d = 0; d < D; ++d) {
@@ -145,12 +143,22 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
       }
       hn.slice_batch(k, k + 1).copy_from(h);
       cn.slice_batch(k, k + 1).copy_from(c);
-      const Tensor slots[kSlots] = {A, Z, Hprev, Cprev, Cout, Hout};
-      for (int j = 0; j < kSlots; ++j) saved.tensors[slot(l, d, static_cast<SlotKind>(j))] = slots[j];
+      As[k] = A, Zs[k] = Z, Hprevs[k] = Hprev, Cprevs[k] = Cprev, Couts[k] = Cout, Houts[k] = Hout;
       outs.push_back(mask.defined() ? ops::mul(Hout, mask.reshape({T, N, 1})) : Hout);
     }
     X = D == 1 ? outs[0] : ops::concat_last_axis(outs);
   }
+  saved.set_int("inputs", static_cast<int64_t>(in.size()));
+  saved.set_int("N", N);
+  saved.set_int("T", T);
+  saved.put("mask", mask);
+  saved.put_list("layer_inputs", std::move(layer_inputs));
+  saved.put_list("A", std::move(As));
+  saved.put_list("Z", std::move(Zs));
+  saved.put_list("Hprev", std::move(Hprevs));
+  saved.put_list("Cprev", std::move(Cprevs));
+  saved.put_list("Cout", std::move(Couts));
+  saved.put_list("Hout", std::move(Houts));
   std::vector<Tensor> result = {ops::permute_axes(X, {1, 0, 2}), ops::permute_axes(hn, {1, 0, 2})};
   if (lstm) result.push_back(ops::permute_axes(cn, {1, 0, 2}));
   return result;
@@ -158,11 +166,11 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
 
 std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions& opt) {
   const bool lstm = cell_ == RecurrentCell::LSTM, gru = cell_ == RecurrentCell::GRU;
-  const Tensor& meta = saved.tensors.at(meta_slot());
-  const int64_t n_inputs = meta.data<int64_t>()[0], N = meta.data<int64_t>()[1], T = meta.data<int64_t>()[2];
+  const int64_t n_inputs = saved.get_int("inputs"), N = saved.get_int("N"), T = saved.get_int("T");
   const int64_t H = cfg_.hidden_size, G = gates(), D = directions(), L = cfg_.num_layers;
-  const Tensor& mask = saved.tensors[mask_slot()];
-  const DType dt = saved.tensors[layer_input_slot(0)].dtype();
+  const Tensor& mask = saved.tensor("mask");
+  const std::vector<Tensor>& layer_inputs = saved.list("layer_inputs");
+  const DType dt = layer_inputs.at(0).dtype();
   const Tensor g_hn = gy.size() > 1 ? gy[1] : Tensor(), g_cn = gy.size() > 2 ? gy[2] : Tensor();
 
   if (opt.param_grad == ParamGrad::PerExample)
@@ -174,14 +182,14 @@ std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Sav
   Tensor dh0({L * D, N, H}, dt), dc0({L * D, N, H}, dt);
   Tensor dX = gy.at(0).defined() ? ops::permute_axes(gy[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
-    const Tensor& X = saved.tensors[layer_input_slot(l)];
+    const Tensor& X = layer_inputs.at(l);
     const int64_t I = X.dim(2);
     Tensor dXin({T * N, I}, dt);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
-      const Tensor &A = saved.tensors[slot(l, d, kA)], &Z = saved.tensors[slot(l, d, kZ)];
-      const Tensor &Hprev = saved.tensors[slot(l, d, kHprev)], &Hout = saved.tensors[slot(l, d, kHout)];
-      const Tensor &Cprev = saved.tensors[slot(l, d, kCprev)], &Cout = saved.tensors[slot(l, d, kCout)];
+      const Tensor &A = saved.list("A").at(k), &Z = saved.list("Z").at(k);
+      const Tensor &Hprev = saved.list("Hprev").at(k), &Hout = saved.list("Hout").at(k);
+      const Tensor &Cprev = saved.list("Cprev").at(k), &Cout = saved.list("Cout").at(k);
       Param &Wih = weight_ih(l, d), &Whh = weight_hh(l, d), &bih = bias_ih(l, d), &bhh = bias_hh(l, d);
       Tensor dY = D == 1 ? dX : ops::slice_last_axis(dX, d * H, (d + 1) * H);  // (T, N, H)
       if (mask.defined()) dY = ops::mul(dY, mask.reshape({T, N, 1}));

@@ -54,12 +54,11 @@ class Recurrent : public Layer {
   Param& bias_hh(int l, int d) { return params_[4 * (l * directions() + d) + 3]; }
 
  protected:
-  // Layout of Saved::tensors written by forward (time-major internally: (T, N, ...)).
-  enum SlotKind { kA = 0, kZ, kHprev, kCprev, kCout, kHout, kSlots };
-  int slot(int l, int d, SlotKind s) const { return kSlots * (l * directions() + d) + s; }
-  int layer_input_slot(int l) const { return kSlots * cfg_.num_layers * directions() + l; }
-  int mask_slot() const { return layer_input_slot(cfg_.num_layers); }  // (T, N) float or undefined
-  int meta_slot() const { return mask_slot() + 1; }                    // int64 {inputs, N, T}
+  // What forward saves (time-major internally: (T, N, ...)): the integers "inputs" (how many the call had),
+  // "N" and "T"; "mask" (T, N), 1 on valid steps, or undefined; the list "layer_inputs", (T, N, I_l) per
+  // layer; and per (layer l, direction d), at index l·D + d of each list: "A" (T, N, G·H) the gate
+  // activations, "Z" the gate pre-activations (LSTM; GRU: W_h h_{t−1} + b_h), "Hprev" and "Hout" (T, N, H)
+  // the state before and after each step, and for LSTM "Cprev" and "Cout" (T, N, H) the cell state.
 
   std::string name_;
   RecurrentCell cell_;

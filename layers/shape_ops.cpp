@@ -32,12 +32,12 @@ std::vector<Tensor> ConstantOfShape::backward(const std::vector<Tensor>&, const 
   return {Tensor(), Tensor()};
 }
 
-// saved: {x}
+// saved: "x" (its dtype), and the number of "inputs" (one gradient each)
 std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Cast: input is undefined");
   const DType to = x.size() > 1 && x[1].defined() ? x[1].dtype() : to_;
-  saved.tensors = {x[0]};
-  saved.tensors.resize(x.size());
+  saved.put("x", x[0]);
+  saved.set_int("inputs", static_cast<int64_t>(x.size()));
   if (x[0].dtype() == to) return {x[0]};
   if (to == DType::I64 && x[0].is_float()) {  // truncation toward zero, as ONNX Cast float -> int
     Tensor y(x[0].shape(), DType::I64);
@@ -52,8 +52,8 @@ std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, co
 }
 
 std::vector<Tensor> Cast::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.tensors.size());
-  const Tensor& x = saved.tensors.at(0);
+  std::vector<Tensor> gx(saved.get_int("inputs"));
+  const Tensor& x = saved.tensor("x");
   if (grad_y.at(0).defined() && x.is_float() && grad_y[0].is_float()) gx[0] = grad_y[0].to(x.dtype());
   return gx;
 }

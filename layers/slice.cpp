@@ -7,7 +7,7 @@
 
 namespace xdnn {
 
-// saved: {x, per-axis starts (n), per-axis steps (n), y's shape} as int64, then markers for the extra inputs
+// saved: "x", per-axis "starts" and "steps" (n each), and the number of "inputs" (one gradient each)
 std::vector<Tensor> Slice::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Slice: input is undefined");
@@ -45,17 +45,18 @@ std::vector<Tensor> Slice::forward(const std::vector<Tensor>& x, Saved& saved, c
     st[a] = s, sp[a] = step;
   }
   Tensor y = ops::strided_slice(t, st, sp, out);
-  saved.tensors = {t, Tensor::from_vector({n}, st), Tensor::from_vector({n}, sp)};
-  for (size_t i = 1; i < x.size(); ++i) saved.tensors.push_back(Tensor());
+  saved.put("x", t);
+  saved.set_ints("starts", st);
+  saved.set_ints("steps", sp);
+  saved.set_int("inputs", static_cast<int64_t>(x.size()));
   return {y};
 }
 
 std::vector<Tensor> Slice::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.tensors.size() - 2);  // one per input
-  const Tensor& x = saved.tensors.at(0);
+  std::vector<Tensor> gx(saved.get_int("inputs"));
+  const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return gx;
-  gx[0] = ops::strided_slice_backward(grad_y[0], int_list(saved.tensors[1], "starts"),
-                                      int_list(saved.tensors[2], "steps"), x.shape());
+  gx[0] = ops::strided_slice_backward(grad_y[0], saved.get_ints("starts"), saved.get_ints("steps"), x.shape());
   return gx;
 }
 

@@ -4,24 +4,25 @@
 
 namespace xdnn {
 
-// saved: {y, x}
+// saved: "y" (for backward), "x" (the logits, for the LRP rule)
 std::vector<Tensor> Softmax::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Softmax input");
   Tensor y = ops::softmax(x[0], axis_);
-  saved.tensors = {y, x[0]};
+  saved.put("y", y);
+  saved.put("x", x[0]);
   return {y};
 }
 
 std::vector<Tensor> Softmax::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
-  return {ops::softmax_backward(saved.tensors.at(0), grad_y[0], axis_)};
+  return {ops::softmax_backward(saved.tensor("y"), grad_y[0], axis_)};
 }
 
 std::vector<Tensor> Softmax::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind Softmax has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP, Prop. 3.1)");
   if (!ry.at(0).defined()) return {Tensor()};
-  const Tensor &y = saved.tensors.at(0), &x = saved.tensors.at(1);
+  const Tensor &y = saved.tensor("y"), &x = saved.tensor("x");
   Shape reduced = y.shape();
   reduced.at(static_cast<size_t>(axis_ < 0 ? axis_ + y.ndim() : axis_)) = 1;
   const Tensor sumR = ops::sum_to_shape(ry[0], reduced);  // Σ_axis R_y, broadcast back below

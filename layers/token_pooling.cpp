@@ -30,14 +30,18 @@ std::vector<Tensor> MeanTokenPooling::forward(const std::vector<Tensor>& in, Sav
     for (int64_t t = 0; t < len; ++t) w.set_item(n * T + t, 1.0 / static_cast<double>(len));
   }
   Tensor y = ops::sum_to_shape(ops::mul(x, w), {N, 1, d}).reshape({N, d});
-  saved.tensors = {x, w, y, Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())})};
+  // saved: "x", the token weights "w" (N, T, 1), "y" (the LRP rule) and the number of "inputs" (one gradient each)
+  saved.put("x", x);
+  saved.put("w", w);
+  saved.put("y", y);
+  saved.set_int("inputs", static_cast<int64_t>(in.size()));
   return {y};
 }
 
 std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
                                                const BackwardOptions&) {
-  const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1);
-  std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
+  const Tensor &x = saved.tensor("x"), &w = saved.tensor("w");
+  std::vector<Tensor> out(saved.get_int("inputs"));
   if (gy.at(0).defined()) out[0] = ops::mul(w, gy[0].reshape({x.dim(0), 1, x.dim(2)}));
   return out;
 }
@@ -45,8 +49,8 @@ std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, co
 std::vector<Tensor> MeanTokenPooling::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind MeanTokenPooling has no LRP rule '" + rule.name + "'; it has: epsilon");
-  const Tensor &x = saved.tensors.at(0), &w = saved.tensors.at(1), &y = saved.tensors.at(2);
-  std::vector<Tensor> out(saved.tensors.at(3).data<int64_t>()[0]);
+  const Tensor &x = saved.tensor("x"), &w = saved.tensor("w"), &y = saved.tensor("y");
+  std::vector<Tensor> out(saved.get_int("inputs"));
   if (!ry.at(0).defined()) return out;
   const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon)).reshape({x.dim(0), 1, x.dim(2)});
   out[0] = ops::mul(x, ops::mul(w, s));
@@ -56,14 +60,14 @@ std::vector<Tensor> MeanTokenPooling::relevance(const std::vector<Tensor>& ry, c
 std::vector<Tensor> FirstTokenPooling::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_tokens(x, "FirstTokenPooling");
-  saved.tensors = {Tensor::from_vector({3}, std::vector<int64_t>{x.dim(0), x.dim(1), x.dim(2)})};
+  saved.set_ints("x_shape", {x.dim(0), x.dim(1), x.dim(2)});  // (N, T, d): the gradient's shape
   return {ops::permute_axes(x, {1, 0, 2}).slice_batch(0, 1).reshape({x.dim(0), x.dim(2)}).clone()};
 }
 
 std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
                                                 const BackwardOptions&) {
   if (!gy.at(0).defined()) return {Tensor()};
-  const int64_t* s = saved.tensors.at(0).data<int64_t>();
+  const std::vector<int64_t>& s = saved.get_ints("x_shape");
   Tensor gx({s[1], s[0], s[2]}, gy[0].dtype());  // time-major, then back
   gx.slice_batch(0, 1).copy_from(gy[0]);
   return {ops::permute_axes(gx, {1, 0, 2})};

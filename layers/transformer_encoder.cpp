@@ -6,27 +6,9 @@ namespace xdnn {
 
 namespace {
 
-// Sub-layer order in the packed Saved: attention, norm1, linear1, activation, linear2, norm2.
+// The sub-layers, whose saved state is kept under these names in the layer's Saved (Saved::put_sub).
 enum Sub { kAttn = 0, kNorm1, kLin1, kAct, kLin2, kNorm2, kSubs };
-
-// Saved layout: [residual a, residual b, for the two sums] x 2, then per sub-layer a count tensor
-// followed by its tensors, then the input count.
-void pack(Saved& into, const Saved& sub) {
-  into.tensors.push_back(Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(sub.tensors.size())}));
-  into.tensors.insert(into.tensors.end(), sub.tensors.begin(), sub.tensors.end());
-}
-
-std::vector<Saved> unpack(const Saved& saved, size_t first) {
-  std::vector<Saved> subs(kSubs);
-  size_t k = first;
-  for (int s = 0; s < kSubs; ++s) {
-    const int64_t n = saved.tensors.at(k++).data<int64_t>()[0];
-    subs[s].tensors.assign(saved.tensors.begin() + static_cast<int64_t>(k),
-                           saved.tensors.begin() + static_cast<int64_t>(k + n));
-    k += static_cast<size_t>(n);
-  }
-  return subs;
-}
+const char* const kSubName[kSubs] = {"attn", "norm1", "linear1", "activation", "linear2", "norm2"};
 
 // Relevance of a sum a + b split in proportion to the summands.
 std::vector<Tensor> split_sum(const Tensor& R, const Tensor& a, const Tensor& b, double eps) {
@@ -73,31 +55,37 @@ std::vector<Param*> TransformerEncoderLayer::params() {
 std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& in, Saved& saved,
                                                      const ForwardOptions& opt) {
   const Tensor& x = in.at(0);
-  std::vector<Saved> s(kSubs);
+  Saved* s[kSubs];
+  for (int k = 0; k < kSubs; ++k) s[k] = &saved.put_sub(kSubName[k]);
   std::vector<Tensor> attn_in = {x};
   if (in.size() > 1) attn_in.push_back(in[1]);
   Tensor r1a, r1b, r2a, r2b, y;
   if (!cfg_.norm_first) {
-    const Tensor sa = attn_->forward(attn_in, s[kAttn], opt)[0];
+    const Tensor sa = attn_->forward(attn_in, *s[kAttn], opt)[0];
     r1a = x, r1b = sa;
-    const Tensor x1 = norm1_->forward({ops::add(x, sa)}, s[kNorm1], opt)[0];
+    const Tensor x1 = norm1_->forward({ops::add(x, sa)}, *s[kNorm1], opt)[0];
     const Tensor ff =
-        lin2_->forward(act_->forward(lin1_->forward({x1}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
+        lin2_->forward(act_->forward(lin1_->forward({x1}, *s[kLin1], opt), *s[kAct], opt), *s[kLin2], opt)[0];
     r2a = x1, r2b = ff;
-    y = norm2_->forward({ops::add(x1, ff)}, s[kNorm2], opt)[0];
+    y = norm2_->forward({ops::add(x1, ff)}, *s[kNorm2], opt)[0];
   } else {
-    attn_in[0] = norm1_->forward({x}, s[kNorm1], opt)[0];
-    const Tensor sa = attn_->forward(attn_in, s[kAttn], opt)[0];
+    attn_in[0] = norm1_->forward({x}, *s[kNorm1], opt)[0];
+    const Tensor sa = attn_->forward(attn_in, *s[kAttn], opt)[0];
     r1a = x, r1b = sa;
     const Tensor x1 = ops::add(x, sa);
-    const Tensor u = norm2_->forward({x1}, s[kNorm2], opt)[0];
-    const Tensor ff = lin2_->forward(act_->forward(lin1_->forward({u}, s[kLin1], opt), s[kAct], opt), s[kLin2], opt)[0];
+    const Tensor u = norm2_->forward({x1}, *s[kNorm2], opt)[0];
+    const Tensor ff =
+        lin2_->forward(act_->forward(lin1_->forward({u}, *s[kLin1], opt), *s[kAct], opt), *s[kLin2], opt)[0];
     r2a = x1, r2b = ff;
     y = ops::add(x1, ff);
   }
-  saved.tensors = {r1a, r1b, r2a, r2b};
-  for (const Saved& sub : s) pack(saved, sub);
-  saved.tensors.push_back(Tensor::from_vector({1}, std::vector<int64_t>{static_cast<int64_t>(in.size())}));
+  // saved: besides the sub-layers' state, the summands of the two residual sums (LRP splits relevance in
+  // proportion to them) and the number of "inputs" (the padding mask gets no gradient).
+  saved.put("sum1_a", r1a);
+  saved.put("sum1_b", r1b);
+  saved.put("sum2_a", r2a);
+  saved.put("sum2_b", r2b);
+  saved.set_int("inputs", static_cast<int64_t>(in.size()));
   return {y};
 }
 
@@ -106,14 +94,16 @@ std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& 
 // summands or splitting relevance in proportion.
 std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt,
                                                      const Rule* rule) {
-  const std::vector<Saved> s = unpack(saved, 4);
+  const Saved* s[kSubs];
+  for (int k = 0; k < kSubs; ++k) s[k] = &saved.sub(kSubName[k]);
   // Under "cp" only the attention changes its rule; the other sub-layers take the epsilon rule.
   Rule sub_rule = rule ? *rule : Rule{};
   if (rule && rule->name == "cp") sub_rule.name = "epsilon";
-  const Tensor &r1a = saved.tensors[0], &r1b = saved.tensors[1], &r2a = saved.tensors[2], &r2b = saved.tensors[3];
+  const Tensor &r1a = saved.tensor("sum1_a"), &r1b = saved.tensor("sum1_b");
+  const Tensor &r2a = saved.tensor("sum2_a"), &r2b = saved.tensor("sum2_b");
   auto run = [&](Layer& l, int k, const Tensor& t) -> Tensor {
     if (!t.defined()) return Tensor();
-    return bopt ? l.backward({t}, s[k], *bopt).at(0) : l.relevance({t}, s[k], sub_rule).at(0);
+    return bopt ? l.backward({t}, *s[k], *bopt).at(0) : l.relevance({t}, *s[k], sub_rule).at(0);
   };
   auto sum_rev = [&](const Tensor& t, const Tensor& a, const Tensor& b) -> std::vector<Tensor> {
     if (bopt || !t.defined()) return {t, t};
@@ -122,8 +112,8 @@ std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Save
   auto ff = [&](const Tensor& t) { return run(*lin1_, kLin1, run(*act_, kAct, run(*lin2_, kLin2, t))); };
   auto attn = [&](const Tensor& t) -> Tensor {
     if (!t.defined()) return Tensor();
-    return bopt ? attn_->backward({t, Tensor()}, s[kAttn], *bopt).at(0)
-                : attn_->relevance({t, Tensor()}, s[kAttn], *rule).at(0);
+    return bopt ? attn_->backward({t, Tensor()}, *s[kAttn], *bopt).at(0)
+                : attn_->relevance({t, Tensor()}, *s[kAttn], *rule).at(0);
   };
   Tensor gx;
   if (!cfg_.norm_first) {
@@ -139,7 +129,7 @@ std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Save
     const std::vector<Tensor> r1 = sum_rev(gx1, r1a, r1b);
     gx = sum_defined(r1[0], run(*norm1_, kNorm1, attn(r1[1])));
   }
-  std::vector<Tensor> out(saved.tensors.back().data<int64_t>()[0]);
+  std::vector<Tensor> out(saved.get_int("inputs"));
   out[0] = gx;
   return out;
 }
@@ -158,8 +148,8 @@ std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>
 }
 
 std::vector<NamedValue> TransformerEncoderLayer::intermediates(const Saved& saved) const {
-  if (saved.tensors.size() < 5) return {};
-  return attn_->intermediates(unpack(saved, 4)[kAttn]);
+  if (!saved.has(kSubName[kAttn])) return {};
+  return attn_->intermediates(saved.sub(kSubName[kAttn]));
 }
 
 }  // namespace xdnn

@@ -2,7 +2,7 @@
 // passes and checks what they return (shape and dtype of the tensor they stand for), so a mistake in
 // user code is a one-line error naming the layer and the pass, never a wrong answer downstream.
 //
-// Saved state of one forward call: {x, y}, both (shape of the node's input / output) in the model's dtype.
+// Saved state of one forward call: "x" and "y", both (shape of the node's input / output) in the model's dtype.
 #include <memory>
 #include <string>
 #include <utility>
@@ -34,19 +34,20 @@ class CustomLayerAdapter final : public Layer {
                   (x.empty() ? std::string("none") : x[0].describe()));
     const Tensor xc = x[0].to(Device::CPU);
     Tensor y = checked(user_->forward(to_array(xc)), "forward", xc, /*same_shape=*/false);
-    saved.tensors = {xc, y};
+    saved.put("x", xc);
+    saved.put("y", y);
     return {y};
   }
 
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& /*opt*/) override {
-    const Tensor &x = saved.tensors.at(0), &y = saved.tensors.at(1);
+    const Tensor &x = saved.tensor("x"), &y = saved.tensor("y");
     const Tensor gy = grad_or_zeros(grad_y.at(0), y);
     return {checked(user_->backward(to_array(x), to_array(y), to_array(gy)), "backward", x, true)};
   }
 
   std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override {
-    const Tensor &x = saved.tensors.at(0), &y = saved.tensors.at(1);
+    const Tensor &x = saved.tensor("x"), &y = saved.tensor("y");
     const Tensor ry = grad_or_zeros(relevance_y.at(0), y);
     return {checked(user_->relevance(to_array(x), to_array(y), to_array(ry), rule.name), "relevance", x, true)};
   }

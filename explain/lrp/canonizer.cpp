@@ -65,7 +65,7 @@ class FoldedLinear : public Layer, public LinearLike {
   const char* kind() const override { return kind_.c_str(); }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
-    saved.tensors = {x.at(0)};
+    saved.put("x", x.at(0));
     return {lin_->linear_forward(x[0], weight_.value, bias_.value)};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
@@ -73,12 +73,12 @@ class FoldedLinear : public Layer, public LinearLike {
     if (opt.param_grad != ParamGrad::None)
       throw Error("a batch-norm-folded layer (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};
-    return {lin_->linear_backward_input(grad_y[0], weight_.value, saved.tensors.at(0).shape())};
+    return {lin_->linear_backward_input(grad_y[0], weight_.value, saved.tensor("x").shape())};
   }
   const LinearLike* as_linear() const override { return this; }
   const Tensor& weight() const override { return weight_.value; }
   const Tensor& bias() const override { return bias_.value; }
-  const Tensor& saved_input(const Saved& saved) const override { return saved.tensors.at(0); }
+  const Tensor& saved_input(const Saved& saved) const override { return saved.tensor("x"); }
   Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const override {
     return lin_->linear_forward(x, W, b);
   }
@@ -120,7 +120,7 @@ class ChannelAffine : public Layer, public LinearLike {
   const char* kind() const override { return "BatchNorm(affine)"; }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
-    saved.tensors = {x.at(0)};
+    saved.put("x", x.at(0));
     return {linear_forward(x[0], weight_.value, bias_.value)};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
@@ -128,12 +128,12 @@ class ChannelAffine : public Layer, public LinearLike {
     if (opt.param_grad != ParamGrad::None)
       throw Error("a batch-norm affine map (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};
-    return {linear_backward_input(grad_y[0], weight_.value, saved.tensors.at(0).shape())};
+    return {linear_backward_input(grad_y[0], weight_.value, saved.tensor("x").shape())};
   }
   const LinearLike* as_linear() const override { return this; }
   const Tensor& weight() const override { return weight_.value; }
   const Tensor& bias() const override { return bias_.value; }
-  const Tensor& saved_input(const Saved& saved) const override { return saved.tensors.at(0); }
+  const Tensor& saved_input(const Saved& saved) const override { return saved.tensor("x"); }
   // x: (N, C, ...), W, b: (C).
   Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const override {
     check(x);

@@ -37,9 +37,7 @@ class OnnxRecurrent : public Layer {
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override {
     std::vector<Tensor> in(x.size());
     for (size_t i = 0; i < x.size(); ++i) in[i] = i == 1 ? x[i] : to_batch_first(x[i], i == 0);
-    Saved inner;
-    std::vector<Tensor> y = inner_->forward(in, inner, opt);
-    saved.tensors = inner.tensors;
+    std::vector<Tensor> y = inner_->forward(in, saved, opt);  // the inner layer's saved state is this node's
     const int64_t N = y[0].dim(0), T = y[0].dim(1), D = inner_->directions(), H = inner_->config().hidden_size;
     Tensor Y = y[0].reshape({N, T, D, H});
     std::vector<Tensor> out = {layout_ == 0 ? ops::permute_axes(Y, {1, 2, 0, 3}) : Y};
@@ -278,12 +276,12 @@ class Erf : public Layer {
  public:
   const char* kind() const override { return "Erf"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
-    saved.tensors = {x.at(0)};
+    saved.put("x", x.at(0));
     return {ops::erf(x[0])};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
     if (!g.at(0).defined()) return {Tensor()};
-    return {ops::mul(g[0], ops::erf_derivative(saved.tensors.at(0)))};
+    return {ops::mul(g[0], ops::erf_derivative(saved.tensor("x")))};
   }
   std::vector<Tensor> relevance(const std::vector<Tensor>& r, const Saved&, const Rule&) override { return {r.at(0)}; }
   std::vector<std::string> relevance_rules() const override { return {"pass"}; }
@@ -295,7 +293,9 @@ class Where : public Layer {
  public:
   const char* kind() const override { return "Where"; }
   std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
-    saved.tensors = {x.at(0), x.at(1), x.at(2)};
+    saved.put("cond", x.at(0));
+    saved.put("x", x.at(1));
+    saved.put("y", x.at(2));
     return {ops::where(x[0], x[1], x[2])};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
@@ -308,7 +308,7 @@ class Where : public Layer {
 
  private:
   static std::vector<Tensor> route(const Tensor& g, const Saved& saved) {
-    const Tensor &c = saved.tensors.at(0), &x = saved.tensors.at(1), &y = saved.tensors.at(2);
+    const Tensor &c = saved.tensor("cond"), &x = saved.tensor("x"), &y = saved.tensor("y");
     if (!g.defined() || !x.is_float()) return {Tensor(), Tensor(), Tensor()};
     const Tensor zero({1}, g.dtype());
     return {Tensor(), ops::sum_to_shape(ops::where(c, g, zero), x.shape()),
@@ -325,11 +325,11 @@ class Expand : public Layer {
     if (s.dtype() != DType::I64 || s.ndim() != 1)
       throw Error("Expand: shape must be a 1-D int64 tensor, got " + s.describe());
     Shape shape(s.data<int64_t>(), s.data<int64_t>() + s.numel());
-    saved.tensors = {x[0]};
+    saved.put("x", x[0]);
     return {ops::broadcast_to(x[0], shape)};
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
-    const Tensor& x = saved.tensors.at(0);
+    const Tensor& x = saved.tensor("x");
     if (!g.at(0).defined() || !x.is_float()) return {Tensor(), Tensor()};
     return {ops::sum_to_shape(g[0], x.shape()), Tensor()};
   }
