@@ -139,6 +139,7 @@ Score run(const Config& c, const Subject& subj, int64_t samples, const std::stri
         if (v == "PAD_EMBEDDING") v = pad_baseline_path;
       const explain::MethodInfo& info = explain::find_method(c.method);
       req.options = explain::resolve_options(info, opts);
+      explain::load_option_files(info, req.options);
       a = info.run(req).values;
     } else {
       // ||∂f/∂e_t||₂ or ||e_t ⊙ ∂f/∂e_t||₂ over the embedding dimension.

@@ -67,6 +67,7 @@ void BM_Perturbation(benchmark::State& state, const std::string& method, Opts op
   req.input = x;
   for (int64_t i = 0; i < n; ++i) req.targets.push_back(i % 10);
   req.options = explain::resolve_options(info, opts);
+  explain::load_option_files(info, req.options);
   for (auto _ : state) {
     Tensor a = info.run(req).values;
     benchmark::DoNotOptimize(a.raw_data());

@@ -7,19 +7,33 @@
 #include "engine/error.h"
 #include "engine/shape_util.h"
 #include "explain/copies.h"
-#include "models/io/npy.h"
 
 namespace xdnn::explain {
+
+namespace {
+
+// --baseline as a number; false when the text is not one (then it names a file).
+bool baseline_number(const std::string& text, double& v) {
+  const char* s = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtod(s, &end);
+  return end != s && *end == '\0' && errno != ERANGE;
+}
+
+}  // namespace
+
+bool baseline_names_file(const std::string& value) {
+  double v = 0;
+  return !value.empty() && !baseline_number(value, v);
+}
 
 Tensor baseline_for(const Options& options, const Tensor& like) {
   const std::string text = options.get("baseline", "0");
   if (text.empty()) return Tensor(like.shape(), like.dtype());
-  const char* s = text.c_str();
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s, &end);
-  if (end != s && *end == '\0' && errno != ERANGE) return Tensor::full(like.shape(), v, like.dtype());
-  Tensor b = load_npy(text);
+  double v = 0;
+  if (baseline_number(text, v)) return Tensor::full(like.shape(), v, like.dtype());
+  Tensor b = options.array("baseline");
   if (!b.is_float()) throw Error("--baseline " + text + ": expected a float array, got " + b.describe());
   b = b.to(like.dtype());
   if (b.shape() == like.shape()) return b;

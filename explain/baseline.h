@@ -1,6 +1,8 @@
 // Baselines of the path and reference methods (integrated gradients, DeepLIFT, occlusion, the perturbation
 // methods): --baseline as a number, or an array the caller loaded from a .npy file.
 #pragma once
+#include <string>
+
 #include "engine/tensor.h"
 #include "explain/method.h"
 
@@ -8,7 +10,10 @@ namespace xdnn::explain {
 
 // The baseline of a point value: --baseline as a number (a constant tensor; default 0) or a .npy file
 // holding either the point value's full shape or its shape without the batch axis (then shared by all
-// samples). Same dtype as `like`.
+// samples), read from options.arrays (the caller loaded it). Same dtype as `like`.
 Tensor baseline_for(const Options& options, const Tensor& like);
+
+// OptionSpec::names_file of --baseline: every value that is not a number names a .npy file.
+bool baseline_names_file(const std::string& value);
 
 }  // namespace xdnn::explain

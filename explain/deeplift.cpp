@@ -146,14 +146,14 @@ Attribution deeplift(const ExplainRequest& req) {
   return {deeplift_attribution(model, x, base, req.targets, rule), "deeplift", req.options.values, 0};
 }
 
-MethodRegistration reg{
-    {"deeplift",
-     "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
-     {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape", "NUMBER|FILE"},
-      {"rule", "",
-       "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
-       "zplus, gamma, alpha-beta)"}},
-     deeplift}};
+MethodRegistration reg{{"deeplift",
+                        "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
+                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape",
+                          "NUMBER|FILE", baseline_names_file},
+                         {"rule", "",
+                          "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
+                          "zplus, gamma, alpha-beta)"}},
+                        deeplift}};
 
 }  // namespace
 }  // namespace xdnn::explain

@@ -50,13 +50,13 @@ Attribution deeplift_shap(const ExplainRequest& req) {
   return out;
 }
 
-MethodRegistration reg{
-    {"deeplift-shap",
-     "DeepLIFT-SHAP: DeepLIFT (rescale) averaged over a set of baselines (Lundberg & Lee 2017)",
-     {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)"},
-      {"score", "logit", "explained score: logit only"},
-      {"rule", "", "rescale (default) or reveal-cancel"}},
-     deeplift_shap}};
+MethodRegistration reg{{"deeplift-shap",
+                        "DeepLIFT-SHAP: DeepLIFT (rescale) averaged over a set of baselines (Lundberg & Lee 2017)",
+                        {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)",
+                          "", any_value_names_file},
+                         {"score", "logit", "explained score: logit only"},
+                         {"rule", "", "rescale (default) or reveal-cancel"}},
+                        deeplift_shap}};
 
 }  // namespace
 }  // namespace xdnn::explain

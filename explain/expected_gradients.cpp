@@ -68,14 +68,14 @@ Attribution expected_gradients(const ExplainRequest& req) {
   return a;
 }
 
-MethodRegistration reg{
-    {"expected-gradients",
-     "expected gradients (Erion et al. 2021): integrated gradients averaged over a baseline set",
-     {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)"},
-      {"steps", "50", "number of integration nodes per baseline"},
-      {"integration", "gauss-legendre", integration_rules().names(" | ")},
-      kOptScore},
-     expected_gradients}};
+MethodRegistration reg{{"expected-gradients",
+                        "expected gradients (Erion et al. 2021): integrated gradients averaged over a baseline set",
+                        {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)",
+                          "", any_value_names_file},
+                         {"steps", "50", "number of integration nodes per baseline"},
+                         {"integration", "gauss-legendre", integration_rules().names(" | ")},
+                         kOptScore},
+                        expected_gradients}};
 
 }  // namespace
 }  // namespace xdnn::explain

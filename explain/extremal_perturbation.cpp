@@ -4,6 +4,7 @@
 // --area-weight) instead of L1 and TV. Simplification: the paper's smooth max-convolution parametrisation
 // is replaced by the bilinearly upsampled coarse mask of mask_perturbation.h (smooth at the scale of
 // --mask-scale). Output M, (N, 1, H, W).
+#include "explain/baseline.h"
 #include "explain/mask_perturbation.h"
 #include "explain/perturbation.h"
 
@@ -20,7 +21,8 @@ MethodRegistration reg{{"extremal-perturbation",
                          {"area-weight", "300", "weight of the area (ranking) penalty"},
                          {"perturbation", "blur", "what replaces masked pixels: blur, constant (--baseline) or noise"},
                          {"sigma", "3", "blur: Gaussian sigma in pixels; noise: its standard deviation"},
-                         {"baseline", "", "constant perturbation: a number or a .npy of the input's shape (default 0)"},
+                         {"baseline", "", "constant perturbation: a number or a .npy of the input's shape (default 0)",
+                          "", baseline_names_file},
                          {"mask-scale", "4", "mask cell size in pixels (mask (H/S, W/S), upsampled bilinearly)"},
                          {"steps", "300", "optimisation steps (Adam)"},
                          {"lr", "0.1", "Adam learning rate"},

@@ -15,13 +15,12 @@
 
 #include "explain/linear_solve.h"
 #include "explain/perturbation.h"
-#include "models/io/npy.h"
 
 namespace xdnn::explain {
 namespace {
 
-std::vector<uint8_t> load_coalitions(const std::string& path, int64_t G, int64_t* S) {
-  const Tensor z = load_npy(path);
+// The coalitions of --coalitions PATH (the array the caller loaded), checked: (S, G) entries 0 or 1.
+std::vector<uint8_t> given_coalitions(const Tensor& z, const std::string& path, int64_t G, int64_t* S) {
   if (!z.is_float() || z.ndim() != 2 || z.dim(1) != G)
     throw Error("--coalitions " + path + ": expected a float32 matrix (S, " + std::to_string(G) +
                 ") with one column per feature group, got " + z.describe());
@@ -104,7 +103,7 @@ Attribution lime(const ExplainRequest& req) {
   std::vector<uint8_t> Z;
   const uint64_t seed = parse_seed(req.options);
   if (!path.empty()) {
-    Z = load_coalitions(path, G, &S);
+    Z = given_coalitions(req.options.array("coalitions"), path, G, &S);
   } else {
     S = req.options.get_int("samples", 1000);
     if (S < 1 || S > 10'000'000) throw Error("--samples " + samples_text + ": expected 1..10000000 coalitions");
@@ -186,7 +185,8 @@ MethodRegistration reg{
       kOptGroupBaseline,
       kOptPadId,
       kOptScore,
-      {"coalitions", "", "float32 (S, G) matrix of 0/1 coalitions (1 = group kept); default: sampled"},
+      {"coalitions", "", "float32 (S, G) matrix of 0/1 coalitions (1 = group kept); default: sampled", "",
+       any_value_names_file},
       {"samples", "", "number of sampled coalitions when no --coalitions are given (default 1000)"},
       kOptSeed,
       {"kernel-width", "0.25", "width w of the kernel exp(-d^2/w^2) on the cosine distance"},

@@ -93,6 +93,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   } else if (kind == "constant") {
     Options b;
     b.values["baseline"] = o.get("baseline", "").empty() ? "0" : o.get("baseline", "");
+    b.arrays = o.arrays;
     p = baseline_for(b, x).to(DType::F64);
   } else if (kind == "noise") {
     p = x.to(DType::F64).clone();

@@ -2,6 +2,7 @@
 // Perturbation", §3-4): the smallest region whose deletion (blur, constant or noise) destroys the score —
 // the deletion game, output 1 − M — or the smallest region that alone preserves it (--game
 // preservation, output M). The optimisation is in mask_perturbation.h. Output (N, 1, H, W).
+#include "explain/baseline.h"
 #include "explain/mask_perturbation.h"
 #include "explain/perturbation.h"
 
@@ -23,7 +24,8 @@ MethodRegistration reg{
      {{"game", "deletion", "deletion (output 1 - mask) or preservation (output mask)"},
       {"perturbation", "blur", "what replaces masked pixels: blur, constant (--baseline) or noise"},
       {"sigma", "3", "blur: Gaussian sigma in pixels; noise: its standard deviation"},
-      {"baseline", "", "constant perturbation: a number or a .npy of the input's shape (default 0)"},
+      {"baseline", "", "constant perturbation: a number or a .npy of the input's shape (default 0)", "",
+       baseline_names_file},
       {"l1", "1", "weight of the mask's L1 term (mean over mask cells; comparable to a probability score)"},
       {"tv", "0.2", "weight of the total-variation term"},
       {"tv-beta", "3", "exponent of the total-variation term"},

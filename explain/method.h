@@ -20,7 +20,14 @@ struct OptionSpec {
   std::string help;
   // What --help shows as the value's type; empty: read from the default ("32" INT, "0.25" FLOAT, else TEXT).
   std::string type = {};
+  // Set for options that may name a .npy file (--baseline B.npy): true for the non-empty values that are
+  // file names. The caller loads those files (load_option_files, explain/registry.h) into
+  // Options::arrays before the method runs: methods compute, they never read files.
+  std::function<bool(const std::string& value)> names_file = {};
 };
+
+// names_file of options whose every non-empty value is a file (--baselines, --coalitions).
+inline bool any_value_names_file(const std::string& value) { return !value.empty(); }
 
 // Option values as given on the command line (or by a caller), with typed accessors that fail with
 // one-line errors naming the option and what was expected.
@@ -31,6 +38,11 @@ class Options {
   std::string get(const std::string& name, const std::string& fallback) const;
   double get_double(const std::string& name, double fallback) const;
   int64_t get_int(const std::string& name, int64_t fallback) const;
+
+  // The arrays of the options whose value names a .npy file, by option name, loaded by the caller.
+  std::map<std::string, Tensor> arrays;
+  // arrays[name]; an Error naming the option and its file when the caller did not load it.
+  const Tensor& array(const std::string& name) const;
 };
 
 struct ExplainRequest {

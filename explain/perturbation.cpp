@@ -204,7 +204,11 @@ FeatureGroups feature_groups(const Options& options, const Tensor& x, bool token
   }
   if (text.rfind("grid:", 0) == 0) return grid_groups(text, sample_shape);
   if (text.rfind("slic:", 0) == 0) return slic_groups(text, x);
-  return groups_from_mask(load_npy(text), sample_shape, text);
+  return groups_from_mask(options.array("feature-mask"), sample_shape, text);
+}
+
+bool feature_mask_names_file(const std::string& value) {
+  return !value.empty() && value.rfind("grid:", 0) != 0 && value.rfind("slic:", 0) != 0;
 }
 
 Tensor spread_groups(const std::vector<double>& per_group, const FeatureGroups& groups, const Shape& shape,
@@ -293,6 +297,7 @@ Perturber make_perturber(const ExplainRequest& req, const std::string& method) {
     throw Error(method + ": --pad-id applies to token inputs; float inputs take --baseline", "e.g. --baseline 0");
   Options b;
   b.values["baseline"] = baseline.empty() ? "0" : baseline;
+  b.arrays = req.options.arrays;
   p.baseline = baseline_for(b, p.x);
   return p;
 }
@@ -331,7 +336,7 @@ Tensor baseline_set(const Options& options, const Tensor& x, const std::string& 
     return Tensor(one, x.dtype());
   }
   (void)method;
-  const Tensor b = load_npy(path);
+  const Tensor& b = options.array("baselines");
   Shape want = x.shape();
   want[0] = b.ndim() > 0 ? b.dim(0) : 0;
   if (!b.is_float() || b.shape() != want || want[0] < 1) {

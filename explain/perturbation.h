@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "explain/baseline.h"
 #include "explain/evaluate/score.h"
 #include "explain/method.h"
 
@@ -55,6 +56,8 @@ struct FeatureGroups {
 // must hold one sample: see groups_per_sample); without it, one group per token / per column, and grid:4
 // for images. Throws one line naming --feature-mask on a wrong shape, dtype or ids.
 FeatureGroups feature_groups(const Options& options, const Tensor& x, bool tokens);
+// OptionSpec::names_file of --feature-mask: every value but grid:S and slic:K[,m] names a .npy file.
+bool feature_mask_names_file(const std::string& value);
 // Whether the grouping depends on the sample (slic:...) and the batch has several: methods then run
 // sample by sample (for_each_sample).
 bool groups_per_sample(const ExplainRequest& req);
@@ -121,9 +124,11 @@ std::vector<uint8_t> kernel_shap_sample(int64_t G, int64_t K, uint64_t seed);
 const OptionSpec kOptFeatureMask{
     "feature-mask", "",
     "feature groups: int64 .npy of one sample's shape with ids 0..G-1, grid:S (SxS-pixel cells) or slic:K[,m] "
-    "(about K SLIC superpixels, compactness m); default: one group per token / column, grid:4 for images"};
+    "(about K SLIC superpixels, compactness m); default: one group per token / column, grid:4 for images",
+    "", feature_mask_names_file};
 const OptionSpec kOptGroupBaseline{
-    "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)"};
+    "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)", "",
+    baseline_names_file};
 const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)"};
 const OptionSpec kOptScore{"score", "logit", "explained score of the target class: logit, prob or log-prob"};
 const OptionSpec kOptSeed{"seed", "0", "seed of the sampling (SplitMix64)"};

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "models/io/npy.h"
 
 namespace xdnn::explain {
 
@@ -46,6 +47,21 @@ const MethodInfo& find_method(const std::string& name) {
 std::string Options::get(const std::string& name, const std::string& fallback) const {
   auto it = values.find(name);
   return it == values.end() ? fallback : it->second;
+}
+
+const Tensor& Options::array(const std::string& name) const {
+  auto it = arrays.find(name);
+  if (it == arrays.end())
+    throw Error("--" + name + " " + get(name, "") + ": the file was not loaded",
+                "callers load the files options name with load_option_files before running a method");
+  return it->second;
+}
+
+void load_option_files(const MethodInfo& method, Options& options) {
+  for (const OptionSpec& spec : method.options) {
+    const std::string value = options.get(spec.name, "");
+    if (spec.names_file && !value.empty() && spec.names_file(value)) options.arrays[spec.name] = load_npy(value);
+  }
 }
 
 double Options::get_double(const std::string& name, double fallback) const {

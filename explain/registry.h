@@ -22,6 +22,12 @@ std::vector<OptionSpec> all_method_options();
 // `given` holds an option this method does not take.
 Options resolve_options(const MethodInfo& method, const std::map<std::string, std::string>& given);
 
+// Loads the .npy files that `options` name (the options whose OptionSpec::names_file says so) into
+// options.arrays. Callers (the CLI, the library API, the report) do this once, before running the method:
+// the method computes on the arrays and reads no files. A missing or malformed file is load_npy's
+// one-line error naming it.
+void load_option_files(const MethodInfo& method, Options& options);
+
 // Comma-separated names of the registered methods ("cam, deconvnet, ...").
 std::string method_names();
 

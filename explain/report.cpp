@@ -214,6 +214,7 @@ ReportPage render_page(const ReportRequest& req) {
     for (const auto& spec : m->options)
       if (req.options.count(spec.name)) given[spec.name] = req.options.at(spec.name);
     method_options.push_back(resolve_options(*m, given));  // all of them before any work: fail fast
+    load_option_files(*m, method_options.back());          // the methods read no files
   }
   // Token texts: the request's vocabulary, else the file of a "vocab" option (`xdnn report --option vocab=F`).
   std::vector<std::string> vocab = req.vocabulary;

@@ -15,7 +15,6 @@
 #include "explain/perturbation.h"
 #include "explain/targets.h"
 #include "explain/upsample.h"
-#include "models/io/npy.h"
 
 namespace xdnn::explain {
 namespace {
@@ -47,16 +46,28 @@ struct MaskSource {
   }
 };
 
+// --masks as a count of masks to generate; false when the text is not an integer (then it names a file).
+bool mask_count(const std::string& text, long long& count) {
+  const char* s = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  count = std::strtoll(s, &end, 10);
+  return end != s && *end == '\0' && errno != ERANGE;
+}
+
+// OptionSpec::names_file of --masks: every value that is not an integer names a .npy file.
+bool masks_name_file(const std::string& value) {
+  long long count = 0;
+  return !value.empty() && !mask_count(value, count);
+}
+
 MaskSource mask_source(const Options& options, int64_t H, int64_t W) {
   MaskSource src;
   src.H = H, src.W = W;
   const std::string text = options.get("masks", "");
   if (text.empty()) throw Error("rise needs --masks: a float32 .npy (K, H, W) or a number of masks to generate");
-  const char* s = text.c_str();
-  char* end = nullptr;
-  errno = 0;
-  const long long count = std::strtoll(s, &end, 10);
-  if (end != s && *end == '\0' && errno != ERANGE) {
+  long long count = 0;
+  if (mask_count(text, count)) {
     if (count < 1 || count > 10'000'000) throw Error("--masks " + text + ": expected 1..10000000 masks to generate");
     src.K = count;
     src.cell = options.get_int("cell", 4);
@@ -69,7 +80,7 @@ MaskSource mask_source(const Options& options, int64_t H, int64_t W) {
     src.seed = parse_seed(options);
     return src;
   }
-  const Tensor m = load_npy(text);
+  const Tensor& m = options.array("masks");
   if (!m.is_float() || m.ndim() != 3 || m.dim(1) != H || m.dim(2) != W || m.dim(0) < 1)
     throw Error("--masks " + text + ": expected float32 masks (K, " + std::to_string(H) + ", " + std::to_string(W) +
                 ") matching the input's height and width, got " + m.describe());
@@ -141,7 +152,8 @@ Attribution rise(const ExplainRequest& req) {
 MethodRegistration reg{
     {"rise",
      "RISE (Petsiuk et al. 2018): score-weighted mean of random soft masks",
-     {{"masks", "1000", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate"},
+     {{"masks", "1000", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate", "",
+       masks_name_file},
       {"cell", "4", "generated masks: grid cell size in pixels"},
       {"p", "0.5", "generated masks: probability that a cell is kept"},
       kOptSeed,

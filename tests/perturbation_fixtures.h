@@ -53,6 +53,7 @@ inline explain::Attribution run(const std::string& method, const Model& m, const
   req.input = x;
   req.targets = std::move(targets);
   req.options = explain::resolve_options(explain::find_method(method), opts);
+  explain::load_option_files(explain::find_method(method), req.options);
   return explain::find_method(method).run(req);
 }
 

@@ -45,6 +45,7 @@ inline Attribution run_method(const std::string& name, const Model& m, const Ten
   req.input = ids;
   req.targets = targets.empty() ? explain::resolve_targets(m, ids, -1) : targets;
   req.options = explain::resolve_options(method, options);
+  explain::load_option_files(method, req.options);
   return method.run(req);
 }
 

@@ -53,6 +53,7 @@ Attribution run(const std::string& method, const Model& m, const Tensor& x, std:
   req.input = x;
   req.targets = std::move(targets);
   req.options = resolve_options(find_method(method), opts);
+  load_option_files(find_method(method), req.options);
   return find_method(method).run(req);
 }
 

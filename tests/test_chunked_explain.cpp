@@ -49,6 +49,7 @@ ExplainRequest request(const Model& m, const Tensor& x, const std::string& metho
   req.input = x;
   req.targets = resolve_targets(m, x, -1);
   req.options = resolve_options(find_method(method), options);
+  load_option_files(find_method(method), req.options);
   return req;
 }
 

@@ -176,6 +176,7 @@ void check_file(const Family& f, const std::string& exporter) {
     req.input = x;
     req.targets = {target};
     req.options = resolve_options(method, fast_options(method.name, f.tokens));
+    load_option_files(method, req.options);
     if (!expected.count(method.name)) {
       CHECK_THROWS_AS(method.run(req), Error);  // a clear refusal, never a crash or a wrong shape
       continue;

@@ -223,6 +223,7 @@ Array explain(const Model& model, const Array& x, const std::string& method_name
       if (!targets.empty() && t >= logits.dim(1))
         throw xdnn::Error("target " + std::to_string(t) + " is out of range: the model has " +
                           std::to_string(logits.dim(1)) + " classes (0.." + std::to_string(logits.dim(1) - 1) + ")");
+    explain::load_option_files(method, req.options);  // files named by options: the method reads none
     return to_array(method.run(req).values.to(Device::CPU).to(xdnn::DType::F32));
   });
 }

@@ -101,6 +101,7 @@ void run_explain(const ExplainArgs& a) {
   req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
   req.progress = isatty(2) != 0;
 
+  explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
   // 256 samples per pass: memory flat in the number of inputs, the same bits as one pass (explain/registry.h).
   Tensor out = explain::run_in_chunks(method, req, 256).values.to(Device::CPU).to(DType::F32);
   req.input = req.input.to(Device::CPU);  // for the PNG

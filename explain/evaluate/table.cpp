@@ -23,6 +23,7 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
   req.input = input;
   req.targets = targets;
   req.options = resolve_options(info, given);
+  load_option_files(info, req.options);  // files named by options (--baseline B.npy): the method reads none
   AttributionSource src;
   src.name = method;
   src.values = run_in_chunks(info, req).values;  // memory flat in the number of inputs, the same bits
