@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace xdnn {
 
@@ -12,9 +13,16 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what, std::string hint = {}) : std::runtime_error(what), hint_(std::move(hint)) {}
   const std::string& hint() const { return hint_; }
+  // Where a check() failed ("engine/x.cpp:12", engine/check.h); empty for a plain throw.
+  const std::string& where() const { return where_; }
+  Error& at(std::string where) {
+    where_ = std::move(where);
+    return *this;
+  }
 
  private:
   std::string hint_;
+  std::string where_;
 };
 
 // Up to `max` characters of s with non-printable bytes escaped (\xNN), so that names and values read

@@ -46,7 +46,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hint: see 'xdnn %s--help'\n", used.empty() ? "" : (used[0]->get_name() + " ").c_str());
     return 1;
   } catch (const xdnn::Error& e) {
+#ifdef NDEBUG
     std::fprintf(stderr, "xdnn: error: %s\n", e.what());
+#else  // debug builds: the place of the failed check (engine/check.h), on the same line
+    std::fprintf(stderr, "xdnn: error: %s%s\n", e.what(), e.where().empty() ? "" : (" [" + e.where() + "]").c_str());
+#endif
     if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
     return 1;
   } catch (const std::exception& e) {

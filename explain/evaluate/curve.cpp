@@ -1,5 +1,6 @@
 // Deletion / insertion / MoRF / LeRF curves: see curve.h.
 #include "explain/evaluate/curve.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -77,9 +78,9 @@ CurveSettings curve_settings(const Options& options, CurveKind kind) {
   s.score = parse_score(options.get("score", ""));
   if (options.get("steps", "").empty()) throw Error("--steps is required: the number of curve steps (≥ 1)");
   s.steps = options.get_int("steps", 0);
-  if (s.steps < 1) throw Error("--steps " + std::to_string(s.steps) + ": expected at least 1");
+  check(s.steps >= 1, "--steps " + std::to_string(s.steps) + ": expected at least 1");
   s.baseline = options.get_double("baseline", 0.0);
-  if (!std::isfinite(s.baseline)) throw Error("--baseline: expected a finite number");
+  check(std::isfinite(s.baseline), "--baseline: expected a finite number");
   return s;
 }
 
@@ -103,7 +104,7 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
                            const std::vector<int64_t>& targets, const CurveSettings& settings) {
   const FeatureLayout L = feature_layout(input, attribution);
   const int64_t N = L.samples, D = L.features, E = L.elements, n = settings.steps;
-  if (n < 1) throw Error("--steps " + std::to_string(n) + ": expected at least 1");
+  check(n >= 1, "--steps " + std::to_string(n) + ": expected at least 1");
   if (static_cast<int64_t>(targets.size()) != N)
     throw Error("evaluate: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
   const Tensor x = input.to(DType::F64);

@@ -5,6 +5,7 @@
 // input or the architecture stays similar. Similarity per sample as in sanity.h (--similarity spearman |
 // ssim | hog), explaining the same target classes.
 // Output: the similarity per sample (N,); summary: the same (lower is better).
+#include "engine/check.h"
 #include "engine/error.h"
 #include "explain/evaluate/sanity.h"
 #include "models/load.h"
@@ -17,7 +18,7 @@ MetricResult data_randomisation(const MetricRequest& req) {
     throw Error("data-randomisation re-runs the explanation method on the randomly trained model",
                 "name the method with --methods instead of giving an --attribution file");
   const std::string path = req.options.get("random-model", "");
-  if (path.empty()) throw Error("data-randomisation needs --random-model M: the model trained on permuted labels");
+  check(!path.empty(), "data-randomisation needs --random-model M: the model trained on permuted labels");
   map_similarities(req.attribution, req.attribution, req.options, "data-randomisation");  // fail fast
   Model random = load_model(path);
   random.to(req.model->dtype());

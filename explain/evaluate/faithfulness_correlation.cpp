@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/check.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
@@ -42,13 +43,13 @@ double pearson(const std::vector<double>& a, const std::vector<double>& b) {
 
 MetricResult faithfulness_correlation(const MetricRequest& req) {
   const std::string score_text = req.options.get("score", "");
-  if (score_text.empty()) throw Error("--score is required: logit, prob or log-prob");
+  check(!score_text.empty(), "--score is required: logit, prob or log-prob");
   const ScoreKind score = parse_score(score_text);
   const int64_t runs = req.options.get_int("samples", 100), m = req.options.get_int("subset-size", 224);
   const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
   const double b = req.options.get_double("baseline", 0.0);
-  if (runs < 2) throw Error("--samples " + std::to_string(runs) + ": expected at least 2 subsets");
-  if (!std::isfinite(b)) throw Error("--baseline: expected a finite number");
+  check(runs >= 2, "--samples " + std::to_string(runs) + ": expected at least 2 subsets");
+  check(std::isfinite(b), "--baseline: expected a finite number");
   const FeatureLayout L = feature_layout(req.input, req.attribution);
   const int64_t N = L.samples, D = L.features, E = L.elements;
   if (m < 1 || m > D)

@@ -1,5 +1,6 @@
 // Shared pieces of the ground-truth metrics: see ground_truth.h.
 #include "explain/evaluate/ground_truth.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -62,10 +63,10 @@ std::vector<int64_t> ranked(const std::vector<double>& a) {
 }
 
 GroundTruthData trigger_test_set(const std::string& checkpoint, int64_t count) {
-  if (count < 1) throw Error("--trigger-test " + std::to_string(count) + ": expected at least 1 sequence");
+  check(count >= 1, "--trigger-test " + std::to_string(count) + ": expected at least 1 sequence");
   const Metadata m = read_checkpoint_metadata(checkpoint);
-  if (metadata_get(m, "data", checkpoint) != "trigger")
-    throw Error(checkpoint + ": not trained on the trigger task (metadata 'data' is '" + m.at("data") + "')");
+  check(metadata_get(m, "data", checkpoint) == "trigger",
+        checkpoint + ": not trained on the trigger task (metadata 'data' is '" + m.at("data") + "')");
   const TextModelConfig c = text_config_from_metadata(m, checkpoint);
   const uint64_t data_seed = static_cast<uint64_t>(metadata_get_int(m, "data_seed", checkpoint));
   const text::TriggerTask test = text::make_trigger_split(c.max_len, c.vocab_size, data_seed, 0, count).test;

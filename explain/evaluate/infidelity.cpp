@@ -10,6 +10,7 @@
 // Output: INFD per sample (N,); summary: the same.
 #include <cmath>
 
+#include "engine/check.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
@@ -26,12 +27,12 @@ void noise(uint64_t seed, int64_t j, double sigma, double* out, int64_t E) {
 
 MetricResult infidelity(const MetricRequest& req) {
   const std::string score_text = req.options.get("score", "");
-  if (score_text.empty()) throw Error("--score is required: logit, prob or log-prob");
+  check(!score_text.empty(), "--score is required: logit, prob or log-prob");
   const ScoreKind score = parse_score(score_text);
   const int64_t runs = req.options.get_int("samples", 100);
   const double sigma = req.options.get_double("noise-std", 0.1);
   const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
-  if (runs < 1) throw Error("--samples " + std::to_string(runs) + ": expected at least 1");
+  check(runs >= 1, "--samples " + std::to_string(runs) + ": expected at least 1");
   if (!(sigma > 0.0) || !std::isfinite(sigma)) throw Error("--noise-std: expected a positive number");
   const FeatureLayout L = feature_layout(req.input, req.attribution);
   const int64_t N = L.samples, D = L.features, E = L.elements;

@@ -8,6 +8,7 @@
 // Output: SENS_MAX per sample (N,); summary: the same.
 #include <cmath>
 
+#include "engine/check.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
@@ -23,7 +24,7 @@ MetricResult max_sensitivity(const MetricRequest& req) {
   const int64_t runs = req.options.get_int("samples", 10);
   const double radius = req.options.get_double("radius", 0.02);
   const uint64_t seed = static_cast<uint64_t>(req.options.get_int("seed", 0));
-  if (runs < 1) throw Error("--samples " + std::to_string(runs) + ": expected at least 1");
+  check(runs >= 1, "--samples " + std::to_string(runs) + ": expected at least 1");
   if (!(radius > 0.0) || !std::isfinite(radius)) throw Error("--radius: expected a positive number");
   const FeatureLayout L = feature_layout(req.input, req.attribution);
   const int64_t N = L.samples, E = L.elements, A = req.attribution.numel() / N;

@@ -1,5 +1,6 @@
 // The planted-patch image task: see planted_patch.h.
 #include "explain/evaluate/planted_patch.h"
+#include "engine/check.h"
 
 #include "engine/error.h"
 #include "engine/random.h"
@@ -22,7 +23,7 @@ bool patch_pixel(int64_t label, int64_t y, int64_t x) {
 }
 
 PlantedPatchTask make_planted_patch_task(int64_t count, uint64_t seed) {
-  if (count < 1) throw Error("planted patch: expected at least 1 image, got " + std::to_string(count));
+  check(count >= 1, "planted patch: expected at least 1 image, got " + std::to_string(count));
   const int64_t H = 28, W = 28, P = 6;
   PlantedPatchTask t;
   t.images = Tensor({count, 1, H, W}, DType::F32);

@@ -6,6 +6,7 @@
 // Output: F1 per sample (N,); summary: the same.
 #include <algorithm>
 
+#include "engine/check.h"
 #include "engine/error.h"
 #include "explain/evaluate/ground_truth.h"
 
@@ -14,7 +15,7 @@ namespace {
 
 MetricResult rationale_f1(const MetricRequest& req) {
   const int64_t top_k = req.options.get_int("top-k", 0);
-  if (top_k < 0) throw Error("--top-k " + std::to_string(top_k) + ": expected 0 (the rationale's size) or more");
+  check(top_k >= 0, "--top-k " + std::to_string(top_k) + ": expected 0 (the rationale's size) or more");
   MetricResult out;
   for (const GroundTruthSample& s : ground_truth_samples(req)) {
     const std::vector<int64_t> order = ranked(s.a);

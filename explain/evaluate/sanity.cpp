@@ -1,5 +1,6 @@
 // Model-randomisation sanity checks (Adebayo et al. 2018): see sanity.h.
 #include "explain/evaluate/sanity.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -196,7 +197,7 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
   std::vector<int> layers;  // parameterised nodes, output first
   for (int k = static_cast<int>(model.nodes().size()) - 1; k >= 0; --k)
     if (!model.nodes()[k].layer->params().empty()) layers.push_back(k);
-  if (layers.empty()) throw Error(name + ": the model has no parameters to randomise");
+  check(!layers.empty(), name + ": the model has no parameters to randomise");
   const int64_t L = static_cast<int64_t>(layers.size());
   MetricResult out;
   out.values = Tensor({N, L}, DType::F64);

@@ -1,5 +1,6 @@
 // Scores of the target class: see score.h.
 #include "explain/evaluate/score.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +17,7 @@ ScoreKind parse_score(const std::string& text) {
 }
 
 std::vector<double> target_scores(const Tensor& logits, const std::vector<int64_t>& targets, ScoreKind kind) {
-  if (logits.ndim() != 2) throw Error("scores need logits (rows, classes), got " + logits.describe());
+  check(logits.ndim() == 2, "scores need logits (rows, classes), got " + logits.describe());
   const int64_t R = logits.dim(0), K = logits.dim(1);
   if (static_cast<int64_t>(targets.size()) != R)
     throw Error("internal: " + std::to_string(targets.size()) + " targets for " + std::to_string(R) + " rows");

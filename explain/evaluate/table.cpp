@@ -1,5 +1,6 @@
 // The evaluation table: see table.h.
 #include "explain/evaluate/table.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -39,7 +40,7 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
 
 std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
                                                                    const std::map<std::string, std::string>& given) {
-  if (names.empty()) throw Error("--metric: name at least one metric", "valid metrics: " + metric_names());
+  check(!names.empty(), "--metric: name at least one metric", "valid metrics: " + metric_names());
   std::vector<std::pair<const MetricInfo*, Options>> out;
   std::set<std::string> used;
   for (const auto& name : names) {

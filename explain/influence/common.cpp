@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 
+#include "engine/check.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "explain/influence/influence.h"
@@ -46,7 +47,7 @@ void check_same_architecture(const std::vector<Model*>& ckpts) {
 Shape example_shape(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
 
 void check_inputs(const Tensor& x, const std::string& what) {
-  if (!x.defined()) throw Error(what + ": missing");
+  check(x.defined(), what + ": missing");
   if (x.ndim() < 1 || x.dim(0) < 1) throw Error(what + ": expected a non-empty batch (N, ...), got " + x.describe());
   if (x.is_float()) {
     // Blocks are checked with a branch-free (vectorised) test, |v| ≤ max being false for ±inf and NaN;
@@ -95,17 +96,16 @@ void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, dou
 
 void validate_inputs(const std::vector<Model*>& ckpts, const std::vector<double>* lrs, const InfluenceData& data,
                      const InfluenceOptions& opt, bool need_test) {
-  if (ckpts.empty()) throw Error("influence: no checkpoints given");
+  check(!ckpts.empty(), "influence: no checkpoints given");
   check_same_architecture(ckpts);
   if (lrs && lrs->size() != ckpts.size())
     throw Error("--lr: " + std::to_string(lrs->size()) + " learning rate(s) for " + std::to_string(ckpts.size()) +
                 " checkpoint(s); give one per checkpoint");
   if (lrs)
-    for (double lr : *lrs)
-      if (!std::isfinite(lr)) throw Error("--lr: learning rates must be finite");
-  if (opt.projection < 0) throw Error("--projection: expected a positive dimension");
-  if (opt.chunk < 1) throw Error("influence: chunk size must be positive");
-  if (!(opt.damping >= 0)) throw Error("--damping: expected a non-negative number");
+    for (double lr : *lrs) check(std::isfinite(lr), "--lr: learning rates must be finite");
+  check(opt.projection >= 0, "--projection: expected a positive dimension");
+  check(opt.chunk >= 1, "influence: chunk size must be positive");
+  check(opt.damping >= 0, "--damping: expected a non-negative number");
   check_inputs(data.train_x, "train-x");
   if (need_test) {
     check_inputs(data.test_x, "test-x");

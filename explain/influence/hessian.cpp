@@ -1,4 +1,5 @@
 #include "explain/influence/hessian.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,7 +38,7 @@ LastLayerCurvature last_layer_curvature(Model& model, const Tensor& x, int64_t c
       "influence-function: the exact last-layer Hessian needs the output node to be fully connected (weight (out, "
       "in), optional bias (out), applied to (N, in) rows); node '" +
       node + "' is not";
-  if (weight_block < 0) throw Error(unsupported);
+  check(weight_block >= 0, unsupported);
   LastLayerCurvature c;
   c.out = sel.blocks[weight_block].shape[0];
   c.in = sel.blocks[weight_block].shape[1];
@@ -52,7 +53,7 @@ LastLayerCurvature last_layer_curvature(Model& model, const Tensor& x, int64_t c
     // The Hessian does not depend on the labels: any valid labels do for the forward pass.
     ChunkGrads g = gc.compute(x.slice_batch(b, e), Tensor({e - b}, DType::I64));
     const BlockGrad& w = g.blocks[weight_block];
-    if (!w.rank_one()) throw Error(unsupported);
+    check(w.rank_one(), unsupported);
     const Tensor h = w.right.to(DType::F64), z = g.logits.to(DType::F64);
     const double *hp = h.data<double>(), *zp = z.data<double>();
     for (int64_t r = 0; r < e - b; ++r) {

@@ -1,4 +1,5 @@
 #include "explain/influence/hvp.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <string>
@@ -51,7 +52,7 @@ FullHvp::FullHvp(Model& model, const Tensor& x, const Tensor& y, int64_t chunk)
   if (model.inputs().size() != 1)
     throw Error("influence-function --params all: expected a model with one input, got " +
                 std::to_string(model.inputs().size()));
-  if (model.outputs().empty()) throw Error("influence-function --params all: the model has no output");
+  check(!model.outputs().empty(), "influence-function --params all: the model has no output");
   if (x_.is_float() && x_.dtype() != model.dtype()) x_ = x_.to(model.dtype());
   for (const Node& n : model.nodes()) {
     std::vector<int> ids;
@@ -72,7 +73,7 @@ FullHvp::FullHvp(Model& model, const Tensor& x, const Tensor& y, int64_t chunk)
 Tensor FullHvp::apply(const Tensor& V) const { return apply_on(V, x_, y_); }
 
 Tensor FullHvp::apply(const Tensor& V, const std::vector<int64_t>& rows) const {
-  if (rows.empty()) throw Error("FullHvp: no examples selected");
+  check(!rows.empty(), "FullHvp: no examples selected");
   Shape xs = x_.shape();
   xs[0] = static_cast<int64_t>(rows.size());
   Tensor x(xs, x_.dtype()), y({xs[0]}, DType::I64);

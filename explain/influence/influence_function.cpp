@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/check.h"
 #include "engine/ops.h"
 #include "explain/influence/cg.h"
 #include "explain/influence/hessian.h"
@@ -46,7 +47,7 @@ LastLayerCurvature curvature_rows(const LastLayerCurvature& c, const std::vector
 
 Tensor influence_function(const std::vector<Model*>& checkpoints, const InfluenceData& data,
                           const InfluenceOptions& opt) {
-  if (opt.projection > 0) throw Error("influence-function: --projection is not supported");
+  check(opt.projection <= 0, "influence-function: --projection is not supported");
   if (opt.solver != "cg" && opt.solver != "lissa")
     throw Error("--solver: expected 'cg' or 'lissa', got '" + opt.solver + "'");
   validate_inputs(checkpoints, nullptr, data, opt, /*need_test=*/true);

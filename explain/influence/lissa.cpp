@@ -1,4 +1,5 @@
 #include "explain/influence/lissa.h"
+#include "engine/check.h"
 
 #include <cmath>
 #include <numeric>
@@ -12,11 +13,11 @@ namespace xdnn::influence {
 Tensor lissa(const std::function<Tensor(const Tensor&, const std::vector<int64_t>&)>& hvp, int64_t n, const Tensor& B,
              double damping, const LissaOptions& opt) {
   if (B.dtype() != DType::F64 || B.ndim() != 2) throw Error("lissa: expected float64 (k, P), got " + B.describe());
-  if (opt.depth < 1) throw Error("--lissa-depth: expected a positive number of steps");
-  if (opt.repeats < 1) throw Error("--lissa-repeats: expected a positive count");
-  if (!(opt.scale > 0)) throw Error("--lissa-scale: expected a positive number");
-  if (opt.batch < 1) throw Error("--lissa-batch: expected a positive count");
-  if (n < 1) throw Error("lissa: no training examples");
+  check(opt.depth >= 1, "--lissa-depth: expected a positive number of steps");
+  check(opt.repeats >= 1, "--lissa-repeats: expected a positive count");
+  check(opt.scale > 0, "--lissa-scale: expected a positive number");
+  check(opt.batch >= 1, "--lissa-batch: expected a positive count");
+  check(n >= 1, "lissa: no training examples");
   const int64_t numel = B.numel();
   const double* b = B.data<double>();
   double bnorm = 0;

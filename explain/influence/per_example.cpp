@@ -1,4 +1,5 @@
 #include "explain/influence/per_example.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +21,7 @@ ParamSet parse_param_set(const std::string& text) {
 const char* param_set_name(ParamSet set) { return set == ParamSet::All ? "all" : "last-layer"; }
 
 void check_labels(const Tensor& labels, int64_t n, int64_t num_classes, const std::string& what) {
-  if (labels.dtype() != DType::I64) throw Error(what + ": expected int64 labels, got " + labels.describe());
+  check(labels.dtype() == DType::I64, what + ": expected int64 labels, got " + labels.describe());
   if (labels.ndim() != 1 || labels.dim(0) != n)
     throw Error(what + ": expected labels of shape (" + std::to_string(n) + "), got " + labels.describe());
   const int64_t* y = labels.data<int64_t>();
@@ -33,7 +34,7 @@ void check_labels(const Tensor& labels, int64_t n, int64_t num_classes, const st
 // Softmax and the loss are computed per row in double: max-shifted logsumexp.
 Tensor cross_entropy_seed(const Tensor& logits, const Tensor& labels, std::vector<double>* losses) {
   ops::expect_float(logits, "logits");
-  if (logits.ndim() != 2) throw Error("influence: expected logits of shape (N, classes), got " + logits.describe());
+  check(logits.ndim() == 2, "influence: expected logits of shape (N, classes), got " + logits.describe());
   const int64_t n = logits.dim(0), K = logits.dim(1);
   check_labels(labels, n, K, "labels");
   const int64_t* y = labels.data<int64_t>();
@@ -86,7 +87,7 @@ Selection select_params(Model& model, ParamSet set) {
     for (int k = 0; k < static_cast<int>(nodes.size()); ++k)
       for (Param* p : nodes[k].layer->params()) add(p, k);
   } else {
-    if (model.outputs().empty()) throw Error("--params last-layer: the model has no output");
+    check(!model.outputs().empty(), "--params last-layer: the model has no output");
     const int out = model.outputs()[0];
     const int k = model.producer(out);
     if (k < 0) throw Error("--params last-layer: the model output '" + model.value_name(out) + "' is not computed");
@@ -95,7 +96,7 @@ Selection select_params(Model& model, ParamSet set) {
                   nodes[k].name + "' (" + nodes[k].layer->kind() + "), which is not a linear-like layer");
     for (Param* p : nodes[k].layer->params()) add(p, k);
   }
-  if (sel.blocks.empty()) throw Error(std::string("--params ") + param_set_name(set) + ": the model has no parameters");
+  check(!sel.blocks.empty(), std::string("--params ") + param_set_name(set) + ": the model has no parameters");
   return sel;
 }
 
@@ -278,7 +279,7 @@ bool GradientComputer::prepare_factors(const Tensor& x, const Tensor& y) {
 }
 
 LastLayerFactors GradientComputer::factors(const Tensor& x_in, const Tensor& y) const {
-  if (factors_node_ < 0) throw Error("influence: last-layer factors asked for before prepare_factors() succeeded");
+  check(factors_node_ >= 0, "influence: last-layer factors asked for before prepare_factors() succeeded");
   const Tensor x = x_in.is_float() && x_in.dtype() != model_->dtype() ? x_in.to(model_->dtype()) : x_in;
   const Model& m = *model_;
   const Tape tape = m.forward({x});  // inference mode, as in compute()
@@ -390,7 +391,7 @@ Tensor dense_gradients(const ChunkGrads& g) {
 }
 
 Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype) : P_(P), k_(k) {
-  if (k < 1) throw Error("--projection: expected a positive dimension, got " + std::to_string(k));
+  check(k >= 1, "--projection: expected a positive dimension, got " + std::to_string(k));
   // Drawn in double and stored in the gradients' dtype directly (P·k can be large: no float64 copy).
   R_ = Tensor({P, k}, dtype);
   Rng rng(seed);
@@ -405,8 +406,7 @@ Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype) : P_(P)
 
 ChunkGrads Projection::apply(const ChunkGrads& g) const {
   Tensor G = dense_gradients(g);
-  if (G.dim(1) != P_)
-    throw Error("projection: built for " + std::to_string(P_) + " parameters, got " + std::to_string(G.dim(1)));
+  check(G.dim(1) == P_, "projection: built for " + std::to_string(P_) + " parameters, got " + std::to_string(G.dim(1)));
   ChunkGrads out;
   out.n = g.n;
   out.logits = g.logits;

@@ -1,4 +1,5 @@
 #include "explain/lrp/canonizer.h"
+#include "engine/check.h"
 
 #include <algorithm>
 
@@ -70,8 +71,8 @@ class FoldedLinear : public Layer, public LinearLike {
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override {
-    if (opt.param_grad != ParamGrad::None)
-      throw Error("a batch-norm-folded layer (LRP canonizer) has no parameter gradients");
+    xdnn::check(opt.param_grad == ParamGrad::None,
+                "a batch-norm-folded layer (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};
     return {lin_->linear_backward_input(grad_y[0], weight_.value, saved.tensor("x").shape())};
   }
@@ -125,8 +126,8 @@ class ChannelAffine : public Layer, public LinearLike {
   }
   std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
                                const BackwardOptions& opt) override {
-    if (opt.param_grad != ParamGrad::None)
-      throw Error("a batch-norm affine map (LRP canonizer) has no parameter gradients");
+    xdnn::check(opt.param_grad == ParamGrad::None,
+                "a batch-norm affine map (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};
     return {linear_backward_input(grad_y[0], weight_.value, saved.tensor("x").shape())};
   }

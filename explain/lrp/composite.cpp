@@ -1,4 +1,5 @@
 #include "explain/lrp/composite.h"
+#include "engine/check.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -146,8 +147,8 @@ Rule make_rule(const std::string& raw_name, const RuleParams& p) {
   r.low = p.low;
   r.high = p.high;
   r.bias_in_denominator = !p.bias_out;
-  if (r.epsilon < 0) throw Error("LRP: epsilon must be >= 0, got " + num(r.epsilon));
-  if (r.gamma < 0) throw Error("LRP: gamma must be >= 0, got " + num(r.gamma));
+  check(r.epsilon >= 0, "LRP: epsilon must be >= 0, got " + num(r.epsilon));
+  check(r.gamma >= 0, "LRP: gamma must be >= 0, got " + num(r.gamma));
   if (r.name == "alpha-beta") {
     if (std::abs(r.alpha - r.beta - 1.0) > 1e-12)
       throw Error("LRP alpha-beta rule needs alpha - beta = 1 (relevance conservation), got alpha " + num(r.alpha) +
@@ -272,9 +273,9 @@ void apply_rule_map(const Model& model, const std::string& spec, const RuleParam
       throw Error("--rule-map entry '" + item + "': expected PATTERN=RULE[:PARAMS]");
     entries.push_back({trim(item.substr(0, eq)), parse_rule(item.substr(eq + 1), p)});
   }
-  if (entries.empty()) throw Error("--rule-map '" + spec + "' has no entries; expected PATTERN=RULE,...");
+  check(!entries.empty(), "--rule-map '" + spec + "' has no entries; expected PATTERN=RULE,...");
   const auto& nodes = model.nodes();
-  if (rules.size() != nodes.size()) throw Error("internal: rule list does not match the model's nodes");
+  check(rules.size() == nodes.size(), "internal: rule list does not match the model's nodes");
   for (size_t k = 0; k < nodes.size(); ++k) {
     const std::string prefix = param_prefix(nodes[k]);
     for (auto& e : entries) {

@@ -1,5 +1,6 @@
 // The `lrp` method: library functions (explain/lrp/lrp.h) and the registry entry.
 #include "explain/lrp/lrp.h"
+#include "engine/check.h"
 
 #include <algorithm>
 
@@ -40,7 +41,7 @@ std::vector<Rule> rules_for(const Model& model, const LrpConfig& config) {
 }
 
 Tensor logit_seed(const Tensor& logits, const std::vector<int64_t>& targets) {
-  if (logits.ndim() != 2) throw Error("LRP: expected logits (N, classes), got " + logits.describe());
+  check(logits.ndim() == 2, "LRP: expected logits (N, classes), got " + logits.describe());
   const int64_t N = logits.dim(0), K = logits.dim(1);
   if (static_cast<int64_t>(targets.size()) != N)
     throw Error("LRP: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
@@ -78,7 +79,7 @@ LrpResult lrp_pass(const Model& model, const Tensor& input, const LrpConfig& con
   int seed_id;
   Tensor seed;
   if (query.from.empty()) {
-    if (query.unit >= 0) throw Error("LRP: --unit needs --from VALUE (the value whose unit starts the relevance)");
+    check(query.unit < 0, "LRP: --unit needs --from VALUE (the value whose unit starts the relevance)");
     seed_id = logits_id(r.model);
     seed = logit_seed(tape_logits(r.model, r.tape), query.targets);
   } else {

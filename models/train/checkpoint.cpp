@@ -1,4 +1,5 @@
 #include "models/train/checkpoint.h"
+#include "engine/check.h"
 
 #include <charconv>
 #include <cstdlib>
@@ -112,8 +113,8 @@ void load_optimizer_state(const std::string& path, Optimizer& opt) {
   // (the learning rate in the sidecar is the one of its epoch, which a decay schedule changes).
   const std::string got = metadata_get(meta, "optimizer", path);
   const std::string want = opt.config().name + "(";
-  if (got.rfind(want, 0) != 0)
-    throw Error(path + ": optimizer state is for " + got + ", this run uses " + describe(opt.config()));
+  check(got.rfind(want, 0) == 0,
+        path + ": optimizer state is for " + got + ", this run uses " + describe(opt.config()));
   opt.load_state_tensors(state, path);
 }
 
@@ -153,7 +154,7 @@ OptimizerConfig optimizer_from_metadata(const Metadata& m, const std::string& so
 
 std::string metadata_get(const Metadata& m, const std::string& key, const std::string& source) {
   auto it = m.find(key);
-  if (it == m.end()) throw Error(source + ": metadata has no '" + key + "' entry (is this an xdnn checkpoint?)");
+  check(it != m.end(), source + ": metadata has no '" + key + "' entry (is this an xdnn checkpoint?)");
   return it->second;
 }
 

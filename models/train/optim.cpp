@@ -1,4 +1,5 @@
 #include "models/train/optim.h"
+#include "engine/check.h"
 
 #include <charconv>
 #include <cmath>
@@ -16,7 +17,7 @@ void validate(const OptimizerConfig& cfg) {
   if (cfg.nesterov && cfg.momentum <= 0) throw Error("nesterov momentum requires momentum > 0");
   if (!(cfg.beta1 >= 0 && cfg.beta1 < 1) || !(cfg.beta2 >= 0 && cfg.beta2 < 1))
     throw Error("Adam betas must lie in [0, 1)");
-  if (!(cfg.eps >= 0)) throw Error("Adam eps must be >= 0");
+  check(cfg.eps >= 0, "Adam eps must be >= 0");
 }
 
 namespace {
@@ -150,7 +151,7 @@ void Optimizer::load_state_tensors(const std::map<std::string, Tensor>& state, c
                   v.describe());
     (is1 ? b1 : b2)[k] = t.clone();
   }
-  if (steps < 0) throw Error(source + ": optimizer state has no tensor 'step'");
+  check(steps >= 0, source + ": optimizer state has no tensor 'step'");
   buf1_ = std::move(b1);
   buf2_ = std::move(b2);
   steps_ = steps;

@@ -1,4 +1,5 @@
 #include "models/train/train.h"
+#include "engine/check.h"
 
 #include <unistd.h>
 
@@ -119,11 +120,11 @@ uint64_t epoch_seed(uint64_t seed, int epoch, uint64_t stream) {
 std::vector<EpochResult> train_model(Model& model, const LabeledData& train, const LabeledData& test,
                                      const TrainConfig& cfg, const std::function<void(const EpochResult&)>& on_epoch) {
   check_data(train, "training");
-  if (cfg.batch_size <= 0) throw Error("batch size must be positive, got " + std::to_string(cfg.batch_size));
+  check(cfg.batch_size > 0, "batch size must be positive, got " + std::to_string(cfg.batch_size));
   if (!(cfg.lr_decay > 0) || !std::isfinite(cfg.lr_decay))
     throw Error("learning-rate decay must be a positive finite factor, got " + std::to_string(cfg.lr_decay));
-  if (cfg.epochs <= 0) throw Error("number of epochs must be positive, got " + std::to_string(cfg.epochs));
-  if (model.outputs().size() != 1) throw Error("training needs a model with one output (logits)");
+  check(cfg.epochs > 0, "number of epochs must be positive, got " + std::to_string(cfg.epochs));
+  check(model.outputs().size() == 1, "training needs a model with one output (logits)");
   Optimizer opt(cfg.optimizer, model.params());
   int first_epoch = 1;
 
