@@ -8,29 +8,34 @@
 //   weight grad   gW[g] (Og, K) += gyᵀ[g] (Og, nb·P) · colᵀ[g] (K, nb·P)ᵀ     one product per chunk
 //   per example   gW_n[g] (Og, K) = gy_n[g] (Og, P) · col_n[g]ᵀ              batched over n
 // Pointwise convolutions (1x1, stride 1, no padding) use x itself as col. Chunks bound the col buffer
-// (kColBytes); sums over chunks run in chunk order, so results do not depend on anything but the inputs.
+// (256 MiB, set_im2col_buffer_bytes); sums over chunks run in chunk order, so results do not depend on anything but the
+// inputs.
 //
-// Which path: conv_algo() (cuda_ops.h). Auto takes cuDNN for what cuDNN expresses (symmetric padding)
-// and im2col otherwise; per-example weight gradients are always im2col (cuDNN has no per-example
+// Which path: decide_conv_route() (kernels/conv_route.h) from conv_algo() (cuda_ops.h) and what cuDNN
+// answers. Auto takes cuDNN for what cuDNN expresses (symmetric padding, a non-empty batch, tensors within
+// its 32-bit element counts) and im2col otherwise, and falls back to im2col whenever cuDNN refuses
+// (NOT_SUPPORTED, BAD_PARAM, no usable algorithm, library not loadable); XDNN_LOG=conv prints the route
+// of each distinct configuration once; per-example weight gradients are always im2col (cuDNN has no per-example
 // filter gradient). Without a GPU nobody has measured which is faster per shape: the default follows
 // the usual expectation (cuDNN's implicit-GEMM / Winograd kernels beat im2col + GEMM), and the choice
 // must be measured on the target GPU (bench) before it is trusted; XDNN_CUDA_CONV=im2col|cudnn|auto
 // overrides it.
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <type_traits>
 
 #include "engine/dispatch.h"
 #include "kernels/blas_args.h"
 #include "kernels/conv_body.h"
+#include "kernels/conv_route.h"
 #include "kernels/cuda_libs.h"
 #include "kernels/data_movement_body.h"
 
 namespace xdnn::cuda {
 namespace {
 
-constexpr size_t kColBytes = size_t(256) << 20;  // col buffer bound per chunk
+constexpr size_t kDefaultColBytes = size_t(256) << 20;  // col buffer bound per chunk
+size_t col_bytes = kDefaultColBytes;                    // set_im2col_buffer_bytes (tests)
 
 ConvDims conv_dims(const Shape& xs, const Shape& ws, const ops::Conv2dGeometry& g) {
   const Shape ys = ops::conv2d_output_shape(xs, ws, g);
@@ -57,7 +62,7 @@ bool is_pointwise(const ConvDims& d, const ops::Conv2dGeometry& g) {
 
 int64_t chunk_samples(const ConvDims& d, size_t elem) {
   const size_t per = static_cast<size_t>(d.R * d.P) * elem;
-  const int64_t nb = per ? static_cast<int64_t>(kColBytes / per) : d.N;
+  const int64_t nb = per ? static_cast<int64_t>(col_bytes / per) : d.N;
   return nb < 1 ? 1 : (nb > d.N ? d.N : nb);
 }
 
@@ -100,31 +105,22 @@ const T* columns(const Tensor& x, const ConvDims& d, const ops::Conv2dGeometry& 
   return col.device_data<T>();
 }
 
-ConvAlgo algo_from_env() {
-  const char* e = std::getenv("XDNN_CUDA_CONV");
-  if (e == nullptr || std::strcmp(e, "auto") == 0 || *e == 0) return ConvAlgo::Auto;
-  if (std::strcmp(e, "im2col") == 0) return ConvAlgo::Im2col;
-  if (std::strcmp(e, "cudnn") == 0) return ConvAlgo::Cudnn;
-  throw Error(std::string("XDNN_CUDA_CONV=") + e + ": expected im2col, cudnn or auto");
-}
-
 ConvAlgo& algo_setting() {
-  static ConvAlgo a = algo_from_env();
+  static ConvAlgo a = parse_conv_algo(std::getenv("XDNN_CUDA_CONV"));
   return a;
 }
 
-bool use_cudnn(const ops::Conv2dGeometry& g) {
-  const ConvAlgo a = algo_setting();
-  if (a == ConvAlgo::Im2col) return false;
-  const bool expressible = cudnn_supports(g);
-  if (a == ConvAlgo::Cudnn && !expressible)
-    throw Error("conv2d: cuDNN was selected (XDNN_CUDA_CONV=cudnn) but it cannot express asymmetric padding");
-  return expressible;
+// Appends cuDNN's explanation of a refusal to the decision's reason.
+RouteDecision after_cudnn(const ConvConfig& c, CudnnOutcome outcome, const std::string& detail) {
+  RouteDecision d = decide_conv_route(algo_setting(), c, outcome);
+  if (!detail.empty()) d.reason += ": " + detail;
+  return d;
 }
 
 }  // namespace
 
 void set_conv_algo(ConvAlgo a) { algo_setting() = a; }
+void set_im2col_buffer_bytes(size_t bytes) { col_bytes = bytes ? bytes : kDefaultColBytes; }
 ConvAlgo conv_algo() { return algo_setting(); }
 
 Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dGeometry& g) {
@@ -270,7 +266,16 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const o
     ops::expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
   }
   ops::conv2d_output_shape(x.shape(), w.shape(), g);  // geometry checks
-  return use_cudnn(g) ? conv2d_forward_cudnn(x, w, b, g) : conv2d_forward_im2col(x, w, b, g);
+  const ConvConfig c{ConvPass::Forward, x.dtype(), x.shape(), w.shape(), g};
+  RouteDecision d = decide_conv_route(algo_setting(), c, CudnnOutcome::NotTried);
+  Tensor y;
+  if (d.route == ConvRoute::Cudnn) {
+    std::string detail;
+    d = after_cudnn(c, try_conv2d_forward_cudnn(x, w, b, g, y, &detail), detail);
+  }
+  if (d.route == ConvRoute::Im2col) y = conv2d_forward_im2col(x, w, b, g);
+  report_conv_route(c, d);
+  return y;
 }
 
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const ops::Conv2dGeometry& g) {
@@ -281,8 +286,16 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
   check_groups(x_shape, w.shape(), g, "conv2d_backward_input");
   const Shape ys = ops::conv2d_output_shape(x_shape, w.shape(), g);
   ops::expect_shape(gy, ys, "conv2d_backward_input gradient");
-  return use_cudnn(g) ? conv2d_backward_input_cudnn(gy, w, x_shape, g)
-                      : conv2d_backward_input_im2col(gy, w, x_shape, g);
+  const ConvConfig c{ConvPass::BackwardInput, gy.dtype(), x_shape, w.shape(), g};
+  RouteDecision d = decide_conv_route(algo_setting(), c, CudnnOutcome::NotTried);
+  Tensor gx;
+  if (d.route == ConvRoute::Cudnn) {
+    std::string detail;
+    d = after_cudnn(c, try_conv2d_backward_input_cudnn(gy, w, x_shape, g, gx, &detail), detail);
+  }
+  if (d.route == ConvRoute::Im2col) gx = conv2d_backward_input_im2col(gy, w, x_shape, g);
+  report_conv_route(c, d);
+  return gx;
 }
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate,
@@ -296,10 +309,14 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool 
   check_groups(x.shape(), gw.shape(), g, "conv2d_backward_weight");
   const Shape ys = ops::conv2d_output_shape(x.shape(), gw.shape(), g);
   ops::expect_shape(gy, ys, "conv2d_backward_weight gradient");
-  if (use_cudnn(g))
-    conv2d_backward_weight_cudnn(x, gy, gw, accumulate, g);
-  else
-    conv2d_backward_weight_im2col(x, gy, gw, accumulate, g);
+  const ConvConfig c{ConvPass::BackwardWeight, x.dtype(), x.shape(), gw.shape(), g};
+  RouteDecision d = decide_conv_route(algo_setting(), c, CudnnOutcome::NotTried);
+  if (d.route == ConvRoute::Cudnn) {
+    std::string detail;
+    d = after_cudnn(c, try_conv2d_backward_weight_cudnn(x, gy, gw, accumulate, g, &detail), detail);
+  }
+  if (d.route == ConvRoute::Im2col) conv2d_backward_weight_im2col(x, gy, gw, accumulate, g);
+  report_conv_route(c, d);
 }
 
 }  // namespace xdnn::cuda

@@ -3,20 +3,47 @@
 
 #include <cstdio>
 
+#include "kernels/conv_route.h"
 #include "kernels/cuda_libs.h"
 
 namespace xdnn::cuda {
 
+namespace {
+
+// Errors a kernel raises while it runs (reported by whatever CUDA call comes next, not by the launch).
+bool is_async_fault(cudaError_t status) {
+  return status == cudaErrorIllegalAddress || status == cudaErrorLaunchFailure ||
+         status == cudaErrorMisalignedAddress || status == cudaErrorIllegalInstruction || status == cudaErrorAssert ||
+         status == cudaErrorHardwareStackError || status == cudaErrorInvalidPc;
+}
+
+}  // namespace
+
 void check(cudaError_t status, const char* call) {
   if (status == cudaSuccess) return;
   cudaGetLastError();  // clear a non-sticky error so the next call does not report it again
-  throw Error(std::string(call) + " failed: " + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")");
+  std::string what =
+      std::string(call) + " failed: " + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")";
+  if (is_async_fault(status) && !cuda_sync_enabled())
+    what += "; an earlier kernel faulted: rerun with XDNN_CUDA_SYNC=1 to name it";
+  throw Error(what);
 }
 
 void check_launch(const char* kernel) {
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess)
     throw Error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(status));
+  sync_for_debug(kernel);
+}
+
+// XDNN_CUDA_SYNC=1: wait for the work just queued, so that a fault is reported here, naming its source.
+void sync_for_debug(const char* source) {
+  if (!cuda_sync_enabled()) return;
+  const cudaError_t status = cudaStreamSynchronize(stream());
+  if (status == cudaSuccess) return;
+  cudaGetLastError();
+  throw Error(std::string("CUDA: ") + source + " faulted on the device: " + cudaGetErrorString(status) + " (" +
+              cudaGetErrorName(status) + ", found by XDNN_CUDA_SYNC=1)");
 }
 
 std::vector<DeviceInfo> devices(std::string* reason) {

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "kernels/conv_route.h"
+
 namespace xdnn::cuda {
 namespace {
 

@@ -2,7 +2,7 @@
 // the engine to the golden contract (tests/golden/README.md).
 //
 //   golden_runner --bin PATH_TO_XDNN --cases DIR [--filter PREFIX]... [--exclude PREFIX]...
-//                 [--keep OUTDIR] [--timeout S]
+//                 [--keep OUTDIR] [--timeout S] [--append ARG]...
 //
 // Every folder below DIR holding a case.json is a case, named by its path relative to DIR. A case is run
 // when its name starts with one of the --filter prefixes (all cases when none is given) and with none of
@@ -10,8 +10,9 @@
 // value after "--out" redirected to a scratch folder; the output must be a float32 .npy of the expected
 // shape with no NaN/Inf, and rel_err = ||out − expected||₂ / ||expected||₂ (plain ||out||₂ when the
 // expected array is all zero) must not exceed the case's tolerance. One line per case, then
-// "N passed, M failed". Exit status 0 only when nothing failed and at least one case ran: a method that is
-// not implemented fails its cases (non-zero exit of the binary), nothing is skipped.
+// "N passed, M failed". --append adds arguments after each case's command (bench/gpu_check.sh runs every
+// case with `--append --device --append cuda`). Exit status 0 only when nothing failed and at least one case ran: a
+// method that is not implemented fails its cases (non-zero exit of the binary), nothing is skipped.
 #include <fcntl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -39,7 +40,7 @@ namespace {
 
 struct Args {
   std::string bin, cases, keep;
-  std::vector<std::string> filters, excludes;
+  std::vector<std::string> filters, excludes, append;
   double timeout = 120.0;
 };
 
@@ -123,6 +124,7 @@ Outcome run_case(const Args& args, const fs::path& case_dir, const fs::path& scr
     o.reason = "case.json has no '--out " + out_name + "' argument";
     return o;
   }
+  argv.insert(argv.end(), args.append.begin(), args.append.end());
   const fs::path err_path = scratch / "stderr.txt";
   const int rc = run_process(argv, case_dir.string(), err_path.string(), args.timeout);
   if (rc == -1) {
@@ -177,7 +179,7 @@ Outcome run_case(const Args& args, const fs::path& case_dir, const fs::path& scr
 int usage(const char* msg) {
   std::fprintf(stderr,
                "error: %s\nusage: golden_runner --bin XDNN --cases DIR [--filter PREFIX]... [--exclude PREFIX]... "
-               "[--keep DIR] [--timeout S]\n",
+               "[--keep DIR] [--timeout S] [--append ARG]...\n",
                msg);
   return 2;
 }
@@ -202,6 +204,8 @@ int main(int argc, char** argv) {
       args.keep = v;
     else if (a == "--timeout")
       args.timeout = std::atof(v.c_str());
+    else if (a == "--append")
+      args.append.push_back(v);
     else
       return usage(("unknown argument " + a).c_str());
   }

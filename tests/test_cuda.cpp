@@ -12,25 +12,13 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/cuda_ops.h"
+#include "tests/cuda_skip.h"
 
 using namespace xdnn;
+using testing::no_gpu;
+using testing::no_gpu_reason;
 
 namespace {
-
-// Why there is no usable GPU ("" when there is one). Queried once, at test registration.
-const std::string& no_gpu_reason() {
-  static const std::string reason = [] {
-    if constexpr (!cuda::kBuilt) {
-      return std::string("xdnn was built without the CUDA backend (-Dcuda=disabled or no nvcc)");
-    } else {
-      std::string r;
-      if (!cuda::devices(&r).empty()) return std::string();
-      return "no CUDA device: " + r;
-    }
-  }();
-  return reason;
-}
-bool no_gpu() { return !no_gpu_reason().empty(); }
 
 Tensor random_tensor(const Shape& s, DType dt, Rng& rng, double lo = -2, double hi = 2) {
   Tensor t(s, dt);
@@ -78,10 +66,7 @@ TEST_CASE("cuda: availability (prints why GPU tests are skipped) and the --devic
 }
 
 TEST_CASE("cuda: device tensors, copies, host access errors, pool reuse" * doctest::skip(no_gpu())) {
-  if (no_gpu()) {  // reached only with --no-skip
-    MESSAGE("SKIPPED: " << no_gpu_reason());
-    return;
-  }
+  if (no_gpu()) FAIL("run with --no-skip but there is no GPU: " << no_gpu_reason());
   Rng rng(1);
   const Tensor h = random_tensor({3, 5}, DType::F32, rng);
   const Tensor d = gpu(h);
@@ -123,10 +108,7 @@ TEST_CASE("cuda: device tensors, copies, host access errors, pool reuse" * docte
 }
 
 TEST_CASE("cuda: matmul and batched_matmul (cuBLAS) match the CPU" * doctest::skip(no_gpu())) {
-  if (no_gpu()) {  // reached only with --no-skip
-    MESSAGE("SKIPPED: " << no_gpu_reason());
-    return;
-  }
+  if (no_gpu()) FAIL("run with --no-skip but there is no GPU: " << no_gpu_reason());
   Rng rng(2);
   for (DType dt : {DType::F32, DType::F64})
     for (bool ta : {false, true})
@@ -147,10 +129,7 @@ TEST_CASE("cuda: matmul and batched_matmul (cuBLAS) match the CPU" * doctest::sk
 }
 
 TEST_CASE("cuda: element-wise ops with broadcasting match the CPU" * doctest::skip(no_gpu())) {
-  if (no_gpu()) {  // reached only with --no-skip
-    MESSAGE("SKIPPED: " << no_gpu_reason());
-    return;
-  }
+  if (no_gpu()) FAIL("run with --no-skip but there is no GPU: " << no_gpu_reason());
   Rng rng(3);
   for (DType dt : {DType::F32, DType::F64}) {
     for (int u = 0; u <= static_cast<int>(ops::Unary::Step); ++u) {
@@ -185,10 +164,7 @@ TEST_CASE("cuda: element-wise ops with broadcasting match the CPU" * doctest::sk
 }
 
 TEST_CASE("cuda: sum_all and dot_all match the CPU and are deterministic" * doctest::skip(no_gpu())) {
-  if (no_gpu()) {  // reached only with --no-skip
-    MESSAGE("SKIPPED: " << no_gpu_reason());
-    return;
-  }
+  if (no_gpu()) FAIL("run with --no-skip but there is no GPU: " << no_gpu_reason());
   Rng rng(4);
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t n : {int64_t(1), int64_t(1000), int64_t(70001), int64_t(300007)}) {
@@ -203,10 +179,7 @@ TEST_CASE("cuda: sum_all and dot_all match the CPU and are deterministic" * doct
 }
 
 TEST_CASE("cuda: softmax, log-softmax, cross-entropy and their backward match the CPU" * doctest::skip(no_gpu())) {
-  if (no_gpu()) {  // reached only with --no-skip
-    MESSAGE("SKIPPED: " << no_gpu_reason());
-    return;
-  }
+  if (no_gpu()) FAIL("run with --no-skip but there is no GPU: " << no_gpu_reason());
   Rng rng(5);
   for (DType dt : {DType::F32, DType::F64}) {
     const Tensor x = random_tensor({3, 5, 7}, dt, rng, -6, 6), dy = random_tensor({3, 5, 7}, dt, rng);

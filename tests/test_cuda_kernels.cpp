@@ -4,7 +4,7 @@
 // relative L2 <= 1e-5 for float32 element-wise work, <= 1e-4 for reductions and products; float64 runs
 // must agree to 1e-12 (1e-10 for products). Each case also runs twice and must repeat bit for bit.
 //
-// Without a GPU (or in a build without the backend) every case prints why it is skipped and returns.
+// Without a GPU (or in a build without the backend) every case is a doctest skip (tests/cuda_skip.h).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -13,24 +13,14 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/cuda_ops.h"
+#include "tests/cuda_skip.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
+using testing::no_gpu;
 using testing::rel_l2;
 
 namespace {
-
-// Whether the CUDA kernels can run here; prints the reason when not.
-bool gpu_ready() {
-  std::string why;
-  if constexpr (!cuda::kBuilt) {
-    why = "the CUDA backend is not built (-Dcuda=disabled or no toolkit)";
-  } else {
-    if (!cuda::devices(&why).empty()) return true;
-  }
-  MESSAGE("CUDA kernel test skipped: " << why);
-  return false;
-}
 
 Tensor randn(const Shape& s, Rng& rng, DType dt) {
   Tensor t(s, dt);
@@ -69,8 +59,7 @@ void agree(const Tensor& gpu, const Tensor& cpu, double tolerance, const char* w
 
 }  // namespace
 
-TEST_CASE("cuda kernels: convolution (im2col + cuBLAS and cuDNN) vs the CPU op") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: convolution (im2col + cuBLAS and cuDNN) vs the CPU op" * doctest::skip(no_gpu())) {
   if constexpr (cuda::kBuilt) {
     Rng rng(901);
     struct Case {
@@ -117,8 +106,7 @@ TEST_CASE("cuda kernels: convolution (im2col + cuBLAS and cuDNN) vs the CPU op")
   }
 }
 
-TEST_CASE("cuda kernels: max and average pooling vs the CPU op") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: max and average pooling vs the CPU op" * doctest::skip(no_gpu())) {
   Rng rng(902);
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t k : {2, 3}) {
@@ -146,8 +134,7 @@ TEST_CASE("cuda kernels: max and average pooling vs the CPU op") {
     }
 }
 
-TEST_CASE("cuda kernels: batch norm, layer norm and centring vs the CPU ops") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: batch norm, layer norm and centring vs the CPU ops" * doctest::skip(no_gpu())) {
   Rng rng(903);
   for (DType dt : {DType::F32, DType::F64}) {
     INFO(dtype_name(dt));
@@ -177,8 +164,8 @@ TEST_CASE("cuda kernels: batch norm, layer norm and centring vs the CPU ops") {
   }
 }
 
-TEST_CASE("cuda kernels: activations, GELU / erf, the pointwise family and the dropout mask") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: activations, GELU / erf, the pointwise family and the dropout mask" *
+          doctest::skip(no_gpu())) {
   Rng rng(904);
   for (DType dt : {DType::F32, DType::F64}) {
     INFO(dtype_name(dt));
@@ -216,8 +203,7 @@ TEST_CASE("cuda kernels: activations, GELU / erf, the pointwise family and the d
   }
 }
 
-TEST_CASE("cuda kernels: data movement and embedding vs the CPU ops (exact)") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: data movement and embedding vs the CPU ops (exact)" * doctest::skip(no_gpu())) {
   Rng rng(905);
   for (DType dt : {DType::F32, DType::F64, DType::I64}) {
     INFO(dtype_name(dt));
@@ -267,8 +253,7 @@ TEST_CASE("cuda kernels: data movement and embedding vs the CPU ops (exact)") {
   }
 }
 
-TEST_CASE("cuda kernels: LSTM, GRU and Elman cells vs the CPU ops") {
-  if (!gpu_ready()) return;
+TEST_CASE("cuda kernels: LSTM, GRU and Elman cells vs the CPU ops" * doctest::skip(no_gpu())) {
   Rng rng(906);
   for (DType dt : {DType::F32, DType::F64}) {
     INFO(dtype_name(dt));
