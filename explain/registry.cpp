@@ -57,8 +57,10 @@ const Tensor& Options::array(const std::string& name) const {
   return it->second;
 }
 
-void load_option_files(const MethodInfo& method, Options& options) {
-  for (const OptionSpec& spec : method.options) {
+void load_option_files(const MethodInfo& method, Options& options) { load_option_files(method.options, options); }
+
+void load_option_files(const std::vector<OptionSpec>& specs, Options& options) {
+  for (const OptionSpec& spec : specs) {
     const std::string value = options.get(spec.name, "");
     if (spec.names_file && !value.empty() && spec.names_file(value)) options.arrays[spec.name] = load_npy(value);
   }

@@ -27,6 +27,8 @@ Options resolve_options(const MethodInfo& method, const std::map<std::string, st
 // the method computes on the arrays and reads no files. A missing or malformed file is load_npy's
 // one-line error naming it.
 void load_option_files(const MethodInfo& method, Options& options);
+// The same for any option list (the metrics' options: --ground-truth G.npy).
+void load_option_files(const std::vector<OptionSpec>& specs, Options& options);
 
 // Comma-separated names of the registered methods ("cam, deconvnet, ...").
 std::string method_names();

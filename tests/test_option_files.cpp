@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "explain/evaluate/metric.h"
+#include "explain/evaluate/table.h"
 #include "explain/registry.h"
 #include "file_fixtures.h"
 #include "models/io/npy.h"
@@ -72,4 +74,26 @@ TEST_CASE("option files: a file not loaded, or missing, is a one-line error nami
   check_error([&] { find_method("integrated-gradients").run(not_loaded); }, "--baseline b.npy", "not loaded");
   ExplainRequest missing = request(m, x, "lime", {{"coalitions", "/nonexistent/z.npy"}});
   check_error([&] { load_option_files(find_method("lime"), missing.options); }, "/nonexistent/z.npy", "");
+}
+
+TEST_CASE("option files: --ground-truth G.npy is loaded by resolve_metrics and scores like the same tensor given") {
+  ScratchDir dir("option_files_gt");
+  const std::string path = dir.path("g.npy");
+  Tensor g = Tensor::from_vector({2, 4}, std::vector<float>{1, 0, 0, -1, 0, 0, 1, 1});
+  save_npy(path, g);
+  const auto metrics = resolve_metrics({"pointing-game", "relevance-mass"}, {{"ground-truth", path}});
+  REQUIRE(metrics.size() == 2);
+  for (const auto& [info, options] : metrics) {
+    REQUIRE(options.arrays.count("ground-truth") == 1);
+    MetricRequest from_file;
+    from_file.attribution = Tensor::from_vector({2, 4}, std::vector<double>{0.9, 0.1, 0.2, 5.0, 0.3, 0.1, 0.2, 0.4});
+    from_file.targets = {0, 0};
+    from_file.options = options;
+    MetricRequest given = from_file;
+    given.options.arrays.clear();
+    given.ground_truth = g;
+    const Tensor a = info->run(from_file).values, b = info->run(given).values;
+    REQUIRE(a.shape() == b.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) CHECK(a.item(i) == b.item(i));
+  }
 }

@@ -7,7 +7,6 @@
 #include <numeric>
 
 #include "engine/error.h"
-#include "models/io/npy.h"
 #include "models/io/trigger_task.h"
 #include "models/train/checkpoint.h"
 #include "models/zoo.h"
@@ -15,7 +14,8 @@
 namespace xdnn::explain {
 
 OptionSpec ground_truth_option() {
-  return {"ground-truth", "", ".npy mask of the attribution's shape: 1 relevant, 0 not, -1 ignored (required)"};
+  return {"ground-truth", "", ".npy mask of the attribution's shape: 1 relevant, 0 not, -1 ignored (required)", "",
+          any_value_names_file};
 }
 
 std::vector<GroundTruthSample> ground_truth_samples(const MetricRequest& req) {
@@ -25,7 +25,7 @@ std::vector<GroundTruthSample> ground_truth_samples(const MetricRequest& req) {
     if (path.empty())
       throw Error("ground-truth metrics need --ground-truth G.npy (1 relevant, 0 not, -1 ignored)",
                   "or --trigger-test N with a trigger-task checkpoint");
-    g = load_npy(path);
+    g = req.options.array("ground-truth");  // loaded by the caller (resolve_metrics)
   }
   const Tensor& a = req.attribution;
   if (!a.defined() || !a.is_float() || a.ndim() < 2 || a.numel() == 0)

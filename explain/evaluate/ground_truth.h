@@ -22,8 +22,9 @@ struct GroundTruthSample {
   int64_t num_relevant = 0;
 };
 
-// The request's ground truth (req.ground_truth, else the .npy named by --ground-truth), checked against the
-// attribution (same shape, values −1/0/1, finite attribution), split per sample.
+// The request's ground truth (req.ground_truth, else the .npy named by --ground-truth, which the caller loaded
+// into req.options.arrays: resolve_metrics), checked against the attribution (same shape, values −1/0/1,
+// finite attribution), split per sample.
 std::vector<GroundTruthSample> ground_truth_samples(const MetricRequest& req);
 
 // Positions sorted by attribution, largest first, ties by lower position.

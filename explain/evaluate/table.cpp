@@ -56,6 +56,7 @@ std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::ve
       for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
       throw Error("option --" + name + " does not apply to metric " + list);
     }
+  for (auto& [m, options] : out) load_option_files(m->options, options);  // --ground-truth G.npy: metrics read no files
   return out;
 }
 

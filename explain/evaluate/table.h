@@ -25,8 +25,9 @@ struct AttributionSource {
 AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
                                 const std::string& method, const std::map<std::string, std::string>& options);
 
-// For each metric in `names`: its options, from `given` those it takes plus its defaults. Throws when a
-// given option is taken by none of them, or a name is unknown.
+// For each metric in `names`: its options, from `given` those it takes plus its defaults, and the files
+// they name loaded (load_option_files: --ground-truth G.npy). Throws when a given option is taken by none of
+// them, or a name is unknown.
 std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
                                                                    const std::map<std::string, std::string>& given);
 
