@@ -215,11 +215,12 @@ MethodRegistration reg_attention{
     {"attention",
      "raw attention weights of one layer for a query position (token models; ignores the target class)",
      {{"query", "mean",
-       "query position whose attention row is returned: mean (of the non-padding rows), first, last or an index"},
+       "query position whose attention row is returned: mean (of the non-padding rows), first, last or an index",
+       "mean|first|last|INT"},
       {"attention-layer", "-1", "which attention layer, 0 = nearest the input, -1 = the last"},
-      {"head", "mean", "mean over heads, or one head's index"},
-      {"png-dir", "", "also write one PNG per sample, layer and head (and the head mean) into this directory"},
-      {"vocab", "", "vocabulary JSON ({\"tokens\": [...]}) for token labels in the PNGs (default: ids)"}},
+      {"head", "mean", "mean over heads, or one head's index", "mean|INT"},
+      {"png-dir", "", "also write one PNG per sample, layer and head (and the head mean) into this directory", "DIR"},
+      {"vocab", "", "vocabulary JSON ({\"tokens\": [...]}) for token labels in the PNGs (default: ids)", "FILE"}},
      run_attention}};
 
 MethodRegistration reg_rollout{
@@ -227,7 +228,8 @@ MethodRegistration reg_rollout{
      "attention rollout (Abnar & Zuidema 2020): product over layers of rownorm(0.5 mean_heads A + 0.5 I); "
      "ignores the target class",
      {{"query", "mean",
-       "query position whose rollout row is returned: mean (of the non-padding rows), first, last or an index"}},
+       "query position whose rollout row is returned: mean (of the non-padding rows), first, last or an index",
+       "mean|first|last|INT"}},
      run_rollout}};
 
 }  // namespace

@@ -152,7 +152,8 @@ MethodRegistration reg{{"deeplift",
                           "NUMBER|FILE", baseline_names_file},
                          {"rule", "",
                           "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
-                          "zplus, gamma, alpha-beta)"}},
+                          "zplus, gamma, alpha-beta)",
+                          "NAME"}},
                         deeplift}};
 
 }  // namespace

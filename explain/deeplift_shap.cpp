@@ -53,9 +53,9 @@ Attribution deeplift_shap(const ExplainRequest& req) {
 MethodRegistration reg{{"deeplift-shap",
                         "DeepLIFT-SHAP: DeepLIFT (rescale) averaged over a set of baselines (Lundberg & Lee 2017)",
                         {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)",
-                          "", any_value_names_file},
-                         {"score", "logit", "explained score: logit only"},
-                         {"rule", "", "rescale (default) or reveal-cancel"}},
+                          "FILE", any_value_names_file},
+                         {"score", "logit", "explained score: logit only", "{logit,prob,log-prob}"},
+                         {"rule", "", "rescale (default) or reveal-cancel", "NAME"}},
                         deeplift_shap}};
 
 }  // namespace

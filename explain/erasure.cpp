@@ -272,10 +272,12 @@ Attribution erasure_flip(const ExplainRequest& req) {
   return a;
 }
 
-const OptionSpec kScore{"score", "log-prob", "erasure score of the target class: log-prob, prob or logit"};
+const OptionSpec kScore{"score", "log-prob", "erasure score of the target class: log-prob, prob or logit",
+                        "{logit,prob,log-prob}"};
 const OptionSpec kErase{"erase", "zero",
-                        "how a token is erased: zero (embedding set to 0), pad (id replaced by --pad-id), remove"};
-const OptionSpec kPadId{"pad-id", "0", "token id that --erase pad substitutes"};
+                        "how a token is erased: zero (embedding set to 0), pad (id replaced by --pad-id), remove",
+                        "{zero,pad,remove}"};
+const OptionSpec kPadId{"pad-id", "0", "token id that --erase pad substitutes", "INT"};
 
 MethodRegistration reg{{"erasure",
                         "representation erasure (Li et al. 2016): drop of the target's score when one token is erased",
@@ -284,7 +286,10 @@ MethodRegistration reg{{"erasure",
 MethodRegistration reg_flip{
     {"erasure-flip",
      "greedy smallest set of erased tokens that changes the prediction (Li et al. 2016); ranks the erased tokens",
-     {kScore, kErase, kPadId, {"summary", "", "write set sizes, flipped classes and positions to this JSON file"}},
+     {kScore,
+      kErase,
+      kPadId,
+      {"summary", "", "write set sizes, flipped classes and positions to this JSON file", "FILE"}},
      erasure_flip}};
 
 }  // namespace

@@ -71,9 +71,9 @@ Attribution expected_gradients(const ExplainRequest& req) {
 MethodRegistration reg{{"expected-gradients",
                         "expected gradients (Erion et al. 2021): integrated gradients averaged over a baseline set",
                         {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)",
-                          "", any_value_names_file},
+                          "FILE", any_value_names_file},
                          {"steps", "50", "number of integration nodes per baseline"},
-                         {"integration", "gauss-legendre", integration_rules().names(" | ")},
+                         {"integration", "gauss-legendre", integration_rules().names(" | "), "NAME"},
                          kOptScore},
                         expected_gradients}};
 

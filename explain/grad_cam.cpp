@@ -131,7 +131,7 @@ Attribution grad_cam(const ExplainRequest& req) {
 MethodRegistration reg{
     {"grad-cam",
      "gradient-weighted class activation map of a feature layer (Selvaraju et al. 2017)",
-     {{"layer", "", "tensor name of an (N, C, h, w) or (N, C, L) activation (default: the last one)"},
+     {{"layer", "", "tensor name of an (N, C, h, w) or (N, C, L) activation (default: the last one)", "TENSOR"},
       {"upsample", "false", "resize the map to the input's height and width, or length (bilinear / linear)"}},
      grad_cam}};
 

@@ -88,9 +88,9 @@ MethodRegistration reg{{"gradient-shap",
                         "GradientSHAP (Captum's variant): gradients at random points between the input (plus noise) "
                         "and random baselines, times the difference",
                         {{"baselines", "", "float32 .npy (J, ...) of baseline samples (default: one all-zero baseline)",
-                          "", any_value_names_file},
+                          "FILE", any_value_names_file},
                          {"samples", "5", "number of random draws per sample"},
-                         {"stdevs", "0", "standard deviation of the Gaussian input noise"},
+                         {"stdevs", "0", "standard deviation of the Gaussian input noise", "FLOAT"},
                          kOptSeed,
                          kOptScore},
                         gradient_shap}};

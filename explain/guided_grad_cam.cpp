@@ -22,7 +22,7 @@ Attribution guided_grad_cam(const ExplainRequest& req) {
 
 MethodRegistration reg{{"guided-grad-cam",
                         "guided backprop times the upsampled Grad-CAM map",
-                        {{"layer", "", "tensor name of an (N, C, h, w) activation (default: the last one)"}},
+                        {{"layer", "", "tensor name of an (N, C, h, w) activation (default: the last one)", "TENSOR"}},
                         guided_grad_cam}};
 
 }  // namespace

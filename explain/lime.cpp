@@ -185,13 +185,13 @@ MethodRegistration reg{
       kOptGroupBaseline,
       kOptPadId,
       kOptScore,
-      {"coalitions", "", "float32 (S, G) matrix of 0/1 coalitions (1 = group kept); default: sampled", "",
+      {"coalitions", "", "float32 (S, G) matrix of 0/1 coalitions (1 = group kept); default: sampled", "FILE",
        any_value_names_file},
-      {"samples", "", "number of sampled coalitions when no --coalitions are given (default 1000)"},
+      {"samples", "", "number of sampled coalitions when no --coalitions are given (default 1000)", "INT"},
       kOptSeed,
-      {"kernel-width", "0.25", "width w of the kernel exp(-d^2/w^2) on the cosine distance"},
-      {"ridge", "1", "penalty lambda of the surrogate's coefficients (intercept unpenalised)"},
-      {"surrogate", "ridge", "ridge or lasso"}},
+      {"kernel-width", "0.25", "width w of the kernel exp(-d^2/w^2) on the cosine distance", "FLOAT"},
+      {"ridge", "1", "penalty lambda of the surrogate's coefficients (intercept unpenalised)", "FLOAT"},
+      {"surrogate", "ridge", "ridge or lasso", "{ridge,lasso}"}},
      lime}};
 
 }  // namespace

@@ -152,10 +152,10 @@ Attribution rise(const ExplainRequest& req) {
 MethodRegistration reg{
     {"rise",
      "RISE (Petsiuk et al. 2018): score-weighted mean of random soft masks",
-     {{"masks", "1000", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate", "",
+     {{"masks", "1000", "float32 .npy of masks (K, H, W) in [0, 1], or a number K of masks to generate", "FILE|INT",
        masks_name_file},
       {"cell", "4", "generated masks: grid cell size in pixels"},
-      {"p", "0.5", "generated masks: probability that a cell is kept"},
+      {"p", "0.5", "generated masks: probability that a cell is kept", "FLOAT"},
       kOptSeed,
       kOptGroupBaseline,
       kOptScore},

@@ -63,7 +63,7 @@ Attribution smoothgrad(const ExplainRequest& req) {
 MethodRegistration reg{{"smoothgrad",
                         "mean gradient over noisy copies of the input (Smilkov et al. 2017)",
                         {{"samples", "25", "number of noisy copies"},
-                         {"noise-level", "0.15", "noise σ as a fraction of each sample's (max − min)"},
+                         {"noise-level", "0.15", "noise σ as a fraction of each sample's (max − min)", "FLOAT"},
                          {"seed", "0", "seed of the noise"}},
                         smoothgrad}};
 

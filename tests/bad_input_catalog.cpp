@@ -88,7 +88,15 @@ const Case kCases[] = {
   {"model-is-a-folder", "{tmp}/afolder: is a directory", "explain --model {tmp}/afolder --input {tmp}/img28.npy --method saliency --out {tmp}/a.npy"},
   {"missing-input-file", "{tmp}/missing.npy", "run --model {golden}/models/cnn.onnx --input {tmp}/missing.npy --out {tmp}/y.npy"},
   {"truncated-npy", "{tmp}/truncated.npy", "run --model {golden}/models/cnn.onnx --input {tmp}/truncated.npy --out {tmp}/y.npy"},
-  {"wrong-input-shape", "expected float32 (N, 1, 28, 28)", "run --model {golden}/models/cnn.onnx --input {tmp}/x4.npy --out {tmp}/y.npy"},
+  {"wrong-input-shape", "float32 ('<f4') (2, 4), but the model's input 'input' is (N, 1, 28, 28)", "run --model {golden}/models/cnn.onnx --input {tmp}/x4.npy --out {tmp}/y.npy"},
+  // The dtype named is the file's (item 7): an int32 file is widened to int64 when read.
+  {"int32-where-float", "--input '{tmp}/int32_img28.npy': int32 ('<i4') (2, 1, 28, 28), but the model takes float values",
+   "explain --model {golden}/models/cnn.onnx --input {tmp}/int32_img28.npy --method saliency --out {tmp}/a.npy"},
+  {"int32-where-float-zoo", "int32 ('<i4')", "run --model fashion-cnn --input {tmp}/int32_img28.npy --out {tmp}/y.npy"},
+  {"int32-tokens-wrong-shape", "int32 ('<i4') (2, 5), but the model's input 'input' is (N, 12)",
+   "explain --model {golden}/models/lstm.onnx --input {tmp}/int32_tokens.npy --method saliency --out {tmp}/a.npy"},
+  {"float-where-tokens", "float32 ('<f4') (2, 1, 28, 28), but the model takes token ids",
+   "report --model {golden}/models/lstm.onnx --input {tmp}/img28.npy --out {tmp}/r.html"},
   {"target-out-of-range", "target", "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --target 10 --out {tmp}/a.npy"},
   {"truncated-onnx", "{tmp}/truncated.onnx", "run --model {tmp}/truncated.onnx --input {tmp}/img28.npy --out {tmp}/y.npy"},
 };
@@ -112,6 +120,19 @@ void write_model(const onnx::ModelProto& m, const std::string& path) {
   if (!m.SerializeToOstream(&f)) throw Error(path + ": cannot write");
 }
 
+// A version 1.0 .npy of `count` int32 ones ('<i4', which xdnn reads widened to int64; save_npy writes no int32).
+void write_int32_npy(const std::string& path, const std::string& shape, int64_t count) {
+  std::string dict = "{'descr': '<i4', 'fortran_order': False, 'shape': " + shape + ", }";
+  dict.append(63 - (10 + dict.size()) % 64, ' ');
+  dict += '\n';
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(dict.size() & 0xff);
+  bytes += static_cast<char>(dict.size() >> 8);
+  bytes += dict;
+  for (int64_t i = 0; i < count; ++i) bytes += std::string("\x01\x00\x00\x00", 4);
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
 void write_fixtures(const std::string& tmp, const std::string& golden) {
   constexpr int64_t k2p61 = int64_t(1) << 61, k2p30 = int64_t(1) << 30;
   save_npy(tmp + "/x4.npy", Tensor({2, 4}));
@@ -130,6 +151,8 @@ void write_fixtures(const std::string& tmp, const std::string& golden) {
   std::ofstream(tmp + "/copy.onnx", std::ios::binary) << onnx_bytes;
   std::ofstream(tmp + "/truncated.onnx", std::ios::binary) << onnx_bytes.substr(0, onnx_bytes.size() / 2);
   std::filesystem::create_directories(tmp + "/afolder");
+  write_int32_npy(tmp + "/int32_img28.npy", "(2, 1, 28, 28)", 2 * 28 * 28);
+  write_int32_npy(tmp + "/int32_tokens.npy", "(2, 5)", 10);
 
   onnx::ModelProto m = onnx_model(13, {1, 4});
   onnx_i64_initializer(m, "shape", {8, k2p61 + 1});

@@ -7,10 +7,12 @@
 // (first_sample 0) does draw other numbers, so the bit-identity is not vacuous.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "explain/evaluate/metric.h"
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "layers/conv2d.h"
@@ -125,4 +127,25 @@ TEST_CASE("resolve_targets: the argmax over 256-row passes equals the one of eac
   CHECK(argmax_rows(logits) == t);
   CHECK(resolve_targets(m, x, 2) == std::vector<int64_t>(600, 2));
   CHECK_THROWS_AS(resolve_targets(m, x, 3), Error);
+}
+
+TEST_CASE("every method and metric option shows a value type in --help, not a bare TEXT") {
+  auto typed = [](const OptionSpec& spec) {
+    if (!spec.type.empty() || is_flag(spec)) return true;
+    char* end = nullptr;
+    (void)std::strtod(spec.default_value.c_str(), &end);  // a numeric default: INT or FLOAT
+    return !spec.default_value.empty() && end == spec.default_value.c_str() + spec.default_value.size();
+  };
+  for (const auto& m : methods())
+    for (const auto& spec : m.options) {
+      CAPTURE(m.name);
+      CAPTURE(spec.name);
+      CHECK(typed(spec));
+    }
+  for (const auto& m : metrics())
+    for (const auto& spec : m.options) {
+      CAPTURE(m.name);
+      CAPTURE(spec.name);
+      CHECK(typed(spec));
+    }
 }

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
+#include "models/io/npy.h"
 #include "models/load.h"
 #include "models/model.h"
 #include "models/zoo.h"
@@ -153,6 +154,45 @@ Model load_checked_model(const std::string& spec, bool allow_nonfinite) {
                  spec.c_str(), spec.c_str());
   check_finite_model(model, spec, allow_nonfinite);
   return model;
+}
+
+std::string option_type_name(const explain::OptionSpec& spec) {
+  const std::string& d = spec.default_value;
+  if (!spec.type.empty()) return spec.type;
+  if (d.empty()) return "TEXT";
+  char* end = nullptr;
+  (void)std::strtoll(d.c_str(), &end, 10);
+  if (end == d.c_str() + d.size()) return "INT";
+  (void)std::strtod(d.c_str(), &end);
+  if (end == d.c_str() + d.size()) return "FLOAT";
+  return "TEXT";
+}
+
+Tensor load_model_input(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite) {
+  std::string file_dtype;
+  Tensor x = load_npy(path, &file_dtype);
+  const std::string what = option + " '" + path + "'";
+  const std::string shape = shape_str(x.shape());
+  if (model.takes_token_ids() && x.is_float())
+    throw Error(what + ": " + file_dtype + " " + shape +
+                ", but the model takes token ids: expected int64 or int32 (N, T)");
+  if (!model.takes_token_ids() && (model.input_dtype == DType::F32 || model.input_dtype == DType::F64) && !x.is_float())
+    throw Error(what + ": " + file_dtype + " " + shape +
+                ", but the model takes float values: expected float32 or float64");
+  if (model.check_input && !model.inputs().empty()) {  // the shape the model declares (-1: any size)
+    bool ok = x.ndim() == static_cast<int>(model.input_shape.size()) + 1;
+    std::string expect = "(N";
+    for (size_t i = 0; i < model.input_shape.size(); ++i) {
+      const int64_t d = model.input_shape[i];
+      expect += ", " + (d < 0 ? std::string("?") : std::to_string(d));
+      ok = ok && (d < 0 || x.dim(static_cast<int>(i) + 1) == d);
+    }
+    if (!ok)
+      throw Error(what + ": " + file_dtype + " " + shape + ", but the model's input '" +
+                  model.value_name(model.inputs()[0]) + "' is " + expect + ")");
+  }
+  check_finite_input(x, what, allow_nonfinite);
+  return x;
 }
 
 void print_wrote(const std::string& path, const std::string& what) {

@@ -48,9 +48,8 @@ void run_attack(const AttackArgs& a) {
   if (a.precision != "float32" && a.precision != "float64")
     throw Error("--precision '" + a.precision + "': expected float32 or float64");
   model.to(a.precision == "float64" ? DType::F64 : DType::F32);
-  Tensor x = load_npy(a.input);
+  Tensor x = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
   if (!x.is_float()) throw Error(a.input + ": expected float32 inputs, got " + x.describe());
-  check_finite_input(x, "--input '" + a.input + "'", a.common.allow_nonfinite);
   Tensor y = load_npy(a.labels);
   if (y.dtype() != DType::I64) throw Error(a.labels + ": expected int64 labels, got " + y.describe());
   const Tensor adv = explain::attack(model, x.to(DType::F32), y, a.options);

@@ -85,8 +85,7 @@ void run_evaluate(const EvaluateArgs& a) {
     input = load_fashion_mnist("test", "", a.fashion_test).images;
   } else {
     if (a.input.empty()) throw Error("no input: give --input X.npy, --fashion-test N or --trigger-test N");
-    input = load_npy(a.input);
-    check_finite_input(input, "--input '" + a.input + "'", a.common.allow_nonfinite);
+    input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
   }
   if (input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + input.describe());
   // Token ids stay int64 (only the ground-truth metrics take them; the perturbation metrics refuse them).
@@ -186,7 +185,8 @@ void add_evaluate_command(CLI::App& app) {
     std::string help = spec.help;
     if (!spec.default_value.empty()) help += " (default " + spec.default_value + ")";
     args->values[spec.name] = "";
-    args->given[spec.name] = cmd->add_option("--" + spec.name, args->values[spec.name], help);
+    args->given[spec.name] =
+        cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
   }
   cmd->callback([args, target_option] {
     args->target_given = target_option->count() > 0;

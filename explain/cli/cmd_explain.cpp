@@ -38,17 +38,38 @@ struct ExplainArgs {
   CommonOptions common;
 };
 
-// The type shown in --help for a method option, read from its default ("32" -> INT, "0.25" -> FLOAT).
-std::string option_type(const explain::OptionSpec& spec) {
-  const std::string& d = spec.default_value;
-  if (!spec.type.empty()) return spec.type;
-  if (d.empty()) return "TEXT";
-  char* end = nullptr;
-  (void)std::strtoll(d.c_str(), &end, 10);
-  if (end == d.c_str() + d.size()) return "INT";
-  (void)std::strtod(d.c_str(), &end);
-  if (end == d.c_str() + d.size()) return "FLOAT";
-  return "TEXT";
+// The help text most methods taking option `name` give (--score: "logit, prob or log-prob", not the
+// one method's "logit only").
+std::string common_help(const std::string& name) {
+  std::map<std::string, int> count;
+  std::string best;
+  for (const auto& m : explain::methods())
+    for (const auto& spec : m.options)
+      if (spec.name == name && ++count[spec.help] > count[best]) best = spec.help;
+  return best;
+}
+
+// " (default D)" for an option whose default all methods taking it share; otherwise each default with its
+// methods, e.g. " (default logit; log-prob: erasure; prob: extremal-perturbation, meaningful-perturbation)",
+// so that --help does not show one method's default as everyone's.
+std::string default_text(const std::string& name) {
+  std::map<std::string, std::string> methods_by_default;  // default -> "m1, m2"
+  std::map<std::string, size_t> count;
+  for (const auto& m : explain::methods())
+    for (const auto& spec : m.options)
+      if (spec.name == name) {
+        std::string& list = methods_by_default[spec.default_value];
+        list += (list.empty() ? "" : ", ") + m.name;
+        ++count[spec.default_value];
+      }
+  if (methods_by_default.size() == 1)
+    return methods_by_default.begin()->first.empty() ? "" : " (default " + methods_by_default.begin()->first + ")";
+  // The most common default first, without its method list.
+  auto common = std::max_element(count.begin(), count.end(), [](auto& a, auto& b) { return a.second < b.second; });
+  std::string out = " (default " + (common->first.empty() ? std::string("none") : common->first);
+  for (const auto& [value, list] : methods_by_default)
+    if (value != common->first) out += "; " + (value.empty() ? std::string("none") : value) + ": " + list;
+  return out + ")";
 }
 
 // One PNG for the whole batch: the samples' heatmaps side by side, each drawn as the HTML report draws it
@@ -89,8 +110,7 @@ void run_explain(const ExplainArgs& a) {
   set_precision(model, a.precision);
   model.to(device);
   req.model = &model;
-  req.input = load_npy(a.input);
-  check_finite_input(req.input, "--input '" + a.input + "'", a.common.allow_nonfinite);
+  req.input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
   // Float inputs are handed to the methods in the dtype the model computes in (--precision); a float file
   // given to a token model stays as it is, so that the model's input check names the file's own dtype.
   if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
@@ -132,15 +152,15 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
   add_common_options(cmd, args->common);
   for (const auto& spec : explain::all_method_options()) {
-    std::string help = spec.help;
-    if (!spec.default_value.empty() && !explain::is_flag(spec)) help += " (default " + spec.default_value + ")";
+    std::string help = common_help(spec.name);
+    if (!explain::is_flag(spec)) help += default_text(spec.name);
     if (explain::is_flag(spec)) {
       args->flags[spec.name] = false;
       args->given[spec.name] = cmd->add_flag("--" + spec.name, args->flags[spec.name], help);
     } else {
       args->values[spec.name] = "";
       args->given[spec.name] =
-          cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type(spec));
+          cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
     }
   }
   cmd->callback([args, target_option] {

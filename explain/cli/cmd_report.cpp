@@ -34,6 +34,7 @@ void run_report(const ReportArgs& a) {
   if (a.fashion_test > 0 && !a.input.empty()) throw Error("give either --input or --fashion-test, not both");
   check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
   a.common.apply();
+  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   if (a.fashion_test > 0) {
     LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);
     req.input = test.images;
@@ -41,8 +42,7 @@ void run_report(const ReportArgs& a) {
     const auto& names = fashion_mnist_classes();
     req.class_names.assign(names.begin(), names.end());
   } else if (!a.input.empty()) {
-    req.input = load_npy(a.input);
-    check_finite_input(req.input, "--input '" + a.input + "'", a.common.allow_nonfinite);
+    req.input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
     if (!a.labels.empty()) req.labels = load_npy(a.labels);
   } else {
     throw Error("no input: give --input X.npy or --fashion-test N");
@@ -56,7 +56,6 @@ void run_report(const ReportArgs& a) {
     const std::string vocab_path = text::vocabulary_path_for_checkpoint(a.model);
     if (std::ifstream(vocab_path).good()) req.vocabulary = explain::load_vocabulary_tokens(vocab_path);
   }
-  Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   if (req.class_names.empty()) req.class_names = model.class_names;
   req.model = &model;
   req.model_label = a.model;

@@ -34,8 +34,10 @@ void run_command(const RunOptions& o) {
                 std::to_string(o.inputs.size()) + " --input file(s)");
   std::vector<Tensor> xs;
   for (size_t i = 0; i < o.inputs.size(); ++i) {
-    Tensor x = load_npy(o.inputs[i]);
-    check_finite_input(x, "--input '" + o.inputs[i] + "'", o.common.allow_nonfinite);
+    // The model declares the dtype of its first input only.
+    Tensor x =
+        i == 0 ? load_model_input(o.inputs[i], "--input", model, o.common.allow_nonfinite) : load_npy(o.inputs[i]);
+    if (i > 0) check_finite_input(x, "--input '" + o.inputs[i] + "'", o.common.allow_nonfinite);
     // float64 arrays run in the model's float type (float32); integers stay integers.
     if (x.is_float() && x.dtype() != model.dtype()) x = x.to(model.dtype());
     xs.push_back(x.to(device));

@@ -41,8 +41,7 @@ void run_svcca(const SvccaArgs& a) {
   // Unknown tensor names fail here, before any forward pass.
   model_a.value_id(a.layer_a);
   model_b.value_id(a.layer_b);
-  const Tensor x = load_npy(a.input);
-  check_finite_input(x, "--input '" + a.input + "'", a.common.allow_nonfinite);
+  const Tensor x = load_model_input(a.input, "--input", model_a, a.common.allow_nonfinite);
   if (x.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + x.describe());
   const Tensor act_a = explain::layer_activation(model_a, svcca_input_for(model_a, x), a.layer_a);
   const Tensor act_b = explain::layer_activation(model_b, svcca_input_for(model_b, x), a.layer_b);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "explain/method.h"
 #include "models/model.h"
 
 namespace xdnn::cli {
@@ -44,6 +45,16 @@ CLI::Validator between(double min, double max);
 // with allow (--allow-nonfinite) it is a warning on stderr and the command goes on.
 void check_finite_input(const Tensor& x, const std::string& what, bool allow);
 void check_finite_model(Model& model, const std::string& model_name, bool allow);
+
+// What --help shows as the value type of a method or metric option: its spec's type, else read from the
+// default ("32" INT, "0.25" FLOAT, otherwise TEXT).
+std::string option_type_name(const explain::OptionSpec& spec);
+
+// The .npy `path` given as `option` (e.g. "--input") for `model`, checked against what the model takes
+// before any work: integers where the model takes float values, or floats where it takes token ids, are a
+// one-line error naming the file's own dtype ("int32 ('<i4')", not the int64 it is widened to); then the
+// NaN / Inf policy (check_finite_input). The tensor is returned as read.
+Tensor load_model_input(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite);
 
 // load_model (models/load.h) plus the checks every command wants: a warning on stderr when `spec` is a
 // bare zoo name (an untrained model), and the NaN / Inf policy on its weights.

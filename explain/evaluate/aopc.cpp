@@ -34,7 +34,7 @@ MetricResult aopc(const MetricRequest& req) {
 
 std::vector<OptionSpec> aopc_options() {
   std::vector<OptionSpec> o = curve_option_specs();
-  o.push_back({"order", "morf", "morf (most relevant first) or lerf (least relevant first)"});
+  o.push_back({"order", "morf", "morf (most relevant first) or lerf (least relevant first)", "{morf,lerf}"});
   return o;
 }
 

@@ -66,9 +66,9 @@ std::vector<int64_t> order_smallest_first(const double* a, int64_t D) {
 }  // namespace
 
 std::vector<OptionSpec> curve_option_specs() {
-  return {{"score", "", "the explained scalar: logit, prob or log-prob (required)"},
-          {"steps", "", "number of curve steps n; the curve has n + 1 points (required)"},
-          {"baseline", "0", "value a removed feature takes (a number)"}};
+  return {{"score", "", "the explained scalar: logit, prob or log-prob (required)", "{logit,prob,log-prob}"},
+          {"steps", "", "number of curve steps n; the curve has n + 1 points (required)", "INT"},
+          {"baseline", "0", "value a removed feature takes (a number)", "FLOAT"}};
 }
 
 CurveSettings curve_settings(const Options& options, CurveKind kind) {

@@ -14,7 +14,7 @@
 namespace xdnn::explain {
 
 OptionSpec ground_truth_option() {
-  return {"ground-truth", "", ".npy mask of the attribution's shape: 1 relevant, 0 not, -1 ignored (required)", "",
+  return {"ground-truth", "", ".npy mask of the attribution's shape: 1 relevant, 0 not, -1 ignored (required)", "FILE",
           any_value_names_file};
 }
 

@@ -61,7 +61,7 @@ MetricRegistration reg{{"max-sensitivity",
                         "largest change of the attribution within an L-inf ball around the input (Yeh et al. "
                         "2019; lower is better)",
                         {{"samples", "10", "number of perturbed inputs"},
-                         {"radius", "0.02", "radius r of the L-inf ball (uniform noise in [-r, r])"},
+                         {"radius", "0.02", "radius r of the L-inf ball (uniform noise in [-r, r])", "FLOAT"},
                          {"seed", "0", "seed of the perturbations"}},
                         max_sensitivity}};
 

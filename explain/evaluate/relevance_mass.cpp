@@ -33,7 +33,8 @@ MetricResult relevance_mass(const MetricRequest& req) {
 MetricRegistration reg{
     {"relevance-mass",
      "share of the relevance inside the ground truth (Arras et al. 2022; higher is better)",
-     {ground_truth_option(), {"relevance", "positive", "positive (negative relevance clipped at 0) or absolute"}},
+     {ground_truth_option(),
+      {"relevance", "positive", "positive (negative relevance clipped at 0) or absolute", "{positive,absolute}"}},
      relevance_mass}};
 
 }  // namespace

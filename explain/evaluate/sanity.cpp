@@ -126,7 +126,7 @@ std::vector<double> hog_features(const std::vector<double>& map, int64_t h, int6
 }
 
 std::vector<OptionSpec> randomisation_options() {
-  return {{"similarity", "spearman", "spearman (of absolute values), ssim or hog"},
+  return {{"similarity", "spearman", "spearman (of absolute values), ssim or hog", "{spearman,ssim,hog}"},
           {"seed", "0", "seed of the random parameters"},
           {"hog-cell", "8", "HOG cell size in pixels (--similarity hog)"}};
 }

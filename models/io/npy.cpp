@@ -59,6 +59,7 @@ struct Meta {
   DType dtype = DType::F32;  // the tensor's dtype
   size_t file_itemsize = 4;  // bytes per element in the file ('<i4' is widened to I64)
   Shape shape;
+  std::string descr;  // the file's, e.g. "<i4"
 };
 
 // Parses the Python dict literal of the header. Grammar (what numpy writes, plus whitespace freedom):
@@ -104,6 +105,7 @@ class DictParser {
       fail(name_, "fortran_order=True arrays are not supported (expected C order; save with np.ascontiguousarray)");
     Meta m;
     m.shape = std::move(shape);
+    m.descr = descr;
     if (descr == "<f4") {
       m.dtype = DType::F32, m.file_itemsize = 4;
     } else if (descr == "<f8") {
@@ -285,7 +287,7 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
   return make_tensor(m, bytes.data() + offset);
 }
 
-Tensor load_npy(const std::string& path) {
+Tensor load_npy(const std::string& path, std::string* file_dtype) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
@@ -310,6 +312,9 @@ Tensor load_npy(const std::string& path) {
   head.resize(p.dict_begin + p.dict_len);
   if (head.size() > 12) read_exact(head.data() + 12, head.size() - 12);
   Meta m = DictParser(std::string_view(head).substr(p.dict_begin, p.dict_len), path).parse();
+  if (file_dtype)
+    *file_dtype = std::string(m.file_itemsize == 4 && m.dtype == DType::I64 ? "int32" : dtype_name(m.dtype)) + " ('" +
+                  m.descr + "')";
   uint64_t offset = p.dict_begin + p.dict_len;
   check_data_size(m, data_bytes(m, path), total - offset, path);
   if (std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0) fail(path, "cannot seek to the data");

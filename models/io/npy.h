@@ -16,8 +16,10 @@
 
 namespace xdnn {
 
-// Reads a whole .npy file into a CPU tensor.
-Tensor load_npy(const std::string& path);
+// Reads a whole .npy file into a CPU tensor. With `file_dtype`, also says what the file itself holds, e.g.
+// "int32 ('<i4')": an '<i4' file becomes an int64 tensor, and a message about a wrong dtype must name the
+// file's, not the converted one.
+Tensor load_npy(const std::string& path, std::string* file_dtype = nullptr);
 
 // Writes version 1.0, or 2.0 when the header does not fit version 1.0's 65535 bytes.
 void save_npy(const std::string& path, const Tensor& t);
