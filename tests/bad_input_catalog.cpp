@@ -98,6 +98,16 @@ const Case kCases[] = {
   {"float-where-tokens", "float32 ('<f4') (2, 1, 28, 28), but the model takes token ids",
    "report --model {golden}/models/lstm.onnx --input {tmp}/img28.npy --out {tmp}/r.html"},
   {"target-out-of-range", "target", "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --target 10 --out {tmp}/a.npy"},
+  // --device on every command that computes (item 7): a one-line error, never a silent CPU run.
+  {"report-device-cuda", "--device cuda", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --device cuda --out {tmp}/r.html"},
+  {"eval-device-cuda", "--device cuda", "eval --model {golden}/models/cnn.onnx --limit 10 --device cuda"},
+  {"evaluate-device-cuda", "--device cuda",
+   "evaluate --metric deletion --score logit --steps 2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods saliency --device cuda --out {tmp}/d.npy"},
+  {"attack-device-cuda", "--device cuda",
+   "attack --method fgsm --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius 0.1 --device cuda --out {tmp}/adv.npy"},
+  {"svcca-device-gpu", "--device: unknown device 'gpu'",
+   "svcca --model {golden}/models/cnn.onnx --layer input --layer-b input --input {tmp}/img28.npy --device gpu --out {tmp}/rho.npy"},
+  {"report-precision-half", "--precision", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --precision float16 --out {tmp}/r.html"},
   {"truncated-onnx", "{tmp}/truncated.onnx", "run --model {tmp}/truncated.onnx --input {tmp}/img28.npy --out {tmp}/y.npy"},
 };
 // clang-format on

@@ -12,6 +12,7 @@
 #include "engine/file_io.h"
 #include "explain/attack.h"
 #include "explain/cli/commands.h"
+#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 
@@ -20,7 +21,7 @@ namespace xdnn::cli {
 namespace {
 
 struct AttackArgs {
-  std::string model, input, labels, out, precision = "float64";
+  std::string model, input, labels, out, precision = "float64", device = "cpu";
   explain::AttackOptions options;
   CommonOptions common;
 };
@@ -80,7 +81,11 @@ void add_attack_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
-  cmd->callback([args] { run_attack(*args); });
+  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by attack yet");
+  cmd->callback([args] {
+    cuda::require_cpu_command(args->device, "xdnn attack");  // before loading anything
+    run_attack(*args);
+  });
 }
 
 }  // namespace xdnn::cli

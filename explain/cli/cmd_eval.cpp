@@ -5,6 +5,7 @@
 
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
+#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/load.h"
 #include "models/train/train.h"
@@ -19,6 +20,7 @@ struct EvalOptions {
   int64_t limit = -1;
   int64_t batch_size = 1000;
   std::string data_dir;
+  std::string precision, device = "cpu";  // precision empty: the model's own dtype
   CommonOptions common;
 };
 
@@ -27,6 +29,7 @@ void eval_command(const EvalOptions& o) {
   Model model =
       o.weights.empty() ? load_checked_model(o.model, o.common.allow_nonfinite) : load_zoo_weights(o.model, o.weights);
   if (!o.weights.empty()) check_finite_model(model, o.weights, o.common.allow_nonfinite);
+  if (!o.precision.empty()) set_precision(model, o.precision);
   const LabeledImages d = load_fashion_mnist(o.split, o.data_dir, o.limit);
   const EvalResult r = evaluate(model, {d.images, d.labels}, o.batch_size);
   std::printf("%s accuracy %.4f (%lld/%lld)  loss %.4f\n", o.split.c_str(), r.accuracy,
@@ -50,7 +53,13 @@ void add_eval_command(CLI::App& app) {
       ->check(between(1, 1 << 16));
   add_common_options(cmd, o->common);
   cmd->add_option("--data-dir", o->data_dir, "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)");
-  cmd->callback([o] { eval_command(*o); });
+  cmd->add_option("--precision", o->precision, "compute in float32 or float64 (default: the model's own dtype)")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by eval yet");
+  cmd->callback([o] {
+    cuda::require_cpu_command(o->device, "xdnn eval");  // before loading anything
+    eval_command(*o);
+  });
 }
 
 }  // namespace xdnn::cli

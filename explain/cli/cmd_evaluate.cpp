@@ -26,6 +26,7 @@
 #include "explain/evaluate/table.h"
 #include "explain/influence/influence.h"
 #include "explain/targets.h"
+#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
 #include "models/load.h"
@@ -35,7 +36,7 @@ namespace xdnn::cli {
 namespace {
 
 struct EvaluateArgs {
-  std::string metric, model, input, attribution, methods, out, precision = "float64";
+  std::string metric, model, input, attribution, methods, out, precision = "float64", device = "cpu";
   int64_t trigger_test = 0;  // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
   int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
   std::string png;           // curve plot
@@ -188,7 +189,9 @@ void add_evaluate_command(CLI::App& app) {
     args->given[spec.name] =
         cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
   }
+  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by evaluate yet");
   cmd->callback([args, target_option] {
+    cuda::require_cpu_command(args->device, "xdnn evaluate");  // before loading anything
     args->target_given = target_option->count() > 0;
     run_evaluate(*args);
   });

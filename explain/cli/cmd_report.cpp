@@ -7,6 +7,7 @@
 #include "explain/attention.h"
 #include "explain/cli/commands.h"
 #include "explain/report.h"
+#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
 #include "models/io/tokenizer.h"
@@ -19,7 +20,8 @@ struct ReportArgs {
   std::string model, input, labels, out, methods = "saliency,integrated-gradients,grad-cam,lrp", title;
   bool methods_given = false;
   int64_t fashion_test = 0;
-  std::vector<std::string> options;  // key=value
+  std::string precision, device = "cpu";  // precision empty: the model's own dtype
+  std::vector<std::string> options;       // key=value
   CommonOptions common;
 };
 
@@ -35,6 +37,7 @@ void run_report(const ReportArgs& a) {
   check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
+  if (!a.precision.empty()) set_precision(model, a.precision);
   if (a.fashion_test > 0) {
     LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);
     req.input = test.images;
@@ -82,7 +85,11 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--title", args->title, "page title");
   cmd->add_option("--out", args->out, "output .html")->required();
   add_common_options(cmd, args->common);
+  cmd->add_option("--precision", args->precision, "compute in float32 or float64 (default: the model's own dtype)")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by report yet");
   cmd->callback([args, methods] {
+    cuda::require_cpu_command(args->device, "xdnn report");  // before loading anything
     args->methods_given = methods->count() > 0;
     run_report(*args);
   });

@@ -18,6 +18,7 @@ struct RunOptions {
   std::string model, out;
   std::vector<std::string> inputs;
   std::string device = "cpu";
+  std::string precision;  // empty: the model's own dtype
   CommonOptions common;
 };
 
@@ -28,6 +29,7 @@ void run_command(const RunOptions& o) {
   check_output_path(o.out, "--out", inputs);
   o.common.apply();
   Model model = load_checked_model(o.model, o.common.allow_nonfinite);
+  if (!o.precision.empty()) set_precision(model, o.precision);
   model.to(device);
   if (o.inputs.size() != model.inputs().size())
     throw Error("model '" + o.model + "' takes " + std::to_string(model.inputs().size()) + " input(s), got " +
@@ -60,6 +62,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", opts->inputs, "input .npy (repeat for models with several inputs)")->required();
   cmd->add_option("--out", opts->out, "output .npy (float32)")->required();
   cmd->add_option("--device", opts->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", opts->precision,
+                  "compute in float32 or float64 (default: the model's own dtype); output is float32")
+      ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, opts->common);
   cmd->callback([opts] { run_command(*opts); });
 }

@@ -11,6 +11,7 @@
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/svcca.h"
+#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 
@@ -19,7 +20,7 @@ namespace xdnn::cli {
 namespace {
 
 struct SvccaArgs {
-  std::string model_a, model_b, layer_a, layer_b, input, out, precision = "float64";
+  std::string model_a, model_b, layer_a, layer_b, input, out, precision = "float64", device = "cpu";
   double keep = 0.99;
   CommonOptions common;
 };
@@ -72,7 +73,11 @@ void add_svcca_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "compute the activations in float64 (default) or float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
-  cmd->callback([args] { run_svcca(*args); });
+  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by svcca yet");
+  cmd->callback([args] {
+    cuda::require_cpu_command(args->device, "xdnn svcca");  // before loading anything
+    run_svcca(*args);
+  });
 }
 
 }  // namespace xdnn::cli
