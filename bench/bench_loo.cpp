@@ -240,6 +240,17 @@ int main(int argc, char** argv) {
       o.damping = c.damping;
       return o;
     };
+    // LiSSA with scale 1.5 (λ_max + damping) (above the largest eigenvalue, so the recursion converges), depth
+    // 1000, batch 64, one recursion.
+    auto lissa = [&](influence::ParamSet set, double lmax) {
+      auto o = opts(set);
+      o.solver = "lissa";
+      o.lissa.scale = 1.5 * (lmax + c.damping);
+      o.lissa.depth = 1000;
+      o.lissa.batch = 64;
+      o.lissa.repeats = 1;
+      return o;
+    };
     using influence::ParamSet;
     std::vector<Method> methods = {
         {"TracIn, all parameters", [&] { return influence::tracin(ckpts, lrs, data, opts(ParamSet::All)); }, 1},
@@ -257,28 +268,11 @@ int main(int argc, char** argv) {
         {"influence function, all, CG", [&] { return influence::influence_function(last, data, opts(ParamSet::All)); },
          -1},
         {"influence function, all, LiSSA",
-         [&] {
-           auto o = opts(ParamSet::All);
-           o.solver = "lissa";
-           o.lissa.scale = 1.5 * (lmax_all + c.damping);
-           o.lissa.depth = 1000;
-           o.lissa.batch = 64;
-           o.lissa.repeats = 1;
-           return influence::influence_function(last, data, o);
-         },
-         -1},
+         [&] { return influence::influence_function(last, data, lissa(ParamSet::All, lmax_all)); }, -1},
         {"influence function, last layer, CG",
          [&] { return influence::influence_function(last, data, opts(ParamSet::LastLayer)); }, -1},
         {"influence function, last layer, LiSSA",
-         [&] {
-           auto o = opts(ParamSet::LastLayer);
-           o.solver = "lissa";
-           o.lissa.scale = 1.5 * (lmax_ll + c.damping);
-           o.lissa.depth = 1000;
-           o.lissa.batch = 64;
-           return influence::influence_function(last, data, o);
-         },
-         -1},
+         [&] { return influence::influence_function(last, data, lissa(ParamSet::LastLayer, lmax_ll)); }, -1},
     };
     std::printf("largest Hessian eigenvalue (power iteration): all parameters %.4g, last layer %.4g; damping %g\n",
                 lmax_all, lmax_ll, c.damping);

@@ -9,11 +9,9 @@
 #include <map>
 #include <string>
 
+#include "bench/explain_timing.h"
 #include "engine/random.h"
-#include "explain/method.h"
-#include "explain/registry.h"
 #include "models/io/npy.h"
-#include "models/zoo.h"
 
 using namespace xdnn;
 
@@ -51,28 +49,12 @@ const std::string& baselines() {
 using Opts = std::map<std::string, std::string>;
 
 void BM_Perturbation(benchmark::State& state, const std::string& method, Opts opts) {
-  Model m = build_zoo_model("fashion-cnn", 1);
-  const int64_t n = state.range(0);
-  Rng rng(3);
-  Tensor x({n, 1, 28, 28}, DType::F32);
-  for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform());
   for (auto& [k, v] : opts) {
     if (v == "@bands10") v = bands(10);
     if (v == "@bands6") v = bands(6);
     if (v == "@baselines") v = baselines();
   }
-  const explain::MethodInfo& info = explain::find_method(method);
-  explain::ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  for (int64_t i = 0; i < n; ++i) req.targets.push_back(i % 10);
-  req.options = explain::resolve_options(info, opts);
-  explain::load_option_files(info, req.options);
-  for (auto _ : state) {
-    Tensor a = info.run(req).values;
-    benchmark::DoNotOptimize(a.raw_data());
-  }
-  state.SetItemsProcessed(state.iterations() * n);
+  bench::time_explanation(state, method, opts);
 }
 
 #define XDNN_PERTURBATION_BENCH(name, method, ...)                                 \

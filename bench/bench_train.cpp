@@ -83,6 +83,24 @@ const ConvCase kConvCases[] = {
 };
 constexpr int64_t kBatch = 64;
 
+// One forward and one backward of `layer` per iteration, parameter gradients accumulated from zero; the rate
+// counter is `flops` per iteration.
+void time_forward_backward(benchmark::State& state, Layer& layer, const Tensor& x, const Tensor& gy, const char* label,
+                           double flops) {
+  BackwardOptions bo;
+  bo.param_grad = ParamGrad::Accumulate;
+  for (auto _ : state) {
+    Saved saved;
+    auto y = layer.forward({x}, saved, {});
+    benchmark::DoNotOptimize(y[0].raw_data());
+    for (Param* p : layer.params()) p->grad = Tensor();
+    auto gx = layer.backward({gy}, saved, bo);
+    benchmark::DoNotOptimize(gx[0].raw_data());
+  }
+  state.SetLabel(label);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 double conv_flops(const ConvCase& c) { return 3.0 * 2.0 * kBatch * c.O * c.H * c.H * c.C * 9; }
 
 void Conv2dFwdBwd(benchmark::State& state) {
@@ -92,18 +110,7 @@ void Conv2dFwdBwd(benchmark::State& state) {
   Conv2d conv("conv", c.C, c.O, 3, 3, Conv2dOptions::same(1, 1));
   conv.init(rng);
   Tensor x = random_input({kBatch, c.C, c.H, c.H}, 2), gy = random_input({kBatch, c.O, c.H, c.H}, 3);
-  BackwardOptions bo;
-  bo.param_grad = ParamGrad::Accumulate;
-  for (auto _ : state) {
-    Saved saved;
-    auto y = conv.forward({x}, saved, {});
-    benchmark::DoNotOptimize(y[0].raw_data());
-    for (Param* p : conv.params()) p->grad = Tensor();
-    auto gx = conv.backward({gy}, saved, bo);
-    benchmark::DoNotOptimize(gx[0].raw_data());
-  }
-  state.SetLabel(c.name);
-  state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(c) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  time_forward_backward(state, conv, x, gy, c.name, conv_flops(c));
 }
 // One thread: rates from CPU time (robust on a shared machine); two threads: from wall time.
 BENCHMARK(Conv2dFwdBwd)->ArgsProduct({{0, 1, 2, 3}, {1}})->ArgNames({"case", "threads"})->Unit(benchmark::kMicrosecond);
@@ -153,18 +160,7 @@ void LinearFwdBwd(benchmark::State& state) {
   Linear fc("fc", c.in, c.out);
   fc.init(rng);
   Tensor x = random_input({kBatch, c.in}, 2), gy = random_input({kBatch, c.out}, 3);
-  BackwardOptions bo;
-  bo.param_grad = ParamGrad::Accumulate;
-  for (auto _ : state) {
-    Saved saved;
-    auto y = fc.forward({x}, saved, {});
-    benchmark::DoNotOptimize(y[0].raw_data());
-    for (Param* p : fc.params()) p->grad = Tensor();
-    auto gx = fc.backward({gy}, saved, bo);
-    benchmark::DoNotOptimize(gx[0].raw_data());
-  }
-  state.SetLabel(c.name);
-  state.counters["GFLOP/s"] = benchmark::Counter(linear_flops(c) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  time_forward_backward(state, fc, x, gy, c.name, linear_flops(c));
 }
 BENCHMARK(LinearFwdBwd)->ArgsProduct({{0, 1, 2, 3}, {1}})->ArgNames({"case", "threads"})->Unit(benchmark::kMicrosecond);
 BENCHMARK(LinearFwdBwd)

@@ -6,46 +6,18 @@ Setup (Debian 12): apt-get install python3-torch python3-torchvision python3-mat
                    python3 -m pip install --no-deps --break-system-packages captum==0.7.0 zennit==0.5.1
 Run:               /usr/bin/python3 bench/explain_reference.py --threads 2
 """
-import argparse
-import statistics
-import time
-
 import torch
-import torch.nn as nn
 
-
-def fashion_cnn():
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
-                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(784, 10)).eval()
-
-
-def median_seconds(fn, repeats):
-    """Medians of wall time and of process CPU time (all threads) per call."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
+from torch_timing import fashion_cnn, median_seconds, parse_args
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--only", default="", help="comma-separated substrings of the case names to run")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(default_repeats=7)
     from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
     from zennit.attribution import Gradient
     from zennit.composites import EpsilonPlus
 
     model = fashion_cnn()
-    for p in model.parameters():
-        p.requires_grad_(False)
     for n in (1, 32):
         x = torch.rand(n, 1, 28, 28)
         t = torch.arange(n) % 10

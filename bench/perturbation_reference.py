@@ -9,45 +9,17 @@ Shapley values are not run: Captum's ShapleyValues walks all 10! = 3.6 M orderin
 
 Run: /work/venv/bin/python bench/perturbation_reference.py --threads 2
 """
-import argparse
-import statistics
-import time
-
 import torch
-import torch.nn as nn
 
-
-def fashion_cnn():
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
-                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(784, 10)).eval()
-
-
-def median_seconds(fn, repeats):
-    """Medians of wall time and of process CPU time (all threads) per call."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
+from torch_timing import fashion_cnn, median_seconds, parse_args
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="", help="comma-separated substrings of the case names to run")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(default_repeats=3)
     from captum.attr import (DeepLiftShap, FeatureAblation, GradientShap, KernelShap, Lime, ShapleyValues,
                              ShapleyValueSampling)
 
     model = fashion_cnn()
-    for p in model.parameters():
-        p.requires_grad_(False)
     x = torch.rand(1, 1, 28, 28)
     t = torch.tensor([0])
     rows = torch.arange(28).view(1, 1, 28, 1).expand(1, 1, 28, 28)

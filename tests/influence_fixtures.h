@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,23 +14,14 @@
 #include "layers/linear.h"
 #include "layers/relu.h"
 #include "models/model.h"
+#include "tests/model_fixtures.h"
 
 namespace xdnn::testing {
 
 // x (6) -> Linear(6,5) -> ReLU -> Linear(5,3) logits, float64.
 inline Model make_mlp(uint64_t seed, int64_t hidden = 5) {
-  Model m;
-  m.add_input("input");
   Rng rng(seed);
-  auto fc1 = std::make_shared<Linear>("fc1", 6, hidden, true, DType::F64);
-  fc1->init(rng);
-  auto fc2 = std::make_shared<Linear>("fc2", hidden, 3, true, DType::F64);
-  fc2->init(rng);
-  m.append("fc1", fc1);
-  m.append("relu", std::make_shared<ReLU>());
-  m.append("fc2", fc2);
-  m.to(DType::F64);
-  return m;
+  return mlp_f64(rng, "input", 6, hidden, 3);
 }
 
 // Multinomial logistic regression: x (d) -> Linear(d, K).
@@ -86,6 +78,36 @@ inline Tensor batch_of_one_gradients(Model& m, const Tensor& x, const Tensor& y,
   }
   for (Param* p : m.params()) p->grad = Tensor();
   return G;
+}
+
+// Mean over the N examples of x of the per-example loss gradients of `set`: (P) in select_params' layout.
+inline std::vector<double> mean_example_gradient(Model& m, const Tensor& x, const Tensor& y, influence::ParamSet set) {
+  const Tensor G = influence::per_example_gradients(m, x, y, set);  // (N, P)
+  const int64_t N = x.dim(0), P = G.numel() / N;
+  std::vector<double> g(P, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t q = 0; q < P; ++q) g[q] += G.item(n * P + q) / static_cast<double>(N);
+  return g;
+}
+
+// Finite-difference Hessian of `grad` (P values) over the parameters of `sel`: column offset + i is the central
+// difference (grad(θ + h e) - grad(θ - h e)) / 2h along element i of a block; (P, P) float64.
+inline Tensor fd_hessian(Model& m, const influence::Selection& sel, int64_t P, double h,
+                         const std::function<std::vector<double>()>& grad) {
+  Tensor H({P, P}, DType::F64);
+  for (const influence::ParamBlock& b : sel.blocks) {
+    Tensor& t = m.find_param(b.name)->value;
+    for (int64_t i = 0; i < b.numel; ++i) {
+      const double v = t.item(i);
+      t.set_item(i, v + h);
+      const auto gp = grad();
+      t.set_item(i, v - h);
+      const auto gm = grad();
+      t.set_item(i, v);
+      for (int64_t r = 0; r < P; ++r) H.set_item(r * P + b.offset + i, (gp[r] - gm[r]) / (2 * h));
+    }
+  }
+  return H;
 }
 
 inline double dot_rows(const Tensor& A, int64_t a, const Tensor& B, int64_t b) {

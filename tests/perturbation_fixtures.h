@@ -1,4 +1,4 @@
-// Small float64 models and a one-call method runner shared by the perturbation tests (test_perturbation.cpp,
+// Small float64 models shared by the perturbation tests (test_perturbation.cpp,
 // test_superpixels.cpp).
 #pragma once
 #include <cstdint>
@@ -14,23 +14,13 @@
 #include "layers/linear.h"
 #include "layers/relu.h"
 #include "models/model.h"
+#include "tests/explain_run.h"
+#include "tests/model_fixtures.h"
 
 namespace xdnn::testing {
 
 // x (N, D) -> Linear(D, H) -> ReLU -> Linear(H, C), float64, random weights.
-inline Model mlp(Rng& rng, int64_t D, int64_t H, int64_t C) {
-  Model m;
-  m.add_input("x");
-  auto fc1 = std::make_shared<Linear>("fc1", D, H, true, DType::F64);
-  fc1->init(rng);
-  auto fc2 = std::make_shared<Linear>("fc2", H, C, true, DType::F64);
-  fc2->init(rng);
-  m.append("fc1", fc1);
-  m.append("relu", std::make_shared<ReLU>());
-  m.append("fc2", fc2);
-  m.to(DType::F64);
-  return m;
-}
+inline Model mlp(Rng& rng, int64_t D, int64_t H, int64_t C) { return mlp_f64(rng, "x", D, H, C); }
 
 // A linear model x (N, ...) -> Flatten -> Linear(D, 1) with the given weights and bias.
 inline Model linear_model(const std::vector<double>& w, double bias) {
@@ -44,17 +34,6 @@ inline Model linear_model(const std::vector<double>& w, double bias) {
   m.append("fc", fc);
   m.to(DType::F64);
   return m;
-}
-
-inline explain::Attribution run(const std::string& method, const Model& m, const Tensor& x,
-                                std::vector<int64_t> targets, std::map<std::string, std::string> opts) {
-  explain::ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  req.targets = std::move(targets);
-  req.options = explain::resolve_options(explain::find_method(method), opts);
-  explain::load_option_files(explain::find_method(method), req.options);
-  return explain::find_method(method).run(req);
 }
 
 }  // namespace xdnn::testing

@@ -17,6 +17,7 @@
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "models/model.h"
+#include "tests/explain_run.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -46,16 +47,7 @@ Model conv1d_gap_net(int64_t stride) {
   return m;
 }
 
-Attribution run(const std::string& method, const Model& m, const Tensor& x, std::vector<int64_t> targets,
-                std::map<std::string, std::string> opts = {}) {
-  ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  req.targets = std::move(targets);
-  req.options = resolve_options(find_method(method), opts);
-  load_option_files(find_method(method), req.options);
-  return find_method(method).run(req);
-}
+using testing::run;
 
 }  // namespace
 

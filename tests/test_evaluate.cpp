@@ -62,6 +62,19 @@ Tensor ops_neg(const Tensor& a) {
   return out;
 }
 
+// n weights uniform in [-1, 1), drawn in order from rng.
+std::vector<double> random_weights(Rng& rng, int64_t n) {
+  std::vector<double> W(n);
+  for (auto& w : W) w = rng.uniform() * 2 - 1;
+  return W;
+}
+
+double squared_norm(const std::vector<double>& v) {
+  double s = 0.0;
+  for (double x : v) s += x * x;
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("metric registry: deletion and insertion are registered; unknown names and options fail") {
@@ -157,8 +170,7 @@ TEST_CASE("scores: prob and log-prob are stable for large logits") {
 TEST_CASE("curves: samples are independent of the batch and of the model-call chunks") {
   Rng rng(5);
   const int64_t D = 12;
-  std::vector<double> W(3 * D);
-  for (auto& w : W) w = rng.uniform() * 2 - 1;
+  const std::vector<double> W = random_weights(rng, 3 * D);
   Model m = linear_model(D, W);
   Tensor x = random_tensor({3, D}, rng, 0.0, 1.0).to(DType::F64);
   Tensor a = random_tensor({3, D}, rng, -1.0, 1.0).to(DType::F64);
@@ -264,8 +276,7 @@ TEST_CASE("AOPC over the MoRF and LeRF curves, on a model that sums its input") 
 TEST_CASE("faithfulness correlation: gradient x input of a linear model correlates exactly") {
   Rng rng(17);
   const int64_t D = 20;
-  std::vector<double> W(2 * D);
-  for (auto& w : W) w = rng.uniform() * 2 - 1;
+  const std::vector<double> W = random_weights(rng, 2 * D);
   Model m = linear_model(D, W);
   Tensor x = random_tensor({2, D}, rng, 0.0, 1.0).to(DType::F64);
   const std::vector<int64_t> t{0, 1};
@@ -290,9 +301,8 @@ TEST_CASE("faithfulness correlation: gradient x input of a linear model correlat
 TEST_CASE("infidelity: 0 for the gradient of a linear model; E[(wᵀI)²] = σ²‖w‖² for a zero attribution") {
   Rng rng(19);
   const int64_t D = 10;
-  std::vector<double> W(D);
-  double w2 = 0.0;
-  for (auto& w : W) w = rng.uniform() * 2 - 1, w2 += w * w;
+  const std::vector<double> W = random_weights(rng, D);
+  const double w2 = squared_norm(W);
   Model m = linear_model(D, W);
   Tensor x = random_tensor({1, D}, rng, 0.0, 1.0).to(DType::F64);
   Tensor grad({1, D}, DType::F64);
@@ -308,9 +318,8 @@ TEST_CASE("infidelity: 0 for the gradient of a linear model; E[(wᵀI)²] = σ²
 TEST_CASE("max-sensitivity: saliency of a linear model is 0; gradient x input moves by at most r‖w‖") {
   Rng rng(23);
   const int64_t D = 8;
-  std::vector<double> W(D);
-  double w2 = 0.0;
-  for (auto& w : W) w = rng.uniform() * 2 - 1, w2 += w * w;
+  const std::vector<double> W = random_weights(rng, D);
+  const double w2 = squared_norm(W);
   Model m = linear_model(D, W);
   Tensor x = random_tensor({2, D}, rng, 0.0, 1.0).to(DType::F64);
   const std::vector<int64_t> t{0, 0};

@@ -28,6 +28,7 @@
 #include "layers/relu.h"
 #include "layers/tanh.h"
 #include "models/model.h"
+#include "tests/explain_run.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -94,16 +95,7 @@ Tensor uniform(const Shape& s, Rng& rng, DType dt, double lo = 0.0, double hi = 
   return random_tensor(s, rng, lo, hi).to(dt);
 }
 
-Attribution run(const std::string& method, const Model& m, const Tensor& x, std::vector<int64_t> targets,
-                std::map<std::string, std::string> opts = {}) {
-  ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  req.targets = std::move(targets);
-  req.options = resolve_options(find_method(method), opts);
-  load_option_files(find_method(method), req.options);
-  return find_method(method).run(req);
-}
+using testing::run;
 
 double target_logit(const Model& m, const Tensor& x, int64_t n, int64_t k) {
   Tensor y = m.predict(x);

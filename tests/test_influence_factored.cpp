@@ -25,18 +25,8 @@ namespace {
 
 // x (6) -> Linear(6,5) -> ReLU -> Linear(5,3) logits, float64; `bias`: whether the output layer has one.
 Model small_mlp(uint64_t seed, bool bias) {
-  Model m;
-  m.add_input("input");
   Rng rng(seed);
-  auto fc1 = std::make_shared<Linear>("fc1", 6, 5, true, DType::F64);
-  fc1->init(rng);
-  auto fc2 = std::make_shared<Linear>("fc2", 5, 3, bias, DType::F64);
-  fc2->init(rng);
-  m.append("fc1", fc1);
-  m.append("relu", std::make_shared<ReLU>());
-  m.append("fc2", fc2);
-  m.to(DType::F64);
-  return m;
+  return testing::mlp_f64(rng, "input", 6, 5, 3, bias);
 }
 
 // Runs f with the pool at `threads` threads, restoring the previous count.

@@ -35,28 +35,13 @@ TEST_CASE("influence: last-layer Hessian equals finite differences of the mean g
   const int64_t P = c.size();
   REQUIRE(P == 18);
   // Column q of H = d/dθ_q of the mean last-layer gradient; θ in the layout [W row-major, b].
-  Param* W = m.find_param("fc2.weight");
-  Param* b = m.find_param("fc2.bias");
-  auto mean_grad = [&] {
-    Tensor G = per_example_gradients(m, x, y, ParamSet::LastLayer);
-    std::vector<double> g(P, 0.0);
-    for (int64_t n = 0; n < 9; ++n)
-      for (int64_t q = 0; q < P; ++q) g[q] += G.item(n * P + q) / 9;
-    return g;
-  };
+  const Selection sel = select_params(m, ParamSet::LastLayer);
+  REQUIRE(sel.blocks.size() == 2);
+  REQUIRE(sel.blocks[0].name == "fc2.weight");
+  REQUIRE(sel.blocks[1].name == "fc2.bias");
+  const Tensor Hfd = fd_hessian(m, sel, P, 1e-5, [&] { return mean_example_gradient(m, x, y, ParamSet::LastLayer); });
   double worst = 0;
-  const double h = 1e-5;
-  for (int64_t q = 0; q < P; ++q) {
-    Tensor& t = q < 15 ? W->value : b->value;
-    const int64_t i = q < 15 ? q : q - 15;
-    const double v = t.item(i);
-    t.set_item(i, v + h);
-    const auto gp = mean_grad();
-    t.set_item(i, v - h);
-    const auto gm = mean_grad();
-    t.set_item(i, v);
-    for (int64_t r = 0; r < P; ++r) worst = std::max(worst, std::abs((gp[r] - gm[r]) / (2 * h) - H.item(r * P + q)));
-  }
+  for (int64_t q = 0; q < P * P; ++q) worst = std::max(worst, std::abs(Hfd.item(q) - H.item(q)));
   CHECK(worst < 1e-8);
   // Symmetric, positive semi-definite along random directions.
   for (int64_t r = 0; r < P; ++r)
@@ -176,27 +161,7 @@ TEST_CASE("influence: full-model HVP (R-operator) equals finite differences of t
   const Selection sel = select_params(m, ParamSet::All);
   const int64_t P = hvp.size();
   REQUIRE(P == 53);
-  auto mean_grad = [&] {
-    Tensor G = per_example_gradients(m, x, y, ParamSet::All);
-    std::vector<double> g(P, 0.0);
-    for (int64_t n = 0; n < 9; ++n)
-      for (int64_t q = 0; q < P; ++q) g[q] += G.item(n * P + q) / 9;
-    return g;
-  };
-  Tensor H({P, P}, DType::F64);
-  const double h = 1e-5;
-  for (const ParamBlock& b : sel.blocks) {
-    Tensor& t = m.find_param(b.name)->value;
-    for (int64_t i = 0; i < b.numel; ++i) {
-      const double v = t.item(i);
-      t.set_item(i, v + h);
-      const auto gp = mean_grad();
-      t.set_item(i, v - h);
-      const auto gm = mean_grad();
-      t.set_item(i, v);
-      for (int64_t r = 0; r < P; ++r) H.set_item(r * P + b.offset + i, (gp[r] - gm[r]) / (2 * h));
-    }
-  }
+  const Tensor H = fd_hessian(m, sel, P, 1e-5, [&] { return mean_example_gradient(m, x, y, ParamSet::All); });
   Tensor V = random_tensor({3, P}, rng);
   const Tensor HV = hvp.apply(V);
   const Tensor ref = ops::matmul(V, H, false, true);

@@ -33,6 +33,7 @@
 
 using namespace xdnn;
 using namespace xdnn::influence;
+using testing::fd_hessian;
 using testing::max_rel_diff;
 using testing::random_labels;
 
@@ -100,20 +101,7 @@ void check_hvp_against_finite_differences(Model& m, const Tensor& x, const Tenso
   FullHvp hvp(m, x, y, 3);  // chunk 3 of 5 examples: the chunked sum is exercised
   const Selection sel = select_params(m, ParamSet::All);
   const int64_t P = hvp.size();
-  Tensor H({P, P}, DType::F64);
-  const double h = 1e-5;
-  for (const ParamBlock& b : sel.blocks) {
-    Tensor& t = m.find_param(b.name)->value;
-    for (int64_t i = 0; i < b.numel; ++i) {
-      const double v = t.item(i);
-      t.set_item(i, v + h);
-      const auto gp = mean_gradient(m, x, y);
-      t.set_item(i, v - h);
-      const auto gm = mean_gradient(m, x, y);
-      t.set_item(i, v);
-      for (int64_t r = 0; r < P; ++r) H.set_item(r * P + b.offset + i, (gp[r] - gm[r]) / (2 * h));
-    }
-  }
+  const Tensor H = fd_hessian(m, sel, P, 1e-5, [&] { return mean_gradient(m, x, y); });
   Rng rng(31);
   const Tensor V = random_tensor({3, P}, rng);
   const Tensor HV = hvp.apply(V);

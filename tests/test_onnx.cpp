@@ -15,6 +15,7 @@
 #include "models/load.h"
 #include "models/onnx/import.h"
 #include "tests/gradcheck.h"
+#include "tests/onnx_graph_builder.h"
 
 using namespace xdnn;
 
@@ -23,14 +24,7 @@ namespace {
 const std::string kGolden = XDNN_TESTS_DIR "/golden/";
 const std::string kWeights = kGolden + "models/";  // safetensors of the golden models
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using onnx_test::error_of;
 
 // y[n, o] = Σ_i x[n, i] W[o, i] + b[o], in double.
 std::vector<double> dense(const std::vector<double>& x, int64_t N, const Tensor& W, const Tensor& b) {
@@ -76,11 +70,7 @@ std::vector<double> conv_relu_pool(const std::vector<double>& x, int64_t N, int6
   return p;
 }
 
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v(t.numel());
-  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.item(i);
-  return v;
-}
+using onnx_test::values;
 
 double max_rel(const Tensor& y, const std::vector<double>& ref) {
   REQUIRE(static_cast<size_t>(y.numel()) == ref.size());
@@ -88,55 +78,6 @@ double max_rel(const Tensor& y, const std::vector<double>& ref) {
   for (size_t i = 0; i < ref.size(); ++i)
     worst = std::max(worst, std::abs(y.item(i) - ref[i]) / std::max(1.0, std::abs(ref[i])));
   return worst;
-}
-
-// ---- tiny hand-built models ----
-onnx::ModelProto tiny_model(int opset, const std::vector<int64_t>& input_dims, int elem = onnx::TensorProto::FLOAT) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* op = m.add_opset_import();
-  op->set_domain("");
-  op->set_version(opset);
-  auto* in = m.mutable_graph()->add_input();
-  in->set_name("x");
-  auto* tt = in->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(elem);
-  for (size_t i = 0; i < input_dims.size(); ++i) {
-    auto* d = tt->mutable_shape()->add_dim();
-    if (i == 0)
-      d->set_dim_param("N");
-    else
-      d->set_dim_value(input_dims[i]);
-  }
-  return m;
-}
-
-onnx::NodeProto* add_node(onnx::ModelProto& m, const std::string& op, const std::vector<std::string>& ins,
-                          const std::vector<std::string>& outs, const std::string& name = "") {
-  auto* n = m.mutable_graph()->add_node();
-  n->set_op_type(op);
-  n->set_name(name.empty() ? "/" + op : name);
-  for (const auto& i : ins) n->add_input(i);
-  for (const auto& o : outs) n->add_output(o);
-  return n;
-}
-
-void set_output(onnx::ModelProto& m, const std::string& name) { m.mutable_graph()->add_output()->set_name(name); }
-
-void add_int_attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
-void add_i64_initializer(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& v,
-                         bool scalar = false) {
-  auto* t = m.mutable_graph()->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
-  if (!scalar) t->add_dims(static_cast<int64_t>(v.size()));
-  for (int64_t x : v) t->add_int64_data(x);
 }
 
 Tensor random_f32(const Shape& s, uint64_t seed) {
@@ -228,19 +169,19 @@ TEST_CASE("onnx: errors are one line naming the file, node, op and opset") {
     std::remove(path.c_str());
   }
   SUBCASE("unsupported operator") {
-    onnx::ModelProto m = tiny_model(17, {1, 3});
-    add_node(m, "Foo", {"x"}, {"y"}, "/foo/Bar");
-    set_output(m, "y");
+    onnx::ModelProto m = onnx_test::graph(17, {1, 3});
+    onnx_test::node(m, "Foo", {"x"}, {"y"}, "/foo/Bar");
+    onnx_test::output(m, "y");
     CHECK(error_of([&] { import_onnx_model(m, "model.onnx"); }) ==
           "model.onnx: 1 unsupported operator: Foo (node '/foo/Bar')");
   }
   SUBCASE("unsupported attribute and opset") {
-    onnx::ModelProto m = tiny_model(13, {1, 3});
-    add_int_attr(add_node(m, "Relu", {"x"}, {"y"}, "/r"), "bogus", 1);
-    set_output(m, "y");
+    onnx::ModelProto m = onnx_test::graph(13, {1, 3});
+    onnx_test::attr_int(onnx_test::node(m, "Relu", {"x"}, {"y"}, "/r"), "bogus", 1);
+    onnx_test::output(m, "y");
     CHECK(error_of([&] { import_onnx_model(m, "m.onnx"); }) ==
           "m.onnx: node '/r' (op Relu, opset 13): unsupported attribute 'bogus'");
-    onnx::ModelProto old = tiny_model(5, {1, 3});
+    onnx::ModelProto old = onnx_test::graph(5, {1, 3});
     CHECK(error_of([&] {
             import_onnx_model(old, "m.onnx");
           }).find("m.onnx: opset 5 is not supported (supported: 6 to 23)") == 0);
@@ -259,18 +200,18 @@ TEST_CASE("onnx: errors are one line naming the file, node, op and opset") {
 TEST_CASE("onnx: Shape -> Gather -> Unsqueeze -> Concat -> Reshape runs for every batch size") {
   // y = Reshape(x, [N, -1]) where N comes from Shape(x)[0]: the batch-dependent part stays a run-time
   // int64 computation; the constant part ([-1]) folds.
-  onnx::ModelProto m = tiny_model(13, {1, 3, 4});
-  add_i64_initializer(m, "zero", {0}, true);  // scalar index: Gather gives a scalar, as PyTorch exports do
-  add_i64_initializer(m, "minus_one", {-1}, true);
-  add_i64_initializer(m, "axes", {0});
-  add_node(m, "Shape", {"x"}, {"s"});
-  add_int_attr(add_node(m, "Gather", {"s", "zero"}, {"n0"}), "axis", 0);
-  add_node(m, "Unsqueeze", {"n0", "axes"}, {"n"}, "/batch_unsqueeze");
-  add_node(m, "Unsqueeze", {"minus_one", "axes"}, {"m1"}, "/const_unsqueeze");  // constant: folded
-  add_node(m, "Concat", {"n", "m1"}, {"shape"});
-  add_int_attr(m.mutable_graph()->mutable_node(4), "axis", 0);
-  add_node(m, "Reshape", {"x", "shape"}, {"y"});
-  set_output(m, "y");
+  onnx::ModelProto m = onnx_test::graph(13, {1, 3, 4});
+  onnx_test::init_i64(m, "zero", {0}, true);  // scalar index: Gather gives a scalar, as PyTorch exports do
+  onnx_test::init_i64(m, "minus_one", {-1}, true);
+  onnx_test::init_i64(m, "axes", {0});
+  onnx_test::node(m, "Shape", {"x"}, {"s"});
+  onnx_test::attr_int(onnx_test::node(m, "Gather", {"s", "zero"}, {"n0"}), "axis", 0);
+  onnx_test::node(m, "Unsqueeze", {"n0", "axes"}, {"n"}, "/batch_unsqueeze");
+  onnx_test::node(m, "Unsqueeze", {"minus_one", "axes"}, {"m1"}, "/const_unsqueeze");  // constant: folded
+  onnx_test::node(m, "Concat", {"n", "m1"}, {"shape"});
+  onnx_test::attr_int(m.mutable_graph()->mutable_node(4), "axis", 0);
+  onnx_test::node(m, "Reshape", {"x", "shape"}, {"y"});
+  onnx_test::output(m, "y");
   Model model = import_onnx_model(m, "tiny.onnx");
   for (const auto& n : model.nodes()) CHECK(n.name != "/const_unsqueeze");
   for (int64_t N : {1, 2, 5}) {
@@ -283,9 +224,9 @@ TEST_CASE("onnx: Shape -> Gather -> Unsqueeze -> Concat -> Reshape runs for ever
 
 TEST_CASE("onnx: Softmax axis semantics differ before and after opset 13") {
   for (int opset : {11, 13}) {
-    onnx::ModelProto m = tiny_model(opset, {1, 3, 4});
-    add_int_attr(add_node(m, "Softmax", {"x"}, {"y"}), "axis", 1);
-    set_output(m, "y");
+    onnx::ModelProto m = onnx_test::graph(opset, {1, 3, 4});
+    onnx_test::attr_int(onnx_test::node(m, "Softmax", {"x"}, {"y"}), "axis", 1);
+    onnx_test::output(m, "y");
     Model model = import_onnx_model(m, "s.onnx");
     Tensor y = model.predict(random_f32({2, 3, 4}, 5));
     REQUIRE(y.shape() == Shape{2, 3, 4});
@@ -303,30 +244,18 @@ TEST_CASE("onnx: registry lists the converters of every op family") {
     CHECK(has_onnx_op(op));
 }
 
-namespace {
-void add_f32_initializer(onnx::ModelProto& m, const std::string& name, const Tensor& t) {
-  auto* p = m.mutable_graph()->add_initializer();
-  p->set_name(name);
-  p->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : t.shape()) p->add_dims(d);
-  for (int64_t i = 0; i < t.numel(); ++i) p->add_float_data(static_cast<float>(t.item(i)));
-}
-}  // namespace
-
 TEST_CASE("onnx: Gemm with transA / alpha / beta, and MatMul(x, Transpose(W)) as a Linear keeping W's name") {
   const Tensor A = random_f32({3, 2}, 11), B = random_f32({3, 4}, 12), C = random_f32({4}, 13);
   {
     // Y = 2 Aᵀ B + 0.5 C with A the run-time input (3, N=2): the general path (Transpose, MatMul, Scale, Add).
-    onnx::ModelProto m = tiny_model(13, {3, 2});
-    add_f32_initializer(m, "B", B);
-    add_f32_initializer(m, "C", C);
-    auto* n = add_node(m, "Gemm", {"x", "B", "C"}, {"y"});
-    add_int_attr(n, "transA", 1);
-    auto* a = n->add_attribute();
-    a->set_name("alpha"), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(2.0f);
-    a = n->add_attribute();
-    a->set_name("beta"), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(0.5f);
-    set_output(m, "y");
+    onnx::ModelProto m = onnx_test::graph(13, {3, 2});
+    onnx_test::init_f32(m, "B", B);
+    onnx_test::init_f32(m, "C", C);
+    auto* n = onnx_test::node(m, "Gemm", {"x", "B", "C"}, {"y"});
+    onnx_test::attr_int(n, "transA", 1);
+    onnx_test::attr_float(n, "alpha", 2.0f);
+    onnx_test::attr_float(n, "beta", 0.5f);
+    onnx_test::output(m, "y");
     m.mutable_graph()
         ->mutable_input(0)
         ->mutable_type()
@@ -345,12 +274,12 @@ TEST_CASE("onnx: Gemm with transA / alpha / beta, and MatMul(x, Transpose(W)) as
       }
   }
   {
-    onnx::ModelProto m = tiny_model(17, {2, 4});
+    onnx::ModelProto m = onnx_test::graph(17, {2, 4});
     const Tensor W = random_f32({3, 4}, 14);
-    add_f32_initializer(m, "proj.weight", W);
-    add_node(m, "Transpose", {"proj.weight"}, {"Wt"});
-    add_node(m, "MatMul", {"x", "Wt"}, {"y"});
-    set_output(m, "y");
+    onnx_test::init_f32(m, "proj.weight", W);
+    onnx_test::node(m, "Transpose", {"proj.weight"}, {"Wt"});
+    onnx_test::node(m, "MatMul", {"x", "Wt"}, {"y"});
+    onnx_test::output(m, "y");
     Model model = import_onnx_model(m, "mm.onnx");
     REQUIRE(model.nodes().size() == 1);
     CHECK(model.nodes()[0].layer->as_linear() != nullptr);
@@ -371,7 +300,7 @@ TEST_CASE("onnx: Gemm with transA / alpha / beta, and MatMul(x, Transpose(W)) as
 TEST_CASE("onnx: auto_pad SAME with stride 2 equals the explicit pads it stands for") {
   const Tensor W = random_f32({2, 1, 3, 3}, 21);
   auto build = [&](const std::string& op, bool same) {
-    onnx::ModelProto m = tiny_model(17, {1, 1, 5, 6});
+    onnx::ModelProto m = onnx_test::graph(17, {1, 1, 5, 6});
     m.mutable_graph()
         ->mutable_input(0)
         ->mutable_type()
@@ -388,10 +317,10 @@ TEST_CASE("onnx: auto_pad SAME with stride 2 equals the explicit pads it stands 
         ->set_dim_param("W");
     std::vector<std::string> ins = {"x"};
     if (op == "Conv") {
-      add_f32_initializer(m, "w", W);
+      onnx_test::init_f32(m, "w", W);
       ins.push_back("w");
     }
-    auto* n = add_node(m, op, ins, {"y"});
+    auto* n = onnx_test::node(m, op, ins, {"y"});
     auto ints = [&](const char* name, const std::vector<int64_t>& v) {
       auto* a = n->add_attribute();
       a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
@@ -406,7 +335,7 @@ TEST_CASE("onnx: auto_pad SAME with stride 2 equals the explicit pads it stands 
       // For a 5 x 6 input: out 3 x 3; total padding 2 (rows: 1 + 1) and 1 (columns: 0 + 1, the odd one at the end).
       ints("pads", {1, 0, 1, 1});
     }
-    set_output(m, "y");
+    onnx_test::output(m, "y");
     return import_onnx_model(m, "same.onnx");
   };
   for (const char* op : {"Conv", "MaxPool"}) {
@@ -477,14 +406,14 @@ TEST_CASE("onnx: truncated and corrupted files are rejected with an Error or imp
 
 TEST_CASE("onnx: BatchNormalization momentum is the complement of xdnn's (running statistics update)") {
   // ONNX: running = m · running + (1 − m) · batch. xdnn/PyTorch: running = (1 − m') · running + m' · batch.
-  onnx::ModelProto m = tiny_model(15, {1, 2, 3, 3});
-  for (const char* name : {"g", "b", "mu", "var"}) add_f32_initializer(m, name, Tensor::full({2}, 1.0));
-  auto* n = add_node(m, "BatchNormalization", {"x", "g", "b", "mu", "var"}, {"y"}, "/bn");
+  onnx::ModelProto m = onnx_test::graph(15, {1, 2, 3, 3});
+  for (const char* name : {"g", "b", "mu", "var"}) onnx_test::init_f32(m, name, Tensor::full({2}, 1.0));
+  auto* n = onnx_test::node(m, "BatchNormalization", {"x", "g", "b", "mu", "var"}, {"y"}, "/bn");
   auto* a = n->add_attribute();
   a->set_name("momentum");
   a->set_type(onnx::AttributeProto::FLOAT);
   a->set_f(0.75f);
-  set_output(m, "y");
+  onnx_test::output(m, "y");
   Model model = import_onnx_model(m, "bn.onnx");
   const BatchNorm2d* bn = nullptr;
   for (const auto& node : model.nodes())

@@ -24,6 +24,7 @@
 #include "layers/relu.h"
 #include "models/io/npy.h"
 #include "models/model.h"
+#include "tests/file_fixtures.h"
 #include "tests/perturbation_fixtures.h"
 
 using namespace xdnn;
@@ -31,6 +32,24 @@ using namespace xdnn::explain;
 using namespace xdnn::testing;
 
 namespace {
+
+// x (N, 1, 8, 8) -> Conv(1->3, 3x3, pad 1) -> ReLU -> MaxPool 2 -> Flatten -> Linear(48, 4), float64, weights
+// from rng (conv1 first, then fc).
+Model conv_pool_cnn(Rng& rng) {
+  Model m;
+  m.add_input("x");
+  auto c1 = std::make_shared<Conv2d>("conv1", 1, 3, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
+  c1->init(rng);
+  auto fc = std::make_shared<Linear>("fc", 48, 4, true, DType::F64);
+  fc->init(rng);
+  m.append("conv1", c1);
+  m.append("relu1", std::make_shared<ReLU>());
+  m.append("pool1", std::make_shared<MaxPool2d>(2));
+  m.append("flat", std::make_shared<Flatten>());
+  m.append("fc", fc);
+  m.to(DType::F64);
+  return m;
+}
 
 std::string temp_path(const std::string& name) {
   // The process id keeps concurrent test runs (several build folders) apart.
@@ -50,17 +69,6 @@ double rel_diff(const Tensor& a, const Tensor& b) {
     den += b.item(i) * b.item(i);
   }
   return std::sqrt(num / den);
-}
-
-// The message of the Error `fn` throws ("" when it throws none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -203,18 +211,7 @@ TEST_CASE("RISE points at the only region a model looks at") {
 
 TEST_CASE("DeepLIFT-SHAP sums to f(x) − mean_j f(b_j); expected gradients are nearly complete") {
   Rng rng(21);
-  Model m;
-  m.add_input("x");
-  auto c1 = std::make_shared<Conv2d>("conv1", 1, 3, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
-  c1->init(rng);
-  auto fc = std::make_shared<Linear>("fc", 48, 4, true, DType::F64);
-  fc->init(rng);
-  m.append("conv1", c1);
-  m.append("relu1", std::make_shared<ReLU>());
-  m.append("pool1", std::make_shared<MaxPool2d>(2));
-  m.append("flat", std::make_shared<Flatten>());
-  m.append("fc", fc);
-  m.to(DType::F64);
+  const Model m = conv_pool_cnn(rng);
   const Tensor x = random_tensor({2, 1, 8, 8}, rng, 0, 1);
   const Tensor B = random_tensor({3, 1, 8, 8}, rng, 0, 1);
   const std::string path = temp_path("baselines.npy");
@@ -361,18 +358,7 @@ TEST_CASE("DeepLIFT RevealCancel: the paper's cancellation example, summation to
   CHECK(rc.values.item(1) == doctest::Approx(-0.5));
   // Summation to delta on a CNN with max-pooling and on an MLP, against a random baseline.
   Rng rng(31);
-  Model cnn;
-  cnn.add_input("x");
-  auto c1 = std::make_shared<Conv2d>("conv1", 1, 3, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
-  c1->init(rng);
-  auto fc = std::make_shared<Linear>("fc", 48, 4, true, DType::F64);
-  fc->init(rng);
-  cnn.append("conv1", c1);
-  cnn.append("relu1", std::make_shared<ReLU>());
-  cnn.append("pool1", std::make_shared<MaxPool2d>(2));
-  cnn.append("flat", std::make_shared<Flatten>());
-  cnn.append("fc", fc);
-  cnn.to(DType::F64);
+  const Model cnn = conv_pool_cnn(rng);
   const Model mm = mlp(rng, 6, 10, 3);
   const std::string base_img = temp_path("base-img.npy"), base_vec = temp_path("base-vec.npy");
   save_npy(base_img, random_tensor({1, 8, 8}, rng, 0, 1).to(DType::F32));

@@ -11,6 +11,7 @@
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "models/model.h"
+#include "tests/explain_run.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
@@ -34,14 +35,9 @@ Model region_model() {
 
 bool in_region(int64_t i) { return i / 16 >= 2 && i / 16 <= 5 && i % 16 >= 9 && i % 16 <= 12; }
 
+// Every sample explained for class 0.
 Attribution run(const std::string& method, const Model& m, const Tensor& x, std::map<std::string, std::string> opts) {
-  ExplainRequest req;
-  req.model = &m;
-  req.input = x;
-  req.targets = std::vector<int64_t>(x.dim(0), 0);
-  req.options = resolve_options(find_method(method), opts);
-  load_option_files(find_method(method), req.options);
-  return find_method(method).run(req);
+  return testing::run(method, m, x, std::vector<int64_t>(x.dim(0), 0), std::move(opts));
 }
 
 // Mean of the map inside the region and outside it, away from the region's border (two pixels).

@@ -13,6 +13,7 @@
 #include "models/train/checkpoint.h"
 #include "models/train/train.h"
 #include "models/zoo.h"
+#include "tests/file_fixtures.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -51,14 +52,7 @@ bool same_params(Model& a, Model& b) {
   return true;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 }  // namespace
 

@@ -31,44 +31,33 @@ namespace {
 
 const std::string kZoo = std::string(XDNN_TESTS_DIR) + "/zoo/";
 
-// Methods every image family runs (CNNs and vision transformers alike): gradients, perturbations, LRP.
-const std::set<std::string> kImageMethods = {"saliency",
-                                             "gradient-x-input",
-                                             "smoothgrad",
-                                             "integrated-gradients",
-                                             "guided-backprop",
-                                             "deconvnet",
-                                             "deeplift",
-                                             "occlusion",
-                                             "lrp",
-                                             "feature-ablation",
-                                             "shapley-values",
-                                             "shapley-sampling",
-                                             "kernel-shap",
-                                             "lime",
-                                             "rise",
-                                             "expected-gradients",
-                                             "deeplift-shap",
-                                             "gradient-shap",
-                                             "meaningful-perturbation",
-                                             "extremal-perturbation"};
+// Methods every family runs, images and tokens alike: gradients, occlusion, LRP, feature-group perturbations.
+const std::set<std::string> kCommonMethods = {"saliency",
+                                              "gradient-x-input",
+                                              "smoothgrad",
+                                              "integrated-gradients",
+                                              "guided-backprop",
+                                              "deconvnet",
+                                              "deeplift",
+                                              "occlusion",
+                                              "lrp",
+                                              "feature-ablation",
+                                              "shapley-values",
+                                              "shapley-sampling",
+                                              "kernel-shap",
+                                              "lime"};
+
+std::set<std::string> with(std::set<std::string> s, const std::set<std::string>& more) {
+  s.insert(more.begin(), more.end());
+  return s;
+}
+
+// Methods every image family runs (CNNs and vision transformers alike): the common ones, masks and baselines.
+const std::set<std::string> kImageMethods =
+    with(kCommonMethods, {"rise", "expected-gradients", "deeplift-shap", "gradient-shap", "meaningful-perturbation",
+                          "extremal-perturbation"});
 // Methods every token family runs (attributions at the embedding output, or by token removal).
-const std::set<std::string> kTokenMethods = {"saliency",
-                                             "gradient-x-input",
-                                             "smoothgrad",
-                                             "integrated-gradients",
-                                             "guided-backprop",
-                                             "deconvnet",
-                                             "deeplift",
-                                             "occlusion",
-                                             "lrp",
-                                             "erasure",
-                                             "erasure-flip",
-                                             "feature-ablation",
-                                             "shapley-values",
-                                             "shapley-sampling",
-                                             "kernel-shap",
-                                             "lime"};
+const std::set<std::string> kTokenMethods = with(kCommonMethods, {"erasure", "erasure-flip"});
 
 struct Family {
   std::string name;             // file stem in tests/zoo/
