@@ -8,10 +8,8 @@
 namespace xdnn::explain {
 namespace {
 
-Attribution feature_ablation(const ExplainRequest& req) {
-  if (groups_per_sample(req)) return for_each_sample(req, feature_ablation);
-  const Perturber p = make_perturber(req, "feature-ablation");
-  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
+std::vector<double> feature_ablation_groups(const ExplainRequest& /*req*/, const Perturber& p,
+                                            const FeatureGroups& groups, Attribution& /*out*/) {
   const int64_t N = p.samples(), G = groups.count;
   // Row 0: everything kept; row 1 + g: group g removed.
   std::vector<uint8_t> Z((G + 1) * G, 1);
@@ -20,9 +18,11 @@ Attribution feature_ablation(const ExplainRequest& req) {
   std::vector<double> a(N * G);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < G; ++g) a[n * G + g] = v[n] - v[(1 + g) * N + n];
-  Attribution out{spread_groups(a, groups, p.x.shape(), req.model->dtype()), "feature-ablation", req.options.values, 0};
-  describe_groups(groups, out);
-  return out;
+  return a;
+}
+
+Attribution feature_ablation(const ExplainRequest& req) {
+  return group_attribution(req, "feature-ablation", feature_ablation_groups);
 }
 
 MethodRegistration reg{{"feature-ablation",

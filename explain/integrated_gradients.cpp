@@ -7,6 +7,7 @@
 #include "explain/integrated_gradients.h"
 
 #include <cmath>
+#include <utility>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -17,6 +18,21 @@
 
 namespace xdnn::explain {
 
+namespace {
+
+// {P_n(t), P_{n−1}(t)} by the three-term recurrence P_0 = 1, P_1 = t, (k+1) P_{k+1} = (2k+1) t P_k − k P_{k−1}.
+std::pair<double, double> legendre(int n, double t) {
+  double p0 = 1.0, p1 = t;
+  for (int k = 1; k < n; ++k) {
+    double p2 = ((2.0 * k + 1.0) * t * p1 - k * p0) / (k + 1.0);
+    p0 = p1;
+    p1 = p2;
+  }
+  return {p1, p0};
+}
+
+}  // namespace
+
 Quadrature gauss_legendre(int n) {
   if (n < 1) throw Error("gauss-legendre: --steps must be at least 1, got " + std::to_string(n));
   Quadrature q;
@@ -25,29 +41,17 @@ Quadrature gauss_legendre(int n) {
   const double pi = 3.14159265358979323846;
   for (int i = 1; i <= n; ++i) {
     double t = std::cos(pi * (i - 0.25) / (n + 0.5));  // near the i-th largest root
-    double dp = 1.0;
     for (int iter = 0; iter < 100; ++iter) {
-      // P_0 = 1, P_1 = t, (k+1) P_{k+1} = (2k+1) t P_k − k P_{k−1}
-      double p0 = 1.0, p1 = t;
-      for (int k = 1; k < n; ++k) {
-        double p2 = ((2.0 * k + 1.0) * t * p1 - k * p0) / (k + 1.0);
-        p0 = p1;
-        p1 = p2;
-      }
+      const auto [pn, pn1] = legendre(n, t);
       // P_n'(t) = n (t P_n − P_{n−1}) / (t² − 1)
-      dp = n * (t * p1 - p0) / (t * t - 1.0);
-      double step = p1 / dp;
+      const double dp = n * (t * pn - pn1) / (t * t - 1.0);
+      const double step = pn / dp;
       t -= step;
       if (std::abs(step) < 1e-16) break;
     }
-    // Recompute the derivative at the converged root for the weight.
-    double p0 = 1.0, p1 = t;
-    for (int k = 1; k < n; ++k) {
-      double p2 = ((2.0 * k + 1.0) * t * p1 - k * p0) / (k + 1.0);
-      p0 = p1;
-      p1 = p2;
-    }
-    dp = n * (t * p1 - p0) / (t * t - 1.0);
+    // The derivative at the converged root, for the weight.
+    const auto [pn, pn1] = legendre(n, t);
+    const double dp = n * (t * pn - pn1) / (t * t - 1.0);
     // Roots come out in decreasing order; store increasing.
     q.alphas[n - i] = t;
     q.weights[n - i] = 2.0 / ((1.0 - t * t) * dp * dp);

@@ -20,10 +20,8 @@ namespace {
 
 constexpr int64_t kMaxSamples = 10'000'000;
 
-Attribution kernel_shap(const ExplainRequest& req) {
-  if (groups_per_sample(req)) return for_each_sample(req, kernel_shap);
-  const Perturber p = make_perturber(req, "kernel-shap");
-  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
+std::vector<double> kernel_shap_groups(const ExplainRequest& req, const Perturber& p, const FeatureGroups& groups,
+                                       Attribution& out) {
   const int64_t N = p.samples(), G = groups.count;
   const int64_t K = req.options.get_int("samples", 1000);
   if (K < 1 || K > kMaxSamples)
@@ -77,12 +75,13 @@ Attribution kernel_shap(const ExplainRequest& req) {
       phi[n * G + M] = rest;
     }
   }
-  Attribution out{spread_groups(phi, groups, p.x.shape(), req.model->dtype()), "kernel-shap", req.options.values, seed};
-  describe_groups(groups, out);
+  out.seed = seed;
   out.parameters["regime"] = exact ? "exact" : "sampled";
   out.parameters["rows"] = std::to_string(R);
-  return out;
+  return phi;
 }
+
+Attribution kernel_shap(const ExplainRequest& req) { return group_attribution(req, "kernel-shap", kernel_shap_groups); }
 
 MethodRegistration reg{{"kernel-shap",
                         "KernelSHAP (Lundberg & Lee 2017): Shapley-kernel weighted least squares over coalitions; "

@@ -81,10 +81,8 @@ std::vector<double> lasso(const std::vector<double>& Zc, const std::vector<doubl
   return beta;
 }
 
-Attribution lime(const ExplainRequest& req) {
-  if (groups_per_sample(req)) return for_each_sample(req, lime);
-  const Perturber p = make_perturber(req, "lime");
-  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
+std::vector<double> lime_groups(const ExplainRequest& req, const Perturber& p, const FeatureGroups& groups,
+                                Attribution& out) {
   const int64_t N = p.samples(), G = groups.count;
   const double width = req.options.get_double("kernel-width", 0.25);
   if (!(width > 0) || !std::isfinite(width))
@@ -169,14 +167,14 @@ Attribution lime(const ExplainRequest& req) {
     r2_text += std::to_string(r2);
     intercept_text += std::to_string(intercept);
   }
-  Attribution out{spread_groups(beta, groups, p.x.shape(), req.model->dtype()), "lime", req.options.values,
-                  path.empty() ? seed : 0};
-  describe_groups(groups, out);
+  out.seed = path.empty() ? seed : 0;
   out.parameters["r2"] = r2_text;
   out.parameters["intercept"] = intercept_text;
   out.parameters["coalitions"] = path.empty() ? std::to_string(S) + " sampled" : path;
-  return out;
+  return beta;
 }
+
+Attribution lime(const ExplainRequest& req) { return group_attribution(req, "lime", lime_groups); }
 
 MethodRegistration reg{
     {"lime",

@@ -356,4 +356,16 @@ void describe_groups(const FeatureGroups& groups, Attribution& a) {
   a.parameters["feature_mask"] = groups.source;
 }
 
+Attribution group_attribution(const ExplainRequest& req, const std::string& method, const GroupMethod& per_group) {
+  if (groups_per_sample(req))
+    return for_each_sample(req, [&](const ExplainRequest& one) { return group_attribution(one, method, per_group); });
+  const Perturber p = make_perturber(req, method);
+  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
+  Attribution out{Tensor(), method, req.options.values, 0};
+  const std::vector<double> values = per_group(req, p, groups, out);
+  out.values = spread_groups(values, groups, p.x.shape(), req.model->dtype());
+  describe_groups(groups, out);
+  return out;
+}
+
 }  // namespace xdnn::explain

@@ -114,6 +114,14 @@ Tensor baseline_set(const Options& options, const Tensor& x, const std::string& 
 // Parameters shared by the group methods, for the Attribution: groups, source.
 void describe_groups(const FeatureGroups& groups, Attribution& a);
 
+// The frame the feature-group methods (feature-ablation, shapley-sampling, kernel-shap, lime) share: a
+// batch whose groups differ per sample (slic:K) runs sample by sample; otherwise `per_group` gets the
+// request's Perturber and groups, returns the group values (N, G) row-major and may set the seed and
+// parameters of `out`; the values are spread over the input's elements and the groups described.
+using GroupMethod = std::function<std::vector<double>(const ExplainRequest& req, const Perturber& p,
+                                                      const FeatureGroups& groups, Attribution& out)>;
+Attribution group_attribution(const ExplainRequest& req, const std::string& method, const GroupMethod& per_group);
+
 // The seeded coalitions of KernelSHAP's sampled regime (golden README §KernelSHAP): K rows of G
 // entries 0/1, row-major; sizes k ∈ 1..G−1 with probability ∝ 1/(k(G−k)), members by a partial
 // Fisher–Yates shuffle of [0..G−1] (fresh for every row).

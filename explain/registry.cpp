@@ -90,33 +90,29 @@ int64_t Options::get_int(const std::string& name, int64_t fallback) const {
   return static_cast<int64_t>(v);
 }
 
-std::vector<OptionSpec> all_method_options() {
-  std::vector<OptionSpec> out;
-  std::set<std::string> seen;
-  for (const auto& m : registry())
-    for (const auto& o : m.options)
-      if (seen.insert(o.name).second) out.push_back(o);
-  std::sort(out.begin(), out.end(), [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
-  return out;
-}
+std::vector<OptionSpec> all_method_options() { return option_union(registry()); }
 
-Options resolve_options(const MethodInfo& method, const std::map<std::string, std::string>& given) {
+Options resolve_option_specs(const std::vector<OptionSpec>& specs, const std::string& owner,
+                             const std::map<std::string, std::string>& given) {
   Options opt;
-  for (const auto& spec : method.options)
+  for (const auto& spec : specs)
     if (!spec.default_value.empty()) opt.values[spec.name] = spec.default_value;
   for (const auto& [name, value] : given) {
     const std::string& option = name;  // clang 14 cannot capture a structured binding
-    bool known = std::any_of(method.options.begin(), method.options.end(),
-                             [&](const OptionSpec& s) { return s.name == option; });
+    const bool known = std::any_of(specs.begin(), specs.end(), [&](const OptionSpec& s) { return s.name == option; });
     if (!known) {
       std::string accepted;
-      for (const auto& s : method.options) accepted += (accepted.empty() ? "--" : ", --") + s.name;
-      throw Error("option --" + name + " does not apply to method '" + method.name + "'",
+      for (const auto& s : specs) accepted += (accepted.empty() ? "--" : ", --") + s.name;
+      throw Error("option --" + name + " does not apply to " + owner,
                   accepted.empty() ? "it takes no options" : "it takes: " + accepted);
     }
     opt.values[name] = value;
   }
   return opt;
+}
+
+Options resolve_options(const MethodInfo& method, const std::map<std::string, std::string>& given) {
+  return resolve_option_specs(method.options, "method '" + method.name + "'", given);
 }
 
 Attribution run_in_chunks(const MethodInfo& method, const ExplainRequest& req, int64_t samples_per_pass) {

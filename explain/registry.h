@@ -5,7 +5,9 @@
 // Flag convention: an OptionSpec whose default_value is "false" is a boolean switch (`--upsample`); the
 // CLI declares it without a value and stores "true" when it is given.
 #pragma once
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,24 @@ inline bool is_flag(const OptionSpec& spec) { return spec.default_value == "fals
 
 // Every option of every registered method, each name once (the first method's spec wins), sorted.
 std::vector<OptionSpec> all_method_options();
+
+// Every option of `entries` (methods or metrics: anything with .options), each name once (the first
+// entry's spec wins), sorted by name.
+template <class Entries>
+std::vector<OptionSpec> option_union(const Entries& entries) {
+  std::vector<OptionSpec> out;
+  std::set<std::string> seen;
+  for (const auto& e : entries)
+    for (const auto& o : e.options)
+      if (seen.insert(o.name).second) out.push_back(o);
+  std::sort(out.begin(), out.end(), [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
+  return out;
+}
+
+// The options an entry with `specs` runs with: their defaults, overridden by `given`. Throws naming the
+// option and `owner` ("method 'lrp'", "metric 'deletion'") when `given` holds one it does not take.
+Options resolve_option_specs(const std::vector<OptionSpec>& specs, const std::string& owner,
+                             const std::map<std::string, std::string>& given);
 
 // The options `method` runs with: its defaults, overridden by `given`. Throws naming the option when
 // `given` holds an option this method does not take.

@@ -14,10 +14,8 @@
 namespace xdnn::explain {
 namespace {
 
-Attribution shapley_sampling(const ExplainRequest& req) {
-  if (groups_per_sample(req)) return for_each_sample(req, shapley_sampling);
-  const Perturber p = make_perturber(req, "shapley-sampling");
-  const FeatureGroups groups = feature_groups(req.options, p.x, p.tokens);
+std::vector<double> shapley_sampling_groups(const ExplainRequest& req, const Perturber& p, const FeatureGroups& groups,
+                                            Attribution& out) {
   const int64_t N = p.samples(), G = groups.count;
   const int64_t M = req.options.get_int("samples", 25);
   if (M < 1 || M > 1'000'000)
@@ -52,11 +50,13 @@ Attribution shapley_sampling(const ExplainRequest& req) {
     }
     for (int64_t g = 0; g < G; ++g) phi[n * G + g] /= static_cast<double>(M);
   }
-  Attribution out{spread_groups(phi, groups, p.x.shape(), req.model->dtype()), "shapley-sampling", req.options.values,
-                  seed};
-  describe_groups(groups, out);
+  out.seed = seed;
   out.parameters["permutations"] = std::to_string(M);
-  return out;
+  return phi;
+}
+
+Attribution shapley_sampling(const ExplainRequest& req) {
+  return group_attribution(req, "shapley-sampling", shapley_sampling_groups);
 }
 
 MethodRegistration reg{{"shapley-sampling",

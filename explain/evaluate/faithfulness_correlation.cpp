@@ -16,30 +16,11 @@
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
+#include "explain/evaluate/sanity.h"
 
 namespace xdnn::explain {
 
 namespace {
-
-bool constant(const std::vector<double>& v) {
-  return std::all_of(v.begin(), v.end(), [&](double x) { return x == v[0]; });
-}
-
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-  if (constant(a) || constant(b)) return 0.0;  // undefined; rounding must not turn it into noise
-  const double n = static_cast<double>(a.size());
-  double ma = 0, mb = 0;
-  for (size_t i = 0; i < a.size(); ++i) ma += a[i], mb += b[i];
-  ma /= n, mb /= n;
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  if (!(saa > 0.0) || !(sbb > 0.0)) return 0.0;
-  return sab / std::sqrt(saa * sbb);
-}
 
 MetricResult faithfulness_correlation(const MetricRequest& req) {
   const std::string score_text = req.options.get("score", "");
@@ -85,7 +66,7 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
       for (int64_t f : subsets[j]) mass[j] += a.data<double>()[n * D + f];
       drop[j] = s[n * per] - s[n * per + j + 1];
     }
-    out.summary.push_back(pearson(mass, drop));
+    out.summary.push_back(pearson_correlation(mass, drop));
     out.values.set_item(n, out.summary.back());
   }
   out.summary_name = "correlation";

@@ -1,10 +1,10 @@
 // The metric registry (explain/evaluate/metric.h): kept sorted by name so that listings and the CLI's
 // option union do not depend on link order.
 #include <algorithm>
-#include <set>
 
 #include "engine/error.h"
 #include "explain/evaluate/metric.h"
+#include "explain/registry.h"
 
 namespace xdnn::explain {
 
@@ -40,33 +40,10 @@ const MetricInfo& find_metric(const std::string& name) {
   throw Error("unknown metric '" + name + "'", "valid metrics: " + metric_names());
 }
 
-std::vector<OptionSpec> all_metric_options() {
-  std::vector<OptionSpec> out;
-  std::set<std::string> seen;
-  for (const auto& m : metric_registry())
-    for (const auto& o : m.options)
-      if (seen.insert(o.name).second) out.push_back(o);
-  std::sort(out.begin(), out.end(), [](const OptionSpec& a, const OptionSpec& b) { return a.name < b.name; });
-  return out;
-}
+std::vector<OptionSpec> all_metric_options() { return option_union(metric_registry()); }
 
 Options resolve_metric_options(const MetricInfo& metric, const std::map<std::string, std::string>& given) {
-  Options opt;
-  for (const auto& spec : metric.options)
-    if (!spec.default_value.empty()) opt.values[spec.name] = spec.default_value;
-  for (const auto& [name, value] : given) {
-    const std::string& option = name;  // clang 14 cannot capture a structured binding
-    const bool known = std::any_of(metric.options.begin(), metric.options.end(),
-                                   [&](const OptionSpec& s) { return s.name == option; });
-    if (!known) {
-      std::string accepted;
-      for (const auto& s : metric.options) accepted += (accepted.empty() ? "--" : ", --") + s.name;
-      throw Error("option --" + name + " does not apply to metric '" + metric.name + "'",
-                  accepted.empty() ? "it takes no options" : "it takes: " + accepted);
-    }
-    opt.values[name] = value;
-  }
-  return opt;
+  return resolve_option_specs(metric.options, "metric '" + metric.name + "'", given);
 }
 
 }  // namespace xdnn::explain

@@ -26,6 +26,7 @@ double pearson_correlation(const std::vector<double>& a, const std::vector<doubl
     saa += (a[i] - ma) * (a[i] - ma);
     sbb += (b[i] - mb) * (b[i] - mb);
   }
+  if (!(saa > 0.0) || !(sbb > 0.0)) return 0.0;  // undefined; rounding must not turn it into noise
   return sab / std::sqrt(saa * sbb);
 }
 
