@@ -6,7 +6,7 @@
 namespace xdnn {
 
 // saved: "a", "b" (the summands: backward sums gradients back to their shapes, LRP splits by them)
-std::vector<Tensor> Add::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Add::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (x.size() != 2) throw Error("Add: expected 2 inputs, got " + std::to_string(x.size()));
   ops::expect_float(x[0], "Add input a");
   ops::expect_float(x[1], "Add input b");
@@ -16,7 +16,7 @@ std::vector<Tensor> Add::forward(const std::vector<Tensor>& x, Saved& saved, con
   return {ops::add(x[0], x[1])};
 }
 
-std::vector<Tensor> Add::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Add::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor(), Tensor()};
   const Tensor& a = saved.tensor("a");
@@ -27,7 +27,7 @@ std::vector<Tensor> Add::backward(const std::vector<Tensor>& grad_y, const Saved
   return {ga, gb};
 }
 
-std::vector<Tensor> Add::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+Tensors Add::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   bool known = rule.name == "norm" || rule.name == "proportional";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
   if (!known) throw Error("layer kind Add has no LRP rule '" + rule.name + "'; it has: norm, proportional");
@@ -59,7 +59,7 @@ LayerExampleRegistration add_broadcast{{"Add/broadcast", [](Rng& rng) {
 namespace xdnn {
 
 // R-operator (Pearlmutter 1994): y = a + b is linear, so R{y} = R{a} + R{b} and R{g} = backward(R{g_y}).
-std::vector<Tensor> Add::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved& saved) {
+Tensors Add::r_forward(const Tensors& rx, const Tensors&, const Saved& saved) {
   const Tensor& a = saved.tensor("a");
   const Tensor& b = saved.tensor("b");
   const bool ra = rx.size() > 0 && rx[0].defined(), rb = rx.size() > 1 && rx[1].defined();
@@ -67,12 +67,6 @@ std::vector<Tensor> Add::r_forward(const std::vector<Tensor>& rx, const std::vec
   Saved scratch;
   return forward({ra ? rx[0] : Tensor(a.shape(), a.dtype()), rb ? rx[1] : Tensor(b.shape(), b.dtype())}, scratch,
                  ForwardOptions{});
-}
-
-std::vector<Tensor> Add::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                    const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                    std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
 }
 
 }  // namespace xdnn

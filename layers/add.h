@@ -11,17 +11,13 @@ namespace xdnn {
 class Add : public Layer {
  public:
   const char* kind() const override { return "Add"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"norm", "proportional"}; }
   // R-operator (layer.h; explain/influence/hvp.h): linear in (a, b).
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                const Saved& saved) override;
-  std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                 const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
-                                 std::vector<Tensor>& rg_params) override;
+  ROperator r_operator() const override { return ROperator::PiecewiseLinear; }
+  Tensors r_forward(const Tensors& rx, const Tensors& v, const Saved& saved) override;
 };
 
 }  // namespace xdnn

@@ -47,14 +47,14 @@ Tensor AvgPool2d::as_4d(const Tensor& x) const {
 }
 
 // saved: "x" (its shape for backward; its values for the LRP norm rule)
-std::vector<Tensor> AvgPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors AvgPool2d::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   Tensor y = ops::avgpool2d_forward(as_4d(x.at(0)), geom_, divisor());
   saved.put("x", x[0]);
   if (x[0].ndim() == 3) return {y.reshape({y.dim(0), y.dim(1), y.dim(3)})};
   return {y};
 }
 
-std::vector<Tensor> AvgPool2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors AvgPool2d::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Shape x4 = as_4d(x).shape();
@@ -62,7 +62,7 @@ std::vector<Tensor> AvgPool2d::backward(const std::vector<Tensor>& grad_y, const
   return {ops::avgpool2d_backward(grad_y[0].reshape(y4), x4, geom_, divisor()).reshape(x.shape())};
 }
 
-std::vector<Tensor> AvgPool2d::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+Tensors AvgPool2d::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   const Tensor& x = saved.tensor("x");
   const Tensor& R = relevance_y.at(0);
   bool known = rule.name == "norm";
@@ -98,19 +98,4 @@ LayerExampleRegistration avgpool_1d{
        return LayerExample{std::make_shared<AvgPool2d>(AvgPool2d::one_d(3, 2, 1)), {random_tensor({2, 3, 8}, rng)}};
      }}};
 }  // namespace
-}  // namespace xdnn
-
-namespace xdnn {
-
-// R-operator (Pearlmutter 1994): linear in x, no parameters: R{y} = f(R{x}), R{g_x} = backward(R{g_y}).
-std::vector<Tensor> AvgPool2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved&) {
-  return r_forward_linear(rx);
-}
-
-std::vector<Tensor> AvgPool2d::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                          const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                          std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
-}
-
 }  // namespace xdnn

@@ -14,7 +14,7 @@ BatchNorm2d::BatchNorm2d(const std::string& name, int64_t num_features, double e
 }
 
 // saved: {x, mean, var, training flag (1 element)} with the statistics the output was computed from.
-std::vector<Tensor> BatchNorm2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+Tensors BatchNorm2d::forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) {
   const Tensor& in = x.at(0);
   if (!in.defined() || !in.is_float() || in.ndim() < 2 || in.dim(1) != C_)
     throw Error("BatchNorm2d " + name_ + ": expected input (N, " + std::to_string(C_) + ", H, W), got " +
@@ -31,7 +31,7 @@ std::vector<Tensor> BatchNorm2d::forward(const std::vector<Tensor>& x, Saved& sa
     if (M < 2)
       throw Error("BatchNorm2d " + name_ + ": training needs more than 1 value per channel, got input " +
                   in.describe());
-    std::vector<Tensor> st = ops::batchnorm_stats(in);
+    Tensors st = ops::batchnorm_stats(in);
     mean = st[0];
     var = st[1];
     const double unbias = static_cast<double>(M) / static_cast<double>(M - 1);
@@ -53,14 +53,13 @@ std::vector<Tensor> BatchNorm2d::forward(const std::vector<Tensor>& x, Saved& sa
   return {ops::batchnorm_forward(in, mean, var, weight_.value, bias_.value, eps_)};
 }
 
-std::vector<Tensor> BatchNorm2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                          const BackwardOptions& opt) {
+Tensors BatchNorm2d::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const bool training = saved.get_int("training") != 0;
   const bool per_example = opt.param_grad == ParamGrad::PerExample;
-  std::vector<Tensor> g = ops::batchnorm_backward(grad_y[0], x, saved.tensor("mean"), saved.tensor("var"),
-                                                  weight_.value, eps_, training, per_example);
+  Tensors g = ops::batchnorm_backward(grad_y[0], x, saved.tensor("mean"), saved.tensor("var"), weight_.value, eps_,
+                                      training, per_example);
   if (opt.param_grad == ParamGrad::Accumulate) {
     if (!weight_.grad.defined()) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
     if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
@@ -71,10 +70,6 @@ std::vector<Tensor> BatchNorm2d::backward(const std::vector<Tensor>& grad_y, con
     bias_.grad = g[2];
   }
   return {g[0]};
-}
-
-std::vector<Tensor> BatchNorm2d::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
 }
 
 }  // namespace xdnn
@@ -110,8 +105,7 @@ namespace xdnn {
 //   R{g_x} = γ/σ R{g_y} + V_γ/σ g_y
 //   R{g_γ} = Σ R{g_y} x̂ + Σ g_y R{x}/σ,   R{g_β} = Σ R{g_y}
 // Each term is one engine batch-norm call with substituted (x, μ, γ, β).
-std::vector<Tensor> BatchNorm2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                           const Saved& saved) {
+Tensors BatchNorm2d::r_forward(const Tensors& rx, const Tensors& v, const Saved& saved) {
   const Tensor& x = saved.tensor("x");
   const Tensor &mean = saved.tensor("mean"), &var = saved.tensor("var");
   if (saved.get_int("training") != 0)
@@ -131,9 +125,8 @@ std::vector<Tensor> BatchNorm2d::r_forward(const std::vector<Tensor>& rx, const 
   return {Ry};
 }
 
-std::vector<Tensor> BatchNorm2d::r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                            const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                            const Saved& saved, std::vector<Tensor>& rg_params) {
+Tensors BatchNorm2d::r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& rx, const Tensors& v,
+                                const Saved& saved, Tensors& rg_params) {
   const Tensor& x = saved.tensor("x");
   const Tensor &mean = saved.tensor("mean"), &var = saved.tensor("var");
   if (saved.get_int("training") != 0)
@@ -148,7 +141,7 @@ std::vector<Tensor> BatchNorm2d::r_backward(const std::vector<Tensor>& gy, const
       acc = t;
   };
   if (!rgy.empty() && rgy[0].defined()) {
-    std::vector<Tensor> a = ops::batchnorm_backward(rgy[0], x, mean, var, weight_.value, eps_, false, false);
+    Tensors a = ops::batchnorm_backward(rgy[0], x, mean, var, weight_.value, eps_, false, false);
     Rgx = a[0];
     rg_params[0] = a[1];
     rg_params[1] = a[2];

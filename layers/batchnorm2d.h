@@ -22,19 +22,15 @@ class BatchNorm2d : public Layer {
               DType dtype = DType::F32);
 
   const char* kind() const override { return "BatchNorm2d"; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
   std::vector<Param*> buffers() override { return {&running_mean_, &running_var_}; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   // R-operator (layer.h; explain/influence/hvp.h): evaluation mode only (affine in x given the running statistics).
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                const Saved& saved) override;
-  std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                 const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
-                                 std::vector<Tensor>& rg_params) override;
+  Tensors r_forward(const Tensors& rx, const Tensors& v, const Saved& saved) override;
+  Tensors r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& rx, const Tensors& v, const Saved& saved,
+                     Tensors& rg_params) override;
 
   // For folding (canonizers) and inspection.
   const std::string& name() const { return name_; }

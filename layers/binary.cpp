@@ -77,7 +77,7 @@ Tensor Binary::align(const Tensor& a, const Tensor& b) const {
 
 // saved: "a", "b" (aligned for a legacy axis broadcast), and for float operands "b_given": b as given, whose
 // shape its gradient takes
-std::vector<Tensor> Binary::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Binary::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& a = x.at(0);
   if (!a.defined() || !x.at(1).defined()) throw Error(std::string(kind()) + ": missing operand");
   const Tensor b = align(a, x[1]);
@@ -94,7 +94,7 @@ std::vector<Tensor> Binary::forward(const std::vector<Tensor>& x, Saved& saved, 
   return {ops::binary(op_, a, b)};
 }
 
-std::vector<Tensor> Binary::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Binary::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &g = grad_y.at(0);
   if (!g.defined() || !a.is_float()) return {Tensor(), Tensor()};
   Tensor ga, gb;
@@ -149,7 +149,7 @@ std::vector<std::string> Binary::relevance_rules() const {
   return {};
 }
 
-std::vector<Tensor> Binary::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors Binary::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon" || relevance_rules().empty())
     return Layer::relevance(ry, saved, rule);  // the one-line error naming what this kind has
   const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &R = ry.at(0);

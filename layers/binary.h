@@ -26,10 +26,9 @@ class Binary : public Layer {
   explicit Binary(ops::Binary op, int64_t legacy_axis = -1, int constant_operand = -1)
       : op_(op), legacy_axis_(legacy_axis), constant_operand_(constant_operand) {}
   const char* kind() const override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override;
 
  private:

@@ -47,7 +47,7 @@ int64_t broadcast_index(const Tensor& t, const Shape& ys, int64_t flat) {
 
 }  // namespace
 
-std::vector<Tensor> Compare::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+Tensors Compare::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   const Tensor& a = x.at(0);
   if (!a.defined()) throw Error(std::string(kind()) + ": missing operand");
   if (op_ == Op::Not) {
@@ -96,12 +96,12 @@ std::vector<Tensor> Compare::forward(const std::vector<Tensor>& x, Saved&, const
   return {y};
 }
 
-std::vector<Tensor> Compare::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
-  return op_ == Op::Not ? std::vector<Tensor>{Tensor()} : std::vector<Tensor>{Tensor(), Tensor()};
+Tensors Compare::backward(const Tensors&, const Saved&, const BackwardOptions&) {
+  return op_ == Op::Not ? Tensors{Tensor()} : Tensors{Tensor(), Tensor()};
 }
 
 // saved: "a", "b", "q" with q the float quotient (floor or trunc) per output element
-std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Mod::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor &a = x.at(0), &b = x.at(1);
   if (!a.defined() || !b.defined()) throw Error("Mod: missing operand");
   if (a.dtype() != b.dtype())
@@ -131,7 +131,7 @@ std::vector<Tensor> Mod::forward(const std::vector<Tensor>& x, Saved& saved, con
   return {y};
 }
 
-std::vector<Tensor> Mod::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Mod::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &q = saved.tensor("q");
   if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
   const Tensor& g = grad_y[0];
@@ -140,7 +140,7 @@ std::vector<Tensor> Mod::backward(const std::vector<Tensor>& grad_y, const Saved
   return {ops::sum_to_shape(g, a.shape()), ops::sum_to_shape(gb, b.shape())};
 }
 
-std::vector<Tensor> Range::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+Tensors Range::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   for (int i = 0; i < 3; ++i)
     if (!x.at(i).defined() || x[i].numel() != 1)
       throw Error("Range: start, limit and delta must be scalars, got " +
@@ -167,9 +167,7 @@ std::vector<Tensor> Range::forward(const std::vector<Tensor>& x, Saved&, const F
   return {y};
 }
 
-std::vector<Tensor> Range::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
-  return {Tensor(), Tensor(), Tensor()};
-}
+Tensors Range::backward(const Tensors&, const Saved&, const BackwardOptions&) { return {Tensor(), Tensor(), Tensor()}; }
 
 }  // namespace xdnn
 

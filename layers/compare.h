@@ -15,9 +15,8 @@ class Compare : public Layer {
   enum class Op { Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor, Not };
   explicit Compare(Op op) : op_(op) {}
   const char* kind() const override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   Op op_;
@@ -32,9 +31,8 @@ class Mod : public Layer {
  public:
   explicit Mod(bool fmod) : fmod_(fmod) {}
   const char* kind() const override { return "Mod"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   bool fmod_;
@@ -46,9 +44,8 @@ class Mod : public Layer {
 class Range : public Layer {
  public:
   const char* kind() const override { return "Range"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 };
 
 }  // namespace xdnn

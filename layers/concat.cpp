@@ -12,8 +12,8 @@ static int64_t norm_axis(int64_t axis, int rank, const char* who) {
 }
 
 // Pieces of x along axis a, of the given sizes (views are not possible for inner axes: copies).
-static std::vector<Tensor> split_pieces(const Tensor& x, int64_t a, const std::vector<int64_t>& sizes) {
-  std::vector<Tensor> out;
+static Tensors split_pieces(const Tensor& x, int64_t a, const std::vector<int64_t>& sizes) {
+  Tensors out;
   int64_t at = 0;
   std::vector<int64_t> starts(x.ndim(), 0), steps(x.ndim(), 1);
   for (int64_t s : sizes) {
@@ -27,30 +27,26 @@ static std::vector<Tensor> split_pieces(const Tensor& x, int64_t a, const std::v
 }
 
 // saved: "inputs" x_0, x_1, ... (their shapes and dtypes are used)
-std::vector<Tensor> Concat::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Concat::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (x.empty() || !x[0].defined()) throw Error("Concat: no input");
   saved.put_list("inputs", x);
   return {ops::concat_axis(x, norm_axis(axis_, x[0].ndim(), "Concat"))};
 }
 
-std::vector<Tensor> Concat::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const std::vector<Tensor>& xs = saved.list("inputs");
-  if (!grad_y.at(0).defined()) return std::vector<Tensor>(xs.size());
+Tensors Concat::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensors& xs = saved.list("inputs");
+  if (!grad_y.at(0).defined()) return Tensors(xs.size());
   const int64_t a = norm_axis(axis_, xs[0].ndim(), "Concat");
   std::vector<int64_t> sizes;
   for (const auto& t : xs) sizes.push_back(t.dim(static_cast<int>(a)));
-  std::vector<Tensor> g = split_pieces(grad_y[0], a, sizes);
+  Tensors g = split_pieces(grad_y[0], a, sizes);
   for (size_t i = 0; i < xs.size(); ++i)
     if (!xs[i].is_float()) g[i] = Tensor();
   return g;
 }
 
-std::vector<Tensor> Concat::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
-}
-
 // saved: "x", and the number of "inputs" (the gradient vector has one entry per input)
-std::vector<Tensor> Split::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Split::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Split: input is undefined");
   const int64_t a = norm_axis(axis_, t.ndim(), "Split");
@@ -88,14 +84,14 @@ std::vector<Tensor> Split::forward(const std::vector<Tensor>& x, Saved& saved, c
   return split_pieces(t, a, sizes);
 }
 
-std::vector<Tensor> Split::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Split::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor& x = saved.tensor("x");
-  std::vector<Tensor> gx(saved.get_int("inputs"));
+  Tensors gx(saved.get_int("inputs"));
   bool any = false;
   for (const auto& g : grad_y) any = any || g.defined();
   if (!any || !x.is_float()) return gx;
   const int64_t a = norm_axis(axis_, x.ndim(), "Split");
-  std::vector<Tensor> parts;
+  Tensors parts;
   // Recompute the piece sizes from the output count of the forward call (the gradient vector length).
   int64_t d = x.dim(static_cast<int>(a)), at = 0;
   for (size_t i = 0; i < grad_y.size(); ++i) {
@@ -110,10 +106,6 @@ std::vector<Tensor> Split::backward(const std::vector<Tensor>& grad_y, const Sav
   if (at != d) throw Error("Split backward: piece sizes do not add up to the input axis");
   gx[0] = ops::concat_axis(parts, a);
   return gx;
-}
-
-std::vector<Tensor> Split::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
 }
 
 }  // namespace xdnn

@@ -74,13 +74,12 @@ Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
   return ops::conv2d_backward_input(s.reshape(y4), W, x4, geom_).reshape(x_shape);
 }
 
-std::vector<Tensor> Conv2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Conv2d::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   saved.put("x", x.at(0));  // the weight gradient and LRP rules read it
   return {linear_forward(x[0], weight_.value, bias_.value)};
 }
 
-std::vector<Tensor> Conv2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                     const BackwardOptions& opt) {
+Tensors Conv2d::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);

@@ -9,7 +9,7 @@ Dropout::Dropout(double p) : p_(p) {
 }
 
 // saved: "mask", the scaled keep mask in training; undefined in evaluation (the identity)
-std::vector<Tensor> Dropout::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+Tensors Dropout::forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) {
   ops::expect_float(x.at(0), "Dropout input");
   saved.put("mask", Tensor());
   if (!opt.training || p_ == 0.0) return {x[0]};
@@ -19,16 +19,10 @@ std::vector<Tensor> Dropout::forward(const std::vector<Tensor>& x, Saved& saved,
   return {ops::mul(x[0], mask)};
 }
 
-std::vector<Tensor> Dropout::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Dropout::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor &g = grad_y.at(0), &mask = saved.tensor("mask");
   if (!g.defined() || !mask.defined()) return {g};
   return {ops::mul(g, mask)};
-}
-
-std::vector<Tensor> Dropout::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  const Tensor &R = relevance_y.at(0), &mask = saved.tensor("mask");
-  if (!R.defined() || !mask.defined()) return {R};
-  return {ops::mul(R, mask)};
 }
 
 }  // namespace xdnn

@@ -10,11 +10,9 @@ class Dropout : public Layer {
  public:
   explicit Dropout(double p = 0.5);
   const char* kind() const override { return "Dropout"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   double p() const { return p_; }
 
  private:

@@ -53,7 +53,7 @@ bool Elementwise::is_activation() const {
 }
 
 // saved: "x", "y" (derivatives are written in either)
-std::vector<Tensor> Elementwise::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Elementwise::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), kind());
   Tensor y = ops::pointwise(f_, x[0], a_, b_);
   saved.put("x", x[0]);
@@ -61,13 +61,12 @@ std::vector<Tensor> Elementwise::forward(const std::vector<Tensor>& x, Saved& sa
   return {y};
 }
 
-std::vector<Tensor> Elementwise::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                          const BackwardOptions&) {
+Tensors Elementwise::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {ops::pointwise_backward(f_, saved.tensor("x"), saved.tensor("y"), grad_y[0], a_, b_)};
 }
 
-std::vector<Tensor> Elementwise::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
+Tensors Elementwise::relevance(const Tensors& relevance_y, const Saved&, const Rule&) {
   if (!is_activation()) throw Error(std::string(kind()) + ": no LRP rule for this function");
   return {relevance_y.at(0)};
 }

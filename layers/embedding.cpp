@@ -18,7 +18,7 @@ void Embedding::init(Rng& rng) {
   for (int64_t i = 0; i < weight_.value.numel(); ++i) weight_.value.set_item(i, rng.normal());
 }
 
-std::vector<Tensor> Embedding::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Embedding::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& ids = x.at(0);
   if (!ids.defined() || ids.dtype() != DType::I64)
     throw Error("Embedding '" + weight_.name + "': expected int64 token ids, got " +
@@ -31,8 +31,7 @@ std::vector<Tensor> Embedding::forward(const std::vector<Tensor>& x, Saved& save
   }
 }
 
-std::vector<Tensor> Embedding::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                        const BackwardOptions& opt) {
+Tensors Embedding::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& ids = saved.tensor("ids");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
@@ -51,7 +50,7 @@ std::vector<Tensor> Embedding::backward(const std::vector<Tensor>& grad_y, const
   return {Tensor()};  // ids are not differentiable
 }
 
-std::vector<Tensor> Embedding::relevance(const std::vector<Tensor>&, const Saved&, const Rule&) { return {Tensor()}; }
+Tensors Embedding::relevance(const Tensors&, const Saved&, const Rule&) { return {Tensor()}; }
 
 }  // namespace xdnn
 

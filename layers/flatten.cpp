@@ -17,20 +17,15 @@ Shape Flatten::output_shape(const Shape& x) const {
 }
 
 // saved: "x" (only its shape is used; the tensor shares storage, so keeping it costs nothing)
-std::vector<Tensor> Flatten::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Flatten::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Flatten: input is undefined");
   saved.put("x", x[0]);
   return {x[0].reshape(output_shape(x[0].shape()))};
 }
 
-std::vector<Tensor> Flatten::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Flatten::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {grad_y[0].reshape(saved.tensor("x").shape())};
-}
-
-std::vector<Tensor> Flatten::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  if (!relevance_y.at(0).defined()) return {Tensor()};
-  return {relevance_y[0].reshape(saved.tensor("x").shape())};
 }
 
 }  // namespace xdnn
@@ -48,19 +43,4 @@ LayerExampleRegistration flatten_middle{
        return LayerExample{std::make_shared<Flatten>(1, 2), {random_tensor({2, 3, 2, 2}, rng)}};
      }}};
 }  // namespace
-}  // namespace xdnn
-
-namespace xdnn {
-
-// R-operator (Pearlmutter 1994): linear in x, no parameters: R{y} = f(R{x}), R{g_x} = backward(R{g_y}).
-std::vector<Tensor> Flatten::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved&) {
-  return r_forward_linear(rx);
-}
-
-std::vector<Tensor> Flatten::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                        const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                        std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
-}
-
 }  // namespace xdnn

@@ -11,17 +11,12 @@ class Flatten : public Layer {
   explicit Flatten(int start_axis = 1, int end_axis = -1) : start_(start_axis), end_(end_axis) {}
 
   const char* kind() const override { return "Flatten"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   std::vector<std::string> relevance_rules() const override { return {"reshape"}; }
   // R-operator (layer.h; explain/influence/hvp.h): linear in x.
-  std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                const Saved& saved) override;
-  std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                 const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
-                                 std::vector<Tensor>& rg_params) override;
+  ROperator r_operator() const override { return ROperator::LinearInInput; }
 
   // Output shape for an input shape (throws naming the axes when they do not fit).
   Shape output_shape(const Shape& x_shape) const;

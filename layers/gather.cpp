@@ -5,7 +5,7 @@
 namespace xdnn {
 
 // saved: "data" (its shape), "indices"
-std::vector<Tensor> Gather::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Gather::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor &data = x.at(0), &idx = x.at(1);
   if (!data.defined() || !idx.defined()) throw Error("Gather: missing input");
   const int64_t a = axis_ < 0 ? axis_ + data.ndim() : axis_;
@@ -14,15 +14,11 @@ std::vector<Tensor> Gather::forward(const std::vector<Tensor>& x, Saved& saved, 
   return {ops::gather_axis(data, idx, a)};
 }
 
-std::vector<Tensor> Gather::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Gather::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor &data = saved.tensor("data"), &idx = saved.tensor("indices");
   if (!grad_y.at(0).defined() || !data.is_float()) return {Tensor(), Tensor()};
   const int64_t a = axis_ < 0 ? axis_ + data.ndim() : axis_;
   return {ops::gather_axis_backward(grad_y[0], idx, a, data.shape()), Tensor()};
-}
-
-std::vector<Tensor> Gather::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
 }
 
 }  // namespace xdnn

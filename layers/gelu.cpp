@@ -4,13 +4,13 @@
 
 namespace xdnn {
 
-std::vector<Tensor> GELU::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors GELU::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "GELU input");
   saved.put("x", x[0]);  // GELU'(x) for backward
   return {ops::gelu(x[0], tanh_)};
 }
 
-std::vector<Tensor> GELU::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors GELU::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {ops::mul(grad_y[0], ops::gelu_derivative(saved.tensor("x"), tanh_))};
 }

@@ -11,14 +11,9 @@ class GELU : public Layer {
  public:
   explicit GELU(bool tanh_approximation = false) : tanh_(tanh_approximation) {}
   const char* kind() const override { return "GELU"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override {
-    (void)saved, (void)rule;
-    return {relevance_y.at(0)};
-  }
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   bool tanh_;

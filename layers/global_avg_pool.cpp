@@ -29,14 +29,13 @@ Shape out_shape(const Tensor& x) {
 }  // namespace
 
 // saved: "x" (its shape for backward; its values for the LRP norm rule)
-std::vector<Tensor> GlobalAvgPool::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors GlobalAvgPool::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor x4 = as_4d(x.at(0));
   saved.put("x", x[0]);
   return {ops::avgpool2d_forward(x4, whole(x4), ops::PoolDivisor::WindowExcludingPad).reshape(out_shape(x[0]))};
 }
 
-std::vector<Tensor> GlobalAvgPool::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                            const BackwardOptions&) {
+Tensors GlobalAvgPool::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);
@@ -45,8 +44,7 @@ std::vector<Tensor> GlobalAvgPool::backward(const std::vector<Tensor>& grad_y, c
               .reshape(x.shape())};
 }
 
-std::vector<Tensor> GlobalAvgPool::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                             const Rule& rule) {
+Tensors GlobalAvgPool::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   const Tensor& x = saved.tensor("x");
   bool known = rule.name == "norm";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
@@ -75,19 +73,4 @@ LayerExampleRegistration gap_1d{
        return LayerExample{std::make_shared<GlobalAvgPool>(), {random_tensor({2, 3, 7}, rng)}};
      }}};
 }  // namespace
-}  // namespace xdnn
-
-namespace xdnn {
-
-// R-operator (Pearlmutter 1994): linear in x, no parameters: R{y} = f(R{x}), R{g_x} = backward(R{g_y}).
-std::vector<Tensor> GlobalAvgPool::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved&) {
-  return r_forward_linear(rx);
-}
-
-std::vector<Tensor> GlobalAvgPool::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                              const std::vector<Tensor>&, const std::vector<Tensor>&,
-                                              const Saved& saved, std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
-}
-
 }  // namespace xdnn

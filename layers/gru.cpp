@@ -19,7 +19,7 @@ Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt) {
 
 }  // namespace
 
-std::vector<Tensor> GRU::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors GRU::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind GRU has no LRP rule '" + rule.name +
                 "'; it has: epsilon (signal-take-all, after Arras et al. 2017)");
@@ -27,7 +27,7 @@ std::vector<Tensor> GRU::relevance(const std::vector<Tensor>& ry, const Saved& s
   const int64_t n_inputs = saved.get_int("inputs"), N = saved.get_int("N"), T = saved.get_int("T");
   const int64_t H = cfg_.hidden_size, D = directions(), L = cfg_.num_layers;
   const Tensor& mask = saved.tensor("mask");
-  const std::vector<Tensor>& layer_inputs = saved.list("layer_inputs");
+  const Tensors& layer_inputs = saved.list("layer_inputs");
   const DType dt = layer_inputs.at(0).dtype();
   const Tensor R_hn = ry.size() > 1 ? ry[1] : Tensor();
 
@@ -76,7 +76,7 @@ std::vector<Tensor> GRU::relevance(const std::vector<Tensor>& ry, const Saved& s
     }
     RX = RXin;
   }
-  std::vector<Tensor> out(n_inputs);
+  Tensors out(n_inputs);
   out[0] = ops::permute_axes(RX, {1, 0, 2});
   if (n_inputs > 2) out[2] = ops::permute_axes(Rh0, {1, 0, 2});
   return out;

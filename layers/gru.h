@@ -26,7 +26,7 @@ class GRU : public Recurrent {
   GRU(const std::string& name, const RecurrentConfig& cfg, DType dtype = DType::F32)
       : Recurrent(name, RecurrentCell::GRU, cfg, dtype) {}
   const char* kind() const override { return "GRU"; }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
 };
 

@@ -5,7 +5,15 @@
 
 namespace xdnn {
 
-std::vector<Tensor> Layer::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+Tensors Layer::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
+  switch (relevance_pass()) {
+    case RelevancePass::PassThrough:
+      return {relevance_y.at(0)};
+    case RelevancePass::Backward:
+      return backward(relevance_y, saved, BackwardOptions{});
+    case RelevancePass::Own:
+      break;
+  }
   if (const LinearLike* lin = as_linear()) return {linear_relevance(*lin, saved, relevance_y.at(0), rule)};
   std::string have;
   for (const auto& r : relevance_rules()) have += (have.empty() ? "" : ", ") + r;
@@ -14,6 +22,7 @@ std::vector<Tensor> Layer::relevance(const std::vector<Tensor>& relevance_y, con
 }
 
 std::vector<std::string> Layer::relevance_rules() const {
+  if (relevance_pass() != RelevancePass::Own) return {"pass"};
   if (as_linear()) return linear_rule_names();
   return {};
 }
@@ -42,7 +51,7 @@ LinearParams linear_params(Layer& layer, const LinearLike& lin) {
   }
   return lp;
 }
-const Tensor& entry(const std::vector<Tensor>& v, int i) {
+const Tensor& entry(const Tensors& v, int i) {
   static const Tensor none;
   return i >= 0 && i < static_cast<int>(v.size()) ? v[i] : none;
 }
@@ -52,7 +61,14 @@ const Tensor& entry(const std::vector<Tensor>& v, int i) {
 }
 }  // namespace
 
-std::vector<Tensor> Layer::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved) {
+Tensors Layer::r_forward(const Tensors& rx, const Tensors& v, const Saved& saved) {
+  const ROperator op = r_operator();
+  if (op == ROperator::LinearInInput || op == ROperator::ElementwisePiecewiseLinear) {
+    if (rx.empty() || !rx[0].defined()) return {Tensor()};
+    if (op == ROperator::ElementwisePiecewiseLinear) return backward({rx[0]}, saved, BackwardOptions{});
+    Saved scratch;
+    return forward({rx[0]}, scratch, ForwardOptions{});
+  }
   const LinearLike* lin = as_linear();
   if (!lin) no_r_operator(*this);
   const LinearParams lp = linear_params(*this, *lin);
@@ -72,15 +88,18 @@ std::vector<Tensor> Layer::r_forward(const std::vector<Tensor>& rx, const std::v
   return {Ry};
 }
 
-std::vector<Tensor> Layer::r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                      const std::vector<Tensor>& rx, const std::vector<Tensor>& v, const Saved& saved,
-                                      std::vector<Tensor>& rg_params) {
+Tensors Layer::r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& rx, const Tensors& v,
+                          const Saved& saved, Tensors& rg_params) {
+  if (r_operator() != ROperator::None) {  // no curvature term: R{g_x} = backward(R{g_y})
+    rg_params.clear();
+    return backward({rgy.empty() ? Tensor() : rgy[0]}, saved, BackwardOptions{});
+  }
   const LinearLike* lin = as_linear();
   if (!lin) no_r_operator(*this);
   const LinearParams lp = linear_params(*this, *lin);
   const Tensor& x = lin->saved_input(saved);
   auto ps = params();
-  std::vector<Tensor> kept;
+  Tensors kept;
   for (Param* p : ps) kept.push_back(p->grad);
   rg_params.assign(ps.size(), Tensor());
   BackwardOptions acc;
@@ -119,19 +138,6 @@ Tensor grad_or_zeros(const Tensor& g, const Tensor& like) {
   if (g.defined()) return g;
   if (!like.defined()) throw Error("internal: missing gradient with no shape to default to");
   return Tensor(like.shape(), like.dtype());
-}
-
-std::vector<Tensor> Layer::r_forward_linear(const std::vector<Tensor>& rx) {
-  if (rx.empty() || !rx[0].defined()) return {Tensor()};
-  Saved scratch;
-  return forward({rx[0]}, scratch, ForwardOptions{});
-}
-
-std::vector<Tensor> Layer::r_backward_by_backward(const std::vector<Tensor>& rgy, const Saved& saved,
-                                                  std::vector<Tensor>& rg_params) {
-  rg_params.clear();
-  if (rgy.empty() || !rgy[0].defined()) return backward({Tensor()}, saved, BackwardOptions{});
-  return backward({rgy[0]}, saved, BackwardOptions{});
 }
 
 }  // namespace xdnn

@@ -7,8 +7,12 @@
 //               Param::grad, or per example (Param::grad gets a leading batch axis; TracIn uses it)
 //   relevance   LRP: relevance at the inputs from relevance at the outputs under a Rule (Bach et al.
 //               2015; Montavon et al. 2019). A layer that is linear in its input returns a LinearLike
-//               from as_linear() and so inherits every rule of layers/lrp_rules.h; only layers with
-//               their own LRP semantics (pooling, LSTM, attention, softmax, LayerNorm, ...) override it.
+//               from as_linear() and so inherits every rule of layers/lrp_rules.h; a layer that hands
+//               relevance on unchanged, or moves it as its backward moves gradient, says so with
+//               relevance_pass() and writes nothing more; only layers with their own LRP semantics
+//               (pooling, LSTM, attention, softmax, LayerNorm, ...) override relevance().
+// A layer header is then: kind(), forward, backward, the relevance and R-operator declarations (or the
+// overrides they stand for), and the layer's own parameters and accessors.
 //
 // Multi-input / multi-output layers (Add, Concat, Split, LSTM) take and return vectors; most layers
 // use x[0] and return {y}. A gradient or relevance entry may be an undefined Tensor, meaning zero.
@@ -22,6 +26,9 @@
 #include "layers/saved.h"
 
 namespace xdnn {
+
+// The inputs or outputs of one layer call, in order (most layers take and return one).
+using Tensors = std::vector<Tensor>;
 
 // A named trainable tensor. `name` is the full PyTorch state-dict / ONNX initializer name.
 struct Param {
@@ -61,6 +68,27 @@ struct Rule {
 
 class LinearLike;
 
+// How a layer's relevance() is written (Layer::relevance_pass; Layer::relevance's default follows it):
+//   Own          the layer's own relevance() — or, for a LinearLike, every rule of layers/lrp_rules.h;
+//                for any other layer the default throws naming the rules it has
+//   PassThrough  R_x = R_y, rule "pass": element-wise activations and per-channel normalisations hand
+//                relevance on unchanged (Montavon et al. 2019, §10.1; Zennit's pass-through)
+//   Backward     R_x = backward(R_y) (gradient mode), rule "pass": layers that only move, copy, select or
+//                drop values (reshape, concat, gather, pad, slice, dropout) — relevance moves as gradient does
+enum class RelevancePass { Own, PassThrough, Backward };
+
+// Which R-operator (r_forward / r_backward) a parameter-free layer has by default (Layer::r_operator);
+// a LinearLike layer has its own from its weights, and a layer may override either pass:
+//   None                        none: exact Hessian-vector products cannot pass the layer (an error)
+//   LinearInInput               f linear in x (average pooling, reshapes): R{y} = f(R{x}), an
+//                               inference-mode forward on the tangent; R{g_x} = backward(R{g_y})
+//   ElementwisePiecewiseLinear  f element-wise and piecewise linear (ReLU): the Jacobian is diagonal, so
+//                               R{y} = backward(R{x}) = f'(x) ⊙ R{x}; R{g_x} = backward(R{g_y})
+//   PiecewiseLinear             f (piecewise) linear with its own r_forward (max-pool, Add):
+//                               R{g_x} = backward(R{g_y})
+// R{g_x} = backward(R{g_y}) because a (piecewise) linear f has no curvature term almost everywhere.
+enum class ROperator { None, LinearInInput, ElementwisePiecewiseLinear, PiecewiseLinear };
+
 // A tensor a layer computed inside one forward call that is not one of its outputs, exposed under a
 // documented name so explainers can read it without knowing the layer's class. Names in use:
 //   "attention"  attention probabilities (N, h, T, T): query rows, key columns, each row sums to 1
@@ -78,12 +106,13 @@ class Layer {
   // Non-trainable state saved with checkpoints (batch-norm running statistics); grad stays undefined.
   virtual std::vector<Param*> buffers() { return {}; }
 
-  virtual std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) = 0;
-  virtual std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                       const BackwardOptions& opt) = 0;
-  // Default: linear-like layers apply the shared rules; others throw an error naming what they support.
-  virtual std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule);
-  // Rule names this layer accepts (for error messages and composite validation).
+  virtual Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) = 0;
+  virtual Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) = 0;
+  // Default: as relevance_pass() says (linear-like layers: the shared rules).
+  virtual Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule);
+  virtual RelevancePass relevance_pass() const { return RelevancePass::Own; }
+  // Rule names this layer accepts (for error messages and composite validation); PassThrough and Backward
+  // layers: "pass".
   virtual std::vector<std::string> relevance_rules() const;
 
   virtual const LinearLike* as_linear() const { return nullptr; }
@@ -93,26 +122,15 @@ class Layer {
   // and v may be undefined (zero); v and rg_params have one entry per params().
   //   r_forward   R{y} from the input tangents R{x} and the parameter direction V (a JVP)
   //   r_backward  R{g_x} from g_y = ∂L/∂y, R{g_y}, R{x} and V; R{g_θ} (summed over the batch) into rg_params
-  // Default: linear-like layers (as_linear) are supported; every other layer throws naming its kind.
-  virtual std::vector<Tensor> r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                        const Saved& saved);
-  virtual std::vector<Tensor> r_backward(const std::vector<Tensor>& gy, const std::vector<Tensor>& rgy,
-                                         const std::vector<Tensor>& rx, const std::vector<Tensor>& v,
-                                         const Saved& saved, std::vector<Tensor>& rg_params);
+  // Default: as r_operator() says; linear-like layers (as_linear) are supported; every other layer throws
+  // naming its kind.
+  virtual Tensors r_forward(const Tensors& rx, const Tensors& v, const Saved& saved);
+  virtual Tensors r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& rx, const Tensors& v,
+                             const Saved& saved, Tensors& rg_params);
+  virtual ROperator r_operator() const { return ROperator::None; }
 
   // Intermediate values of the forward call that filled `saved` (see NamedValue). Default: none.
   virtual std::vector<NamedValue> intermediates(const Saved& /*saved*/) const { return {}; }
-
- protected:
-  // R-operator building blocks for parameter-free layers, which override r_forward / r_backward with one
-  // of these each:
-  //   r_forward_linear          R{y} = f(R{x}) for f linear in x (pooling by averaging, reshapes): an
-  //                             inference-mode forward call on the tangent;
-  //   r_backward_by_backward    R{g_x} = backward(R{g_y}) for f linear or piecewise linear in x (ReLU,
-  //                             max-pool, Add, ...): no curvature term almost everywhere.
-  std::vector<Tensor> r_forward_linear(const std::vector<Tensor>& rx);
-  std::vector<Tensor> r_backward_by_backward(const std::vector<Tensor>& rgy, const Saved& saved,
-                                             std::vector<Tensor>& rg_params);
 };
 
 // A layer whose output is an affine function of its (single) input: z = W ⋆ x + b.

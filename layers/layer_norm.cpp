@@ -28,7 +28,7 @@ std::vector<Param*> LayerNorm::params() {
   return out;
 }
 
-std::vector<Tensor> LayerNorm::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+Tensors LayerNorm::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   ops::expect_float(x, "LayerNorm input");
   const int k = static_cast<int>(normalized_shape_.size());
@@ -37,7 +37,7 @@ std::vector<Tensor> LayerNorm::forward(const std::vector<Tensor>& in, Saved& sav
   if (!ok)
     throw Error("LayerNorm: expected input (..., " + shape_str(normalized_shape_).substr(1) + ", got " + x.describe());
   if (weight_.value.defined()) ops::expect_same_dtype(x, weight_.value, "LayerNorm input vs weight");
-  std::vector<Tensor> r = ops::layer_norm_forward(x, d_, eps_);  // {xhat, rstd}
+  Tensors r = ops::layer_norm_forward(x, d_, eps_);  // {xhat, rstd}
   Tensor y = r[0];
   if (weight_.value.defined()) y = ops::mul(y, weight_.value);
   if (bias_.value.defined()) y = ops::add(y, bias_.value);
@@ -49,8 +49,7 @@ std::vector<Tensor> LayerNorm::forward(const std::vector<Tensor>& in, Saved& sav
   return {y};
 }
 
-std::vector<Tensor> LayerNorm::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                        const BackwardOptions& opt) {
+Tensors LayerNorm::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
   const Tensor &x = saved.tensor("x"), &xhat = saved.tensor("xhat"), &rstd = saved.tensor("rstd");
@@ -79,7 +78,7 @@ std::vector<Tensor> LayerNorm::backward(const std::vector<Tensor>& grad_y, const
   return {ops::layer_norm_backward(dxhat, xhat, rstd)};
 }
 
-std::vector<Tensor> LayerNorm::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors LayerNorm::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind LayerNorm has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP, std as constant)");
   const Tensor& R = ry.at(0);

@@ -4,14 +4,13 @@
 
 namespace xdnn {
 
-std::vector<Tensor> LeakyReLU::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors LeakyReLU::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "LeakyReLU input");
   saved.put("x", x[0]);  // the sign of x picks the slope in backward
   return {ops::leaky_relu(x[0], slope_)};
 }
 
-std::vector<Tensor> LeakyReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                        const BackwardOptions& opt) {
+Tensors LeakyReLU::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& x = saved.tensor("x");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
@@ -24,10 +23,6 @@ std::vector<Tensor> LeakyReLU::backward(const std::vector<Tensor>& grad_y, const
       return {ops::unary(ops::Unary::PositivePart, g)};
   }
   return {Tensor()};
-}
-
-std::vector<Tensor> LeakyReLU::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
 }
 
 }  // namespace xdnn

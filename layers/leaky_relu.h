@@ -16,11 +16,9 @@ class LeakyReLU : public Layer {
  public:
   explicit LeakyReLU(double slope = 0.01) : slope_(slope) {}
   const char* kind() const override { return "LeakyReLU"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   double slope() const { return slope_; }
 
  private:

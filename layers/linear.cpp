@@ -41,15 +41,14 @@ Tensor Linear::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
   return ops::matmul(s.reshape({rows, out_}), W).reshape(x_shape);  // (rows, out) (out, in)
 }
 
-std::vector<Tensor> Linear::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Linear::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Linear input");
   ops::expect_same_dtype(x[0], weight_.value, "Linear input vs weight");
   saved.put("x", x[0]);  // the weight gradient and LRP rules read it
   return {linear_forward(x[0], weight_.value, bias_.value)};
 }
 
-std::vector<Tensor> Linear::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                     const BackwardOptions& opt) {
+Tensors Linear::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined()) return {Tensor()};
   const int64_t rows = x.numel() / in_;

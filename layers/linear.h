@@ -16,9 +16,8 @@ class Linear : public Layer, public LinearLike {
 
   const char* kind() const override { return "Linear"; }
   std::vector<Param*> params() override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   const LinearLike* as_linear() const override { return this; }
 
   // LinearLike

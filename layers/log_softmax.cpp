@@ -5,15 +5,14 @@
 namespace xdnn {
 
 // saved: "y" (backward needs only the output)
-std::vector<Tensor> LogSoftmax::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors LogSoftmax::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "LogSoftmax input");
   Tensor y = ops::log_softmax(x[0], axis_);
   saved.put("y", y);
   return {y};
 }
 
-std::vector<Tensor> LogSoftmax::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                         const BackwardOptions&) {
+Tensors LogSoftmax::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {ops::log_softmax_backward(saved.tensor("y"), grad_y[0], axis_)};
 }

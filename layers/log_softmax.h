@@ -11,9 +11,8 @@ class LogSoftmax : public Layer {
  public:
   explicit LogSoftmax(int axis = -1) : axis_(axis) {}
   const char* kind() const override { return "LogSoftmax"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   int axis() const { return axis_; }
 
  private:

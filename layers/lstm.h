@@ -30,7 +30,7 @@ class LSTM : public Recurrent {
   LSTM(const std::string& name, const RecurrentConfig& cfg, DType dtype = DType::F32)
       : Recurrent(name, RecurrentCell::LSTM, cfg, dtype) {}
   const char* kind() const override { return "LSTM"; }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon"}; }
 };
 

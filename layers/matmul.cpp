@@ -54,7 +54,7 @@ Tensor mat(const Tensor& t3, int64_t i) { return t3.slice_batch(i, i + 1).reshap
 }  // namespace
 
 // saved: "a", "b" (for backward), "y" (the LRP rule divides by it)
-std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors MatMul::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor &a = x.at(0), &b = x.at(1);
   ops::expect_float(a, "MatMul a");
   ops::expect_float(b, "MatMul b");
@@ -73,7 +73,7 @@ std::vector<Tensor> MatMul::forward(const std::vector<Tensor>& x, Saved& saved, 
   return {y};
 }
 
-std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors MatMul::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor &a = saved.tensor("a"), &b = saved.tensor("b");
   if (!grad_y.at(0).defined()) return {Tensor(), Tensor()};
   Plan p = plan(a, b);
@@ -88,7 +88,7 @@ std::vector<Tensor> MatMul::backward(const std::vector<Tensor>& grad_y, const Sa
   return {ga.reshape(a.shape()), gb.reshape(b.shape())};
 }
 
-std::vector<Tensor> MatMul::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors MatMul::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   const bool cp = rule.name == "cp" && probabilities_operand >= 0;
   if (rule.name != "epsilon" && !cp)
     throw Error("layer kind MatMul has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP uniform rule)" +
@@ -98,9 +98,9 @@ std::vector<Tensor> MatMul::relevance(const std::vector<Tensor>& ry, const Saved
   const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon));
   // s bᵀ and aᵀ s are the input gradients for g_y = s (broadcast batch entries summed, a is the same in
   // each of them, so a ⊙ Σ = Σ a ⊙).
-  const std::vector<Tensor> g = backward({s}, saved, BackwardOptions{});
+  const Tensors g = backward({s}, saved, BackwardOptions{});
   if (cp) {  // R_v = v ⊙ Pᵀ s, the probabilities get nothing
-    std::vector<Tensor> out(2);
+    Tensors out(2);
     const int v = 1 - probabilities_operand;
     out[v] = ops::mul(v == 0 ? a : b, g.at(v));
     return out;

@@ -23,10 +23,9 @@ class MatMul : public Layer {
   // probabilities_operand: 0 or 1 when that operand is attention probabilities (enables "cp"), else −1.
   explicit MatMul(int probabilities_operand = -1) : probabilities_operand(probabilities_operand) {}
   const char* kind() const override { return "MatMul"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override {
     if (probabilities_operand >= 0) return {"epsilon", "cp"};
     return {"epsilon"};

@@ -46,7 +46,7 @@ Tensor MaxPool2d::as_4d(const Tensor& x) const {
 // saved: "x", and either "argmax" (I64, shape of the 4-D output) or, from a float32 CPU forward of the 2x2
 // stride-2 window, "tap_codes" (ops::maxpool2d_forward_tap_codes: 2 bits per window instead of 8 bytes, and a
 // faster forward; the backward, relevance and R-operator passes take either). The other one is undefined.
-std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors MaxPool2d::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor x4 = as_4d(x.at(0));
   Tensor y;
   if (ops::maxpool2d_tap_codes_apply(x4, geom_)) {
@@ -66,7 +66,7 @@ std::vector<Tensor> MaxPool2d::forward(const std::vector<Tensor>& x, Saved& save
   return {y};
 }
 
-std::vector<Tensor> MaxPool2d::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors MaxPool2d::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Tensor x4 = as_4d(x);
@@ -78,7 +78,7 @@ std::vector<Tensor> MaxPool2d::backward(const std::vector<Tensor>& grad_y, const
   return {ops::maxpool2d_backward(grad_y[0].reshape(argmax.shape()), argmax, x4.shape()).reshape(x.shape())};
 }
 
-std::vector<Tensor> MaxPool2d::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+Tensors MaxPool2d::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   const Tensor& x = saved.tensor("x");
   const Tensor& R = relevance_y.at(0);
   if (!R.defined()) return {Tensor(x.shape(), x.dtype())};
@@ -137,8 +137,7 @@ namespace xdnn {
 
 // R-operator (Pearlmutter 1994): max pooling is piecewise linear; R{y} takes R{x} at the forward arg-max
 // (the same first-maximum tie rule as the gradient), and R{g_x} routes R{g_y} there (the backward pass).
-std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&,
-                                         const Saved& saved) {
+Tensors MaxPool2d::r_forward(const Tensors& rx, const Tensors&, const Saved& saved) {
   if (rx.empty() || !rx[0].defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   Tensor argmax = saved.tensor("argmax");  // (N, C, OH, OW): flat index h·W + w in the input plane
@@ -163,12 +162,6 @@ std::vector<Tensor> MaxPool2d::r_forward(const std::vector<Tensor>& rx, const st
   });
   if (x.ndim() == 3) return {ry.reshape({ry.dim(0), ry.dim(1), ry.dim(3)})};
   return {ry};
-}
-
-std::vector<Tensor> MaxPool2d::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                          const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                          std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
 }
 
 }  // namespace xdnn

@@ -73,7 +73,7 @@ std::vector<Param*> MultiheadAttention::params() {
   return {&in_w_, &out_w_};
 }
 
-std::vector<Tensor> MultiheadAttention::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+Tensors MultiheadAttention::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   ops::expect_float(x, "MultiheadAttention input");
   ops::expect_same_dtype(x, in_w_.value, "MultiheadAttention input vs weights");
@@ -128,8 +128,7 @@ std::vector<Tensor> MultiheadAttention::forward(const std::vector<Tensor>& in, S
   return {y.reshape({N, T, E_}), P.reshape({N, h_, T, T})};
 }
 
-std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                                 const BackwardOptions& opt) {
+Tensors MultiheadAttention::backward(const Tensors& gy, const Saved& saved, const BackwardOptions& opt) {
   const Tensor &x = saved.tensor("x"), &Q = saved.tensor("Q"), &K = saved.tensor("K"), &V = saved.tensor("V");
   const Tensor &P = saved.tensor("P"), &O = saved.tensor("O");
   const int64_t N = x.dim(0), T = x.dim(1), dh = E_ / h_;
@@ -159,12 +158,12 @@ std::vector<Tensor> MultiheadAttention::backward(const std::vector<Tensor>& gy, 
     linear_param_grad(in_w_, in_b_, j * E_, d[j], X2, N, opt.param_grad);
     ops::matmul_into(d[j], in_w_.value.slice_batch(j * E_, (j + 1) * E_), dX, false, false, 1.0, 1.0);
   }
-  std::vector<Tensor> out(saved.get_int("inputs"));
+  Tensors out(saved.get_int("inputs"));
   out[0] = dX.reshape({N, T, E_});
   return out;
 }
 
-std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors MultiheadAttention::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon" && rule.name != "cp")
     throw Error("layer kind MultiheadAttention has no LRP rule '" + rule.name +
                 "'; it has: epsilon (AttnLRP), cp (CP-LRP)");
@@ -174,7 +173,7 @@ std::vector<Tensor> MultiheadAttention::relevance(const std::vector<Tensor>& ry,
   const Tensor &S = saved.tensor("S"), &P = saved.tensor("P"), &O = saved.tensor("O"), &y = saved.tensor("y");
   const int64_t N = x.dim(0), T = x.dim(1);
   const DType dt = x.dtype();
-  std::vector<Tensor> out(saved.get_int("inputs"));
+  Tensors out(saved.get_int("inputs"));
   if (!ry.at(0).defined()) return out;
   // out_proj, ε-rule: R_O = O ⊙ Wᵀ(R / stab(y)).
   const Tensor s_y = ops::div(ry[0].reshape({N * T, E_}), ops::stabilize(y, eps));
@@ -232,7 +231,7 @@ LayerExample make_mha(Rng& rng, bool causal, bool padding) {
   layer->init(rng);
   for (Param* p : layer->params())
     for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, rng.uniform(-0.8, 0.8));
-  std::vector<Tensor> in = {random_tensor({2, 3, 4}, rng)};
+  Tensors in = {random_tensor({2, 3, 4}, rng)};
   if (padding) in.push_back(Tensor::from_vector({2, 3}, std::vector<int64_t>{0, 0, 1, 0, 0, 0}));
   return LayerExample{layer, in};
 }

@@ -31,7 +31,7 @@ std::vector<int64_t> Pad::same_pads(const Shape& x) const {
 }
 
 // saved: "x", the "pads" used (2n), and the number of "inputs" (the run-time pads input gets no gradient)
-std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Pad::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Pad: input is undefined");
   std::vector<int64_t> pads = pads_;
@@ -61,18 +61,14 @@ std::vector<Tensor> Pad::forward(const std::vector<Tensor>& x, Saved& saved, con
   return {ops::pad_axes(t, begin, end, mode_, value_)};
 }
 
-std::vector<Tensor> Pad::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.get_int("inputs"));
+Tensors Pad::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  Tensors gx(saved.get_int("inputs"));
   const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return gx;
   const std::vector<int64_t>& pads = saved.get_ints("pads");
   const std::vector<int64_t> begin(pads.begin(), pads.begin() + x.ndim()), end(pads.begin() + x.ndim(), pads.end());
   gx[0] = ops::pad_axes_backward(grad_y[0], begin, end, mode_, x.shape());
   return gx;
-}
-
-std::vector<Tensor> Pad::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
 }
 
 }  // namespace xdnn

@@ -23,11 +23,9 @@ class Pad : public Layer {
   static Pad same(std::vector<int64_t> kernel, std::vector<int64_t> stride, std::vector<int64_t> dilation, bool upper,
                   double value);
   const char* kind() const override { return "Pad"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   std::vector<int64_t> same_pads(const Shape& x) const;

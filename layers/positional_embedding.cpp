@@ -16,7 +16,7 @@ void expect_sequence(const Tensor& x, int64_t max_len, int64_t d, const char* wh
 }
 
 // R_x = x ⊙ R / stab_ε(y): the input's share of a sum y = x + p.
-std::vector<Tensor> sum_share(const Tensor& R, const Saved& saved, const Rule& rule, const char* who) {
+Tensors sum_share(const Tensor& R, const Saved& saved, const Rule& rule, const char* who) {
   if (rule.name != "epsilon")
     throw Error(std::string("layer kind ") + who + " has no LRP rule '" + rule.name + "'; it has: epsilon");
   if (!R.defined()) return {Tensor()};
@@ -40,8 +40,7 @@ void LearnedPositionalEmbedding::init(Rng& rng) {
   for (int64_t i = 0; i < table_.value.numel(); ++i) table_.value.set_item(i, 0.02 * rng.normal());
 }
 
-std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor>& in, Saved& saved,
-                                                        const ForwardOptions&) {
+Tensors LearnedPositionalEmbedding::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_sequence(x, table_.value.dim(0), table_.value.dim(1), "LearnedPositionalEmbedding");
   ops::expect_same_dtype(x, table_.value, "LearnedPositionalEmbedding input vs table");
@@ -51,8 +50,7 @@ std::vector<Tensor> LearnedPositionalEmbedding::forward(const std::vector<Tensor
   return {y};
 }
 
-std::vector<Tensor> LearnedPositionalEmbedding::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                                         const BackwardOptions& opt) {
+Tensors LearnedPositionalEmbedding::backward(const Tensors& gy, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& g = gy.at(0);
   if (!g.defined()) return {Tensor()};
   const int64_t N = g.dim(0), T = g.dim(1), L = table_.value.dim(0), d = table_.value.dim(1);
@@ -69,8 +67,7 @@ std::vector<Tensor> LearnedPositionalEmbedding::backward(const std::vector<Tenso
   return {g};
 }
 
-std::vector<Tensor> LearnedPositionalEmbedding::relevance(const std::vector<Tensor>& ry, const Saved& saved,
-                                                          const Rule& rule) {
+Tensors LearnedPositionalEmbedding::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   return sum_share(ry.at(0), saved, rule, "LearnedPositionalEmbedding");
 }
 
@@ -84,8 +81,7 @@ Tensor SinusoidalPositionalEncoding::table(int64_t T, int64_t d, DType dtype) {
   return P;
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tensor>& in, Saved& saved,
-                                                          const ForwardOptions&) {
+Tensors SinusoidalPositionalEncoding::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_sequence(x, -1, x.ndim() == 3 ? x.dim(2) : -1, "SinusoidalPositionalEncoding");
   Tensor y = ops::add(x, table(x.dim(1), x.dim(2), x.dtype()));
@@ -94,13 +90,11 @@ std::vector<Tensor> SinusoidalPositionalEncoding::forward(const std::vector<Tens
   return {y};
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::backward(const std::vector<Tensor>& gy, const Saved&,
-                                                           const BackwardOptions&) {
+Tensors SinusoidalPositionalEncoding::backward(const Tensors& gy, const Saved&, const BackwardOptions&) {
   return {gy.at(0)};
 }
 
-std::vector<Tensor> SinusoidalPositionalEncoding::relevance(const std::vector<Tensor>& ry, const Saved& saved,
-                                                            const Rule& rule) {
+Tensors SinusoidalPositionalEncoding::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   return sum_share(ry.at(0), saved, rule, "SinusoidalPositionalEncoding");
 }
 

@@ -16,7 +16,7 @@ Shape PRelu::slope_view(const Shape& x) const {
 }
 
 // saved: "x"
-std::vector<Tensor> PRelu::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors PRelu::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "PRelu input");
   ops::expect_same_dtype(t, slope_.value, "PRelu input vs slope");
@@ -25,7 +25,7 @@ std::vector<Tensor> PRelu::forward(const std::vector<Tensor>& x, Saved& saved, c
   return {ops::add(ops::unary(ops::Unary::PositivePart, t), ops::mul(s, ops::unary(ops::Unary::NegativePart, t)))};
 }
 
-std::vector<Tensor> PRelu::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions& opt) {
+Tensors PRelu::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor& x = saved.tensor("x");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
@@ -49,10 +49,6 @@ std::vector<Tensor> PRelu::backward(const std::vector<Tensor>& grad_y, const Sav
           ops::sum_to_shape(gs_full.slice_batch(n, n + 1), view).reshape(slope_.grad.slice_batch(n, n + 1).shape()));
   }
   return {gx};
-}
-
-std::vector<Tensor> PRelu::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
 }
 
 }  // namespace xdnn

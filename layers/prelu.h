@@ -12,12 +12,10 @@ class PRelu : public Layer {
  public:
   explicit PRelu(Param slope) : slope_(std::move(slope)) {}
   const char* kind() const override { return "PRelu"; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
   std::vector<Param*> params() override { return {&slope_}; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   Shape slope_view(const Shape& x) const;  // the shape the slope broadcasts with against x

@@ -94,7 +94,7 @@ void reduce_typed(Reduce::Op op, const T* x, const std::vector<int64_t>& group, 
 }  // namespace
 
 // saved: "x", "y" (kept shape; the LRP sum rule divides by it), "arg" (I64, kept shape: the first extreme)
-std::vector<Tensor> Reduce::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Reduce::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error(std::string(kind()) + ": input is undefined");
   const Shape kept = kept_shape(t.shape());
@@ -120,7 +120,7 @@ std::vector<Tensor> Reduce::forward(const std::vector<Tensor>& x, Saved& saved, 
   return {y.reshape(out)};
 }
 
-std::vector<Tensor> Reduce::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Reduce::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return {Tensor()};
   const Shape kept = kept_shape(x.shape());
@@ -162,7 +162,7 @@ std::vector<std::string> Reduce::relevance_rules() const {
   return {};
 }
 
-std::vector<Tensor> Reduce::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
+Tensors Reduce::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   if (op_ == Op::Prod) return Layer::relevance(relevance_y, saved, rule);  // no rule: the one-line error
   if (!relevance_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");

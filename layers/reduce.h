@@ -19,10 +19,9 @@ class Reduce : public Layer {
   Reduce(Op op, std::vector<int64_t> axes, bool keepdims, int64_t first_axis = -1)
       : op_(op), axes_(std::move(axes)), keepdims_(keepdims), first_axis_(first_axis) {}
   const char* kind() const override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override;
 
  private:

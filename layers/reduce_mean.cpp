@@ -20,7 +20,7 @@ Shape ReduceMean::kept_shape(const Shape& x) const {
 }
 
 // saved: "x"
-std::vector<Tensor> ReduceMean::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors ReduceMean::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "ReduceMean input");
   const Shape kept = kept_shape(t.shape());
@@ -39,8 +39,7 @@ std::vector<Tensor> ReduceMean::forward(const std::vector<Tensor>& x, Saved& sav
   return {y.reshape(out)};
 }
 
-std::vector<Tensor> ReduceMean::backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                                         const BackwardOptions&) {
+Tensors ReduceMean::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Shape kept = kept_shape(x.shape());
@@ -49,8 +48,7 @@ std::vector<Tensor> ReduceMean::backward(const std::vector<Tensor>& grad_y, cons
   return {ops::add(Tensor(x.shape(), x.dtype()), g)};  // broadcast to x's shape
 }
 
-std::vector<Tensor> ReduceMean::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved,
-                                          const Rule& rule) {
+Tensors ReduceMean::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   if (!relevance_y.at(0).defined()) return {Tensor()};
   const Tensor& x = saved.tensor("x");
   const Shape kept = kept_shape(x.shape());

@@ -17,7 +17,7 @@ namespace xdnn {
 
 struct LayerExample {
   std::shared_ptr<Layer> layer;
-  std::vector<Tensor> inputs;        // float64 (or int64 for index inputs, which are not differentiated)
+  Tensors inputs;                    // float64 (or int64 for index inputs, which are not differentiated)
   ForwardOptions forward_options{};  // e.g. training = true for batch-norm statistics
 };
 

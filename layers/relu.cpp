@@ -6,7 +6,7 @@ namespace xdnn {
 
 // saved: "x", and "mask": in training mode the bit mask [x > 0] (ops::relu_with_mask), which the backward
 // pass reads instead of x (a bit per element instead of a float); undefined otherwise.
-std::vector<Tensor> ReLU::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) {
+Tensors ReLU::forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) {
   if (!opt.training || !x.at(0).is_float()) {
     saved.put("x", x.at(0));
     saved.put("mask", Tensor());
@@ -19,7 +19,7 @@ std::vector<Tensor> ReLU::forward(const std::vector<Tensor>& x, Saved& saved, co
   return {y};
 }
 
-std::vector<Tensor> ReLU::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions& opt) {
+Tensors ReLU::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {
   const Tensor &x = saved.tensor("x"), &mask = saved.tensor("mask");
   const Tensor& g = grad_y.at(0);
   if (!g.defined()) return {Tensor()};
@@ -38,10 +38,6 @@ std::vector<Tensor> ReLU::backward(const std::vector<Tensor>& grad_y, const Save
   return {Tensor()};
 }
 
-std::vector<Tensor> ReLU::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
-}
-
 }  // namespace xdnn
 
 #include "layers/registry.h"
@@ -54,21 +50,4 @@ LayerExampleRegistration relu_example{{"ReLU",
                                        },
                                        /*has_kinks=*/true}};
 }  // namespace
-}  // namespace xdnn
-
-namespace xdnn {
-
-// R-operator (Pearlmutter 1994): ReLU is piecewise linear, so a.e. it has no curvature term and both
-// R-passes multiply by the forward mask [x > 0] — which is what the (diagonal) backward pass does.
-std::vector<Tensor> ReLU::r_forward(const std::vector<Tensor>& rx, const std::vector<Tensor>&, const Saved& saved) {
-  if (rx.empty() || !rx[0].defined()) return {Tensor()};
-  return backward({rx[0]}, saved, BackwardOptions{});
-}
-
-std::vector<Tensor> ReLU::r_backward(const std::vector<Tensor>&, const std::vector<Tensor>& rgy,
-                                     const std::vector<Tensor>&, const std::vector<Tensor>&, const Saved& saved,
-                                     std::vector<Tensor>& rg_params) {
-  return r_backward_by_backward(rgy, saved, rg_params);
-}
-
 }  // namespace xdnn

@@ -115,7 +115,7 @@ Shape Reshape::output_shape(const Shape& x, const std::vector<int64_t>& spec) co
 }
 
 // saved: "x" (shares storage; only its shape is used), and the number of "inputs" (one gradient each)
-std::vector<Tensor> Reshape::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Reshape::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error(std::string(kind()) + ": input is undefined");
   const bool runtime_spec = x.size() > 1 && x[1].defined();
   const std::vector<int64_t> spec = runtime_spec ? int_list(x[1], kind()) : spec_;
@@ -124,26 +124,14 @@ std::vector<Tensor> Reshape::forward(const std::vector<Tensor>& x, Saved& saved,
   return {x[0].reshape(output_shape(x[0].shape(), spec))};
 }
 
-std::vector<Tensor> Reshape::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.get_int("inputs"));  // the spec input (if any) gets no gradient
+Tensors Reshape::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  Tensors gx(saved.get_int("inputs"));  // the spec input (if any) gets no gradient
   if (grad_y.at(0).defined()) gx[0] = grad_y[0].reshape(saved.tensor("x").shape());
   return gx;
 }
 
-std::vector<Tensor> Reshape::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  std::vector<Tensor> r(saved.get_int("inputs"));
-  if (relevance_y.at(0).defined()) r[0] = relevance_y[0].reshape(saved.tensor("x").shape());
-  return r;
-}
-
-std::vector<Tensor> Identity::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) { return {x.at(0)}; }
-std::vector<Tensor> Identity::backward(const std::vector<Tensor>& grad_y, const Saved&, const BackwardOptions&) {
-  return {grad_y.at(0)};
-}
-std::vector<Tensor> Identity::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
-}
-
+Tensors Identity::forward(const Tensors& x, Saved&, const ForwardOptions&) { return {x.at(0)}; }
+Tensors Identity::backward(const Tensors& grad_y, const Saved&, const BackwardOptions&) { return {grad_y.at(0)}; }
 }  // namespace xdnn
 
 #include "layers/registry.h"

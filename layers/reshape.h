@@ -23,10 +23,9 @@ class Reshape : public Layer {
       : kind_(kind), spec_(std::move(spec)), allowzero_(allowzero) {}
 
   const char* kind() const override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   std::vector<std::string> relevance_rules() const override { return {"reshape"}; }
 
   // Output shape for an input shape and a spec (throws naming what does not fit).
@@ -41,11 +40,9 @@ class Reshape : public Layer {
 class Identity : public Layer {
  public:
   const char* kind() const override { return "Identity"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 };
 
 // Reads a 0-d or 1-d int64 tensor into a vector (shape and axes inputs). `what` names it in errors.

@@ -17,7 +17,7 @@ Resize::Resize(ResizeOptions o) : o_(std::move(o)) {
     throw Error("Resize: unsupported nearest_mode '" + o_.nearest_mode + "'");
 }
 
-std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const std::vector<Tensor>& x) const {
+std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const Tensors& x) const {
   const int64_t n = static_cast<int64_t>(xs.size());
   std::vector<int64_t> axes = o_.axes;
   if (axes.empty())
@@ -158,7 +158,7 @@ Tensor Resize::apply_transposed(const Tensor& g, const std::vector<AxisTaps>& t,
 }
 
 // saved: "inputs" {x [, roi, scales, sizes]} (the taps are recomputed from them)
-std::vector<Tensor> Resize::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Resize::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "Resize input");
   const Tensor y = apply(t, taps(t.shape(), x));
@@ -166,17 +166,17 @@ std::vector<Tensor> Resize::forward(const std::vector<Tensor>& x, Saved& saved, 
   return {y};
 }
 
-std::vector<Tensor> Resize::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  const std::vector<Tensor>& in = saved.list("inputs");
-  std::vector<Tensor> gx(in.size());
+Tensors Resize::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  const Tensors& in = saved.list("inputs");
+  Tensors gx(in.size());
   const Tensor& x = in.at(0);
   if (grad_y.at(0).defined()) gx[0] = apply_transposed(grad_y[0], taps(x.shape(), in), x.shape());
   return gx;
 }
 
-std::vector<Tensor> Resize::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) {
-  const std::vector<Tensor>& in = saved.list("inputs");
-  std::vector<Tensor> rx(in.size());
+Tensors Resize::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
+  const Tensors& in = saved.list("inputs");
+  Tensors rx(in.size());
   const Tensor& x = in.at(0);
   if (!relevance_y.at(0).defined()) return rx;
   const auto t = taps(x.shape(), in);

@@ -34,10 +34,9 @@ class Resize : public Layer {
  public:
   explicit Resize(ResizeOptions o);
   const char* kind() const override { return "Resize"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"norm"}; }
 
  private:
@@ -46,7 +45,7 @@ class Resize : public Layer {
     std::vector<int64_t> i0, i1;
     std::vector<double> w0, w1;
   };
-  std::vector<AxisTaps> taps(const Shape& x_shape, const std::vector<Tensor>& x) const;
+  std::vector<AxisTaps> taps(const Shape& x_shape, const Tensors& x) const;
   Tensor apply(const Tensor& x, const std::vector<AxisTaps>& t) const;                                   // M x
   Tensor apply_transposed(const Tensor& g, const std::vector<AxisTaps>& t, const Shape& x_shape) const;  // Mᵀ g
   ResizeOptions o_;

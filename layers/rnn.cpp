@@ -70,7 +70,7 @@ std::vector<Param*> Recurrent::params() {
   return out;
 }
 
-std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+Tensors Recurrent::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const bool lstm = cell_ == RecurrentCell::LSTM, gru = cell_ == RecurrentCell::GRU;
   const Tensor& x = in.at(0);
   ops::expect_float(x, (name_ + " input").c_str());
@@ -102,13 +102,13 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
     }
   }
 
-  std::vector<Tensor> layer_inputs(L), As(L * D), Zs(L * D), Hprevs(L * D), Cprevs(L * D), Couts(L * D), Houts(L * D);
+  Tensors layer_inputs(L), As(L * D), Zs(L * D), Hprevs(L * D), Cprevs(L * D), Couts(L * D), Houts(L * D);
   Tensor hn({L * D, N, H}, dt), cn({L * D, N, H}, dt);
   Tensor X = ops::permute_axes(x, {1, 0, 2});  // (T, N, I_l)
   for (int l = 0; l < L; ++l) {
     layer_inputs[l] = X;
     const int64_t I = X.dim(2);
-    std::vector<Tensor> outs;
+    Tensors outs;
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
       const Param &Wih = weight_ih(l, d), &Whh = weight_hh(l, d), &bih = bias_ih(l, d), &bhh = bias_hh(l, d);
@@ -127,12 +127,12 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
         set_step(Hprev, t, h);
         if (lstm) {
           Tensor z = ops::add(step(P, t), hh);
-          std::vector<Tensor> r = ops::lstm_cell_forward(z, c, h, m);
+          Tensors r = ops::lstm_cell_forward(z, c, h, m);
           set_step(Z, t, z), set_step(A, t, r[0]), set_step(Cprev, t, c), set_step(Cout, t, r[1]);
           c = r[1], h = r[2];
         } else if (gru) {
           if (bhh.value.defined()) hh = ops::add(hh, bhh.value);
-          std::vector<Tensor> r = ops::gru_cell_forward(step(P, t), hh, h, m);
+          Tensors r = ops::gru_cell_forward(step(P, t), hh, h, m);
           set_step(Z, t, hh), set_step(A, t, r[0]);
           h = r[1];
         } else {
@@ -159,17 +159,17 @@ std::vector<Tensor> Recurrent::forward(const std::vector<Tensor>& in, Saved& sav
   saved.put_list("Cprev", std::move(Cprevs));
   saved.put_list("Cout", std::move(Couts));
   saved.put_list("Hout", std::move(Houts));
-  std::vector<Tensor> result = {ops::permute_axes(X, {1, 0, 2}), ops::permute_axes(hn, {1, 0, 2})};
+  Tensors result = {ops::permute_axes(X, {1, 0, 2}), ops::permute_axes(hn, {1, 0, 2})};
   if (lstm) result.push_back(ops::permute_axes(cn, {1, 0, 2}));
   return result;
 }
 
-std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions& opt) {
+Tensors Recurrent::backward(const Tensors& gy, const Saved& saved, const BackwardOptions& opt) {
   const bool lstm = cell_ == RecurrentCell::LSTM, gru = cell_ == RecurrentCell::GRU;
   const int64_t n_inputs = saved.get_int("inputs"), N = saved.get_int("N"), T = saved.get_int("T");
   const int64_t H = cfg_.hidden_size, G = gates(), D = directions(), L = cfg_.num_layers;
   const Tensor& mask = saved.tensor("mask");
-  const std::vector<Tensor>& layer_inputs = saved.list("layer_inputs");
+  const Tensors& layer_inputs = saved.list("layer_inputs");
   const DType dt = layer_inputs.at(0).dtype();
   const Tensor g_hn = gy.size() > 1 ? gy[1] : Tensor(), g_cn = gy.size() > 2 ? gy[2] : Tensor();
 
@@ -201,15 +201,15 @@ std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Sav
         const Tensor g = ops::add(dh, step(dY, t));
         Tensor dzhh;
         if (lstm) {
-          std::vector<Tensor> r = ops::lstm_cell_backward(g, dc, step(A, t), step(Cprev, t), step(Cout, t), m);
+          Tensors r = ops::lstm_cell_backward(g, dc, step(A, t), step(Cprev, t), step(Cout, t), m);
           set_step(dZih, t, r[0]);
           dzhh = r[0], dc = r[1], dh = r[2];
         } else if (gru) {
-          std::vector<Tensor> r = ops::gru_cell_backward(g, step(A, t), step(Z, t), step(Hprev, t), m);
+          Tensors r = ops::gru_cell_backward(g, step(A, t), step(Z, t), step(Hprev, t), m);
           set_step(dZih, t, r[0]), set_step(dZhh, t, r[1]);
           dzhh = r[1], dh = r[2];
         } else {
-          std::vector<Tensor> r = ops::rnn_cell_backward(g, step(Hout, t), m, cell_ == RecurrentCell::RnnRelu);
+          Tensors r = ops::rnn_cell_backward(g, step(Hout, t), m, cell_ == RecurrentCell::RnnRelu);
           set_step(dZih, t, r[0]);
           dzhh = r[0], dh = r[1];
         }
@@ -243,7 +243,7 @@ std::vector<Tensor> Recurrent::backward(const std::vector<Tensor>& gy, const Sav
     }
     dX = dXin.reshape({T, N, I});
   }
-  std::vector<Tensor> out(n_inputs);
+  Tensors out(n_inputs);
   out[0] = ops::permute_axes(dX, {1, 0, 2});
   if (n_inputs > 2) out[2] = ops::permute_axes(dh0, {1, 0, 2});
   if (n_inputs > 3) out[3] = ops::permute_axes(dc0, {1, 0, 2});

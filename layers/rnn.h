@@ -39,9 +39,8 @@ class Recurrent : public Layer {
   void init(Rng& rng);
 
   std::vector<Param*> params() override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
   const RecurrentConfig& config() const { return cfg_; }
   RecurrentCell cell() const { return cell_; }

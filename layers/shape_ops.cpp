@@ -7,7 +7,7 @@
 
 namespace xdnn {
 
-std::vector<Tensor> ShapeOf::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+Tensors ShapeOf::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Shape: input is undefined");
   const int64_t n = x[0].ndim();
   int64_t s = start_ < 0 ? start_ + n : start_, e = end_ < 0 ? end_ + n : end_;
@@ -17,23 +17,19 @@ std::vector<Tensor> ShapeOf::forward(const std::vector<Tensor>& x, Saved&, const
   return {Tensor::from_vector({static_cast<int64_t>(dims.size())}, dims)};
 }
 
-std::vector<Tensor> ShapeOf::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
-  return {Tensor()};
-}
+Tensors ShapeOf::backward(const Tensors&, const Saved&, const BackwardOptions&) { return {Tensor()}; }
 
-std::vector<Tensor> ConstantOfShape::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+Tensors ConstantOfShape::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   const std::vector<int64_t> shape = int_list(x.at(0), "ConstantOfShape shape");
   const Tensor& fill = x.at(1);
   if (!fill.defined() || fill.numel() != 1) throw Error("ConstantOfShape: the fill value must hold one element");
   return {Tensor::full(Shape(shape), fill.item(0), fill.dtype())};
 }
 
-std::vector<Tensor> ConstantOfShape::backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) {
-  return {Tensor(), Tensor()};
-}
+Tensors ConstantOfShape::backward(const Tensors&, const Saved&, const BackwardOptions&) { return {Tensor(), Tensor()}; }
 
 // saved: "x" (its dtype), and the number of "inputs" (one gradient each)
-std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Cast::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Cast: input is undefined");
   const DType to = x.size() > 1 && x[1].defined() ? x[1].dtype() : to_;
   saved.put("x", x[0]);
@@ -51,8 +47,8 @@ std::vector<Tensor> Cast::forward(const std::vector<Tensor>& x, Saved& saved, co
   return {x[0].to(to)};
 }
 
-std::vector<Tensor> Cast::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.get_int("inputs"));
+Tensors Cast::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  Tensors gx(saved.get_int("inputs"));
   const Tensor& x = saved.tensor("x");
   if (grad_y.at(0).defined() && x.is_float() && grad_y[0].is_float()) gx[0] = grad_y[0].to(x.dtype());
   return gx;

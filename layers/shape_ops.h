@@ -16,9 +16,8 @@ class ShapeOf : public Layer {
  public:
   ShapeOf(int64_t start = 0, int64_t end = INT64_MAX) : start_(start), end_(end) {}
   const char* kind() const override { return "Shape"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   int64_t start_, end_;
@@ -27,18 +26,16 @@ class ShapeOf : public Layer {
 class ConstantOfShape : public Layer {
  public:
   const char* kind() const override { return "ConstantOfShape"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 };
 
 class Cast : public Layer {
  public:
   explicit Cast(DType to) : to_(to) {}
   const char* kind() const override { return "Cast"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 
  private:
   DType to_;

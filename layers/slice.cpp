@@ -8,7 +8,7 @@
 namespace xdnn {
 
 // saved: "x", per-axis "starts" and "steps" (n each), and the number of "inputs" (one gradient each)
-std::vector<Tensor> Slice::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Slice::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   if (!t.defined()) throw Error("Slice: input is undefined");
   auto pick = [&](size_t i, const std::vector<int64_t>& fallback, const char* what) {
@@ -52,16 +52,12 @@ std::vector<Tensor> Slice::forward(const std::vector<Tensor>& x, Saved& saved, c
   return {y};
 }
 
-std::vector<Tensor> Slice::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
-  std::vector<Tensor> gx(saved.get_int("inputs"));
+Tensors Slice::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
+  Tensors gx(saved.get_int("inputs"));
   const Tensor& x = saved.tensor("x");
   if (!grad_y.at(0).defined() || !x.is_float()) return gx;
   gx[0] = ops::strided_slice_backward(grad_y[0], saved.get_ints("starts"), saved.get_ints("steps"), x.shape());
   return gx;
-}
-
-std::vector<Tensor> Slice::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
 }
 
 }  // namespace xdnn

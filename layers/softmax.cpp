@@ -5,7 +5,7 @@
 namespace xdnn {
 
 // saved: "y" (for backward), "x" (the logits, for the LRP rule)
-std::vector<Tensor> Softmax::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Softmax::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Softmax input");
   Tensor y = ops::softmax(x[0], axis_);
   saved.put("y", y);
@@ -13,12 +13,12 @@ std::vector<Tensor> Softmax::forward(const std::vector<Tensor>& x, Saved& saved,
   return {y};
 }
 
-std::vector<Tensor> Softmax::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Softmax::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {ops::softmax_backward(saved.tensor("y"), grad_y[0], axis_)};
 }
 
-std::vector<Tensor> Softmax::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors Softmax::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind Softmax has no LRP rule '" + rule.name + "'; it has: epsilon (AttnLRP, Prop. 3.1)");
   if (!ry.at(0).defined()) return {Tensor()};

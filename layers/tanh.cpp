@@ -5,20 +5,16 @@
 namespace xdnn {
 
 // saved: "y" (backward needs only the output)
-std::vector<Tensor> Tanh::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Tanh::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Tanh input");
   Tensor y = ops::unary(ops::Unary::Tanh, x[0]);
   saved.put("y", y);
   return {y};
 }
 
-std::vector<Tensor> Tanh::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Tanh::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   return {ops::tanh_backward(saved.tensor("y"), grad_y[0])};
-}
-
-std::vector<Tensor> Tanh::relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) {
-  return {relevance_y.at(0)};
 }
 
 }  // namespace xdnn

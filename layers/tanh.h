@@ -9,11 +9,9 @@ namespace xdnn {
 class Tanh : public Layer {
  public:
   const char* kind() const override { return "Tanh"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
 };
 
 }  // namespace xdnn

@@ -14,7 +14,7 @@ void expect_tokens(const Tensor& x, const char* who) {
 }  // namespace
 
 // Saved: {x, w (N, T, 1) pooling weights, y, [lengths]}.
-std::vector<Tensor> MeanTokenPooling::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+Tensors MeanTokenPooling::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_tokens(x, "MeanTokenPooling");
   const int64_t N = x.dim(0), T = x.dim(1), d = x.dim(2);
@@ -38,34 +38,32 @@ std::vector<Tensor> MeanTokenPooling::forward(const std::vector<Tensor>& in, Sav
   return {y};
 }
 
-std::vector<Tensor> MeanTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                               const BackwardOptions&) {
+Tensors MeanTokenPooling::backward(const Tensors& gy, const Saved& saved, const BackwardOptions&) {
   const Tensor &x = saved.tensor("x"), &w = saved.tensor("w");
-  std::vector<Tensor> out(saved.get_int("inputs"));
+  Tensors out(saved.get_int("inputs"));
   if (gy.at(0).defined()) out[0] = ops::mul(w, gy[0].reshape({x.dim(0), 1, x.dim(2)}));
   return out;
 }
 
-std::vector<Tensor> MeanTokenPooling::relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) {
+Tensors MeanTokenPooling::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon")
     throw Error("layer kind MeanTokenPooling has no LRP rule '" + rule.name + "'; it has: epsilon");
   const Tensor &x = saved.tensor("x"), &w = saved.tensor("w"), &y = saved.tensor("y");
-  std::vector<Tensor> out(saved.get_int("inputs"));
+  Tensors out(saved.get_int("inputs"));
   if (!ry.at(0).defined()) return out;
   const Tensor s = ops::div(ry[0], ops::stabilize(y, rule.epsilon)).reshape({x.dim(0), 1, x.dim(2)});
   out[0] = ops::mul(x, ops::mul(w, s));
   return out;
 }
 
-std::vector<Tensor> FirstTokenPooling::forward(const std::vector<Tensor>& in, Saved& saved, const ForwardOptions&) {
+Tensors FirstTokenPooling::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_tokens(x, "FirstTokenPooling");
   saved.set_ints("x_shape", {x.dim(0), x.dim(1), x.dim(2)});  // (N, T, d): the gradient's shape
   return {ops::permute_axes(x, {1, 0, 2}).slice_batch(0, 1).reshape({x.dim(0), x.dim(2)}).clone()};
 }
 
-std::vector<Tensor> FirstTokenPooling::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                                const BackwardOptions&) {
+Tensors FirstTokenPooling::backward(const Tensors& gy, const Saved& saved, const BackwardOptions&) {
   if (!gy.at(0).defined()) return {Tensor()};
   const std::vector<int64_t>& s = saved.get_ints("x_shape");
   Tensor gx({s[1], s[0], s[2]}, gy[0].dtype());  // time-major, then back

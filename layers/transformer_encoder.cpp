@@ -11,7 +11,7 @@ enum Sub { kAttn = 0, kNorm1, kLin1, kAct, kLin2, kNorm2, kSubs };
 const char* const kSubName[kSubs] = {"attn", "norm1", "linear1", "activation", "linear2", "norm2"};
 
 // Relevance of a sum a + b split in proportion to the summands.
-std::vector<Tensor> split_sum(const Tensor& R, const Tensor& a, const Tensor& b, double eps) {
+Tensors split_sum(const Tensor& R, const Tensor& a, const Tensor& b, double eps) {
   const Tensor s = ops::div(R, ops::stabilize(ops::add(a, b), eps));
   return {ops::mul(a, s), ops::mul(b, s)};
 }
@@ -52,12 +52,11 @@ std::vector<Param*> TransformerEncoderLayer::params() {
   return out;
 }
 
-std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& in, Saved& saved,
-                                                     const ForwardOptions& opt) {
+Tensors TransformerEncoderLayer::forward(const Tensors& in, Saved& saved, const ForwardOptions& opt) {
   const Tensor& x = in.at(0);
   Saved* s[kSubs];
   for (int k = 0; k < kSubs; ++k) s[k] = &saved.put_sub(kSubName[k]);
-  std::vector<Tensor> attn_in = {x};
+  Tensors attn_in = {x};
   if (in.size() > 1) attn_in.push_back(in[1]);
   Tensor r1a, r1b, r2a, r2b, y;
   if (!cfg_.norm_first) {
@@ -92,8 +91,8 @@ std::vector<Tensor> TransformerEncoderLayer::forward(const std::vector<Tensor>& 
 // The reverse pass, shared by backward (bopt set) and relevance (rule set): the same graph walked with
 // each sub-layer's backward or relevance, and residual sums either copying the gradient to both
 // summands or splitting relevance in proportion.
-std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt,
-                                                     const Rule* rule) {
+Tensors TransformerEncoderLayer::reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt,
+                                         const Rule* rule) {
   const Saved* s[kSubs];
   for (int k = 0; k < kSubs; ++k) s[k] = &saved.sub(kSubName[k]);
   // Under "cp" only the attention changes its rule; the other sub-layers take the epsilon rule.
@@ -105,7 +104,7 @@ std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Save
     if (!t.defined()) return Tensor();
     return bopt ? l.backward({t}, *s[k], *bopt).at(0) : l.relevance({t}, *s[k], sub_rule).at(0);
   };
-  auto sum_rev = [&](const Tensor& t, const Tensor& a, const Tensor& b) -> std::vector<Tensor> {
+  auto sum_rev = [&](const Tensor& t, const Tensor& a, const Tensor& b) -> Tensors {
     if (bopt || !t.defined()) return {t, t};
     return split_sum(t, a, b, rule->epsilon);
   };
@@ -118,29 +117,27 @@ std::vector<Tensor> TransformerEncoderLayer::reverse(const Tensor& g, const Save
   Tensor gx;
   if (!cfg_.norm_first) {
     const Tensor g2 = run(*norm2_, kNorm2, g);
-    const std::vector<Tensor> r2 = sum_rev(g2, r2a, r2b);
+    const Tensors r2 = sum_rev(g2, r2a, r2b);
     const Tensor gx1 = sum_defined(r2[0], ff(r2[1]));
     const Tensor g1 = run(*norm1_, kNorm1, gx1);
-    const std::vector<Tensor> r1 = sum_rev(g1, r1a, r1b);
+    const Tensors r1 = sum_rev(g1, r1a, r1b);
     gx = sum_defined(r1[0], attn(r1[1]));
   } else {
-    const std::vector<Tensor> r2 = sum_rev(g, r2a, r2b);
+    const Tensors r2 = sum_rev(g, r2a, r2b);
     const Tensor gx1 = sum_defined(r2[0], run(*norm2_, kNorm2, ff(r2[1])));
-    const std::vector<Tensor> r1 = sum_rev(gx1, r1a, r1b);
+    const Tensors r1 = sum_rev(gx1, r1a, r1b);
     gx = sum_defined(r1[0], run(*norm1_, kNorm1, attn(r1[1])));
   }
-  std::vector<Tensor> out(saved.get_int("inputs"));
+  Tensors out(saved.get_int("inputs"));
   out[0] = gx;
   return out;
 }
 
-std::vector<Tensor> TransformerEncoderLayer::backward(const std::vector<Tensor>& gy, const Saved& saved,
-                                                      const BackwardOptions& opt) {
+Tensors TransformerEncoderLayer::backward(const Tensors& gy, const Saved& saved, const BackwardOptions& opt) {
   return reverse(gy.at(0), saved, &opt, nullptr);
 }
 
-std::vector<Tensor> TransformerEncoderLayer::relevance(const std::vector<Tensor>& ry, const Saved& saved,
-                                                       const Rule& rule) {
+Tensors TransformerEncoderLayer::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) {
   if (rule.name != "epsilon" && rule.name != "cp")
     throw Error("layer kind TransformerEncoderLayer has no LRP rule '" + rule.name +
                 "'; it has: epsilon (AttnLRP), cp (CP-LRP)");

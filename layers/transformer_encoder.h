@@ -44,10 +44,9 @@ class TransformerEncoderLayer : public Layer {
 
   const char* kind() const override { return "TransformerEncoderLayer"; }
   std::vector<Param*> params() override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override;
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override;
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override { return {"epsilon", "cp"}; }
   std::vector<NamedValue> intermediates(const Saved& saved) const override;
 
@@ -60,7 +59,7 @@ class TransformerEncoderLayer : public Layer {
 
  private:
   // One gradient-like pass (backward or relevance) over the sub-layers; see the .cpp.
-  std::vector<Tensor> reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt, const Rule* rule);
+  Tensors reverse(const Tensor& g, const Saved& saved, const BackwardOptions* bopt, const Rule* rule);
 
   TransformerEncoderConfig cfg_;
   std::shared_ptr<MultiheadAttention> attn_;

@@ -12,22 +12,18 @@ std::vector<int64_t> Transpose::perm_for(int rank) const {
 }
 
 // saved: "x" (only its rank is used)
-std::vector<Tensor> Transpose::forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) {
+Tensors Transpose::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!x.at(0).defined()) throw Error("Transpose: input is undefined");
   saved.put("x", x[0]);
   return {ops::transpose_axes(x[0], perm_for(x[0].ndim()))};
 }
 
-std::vector<Tensor> Transpose::backward(const std::vector<Tensor>& grad_y, const Saved& saved, const BackwardOptions&) {
+Tensors Transpose::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions&) {
   if (!grad_y.at(0).defined()) return {Tensor()};
   const auto p = perm_for(saved.tensor("x").ndim());
   std::vector<int64_t> inv(p.size());
   for (size_t i = 0; i < p.size(); ++i) inv[p[i]] = static_cast<int64_t>(i);
   return {ops::transpose_axes(grad_y[0], inv)};
-}
-
-std::vector<Tensor> Transpose::relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule&) {
-  return backward(relevance_y, saved, {});
 }
 
 }  // namespace xdnn

@@ -4,7 +4,7 @@
 
 namespace xdnn {
 
-std::vector<Tensor> TokenPadding::forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) {
+Tensors TokenPadding::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   const Tensor& ids = x.at(0);
   const std::string range = "1.." + (max_len_ >= 0 ? std::to_string(max_len_) : std::string("any"));
   if (!ids.defined() || ids.dtype() != DType::I64 || ids.ndim() != 2)

@@ -15,11 +15,9 @@ class TokenPadding : public Layer {
       : vocab_(vocab_size), max_len_(max_len), pad_(pad_id) {}
   const char* kind() const override { return "TokenPadding"; }
 
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) override;
-  std::vector<Tensor> backward(const std::vector<Tensor>&, const Saved&, const BackwardOptions&) override {
-    return {Tensor()};
-  }
-  std::vector<Tensor> relevance(const std::vector<Tensor>&, const Saved&, const Rule&) override { return {Tensor()}; }
+  Tensors forward(const Tensors& x, Saved&, const ForwardOptions&) override;
+  Tensors backward(const Tensors&, const Saved&, const BackwardOptions&) override { return {Tensor()}; }
+  Tensors relevance(const Tensors&, const Saved&, const Rule&) override { return {Tensor()}; }
   std::vector<std::string> relevance_rules() const override { return {"any (integer outputs, nothing flows back)"}; }
 
   int64_t vocab_size() const { return vocab_; }

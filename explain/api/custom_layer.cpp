@@ -28,7 +28,7 @@ class CustomLayerAdapter final : public Layer {
 
   const char* kind() const override { return kind_.c_str(); }
 
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& /*opt*/) override {
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& /*opt*/) override {
     if (x.size() != 1 || !x[0].is_float())
       throw Error(where("forward") + ": expected one float input, got " +
                   (x.empty() ? std::string("none") : x[0].describe()));
@@ -39,14 +39,13 @@ class CustomLayerAdapter final : public Layer {
     return {y};
   }
 
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& /*opt*/) override {
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& /*opt*/) override {
     const Tensor &x = saved.tensor("x"), &y = saved.tensor("y");
     const Tensor gy = grad_or_zeros(grad_y.at(0), y);
     return {checked(user_->backward(to_array(x), to_array(y), to_array(gy)), "backward", x, true)};
   }
 
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved& saved, const Rule& rule) override {
+  Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override {
     const Tensor &x = saved.tensor("x"), &y = saved.tensor("y");
     const Tensor ry = grad_or_zeros(relevance_y.at(0), y);
     return {checked(user_->relevance(to_array(x), to_array(y), to_array(ry), rule.name), "relevance", x, true)};

@@ -65,12 +65,11 @@ class FoldedLinear : public Layer, public LinearLike {
   }
   const char* kind() const override { return kind_.c_str(); }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions&) override {
     saved.put("x", x.at(0));
     return {lin_->linear_forward(x[0], weight_.value, bias_.value)};
   }
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override {
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override {
     xdnn::check(opt.param_grad == ParamGrad::None,
                 "a batch-norm-folded layer (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};
@@ -98,16 +97,9 @@ class FoldedLinear : public Layer, public LinearLike {
 class FoldedBatchNorm : public Layer {
  public:
   const char* kind() const override { return "BatchNorm(folded)"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved&, const ForwardOptions&) override {
-    return {x.at(0)};
-  }
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved&, const BackwardOptions&) override {
-    return {grad_y.at(0)};
-  }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& relevance_y, const Saved&, const Rule&) override {
-    return {relevance_y.at(0)};
-  }
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved&, const ForwardOptions&) override { return {x.at(0)}; }
+  Tensors backward(const Tensors& grad_y, const Saved&, const BackwardOptions&) override { return {grad_y.at(0)}; }
 };
 
 // An unfoldable BatchNorm as a per-channel affine LinearLike map: z = W ⊙ x + b along axis 1, with
@@ -120,12 +112,11 @@ class ChannelAffine : public Layer, public LinearLike {
   }
   const char* kind() const override { return "BatchNorm(affine)"; }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions&) override {
     saved.put("x", x.at(0));
     return {linear_forward(x[0], weight_.value, bias_.value)};
   }
-  std::vector<Tensor> backward(const std::vector<Tensor>& grad_y, const Saved& saved,
-                               const BackwardOptions& opt) override {
+  Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override {
     xdnn::check(opt.param_grad == ParamGrad::None,
                 "a batch-norm affine map (LRP canonizer) has no parameter gradients");
     if (!grad_y.at(0).defined()) return {Tensor()};

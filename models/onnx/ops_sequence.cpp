@@ -34,21 +34,21 @@ class OnnxRecurrent : public Layer {
   const char* kind() const override { return inner_->kind(); }
   std::vector<Param*> params() override { return inner_->params(); }
 
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions& opt) override {
-    std::vector<Tensor> in(x.size());
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override {
+    Tensors in(x.size());
     for (size_t i = 0; i < x.size(); ++i) in[i] = i == 1 ? x[i] : to_batch_first(x[i], i == 0);
-    std::vector<Tensor> y = inner_->forward(in, saved, opt);  // the inner layer's saved state is this node's
+    Tensors y = inner_->forward(in, saved, opt);  // the inner layer's saved state is this node's
     const int64_t N = y[0].dim(0), T = y[0].dim(1), D = inner_->directions(), H = inner_->config().hidden_size;
     Tensor Y = y[0].reshape({N, T, D, H});
-    std::vector<Tensor> out = {layout_ == 0 ? ops::permute_axes(Y, {1, 2, 0, 3}) : Y};
+    Tensors out = {layout_ == 0 ? ops::permute_axes(Y, {1, 2, 0, 3}) : Y};
     for (size_t i = 1; i < y.size(); ++i) out.push_back(from_batch_first(y[i], false));
     return out;
   }
 
-  std::vector<Tensor> backward(const std::vector<Tensor>& gy, const Saved& saved, const BackwardOptions& opt) override {
+  Tensors backward(const Tensors& gy, const Saved& saved, const BackwardOptions& opt) override {
     return from_inner(inner_->backward(to_inner(gy), saved, opt));
   }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& ry, const Saved& saved, const Rule& rule) override {
+  Tensors relevance(const Tensors& ry, const Saved& saved, const Rule& rule) override {
     return from_inner(inner_->relevance(to_inner(ry), saved, rule));
   }
   std::vector<std::string> relevance_rules() const override { return inner_->relevance_rules(); }
@@ -63,8 +63,8 @@ class OnnxRecurrent : public Layer {
   Tensor from_batch_first(const Tensor& t, bool is_x) const { return to_batch_first(t, is_x); }
 
   // Gradients / relevances at the ONNX outputs -> at the inner layer's outputs.
-  std::vector<Tensor> to_inner(const std::vector<Tensor>& g) const {
-    std::vector<Tensor> out(g.size());
+  Tensors to_inner(const Tensors& g) const {
+    Tensors out(g.size());
     for (size_t i = 0; i < g.size(); ++i) {
       if (!g[i].defined()) continue;
       if (i == 0) {
@@ -76,7 +76,7 @@ class OnnxRecurrent : public Layer {
     }
     return out;
   }
-  std::vector<Tensor> from_inner(std::vector<Tensor> g) const {
+  Tensors from_inner(Tensors g) const {
     for (size_t i = 0; i < g.size(); ++i)
       if (i != 1 && g[i].defined()) g[i] = from_batch_first(g[i], i == 0);
     return g;
@@ -275,16 +275,15 @@ void convert_layer_norm(OnnxNodeContext& ctx) {
 class Erf : public Layer {
  public:
   const char* kind() const override { return "Erf"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
+  RelevancePass relevance_pass() const override { return RelevancePass::PassThrough; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions&) override {
     saved.put("x", x.at(0));
     return {ops::erf(x[0])};
   }
-  std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
+  Tensors backward(const Tensors& g, const Saved& saved, const BackwardOptions&) override {
     if (!g.at(0).defined()) return {Tensor()};
     return {ops::mul(g[0], ops::erf_derivative(saved.tensor("x")))};
   }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& r, const Saved&, const Rule&) override { return {r.at(0)}; }
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
 };
 
 // Where(cond, X, Y) with broadcasting: gradient to X where cond holds, to Y elsewhere (summed back over
@@ -292,22 +291,19 @@ class Erf : public Layer {
 class Where : public Layer {
  public:
   const char* kind() const override { return "Where"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions&) override {
     saved.put("cond", x.at(0));
     saved.put("x", x.at(1));
     saved.put("y", x.at(2));
     return {ops::where(x[0], x[1], x[2])};
   }
-  std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
+  Tensors backward(const Tensors& g, const Saved& saved, const BackwardOptions&) override {
     return route(g.at(0), saved);
   }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& r, const Saved& saved, const Rule&) override {
-    return route(r.at(0), saved);
-  }
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
 
  private:
-  static std::vector<Tensor> route(const Tensor& g, const Saved& saved) {
+  static Tensors route(const Tensor& g, const Saved& saved) {
     const Tensor &c = saved.tensor("cond"), &x = saved.tensor("x"), &y = saved.tensor("y");
     if (!g.defined() || !x.is_float()) return {Tensor(), Tensor(), Tensor()};
     const Tensor zero({1}, g.dtype());
@@ -320,7 +316,8 @@ class Where : public Layer {
 class Expand : public Layer {
  public:
   const char* kind() const override { return "Expand"; }
-  std::vector<Tensor> forward(const std::vector<Tensor>& x, Saved& saved, const ForwardOptions&) override {
+  RelevancePass relevance_pass() const override { return RelevancePass::Backward; }
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions&) override {
     const Tensor& s = x.at(1);
     if (s.dtype() != DType::I64 || s.ndim() != 1)
       throw Error("Expand: shape must be a 1-D int64 tensor, got " + s.describe());
@@ -328,15 +325,11 @@ class Expand : public Layer {
     saved.put("x", x[0]);
     return {ops::broadcast_to(x[0], shape)};
   }
-  std::vector<Tensor> backward(const std::vector<Tensor>& g, const Saved& saved, const BackwardOptions&) override {
+  Tensors backward(const Tensors& g, const Saved& saved, const BackwardOptions&) override {
     const Tensor& x = saved.tensor("x");
     if (!g.at(0).defined() || !x.is_float()) return {Tensor(), Tensor()};
     return {ops::sum_to_shape(g[0], x.shape()), Tensor()};
   }
-  std::vector<Tensor> relevance(const std::vector<Tensor>& r, const Saved& saved, const Rule&) override {
-    return backward(r, saved, {});
-  }
-  std::vector<std::string> relevance_rules() const override { return {"pass"}; }
 };
 
 void convert_erf(OnnxNodeContext& ctx) {
