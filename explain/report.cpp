@@ -10,12 +10,29 @@
 
 #include "engine/file_io.h"
 #include "explain/attention.h"
+#include "explain/integrated_gradients.h"
+#include "explain/lrp/composite.h"
 #include "explain/method.h"
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "explain/upsample.h"
 
 namespace xdnn::explain {
+namespace {
+
+// What a registered choice named by an option does, from its registry: " [zplus on Conv, epsilon on Dense]"
+// for composite=epsilon-plus; empty for other options and unknown names.
+std::string chosen_entry(const std::string& option, const std::string& value) {
+  auto describe = [&](const auto& registry) {
+    return registry.contains(value) ? " [" + registry.find(value).description + "]" : std::string();
+  };
+  if (option == "composite") return describe(lrp::composites());
+  if (option == "integration") return describe(integration_rules());
+  return {};
+}
+
+}  // namespace
+
 namespace {
 
 std::string html_escape(const std::string& s) {
@@ -304,7 +321,7 @@ ReportPage render_page(const ReportRequest& req) {
     const Options& used = method_options[&m - &methods[0]];
     std::string params;
     for (const auto& [name, value] : used.values)
-      if (!value.empty()) params += (params.empty() ? "" : ", ") + name + "=" + value;
+      if (!value.empty()) params += (params.empty() ? "" : ", ") + name + "=" + value + chosen_entry(name, value);
     if (!params.empty()) o << " <small>(" << html_escape(params) << ")</small>";
     o << "</dd>\n";
   }

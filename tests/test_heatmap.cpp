@@ -10,6 +10,8 @@
 #include <string>
 
 #include "explain/heatmap.h"
+#include "explain/integrated_gradients.h"
+#include "explain/lrp/composite.h"
 #include "explain/report.h"
 #include "models/zoo.h"
 
@@ -179,6 +181,22 @@ TEST_CASE("report: a cell whose map is zero everywhere says so") {
   CHECK(render_report(req).find("all zero") == std::string::npos);
   req.methods = {"gradient-x-input"};
   CHECK(render_report(req).find("all zero") != std::string::npos);
+}
+
+TEST_CASE("report: a registered choice an option names is described from its registry") {
+  Model model = build_zoo_model("fashion-cnn", 1);
+  ReportRequest req;
+  req.model = &model;
+  req.input = Tensor({1, 1, 28, 28}, DType::F32);
+  req.methods = {"lrp", "integrated-gradients"};
+  req.options = {{"composite", "epsilon-gamma-box"}, {"steps", "4"}};
+  const std::string page = render_report(req);
+  const std::string lrp_line =
+      "composite=epsilon-gamma-box [" + explain::lrp::composites().find("epsilon-gamma-box").description;
+  const std::string ig_line =
+      "integration=gauss-legendre [" + explain::integration_rules().find("gauss-legendre").description;
+  CHECK(page.find(lrp_line) != std::string::npos);
+  CHECK(page.find(ig_line) != std::string::npos);
 }
 
 TEST_CASE("heatmap: side_by_side puts images left to right, top-aligned, white in the gaps and below") {
