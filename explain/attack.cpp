@@ -1,9 +1,13 @@
-// FGSM and PGD; see attack.h.
+// FGSM and PGD, the attack registry and its checks; see attack.h. Carlini–Wagner L2: attack_cw.cpp.
 #include "explain/attack.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "engine/check.h"
+
 #include "engine/ops.h"
+#include "engine/random.h"
 #include "explain/targets.h"
 
 namespace xdnn::explain {
@@ -41,16 +45,23 @@ Tensor sign_gradient(const Model& model, const Tensor& x, const std::vector<int6
 }
 
 Tensor fgsm(const Model& model, const Tensor& x, const std::vector<int64_t>& labels, const AttackOptions& opt) {
-  return ops::clip(ops::add(x, ops::scale(sign_gradient(model, x, labels), opt.epsilon)), 0.0, 1.0);
+  return ops::clip(ops::add(x, ops::scale(sign_gradient(model, x, labels), opt.epsilon)), opt.box_lo, opt.box_hi);
 }
 
 Tensor pgd(const Model& model, const Tensor& x, const std::vector<int64_t>& labels, const AttackOptions& opt) {
   const Tensor lo = ops::add_scalar(x, -opt.epsilon), hi = ops::add_scalar(x, opt.epsilon);
   Tensor adv = x;
+  if (opt.random_start) {
+    Rng rng(opt.seed);
+    adv = x.clone();
+    double* a = adv.data<double>();
+    for (int64_t i = 0; i < adv.numel(); ++i)
+      a[i] = std::min(opt.box_hi, std::max(opt.box_lo, a[i] + rng.uniform(-opt.epsilon, opt.epsilon)));
+  }
   for (int64_t k = 0; k < opt.steps; ++k) {
     Tensor step = ops::add(adv, ops::scale(sign_gradient(model, adv, labels), opt.step_size));
     step = ops::binary(ops::Binary::Min, ops::binary(ops::Binary::Max, step, lo), hi);
-    adv = ops::clip(step, 0.0, 1.0);
+    adv = ops::clip(step, opt.box_lo, opt.box_hi);
   }
   return adv;
 }
@@ -61,10 +72,36 @@ ChoiceRegistry<AttackInfo>& attacks() {
   static ChoiceRegistry<AttackInfo> registry(
       "attack method",
       {
-          {"fgsm", "fast gradient sign, one step of size radius (Goodfellow et al. 2015)", false, fgsm},
-          {"pgd", "projected gradient descent, --steps steps of --step-size (Madry et al. 2018)", true, pgd},
+          {"fgsm", "fast gradient sign, one step of size radius (Goodfellow et al. 2015)", false, false, fgsm},
+          {"pgd", "projected gradient descent, --steps steps of --step-size (Madry et al. 2018)", true, false, pgd},
+          {"cw-l2",
+           "Carlini-Wagner L2: least-L2 adversarial by Adam in tanh space, binary search over c (Carlini & Wagner "
+           "2017)",
+           false, true, carlini_wagner_l2},
       });
   return registry;
+}
+
+void check_attack_options(const AttackOptions& opt) {
+  const AttackInfo& method = attacks().find(opt.method);
+  auto finite = [](double v) { return std::isfinite(v); };
+  check(finite(opt.box_lo) && finite(opt.box_hi) && opt.box_lo < opt.box_hi,
+        "attack: the box [" + std::to_string(opt.box_lo) + ", " + std::to_string(opt.box_hi) +
+            "] is empty: --box-min must be below --box-max, both finite");
+  if (!method.minimal_l2)
+    check(opt.epsilon >= 0 && finite(opt.epsilon), "attack: --radius must be a finite number >= 0");
+  if (method.iterative)
+    check(opt.steps >= 1 && opt.step_size >= 0 && finite(opt.step_size),
+          "attack " + opt.method + ": --steps must be >= 1 and --step-size a finite number >= 0");
+  check(!opt.targeted || method.minimal_l2, "attack " + opt.method + ": --targets is for cw-l2 only");
+  if (!method.minimal_l2) return;
+  check(opt.steps >= 1, "attack cw-l2: --steps must be >= 1, got " + std::to_string(opt.steps));
+  check(opt.search_steps >= 1, "attack cw-l2: --search-steps must be >= 1, got " + std::to_string(opt.search_steps));
+  check(opt.initial_const > 0 && finite(opt.initial_const),
+        "attack cw-l2: --initial-const must be a finite number > 0, got " + std::to_string(opt.initial_const));
+  check(opt.confidence >= 0 && finite(opt.confidence),
+        "attack cw-l2: --confidence must be a finite number >= 0, got " + std::to_string(opt.confidence));
+  check(opt.lr > 0 && finite(opt.lr), "attack cw-l2: --lr must be a finite number > 0, got " + std::to_string(opt.lr));
 }
 
 Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, const AttackOptions& opt) {
@@ -72,13 +109,19 @@ Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, co
     throw Error("attack input: expected a float batch (N, ...), got " + (x_in.defined() ? x_in.describe() : "nothing"));
   if (labels_t.dtype() != DType::I64 || labels_t.ndim() != 1 || labels_t.dim(0) != x_in.dim(0))
     throw Error("attack labels: expected int64 (" + std::to_string(x_in.dim(0)) + "), got " + labels_t.describe());
-  if (!(opt.epsilon >= 0) || !std::isfinite(opt.epsilon)) throw Error("attack: --radius must be a finite number >= 0");
+  check_attack_options(opt);
   const AttackInfo& method = attacks().find(opt.method);
-  if (method.iterative && (opt.steps < 1 || !(opt.step_size >= 0) || !std::isfinite(opt.step_size)))
-    throw Error("attack " + opt.method + ": --steps must be >= 1 and --step-size a finite number >= 0");
+  // The box holds the input (CW's change of variables needs it; FGSM / PGD would clip the clean pixels).
+  const Tensor x = x_in.to(DType::F64);
+  const double* xd = x.data<double>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (!(xd[i] >= opt.box_lo && xd[i] <= opt.box_hi))
+      throw Error("attack input: element " + std::to_string(i) + " = " + std::to_string(xd[i]) +
+                      " is outside the box [" + std::to_string(opt.box_lo) + ", " + std::to_string(opt.box_hi) + "]",
+                  "set the box with --box-min / --box-max");
   std::vector<int64_t> labels(labels_t.numel());
   for (int64_t i = 0; i < labels_t.numel(); ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
-  return method.run(model, x_in.to(DType::F64), labels, opt).to(DType::F32);
+  return method.run(model, x, labels, opt).to(DType::F32);
 }
 
 }  // namespace xdnn::explain
