@@ -55,7 +55,7 @@ std::set<std::string> with(std::set<std::string> s, const std::set<std::string>&
 // Methods every image family runs (CNNs and vision transformers alike): the common ones, masks and baselines.
 const std::set<std::string> kImageMethods =
     with(kCommonMethods, {"rise", "expected-gradients", "deeplift-shap", "gradient-shap", "meaningful-perturbation",
-                          "extremal-perturbation"});
+                          "extremal-perturbation", "prediction-difference", "perceptual-ball"});
 // Methods every token family runs (attributions at the embedding output, or by token removal).
 const std::set<std::string> kTokenMethods = with(kCommonMethods, {"erasure", "erasure-flip"});
 
@@ -124,6 +124,9 @@ std::map<std::string, std::string> fast_options(const std::string& method, bool 
   if (method == "expected-gradients") return {{"baselines", baselines_file()}, {"steps", "4"}};
   if (method == "deeplift-shap") return {{"baselines", baselines_file()}};
   if (method == "gradient-shap") return {{"baselines", baselines_file()}, {"samples", "4"}};
+  // 16 patches of 8x8 pixels, conditioned on nothing (the Gaussian fitted on the image's own patches).
+  if (method == "prediction-difference") return {{"window", "8"}, {"stride", "8"}, {"frame", "0"}, {"samples", "2"}};
+  if (method == "perceptual-ball") return {{"steps", "3"}};
   return {};
 }
 
