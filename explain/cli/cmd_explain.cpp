@@ -2,7 +2,8 @@
 //
 // The method options are not listed here: the command declares the union of every registered method's
 // options (explain/registry.h), so a new method needs no change to this file. Only the options of the
-// chosen method are accepted; defaults come from its OptionSpec list. Output: float32 .npy.
+// chosen method are accepted; defaults come from its OptionSpec list. Output: float32 .npy; a method whose
+// result is a rule (anchors) writes its rules as JSON when --out ends in .json, its feature mask otherwise.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -91,6 +92,9 @@ void write_png(const std::string& path, const Tensor& attr, const Tensor& input)
   explain::save_png(path, explain::side_by_side(tiles, 4));  // 4 white pixels between samples
 }
 
+// `--out R.json`: the method's rules rather than an attribution array.
+bool writes_rules(const std::string& out) { return out.size() > 5 && out.compare(out.size() - 5, 5, ".json") == 0; }
+
 void run_explain(const ExplainArgs& a) {
   const explain::MethodInfo& method = explain::find_method(a.method);
   std::map<std::string, std::string> given;
@@ -122,6 +126,21 @@ void run_explain(const ExplainArgs& a) {
   req.progress = isatty(2) != 0;
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
+  if (writes_rules(a.out)) {
+    // A rule method (anchors): its result is the JSON of Attribution::parameters["rules"], one object per
+    // sample. One pass, so that every sample's rule is kept (rules are small; the mask goes to --png).
+    explain::Attribution r = method.run(req);
+    if (!r.parameters.count("rules"))
+      throw Error("--out " + a.out + ": method '" + a.method + "' gives attributions, not rules",
+                  "write them to a .npy; only rule methods (anchors) write .json");
+    write_file_atomic(a.out, {r.parameters.at("rules"), "\n"});
+    print_wrote(a.out, a.method + " rules of " + std::to_string(req.input.dim(0)) + " sample(s)");
+    if (!a.png.empty()) {
+      write_png(a.png, r.values.to(Device::CPU).to(DType::F32), req.input.to(Device::CPU));
+      print_wrote(a.png, a.method + " mask");
+    }
+    return;
+  }
   // 256 samples per pass: memory flat in the number of inputs, the same bits as one pass (explain/registry.h).
   Tensor out = explain::run_in_chunks(method, req, 256).values.to(Device::CPU).to(DType::F32);
   req.input = req.input.to(Device::CPU);  // for the PNG
@@ -145,7 +164,8 @@ void add_explain_command(CLI::App& app) {
   CLI::Option* target_option =
       cmd->add_option("--target", args->target, "class to explain for every sample (default: argmax of the logits)");
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
-  cmd->add_option("--out", args->out, "output .npy (float32)")->required();
+  cmd->add_option("--out", args->out, "output .npy (float32), or .json for a rule method's rules (anchors)")
+      ->required();
   cmd->add_option("--png", args->png, "also write a heatmap PNG");
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
