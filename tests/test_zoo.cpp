@@ -45,7 +45,8 @@ const std::set<std::string> kCommonMethods = {"saliency",
                                               "shapley-values",
                                               "shapley-sampling",
                                               "kernel-shap",
-                                              "lime"};
+                                              "lime",
+                                              "anchors"};
 
 std::set<std::string> with(std::set<std::string> s, const std::set<std::string>& more) {
   s.insert(more.begin(), more.end());
@@ -121,6 +122,7 @@ std::map<std::string, std::string> fast_options(const std::string& method, bool 
   if (method == "shapley-sampling") return grouped({{"samples", "2"}}, "grid:8");
   if (method == "kernel-shap" || method == "lime") return grouped({{"samples", "64"}}, "grid:8");
   if (method == "rise") return {{"masks", "16"}, {"cell", "8"}};
+  if (method == "anchors") return grouped({{"batch-size", "8"}, {"max-samples", "400"}}, "grid:8");
   if (method == "expected-gradients") return {{"baselines", baselines_file()}, {"steps", "4"}};
   if (method == "deeplift-shap") return {{"baselines", baselines_file()}};
   if (method == "gradient-shap") return {{"baselines", baselines_file()}, {"samples", "4"}};
