@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "explain/integrated_gradients.h"
 #include "explain/lrp/composite.h"
 #include "explain/method.h"
+#include "explain/perturbation.h"
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "explain/upsample.h"
@@ -152,6 +154,59 @@ std::string attention_section(const Model& model, const Tensor& ids, const std::
   return o.str();
 }
 
+// The feature groups of sample i that a grouping method (one taking --feature-mask: LIME, the SHAP family,
+// feature ablation, anchors) used, as (H, W) ids of its first channel; empty for other methods.
+std::vector<int64_t> pixel_groups(const MethodInfo& method, const Options& options, const Tensor& x, int64_t i) {
+  const bool grouping = std::any_of(method.options.begin(), method.options.end(),
+                                    [](const OptionSpec& o) { return o.name == "feature-mask"; });
+  if (!grouping) return {};
+  const FeatureGroups groups = feature_groups(options, x.slice_batch(i, i + 1), false);
+  const int64_t H = x.dim(2), W = x.dim(3);
+  return std::vector<int64_t>(groups.group_of.begin(), groups.group_of.begin() + H * W);
+}
+
+// Black 1-pixel lines on `img` (the (H, W) map upscaled by `scale`) where neighbouring pixels belong to
+// different groups: the superpixel / grid cell boundaries (as skimage's mark_boundaries, inner mode).
+void draw_group_boundaries(RgbImage& img, const std::vector<int64_t>& group, int64_t H, int64_t W, int scale) {
+  auto paint = [&](int64_t x, int64_t y) {
+    uint8_t* p = img.rgb.data() + (y * img.width + x) * 3;
+    p[0] = p[1] = p[2] = 0;
+  };
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t w = 0; w < W; ++w) {
+      if (w + 1 < W && group[h * W + w] != group[h * W + w + 1])
+        for (int64_t y = h * scale; y < (h + 1) * scale; ++y) paint((w + 1) * scale - 1, y);
+      if (h + 1 < H && group[h * W + w] != group[(h + 1) * W + w])
+        for (int64_t x = w * scale; x < (w + 1) * scale; ++x) paint(x, (h + 1) * scale - 1);
+    }
+}
+
+// A rule method's rule of sample i (Attribution::parameters["rules"], explain/anchors.cpp) as HTML: the
+// predicates (tokens by their vocabulary text), the class, precision and coverage; empty for other methods.
+std::string rule_html(const Attribution& a, int64_t i, const ReportRequest& req,
+                      const std::vector<std::string>& vocab) {
+  const auto it = a.parameters.find("rules");
+  if (it == a.parameters.end()) return "";
+  const nlohmann::json rules = nlohmann::json::parse(it->second);
+  if (i >= static_cast<int64_t>(rules.size())) return "";
+  const nlohmann::json& r = rules[i];
+  std::string text;
+  for (const auto& p : r["predicates"]) {
+    std::string one = p["text"].get<std::string>();
+    if (p.contains("token_id")) {
+      const int64_t id = p["token_id"].get<int64_t>();
+      const std::string word = id < static_cast<int64_t>(vocab.size()) ? vocab[id] : std::to_string(id);
+      one = "\"" + word + "\" at " + p["name"].get<std::string>();
+    }
+    text += (text.empty() ? "" : " AND ") + one;
+  }
+  std::string out = "<div class=\"rule\">IF " + html_escape(text.empty() ? "(always)" : text) + " THEN " +
+                    html_escape(class_label(req, r["target"].get<int64_t>())) + "<br><small>precision " +
+                    fmt(r["precision"].get<double>()) + " &middot; coverage " + fmt(r["coverage"].get<double>());
+  if (!r["precision_met"].get<bool>()) out += " &middot; <span class=\"wrong\">below the threshold</span>";
+  return out + "</small></div>";
+}
+
 const char* kStyle = R"(body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 4px}p.meta{color:#555;font-size:13px;margin:0 0 16px}
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:6px;text-align:center;vertical-align:middle}
@@ -160,6 +215,7 @@ th{background:#f4f4f4;font-size:13px}td.pred{font-size:13px;min-width:120px}.wro
 .legend{font-size:12px;color:#555;margin-top:12px}.zero{font-size:11px;color:#777}.bar{display:inline-block;width:160px;height:10px;
 vertical-align:middle;background:linear-gradient(90deg,#0000ff,#ffffff,#ff0000)}
 dl{font-size:12px;color:#444}dt{font-weight:600;margin-top:6px}
+.rule{font-size:12px;max-width:260px;margin:4px auto 0;text-align:left;font-family:monospace}
 )";
 
 }  // namespace
@@ -250,7 +306,7 @@ ReportPage render_page(const ReportRequest& req) {
     if (logits.ndim() != 2)
       throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
     const std::vector<int64_t> predicted = argmax_rows(logits);
-    std::vector<Tensor> attributions;
+    std::vector<Attribution> attributions;
     for (size_t j = 0; j < methods.size(); ++j) {
       ExplainRequest er;
       er.model = req.model;
@@ -259,7 +315,7 @@ ReportPage render_page(const ReportRequest& req) {
       er.options = method_options[j];
       er.first_sample = n0;  // stochastic methods draw sample n's numbers whatever the pass size
       auto t0 = std::chrono::steady_clock::now();
-      attributions.push_back(methods[j]->run(er).values);
+      attributions.push_back(methods[j]->run(er));
       seconds[j] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     for (int64_t i = 0; i < n1 - n0; ++i) {
@@ -279,16 +335,20 @@ ReportPage render_page(const ReportRequest& req) {
       }
       rows << "</td>";
       for (size_t j = 0; j < methods.size(); ++j) {
-        const Tensor& a = attributions[j];
+        const Tensor& a = attributions[j].values;
         if (tokens) {
-          rows << "<td>" << token_row(xc, a.to(DType::F64), i, vocab) << "</td>";
+          rows << "<td>" << token_row(xc, a.to(DType::F64), i, vocab) << rule_html(attributions[j], i, req, vocab)
+               << "</td>";
         } else {
           HeatmapOptions hopt;
           hopt.scale = 4;
           hopt.percentile = 99.5;
           const Tensor map = display_map(a, xc, i);
-          rows << "<td>"
-               << img_tag(render_heatmap(map, display_image(xc, i), hopt), methods[j]->name + " " + std::to_string(n));
+          RgbImage img = render_heatmap(map, display_image(xc, i), hopt);
+          const std::vector<int64_t> groups = pixel_groups(*methods[j], method_options[j], model_x, i);
+          if (!groups.empty()) draw_group_boundaries(img, groups, xc.dim(2), xc.dim(3), hopt.scale);
+          rows << "<td>" << img_tag(img, methods[j]->name + " " + std::to_string(n))
+               << rule_html(attributions[j], i, req, vocab);
           // An all-zero map draws as the bare grey image; say so, rather than leave the reader guessing (e.g.
           // Grad-CAM's ReLU removes a class map that is negative everywhere).
           bool all_zero = true;
@@ -315,7 +375,13 @@ ReportPage render_page(const ReportRequest& req) {
   page.head = o.str();
   o.str("");
   o << "</table>\n<p class=\"legend\">negative <span class=\"bar\"></span> positive &middot; colours are "
-       "scaled per heatmap to the 99.5th percentile of |attribution|</p>\n<dl>\n";
+       "scaled per heatmap to the 99.5th percentile of |attribution|";
+  bool grouping = false;
+  for (const MethodInfo* m : methods)
+    for (const auto& spec : m->options) grouping = grouping || spec.name == "feature-mask";
+  if (grouping && !tokens)
+    o << " &middot; black lines: the feature groups (grid cells, superpixels) of grouping methods";
+  o << "</p>\n<dl>\n";
   for (const MethodInfo* const& m : methods) {
     o << "<dt>" << html_escape(m->name) << "</dt><dd>" << html_escape(m->description);
     const Options& used = method_options[&m - &methods[0]];

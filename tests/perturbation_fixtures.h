@@ -1,5 +1,5 @@
-// Small float64 models shared by the perturbation tests (test_perturbation.cpp,
-// test_superpixels.cpp).
+// Small float64 models shared by the perturbation tests (test_perturbation.cpp, test_superpixels.cpp,
+// test_anchors.cpp, test_heatmap.cpp).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -10,9 +10,11 @@
 
 #include "engine/random.h"
 #include "explain/registry.h"
+#include "layers/embedding.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/relu.h"
+#include "layers/token_pooling.h"
 #include "models/model.h"
 #include "tests/explain_run.h"
 #include "tests/model_fixtures.h"
@@ -31,6 +33,25 @@ inline Model linear_model(const std::vector<double>& w, double bias) {
   for (int64_t i = 0; i < D; ++i) fc->params()[0]->value.set_item(i, w[i]);
   fc->params()[1]->value.set_item(0, bias);
   m.append("flat", std::make_shared<Flatten>());
+  m.append("fc", fc);
+  m.to(DType::F64);
+  return m;
+}
+
+// ids (N, T) -> Embedding(8, 1) (1 for token `trigger`, else 0) -> mean over T -> Linear(1, 2): logits
+// (0, 10 T·mean − 5), so class 1 iff the trigger token is present (test_anchors.cpp, test_heatmap.cpp).
+inline Model trigger_token_model(int64_t T, int64_t trigger = 5) {
+  Model m;
+  m.add_input("ids");
+  Tensor table({8, 1}, DType::F64);
+  table.set_item(trigger, 1.0);
+  m.append("emb", std::make_shared<Embedding>("emb", table));
+  m.append("pool", std::make_shared<MeanTokenPooling>());
+  auto fc = std::make_shared<Linear>("fc", 1, 2, true, DType::F64);
+  fc->params()[0]->value.set_item(0, 0.0);
+  fc->params()[0]->value.set_item(1, 10.0 * static_cast<double>(T));
+  fc->params()[1]->value.set_item(0, 0.0);
+  fc->params()[1]->value.set_item(1, -5.0);
   m.append("fc", fc);
   m.to(DType::F64);
   return m;

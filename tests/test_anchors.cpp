@@ -13,13 +13,12 @@
 
 #include "engine/parallel.h"
 #include "explain/kl_lucb.h"
-#include "layers/embedding.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
-#include "layers/token_pooling.h"
 #include "models/io/npy.h"
 #include "tests/explain_run.h"
 #include "tests/file_fixtures.h"
+#include "tests/perturbation_fixtures.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
@@ -54,25 +53,6 @@ std::string background_file(int64_t D) {
   const std::string path = temp_path("background.npy");
   save_npy(path, Tensor::from_vector({101, D}, v));
   return path;
-}
-
-// ids (N, T) -> Embedding(8, 1) (1 for token 5, else 0) -> mean over T -> Linear(1, 2): logits (0, 10 T·mean − 5):
-// class 1 iff token 5 is present.
-Model trigger_model(int64_t T) {
-  Model m;
-  m.add_input("ids");
-  Tensor table({8, 1}, DType::F64);
-  table.set_item(5, 1.0);
-  m.append("emb", std::make_shared<Embedding>("emb", table));
-  m.append("pool", std::make_shared<MeanTokenPooling>());
-  auto fc = std::make_shared<Linear>("fc", 1, 2, true, DType::F64);
-  fc->params()[0]->value.set_item(0, 0.0);
-  fc->params()[0]->value.set_item(1, 10.0 * static_cast<double>(T));
-  fc->params()[1]->value.set_item(0, 0.0);
-  fc->params()[1]->value.set_item(1, -5.0);
-  m.append("fc", fc);
-  m.to(DType::F64);
-  return m;
 }
 
 nlohmann::json rules_of(const Attribution& a) { return nlohmann::json::parse(a.parameters.at("rules")); }
@@ -140,7 +120,7 @@ TEST_CASE("anchors: tabular model 'class 1 iff feature 2 > 0.5' is explained by 
 }
 
 TEST_CASE("anchors: a token model that fires on one token is explained by that token") {
-  const Model m = trigger_model(8);
+  const Model m = trigger_token_model(8);
   const Tensor ids = Tensor::from_vector({1, 8}, std::vector<int64_t>{1, 2, 5, 3, 4, 6, 7, 2});
   const Attribution a = run("anchors", m, ids, {1}, {{"pad-id", "0"}});
   const nlohmann::json r = rules_of(a)[0];
@@ -227,7 +207,7 @@ TEST_CASE("anchors: bad options fail with one line naming the option, before any
   fails({}, "--background");
   fails({{"background", narrow}}, "(M, 4)");
   fails({{"background", bg}, {"baseline", "0"}}, "--baseline");
-  const Model t = trigger_model(4);
+  const Model t = trigger_token_model(4);
   const std::string msg = error_of([&] { run("anchors", t, Tensor::full({1, 4}, 1, DType::I64), {1}, {}); });
   CHECK(msg.find("--pad-id") != std::string::npos);
 }

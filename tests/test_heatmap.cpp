@@ -14,6 +14,7 @@
 #include "explain/lrp/composite.h"
 #include "explain/report.h"
 #include "models/zoo.h"
+#include "tests/perturbation_fixtures.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
@@ -43,6 +44,23 @@ Decoded decode(const std::string& png) {
   d.rgb.assign(p, p + static_cast<size_t>(d.w) * d.h * 3);
   stbi_image_free(p);
   return d;
+}
+
+// The PNG behind <img alt="ALT" ... src="data:image/png;base64,...">, decoded (RFC 4648 base64).
+Decoded image_in_page(const std::string& page, const std::string& alt) {
+  const size_t at = page.find("alt=\"" + alt + "\"");
+  REQUIRE(at != std::string::npos);
+  const std::string tag = "base64,";
+  const size_t from = page.find(tag, at) + tag.size(), to = page.find('"', from);
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  uint32_t bits = 0;
+  int count = 0;
+  for (size_t i = from; i < to && page[i] != '='; ++i) {
+    bits = (bits << 6) | static_cast<uint32_t>(alphabet.find(page[i]));
+    if ((count += 6) >= 8) bytes += static_cast<char>((bits >> (count -= 8)) & 0xFF);
+  }
+  return decode(bytes);
 }
 
 std::string RGB(int r, int g, int b) { return std::to_string(r) + "," + std::to_string(g) + "," + std::to_string(b); }
@@ -210,4 +228,74 @@ TEST_CASE("heatmap: side_by_side puts images left to right, top-aligned, white i
                                      255, 255, 255, 255, 255, 255, 255, 255, 255, 10, 11, 12};  // row 1
   CHECK(all.rgb == want);
   CHECK(explain::side_by_side({}, 4).width == 0);
+}
+
+TEST_CASE("report: every perturbation method runs; grouping methods draw their group boundaries; anchors its rule") {
+  Model model = build_zoo_model("fashion-cnn", 1);
+  Rng rng(3);
+  ReportRequest req;
+  req.model = &model;
+  req.input = Tensor({1, 1, 28, 28}, DType::F32);
+  for (int64_t i = 0; i < 28 * 28; ++i) req.input.set_item(i, rng.uniform());
+  req.methods = {"feature-ablation",
+                 "shapley-values",
+                 "shapley-sampling",
+                 "kernel-shap",
+                 "lime",
+                 "rise",
+                 "expected-gradients",
+                 "gradient-shap",
+                 "deeplift-shap",
+                 "saliency",
+                 "meaningful-perturbation",
+                 "extremal-perturbation",
+                 "prediction-difference",
+                 "anchors"};
+  // grid:14: 4 cells of 14x14 pixels (exact Shapley values take at most 14 groups), few samples and steps.
+  req.options = {{"feature-mask", "grid:14"},
+                 {"samples", "4"},
+                 {"masks", "20"},
+                 {"steps", "3"},
+                 {"window", "7"},
+                 {"stride", "7"},
+                 {"batch-size", "10"},
+                 {"max-samples", "400"}};
+  const std::string page = render_report(req);
+  // Rendered at 4x: the boundary after pixel column / row 13 is image column / row 55.
+  for (const char* method :
+       {"feature-ablation", "shapley-values", "shapley-sampling", "kernel-shap", "lime", "anchors"}) {
+    CAPTURE(method);
+    const Decoded img = image_in_page(page, std::string(method) + " 0");
+    CHECK(img.at(55, 10) == RGB(0, 0, 0));
+    CHECK(img.at(10, 55) == RGB(0, 0, 0));
+    CHECK(img.at(10, 10) !=
+          RGB(0, 0, 0));  // inside a cell: the heatmap (never black: white and colours blend with grey)
+  }
+  for (const char* method : {"saliency", "rise", "prediction-difference"}) {  // no feature groups: no lines
+    CAPTURE(method);
+    const Decoded img = image_in_page(page, std::string(method) + " 0");
+    CHECK(img.at(55, 10) != RGB(0, 0, 0));
+  }
+  CHECK(page.find("black lines: the feature groups") != std::string::npos);
+  // The anchor's rule beside its map: predicates over the grid cells, the predicted class, precision and coverage.
+  const size_t rule = page.find("<div class=\"rule\">IF ");
+  REQUIRE(rule != std::string::npos);
+  CHECK(page.find(" THEN ", rule) != std::string::npos);
+  CHECK(page.find("coverage", rule) != std::string::npos);
+}
+
+TEST_CASE("report: anchors on a token model highlights the anchor's token and writes its word in the rule") {
+  const Model model = testing::trigger_token_model(6);
+  ReportRequest req;
+  req.model = &model;
+  req.input = Tensor::from_vector({1, 6}, std::vector<int64_t>{1, 2, 5, 3, 4, 6});
+  req.vocabulary = {"<pad>", "the", "cat", "sat", "on", "trigger", "mat", "x"};
+  req.class_names = {"quiet", "fired"};
+  req.methods = {"anchors"};
+  req.options = {{"pad-id", "0"}};
+  const std::string page = render_report(req);
+  CHECK(page.find("IF &quot;trigger&quot; at position 2 THEN fired") != std::string::npos);
+  // The kept token is drawn red (mask 1 at the anchor's position), the others white.
+  CHECK(page.find("background:#ff0000\" title=\"relevance 1\">trigger</span>") != std::string::npos);
+  CHECK(page.find("background:#ffffff\" title=\"relevance 0\">cat</span>") != std::string::npos);
 }
