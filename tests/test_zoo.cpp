@@ -184,6 +184,7 @@ void check_file(const Family& f, const std::string& exporter) {
     }
     CHECK(all_finite(a.values));
     if (method.name == "cam" || method.name == "grad-cam" || method.name == "rise" ||
+        method.name == "perceptual-ball" ||
         method.name.find("-perturbation") != std::string::npos) {  // one map per sample
       CHECK(a.values.dim(0) == 1);
       CHECK(a.values.dim(1) == 1);
