@@ -57,6 +57,10 @@ const Case kCases[] = {
    "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --out {tmp}/no/such/a.npy"},
   {"out-is-a-folder", "is a directory", "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}"},
   {"png-folder-missing", "--png", "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --out {tmp}/a.npy --png {tmp}/no/a.png"},
+  // Fairness (issue 20): a data set without the named protected attribute.
+  {"fairness-no-protected-attribute", "carData::Arrests has no column 'race' (protected attribute)",
+   "fairness --data arrests --protected race --out {tmp}/fair"},
+  {"fairness-unknown-data-set", "unknown tabular data set 'hmda'", "fairness --data hmda --out {tmp}/fair"},
   {"report-out-folder-missing", "does not exist", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/no/r.html"},
   // Counts (item 2).
   {"threads-0", "--threads: must be between 1 and 1024, got 0", "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/y.npy --threads 0"},
