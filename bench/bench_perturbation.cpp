@@ -52,7 +52,7 @@ void BM_Perturbation(benchmark::State& state, const std::string& method, Opts op
   for (auto& [k, v] : opts) {
     if (v == "@bands10") v = bands(10);
     if (v == "@bands6") v = bands(6);
-    if (v == "@baselines") v = baselines();
+    if (v == "@baselines") v = baselines();  // also prediction-difference's --background
   }
   bench::time_explanation(state, method, opts);
 }
@@ -73,6 +73,11 @@ XDNN_PERTURBATION_BENCH(rise_4000, "rise", {"masks", "4000"}, {"cell", "4"});
 XDNN_PERTURBATION_BENCH(gradient_shap_50x10, "gradient-shap", {"baselines", "@baselines"}, {"samples", "50"});
 XDNN_PERTURBATION_BENCH(deeplift_shap_10, "deeplift-shap", {"baselines", "@baselines"});
 XDNN_PERTURBATION_BENCH(expected_gradients_10x16, "expected-gradients", {"baselines", "@baselines"}, {"steps", "16"});
+// Prediction difference at its defaults: 4x4 patches at stride 1 (625 windows), 10 draws each (6,250 forwards).
+XDNN_PERTURBATION_BENCH(prediction_difference_conditional, "prediction-difference", {"sampling", "conditional"});
+XDNN_PERTURBATION_BENCH(prediction_difference_marginal, "prediction-difference", {"sampling", "marginal"},
+                        {"background", "@baselines"});
+XDNN_PERTURBATION_BENCH(perceptual_ball_50_steps, "perceptual-ball", {"steps", "50"});
 
 }  // namespace
 
