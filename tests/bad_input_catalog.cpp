@@ -61,6 +61,11 @@ const Case kCases[] = {
   {"fairness-no-protected-attribute", "carData::Arrests has no column 'race' (protected attribute)",
    "fairness --data arrests --protected race --out {tmp}/fair"},
   {"fairness-unknown-data-set", "unknown tabular data set 'hmda'", "fairness --data hmda --out {tmp}/fair"},
+  // Model assertions (issue 20): an unknown kind, a window of 0.
+  {"assert-unknown-kind", "assertion 'x': unknown kind 'flicker'",
+   "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/y.npy --assert {tmp}/assert_kind.json"},
+  {"assert-window-0", "assertion 'no-flip' (consistency): field 'window' must be an integer >= 2, got 0",
+   "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/y.npy --assert {tmp}/assert_window0.json"},
   {"report-out-folder-missing", "does not exist", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/no/r.html"},
   // Counts (item 2).
   {"threads-0", "--threads: must be between 1 and 1024, got 0", "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --out {tmp}/y.npy --threads 0"},
@@ -169,6 +174,9 @@ void write_fixtures(const std::string& tmp, const std::string& golden) {
   std::ofstream(tmp + "/copy.onnx", std::ios::binary) << onnx_bytes;
   std::ofstream(tmp + "/truncated.onnx", std::ios::binary) << onnx_bytes.substr(0, onnx_bytes.size() / 2);
   std::filesystem::create_directories(tmp + "/afolder");
+  std::ofstream(tmp + "/assert_kind.json") << R"({"assertions": [{"name": "x", "kind": "flicker"}]})";
+  std::ofstream(tmp + "/assert_window0.json")
+      << R"({"assertions": [{"name": "no-flip", "kind": "consistency", "window": 0, "max_input_distance": 0.1}]})";
   write_int32_npy(tmp + "/int32_img28.npy", "(2, 1, 28, 28)", 2 * 28 * 28);
   write_int32_npy(tmp + "/int32_tokens.npy", "(2, 5)", 10);
 
