@@ -82,6 +82,25 @@ ChoiceRegistry<AttackInfo>& attacks() {
   return registry;
 }
 
+AdversarialConfig pgd_adversary(double radius, int64_t steps, double step_size) {
+  AdversarialConfig a;
+  a.method = "pgd";
+  a.radius = radius;
+  a.steps = steps;
+  a.step_size = step_size;
+  a.perturb = [a](const Model& model, const Tensor& x, const Tensor& y, uint64_t seed) {
+    AttackOptions opt;
+    opt.method = "pgd";
+    opt.epsilon = a.radius;
+    opt.steps = a.steps;
+    opt.step_size = a.step_size;
+    opt.random_start = true;
+    opt.seed = seed;
+    return attack(model, x, y, opt);
+  };
+  return a;
+}
+
 void check_attack_options(const AttackOptions& opt) {
   const AttackInfo& method = attacks().find(opt.method);
   auto finite = [](double v) { return std::isfinite(v); };

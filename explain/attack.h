@@ -17,6 +17,7 @@
 
 #include "explain/choices.h"
 #include "models/model.h"
+#include "models/train/train.h"
 
 namespace xdnn::explain {
 
@@ -64,6 +65,10 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
 // Z_t − max_{i≠t} Z_i > κ (targeted, t the target class). κ = 0: strictly misclassified / strictly the target.
 std::vector<bool> attack_succeeded(const Tensor& logits, const std::vector<int64_t>& labels, bool targeted,
                                    double confidence);
+
+// PGD with a random start (seeded per batch by the training loop), radius ε, `steps` steps of `step_size`,
+// box [0, 1]: the attack of adversarial training (models/train/train.h, Madry et al. 2018).
+AdversarialConfig pgd_adversary(double radius, int64_t steps, double step_size);
 
 // Checks the options alone (method name, box, radius, steps, the CW options): the CLI calls it before loading.
 void check_attack_options(const AttackOptions& opt);

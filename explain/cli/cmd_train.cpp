@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "engine/parallel.h"
+#include "explain/attack.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/corpus.h"
@@ -44,7 +46,26 @@ struct TrainOptions {
   int64_t vocab = -1;      // vocabulary size (Austen: most frequent tokens + <pad>, <unk>; trigger: total)
   uint64_t data_seed = 0;  // split / generation seed (independent of --seed, so runs share a test set)
   TextModelConfig text;    // embed_dim, hidden_size, bidirectional, num_layers, num_heads, pooling, positional
+  // Adversarial training (models/train/train.h): --adversarial pgd --radius E --pgd-steps K --pgd-step-size A.
+  std::string adversarial = "none";
+  double radius = 0.1;
+  int64_t pgd_steps = 7;
+  double pgd_step_size = -1;  // default 2.5·radius/steps (Madry et al. 2018, §B)
 };
+
+// Reads the checkpoint's "adversarial" entry ("none" or "pgd radius R steps K step A") into o.
+void adversarial_from_metadata(const Metadata& m, const std::string& path, TrainOptions& o) {
+  if (!m.count("adversarial") || m.at("adversarial") == "none") {
+    o.adversarial = "none";
+    return;
+  }
+  std::istringstream in(m.at("adversarial"));
+  std::string w1, w2, w3;
+  if (!(in >> o.adversarial >> w1 >> o.radius >> w2 >> o.pgd_steps >> w3 >> o.pgd_step_size) || w1 != "radius" ||
+      w2 != "steps" || w3 != "step")
+    throw Error(path + ": metadata 'adversarial' is '" + m.at("adversarial") +
+                "', expected 'none' or 'pgd radius R steps K step A'");
+}
 
 // A text data set as the training loop takes it, with what the checkpoint must record.
 struct TextData {
@@ -113,7 +134,17 @@ void train_command(TrainOptions o, CLI::App* cmd) {
     o.optimizer.beta1 = saved.beta1;
     o.optimizer.beta2 = saved.beta2;
     o.optimizer.eps = saved.eps;
+    if (cmd->count("--adversarial") == 0) {
+      TrainOptions saved_adv = o;
+      adversarial_from_metadata(m, o.resume, saved_adv);
+      o.adversarial = saved_adv.adversarial;
+      if (cmd->count("--radius") == 0) o.radius = saved_adv.radius;
+      if (cmd->count("--pgd-steps") == 0) o.pgd_steps = saved_adv.pgd_steps;
+      if (cmd->count("--pgd-step-size") == 0) o.pgd_step_size = saved_adv.pgd_step_size;
+    }
   }
+  if (o.adversarial == "none" && (cmd->count("--radius") || cmd->count("--pgd-steps") || cmd->count("--pgd-step-size")))
+    throw Error("--radius, --pgd-steps and --pgd-step-size are for adversarial training", "add --adversarial pgd");
   if (o.threads > 0) set_num_threads(o.threads);
   const bool text_model = is_text_zoo_name(o.model);
   if (o.data.empty()) o.data = text_model ? "" : "fashion-mnist";
@@ -134,9 +165,17 @@ void train_command(TrainOptions o, CLI::App* cmd) {
   cfg.out_dir = o.out;
   cfg.resume = o.resume;
   cfg.progress = !o.no_progress;
+  if (o.adversarial == "pgd")
+    cfg.adversarial = explain::pgd_adversary(
+        o.radius, o.pgd_steps,
+        o.pgd_step_size >= 0 ? o.pgd_step_size : 2.5 * o.radius / static_cast<double>(o.pgd_steps));
+  if (cfg.adversarial.enabled() && text_model)
+    throw Error("--adversarial: adversarial training is for image models, --model " + o.model + " reads token ids");
   auto report = [&](const EpochResult& r) {
-    std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f  %.2f s%s%s\n", r.epoch, o.epochs,
-                r.train_loss, r.test.loss, r.test.accuracy, r.seconds, r.checkpoint.empty() ? "" : "  -> ",
+    char robust[64] = "";
+    if (r.robust.count) std::snprintf(robust, sizeof robust, "  robust accuracy %.4f", r.robust.accuracy);
+    std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.4f%s  %.2f s%s%s\n", r.epoch, o.epochs,
+                r.train_loss, r.test.loss, r.test.accuracy, robust, r.seconds, r.checkpoint.empty() ? "" : "  -> ",
                 r.checkpoint.c_str());
     std::fflush(stdout);
   };
@@ -145,10 +184,12 @@ void train_command(TrainOptions o, CLI::App* cmd) {
     Model model = build_zoo_model(o.model, o.seed);  // unknown names list the zoo
     const LabeledImages tr = load_fashion_mnist("train", o.data_dir, o.train_limit);
     const LabeledImages te = load_fashion_mnist("test", o.data_dir, o.test_limit);
-    std::printf("training %s on %lld images (test %lld), %s, batch %lld, seed %llu, %d thread(s)\n", o.model.c_str(),
-                static_cast<long long>(tr.images.dim(0)), static_cast<long long>(te.images.dim(0)),
+    std::printf("training %s on %lld images (test %lld), %s, batch %lld, seed %llu, %d thread(s)%s%s\n",
+                o.model.c_str(), static_cast<long long>(tr.images.dim(0)), static_cast<long long>(te.images.dim(0)),
                 describe(o.optimizer).c_str(), static_cast<long long>(o.batch_size),
-                static_cast<unsigned long long>(o.seed), num_threads());
+                static_cast<unsigned long long>(o.seed), num_threads(),
+                cfg.adversarial.enabled() ? ", adversarial: " : "",
+                cfg.adversarial.enabled() ? cfg.adversarial.describe().c_str() : "");
     std::fflush(stdout);
     train_model(model, {tr.images, tr.labels}, {te.images, te.labels}, cfg, report);
     return;
@@ -265,6 +306,19 @@ void add_train_command(CLI::App& app) {
                   "text: last | mean (text-lstm, default last), mean | first "
                   "(text-transformer, default mean)");
   cmd->add_option("--positional", o->text.positional, "text-transformer: learned (default) | sinusoidal");
+  cmd->add_option("--adversarial", o->adversarial,
+                  "none (default) | pgd: train on PGD examples with a random start (Madry et al. 2018) and report "
+                  "the robust test accuracy")
+      ->check(CLI::IsMember({"none", "pgd"}));
+  cmd->add_option("--radius", o->radius, "adversarial training: L-infinity radius")
+      ->capture_default_str()
+      ->check(between(0, 1));
+  cmd->add_option("--pgd-steps", o->pgd_steps, "adversarial training: PGD steps")
+      ->capture_default_str()
+      ->check(between(1, 1000));
+  cmd->add_option("--pgd-step-size", o->pgd_step_size,
+                  "adversarial training: PGD step size (default 2.5 radius / steps)")
+      ->check(between(0, 1));
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
   cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by train yet");
   cmd->callback([o, cmd] {

@@ -107,6 +107,28 @@ EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_s
   return r;
 }
 
+std::string AdversarialConfig::describe() const {
+  return method + " radius " + number_text(radius) + " steps " + std::to_string(steps) + " step " +
+         number_text(step_size);
+}
+
+EvalResult evaluate_adversarial(const Model& model, const LabeledData& data, const AdversarialConfig& adv,
+                                uint64_t seed, int64_t batch_size) {
+  check_data(data, "evaluation");
+  check(static_cast<bool>(adv.perturb), "adversarial evaluation: no attack supplied");
+  LabeledData attacked{Tensor(data.x.shape(), model.dtype()), data.y};
+  for (int64_t b = 0; b < data.size(); b += batch_size) {
+    const int64_t e = std::min(b + batch_size, data.size());
+    const Tensor x = adv.perturb(model, data.x.slice_batch(b, e).to(model.dtype()), data.y.slice_batch(b, e),
+                                 seed + static_cast<uint64_t>(b))
+                         .to(model.dtype());
+    const size_t bytes = static_cast<size_t>(x.numel()) * dtype_size(x.dtype());
+    std::memcpy(static_cast<char*>(attacked.x.raw_data()) + static_cast<size_t>(b) * (bytes / (e - b)), x.raw_data(),
+                bytes);
+  }
+  return evaluate(model, attacked, batch_size);
+}
+
 double epoch_lr(const TrainConfig& cfg, int epoch) {
   return cfg.optimizer.lr * std::pow(cfg.lr_decay, static_cast<double>(epoch - 1));
 }
@@ -125,13 +147,24 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     throw Error("learning-rate decay must be a positive finite factor, got " + std::to_string(cfg.lr_decay));
   check(cfg.epochs > 0, "number of epochs must be positive, got " + std::to_string(cfg.epochs));
   check(model.outputs().size() == 1, "training needs a model with one output (logits)");
+  const AdversarialConfig& adv = cfg.adversarial;
+  if (adv.enabled()) {
+    check(adv.method == "pgd", "--adversarial '" + adv.method + "': expected pgd");
+    check(adv.radius >= 0 && std::isfinite(adv.radius), "--radius must be a finite number >= 0");
+    check(adv.steps >= 1, "--pgd-steps must be >= 1, got " + std::to_string(adv.steps));
+    check(adv.step_size >= 0 && std::isfinite(adv.step_size), "--pgd-step-size must be a finite number >= 0");
+    check(static_cast<bool>(adv.perturb), "adversarial training: no attack supplied");
+    check(train.x.is_float(), "adversarial training needs float inputs (images), not token ids");
+  }
   Optimizer opt(cfg.optimizer, model.params());
   int first_epoch = 1;
 
   if (!cfg.resume.empty()) {
     const Metadata m = read_checkpoint_metadata(cfg.resume);
     auto expect = [&](const std::string& key, const std::string& want) {
-      const std::string got = metadata_get(m, key, cfg.resume);
+      // Checkpoints written before adversarial training existed have no "adversarial" entry: standard.
+      const std::string got =
+          key == "adversarial" && !m.count(key) ? std::string("none") : metadata_get(m, key, cfg.resume);
       if (got != want)
         throw Error(cfg.resume + ": checkpoint has " + key + " " + got + ", this run has " + want,
                     "a resumed run must use the checkpoint's settings to continue the same run");
@@ -142,6 +175,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     expect("batch_size", std::to_string(cfg.batch_size));
     expect("lr_decay", number_text(cfg.lr_decay));
     expect("train_size", std::to_string(train.size()));
+    expect("adversarial", adv.enabled() ? adv.describe() : "none");
     load_checkpoint(cfg.resume, model);
     load_optimizer_state(optimizer_state_path(cfg.resume), opt);
     first_epoch = static_cast<int>(metadata_get_int(m, "epoch", cfg.resume)) + 1;
@@ -155,8 +189,9 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     if (ec) throw Error("cannot create checkpoint directory " + cfg.out_dir + ": " + ec.message());
   }
 
-  // The checkpoint's metadata after `epoch`, trained at learning rate `lr` (models/train/checkpoint.h).
-  auto checkpoint_metadata = [&](int epoch, double lr) {
+  // The checkpoint's metadata after `epoch`, trained at learning rate `lr` (models/train/checkpoint.h), with
+  // the epoch's test results.
+  auto checkpoint_metadata = [&](int epoch, double lr, const EpochResult& r) {
     Metadata m;
     m["format"] = "xdnn-checkpoint-1";
     m["architecture"] = cfg.architecture;
@@ -167,6 +202,9 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     m["lr_decay"] = number_text(cfg.lr_decay);
     m["batch_size"] = std::to_string(cfg.batch_size);
     m["train_size"] = std::to_string(train.size());
+    m["adversarial"] = adv.enabled() ? adv.describe() : "none";
+    if (r.test.count) m["test_accuracy"] = number_text(r.test.accuracy);
+    if (r.robust.count) m["robust_accuracy"] = number_text(r.robust.accuracy);
     for (const auto& [key, value] : cfg.extra_metadata) {
       if (m.count(key))
         throw Error("checkpoint metadata: extra entry '" + key + "' would replace the training loop's own");
@@ -174,7 +212,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     }
     return m;
   };
-  checkpoint_metadata(1, cfg.optimizer.lr);  // bad extra entries fail before any training
+  checkpoint_metadata(1, cfg.optimizer.lr, {});  // bad extra entries fail before any training
 
   const bool tty = cfg.progress && isatty(fileno(stderr));
   const int out_id = model.outputs()[0];
@@ -189,6 +227,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     Rng shuffle_rng(epoch_seed(cfg.seed, epoch, 1));
     for (int64_t i = N - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(static_cast<uint64_t>(i + 1))]);
     Rng dropout_rng(epoch_seed(cfg.seed, epoch, 2));
+    Rng attack_rng(epoch_seed(cfg.seed, epoch, 3));  // one PGD start seed per batch
     ForwardOptions fopt;
     fopt.training = true;
     fopt.rng = &dropout_rng;
@@ -202,6 +241,7 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
       const size_t end = std::min(begin + static_cast<size_t>(cfg.batch_size), static_cast<size_t>(N));
       LabeledData batch = gather(train, order, begin, end);
       if (batch.x.is_float() && batch.x.dtype() != model.dtype()) batch.x = batch.x.to(model.dtype());
+      if (adv.enabled()) batch.x = adv.perturb(model, batch.x, batch.y, attack_rng.next_u64()).to(model.dtype());
       Tape tape = model.forward({batch.x}, fopt);
       Tensor grad_logits;
       const double loss = softmax_cross_entropy(tape.values[out_id], batch.y, &grad_logits);
@@ -230,14 +270,19 @@ std::vector<EpochResult> train_model(Model& model, const LabeledData& train, con
     r.train_loss = loss_sum / static_cast<double>(N);
     if (tty) std::fprintf(stderr, "\n");
     if (test.size() > 0) r.test = evaluate(model, test);
+    if (test.size() > 0 && adv.enabled()) r.robust = evaluate_adversarial(model, test, adv, epoch_seed(cfg.seed, 0, 4));
     if (!cfg.out_dir.empty()) {
       r.checkpoint =
           (std::filesystem::path(cfg.out_dir) / ("epoch-" + std::to_string(epoch) + ".safetensors")).string();
-      const Metadata m = checkpoint_metadata(epoch, r.lr);
+      const Metadata m = checkpoint_metadata(epoch, r.lr, r);
       save_checkpoint(r.checkpoint, model, m);
       save_optimizer_state(optimizer_state_path(r.checkpoint), opt);
     }
-    if (cfg.progress && !tty)
+    if (cfg.progress && !tty && adv.enabled())
+      std::fprintf(stderr,
+                   "epoch %d/%d: train loss %.4f (adversarial), test accuracy %.4f, robust accuracy %.4f, %.1f s\n",
+                   epoch, cfg.epochs, r.train_loss, r.test.accuracy, r.robust.accuracy, r.seconds);
+    else if (cfg.progress && !tty)
       std::fprintf(stderr, "epoch %d/%d: train loss %.4f, test accuracy %.4f, %.1f s\n", epoch, cfg.epochs,
                    r.train_loss, r.test.accuracy, r.seconds);
     results.push_back(r);

@@ -6,6 +6,13 @@
 // grads, optimizer step. After each epoch: test loss and accuracy in inference mode, and a checkpoint
 // DIR/epoch-K.safetensors (+ optimizer sidecar, models/train/checkpoint.h).
 //
+// Adversarial training (Madry et al., ICLR 2018, eq. 2.1, the saddle-point problem): with cfg.adversarial
+// set, each batch is replaced by its adversarial examples (PGD in the L∞ ball of `radius` with a random
+// start, explain/attack.h) before the forward pass: min_θ E[max_{‖δ‖∞≤ε} L(θ, x + δ, y)]. The batch's
+// attack seed is drawn from Rng(seed, epoch, stream 3), one per batch in order. After each epoch the test
+// set is also attacked (seeds from (seed, stream 4), the same every epoch) and the robust accuracy is
+// reported beside the clean one and written into the checkpoint's metadata ("robust_accuracy").
+//
 // Determinism: every random stream is derived from (seed, epoch) — initialisation from seed alone
 // (models/zoo.h), the epoch's shuffle and dropout masks from (seed, epoch) — so a run resumed from
 // epoch-K continues bit-identically to the uninterrupted run, and the layers' own thread-count
@@ -40,6 +47,24 @@ struct EvalResult {
 };
 EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_size = 1000);
 
+// PGD for adversarial training. `perturb` is supplied by the caller (models/ sits below explain/, where
+// the attacks live): it returns adversarial examples for x (B, ...) in the model's dtype with labels y
+// (B) int64, starting from a random point of the ball drawn from Rng(seed), inside the box [0, 1].
+struct AdversarialConfig {
+  std::string method;  // "pgd"; empty: standard training
+  double radius = 0;   // ε, L∞
+  int64_t steps = 0;
+  double step_size = 0;
+  std::function<Tensor(const Model& model, const Tensor& x, const Tensor& y, uint64_t seed)> perturb;
+  bool enabled() const { return !method.empty(); }
+  std::string describe() const;  // "pgd radius 0.1 steps 7 step 0.025": the checkpoint's "adversarial" entry
+};
+
+// Accuracy on the adversarial examples of `data` (batches of batch_size, the batch starting at example b
+// attacked with seed + b): the robust accuracy of Madry et al.
+EvalResult evaluate_adversarial(const Model& model, const LabeledData& data, const AdversarialConfig& adv,
+                                uint64_t seed, int64_t batch_size = 1000);
+
 struct TrainConfig {
   std::string architecture;  // zoo name, recorded in checkpoints
   int epochs = 1;            // total epochs (a resumed run stops at the same total)
@@ -55,6 +80,7 @@ struct TrainConfig {
   // Extra checkpoint metadata: what rebuilding the model needs beyond `architecture` (a text model's
   // sizes "text.*", "class_names", "vocab"). Keys of the training loop's own entries are rejected.
   Metadata extra_metadata;
+  AdversarialConfig adversarial;  // empty method: standard training
 };
 
 struct EpochResult {
@@ -62,6 +88,7 @@ struct EpochResult {
   double lr = 0;
   double train_loss = 0;  // mean over the epoch's examples
   EvalResult test;
+  EvalResult robust;       // adversarial training only: accuracy on PGD examples of the test set (count 0 otherwise)
   double seconds = 0;      // training time of the epoch (without evaluation)
   std::string checkpoint;  // path written, if any
 };
