@@ -263,6 +263,12 @@ ReportPage render_page(const ReportRequest& req) {
   const int64_t N = x.dim(0);
   if (req.labels.defined() && (req.labels.dtype() != DType::I64 || req.labels.numel() != N))
     throw Error("report: labels must be int64 (" + std::to_string(N) + ",), got " + req.labels.describe());
+  if (!req.targets.empty() && static_cast<int64_t>(req.targets.size()) != N)
+    throw Error("report: " + std::to_string(req.targets.size()) + " targets for " + std::to_string(N) + " samples");
+  // What is drawn under the heatmaps: the pictures as read when given (before any normalisation).
+  const Tensor& shown = req.pixels.defined() ? req.pixels : x;
+  if (req.pixels.defined() && (tokens || req.pixels.shape() != x.shape()))
+    throw Error("report: pixels " + req.pixels.describe() + " do not match the input " + x.describe());
 
   std::vector<const MethodInfo*> methods;
   for (const auto& name : req.methods) methods.push_back(&find_method(name));
@@ -312,6 +318,7 @@ ReportPage render_page(const ReportRequest& req) {
       er.model = req.model;
       er.input = model_x;
       er.targets = predicted;
+      if (!req.targets.empty()) er.targets.assign(req.targets.begin() + n0, req.targets.begin() + n1);
       er.options = method_options[j];
       er.first_sample = n0;  // stochastic methods draw sample n's numbers whatever the pass size
       auto t0 = std::chrono::steady_clock::now();
@@ -326,13 +333,14 @@ ReportPage render_page(const ReportRequest& req) {
       if (tokens)
         rows << "<td>" << token_row(xc, Tensor({xc.dim(0), xc.dim(1)}, DType::F64), i, vocab) << "</td>";
       else
-        rows << "<td>" << img_tag(render_grey(display_image(xc, i), 4), "input " + std::to_string(n)) << "</td>";
+        rows << "<td>" << img_tag(render_grey(display_image(shown, n), 4), "input " + std::to_string(n)) << "</td>";
       rows << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
       if (req.labels.defined()) {
         const int64_t y = static_cast<int64_t>(req.labels.item(n));
         rows << "<br><span class=\"" << (y == k ? "" : "wrong") << "\">true: " << html_escape(class_label(req, y))
              << "</span>";
       }
+      if (!req.targets.empty()) rows << "<br>explained: " << html_escape(class_label(req, req.targets[n]));
       rows << "</td>";
       for (size_t j = 0; j < methods.size(); ++j) {
         const Tensor& a = attributions[j].values;
@@ -344,7 +352,7 @@ ReportPage render_page(const ReportRequest& req) {
           hopt.scale = 4;
           hopt.percentile = 99.5;
           const Tensor map = display_map(a, xc, i);
-          RgbImage img = render_heatmap(map, display_image(xc, i), hopt);
+          RgbImage img = render_heatmap(map, display_image(shown, n), hopt);
           const std::vector<int64_t> groups = pixel_groups(*methods[j], method_options[j], model_x, i);
           if (!groups.empty()) draw_group_boundaries(img, groups, xc.dim(2), xc.dim(3), hopt.scale);
           rows << "<td>" << img_tag(img, methods[j]->name + " " + std::to_string(n))
@@ -367,7 +375,10 @@ ReportPage render_page(const ReportRequest& req) {
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(req.title)
     << "</title><style>" << kStyle << "</style></head><body>\n";
   o << "<h1>" << html_escape(req.title) << "</h1>\n<p class=\"meta\">model <b>" << html_escape(req.model_label)
-    << "</b> &middot; " << N << " sample(s) &middot; each explained for its predicted class</p>\n";
+    << "</b> &middot; " << N << " sample(s) &middot; each explained for "
+    << (req.targets.empty() ? "its predicted class" : "its given target (--target)");
+  if (!req.input_note.empty()) o << " &middot; input: " << html_escape(req.input_note);
+  o << "</p>\n";
   o << "<table>\n<tr><th>#</th><th>input</th><th>prediction</th>";
   for (size_t j = 0; j < methods.size(); ++j)
     o << "<th>" << html_escape(methods[j]->name) << "<br><small>" << fmt(seconds[j], 3) << " s</small></th>";

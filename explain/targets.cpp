@@ -58,6 +58,31 @@ std::vector<int64_t> resolve_targets(const Model& model, const Tensor& input, in
   return out;
 }
 
+std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input, const Tensor& labels,
+                                        const std::string& what) {
+  const int64_t N = input.dim(0);
+  if (labels.dtype() != DType::I64 || labels.ndim() != 1 || labels.dim(0) != N)
+    throw Error(what + ": " + labels.describe() + ", expected int64 or int32 (" + std::to_string(N) +
+                ",): one class per sample of the input");
+  // The class count from one forward pass of the first rows (a static-batch export: its own batch size).
+  const int64_t rows = std::min<int64_t>(N, model.exported_batch > 0 ? model.exported_batch : 1);
+  int64_t classes = 0;
+  if (rows > 0) {
+    const Tensor x = input.slice_batch(0, rows);
+    const Tape tape = model.forward({x.is_float() && !model.takes_token_ids() ? x.to(model.dtype()) : x});
+    classes = tape_logits(model, tape).dim(1);
+  }
+  std::vector<int64_t> out(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t t = labels.data<int64_t>()[n];
+    if (t < 0 || t >= classes)
+      throw Error(what + ": element " + std::to_string(n) + " is " + std::to_string(t) + ", out of range: the model has " +
+                  std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
+    out[static_cast<size_t>(n)] = t;
+  }
+  return out;
+}
+
 std::vector<int64_t> argmax_rows(const Tensor& logits) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
   std::vector<int64_t> out(N);

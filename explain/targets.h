@@ -2,6 +2,7 @@
 // (its first output, (N, classes)), per-sample target classes (--target or the argmax) and the target logits.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "explain/method.h"
@@ -21,6 +22,11 @@ const Tensor& tape_logits(const Model& model, const Tape& tape);
 // Per-sample target classes: `target` for every sample when target >= 0, otherwise the argmax of the
 // logits (first index on ties). Throws when `target` is out of range.
 std::vector<int64_t> resolve_targets(const Model& model, const Tensor& input, int64_t target);
+
+// Per-sample targets given as an array (`--target labels.npy`): labels must be int64 (N,) for the N samples of
+// `input`, each in [0, classes); `what` names the source in errors ("--target 'y.npy'").
+std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input, const Tensor& labels,
+                                        const std::string& what);
 
 std::vector<int64_t> argmax_rows(const Tensor& logits);  // logits: (N, K)
 

@@ -168,33 +168,6 @@ std::string option_type_name(const explain::OptionSpec& spec) {
   return "TEXT";
 }
 
-Tensor load_model_input(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite) {
-  std::string file_dtype;
-  Tensor x = load_npy(path, &file_dtype);
-  const std::string what = option + " '" + path + "'";
-  const std::string shape = shape_str(x.shape());
-  if (model.takes_token_ids() && x.is_float())
-    throw Error(what + ": " + file_dtype + " " + shape +
-                ", but the model takes token ids: expected int64 or int32 (N, T)");
-  if (!model.takes_token_ids() && (model.input_dtype == DType::F32 || model.input_dtype == DType::F64) && !x.is_float())
-    throw Error(what + ": " + file_dtype + " " + shape +
-                ", but the model takes float values: expected float32 or float64");
-  if (model.check_input && !model.inputs().empty()) {  // the shape the model declares (-1: any size)
-    bool ok = x.ndim() == static_cast<int>(model.input_shape.size()) + 1;
-    std::string expect = "(N";
-    for (size_t i = 0; i < model.input_shape.size(); ++i) {
-      const int64_t d = model.input_shape[i];
-      expect += ", " + (d < 0 ? std::string("?") : std::to_string(d));
-      ok = ok && (d < 0 || x.dim(static_cast<int>(i) + 1) == d);
-    }
-    if (!ok)
-      throw Error(what + ": " + file_dtype + " " + shape + ", but the model's input '" +
-                  model.value_name(model.inputs()[0]) + "' is " + expect + ")");
-  }
-  check_finite_input(x, what, allow_nonfinite);
-  return x;
-}
-
 void print_wrote(const std::string& path, const std::string& what) {
   std::printf("wrote %s (%s)\n", path.c_str(), what.c_str());
   std::fflush(stdout);

@@ -30,6 +30,7 @@ struct AttackArgs {
   explain::AttackOptions options;
   bool no_abort_early = false;
   CommonOptions common;
+  InputOptions input_options;
 };
 
 std::vector<int64_t> label_vector(const Tensor& y) {
@@ -56,7 +57,7 @@ void run_attack(AttackArgs a, const CLI::App* cmd) {
   if (a.precision != "float32" && a.precision != "float64")
     throw Error("--precision '" + a.precision + "': expected float32 or float64");
   model.to(a.precision == "float64" ? DType::F64 : DType::F32);
-  Tensor x = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
+  Tensor x = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, a.input_options).x;
   if (!x.is_float()) throw Error(a.input + ": expected float32 inputs, got " + x.describe());
   Tensor y = load_npy(a.labels);
   if (y.dtype() != DType::I64) throw Error(a.labels + ": expected int64 labels, got " + y.describe());
@@ -106,7 +107,8 @@ void add_attack_command(CLI::App& app) {
                                          explain::attacks().names(", "));
   cmd->add_option("--method", args->options.method, explain::attacks().names(" | "))->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
-  cmd->add_option("--input", args->input, "inputs .npy, float32 (N, ...) in [0, 1]")->required();
+  cmd->add_option("--input", args->input, "inputs .npy, float32 (N, ...) in [0, 1], or a PNG / JPEG image or folder")
+      ->required();
   cmd->add_option("--labels", args->labels, "true labels .npy, int64 (N)")->required();
   cmd->add_option("--targets", args->targets, "cw-l2: target classes .npy, int64 (N): a targeted attack");
   cmd->add_option("--radius,--epsilon", args->options.epsilon,
@@ -134,6 +136,7 @@ void add_attack_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
+  add_input_options(cmd, args->input_options);
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by attack yet");
   cmd->callback([args, cmd] {
     cuda::require_cpu_command(args->device, "xdnn attack");  // before loading anything

@@ -41,8 +41,8 @@ struct EvaluateArgs {
   int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
   std::string png;           // curve plot
   std::vector<std::string> method_options;  // NAME=VALUE
-  int64_t target = -1;
-  bool target_given = false;
+  std::string target;  // empty: each sample's argmax; a class index; or a labels .npy
+  InputOptions input_options;
   std::map<std::string, std::string> values;  // metric option values, by name
   std::map<std::string, CLI::Option*> given;  // the declared metric options, by name
   CommonOptions common;
@@ -65,8 +65,6 @@ void run_evaluate(const EvaluateArgs& a) {
   if (a.attribution.empty() == methods.empty())
     throw Error("give either --attribution A.npy or --methods a,b,c (one of them)");
   for (const auto& m : methods) explain::find_method(m);  // unknown names fail before any work
-  if (a.target_given && a.target < 0)
-    throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
 
   const std::vector<std::string> inputs = {a.model, a.input, a.attribution};
   if ((a.attribution.empty() ? 0 : 1) + methods.size() == 1 && metrics.size() == 1)  // --out is one .npy
@@ -85,13 +83,14 @@ void run_evaluate(const EvaluateArgs& a) {
     if (!a.input.empty()) throw Error("give either --input or --fashion-test, not both");
     input = load_fashion_mnist("test", "", a.fashion_test).images;
   } else {
-    if (a.input.empty()) throw Error("no input: give --input X.npy, --fashion-test N or --trigger-test N");
-    input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
+    if (a.input.empty() && a.input_options.text.empty())
+      throw Error("no input: give --input X.npy, --fashion-test N or --trigger-test N");
+    input = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, a.input_options).x;
   }
   if (input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + input.describe());
   // Token ids stay int64 (only the ground-truth metrics take them; the perturbation metrics refuse them).
   if (input.is_float()) input = input.to(DType::F32).to(model.dtype());
-  const std::vector<int64_t> targets = explain::resolve_targets(model, input, a.target_given ? a.target : -1);
+  const std::vector<int64_t> targets = resolve_target_option(a.target, model, input);
 
   std::vector<explain::AttributionSource> sources;
   if (!a.attribution.empty()) {
@@ -165,7 +164,9 @@ void add_evaluate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("evaluate", "score attributions with faithfulness metrics (deletion, ...)");
   cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
-  cmd->add_option("--input", args->input, "input batch .npy: float32 (N, C, H, W) or (N, D), or int64 tokens (N, T)");
+  cmd->add_option("--input", args->input,
+                  "input batch .npy (float32 (N, C, H, W) or (N, D), or int64 tokens (N, T)), a PNG / JPEG image or "
+                  "folder, or a .txt file of texts");
   cmd->add_option("--fashion-test", args->fashion_test, "instead of --input: the first N Fashion-MNIST test images")
       ->check(between(1, 10000));
   cmd->add_option("--png", args->png, "also plot the mean curves (deletion, insertion, aopc, randomisation) as a PNG");
@@ -176,12 +177,15 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
   cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
-  CLI::Option* target_option =
-      cmd->add_option("--target", args->target, "class for every sample (default: argmax of the logits)");
+  cmd->add_option("--target", args->target,
+                  "class for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample (default: "
+                  "argmax of the logits)")
+      ->type_name("K|FILE");
   cmd->add_option("--out", args->out, "output .npy (one metric, one attribution) or folder")->required();
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
+  add_input_options(cmd, args->input_options);
   for (const auto& spec : explain::all_metric_options()) {
     std::string help = spec.help;
     if (!spec.default_value.empty()) help += " (default " + spec.default_value + ")";
@@ -190,9 +194,8 @@ void add_evaluate_command(CLI::App& app) {
         cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
   }
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by evaluate yet");
-  cmd->callback([args, target_option] {
+  cmd->callback([args] {
     cuda::require_cpu_command(args->device, "xdnn evaluate");  // before loading anything
-    args->target_given = target_option->count() > 0;
     run_evaluate(*args);
   });
 }

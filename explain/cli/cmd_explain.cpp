@@ -31,8 +31,8 @@ namespace {
 struct ExplainArgs {
   std::string model, input, method, out, png, precision = "float64";
   std::string device = "cpu";
-  int64_t target = -1;
-  bool target_given = false;
+  std::string target;   // empty: each sample's argmax; a class index; or a labels .npy
+  InputOptions input_options;
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
   std::map<std::string, CLI::Option*> given;  // the declared method options, by name
@@ -100,6 +100,10 @@ void run_explain(const ExplainArgs& a) {
   std::map<std::string, std::string> given;
   for (const auto& [name, opt] : a.given) {
     if (opt->count() == 0) continue;
+    // --vocab tokenises --text / .txt inputs for every method; only the methods that take it also get it.
+    if (name == "vocab" && std::none_of(method.options.begin(), method.options.end(),
+                                        [](const explain::OptionSpec& s) { return s.name == "vocab"; }))
+      continue;
     given[name] = a.flags.count(name) ? "true" : a.values.at(name);
   }
   explain::ExplainRequest req;
@@ -114,15 +118,16 @@ void run_explain(const ExplainArgs& a) {
   set_precision(model, a.precision);
   model.to(device);
   req.model = &model;
-  req.input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
+  InputOptions in = a.input_options;
+  in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both
+  const ModelInput loaded = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, in);
+  req.input = loaded.x;
   // Float inputs are handed to the methods in the dtype the model computes in (--precision); a float file
   // given to a token model stays as it is, so that the model's input check names the file's own dtype.
   if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
-  if (a.target_given && a.target < 0)
-    throw Error("--target " + std::to_string(a.target) + " is out of range: classes are numbered from 0");
   req.input = req.input.to(device);
-  req.targets = explain::resolve_targets(model, req.input, a.target_given ? a.target : -1);
+  req.targets = resolve_target_option(a.target, model, req.input);
   req.progress = isatty(2) != 0;
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
@@ -160,9 +165,13 @@ void add_explain_command(CLI::App& app) {
   auto args = std::make_shared<ExplainArgs>();
   CLI::App* cmd = app.add_subcommand("explain", "attribute a model's prediction to its input features");
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
-  cmd->add_option("--input", args->input, "input batch .npy: float32 (N, ...) or int64 token ids (N, T)")->required();
-  CLI::Option* target_option =
-      cmd->add_option("--target", args->target, "class to explain for every sample (default: argmax of the logits)");
+  cmd->add_option("--input", args->input,
+                  "input batch .npy (float32 (N, ...) or int64 token ids (N, T)), a PNG / JPEG image or a folder of "
+                  "them, or a .txt file of texts (one per line) for token models");
+  cmd->add_option("--target", args->target,
+                  "class to explain for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample "
+                  "(default: argmax of the logits)")
+      ->type_name("K|FILE");
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
   cmd->add_option("--out", args->out, "output .npy (float32), or .json for a rule method's rules (anchors)")
       ->required();
@@ -171,8 +180,12 @@ void add_explain_command(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
   add_common_options(cmd, args->common);
+  add_input_options(cmd, args->input_options, /*vocab_option=*/false);
   for (const auto& spec : explain::all_method_options()) {
     std::string help = common_help(spec.name);
+    if (spec.name == "vocab")
+      help = "vocabulary JSON of a token model: tokenises --text / .txt inputs (default: vocab.json beside the "
+             "checkpoint) and labels the attention PNGs";
     if (!explain::is_flag(spec)) help += default_text(spec.name);
     if (explain::is_flag(spec)) {
       args->flags[spec.name] = false;
@@ -183,10 +196,7 @@ void add_explain_command(CLI::App& app) {
           cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
     }
   }
-  cmd->callback([args, target_option] {
-    args->target_given = target_option->count() > 0;
-    run_explain(*args);
-  });
+  cmd->callback([args] { run_explain(*args); });
 }
 
 }  // namespace xdnn::cli

@@ -22,7 +22,9 @@ struct ReportArgs {
   int64_t fashion_test = 0;
   std::string precision, device = "cpu";  // precision empty: the model's own dtype
   std::vector<std::string> options;       // key=value
+  std::string target;                     // empty: the predicted class; a class index; or a labels .npy
   CommonOptions common;
+  InputOptions input_options;
 };
 
 void run_report(const ReportArgs& a) {
@@ -44,17 +46,23 @@ void run_report(const ReportArgs& a) {
     req.labels = test.labels;
     const auto& names = fashion_mnist_classes();
     req.class_names.assign(names.begin(), names.end());
-  } else if (!a.input.empty()) {
-    req.input = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
+  } else if (!a.input.empty() || !a.input_options.text.empty()) {
+    ModelInput loaded = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, a.input_options);
+    req.input = loaded.x;
+    req.pixels = loaded.pixels;
+    req.input_note = loaded.note;
     if (!a.labels.empty()) req.labels = load_npy(a.labels);
   } else {
-    throw Error("no input: give --input X.npy or --fashion-test N");
+    throw Error("no input: give --input X.npy (or an image, a folder, a .txt file), --text or --fashion-test N");
   }
   const bool tokens = req.input.dtype() == DType::I64;
+  if (!a.target.empty()) req.targets = resolve_target_option(a.target, model, req.input);
   // Token models have no convolutional map for Grad-CAM: their default column set differs.
   req.methods = split_commas(a.methods_given || !tokens ? a.methods : "saliency,integrated-gradients,erasure,lrp",
                              /*keep_empty=*/false);
   // `xdnn train --data ...` writes vocab.json next to its checkpoints: show words instead of ids.
+  if (tokens && !a.input_options.vocab.empty() && !req.options.count("vocab"))
+    req.options["vocab"] = a.input_options.vocab;
   if (tokens && !req.options.count("vocab")) {
     const std::string vocab_path = text::vocabulary_path_for_checkpoint(a.model);
     if (std::ifstream(vocab_path).good()) req.vocabulary = explain::load_vocabulary_tokens(vocab_path);
@@ -74,7 +82,13 @@ void add_report_command(CLI::App& app) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* cmd = app.add_subcommand("report", "write a self-contained HTML page explaining a model's predictions");
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
-  cmd->add_option("--input", args->input, "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T))");
+  cmd->add_option("--input", args->input,
+                  "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T)), a PNG / JPEG image or "
+                  "folder, or a .txt file of texts");
+  cmd->add_option("--target", args->target,
+                  "class to explain for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample "
+                  "(default: the predicted class)")
+      ->type_name("K|FILE");
   cmd->add_option("--labels", args->labels, "true labels .npy (int64 (N,)), optional");
   cmd->add_option("--fashion-test", args->fashion_test, "use the first N Fashion-MNIST test images (with labels)")
       ->check(between(1, 10000));
@@ -85,6 +99,7 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--title", args->title, "page title");
   cmd->add_option("--out", args->out, "output .html")->required();
   add_common_options(cmd, args->common);
+  add_input_options(cmd, args->input_options);
   cmd->add_option("--precision", args->precision, "compute in float32 or float64 (default: the model's own dtype)")
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by report yet");

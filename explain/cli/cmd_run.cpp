@@ -26,6 +26,7 @@ struct RunOptions {
   std::string device = "cpu";
   std::string precision;  // empty: the model's own dtype
   CommonOptions common;
+  InputOptions input_options;
 };
 
 // Y.npy -> Y.assertions.json (any other name: NAME.assertions.json).
@@ -55,15 +56,17 @@ void run_command(const RunOptions& o) {
   Model model = load_checked_model(o.model, o.common.allow_nonfinite);
   if (!o.precision.empty()) set_precision(model, o.precision);
   model.to(device);
-  if (o.inputs.size() != model.inputs().size())
+  std::vector<std::string> given = o.inputs;
+  if (!o.input_options.text.empty()) given.insert(given.begin(), "");  // --text is the first input
+  if (given.size() != model.inputs().size())
     throw Error("model '" + o.model + "' takes " + std::to_string(model.inputs().size()) + " input(s), got " +
-                std::to_string(o.inputs.size()) + " --input file(s)");
+                std::to_string(given.size()) + " --input file(s)");
   std::vector<Tensor> xs;
-  for (size_t i = 0; i < o.inputs.size(); ++i) {
-    // The model declares the dtype of its first input only.
-    Tensor x =
-        i == 0 ? load_model_input(o.inputs[i], "--input", model, o.common.allow_nonfinite) : load_npy(o.inputs[i]);
-    if (i > 0) check_finite_input(x, "--input '" + o.inputs[i] + "'", o.common.allow_nonfinite);
+  for (size_t i = 0; i < given.size(); ++i) {
+    // The model declares the dtype of its first input only; images and text are first inputs.
+    Tensor x = i == 0 ? load_input(given[i], "--input", model, o.model, o.common.allow_nonfinite, o.input_options).x
+                      : load_npy(given[i]);
+    if (i > 0) check_finite_input(x, "--input '" + given[i] + "'", o.common.allow_nonfinite);
     // float64 arrays run in the model's float type (float32); integers stay integers.
     if (x.is_float() && x.dtype() != model.dtype()) x = x.to(model.dtype());
     xs.push_back(x.to(device));
@@ -92,7 +95,9 @@ void add_run_command(CLI::App& app) {
   auto opts = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "forward pass: write the model's first output for a batch of inputs");
   cmd->add_option("--model", opts->model, "model (.onnx)")->required();
-  cmd->add_option("--input", opts->inputs, "input .npy (repeat for models with several inputs)")->required();
+  cmd->add_option("--input", opts->inputs,
+                  "input .npy (repeat for models with several inputs); the first may be a PNG / JPEG image or folder, "
+                  "or a .txt file of texts for a token model");
   cmd->add_option("--out", opts->out, "output .npy (float32)")->required();
   cmd->add_option("--assert", opts->assert_file,
                   "model assertions (JSON, kinds: " + explain::assertion_kinds().names(", ") +
@@ -102,6 +107,7 @@ void add_run_command(CLI::App& app) {
                   "compute in float32 or float64 (default: the model's own dtype); output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, opts->common);
+  add_input_options(cmd, opts->input_options);
   cmd->callback([opts] { run_command(*opts); });
 }
 

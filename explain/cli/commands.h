@@ -57,6 +57,35 @@ std::string option_type_name(const explain::OptionSpec& spec);
 // NaN / Inf policy (check_finite_input). The tensor is returned as read.
 Tensor load_model_input(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite);
 
+// How --input files other than .npy are read (explain/cli/cli_input.cpp), declared by add_input_options:
+// images (a PNG / JPEG file or a folder of them: --resize HxW, --grayscale, --mean, --std;
+// models/io/image.h) and text for token models (--text "some words", or a .txt file with one sample per
+// line, tokenised with the model's vocabulary: vocab.json beside a checkpoint, or --vocab FILE).
+struct InputOptions {
+  std::string resize, mean, std;
+  bool grayscale = false;
+  std::string text, vocab;
+};
+// vocab_option false: the command declares --vocab itself (explain: a method option of the same name).
+void add_input_options(CLI::App* cmd, InputOptions& o, bool vocab_option = true);
+
+// What load_input read: the model's input, and for images the pictures as decoded (before --mean / --std,
+// for overlays), a line saying how they were read (for the report) and the file of each sample.
+struct ModelInput {
+  Tensor x;
+  Tensor pixels;  // float32 (N, C, H, W) in [0, 1] for image inputs; undefined otherwise
+  std::string note;
+  std::vector<std::string> files;
+};
+// load_model_input for any --input: .npy, an image file or folder, a .txt file of texts, or (path empty)
+// the --text string. `model_spec` (the --model argument) locates vocab.json beside a checkpoint.
+// --target as the commands take it: empty (each sample's argmax), a class index for every sample, or a
+// labels .npy (int64 or int32 (N,), each in range), checked in one line naming the option.
+std::vector<int64_t> resolve_target_option(const std::string& target, const Model& model, const Tensor& input);
+
+ModelInput load_input(const std::string& path, const std::string& option, const Model& model,
+                      const std::string& model_spec, bool allow_nonfinite, const InputOptions& in);
+
 // load_model (models/load.h) plus the checks every command wants: a warning on stderr when `spec` is a
 // bare zoo name (an untrained model), and the NaN / Inf policy on its weights.
 Model load_checked_model(const std::string& spec, bool allow_nonfinite);
