@@ -29,7 +29,8 @@ namespace xdnn::cli {
 namespace {
 
 struct ExplainArgs {
-  std::string model, input, method, out, png, precision = "float64";
+  std::string model, input, method, out, png, precision = "float64", colormap;
+  double png_alpha = 0.65;
   std::string device = "cpu";
   std::string target;   // empty: each sample's argmax; a class index; or a labels .npy
   InputOptions input_options;
@@ -73,19 +74,37 @@ std::string default_text(const std::string& name) {
   return out + ")";
 }
 
-// One PNG for the whole batch: the samples' heatmaps side by side, each drawn as the HTML report draws it
-// (explain/report.h: channels summed, class activation maps upsampled to the input grid, over the grey
-// channel mean of the input). (N, D) and token (N, T) attributions are drawn as one row of cells per sample.
-void write_png(const std::string& path, const Tensor& attr, const Tensor& input) {
-  const Tensor a = attr.to(DType::F64);
+// One PNG for the whole batch: a picture per sample side by side. Images (N, C, H, W): each sample's map
+// as the HTML report reduces it (explain/report.h: channels summed, class activation maps upsampled to
+// the input grid) overlaid on the picture as read (in colour for RGB), with its index, target and
+// prediction above and a colour bar below (explain/heatmap.h render_overlay). (N, D) and token (N, T)
+// attributions are drawn as one row of cells per sample.
+struct PngRequest {
+  Tensor attribution, input, pixels;  // pixels: the pictures before --mean / --std, or undefined
+  std::vector<int64_t> targets, predicted;
+  std::vector<std::string> class_names;
+  explain::OverlayOptions overlay;
+};
+
+std::string class_text(int64_t k, const std::vector<std::string>& names) {
+  return std::to_string(k) + (k >= 0 && k < static_cast<int64_t>(names.size()) ? " " + names[k] : "");
+}
+
+void write_png(const std::string& path, const PngRequest& r) {
+  const Tensor a = r.attribution.to(DType::F64);
   const int64_t N = a.dim(0);
   std::vector<explain::RgbImage> tiles;
   if (a.ndim() == 2) {
     tiles.push_back(explain::render_heatmap(a, Tensor()));
-  } else if (a.ndim() == 4 && input.is_float() && input.ndim() == 4 && input.dim(0) == N) {
-    // The report's view: channels summed, CAM-sized maps upsampled, over the channel-mean grey image.
-    for (int64_t n = 0; n < N; ++n)
-      tiles.push_back(explain::render_heatmap(explain::display_map(a, input, n), explain::display_image(input, n)));
+  } else if (a.ndim() == 4 && r.input.is_float() && r.input.ndim() == 4 && r.input.dim(0) == N) {
+    const Tensor shown = r.pixels.defined() ? r.pixels : r.input;
+    for (int64_t n = 0; n < N; ++n) {
+      explain::OverlayOptions o = r.overlay;
+      o.title = "#" + std::to_string(n) + " target " + class_text(r.targets[n], r.class_names) + " pred " +
+                class_text(r.predicted[n], r.class_names);
+      const Tensor picture = shown.slice_batch(n, n + 1).reshape({shown.dim(1), shown.dim(2), shown.dim(3)});
+      tiles.push_back(explain::render_overlay(explain::display_map(a, r.input, n), picture, o).image);
+    }
   } else {
     throw Error("--png: cannot draw an attribution of shape " + shape_str(a.shape()));
   }
@@ -128,6 +147,9 @@ void run_explain(const ExplainArgs& a) {
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
   req.input = req.input.to(device);
   req.targets = resolve_target_option(a.target, model, req.input);
+  // The prediction written on each --png picture (one more forward pass, only for images).
+  std::vector<int64_t> predicted;
+  if (!a.png.empty() && req.input.ndim() == 4) predicted = explain::resolve_targets(model, req.input, -1);
   req.progress = isatty(2) != 0;
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
@@ -154,7 +176,11 @@ void run_explain(const ExplainArgs& a) {
   save_npy(a.out, out);
   print_wrote(a.out, a.method + " attributions, " + out.describe());
   if (!a.png.empty()) {
-    write_png(a.png, out, req.input);
+    PngRequest png{out, req.input, loaded.pixels, req.targets, {}, model.class_names, {}};
+    png.overlay.colormap = a.colormap;
+    png.overlay.alpha = a.png_alpha;
+    png.predicted = predicted;
+    write_png(a.png, png);
     print_wrote(a.png, a.method + " heatmap");
   }
 }
@@ -175,7 +201,16 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--method", args->method, "explanation method: " + explain::method_names())->required();
   cmd->add_option("--out", args->out, "output .npy (float32), or .json for a rule method's rules (anchors)")
       ->required();
-  cmd->add_option("--png", args->png, "also write a heatmap PNG");
+  cmd->add_option("--png", args->png,
+                  "also write a heatmap PNG: each sample's map over its picture, with index, target, prediction and "
+                  "a colour bar");
+  cmd->add_option("--colormap", args->colormap,
+                  "--png colour map: bwr (diverging), hot, viridis, gray (default: bwr for a signed map, else hot)")
+      ->check(CLI::IsMember(explain::colormap_names()));
+  cmd->add_option("--png-alpha", args->png_alpha,
+                  "--png: weight of the heatmap over the picture, 0..1 (--alpha is the LRP alpha-beta rule's)")
+      ->capture_default_str()
+      ->check(between(0, 1));
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
