@@ -9,7 +9,6 @@
 
 #include "explain/attention.h"
 
-
 namespace xdnn::explain {
 
 std::vector<std::string> token_labels(const Tensor& ids, int64_t n, const std::vector<std::string>& vocab) {
@@ -73,7 +72,7 @@ RgbImage render_attention(const Tensor& matrix, const std::vector<std::string>& 
   draw_text(img, head, pad, pad, kBlack);
   for (int t = 0; t < T; ++t) {
     const TextMask& m = marks[t];
-    draw_text(img, m, left - pad - m.width, top + t * cell + (cell - m.height) / 2 + 1, kBlack);  // query
+    draw_text(img, m, left - pad - m.width, top + t * cell + (cell - m.height) / 2 + 1, kBlack);        // query
     draw_text(img, m, left + t * cell + (cell - m.height) / 2 + 1, top - pad - m.width, kBlack, true);  // key
   }
   return img;

@@ -29,8 +29,8 @@ void interpolate(const uint8_t (*anchors)[3], int n, double u, uint8_t rgb[3]) {
 }
 
 // matplotlib's viridis at u = 0, 1/8, ..., 1 (its entries 0, 32, ..., 255, rounded to bytes).
-constexpr uint8_t kViridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
-                                    {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
+constexpr uint8_t kViridis[9][3] = {{68, 1, 84},    {71, 44, 122}, {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
+                                    {39, 173, 129}, {92, 200, 99}, {170, 220, 50}, {253, 231, 37}};
 
 std::string number(double v) {
   char buf[32];
@@ -65,9 +65,10 @@ void colormap_colour(const std::string& name, double u, uint8_t rgb[3]) {
 }
 
 Overlay render_overlay(const Tensor& map, const Tensor& picture, const OverlayOptions& opt) {
-  check(map.defined() && map.is_float() && map.ndim() >= 2, "overlay: expected a float map (H, W), got " +
-                                                                (map.defined() ? map.describe() : "nothing"));
-  for (int i = 0; i < map.ndim() - 2; ++i) check(map.dim(i) == 1, "overlay: expected a map (H, W), got " + map.describe());
+  check(map.defined() && map.is_float() && map.ndim() >= 2,
+        "overlay: expected a float map (H, W), got " + (map.defined() ? map.describe() : "nothing"));
+  for (int i = 0; i < map.ndim() - 2; ++i)
+    check(map.dim(i) == 1, "overlay: expected a map (H, W), got " + map.describe());
   const int64_t H = map.dim(-2), W = map.dim(-1);
   int64_t C = 0;
   if (picture.defined()) {
@@ -87,7 +88,8 @@ Overlay render_overlay(const Tensor& map, const Tensor& picture, const OverlayOp
   const bool diverging = colormap_is_diverging(out.colormap);
   out.low = diverging || has_negative ? -s : 0.0;
   out.high = s;
-  out.scale = opt.scale > 0 ? opt.scale : static_cast<int>(std::clamp<int64_t>((224 + std::max(H, W) - 1) / std::max(H, W), 1, 8));
+  out.scale = opt.scale > 0 ? opt.scale
+                            : static_cast<int>(std::clamp<int64_t>((224 + std::max(H, W) - 1) / std::max(H, W), 1, 8));
   check(out.scale <= 64 && H * out.scale <= 16384 && W * out.scale <= 16384,
         "overlay: a map of " + std::to_string(H) + "x" + std::to_string(W) + " at scale " + std::to_string(out.scale) +
             " is larger than 16384 pixels a side");

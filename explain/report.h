@@ -16,11 +16,11 @@ namespace xdnn::explain {
 
 struct ReportRequest {
   const Model* model = nullptr;
-  std::string model_label;               // shown in the header, e.g. "fashion-cnn:run/epoch-2.safetensors"
-  Tensor input;                          // float (N, C, H, W) images in [0, 1], or int64 token ids (N, T)
-  Tensor labels;                         // optional int64 (N,): true classes
-  std::vector<int64_t> targets;          // optional, one per sample: the class to explain (default: predicted)
-  Tensor pixels;       // optional float (N, C, H, W) in [0, 1]: the pictures as read, shown instead of `input`
+  std::string model_label;       // shown in the header, e.g. "fashion-cnn:run/epoch-2.safetensors"
+  Tensor input;                  // float (N, C, H, W) images in [0, 1], or int64 token ids (N, T)
+  Tensor labels;                 // optional int64 (N,): true classes
+  std::vector<int64_t> targets;  // optional, one per sample: the class to explain (default: predicted)
+  Tensor pixels;           // optional float (N, C, H, W) in [0, 1]: the pictures as read, shown instead of `input`
   std::string input_note;  // optional: how the input was read (e.g. "resized to 224x224 ..., mean (...)")
   std::vector<std::string> class_names;  // optional; index -> name
   std::vector<std::string> methods;      // registered method names, one column each

@@ -76,8 +76,9 @@ std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input,
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = labels.data<int64_t>()[n];
     if (t < 0 || t >= classes)
-      throw Error(what + ": element " + std::to_string(n) + " is " + std::to_string(t) + ", out of range: the model has " +
-                  std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
+      throw Error(what + ": element " + std::to_string(n) + " is " + std::to_string(t) +
+                  ", out of range: the model has " + std::to_string(classes) + " classes (0.." +
+                  std::to_string(classes - 1) + ")");
     out[static_cast<size_t>(n)] = t;
   }
   return out;

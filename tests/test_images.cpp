@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "models/io/image.h"
 #include "file_fixtures.h"
+#include "models/io/image.h"
 
 using namespace xdnn;
 using xdnn::testing::check_error;
@@ -57,8 +57,8 @@ TEST_CASE("images: a PNG written here decodes to its bytes / 255, grey and RGB, 
   std::vector<uint8_t> rgb = {255, 0, 10, 0, 128, 20};  // 2 x 1 pixels
   im = decode_image(png_of(2, 1, 3, rgb), "c.png", false);
   REQUIRE(im.channels == 3);
-  CHECK(im.values[0] == 1.0f);                                      // R of pixel 0
-  CHECK(im.values[1] == 0.0f);                                      // R of pixel 1
+  CHECK(im.values[0] == 1.0f);                                        // R of pixel 0
+  CHECK(im.values[1] == 0.0f);                                        // R of pixel 1
   CHECK(im.values[3] == doctest::Approx(128 / 255.0).epsilon(1e-7));  // G of pixel 1
   CHECK(im.values[4] == doctest::Approx(10 / 255.0).epsilon(1e-7));   // B of pixel 0
   // RGBA drops alpha; --grayscale takes stb's luma (77 R + 150 G + 29 B) >> 8.

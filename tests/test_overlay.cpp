@@ -55,9 +55,9 @@ TEST_CASE("overlay: colour-map endpoints at known pixels, the bar's ends, labels
   CHECK(o.bar_width == 20);
   CHECK(px(o.image, o.bar_x, o.bar_y + 5) == std::array<int, 3>{0, 0, 255});
   CHECK(px(o.image, o.bar_x + o.bar_width - 1, o.bar_y + 5) == std::array<int, 3>{255, 0, 0});
-  CHECK(ink_in_rows(o.image, 0, o.map_y) > 20);                                   // the title
-  CHECK(ink_in_rows(o.image, o.bar_y + o.bar_height, o.image.height) > 10);       // "-2", "0", "2"
-  CHECK(o.image.width >= render_text(opt.title).width + 8);                      // the title fits
+  CHECK(ink_in_rows(o.image, 0, o.map_y) > 20);                              // the title
+  CHECK(ink_in_rows(o.image, o.bar_y + o.bar_height, o.image.height) > 10);  // "-2", "0", "2"
+  CHECK(o.image.width >= render_text(opt.title).width + 8);                  // the title fits
 }
 
 TEST_CASE("overlay: alpha blend over grey and RGB pictures, by hand") {
@@ -73,7 +73,7 @@ TEST_CASE("overlay: alpha blend over grey and RGB pictures, by hand") {
   const Tensor rgb = Tensor::from_vector({3, 1, 2}, std::vector<double>{1.0, 0.0, 0.0, 1.0, 0.2, 0.4});
   opt.alpha = 0.5;
   o = render_overlay(map, rgb, opt);
-  CHECK(map_px(o, 0, 0) == std::array<int, 3>{128, 0, 153});  // (0,0,255)/2 + (255, 0, 51)/2 = 127.5, 0, 153
+  CHECK(map_px(o, 0, 0) == std::array<int, 3>{128, 0, 153});   // (0,0,255)/2 + (255, 0, 51)/2 = 127.5, 0, 153
   CHECK(map_px(o, 1, 0) == std::array<int, 3>{128, 128, 51});  // (255,0,0)/2 + (0, 255, 102)/2
   // Alpha 0: the picture itself.
   opt.alpha = 0.0;
@@ -88,7 +88,7 @@ TEST_CASE("overlay: non-negative maps use hot over [0, s]; the scale grows small
   Overlay o = render_overlay(map, Tensor(), opt);
   CHECK(o.colormap == "hot");
   CHECK(o.low == 0.0);
-  CHECK(o.scale == 8);  // 2 pixels: capped at 8
+  CHECK(o.scale == 8);                                          // 2 pixels: capped at 8
   CHECK(map_px(o, 0, 0) == std::array<int, 3>{0, 0, 0});        // 0: black
   CHECK(map_px(o, 1, 1) == std::array<int, 3>{255, 255, 255});  // s: white
   CHECK(render_overlay(Tensor({28, 28}, DType::F64), Tensor(), opt).scale == 8);

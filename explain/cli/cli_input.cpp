@@ -93,8 +93,9 @@ void add_input_options(CLI::App* cmd, InputOptions& o, bool vocab_option) {
   cmd->add_option("--std", o.std, "image inputs: per-channel divisor, after the mean")->type_name("S[,S,S]");
   cmd->add_option("--text", o.text, "token models: one sample given as text (instead of --input)");
   if (vocab_option)
-    cmd->add_option("--vocab", o.vocab, "token models: vocabulary JSON for --text / .txt inputs (default: vocab.json "
-                                        "beside the checkpoint)")
+    cmd->add_option("--vocab", o.vocab,
+                    "token models: vocabulary JSON for --text / .txt inputs (default: vocab.json "
+                    "beside the checkpoint)")
         ->type_name("FILE");
 }
 
@@ -147,8 +148,10 @@ ModelInput load_input(const std::string& path, const std::string& option, const 
                         grey ? "" : "--grayscale reads one channel, --resize HxW sets the size");
     return out;
   }
-  check(!image_options, "--resize, --grayscale, --mean and --std apply to image inputs (PNG / JPEG files or "
-                        "folders), not to '" + path + "'");
+  check(!image_options,
+        "--resize, --grayscale, --mean and --std apply to image inputs (PNG / JPEG files or "
+        "folders), not to '" +
+            path + "'");
   std::string file_dtype;
   out.x = load_npy(path, &file_dtype);
   check_against_model(out.x, what, file_dtype, model, allow_nonfinite);

@@ -41,7 +41,7 @@ struct EvaluateArgs {
   int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
   std::string png;           // curve plot
   std::vector<std::string> method_options;  // NAME=VALUE
-  std::string target;  // empty: each sample's argmax; a class index; or a labels .npy
+  std::string target;                       // empty: each sample's argmax; a class index; or a labels .npy
   InputOptions input_options;
   std::map<std::string, std::string> values;  // metric option values, by name
   std::map<std::string, CLI::Option*> given;  // the declared metric options, by name

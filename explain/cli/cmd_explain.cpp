@@ -32,7 +32,7 @@ struct ExplainArgs {
   std::string model, input, method, out, png, precision = "float64", colormap;
   double png_alpha = 0.65;
   std::string device = "cpu";
-  std::string target;   // empty: each sample's argmax; a class index; or a labels .npy
+  std::string target;  // empty: each sample's argmax; a class index; or a labels .npy
   InputOptions input_options;
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
@@ -219,8 +219,9 @@ void add_explain_command(CLI::App& app) {
   for (const auto& spec : explain::all_method_options()) {
     std::string help = common_help(spec.name);
     if (spec.name == "vocab")
-      help = "vocabulary JSON of a token model: tokenises --text / .txt inputs (default: vocab.json beside the "
-             "checkpoint) and labels the attention PNGs";
+      help =
+          "vocabulary JSON of a token model: tokenises --text / .txt inputs (default: vocab.json beside the "
+          "checkpoint) and labels the attention PNGs";
     if (!explain::is_flag(spec)) help += default_text(spec.name);
     if (explain::is_flag(spec)) {
       args->flags[spec.name] = false;

@@ -56,8 +56,8 @@ Image to_rgb(const Image& image);
 bool is_image_input(const std::string& path);
 
 struct ImageBatch {
-  Tensor pixels;  // float32 (N, C, H, W) in [0, 1], after resize, before normalisation (for pictures)
-  Tensor values;  // float32 (N, C, H, W): pixels normalised with mean / std (what the model gets)
+  Tensor pixels;                   // float32 (N, C, H, W) in [0, 1], after resize, before normalisation (for pictures)
+  Tensor values;                   // float32 (N, C, H, W): pixels normalised with mean / std (what the model gets)
   std::vector<std::string> files;  // the file of each sample, in batch order
 };
 // Reads one image file or every image file of a folder (sorted by name). `option` (e.g. "--input") names
