@@ -151,6 +151,12 @@ void run_explain(const ExplainArgs& a) {
   std::vector<int64_t> predicted;
   if (!a.png.empty() && req.input.ndim() == 4) predicted = explain::resolve_targets(model, req.input, -1);
   req.progress = isatty(2) != 0;
+  auto write_heatmaps = [&](const Tensor& values) {
+    PngRequest png{values, req.input.to(Device::CPU), loaded.pixels, req.targets, predicted, model.class_names, {}};
+    png.overlay.colormap = a.colormap;
+    png.overlay.alpha = a.png_alpha;
+    write_png(a.png, png);
+  };
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
   if (writes_rules(a.out)) {
@@ -163,24 +169,19 @@ void run_explain(const ExplainArgs& a) {
     write_file_atomic(a.out, {r.parameters.at("rules"), "\n"});
     print_wrote(a.out, a.method + " rules of " + std::to_string(req.input.dim(0)) + " sample(s)");
     if (!a.png.empty()) {
-      write_png(a.png, r.values.to(Device::CPU).to(DType::F32), req.input.to(Device::CPU));
+      write_heatmaps(r.values.to(Device::CPU).to(DType::F32));
       print_wrote(a.png, a.method + " mask");
     }
     return;
   }
   // 256 samples per pass: memory flat in the number of inputs, the same bits as one pass (explain/registry.h).
   Tensor out = explain::run_in_chunks(method, req, 256).values.to(Device::CPU).to(DType::F32);
-  req.input = req.input.to(Device::CPU);  // for the PNG
   check_finite_input(out, a.method + " attribution (the model's weights and inputs were finite)",
                      a.common.allow_nonfinite);
   save_npy(a.out, out);
   print_wrote(a.out, a.method + " attributions, " + out.describe());
   if (!a.png.empty()) {
-    PngRequest png{out, req.input, loaded.pixels, req.targets, {}, model.class_names, {}};
-    png.overlay.colormap = a.colormap;
-    png.overlay.alpha = a.png_alpha;
-    png.predicted = predicted;
-    write_png(a.png, png);
+    write_heatmaps(out);
     print_wrote(a.png, a.method + " heatmap");
   }
 }
