@@ -28,6 +28,30 @@ std::pair<int64_t, int64_t> image_dims(const Tensor& t, const char* what) {
   return {t.dim(-2), t.dim(-1)};
 }
 
+// A picture's channel count: 3 for (3, H, W) (leading dimensions of size 1 allowed), else 1 (grey (H, W)).
+int64_t picture_channels(const Tensor& t) {
+  if (t.ndim() < 3 || t.dim(-3) != 3) return 1;
+  for (int i = 0; i < t.ndim() - 3; ++i)
+    if (t.dim(i) != 1) return 1;
+  return 3;
+}
+
+// (H, W) of a grey (H, W) or RGB (3, H, W) picture; throws naming `what` otherwise.
+std::pair<int64_t, int64_t> picture_dims(const Tensor& t, const char* what) {
+  if (t.defined() && picture_channels(t) == 3) {
+    if (!t.is_float())
+      throw Error(std::string("heatmap: ") + what + " must be float32 or float64, got " + t.describe());
+    return {t.dim(-2), t.dim(-1)};
+  }
+  return image_dims(t, what);
+}
+
+// Pixel (x, y) of a grey or RGB picture as 0..255 per channel (values in [0, 1], clamped).
+void picture_rgb(const Tensor& t, int64_t h, int64_t w, int64_t y, int64_t x, double rgb[3]) {
+  const bool colour = picture_channels(t) == 3;
+  for (int64_t k = 0; k < 3; ++k) rgb[k] = 255.0 * std::clamp(t.item((colour ? k * h * w : 0) + y * w + x), 0.0, 1.0);
+}
+
 void check_scale(int scale, int64_t h, int64_t w) {
   if (scale < 1 || scale > 64) throw Error("heatmap: scale " + std::to_string(scale) + " must be in [1, 64]");
   if (h < 1 || w < 1 || h * scale > 16384 || w * scale > 16384)
@@ -92,7 +116,7 @@ double attribution_scale(const Tensor& attribution, double percentile) {
 RgbImage render_heatmap(const Tensor& attribution, const Tensor& image, const HeatmapOptions& opt) {
   auto [h, w] = image_dims(attribution, "attribution");
   if (image.defined()) {
-    auto [ih, iw] = image_dims(image, "image");
+    auto [ih, iw] = picture_dims(image, "image");
     if (ih != h || iw != w)
       throw Error("heatmap: image " + image.describe() + " does not match attribution " + attribution.describe());
   }
@@ -108,8 +132,9 @@ RgbImage render_heatmap(const Tensor& attribution, const Tensor& image, const He
       uint8_t c[3];
       diverging_colour(t, c);
       if (image.defined()) {
-        double grey = 255.0 * std::clamp(image.item(i), 0.0, 1.0);
-        for (int k = 0; k < 3; ++k) c[k] = to_byte((1 - opt.image_weight) * c[k] + opt.image_weight * grey);
+        double p[3];
+        picture_rgb(image, h, w, y, x, p);
+        for (int k = 0; k < 3; ++k) c[k] = to_byte((1 - opt.image_weight) * c[k] + opt.image_weight * p[k]);
       }
       put_block(img, x, y, opt.scale, c);
     }
@@ -117,13 +142,14 @@ RgbImage render_heatmap(const Tensor& attribution, const Tensor& image, const He
 }
 
 RgbImage render_grey(const Tensor& image, int scale) {
-  auto [h, w] = image_dims(image, "image");
+  auto [h, w] = picture_dims(image, "image");
   check_scale(scale, h, w);
   RgbImage img = blank(h, w, scale);
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {
-      uint8_t g = to_byte(255.0 * std::clamp(image.item(y * w + x), 0.0, 1.0));
-      uint8_t c[3] = {g, g, g};
+      double p[3];
+      picture_rgb(image, h, w, y, x, p);
+      uint8_t c[3] = {to_byte(p[0]), to_byte(p[1]), to_byte(p[2])};
       put_block(img, x, y, scale, c);
     }
   return img;

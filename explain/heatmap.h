@@ -31,10 +31,11 @@ struct HeatmapOptions {
 void diverging_colour(double t, uint8_t rgb[3]);
 
 // attribution: (H, W) float (leading dimensions of size 1 are allowed, e.g. (1, 1, H, W)).
-// image: the same (H, W) grey image with values in [0, 1], or an undefined Tensor for colours only.
+// image: the same (H, W) grey image or (3, H, W) RGB picture with values in [0, 1], or an undefined Tensor
+// for colours only.
 RgbImage render_heatmap(const Tensor& attribution, const Tensor& image, const HeatmapOptions& opt = {});
 
-// A grey (H, W) image in [0, 1] (values outside are clamped), upscaled.
+// A grey (H, W) image or an RGB (3, H, W) picture in [0, 1] (values outside are clamped), upscaled.
 RgbImage render_grey(const Tensor& image, int scale = 8);
 
 // The colour scale render_heatmap uses: the given percentile of |a| (nearest rank).

@@ -105,9 +105,12 @@ std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n, c
   for (int64_t t = 0; t < T; ++t) {
     double a = attribution.item(n * T + t);
     uint8_t rgb[3];
-    diverging_colour(scale > 0 ? a / scale : 0.0, rgb);
+    const double u = scale > 0 ? a / scale : 0.0;
+    diverging_colour(u, rgb);
     char style[64];
-    std::snprintf(style, sizeof style, "background:#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+    // Light text on saturated cells (|u| > 0.6: the lighter channels below 102), dark text elsewhere.
+    std::snprintf(style, sizeof style, "background:#%02x%02x%02x%s", rgb[0], rgb[1], rgb[2],
+                  std::abs(u) > 0.6 ? ";color:#fff" : "");
     out += "<span class=\"tok\" style=\"" + std::string(style) + "\" title=\"relevance " + fmt(a) + "\">" +
            html_escape(labels[t]) + "</span>";
   }
@@ -222,6 +225,7 @@ dl{font-size:12px;color:#444}dt{font-weight:600;margin-top:6px}
 
 Tensor display_image(const Tensor& input, int64_t n) {
   const int64_t C = input.dim(1), H = input.dim(2), W = input.dim(3);
+  if (C == 3) return input.slice_batch(n, n + 1).to(DType::F64).reshape({3, H, W});  // RGB: in colour
   Tensor grey({H, W}, DType::F64);
   for (int64_t c = 0; c < C; ++c)
     for (int64_t i = 0; i < H * W; ++i)

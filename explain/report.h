@@ -36,7 +36,8 @@ struct ReportRequest {
 // input's grid (channels summed; class activation maps of a coarser grid upsampled bilinearly).
 // attribution: (N, ...) as a method returns it; input: (N, C, H, W). Returns (H, W) float64.
 Tensor display_map(const Tensor& attribution, const Tensor& input, int64_t n);
-// The grey image shown under a heatmap: the mean over channels of sample n, (H, W) float64.
+// The picture shown under a heatmap: sample n itself for RGB inputs, (3, H, W), else the mean over channels,
+// (H, W); float64.
 Tensor display_image(const Tensor& input, int64_t n);
 
 // Runs every method on the batch (each sample explained for its predicted class) and returns the page.

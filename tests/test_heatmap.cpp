@@ -296,6 +296,6 @@ TEST_CASE("report: anchors on a token model highlights the anchor's token and wr
   const std::string page = render_report(req);
   CHECK(page.find("IF &quot;trigger&quot; at position 2 THEN fired") != std::string::npos);
   // The kept token is drawn red (mask 1 at the anchor's position), the others white.
-  CHECK(page.find("background:#ff0000\" title=\"relevance 1\">trigger</span>") != std::string::npos);
+  CHECK(page.find("background:#ff0000;color:#fff\" title=\"relevance 1\">trigger</span>") != std::string::npos);
   CHECK(page.find("background:#ffffff\" title=\"relevance 0\">cat</span>") != std::string::npos);
 }

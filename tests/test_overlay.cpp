@@ -8,6 +8,7 @@
 #include <string>
 
 #include "explain/heatmap.h"
+#include "explain/report.h"
 #include "file_fixtures.h"
 
 using namespace xdnn;
@@ -137,4 +138,23 @@ TEST_CASE("overlay: bad options and shapes are one-line errors") {
   Tensor nan = Tensor::full({2, 2}, 0.0, DType::F64);
   nan.set_item(3, std::nan(""));
   check_error([&] { render_overlay(nan, Tensor(), {}); }, "heatmap", "non-finite");
+}
+
+TEST_CASE("heatmap and report pictures: RGB inputs drawn in colour, grey ones as the channel mean") {
+  // (1, 3, 1, 2): pixel 0 pure red, pixel 1 (0, 0.2, 1).
+  const Tensor x = Tensor::from_vector({1, 3, 1, 2}, std::vector<double>{1.0, 0.0, 0.0, 0.2, 0.0, 1.0});
+  const Tensor shown = display_image(x, 0);
+  REQUIRE(shown.shape() == Shape{3, 1, 2});
+  const RgbImage pic = render_grey(shown, 1);
+  CHECK(px(pic, 0, 0) == std::array<int, 3>{255, 0, 0});
+  CHECK(px(pic, 1, 0) == std::array<int, 3>{0, 51, 255});
+  // A zero map over the picture: white blended with each channel (image weight 0.5).
+  HeatmapOptions opt;
+  opt.scale = 1;
+  opt.image_weight = 0.5;
+  const RgbImage h = render_heatmap(Tensor({1, 2}, DType::F64), shown, opt);
+  CHECK(px(h, 0, 0) == std::array<int, 3>{255, 128, 128});  // (255 + 255) / 2, (255 + 0) / 2 = 127.5
+  CHECK(px(h, 1, 0) == std::array<int, 3>{128, 153, 255});
+  // Two channels are not a colour picture: their mean, (H, W).
+  CHECK(display_image(Tensor({1, 2, 1, 2}, DType::F64), 0).shape() == Shape{1, 2});
 }

@@ -320,7 +320,10 @@ TEST_CASE("report: token models get an attention section with one image per laye
   req.model = &bow;
   req.input = ids_of(1, 3, {1, 2, 3});
   req.methods = {"erasure"};
-  CHECK(explain::render_report(req).find("<h2>Attention</h2>") == std::string::npos);
+  const std::string bow_page = explain::render_report(req);
+  CHECK(bow_page.find("<h2>Attention</h2>") == std::string::npos);
+  // The most relevant token's cell is saturated (|t| = 1): light text on it.
+  CHECK(bow_page.find(";color:#fff\"") != std::string::npos);
 }
 
 }  // namespace xdnn
