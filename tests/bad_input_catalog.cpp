@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "explain/heatmap.h"
 #include "models/io/npy.h"
 #include "tests/onnx_builder.h"
 
@@ -125,6 +126,21 @@ const Case kCases[] = {
    "svcca --model {golden}/models/cnn.onnx --layer input --layer-b input --input {tmp}/img28.npy --device gpu --out {tmp}/rho.npy"},
   {"report-precision-half", "--precision", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --precision float16 --out {tmp}/r.html"},
   {"truncated-onnx", "{tmp}/truncated.onnx", "run --model {tmp}/truncated.onnx --input {tmp}/img28.npy --out {tmp}/y.npy"},
+  // Images, texts and per-sample targets (issue 22): the file and what was wrong in one line.
+  {"image-undecodable", "--input '{tmp}/pics_bad/a.png': cannot decode image", "run --model {golden}/models/cnn.onnx --input {tmp}/pics_bad --out {tmp}/y.npy"},
+  {"image-mixed-sizes", "--input '{tmp}/pics_mixed': '{tmp}/pics_mixed/a.png' is 28x28 but '{tmp}/pics_mixed/b.png' is 30x30",
+   "explain --model {golden}/models/cnn.onnx --input {tmp}/pics_mixed --grayscale --method saliency --out {tmp}/a.npy"},
+  {"image-rgb-for-grey-model", "image (1, 3, 28, 28), but the model's input 'input' is (N, 1, 28, 28)",
+   "report --model {golden}/models/cnn.onnx --input {tmp}/pics_mixed/a.png --out {tmp}/r.html"},
+  {"image-options-on-npy", "apply to image inputs", "run --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --grayscale --out {tmp}/y.npy"},
+  {"image-resize-malformed", "--resize '28': expected HxW", "run --model {golden}/models/cnn.onnx --input {tmp}/pics_mixed/a.png --resize 28 --out {tmp}/y.npy"},
+  {"image-std-zero", "--std '0.5,0': values must be > 0", "attack --method fgsm --model {golden}/models/cnn.onnx --input {tmp}/pics_mixed/a.png --grayscale --std 0.5,0 --labels {tmp}/labels.npy --radius 0.1 --out {tmp}/adv.npy"},
+  {"png-colormap-unknown", "--colormap", "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --out {tmp}/a.npy --png {tmp}/a.png --colormap jet"},
+  {"target-labels-out-of-range", "--target '{tmp}/labels_big.npy': element 1 is 10, out of range",
+   "evaluate --metric deletion --score logit --steps 2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods saliency --target {tmp}/labels_big.npy --out {tmp}/d.npy"},
+  {"target-labels-wrong-length", "expected int64 or int32 (2,)",
+   "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --target {tmp}/labels3.npy --out {tmp}/a.npy"},
+  {"text-without-vocabulary", "--text: no vocabulary", "run --model {golden}/models/lstm.onnx --text some_words --out {tmp}/y.npy"},
 };
 // clang-format on
 
@@ -182,6 +198,16 @@ void write_fixtures(const std::string& tmp, const std::string& golden) {
       << R"({"assertions": [{"name": "no-flip", "kind": "consistency", "window": 0, "max_input_distance": 0.1}]})";
   write_int32_npy(tmp + "/int32_img28.npy", "(2, 1, 28, 28)", 2 * 28 * 28);
   write_int32_npy(tmp + "/int32_tokens.npy", "(2, 5)", 10);
+  save_npy(tmp + "/labels_big.npy", Tensor::from_vector({2}, std::vector<int64_t>{1, 10}));
+  save_npy(tmp + "/labels3.npy", Tensor::from_vector({3}, std::vector<int64_t>{1, 2, 3}));
+  for (const char* d : {"/pics_bad", "/pics_mixed"}) std::filesystem::create_directories(tmp + d);
+  std::ofstream(tmp + "/pics_bad/a.png", std::ios::binary) << "not a picture";
+  for (auto [name, side] : {std::pair<const char*, int>{"a", 28}, {"b", 30}}) {
+    explain::RgbImage pic;
+    pic.width = pic.height = side;
+    pic.rgb.assign(static_cast<size_t>(side) * side * 3, 100);
+    std::ofstream(tmp + "/pics_mixed/" + name + ".png", std::ios::binary) << explain::png_bytes(pic);
+  }
 
   onnx::ModelProto m = onnx_model(13, {1, 4});
   onnx_i64_initializer(m, "shape", {8, k2p61 + 1});
