@@ -74,6 +74,8 @@ expect_error "expected int64 or int32 (4,)" "$xdnn" explain --model "$cnn" --inp
   --target "$dir/short.npy" --out "$dir/a.npy"
 expect_error "element 2 is 10, out of range" "$xdnn" explain --model "$cnn" --input "$x" --method saliency \
   --target "$dir/big.npy" --out "$dir/a.npy"
+"$xdnn" report --model "$cnn" --input "$x" --methods saliency --target "$dir/labels.npy" --out "$dir/r.html" >/dev/null
+grep -q "explained: class 7" "$dir/r.html" || fail "report: per-sample targets not shown"
 expect_error "float32 ('<f4') (4,), expected int64 or int32" "$xdnn" report --model "$cnn" --input "$x" \
   --methods saliency --target "$dir/float.npy" --out "$dir/r.html"
 

@@ -23,4 +23,10 @@ len=$((${#header} + pad + 1))
 for want in triggera triggerc fillera '>erasure<' '>integrated-gradients<' '>lrp<'; do
   grep -q -- "$want" "$dir/report.html" || { echo "report.html lacks '$want'"; exit 1; }
 done
+# Raw text through the same vocab.json (found beside the checkpoint, no --vocab): known words stay words.
+"$xdnn" report --model "$dir/run/epoch-1.safetensors" --text "triggera fillera nosuchword" --methods saliency \
+  --out "$dir/text.html" >/dev/null
+for want in '>triggera</span>' '>fillera</span>' '>&lt;unk&gt;</span>' 'input: 1 text(s), word tokens'; do
+  grep -q -- "$want" "$dir/text.html" || { echo "text.html lacks '$want'"; exit 1; }
+done
 echo "token report with vocabulary words: ok"
