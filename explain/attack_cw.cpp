@@ -28,6 +28,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/check.h"
 #include "explain/attack.h"
 #include "explain/targets.h"
 
@@ -67,6 +68,14 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
   std::vector<double> w0(static_cast<size_t>(x.numel()));
   for (int64_t i = 0; i < x.numel(); ++i) w0[i] = std::atanh(0.999999 * (x0[i] - mid) / half);
 
+  {  // Labels index the logits: check them against the class count before any work.
+    const int64_t K = model.predict(x.slice_batch(0, 1).to(model.dtype())).dim(1);
+    check(K >= 2, "attack cw-l2: the model has " + std::to_string(K) + " output(s), expected 2 or more classes");
+    for (int64_t n = 0; n < N; ++n)
+      if (labels[n] < 0 || labels[n] >= K)
+        throw Error(std::string(opt.targeted ? "targets" : "labels") + ": class " + std::to_string(labels[n]) +
+                    " of example " + std::to_string(n) + " is out of range for " + std::to_string(K) + " classes");
+  }
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<double> c(static_cast<size_t>(N), opt.initial_const), lower(static_cast<size_t>(N), 0.0),
       upper(static_cast<size_t>(N), inf), best_l2(static_cast<size_t>(N), inf);

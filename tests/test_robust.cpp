@@ -219,8 +219,14 @@ TEST_CASE("attack options: steps 0, bad constants, an empty box, x outside it: o
   o.box_lo = 0;
   o.box_hi = 1;  // the points reach −0.8
   fails(o, "outside the box");
-  o.method = "pgd";
   o.box_lo = -4;
+  try {
+    attack(m, x, Tensor::from_vector({4}, std::vector<int64_t>{0, 1, 3, 0}), o);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "labels: class 3 of example 2 is out of range for 3 classes");
+  }
+  o.method = "pgd";
   o.box_hi = 4;
   o.epsilon = -0.1;
   fails(o, "--radius");
