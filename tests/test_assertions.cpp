@@ -55,23 +55,43 @@ TEST_CASE("assertions: a flip between near-identical inputs is flagged; correct 
   CHECK(c.flags[0].from == 1);
   CHECK(c.flags[0].to == 0);
   CHECK(c.corrected == V{1});
+  // rms over a (N, 2) input: rows 0 and 1 differ by (0.5, 0.25) → rms √0.15625 = 0.3953, L∞ 0.5.
+  const Tensor x2 = Tensor::from_vector({2, 2}, std::vector<float>{0.0f, 0.0f, 0.5f, 0.25f});
+  auto flips = [&](const std::string& distance, double d) {
+    return run_assertions(parse(R"({"assertions":[{"kind":"consistency","window":2,"max_input_distance":)" +
+                                std::to_string(d) + R"(,"distance":")" + distance + R"("}]})"),
+                          x2, logits_for({0, 1}))
+        .flags.size();
+  };
+  CHECK(flips("rms", 0.396) == 1);
+  CHECK(flips("rms", 0.395) == 0);
+  CHECK(flips("linf", 0.5) == 1);
+  CHECK(flips("linf", 0.49) == 0);
   // A distance just below the inputs' spacing: no neighbour, nothing flagged.
   CHECK(run_assertions(parse(R"({"assertions":[{"kind":"consistency","window":3,"max_input_distance":0.005}]})"), x, y)
             .flags.empty());
 }
 
-TEST_CASE("assertions: consistency correction takes the majority, ties to the most recent neighbour") {
+TEST_CASE("assertions: consistency correction is a majority filter of the model's predictions, ties to the neighbour") {
   const Tensor x = rows({0, 0, 0, 0});
   // Window 4 at sample 3: neighbours 0, 1, 2 predict 1, 0, 1 → majority 1.
   const AssertionReport r = run_assertions(
       parse(R"({"assertions":[{"kind":"consistency","window":4,"max_input_distance":0,"action":"correct"}]})"), x,
       logits_for({1, 1, 1, 0}));
   CHECK(r.final_class == V{1, 1, 1, 1});
-  // Window 2: the single neighbour decides.
+  // Window 2: a 1:1 tie goes to the neighbour, so the first 0 is corrected to 1; at the second 0 the raw
+  // votes (0, 0) adopt the change: flagged (its neighbour now reads 1), not changed.
   const AssertionReport t = run_assertions(
       parse(R"({"assertions":[{"kind":"consistency","window":2,"max_input_distance":0,"action":"correct"}]})"),
       rows({0, 0, 0}), logits_for({1, 0, 0}));
-  CHECK(t.final_class == V{1, 1, 1});
+  CHECK(t.final_class == V{1, 1, 0});
+  CHECK(t.flagged == V{2});
+  CHECK(t.corrected == V{1});
+  // A majority filter, not a lock: window 3 over 0 0 1 1 1 1 follows the change one sample late.
+  const AssertionReport m = run_assertions(
+      parse(R"({"assertions":[{"kind":"consistency","window":3,"max_input_distance":0,"action":"correct"}]})"),
+      rows({0, 0, 0, 0, 0, 0}), logits_for({0, 0, 1, 1, 1, 1}));
+  CHECK(m.final_class == V{0, 0, 0, 1, 1, 1});
 }
 
 TEST_CASE("assertions: confidence floor, transitions, output range") {
@@ -136,6 +156,10 @@ TEST_CASE("assertions: mistakes in the file are one-line errors naming the asser
   CHECK_THROWS_WITH(
       parse(R"({"assertions":[{"name":"nf","kind":"consistency","window":2.5,"max_input_distance":0.1}]})"),
       "a.json: assertion 'nf' (consistency): field 'window' must be an integer >= 2, got 2.5");
+  CHECK_THROWS_WITH(
+      parse(
+          R"({"assertions":[{"name":"nf","kind":"consistency","window":2,"max_input_distance":0.1,"distance":"l2"}]})"),
+      "a.json: assertion 'nf' (consistency): field 'distance' must be \"linf\" or \"rms\", got \"l2\"");
   CHECK_THROWS_WITH(parse(R"({"assertions":[{"kind":"consistency","max_input_distance":0.1}]})"),
                     "a.json: assertion 'consistency-1' (consistency): missing field 'window'");
   CHECK_THROWS_WITH(parse(R"({"assertions":[{"kind":"confidence","min":0.5,"window":3}]})"),

@@ -109,6 +109,7 @@ AssertionReport run_assertions(const std::vector<Assertion>& assertions, const T
     const double* o = s.output(t);
     r.predicted.push_back(s.output_size > 0 ? std::max_element(o, o + s.output_size) - o : 0);
   }
+  s.predicted = r.predicted;
   s.final_class = r.predicted;
   for (int64_t t = 0; t < n; ++t) {
     for (size_t i = 0; i < assertions.size(); ++i) {

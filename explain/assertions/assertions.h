@@ -11,9 +11,12 @@
 // The file (JSON): {"assertions": [ {"name": "no-flip", "kind": "consistency", "window": 3,
 //   "max_input_distance": 0.05, "action": "correct"}, {"kind": "confidence", "min": 0.6}, ... ]}
 // "name" defaults to "<kind>-<position>", "action" to "flag". The kinds (explain/assertions/kinds.cpp):
-//   consistency  window W >= 2, max_input_distance d >= 0: the earlier samples among the last W − 1 whose
-//                input is within d of x_t (L∞: every element) must have t's prediction. correct: the
-//                majority of those neighbours' predictions (ties: the most recent one's).
+//   consistency  window W >= 2, max_input_distance d >= 0, distance "linf" (default: every element within d)
+//                or "rms" (sqrt of the mean squared difference <= d): the earlier samples among the last
+//                W − 1 whose input is within d of x_t must have t's (corrected) prediction. correct: the
+//                majority of the model's own predictions for those neighbours and t (a majority filter:
+//                ties go to the most recent neighbour's, so a class change is adopted once it holds the
+//                majority, and one early class cannot lock the stream).
 //   confidence   min in (0, 1], of "softmax" (default) or "output": max_k softmax(o_t)_k (or max_k o_t,k)
 //                must be >= min. flag only.
 //   transition   allowed [[from, to], ...]: the prediction may move from the previous sample's class only
@@ -39,6 +42,7 @@ struct Assertion {
   // The fields of the kinds; each kind reads its own.
   int64_t window = 0;
   double max_input_distance = 0;
+  bool rms_distance = false;  // consistency: sqrt(mean (x_u − x_t)²) instead of max |x_u − x_t|
   double min = 0, max = 0;
   bool has_min = false, has_max = false;
   bool of_softmax = true;
@@ -50,6 +54,7 @@ struct AssertionStream {
   const double* inputs = nullptr;   // (N, D) row-major
   const double* outputs = nullptr;  // (N, K) row-major
   int64_t samples = 0, input_size = 0, output_size = 0;
+  std::vector<int64_t> predicted;    // (N): the model's own predictions, argmax of the outputs
   std::vector<int64_t> final_class;  // (N): predictions after corrections, filled up to the current sample
   const double* input(int64_t t) const { return inputs + t * input_size; }
   const double* output(int64_t t) const { return outputs + t * output_size; }

@@ -45,28 +45,40 @@ void read_consistency(const json& j, Assertion& a, const std::string& where) {
   if (a.window > 100000) throw Error(where + ": field 'window' must be <= 100000, got " + std::to_string(a.window));
   a.max_input_distance = number_field(j, "max_input_distance", where);
   if (a.max_input_distance < 0) throw Error(where + ": field 'max_input_distance' must be >= 0");
+  if (j.contains("distance")) {
+    const json& d = j.at("distance");
+    if (!d.is_string() || (d != "linf" && d != "rms"))
+      throw Error(where + ": field 'distance' must be \"linf\" or \"rms\", got " + d.dump());
+    a.rms_distance = d == "rms";
+  }
 }
 
 Violation check_consistency(const Assertion& a, const AssertionStream& s, int64_t t) {
   const int64_t mine = s.final_class[static_cast<size_t>(t)];
-  std::map<int64_t, int64_t> votes;  // class -> neighbours predicting it
+  // Votes of the model's own predictions (not the corrected ones, so that one early class cannot lock the
+  // stream): the near neighbours' and t's. A class change is adopted once it holds the window's majority.
+  std::map<int64_t, int64_t> votes{{s.predicted[static_cast<size_t>(t)], 1}};
   int64_t disagree = -1, latest = -1;
   for (int64_t u = std::max<int64_t>(0, t - a.window + 1); u < t; ++u) {
     double dist = 0;
-    for (int64_t i = 0; i < s.input_size; ++i) dist = std::max(dist, std::fabs(s.input(u)[i] - s.input(t)[i]));
+    for (int64_t i = 0; i < s.input_size; ++i) {
+      const double e = s.input(u)[i] - s.input(t)[i];
+      dist = a.rms_distance ? dist + e * e : std::max(dist, std::fabs(e));
+    }
+    if (a.rms_distance) dist = std::sqrt(dist / static_cast<double>(std::max<int64_t>(s.input_size, 1)));
     if (!(dist <= a.max_input_distance)) continue;
-    const int64_t c = s.final_class[static_cast<size_t>(u)];
-    votes[c]++;
+    votes[s.predicted[static_cast<size_t>(u)]]++;
     latest = u;
-    if (c != mine && disagree < 0) disagree = u;
+    if (s.final_class[static_cast<size_t>(u)] != mine && disagree < 0) disagree = u;
   }
   Violation v;
   if (disagree < 0) return v;
   v.fired = true;
   v.detail = "class " + std::to_string(mine) + " but sample " + std::to_string(disagree) + " (input within " +
-             fmt(a.max_input_distance) + ") has class " + std::to_string(s.final_class[static_cast<size_t>(disagree)]);
-  // Majority of the neighbours; a tie goes to the most recent neighbour's class.
-  int64_t best = s.final_class[static_cast<size_t>(latest)];
+             fmt(a.max_input_distance) + (a.rms_distance ? " rms" : "") + ") has class " +
+             std::to_string(s.final_class[static_cast<size_t>(disagree)]);
+  // The majority; a tie goes to the most recent neighbour's prediction (a change must win a majority).
+  int64_t best = s.predicted[static_cast<size_t>(latest)];
   for (const auto& [c, n] : votes)
     if (n > votes[best]) best = c;
   v.correction = best;
@@ -154,32 +166,33 @@ Violation check_range(const Assertion& a, const AssertionStream& s, int64_t t) {
 
 ChoiceRegistry<AssertionKind>& assertion_kinds() {
   static ChoiceRegistry<AssertionKind> registry(
-      "assertion kind", {
-                            {"consistency",
-                             "near-identical recent inputs (L-inf within max_input_distance) keep the prediction",
-                             {"window", "max_input_distance"},
-                             true,
-                             read_consistency,
-                             check_consistency},
-                            {"confidence",
-                             "the top softmax probability (or output) is at least min",
-                             {"min", "of"},
-                             false,
-                             read_confidence,
-                             check_confidence},
-                            {"transition",
-                             "the class changes between consecutive samples only along allowed pairs",
-                             {"allowed"},
-                             true,
-                             read_transition,
-                             check_transition},
-                            {"range",
-                             "every output element is finite and within [min, max]",
-                             {"min", "max"},
-                             false,
-                             read_range,
-                             check_range},
-                        });
+      "assertion kind",
+      {
+          {"consistency",
+           "near-identical recent inputs (L-inf or rms distance within max_input_distance) keep the prediction",
+           {"window", "max_input_distance", "distance"},
+           true,
+           read_consistency,
+           check_consistency},
+          {"confidence",
+           "the top softmax probability (or output) is at least min",
+           {"min", "of"},
+           false,
+           read_confidence,
+           check_confidence},
+          {"transition",
+           "the class changes between consecutive samples only along allowed pairs",
+           {"allowed"},
+           true,
+           read_transition,
+           check_transition},
+          {"range",
+           "every output element is finite and within [min, max]",
+           {"min", "max"},
+           false,
+           read_range,
+           check_range},
+      });
   return registry;
 }
 

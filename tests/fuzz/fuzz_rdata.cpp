@@ -7,6 +7,9 @@
 //   1: parse_lazyload_record with compressed = 3 (method byte 'Z' / '0' / other)
 //   2: parse_lazyload_index (an .rdx file: gzip/zlib or plain serialization)
 //   3: unserialize (a bare "X\n" stream)
+// Every value read is then offered to the data-frame conversion (models/io/data_frame.h), which must
+// also return or throw a one-line xdnn::Error (seed corpus/rdata/data-frame: a factor with an NA and an
+// integer column).
 // Run (build as in tests/fuzz/README.md; seeds: the janeaustenr index, a small record, a bare stream):
 //   mkdir -p corpus/rdata && D=/usr/lib/R/site-library/janeaustenr/data
 //   (printf '\002'; cat $D/Rdata.rdx) > corpus/rdata/rdx
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "models/io/data_frame.h"
 #include "models/io/rdata.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -29,20 +33,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* p = data + 1;
   const size_t n = size - 1;
   try {
+    xdnn::rdata::RObject obj;
     switch (mode) {
       case 0:
-        xdnn::rdata::parse_lazyload_record(p, n, 1, "fuzz.rdb");
+        obj = xdnn::rdata::parse_lazyload_record(p, n, 1, "fuzz.rdb");
         break;
       case 1:
-        xdnn::rdata::parse_lazyload_record(p, n, 3, "fuzz.rdb");
+        obj = xdnn::rdata::parse_lazyload_record(p, n, 3, "fuzz.rdb");
         break;
       case 2:
         xdnn::rdata::parse_lazyload_index(p, n, "fuzz.rdx");
-        break;
+        return 0;
       default:
-        xdnn::rdata::unserialize(p, n, "fuzz");
+        obj = xdnn::rdata::unserialize(p, n, "fuzz");
         break;
     }
+    xdnn::tabular::data_frame_from_r(obj, "fuzz");
   } catch (const xdnn::Error& e) {
     const std::string msg = e.what();
     if (msg.empty() || msg.find('\n') != std::string::npos) __builtin_trap();  // messages are one line
