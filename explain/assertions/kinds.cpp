@@ -1,6 +1,7 @@
 // The assertion kinds: one registry entry each, with its fields and its check. Semantics: assertions.h.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 
