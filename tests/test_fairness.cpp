@@ -219,6 +219,38 @@ TEST_CASE("fairness: seeded split is a partition; weighted training is thread-co
                     "sample weights: 1 for 6 rows");
 }
 
+TEST_CASE("fairness: attributions per group are mean |gradient x input| of the favourable class by hand") {
+  // An MLP made linear: fc1 = I with bias 10 (every ReLU open for x > −10), fc2 row 1 = w, row 0 = 0. Then
+  // logit_1 = w·(x + 10), its gradient is w, and gradient × input = w ⊙ x.
+  const TabularTask t = encode_task(tiny_frame(), "outcome", "Yes", "group", false, {0, 1, 2, 3, 4, 5});
+  const int64_t d = t.x.dim(1);  // group=a, group=b, age
+  MlpConfig cfg;
+  cfg.hidden = d;
+  Model m = build_tabular_mlp(t, cfg);
+  const std::vector<float> w = {0.5f, -2.0f, 3.0f};
+  for (Param* p : m.params()) {
+    float* v = p->value.data<float>();
+    for (int64_t i = 0; i < p->value.numel(); ++i) v[i] = 0.0f;
+    if (p->name == "fc1.weight")
+      for (int64_t j = 0; j < d; ++j) v[j * d + j] = 1.0f;
+    if (p->name == "fc1.bias")
+      for (int64_t j = 0; j < d; ++j) v[j] = 10.0f;
+    if (p->name == "fc2.weight")
+      for (int64_t j = 0; j < d; ++j) v[d + j] = w[static_cast<size_t>(j)];
+  }
+  const Tensor a = attribution_by_group(m, t, "gradient-x-input");
+  REQUIRE(a.shape() == Shape{2, d});
+  for (int64_t g = 0; g < 2; ++g)
+    for (int64_t j = 0; j < d; ++j) {
+      double want = 0;
+      for (int64_t i = 0; i < 6; ++i)
+        if (t.group[static_cast<size_t>(i)] == g)
+          want += std::fabs(w[static_cast<size_t>(j)] * t.x.data<float>()[i * d + j]);
+      CHECK(a.data<double>()[g * d + j] == doctest::Approx(want / 3).epsilon(1e-6));
+    }
+  CHECK(a.data<double>()[0 * d + 1] == 0.0);  // group a never has group=b set
+}
+
 TEST_CASE("fairness: Debian's r-cran-cardata Arrests through the R reader") {
   const TabularDataset& d = tabular_datasets().find("arrests");
   const std::string dir = "/usr/lib/R/site-library/carData/data";
