@@ -87,6 +87,12 @@ struct Overlay {
 // over channels), values clamped; or undefined for colours over white.
 Overlay render_overlay(const Tensor& map, const Tensor& picture, const OverlayOptions& opt);
 
+// A token sequence's picture: the title line, then one cell per token (its text on the cell's colour, light
+// text on saturated cells; rows wrap at about 640 pixels), then the colour bar. values: one per token;
+// the colour map as in render_overlay (the picture is the text).
+Overlay render_token_overlay(const std::vector<double>& values, const std::vector<std::string>& labels,
+                             const OverlayOptions& opt);
+
 std::string png_bytes(const RgbImage& img);                   // PNG file contents
 void save_png(const std::string& path, const RgbImage& img);  // throws xdnn::Error naming the path
 std::string base64_encode(const std::string& bytes);          // RFC 4648, with '=' padding

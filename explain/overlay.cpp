@@ -142,4 +142,70 @@ Overlay render_overlay(const Tensor& map, const Tensor& picture, const OverlayOp
   return out;
 }
 
+Overlay render_token_overlay(const std::vector<double>& values, const std::vector<std::string>& labels,
+                             const OverlayOptions& opt) {
+  check(values.size() == labels.size() && !values.empty(),
+        "overlay: " + std::to_string(values.size()) + " values for " + std::to_string(labels.size()) + " tokens");
+  const Tensor map = Tensor::from_vector({1, static_cast<int64_t>(values.size())}, values);
+  Overlay out;
+  out.colormap = opt.colormap;
+  const double s = attribution_scale(map, opt.percentile);
+  bool has_negative = false;
+  for (double v : values) has_negative = has_negative || v < 0;
+  if (out.colormap.empty()) out.colormap = has_negative ? "bwr" : "hot";
+  uint8_t probe[3];
+  colormap_colour(out.colormap, 0, probe);
+  const bool diverging = colormap_is_diverging(out.colormap);
+  out.low = diverging || has_negative ? -s : 0.0;
+  out.high = s;
+
+  // Cells left to right, wrapping rows at kRowWidth; each cell is its text plus 3 pixels a side.
+  constexpr int kRowWidth = 640, kCellHeight = 16, pad = 4;
+  std::vector<TextMask> texts;
+  std::vector<std::pair<int, int>> at;  // top-left of each cell, relative to the first row
+  int x = 0, y = 0, widest = 0;
+  for (const auto& l : labels) {
+    texts.push_back(render_text(printable_label(l, 24)));
+    const int w = texts.back().width + 6;
+    if (x > 0 && x + w > kRowWidth) x = 0, y += kCellHeight + 2;
+    at.push_back({x, y});
+    x += w + 2;
+    widest = std::max(widest, x);
+  }
+  const TextMask title = render_text(printable_label(opt.title + (s == 0 ? "  (all zero)" : ""), 160));
+  const TextMask lo = render_text(number(out.low)), hi = render_text(number(out.high));
+  out.map_x = pad, out.map_y = pad + 14, out.scale = 1;
+  out.bar_x = pad, out.bar_y = out.map_y + y + kCellHeight + pad;
+  out.bar_width = std::max(widest, 160), out.bar_height = 10;
+  RgbImage& img = out.image;
+  img.width = std::max({out.bar_width, title.width}) + 2 * pad;
+  img.height = out.bar_y + out.bar_height + 2 + 12 + pad;
+  img.rgb.assign(static_cast<size_t>(img.width) * img.height * 3, 255);
+  auto fill = [&](int x0, int y0, int w, int h, const uint8_t rgb[3]) {
+    for (int yy = y0; yy < y0 + h; ++yy)
+      for (int xx = x0; xx < x0 + w; ++xx)
+        std::memcpy(&img.rgb[(static_cast<size_t>(yy) * img.width + xx) * 3], rgb, 3);
+  };
+  for (size_t t = 0; t < values.size(); ++t) {
+    const double u = s > 0 ? (values[t] - out.low) / (out.high - out.low) : diverging ? 0.5 : 0.0;
+    uint8_t c[3];
+    colormap_colour(out.colormap, u, c);
+    const int cx = out.map_x + at[t].first, cy = out.map_y + at[t].second;
+    fill(cx, cy, texts[t].width + 6, kCellHeight, c);
+    // Light text where the cell is dark (luma below ~0.45), dark text elsewhere.
+    const double luma = (77.0 * c[0] + 150.0 * c[1] + 29.0 * c[2]) / 256.0;
+    const uint8_t white[3] = {255, 255, 255};
+    draw_text(img, texts[t], cx + 3, cy + 3, luma < 115 ? white : kBlack);
+  }
+  for (int bx = 0; bx < out.bar_width; ++bx) {
+    uint8_t c[3];
+    colormap_colour(out.colormap, out.bar_width > 1 ? static_cast<double>(bx) / (out.bar_width - 1) : 1.0, c);
+    fill(out.bar_x + bx, out.bar_y, 1, out.bar_height, c);
+  }
+  draw_text(img, title, pad, pad, kBlack);
+  draw_text(img, lo, out.bar_x, out.bar_y + out.bar_height + 2, kBlack);
+  draw_text(img, hi, out.bar_x + out.bar_width - hi.width, out.bar_y + out.bar_height + 2, kBlack);
+  return out;
+}
+
 }  // namespace xdnn::explain

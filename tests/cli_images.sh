@@ -88,6 +88,8 @@ printf 'The cat sat\non the mat, dog\n' >"$dir/texts.txt"
 "$xdnn" explain --model "$lstm" --input "$dir/texts.txt" --vocab "$dir/vocab.json" --method gradient-x-input \
   --out "$dir/txt_attr.npy" >/dev/null
 cmp "$dir/ids_attr.npy" "$dir/txt_attr.npy" || fail "a .txt input differs from its token ids"
+"$xdnn" explain --model "$lstm" --input "$dir/texts.txt" --vocab "$dir/vocab.json" --method saliency \
+  --out "$dir/a.npy" --png "$dir/tokens.png" | grep -q "wrote $dir/tokens.png" || fail "token --png"
 "$xdnn" run --model "$lstm" --text "the cat sat" --vocab "$dir/vocab.json" --out "$dir/y_text.npy" >/dev/null
 npy "$dir/ids1.npy" '<i8' '(1, 12)' 8 2 3 4 0 0 0 0 0 0 0 0 0
 "$xdnn" run --model "$lstm" --input "$dir/ids1.npy" --out "$dir/y_ids.npy" >/dev/null

@@ -158,3 +158,33 @@ TEST_CASE("heatmap and report pictures: RGB inputs drawn in colour, grey ones as
   // Two channels are not a colour picture: their mean, (H, W).
   CHECK(display_image(Tensor({1, 2, 1, 2}, DType::F64), 0).shape() == Shape{1, 2});
 }
+
+TEST_CASE("overlay: token pictures put each token's text on its colour, light text on saturated cells") {
+  OverlayOptions opt;
+  opt.title = "#0 target 1 pred 1";
+  const Overlay o = render_token_overlay({-2, 0, 2}, {"ab", "cd", "ef"}, opt);
+  CHECK(o.colormap == "bwr");
+  // Cells: each its text width + 6, 2 pixels apart, left to right from (map_x, map_y), 16 pixels tall.
+  const int w0 = render_text("ab").width + 6, w1 = render_text("cd").width + 6;
+  const int x1 = o.map_x + w0 + 2, x2 = x1 + w1 + 2;
+  CHECK(px(o.image, o.map_x + 1, o.map_y + 1) == std::array<int, 3>{0, 0, 255});  // -s: blue
+  CHECK(px(o.image, x1 + 1, o.map_y + 1) == std::array<int, 3>{255, 255, 255});   // 0: white
+  CHECK(px(o.image, x2 + 1, o.map_y + 1) == std::array<int, 3>{255, 0, 0});       // +s: red
+  auto count = [&](int x0, int w, std::array<int, 3> colour) {
+    int n = 0;
+    for (int y = o.map_y; y < o.map_y + 16; ++y)
+      for (int x = x0; x < x0 + w; ++x) n += px(o.image, x, y) == colour;
+    return n;
+  };
+  CHECK(count(o.map_x, w0, {255, 255, 255}) > 5);  // white "ab" on blue
+  CHECK(count(o.map_x, w0, {0, 0, 0}) == 0);
+  CHECK(count(x1, w1, {0, 0, 0}) > 5);  // black "cd" on white
+  CHECK(count(x2, w0, {255, 255, 255}) > 5);
+  CHECK(px(o.image, o.bar_x, o.bar_y + 5) == std::array<int, 3>{0, 0, 255});
+  CHECK(px(o.image, o.bar_x + o.bar_width - 1, o.bar_y + 5) == std::array<int, 3>{255, 0, 0});
+  // Long sequences wrap into rows instead of one endless strip.
+  const Overlay wide = render_token_overlay(std::vector<double>(200, 1.0), std::vector<std::string>(200, "word"), opt);
+  CHECK(wide.image.width < 700);
+  CHECK(wide.bar_y > wide.map_y + 5 * 16);
+  check_error([&] { render_token_overlay({1.0}, {"a", "b"}, opt); }, "overlay", "1 values for 2 tokens");
+}

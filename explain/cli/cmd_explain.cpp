@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "explain/attention.h"
 #include "explain/cli/commands.h"
 #include "explain/heatmap.h"
 #include "explain/registry.h"
@@ -22,6 +24,7 @@
 #include "explain/targets.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
+#include "models/io/tokenizer.h"
 #include "models/load.h"
 
 namespace xdnn::cli {
@@ -83,6 +86,7 @@ struct PngRequest {
   Tensor attribution, input, pixels;  // pixels: the pictures before --mean / --std, or undefined
   std::vector<int64_t> targets, predicted;
   std::vector<std::string> class_names;
+  std::vector<std::string> vocabulary;  // token id -> text, for token pictures (empty: ids)
   explain::OverlayOptions overlay;
 };
 
@@ -94,14 +98,26 @@ void write_png(const std::string& path, const PngRequest& r) {
   const Tensor a = r.attribution.to(DType::F64);
   const int64_t N = a.dim(0);
   std::vector<explain::RgbImage> tiles;
-  if (a.ndim() == 2) {
+  auto title = [&](int64_t n) {
+    return "#" + std::to_string(n) + " target " + class_text(r.targets[n], r.class_names) + " pred " +
+           class_text(r.predicted[n], r.class_names);
+  };
+  if (a.ndim() == 2 && r.input.dtype() == DType::I64 && r.input.shape() == a.shape()) {
+    // Token ids (N, T): each sample's tokens as text on their relevance colours.
+    for (int64_t n = 0; n < N; ++n) {
+      explain::OverlayOptions o = r.overlay;
+      o.title = title(n);
+      std::vector<double> values(static_cast<size_t>(a.dim(1)));
+      for (int64_t t = 0; t < a.dim(1); ++t) values[t] = a.item(n * a.dim(1) + t);
+      tiles.push_back(explain::render_token_overlay(values, explain::token_labels(r.input, n, r.vocabulary), o).image);
+    }
+  } else if (a.ndim() == 2) {
     tiles.push_back(explain::render_heatmap(a, Tensor()));
   } else if (a.ndim() == 4 && r.input.is_float() && r.input.ndim() == 4 && r.input.dim(0) == N) {
     const Tensor shown = r.pixels.defined() ? r.pixels : r.input;
     for (int64_t n = 0; n < N; ++n) {
       explain::OverlayOptions o = r.overlay;
-      o.title = "#" + std::to_string(n) + " target " + class_text(r.targets[n], r.class_names) + " pred " +
-                class_text(r.predicted[n], r.class_names);
+      o.title = title(n);
       const Tensor picture = shown.slice_batch(n, n + 1).reshape({shown.dim(1), shown.dim(2), shown.dim(3)});
       tiles.push_back(explain::render_overlay(explain::display_map(a, r.input, n), picture, o).image);
     }
@@ -149,10 +165,22 @@ void run_explain(const ExplainArgs& a) {
   req.targets = resolve_target_option(a.target, model, req.input);
   // The prediction written on each --png picture (one more forward pass, only for images).
   std::vector<int64_t> predicted;
-  if (!a.png.empty() && req.input.ndim() == 4) predicted = explain::resolve_targets(model, req.input, -1);
+  if (!a.png.empty() && (req.input.ndim() == 4 || model.takes_token_ids()))
+    predicted = explain::resolve_targets(model, req.input, -1);
+  std::vector<std::string> vocabulary;  // for token pictures: --vocab, else vocab.json beside a checkpoint
+  if (!a.png.empty() && model.takes_token_ids()) {
+    const size_t colon = a.model.find(':');  // "ARCH:dir/epoch-2.safetensors" names its checkpoint after it
+    const std::string beside =
+        text::vocabulary_path_for_checkpoint(colon == std::string::npos ? a.model : a.model.substr(colon + 1));
+    if (!in.vocab.empty())
+      vocabulary = explain::load_vocabulary_tokens(in.vocab);
+    else if (a.model.ends_with(".safetensors") && std::filesystem::exists(beside))
+      vocabulary = explain::load_vocabulary_tokens(beside);
+  }
   req.progress = isatty(2) != 0;
   auto write_heatmaps = [&](const Tensor& values) {
-    PngRequest png{values, req.input.to(Device::CPU), loaded.pixels, req.targets, predicted, model.class_names, {}};
+    PngRequest png{values,    req.input.to(Device::CPU), loaded.pixels, req.targets,
+                   predicted, model.class_names,         vocabulary,    {}};
     png.overlay.colormap = a.colormap;
     png.overlay.alpha = a.png_alpha;
     write_png(a.png, png);
