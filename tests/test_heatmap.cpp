@@ -198,7 +198,9 @@ TEST_CASE("report: a cell whose map is zero everywhere says so") {
   req.methods = {"saliency"};
   CHECK(render_report(req).find("all zero") == std::string::npos);
   req.methods = {"gradient-x-input"};
-  CHECK(render_report(req).find("all zero") != std::string::npos);
+  const std::string page = render_report(req);
+  CHECK(page.find("all zero") != std::string::npos);
+  CHECK(page.find("width=\"112\" height=\"112\"") != std::string::npos);  // 28x28 cells drawn at 4x
 }
 
 TEST_CASE("report: a registered choice an option names is described from its registry") {
