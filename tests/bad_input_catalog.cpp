@@ -76,6 +76,8 @@ const Case kCases[] = {
   {"cw-steps-0", "--steps: must be between 1 and 100000, got 0",
    "attack --method cw-l2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --steps 0 --out {tmp}/adv.npy"},
   {"cw-negative-const", "--initial-const: must be > 0", "attack --method cw-l2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --initial-const -1 --out {tmp}/adv.npy"},
+  {"cw-radius", "attack cw-l2: --radius is for fgsm and pgd", "attack --method cw-l2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius 0.1 --out {tmp}/adv.npy"},
+  {"pgd-confidence", "attack pgd: --confidence is for cw-l2", "attack --method pgd --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius 0.1 --confidence 2 --out {tmp}/adv.npy"},
   {"attack-empty-box", "is empty: --box-min must be below --box-max", "attack --method cw-l2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --box-min 1 --box-max 1 --out {tmp}/adv.npy"},
   {"attack-negative-radius", "--radius", "attack --method fgsm --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius -1 --out {tmp}/adv.npy"},
   {"report-fashion-test-1e8", "--fashion-test: must be between 1 and 10000", "report --model {golden}/models/cnn.onnx --fashion-test 100000000 --out {tmp}/r.html"},

@@ -141,8 +141,15 @@ void add_attack_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     cuda::require_cpu_command(args->device, "xdnn attack");  // before loading anything
     args->options.abort_early = !args->no_abort_early;
-    if (!explain::attacks().find(args->options.method).minimal_l2 && cmd->count("--radius") == 0)
-      throw Error("attack " + args->options.method + ": --radius is required");
+    const bool cw = explain::attacks().find(args->options.method).minimal_l2;
+    if (!cw && cmd->count("--radius") == 0) throw Error("attack " + args->options.method + ": --radius is required");
+    // An option the method does not read is an error, not silently ignored.
+    const std::vector<std::string> l_inf = {"--radius", "--step-size"},
+                                   l2 = {"--targets",       "--confidence", "--search-steps",
+                                         "--initial-const", "--lr",         "--no-abort-early"};
+    for (const std::string& name : cw ? l_inf : l2)
+      if (cmd->count(name))
+        throw Error("attack " + args->options.method + ": " + name + " is for " + (cw ? "fgsm and pgd" : "cw-l2"));
     run_attack(*args, cmd);
   });
 }
