@@ -63,15 +63,18 @@ AnchorSpace AnchorSpace::make(const ExplainRequest& req) {
                 p.tokens ? "token inputs replace tokens by --pad-id" : "image groups are replaced by --baseline");
   if (!tabular && req.options.has("feature-names") && !req.options.get("feature-names", "").empty())
     throw Error("anchors: --feature-names applies to tabular inputs (N, D)");
+  if (!p.tokens && !req.options.get("padding-id", "").empty())
+    throw Error("anchors: --padding-id applies to token inputs (N, T)");
 
   if (p.tokens) {
     s.kind = Kind::Tokens;
     s.features = "tokens";
     s.pad_id_ = p.pad_id;
+    s.padding_id_ = req.options.get("padding-id", "").empty() ? s.pad_id_ : req.options.get_int("padding-id", 0);
     const int64_t T = s.x_.dim(1);
     const int64_t* ids = s.x_.data<int64_t>();
     for (int64_t t = 0; t < T; ++t)
-      if (ids[t] != s.pad_id_)  // a pad token is not "present": replacing it changes nothing
+      if (ids[t] != s.padding_id_)  // padding is not "present": never replaced, never in a rule
         s.predicates.push_back({t, AnchorPredicate::Op::Kept, 0, ids[t], "position " + std::to_string(t)});
     return s;
   }
@@ -202,10 +205,13 @@ void AnchorSpace::draw(const Anchor& a, int64_t count, SplitMix64& rng, Tensor& 
   const int64_t F = kind == Kind::Tokens ? per : groups_.count;
   std::vector<char> anchored(F, 0), kept(F);
   for (int i : a) anchored[predicates[i].feature] = 1;
+  const int64_t* ids = kind == Kind::Tokens ? x_.data<int64_t>() : nullptr;
   for (int64_t r = 0; r < count; ++r) {
-    for (int64_t f = 0; f < F; ++f) kept[f] = anchored[f] || rng.uniform() >= replace_prob_;
+    for (int64_t f = 0; f < F; ++f) {
+      const bool draw_keeps = rng.uniform() >= replace_prob_;  // one draw per feature, kept or not
+      kept[f] = anchored[f] || draw_keeps || (ids && ids[f] == padding_id_);
+    }
     if (kind == Kind::Tokens) {
-      const int64_t* ids = x_.data<int64_t>();
       int64_t* out = rows.data<int64_t>() + (row0 + r) * per;
       for (int64_t t = 0; t < per; ++t) out[t] = kept[t] ? ids[t] : pad_id_;
     } else {

@@ -7,7 +7,9 @@
 //     anchor constrains and the row violates takes a background value of that column inside the allowed
 //     interval, drawn uniformly (x_d itself when none lies there). coverage(A) = the fraction of background
 //     rows that satisfy A (D(·|∅) is the background).
-//   - token ids (1, T): predicate "token x_t at position t" for every position whose id is not --pad-id.
+//   - token ids (1, T): predicate "token x_t at position t" for every position whose id is not the padding
+//     id (--padding-id, default --pad-id); padding positions are never replaced. Replacing by an UNK token
+//     (as the paper) while the sequences are padded with another id: --pad-id UNK --padding-id PAD.
 //   - images (1, C, H, W): predicate "feature group g kept" for every group of --feature-mask (grid:S,
 //     slic:K, a .npy), as LIME's superpixels.
 //   For tokens and images D(·|A) keeps the anchor's features and replaces each other feature with
@@ -59,7 +61,8 @@ class AnchorSpace {
   Tensor background_;  // tabular: (M, D) F64
   Tensor baseline_;    // groups: (1, C, H, W) F64
   FeatureGroups groups_;
-  int64_t pad_id_ = 0;
+  int64_t pad_id_ = 0;      // tokens: the id that replaces a token
+  int64_t padding_id_ = 0;  // tokens: the id of padding positions (kept as they are)
   double replace_prob_ = 0.5;
 };
 

@@ -291,6 +291,8 @@ MethodRegistration reg{
       {"batch-size", "100", "draws of D(.|A) per sampling step", "INT"},
       {"max-samples", "100000", "model evaluations per sample, at most", "INT"},
       {"max-anchor-size", "0", "predicates per anchor, at most (0: no limit)", "INT"},
+      {"padding-id", "", "token inputs: id of padding positions, never replaced nor in a rule (default: --pad-id)",
+       "INT"},
       {"replace-prob", "0.5", "token and image inputs: probability that a feature outside the anchor is replaced",
        "FLOAT"}},
      anchors}};

@@ -131,6 +131,12 @@ TEST_CASE("anchors: a token model that fires on one token is explained by that t
   CHECK(r["coverage"].get<double>() == 0.5);  // (1 − replace-prob)^1
   CHECK(a.values.shape() == Shape{1, 8});
   for (int64_t t = 0; t < 8; ++t) CHECK(a.values.item(t) == (t == 2 ? 1.0 : 0.0));
+  // Replaced by an UNK id (7) while the sequence is padded with 0: the padding is never a predicate.
+  const Tensor padded = Tensor::from_vector({1, 8}, std::vector<int64_t>{1, 5, 3, 0, 0, 0, 0, 0});
+  const nlohmann::json u = rules_of(run("anchors", m, padded, {1}, {{"pad-id", "7"}, {"padding-id", "0"}}))[0];
+  REQUIRE(u["predicates"].size() == 1);
+  CHECK(u["predicates"][0]["feature"] == 1);
+  CHECK(u["precision"].get<double>() == 1.0);
 }
 
 TEST_CASE("anchors: an image model that reads one grid cell is explained by that cell") {
@@ -207,6 +213,7 @@ TEST_CASE("anchors: bad options fail with one line naming the option, before any
   fails({}, "--background");
   fails({{"background", narrow}}, "(M, 4)");
   fails({{"background", bg}, {"baseline", "0"}}, "--baseline");
+  fails({{"background", bg}, {"padding-id", "0"}}, "--padding-id");
   const Model t = trigger_token_model(4);
   const std::string msg = error_of([&] { run("anchors", t, Tensor::full({1, 4}, 1, DType::I64), {1}, {}); });
   CHECK(msg.find("--pad-id") != std::string::npos);
