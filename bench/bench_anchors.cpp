@@ -106,9 +106,10 @@ int main(int argc, char** argv) {
       if (eq == std::string::npos) throw Error("--option " + o + ": expected K=V");
       given[o.substr(0, eq)] = o.substr(eq + 1);
     }
-    std::printf("anchors on the first %lld test sequences, %d thread(s), pad-id 0", static_cast<long long>(samples),
-                threads);
-    for (const auto& [k, v] : given) std::printf(", %s=%s", k.c_str(), v.c_str());
+    std::printf("anchors on the first %lld test sequences, %d thread(s), options pad-id=0",
+                static_cast<long long>(samples), threads);
+    for (const auto& [k, v] : given) std::printf(" %s=%s", k.c_str(), v.c_str());
+    std::printf(" (later ones win)");
     std::printf(
         "\n\n| checkpoint | model accuracy | anchor holds the trigger | anchor = the trigger alone | precision >= tau "
         "| mean precision | mean coverage | mean predicates | mean model evaluations | s per sample (wall / CPU) "
