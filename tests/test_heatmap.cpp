@@ -252,6 +252,7 @@ TEST_CASE("report: every perturbation method runs; grouping methods draw their g
                  "meaningful-perturbation",
                  "extremal-perturbation",
                  "prediction-difference",
+                 "perceptual-ball",
                  "anchors"};
   // grid:14: 4 cells of 14x14 pixels (exact Shapley values take at most 14 groups), few samples and steps.
   req.options = {{"feature-mask", "grid:14"},
@@ -273,7 +274,8 @@ TEST_CASE("report: every perturbation method runs; grouping methods draw their g
     CHECK(img.at(10, 10) !=
           RGB(0, 0, 0));  // inside a cell: the heatmap (never black: white and colours blend with grey)
   }
-  for (const char* method : {"saliency", "rise", "prediction-difference"}) {  // no feature groups: no lines
+  for (const char* method :
+       {"saliency", "rise", "prediction-difference", "perceptual-ball"}) {  // no feature groups: no lines
     CAPTURE(method);
     const Decoded img = image_in_page(page, std::string(method) + " 0");
     CHECK(img.at(55, 10) != RGB(0, 0, 0));
