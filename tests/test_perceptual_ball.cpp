@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/registry.h"
 #include "layers/registry.h"
@@ -101,7 +102,7 @@ TEST_CASE("perceptual ball: on a linear score PGD ends at -eps w/|w|; saliency =
     }
 }
 
-TEST_CASE("perceptual ball: seeded random starts reproduce and do not depend on the batch split") {
+TEST_CASE("perceptual ball: seeded random starts reproduce, whatever the batch split and thread count") {
   Rng rng(5);
   const Model m = testing::mlp(rng, 5, 8, 2);
   const Tensor x = random_tensor({3, 5}, rng, -1, 1).to(DType::F64);
@@ -114,6 +115,10 @@ TEST_CASE("perceptual ball: seeded random starts reproduce and do not depend on 
   req.targets = {0, 1, 0};
   req.options = resolve_options(find_method("perceptual-ball"), opts);
   const Tensor c = run_in_chunks(find_method("perceptual-ball"), req, 1).values;
+  const int saved_threads = num_threads();
+  set_num_threads(saved_threads == 1 ? 2 : 1);  // the other thread count
+  const Tensor e = run(m, x, {0, 1, 0}, opts).values;
+  set_num_threads(saved_threads);
   const Tensor o = run(m, x, {0, 1, 0},
                        {{"init", "0.5"}, {"seed", "8"}, {"steps", "4"}, {"radius", "0.2"}, {"output", "perturbation"}})
                        .values;
@@ -121,6 +126,7 @@ TEST_CASE("perceptual ball: seeded random starts reproduce and do not depend on 
   for (int64_t i = 0; i < a.numel(); ++i) {
     CHECK(a.item(i) == b.item(i));
     CHECK(a.item(i) == c.item(i));
+    CHECK(a.item(i) == e.item(i));
     differs = differs || a.item(i) != o.item(i);
   }
   CHECK(differs);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <memory>
 
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/conditional_gaussian.h"
 #include "explain/registry.h"
@@ -205,7 +206,7 @@ TEST_CASE("prediction difference: zero evidence outside the region a model reads
   CHECK(std::abs(self.item(2 * 6 + 2)) > 1e-3);
 }
 
-TEST_CASE("prediction difference: seeded draws are reproducible and independent of the batch split") {
+TEST_CASE("prediction difference: seeded draws are reproducible, independent of the batch split and thread count") {
   Rng rng(6);
   const Model m = region_model();
   Tensor x({3, 1, 6, 6}, DType::F64);
@@ -225,9 +226,14 @@ TEST_CASE("prediction difference: seeded draws are reproducible and independent 
     req.options = resolve_options(find_method("prediction-difference"), opts);
     load_option_files(find_method("prediction-difference"), req.options);
     const Tensor c = run_in_chunks(find_method("prediction-difference"), req, 1).values;
+    const int saved_threads = num_threads();
+    set_num_threads(saved_threads == 1 ? 2 : 1);  // the other thread count
+    const Tensor d = run(m, x, opts).values;
+    set_num_threads(saved_threads);
     for (int64_t i = 0; i < a.numel(); ++i) {
       CHECK(a.item(i) == b.item(i));
       CHECK(a.item(i) == c.item(i));
+      CHECK(a.item(i) == d.item(i));
     }
   }
 }
