@@ -20,6 +20,9 @@
 // feature maps). A position's relevance is the mean WE over the windows that contain it (§3.3).
 // The perturbed copies go through the model in bounded chunks (explain/copies.h); at a hidden layer the
 // chunk's input rows are the batch repeated and the layer's value is replaced (Model::forward's `replace`).
+// The layers below it run again on the repeated rows (their outputs are then discarded): cheaper schemes that
+// start the forward at the layer would have to know which earlier values carry the batch, and the shape
+// arithmetic of ONNX exports (Shape -> Gather -> Reshape, made from the input) must see the stacked batch.
 // Random draws: one stream per sample n, seeded by --seed and first_sample + n (so a batch split into
 // passes draws the same numbers), consumed in window order; the thread count never enters.
 #include <algorithm>
