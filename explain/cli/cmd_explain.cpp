@@ -1,4 +1,5 @@
 // `xdnn explain --model M --input X.npy [--target K] --method NAME [method options] --out A.npy [--png F]`
+//              [--chunk C] [--resume]; under `mpirun -np R` the ranks share the rows (explain/cli/cluster.h)
 //
 // The method options are not listed here: the command declares the union of every registered method's
 // options (explain/registry.h), so a new method needs no change to this file. Only the options of the
@@ -6,6 +7,7 @@
 // result is a rule (anchors) writes its rules as JSON when --out ends in .json, its feature mask otherwise.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -17,8 +19,11 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/attention.h"
+#include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
+#include "explain/cli/resumable.h"
 #include "explain/heatmap.h"
+#include "explain/influence/influence.h"
 #include "explain/registry.h"
 #include "explain/report.h"
 #include "explain/targets.h"
@@ -37,6 +42,8 @@ struct ExplainArgs {
   std::string device = "cpu";
   std::string target;  // empty: each sample's argmax; a class index; or a labels .npy
   InputOptions input_options;
+  int64_t chunk = 256;
+  bool resume = false;
   std::map<std::string, std::string> values;  // method option values, by name
   std::map<std::string, bool> flags;          // method flag values, by name
   std::map<std::string, CLI::Option*> given;  // the declared method options, by name
@@ -130,6 +137,32 @@ void write_png(const std::string& path, const PngRequest& r) {
 // `--out R.json`: the method's rules rather than an attribution array.
 bool writes_rules(const std::string& out) { return out.size() > 5 && out.compare(out.size() - 5, 5, ".json") == 0; }
 
+// What a resumed run and every MPI rank must share: the loaded arrays, the model's weights, the targets and
+// every choice that changes the output (explain/cli/resumable.h, explain/cli/cluster.h).
+struct RunIdentity {
+  std::string choices;                                  // "method=saliency precision=float64 ... seed=0"
+  std::vector<std::pair<std::string, uint64_t>> items;  // what each hash covers, the hash
+};
+RunIdentity run_identity(const ExplainArgs& a, Model& model, const explain::ExplainRequest& req) {
+  std::string choices = "method=" + a.method + " precision=" + a.precision + " device=" + a.device;
+  for (const auto& [name, value] : req.options.values) choices += " " + name + "=" + value;
+  uint64_t arrays = cluster::hash_bytes("option arrays");
+  for (const auto& [name, t] : req.options.arrays) arrays = cluster::hash_bytes(name, arrays ^ cluster::hash_tensor(t));
+  const std::string_view targets(reinterpret_cast<const char*>(req.targets.data()), req.targets.size() * 8);
+  return {choices,
+          {{"--input '" + a.input + "'", cluster::hash_tensor(req.input)},
+           {"--model '" + a.model + "'", cluster::hash_model(model)},
+           {"the method options' files", arrays},
+           {"the targets (--target '" + a.target + "')", cluster::hash_bytes(targets)},
+           {"the options (" + choices + ")", cluster::hash_bytes(choices)}}};
+}
+
+std::string hash_text(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 void run_explain(const ExplainArgs& a) {
   const explain::MethodInfo& method = explain::find_method(a.method);
   std::map<std::string, std::string> given;
@@ -143,6 +176,12 @@ void run_explain(const ExplainArgs& a) {
   }
   explain::ExplainRequest req;
   req.options = explain::resolve_options(method, given);  // before loading anything: fail fast
+  // Options that write a file per sample (attention --png-dir, erasure-flip --summary) and rule outputs need
+  // the whole batch in one pass on one process.
+  const bool one_pass = req.options.has("png-dir") || req.options.has("summary");
+  if ((one_pass || writes_rules(a.out)) && cluster::size() > 1)
+    throw Error(std::string(one_pass ? "--png-dir and --summary write files per sample" : "--out *.json writes rules") +
+                ": run it as one process, not under mpirun");
 
   const Device device = cuda::select_device(a.device, "--device");  // before loading anything
   check_output_path(a.out, "--out", {a.model, a.input});
@@ -151,7 +190,6 @@ void run_explain(const ExplainArgs& a) {
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
-  model.to(device);
   req.model = &model;
   InputOptions in = a.input_options;
   in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both
@@ -161,7 +199,6 @@ void run_explain(const ExplainArgs& a) {
   // given to a token model stays as it is, so that the model's input check names the file's own dtype.
   if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
-  req.input = req.input.to(device);
   req.targets = resolve_target_option(a.target, model, req.input);
   // The prediction written on each --png picture (one more forward pass, only for images).
   std::vector<int64_t> predicted;
@@ -187,7 +224,11 @@ void run_explain(const ExplainArgs& a) {
   };
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
+  const RunIdentity identity = run_identity(a, model, req);
+  cluster::agree_on(identity.items);  // every MPI rank holds the same inputs (one process: nothing to check)
+  model.to(device);
   if (writes_rules(a.out)) {
+    req.input = req.input.to(device);
     // A rule method (anchors): its result is the JSON of Attribution::parameters["rules"], one object per
     // sample. One pass, so that every sample's rule is kept (rules are small; the mask goes to --png).
     explain::Attribution r = method.run(req);
@@ -202,14 +243,58 @@ void run_explain(const ExplainArgs& a) {
     }
     return;
   }
-  // 256 samples per pass: memory flat in the number of inputs, the same bits as one pass (explain/registry.h).
-  Tensor out = explain::run_in_chunks(method, req, 256).values.to(Device::CPU).to(DType::F32);
-  check_finite_input(out, a.method + " attribution (the model's weights and inputs were finite)",
-                     a.common.allow_nonfinite);
-  save_npy(a.out, out);
-  print_wrote(a.out, a.method + " attributions, " + out.describe());
+  // The rows are computed `chunk` at a time; with R MPI ranks, round by round: rank r computes rows
+  // [n0 + r·chunk, n0 + (r+1)·chunk) and rank 0 gathers the round's rows in rank order and appends them to
+  // the output. Methods are per sample (first_sample gives each row its own random draws), so any cut gives
+  // the bits of one pass (explain/registry.h run_in_chunks), and a killed run resumes at a recorded row.
+  // Hook for a row source that reads as it goes (a folder of images): only req.input.slice_batch below
+  // reads the rows, and run_identity hashes them.
+  const int64_t N = req.input.dim(0);
+  if (N < 1) throw Error(a.input + ": expected at least one sample, got " + req.input.describe());
+  const int64_t chunk = one_pass ? N : a.chunk;
+  const int ranks = cluster::size(), me = cluster::rank();
+  std::unique_ptr<ResumableNpy> writer;
+  if (cluster::is_root()) {
+    std::map<std::string, std::string> key = {{"command", "explain"},
+                                              {"input", hash_text(identity.items[0].second)},
+                                              {"model", hash_text(identity.items[1].second)},
+                                              {"option files", hash_text(identity.items[2].second)},
+                                              {"targets", hash_text(identity.items[3].second)},
+                                              {"options", identity.choices}};
+    writer = std::make_unique<ResumableNpy>(a.out, key, N, a.resume);
+  }
+  const int64_t start = cluster::broadcast(writer ? writer->rows_done() : 0);
+  influence::Progress bar(a.method, N - start, cluster::is_root() && isatty(2) != 0);
+  for (int64_t n0 = start; n0 < N; n0 += chunk * ranks) {
+    const int64_t b = std::min(N, n0 + me * chunk), e = std::min(N, b + chunk);
+    Tensor rows;
+    if (e > b) {
+      explain::ExplainRequest part = req;
+      part.input = req.input.slice_batch(b, e).clone().to(device);
+      part.targets.assign(req.targets.begin() + b, req.targets.begin() + e);
+      part.first_sample = b;
+      part.progress = false;  // the bar is this loop's
+      rows = method.run(part).values.to(Device::CPU).to(DType::F32);
+      if (rows.ndim() < 1 || rows.dim(0) != e - b)
+        throw Error(a.method + ": attribution " + rows.describe() + " does not have one row per sample");
+      check_finite_input(rows, a.method + " attribution (the model's weights and inputs were finite)",
+                         a.common.allow_nonfinite);
+    }
+    const std::string_view mine = rows.defined() ? std::string_view(static_cast<const char*>(rows.raw_data()),
+                                                                    static_cast<size_t>(rows.numel()) * sizeof(float))
+                                                 : std::string_view();
+    const std::string round = cluster::gather(mine);  // rank 0: rows [n0, min(N, n0 + ranks·chunk))
+    if (writer) {
+      const int64_t n = std::min(N, n0 + chunk * ranks) - n0;
+      writer->append(round, n, Shape(rows.shape().begin() + 1, rows.shape().end()), DType::F32);
+      bar.add(n);
+    }
+  }
+  if (!writer) return;  // ranks other than 0 write nothing
+  writer->finish();
+  print_wrote(a.out, a.method + " attributions, float32 " + shape_str(writer->shape()));
   if (!a.png.empty()) {
-    write_heatmaps(out);
+    write_heatmaps(load_npy(a.out));
     print_wrote(a.png, a.method + " heatmap");
   }
 }
@@ -243,6 +328,11 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "compute in float64 (default) or float32; output is float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
+  cmd->add_option("--chunk", args->chunk,
+                  "samples per pass and per resumable step (default 256; the output does not depend on it)")
+      ->check(between(1, 1 << 20));
+  cmd->add_flag("--resume", args->resume,
+                "continue an interrupted run from OUT.progress.json (also done whenever that record exists)");
   add_common_options(cmd, args->common);
   add_input_options(cmd, args->input_options, /*vocab_option=*/false);
   for (const auto& spec : explain::all_method_options()) {

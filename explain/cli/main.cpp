@@ -3,9 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
 #include "kernels/cuda_ops.h"
 
@@ -13,7 +15,9 @@ int main(int argc, char** argv) {
   CLI::App app{"xdnn: build, train and explain deep neural networks"};
   app.require_subcommand(1);
   // Version, backends compiled in and the devices found (kernels/device.cpp).
-  app.set_version_flag("--version", [] { return xdnn::cuda::version_text("0.1.0"); });
+  app.set_version_flag("--version", [] {
+    return xdnn::cuda::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line();
+  });
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_eval_command(app);
@@ -26,37 +30,45 @@ int main(int argc, char** argv) {
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_svcca_command(app);
   xdnn::cli::add_train_command(app);
+  namespace cluster = xdnn::cli::cluster;
   try {
+    // Under mpirun: MPI starts here; only the commands that share their work between ranks may run.
+    cluster::start(&argc, &argv);
+    if (cluster::size() > 1 && (argc < 2 || (std::strcmp(argv[1], "explain") && std::strcmp(argv[1], "influence"))))
+      throw xdnn::Error("under mpirun (" + std::to_string(cluster::size()) +
+                        " ranks) only 'xdnn explain' and 'xdnn influence' run: they share their work between ranks");
     // A bad $XDNN_NUM_THREADS fails here, before any work (the pool reads it at its first use).
     if (const char* threads = std::getenv("XDNN_NUM_THREADS")) xdnn::parse_num_threads(threads);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    cluster::finish();
+    return rc;
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    cluster::finish();
+    return rc;
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    cluster::finish();
+    return rc;
   } catch (const CLI::ParseError& e) {
     // CLI11's own errors (unknown option, missing value, failed check) get the same one line and exit
     // status as every other error, not CLI11's exit codes 104-109 and its own style.
     std::string what = e.what();
     for (char& c : what)
       if (c == '\n') c = ' ';
-    std::fprintf(stderr, "xdnn: error: %s\n", what.c_str());
     const auto used = app.get_subcommands();
-    std::fprintf(stderr, "hint: see 'xdnn %s--help'\n", used.empty() ? "" : (used[0]->get_name() + " ").c_str());
-    return 1;
+    cluster::report_error_and_end(what, "see 'xdnn " + (used.empty() ? "" : used[0]->get_name() + " ") + "--help'");
   } catch (const xdnn::Error& e) {
 #ifdef NDEBUG
-    std::fprintf(stderr, "xdnn: error: %s\n", e.what());
+    cluster::report_error_and_end(e.what(), e.hint());
 #else  // debug builds: the place of the failed check (engine/check.h), on the same line
-    std::fprintf(stderr, "xdnn: error: %s%s\n", e.what(), e.where().empty() ? "" : (" [" + e.where() + "]").c_str());
+    cluster::report_error_and_end(e.what() + (e.where().empty() ? "" : " [" + e.where() + "]"), e.hint());
 #endif
-    if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "xdnn: error: %s\n", e.what());
-    return 1;
+    cluster::report_error_and_end(e.what(), "");
   }
+  cluster::finish();
   return 0;
 }

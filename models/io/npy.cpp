@@ -243,14 +243,15 @@ const char* descr_of(DType d) {
   return "?";
 }
 
-// The complete header (magic, version, length, padded dict) for tensor t.
-std::string make_header(const Tensor& t) {
+}  // namespace
+
+std::string npy_header(const Shape& dims, DType dtype) {
   std::string shape = "(";
-  for (size_t i = 0; i < t.shape().size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape()[i]);
-  if (t.shape().size() == 1) shape += ",";
+  for (size_t i = 0; i < dims.size(); ++i) shape += (i ? ", " : "") + std::to_string(dims[i]);
+  if (dims.size() == 1) shape += ",";
   shape += ")";
   std::string dict =
-      std::string("{'descr': '") + descr_of(t.dtype()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+      std::string("{'descr': '") + descr_of(dtype) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // numpy pads so that the data starts at a multiple of 64 bytes, and ends the dict with '\n'.
   auto padded = [&](size_t prefix) { return (prefix + dict.size() + 1 + 63) / 64 * 64 - prefix; };
   size_t prefix = 10;
@@ -259,7 +260,7 @@ std::string make_header(const Tensor& t) {
     prefix = 12;
     dict_len = padded(prefix);
     if (dict_len > 0xffffffffULL)
-      throw Error("save_npy: header of shape with " + std::to_string(t.ndim()) +
+      throw Error("save_npy: header of shape with " + std::to_string(dims.size()) +
                   " dimensions is too long for the .npy format");
   }
   std::string h(kMagic);
@@ -271,6 +272,10 @@ std::string make_header(const Tensor& t) {
   h += '\n';
   return h;
 }
+
+namespace {
+
+std::string make_header(const Tensor& t) { return npy_header(t.shape(), t.dtype()); }
 
 void check_savable(const Tensor& t, const std::string& name) {
   if (!t.defined()) fail(name, "cannot save an undefined tensor");

@@ -24,6 +24,11 @@ Tensor load_npy(const std::string& path, std::string* file_dtype = nullptr);
 // Writes version 1.0, or 2.0 when the header does not fit version 1.0's 65535 bytes.
 void save_npy(const std::string& path, const Tensor& t);
 
+// The complete header (magic, version, header length, padded dict) of an array of `shape` and `dtype`: the
+// bytes before its data. Lets a writer put the final shape first and append rows as they are computed
+// (explain/cli/resumable.h).
+std::string npy_header(const Shape& shape, DType dtype);
+
 // In-memory versions (fuzzing, tests, embedding). `name_for_errors` is what error messages call the data.
 Tensor parse_npy(const std::string& bytes, const std::string& name_for_errors);
 std::string npy_bytes(const Tensor& t);

@@ -1,0 +1,218 @@
+// explain/cli/cluster.h: MPI when the build has it (XDNN_MPI), a one-rank stand-in otherwise.
+#include "explain/cli/cluster.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/check.h"
+#include "engine/error.h"
+
+#if XDNN_MPI
+// The C API only: Open MPI's deprecated C++ bindings (mpicxx.h) do not compile warning-free.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace xdnn::cli::cluster {
+
+namespace {
+
+int g_rank = 0, g_size = 1;
+bool g_started = false;
+
+// The number of ranks mpirun (or another launcher) says this process is one of; 0 when not launched so.
+int launcher_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return std::getenv("PMIX_RANK") ? 1 : 0;
+}
+
+std::string hex(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+#if XDNN_MPI
+void mpi_check(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  throw Error(std::string("MPI: ") + what + " failed: " + std::string(text, static_cast<size_t>(len)));
+}
+#endif
+
+}  // namespace
+
+void start(int* argc, char*** argv) {
+  const int launched = launcher_size();
+  if (launched == 0) return;
+#if XDNN_MPI
+  mpi_check(MPI_Init(argc, argv), "MPI_Init");
+  g_started = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  // MPI errors come back as codes (mpi_check turns them into an Error), not as an abort inside MPI.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+#else
+  (void)argc;
+  (void)argv;
+  if (launched > 1)
+    throw Error("launched as " + std::to_string(launched) + " MPI ranks, but this xdnn was built without MPI",
+                "rebuild with libopenmpi-dev installed (meson setup -Dmpi=enabled), or run one process");
+#endif
+}
+
+void finish() {
+#if XDNN_MPI
+  if (g_started) MPI_Finalize();
+  g_started = false;
+#endif
+}
+
+int rank() { return g_rank; }
+int size() { return g_size; }
+
+std::string version_line() {
+#if XDNN_MPI
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(text, &len);
+  std::string v(text, static_cast<size_t>(len));
+  if (v.find('\n') != std::string::npos) v.resize(v.find('\n'));
+  while (!v.empty() && (v.back() == ',' || v.back() == ' ' || v.back() == '\0')) v.pop_back();
+  return "MPI: " + v;
+#else
+  return "MPI: not built (-Dmpi=disabled or no MPI library found)";
+#endif
+}
+
+void report_error_and_end(const std::string& message, const std::string& hint) {
+  if (g_size > 1 && g_rank > 0) ::sleep(2);  // see cluster.h: let rank 0 report an error all ranks share
+  const std::string who = g_rank > 0 ? "rank " + std::to_string(g_rank) + ": " : "";
+  std::fprintf(stderr, "xdnn: error: %s%s\n", who.c_str(), message.c_str());
+  if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+  std::fflush(stderr);
+#if XDNN_MPI
+  if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+  finish();
+#endif
+  std::exit(1);
+}
+
+std::string gather(std::string_view mine) {
+  if (g_size == 1) return std::string(mine);
+#if XDNN_MPI
+  if (mine.size() > static_cast<size_t>(INT_MAX))
+    throw Error("MPI: a rank's part of the output is " + std::to_string(mine.size()) +
+                " bytes, over MPI_Gatherv's 2^31 - 1 limit; use more ranks");
+  const int n = static_cast<int>(mine.size());
+  std::vector<int> counts(static_cast<size_t>(g_size)), offsets(static_cast<size_t>(g_size));
+  mpi_check(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
+  std::string all;
+  if (g_rank == 0) {
+    int64_t total = 0;
+    for (int r = 0; r < g_size; ++r) {
+      if (total > INT_MAX) throw Error("MPI: the gathered output passes MPI_Gatherv's 2^31 - 1 bytes");
+      offsets[static_cast<size_t>(r)] = static_cast<int>(total);
+      total += counts[static_cast<size_t>(r)];
+    }
+    all.resize(static_cast<size_t>(total));
+  }
+  mpi_check(MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0,
+                        MPI_COMM_WORLD),
+            "MPI_Gatherv");
+  return all;
+#else
+  return std::string(mine);
+#endif
+}
+
+int64_t broadcast(int64_t v) {
+#if XDNN_MPI
+  if (g_size > 1) {
+    long long x = v;
+    mpi_check(MPI_Bcast(&x, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    return x;
+  }
+#endif
+  return v;
+}
+
+uint64_t hash_bytes(std::string_view bytes, uint64_t seed) {
+  // Each 8-byte word is mixed in with a multiply and a rotate (word order matters); the tail is padded
+  // with its length. Constants: the 64-bit golden ratio and splitmix64's finaliser.
+  uint64_t h = seed ^ (0x9E3779B97F4A7C15ULL * (bytes.size() + 1));
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    h = ((h ^ w) * 0xBF58476D1CE4E5B9ULL);
+    h = (h << 27) | (h >> 37);
+  }
+  uint64_t tail = bytes.size() - i;
+  for (size_t k = i; k < bytes.size(); ++k) tail = (tail << 8) | static_cast<unsigned char>(bytes[k]);
+  h ^= tail;
+  h ^= h >> 31;
+  h *= 0x94D049BB133111EBULL;
+  h ^= h >> 29;
+  return h;
+}
+
+uint64_t hash_tensor(const Tensor& t) {
+  const Tensor c = t.to(Device::CPU);  // storage is contiguous (engine/tensor.h)
+  std::string head = std::string(dtype_name(c.dtype())) + " " + shape_str(c.shape());
+  const std::string_view data(static_cast<const char*>(c.raw_data()),
+                              static_cast<size_t>(c.numel()) * static_cast<size_t>(dtype_size(c.dtype())));
+  return hash_bytes(data, hash_bytes(head));
+}
+
+uint64_t hash_model(Model& m) {
+  uint64_t h = hash_bytes("model");
+  for (Param* p : m.params()) h = hash_bytes(p->name, h ^ hash_tensor(p->value));
+  return h;
+}
+
+void agree_on(const std::vector<std::pair<std::string, uint64_t>>& items) {
+  if (g_size == 1) return;
+  std::string mine(items.size() * 8, '\0');
+  for (size_t i = 0; i < items.size(); ++i) std::memcpy(mine.data() + 8 * i, &items[i].second, 8);
+  const std::string all = gather(mine);  // rank 0: every rank's hashes
+  std::string problem;
+  if (g_rank == 0) {
+    if (all.size() != mine.size() * static_cast<size_t>(g_size)) {
+      problem = "the MPI ranks run different commands (they hash different numbers of inputs)";
+    } else {
+      for (int r = 1; r < g_size && problem.empty(); ++r)
+        for (size_t i = 0; i < items.size() && problem.empty(); ++i) {
+          uint64_t theirs;
+          std::memcpy(&theirs, all.data() + mine.size() * static_cast<size_t>(r) + 8 * i, 8);
+          if (theirs != items[i].second)
+            problem = "MPI ranks disagree on " + items[i].first + ": rank " + std::to_string(r) + " holds hash " +
+                      hex(theirs) + ", rank 0 holds " + hex(items[i].second);
+        }
+    }
+  }
+  // Every rank learns whether rank 0 found a difference; rank 0 alone reports it (and ends all ranks).
+  if (broadcast(problem.empty() ? 0 : 1) != 0) {
+    if (g_rank == 0) throw Error(problem, "every rank must read the same files with the same options");
+    for (;;) ::pause();  // rank 0's MPI_Abort ends this rank
+  }
+}
+
+std::pair<int64_t, int64_t> share(int64_t n, int64_t align, int r, int ranks) {
+  check(align >= 1 && ranks >= 1 && r >= 0 && r < ranks, "cluster::share: bad arguments");
+  const int64_t chunks = (n + align - 1) / align;
+  const int64_t per = (chunks + ranks - 1) / ranks;
+  const int64_t b = std::min(n, r * per * align), e = std::min(n, (r + 1) * per * align);
+  return {b, e};
+}
+
+}  // namespace xdnn::cli::cluster
