@@ -126,9 +126,9 @@ std::string gather(std::string_view mine) {
     }
     all.resize(static_cast<size_t>(total));
   }
-  mpi_check(MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0,
-                        MPI_COMM_WORLD),
-            "MPI_Gatherv");
+  mpi_check(
+      MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0, MPI_COMM_WORLD),
+      "MPI_Gatherv");
   return all;
 #else
   return std::string(mine);

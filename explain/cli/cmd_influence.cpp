@@ -6,13 +6,15 @@
 // (explain/influence/influence.h). Output: float32 (n_test, n_train); self-influence: (n_train).
 // Checkpoints are model specs (models/load.h): ONNX files or xdnn safetensors checkpoints; without
 // --lr the learning rate comes from each checkpoint's "lr" metadata (models/train/checkpoint.h).
-// Every check on the inputs runs before the long computation starts.
+// Every check on the inputs runs before the long computation starts. Under `mpirun -np R` the ranks share
+// the training examples (run_sharded).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -22,6 +24,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
@@ -124,6 +127,68 @@ void report_top(const InfluenceArgs& a, const Tensor& S, const influence::Influe
   }
 }
 
+// Under `mpirun -np R` (explain/cli/cluster.h): rank r scores the training examples of its share, whole
+// chunks of the one-process run (cluster::share), i.e. the columns [b_r, e_r) of S (n_test, n_train), or
+// the entries [b_r, e_r) of self-influence (n_train); rank 0 gathers the float32 blocks in rank order and
+// places them. Every score is one training example's: the ranks split outputs, never a sum, so S is bit for
+// bit the one-process S. Rank 0 returns S (float32); the others an undefined tensor.
+Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo& method,
+                   const std::vector<Model*>& ptrs, const std::vector<double>& lrs,
+                   const influence::InfluenceData& data, const influence::InfluenceOptions& opt) {
+  // (H + λI)⁻¹ needs the Hessian of the whole training set on every rank: no split of the outputs alone.
+  if (method.solves_hessian)
+    throw Error(a.method + " does not share its work over MPI ranks (its Hessian sums over the whole training set)",
+                "run it as one process, without mpirun");
+  std::string choices = "method=" + a.method + " params=" + a.params + " projection=" + std::to_string(a.projection) +
+                        " seed=" + std::to_string(a.seed) + " chunk=" + std::to_string(a.chunk) + " lr=";
+  for (size_t c = 0; c < lrs.size(); ++c) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.17g", c ? "," : "", lrs[c]);  // exact: ranks compare these bytes
+    choices += buf;
+  }
+  std::vector<std::pair<std::string, uint64_t>> items = {
+      {"--train-x '" + a.train_x + "'", cluster::hash_tensor(data.train_x)},
+      {"--train-y '" + a.train_y + "'", cluster::hash_tensor(data.train_y)},
+      {"the options (" + choices + ")", cluster::hash_bytes(choices)}};
+  if (data.test_x.defined()) {
+    items.push_back({"--test-x '" + a.test_x + "'", cluster::hash_tensor(data.test_x)});
+    items.push_back({"--test-y '" + a.test_y + "'", cluster::hash_tensor(data.test_y)});
+  }
+  for (size_t c = 0; c < ptrs.size(); ++c)
+    items.push_back({"checkpoint " + std::to_string(c + 1) + " ('" + split_commas(a.checkpoints, true)[c] + "')",
+                     cluster::hash_model(*ptrs[c])});
+  cluster::agree_on(items);
+
+  const int64_t n_train = data.train_x.dim(0), ranks = cluster::size();
+  const auto [b, e] = cluster::share(n_train, opt.chunk, cluster::rank(), static_cast<int>(ranks));
+  Tensor mine;
+  if (e > b) {
+    influence::InfluenceData shard = data;
+    shard.train_x = data.train_x.slice_batch(b, e).clone();
+    shard.train_y = data.train_y.slice_batch(b, e).clone();
+    mine = method.run(ptrs, lrs, shard, opt).to(DType::F32);
+  }
+  const std::string all = cluster::gather(
+      mine.defined() ? std::string_view(static_cast<const char*>(mine.raw_data()), mine.numel() * sizeof(float))
+                     : std::string_view());
+  if (!cluster::is_root()) return Tensor();
+  const bool self = !method.needs_test;
+  const int64_t n_test = self ? 1 : data.test_x.dim(0);
+  Tensor S(self ? Shape{n_train} : Shape{n_test, n_train}, DType::F32);
+  if (static_cast<int64_t>(all.size()) != n_test * n_train * static_cast<int64_t>(sizeof(float)))
+    throw Error("MPI: gathered " + std::to_string(all.size()) + " bytes of scores, expected " +
+                std::to_string(n_test * n_train * static_cast<int64_t>(sizeof(float))));
+  // Rank r's block is (n_test, e_r − b_r), row-major, after the blocks of ranks 0..r−1.
+  float* s = S.data<float>();
+  const char* at = all.data();
+  for (int r = 0; r < ranks; ++r) {
+    const auto [rb, re] = cluster::share(n_train, opt.chunk, r, static_cast<int>(ranks));
+    for (int64_t j = 0; j < n_test; ++j, at += (re - rb) * sizeof(float))
+      std::memcpy(s + j * n_train + rb, at, static_cast<size_t>(re - rb) * sizeof(float));
+  }
+  return S;
+}
+
 void run_influence(const InfluenceArgs& a) {
   const influence::InfluenceMethodInfo& method = influence::influence_methods().find(a.method);
   const bool self = !method.needs_test;
@@ -141,7 +206,7 @@ void run_influence(const InfluenceArgs& a) {
   if (a.solver == "lissa" && !method.solves_hessian)
     throw Error("--solver lissa: only the influence-function method solves a linear system");
   opt.chunk = a.chunk;
-  opt.progress = isatty(2) != 0;
+  opt.progress = isatty(2) != 0 && cluster::is_root();  // only rank 0 draws (its share's progress)
   if (a.top < 0) throw Error("--top: expected a non-negative count");
   if (!a.html.empty() && a.top == 0) throw Error("--html needs --top K");
   if (self && a.top > 0) throw Error("--top: not available for " + a.method + " (its output has no test axis)");
@@ -199,9 +264,11 @@ void run_influence(const InfluenceArgs& a) {
     throw Error(msg, e.hint());
   }
 
-  const Tensor S = method.run(ptrs, lrs, data, opt);
-  save_npy(a.out, S.to(DType::F32));
-  print_wrote(a.out, a.method + " scores, " + S.to(DType::F32).describe());
+  const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, opt)
+                                       : method.run(ptrs, lrs, data, opt).to(DType::F32);
+  if (!cluster::is_root()) return;  // only rank 0 writes
+  save_npy(a.out, S);
+  print_wrote(a.out, a.method + " scores, " + S.describe());
   if (a.top > 0) report_top(a, S, data);
 }
 

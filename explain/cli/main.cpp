@@ -15,9 +15,8 @@ int main(int argc, char** argv) {
   CLI::App app{"xdnn: build, train and explain deep neural networks"};
   app.require_subcommand(1);
   // Version, backends compiled in and the devices found (kernels/device.cpp).
-  app.set_version_flag("--version", [] {
-    return xdnn::cuda::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line();
-  });
+  app.set_version_flag("--version",
+                       [] { return xdnn::cuda::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line(); });
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_eval_command(app);

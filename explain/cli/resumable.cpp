@@ -58,7 +58,8 @@ ResumableNpy::ResumableNpy(std::string out, std::map<std::string, std::string> k
       partial_(partial_path(out_)),
       record_(record_path(out_)),
       key_(std::move(key)),
-      rows_total_(rows_total) {
+      rows_total_(rows_total),
+      stop_after_(stop_after_chunks()) {
   key_["rows"] = std::to_string(rows_total_);
   struct stat st {};
   if (::stat(record_.c_str(), &st) == 0) {
@@ -76,6 +77,7 @@ void ResumableNpy::read_record() {
   text << in.rdbuf();
   if (!in) throw record_error(out_, "cannot read the progress record");
   const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw record_error(out_, "malformed progress record (not valid JSON)");
   try {
     if (!j.is_object() || j.value("xdnn_progress", 0) != kRecordVersion)
       throw record_error(out_, "not an xdnn progress record (version " + std::to_string(kRecordVersion) + ")");
@@ -85,14 +87,14 @@ void ResumableNpy::read_record() {
       if (!k.contains(name)) throw record_error(out_, "the record lacks the run's '" + name + "'");
       const std::string recorded = k.at(name).get<std::string>();
       if (recorded != value)
-        throw record_error(out_, "it records a run with another " + name + " (recorded '" + recorded + "', now '" +
-                                     value + "'): refusing to mix two runs");
+        throw record_error(out_, "the recorded run's " + name + " is '" + recorded + "', this run's is '" + value +
+                                     "': refusing to mix two runs");
     }
     if (k.size() != key_.size()) throw record_error(out_, "its run key has fields this run does not know");
     rows_done_ = j.at("rows_done").get<int64_t>();
     if (rows_done_ < 0 || rows_done_ > rows_total_)
-      throw record_error(out_, "rows_done " + std::to_string(rows_done_) + " is outside [0, " +
-                                   std::to_string(rows_total_) + "]");
+      throw record_error(
+          out_, "rows_done " + std::to_string(rows_done_) + " is outside [0, " + std::to_string(rows_total_) + "]");
     if (rows_done_ > 0) {
       dtype_ = dtype_from_text(j.at("dtype").get<std::string>(), out_);
       row_shape_ = j.at("row_shape").get<Shape>();
@@ -188,8 +190,7 @@ void ResumableNpy::append(std::string_view bytes, int64_t n, const Shape& row_sh
   rows_done_ += n;
   write_record();  // only now do the new rows count
   ++chunks_this_run_;
-  static const int stop_after = stop_after_chunks();
-  if (stop_after > 0 && chunks_this_run_ >= stop_after && rows_done_ < rows_total_)
+  if (stop_after_ > 0 && chunks_this_run_ >= stop_after_ && rows_done_ < rows_total_)
     throw Error("stopped after " + std::to_string(chunks_this_run_) + " chunk(s) (" + std::to_string(rows_done_) +
                     " of " + std::to_string(rows_total_) + " rows) as XDNN_STOP_AFTER_CHUNKS asks",
                 "run the same command again to resume");

@@ -62,6 +62,7 @@ class ResumableNpy {
   bool have_layout_ = false;  // row_shape_ and dtype_ known (from the record or the first append)
   int64_t header_bytes_ = 0;
   int chunks_this_run_ = 0;
+  int stop_after_ = 0;  // XDNN_STOP_AFTER_CHUNKS; 0: never
 };
 
 }  // namespace xdnn::cli

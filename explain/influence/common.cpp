@@ -197,9 +197,14 @@ void Progress::draw(bool final) {
   const int width = 30, filled = static_cast<int>(frac * width);
   std::string bar(filled, '#');
   bar += std::string(width - filled, ' ');
-  std::fprintf(stderr, "\r%s [%s] %3d%%  %lld/%lld  %.1f s%s", label_.c_str(), bar.c_str(),
-               static_cast<int>(frac * 100), static_cast<long long>(done_), static_cast<long long>(total_),
-               now_seconds() - start_, final ? "\n" : "");
+  const double elapsed = now_seconds() - start_;
+  // ETA from the mean rate so far: remaining work × elapsed / done (blank until something is done).
+  char eta[32] = "";
+  if (!final && done_ > 0 && done_ < total_)
+    std::snprintf(eta, sizeof eta, ", ETA %.0f s  ", elapsed * static_cast<double>(total_ - done_) / done_);
+  std::fprintf(stderr, "\r%s [%s] %3d%%  %lld/%lld  %.1f s%s%s", label_.c_str(), bar.c_str(),
+               static_cast<int>(frac * 100), static_cast<long long>(done_), static_cast<long long>(total_), elapsed,
+               eta, final ? "\n" : "");
   std::fflush(stderr);
 }
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `mpirun -np N xdnn explain|influence` writes, byte for byte, the file of one process (explain/cli/cluster.h):
+# the ranks split outputs (explain rows, influence training examples), never a sum. Also: ranks given
+# different inputs, an error on one rank only, a command that does not shard, and a resumed run under MPI
+# each end with one clear error line and no hang. Skipped (exit 77) only when the build has no MPI.
+# Usage: cli_mpi.sh path/to/xdnn path/to/tests/golden
+set -u
+xdnn="$1"
+golden="$2"
+if "$xdnn" --version | grep -q '^MPI: not built'; then
+  echo "SKIP: this xdnn was built without MPI ($("$xdnn" --version | grep '^MPI:'))"
+  exit 77
+fi
+command -v mpirun >/dev/null || { echo "FAIL: xdnn has MPI but mpirun is not installed (openmpi-bin)"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export XDNN_NUM_THREADS=1
+# Under ASan (CI's second pass) Open MPI's own allocations at MPI_Init are never freed: leak reports would be
+# Open MPI's, not xdnn's (every other test keeps leak detection).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fail() { echo "FAIL: $*"; exit 1; }
+# CI runs as root; --oversubscribe: more ranks than cores. timeout: a hang is a failure, not a stuck CI.
+mpi() { timeout 120 mpirun --oversubscribe --allow-run-as-root --quiet "$@"; }
+same() { cmp "$1" "$2" || fail "$3: the MPI output differs from one process"; echo "ok: $3"; }
+
+model="$golden/models/cnn-tracin-ckpt3.onnx"
+x="$golden/data/tracin-train-x.npy"  # 64 images
+ex=(explain --model "$model" --input "$x")
+# smoothgrad draws noise per sample: ranks must draw sample n's numbers. --chunk 5: rounds of 2 x 5 rows, a
+# last round that only rank 0 fills.
+"$xdnn" "${ex[@]}" --method smoothgrad --samples 4 --chunk 5 --out "$work/e1.npy" >/dev/null || fail "explain, 1 process"
+mpi -np 2 "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 --chunk 5 --out "$work/e2.npy" >/dev/null || fail "np 2"
+same "$work/e1.npy" "$work/e2.npy" "explain smoothgrad, 2 ranks"
+mpi -np 3 "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 --chunk 16 --out "$work/e3.npy" >/dev/null || fail "np 3"
+same "$work/e1.npy" "$work/e3.npy" "explain smoothgrad, 3 ranks, other chunks"
+"$xdnn" "${ex[@]}" --method lrp --out "$work/l1.npy" >/dev/null || fail "lrp, 1 process"
+mpi -np 2 "$xdnn" "${ex[@]}" --method lrp --chunk 8 --out "$work/l2.npy" >/dev/null || fail "lrp, np 2"
+same "$work/l1.npy" "$work/l2.npy" "explain lrp, 2 ranks"
+# A run under MPI killed after one round resumes under MPI.
+XDNN_STOP_AFTER_CHUNKS=1 mpi -np 2 -x XDNN_STOP_AFTER_CHUNKS "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 \
+  --chunk 5 --out "$work/e4.npy" >/dev/null 2>&1 && fail "the stopped MPI run succeeded"
+grep -q '"rows_done": 10' "$work/e4.npy.progress.json" || fail "record after one MPI round: $(cat "$work/e4.npy.progress.json")"
+mpi -np 2 "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 --chunk 5 --out "$work/e4.npy" >/dev/null 2>&1 ||
+  fail "resume under MPI"
+same "$work/e1.npy" "$work/e4.npy" "explain resumed under MPI"
+
+ckpts="$golden/models/cnn-tracin-ckpt1.onnx,$golden/models/cnn-tracin-ckpt2.onnx,$golden/models/cnn-tracin-ckpt3.onnx"
+inf=(influence --checkpoints "$ckpts" --lr 0.1,0.1,0.1 --train-x "$x" --train-y "$golden/data/tracin-train-y.npy"
+  --test-x "$golden/influence-cnn-tracin-last-layer/input.npy" --test-y "$golden/influence-cnn-tracin-last-layer/labels.npy")
+# --chunk 10: shares of whole chunks (40 + 24 examples on 2 ranks); 256: rank 1 has no examples at all.
+for run in "tracin --params all --chunk 10" "tracin --params last-layer --chunk 10" "grad-cos --params all --chunk 10" \
+  "self-influence --params last-layer --chunk 10" "tracin --params all --projection 32" ; do
+  read -r -a extra <<<"$run"
+  "$xdnn" "${inf[@]}" --method "${extra[@]}" --out "$work/i1.npy" >/dev/null || fail "influence $run, 1 process"
+  mpi -np 2 "$xdnn" "${inf[@]}" --method "${extra[@]}" --out "$work/i2.npy" >/dev/null || fail "influence $run, np 2"
+  same "$work/i1.npy" "$work/i2.npy" "influence $run, 2 ranks"
+done
+mpi -np 3 "$xdnn" "${inf[@]}" --method tracin --chunk 7 --out "$work/i3.npy" >/dev/null || fail "influence, np 3"
+"$xdnn" "${inf[@]}" --method tracin --out "$work/i1.npy" >/dev/null || fail "influence, 1 process"
+same "$work/i1.npy" "$work/i3.npy" "influence tracin, 3 ranks"
+
+# expect_error PATTERN CMD...: fails, within the timeout, with one "xdnn: error:" line matching PATTERN.
+expect_error() {
+  local pattern="$1"
+  shift
+  if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "succeeded, expected an error matching '$pattern': $*"; fi
+  [ "$(grep -c '^xdnn: error:' "$work/err.txt")" = 1 ] || fail "expected one error line: $(cat "$work/err.txt")"
+  grep -q -- "$pattern" "$work/err.txt" || fail "expected '$pattern', got: $(cat "$work/err.txt")"
+  echo "ok: error: $(grep '^xdnn: error:' "$work/err.txt")"
+}
+# Ranks reading different files (MPMD launch: one rank per command line).
+expect_error "MPI ranks disagree on --input" mpi -np 1 "$xdnn" "${ex[@]}" --method saliency --out "$work/d.npy" : \
+  -np 1 "$xdnn" explain --model "$model" --input "$golden/explain-cnn-saliency/input.npy" --method saliency \
+  --out "$work/d.npy"
+expect_error "MPI ranks disagree on the options" mpi -np 1 "$xdnn" "${inf[@]}" --method tracin --out "$work/d.npy" : \
+  -np 1 "$xdnn" "${inf[@]}" --method tracin --seed 3 --out "$work/d.npy"
+# An error on rank 1 only ends rank 0 too (which would otherwise wait for it forever).
+expect_error "rank 1: .*missing.npy" mpi -np 1 "$xdnn" "${ex[@]}" --method saliency --out "$work/d.npy" : \
+  -np 1 "$xdnn" explain --model "$model" --input "$work/missing.npy" --method saliency --out "$work/d.npy"
+expect_error "influence-function does not share its work" mpi -np 2 "$xdnn" "${inf[@]}" --method influence-function \
+  --params last-layer --out "$work/d.npy"
+expect_error "only 'xdnn explain' and 'xdnn influence' run" mpi -np 2 "$xdnn" run --model "$model" --input "$x" \
+  --out "$work/d.npy"
+[ -e "$work/d.npy" ] && fail "a failed MPI run wrote its output"
+echo "ok: MPI"
