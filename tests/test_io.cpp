@@ -134,6 +134,28 @@ TEST_CASE("npy: a view (slice_batch) saves only its rows") {
   CHECK(back.item(5) == t.item(8));
 }
 
+TEST_CASE("npy: load_npy_rows reads rows [b, e) alone; npy_shape the header; npy_header starts npy_bytes") {
+  for (DType dt : {DType::F32, DType::F64, DType::I64}) {
+    const Tensor t = ramp({5, 2, 3}, dt);
+    const std::string path = scratch().path("rows.npy");
+    save_npy(path, t);
+    CHECK(npy_shape(path) == Shape{5, 2, 3});
+    CHECK(npy_bytes(t).substr(0, npy_header(t.shape(), dt).size()) == npy_header(t.shape(), dt));
+    for (auto [b, e] : {std::pair<int64_t, int64_t>{0, 5}, {1, 3}, {4, 5}, {2, 2}})
+      CHECK(bitwise_equal(load_npy_rows(path, b, e), t.slice_batch(b, e).clone()));
+    CHECK_THROWS_WITH(load_npy_rows(path, 3, 6), doctest::Contains("rows [3, 6) are outside the file's 5 rows"));
+  }
+  std::string i4data;  // '<i4' rows are widened like load_npy's
+  for (int32_t v : {-3, 0, 7, 8, 9, -1}) i4data.append(reinterpret_cast<char*>(&v), 4);
+  const std::string path = scratch().path("rows_i4.npy");
+  std::ofstream(path, std::ios::binary) << npy_with_dict("{'descr': '<i4', 'fortran_order': False, 'shape': (3, 2), }",
+                                                         i4data);
+  const Tensor r = load_npy_rows(path, 1, 3);
+  CHECK(r.describe() == "int64 (2, 2)");
+  CHECK(r.data<int64_t>()[0] == 7);
+  CHECK(r.data<int64_t>()[3] == -1);
+}
+
 TEST_CASE("npy: golden files load, and re-saving them reproduces numpy's bytes exactly") {
   for (const char* rel : {"/explain-cnn-saliency/input.npy", "/explain-lstm-saliency/input.npy",
                           "/data/tracin-train-x.npy", "/data/tracin-train-y.npy"}) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,20 @@ void mpi_check(int code, const char* what) {
   int len = 0;
   MPI_Error_string(code, text, &len);
   throw Error(std::string("MPI: ") + what + " failed: " + std::string(text, static_cast<size_t>(len)));
+}
+
+// Waits until every rank has arrived, sleeping 1 ms between polls. Open MPI's blocking collectives spin
+// at 100 % CPU while they wait: a rank that finishes its share first would take a core from the ranks
+// still computing (measured: TracIn 60k x 1k over 2 ranks used 2.6 s more CPU than 1 process with 2 threads
+// before this wait). After it, the collective that follows finds everyone there and returns at once.
+void wait_for_all_ranks() {
+  MPI_Request request;
+  mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "MPI_Ibarrier");
+  for (int done = 0;;) {
+    mpi_check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return;
+    ::usleep(1000);
+  }
 }
 #endif
 
@@ -113,6 +128,7 @@ std::string gather(std::string_view mine) {
   if (mine.size() > static_cast<size_t>(INT_MAX))
     throw Error("MPI: a rank's part of the output is " + std::to_string(mine.size()) +
                 " bytes, over MPI_Gatherv's 2^31 - 1 limit; use more ranks");
+  wait_for_all_ranks();
   const int n = static_cast<int>(mine.size());
   std::vector<int> counts(static_cast<size_t>(g_size)), offsets(static_cast<size_t>(g_size));
   mpi_check(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
@@ -139,6 +155,7 @@ int64_t broadcast(int64_t v) {
 #if XDNN_MPI
   if (g_size > 1) {
     long long x = v;
+    wait_for_all_ranks();
     mpi_check(MPI_Bcast(&x, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
     return x;
   }
@@ -177,6 +194,19 @@ uint64_t hash_tensor(const Tensor& t) {
 uint64_t hash_model(Model& m) {
   uint64_t h = hash_bytes("model");
   for (Param* p : m.params()) h = hash_bytes(p->name, h ^ hash_tensor(p->value));
+  return h;
+}
+
+uint64_t hash_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  std::string block(1 << 20, '\0');
+  uint64_t h = hash_bytes("file");
+  for (size_t n; (n = std::fread(block.data(), 1, block.size(), f)) > 0;)
+    h = hash_bytes(std::string_view(block.data(), n), h);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw Error(path + ": read error");
   return h;
 }
 

@@ -20,6 +20,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/error.h"
@@ -127,6 +128,30 @@ void report_top(const InfluenceArgs& a, const Tensor& S, const influence::Influe
   }
 }
 
+// The training examples this process scores: all of them as one process; under mpirun its share (whole
+// chunks, cluster::share), read from the files without the other ranks' rows. A rank whose share is empty
+// still reads one row, so that it checks the files as the others do.
+struct TrainShare {
+  int64_t n_train = 0, begin = 0, end = 0;
+};
+
+TrainShare load_train_share(const InfluenceArgs& a, influence::InfluenceData& data) {
+  TrainShare share;
+  const Shape sx = npy_shape(a.train_x), sy = npy_shape(a.train_y);
+  if (cluster::size() == 1 || sx.empty() || sx[0] < 1 || sy.size() != 1 || sy[0] != sx[0]) {
+    data.train_x = load_npy(a.train_x);  // one process, or files that validate_inputs will refuse
+    data.train_y = load_npy(a.train_y);
+    share.n_train = share.end = data.train_x.ndim() > 0 ? data.train_x.dim(0) : 0;
+    return share;
+  }
+  share.n_train = sx[0];
+  std::tie(share.begin, share.end) = cluster::share(sx[0], a.chunk, cluster::rank(), cluster::size());
+  const int64_t b = std::min(share.begin, sx[0] - 1), e = std::max(share.end, b + 1);
+  data.train_x = load_npy_rows(a.train_x, b, e);
+  data.train_y = load_npy_rows(a.train_y, b, e);
+  return share;
+}
+
 // Under `mpirun -np R` (explain/cli/cluster.h): rank r scores the training examples of its share, whole
 // chunks of the one-process run (cluster::share), i.e. the columns [b_r, e_r) of S (n_test, n_train), or
 // the entries [b_r, e_r) of self-influence (n_train); rank 0 gathers the float32 blocks in rank order and
@@ -134,11 +159,8 @@ void report_top(const InfluenceArgs& a, const Tensor& S, const influence::Influe
 // bit the one-process S. Rank 0 returns S (float32); the others an undefined tensor.
 Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo& method,
                    const std::vector<Model*>& ptrs, const std::vector<double>& lrs,
-                   const influence::InfluenceData& data, const influence::InfluenceOptions& opt) {
-  // (H + λI)⁻¹ needs the Hessian of the whole training set on every rank: no split of the outputs alone.
-  if (method.solves_hessian)
-    throw Error(a.method + " does not share its work over MPI ranks (its Hessian sums over the whole training set)",
-                "run it as one process, without mpirun");
+                   const influence::InfluenceData& data, const influence::InfluenceOptions& opt,
+                   const TrainShare& share) {
   std::string choices = "method=" + a.method + " params=" + a.params + " projection=" + std::to_string(a.projection) +
                         " seed=" + std::to_string(a.seed) + " chunk=" + std::to_string(a.chunk) + " lr=";
   for (size_t c = 0; c < lrs.size(); ++c) {
@@ -147,8 +169,8 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
     choices += buf;
   }
   std::vector<std::pair<std::string, uint64_t>> items = {
-      {"--train-x '" + a.train_x + "'", cluster::hash_tensor(data.train_x)},
-      {"--train-y '" + a.train_y + "'", cluster::hash_tensor(data.train_y)},
+      {"--train-x '" + a.train_x + "'", cluster::hash_file(a.train_x)},  // each rank read only its rows
+      {"--train-y '" + a.train_y + "'", cluster::hash_file(a.train_y)},
       {"the options (" + choices + ")", cluster::hash_bytes(choices)}};
   if (data.test_x.defined()) {
     items.push_back({"--test-x '" + a.test_x + "'", cluster::hash_tensor(data.test_x)});
@@ -159,15 +181,9 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
                      cluster::hash_model(*ptrs[c])});
   cluster::agree_on(items);
 
-  const int64_t n_train = data.train_x.dim(0), ranks = cluster::size();
-  const auto [b, e] = cluster::share(n_train, opt.chunk, cluster::rank(), static_cast<int>(ranks));
+  const int64_t n_train = share.n_train, ranks = cluster::size();
   Tensor mine;
-  if (e > b) {
-    influence::InfluenceData shard = data;
-    shard.train_x = data.train_x.slice_batch(b, e).clone();
-    shard.train_y = data.train_y.slice_batch(b, e).clone();
-    mine = method.run(ptrs, lrs, shard, opt).to(DType::F32);
-  }
+  if (share.end > share.begin) mine = method.run(ptrs, lrs, data, opt).to(DType::F32);  // data: this rank's rows
   const std::string all = cluster::gather(
       mine.defined() ? std::string_view(static_cast<const char*>(mine.raw_data()), mine.numel() * sizeof(float))
                      : std::string_view());
@@ -229,8 +245,7 @@ void run_influence(const InfluenceArgs& a) {
     for (const auto& s : specs) lrs.push_back(checkpoint_lr(s));
 
   influence::InfluenceData data;
-  data.train_x = load_npy(a.train_x);
-  data.train_y = load_npy(a.train_y);
+  const TrainShare share = load_train_share(a, data);
   if (!self) {
     if (a.test_x.empty() || a.test_y.empty()) throw Error("--test-x and --test-y are required for " + a.method);
     data.test_x = load_npy(a.test_x);
@@ -264,9 +279,17 @@ void run_influence(const InfluenceArgs& a) {
     throw Error(msg, e.hint());
   }
 
-  const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, opt)
+  // (H + λI)⁻¹ needs the Hessian of the whole training set on every rank: no split of the outputs alone.
+  if (cluster::size() > 1 && method.solves_hessian)
+    throw Error(a.method + " does not share its work over MPI ranks (its Hessian sums over the whole training set)",
+                "run it as one process, without mpirun");
+  const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, opt, share)
                                        : method.run(ptrs, lrs, data, opt).to(DType::F32);
-  if (!cluster::is_root()) return;  // only rank 0 writes
+  if (!cluster::is_root()) return;                          // only rank 0 writes
+  if (a.top > 0 && data.train_x.dim(0) != share.n_train) {  // the proponents' pictures: every training example
+    data.train_x = load_npy(a.train_x);
+    data.train_y = load_npy(a.train_y);
+  }
   save_npy(a.out, S);
   print_wrote(a.out, a.method + " scores, " + S.describe());
   if (a.top > 0) report_top(a, S, data);

@@ -292,7 +292,12 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
   return make_tensor(m, bytes.data() + offset);
 }
 
-Tensor load_npy(const std::string& path, std::string* file_dtype) {
+namespace {
+
+// load_npy, load_npy_rows and npy_shape: the header always, then the data of rows [begin, end) when
+// `rows` is given (nullptr: every row), or no data at all when `header_only`.
+Tensor read_npy(const std::string& path, std::string* file_dtype, const std::pair<int64_t, int64_t>* rows,
+                bool header_only, Shape* shape) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
@@ -322,16 +327,47 @@ Tensor load_npy(const std::string& path, std::string* file_dtype) {
                   m.descr + "')";
   uint64_t offset = p.dict_begin + p.dict_len;
   check_data_size(m, data_bytes(m, path), total - offset, path);
+  if (shape) *shape = m.shape;
+  if (header_only) return Tensor();
+  uint64_t bytes = total - offset;
+  if (rows) {
+    if (m.shape.empty()) fail(path, "a 0-d array has no rows");
+    const auto [b, e] = *rows;
+    if (b < 0 || e < b || e > m.shape[0])
+      fail(path, "rows [" + std::to_string(b) + ", " + std::to_string(e) + ") are outside the file's " +
+                     std::to_string(m.shape[0]) + " rows");
+    const uint64_t row_bytes = m.shape[0] ? bytes / static_cast<uint64_t>(m.shape[0]) : 0;
+    offset += static_cast<uint64_t>(b) * row_bytes;
+    bytes = static_cast<uint64_t>(e - b) * row_bytes;
+    m.shape[0] = e - b;
+  }
   if (std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0) fail(path, "cannot seek to the data");
 
   if (m.dtype == DType::I64 && m.file_itemsize == 4) {
-    std::vector<char> buf(total - offset);
+    std::vector<char> buf(bytes);
     read_exact(buf.data(), buf.size());
     return make_tensor(m, buf.data());
   }
   Tensor t(m.shape, m.dtype);
-  read_exact(t.raw_data(), total - offset);
+  read_exact(t.raw_data(), bytes);
   return t;
+}
+
+}  // namespace
+
+Tensor load_npy(const std::string& path, std::string* file_dtype) {
+  return read_npy(path, file_dtype, nullptr, false, nullptr);
+}
+
+Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end) {
+  const std::pair<int64_t, int64_t> rows{begin, end};
+  return read_npy(path, nullptr, &rows, false, nullptr);
+}
+
+Shape npy_shape(const std::string& path) {
+  Shape shape;
+  read_npy(path, nullptr, nullptr, true, &shape);
+  return shape;
 }
 
 std::string npy_bytes(const Tensor& t) {

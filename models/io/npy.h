@@ -21,6 +21,13 @@ namespace xdnn {
 // file's, not the converted one.
 Tensor load_npy(const std::string& path, std::string* file_dtype = nullptr);
 
+// Rows [begin, end) (axis 0) of the array in a .npy file, reading only their bytes: one MPI rank's share of
+// a training set (explain/cli/cluster.h). The header is checked as load_npy checks it; rows outside the
+// array are an Error naming the file.
+Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end);
+// The shape in a .npy file's header (checked as load_npy checks it), without reading the data.
+Shape npy_shape(const std::string& path);
+
 // Writes version 1.0, or 2.0 when the header does not fit version 1.0's 65535 bytes.
 void save_npy(const std::string& path, const Tensor& t);
 
