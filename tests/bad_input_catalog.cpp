@@ -143,6 +143,11 @@ const Case kCases[] = {
   {"target-labels-wrong-length", "expected int64 or int32 (2,)",
    "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --target {tmp}/labels3.npy --out {tmp}/a.npy"},
   {"text-without-vocabulary", "--text: no vocabulary", "run --model {golden}/models/lstm.onnx --text some_words --out {tmp}/y.npy"},
+  // Anchors: a bad threshold before any work; rules asked of a method that gives attributions.
+  {"anchors-threshold", "--threshold 2: expected a precision threshold in (0, 1]",
+   "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method anchors --threshold 2 --out {tmp}/r.json"},
+  {"rules-of-saliency", "method 'saliency' gives attributions, not rules",
+   "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --out {tmp}/r.json"},
 };
 // clang-format on
 
