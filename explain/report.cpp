@@ -309,9 +309,13 @@ ReportPage render_page(const ReportRequest& req) {
   // The samples go through the model and the methods kRowsPerPass at a time: the attributions of one
   // pass are drawn into the page and dropped, so memory does not grow with N beyond the page itself.
   constexpr int64_t kRowsPerPass = 32;
-  std::vector<double> seconds(methods.size(), 0.0);
+  const ReportResume& resume = req.resume;
+  std::vector<double> seconds =
+      resume.seconds.size() == methods.size() ? resume.seconds : std::vector<double>(methods.size(), 0.0);
   std::ostringstream rows;
-  for (int64_t n0 = 0; n0 < N; n0 += kRowsPerPass) {
+  rows << resume.rows_html;
+  for (int64_t n0 = resume.first_row; n0 < N; n0 += kRowsPerPass) {
+    const auto pass_begin = static_cast<size_t>(rows.tellp());
     const int64_t n1 = std::min(N, n0 + kRowsPerPass);
     const Tensor xc = x.slice_batch(n0, n1).clone();
     const Tensor model_x = tokens ? xc : xc.to(req.model->dtype());
@@ -375,6 +379,7 @@ ReportPage render_page(const ReportRequest& req) {
       }
       rows << "</tr>\n";
     }
+    if (resume.on_pass) resume.on_pass(n1, rows.view().substr(pass_begin), seconds);
   }
 
   ReportPage page;

@@ -4,8 +4,10 @@
 // row of token cells coloured by relevance. For a token model with attention (explain/attention.h) the
 // page ends with the attention matrices of every sample, layer and head (and the head mean).
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -13,6 +15,17 @@
 #include "models/model.h"
 
 namespace xdnn::explain {
+
+// A report continued after a kill (`xdnn report` over a data set; explain/cli/resumable.h): rows
+// [0, first_row) are the earlier run's, their HTML in rows_html and the methods' seconds in seconds; after
+// each pass of rows, on_pass(rows done, that pass's HTML, seconds per method so far) lets the caller record
+// them. Default: a report from row 0, nothing recorded.
+struct ReportResume {
+  int64_t first_row = 0;
+  std::string rows_html;
+  std::vector<double> seconds;
+  std::function<void(int64_t rows_done, std::string_view rows_html, const std::vector<double>& seconds)> on_pass;
+};
 
 struct ReportRequest {
   const Model* model = nullptr;
@@ -30,6 +43,7 @@ struct ReportRequest {
   // Options given to every method that takes them (e.g. {"steps": "32"}); others ignore them.
   std::map<std::string, std::string> options;
   std::string title = "xdnn explanation report";
+  ReportResume resume;
 };
 
 // What one sample's attribution looks like on screen: the attribution reduced to one (H, W) map over the

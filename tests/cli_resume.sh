@@ -71,4 +71,19 @@ rm "$work/c.npy.partial"
 expect_error "partial output .* is missing" explain --input "$x" --out "$work/c.npy"
 expect_error "XDNN_STOP_AFTER_CHUNKS: expected a chunk count" env XDNN_STOP_AFTER_CHUNKS=x "$xdnn" explain \
   --model "$model" --method saliency --input "$x" --out "$work/d.npy"
+
+# xdnn report: passes of 32 rows; killed after the first, resumed: the page equals an uninterrupted run's
+# but for the methods' timings in its header.
+report() { "$xdnn" report --model "$model" --input "$x" --methods saliency,smoothgrad "$@"; }
+untimed() { sed 's#<small>[0-9.e+-]* s</small>#<small>T</small>#g' "$1"; }
+report --out "$work/full.html" >/dev/null || fail "uninterrupted report"
+expect_error "stopped after 1 chunk" env XDNN_STOP_AFTER_CHUNKS=1 "$xdnn" report --model "$model" --input "$x" \
+  --methods saliency,smoothgrad --out "$work/r.html"
+grep -q '"rows_done": 32' "$work/r.html.progress.json" || fail "report record: $(cat "$work/r.html.progress.json")"
+expect_error "run.s options is .*refusing to mix" report --option seed=1 --out "$work/r.html"
+report --out "$work/r.html" >/dev/null 2>"$work/err.txt" || fail "resumed report: $(cat "$work/err.txt")"
+grep -q "resuming .*32 of 64 rows" "$work/err.txt" || fail "no resume message: $(cat "$work/err.txt")"
+cmp <(untimed "$work/full.html") <(untimed "$work/r.html") || fail "resumed report differs from the uninterrupted one"
+[ -e "$work/r.html.progress.json" ] || [ -e "$work/r.html.partial" ] && fail "report record or partial file left"
+echo "ok: report killed and resumed: the same page"
 echo "ok: every resume"

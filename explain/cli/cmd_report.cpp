@@ -1,11 +1,15 @@
 // `xdnn report --model M (--input X.npy [--labels Y.npy] | --fashion-test N) --methods a,b,c --out R.html`
-// One self-contained HTML page: a row per sample, a column per method (explain/report.h).
+// One self-contained HTML page: a row per sample, a column per method (explain/report.h). Resumable like
+// `xdnn explain`: a killed run continues from OUT.progress.json (--resume, or whenever the record exists).
+#include <cstdio>
 #include <fstream>
 #include <memory>
 
 #include "engine/file_io.h"
 #include "explain/attention.h"
+#include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
+#include "explain/cli/resumable.h"
 #include "explain/report.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
@@ -23,6 +27,7 @@ struct ReportArgs {
   std::string precision, device = "cpu";  // precision empty: the model's own dtype
   std::vector<std::string> options;       // key=value
   std::string target;                     // empty: the predicted class; a class index; or a labels .npy
+  bool resume = false;
   CommonOptions common;
   InputOptions input_options;
 };
@@ -71,7 +76,33 @@ void run_report(const ReportArgs& a) {
   req.model = &model;
   req.model_label = a.model;
   if (!a.title.empty()) req.title = a.title;
+  // Resumable: each pass's rows are recorded in OUT.partial + OUT.progress.json, and a killed run goes on
+  // from them (explain/cli/resumable.h); the key names everything that changes a row.
+  auto hex = [](uint64_t h) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return std::string(buf);
+  };
+  std::string choices = "precision=" + a.precision + " target=" + a.target + " methods=";
+  for (const auto& m : req.methods) choices += m + ",";
+  for (const auto& [name, value] : req.options) choices += " " + name + "=" + value;
+  const std::map<std::string, std::string> key = {
+      {"command", "report"},
+      {"input", hex(cluster::hash_tensor(req.input))},
+      {"model", hex(cluster::hash_model(model))},
+      {"labels", req.labels.defined() ? hex(cluster::hash_tensor(req.labels)) : "none"},
+      {"targets", hex(cluster::hash_bytes(std::string_view(reinterpret_cast<const char*>(req.targets.data()),
+                                                           req.targets.size() * sizeof(int64_t))))},
+      {"options", choices}};
+  ResumableText progress(a.out, key, req.input.dim(0), a.resume);
+  req.resume.first_row = progress.rows_done();
+  req.resume.rows_html = progress.text_done();
+  req.resume.seconds = progress.numbers();
+  req.resume.on_pass = [&progress](int64_t done, std::string_view html, const std::vector<double>& seconds) {
+    progress.append(html, done, seconds);
+  };
   explain::write_report(a.out, req);
+  progress.discard();
   print_wrote(a.out, "HTML report, " + std::to_string(req.input.dim(0)) + " sample(s) x " +
                          std::to_string(req.methods.size()) + " method(s)");
 }
@@ -97,6 +128,8 @@ void add_report_command(CLI::App& app) {
                                              "; for token inputs saliency,integrated-gradients,erasure,lrp)");
   cmd->add_option("--option", args->options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
   cmd->add_option("--title", args->title, "page title");
+  cmd->add_flag("--resume", args->resume,
+                "continue an interrupted run from OUT.progress.json (also done whenever that record exists)");
   cmd->add_option("--out", args->out, "output .html")->required();
   add_common_options(cmd, args->common);
   add_input_options(cmd, args->input_options);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/check.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "models/io/npy.h"
@@ -71,26 +72,60 @@ ResumableNpy::ResumableNpy(std::string out, std::map<std::string, std::string> k
   }
 }
 
-void ResumableNpy::read_record() {
-  std::ifstream in(record_, std::ios::binary);
+namespace {
+
+// The record of `out`, checked against `key` (every field equal, no other field): a record of another
+// run is refused even when its numbers look fine.
+nlohmann::json read_checked_record(const std::string& out, const std::map<std::string, std::string>& key) {
+  std::ifstream in(ResumableNpy::record_path(out), std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
-  if (!in) throw record_error(out_, "cannot read the progress record");
-  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw record_error(out_, "malformed progress record (not valid JSON)");
+  if (!in) throw record_error(out, "cannot read the progress record");
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw record_error(out, "malformed progress record (not valid JSON)");
   try {
     if (!j.is_object() || j.value("xdnn_progress", 0) != kRecordVersion)
-      throw record_error(out_, "not an xdnn progress record (version " + std::to_string(kRecordVersion) + ")");
-    // The key first: a record of another run must be refused even when its numbers look fine.
+      throw record_error(out, "not an xdnn progress record (version " + std::to_string(kRecordVersion) + ")");
     const nlohmann::json& k = j.at("key");
-    for (const auto& [name, value] : key_) {
-      if (!k.contains(name)) throw record_error(out_, "the record lacks the run's '" + name + "'");
+    for (const auto& [name, value] : key) {
+      if (!k.contains(name)) throw record_error(out, "the record lacks the run's '" + name + "'");
       const std::string recorded = k.at(name).get<std::string>();
       if (recorded != value)
-        throw record_error(out_, "the recorded run's " + name + " is '" + recorded + "', this run's is '" + value +
-                                     "': refusing to mix two runs");
+        throw record_error(out, "the recorded run's " + name + " is '" + recorded + "', this run's is '" + value +
+                                    "': refusing to mix two runs");
     }
-    if (k.size() != key_.size()) throw record_error(out_, "its run key has fields this run does not know");
+    if (k.size() != key.size()) throw record_error(out, "its run key has fields this run does not know");
+  } catch (const nlohmann::json::exception& e) {
+    throw record_error(out, std::string("malformed progress record (") + e.what() + ")");
+  }
+  return j;
+}
+
+// Writes `bytes` at `offset` of `path` (created; emptied first when `fresh`) and fsyncs it.
+void write_at(const std::string& path, std::string_view bytes, int64_t offset, bool fresh) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0666);
+  if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
+  bool ok = true;
+  while (ok && !bytes.empty()) {
+    const ssize_t w = ::pwrite(fd, bytes.data(), bytes.size(), offset);
+    if (w < 0 && errno == EINTR) continue;
+    ok = w > 0;
+    if (ok) {
+      bytes.remove_prefix(static_cast<size_t>(w));
+      offset += w;
+    }
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int saved = errno;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) throw Error(path + ": write failed: " + std::strerror(saved));
+}
+
+}  // namespace
+
+void ResumableNpy::read_record() {
+  const nlohmann::json j = read_checked_record(out_, key_);
+  try {
     rows_done_ = j.at("rows_done").get<int64_t>();
     if (rows_done_ < 0 || rows_done_ > rows_total_)
       throw record_error(
@@ -159,34 +194,15 @@ void ResumableNpy::append(std::string_view bytes, int64_t n, const Shape& row_sh
   if (static_cast<int64_t>(bytes.size()) != n * row_bytes())
     throw Error(out_ + ": " + std::to_string(bytes.size()) + " bytes for " + std::to_string(n) + " rows of " +
                 shape_str(row_shape) + " " + dtype_text(dtype));
-  const int fd = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0666);
-  if (fd < 0) throw Error(partial_ + ": cannot write: " + std::strerror(errno));
-  std::string header;
+  // Header (first chunk only) and rows at their place, whatever the file held after them.
   if (fresh) {
     Shape full = row_shape_;
     full.insert(full.begin(), rows_total_);
-    header = npy_header(full, dtype_);
+    const std::string header = npy_header(full, dtype_);
     header_bytes_ = static_cast<int64_t>(header.size());
+    write_at(partial_, header, 0, /*fresh=*/true);
   }
-  // Header (first chunk only) and rows at their place, whatever the file held after them.
-  bool ok = true;
-  auto put = [&](std::string_view b, int64_t at) {
-    while (ok && !b.empty()) {
-      const ssize_t w = ::pwrite(fd, b.data(), b.size(), at);
-      if (w < 0 && errno == EINTR) continue;
-      ok = w > 0;
-      if (ok) {
-        b.remove_prefix(static_cast<size_t>(w));
-        at += w;
-      }
-    }
-  };
-  if (fresh) put(header, 0);
-  put(bytes, header_bytes_ + rows_done_ * row_bytes());
-  ok = ok && ::fsync(fd) == 0;
-  const int saved = errno;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) throw Error(partial_ + ": write failed: " + std::strerror(saved));
+  write_at(partial_, bytes, header_bytes_ + rows_done_ * row_bytes(), /*fresh=*/false);
   rows_done_ += n;
   write_record();  // only now do the new rows count
   ++chunks_this_run_;
@@ -205,6 +221,70 @@ void ResumableNpy::finish() {
     throw Error(record_ + ": cannot remove the progress record: " + std::strerror(errno));
   if (::rename(partial_.c_str(), out_.c_str()) != 0)
     throw Error(out_ + ": cannot rename " + partial_ + " to it: " + std::strerror(errno));
+}
+
+ResumableText::ResumableText(std::string out, std::map<std::string, std::string> key, int64_t rows_total,
+                             bool resume_requested)
+    : out_(std::move(out)),
+      partial_(ResumableNpy::partial_path(out_)),
+      record_(ResumableNpy::record_path(out_)),
+      key_(std::move(key)),
+      rows_total_(rows_total),
+      stop_after_(stop_after_chunks()) {
+  key_["rows"] = std::to_string(rows_total_);
+  struct stat st {};
+  if (::stat(record_.c_str(), &st) != 0) {
+    if (resume_requested)
+      std::fprintf(stderr, "--resume: no progress record %s; starting from the first row\n", record_.c_str());
+    return;
+  }
+  const nlohmann::json j = read_checked_record(out_, key_);
+  try {
+    rows_done_ = j.at("rows_done").get<int64_t>();
+    bytes_done_ = j.at("bytes_done").get<int64_t>();
+    numbers_ = j.at("numbers").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw record_error(out_, std::string("malformed progress record (") + e.what() + ")");
+  }
+  if (rows_done_ < 0 || rows_done_ > rows_total_ || bytes_done_ < 0)
+    throw record_error(out_, "rows_done " + std::to_string(rows_done_) + " or bytes_done " +
+                                 std::to_string(bytes_done_) + " is out of range");
+  std::ifstream p(partial_, std::ios::binary);
+  if (!p) throw record_error(out_, "the partial output " + partial_ + " is missing");
+  text_done_.resize(static_cast<size_t>(bytes_done_));
+  p.read(text_done_.data(), bytes_done_);
+  if (p.gcount() != bytes_done_)
+    throw record_error(out_, partial_ + " holds fewer bytes than the " + std::to_string(rows_done_) + " recorded rows");
+  std::fprintf(stderr, "resuming %s: %lld of %lld rows were done (%s)\n", out_.c_str(),
+               static_cast<long long>(rows_done_), static_cast<long long>(rows_total_), record_.c_str());
+}
+
+void ResumableText::append(std::string_view text, int64_t rows_done_now, const std::vector<double>& numbers) {
+  check(rows_done_now >= rows_done_ && rows_done_now <= rows_total_, "ResumableText: rows out of order");
+  write_at(partial_, text, bytes_done_, /*fresh=*/bytes_done_ == 0);
+  rows_done_ = rows_done_now;
+  bytes_done_ += static_cast<int64_t>(text.size());
+  numbers_ = numbers;
+  nlohmann::json j;
+  j["xdnn_progress"] = kRecordVersion;
+  j["output"] = out_;
+  j["rows_total"] = rows_total_;
+  j["rows_done"] = rows_done_;
+  j["bytes_done"] = bytes_done_;
+  j["numbers"] = numbers_;
+  j["key"] = key_;
+  write_file_atomic(record_, {j.dump(1) + "\n"});  // only now do the new rows count
+  ++chunks_this_run_;
+  if (stop_after_ > 0 && chunks_this_run_ >= stop_after_ && rows_done_ < rows_total_)
+    throw Error("stopped after " + std::to_string(chunks_this_run_) + " chunk(s) (" + std::to_string(rows_done_) +
+                    " of " + std::to_string(rows_total_) + " rows) as XDNN_STOP_AFTER_CHUNKS asks",
+                "run the same command again to resume");
+}
+
+void ResumableText::discard() {
+  if (::unlink(record_.c_str()) != 0 && errno != ENOENT)
+    throw Error(record_ + ": cannot remove the progress record: " + std::strerror(errno));
+  ::unlink(partial_.c_str());  // gone already is fine
 }
 
 }  // namespace xdnn::cli

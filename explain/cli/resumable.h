@@ -19,6 +19,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -63,6 +64,32 @@ class ResumableNpy {
   int64_t header_bytes_ = 0;
   int chunks_this_run_ = 0;
   int stop_after_ = 0;  // XDNN_STOP_AFTER_CHUNKS; 0: never
+};
+
+// The same for an output assembled from text rows (`xdnn report`: one HTML table row per sample): OUT.partial
+// holds the rows' text appended pass by pass, the record how many rows and bytes of it are valid and a few
+// numbers the page shows (each method's seconds so far). The caller writes OUT itself (head + rows +
+// tail, atomically) and then calls discard().
+class ResumableText {
+ public:
+  ResumableText(std::string out, std::map<std::string, std::string> key, int64_t rows_total, bool resume_requested);
+
+  int64_t rows_done() const { return rows_done_; }
+  const std::string& text_done() const { return text_done_; }      // the valid text of OUT.partial
+  const std::vector<double>& numbers() const { return numbers_; }  // as recorded by the last append
+
+  // Appends `text`, the rows up to `rows_done_now`, and records them with `numbers`.
+  void append(std::string_view text, int64_t rows_done_now, const std::vector<double>& numbers);
+  // After OUT is written: removes the record and OUT.partial.
+  void discard();
+
+ private:
+  std::string out_, partial_, record_;
+  std::map<std::string, std::string> key_;
+  int64_t rows_total_ = 0, rows_done_ = 0, bytes_done_ = 0;
+  std::string text_done_;
+  std::vector<double> numbers_;
+  int chunks_this_run_ = 0, stop_after_ = 0;
 };
 
 }  // namespace xdnn::cli
