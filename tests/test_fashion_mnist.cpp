@@ -11,6 +11,8 @@
 #include "file_fixtures.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
+#include "models/train/train.h"
+#include "models/zoo.h"
 
 using namespace xdnn;
 using namespace xdnn::testing;
@@ -122,4 +124,37 @@ TEST_CASE("fashion-mnist: directory override, environment variable and malformed
   write_bytes(f, std::string("\x00\x00\x08\x01\x00\x00\x00\x02\x03\x04", 10));  // uncompressed IDX is fine
   CHECK(read_idx_labels(f).item(1) == 4);
   check_error([] { read_idx_labels("/nonexistent/l.gz"); }, "/nonexistent/l.gz", "no such file");
+}
+
+TEST_CASE("fashion-mnist: a split read in batches equals the split read whole, and evaluates to the same bits") {
+  std::string dir = fake_fashion_dir("fm_stream", 5, 5, 3);
+  const LabeledImages whole = load_fashion_mnist("test", dir);
+  FashionMnistStream s("test", dir);
+  CHECK(s.size() == 5);
+  std::vector<int64_t> sizes;
+  const Model model = build_zoo_model("fashion-mlp", 1);
+  EvalSums sums;
+  int64_t at = 0;
+  for (LabeledImages b = s.next(2); b.labels.numel() > 0; b = s.next(2)) {
+    sizes.push_back(b.labels.numel());
+    CHECK(b.images.shape() == Shape{b.labels.numel(), 1, 28, 28});
+    for (int64_t i = 0; i < b.images.numel(); ++i) REQUIRE(b.images.item(i) == whole.images.item(at * 784 + i));
+    at += b.labels.numel();
+    evaluate_batch(model, b.images, b.labels, sums);
+  }
+  CHECK(sizes == std::vector<int64_t>{2, 2, 1});
+  const EvalResult streamed = sums.result(), direct = evaluate(model, {whole.images, whole.labels}, 2);
+  CHECK(streamed.count == 5);
+  CHECK(streamed.loss == direct.loss);  // bit for bit: same batches, same order
+  CHECK(streamed.accuracy == direct.accuracy);
+  CHECK(FashionMnistStream("test", dir, 3).size() == 3);  // a limit
+
+  // A bad label in a later batch is named by its index in the split, not in the batch.
+  write_idx_gz(dir + "/t10k-labels-idx1-ubyte.gz", 0x801, {5}, std::string("\1\1\1\13\1", 5));
+  FashionMnistStream bad("test", dir);
+  bad.next(2);
+  check_error([&] { bad.next(2); }, "t10k-labels", "label 11 of example 3 is not a class index in [0, 10)");
+  check_error([&] { FashionMnistStream("test", fake_fashion_dir("fm_stream_count", 4, 3, 1)); }, "t10k-labels",
+              "3 labels for 4 images");
+  check_error([] { EvalSums().result(); }, "evaluation", "at least one example");
 }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/check.h"
+
 namespace xdnn {
 
 namespace {
@@ -109,33 +111,71 @@ std::string locate(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-Tensor read_idx_images(const std::string& path, int64_t limit) {
-  GzReader r(path);
-  std::vector<uint64_t> dims = read_idx_header(r, path, 0x00000803, "image");
-  uint64_t n = kept(dims[0], limit), pixels = dims[1] * dims[2];  // both < 2^32: no overflow
-  uint64_t bytes = 0;
-  if (__builtin_mul_overflow(n, pixels, &bytes)) fail(path, "IDX image dimensions are too large");
-  std::string data = r.read(bytes, "pixels");
-  if (n == dims[0] && !r.at_end())
-    fail(path, "trailing bytes after " + std::to_string(n) + " images of " + std::to_string(dims[1]) + "x" +
-                   std::to_string(dims[2]));
-  Tensor t({static_cast<int64_t>(n), 1, static_cast<int64_t>(dims[1]), static_cast<int64_t>(dims[2])}, DType::F32);
+// One IDX file read front to back: the header when opened, then `take(n)` examples at a time, so that a
+// caller holds one batch of a 60,000-image file, not the file (47 MB of bytes, 188 MB as float32).
+class IdxStream {
+ public:
+  IdxStream(const std::string& path, uint32_t magic, const char* kind, int64_t limit) : path_(path), r_(path) {
+    dims_ = read_idx_header(r_, path, magic, kind);
+    total_ = kept(dims_[0], limit);
+    example_bytes_ = dims_.size() == 3 ? dims_[1] * dims_[2] : 1;  // both < 2^32: no overflow
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(total_, example_bytes_, &bytes)) fail(path, "IDX image dimensions are too large");
+  }
+  const std::string& path() const { return path_; }
+  const std::vector<uint64_t>& dims() const { return dims_; }
+  uint64_t total() const { return total_; }
+  uint64_t taken() const { return taken_; }
+
+  // The bytes of the next min(n, remaining) examples. After the last one of a file read whole, checks
+  // that nothing follows (a prefix read with a limit does not look past what it needs).
+  std::string take(uint64_t n, const char* what) {
+    n = std::min(n, total_ - taken_);
+    std::string data = r_.read(n * example_bytes_, what);
+    taken_ += n;
+    if (taken_ == total_ && total_ == dims_[0] && !r_.at_end()) {
+      std::string shape = dims_.size() == 3 ? " images of " + std::to_string(dims_[1]) + "x" + std::to_string(dims_[2])
+                                            : std::string(" labels");
+      fail(path_, "trailing bytes after " + std::to_string(total_) + shape);
+    }
+    return data;
+  }
+
+ private:
+  std::string path_;
+  GzReader r_;
+  std::vector<uint64_t> dims_;
+  uint64_t total_ = 0, example_bytes_ = 1, taken_ = 0;
+};
+
+namespace {
+
+Tensor images_from_bytes(const std::string& data, const std::vector<uint64_t>& dims) {
+  const int64_t n = static_cast<int64_t>(data.size() / (dims[1] * dims[2]));
+  Tensor t({n, 1, static_cast<int64_t>(dims[1]), static_cast<int64_t>(dims[2])}, DType::F32);
   float* out = t.data<float>();
   // Division (not multiplication by 1/255) so values match torchvision's ToTensor bit for bit.
-  for (uint64_t i = 0; i < bytes; ++i) out[i] = static_cast<float>(static_cast<unsigned char>(data[i])) / 255.0f;
+  for (size_t i = 0; i < data.size(); ++i) out[i] = static_cast<float>(static_cast<unsigned char>(data[i])) / 255.0f;
   return t;
 }
 
-Tensor read_idx_labels(const std::string& path, int64_t limit) {
-  GzReader r(path);
-  std::vector<uint64_t> dims = read_idx_header(r, path, 0x00000801, "label");
-  uint64_t n = kept(dims[0], limit);
-  std::string data = r.read(n, "labels");
-  if (n == dims[0] && !r.at_end()) fail(path, "trailing bytes after " + std::to_string(n) + " labels");
-  Tensor t({static_cast<int64_t>(n)}, DType::I64);
+Tensor labels_from_bytes(const std::string& data) {
+  Tensor t({static_cast<int64_t>(data.size())}, DType::I64);
   int64_t* out = t.data<int64_t>();
-  for (uint64_t i = 0; i < n; ++i) out[i] = static_cast<unsigned char>(data[i]);
+  for (size_t i = 0; i < data.size(); ++i) out[i] = static_cast<unsigned char>(data[i]);
   return t;
+}
+
+}  // namespace
+
+Tensor read_idx_images(const std::string& path, int64_t limit) {
+  IdxStream s(path, 0x00000803, "image", limit);
+  return images_from_bytes(s.take(s.total(), "pixels"), s.dims());
+}
+
+Tensor read_idx_labels(const std::string& path, int64_t limit) {
+  IdxStream s(path, 0x00000801, "label", limit);
+  return labels_from_bytes(s.take(s.total(), "labels"));
 }
 
 std::string fashion_mnist_dir(const std::string& dir) {
@@ -145,7 +185,7 @@ std::string fashion_mnist_dir(const std::string& dir) {
   return kDefaultDir;
 }
 
-LabeledImages load_fashion_mnist(const std::string& split, const std::string& dir_override, int64_t limit) {
+FashionMnistStream::FashionMnistStream(const std::string& split, const std::string& dir_override, int64_t limit) {
   std::string prefix;
   if (split == "train") {
     prefix = "train";
@@ -154,24 +194,41 @@ LabeledImages load_fashion_mnist(const std::string& split, const std::string& di
   } else {
     throw Error("Fashion-MNIST split '" + split + "' does not exist (expected 'train' or 'test')");
   }
-  std::string dir = fashion_mnist_dir(dir_override);
-  std::string images_path = locate(dir, prefix + "-images-idx3-ubyte");
-  std::string labels_path = locate(dir, prefix + "-labels-idx1-ubyte");
-  LabeledImages d;
-  d.images = read_idx_images(images_path, limit);
-  d.labels = read_idx_labels(labels_path, limit);
-  if (d.images.dim(2) != 28 || d.images.dim(3) != 28)
-    fail(images_path,
-         "expected 28x28 images, got " + std::to_string(d.images.dim(2)) + "x" + std::to_string(d.images.dim(3)));
-  if (d.images.dim(0) != d.labels.dim(0))
-    fail(labels_path, std::to_string(d.labels.dim(0)) + " labels for " + std::to_string(d.images.dim(0)) +
+  const std::string dir = fashion_mnist_dir(dir_override);
+  const std::string images_path = locate(dir, prefix + "-images-idx3-ubyte");
+  const std::string labels_path = locate(dir, prefix + "-labels-idx1-ubyte");
+  images_ = std::make_unique<IdxStream>(images_path, 0x00000803, "image", limit);
+  labels_ = std::make_unique<IdxStream>(labels_path, 0x00000801, "label", limit);
+  const std::vector<uint64_t>& d = images_->dims();
+  if (d[1] != 28 || d[2] != 28)
+    fail(images_path, "expected 28x28 images, got " + std::to_string(d[1]) + "x" + std::to_string(d[2]));
+  if (images_->total() != labels_->total())
+    fail(labels_path, std::to_string(labels_->total()) + " labels for " + std::to_string(images_->total()) +
                           " images in " + images_path);
+}
+
+FashionMnistStream::~FashionMnistStream() = default;
+
+int64_t FashionMnistStream::size() const { return static_cast<int64_t>(images_->total()); }
+
+LabeledImages FashionMnistStream::next(int64_t n) {
+  check(n > 0, "Fashion-MNIST batch size must be positive, got " + std::to_string(n));
+  const uint64_t first = labels_->taken();
+  LabeledImages d;
+  d.images = images_from_bytes(images_->take(static_cast<uint64_t>(n), "pixels"), images_->dims());
+  d.labels = labels_from_bytes(labels_->take(static_cast<uint64_t>(n), "labels"));
   const int64_t* y = d.labels.data<int64_t>();
   for (int64_t i = 0; i < d.labels.numel(); ++i)
     if (y[i] >= 10)
-      fail(labels_path,
-           "label " + std::to_string(y[i]) + " of example " + std::to_string(i) + " is not a class index in [0, 10)");
+      fail(labels_->path(), "label " + std::to_string(y[i]) + " of example " +
+                                std::to_string(first + static_cast<uint64_t>(i)) + " is not a class index in [0, 10)");
   return d;
+}
+
+LabeledImages load_fashion_mnist(const std::string& split, const std::string& dir_override, int64_t limit) {
+  FashionMnistStream s(split, dir_override, limit);
+  if (s.size() == 0) return s.next(1);  // an empty split still checks what follows its header
+  return s.next(s.size());
 }
 
 const std::array<std::string, 10>& fashion_mnist_classes() {

@@ -5,6 +5,7 @@
 // (labels, 1 dim), one big-endian uint32 per dimension, then uint8 data in C order.
 #pragma once
 #include <array>
+#include <memory>
 #include <string>
 
 #include "engine/tensor.h"
@@ -23,6 +24,21 @@ std::string fashion_mnist_dir(const std::string& dir = "");
 // split: "train" (60000) or "test" (t10k, 10000). limit >= 0 keeps only the first `limit` examples.
 // Missing files -> xdnn::Error "Fashion-MNIST not found at <path>" with an apt-get hint.
 LabeledImages load_fashion_mnist(const std::string& split, const std::string& dir = "", int64_t limit = -1);
+
+class IdxStream;
+
+// A split read in batches: memory holds one batch whatever the split's size (`xdnn eval` on the 60,000
+// training images). The same checks as load_fashion_mnist, each when its bytes are read.
+class FashionMnistStream {
+ public:
+  FashionMnistStream(const std::string& split, const std::string& dir = "", int64_t limit = -1);
+  ~FashionMnistStream();
+  int64_t size() const;           // examples it delivers in all
+  LabeledImages next(int64_t n);  // the next min(n, left) examples; 0 rows when all were delivered
+
+ private:
+  std::unique_ptr<IdxStream> images_, labels_;
+};
 
 // "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
 const std::array<std::string, 10>& fashion_mnist_classes();

@@ -82,29 +82,37 @@ void draw_progress(int epoch, int epochs, int64_t done, int64_t total, double lo
 
 }  // namespace
 
+void evaluate_batch(const Model& model, Tensor x, const Tensor& y, EvalSums& sums) {
+  if (x.is_float() && model.dtype() != x.dtype()) x = x.to(model.dtype());  // token ids stay int64
+  Tensor logits = model.predict(x);
+  const int64_t n_batch = x.dim(0), K = logits.dim(1);
+  sums.loss_sum += softmax_cross_entropy(logits, y, nullptr) * static_cast<double>(n_batch);
+  for (int64_t n = 0; n < n_batch; ++n) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < K; ++k)
+      if (logits.item(n * K + k) > logits.item(n * K + best)) best = k;
+    sums.correct += best == static_cast<int64_t>(y.item(n));
+  }
+  sums.count += n_batch;
+}
+
+EvalResult EvalSums::result() const {
+  check(count > 0, "evaluation needs at least one example");
+  EvalResult r;
+  r.count = count;
+  r.loss = loss_sum / static_cast<double>(count);
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(count);
+  return r;
+}
+
 EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_size) {
   check_data(data, "evaluation");
-  EvalResult r;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  EvalSums sums;
   for (int64_t b = 0; b < data.size(); b += batch_size) {
     const int64_t e = std::min(b + batch_size, data.size());
-    Tensor x = data.x.slice_batch(b, e), y = data.y.slice_batch(b, e);
-    if (x.is_float() && model.dtype() != x.dtype()) x = x.to(model.dtype());  // token ids stay int64
-    Tensor logits = model.predict(x);
-    loss_sum += softmax_cross_entropy(logits, y, nullptr) * static_cast<double>(e - b);
-    const int64_t K = logits.dim(1);
-    for (int64_t n = 0; n < e - b; ++n) {
-      int64_t best = 0;
-      for (int64_t k = 1; k < K; ++k)
-        if (logits.item(n * K + k) > logits.item(n * K + best)) best = k;
-      correct += best == static_cast<int64_t>(y.item(n));
-    }
+    evaluate_batch(model, data.x.slice_batch(b, e), data.y.slice_batch(b, e), sums);
   }
-  r.count = data.size();
-  r.loss = loss_sum / static_cast<double>(r.count);
-  r.accuracy = static_cast<double>(correct) / static_cast<double>(r.count);
-  return r;
+  return sums.result();
 }
 
 std::string AdversarialConfig::describe() const {

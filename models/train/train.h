@@ -47,6 +47,15 @@ struct EvalResult {
 };
 EvalResult evaluate(const Model& model, const LabeledData& data, int64_t batch_size = 1000);
 
+// evaluate() one batch at a time, for data read as a stream (FashionMnistStream): the same batches in
+// the same order give the same bits as evaluate().
+struct EvalSums {
+  double loss_sum = 0;  // Σ over batches of (mean batch loss) · (batch size)
+  int64_t correct = 0, count = 0;
+  EvalResult result() const;
+};
+void evaluate_batch(const Model& model, Tensor x, const Tensor& y, EvalSums& sums);
+
 // PGD for adversarial training. `perturb` is supplied by the caller (models/ sits below explain/, where
 // the attacks live): it returns adversarial examples for x (B, ...) in the model's dtype with labels y
 // (B) int64, starting from a random point of the ball drawn from Rng(seed), inside the box [0, 1].
