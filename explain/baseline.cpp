@@ -28,6 +28,12 @@ bool baseline_names_file(const std::string& value) {
   return !value.empty() && !baseline_number(value, v);
 }
 
+OptionSpec baseline_option(const std::string& default_value, const std::string& help) {
+  OptionSpec spec{"baseline", default_value, help, "NUMBER|FILE", baseline_names_file};
+  spec.rows_per_sample = true;
+  return spec;
+}
+
 Tensor baseline_for(const Options& options, const Tensor& like) {
   const std::string text = options.get("baseline", "0");
   if (text.empty()) return Tensor(like.shape(), like.dtype());

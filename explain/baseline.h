@@ -16,4 +16,8 @@ Tensor baseline_for(const Options& options, const Tensor& like);
 // OptionSpec::names_file of --baseline: every value that is not a number names a .npy file.
 bool baseline_names_file(const std::string& value);
 
+// The --baseline option of a method: a number, or a .npy of the input's shape (one row per sample) or of
+// one sample's shape.
+OptionSpec baseline_option(const std::string& default_value, const std::string& help);
+
 }  // namespace xdnn::explain

@@ -148,8 +148,7 @@ Attribution deeplift(const ExplainRequest& req) {
 
 MethodRegistration reg{{"deeplift",
                         "DeepLIFT rescale rule against a baseline (Shrikumar et al. 2017)",
-                        {{"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape",
-                          "NUMBER|FILE", baseline_names_file},
+                        {baseline_option("0", "baseline: a number (constant) or a .npy file of the input's shape"),
                          {"rule", "",
                           "deeplift: rescale (default) or reveal-cancel; lrp: the rule of every layer (epsilon, "
                           "zplus, gamma, alpha-beta)",

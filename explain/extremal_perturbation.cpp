@@ -15,21 +15,21 @@ Attribution extremal_perturbation(const ExplainRequest& req) {
   return optimise_mask(req, MaskGame::Extremal, "extremal-perturbation");
 }
 
-MethodRegistration reg{{"extremal-perturbation",
-                        "extremal perturbation (Fong et al. 2019): the mask of a given area that preserves the score",
-                        {{"area", "0.1", "fraction of the image the mask keeps", "FLOAT"},
-                         {"area-weight", "300", "weight of the area (ranking) penalty", "FLOAT"},
-                         {"perturbation", "blur", "what replaces masked pixels: blur, constant (--baseline) or noise",
-                          "{blur,constant,noise}"},
-                         {"sigma", "3", "blur: Gaussian sigma in pixels; noise: its standard deviation", "FLOAT"},
-                         {"baseline", "", "constant perturbation: a number or a .npy of the input's shape (default 0)",
-                          "NUMBER|FILE", baseline_names_file},
-                         {"mask-scale", "4", "mask cell size in pixels (mask (H/S, W/S), upsampled bilinearly)"},
-                         {"steps", "300", "optimisation steps (Adam)"},
-                         {"lr", "0.1", "Adam learning rate", "FLOAT"},
-                         {"score", "prob", "explained score: logit, prob or log-prob", "{logit,prob,log-prob}"},
-                         kOptSeed},
-                        extremal_perturbation}};
+MethodRegistration reg{
+    {"extremal-perturbation",
+     "extremal perturbation (Fong et al. 2019): the mask of a given area that preserves the score",
+     {{"area", "0.1", "fraction of the image the mask keeps", "FLOAT"},
+      {"area-weight", "300", "weight of the area (ranking) penalty", "FLOAT"},
+      {"perturbation", "blur", "what replaces masked pixels: blur, constant (--baseline) or noise",
+       "{blur,constant,noise}"},
+      {"sigma", "3", "blur: Gaussian sigma in pixels; noise: its standard deviation", "FLOAT"},
+      baseline_option("", "constant perturbation: a number or a .npy of the input's shape (default 0)"),
+      {"mask-scale", "4", "mask cell size in pixels (mask (H/S, W/S), upsampled bilinearly)"},
+      {"steps", "300", "optimisation steps (Adam)"},
+      {"lr", "0.1", "Adam learning rate", "FLOAT"},
+      {"score", "prob", "explained score: logit, prob or log-prob", "{logit,prob,log-prob}"},
+      kOptSeed},
+     extremal_perturbation}};
 
 }  // namespace
 }  // namespace xdnn::explain

@@ -228,8 +228,7 @@ MethodRegistration reg{{"integrated-gradients",
                         "path integral of gradients from a baseline (Sundararajan et al. 2017)",
                         {{"steps", "50", "number of integration nodes"},
                          {"integration", "gauss-legendre", integration_rules().names(" | "), "NAME"},
-                         {"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape",
-                          "NUMBER|FILE", baseline_names_file}},
+                         baseline_option("0", "baseline: a number (constant) or a .npy file of the input's shape")},
                         integrated_gradients}};
 
 }  // namespace

@@ -24,7 +24,18 @@ struct OptionSpec {
   // file names. The caller loads those files (load_option_files, explain/registry.h) into
   // Options::arrays before the method runs: methods compute, they never read files.
   std::function<bool(const std::string& value)> names_file = {};
+  // A required option has no default: resolving the options without it fails before any work.
+  bool required = false;
+  // For an array option (names_file) that may hold one row per sample, i.e. the input's full shape (a
+  // per-sample --baseline): run_in_chunks gives each chunk of samples the matching rows.
+  bool rows_per_sample = false;
 };
+
+// An option without a default that must be given, e.g. required_option({"steps", "", "curve steps", "INT"}).
+inline OptionSpec required_option(OptionSpec spec) {
+  spec.required = true;
+  return spec;
+}
 
 // names_file of options whose every non-empty value is a file (--baselines, --coalitions).
 inline bool any_value_names_file(const std::string& value) { return !value.empty(); }

@@ -141,13 +141,13 @@ Attribution occlusion(const ExplainRequest& req) {
   return {out, "occlusion", req.options.values, 0};
 }
 
-MethodRegistration reg{{"occlusion",
-                        "mean drop of the target logit when sliding windows are set to the baseline",
-                        {{"window", "", "window size per non-batch axis, e.g. 1,5,5 (required)", "INT,..."},
-                         {"stride", "", "stride per non-batch axis (default: 1 along every axis)", "INT,..."},
-                         {"baseline", "0", "baseline: a number (constant) or a .npy file of the input's shape",
-                          "NUMBER|FILE", baseline_names_file}},
-                        occlusion}};
+MethodRegistration reg{
+    {"occlusion",
+     "mean drop of the target logit when sliding windows are set to the baseline",
+     {required_option({"window", "", "window size per non-batch axis, e.g. 1,5,5 (required)", "INT,..."}),
+      {"stride", "", "stride per non-batch axis (default: 1 along every axis)", "INT,..."},
+      baseline_option("0", "baseline: a number (constant) or a .npy file of the input's shape")},
+     occlusion}};
 
 }  // namespace
 }  // namespace xdnn::explain

@@ -134,9 +134,8 @@ const OptionSpec kOptFeatureMask{
     "feature groups: int64 .npy of one sample's shape with ids 0..G-1, grid:S (SxS-pixel cells) or slic:K[,m] "
     "(about K SLIC superpixels, compactness m); default: one group per token / column, grid:4 for images",
     "FILE|grid:S|slic:K[,m]", feature_mask_names_file};
-const OptionSpec kOptGroupBaseline{
-    "baseline", "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)",
-    "NUMBER|FILE", baseline_names_file};
+const OptionSpec kOptGroupBaseline = baseline_option(
+    "", "value of removed features (float inputs): a number or a .npy of the input's shape (default 0)");
 const OptionSpec kOptPadId{"pad-id", "", "token id that replaces removed tokens (token inputs)", "INT"};
 const OptionSpec kOptScore{"score", "logit", "explained score of the target class: logit, prob or log-prob",
                            "{logit,prob,log-prob}"};

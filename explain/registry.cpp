@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
@@ -108,7 +109,34 @@ Options resolve_option_specs(const std::vector<OptionSpec>& specs, const std::st
     }
     opt.values[name] = value;
   }
+  // Checked here, when the options are resolved, so that a missing --score or a typo in --similarity
+  // fails before the attributions are computed, not after.
+  for (const auto& spec : specs) {
+    const std::string value = opt.get(spec.name, "");
+    if (spec.required && value.empty()) throw Error("--" + spec.name + " is required by " + owner, spec.help);
+    if (!value.empty()) check_option_value(spec, value);
+  }
   return opt;
+}
+
+void check_option_value(const OptionSpec& spec, const std::string& value) {
+  const std::string& type = spec.type;  // only declared types are enforced; inferred ones only label --help
+  char* end = nullptr;
+  if (type == "INT") {
+    errno = 0;
+    (void)std::strtoll(value.c_str(), &end, 10);
+    if (end == value.c_str() || *end != '\0' || errno == ERANGE)
+      throw Error("option --" + spec.name + ": expected an integer, got '" + value + "'");
+  } else if (type == "FLOAT") {
+    errno = 0;
+    const double v = std::strtod(value.c_str(), &end);
+    if (end == value.c_str() || *end != '\0' || errno == ERANGE || !std::isfinite(v))
+      throw Error("option --" + spec.name + ": expected a finite number, got '" + value + "'");
+  } else if (type.size() > 2 && type.front() == '{' && type.back() == '}') {
+    const std::string members = type.substr(1, type.size() - 2);
+    if (("," + members + ",").find("," + value + ",") == std::string::npos)
+      throw Error("option --" + spec.name + " '" + value + "': expected one of " + members);
+  }
 }
 
 Options resolve_options(const MethodInfo& method, const std::map<std::string, std::string>& given) {
@@ -128,6 +156,11 @@ Attribution run_in_chunks(const MethodInfo& method, const ExplainRequest& req, i
     part.input = req.input.slice_batch(n0, n1).clone();
     part.targets.assign(req.targets.begin() + n0, req.targets.begin() + n1);
     part.first_sample = req.first_sample + n0;
+    for (const OptionSpec& spec : method.options) {  // a per-sample --baseline: this chunk's rows
+      auto it = part.options.arrays.find(spec.name);
+      if (spec.rows_per_sample && it != part.options.arrays.end() && it->second.shape() == req.input.shape())
+        it->second = it->second.slice_batch(n0, n1);
+    }
     Attribution a = method.run(part);
     const Tensor values = a.values.to(Device::CPU);
     if (values.ndim() < 1 || values.dim(0) != n1 - n0)

@@ -33,8 +33,13 @@ std::vector<OptionSpec> option_union(const Entries& entries) {
   return out;
 }
 
+// Throws naming the option when `value` does not match the option's declared type: INT, FLOAT (finite),
+// or a set {a,b,c}. Other types (FILE, NAME, ...) are the method's to check.
+void check_option_value(const OptionSpec& spec, const std::string& value);
+
 // The options an entry with `specs` runs with: their defaults, overridden by `given`. Throws naming the
 // option and `owner` ("method 'lrp'", "metric 'deletion'") when `given` holds one it does not take.
+// Also throws when a required option is missing or a value does not match its declared type.
 Options resolve_option_specs(const std::vector<OptionSpec>& specs, const std::string& owner,
                              const std::map<std::string, std::string>& given);
 

@@ -1,5 +1,6 @@
 #include "models/load.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -45,12 +46,36 @@ std::vector<std::string> class_names_from_metadata(const Metadata& meta, const s
 
 std::string class_names_metadata(const std::vector<std::string>& names) { return nlohmann::json(names).dump(); }
 
+namespace {
+
+// What a folder given as --model holds that --model takes (a training run's checkpoints, .onnx files), in
+// name order; the hint names the last one, e.g. "runs/cnn/epoch-2.safetensors".
+std::string folder_model_hint(const std::string& dir) {
+  std::vector<std::string> models;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file(ec) && (ends_with(name, ".safetensors") || ends_with(name, ".onnx"))) models.push_back(name);
+  }
+  std::sort(models.begin(), models.end());
+  const std::filesystem::path folder(dir);
+  if (models.empty())
+    return "a training run's folder holds its checkpoints, e.g. " + (folder / "epoch-2.safetensors").string() +
+           "; this one holds no .safetensors or .onnx file";
+  std::string list;
+  for (size_t i = 0; i < models.size() && i < 5; ++i) list += (i ? ", " : "") + models[i];
+  if (models.size() > 5) list += ", ... (" + std::to_string(models.size()) + " in all)";
+  return "give one of its files, e.g. --model " + (folder / models.back()).string() + " (it holds " + list + ")";
+}
+
+}  // namespace
+
 Model load_model(const std::string& path_or_name) {
   const std::string& spec = path_or_name;
   if (spec.empty()) throw Error("empty model spec", "give an .onnx file, a zoo name or a .safetensors checkpoint");
   if (std::filesystem::is_directory(spec))
     throw Error(spec + ": is a directory, expected an .onnx file, a .safetensors checkpoint or a zoo name",
-                "a training run's folder holds its checkpoints: e.g. " + spec + "/epoch-2.safetensors");
+                folder_model_hint(spec));
   if (ends_with(spec, ".onnx")) return load_onnx(spec);
   if (ends_with(spec, ".safetensors")) {
     // "ARCH:path" only when ARCH is a zoo name, so a colon inside a directory name still reads as a path.

@@ -122,6 +122,14 @@ const Case kCases[] = {
   {"eval-device-cuda", "--device cuda", "eval --model {golden}/models/cnn.onnx --limit 10 --device cuda"},
   {"evaluate-device-cuda", "--device cuda",
    "evaluate --metric deletion --score logit --steps 2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods saliency --device cuda --out {tmp}/d.npy"},
+  // Required metric options and declared option types are checked before the attributions are computed
+  // (a missing --score used to fail only after every --methods attribution was done).
+  {"evaluate-missing-score", "--score is required by metric 'deletion'",
+   "evaluate --metric deletion --steps 2 --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods integrated-gradients --out {tmp}/d.npy"},
+  {"evaluate-score-typo", "option --score 'logits': expected one of logit,prob,log-prob",
+   "evaluate --metric deletion --steps 2 --score logits --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods saliency --out {tmp}/d.npy"},
+  {"evaluate-steps-not-int", "option --steps: expected an integer, got '2x'",
+   "evaluate --metric insertion --steps 2x --score logit --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --methods saliency --out {tmp}/d.npy"},
   {"attack-device-cuda", "--device cuda",
    "attack --method fgsm --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius 0.1 --device cuda --out {tmp}/adv.npy"},
   {"svcca-device-gpu", "--device: unknown device 'gpu'",

@@ -113,6 +113,45 @@ TEST_CASE("run_in_chunks: bad chunk sizes and per-sample file options") {
   const ExplainRequest req = request(m, x, "saliency", {});
   CHECK_THROWS_AS(run_in_chunks(find_method("saliency"), req, 0), Error);
   CHECK(bitwise_equal(run_in_chunks(find_method("saliency"), req, 1).values, find_method("saliency").run(req).values));
+
+  // A per-sample --baseline (the input's full shape) reaches each chunk as that chunk's rows; a baseline of
+  // one sample's shape is shared. Each row of the baseline differs, so a chunk given the wrong rows (or
+  // refused, as before: "expected shape (2, ...)") would show.
+  for (const std::string method : {"integrated-gradients", "deeplift", "occlusion", "feature-ablation"}) {
+    CAPTURE(method);
+    const Tensor per_sample = random_tensor({3, 1, 6, 6}, rng, 0.0, 1.0).to(DType::F64);
+    for (const Tensor& b : {per_sample, per_sample.slice_batch(1, 2).reshape({1, 6, 6}).clone()}) {
+      std::map<std::string, std::string> options;
+      if (method == "occlusion") options["window"] = "1,2,2";
+      if (method == "feature-ablation") options["feature-mask"] = "grid:3";
+      ExplainRequest r = request(m, x, method, options);
+      r.options.values["baseline"] = "b.npy";  // as if loaded from a file by the caller
+      r.options.arrays["baseline"] = b;
+      CHECK(bitwise_equal(run_in_chunks(find_method(method), r, 2).values, find_method(method).run(r).values));
+    }
+  }
+}
+
+TEST_CASE("options: required ones and declared types fail when resolved, before any work") {
+  const MetricInfo& deletion = find_metric("deletion");
+  CHECK_THROWS_WITH_AS(resolve_metric_options(deletion, {{"steps", "4"}}), "--score is required by metric 'deletion'",
+                       Error);
+  CHECK_THROWS_WITH_AS(resolve_metric_options(deletion, {{"score", "logit"}}),
+                       "--steps is required by metric 'deletion'", Error);
+  CHECK_THROWS_WITH_AS(resolve_metric_options(deletion, {{"score", "logits"}, {"steps", "4"}}),
+                       "option --score 'logits': expected one of logit,prob,log-prob", Error);
+  CHECK_THROWS_WITH_AS(resolve_metric_options(deletion, {{"score", "prob"}, {"steps", "4.5"}}),
+                       "option --steps: expected an integer, got '4.5'", Error);
+  CHECK_THROWS_WITH_AS(resolve_metric_options(deletion, {{"score", "prob"}, {"steps", "4"}, {"baseline", "nan"}}),
+                       "option --baseline: expected a finite number, got 'nan'", Error);
+  CHECK(resolve_metric_options(deletion, {{"score", "prob"}, {"steps", "4"}}).get("baseline", "") == "0");
+  CHECK_THROWS_WITH_AS(resolve_options(find_method("occlusion"), {}), "--window is required by method 'occlusion'",
+                       Error);
+  // Every declared required option has no default (a default would make it never missing).
+  for (const auto& m : methods())
+    for (const auto& spec : m.options) CHECK_MESSAGE(!(spec.required && !spec.default_value.empty()), spec.name);
+  for (const auto& m : metrics())
+    for (const auto& spec : m.options) CHECK_MESSAGE(!(spec.required && !spec.default_value.empty()), spec.name);
 }
 
 TEST_CASE("resolve_targets: the argmax over 256-row passes equals the one of each row alone") {

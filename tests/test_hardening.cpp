@@ -175,3 +175,26 @@ TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary fil
   CHECK(error_of([&] { check_output_path(dir + "/other.npy", "--out", {path}); }).empty());
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a folder given as --model: the hint names the files it holds, with one path separator") {
+  const std::string dir = "/tmp/xdnn_test_model_folder_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto hint_of = [](const std::string& spec) {
+    try {
+      load_model(spec);
+    } catch (const Error& e) {
+      CHECK(contains(e.what(), "is a directory"));
+      return e.hint();
+    }
+    FAIL("no error");
+    return std::string();
+  };
+  CHECK(contains(hint_of(dir + "/"), dir + "/epoch-2.safetensors; this one holds no .safetensors or .onnx file"));
+  for (const char* f : {"epoch-1.safetensors", "epoch-2.safetensors", "vocab.json"})
+    std::ofstream(dir + "/" + f) << "x";
+  const std::string hint = hint_of(dir + "/");
+  CHECK(contains(hint, "--model " + dir + "/epoch-2.safetensors (it holds epoch-1.safetensors, epoch-2.safetensors)"));
+  CHECK(!contains(hint, "//"));
+  CHECK(hint_of(dir) == hint);
+  std::filesystem::remove_all(dir);
+}

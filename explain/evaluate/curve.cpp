@@ -66,8 +66,9 @@ std::vector<int64_t> order_smallest_first(const double* a, int64_t D) {
 }  // namespace
 
 std::vector<OptionSpec> curve_option_specs() {
-  return {{"score", "", "the explained scalar: logit, prob or log-prob (required)", "{logit,prob,log-prob}"},
-          {"steps", "", "number of curve steps n; the curve has n + 1 points (required)", "INT"},
+  return {required_option(
+              {"score", "", "the explained scalar: logit, prob or log-prob (required)", "{logit,prob,log-prob}"}),
+          required_option({"steps", "", "number of curve steps n; the curve has n + 1 points (required)", "INT"}),
           {"baseline", "0", "value a removed feature takes (a number)", "FLOAT"}};
 }
 

@@ -31,7 +31,8 @@ MetricResult data_randomisation(const MetricRequest& req) {
 }
 
 std::vector<OptionSpec> data_randomisation_options() {
-  std::vector<OptionSpec> o = {{"random-model", "", "the model trained on permuted labels (required)", "MODEL"}};
+  std::vector<OptionSpec> o = {
+      required_option({"random-model", "", "the model trained on permuted labels (required)", "MODEL"})};
   for (const OptionSpec& s : randomisation_options())
     if (s.name != "seed") o.push_back(s);
   return o;

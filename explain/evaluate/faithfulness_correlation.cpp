@@ -73,16 +73,16 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
   return out;
 }
 
-MetricRegistration reg{
-    {"faithfulness-correlation",
-     "Pearson correlation of subset attribution mass and score drop (Bhatt et al. 2020; higher "
-     "is better)",
-     {{"score", "", "the explained scalar: logit, prob or log-prob (required)", "{logit,prob,log-prob}"},
-      {"samples", "100", "number of random feature subsets"},
-      {"subset-size", "224", "features per subset"},
-      {"seed", "0", "seed of the subset sampler"},
-      {"baseline", "0", "value a removed feature takes (a number)", "FLOAT"}},
-     faithfulness_correlation}};
+MetricRegistration reg{{"faithfulness-correlation",
+                        "Pearson correlation of subset attribution mass and score drop (Bhatt et al. 2020; higher "
+                        "is better)",
+                        {required_option({"score", "", "the explained scalar: logit, prob or log-prob (required)",
+                                          "{logit,prob,log-prob}"}),
+                         {"samples", "100", "number of random feature subsets"},
+                         {"subset-size", "224", "features per subset"},
+                         {"seed", "0", "seed of the subset sampler"},
+                         {"baseline", "0", "value a removed feature takes (a number)", "FLOAT"}},
+                        faithfulness_correlation}};
 
 }  // namespace
 }  // namespace xdnn::explain

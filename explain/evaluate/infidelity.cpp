@@ -74,15 +74,15 @@ MetricResult infidelity(const MetricRequest& req) {
   return out;
 }
 
-MetricRegistration reg{
-    {"infidelity",
-     "expected squared error of the attribution's prediction of Gaussian perturbations (Yeh "
-     "et al. 2019; lower is better)",
-     {{"score", "", "the explained scalar: logit, prob or log-prob (required)", "{logit,prob,log-prob}"},
-      {"samples", "100", "number of perturbations"},
-      {"noise-std", "0.1", "standard deviation of the Gaussian perturbation", "FLOAT"},
-      {"seed", "0", "seed of the perturbations"}},
-     infidelity}};
+MetricRegistration reg{{"infidelity",
+                        "expected squared error of the attribution's prediction of Gaussian perturbations (Yeh "
+                        "et al. 2019; lower is better)",
+                        {required_option({"score", "", "the explained scalar: logit, prob or log-prob (required)",
+                                          "{logit,prob,log-prob}"}),
+                         {"samples", "100", "number of perturbations"},
+                         {"noise-std", "0.1", "standard deviation of the Gaussian perturbation", "FLOAT"},
+                         {"seed", "0", "seed of the perturbations"}},
+                        infidelity}};
 
 }  // namespace
 }  // namespace xdnn::explain
