@@ -11,6 +11,7 @@
 
 #include "engine/file_io.h"
 #include "explain/attention.h"
+#include "explain/evaluate/plot.h"
 #include "explain/integrated_gradients.h"
 #include "explain/lrp/composite.h"
 #include "explain/method.h"
@@ -256,6 +257,40 @@ struct ReportPage {
   std::string head, rows, tail;
 };
 
+// The methods' attributions of the whole batch scored by the chosen metrics, exactly as `xdnn evaluate
+// --methods` scores them (method_source: the same chunked runs, the same options), then the table and the
+// mean curves. The attributions are computed again here, for all samples at once, so that the rows above
+// keep their bounded memory and these numbers equal evaluate's.
+std::string evaluation_section(const ReportRequest& req,
+                               const std::vector<std::pair<const MetricInfo*, Options>>& metric_specs) {
+  const Tensor x = req.input.to(req.model->dtype());
+  // The classes the rows above explain: the given targets, else the predicted ones.
+  const std::vector<int64_t> targets = req.targets.empty() ? resolve_targets(*req.model, x, -1) : req.targets;
+  std::vector<AttributionSource> sources;
+  for (const auto& name : req.methods) sources.push_back(method_source(*req.model, x, targets, name, req.options));
+  MetricRequest context;
+  context.model = req.model;
+  context.input = x;
+  context.targets = targets;
+  const EvaluationTable t = evaluate_table(context, sources, metric_specs, false);
+  std::ostringstream o;
+  o << "<h2>Evaluation</h2>\n<p class=\"meta\">" << x.dim(0) << " sample(s), each attribution of "
+    << (req.targets.empty() ? "its predicted class" : "its given target") << "; mean &plusmn; sd over the samples";
+  std::string params;
+  for (const auto& [metric, options] : metric_specs)
+    for (const auto& [name, value] : options.values)
+      if (!value.empty() && params.find(name + "=") == std::string::npos)
+        params += (params.empty() ? "" : ", ") + name + "=" + value;
+  if (!params.empty()) o << " (" << html_escape(params) << ")";
+  o << "</p>\n" << t.html() << "<dl>\n";
+  for (const auto& [metric, options] : metric_specs)
+    o << "<dt>" << html_escape(metric->name) << "</dt><dd>" << html_escape(metric->description) << "</dd>\n";
+  o << "</dl>\n";
+  const std::vector<CurvePanel> panels = mean_curve_panels(t);
+  if (!panels.empty()) o << "<p>" << img_tag(plot_curves(panels), "mean curves") << "</p>\n";
+  return o.str();
+}
+
 ReportPage render_page(const ReportRequest& req) {
   if (!req.model) throw Error("report: no model");
   if (req.methods.empty()) throw Error("report: no methods given", "e.g. --methods saliency,integrated-gradients");
@@ -302,6 +337,12 @@ ReportPage render_page(const ReportRequest& req) {
     method_options.push_back(resolve_options(*m, given));  // all of them before any work: fail fast
     load_option_files(*m, method_options.back());          // the methods read no files
   }
+  // The evaluation section's metrics, also resolved before any work (a missing --score fails here).
+  if (!req.metrics.empty() && tokens)
+    throw Error("report: --metrics scores image attributions; this model takes token ids",
+                "score token models with `xdnn evaluate` (its ground-truth metrics take token ids)");
+  const auto metric_specs = req.metrics.empty() ? std::vector<std::pair<const MetricInfo*, Options>>{}
+                                                : resolve_metrics(req.metrics, req.metric_options);
   // Token texts: the request's vocabulary, else the file of a "vocab" option (`xdnn report --option vocab=F`).
   std::vector<std::string> vocab = req.vocabulary;
   if (vocab.empty() && req.options.count("vocab")) vocab = load_vocabulary_tokens(req.options.at("vocab"));
@@ -417,6 +458,7 @@ ReportPage render_page(const ReportRequest& req) {
   }
   o << "</dl>\n";
   if (tokens) o << attention_section(*req.model, x, vocab);
+  if (!metric_specs.empty()) o << evaluation_section(req, metric_specs);
   o << "</body></html>\n";
   page.tail = o.str();
   return page;

@@ -1,6 +1,7 @@
 // The HTML report: one self-contained page (inline CSS, PNGs as base64 data URIs, no scripts, no
 // external files) that shows, for each sample, the input, the predicted class and its probability
-// (and the true label when known), and one heatmap per explanation method. Token inputs are shown as a
+// (and the true label when known), and one heatmap per explanation method; optionally an evaluation
+// section that scores the methods with registered metrics (deletion, insertion, ...). Token inputs are shown as a
 // row of token cells coloured by relevance. For a token model with attention (explain/attention.h) the
 // page ends with the attention matrices of every sample, layer and head (and the head mean).
 #pragma once
@@ -44,6 +45,12 @@ struct ReportRequest {
   std::map<std::string, std::string> options;
   std::string title = "xdnn explanation report";
   ReportResume resume;
+  // Optional evaluation section: these registered metrics (explain/evaluate/metric.h) score every
+  // method's attributions of the whole batch, as `xdnn evaluate --methods` does (same numbers), shown
+  // as a table (mean ± sd over the samples) and the mean curves. metric_options: NAME=VALUE for the
+  // metrics (--score, --steps, ...); each must be taken by at least one of them.
+  std::vector<std::string> metrics;
+  std::map<std::string, std::string> metric_options;
 };
 
 // What one sample's attribution looks like on screen: the attribution reduced to one (H, W) map over the

@@ -166,6 +166,8 @@ TEST_CASE("data randomisation: maps under a differently trained model; the edge 
   MetricRequest req = context;
   req.attribution = sal.values;
   req.explain = sal.explain;
-  req.options = resolve_metric_options(find_metric("data-randomisation"), {});  // no --random-model
+  CHECK_THROWS_WITH_AS(resolve_metric_options(find_metric("data-randomisation"), {}),  // no --random-model
+                       "--random-model is required by metric 'data-randomisation'", Error);
+  req.options = Options{};  // options built by hand, not resolved: the metric's own check still holds
   CHECK_THROWS_AS(find_metric("data-randomisation").run(req), Error);
 }

@@ -9,10 +9,14 @@
 #include <filesystem>
 #include <string>
 
+#include "engine/random.h"
+#include "explain/evaluate/table.h"
 #include "explain/heatmap.h"
 #include "explain/integrated_gradients.h"
 #include "explain/lrp/composite.h"
 #include "explain/report.h"
+#include "explain/targets.h"
+#include "layers/registry.h"
 #include "models/zoo.h"
 #include "tests/perturbation_fixtures.h"
 
@@ -217,6 +221,41 @@ TEST_CASE("report: a registered choice an option names is described from its reg
       "integration=gauss-legendre [" + explain::integration_rules().find("gauss-legendre").description;
   CHECK(page.find(lrp_line) != std::string::npos);
   CHECK(page.find(ig_line) != std::string::npos);
+}
+
+TEST_CASE("report: --metrics adds an evaluation section with the numbers of `xdnn evaluate`") {
+  Model model = build_zoo_model("fashion-cnn", 1);
+  model.to(DType::F64);
+  Rng rng(3);
+  ReportRequest req;
+  req.model = &model;
+  req.input = random_tensor({3, 1, 28, 28}, rng, 0.0, 1.0);
+  req.methods = {"saliency", "gradient-x-input"};
+  req.metrics = {"deletion", "insertion"};
+  req.metric_options = {{"score", "prob"}, {"steps", "7"}};
+  const std::string page = render_report(req);
+  REQUIRE(page.find("<h2>Evaluation</h2>") != std::string::npos);
+  CHECK(page.find("alt=\"mean curves\"") != std::string::npos);
+  // The cells equal what evaluate_table (the code of `xdnn evaluate --methods`) gives for the same batch.
+  const Tensor x = req.input.to(DType::F64);
+  const std::vector<int64_t> targets = resolve_targets(model, x, -1);
+  std::vector<AttributionSource> sources;
+  for (const auto& m : req.methods) sources.push_back(method_source(model, x, targets, m, {}));
+  MetricRequest context;
+  context.model = &model;
+  context.input = x;
+  context.targets = targets;
+  const EvaluationTable t = evaluate_table(context, sources, resolve_metrics(req.metrics, req.metric_options), false);
+  CHECK(page.find(t.html()) != std::string::npos);
+  CHECK(t.html().find("<td>saliency</td>") != std::string::npos);
+
+  // Metric options are checked before any work: a missing --steps, an option no metric takes, token inputs.
+  req.metric_options = {{"score", "prob"}};
+  CHECK_THROWS_WITH_AS(render_report(req), "--steps is required by metric 'deletion'", Error);
+  req.metric_options = {{"score", "prob"}, {"steps", "7"}, {"sigma", "2"}};
+  CHECK_THROWS_WITH_AS(render_report(req), "option --sigma does not apply to metric deletion, insertion", Error);
+  req.input = Tensor({1, 4}, DType::I64);
+  CHECK_THROWS_WITH_AS(render_report(req), doctest::Contains("this model takes token ids"), Error);
 }
 
 TEST_CASE("heatmap: side_by_side puts images left to right, top-aligned, white in the gaps and below") {

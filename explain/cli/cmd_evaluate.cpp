@@ -137,20 +137,7 @@ void run_evaluate(const EvaluateArgs& a) {
   }
   std::printf("%s", t.format().c_str());
   if (!a.png.empty()) {
-    // One panel per metric whose array is a curve per sample (N, points): the mean curve of each attribution.
-    std::vector<explain::CurvePanel> panels;
-    for (size_t j = 0; j < t.columns.size(); ++j) {
-      if (t.cells[0][j].values.ndim() != 2 || t.cells[0][j].values.dim(1) < 2) continue;
-      explain::CurvePanel panel{t.columns[j], t.rows, {}};
-      for (size_t i = 0; i < t.rows.size(); ++i) {
-        const Tensor& v = t.cells[i][j].values;
-        std::vector<double> mean(v.dim(1), 0.0);
-        for (int64_t n = 0; n < v.dim(0); ++n)
-          for (int64_t k = 0; k < v.dim(1); ++k) mean[k] += v.item(n * v.dim(1) + k) / static_cast<double>(v.dim(0));
-        panel.curves.push_back(mean);
-      }
-      panels.push_back(panel);
-    }
+    const std::vector<explain::CurvePanel> panels = explain::mean_curve_panels(t);
     if (panels.empty()) throw Error("--png: none of the metrics " + a.metric + " gives curves to plot");
     explain::save_png(a.png, explain::plot_curves(panels));
     print_wrote(a.png, "mean curves, " + std::to_string(panels.size()) + " panel(s)");

@@ -1,6 +1,8 @@
 // `xdnn report --model M (--input X.npy [--labels Y.npy] | --fashion-test N) --methods a,b,c --out R.html`
-// One self-contained HTML page: a row per sample, a column per method (explain/report.h). Resumable like
-// `xdnn explain`: a killed run continues from OUT.progress.json (--resume, or whenever the record exists).
+//            [--metrics deletion,insertion --metric-option score=prob --metric-option steps=28]
+// One self-contained HTML page: a row per sample, a column per method (explain/report.h), and with
+// --metrics an evaluation section scoring the methods. Resumable like `xdnn explain`: a killed run
+// continues from OUT.progress.json (--resume, or whenever the record exists).
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -10,6 +12,7 @@
 #include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
 #include "explain/cli/resumable.h"
+#include "explain/evaluate/metric.h"
 #include "explain/report.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
@@ -24,9 +27,11 @@ struct ReportArgs {
   std::string model, input, labels, out, methods = "saliency,integrated-gradients,grad-cam,lrp", title;
   bool methods_given = false;
   int64_t fashion_test = 0;
-  std::string precision, device = "cpu";  // precision empty: the model's own dtype
-  std::vector<std::string> options;       // key=value
-  std::string target;                     // empty: the predicted class; a class index; or a labels .npy
+  std::string precision, device = "cpu";    // precision empty: the model's own dtype
+  std::vector<std::string> options;         // key=value
+  std::string target;                       // empty: the predicted class; a class index; or a labels .npy
+  std::string metrics;                      // the evaluation section's metrics, comma-separated
+  std::vector<std::string> metric_options;  // key=value
   bool resume = false;
   CommonOptions common;
   InputOptions input_options;
@@ -40,6 +45,15 @@ void run_report(const ReportArgs& a) {
       throw Error("--option '" + kv + "': expected NAME=VALUE, e.g. --option steps=32");
     req.options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  req.metrics = split_commas(a.metrics, /*keep_empty=*/false);
+  for (const auto& kv : a.metric_options) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error("--metric-option '" + kv + "': expected NAME=VALUE, e.g. --metric-option score=prob");
+    req.metric_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (req.metrics.empty() && !req.metric_options.empty())
+    throw Error("--metric-option needs --metrics", "e.g. --metrics deletion,insertion --metric-option score=prob");
   if (a.fashion_test > 0 && !a.input.empty()) throw Error("give either --input or --fashion-test, not both");
   check_output_path(a.out, "--out", {a.model, a.input, a.labels});  // before any work
   a.common.apply();
@@ -104,7 +118,8 @@ void run_report(const ReportArgs& a) {
   explain::write_report(a.out, req);
   progress.discard();
   print_wrote(a.out, "HTML report, " + std::to_string(req.input.dim(0)) + " sample(s) x " +
-                         std::to_string(req.methods.size()) + " method(s)");
+                         std::to_string(req.methods.size()) + " method(s)" +
+                         (req.metrics.empty() ? "" : " x " + std::to_string(req.metrics.size()) + " metric(s)"));
 }
 
 }  // namespace
@@ -127,6 +142,11 @@ void add_report_command(CLI::App& app) {
                                          "comma-separated explanation methods (default " + args->methods +
                                              "; for token inputs saliency,integrated-gradients,erasure,lrp)");
   cmd->add_option("--option", args->options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
+  cmd->add_option(
+      "--metrics", args->metrics,
+      "comma-separated evaluation metrics for an evaluation section (as `xdnn evaluate`): " + explain::metric_names());
+  cmd->add_option("--metric-option", args->metric_options,
+                  "NAME=VALUE for the metrics, e.g. score=prob, steps=28 (repeatable)");
   cmd->add_option("--title", args->title, "page title");
   cmd->add_flag("--resume", args->resume,
                 "continue an interrupted run from OUT.progress.json (also done whenever that record exists)");

@@ -176,4 +176,21 @@ RgbImage plot_curves(const std::vector<CurvePanel>& panels) {
   return img;
 }
 
+std::vector<CurvePanel> mean_curve_panels(const EvaluationTable& t) {
+  std::vector<CurvePanel> panels;
+  for (size_t j = 0; j < t.columns.size(); ++j) {
+    if (t.cells.empty() || t.cells[0][j].values.ndim() != 2 || t.cells[0][j].values.dim(1) < 2) continue;
+    CurvePanel panel{t.columns[j], t.rows, {}};
+    for (size_t i = 0; i < t.rows.size(); ++i) {
+      const Tensor& v = t.cells[i][j].values;  // (N, points)
+      std::vector<double> mean(v.dim(1), 0.0);
+      for (int64_t n = 0; n < v.dim(0); ++n)
+        for (int64_t k = 0; k < v.dim(1); ++k) mean[k] += v.item(n * v.dim(1) + k) / static_cast<double>(v.dim(0));
+      panel.curves.push_back(mean);
+    }
+    panels.push_back(panel);
+  }
+  return panels;
+}
+
 }  // namespace xdnn::explain

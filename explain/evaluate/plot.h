@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "explain/evaluate/table.h"
 #include "explain/heatmap.h"
 
 namespace xdnn::explain {
@@ -18,6 +19,10 @@ struct CurvePanel {
 
 // The panels side by side, each 360×260 pixels.
 RgbImage plot_curves(const std::vector<CurvePanel>& panels);
+
+// One panel per metric of `t` whose array is a curve per sample (N, points ≥ 2): the mean curve of each
+// attribution. Empty when no metric gives curves.
+std::vector<CurvePanel> mean_curve_panels(const EvaluationTable& t);
 
 // Draws `text` (letters, digits, - . + e and space; letters in capitals) with its top-left corner at
 // (x, y), each font pixel `scale`×`scale` screen pixels.

@@ -80,6 +80,38 @@ EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<A
   return t;
 }
 
+std::pair<double, double> summary_mean_sd(const MetricResult& r) {
+  const double n = static_cast<double>(r.summary.size());
+  double mean = 0.0, var = 0.0;
+  for (double v : r.summary) mean += v / n;
+  for (double v : r.summary) var += (v - mean) * (v - mean) / std::max(n - 1.0, 1.0);
+  return {mean, std::sqrt(var)};
+}
+
+std::string EvaluationTable::html() const {
+  auto escape = [](const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+    return out;
+  };
+  std::string out = "<table class=\"eval\">\n<tr><th>attribution</th>";
+  for (size_t j = 0; j < columns.size(); ++j)
+    out += "<th>" + escape(columns[j]) + (cells.empty() ? "" : "<br><small>" + escape(cells[0][j].summary_name)) +
+           (cells.empty() ? "" : "</small>") + "</th>";
+  out += "</tr>\n";
+  char buf[96];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out += "<tr><td>" + escape(rows[i]) + "</td>";
+    for (const MetricResult& r : cells[i]) {
+      const auto [mean, sd] = summary_mean_sd(r);
+      std::snprintf(buf, sizeof buf, "%.4g &plusmn; %.3g", mean, sd);
+      out += std::string("<td>") + buf + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  return out + "</table>\n";
+}
+
 std::string EvaluationTable::format() const {
   size_t w0 = 11;
   for (const auto& r : rows) w0 = std::max(w0, r.size());
@@ -97,11 +129,8 @@ std::string EvaluationTable::format() const {
     std::snprintf(buf, sizeof buf, "%-*s", static_cast<int>(w0), rows[i].c_str());
     out += buf;
     for (const MetricResult& r : cells[i]) {
-      const double n = static_cast<double>(r.summary.size());
-      double mean = 0.0, var = 0.0;
-      for (double v : r.summary) mean += v / n;
-      for (double v : r.summary) var += (v - mean) * (v - mean) / std::max(n - 1.0, 1.0);
-      std::snprintf(buf, sizeof buf, "  %13.5g ± %-8.3g", mean, std::sqrt(var));
+      const auto [mean, sd] = summary_mean_sd(r);
+      std::snprintf(buf, sizeof buf, "  %13.5g ± %-8.3g", mean, sd);
       out += buf;
     }
     out += "\n";

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "explain/evaluate/metric.h"
@@ -37,7 +38,12 @@ struct EvaluationTable {
   std::vector<std::vector<MetricResult>> cells;  // [row][column]
   // Fixed-width text: one line per attribution, "mean ± sd" of each metric's summary over the samples.
   std::string format() const;
+  // The same as an HTML <table> (the report's evaluation section).
+  std::string html() const;
 };
+
+// Mean and sample standard deviation of a metric's per-sample summary.
+std::pair<double, double> summary_mean_sd(const MetricResult& r);
 
 // Scores every source with every metric (a progress bar on stderr when `progress`). `context` holds what
 // every cell shares: model, input, targets, and optionally ground truth and fresh_model.
