@@ -3,7 +3,7 @@
 namespace xdnn {
 
 std::string CheckMessage::place() const {
-  std::string file = where_.file_name();
+  std::string file = file_;
   // Meson compiles "../engine/x.cpp" from the build folder; an absolute path keeps its last two parts.
   while (file.rfind("../", 0) == 0) file.erase(0, 3);
   if (!file.empty() && file[0] == '/') {
@@ -11,7 +11,7 @@ std::string CheckMessage::place() const {
     const size_t before = last == 0 ? std::string::npos : file.rfind('/', last - 1);
     if (before != std::string::npos) file.erase(0, before + 1);
   }
-  return file + ":" + std::to_string(where_.line());
+  return file + ":" + std::to_string(line_);
 }
 
 void fail(const CheckMessage& message, std::string hint) {
