@@ -14,6 +14,18 @@
 
 namespace xdnn::cli {
 
+std::map<std::string, std::string> parse_name_values(const std::vector<std::string>& values, const std::string& option,
+                                                     const std::string& example) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : values) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(option + " '" + kv + "': expected NAME=VALUE, e.g. " + option + " " + example);
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
 std::vector<std::string> split_commas(const std::string& text, bool keep_empty) {
   std::vector<std::string> out;
   std::stringstream ss(text);

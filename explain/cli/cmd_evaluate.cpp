@@ -54,13 +54,7 @@ void run_evaluate(const EvaluateArgs& a) {
   for (const auto& [name, opt] : a.given)
     if (opt->count() > 0) given[name] = a.values.at(name);
   const auto metrics = explain::resolve_metrics(split_commas(a.metric, false), given);
-  std::map<std::string, std::string> method_options;
-  for (const auto& kv : a.method_options) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error("--option '" + kv + "': expected NAME=VALUE, e.g. --option steps=32");
-    method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  const std::map<std::string, std::string> method_options = parse_name_values(a.method_options, "--option", "steps=32");
   const std::vector<std::string> methods = split_commas(a.methods, false);
   if (a.attribution.empty() == methods.empty())
     throw Error("give either --attribution A.npy or --methods a,b,c (one of them)");

@@ -39,19 +39,9 @@ struct ReportArgs {
 
 void run_report(const ReportArgs& a) {
   explain::ReportRequest req;
-  for (const auto& kv : a.options) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error("--option '" + kv + "': expected NAME=VALUE, e.g. --option steps=32");
-    req.options[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  req.options = parse_name_values(a.options, "--option", "steps=32");
   req.metrics = split_commas(a.metrics, /*keep_empty=*/false);
-  for (const auto& kv : a.metric_options) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error("--metric-option '" + kv + "': expected NAME=VALUE, e.g. --metric-option score=prob");
-    req.metric_options[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  req.metric_options = parse_name_values(a.metric_options, "--metric-option", "score=prob");
   if (req.metrics.empty() && !req.metric_options.empty())
     throw Error("--metric-option needs --metrics", "e.g. --metrics deletion,insertion --metric-option score=prob");
   if (a.fashion_test > 0 && !a.input.empty()) throw Error("give either --input or --fashion-test, not both");

@@ -2,6 +2,7 @@
 // options on `app` and sets a callback that calls the library. main.cpp only lists them.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ void add_fairness_command(CLI::App& app);
 // "a,b,,c" -> {"a", "b", "", "c"} with keep_empty (so that a caller can reject `--lr 0.1,,0.1`), else
 // {"a", "b", "c"}.
 std::vector<std::string> split_commas(const std::string& text, bool keep_empty);
+// The values of a repeatable `--option NAME=VALUE` as a map; a value without '=' or without a name is an
+// error naming `option` and showing `example` ("steps=32").
+std::map<std::string, std::string> parse_name_values(const std::vector<std::string>& values, const std::string& option,
+                                                     const std::string& example);
 
 // Throws naming `path` and the first element that is NaN or infinite (float tensors only).
 void check_finite(const Tensor& x, const std::string& path);
