@@ -148,7 +148,11 @@ RunIdentity run_identity(const ExplainArgs& a, Model& model, const explain::Expl
   for (const auto& [name, value] : req.options.values) choices += " " + name + "=" + value;
   uint64_t arrays = cluster::hash_bytes("option arrays");
   for (const auto& [name, t] : req.options.arrays) arrays = cluster::hash_bytes(name, arrays ^ cluster::hash_tensor(t));
-  const std::string_view targets(reinterpret_cast<const char*>(req.targets.data()), req.targets.size() * 8);
+  // No --target: the targets are the argmax of the model's logits, which the input and model hashes cover.
+  const std::string_view targets =
+      req.targets.empty()
+          ? std::string_view("argmax")
+          : std::string_view(reinterpret_cast<const char*>(req.targets.data()), req.targets.size() * sizeof(int64_t));
   return {choices,
           {{"--input '" + a.input + "'", cluster::hash_tensor(req.input)},
            {"--model '" + a.model + "'", cluster::hash_model(model)},
@@ -199,11 +203,16 @@ void run_explain(const ExplainArgs& a) {
   // given to a token model stays as it is, so that the model's input check names the file's own dtype.
   if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
-  req.targets = resolve_target_option(a.target, model, req.input);
-  // The prediction written on each --png picture (one more forward pass, only for images).
-  std::vector<int64_t> predicted;
-  if (!a.png.empty() && (req.input.ndim() == 4 || model.takes_token_ids()))
-    predicted = explain::resolve_targets(model, req.input, -1);
+  // Without --target each sample is explained for its argmax, found with its chunk below (a forward pass
+  // per row on the rank that explains it, not one over every row on every rank); rule methods run in one pass.
+  const bool argmax_in_chunks = a.target.empty() && !writes_rules(a.out);
+  if (!argmax_in_chunks) req.targets = resolve_target_option(a.target, model, req.input);
+  // The prediction written on each --png picture (one more forward pass, only for images; only rank 0 draws).
+  std::vector<int64_t> predicted, png_targets = req.targets;
+  if (!a.png.empty() && cluster::is_root()) {
+    if (req.input.ndim() == 4 || model.takes_token_ids()) predicted = explain::resolve_targets(model, req.input, -1);
+    if (argmax_in_chunks) png_targets = explain::resolve_targets(model, req.input, -1);
+  }
   std::vector<std::string> vocabulary;  // for token pictures: --vocab, else vocab.json beside a checkpoint
   if (!a.png.empty() && model.takes_token_ids()) {
     const size_t colon = a.model.find(':');  // "ARCH:dir/epoch-2.safetensors" names its checkpoint after it
@@ -216,7 +225,7 @@ void run_explain(const ExplainArgs& a) {
   }
   req.progress = isatty(2) != 0;
   auto write_heatmaps = [&](const Tensor& values) {
-    PngRequest png{values,    req.input.to(Device::CPU), loaded.pixels, req.targets,
+    PngRequest png{values,    req.input.to(Device::CPU), loaded.pixels, png_targets,
                    predicted, model.class_names,         vocabulary,    {}};
     png.overlay.colormap = a.colormap;
     png.overlay.alpha = a.png_alpha;
@@ -271,7 +280,10 @@ void run_explain(const ExplainArgs& a) {
     if (e > b) {
       explain::ExplainRequest part = req;
       part.input = req.input.slice_batch(b, e).clone().to(device);
-      part.targets.assign(req.targets.begin() + b, req.targets.begin() + e);
+      if (argmax_in_chunks)
+        part.targets = explain::resolve_targets(model, part.input, -1);
+      else
+        part.targets.assign(req.targets.begin() + b, req.targets.begin() + e);
       part.first_sample = b;
       part.progress = false;  // the bar is this loop's
       rows = method.run(part).values.to(Device::CPU).to(DType::F32);
