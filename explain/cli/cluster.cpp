@@ -25,7 +25,9 @@ namespace xdnn::cli::cluster {
 namespace {
 
 int g_rank = 0, g_size = 1;
-bool g_started = false;
+#if XDNN_MPI
+bool g_started = false;  // MPI_Init was called
+#endif
 
 // The number of ranks mpirun (or another launcher) says this process is one of; 0 when not launched so.
 int launcher_size() {
