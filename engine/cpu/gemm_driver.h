@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/cpu/gemm.h"
+#include "engine/cpu/scratch.h"
 #include "engine/parallel.h"
 
 namespace xdnn::cpu {
@@ -43,7 +44,7 @@ template <class T>
 struct AlignedBuffer {
   std::vector<T> storage;
   T* data(size_t n) {
-    storage.resize(n + 64 / sizeof(T));
+    grow_scratch(storage, n + 64 / sizeof(T), "GEMM packing buffer");
     auto p = reinterpret_cast<uintptr_t>(storage.data());
     return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/scratch.h"
 #include "engine/ops.h"
 #include "engine/shape_util.h"
 
@@ -15,7 +16,7 @@ namespace {
 // A thread's scratch buffer of at least n elements.
 template <class T>
 T* scratch(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
+  cpu::grow_scratch(v, n, "convolution scratch buffer");
   return v.data();
 }
 
