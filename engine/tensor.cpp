@@ -301,6 +301,9 @@ void Tensor::fill(double v) {
       break;
     }
     case DType::I64: {
+      // A value outside int64's range (or NaN) has no int64 to become; the cast would be undefined.
+      if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0))
+        throw Error("cannot fill an int64 tensor " + describe() + " with " + std::to_string(v));
       int64_t* p = data<int64_t>();
       for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(v);
       break;

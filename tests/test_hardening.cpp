@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -211,4 +213,15 @@ TEST_CASE("a kernel's scratch buffer that cannot be had is an xdnn::Error, not s
   CHECK(v.size() == 10);
   cpu::grow_scratch(v, 5, "x");  // never shrinks
   CHECK(v.size() == 10);
+}
+
+TEST_CASE("filling an int64 tensor with NaN or an out-of-range value is an error, not undefined behaviour") {
+  // Found by fuzz_onnx (UBSan: "-nan is outside the range of representable values of type 'long'").
+  Tensor t({2}, DType::I64);
+  CHECK(contains(error_of([&] { t.fill(std::nan("")); }), "cannot fill an int64 tensor"));
+  CHECK(contains(error_of([&] { t.fill(1e19); }), "cannot fill an int64 tensor"));
+  t.fill(-9223372036854775808.0);  // INT64_MIN itself is representable
+  CHECK(t.data<int64_t>()[1] == INT64_MIN);
+  t.fill(3.0);
+  CHECK(t.data<int64_t>()[0] == 3);
 }

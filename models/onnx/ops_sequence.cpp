@@ -262,7 +262,7 @@ void convert_layer_norm(OnnxNodeContext& ctx) {
   };
   Param scale = as_param(1), bias = as_param(2);
   const int64_t axis = ctx.attr_int("axis", -1);
-  if (axis < 0 && -axis != scale.value.ndim())
+  if (axis < 0 && axis != -static_cast<int64_t>(scale.value.ndim()))  // never -axis: axis may be INT64_MIN
     throw ctx.error("axis " + std::to_string(axis) + " does not match Scale " + scale.value.describe() +
                     " (the normalised dimensions)");
   ctx.add_layer(std::make_shared<LayerNorm>(scale, bias, ctx.attr_float("epsilon", 1e-5)), {ctx.input(0)},
