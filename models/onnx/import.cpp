@@ -94,7 +94,7 @@ static void check_operators(const onnx::GraphProto& g, const std::string& file) 
   for (const auto& n : g.node()) {
     const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
     if (default_domain && converters().count(n.op_type())) continue;
-    const std::string op = default_domain ? n.op_type() : n.domain() + ":" + n.op_type();
+    const std::string op = printable_name(default_domain ? n.op_type() : n.domain() + ":" + n.op_type());
     missing[op].push_back(n.name().empty() && n.output_size() ? n.output(0) : n.name());
   }
   if (missing.empty()) return;

@@ -16,11 +16,12 @@ OnnxNodeContext::OnnxNodeContext(OnnxGraphBuilder& builder, const onnx::NodeProt
   name_ = node.name();
   if (name_.empty() && node.output_size() > 0) name_ = node.output(0);
   if (name_.empty()) name_ = node.op_type();
+  name_ = printable_name(name_);  // found by fuzz_onnx: a name with a newline made a two-line error
 }
 
 Error OnnxNodeContext::error(const std::string& what) const {
-  return Error(builder_.file + ": node '" + name_ + "' (op " + node_.op_type() + ", opset " + std::to_string(opset_) +
-               "): " + what);
+  return Error(builder_.file + ": node '" + name_ + "' (op " + printable_name(node_.op_type()) + ", opset " +
+               std::to_string(opset_) + "): " + what);
 }
 
 const onnx::AttributeProto* OnnxNodeContext::find_attr(const std::string& a) const {
