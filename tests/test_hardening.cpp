@@ -16,6 +16,7 @@
 #include "engine/ops.h"
 #include "engine/shape_util.h"
 #include "explain/grad_cam.h"
+#include "layers/binary.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 #include "models/onnx/import.h"
@@ -224,4 +225,23 @@ TEST_CASE("filling an int64 tensor with NaN or an out-of-range value is an error
   CHECK(t.data<int64_t>()[1] == INT64_MIN);
   t.fill(3.0);
   CHECK(t.data<int64_t>()[0] == 3);
+}
+
+TEST_CASE("int64 element-wise arithmetic that overflows is an error, not undefined behaviour") {
+  // Found by fuzz_onnx (UBSan: "signed integer overflow: -69524319230754834 * 50384020831207426"): the
+  // Binary layer's int64 path (shape computations in ONNX graphs).
+  auto run = [](ops::Binary op, int64_t u, int64_t v) {
+    Tensor a({1}, DType::I64), b({1}, DType::I64);
+    a.data<int64_t>()[0] = u;
+    b.data<int64_t>()[0] = v;
+    Binary layer(op);
+    Saved saved;
+    return layer.forward({a, b}, saved, ForwardOptions{})[0].data<int64_t>()[0];
+  };
+  CHECK(
+      contains(error_of([&] { run(ops::Binary::Mul, -69524319230754834, 50384020831207426); }), "int64 Mul overflows"));
+  CHECK(contains(error_of([&] { run(ops::Binary::Div, INT64_MIN, -1); }), "int64 Div overflows"));
+  CHECK(contains(error_of([&] { run(ops::Binary::Add, INT64_MIN, -1); }), "int64 Add overflows"));
+  CHECK(run(ops::Binary::Sub, -1, -1) == 0);
+  CHECK(run(ops::Binary::Mul, 3, -4) == -12);
 }
