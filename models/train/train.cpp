@@ -124,17 +124,16 @@ EvalResult evaluate_adversarial(const Model& model, const LabeledData& data, con
                                 uint64_t seed, int64_t batch_size) {
   check_data(data, "evaluation");
   check(static_cast<bool>(adv.perturb), "adversarial evaluation: no attack supplied");
-  LabeledData attacked{Tensor(data.x.shape(), model.dtype()), data.y};
+  // Each attacked batch is scored as it is made (evaluate_batch: evaluate()'s batches, so its bits),
+  // rather than first copied into an attacked test set.
+  EvalSums sums;
   for (int64_t b = 0; b < data.size(); b += batch_size) {
     const int64_t e = std::min(b + batch_size, data.size());
-    const Tensor x = adv.perturb(model, data.x.slice_batch(b, e).to(model.dtype()), data.y.slice_batch(b, e),
-                                 seed + static_cast<uint64_t>(b))
-                         .to(model.dtype());
-    const size_t bytes = static_cast<size_t>(x.numel()) * dtype_size(x.dtype());
-    std::memcpy(static_cast<char*>(attacked.x.raw_data()) + static_cast<size_t>(b) * (bytes / (e - b)), x.raw_data(),
-                bytes);
+    const Tensor y = data.y.slice_batch(b, e);
+    const Tensor x = adv.perturb(model, data.x.slice_batch(b, e).to(model.dtype()), y, seed + static_cast<uint64_t>(b));
+    evaluate_batch(model, x.to(model.dtype()), y, sums);
   }
-  return evaluate(model, attacked, batch_size);
+  return sums.result();
 }
 
 double epoch_lr(const TrainConfig& cfg, int epoch) {
