@@ -12,6 +12,7 @@
 #include "engine/file_io.h"
 #include "explain/attention.h"
 #include "explain/evaluate/plot.h"
+#include "explain/html.h"
 #include "explain/integrated_gradients.h"
 #include "explain/lrp/composite.h"
 #include "explain/method.h"
@@ -37,34 +38,6 @@ std::string chosen_entry(const std::string& option, const std::string& value) {
 }  // namespace
 
 namespace {
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string img_tag(const RgbImage& img, const std::string& alt) {
-  return "<img alt=\"" + html_escape(alt) + "\" width=\"" + std::to_string(img.width) + "\" height=\"" +
-         std::to_string(img.height) + "\" src=\"data:image/png;base64," + base64_encode(png_bytes(img)) + "\">";
-}
 
 std::string fmt(double v, int precision = 3) {
   char buf[64];
@@ -142,12 +115,12 @@ std::string attention_section(const Model& model, const Tensor& ids, const std::
         heads.push_back(m);
       }
       o << "<td>"
-        << img_tag(render_attention(mean, labels, "mean of " + std::to_string(h) + " heads", 14),
-                   "attention sample " + std::to_string(n) + " layer " + std::to_string(l) + " mean")
+        << html_img(render_attention(mean, labels, "mean of " + std::to_string(h) + " heads", 14),
+                    "attention sample " + std::to_string(n) + " layer " + std::to_string(l) + " mean")
         << "</td>";
       for (int64_t k = 0; k < h; ++k)
         o << "<td>"
-          << img_tag(
+          << html_img(
                  render_attention(heads[k], labels, "head " + std::to_string(k), 14),
                  "attention sample " + std::to_string(n) + " layer " + std::to_string(l) + " head " + std::to_string(k))
           << "</td>";
@@ -287,7 +260,7 @@ std::string evaluation_section(const ReportRequest& req,
     o << "<dt>" << html_escape(metric->name) << "</dt><dd>" << html_escape(metric->description) << "</dd>\n";
   o << "</dl>\n";
   const std::vector<CurvePanel> panels = mean_curve_panels(t);
-  if (!panels.empty()) o << "<p>" << img_tag(plot_curves(panels), "mean curves") << "</p>\n";
+  if (!panels.empty()) o << "<p>" << html_img(plot_curves(panels), "mean curves") << "</p>\n";
   return o.str();
 }
 
@@ -385,7 +358,7 @@ ReportPage render_page(const ReportRequest& req) {
       if (tokens)
         rows << "<td>" << token_row(xc, Tensor({xc.dim(0), xc.dim(1)}, DType::F64), i, vocab) << "</td>";
       else
-        rows << "<td>" << img_tag(render_grey(display_image(shown, n), cell_scale), "input " + std::to_string(n))
+        rows << "<td>" << html_img(render_grey(display_image(shown, n), cell_scale), "input " + std::to_string(n))
              << "</td>";
       rows << "<td class=\"pred\"><b>" << html_escape(class_label(req, k)) << "</b><br>p = " << fmt(p[k]);
       if (req.labels.defined()) {
@@ -408,7 +381,7 @@ ReportPage render_page(const ReportRequest& req) {
           RgbImage img = render_heatmap(map, display_image(shown, n), hopt);
           const std::vector<int64_t> groups = pixel_groups(*methods[j], method_options[j], model_x, i);
           if (!groups.empty()) draw_group_boundaries(img, groups, xc.dim(2), xc.dim(3), hopt.scale);
-          rows << "<td>" << img_tag(img, methods[j]->name + " " + std::to_string(n))
+          rows << "<td>" << html_img(img, methods[j]->name + " " + std::to_string(n))
                << rule_html(attributions[j], i, req, vocab);
           // An all-zero map draws as the bare grey image; say so, rather than leave the reader guessing (e.g.
           // Grad-CAM's ReLU removes a class map that is negative everywhere).

@@ -1,8 +1,11 @@
 // `xdnn report --model M (--input X.npy [--labels Y.npy] | --fashion-test N) --methods a,b,c --out R.html`
 //            [--metrics deletion,insertion --metric-option score=prob --metric-option steps=28]
+//        xdnn report --model M (--input X.npy | --fashion-test N) --global probes,tcav [--global-option K=V]
+//            [--checkpoints a.safetensors,b.safetensors] --out G.html
 // One self-contained HTML page: a row per sample, a column per method (explain/report.h), and with
 // --metrics an evaluation section scoring the methods. Resumable like `xdnn explain`: a killed run
-// continues from OUT.progress.json (--resume, or whenever the record exists).
+// continues from OUT.progress.json (--resume, or whenever the record exists). With --global the page is
+// the global report instead: what the model learned as a whole (explain/global/section.h).
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -13,6 +16,7 @@
 #include "explain/cli/commands.h"
 #include "explain/cli/resumable.h"
 #include "explain/evaluate/metric.h"
+#include "explain/global/section.h"
 #include "explain/report.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
@@ -32,12 +36,38 @@ struct ReportArgs {
   std::string target;                       // empty: the predicted class; a class index; or a labels .npy
   std::string metrics;                      // the evaluation section's metrics, comma-separated
   std::vector<std::string> metric_options;  // key=value
+  std::string global;                       // global sections, comma-separated: the global page
+  std::vector<std::string> global_options;  // key=value
+  std::string checkpoints;                  // for the global sections that compare training stages
   bool resume = false;
   CommonOptions common;
   InputOptions input_options;
 };
 
+// --global: the global report over the same model and data (no per-sample rows).
+void write_global_page(const ReportArgs& a, const explain::ReportRequest& req) {
+  explain::GlobalReportRequest g;
+  g.context.model = req.model;
+  g.context.model_label = req.model_label;
+  g.context.data = req.input;
+  g.context.labels = req.labels;
+  g.context.class_names = req.class_names;
+  g.context.vocabulary = req.vocabulary;
+  g.context.checkpoints = split_commas(a.checkpoints, /*keep_empty=*/false);
+  g.sections = split_commas(a.global, /*keep_empty=*/false);
+  g.options = parse_name_values(a.global_options, "--global-option", "layer=conv2");
+  g.title = a.title.empty() ? "xdnn global report" : a.title;
+  explain::write_global_report(a.out, g);
+  print_wrote(a.out, "global HTML report, " + std::to_string(g.sections.size()) + " section(s)");
+}
+
 void run_report(const ReportArgs& a) {
+  if (!a.global.empty() && (a.methods_given || !a.metrics.empty() || !a.options.empty()))
+    throw Error("--global writes the global page: give it without --methods, --option and --metrics",
+                "write the per-sample report with a second `xdnn report`");
+  if (a.global.empty() && (!a.global_options.empty() || !a.checkpoints.empty()))
+    throw Error("--global-option and --checkpoints need --global",
+                "known sections: " + explain::global_section_names());
   explain::ReportRequest req;
   req.options = parse_name_values(a.options, "--option", "steps=32");
   req.metrics = split_commas(a.metrics, /*keep_empty=*/false);
@@ -80,6 +110,10 @@ void run_report(const ReportArgs& a) {
   req.model = &model;
   req.model_label = a.model;
   if (!a.title.empty()) req.title = a.title;
+  if (!a.global.empty()) {
+    write_global_page(a, req);
+    return;
+  }
   // Resumable: each pass's rows are recorded in OUT.partial + OUT.progress.json, and a killed run goes on
   // from them (explain/cli/resumable.h); the key names everything that changes a row.
   auto hex = [](uint64_t h) {
@@ -137,6 +171,13 @@ void add_report_command(CLI::App& app) {
       "comma-separated evaluation metrics for an evaluation section (as `xdnn evaluate`): " + explain::metric_names());
   cmd->add_option("--metric-option", args->metric_options,
                   "NAME=VALUE for the metrics, e.g. score=prob, steps=28 (repeatable)");
+  cmd->add_option("--global", args->global,
+                  "write the global page instead (what the model learned), with these comma-separated sections: " +
+                      explain::global_section_names());
+  cmd->add_option("--global-option", args->global_options, "NAME=VALUE for the global sections (repeatable)");
+  cmd->add_option("--checkpoints", args->checkpoints,
+                  "comma-separated checkpoints of one training run, oldest first, for the global sections that "
+                  "compare training stages");
   cmd->add_option("--title", args->title, "page title");
   cmd->add_flag("--resume", args->resume,
                 "continue an interrupted run from OUT.progress.json (also done whenever that record exists)");
