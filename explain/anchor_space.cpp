@@ -101,7 +101,7 @@ AnchorSpace AnchorSpace::make(const ExplainRequest& req) {
     throw Error("--background " + background + ": expected a float32 matrix (M, " + std::to_string(D) +
                 "), M >= 1, one row per data sample, got " + b.describe());
   s.background_ = b.to(DType::F64);
-  for (int64_t i = 0; i < b.numel(); ++i)
+  for (int64_t i = 0, i_end = b.numel(); i < i_end; ++i)
     if (!std::isfinite(s.background_.data<double>()[i]))
       throw Error("--background " + background + ": element " + std::to_string(i) + " is not finite");
   const int64_t bins = req.options.get_int("bins", 4);

@@ -55,7 +55,7 @@ Tensor pgd(const Model& model, const Tensor& x, const std::vector<int64_t>& labe
     Rng rng(opt.seed);
     adv = x.clone();
     double* a = adv.data<double>();
-    for (int64_t i = 0; i < adv.numel(); ++i)
+    for (int64_t i = 0, i_end = adv.numel(); i < i_end; ++i)
       a[i] = std::min(opt.box_hi, std::max(opt.box_lo, a[i] + rng.uniform(-opt.epsilon, opt.epsilon)));
   }
   for (int64_t k = 0; k < opt.steps; ++k) {
@@ -133,13 +133,13 @@ Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, co
   // The box holds the input (CW's change of variables needs it; FGSM / PGD would clip the clean pixels).
   const Tensor x = x_in.to(DType::F64);
   const double* xd = x.data<double>();
-  for (int64_t i = 0; i < x.numel(); ++i)
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i)
     if (!(xd[i] >= opt.box_lo && xd[i] <= opt.box_hi))
       throw Error("attack input: element " + std::to_string(i) + " = " + std::to_string(xd[i]) +
                       " is outside the box [" + std::to_string(opt.box_lo) + ", " + std::to_string(opt.box_hi) + "]",
                   "set the box with --box-min / --box-max");
   std::vector<int64_t> labels(labels_t.numel());
-  for (int64_t i = 0; i < labels_t.numel(); ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
+  for (int64_t i = 0, i_end = labels_t.numel(); i < i_end; ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
   return method.run(model, x, labels, opt).to(DType::F32);
 }
 

@@ -66,7 +66,7 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
   const double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   const double* x0 = x.data<double>();
   std::vector<double> w0(static_cast<size_t>(x.numel()));
-  for (int64_t i = 0; i < x.numel(); ++i) w0[i] = std::atanh(0.999999 * (x0[i] - mid) / half);
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) w0[i] = std::atanh(0.999999 * (x0[i] - mid) / half);
 
   {  // Labels index the logits: check them against the class count before any work.
     const int64_t K = model.predict(x.slice_batch(0, 1).to(model.dtype())).dim(1);
@@ -92,7 +92,7 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
       if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
       // x' = mid + half·tanh(w), rounded to float32 (see the file comment).
       double* xpd = xp.data<double>();
-      for (int64_t i = 0; i < xp.numel(); ++i)
+      for (int64_t i = 0, i_end = xp.numel(); i < i_end; ++i)
         xpd[i] = static_cast<double>(static_cast<float>(mid + half * std::tanh(w[i])));
       Tape tape = model.forward({xp.to(model.dtype())});
       const Tensor& Z = tape_logits(model, tape);

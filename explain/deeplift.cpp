@@ -48,7 +48,7 @@ Tensor divide_or_fallback(const Tensor& num, const Tensor& dz, const Tensor& fal
     const T* d = dz.data<T>();
     const T* f = fallback.data<T>();
     T* o = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = std::abs(d[i]) >= T(kMinDelta) ? a[i] / d[i] : f[i];
+    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = std::abs(d[i]) >= T(kMinDelta) ? a[i] / d[i] : f[i];
   });
   return out;
 }
@@ -61,7 +61,7 @@ Tensor greater_equal(const Tensor& y, const Tensor& yb) {
     const T* a = y.data<T>();
     const T* b = yb.data<T>();
     T* o = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = a[i] >= b[i] ? T(1) : T(0);
+    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = a[i] >= b[i] ? T(1) : T(0);
   });
   return out;
 }

@@ -35,7 +35,7 @@ Tensor map2(const Tensor& a, const Tensor& b, Fn fn) {
     const T* pa = a.data<T>();
     const T* pb = b.defined() ? b.data<T>() : pa;
     T* o = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = static_cast<T>(fn(double(pa[i]), double(pb[i])));
+    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = static_cast<T>(fn(double(pa[i]), double(pb[i])));
   });
   return out;
 }
@@ -108,7 +108,8 @@ Tensor reveal_cancel_multipliers(const Model& model, int linear, int nonlinear, 
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* o = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = pd[i] > 0 ? pa[i] : pd[i] < 0 ? pb[i] : (pa[i] + pb[i]) / T(2);
+    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i)
+      o[i] = pd[i] > 0 ? pa[i] : pd[i] < 0 ? pb[i] : (pa[i] + pb[i]) / T(2);
   });
   return out;
 }

@@ -26,7 +26,7 @@ std::vector<uint8_t> given_coalitions(const Tensor& z, const std::string& path, 
                 ") with one column per feature group, got " + z.describe());
   if (z.dim(0) < 1) throw Error("--coalitions " + path + ": no rows");
   std::vector<uint8_t> out(z.numel());
-  for (int64_t i = 0; i < z.numel(); ++i) {
+  for (int64_t i = 0, i_end = z.numel(); i < i_end; ++i) {
     const double v = z.item(i);
     if (v != 0.0 && v != 1.0)
       throw Error("--coalitions " + path + ": entry (" + std::to_string(i / G) + ", " + std::to_string(i % G) +

@@ -100,7 +100,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
     SplitMix64 rng(parse_seed(o));
     rng.skip(2 * static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(C * HW));  // earlier samples' draws
     double* pp = p.data<double>();
-    for (int64_t i = 0; i < p.numel(); ++i) {
+    for (int64_t i = 0, i_end = p.numel(); i < i_end; ++i) {
       const double u1 = rng.uniform(), u2 = rng.uniform();
       pp[i] += sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
     }

@@ -154,7 +154,8 @@ double norm(const double* v, int64_t n) {
 // x + δ as the model computes on it: (N, per) float64 sums, in x's shape and the model's dtype.
 Tensor shifted(const Tensor& x64, const Tensor& delta, const Shape& shape, DType dtype) {
   Tensor rows(delta.shape(), DType::F64);
-  for (int64_t i = 0; i < rows.numel(); ++i) rows.data<double>()[i] = x64.data<double>()[i] + delta.data<double>()[i];
+  for (int64_t i = 0, i_end = rows.numel(); i < i_end; ++i)
+    rows.data<double>()[i] = x64.data<double>()[i] + delta.data<double>()[i];
   return rows.reshape(shape).to(dtype);
 }
 
@@ -243,7 +244,7 @@ Attribution perceptual_ball(const ExplainRequest& req) {
   if (s.perturbation || x.ndim() != 4) {
     Tensor out = delta.reshape(x.shape()).clone();
     if (!s.perturbation)
-      for (int64_t i = 0; i < out.numel(); ++i) out.data<double>()[i] = std::abs(out.data<double>()[i]);
+      for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) out.data<double>()[i] = std::abs(out.data<double>()[i]);
     a.values = out.to(model.dtype());
     return a;
   }

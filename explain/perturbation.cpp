@@ -345,7 +345,7 @@ Tensor baseline_set(const Options& options, const Tensor& x, const std::string& 
     throw Error("--baselines " + path + ": expected float32 baselines (J" + shape_str(j).substr(3) +
                 ", J >= 1, one sample's shape per row, got " + b.describe());
   }
-  for (int64_t i = 0; i < b.numel(); ++i)
+  for (int64_t i = 0, i_end = b.numel(); i < i_end; ++i)
     if (!std::isfinite(b.item(i)))
       throw Error("--baselines " + path + ": element " + std::to_string(i) + " is not finite");
   return b.to(x.dtype());

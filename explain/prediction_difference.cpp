@@ -136,7 +136,7 @@ Tensor background_at(const ExplainRequest& req, const Tensor& x, int value_id, b
                                                      std::string(x.is_float() ? "float32" : "int64") + " samples (B" +
                                                      shape_str(sample).substr(3) + " with B >= 1, got " + b.describe());
   if (b.is_float())
-    for (int64_t i = 0; i < b.numel(); ++i)
+    for (int64_t i = 0, i_end = b.numel(); i < i_end; ++i)
       check(std::isfinite(b.item(i)), "--background " + path + ": element " + std::to_string(i) + " is not finite");
   const Tensor bx = b.is_float() ? b.to(req.model->dtype()) : b;
   if (at_input) return bx.to(DType::F64).reshape({want[0], g.per()});

@@ -87,7 +87,7 @@ MaskSource mask_source(const Options& options, int64_t H, int64_t W) {
   src.given = m.to(DType::F64);
   src.K = m.dim(0);
   const double* pm = src.given.data<double>();
-  for (int64_t i = 0; i < src.given.numel(); ++i)
+  for (int64_t i = 0, i_end = src.given.numel(); i < i_end; ++i)
     if (!(pm[i] >= 0.0 && pm[i] <= 1.0))
       throw Error("--masks " + text + ": value " + std::to_string(pm[i]) + " at element " + std::to_string(i) +
                   ", expected values in [0, 1]");

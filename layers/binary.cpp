@@ -46,7 +46,7 @@ static Tensor int_binary(ops::Binary op, const Tensor& a, const Tensor& b) {
     return Error(std::string("int64 ") + (k < 6 ? names[k] : "arithmetic") + " overflows: " + std::to_string(u) +
                  " and " + std::to_string(v));
   };
-  for (int64_t i = 0; i < y.numel(); ++i) {
+  for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) {
     const int64_t u = pa[index_in(a, i)], v = pb[index_in(b, i)];
     switch (op) {
       case ops::Binary::Add:

@@ -52,7 +52,7 @@ Tensors Compare::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   if (!a.defined()) throw Error(std::string(kind()) + ": missing operand");
   if (op_ == Op::Not) {
     Tensor y(a.shape(), DType::I64);
-    for (int64_t i = 0; i < a.numel(); ++i) y.data<int64_t>()[i] = a.item(i) == 0 ? 1 : 0;
+    for (int64_t i = 0, i_end = a.numel(); i < i_end; ++i) y.data<int64_t>()[i] = a.item(i) == 0 ? 1 : 0;
     return {y};
   }
   const Tensor& b = x.at(1);
@@ -60,7 +60,7 @@ Tensors Compare::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   const Shape ys = broadcast_shapes(a.shape(), b.shape());
   Tensor y(ys, DType::I64);
   int64_t* py = y.data<int64_t>();
-  for (int64_t i = 0; i < y.numel(); ++i) {
+  for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) {
     const double u = a.item(broadcast_index(a, ys, i)), v = b.item(broadcast_index(b, ys, i));
     bool r = false;
     switch (op_) {
@@ -110,7 +110,7 @@ Tensors Mod::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   Tensor y(ys, a.dtype());
   const bool ints = a.dtype() == DType::I64;
   Tensor q = ints ? Tensor() : Tensor(ys, a.dtype());
-  for (int64_t i = 0; i < y.numel(); ++i) {
+  for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) {
     const int64_t ia = broadcast_index(a, ys, i), ib = broadcast_index(b, ys, i);
     if (ints) {
       const int64_t u = a.data<int64_t>()[ia], v = b.data<int64_t>()[ib];
@@ -136,7 +136,7 @@ Tensors Mod::backward(const Tensors& grad_y, const Saved& saved, const BackwardO
   if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
   const Tensor& g = grad_y[0];
   Tensor gb(g.shape(), g.dtype());
-  for (int64_t i = 0; i < g.numel(); ++i) gb.set_item(i, -g.item(i) * q.item(i));
+  for (int64_t i = 0, i_end = g.numel(); i < i_end; ++i) gb.set_item(i, -g.item(i) * q.item(i));
   return {ops::sum_to_shape(g, a.shape()), ops::sum_to_shape(gb, b.shape())};
 }
 
@@ -179,7 +179,8 @@ namespace {
 LayerExampleRegistration mod_example{
     {"Mod/float-floor", [](Rng& rng) {
        Tensor a = random_tensor({2, 3}, rng, 0.2, 0.8);
-       for (int64_t i = 0; i < a.numel(); ++i) a.set_item(i, a.item(i) + 2.0 * static_cast<double>(i % 3 - 1));
+       for (int64_t i = 0, i_end = a.numel(); i < i_end; ++i)
+         a.set_item(i, a.item(i) + 2.0 * static_cast<double>(i % 3 - 1));
        return LayerExample{std::make_shared<Mod>(false), {a, random_tensor({3}, rng, 1.9, 2.1)}};
      }}};
 }  // namespace

@@ -53,7 +53,7 @@ Tensors Split::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   std::vector<int64_t> sizes = sizes_;
   if (x.size() > 1 && x[1].defined()) {  // opset 13: split sizes as an input
     sizes.clear();
-    for (int64_t i = 0; i < x[1].numel(); ++i) sizes.push_back(static_cast<int64_t>(x[1].item(i)));
+    for (int64_t i = 0, i_end = x[1].numel(); i < i_end; ++i) sizes.push_back(static_cast<int64_t>(x[1].item(i)));
   }
   if (sizes.empty()) {
     const int64_t d = t.dim(static_cast<int>(a));

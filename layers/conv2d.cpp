@@ -32,7 +32,7 @@ void Conv2d::init(Rng& rng) {
     dispatch_float(t.dtype(), [&](auto zero) {
       using T = decltype(zero);
       T* p = t.data<T>();
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(rng.uniform(-bound, bound));
+      for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = static_cast<T>(rng.uniform(-bound, bound));
       return 0;
     });
   };

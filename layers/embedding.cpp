@@ -15,7 +15,7 @@ Embedding::Embedding(const std::string& param_name, const Tensor& table) {
 }
 
 void Embedding::init(Rng& rng) {
-  for (int64_t i = 0; i < weight_.value.numel(); ++i) weight_.value.set_item(i, rng.normal());
+  for (int64_t i = 0, i_end = weight_.value.numel(); i < i_end; ++i) weight_.value.set_item(i, rng.normal());
 }
 
 Tensors Embedding::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {

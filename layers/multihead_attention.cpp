@@ -64,8 +64,8 @@ MultiheadAttention::MultiheadAttention(const std::string& name, int64_t embed_di
 
 void MultiheadAttention::init(Rng& rng) {
   const double a = std::sqrt(6.0 / static_cast<double>(E_ + 3 * E_)), c = 1.0 / std::sqrt(static_cast<double>(E_));
-  for (int64_t i = 0; i < in_w_.value.numel(); ++i) in_w_.value.set_item(i, rng.uniform(-a, a));
-  for (int64_t i = 0; i < out_w_.value.numel(); ++i) out_w_.value.set_item(i, rng.uniform(-c, c));
+  for (int64_t i = 0, i_end = in_w_.value.numel(); i < i_end; ++i) in_w_.value.set_item(i, rng.uniform(-a, a));
+  for (int64_t i = 0, i_end = out_w_.value.numel(); i < i_end; ++i) out_w_.value.set_item(i, rng.uniform(-c, c));
 }
 
 std::vector<Param*> MultiheadAttention::params() {
@@ -230,7 +230,7 @@ LayerExample make_mha(Rng& rng, bool causal, bool padding) {
   auto layer = std::make_shared<MultiheadAttention>("attn", 4, 2, true, causal, DType::F64);
   layer->init(rng);
   for (Param* p : layer->params())
-    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, rng.uniform(-0.8, 0.8));
+    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i) p->value.set_item(i, rng.uniform(-0.8, 0.8));
   Tensors in = {random_tensor({2, 3, 4}, rng)};
   if (padding) in.push_back(Tensor::from_vector({2, 3}, std::vector<int64_t>{0, 0, 1, 0, 0, 0}));
   return LayerExample{layer, in};

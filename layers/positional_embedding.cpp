@@ -37,7 +37,7 @@ LearnedPositionalEmbedding::LearnedPositionalEmbedding(Param table) : table_(std
 }
 
 void LearnedPositionalEmbedding::init(Rng& rng) {
-  for (int64_t i = 0; i < table_.value.numel(); ++i) table_.value.set_item(i, 0.02 * rng.normal());
+  for (int64_t i = 0, i_end = table_.value.numel(); i < i_end; ++i) table_.value.set_item(i, 0.02 * rng.normal());
 }
 
 Tensors LearnedPositionalEmbedding::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {

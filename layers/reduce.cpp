@@ -129,7 +129,7 @@ Tensors Reduce::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   Tensor gx(x.shape(), x.dtype());
   if (op_ == Op::Max || op_ == Op::Min) {  // to the first extreme of each group
     const Tensor& arg = saved.tensor("arg");
-    for (int64_t k = 0; k < g.numel(); ++k) gx.set_item(arg.data<int64_t>()[k], g.item(k));
+    for (int64_t k = 0, k_end = g.numel(); k < k_end; ++k) gx.set_item(arg.data<int64_t>()[k], g.item(k));
     return {gx};
   }
   // Prod: Π_{j≠i} x_j per group, from the number of zeros in it (no division by zero).

@@ -60,7 +60,7 @@ int64_t Recurrent::gates() const {
 void Recurrent::init(Rng& rng) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(cfg_.hidden_size));
   for (Param* p : params())
-    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, rng.uniform(-bound, bound));
+    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i) p->value.set_item(i, rng.uniform(-bound, bound));
 }
 
 std::vector<Param*> Recurrent::params() {

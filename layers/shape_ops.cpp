@@ -37,7 +37,7 @@ Tensors Cast::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (x[0].dtype() == to) return {x[0]};
   if (to == DType::I64 && x[0].is_float()) {  // truncation toward zero, as ONNX Cast float -> int
     Tensor y(x[0].shape(), DType::I64);
-    for (int64_t i = 0; i < y.numel(); ++i) {
+    for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) {
       const double v = x[0].item(i);
       if (!(std::abs(v) < 9.2e18)) throw Error("Cast: value " + std::to_string(v) + " does not fit int64");
       y.data<int64_t>()[i] = static_cast<int64_t>(v);

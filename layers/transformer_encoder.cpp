@@ -160,7 +160,8 @@ LayerExample make_encoder(Rng& rng, bool norm_first, bool gelu, bool causal) {
   auto layer = std::make_shared<TransformerEncoderLayer>("layers.0", cfg, DType::F64);
   layer->init(rng);
   for (Param* p : layer->params())
-    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.set_item(i, p->value.item(i) + rng.uniform(-0.3, 0.3));
+    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i)
+      p->value.set_item(i, p->value.item(i) + rng.uniform(-0.3, 0.3));
   return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
 }
 LayerExampleRegistration enc_post{{"TransformerEncoderLayer/post-norm-relu",

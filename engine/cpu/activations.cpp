@@ -205,7 +205,7 @@ Tensor dropout_mask(const Shape& shape, double p, Rng& rng, DType dtype) {
     T* pm = m.data<T>();
     const T keep_scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
     // Serial: the stream of random numbers is consumed in flat order, so masks do not depend on threads.
-    for (int64_t i = 0; i < m.numel(); ++i) pm[i] = rng.uniform() >= p ? keep_scale : T(0);
+    for (int64_t i = 0, i_end = m.numel(); i < i_end; ++i) pm[i] = rng.uniform() >= p ? keep_scale : T(0);
     return 0;
   });
   return m;

@@ -248,7 +248,7 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
     const T* pg = g.data<T>();
     T* po = out.data<T>();
     // Serial, in increasing flat order of g: a fixed summation order for every output element.
-    for (int64_t i = 0; i < g.numel(); ++i) {
+    for (int64_t i = 0, i_end = g.numel(); i < i_end; ++i) {
       int64_t rem = i, io = 0;
       for (size_t d = 0; d < n; ++d) {
         int64_t c = rem / sg[d];
@@ -272,7 +272,7 @@ Tensor scale(const Tensor& x, double a) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const T s = static_cast<T>(a);
-    for (int64_t i = 0; i < x.numel(); ++i) py[i] = s * px[i];
+    for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) py[i] = s * px[i];
     return 0;
   });
   return y;
@@ -288,7 +288,7 @@ Tensor add_scalar(const Tensor& x, double a) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const T s = static_cast<T>(a);
-    for (int64_t i = 0; i < x.numel(); ++i) py[i] = px[i] + s;
+    for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) py[i] = px[i] + s;
     return 0;
   });
   return y;
@@ -308,9 +308,9 @@ void axpy_inplace(Tensor& y, double a, const Tensor& x) {
     T* py = y.data<T>();
     const T s = static_cast<T>(a);
     if (a == 1.0) {
-      for (int64_t i = 0; i < x.numel(); ++i) py[i] += px[i];
+      for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) py[i] += px[i];
     } else {
-      for (int64_t i = 0; i < x.numel(); ++i) py[i] += s * px[i];
+      for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) py[i] += s * px[i];
     }
     return 0;
   });
@@ -326,7 +326,7 @@ Tensor stabilize(const Tensor& z, double eps) {
     const T* pz = z.data<T>();
     T* py = y.data<T>();
     const T e = static_cast<T>(eps);
-    for (int64_t i = 0; i < z.numel(); ++i) py[i] = pz[i] + (pz[i] >= T(0) ? e : -e);
+    for (int64_t i = 0, i_end = z.numel(); i < i_end; ++i) py[i] = pz[i] + (pz[i] >= T(0) ? e : -e);
     return 0;
   });
   return y;
@@ -341,7 +341,8 @@ Tensor clip(const Tensor& x, double lo, double hi) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for (int64_t i = 0; i < x.numel(); ++i) py[i] = std::min(std::max(px[i], static_cast<T>(lo)), static_cast<T>(hi));
+    for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i)
+      py[i] = std::min(std::max(px[i], static_cast<T>(lo)), static_cast<T>(hi));
     return 0;
   });
   return y;
@@ -355,7 +356,7 @@ double sum_all(const Tensor& x) {
     using T = decltype(zero);
     const T* p = x.data<T>();
     double s = 0;
-    for (int64_t i = 0; i < x.numel(); ++i) s += p[i];
+    for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) s += p[i];
     return s;
   });
 }
@@ -371,7 +372,7 @@ double dot_all(const Tensor& a, const Tensor& b) {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     double s = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(pa[i]) * pb[i];
+    for (int64_t i = 0, i_end = a.numel(); i < i_end; ++i) s += static_cast<double>(pa[i]) * pb[i];
     return s;
   });
 }

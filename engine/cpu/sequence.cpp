@@ -58,7 +58,7 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
   if (ids.dtype() != DType::I64) throw Error("embedding ids: expected int64 token ids, got " + ids.describe());
   const int64_t V = table.dim(0), d = table.dim(1);
   const int64_t* pi = ids.data<int64_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i)
+  for (int64_t i = 0, i_end = ids.numel(); i < i_end; ++i)
     if (pi[i] < 0 || pi[i] >= V)
       throw Error("embedding ids: id " + std::to_string(pi[i]) + " at flat position " + std::to_string(i) +
                   " is outside the valid range [0, " + std::to_string(V - 1) + "]");
@@ -68,7 +68,8 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
   const size_t row_bytes = static_cast<size_t>(d) * dtype_size(table.dtype());
   const char* pt = static_cast<const char*>(table.raw_data());
   char* py = static_cast<char*>(y.raw_data());
-  for (int64_t i = 0; i < ids.numel(); ++i) std::memcpy(py + i * row_bytes, pt + pi[i] * row_bytes, row_bytes);
+  for (int64_t i = 0, i_end = ids.numel(); i < i_end; ++i)
+    std::memcpy(py + i * row_bytes, pt + pi[i] * row_bytes, row_bytes);
   return y;
 }
 
@@ -84,7 +85,7 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
     using T = decltype(zero);
     const T* pg = g.data<T>();
     T* po = out.data<T>();
-    for (int64_t i = 0; i < ids.numel(); ++i) {  // serial: a fixed summation order per row
+    for (int64_t i = 0, i_end = ids.numel(); i < i_end; ++i) {  // serial: a fixed summation order per row
       if (pi[i] < 0 || pi[i] >= num_rows)
         throw Error("scatter_add_rows: id " + std::to_string(pi[i]) + " out of range");
       T* row = po + pi[i] * d;
@@ -395,7 +396,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   const size_t es = dtype_size(x.dtype());
   const char* px = static_cast<const char*>(x.raw_data());
   char* py = static_cast<char*>(y.raw_data());
-  for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(py + i * es, px + idx[i] * es, es);
+  for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) std::memcpy(py + i * es, px + idx[i] * es, es);
   return y;
 }
 
@@ -410,7 +411,7 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
   const size_t es = dtype_size(x.dtype());
   const char *px = static_cast<const char*>(x.raw_data()), *py = static_cast<const char*>(y.raw_data());
   char* pr = static_cast<char*>(r.raw_data());
-  for (int64_t i = 0; i < r.numel(); ++i) {
+  for (int64_t i = 0, i_end = r.numel(); i < i_end; ++i) {
     const bool c = cond.item(ic[i]) != 0.0;
     std::memcpy(pr + i * es, c ? px + ix[i] * es : py + iy[i] * es, es);
   }

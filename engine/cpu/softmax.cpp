@@ -101,7 +101,7 @@ void check_logits_labels(const Tensor& logits, const Tensor& labels) {
                 (labels.defined() ? labels.describe() : std::string("an undefined tensor")));
   const int64_t C = logits.dim(1);
   const int64_t* pl = labels.data<int64_t>();
-  for (int64_t n = 0; n < labels.numel(); ++n)
+  for (int64_t n = 0, n_end = labels.numel(); n < n_end; ++n)
     if (pl[n] < 0 || pl[n] >= C)
       throw Error("cross_entropy: label " + std::to_string(pl[n]) + " of sample " + std::to_string(n) +
                   " is outside the valid range [0, " + std::to_string(C - 1) + "]");

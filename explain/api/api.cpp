@@ -94,7 +94,7 @@ Tensor to_tensor(const Array& a, const std::string& what) {
   if (a.dtype() == DType::F64) std::copy(a.data<double>(), a.data<double>() + a.size(), t.data<double>());
   if (a.dtype() == DType::I64) std::copy(a.data<int64_t>(), a.data<int64_t>() + a.size(), t.data<int64_t>());
   if (t.is_float())
-    for (int64_t i = 0; i < t.numel(); ++i)
+    for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i)
       if (!std::isfinite(t.item(i)))
         throw xdnn::Error(
             what + ": element " + std::to_string(i) + " is " + (std::isnan(t.item(i)) ? "NaN" : "infinite"),

@@ -37,7 +37,7 @@ std::vector<std::string> split_commas(const std::string& text, bool keep_empty) 
 
 void check_finite(const Tensor& x, const std::string& path) {
   if (!x.is_float()) return;
-  for (int64_t i = 0; i < x.numel(); ++i)
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i)
     if (!std::isfinite(x.item(i)))
       throw Error(path + ": element " + std::to_string(i) + " is " + (std::isnan(x.item(i)) ? "NaN" : "infinite"),
                   "inputs must be finite");
@@ -116,7 +116,7 @@ int64_t first_nonfinite(const Tensor& t) {
   if (!t.defined() || !t.is_float()) return -1;
   const Tensor h = t.to(Device::CPU).to(DType::F64);
   const double* p = h.data<double>();
-  for (int64_t i = 0; i < h.numel(); ++i)
+  for (int64_t i = 0, i_end = h.numel(); i < i_end; ++i)
     if (!std::isfinite(p[i])) return i;
   return -1;
 }

@@ -39,7 +39,7 @@ FeatureLayout feature_layout(const Tensor& input, const Tensor& attribution) {
                 "an attribution holds one value per input element, or per pixel for images");
   }
   if (L.samples < 1 || L.features < 1) throw Error("evaluate: the input batch " + input.describe() + " is empty");
-  for (int64_t i = 0; i < attribution.numel(); ++i)
+  for (int64_t i = 0, i_end = attribution.numel(); i < i_end; ++i)
     if (!std::isfinite(attribution.item(i)))
       throw Error("attribution: element " + std::to_string(i) + " is " +
                   (std::isnan(attribution.item(i)) ? "NaN" : "infinite") + ", expected finite values");

@@ -139,9 +139,9 @@ void randomise_node(Model& model, int node, uint64_t seed) {
   for (Param* p : model.nodes()[node].layer->params()) {
     Tensor& v = p->value;
     double ss = 0.0;
-    for (int64_t i = 0; i < v.numel(); ++i) ss += v.item(i) * v.item(i);
+    for (int64_t i = 0, i_end = v.numel(); i < i_end; ++i) ss += v.item(i) * v.item(i);
     const double sigma = v.numel() ? std::sqrt(ss / static_cast<double>(v.numel())) : 0.0;
-    for (int64_t i = 0; i < v.numel(); ++i) v.set_item(i, sigma * rng.normal());
+    for (int64_t i = 0, i_end = v.numel(); i < i_end; ++i) v.set_item(i, sigma * rng.normal());
   }
 }
 

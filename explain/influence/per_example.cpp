@@ -164,7 +164,7 @@ void GradientComputer::probe_batch_axis(const Tensor& x, const Tensor& y) {
   const double* a = two.data<double>();
   const double* b = one.data<double>();
   double num = 0, den = 0;
-  for (int64_t i = 0; i < one.numel(); ++i) {
+  for (int64_t i = 0, i_end = one.numel(); i < i_end; ++i) {
     num += (a[i] - b[i]) * (a[i] - b[i]);
     den += b[i] * b[i];
   }

@@ -218,7 +218,7 @@ LabeledImages FashionMnistStream::next(int64_t n) {
   d.images = images_from_bytes(images_->take(static_cast<uint64_t>(n), "pixels"), images_->dims());
   d.labels = labels_from_bytes(labels_->take(static_cast<uint64_t>(n), "labels"));
   const int64_t* y = d.labels.data<int64_t>();
-  for (int64_t i = 0; i < d.labels.numel(); ++i)
+  for (int64_t i = 0, i_end = d.labels.numel(); i < i_end; ++i)
     if (y[i] >= 10)
       fail(labels_->path(), "label " + std::to_string(y[i]) + " of example " +
                                 std::to_string(first + static_cast<uint64_t>(i)) + " is not a class index in [0, 10)");

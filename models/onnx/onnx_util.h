@@ -15,7 +15,7 @@ inline Tensor transpose2d(const Tensor& t) {
 // a · t as a new tensor (float).
 inline Tensor scale_copy(const Tensor& t, double a) {
   Tensor out = t.clone();
-  for (int64_t i = 0; i < out.numel(); ++i) out.set_item(i, a * t.item(i));
+  for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) out.set_item(i, a * t.item(i));
   return out;
 }
 

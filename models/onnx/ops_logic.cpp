@@ -31,7 +31,7 @@ std::vector<double> float_list(const OnnxNodeContext& ctx, int i, const char* wh
                     "' must be known at import)");
   const Tensor& t = ctx.constant(i);
   std::vector<double> v(t.numel());
-  for (int64_t k = 0; k < t.numel(); ++k) v[k] = t.item(k);
+  for (int64_t k = 0, k_end = t.numel(); k < k_end; ++k) v[k] = t.item(k);
   return v;
 }
 
@@ -79,7 +79,7 @@ void convert_resize(OnnxNodeContext& ctx) {
   if (ctx.has_input(3)) {
     if (ctx.is_constant(3)) {
       const Tensor& s = ctx.constant(3);
-      for (int64_t k = 0; k < s.numel(); ++k) o.sizes.push_back(static_cast<int64_t>(s.item(k)));
+      for (int64_t k = 0, k_end = s.numel(); k < k_end; ++k) o.sizes.push_back(static_cast<int64_t>(s.item(k)));
     } else {
       o.runtime_sizes = true;
       ins.push_back(ctx.input(3));

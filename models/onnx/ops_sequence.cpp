@@ -116,7 +116,7 @@ bool is_zero_state(const OnnxNodeContext& ctx, int i) {
   if (!ctx.has_input(i)) return true;
   if (ctx.is_constant(i)) {
     const Tensor& t = ctx.constant(i);
-    for (int64_t k = 0; k < t.numel(); ++k)
+    for (int64_t k = 0, k_end = t.numel(); k < k_end; ++k)
       if (t.item(k) != 0.0) return false;
     return true;
   }
