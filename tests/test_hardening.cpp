@@ -56,7 +56,10 @@ TEST_CASE("shape_util: checked_mul / checked_add / checked_numel refuse overflow
   CHECK(checked_add(-3, 4, "t") == 1);
   CHECK(contains(error_of([] { checked_add(INT64_MAX, 1, "t"); }), "overflows"));
   CHECK(checked_numel({}, "t") == 1);
-  CHECK(checked_numel({2, 0, k2p61}, "t") == 0);  // an empty tensor, whatever the other sizes
+  CHECK(checked_numel({2, 0, 5}, "t") == 0);  // an empty tensor
+  // Empty, but its other axes would overflow the strides (fuzz_onnx found (0, 982730740585651200, 101)).
+  CHECK(contains(error_of([] { checked_numel({2, 0, k2p61}, "t"); }), "in its non-empty axes"));
+  CHECK(contains(error_of([] { Tensor({0, 982730740585651200, 101}); }), "tensor: shape (0, 982730740585651200, 101)"));
   CHECK(checked_numel({int64_t(1) << 17, int64_t(1) << 17}, "t") == kMaxTensorElements);
   CHECK(error_of([] {
           checked_numel({8, k2p61 + 1}, "x");
