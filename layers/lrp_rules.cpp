@@ -86,17 +86,28 @@ Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
   Tensor xn = neg(x);
   const bool nonneg = all_zero(xn);
   Tensor xp = nonneg ? x : pos(x);
-  Tensor Wgp = scaled_sum(W, gamma, pos(W)), Wgn = scaled_sum(W, gamma, neg(W));
-  Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
-  Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
   Tensor o = m.fwd(x, W, b);
   Tensor mask_pos = ops::unary(Unary::Step, o);                          // [o > 0]
   Tensor mask_neg = ops::unary(Unary::Step, ops::unary(Unary::Neg, o));  // [o < 0]
   if (nonneg) {
-    Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(m.fwd(xp, Wgp, bgp), delta));
-    Tensor t = ops::div(ops::mul(mask_neg, R), ops::stabilize(m.fwd(xp, Wgn, bgn), delta));
-    return ops::add(ops::mul(xp, m.vjp(s, Wgp)), ops::mul(xp, m.vjp(t, Wgn)));
+    // With x ≥ 0 the two modified products follow from o = Wx + b and one more product q = W⁺x + b⁺,
+    // because W⁻ = W − W⁺ and b⁻ = b − b⁺ exactly:
+    //   u = (W + γW⁺)x + b + γb⁺ = o + γq,     v = (W + γW⁻)x + b + γb⁻ = (1 + γ)o − γq,
+    //   R_in = x ⊙ [(W + γW⁺)ᵀs + (W + γW⁻)ᵀt] = x ⊙ [Wᵀ(s + (1 + γ)t) + γ W⁺ᵀ(s − t)].
+    // One forward and no extra weight tensors instead of two forwards with W ± γW±.
+    Tensor Wp = pos(W);
+    Tensor q = m.fwd(xp, Wp, pos(b));
+    Tensor u = ops::add(o, ops::scale(q, gamma));
+    Tensor v = ops::sub(ops::scale(o, 1.0 + gamma), ops::scale(q, gamma));
+    Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(u, delta));
+    Tensor t = ops::div(ops::mul(mask_neg, R), ops::stabilize(v, delta));
+    Tensor through_w = m.vjp(ops::add(s, ops::scale(t, 1.0 + gamma)), W);
+    Tensor through_wp = m.vjp(ops::sub(s, t), Wp);
+    return ops::mul(xp, ops::add(through_w, ops::scale(through_wp, gamma)));
   }
+  Tensor Wgp = scaled_sum(W, gamma, pos(W)), Wgn = scaled_sum(W, gamma, neg(W));
+  Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
+  Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
   Tensor u = ops::add(m.fwd(xp, Wgp, bgp), m.fwd(xn, Wgn, Tensor()));
   Tensor v = ops::add(m.fwd(xp, Wgn, bgn), m.fwd(xn, Wgp, Tensor()));
   Tensor s = ops::div(ops::mul(mask_pos, R), ops::stabilize(u, delta));
@@ -108,11 +119,17 @@ Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
 
 Tensor box_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double low,
                 double high, double delta) {
-  Tensor L = Tensor::full(x.shape(), low, x.dtype()), H = Tensor::full(x.shape(), high, x.dtype());
+  // L and H are constant images, so W⁺L + b⁺ + W⁻H + b⁻ is the same for every sample: computed on one
+  // sample (batch axis 1) and broadcast over the batch.
+  Shape one = x.shape();
+  if (one.size() >= 2) one[0] = 1;
+  Tensor L = Tensor::full(one, low, x.dtype()), H = Tensor::full(one, high, x.dtype());
   Tensor Wp = pos(W), Wn = neg(W);
-  Tensor z = ops::sub(ops::sub(m.fwd(x, W, b), m.fwd(L, Wp, pos(b))), m.fwd(H, Wn, neg(b)));
+  Tensor bounds = ops::add(m.fwd(L, Wp, pos(b)), m.fwd(H, Wn, neg(b)));
+  Tensor z = ops::sub(m.fwd(x, W, b), bounds);
   Tensor s = ops::div(R, ops::stabilize(z, delta));
-  return ops::sub(ops::sub(ops::mul(x, m.vjp(s, W)), ops::mul(L, m.vjp(s, Wp))), ops::mul(H, m.vjp(s, Wn)));
+  // x ⊙ Wᵀs − L ⊙ W⁺ᵀs − H ⊙ W⁻ᵀs with W⁻ = W − W⁺ exactly: (x − H) ⊙ Wᵀs + (H − L) W⁺ᵀs, two products.
+  return ops::add(ops::mul(ops::add_scalar(x, -high), m.vjp(s, W)), ops::scale(m.vjp(s, Wp), high - low));
 }
 
 // w² and flat: relevance redistributed by weights alone (input-independent).

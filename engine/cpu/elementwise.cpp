@@ -214,20 +214,49 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
       });
       return 0;
     }
+    // Broadcasting: the trailing output axes over which each operand is either contiguous (its stride is the
+    // output's) or constant (stride 0) form one inner run; the index arithmetic is done once per run, and
+    // the run is a plain loop the compiler vectorises ((N, C, H, W) - (1, C, H, W): one run per sample;
+    // (N, C, H, W) * (C, 1, 1): one run per plane).
     const size_t n = out_shape.size();
     Shape sa = broadcast_strides(a.shape(), n), sb = broadcast_strides(b.shape(), n);
     Shape so = y.strides();
-    parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        int64_t rem = i, ia = 0, ib = 0;
-        for (size_t d = 0; d < n; ++d) {
-          int64_t c = rem / so[d];
-          rem -= c * so[d];
-          ia += c * sa[d];
-          ib += c * sb[d];
+    int a_mode = -1, b_mode = -1;  // 1: contiguous over the run, 0: constant over it
+    int64_t inner = 1;
+    for (size_t d = n; d-- > 0;) {
+      if (out_shape[d] == 1) continue;
+      const int am = sa[d] == so[d] ? 1 : sa[d] == 0 ? 0 : -2, bm = sb[d] == so[d] ? 1 : sb[d] == 0 ? 0 : -2;
+      if (am < 0 || bm < 0 || (a_mode >= 0 && am != a_mode) || (b_mode >= 0 && bm != b_mode)) break;
+      a_mode = am;
+      b_mode = bm;
+      inner *= out_shape[d];
+    }
+    const int64_t step_a = a_mode == 0 ? 0 : 1, step_b = b_mode == 0 ? 0 : 1;
+    const int64_t outer = inner > 0 ? y.numel() / inner : 0;
+    with_binary(op, [&](auto k) {
+      parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t s, int64_t e) {
+        for (int64_t o = s; o < e; ++o) {
+          int64_t rem = o * inner, ia = 0, ib = 0;
+          for (size_t d = 0; d < n; ++d) {
+            const int64_t c = rem / so[d];
+            rem -= c * so[d];
+            ia += c * sa[d];
+            ib += c * sb[d];
+          }
+          T* out = py + o * inner;
+          const T* ra = pa + ia;
+          const T* rb = pb + ib;
+          if (step_a == 1 && step_b == 1) {
+            for (int64_t j = 0; j < inner; ++j) out[j] = apply_binary(decltype(k)::value, ra[j], rb[j]);
+          } else if (step_a == 1) {
+            for (int64_t j = 0; j < inner; ++j) out[j] = apply_binary(decltype(k)::value, ra[j], rb[0]);
+          } else if (step_b == 1) {
+            for (int64_t j = 0; j < inner; ++j) out[j] = apply_binary(decltype(k)::value, ra[0], rb[j]);
+          } else {
+            for (int64_t j = 0; j < inner; ++j) out[j] = apply_binary(decltype(k)::value, ra[0], rb[0]);
+          }
         }
-        py[i] = apply_binary(op, pa[ia], pb[ib]);
-      }
+      });
     });
     return 0;
   });
