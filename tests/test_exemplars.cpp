@@ -1,0 +1,162 @@
+// Filter and data views (explain/global/receptive_field.h, exemplars.h): receptive fields against a hand
+// computation and against the support of the input gradient; top-k activations against a direct search;
+// class exemplars against brute force; first-layer weights; bad input.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/random.h"
+#include "explain/global/exemplars.h"
+#include "explain/svcca.h"
+#include "layers/avgpool2d.h"
+#include "layers/conv2d.h"
+#include "layers/tanh.h"
+#include "models/zoo.h"
+
+using namespace xdnn;
+using namespace xdnn::explain;
+
+namespace {
+
+// input (N, 1, 20, 20) → conv1 3×3 pad 1 → tanh → avgpool 2 → conv2 3×3 stride 2 dilation 2 pad 2 → tanh.
+// Smooth activations and average pooling: the gradient of a unit reaches every pixel of its field.
+Model smooth_cnn(Rng& rng) {
+  Model m;
+  m.add_input("input");
+  auto c1 = std::make_shared<Conv2d>("conv1", 1, 2, 3, 3, Conv2dOptions::same(1, 1), DType::F64);
+  c1->init(rng);
+  Conv2dOptions o = Conv2dOptions::same(2, 2, 2);
+  auto c2 = std::make_shared<Conv2d>("conv2", 2, 3, 3, 3, o, DType::F64);
+  c2->init(rng);
+  m.append("conv1", c1);
+  m.append("tanh1", std::make_shared<Tanh>());
+  m.append("pool1", std::make_shared<AvgPool2d>(2));
+  m.append("conv2", c2);
+  m.append("tanh2", std::make_shared<Tanh>());
+  m.to(DType::F64);
+  return m;
+}
+
+Tensor random_images(int64_t n, int64_t h, int64_t w, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<double> v(static_cast<size_t>(n * h * w));
+  for (double& x : v) x = rng.uniform();
+  return Tensor::from_vector({n, 1, h, w}, v);
+}
+
+}  // namespace
+
+TEST_CASE("receptive field: fashion-cnn by hand") {
+  // conv1 3×3 pad 1: (j 1, r 3, s −1); pool1 2×2: (2, 4, −1); conv2 3×3 pad 1: (2, 4 + 2·2, −1 − 2) = (2, 8, −3);
+  // relu2 the same; pool2: (4, 8 + 1·2, −3) = (4, 10, −3); flatten and fc see everything.
+  const Model m = build_zoo_model("fashion-cnn", 0);
+  auto expect = [&](const std::string& name, int64_t j, int64_t r, int64_t s) {
+    const ReceptiveField rf = receptive_field(m, name);
+    CHECK(rf.spatial);
+    CHECK(rf.jump_h == j);
+    CHECK(rf.jump_w == j);
+    CHECK(rf.size_h == r);
+    CHECK(rf.size_w == r);
+    CHECK(rf.start_h == s);
+    CHECK(rf.start_w == s);
+  };
+  expect("conv1", 1, 3, -1);
+  expect("pool1", 2, 4, -1);
+  expect("relu2", 2, 8, -3);
+  expect("pool2", 4, 10, -3);
+  CHECK_FALSE(receptive_field(m, "fc").spatial);
+  // Position (0, 0) of pool2 sees rows [−3, 7) clipped to [0, 7); (6, 6) sees [21, 31) clipped to [21, 28).
+  const PixelBox a = receptive_box(receptive_field(m, "pool2"), 0, 0, 28, 28);
+  CHECK((a.top == 0 && a.bottom == 7 && a.left == 0 && a.right == 7));
+  const PixelBox b = receptive_box(receptive_field(m, "pool2"), 6, 6, 28, 28);
+  CHECK((b.top == 21 && b.bottom == 28));
+  CHECK_THROWS_WITH_AS(receptive_field(m, "conv9"), doctest::Contains("conv9"), Error);
+}
+
+TEST_CASE("receptive field: equals the support of the input gradient (stride, dilation, padding, avg-pool)") {
+  Rng rng(4);
+  const Model m = smooth_cnn(rng);
+  // By hand: conv1 (1, 3, −1); pool1 (2, 4, −1); conv2 k3 s2 d2 p2: (4, 4 + 2·2·2, −1 − 2·2) = (4, 12, −5).
+  const ReceptiveField rf = receptive_field(m, "tanh2");
+  CHECK((rf.jump_h == 4 && rf.size_h == 12 && rf.start_h == -5 && rf.size_w == 12 && rf.start_w == -5));
+  const Tensor x = random_images(1, 20, 20, 9);
+  const Tape tape = m.forward({x});
+  const int id = m.value_id("tanh2");
+  const Tensor& y = tape.values[id];  // (1, 3, 5, 5)
+  REQUIRE(y.dim(2) == 5);
+  for (auto [c, oy, ox] : {std::tuple{0, 0, 0}, {1, 2, 3}, {2, 4, 4}, {0, 4, 1}}) {
+    Tensor seed = Tensor::zeros(y.shape(), DType::F64);
+    seed.set_item((c * 5 + oy) * 5 + ox, 1.0);
+    const Tensor g = m.backward(tape, {{id, seed}})[m.inputs()[0]];
+    int64_t top = 20, left = 20, bottom = 0, right = 0;
+    for (int64_t i = 0; i < 20; ++i)
+      for (int64_t j = 0; j < 20; ++j)
+        if (g.item(i * 20 + j) != 0.0) {
+          top = std::min(top, i), bottom = std::max(bottom, i + 1);
+          left = std::min(left, j), right = std::max(right, j + 1);
+        }
+    const PixelBox box = receptive_box(rf, oy, ox, 20, 20);
+    CHECK(top == box.top);
+    CHECK(left == box.left);
+    CHECK(bottom == box.bottom);
+    CHECK(right == box.right);
+  }
+}
+
+TEST_CASE("top activations: the k largest per-example maxima, at their positions, in any chunking") {
+  Rng rng(2);
+  const Model m = smooth_cnn(rng);
+  const Tensor x = random_images(23, 20, 20, 5);
+  const Tensor act = layer_activation(m, x, "conv2");  // (23, 3, 5, 5)
+  const auto top = top_activations(m, x, "conv2", {2, 0}, 5, 7);
+  REQUIRE(top.size() == 2);
+  for (size_t ci = 0; ci < 2; ++ci) {
+    const int64_t c = ci == 0 ? 2 : 0;
+    std::vector<std::pair<double, int64_t>> maxima;
+    for (int64_t n = 0; n < 23; ++n) {
+      double best = -1e300;
+      for (int64_t p = 0; p < 25; ++p) best = std::max(best, act.item((n * 3 + c) * 25 + p));
+      maxima.push_back({-best, n});
+    }
+    std::sort(maxima.begin(), maxima.end());
+    REQUIRE(top[ci].size() == 5);
+    for (size_t k = 0; k < 5; ++k) {
+      CHECK(top[ci][k].sample == maxima[k].second);
+      CHECK(top[ci][k].value == -maxima[k].first);
+      CHECK(act.item((top[ci][k].sample * 3 + c) * 25 + top[ci][k].y * 5 + top[ci][k].x) == top[ci][k].value);
+    }
+  }
+  CHECK(top == top_activations(m, x, "conv2", {2, 0}, 5, 23));  // one chunk: the same answer
+  CHECK_THROWS_WITH_AS(top_activations(m, x, "conv2", {3}, 5),
+                       doctest::Contains("channel 3 of layer 'conv2' is out of range: it has 3 channels"), Error);
+  CHECK_THROWS_WITH_AS(top_activations(m, x, "no-such-layer", {0}, 5), doctest::Contains("no-such-layer"), Error);
+  // The patches: one row per channel, k cells of the 12 × 12 field.
+  const RgbImage grid = patch_grid(x, receptive_field(m, "conv2"), top, 2);
+  CHECK(grid.width == 3 + 5 * (24 + 3));
+  CHECK(grid.height == 3 + 2 * (24 + 3));
+}
+
+TEST_CASE("class exemplars: nearest to each class mean; first-layer weights") {
+  // Class 0 around (0, 0), class 1 around (10, 0); the point nearest each mean is known.
+  const Tensor a = Tensor::from_vector({6, 2}, std::vector<double>{0, 1, 0, -1, 0.1, 0, 10, 3, 10, -2, 9, 0});
+  const Tensor labels = Tensor::from_vector({6}, std::vector<int64_t>{0, 0, 0, 1, 1, 1});
+  const auto ex = class_exemplars(a, labels, 2);
+  REQUIRE(ex.size() == 2);
+  // Mean of class 0: (0.0333, 0): nearest is #2 (0.1, 0), then #0 / #1 tie → #0.
+  CHECK(ex[0].nearest == std::vector<int64_t>{2, 0});
+  // Mean of class 1: (9.667, 0.333): nearest #5 (9, 0), then #4 (10, −2) at 2.36 vs #3 (10, 3) at 2.69.
+  CHECK(ex[1].nearest == std::vector<int64_t>{5, 4});
+  CHECK(ex[1].distance[0] == doctest::Approx(std::hypot(0.6667, 0.3333)).epsilon(1e-3));
+  CHECK_THROWS_AS(class_exemplars(a, Tensor::zeros({5}, DType::I64), 2), Error);
+
+  const FirstLayerWeights cnn = first_layer_weights(build_zoo_model("fashion-cnn", 0));
+  CHECK(cnn.node == "conv1");
+  CHECK(cnn.weight.shape() == Shape{8, 1, 3, 3});
+  const FirstLayerWeights mlp = first_layer_weights(build_zoo_model("fashion-mlp", 0));
+  CHECK(mlp.weight.shape() == Shape{64, 1, 28, 28});
+  const RgbImage img = filter_grid(cnn.weight, 4);  // 8 grey filters in one row of 8 cells
+  CHECK(img.width == 2 + 8 * (12 + 2));
+  CHECK(img.height == 2 + 1 * (12 + 2));
+}
