@@ -79,7 +79,7 @@ RgbImage filter_grid(const Tensor& weight, int scale) {
   const bool rgb = C == 3;
   const int64_t cols = rgb ? 1 : std::min<int64_t>(C, 8);
   // Filters in rows of up to 16 cells (an RGB filter is one cell, a grey one `cols` cells).
-  const int64_t per_row = std::max<int64_t>(1, 16 / cols);
+  const int64_t per_row = std::min(O, std::max<int64_t>(1, 16 / cols));
   const int64_t rows = (O + per_row - 1) / per_row;
   Canvas canvas(static_cast<int>(rows), static_cast<int>(per_row * cols), static_cast<int>(KH * scale),
                 static_cast<int>(KW * scale), 2);

@@ -1,7 +1,11 @@
 // PCA by the eigen-decomposition of the covariance (or Gram) matrix; see pca.h.
 #include "explain/global/pca.h"
 
+// Eigen 3.4's AVX bfloat16 conversion has an unused variable under -Werror (as in conditional_gaussian.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
 #include <Eigen/Dense>
+#pragma GCC diagnostic pop
 #include <cmath>
 
 #include "engine/check.h"

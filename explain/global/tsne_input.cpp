@@ -1,7 +1,11 @@
 // t-SNE's input similarities P (van der Maaten & Hinton 2008 §2–3; van der Maaten 2014 §4.1): squared
 // Euclidean distances to every point or to the k nearest, a binary search on each point's precision β_i
 // for the perplexity, and the symmetrisation p_ij = (p_{j|i} + p_{i|j}) / Σ. See tsne.h.
+// Eigen 3.4's AVX bfloat16 conversion has an unused variable under -Werror (as in conditional_gaussian.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
 #include <Eigen/Dense>
+#pragma GCC diagnostic pop
 #include <algorithm>
 #include <cmath>
 #include <limits>
