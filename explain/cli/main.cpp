@@ -21,10 +21,12 @@ int main(int argc, char** argv) {
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_eval_command(app);
   xdnn::cli::add_evaluate_command(app);
+  xdnn::cli::add_exemplars_command(app);
   xdnn::cli::add_explain_command(app);
   xdnn::cli::add_export_command(app);
   xdnn::cli::add_fairness_command(app);
   xdnn::cli::add_influence_command(app);
+  xdnn::cli::add_project_command(app);
   xdnn::cli::add_report_command(app);
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_svcca_command(app);

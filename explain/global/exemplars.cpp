@@ -46,7 +46,8 @@ void pixel(const Tensor& data, int64_t n, int64_t y, int64_t x, double lo, doubl
 void example_range(const Tensor& data, int64_t n, double& lo, double& hi) {
   const int64_t per = data.numel() / data.dim(0);
   lo = hi = data.item(n * per);
-  for (int64_t k = 0; k < per; ++k) lo = std::min(lo, data.item(n * per + k)), hi = std::max(hi, data.item(n * per + k));
+  for (int64_t k = 0; k < per; ++k)
+    lo = std::min(lo, data.item(n * per + k)), hi = std::max(hi, data.item(n * per + k));
 }
 
 void check_images(const Tensor& data, const std::string& what) {
@@ -67,7 +68,8 @@ FirstLayerWeights first_layer_weights(const Model& model) {
     if (w.ndim() == 2 && in.size() == 3 && in[0] > 0 && in[1] > 0 && in[2] > 0 && w.dim(1) == in[0] * in[1] * in[2])
       return {node.name, w.reshape({w.dim(0), in[0], in[1], in[2]})};
     throw Error("filters: the first linear layer '" + node.name + "' (" + node.layer->kind() + ", weight " +
-                w.describe() + ") does not read the input image: expected a convolution, or a linear layer on the whole image");
+                w.describe() +
+                ") does not read the input image: expected a convolution, or a linear layer on the whole image");
   }
   throw Error("filters: the model has no convolution or linear layer");
 }
@@ -102,6 +104,26 @@ RgbImage filter_grid(const Tensor& weight, int scale) {
   return canvas.img;
 }
 
+Tensor layer_activations(const Model& model, const Tensor& data, const std::string& layer, int64_t batch) {
+  check(batch >= 1, "activations: batch must be >= 1");
+  model.value_id(layer);  // an unknown name fails before any forward pass
+  const int64_t n = data.dim(0);
+  Tensor out;
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t e = std::min(n, b + batch);
+    const Tensor v = layer_activation(model, data.slice_batch(b, e), layer);
+    check(v.ndim() >= 1 && v.dim(0) == e - b, "activations: layer '" + layer + "' is " + v.describe() +
+                                                  ", expected one row per input (" + std::to_string(e - b) + ")");
+    if (!out.defined()) {
+      Shape s = v.shape();
+      s[0] = n;
+      out = Tensor(s, v.dtype());
+    }
+    out.slice_batch(b, e).copy_from(v);
+  }
+  return out;
+}
+
 int64_t channel_count(const Model& model, const Tensor& data, const std::string& layer) {
   check(data.ndim() >= 1 && data.dim(0) >= 1, "top activations: no data");
   const Tensor v = layer_activation(model, data.slice_batch(0, 1), layer);
@@ -110,9 +132,8 @@ int64_t channel_count(const Model& model, const Tensor& data, const std::string&
 }
 
 std::vector<std::vector<TopActivation>> top_activations(const Model& model, const Tensor& data,
-                                                        const std::string& layer,
-                                                        const std::vector<int64_t>& channels, int64_t k,
-                                                        int64_t batch) {
+                                                        const std::string& layer, const std::vector<int64_t>& channels,
+                                                        int64_t k, int64_t batch) {
   check(k >= 1, "top activations: k must be >= 1, got " + std::to_string(k));
   check(batch >= 1, "top activations: batch must be >= 1");
   const int64_t n = data.dim(0), C = channel_count(model, data, layer);

@@ -44,9 +44,12 @@ struct TopActivation {
 // is (N, C, H, W), (N, C, L) or (N, F) (a channel is a feature then); the data run through the model in
 // chunks of `batch` rows. Errors name the layer, or the channel and the channels the layer has.
 std::vector<std::vector<TopActivation>> top_activations(const Model& model, const Tensor& data,
-                                                        const std::string& layer,
-                                                        const std::vector<int64_t>& channels, int64_t k,
-                                                        int64_t batch = 256);
+                                                        const std::string& layer, const std::vector<int64_t>& channels,
+                                                        int64_t k, int64_t batch = 256);
+
+// The value `layer` for every row of `data`, the model run on `batch` rows at a time (memory: one chunk's
+// tape), stacked in row order.
+Tensor layer_activations(const Model& model, const Tensor& data, const std::string& layer, int64_t batch = 256);
 
 // The number of channels (dim 1) of value `layer` on an input of the data's shape, from one example.
 int64_t channel_count(const Model& model, const Tensor& data, const std::string& layer);
@@ -54,8 +57,8 @@ int64_t channel_count(const Model& model, const Tensor& data, const std::string&
 // The receptive-field patches of the top activations: one row per channel, its examples' patches left to
 // right, each patch drawn in a cell of the field's full size (parts outside the image light grey), every
 // patch's pixels scaled to the example image's own [min, max]. data: (N, C, H, W) images, C = 1 or 3.
-RgbImage patch_grid(const Tensor& data, const ReceptiveField& rf,
-                    const std::vector<std::vector<TopActivation>>& top, int scale);
+RgbImage patch_grid(const Tensor& data, const ReceptiveField& rf, const std::vector<std::vector<TopActivation>>& top,
+                    int scale);
 
 // The `k` rows of `points` (N, F) nearest to `centre` (F values), nearest first (ties: lower index).
 std::vector<int64_t> nearest_rows(const Tensor& points, const std::vector<double>& centre, int64_t k);

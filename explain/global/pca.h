@@ -15,11 +15,11 @@
 namespace xdnn::explain {
 
 struct PcaResult {
-  Tensor projection;                // float64 (N, k): the centred data in the components' coordinates
-  Tensor components;                // float64 (k, F): unit rows, by decreasing variance
-  Tensor mean;                      // float64 (F,)
-  std::vector<double> variance;     // k eigenvalues of C, descending
-  std::vector<double> explained;    // variance / total variance (the trace of C)
+  Tensor projection;              // float64 (N, k): the centred data in the components' coordinates
+  Tensor components;              // float64 (k, F): unit rows, by decreasing variance
+  Tensor mean;                    // float64 (F,)
+  std::vector<double> variance;   // k eigenvalues of C, descending
+  std::vector<double> explained;  // variance / total variance (the trace of C)
 };
 
 // x: (N, ...) float, N ≥ 2, read as N rows of F = numel / N features; 1 ≤ k ≤ min(N, F).

@@ -42,9 +42,9 @@ bool window_of(const Layer& layer, Window& w) {
 
 // Layers whose output at a position depends on their input(s) at that position only.
 bool keeps_positions(const Layer& layer) {
-  static const std::set<std::string> kinds = {"ReLU", "LeakyReLU", "PRelu", "Sigmoid",   "Tanh",     "GELU",
-                                              "BatchNorm2d", "Dropout", "Identity", "Add", "AddScalar", "Sub",
-                                              "Mul",  "Div",     "Max",      "Min"};
+  static const std::set<std::string> kinds = {"ReLU",        "LeakyReLU", "PRelu",    "Sigmoid", "Tanh",      "GELU",
+                                              "BatchNorm2d", "Dropout",   "Identity", "Add",     "AddScalar", "Sub",
+                                              "Mul",         "Div",       "Max",      "Min"};
   return dynamic_cast<const Elementwise*>(&layer) != nullptr || kinds.count(layer.kind()) > 0;
 }
 

@@ -9,7 +9,7 @@
 namespace xdnn::explain {
 
 void class_colour(int64_t k, uint8_t rgb[3]) {
-  static constexpr uint8_t kTab10[10][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
+  static constexpr uint8_t kTab10[10][3] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
                                             {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
                                             {188, 189, 34},  {23, 190, 207}};
   const int64_t i = k < 0 ? 0 : k % 20;
@@ -68,8 +68,8 @@ RgbImage scatter_plot(const Tensor& points, const std::vector<int64_t>& classes,
     const int lx = x0 + size + 14, ly = y0 + 16 * static_cast<int>(c);
     for (int dy = 2; dy < 12; ++dy)
       for (int dx = 0; dx < 10; ++dx) put(lx + dx, ly + dy, rgb);
-    const std::string name = c < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(c)]
-                                                                           : std::to_string(c);
+    const std::string name =
+        c < static_cast<int64_t>(class_names.size()) ? class_names[static_cast<size_t>(c)] : std::to_string(c);
     draw_text(img, render_text(printable_label(name, 24)), lx + 14, ly, kBlack);
   }
   return img;

@@ -18,11 +18,11 @@ namespace {
 // (more than one only for identical points or at the depth limit, where points are nearly identical).
 struct QuadTree {
   struct Cell {
-    double cx, cy, half;        // the square [cx ± half] × [cy ± half]
-    double sx = 0, sy = 0;      // sum of the points inside
+    double cx, cy, half;    // the square [cx ± half] × [cy ± half]
+    double sx = 0, sy = 0;  // sum of the points inside
     int64_t count = 0;
-    int64_t child = -1;         // index of the first of 4 children; -1 for a leaf
-    int64_t first = -1;         // a leaf's first point; -1 when empty
+    int64_t child = -1;  // index of the first of 4 children; -1 for a leaf
+    int64_t first = -1;  // a leaf's first point; -1 when empty
   };
   static constexpr int kMaxDepth = 48;
   std::vector<Cell> cells;
@@ -233,8 +233,8 @@ TsneResult tsne(const Tensor& x, const TsneOptions& opt, const std::string& what
   const int64_t n = x.dim(0);
   check(n >= 3, "t-SNE: " + what + ": needs at least 3 data points, got " + std::to_string(n));
   check(opt.perplexity >= 1 && opt.perplexity < static_cast<double>(n - 1),
-        "t-SNE: perplexity " + std::to_string(opt.perplexity) + ": expected at least 1 and below N - 1 = " +
-            std::to_string(n - 1) + " (" + what + ")");
+        "t-SNE: perplexity " + std::to_string(opt.perplexity) +
+            ": expected at least 1 and below N - 1 = " + std::to_string(n - 1) + " (" + what + ")");
   check(opt.iterations >= 1 && opt.exaggeration_iterations >= 0, "t-SNE: iterations must be >= 1");
   check(opt.theta > 0 && opt.theta <= 1, "t-SNE: theta must be in (0, 1], got " + std::to_string(opt.theta));
   check(opt.early_exaggeration >= 1, "t-SNE: early exaggeration must be >= 1");
@@ -247,10 +247,11 @@ TsneResult tsne(const Tensor& x, const TsneOptions& opt, const std::string& what
   TsneResult r;
   r.barnes_hut = n >= opt.exact_below;
   // Barnes–Hut keeps the ⌊3·perplexity⌋ nearest neighbours (2014 §4.1); exact keeps all.
-  const int64_t neighbours = r.barnes_hut ? std::min<int64_t>(n - 1, static_cast<int64_t>(3.0 * opt.perplexity + 1)) : -1;
+  const int64_t neighbours =
+      r.barnes_hut ? std::min<int64_t>(n - 1, static_cast<int64_t>(3.0 * opt.perplexity + 1)) : -1;
   const SparseP p = tsne_input_similarities(x64, opt.perplexity, neighbours);
-  r.learning_rate = opt.learning_rate > 0 ? opt.learning_rate
-                                          : std::max(static_cast<double>(n) / opt.early_exaggeration / 4.0, 50.0);
+  r.learning_rate =
+      opt.learning_rate > 0 ? opt.learning_rate : std::max(static_cast<double>(n) / opt.early_exaggeration / 4.0, 50.0);
   std::vector<double> y = initial_embedding(x64, opt, what);
   std::vector<double> grad, update(y.size(), 0.0), gains(y.size(), 1.0);
   Gradient gradient{p, !r.barnes_hut, opt.theta, {}, {}, {}, {}, {}};

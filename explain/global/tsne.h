@@ -29,25 +29,25 @@ namespace xdnn::explain {
 
 struct TsneOptions {
   double perplexity = 30.0;
-  int64_t iterations = 1000;          // in all, exaggerated ones included
-  double early_exaggeration = 12.0;   // α
+  int64_t iterations = 1000;         // in all, exaggerated ones included
+  double early_exaggeration = 12.0;  // α
   int64_t exaggeration_iterations = 250;
-  double learning_rate = 0.0;         // 0: max(N / α / 4, 50)
-  double theta = 0.5;                 // Barnes–Hut accuracy θ (0 would be exact, but use exact then)
-  int64_t exact_below = 1000;         // N below this: exact P and gradient (O(N²) per iteration)
-  std::string init = "pca";           // "pca" or "random"
-  uint64_t seed = 0;                  // for init = "random"
-  int64_t kl_every = 50;              // record the KL divergence every this many iterations (and the last)
+  double learning_rate = 0.0;  // 0: max(N / α / 4, 50)
+  double theta = 0.5;          // Barnes–Hut accuracy θ (0 would be exact, but use exact then)
+  int64_t exact_below = 1000;  // N below this: exact P and gradient (O(N²) per iteration)
+  std::string init = "pca";    // "pca" or "random"
+  uint64_t seed = 0;           // for init = "random"
+  int64_t kl_every = 50;       // record the KL divergence every this many iterations (and the last)
 };
 
 struct TsneResult {
-  Tensor embedding;                      // float64 (N, 2)
+  Tensor embedding;  // float64 (N, 2)
   bool barnes_hut = false;
-  std::vector<int64_t> kl_iterations;    // iterations (1-based) at which kl was recorded
-  std::vector<double> kl;                // KL(P‖Q) there, with the un-exaggerated P: Barnes–Hut's estimate of
-                                         // Z for Barnes–Hut runs (as scikit-learn reports it), exact otherwise
-  double final_kl_exact = 0.0;           // KL(P‖Q) of the final embedding with Q summed exactly over all pairs
-  double learning_rate = 0.0;            // the one used
+  std::vector<int64_t> kl_iterations;  // iterations (1-based) at which kl was recorded
+  std::vector<double> kl;              // KL(P‖Q) there, with the un-exaggerated P: Barnes–Hut's estimate of
+                                       // Z for Barnes–Hut runs (as scikit-learn reports it), exact otherwise
+  double final_kl_exact = 0.0;         // KL(P‖Q) of the final embedding with Q summed exactly over all pairs
+  double learning_rate = 0.0;          // the one used
 };
 
 // x: (N, F) float data points (rows), N ≥ 2 and perplexity < N − 1 (a point needs more neighbours than its
