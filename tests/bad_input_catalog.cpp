@@ -156,6 +156,19 @@ const Case kCases[] = {
    "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method anchors --threshold 2 --out {tmp}/r.json"},
   {"rules-of-saliency", "method 'saliency' gives attributions, not rules",
    "explain --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --method saliency --out {tmp}/r.json"},
+  // Global views (issue 21 items 2-3): an unknown layer, a channel out of range, too few points, no labels.
+  {"project-unknown-layer", "the model has no tensor named 'conv9'",
+   "project --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer conv9 --out {tmp}/e.npy"},
+  {"project-too-few-points", "t-SNE: --layer input: needs at least 3 data points, got 2",
+   "project --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer input --out {tmp}/e.npy"},
+  {"project-labels-wrong-length", "--labels '{tmp}/labels3.npy': expected int64 or int32 (2,)",
+   "project --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels3.npy --layer input --method pca --out {tmp}/e.npy"},
+  {"exemplars-unknown-layer", "the model has no tensor named 'conv9'",
+   "exemplars --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer conv9 --out {tmp}/views"},
+  {"exemplars-channel-out-of-range", "--channels: channel 99 of layer 'input' is out of range: it has 1 channels",
+   "exemplars --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer input --channels 99 --views top --out {tmp}/views"},
+  {"exemplars-classes-without-labels", "--views classes needs labels",
+   "exemplars --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer input --views classes --out {tmp}/views"},
 };
 // clang-format on
 

@@ -57,15 +57,22 @@ void run_exemplars(const ExemplarsArgs& a) {
   }
   if ((top || classes) && a.layer.empty())
     throw Error("--layer is needed for the views top and classes", "or ask for the filters alone: --views filters");
-  std::error_code ec;
-  std::filesystem::create_directories(a.out, ec);
-  if (ec || !std::filesystem::is_directory(a.out)) throw Error("--out: cannot create folder '" + a.out + "'");
-  check_output_path(path_in(a.out, "filters.png"), "--out", {a.model, a.data.input, a.data.labels});
+  // The folder is made just before the first file is written, so a failed check leaves nothing behind.
+  const std::filesystem::path parent = std::filesystem::absolute(a.out).parent_path();
+  if (!std::filesystem::is_directory(parent)) throw Error("--out: folder '" + parent.string() + "' does not exist");
+  if (std::filesystem::exists(a.out) && !std::filesystem::is_directory(a.out))
+    throw Error("--out '" + a.out + "': expected a folder, it is a file");
+  auto make_folder = [&] {
+    std::error_code ec;
+    std::filesystem::create_directories(a.out, ec);
+    if (ec || !std::filesystem::is_directory(a.out)) throw Error("--out: cannot create folder '" + a.out + "'");
+  };
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   if (!a.precision.empty()) set_precision(model, a.precision);
   if (!a.layer.empty()) model.value_id(a.layer);  // an unknown layer fails before the data are read
   auto write_filters = [&] {
+    make_folder();
     if (!filters) return;
     const explain::FirstLayerWeights w = explain::first_layer_weights(model);
     explain::save_png(path_in(a.out, "filters.png"), explain::filter_grid(w.weight, static_cast<int>(a.scale) * 3));
