@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/global/exemplars.h"
+#include "explain/global/section.h"
 #include "explain/svcca.h"
 #include "layers/avgpool2d.h"
 #include "layers/conv2d.h"
@@ -162,4 +163,26 @@ TEST_CASE("class exemplars: nearest to each class mean; first-layer weights") {
   const RgbImage img = filter_grid(cnn.weight, 4);  // 8 grey filters in one row of 8 cells
   CHECK(img.width == 2 + 8 * (12 + 2));
   CHECK(img.height == 2 + 1 * (12 + 2));
+}
+
+TEST_CASE("global report: the views' sections render their pictures and tables") {
+  const Model m = build_zoo_model("fashion-cnn", 1);
+  GlobalReportRequest req;
+  req.context.model = &m;
+  req.context.model_label = "fashion-cnn";
+  req.context.data = random_images(40, 28, 28, 3).to(DType::F32);
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 40; ++i) labels.push_back(i % 4);
+  req.context.labels = Tensor::from_vector({40}, labels);
+  req.sections = {"filters", "top-activations", "class-exemplars", "projection"};
+  req.options = {{"iterations", "50"}, {"channels", "0,1"}, {"top", "3"}};
+  const std::string page = render_global_report(req);
+  size_t images = 0;
+  for (size_t at = page.find("<img"); at != std::string::npos; at = page.find("<img", at + 1)) ++images;
+  CHECK(images == 5);                                                    // filters, patches, exemplars, PCA, t-SNE
+  CHECK(page.find("Channels of &#39;conv2&#39;") == std::string::npos);  // quotes are not entities
+  CHECK(page.find("Channels of 'conv2' (2 of 16)") != std::string::npos);
+  CHECK(page.find("nearest (Euclidean) to the class's mean activation at 'flatten'") != std::string::npos);
+  req.options = {{"layer", "conv9"}};
+  CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("conv9"), Error);
 }

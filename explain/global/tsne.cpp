@@ -76,17 +76,39 @@ struct QuadTree {
     }
   }
 
+  // The non-empty cells in depth-first order, for a traversal without a stack (children follow their
+  // parent; `skip` is the index just past a cell's subtree): memory is read front to back.
+  struct FlatCell {
+    double mx, my, width2, count;  // centre of mass, squared side, points
+    int64_t skip;                  // index after the subtree
+    int64_t first;                 // a leaf's first point; -1 for an inner cell
+  };
+  std::vector<FlatCell> flat;
+
+  void flatten() {
+    flat.clear();
+    flatten_from(0);
+  }
+  void flatten_from(int64_t c) {
+    const Cell& cell = cells[static_cast<size_t>(c)];
+    if (cell.count == 0) return;
+    const double inv = 1.0 / static_cast<double>(cell.count);
+    const size_t at = flat.size();
+    flat.push_back({cell.sx * inv, cell.sy * inv, 4.0 * cell.half * cell.half, static_cast<double>(cell.count), 0,
+                    cell.child < 0 ? cell.first : -1});
+    if (cell.child >= 0)
+      for (int k = 0; k < 4; ++k) flatten_from(cell.child + k);
+    flat[at].skip = static_cast<int64_t>(flat.size());
+  }
+
   // Σ_{j≠i} q_ij and Σ_{j≠i} q_ij² (y_i − y_j) with q_ij = (1 + ‖y_i − y_j‖²)⁻¹, a cell standing for its
   // points when its width / distance to its centre of mass < θ.
   void repulsion(int64_t i, double theta, double& z, double f[2]) const {
-    const double yi0 = y[2 * i], yi1 = y[2 * i + 1];
-    int64_t stack[4 * kMaxDepth + 8];
-    int top = 0;
-    stack[top++] = 0;
-    while (top > 0) {
-      const Cell& c = cells[static_cast<size_t>(stack[--top])];
-      if (c.count == 0) continue;
-      if (c.child < 0) {
+    const double yi0 = y[2 * i], yi1 = y[2 * i + 1], theta2 = theta * theta;
+    const int64_t end = static_cast<int64_t>(flat.size());
+    for (int64_t k = 0; k < end;) {
+      const FlatCell& c = flat[static_cast<size_t>(k)];
+      if (c.first >= 0) {  // a leaf: its points one by one
         for (int64_t r = c.first; r >= 0; r = next[r]) {
           if (r == i) continue;
           const double d0 = yi0 - y[2 * r], d1 = yi1 - y[2 * r + 1];
@@ -95,20 +117,20 @@ struct QuadTree {
           f[0] += q * q * d0;
           f[1] += q * q * d1;
         }
+        k = c.skip;
         continue;
       }
-      const double inv = 1.0 / static_cast<double>(c.count);
-      const double d0 = yi0 - c.sx * inv, d1 = yi1 - c.sy * inv;
+      const double d0 = yi0 - c.mx, d1 = yi1 - c.my;
       const double d2 = d0 * d0 + d1 * d1;
-      const double width = 2.0 * c.half;
-      if (width * width < theta * theta * d2) {
+      if (c.width2 < theta2 * d2) {
         const double q = 1.0 / (1.0 + d2);
-        const double cq = static_cast<double>(c.count) * q;
+        const double cq = c.count * q;
         z += cq;
         f[0] += cq * q * d0;
         f[1] += cq * q * d1;
+        k = c.skip;
       } else {
-        for (int k = 3; k >= 0; --k) stack[top++] = c.child + k;
+        ++k;  // open the cell: its first child follows it
       }
     }
   }
@@ -129,7 +151,10 @@ struct Gradient {
     rep.assign(y.size(), 0.0);
     zpart.assign(static_cast<size_t>(n), 0.0);
     klpart.assign(static_cast<size_t>(n), 0.0);
-    if (!exact) tree.build(y.data(), n);
+    if (!exact) {
+      tree.build(y.data(), n);
+      tree.flatten();
+    }
     const int64_t work = exact ? 8 * n : 400;
     parallel_for(n, grain_for_work(work), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
