@@ -163,6 +163,7 @@ struct Gradient {
       tree.flatten();
     }
     const int64_t work = exact ? 8 * n : 400;
+    const bool want_kl = kl != nullptr;
     // Each point's sums are its own (written to its slots), so neither the order nor the chunking
     // changes a bit of them.
     parallel_for(n, grain_for_work(work), [&](int64_t b, int64_t e) {
@@ -184,15 +185,16 @@ struct Gradient {
         rep[2 * i] = f[0];
         rep[2 * i + 1] = f[1];
         zpart[i] = z;
-        // Attraction over the row of P (every j in the exact case) and this row's share of the KL.
+        // Attraction over the row of P (every j in the exact case), and this row's share of the KL only
+        // when asked for: its two logarithms per entry cost as much as the rest of the row.
         double kl_i = 0.0, a0 = 0, a1 = 0;
-        for (int64_t k = p.row_start[i]; k < p.row_start[i + 1]; ++k) {
-          const int64_t j = p.col[k];
+        for (int64_t t = p.row_start[i]; t < p.row_start[i + 1]; ++t) {
+          const int64_t j = p.col[t];
           const double d0 = y[2 * i] - y[2 * j], d1 = y[2 * i + 1] - y[2 * j + 1];
           const double q = 1.0 / (1.0 + d0 * d0 + d1 * d1);
-          a0 += p.val[k] * q * d0;
-          a1 += p.val[k] * q * d1;
-          if (p.val[k] > 0) kl_i += p.val[k] * (std::log(p.val[k]) - std::log(q));
+          a0 += p.val[t] * q * d0;
+          a1 += p.val[t] * q * d1;
+          if (want_kl && p.val[t] > 0) kl_i += p.val[t] * (std::log(p.val[t]) - std::log(q));
         }
         attr[2 * i] = a0;
         attr[2 * i + 1] = a1;
