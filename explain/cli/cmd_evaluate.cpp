@@ -93,13 +93,8 @@ void run_evaluate(const EvaluateArgs& a) {
     sources.push_back({std::filesystem::path(a.attribution).stem().string(), attr, {}});
   }
   const bool tty = isatty(fileno(stderr)) != 0;
-  {
-    influence::Progress bar("attributions", static_cast<int64_t>(methods.size()), tty && !methods.empty());
-    for (const auto& m : methods) {
-      sources.push_back(explain::method_source(model, input, targets, m, method_options));
-      bar.add(1);
-    }
-  }
+  for (auto& src : explain::method_sources(model, input, targets, methods, method_options, tty))
+    sources.push_back(std::move(src));
 
   explain::MetricRequest context;
   context.model = &model;
@@ -157,7 +152,7 @@ void add_evaluate_command(CLI::App& app) {
       ->check(between(1, 1e6));
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
-  cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME (repeatable)");
+  cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME, METHOD.NAME=VALUE to METHOD alone (repeatable)");
   cmd->add_option("--target", args->target,
                   "class for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample (default: "
                   "argmax of the logits)")

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "explain/evaluate/tasks.h"
 #include "explain/targets.h"
 
 namespace xdnn::explain {
@@ -145,12 +146,12 @@ std::vector<double> score_rows(const Model& model, const Shape& sample_shape, in
   const int64_t E = shape_numel(sample_shape);
   // Rows per model call: see copies_per_call in explain/copies.cpp (a fixed exported batch: that many).
   const int64_t chunk = model.exported_batch > 0 ? model.exported_batch : 32;
-  Shape shape{0};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   std::vector<double> out(rows);
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t R = std::min(chunk, rows - r0);
-    shape[0] = R;
+  // The chunks go through the model side by side (tasks.h): each is the call the sequential loop made.
+  run_tasks((rows + chunk - 1) / chunk, [&](int64_t c) {
+    const int64_t r0 = c * chunk, R = std::min(chunk, rows - r0);
+    Shape shape{R};
+    shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
     Tensor batch(shape, DType::F64);
     std::vector<int64_t> targets(R);
     for (int64_t r = 0; r < R; ++r) {
@@ -160,7 +161,7 @@ std::vector<double> score_rows(const Model& model, const Shape& sample_shape, in
     const Tape tape = model.forward({batch.to(model.dtype())});
     const std::vector<double> sc = target_scores(tape_logits(model, tape), targets, score);
     std::copy(sc.begin(), sc.end(), out.begin() + r0);
-  }
+  });
   return out;
 }
 

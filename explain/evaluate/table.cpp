@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <set>
 
 #include "engine/error.h"
+#include "explain/evaluate/tasks.h"
 #include "explain/influence/influence.h"
 #include "explain/registry.h"
 
@@ -17,8 +19,11 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
                                 const std::string& method, const std::map<std::string, std::string>& options) {
   const MethodInfo& info = find_method(method);
   std::map<std::string, std::string> given;
-  for (const auto& spec : info.options)
-    if (options.count(spec.name)) given[spec.name] = options.at(spec.name);
+  for (const auto& spec : info.options)  // METHOD.NAME, for this method alone, before NAME, for every method
+    if (options.count(method + "." + spec.name))
+      given[spec.name] = options.at(method + "." + spec.name);
+    else if (options.count(spec.name))
+      given[spec.name] = options.at(spec.name);
   ExplainRequest req;
   req.model = &model;
   req.input = input;
@@ -36,6 +41,31 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
     return info.run(r).values;
   };
   return src;
+}
+
+std::vector<AttributionSource> method_sources(const Model& model, const Tensor& input,
+                                              const std::vector<int64_t>& targets, const std::vector<std::string>& methods,
+                                              const std::map<std::string, std::string>& options, bool progress) {
+  for (const auto& [key, value] : options) {  // METHOD.NAME=VALUE must name a chosen method and its option
+    const size_t dot = key.find('.');
+    if (dot == std::string::npos) continue;
+    const std::string method = key.substr(0, dot), name = key.substr(dot + 1);
+    if (std::find(methods.begin(), methods.end(), method) == methods.end())
+      throw Error("--option " + key + "=" + value + ": '" + method + "' is not one of the methods evaluated",
+                  "METHOD.NAME=VALUE sets option NAME of METHOD alone");
+    const auto& specs = find_method(method).options;
+    if (std::none_of(specs.begin(), specs.end(), [&](const OptionSpec& o) { return o.name == name; }))
+      throw Error("--option " + key + "=" + value + ": method " + method + " takes no option '" + name + "'");
+  }
+  std::vector<AttributionSource> out(methods.size());
+  influence::Progress bar("attributions", static_cast<int64_t>(methods.size()), progress && !methods.empty());
+  std::mutex bar_mutex;  // the bar is drawn by whichever task finishes
+  run_tasks(static_cast<int64_t>(methods.size()), [&](int64_t i) {
+    out[i] = method_source(model, input, targets, methods[i], options);
+    std::lock_guard<std::mutex> lock(bar_mutex);
+    bar.add(1);
+  });
+  return out;
 }
 
 std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,

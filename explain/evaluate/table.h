@@ -22,13 +22,21 @@ struct AttributionSource {
 };
 
 // Runs registered method `method` on (input, targets) with those of `options` it takes (the others are
-// left to other methods, as `xdnn report --option` does).
+// left to other methods, as `xdnn report --option` does); a key METHOD.NAME sets NAME for that method
+// alone and wins over NAME (`--option shapley-values.feature-mask=grid:10`).
 AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
                                 const std::string& method, const std::map<std::string, std::string>& options);
 
 // For each metric in `names`: its options, from `given` those it takes plus its defaults, and the files
 // they name loaded (load_option_files: --ground-truth G.npy). Throws when a given option is taken by none of
 // them, or a name is unknown.
+// method_source for each of `methods`, side by side (tasks.h; the same bits as one after another), with a
+// progress bar on stderr counting finished methods when `progress`. Throws before any work when a
+// METHOD.NAME key names a method not in `methods` or an option that method does not take.
+std::vector<AttributionSource> method_sources(const Model& model, const Tensor& input,
+                                              const std::vector<int64_t>& targets, const std::vector<std::string>& methods,
+                                              const std::map<std::string, std::string>& options, bool progress);
+
 std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
                                                                    const std::map<std::string, std::string>& given);
 
