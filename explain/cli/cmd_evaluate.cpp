@@ -40,6 +40,7 @@ struct EvaluateArgs {
   int64_t trigger_test = 0;  // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
   int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
   std::string png;           // curve plot
+  bool save_attributions = false;  // also write each method's attribution into the --out folder
   std::vector<std::string> method_options;  // NAME=VALUE
   std::string target;                       // empty: each sample's argmax; a class index; or a labels .npy
   InputOptions input_options;
@@ -108,7 +109,16 @@ void run_evaluate(const EvaluateArgs& a) {
   };
   const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, tty);
   const bool single = sources.size() == 1 && metrics.size() == 1;
+  if (single && a.save_attributions)
+    throw Error("--save-attributions: needs --out to be a folder (several methods or metrics)");
   if (!single) std::filesystem::create_directories(a.out);
+  for (size_t i = 0; i < sources.size() && a.save_attributions; ++i) {
+    if (!sources[i].explain) continue;  // read from a file: already saved
+    const std::string path = (std::filesystem::path(a.out) / (sources[i].name + ".attribution.npy")).string();
+    const Tensor& values = sources[i].values;  // in the dtype the metrics read (float64 by default)
+    save_npy(path, values);
+    print_wrote(path, "attribution of " + sources[i].name + ", " + values.describe());
+  }
   for (size_t i = 0; i < t.rows.size(); ++i)
     for (size_t j = 0; j < t.columns.size(); ++j) {
       Tensor out = t.cells[i][j].values.to(DType::F32);
@@ -152,6 +162,9 @@ void add_evaluate_command(CLI::App& app) {
       ->check(between(1, 1e6));
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
+  cmd->add_flag("--save-attributions", args->save_attributions,
+               "also write each method's attribution, as the metrics read it (--precision), as <method>.attribution.npy "
+               "into the --out folder");
   cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME, METHOD.NAME=VALUE to METHOD alone (repeatable)");
   cmd->add_option("--target", args->target,
                   "class for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample (default: "

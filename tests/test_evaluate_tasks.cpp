@@ -1,0 +1,154 @@
+// The evaluation's independent tasks run side by side (explain/evaluate/tasks.h): max-sensitivity's
+// perturbed re-runs, the perturbation curves' model calls, the table's methods. Each must give exactly
+// the numbers of the sequential code it replaced, for 1 and 2 threads: the oracles below are that code,
+// written out (draws one after another, 32-row chunks one after another, methods one after another).
+// Also: --option METHOD.NAME=VALUE reaches that method alone, and names a chosen method and its option.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "explain/evaluate/curve.h"
+#include "explain/evaluate/table.h"
+#include "explain/evaluate/tasks.h"
+#include "explain/targets.h"
+#include "models/zoo.h"
+
+using namespace xdnn;
+using namespace xdnn::explain;
+
+namespace {
+
+// fashion-cnn (random init) in float64 and 6 noise images.
+struct Setup {
+  Model model = build_zoo_model("fashion-cnn", 3);
+  Tensor x = Tensor({6, 1, 28, 28}, DType::F64);
+  std::vector<int64_t> targets = {0, 1, 2, 3, 4, 5};
+  Setup() {
+    model.to(DType::F64);
+    Rng rng(11);
+    for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform());
+  }
+};
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (a.item(i) != b.item(i)) return false;
+  return true;
+}
+
+// Max-sensitivity as it was computed before its draws ran side by side (max_sensitivity.cpp's loop).
+std::vector<double> max_sensitivity_sequential(const Setup& s, const AttributionSource& src, int64_t runs, double r) {
+  const int64_t N = s.x.dim(0), E = s.x.numel() / N, A = src.values.numel() / N;
+  const Tensor a = src.values.to(DType::F64);
+  std::vector<double> worst(N, 0.0);
+  for (int64_t j = 0; j < runs; ++j) {
+    Rng rng(static_cast<uint64_t>(j) + 1);  // seed 0
+    std::vector<double> u(E);
+    for (auto& v : u) v = rng.uniform(-r, r);
+    Tensor y(s.x.shape(), DType::F64);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t e = 0; e < E; ++e) y.data<double>()[n * E + e] = s.x.data<double>()[n * E + e] + u[e];
+    const Tensor phi = src.explain(s.model, y, s.targets).to(DType::F64);
+    for (int64_t n = 0; n < N; ++n) {
+      double sq = 0.0;
+      for (int64_t i = 0; i < A; ++i) {
+        const double d = phi.data<double>()[n * A + i] - a.data<double>()[n * A + i];
+        sq += d * d;
+      }
+      worst[n] = std::max(worst[n], std::sqrt(sq));
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("evaluate tasks: max-sensitivity of random methods equals its draws run one after another") {
+  const Setup s;
+  const int saved = num_threads();
+  const auto metrics = resolve_metrics({"max-sensitivity"}, {{"samples", "5"}, {"radius", "0.05"}});
+  MetricRequest context;
+  context.model = &s.model;
+  context.input = s.x;
+  context.targets = s.targets;
+  for (const char* method : {"smoothgrad", "rise", "shapley-sampling"}) {
+    CAPTURE(method);
+    const AttributionSource src = method_source(s.model, s.x, s.targets, method,
+                                                {{"samples", "3"}, {"masks", "16"}, {"feature-mask", "grid:7"}});
+    const std::vector<double> expected = max_sensitivity_sequential(s, src, 5, 0.05);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      const EvaluationTable t = evaluate_table(context, {src}, metrics, false);
+      CHECK(t.cells[0][0].summary == expected);
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("evaluate tasks: score_rows gives the scores of its 32-row chunks run one after another") {
+  const Setup s;
+  const int saved = num_threads();
+  const int64_t rows = 6 * 13 + 5;  // 83: two full chunks and a short one
+  const Shape sample_shape{1, 28, 28};
+  auto fill = [&](int64_t r, double* row) {
+    const double* xs = s.x.data<double>() + (r % 6) * 784;
+    for (int64_t e = 0; e < 784; ++e) row[e] = xs[e] * static_cast<double>(r % 13) / 12.0;
+  };
+  auto target_of = [](int64_t r) { return r % 10; };
+  std::vector<double> expected;
+  for (int64_t r0 = 0; r0 < rows; r0 += 32) {
+    const int64_t R = std::min<int64_t>(32, rows - r0);
+    Tensor batch({R, 1, 28, 28}, DType::F64);
+    std::vector<int64_t> t;
+    for (int64_t r = 0; r < R; ++r) fill(r0 + r, batch.data<double>() + r * 784), t.push_back(target_of(r0 + r));
+    const Tape tape = s.model.forward({batch});
+    for (double v : target_scores(tape_logits(s.model, tape), t, ScoreKind::LogProb)) expected.push_back(v);
+  }
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    CHECK(score_rows(s.model, sample_shape, rows, ScoreKind::LogProb, fill, target_of) == expected);
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("evaluate tasks: method_sources equals method_source one after another; METHOD.NAME options") {
+  const Setup s;
+  const int saved = num_threads();
+  const std::vector<std::string> methods = {"smoothgrad", "rise", "integrated-gradients", "feature-ablation"};
+  const std::map<std::string, std::string> options = {
+      {"samples", "3"}, {"masks", "10"}, {"rise.masks", "12"}, {"steps", "8"}, {"feature-ablation.feature-mask", "grid:14"}};
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const std::vector<AttributionSource> got = method_sources(s.model, s.x, s.targets, methods, options, false);
+    REQUIRE(got.size() == methods.size());
+    CHECK(same_bits(got[0].values, method_source(s.model, s.x, s.targets, "smoothgrad", {{"samples", "3"}}).values));
+    // rise.masks=12 wins over masks=10 for rise; 12 masks differ from 10.
+    CHECK(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "12"}}).values));
+    CHECK_FALSE(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "10"}}).values));
+    CHECK(same_bits(got[2].values, method_source(s.model, s.x, s.targets, "integrated-gradients", {{"steps", "8"}}).values));
+    CHECK(same_bits(got[3].values,
+                    method_source(s.model, s.x, s.targets, "feature-ablation", {{"feature-mask", "grid:14"}}).values));
+  }
+  set_num_threads(saved);
+  // A METHOD.NAME key names a method that is evaluated, and an option it takes; checked before any work.
+  CHECK_THROWS_WITH_AS(method_sources(s.model, s.x, s.targets, {"saliency"}, {{"lime.samples", "5"}}, false),
+                       doctest::Contains("'lime' is not one of the methods evaluated"), Error);
+  CHECK_THROWS_WITH_AS(method_sources(s.model, s.x, s.targets, {"rise"}, {{"rise.bogus", "1"}}, false),
+                       doctest::Contains("method rise takes no option 'bogus'"), Error);
+}
+
+TEST_CASE("evaluate tasks: an error of one task is the error of the lowest index, whatever the timing") {
+  const int saved = num_threads();
+  set_num_threads(2);
+  for (int round = 0; round < 5; ++round)
+    CHECK_THROWS_WITH_AS(run_tasks(8,
+                                   [](int64_t i) {
+                                     if (i == 3 || i == 6) throw Error("task " + std::to_string(i));
+                                   }),
+                         doctest::Contains("task 3"), Error);
+  set_num_threads(saved);
+}
