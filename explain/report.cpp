@@ -239,7 +239,8 @@ std::string evaluation_section(const ReportRequest& req,
   const Tensor x = req.input.to(req.model->dtype());
   // The classes the rows above explain: the given targets, else the predicted ones.
   const std::vector<int64_t> targets = req.targets.empty() ? resolve_targets(*req.model, x, -1) : req.targets;
-  const std::vector<AttributionSource> sources = method_sources(*req.model, x, targets, req.methods, req.options, false);
+  const std::vector<AttributionSource> sources =
+      method_sources(*req.model, x, targets, req.methods, req.options, false);
   MetricRequest context;
   context.model = req.model;
   context.input = x;

@@ -77,8 +77,8 @@ TEST_CASE("evaluate tasks: max-sensitivity of random methods equals its draws ru
   context.targets = s.targets;
   for (const char* method : {"smoothgrad", "rise", "shapley-sampling"}) {
     CAPTURE(method);
-    const AttributionSource src = method_source(s.model, s.x, s.targets, method,
-                                                {{"samples", "3"}, {"masks", "16"}, {"feature-mask", "grid:7"}});
+    const AttributionSource src =
+        method_source(s.model, s.x, s.targets, method, {{"samples", "3"}, {"masks", "16"}, {"feature-mask", "grid:7"}});
     const std::vector<double> expected = max_sensitivity_sequential(s, src, 5, 0.05);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
@@ -119,8 +119,11 @@ TEST_CASE("evaluate tasks: method_sources equals method_source one after another
   const Setup s;
   const int saved = num_threads();
   const std::vector<std::string> methods = {"smoothgrad", "rise", "integrated-gradients", "feature-ablation"};
-  const std::map<std::string, std::string> options = {
-      {"samples", "3"}, {"masks", "10"}, {"rise.masks", "12"}, {"steps", "8"}, {"feature-ablation.feature-mask", "grid:14"}};
+  const std::map<std::string, std::string> options = {{"samples", "3"},
+                                                      {"masks", "10"},
+                                                      {"rise.masks", "12"},
+                                                      {"steps", "8"},
+                                                      {"feature-ablation.feature-mask", "grid:14"}};
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     const std::vector<AttributionSource> got = method_sources(s.model, s.x, s.targets, methods, options, false);
@@ -129,7 +132,8 @@ TEST_CASE("evaluate tasks: method_sources equals method_source one after another
     // rise.masks=12 wins over masks=10 for rise; 12 masks differ from 10.
     CHECK(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "12"}}).values));
     CHECK_FALSE(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "10"}}).values));
-    CHECK(same_bits(got[2].values, method_source(s.model, s.x, s.targets, "integrated-gradients", {{"steps", "8"}}).values));
+    CHECK(same_bits(got[2].values,
+                    method_source(s.model, s.x, s.targets, "integrated-gradients", {{"steps", "8"}}).values));
     CHECK(same_bits(got[3].values,
                     method_source(s.model, s.x, s.targets, "feature-ablation", {{"feature-mask", "grid:14"}}).values));
   }

@@ -37,9 +37,9 @@ namespace {
 
 struct EvaluateArgs {
   std::string metric, model, input, attribution, methods, out, precision = "float64", device = "cpu";
-  int64_t trigger_test = 0;  // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
-  int64_t fashion_test = 0;  // > 0: the first N Fashion-MNIST test images
-  std::string png;           // curve plot
+  int64_t trigger_test = 0;        // > 0: the first N test sequences of a trigger-task checkpoint, with ground truth
+  int64_t fashion_test = 0;        // > 0: the first N Fashion-MNIST test images
+  std::string png;                 // curve plot
   bool save_attributions = false;  // also write each method's attribution into the --out folder
   std::vector<std::string> method_options;  // NAME=VALUE
   std::string target;                       // empty: each sample's argmax; a class index; or a labels .npy
@@ -62,8 +62,12 @@ void run_evaluate(const EvaluateArgs& a) {
   for (const auto& m : methods) explain::find_method(m);  // unknown names fail before any work
 
   const std::vector<std::string> inputs = {a.model, a.input, a.attribution};
-  if ((a.attribution.empty() ? 0 : 1) + methods.size() == 1 && metrics.size() == 1)  // --out is one .npy
+  if ((a.attribution.empty() ? 0 : 1) + methods.size() == 1 && metrics.size() == 1) {  // --out is one .npy
+    if (a.save_attributions)
+      throw Error(
+          "--save-attributions: --out is one metric's .npy here; it needs a folder (several methods or metrics)");
     check_output_path(a.out, "--out", inputs);
+  }
   check_output_path(a.png, "--png", inputs);
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
@@ -109,8 +113,6 @@ void run_evaluate(const EvaluateArgs& a) {
   };
   const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, tty);
   const bool single = sources.size() == 1 && metrics.size() == 1;
-  if (single && a.save_attributions)
-    throw Error("--save-attributions: needs --out to be a folder (several methods or metrics)");
   if (!single) std::filesystem::create_directories(a.out);
   for (size_t i = 0; i < sources.size() && a.save_attributions; ++i) {
     if (!sources[i].explain) continue;  // read from a file: already saved
@@ -162,10 +164,12 @@ void add_evaluate_command(CLI::App& app) {
       ->check(between(1, 1e6));
   cmd->add_option("--attribution", args->attribution, "attribution .npy: the input's shape, or (N, 1, H, W)");
   cmd->add_option("--methods", args->methods, "comma-separated explanation methods to compute and evaluate");
-  cmd->add_flag("--save-attributions", args->save_attributions,
-               "also write each method's attribution, as the metrics read it (--precision), as <method>.attribution.npy "
-               "into the --out folder");
-  cmd->add_option("--option", args->method_options, "NAME=VALUE passed to every method that takes NAME, METHOD.NAME=VALUE to METHOD alone (repeatable)");
+  cmd->add_flag(
+      "--save-attributions", args->save_attributions,
+      "also write each method's attribution, as the metrics read it (--precision), as <method>.attribution.npy "
+      "into the --out folder");
+  cmd->add_option("--option", args->method_options,
+                  "NAME=VALUE passed to every method that takes NAME, METHOD.NAME=VALUE to METHOD alone (repeatable)");
   cmd->add_option("--target", args->target,
                   "class for every sample, or a labels .npy (int64 or int32 (N,)) with one per sample (default: "
                   "argmax of the logits)")

@@ -44,7 +44,8 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
 }
 
 std::vector<AttributionSource> method_sources(const Model& model, const Tensor& input,
-                                              const std::vector<int64_t>& targets, const std::vector<std::string>& methods,
+                                              const std::vector<int64_t>& targets,
+                                              const std::vector<std::string>& methods,
                                               const std::map<std::string, std::string>& options, bool progress) {
   for (const auto& [key, value] : options) {  // METHOD.NAME=VALUE must name a chosen method and its option
     const size_t dot = key.find('.');

@@ -34,7 +34,8 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
 // progress bar on stderr counting finished methods when `progress`. Throws before any work when a
 // METHOD.NAME key names a method not in `methods` or an option that method does not take.
 std::vector<AttributionSource> method_sources(const Model& model, const Tensor& input,
-                                              const std::vector<int64_t>& targets, const std::vector<std::string>& methods,
+                                              const std::vector<int64_t>& targets,
+                                              const std::vector<std::string>& methods,
                                               const std::map<std::string, std::string>& options, bool progress);
 
 std::vector<std::pair<const MetricInfo*, Options>> resolve_metrics(const std::vector<std::string>& names,
