@@ -5,7 +5,8 @@
 #   bash bench/make_venv.sh [DIR]      # DIR defaults to .venv in the repository root
 #
 # Official PyPI wheels: torch, torchvision, onnx, onnxscript (torch.onnx.export's default dynamo
-# path needs it), captum, zennit, numpy, scikit-learn. On Linux x86_64 the PyPI torch wheel pulls
+# path needs it), captum, zennit, numpy, scikit-learn, quantus 0.6.0 (bench/quantus_table.py,
+# bench/quantus_localisation.py). On Linux x86_64 the PyPI torch wheel pulls
 # the CUDA runtime libraries too (a few GB).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,10 +14,10 @@ dir="${1:-$repo/.venv}"
 python="${PYTHON:-python3}"
 "$python" -m venv "$dir"
 "$dir/bin/python" -m pip install --upgrade pip
-"$dir/bin/python" -m pip install torch torchvision onnx onnxscript captum zennit numpy scikit-learn
+"$dir/bin/python" -m pip install torch torchvision onnx onnxscript captum zennit numpy scikit-learn quantus==0.6.0
 "$dir/bin/python" - <<'PY'
-import torch, torchvision, onnx, onnxscript, captum, zennit, numpy, sklearn
-for m in (torch, torchvision, onnx, onnxscript, captum, numpy, sklearn):
+import torch, torchvision, onnx, onnxscript, captum, zennit, numpy, sklearn, quantus
+for m in (torch, torchvision, onnx, onnxscript, captum, numpy, sklearn, quantus):
     print(f"{m.__name__:12s} {m.__version__}")
 PY
 echo "venv ready: $dir"
