@@ -143,6 +143,9 @@ TEST_CASE("evaluate tasks: method_sources equals method_source one after another
                        doctest::Contains("'lime' is not one of the methods evaluated"), Error);
   CHECK_THROWS_WITH_AS(method_sources(s.model, s.x, s.targets, {"rise"}, {{"rise.bogus", "1"}}, false),
                        doctest::Contains("method rise takes no option 'bogus'"), Error);
+  // A required option of one method (occlusion's --window) fails before the others run.
+  CHECK_THROWS_WITH_AS(method_sources(s.model, s.x, s.targets, {"saliency", "occlusion"}, {}, false),
+                       doctest::Contains("--window is required by method 'occlusion'"), Error);
 }
 
 TEST_CASE("evaluate tasks: an error of one task is the error of the lowest index, whatever the timing") {

@@ -15,20 +15,30 @@
 
 namespace xdnn::explain {
 
+namespace {
+
+// The options `info` runs with: METHOD.NAME (for this method alone) before NAME (for every method that takes
+// it), then its defaults; throws when a required one is missing or a value has the wrong type.
+Options method_options(const MethodInfo& info, const std::map<std::string, std::string>& options) {
+  std::map<std::string, std::string> given;
+  for (const auto& spec : info.options)
+    if (options.count(info.name + "." + spec.name))
+      given[spec.name] = options.at(info.name + "." + spec.name);
+    else if (options.count(spec.name))
+      given[spec.name] = options.at(spec.name);
+  return resolve_options(info, given);
+}
+
+}  // namespace
+
 AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
                                 const std::string& method, const std::map<std::string, std::string>& options) {
   const MethodInfo& info = find_method(method);
-  std::map<std::string, std::string> given;
-  for (const auto& spec : info.options)  // METHOD.NAME, for this method alone, before NAME, for every method
-    if (options.count(method + "." + spec.name))
-      given[spec.name] = options.at(method + "." + spec.name);
-    else if (options.count(spec.name))
-      given[spec.name] = options.at(spec.name);
   ExplainRequest req;
   req.model = &model;
   req.input = input;
   req.targets = targets;
-  req.options = resolve_options(info, given);
+  req.options = method_options(info, options);
   load_option_files(info, req.options);  // files named by options (--baseline B.npy): the method reads none
   AttributionSource src;
   src.name = method;
@@ -58,6 +68,7 @@ std::vector<AttributionSource> method_sources(const Model& model, const Tensor& 
     if (std::none_of(specs.begin(), specs.end(), [&](const OptionSpec& o) { return o.name == name; }))
       throw Error("--option " + key + "=" + value + ": method " + method + " takes no option '" + name + "'");
   }
+  for (const auto& m : methods) method_options(find_method(m), options);  // a missing --window: before any work
   std::vector<AttributionSource> out(methods.size());
   influence::Progress bar("attributions", static_cast<int64_t>(methods.size()), progress && !methods.empty());
   std::mutex bar_mutex;  // the bar is drawn by whichever task finishes

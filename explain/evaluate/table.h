@@ -32,7 +32,8 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
 // them, or a name is unknown.
 // method_source for each of `methods`, side by side (tasks.h; the same bits as one after another), with a
 // progress bar on stderr counting finished methods when `progress`. Throws before any work when a
-// METHOD.NAME key names a method not in `methods` or an option that method does not take.
+// METHOD.NAME key names a method not in `methods` or an option that method does not take, or when a
+// method's required option is missing or of the wrong type.
 std::vector<AttributionSource> method_sources(const Model& model, const Tensor& input,
                                               const std::vector<int64_t>& targets,
                                               const std::vector<std::string>& methods,
