@@ -175,6 +175,10 @@ const Case kCases[] = {
    "exemplars --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer input --channels 99 --views top --out {tmp}/views"},
   {"exemplars-classes-without-labels", "--views classes needs labels",
    "exemplars --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer input --views classes --out {tmp}/views"},
+  // Activation maximisation: an unknown layer or unit before any work.
+  {"visualize-unknown-layer", "--layer conv9: ", "visualize --model {golden}/models/cnn.onnx --layer conv9 --out {tmp}/viz"},
+  {"visualize-unit-out-of-range", "--units 10: tensor", "visualize --model {golden}/models/cnn.onnx --units 3,10 --out {tmp}/viz"},
+  {"visualize-box-malformed", "--box '1': expected LOW,HIGH", "visualize --model {golden}/models/cnn.onnx --box 1 --out {tmp}/viz"},
 };
 // clang-format on
 

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   xdnn::cli::add_report_command(app);
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_svcca_command(app);
+  xdnn::cli::add_visualize_command(app);
   xdnn::cli::add_train_command(app);
   namespace cluster = xdnn::cli::cluster;
   try {
