@@ -5,7 +5,7 @@
           from 0.5 + 0.01 N(0, 1), a random circular shift in [-1, 1]^2 per image and step, Adam (lr 0.05)
           ascent on the pixels, clipped to [0, 1] after each step; objective logit[n, class n]
   lucent  torch-lucent's render_vis with a 28x28 one-channel pixel parameterisation (no FFT, no colour
-          decorrelation, no ImageNet preprocessing), its jitter(1) transform, Adam lr 0.05, objective
+          decorrelation, no ImageNet preprocessing), its jitter(2) transform (a random crop of 0 or 1 pixel per side, then resized back to 28x28), Adam lr 0.05, objective
           channel("fc", k) per batch row, 256 thresholds
 
 Both print their wall time (after one warm-up run) and the logits reached, so they sit beside
@@ -66,7 +66,7 @@ def lucent_loop(model, steps):
     def image_param():
         return param.image(28, batch=10, channels=1, fft=False, decorrelate=False, sd=0.01)
 
-    images = render.render_vis(model, objective, image_param, transforms=[transform.jitter(1)],
+    images = render.render_vis(model, objective, image_param, transforms=[transform.jitter(2)],
                                thresholds=(steps,), preprocess=False, fixed_image_size=28,
                                show_image=False, progress=False)
     x = torch.from_numpy(images[-1]).permute(0, 3, 1, 2).float()

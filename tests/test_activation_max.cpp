@@ -10,6 +10,7 @@
 #include "engine/random.h"
 #include "explain/global/activation_max.h"
 #include "explain/global/image_grid.h"
+#include "explain/global/section.h"
 #include "models/io/fashion_mnist.h"
 #include "models/train/train.h"
 #include "models/zoo.h"
@@ -172,4 +173,21 @@ TEST_CASE("image grid: cells, captions and size") {
   const RgbImage captioned = image_grid(images, {"a", "b", "c", "d", "e\nf"}, opt);
   CHECK(captioned.height == 3 * (12 + 24) + 4 * 2);
   CHECK_THROWS_AS(image_grid(images, {"a"}, opt), Error);
+}
+
+TEST_CASE("activation maximisation: the 'visualize' section of the global report") {
+  const Model& model = trained_cnn();
+  GlobalReportRequest req;
+  req.context.model = &model;
+  req.context.model_label = "fashion-cnn";
+  req.context.data = load_fashion_mnist("test", "", 50).images;
+  req.sections = {"visualize"};
+  req.options = {{"steps", "5"}, {"units", "2,7"}, {"tv", "0.01"}};
+  const std::string page = render_global_report(req);
+  CHECK(page.find("<h2 id=\"visualize\">Activation maximisation") != std::string::npos);
+  CHECK(page.find("src=\"data:image/png;base64,") != std::string::npos);
+  CHECK(page.find("largest over the 50 data-set examples") != std::string::npos);
+  CHECK(page.find("class 7 Sneaker") != std::string::npos);
+  req.options = {{"layer", "conv7"}};
+  CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("--layer conv7"), Error);
 }

@@ -272,8 +272,11 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
     dim = generator->input_shape[0];
   }
   Tensor theta({U, dim}, DType::F64);
-  const double centre = generator ? 0.0 : 0.5 * (s.low + s.high), spread = generator ? 1.0 : s.high - s.low;
-  for (int64_t i = 0; i < theta.numel(); ++i) theta.data<double>()[i] = centre + s.init_scale * spread * rng.normal();
+  // Pixels: the box's centre plus a little noise; a latent: a draw of the VAE's prior N(0, I), so that each
+  // unit starts from a different picture the generator can draw.
+  const double centre = 0.5 * (s.low + s.high), spread = s.init_scale * (s.high - s.low);
+  for (int64_t i = 0; i < theta.numel(); ++i)
+    theta.data<double>()[i] = generator ? rng.normal() : centre + spread * rng.normal();
 
   auto image_of = [&](const Tensor& th, Tape* tape) {
     if (!generator) return th.reshape(shape);
