@@ -15,6 +15,7 @@ python="${PYTHON:-python3}"
 "$python" -m venv "$dir"
 "$dir/bin/python" -m pip install --upgrade pip
 "$dir/bin/python" -m pip install torch torchvision onnx onnxscript captum zennit numpy scikit-learn quantus==0.6.0
+"$dir/bin/python" -m pip install torch-lucent  # bench/visualize_reference.py (activation maximisation peer)
 "$dir/bin/python" - <<'PY'
 import torch, torchvision, onnx, onnxscript, captum, zennit, numpy, sklearn, quantus
 for m in (torch, torchvision, onnx, onnxscript, captum, numpy, sklearn, quantus):
