@@ -275,7 +275,8 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
   // Pixels: the box's centre plus a little noise; a latent: a draw of the VAE's prior N(0, I), so that each
   // unit starts from a different picture the generator can draw.
   const double centre = 0.5 * (s.low + s.high), spread = s.init_scale * (s.high - s.low);
-  for (int64_t i = 0; i < theta.numel(); ++i)
+  const int64_t count = U * dim;
+  for (int64_t i = 0; i < count; ++i)
     theta.data<double>()[i] = generator ? rng.normal() : centre + spread * rng.normal();
 
   auto image_of = [&](const Tensor& th, Tape* tape) {
@@ -310,11 +311,11 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
     double* th = theta.data<double>();
     double* pg = gt.data<double>();
     if (generator)
-      for (int64_t i = 0; i < theta.numel(); ++i) pg[i] -= 2 * s.l2 * th[i];
+      for (int64_t i = 0; i < count; ++i) pg[i] -= 2 * s.l2 * th[i];
     const double c1 = 1 - std::pow(b1, static_cast<double>(step)), c2 = 1 - std::pow(b2, static_cast<double>(step));
     double* pm = m.data<double>();
     double* pv = v.data<double>();
-    for (int64_t i = 0; i < theta.numel(); ++i) {
+    for (int64_t i = 0; i < count; ++i) {
       pm[i] = b1 * pm[i] + (1 - b1) * pg[i];
       pv[i] = b2 * pv[i] + (1 - b2) * pg[i] * pg[i];
       th[i] += s.lr * (pm[i] / c1) / (std::sqrt(pv[i] / c2) + eps);  // ascent

@@ -47,7 +47,7 @@ struct VisualizeSettings {
   double tv = 0.0;               // λ_tv
   int64_t jitter = 1;            // the largest shift in pixels (0: none)
   double low = 0.0, high = 1.0;  // the box x is clipped to (pixels without a generator)
-  double init_scale = 0.01;  // x₀ = (low + high) / 2 + init_scale·(high − low)·N(0, 1); z₀ ~ N(0, I)
+  double init_scale = 0.01;      // x₀ = (low + high) / 2 + init_scale·(high − low)·N(0, 1); z₀ ~ N(0, I)
   uint64_t seed = 0;
 };
 

@@ -63,8 +63,8 @@ std::string render(const GlobalContext& c) {
   std::string settings = std::to_string(s.steps) + " Adam steps of size " + number(s.lr) + ", jitter " +
                          std::to_string(s.jitter) + " px, L2 " + number(s.l2) + ", L1 " + number(s.l1) + ", TV " +
                          number(s.tv) + ", pixels clipped to [0, 1], seed " + std::to_string(s.seed);
-  return "<p class=\"summary\">" + html_escape(settings) + "</p>\n" + html_img(image_grid(r.images, captions), "maximising inputs") +
-         "\n" + html_table(header, rows);
+  return "<p class=\"summary\">" + html_escape(settings) + "</p>\n" +
+         html_img(image_grid(r.images, captions), "maximising inputs") + "\n" + html_table(header, rows);
 }
 
 const GlobalSectionRegistration kVisualizeSection(
