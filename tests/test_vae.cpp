@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/global/activation_max.h"
 #include "explain/global/vae.h"
@@ -93,4 +94,29 @@ TEST_CASE("vae: training on 256 Fashion-MNIST images lowers the loss; the decode
   CHECK_THROWS_WITH_AS(load_vae_decoder(path.string(), nullptr),
                        doctest::Contains("format 'xdnn-checkpoint-1' is not a VAE decoder"), Error);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("vae: training is the same bits for 1 and 2 threads") {
+  const LabeledImages train = load_fashion_mnist("train", "", 64);
+  VaeConfig cfg;
+  cfg.latent = 3;
+  cfg.hidden = 16;
+  cfg.epochs = 2;
+  cfg.batch_size = 16;
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    Rng rng(5);
+    Vae vae = build_vae({1, 28, 28}, cfg.latent, cfg.hidden, rng);
+    train_vae(vae, train.images, cfg);
+    return vae;
+  };
+  const int saved = num_threads();
+  Vae one = run(1), two = run(2);
+  set_num_threads(saved);
+  bool same = true;
+  const std::vector<Param*> a = one.decoder.params(), b = two.decoder.params();
+  for (size_t k = 0; k < a.size(); ++k)
+    for (int64_t i = 0; i < a[k]->value.numel(); ++i)
+      same = same && a[k]->value.data<float>()[i] == b[k]->value.data<float>()[i];
+  CHECK(same);
 }
