@@ -154,6 +154,9 @@ TEST_CASE("class exemplars: nearest to each class mean; first-layer weights") {
   CHECK(ex[1].nearest == std::vector<int64_t>{5, 4});
   CHECK(ex[1].distance[0] == doctest::Approx(std::hypot(0.6667, 0.3333)).epsilon(1e-3));
   CHECK_THROWS_AS(class_exemplars(a, Tensor::zeros({5}, DType::I64), 2), Error);
+  // Nearest to one example's activation (xdnn exemplars --nearest-to): itself first, then by distance.
+  const std::vector<double> row3 = {10, 3};
+  CHECK(nearest_rows(a, row3, 3) == std::vector<int64_t>{3, 5, 4});  // distances² 0, 10, 25
 
   const FirstLayerWeights cnn = first_layer_weights(build_zoo_model("fashion-cnn", 0));
   CHECK(cnn.node == "conv1");

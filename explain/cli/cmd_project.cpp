@@ -59,7 +59,8 @@ void run_project(const ProjectArgs& a) {
     embedding = r.embedding;
     std::printf(
         "t-SNE (%s): %lld points of %lld features, perplexity %g, %lld iterations, learning rate %g; "
-        "KL %.6f (as optimised), %.6f (Q summed exactly)\n",
+        "KL %.6f at the last gradient step (before its update; Z as the gradient estimates it), %.6f of the final "
+        "embedding with Q summed exactly\n",
         r.barnes_hut ? "Barnes-Hut" : "exact", static_cast<long long>(n), static_cast<long long>(rows.dim(1)),
         a.tsne.perplexity, static_cast<long long>(a.tsne.iterations), r.learning_rate, r.kl.back(), r.final_kl_exact);
     title = "t-SNE of " + a.layer + " (" + std::to_string(n) + " points, perplexity " +
