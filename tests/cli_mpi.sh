@@ -20,7 +20,7 @@ export XDNN_NUM_THREADS=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fail() { echo "FAIL: $*"; exit 1; }
 # CI runs as root; --oversubscribe: more ranks than cores. timeout: a hang is a failure, not a stuck CI.
-mpi() { timeout 120 mpirun --oversubscribe --allow-run-as-root --quiet "$@"; }
+mpi() { timeout 120 mpirun --oversubscribe --allow-run-as-root --quiet --mca pml ob1 "$@"; }
 same() { cmp "$1" "$2" || fail "$3: the MPI output differs from one process"; echo "ok: $3"; }
 
 model="$golden/models/cnn-tracin-ckpt3.onnx"
@@ -36,6 +36,22 @@ same "$work/e1.npy" "$work/e3.npy" "explain smoothgrad, 3 ranks, other chunks"
 "$xdnn" "${ex[@]}" --method lrp --out "$work/l1.npy" >/dev/null || fail "lrp, 1 process"
 mpi -np 2 "$xdnn" "${ex[@]}" --method lrp --chunk 8 --out "$work/l2.npy" >/dev/null || fail "lrp, np 2"
 same "$work/l1.npy" "$work/l2.npy" "explain lrp, 2 ranks"
+# By rows: each rank reads the rows of its own chunks from the .npy (explain/cli/cmd_explain.cpp InputRows);
+# targets given as a class index and as a labels file are checked from the first rows.
+"$xdnn" "${ex[@]}" --method saliency --target 3 --out "$work/t1.npy" >/dev/null || fail "explain --target 3, 1 process"
+mpi -np 2 "$xdnn" "${ex[@]}" --method saliency --target 3 --chunk 7 --out "$work/t2.npy" >/dev/null || fail "--target 3, np 2"
+same "$work/t1.npy" "$work/t2.npy" "explain saliency --target 3, 2 ranks"
+"$xdnn" "${ex[@]}" --method gradient-x-input --target "$golden/data/tracin-train-y.npy" --precision float32 \
+  --out "$work/t1.npy" >/dev/null || fail "explain --target labels, 1 process"
+mpi -np 3 "$xdnn" "${ex[@]}" --method gradient-x-input --target "$golden/data/tracin-train-y.npy" --precision float32 \
+  --chunk 9 --out "$work/t2.npy" >/dev/null || fail "--target labels, np 3"
+same "$work/t1.npy" "$work/t2.npy" "explain gradient-x-input --target labels.npy, 3 ranks"
+# A NaN in row 7 (element 100) is found by the rank that reads it (rank 1: rows [5, 10) with --chunk 5, element
+# 2 · 784 + 100 of its chunk), when it reads it.
+cp "$x" "$work/nan.npy"
+data=$((10 + $(od -An -tu2 -j8 -N2 "$x")))  # .npy 1.0: the data follow 10 bytes and the header length at byte 8
+printf '\x00\x00\xc0\x7f' | dd of="$work/nan.npy" bs=1 seek=$((data + (7 * 784 + 100) * 4)) conv=notrunc status=none
+
 # A run under MPI killed after one round resumes under MPI.
 XDNN_STOP_AFTER_CHUNKS=1 mpi -np 2 -x XDNN_STOP_AFTER_CHUNKS "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 \
   --chunk 5 --out "$work/e4.npy" >/dev/null 2>&1 && fail "the stopped MPI run succeeded"
@@ -45,8 +61,8 @@ mpi -np 2 "$xdnn" "${ex[@]}" --method smoothgrad --samples 4 --chunk 5 --out "$w
 same "$work/e1.npy" "$work/e4.npy" "explain resumed under MPI"
 
 ckpts="$golden/models/cnn-tracin-ckpt1.onnx,$golden/models/cnn-tracin-ckpt2.onnx,$golden/models/cnn-tracin-ckpt3.onnx"
-inf=(influence --checkpoints "$ckpts" --lr 0.1,0.1,0.1 --train-x "$x" --train-y "$golden/data/tracin-train-y.npy"
-  --test-x "$golden/influence-cnn-tracin-last-layer/input.npy" --test-y "$golden/influence-cnn-tracin-last-layer/labels.npy")
+train=(influence --checkpoints "$ckpts" --lr 0.1,0.1,0.1 --train-x "$x" --train-y "$golden/data/tracin-train-y.npy")
+inf=("${train[@]}" --test-x "$golden/influence-cnn-tracin-last-layer/input.npy" --test-y "$golden/influence-cnn-tracin-last-layer/labels.npy")
 # --chunk 10: shares of whole chunks (40 + 24 examples on 2 ranks); 256: rank 1 has no examples at all.
 for run in "tracin --params all --chunk 10" "tracin --params last-layer --chunk 10" "grad-cos --params all --chunk 10" \
   "self-influence --params last-layer --chunk 10" "tracin --params all --projection 32" ; do
@@ -54,6 +70,20 @@ for run in "tracin --params all --chunk 10" "tracin --params last-layer --chunk 
   "$xdnn" "${inf[@]}" --method "${extra[@]}" --out "$work/i1.npy" >/dev/null || fail "influence $run, 1 process"
   mpi -np 2 "$xdnn" "${inf[@]}" --method "${extra[@]}" --out "$work/i2.npy" >/dev/null || fail "influence $run, np 2"
   same "$work/i1.npy" "$work/i2.npy" "influence $run, 2 ranks"
+done
+# The test side split over the ranks too: 64 test examples = 4 forward batches of 16 (last layer) or 4
+# sub-chunks of --chunk 16 (all parameters): 2 + 2 on 2 ranks, 2 + 2 + 0 on 3; the ranks exchange the test
+# factors or gradients (InfluenceOptions::ranks).
+tt=(--test-x "$x" --test-y "$golden/data/tracin-train-y.npy")
+for run in "tracin --params last-layer" "grad-cos --params last-layer" "grad-dot --params last-layer --chunk 16" \
+  "tracin --params all --chunk 16" "grad-cos --params all --chunk 16" "tracin --params all --chunk 16 --projection 8"; do
+  read -r -a extra <<<"$run"
+  "$xdnn" "${train[@]}" "${tt[@]}" --method "${extra[@]}" --out "$work/i1.npy" >/dev/null || fail "$run, 1 process"
+  for np in 2 3; do
+    mpi -np $np "$xdnn" "${train[@]}" "${tt[@]}" --method "${extra[@]}" --out "$work/i2.npy" >/dev/null ||
+      fail "$run, np $np"
+    same "$work/i1.npy" "$work/i2.npy" "influence $run, 64 test examples, $np ranks"
+  done
 done
 mpi -np 3 "$xdnn" "${inf[@]}" --method tracin --chunk 7 --out "$work/i3.npy" >/dev/null || fail "influence, np 3"
 "$xdnn" "${inf[@]}" --method tracin --out "$work/i1.npy" >/dev/null || fail "influence, 1 process"
@@ -79,6 +109,8 @@ expect_error "rank 1: .*missing.npy" mpi -np 1 "$xdnn" "${ex[@]}" --method salie
   -np 1 "$xdnn" explain --model "$model" --input "$work/missing.npy" --method saliency --out "$work/d.npy"
 expect_error "influence-function does not share its work" mpi -np 2 "$xdnn" "${inf[@]}" --method influence-function \
   --params last-layer --out "$work/d.npy"
+expect_error "rank 1: --input '$work/nan.npy' rows \[5, 10): element 1668 of float32 (5, 1, 28, 28) is NaN" mpi -np 2 "$xdnn" explain --model "$model" --input "$work/nan.npy" \
+  --method saliency --chunk 5 --out "$work/d.npy"
 expect_error "only 'xdnn explain' and 'xdnn influence' run" mpi -np 2 "$xdnn" run --model "$model" --input "$x" \
   --out "$work/d.npy"
 [ -e "$work/d.npy" ] && fail "a failed MPI run wrote its output"

@@ -82,6 +82,13 @@ Tensor encode_texts(const std::vector<std::string>& texts, const std::vector<std
   return text::encode(vocab, texts, T).ids;
 }
 
+void check_not_image_options(const std::string& path, const InputOptions& in) {
+  check(in.resize.empty() && !in.grayscale && in.mean.empty() && in.std.empty(),
+        "--resize, --grayscale, --mean and --std apply to image inputs (PNG / JPEG files or "
+        "folders), not to '" +
+            path + "'");
+}
+
 }  // namespace
 
 void add_input_options(CLI::App* cmd, InputOptions& o, bool vocab_option) {
@@ -148,24 +155,44 @@ ModelInput load_input(const std::string& path, const std::string& option, const 
                         grey ? "" : "--grayscale reads one channel, --resize HxW sets the size");
     return out;
   }
-  check(!image_options,
-        "--resize, --grayscale, --mean and --std apply to image inputs (PNG / JPEG files or "
-        "folders), not to '" +
-            path + "'");
+  check_not_image_options(path, in);
   std::string file_dtype;
   out.x = load_npy(path, &file_dtype);
   check_against_model(out.x, what, file_dtype, model, allow_nonfinite);
   return out;
 }
 
-std::vector<int64_t> resolve_target_option(const std::string& target, const Model& model, const Tensor& input) {
+bool is_npy_input(const std::string& path, const InputOptions& in) {
+  return in.text.empty() && !path.empty() && !path.ends_with(".txt") && !is_image_input(path);
+}
+
+ModelInput load_npy_head(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite,
+                         const InputOptions& in, int64_t rows, Shape* shape) {
+  check_not_image_options(path, in);
+  *shape = npy_shape(path);
+  std::string file_dtype;
+  ModelInput out;
+  out.x = shape->empty() ? load_npy(path, &file_dtype)  // 0-d: refused below as load_input refuses it
+                         : load_npy_rows(path, 0, std::min((*shape)[0], rows), &file_dtype);
+  check_against_model(out.x, option + " '" + path + "'", file_dtype, model, allow_nonfinite);
+  return out;
+}
+
+std::vector<int64_t> resolve_target_option(const std::string& target, const Model& model, const Tensor& input,
+                                           int64_t rows) {
+  const int64_t N = rows < 0 ? input.dim(0) : rows;
+  check(!target.empty() || N == input.dim(0), "resolve_target_option: each sample's argmax needs every row");
   if (target.empty()) return explain::resolve_targets(model, input, -1);
   char* end = nullptr;
   errno = 0;
   const long long k = std::strtoll(target.c_str(), &end, 10);
   if (end == target.c_str() + target.size() && errno == 0) {  // a class index for every sample
     check(k >= 0, "--target " + target + " is out of range: classes are numbered from 0");
-    return explain::resolve_targets(model, input, k);
+    // The range check needs the class count: one forward pass of the first rows (a static-batch export:
+    // its own batch size), not one over every row.
+    const int64_t head = std::min(input.dim(0), std::max<int64_t>(1, model.exported_batch));
+    explain::resolve_targets(model, input.slice_batch(0, head), k);
+    return std::vector<int64_t>(static_cast<size_t>(N), k);
   }
   const std::string what = "--target '" + target + "'";
   check(target.ends_with(".npy") || std::filesystem::exists(target),
@@ -175,7 +202,21 @@ std::vector<int64_t> resolve_target_option(const std::string& target, const Mode
   if (labels.dtype() != DType::I64)
     throw Error(what + ": " + file_dtype + " " + shape_str(labels.shape()) +
                 ", expected int64 or int32 (N,): one class per sample");
-  return explain::per_sample_targets(model, input, labels, what);
+  if (N == input.dim(0)) return explain::per_sample_targets(model, input, labels, what);
+  // `input` holds the first rows only: per_sample_targets' checks of every label, with the class count
+  // from a forward pass of those rows.
+  if (labels.ndim() != 1 || labels.dim(0) != N)
+    throw Error(what + ": " + labels.describe() + ", expected int64 or int32 (" + std::to_string(N) +
+                ",): one class per sample of the input");
+  const Tape tape = model.forward({input.is_float() && !model.takes_token_ids() ? input.to(model.dtype()) : input});
+  const int64_t classes = explain::tape_logits(model, tape).dim(1);
+  std::vector<int64_t> out(labels.data<int64_t>(), labels.data<int64_t>() + N);
+  for (int64_t n = 0; n < N; ++n)
+    if (out[n] < 0 || out[n] >= classes)
+      throw Error(what + ": element " + std::to_string(n) + " is " + std::to_string(out[n]) +
+                  ", out of range: the model has " + std::to_string(classes) + " classes (0.." +
+                  std::to_string(classes - 1) + ")");
+  return out;
 }
 
 Tensor load_model_input(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite) {

@@ -13,6 +13,7 @@
 //   - An error on any rank ends all ranks (report_error_and_end in main.cpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,16 @@ std::string version_line();
 // bytes; each rank's part may be of any size, including zero).
 std::string gather(std::string_view mine);
 
+// Every rank: the concatenation of every rank's `mine`, in rank order (MPI_Allgatherv of bytes).
+std::string all_gather(std::string_view mine);
+
+// Rank 0: receives into `out`, a row-major (rows, cols) float32 matrix, every rank's block of columns:
+// rank r's `mine` is (rows, e_r − b_r) for ranges[r] = [b_r, e_r), and lands in columns [b_r, e_r) straight
+// from the message (a strided MPI datatype: no staging buffer of the whole matrix, no second copy). Other
+// ranks: send `mine`; `out` is not touched. `ranges` is the same on every rank.
+void gather_columns(const float* mine, int64_t rows, const std::vector<std::pair<int64_t, int64_t>>& ranges, float* out,
+                    int64_t cols);
+
 // Rank 0's value of `v` on every rank.
 int64_t broadcast(int64_t v);
 
@@ -55,6 +66,17 @@ uint64_t hash_bytes(std::string_view bytes, uint64_t seed = 0);
 uint64_t hash_tensor(const Tensor& t);        // dtype, shape and data
 uint64_t hash_model(Model& m);                // every parameter's name, dtype, shape and data
 uint64_t hash_file(const std::string& path);  // the file's bytes, read 1 MiB at a time
+
+// A hash of an array (N, ...) that every rank can compute while reading only a few rows of it: its dtype,
+// its shape and kSampleRows rows spread evenly over it, the first and the last among them (all rows when
+// N <= kSampleRows); row(i) returns row i as a (1, ...) tensor. It tells ranks given different files apart
+// (another data set, another split, a stale copy) without each rank reading the whole file; two files
+// that differ only in rows it does not sample pass.
+inline constexpr int64_t kSampleRows = 64;
+uint64_t hash_row_sample(DType dtype, const Shape& shape, const std::function<Tensor(int64_t)>& row);
+// The same for a .npy file, reading only the sampled rows (load_npy_rows): the value hash_row_sample gives
+// for the tensor load_npy returns.
+uint64_t hash_npy_sample(const std::string& path);
 
 // Checks that every rank holds the same hash for each named item ("--input 'x.npy'", "the model",
 // "the options"); throws one line naming the first item that differs and the ranks' hashes. One rank:

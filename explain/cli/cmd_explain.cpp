@@ -143,7 +143,7 @@ struct RunIdentity {
   std::string choices;                                  // "method=saliency precision=float64 ... seed=0"
   std::vector<std::pair<std::string, uint64_t>> items;  // what each hash covers, the hash
 };
-RunIdentity run_identity(const ExplainArgs& a, Model& model, const explain::ExplainRequest& req) {
+RunIdentity run_identity(const ExplainArgs& a, Model& model, const explain::ExplainRequest& req, uint64_t input_hash) {
   std::string choices = "method=" + a.method + " precision=" + a.precision + " device=" + a.device;
   for (const auto& [name, value] : req.options.values) choices += " " + name + "=" + value;
   uint64_t arrays = cluster::hash_bytes("option arrays");
@@ -154,7 +154,7 @@ RunIdentity run_identity(const ExplainArgs& a, Model& model, const explain::Expl
           ? std::string_view("argmax")
           : std::string_view(reinterpret_cast<const char*>(req.targets.data()), req.targets.size() * sizeof(int64_t));
   return {choices,
-          {{"--input '" + a.input + "'", cluster::hash_tensor(req.input)},
+          {{"--input '" + a.input + "'", input_hash},
            {"--model '" + a.model + "'", cluster::hash_model(model)},
            {"the method options' files", arrays},
            {"the targets (--target '" + a.target + "')", cluster::hash_bytes(targets)},
@@ -166,6 +166,37 @@ std::string hash_text(uint64_t h) {
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+// The rows of --input, [b, e) at a time, in the dtype the model computes in: slices of the array in memory,
+// or, for an MPI rank given an .npy file, rows read from the file as the rank reaches them (each rank reads
+// the rows of its own chunks, never the whole file), their NaN / Inf checked as they are read.
+struct InputRows {
+  Tensor all;        // the whole input as read, when in memory
+  std::string path;  // otherwise the .npy file
+  Shape shape;       // (N, ...), as read
+  DType dtype = DType::F32;
+  // Float inputs are handed to the methods in the dtype the model computes in (--precision), through float32;
+  // a float file given to a token model stays as it is, so that the model's input check names its dtype.
+  DType compute = DType::F32;
+  bool convert = false;
+  bool allow_nonfinite = false;
+
+  Tensor to_compute(const Tensor& x) const { return convert ? x.to(DType::F32).to(compute) : x; }
+  // Rows [b, e), converted; only rows read from the file here (the array in memory was checked whole).
+  Tensor rows(int64_t b, int64_t e) const {
+    const Tensor x = load_npy_rows(path, b, e);
+    check_finite_input(x, "--input '" + path + "' rows [" + std::to_string(b) + ", " + std::to_string(e) + ")",
+                       allow_nonfinite);
+    return to_compute(x);
+  }
+  // What the ranks (and a resumed run) must agree on, the same whether the rows are in memory or in the
+  // file: dtype, shape and a sample of rows as read (cluster::hash_row_sample).
+  uint64_t hash() const {
+    return cluster::hash_row_sample(dtype, shape, [&](int64_t i) {
+      return all.defined() ? all.slice_batch(i, i + 1) : load_npy_rows(path, i, i + 1);
+    });
+  }
+};
 
 void run_explain(const ExplainArgs& a) {
   const explain::MethodInfo& method = explain::find_method(a.method);
@@ -197,16 +228,31 @@ void run_explain(const ExplainArgs& a) {
   req.model = &model;
   InputOptions in = a.input_options;
   in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both
-  const ModelInput loaded = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, in);
-  req.input = loaded.x;
-  // Float inputs are handed to the methods in the dtype the model computes in (--precision); a float file
-  // given to a token model stays as it is, so that the model's input check names the file's own dtype.
-  if (req.input.is_float() && !model.takes_token_ids()) req.input = req.input.to(DType::F32).to(model.dtype());
+  // Under mpirun an .npy input is read by rows: a rank reads the first rows here (checks, the class count),
+  // then the rows of its chunks as it reaches them, never the whole file. Rank 0 reads all of it for --png.
+  const bool by_rows = cluster::size() > 1 && is_npy_input(a.input, in) && !(cluster::is_root() && !a.png.empty());
+  InputRows input;
+  input.allow_nonfinite = a.common.allow_nonfinite;
+  ModelInput loaded;
+  if (by_rows) {
+    const int64_t head = std::max<int64_t>(1, model.exported_batch);
+    loaded = load_npy_head(a.input, "--input", model, a.common.allow_nonfinite, in, head, &input.shape);
+    input.path = a.input;
+  } else {
+    loaded = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, in);
+    input.all = loaded.x;
+    input.shape = loaded.x.shape();
+  }
+  input.dtype = loaded.x.dtype();
+  input.compute = model.dtype();
+  input.convert = loaded.x.is_float() && !model.takes_token_ids();
+  req.input = input.to_compute(loaded.x);  // by rows: the first rows only
   if (req.input.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + req.input.describe());
+  const int64_t N = input.shape[0];
   // Without --target each sample is explained for its argmax, found with its chunk below (a forward pass
   // per row on the rank that explains it, not one over every row on every rank); rule methods run in one pass.
   const bool argmax_in_chunks = a.target.empty() && !writes_rules(a.out);
-  if (!argmax_in_chunks) req.targets = resolve_target_option(a.target, model, req.input);
+  if (!argmax_in_chunks) req.targets = resolve_target_option(a.target, model, req.input, N);
   // The prediction written on each --png picture (one more forward pass, only for images; only rank 0 draws).
   std::vector<int64_t> predicted, png_targets = req.targets;
   if (!a.png.empty() && cluster::is_root()) {
@@ -233,7 +279,7 @@ void run_explain(const ExplainArgs& a) {
   };
 
   explain::load_option_files(method, req.options);  // --baseline B.npy and friends: the method reads no files
-  const RunIdentity identity = run_identity(a, model, req);
+  const RunIdentity identity = run_identity(a, model, req, input.hash());
   cluster::agree_on(identity.items);  // every MPI rank holds the same inputs (one process: nothing to check)
   model.to(device);
   if (writes_rules(a.out)) {
@@ -256,9 +302,8 @@ void run_explain(const ExplainArgs& a) {
   // [n0 + r·chunk, n0 + (r+1)·chunk) and rank 0 gathers the round's rows in rank order and appends them to
   // the output. Methods are per sample (first_sample gives each row its own random draws), so any cut gives
   // the bits of one pass (explain/registry.h run_in_chunks), and a killed run resumes at a recorded row.
-  // Hook for a row source that reads as it goes (a folder of images): only req.input.slice_batch below
-  // reads the rows, and run_identity hashes them.
-  const int64_t N = req.input.dim(0);
+  // Rows come from InputRows (by rows under mpirun) or req.input; a folder of images could be read as it
+  // goes the same way.
   if (N < 1) throw Error(a.input + ": expected at least one sample, got " + req.input.describe());
   const int64_t chunk = one_pass ? N : a.chunk;
   const int ranks = cluster::size(), me = cluster::rank();
@@ -279,7 +324,7 @@ void run_explain(const ExplainArgs& a) {
     Tensor rows;
     if (e > b) {
       explain::ExplainRequest part = req;
-      part.input = req.input.slice_batch(b, e).clone().to(device);
+      part.input = (by_rows ? input.rows(b, e) : req.input.slice_batch(b, e)).clone().to(device);
       if (argmax_in_chunks)
         part.targets = explain::resolve_targets(model, part.input, -1);
       else

@@ -168,9 +168,10 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
     std::snprintf(buf, sizeof buf, "%s%.17g", c ? "," : "", lrs[c]);  // exact: ranks compare these bytes
     choices += buf;
   }
+  // Each rank read only its rows of the training files: their hashes sample rows (cluster::hash_npy_sample).
   std::vector<std::pair<std::string, uint64_t>> items = {
-      {"--train-x '" + a.train_x + "'", cluster::hash_file(a.train_x)},  // each rank read only its rows
-      {"--train-y '" + a.train_y + "'", cluster::hash_file(a.train_y)},
+      {"--train-x '" + a.train_x + "'", cluster::hash_npy_sample(a.train_x)},
+      {"--train-y '" + a.train_y + "'", cluster::hash_npy_sample(a.train_y)},
       {"the options (" + choices + ")", cluster::hash_bytes(choices)}};
   if (data.test_x.defined()) {
     items.push_back({"--test-x '" + a.test_x + "'", cluster::hash_tensor(data.test_x)});
@@ -181,27 +182,31 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
                      cluster::hash_model(*ptrs[c])});
   cluster::agree_on(items);
 
-  const int64_t n_train = share.n_train, ranks = cluster::size();
+  const int64_t n_train = share.n_train;
+  const int ranks = cluster::size();
+  // The test side (the test examples' factors or gradients) is split too: each rank computes its share and
+  // the ranks exchange them (InfluenceOptions::ranks), so no rank repeats another's forward passes.
+  influence::InfluenceOptions split = opt;
+  split.rank = cluster::rank();
+  split.ranks = ranks;
+  split.all_gather = [](std::string_view mine) { return cluster::all_gather(mine); };
   Tensor mine;
-  if (share.end > share.begin) mine = method.run(ptrs, lrs, data, opt).to(DType::F32);  // data: this rank's rows
-  const std::string all = cluster::gather(
-      mine.defined() ? std::string_view(static_cast<const char*>(mine.raw_data()), mine.numel() * sizeof(float))
-                     : std::string_view());
-  if (!cluster::is_root()) return Tensor();
+  // A rank without training examples has nothing to score, but must still take part in the test side's
+  // exchanges: it runs with its one row (load_train_share) and sends no columns.
+  mine = method.run(ptrs, lrs, data, split).to(DType::F32);  // data: this rank's rows
   const bool self = !method.needs_test;
-  const int64_t n_test = self ? 1 : data.test_x.dim(0);
-  Tensor S(self ? Shape{n_train} : Shape{n_test, n_train}, DType::F32);
-  if (static_cast<int64_t>(all.size()) != n_test * n_train * static_cast<int64_t>(sizeof(float)))
-    throw Error("MPI: gathered " + std::to_string(all.size()) + " bytes of scores, expected " +
-                std::to_string(n_test * n_train * static_cast<int64_t>(sizeof(float))));
-  // Rank r's block is (n_test, e_r − b_r), row-major, after the blocks of ranks 0..r−1.
-  float* s = S.data<float>();
-  const char* at = all.data();
-  for (int r = 0; r < ranks; ++r) {
-    const auto [rb, re] = cluster::share(n_train, opt.chunk, r, static_cast<int>(ranks));
-    for (int64_t j = 0; j < n_test; ++j, at += (re - rb) * sizeof(float))
-      std::memcpy(s + j * n_train + rb, at, static_cast<size_t>(re - rb) * sizeof(float));
-  }
+  const int64_t n_test = self ? 1 : data.test_x.dim(0), mine_cols = share.end - share.begin;
+  if (mine.numel() < n_test * mine_cols)
+    throw Error("MPI: rank " + std::to_string(cluster::rank()) + " computed " + mine.describe() + ", expected (" +
+                std::to_string(n_test) + ", " + std::to_string(mine_cols) + ") scores");
+  if (mine_cols == 0) mine = Tensor();
+  // Rank r's block (n_test, e_r − b_r) goes to columns [b_r, e_r) of S on rank 0, received in place.
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (int r = 0; r < ranks; ++r) ranges.push_back(cluster::share(n_train, opt.chunk, r, ranks));
+  Tensor S;
+  if (cluster::is_root()) S = Tensor::empty(self ? Shape{n_train} : Shape{n_test, n_train}, DType::F32);
+  cluster::gather_columns(mine.defined() ? mine.data<float>() : nullptr, n_test, ranges,
+                          S.defined() ? S.data<float>() : nullptr, n_train);
   return S;
 }
 

@@ -89,10 +89,20 @@ struct ModelInput {
 // the --text string. `model_spec` (the --model argument) locates vocab.json beside a checkpoint.
 // --target as the commands take it: empty (each sample's argmax), a class index for every sample, or a
 // labels .npy (int64 or int32 (N,), each in range), checked in one line naming the option.
-std::vector<int64_t> resolve_target_option(const std::string& target, const Model& model, const Tensor& input);
+// `rows` >= 0: `input` holds only the first rows of an input of `rows` samples (an MPI rank reading its rows
+// as it goes); a class index or a labels file is checked against the classes found from them.
+std::vector<int64_t> resolve_target_option(const std::string& target, const Model& model, const Tensor& input,
+                                           int64_t rows = -1);
 
 ModelInput load_input(const std::string& path, const std::string& option, const Model& model,
                       const std::string& model_spec, bool allow_nonfinite, const InputOptions& in);
+// Whether load_input reads `path` as an .npy array (not text, not images).
+bool is_npy_input(const std::string& path, const InputOptions& in);
+// For an MPI rank that reads an .npy --input by rows (xdnn explain): the file's first `rows` rows (all of
+// them when it has fewer), checked as load_input checks a whole array, and in *shape the file's shape. The
+// NaN / Inf check of the other rows is the caller's, as it reads them.
+ModelInput load_npy_head(const std::string& path, const std::string& option, const Model& model, bool allow_nonfinite,
+                         const InputOptions& in, int64_t rows, Shape* shape);
 
 // load_model (models/load.h) plus the checks every command wants: a warning on stderr when `spec` is a
 // bare zoo name (an untrained model), and the NaN / Inf policy on its weights.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -92,7 +93,76 @@ void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, dou
   });
 }
 
+// One block of test rows [b, e) for the Gram products: its features (and norms for Grad-Cos), computed in
+// sub-chunks of `sub` rows, so that no bit depends on how the sub-chunks are shared out: with several
+// processes (opt.ranks) this one computes its share of them (the first processes ⌈subs / ranks⌉ each) and
+// gathers the others' rows (gather_rows).
+struct TestBlock {
+  GramFeatures features;
+  Tensor norms;
+};
+template <class Grads, class Norms>
+TestBlock test_block(const Grads& grads, const Norms& norms, const InfluenceData& data, int64_t b, int64_t e,
+                     int64_t sub, const InfluenceOptions& opt, bool cosine) {
+  const int64_t n = e - b, subs = (n + sub - 1) / sub, per = (subs + opt.ranks - 1) / opt.ranks;
+  const int64_t s0 = std::min(subs, opt.rank * per), s1 = std::min(subs, s0 + per);
+  const int64_t mine_b = std::min(n, s0 * sub), mine_e = std::min(n, s1 * sub);  // this process's rows, from b
+  std::vector<GramFeatures> parts;
+  std::vector<Tensor> part_norms;
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t r0 = b + s * sub, r1 = std::min(e, r0 + sub);
+    const ChunkGrads g = grads(data.test_x.slice_batch(r0, r1), data.test_y.slice_batch(r0, r1));
+    parts.push_back(gram_features(g));
+    if (cosine) part_norms.push_back(norms(g));
+  }
+  if (opt.ranks == 1 && parts.size() == 1) return {parts[0], cosine ? part_norms[0] : Tensor()};
+  // The layout (which blocks, their widths) from a part, or from one row when this process has none.
+  const GramFeatures layout =
+      !parts.empty() ? parts[0]
+                     : gram_features(grads(data.test_x.slice_batch(b, b + 1), data.test_y.slice_batch(b, b + 1)));
+  // rows [0, n) of one feature: this process's parts placed at their rows, the others' gathered.
+  auto assemble = [&](const Tensor& like, const auto& get) {
+    Shape shape = like.shape();
+    shape[0] = n;
+    Tensor full = Tensor::empty(shape, like.dtype());
+    int64_t r = mine_b;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Tensor& t = get(i);
+      full.slice_batch(r, r + t.dim(0)).copy_from(t);
+      r += t.dim(0);
+    }
+    gather_rows(opt, full, mine_b, mine_e);
+    return full;
+  };
+  TestBlock out;
+  out.features.n = n;
+  if (layout.dense.defined())
+    out.features.dense = assemble(layout.dense, [&](size_t i) -> const Tensor& { return parts[i].dense; });
+  for (size_t k = 0; k < layout.rank_one.size(); ++k)
+    out.features.rank_one.push_back(
+        {assemble(layout.rank_one[k].first, [&](size_t i) -> const Tensor& { return parts[i].rank_one[k].first; }),
+         assemble(layout.rank_one[k].second, [&](size_t i) -> const Tensor& { return parts[i].rank_one[k].second; })});
+  if (cosine) {
+    const DType dtype = layout.dense.defined() ? layout.dense.dtype() : layout.rank_one.at(0).first.dtype();
+    const Tensor like = part_norms.empty() ? Tensor::empty({1}, dtype) : part_norms[0];
+    out.norms = assemble(like, [&](size_t i) -> const Tensor& { return part_norms[i]; });
+  }
+  return out;
+}
+
 }  // namespace
+
+void gather_rows(const InfluenceOptions& opt, Tensor& t, int64_t b, int64_t e) {
+  if (opt.ranks == 1) return;
+  check(static_cast<bool>(opt.all_gather), "influence: the test side is split over processes, but no all_gather");
+  const auto row_bytes = static_cast<size_t>(t.numel() / std::max<int64_t>(1, t.dim(0)) * dtype_size(t.dtype()));
+  char* p = static_cast<char*>(t.raw_data());
+  const std::string all = opt.all_gather(std::string_view(p + b * row_bytes, (e - b) * row_bytes));
+  if (all.size() != static_cast<size_t>(t.dim(0)) * row_bytes)
+    throw Error("influence: the processes' test-side rows hold " + std::to_string(all.size()) + " bytes, expected " +
+                std::to_string(t.dim(0) * row_bytes));
+  std::memcpy(p, all.data(), all.size());
+}
 
 void validate_inputs(const std::vector<Model*>& ckpts, const std::vector<double>* lrs, const InfluenceData& data,
                      const InfluenceOptions& opt, bool need_test) {
@@ -135,7 +205,7 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
   if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
-    Tensor S = factored_scores(ckpts, weights, data, cosine, bar);
+    Tensor S = factored_scores(ckpts, weights, data, cosine, bar, opt);
     if (S.defined()) return S;
   }
   Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
@@ -154,9 +224,9 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
     std::vector<Tensor> test_norms;
     for (int64_t b = 0; b < n_test; b += test_chunk) {
       const int64_t e = std::min(n_test, b + test_chunk);
-      const ChunkGrads g = grads(data.test_x.slice_batch(b, e), data.test_y.slice_batch(b, e));
-      test.push_back(gram_features(g));
-      if (cosine) test_norms.push_back(norms(g));
+      TestBlock t = test_block(grads, norms, data, b, e, chunk, opt, cosine);
+      test.push_back(std::move(t.features));
+      if (cosine) test_norms.push_back(t.norms);
       bar.add(e - b);
     }
     for (int64_t b = 0; b < n_train; b += chunk) {

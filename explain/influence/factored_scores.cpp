@@ -16,14 +16,18 @@
 //   shared machine takes fewer, and the whole training set is one fork-join.
 // - A unit's stripe of S (n_test × unit) is written at checkpoint 0 and updated at the others while it
 //   is still in cache: S is written once, never zero-filled nor re-read from memory per checkpoint.
+// - Several processes (MPI ranks, InfluenceOptions::ranks) each take some training examples; the test side
+//   is split between them by whole forward batches and exchanged (all_gather), not repeated by each.
 // Determinism: every element of S is computed by one thread, in the same order whichever thread it is
 // (S = w_0 D_0 (A_0 + 1) + w_1 D_1 (A_1 + 1) + ..., checkpoints in order), from factors whose forward
 // batches are fixed by the data alone, so S is bit-identical for any thread count.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
+#include "engine/check.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -176,11 +180,16 @@ void over_units(int64_t units, int64_t steps, Progress& bar, const MakeWork& mak
 }  // namespace
 
 Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<double>& weights, const InfluenceData& data,
-                       bool cosine, Progress& bar) {
+                       bool cosine, Progress& bar, const InfluenceOptions& opt) {
   const int64_t n_test = data.test_x.dim(0), n_train = data.train_x.dim(0);
   const size_t C = ckpts.size();
   Factoring f;
-  if (!f.prepare(ckpts, data)) return Tensor();
+  bool factored = f.prepare(ckpts, data);
+  if (opt.ranks > 1) {  // decided on each process's own training examples: all take one route, or none
+    check(static_cast<bool>(opt.all_gather), "influence: the test side is split over processes, but no all_gather");
+    factored = opt.all_gather(factored ? "1" : "0").find('0') == std::string::npos;
+  }
+  if (!factored) return Tensor();
   const int64_t K = f.K, in = f.in;
   const DType dtype = f.dtype;
 
@@ -191,11 +200,16 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
     test_act.push_back(Tensor::empty({n_test, in}, dtype));
     if (cosine) test_norm.push_back(Tensor::empty({n_test}, dtype));
   }
-  const int64_t test_batches = (n_test + kForwardBatch - 1) / kForwardBatch;
+  // This process's forward batches of the test set, [batch0, batch0 + batches): all of them, or with
+  // several processes its share (the first ones get ⌈batches / ranks⌉ each), the others' gathered below.
+  const int64_t all_batches = (n_test + kForwardBatch - 1) / kForwardBatch;
+  const int64_t per_rank = (all_batches + opt.ranks - 1) / opt.ranks;
+  const int64_t batch0 = std::min(all_batches, opt.rank * per_rank);
+  const int64_t test_batches = std::min(all_batches, batch0 + per_rank) - batch0;
   share_indices(static_cast<int64_t>(C) * test_batches, [&](const auto& next) {
     for (int64_t i; (i = next()) < static_cast<int64_t>(C) * test_batches;) {
       const size_t c = static_cast<size_t>(i / test_batches);
-      const int64_t b = i % test_batches * kForwardBatch, e = std::min(n_test, b + kForwardBatch);
+      const int64_t b = (batch0 + i % test_batches) * kForwardBatch, e = std::min(n_test, b + kForwardBatch);
       Tensor d = test_delta[c].slice_batch(b, e), a = test_act[c].slice_batch(b, e);
       factors_into(f.gcs[c], data, /*test=*/true, b, e, d, a);
       if (cosine)
@@ -206,6 +220,13 @@ Tensor factored_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
         });
     }
   });
+  const int64_t mine_b = std::min(n_test, batch0 * kForwardBatch);
+  const int64_t mine_e = std::min(n_test, (batch0 + test_batches) * kForwardBatch);
+  for (size_t c = 0; c < C; ++c) {
+    gather_rows(opt, test_delta[c], mine_b, mine_e);
+    gather_rows(opt, test_act[c], mine_b, mine_e);
+    if (cosine) gather_rows(opt, test_norm[c], mine_b, mine_e);
+  }
   bar.add(static_cast<int64_t>(C) * n_test);
 
   // Every element of S is written (checkpoint 0 assigns): no zero fill.

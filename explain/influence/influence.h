@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -42,6 +43,14 @@ struct InfluenceOptions {
   // (tests compare the two).
   bool factored = true;
   bool progress = false;  // progress bar on stderr
+  // Several processes computing one S between them (MPI ranks, explain/cli/cluster.h; each scores its own
+  // training examples against every test example): the test side is split too, so that no process repeats
+  // another's work. Process `rank` of `ranks` computes the test-side factors of its share of the test
+  // examples (whole forward batches; the shares contiguous, in rank order), and all_gather(mine) must
+  // return every process's bytes in rank order (MPI_Allgatherv), from which each process takes every
+  // test example's factors, bit for bit those one process computes. ranks == 1: nothing is split.
+  int rank = 0, ranks = 1;
+  std::function<std::string(std::string_view mine)> all_gather;
   // Influence functions only.
   double damping = 0.01;  // λ in (H + λI)
   int cg_max_iterations = 500;
@@ -111,8 +120,15 @@ class Progress {
 // ‖g(test_j)‖ ‖g(train_i)‖ = √(‖δ_j‖²(‖a_j‖² + 1)) √(‖δ_i‖²(‖a_i‖² + 1)). Returns an undefined tensor
 // (nothing computed) when some checkpoint's selection is not one factored output node
 // (GradientComputer::prepare_factors).
+// Rows [b, e) of t (n, ...), a contiguous tensor, are this process's; the other processes' rows come from
+// opt.all_gather, which returns every process's rows in rank order (the shares are contiguous and ordered,
+// so that is t's rows in order). One process (opt.ranks == 1): nothing to do.
+void gather_rows(const InfluenceOptions& opt, Tensor& t, int64_t b, int64_t e);
+
+// opt: only its rank / ranks / all_gather are read (the split of the test side).
 Tensor factored_scores(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,
-                       const InfluenceData& data, bool cosine, Progress& bar);
+                       const InfluenceData& data, bool cosine, Progress& bar,
+                       const InfluenceOptions& opt = InfluenceOptions{});
 // The last-layer route of self_influence: s_i = Σ_c w_c ‖δ_c,i‖² (‖a_c,i‖² + 1), from forward passes
 // alone; undefined under the same condition as factored_scores.
 Tensor factored_self_influence(const std::vector<Model*>& checkpoints, const std::vector<double>& weights,

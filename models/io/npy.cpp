@@ -359,9 +359,9 @@ Tensor load_npy(const std::string& path, std::string* file_dtype) {
   return read_npy(path, file_dtype, nullptr, false, nullptr);
 }
 
-Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end) {
+Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end, std::string* file_dtype) {
   const std::pair<int64_t, int64_t> rows{begin, end};
-  return read_npy(path, nullptr, &rows, false, nullptr);
+  return read_npy(path, file_dtype, &rows, false, nullptr);
 }
 
 Shape npy_shape(const std::string& path) {

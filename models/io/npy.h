@@ -23,8 +23,8 @@ Tensor load_npy(const std::string& path, std::string* file_dtype = nullptr);
 
 // Rows [begin, end) (axis 0) of the array in a .npy file, reading only their bytes: one MPI rank's share of
 // a training set (explain/cli/cluster.h). The header is checked as load_npy checks it; rows outside the
-// array are an Error naming the file.
-Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end);
+// array are an Error naming the file. `file_dtype`: as for load_npy.
+Tensor load_npy_rows(const std::string& path, int64_t begin, int64_t end, std::string* file_dtype = nullptr);
 // The shape in a .npy file's header (checked as load_npy checks it), without reading the data.
 Shape npy_shape(const std::string& path);
 
