@@ -71,12 +71,12 @@ for run in "tracin --params all --chunk 10" "tracin --params last-layer --chunk 
   mpi -np 2 "$xdnn" "${inf[@]}" --method "${extra[@]}" --out "$work/i2.npy" >/dev/null || fail "influence $run, np 2"
   same "$work/i1.npy" "$work/i2.npy" "influence $run, 2 ranks"
 done
-# The test side split over the ranks too: 64 test examples = 4 forward batches of 16 (last layer) or 4
-# sub-chunks of --chunk 16 (all parameters): 2 + 2 on 2 ranks, 2 + 2 + 0 on 3; the ranks exchange the test
-# factors or gradients (InfluenceOptions::ranks).
+# The test side split over the ranks too: 64 test examples = 4 forward batches of 16 (last layer: 2 + 2 on 2
+# ranks, 2 + 2 + 0 on 3) or 2 sub-chunks of 32 (all parameters: 1 + 1, 1 + 1 + 0); the ranks exchange the
+# test factors or gradients (InfluenceOptions::ranks).
 tt=(--test-x "$x" --test-y "$golden/data/tracin-train-y.npy")
 for run in "tracin --params last-layer" "grad-cos --params last-layer" "grad-dot --params last-layer --chunk 16" \
-  "tracin --params all --chunk 16" "grad-cos --params all --chunk 16" "tracin --params all --chunk 16 --projection 8"; do
+  "tracin --params all --chunk 16" "grad-cos --params all" "tracin --params all --chunk 16 --projection 8"; do
   read -r -a extra <<<"$run"
   "$xdnn" "${train[@]}" "${tt[@]}" --method "${extra[@]}" --out "$work/i1.npy" >/dev/null || fail "$run, 1 process"
   for np in 2 3; do

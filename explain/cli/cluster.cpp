@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -269,19 +268,6 @@ uint64_t hash_tensor(const Tensor& t) {
 uint64_t hash_model(Model& m) {
   uint64_t h = hash_bytes("model");
   for (Param* p : m.params()) h = hash_bytes(p->name, h ^ hash_tensor(p->value));
-  return h;
-}
-
-uint64_t hash_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
-  std::string block(1 << 20, '\0');
-  uint64_t h = hash_bytes("file");
-  for (size_t n; (n = std::fread(block.data(), 1, block.size(), f)) > 0;)
-    h = hash_bytes(std::string_view(block.data(), n), h);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw Error(path + ": read error");
   return h;
 }
 

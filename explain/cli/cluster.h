@@ -63,9 +63,8 @@ int64_t broadcast(int64_t v);
 // 64-bit hash of bytes (a fixed multiply-xorshift over 8-byte words; the same value on every machine of
 // one byte order). Not cryptographic: it detects ranks (or a resumed run) given different inputs.
 uint64_t hash_bytes(std::string_view bytes, uint64_t seed = 0);
-uint64_t hash_tensor(const Tensor& t);        // dtype, shape and data
-uint64_t hash_model(Model& m);                // every parameter's name, dtype, shape and data
-uint64_t hash_file(const std::string& path);  // the file's bytes, read 1 MiB at a time
+uint64_t hash_tensor(const Tensor& t);  // dtype, shape and data
+uint64_t hash_model(Model& m);          // every parameter's name, dtype, shape and data
 
 // A hash of an array (N, ...) that every rank can compute while reading only a few rows of it: its dtype,
 // its shape and kSampleRows rows spread evenly over it, the first and the last among them (all rows when

@@ -93,6 +93,11 @@ void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, dou
   });
 }
 
+// Test gradients are computed kTestRows at a time, whatever --chunk and the number of processes, so that a
+// test example's gradient (hence S) has the same bits for any of them; small, so that a thousand test
+// examples make enough sub-chunks to share between processes.
+constexpr int64_t kTestRows = 32;
+
 // One block of test rows [b, e) for the Gram products: its features (and norms for Grad-Cos), computed in
 // sub-chunks of `sub` rows, so that no bit depends on how the sub-chunks are shared out: with several
 // processes (opt.ranks) this one computes its share of them (the first processes ⌈subs / ranks⌉ each) and
@@ -224,7 +229,7 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
     std::vector<Tensor> test_norms;
     for (int64_t b = 0; b < n_test; b += test_chunk) {
       const int64_t e = std::min(n_test, b + test_chunk);
-      TestBlock t = test_block(grads, norms, data, b, e, chunk, opt, cosine);
+      TestBlock t = test_block(grads, norms, data, b, e, kTestRows, opt, cosine);
       test.push_back(std::move(t.features));
       if (cosine) test_norms.push_back(t.norms);
       bar.add(e - b);
