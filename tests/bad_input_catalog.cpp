@@ -179,6 +179,14 @@ const Case kCases[] = {
   {"visualize-unknown-layer", "--layer conv9: ", "visualize --model {golden}/models/cnn.onnx --layer conv9 --out {tmp}/viz"},
   {"visualize-unit-out-of-range", "--units 10: tensor", "visualize --model {golden}/models/cnn.onnx --units 3,10 --out {tmp}/viz"},
   {"visualize-box-malformed", "--box '1': expected LOW,HIGH", "visualize --model {golden}/models/cnn.onnx --box 1 --out {tmp}/viz"},
+  // Probes and TCAV (issue 21): an unknown layer, labels that do not fit, a concept set too small.
+  {"probe-unknown-layer", "conv9", "probe --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --layers conv9 --out {tmp}/p.csv"},
+  {"probe-labels-wrong-length", "expected one label per sample (2,), got int64 (3,)",
+   "probe --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels3.npy --out {tmp}/p.csv"},
+  {"tcav-unknown-layer", "conv9",
+   "tcav --model {golden}/models/cnn.onnx --layer conv9 --class 1 --input {tmp}/img28.npy --concept {tmp}/img28.npy --random {tmp}/img28.npy --out {tmp}/t.json"},
+  {"tcav-concept-too-few", "the concept set has 2 examples, expected at least 10",
+   "tcav --model {golden}/models/cnn.onnx --layer input --class 1 --input {tmp}/img28.npy --concept {tmp}/img28.npy --random {tmp}/img28.npy --out {tmp}/t.json"},
 };
 // clang-format on
 

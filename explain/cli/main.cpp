@@ -35,12 +35,14 @@ int main(int argc, char** argv) {
   xdnn::cli::add_export_command(app);
   xdnn::cli::add_fairness_command(app);
   xdnn::cli::add_influence_command(app);
+  xdnn::cli::add_probe_command(app);
   xdnn::cli::add_project_command(app);
   xdnn::cli::add_report_command(app);
   xdnn::cli::add_run_command(app);
   xdnn::cli::add_svcca_command(app);
-  xdnn::cli::add_visualize_command(app);
+  xdnn::cli::add_tcav_command(app);
   xdnn::cli::add_train_command(app);
+  xdnn::cli::add_visualize_command(app);
   namespace cluster = xdnn::cli::cluster;
   try {
     // Under mpirun: MPI starts here; only the commands that share their work between ranks may run.
