@@ -40,10 +40,11 @@ Folded fold(const LinearProbe& p) {
   return f;
 }
 
-// Rows `rows[begin, end)` of x (M, F) float32 as a (end − begin, F) tensor.
-Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows, size_t begin, size_t end) {
+// Rows `rows[begin, end)` of x (M, F) float32 as a (end − begin, F) view of `buffer` (≥ end − begin rows),
+// reused across batches: a fresh 256 × 6,272 batch per step would be mapped and unmapped every time.
+Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows, size_t begin, size_t end, Tensor& buffer) {
   const int64_t F = x.dim(1);
-  Tensor out = Tensor::empty({static_cast<int64_t>(end - begin), F}, DType::F32);
+  Tensor out = buffer.slice_batch(0, static_cast<int64_t>(end - begin));
   const float* src = x.data<float>();
   float* dst = out.data<float>();
   for (size_t i = begin; i < end; ++i) std::copy_n(src + rows[i] * F, F, dst + (i - begin) * F);
@@ -61,9 +62,10 @@ double accuracy_on(const LinearProbe& p, const Tensor& x, const std::vector<int6
   if (rows.empty()) return 0.0;
   const Folded f = fold(p);
   int64_t right = 0;
+  Tensor buffer = Tensor::empty({std::min<int64_t>(kScoreChunk, static_cast<int64_t>(rows.size())), x.dim(1)});
   for (size_t b = 0; b < rows.size(); b += kScoreChunk) {
     const size_t e = std::min(rows.size(), b + kScoreChunk);
-    const Tensor z = ops::matmul(gather_rows(x, rows, b, e), f.weight, false, true);  // (e − b, C)
+    const Tensor z = ops::matmul(gather_rows(x, rows, b, e, buffer), f.weight, false, true);  // (e − b, C)
     const float* zp = z.data<float>();
     for (size_t i = b; i < e; ++i) {
       int64_t best = 0;
@@ -98,9 +100,10 @@ std::vector<int64_t> LinearProbe::predict(const Tensor& x_in) const {
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
   const Folded f = fold(*this);
   std::vector<int64_t> out(rows.size());
+  Tensor buffer = Tensor::empty({std::min<int64_t>(kScoreChunk, static_cast<int64_t>(rows.size())), x.dim(1)});
   for (size_t b = 0; b < rows.size(); b += kScoreChunk) {
     const size_t e = std::min(rows.size(), b + kScoreChunk);
-    const Tensor z = ops::matmul(gather_rows(x, rows, b, e), f.weight, false, true);
+    const Tensor z = ops::matmul(gather_rows(x, rows, b, e, buffer), f.weight, false, true);
     const float* zp = z.data<float>();
     for (size_t i = b; i < e; ++i) {
       int64_t best = 0;
@@ -112,9 +115,33 @@ std::vector<int64_t> LinearProbe::predict(const Tensor& x_in) const {
   return out;
 }
 
-LinearProbe fit_linear_probe(const Tensor& x_in, const std::vector<int64_t>& labels, int64_t classes,
-                             const std::vector<int64_t>& train_rows, const ProbeOptions& opt) {
-  const Tensor x = as_rows_f32(x_in, "probe");
+namespace {
+
+// Mean and standard deviation of every column of x (M, F) over `rows` (two passes, float64). A constant
+// feature gets scale 1: its weight then only ever sees zeros and stays 0.
+void standardisation(const Tensor& x, const std::vector<int64_t>& rows, std::vector<double>& mean,
+                     std::vector<double>& scale) {
+  const int64_t F = x.dim(1);
+  mean.assign(F, 0.0);
+  scale.assign(F, 0.0);
+  const float* xp = x.data<float>();
+  for (int64_t r : rows)
+    for (int64_t j = 0; j < F; ++j) mean[j] += xp[r * F + j];
+  const double n = static_cast<double>(rows.size());
+  for (double& m : mean) m /= n;
+  for (int64_t r : rows)
+    for (int64_t j = 0; j < F; ++j) {
+      const double d = xp[r * F + j] - mean[j];
+      scale[j] += d * d;
+    }
+  for (double& s : scale) s = s > 0.0 ? std::sqrt(s / n) : 1.0;
+  for (double& s : scale) s = s > 1e-12 ? s : 1.0;
+}
+
+// fit_linear_probe; with `stats` the standardisation of that probe (fitted on the same rows) is reused, as
+// the control probe of a layer does (two passes over 8,000 × 6,272 values saved).
+LinearProbe fit_probe(const Tensor& x, const std::vector<int64_t>& labels, int64_t classes,
+                      const std::vector<int64_t>& train_rows, const ProbeOptions& opt, const LinearProbe* stats) {
   const int64_t F = x.dim(1), C = classes;
   check(static_cast<int64_t>(labels.size()) == x.dim(0),
         "probe: " + std::to_string(labels.size()) + " labels for " + x.describe());
@@ -126,35 +153,28 @@ LinearProbe fit_linear_probe(const Tensor& x_in, const std::vector<int64_t>& lab
   p.features = F;
   p.weight.assign(C * F, 0.0);
   p.bias.assign(C, 0.0);
-  p.mean.assign(F, 0.0);
-  p.scale.assign(F, 0.0);
-  // Standardisation statistics over the training rows (two passes, float64).
-  const float* xp = x.data<float>();
-  for (int64_t r : train_rows)
-    for (int64_t j = 0; j < F; ++j) p.mean[j] += xp[r * F + j];
-  const double n = static_cast<double>(train_rows.size());
-  for (double& m : p.mean) m /= n;
-  for (int64_t r : train_rows)
-    for (int64_t j = 0; j < F; ++j) {
-      const double d = xp[r * F + j] - p.mean[j];
-      p.scale[j] += d * d;
-    }
-  // A constant feature keeps scale 1: its weight then only ever sees zeros and stays 0.
-  for (double& s : p.scale) s = s > 0.0 ? std::sqrt(s / n) : 1.0;
-  for (double& s : p.scale) s = s > 1e-12 ? s : 1.0;
+  if (stats) {
+    p.mean = stats->mean;
+    p.scale = stats->scale;
+  } else {
+    standardisation(x, train_rows, p.mean, p.scale);
+  }
 
   // Adam (Kingma & Ba 2015, Algorithm 1) on the mean cross-entropy of a batch plus (λ/2)‖W‖².
   const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::vector<double> mw(C * F, 0.0), vw(C * F, 0.0), mb(C, 0.0), vb(C, 0.0);
   std::vector<int64_t> order = train_rows;
+  Tensor buffer = Tensor::empty({std::min<int64_t>(opt.batch_size, static_cast<int64_t>(order.size())), F});
   Rng rng(opt.seed * 0x9E3779B97F4A7C15ull + 0x70726F6265ull);  // "probe"
   int64_t step = 0;
+  const int64_t per_epoch = (static_cast<int64_t>(order.size()) + opt.batch_size - 1) / opt.batch_size;
+  const double total_steps = static_cast<double>(per_epoch * opt.epochs);
   for (int64_t epoch = 0; epoch < opt.epochs; ++epoch) {
     shuffle(order, rng);
     for (size_t b = 0; b < order.size(); b += static_cast<size_t>(opt.batch_size)) {
       const size_t e = std::min(order.size(), b + static_cast<size_t>(opt.batch_size));
       const int64_t B = static_cast<int64_t>(e - b);
-      const Tensor xb = gather_rows(x, order, b, e);
+      const Tensor xb = gather_rows(x, order, b, e, buffer);
       const Folded f = fold(p);
       Tensor g = ops::matmul(xb, f.weight, false, true);  // logits (B, C), then dLoss/dlogits
       float* gp = g.data<float>();
@@ -177,6 +197,9 @@ LinearProbe fit_linear_probe(const Tensor& x_in, const std::vector<int64_t>& lab
       ++step;
       const double c1 = 1.0 - std::pow(beta1, static_cast<double>(step));
       const double c2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+      // The step size decays linearly to 0 over the run: the last iterate, which the probe keeps, then sits
+      // near a minimum instead of rattling around it at the full step size.
+      const double lr = opt.learning_rate * (1.0 - static_cast<double>(step - 1) / total_steps);
       for (int64_t c = 0; c < C; ++c) {
         for (int64_t j = 0; j < F; ++j) {
           const int64_t k = c * F + j;
@@ -184,15 +207,22 @@ LinearProbe fit_linear_probe(const Tensor& x_in, const std::vector<int64_t>& lab
           const double grad = (gwp[k] - gb[c] * p.mean[j]) / p.scale[j] + opt.weight_decay * p.weight[k];
           mw[k] = beta1 * mw[k] + (1 - beta1) * grad;
           vw[k] = beta2 * vw[k] + (1 - beta2) * grad * grad;
-          p.weight[k] -= opt.learning_rate * (mw[k] / c1) / (std::sqrt(vw[k] / c2) + eps);
+          p.weight[k] -= lr * (mw[k] / c1) / (std::sqrt(vw[k] / c2) + eps);
         }
         mb[c] = beta1 * mb[c] + (1 - beta1) * gb[c];
         vb[c] = beta2 * vb[c] + (1 - beta2) * gb[c] * gb[c];
-        p.bias[c] -= opt.learning_rate * (mb[c] / c1) / (std::sqrt(vb[c] / c2) + eps);
+        p.bias[c] -= lr * (mb[c] / c1) / (std::sqrt(vb[c] / c2) + eps);
       }
     }
   }
   return p;
+}
+
+}  // namespace
+
+LinearProbe fit_linear_probe(const Tensor& x, const std::vector<int64_t>& labels, int64_t classes,
+                             const std::vector<int64_t>& train_rows, const ProbeOptions& opt) {
+  return fit_probe(as_rows_f32(x, "probe"), labels, classes, train_rows, opt, nullptr);
 }
 
 std::vector<int64_t> control_task_labels(const std::vector<int64_t>& types, const std::vector<int64_t>& labels,
@@ -239,11 +269,11 @@ ProbeScore probe_features(const Tensor& x_in, const std::vector<int64_t>& labels
   ProbeScore s;
   s.layer = layer;
   s.features = x.dim(1);
-  const LinearProbe task = fit_linear_probe(x, labels, classes, split.train, opt);
+  const LinearProbe task = fit_probe(x, labels, classes, split.train, opt, nullptr);
   s.train_accuracy = accuracy_on(task, x, labels, split.train);
   s.accuracy = accuracy_on(task, x, labels, split.test);
   const std::vector<int64_t> control = control_task_labels(types, labels, opt.seed);
-  const LinearProbe ctrl = fit_linear_probe(x, control, classes, split.train, opt);
+  const LinearProbe ctrl = fit_probe(x, control, classes, split.train, opt, &task);
   s.control_accuracy = accuracy_on(ctrl, x, control, split.test);
   s.selectivity = s.accuracy - s.control_accuracy;
   std::vector<int64_t> count(classes, 0);

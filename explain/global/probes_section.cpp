@@ -102,9 +102,9 @@ const GlobalSectionRegistration kProbesSection(
      "a softmax classifier per layer, held-out accuracy and the control task's (Alain & Bengio 2016; Hewitt & "
      "Liang 2019)",
      {{"layers", "", "comma-separated layers to probe (default: every layer with one row per sample)", "TEXT"},
-      {"epochs", "5", "probe training epochs (Adam, fixed order)", "INT"},
-      {"batch-size", "128", "probe mini-batch size", "INT"},
-      {"lr", "0.002", "Adam step size", "FLOAT"},
+      {"epochs", "3", "probe training epochs (Adam, fixed order)", "INT"},
+      {"batch-size", "256", "probe mini-batch size", "INT"},
+      {"lr", "0.05", "Adam first step size (decays linearly to 0)", "FLOAT"},
       {"weight-decay", "0.0001", "L2 penalty on the probe's weights", "FLOAT"},
       {"holdout", "0.2", "fraction of the samples held out for the accuracy", "FLOAT"},
       {"seed", "0", "split, order and control labels", "INT"}},
