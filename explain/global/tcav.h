@@ -48,7 +48,7 @@ struct TcavOptions {
   int64_t min_examples = 10;  // fewer concept examples is an error
   double alpha = 0.05;
   uint64_t seed = 0;                                       // random sets and classifiers
-  ProbeOptions classifier = {50, 32, 0.01, 1e-3, 0.2, 0};  // epochs, batch, lr, L2, holdout, seed
+  ProbeOptions classifier = {50, 32, 0.05, 1e-3, 0.2, 0};  // epochs, batch, lr, L2, holdout, seed
 };
 
 struct TcavResult {
