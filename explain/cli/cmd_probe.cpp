@@ -31,8 +31,7 @@ struct ProbeArgs {
 };
 
 std::vector<int64_t> class_labels(const Tensor& y, int64_t rows, const std::string& path) {
-  if (y.dtype() != DType::I64)
-    throw Error(path + ": expected int64 or int32 labels (N,), got " + y.describe());
+  if (y.dtype() != DType::I64) throw Error(path + ": expected int64 or int32 labels (N,), got " + y.describe());
   if (y.ndim() != 1 || y.dim(0) != rows)
     throw Error(path + ": expected one label per sample (" + std::to_string(rows) + ",), got " + y.describe());
   std::vector<int64_t> out;
@@ -120,6 +119,9 @@ void add_probe_command(CLI::App& app) {
   cmd->add_option("--layers", args->layers, "comma-separated layers (default: every layer with a row per sample)");
   cmd->add_option("--epochs", args->probe.epochs, "probe training epochs")
       ->check(between(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--min-steps", args->probe.min_steps, "more epochs until at least this many mini-batches")
+      ->check(between(0, 1e7))
       ->capture_default_str();
   cmd->add_option("--batch-size", args->probe.batch_size, "probe mini-batch")
       ->check(between(1, 1e6))

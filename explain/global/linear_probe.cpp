@@ -168,8 +168,9 @@ LinearProbe fit_probe(const Tensor& x, const std::vector<int64_t>& labels, int64
   Rng rng(opt.seed * 0x9E3779B97F4A7C15ull + 0x70726F6265ull);  // "probe"
   int64_t step = 0;
   const int64_t per_epoch = (static_cast<int64_t>(order.size()) + opt.batch_size - 1) / opt.batch_size;
-  const double total_steps = static_cast<double>(per_epoch * opt.epochs);
-  for (int64_t epoch = 0; epoch < opt.epochs; ++epoch) {
+  const int64_t epochs = std::max(opt.epochs, (opt.min_steps + per_epoch - 1) / per_epoch);
+  const double total_steps = static_cast<double>(per_epoch * epochs);
+  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     shuffle(order, rng);
     for (size_t b = 0; b < order.size(); b += static_cast<size_t>(opt.batch_size)) {
       const size_t e = std::min(order.size(), b + static_cast<size_t>(opt.batch_size));

@@ -25,6 +25,9 @@ namespace xdnn::explain {
 
 struct ProbeOptions {
   int64_t epochs = 3;
+  // Small data sets get more epochs: training runs until at least min_steps mini-batches are done (3 epochs of
+  // 8,000 rows at 256 are 96 steps; 800 rows need 23 epochs for as many).
+  int64_t min_steps = 90;
   int64_t batch_size = 256;
   double learning_rate = 0.05;  // Adam's first step size on the standardised problem (decays linearly to 0)
   double weight_decay = 1e-4;   // L2 penalty (λ/2)·‖W‖² on the weights (not the biases)

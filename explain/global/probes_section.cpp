@@ -63,12 +63,14 @@ namespace {
 ProbeOptions probe_options_from(const Options& o) {
   ProbeOptions p;
   p.epochs = o.get_int("epochs", p.epochs);
+  p.min_steps = o.get_int("min-steps", p.min_steps);
   p.batch_size = o.get_int("batch-size", p.batch_size);
   p.learning_rate = o.get_double("lr", p.learning_rate);
   p.weight_decay = o.get_double("weight-decay", p.weight_decay);
   p.holdout = o.get_double("holdout", p.holdout);
   p.seed = static_cast<uint64_t>(o.get_int("seed", 0));
   check(p.epochs >= 1 && p.epochs <= 1000, "probes: epochs must be in 1..1000");
+  check(p.min_steps >= 0 && p.min_steps <= 10000000, "probes: min-steps must be in 0..10000000");
   check(p.batch_size >= 1, "probes: batch-size must be >= 1");
   check(p.learning_rate > 0 && p.weight_decay >= 0, "probes: lr must be > 0 and weight-decay >= 0");
   check(p.holdout > 0 && p.holdout < 1, "probes: holdout must be in (0, 1)");
@@ -103,6 +105,7 @@ const GlobalSectionRegistration kProbesSection(
      "Liang 2019)",
      {{"layers", "", "comma-separated layers to probe (default: every layer with one row per sample)", "TEXT"},
       {"epochs", "3", "probe training epochs (Adam, fixed order)", "INT"},
+      {"min-steps", "90", "more epochs until at least this many mini-batches", "INT"},
       {"batch-size", "256", "probe mini-batch size", "INT"},
       {"lr", "0.05", "Adam first step size (decays linearly to 0)", "FLOAT"},
       {"weight-decay", "0.0001", "L2 penalty on the probe's weights", "FLOAT"},

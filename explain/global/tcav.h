@@ -47,8 +47,8 @@ struct TcavOptions {
   int64_t runs = 10;          // CAVs per concept (each against its own random set) and as many null CAVs
   int64_t min_examples = 10;  // fewer concept examples is an error
   double alpha = 0.05;
-  uint64_t seed = 0;                                       // random sets and classifiers
-  ProbeOptions classifier = {50, 32, 0.05, 1e-3, 0.2, 0};  // epochs, batch, lr, L2, holdout, seed
+  uint64_t seed = 0;                                          // random sets and classifiers
+  ProbeOptions classifier = {50, 0, 32, 0.05, 1e-3, 0.2, 0};  // epochs, min steps, batch, lr, L2, holdout, seed
 };
 
 struct TcavResult {
