@@ -114,7 +114,7 @@ def captum_tcav(model, name, inputs, concept, randoms, layer, save_path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--xdnn", default="build/xdnn")
+    ap.add_argument("--xdnn", default="build/xdnn", help="empty: Captum only")
     ap.add_argument("--out", default="/tmp/tcav-stripes")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--runs", type=int, default=10)
@@ -154,6 +154,8 @@ def main():
         cw, cc = time.perf_counter() - w0, cpu_seconds() - c0
         print(f"captum {name}: score {np.mean(cs):.3f} ± {np.std(cs, ddof=1):.3f} vs random {np.mean(rs):.3f} ± "
               f"{np.std(rs, ddof=1):.3f}, t = {t:.3f}, p = {p:.3g}; {cw:.2f} s wall, {cc:.2f} s CPU")
+        if not args.xdnn:
+            continue
         cmd = ["/usr/bin/time", "-f", "%e s wall, %U+%S s CPU", args.xdnn, "tcav", "--model",
                f"fashion-cnn:{args.out}/{name}.safetensors", "--layer", args.layer, "--class", str(TROUSER),
                "--input", f"{args.out}/class_inputs.npy", "--concept", f"{args.out}/concept.npy", "--random",
