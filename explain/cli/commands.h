@@ -29,6 +29,8 @@ void add_exemplars_command(CLI::App& app);
 void add_visualize_command(CLI::App& app);
 void add_probe_command(CLI::App& app);
 void add_tcav_command(CLI::App& app);
+void add_distill_command(CLI::App& app);
+void add_automaton_command(CLI::App& app);
 
 // "a,b,,c" -> {"a", "b", "", "c"} with keep_empty (so that a caller can reject `--lr 0.1,,0.1`), else
 // {"a", "b", "c"}.

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
                        [] { return xdnn::cuda::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line(); });
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_attack_command(app);
+  xdnn::cli::add_distill_command(app);
+  xdnn::cli::add_automaton_command(app);
   xdnn::cli::add_eval_command(app);
   xdnn::cli::add_evaluate_command(app);
   xdnn::cli::add_exemplars_command(app);
