@@ -269,8 +269,10 @@ TransitionTable transition_table(const ExtractedAutomaton& m, const std::vector<
     std::vector<int64_t> col;
     bool seen = false;
     for (int64_t s = 0; s < m.num_states; ++s) {
-      col.push_back(m.next[s * m.num_tokens + tok]);
-      seen = seen || col.back() >= 0;
+      // What the machine does: a pair never seen keeps the state (classify), so it is shown as a self-loop.
+      const int64_t to = m.next[s * m.num_tokens + tok];
+      col.push_back(to < 0 ? s : to);
+      seen = seen || to >= 0;
     }
     if (!seen) continue;
     if (!groups.count(col)) order.push_back(col);
@@ -288,7 +290,7 @@ TransitionTable transition_table(const ExtractedAutomaton& m, const std::vector<
     const int64_t c = m.output[s];
     std::vector<std::string> row = {state_name(s), c < 0 ? std::string("-") : token_label(class_names, c),
                                     std::to_string(m.visits[s])};
-    for (const auto& col : order) row.push_back(col[s] < 0 ? std::string() : state_name(col[s]));
+    for (const auto& col : order) row.push_back(state_name(col[s]));
     t.rows.push_back(row);
   }
   return t;

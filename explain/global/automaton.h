@@ -58,8 +58,9 @@ struct AutomatonResult {
 AutomatonResult extract_automaton(const Tensor& fit_ids, const RecurrentStates& fit, const Tensor& held_out_ids,
                                   const RecurrentStates& held_out, const AutomatonOptions& options);
 
-// The transition table with the tokens that lead everywhere alike merged into one column ("fillera ...
-// (50 tokens)"): header and rows for html_table / printing. token_names may be empty (then ids).
+// The transition table as the machine runs it (a pair never seen is a self-loop), the tokens that lead
+// everywhere alike merged into one column ("fillera ... (50 tokens)"): header and rows for html_table /
+// printing. token_names may be empty (then ids).
 struct TransitionTable {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
