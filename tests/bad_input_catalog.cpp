@@ -140,6 +140,12 @@ const Case kCases[] = {
    "attack --method fgsm --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --labels {tmp}/labels.npy --radius 0.1 --device cuda --out {tmp}/adv.npy"},
   {"svcca-device-gpu", "--device: unknown device 'gpu'",
    "svcca --model {golden}/models/cnn.onnx --layer input --layer-b input --input {tmp}/img28.npy --device gpu --out {tmp}/rho.npy"},
+  {"svcca-checkpoint-other-architecture", "is not of the final checkpoint's architecture",
+   "svcca --checkpoints fashion-mlp:{golden}/models/mlp-tracin-ckpt1.safetensors,fashion-cnn:{golden}/models/cnn-tracin-ckpt1.safetensors --input {tmp}/img28.npy --out {tmp}/s.npy"},
+  {"automaton-not-recurrent", "has no recurrent layer",
+   "automaton --model {golden}/models/transformer.onnx --input {golden}/explain-transformer-saliency/input.npy --out {tmp}/a.txt"},
+  {"distill-unknown-layer", "nope", "distill --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --layer nope --out {tmp}/d.txt"},
+  {"distill-bad-targets", "--targets", "distill --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --targets hard"},
   {"report-precision-half", "--precision", "report --model {golden}/models/cnn.onnx --input {tmp}/img28.npy --precision float16 --out {tmp}/r.html"},
   {"truncated-onnx", "{tmp}/truncated.onnx", "run --model {tmp}/truncated.onnx --input {tmp}/img28.npy --out {tmp}/y.npy"},
   // Images, texts and per-sample targets (issue 22): the file and what was wrong in one line.

@@ -36,6 +36,7 @@ void run_automaton(const AutomatonArgs& a) {
   if (!a.out.empty()) check_output_path(a.out, "--out", {a.model, a.input, a.labels, a.vocab});  // before any work
   a.common.apply();
   const Model model = load_checked_model(a.model, a.common.allow_nonfinite);
+  explain::recurrent_node(model);  // a model without recurrence fails before any data is read
   Tensor fit, held, held_labels;
   std::vector<std::string> vocabulary;
   if (a.trigger > 0) {

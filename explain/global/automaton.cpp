@@ -108,17 +108,19 @@ std::string state_name(int64_t s) { return s == 0 ? std::string("start") : numbe
 
 }  // namespace
 
-RecurrentStates recurrent_states(const Model& model, const Tensor& ids) {
-  int node = -1;
+int recurrent_node(const Model& model) {
   std::string kinds;
   for (size_t i = 0; i < model.nodes().size(); ++i) {
     const std::string kind = model.nodes()[i].layer->kind();
-    if (is_recurrent(kind) && node < 0) node = static_cast<int>(i);
+    if (is_recurrent(kind)) return static_cast<int>(i);
     if (kinds.find(kind) == std::string::npos) kinds += (kinds.empty() ? "" : ", ") + kind;
   }
-  if (node < 0)
-    throw Error("automaton: the model has no recurrent layer (LSTM, GRU or RNN); its layers are " + kinds,
-                "automaton extraction reads a recurrent network's hidden state after each token");
+  throw Error("automaton: the model has no recurrent layer (LSTM, GRU or RNN); its layers are " + kinds,
+              "automaton extraction reads a recurrent network's hidden state after each token");
+}
+
+RecurrentStates recurrent_states(const Model& model, const Tensor& ids) {
+  const int node = recurrent_node(model);
   if (!ids.defined() || ids.dtype() != DType::I64 || ids.ndim() != 2 || ids.dim(0) < 1)
     throw Error("automaton: expected int64 token ids (N, T), got " +
                 (ids.defined() ? ids.describe() : std::string("nothing")));

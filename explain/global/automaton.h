@@ -25,6 +25,10 @@ struct RecurrentStates {
   std::vector<int64_t> network_class;  // (N): its class for the whole sequence
 };
 
+// The index of the model's first LSTM / GRU / RNN node; an Error naming the layer kinds it has otherwise
+// (checked before any data is read).
+int recurrent_node(const Model& model);
+
 // ids: int64 (N, T) right-padded with 0. An Error naming the model's layer kinds when it has no recurrent
 // layer, or when the layer is bidirectional (a state after token t then depends on later tokens).
 RecurrentStates recurrent_states(const Model& model, const Tensor& ids);

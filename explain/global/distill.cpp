@@ -119,12 +119,12 @@ DistillResult distill(const DistillData& d, const DistillOptions& o) {
 
 DistillData distill_data_from_model(const Model& model, const Tensor& x, const std::vector<int64_t>& labels,
                                     const std::string& layer) {
+  if (!layer.empty()) model.value_id(layer);  // an unknown name fails before any work
   if (!x.defined() || x.ndim() < 2 || x.dim(0) < 2)
     throw Error("distill: expected a batch of at least 2 inputs (N, ...), got " +
                 (x.defined() ? x.describe() : std::string("nothing")));
   if (!x.is_float() && layer.empty())
     throw Error("distill: token ids are not features a tree can split", "name a layer with --layer");
-  if (!layer.empty()) model.value_id(layer);  // an unknown name fails before any work
   const Tensor input = x.is_float() && !model.takes_token_ids() ? x.to(model.dtype()) : x;
   DistillData d;
   d.labels = labels;
