@@ -81,7 +81,12 @@ std::string example_html(const Tensor& x, int64_t n) {
     return "<img src=\"data:image/png;base64," + explain::base64_encode(explain::png_bytes(img)) + "\">";
   }
   std::string text;
-  for (int64_t i = 0; i < std::min<int64_t>(numel, 32); ++i) text += (i ? " " : "") + std::to_string(row.item(i));
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on (i ? " " : "") + std::to_string(...) once
+  // the CLI's unity file inlines it.
+  for (int64_t i = 0; i < std::min<int64_t>(numel, 32); ++i) {
+    if (i) text += ' ';
+    text += std::to_string(row.item(i));
+  }
   return "<code>" + text + (numel > 32 ? " ..." : "") + "</code>";
 }
 
