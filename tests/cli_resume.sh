@@ -57,6 +57,12 @@ stop_at_one() { XDNN_STOP_AFTER_CHUNKS=1 explain --input "$x" --chunk 8 --out "$
 stop_at_one
 expect_error "run.s options is .*refusing to mix two runs" explain --seed 1 --input "$x" --chunk 8 --out "$work/c.npy"
 expect_error "run.s input is" explain --input "$x_other" --out "$work/c.npy"
+# An .npy rewritten between the kill and the resume (here only its time changes) is refused: the record
+# keeps its size and modification time beside the sampled hash.
+cp "$x" "$work/x2.npy"
+XDNN_STOP_AFTER_CHUNKS=1 explain --input "$work/x2.npy" --chunk 8 --out "$work/e.npy" >/dev/null 2>&1
+touch -d "+1 minute" "$work/x2.npy"
+expect_error "run.s input file is .* bytes, modified" explain --input "$work/x2.npy" --chunk 8 --out "$work/e.npy"
 expect_error "run.s model is" "$xdnn" explain --model "$golden/models/cnn-tracin-ckpt2.onnx" --method smoothgrad \
   --samples 4 --input "$x" --out "$work/c.npy"
 grep -q "delete .*c.npy.progress.json" "$work/err.txt" || fail "no hint to start over: $(cat "$work/err.txt")"

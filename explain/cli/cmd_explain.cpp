@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/error.h"
@@ -167,6 +168,21 @@ std::string hash_text(uint64_t h) {
   return buf;
 }
 
+// What the resume record keeps of an .npy input besides the sampled hash (which lets through a file changed
+// only in rows it does not sample): its size and modification time, so that a file rewritten between the kill
+// and the resume is refused rather than mixed with the rows already written. The same in one process and
+// under mpirun (only rank 0 keeps the record). Other inputs (images, text) are decoded whole, and their hash
+// is the whole array's.
+std::string input_file_stamp(const std::string& path, bool npy, const Tensor& decoded) {
+  if (!npy) return decoded.defined() ? hash_text(cluster::hash_tensor(decoded)) : "none";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw Error("--input '" + path + "': cannot read its size and time");
+  char stamp[96];
+  std::snprintf(stamp, sizeof stamp, "%lld bytes, modified %lld.%09ld", static_cast<long long>(st.st_size),
+                static_cast<long long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec));
+  return stamp;
+}
+
 // The rows of --input, [b, e) at a time, in the dtype the model computes in: slices of the array in memory,
 // or, for an MPI rank given an .npy file, rows read from the file as the rank reaches them (each rank reads
 // the rows of its own chunks, never the whole file), their NaN / Inf checked as they are read.
@@ -230,7 +246,8 @@ void run_explain(const ExplainArgs& a) {
   in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both
   // Under mpirun an .npy input is read by rows: a rank reads the first rows here (checks, the class count),
   // then the rows of its chunks as it reaches them, never the whole file. Rank 0 reads all of it for --png.
-  const bool by_rows = cluster::size() > 1 && is_npy_input(a.input, in) && !(cluster::is_root() && !a.png.empty());
+  const bool npy_input = is_npy_input(a.input, in);
+  const bool by_rows = cluster::size() > 1 && npy_input && !(cluster::is_root() && !a.png.empty());
   InputRows input;
   input.allow_nonfinite = a.common.allow_nonfinite;
   ModelInput loaded;
@@ -311,6 +328,7 @@ void run_explain(const ExplainArgs& a) {
   if (cluster::is_root()) {
     std::map<std::string, std::string> key = {{"command", "explain"},
                                               {"input", hash_text(identity.items[0].second)},
+                                              {"input file", input_file_stamp(a.input, npy_input, input.all)},
                                               {"model", hash_text(identity.items[1].second)},
                                               {"option files", hash_text(identity.items[2].second)},
                                               {"targets", hash_text(identity.items[3].second)},
