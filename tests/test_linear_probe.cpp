@@ -11,6 +11,7 @@
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/global/linear_probe.h"
+#include "explain/global/section.h"
 #include "model_fixtures.h"
 
 using namespace xdnn;
@@ -141,4 +142,23 @@ TEST_CASE("probe: an unknown layer or one without a row per sample is a one-line
   CHECK_THROWS_WITH_AS(probe_layers(model, data.x, std::vector<int64_t>(20, 0), {"fc1"}, {}),
                        doctest::Contains("at least two classes"), Error);
   CHECK_THROWS_WITH_AS(probe_layers(model, data.x, {0, 1}, {"fc1"}, {}), doctest::Contains("one per sample"), Error);
+}
+
+TEST_CASE("probe: the report's probes section shows a row per layer and refuses data without labels") {
+  Rng rng(3);
+  Model model = testing::mlp_f64(rng, "x", 12, 32, 3);
+  const Planted data = planted_rows(300, 12, 2.5, 11);
+  GlobalReportRequest req;
+  req.context.model = &model;
+  req.context.model_label = "mlp";
+  req.context.data = data.x;
+  req.context.labels = Tensor::from_vector({300}, data.labels);
+  req.sections = {"probes"};
+  req.options = {{"layers", "x,fc1"}};
+  const std::string page = render_global_report(req);
+  CHECK(page.find("Linear probes") != std::string::npos);
+  CHECK(page.find("<td>fc1</td><td>32</td>") != std::string::npos);
+  CHECK(page.find("data:image/png;base64,") != std::string::npos);  // the plot (two layers)
+  req.context.labels = Tensor();
+  CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("the data have no labels"), Error);
 }

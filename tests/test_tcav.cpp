@@ -5,11 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "engine/error.h"
 #include "engine/random.h"
+#include "explain/global/section.h"
 #include "explain/global/tcav.h"
 #include "model_fixtures.h"
+#include "models/io/npy.h"
 
 using namespace xdnn;
 using namespace xdnn::explain;
@@ -112,4 +115,25 @@ TEST_CASE("tcav: an unknown layer, a too small concept set, a class out of range
                        doctest::Contains("class 7 out of range"), Error);
   CHECK_THROWS_WITH_AS(tcav(model, inputs, 1, "fc1", examples(20, 0, 3.0, 3), examples(10, -1, 0.0, 2), opt),
                        doctest::Contains("random pool has 10"), Error);
+}
+
+TEST_CASE("tcav: the report's tcav section loads its example files and shows the test") {
+  const Model model = planted_model();
+  const std::string dir = std::filesystem::temp_directory_path() / "xdnn-test-tcav-section";
+  std::filesystem::create_directories(dir);
+  save_npy(dir + "/concept.npy", examples(40, 0, 4.0, 3));
+  save_npy(dir + "/random.npy", examples(400, -1, 0.0, 2));
+  GlobalReportRequest req;
+  req.context.model = &model;
+  req.context.model_label = "planted";
+  req.context.data = examples(200, 0, 2.0, 1);
+  req.context.labels = Tensor::from_vector({200}, std::vector<int64_t>(200, 1));
+  req.sections = {"tcav"};
+  req.options = {{"layer", "fc1"}, {"class", "1"}, {"concept", dir + "/concept.npy"}, {"random", dir + "/random.npy"}};
+  const std::string page = render_global_report(req);
+  CHECK(page.find("<h2 id=\"tcav\">TCAV") != std::string::npos);
+  CHECK(page.find("yes (p &lt; 0.05)") != std::string::npos);
+  req.options["layer"] = "conv9";
+  CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("conv9"), Error);
+  std::filesystem::remove_all(dir);
 }
