@@ -1,5 +1,6 @@
 #include "explain/options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <exception>
@@ -8,6 +9,17 @@
 #include "engine/error.h"
 
 namespace xdnn::explain {
+
+std::vector<std::string> parse_name_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
 
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text) {
   std::vector<int64_t> out;

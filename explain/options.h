@@ -7,6 +7,8 @@
 
 namespace xdnn::explain {
 
+// "conv1,,fc1" -> {"conv1", "fc1"}: a comma-separated list of names, empty items dropped ("" -> {}).
+std::vector<std::string> parse_name_list(const std::string& text);
 // "1,5,5" -> {1, 5, 5}; throws naming --option on malformed text.
 std::vector<int64_t> parse_int_list(const std::string& option, const std::string& text);
 

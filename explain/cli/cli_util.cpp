@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
+#include "explain/finite.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 #include "models/model.h"
@@ -39,11 +40,11 @@ std::vector<std::string> split_commas(const std::string& text, bool keep_empty) 
 }
 
 void check_finite(const Tensor& x, const std::string& path) {
-  if (!x.is_float()) return;
-  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i)
-    if (!std::isfinite(x.item(i)))
-      throw Error(path + ": element " + std::to_string(i) + " is " + (std::isnan(x.item(i)) ? "NaN" : "infinite"),
-                  "inputs must be finite");
+  const int64_t i = explain::first_nonfinite(x);
+  if (i < 0) return;
+  const double v = x.to(Device::CPU).item(i);
+  throw Error(path + ": element " + std::to_string(i) + " is " + (std::isnan(v) ? "NaN" : "infinite"),
+              "inputs must be finite");
 }
 
 // float64 (the default of explain, evaluate and svcca) runs the float32 weights and inputs in double, as
@@ -114,30 +115,6 @@ CLI::Validator between(double min, double max) {
 
 namespace {
 
-// Index of the first NaN / infinite element of a float tensor (CPU or not), -1 if none. Blocks of 4,096
-// values are tested branch-free (|v| <= max is false for NaN and ±inf, and vectorises); only a failing
-// block is searched element by element. (A float64 copy of the array tested value by value took 1.2 s of
-// CPU on the 47 M values of Fashion-MNIST's training set, a fifth of a TracIn run over it; this ~30 ms.)
-int64_t first_nonfinite(const Tensor& t) {
-  if (!t.defined() || !t.is_float()) return -1;
-  const Tensor h = t.to(Device::CPU);
-  return dispatch_float(h.dtype(), [&](auto zero) -> int64_t {
-    using T = decltype(zero);
-    const T* p = h.data<T>();
-    const T largest = std::numeric_limits<T>::max();
-    const int64_t n = h.numel();
-    for (int64_t b = 0; b < n; b += 4096) {
-      const int64_t e = std::min(n, b + 4096);
-      int finite = 1;
-      for (int64_t i = b; i < e; ++i) finite &= static_cast<int>(std::abs(p[i]) <= largest);
-      if (finite) continue;
-      for (int64_t i = b; i < e; ++i)
-        if (!std::isfinite(p[i])) return i;
-    }
-    return -1;
-  });
-}
-
 void nonfinite(const std::string& what, const Tensor& t, int64_t i, bool allow) {
   const double v = t.to(Device::CPU).item(i);
   const std::string msg =
@@ -149,13 +126,13 @@ void nonfinite(const std::string& what, const Tensor& t, int64_t i, bool allow) 
 }  // namespace
 
 void check_finite_input(const Tensor& x, const std::string& what, bool allow) {
-  const int64_t i = first_nonfinite(x);
+  const int64_t i = explain::first_nonfinite(x);
   if (i >= 0) nonfinite(what, x, i, allow);
 }
 
 void check_finite_model(Model& model, const std::string& model_name, bool allow) {
   for (Param* p : model.params()) {
-    const int64_t i = first_nonfinite(p->value);
+    const int64_t i = explain::first_nonfinite(p->value);
     if (i >= 0) {
       nonfinite("model '" + model_name + "': weight '" + p->name + "'", p->value, i, allow);
       return;  // one warning per model is enough

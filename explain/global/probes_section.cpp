@@ -22,17 +22,6 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-std::vector<std::string> split_names(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> probe_table_header() {
@@ -87,8 +76,8 @@ std::string render_probes(const GlobalContext& c) {
         "probes section: expected one label per sample, got " + c.labels.describe() + " for " + c.data.describe());
   std::vector<int64_t> labels;
   for (int64_t i = 0; i < c.labels.numel(); ++i) labels.push_back(static_cast<int64_t>(c.labels.item(i)));
-  const std::vector<ProbeScore> scores =
-      probe_layers(*c.model, c.data, labels, split_names(c.options.get("layers", "")), probe_options_from(c.options));
+  const std::vector<ProbeScore> scores = probe_layers(
+      *c.model, c.data, labels, parse_name_list(c.options.get("layers", "")), probe_options_from(c.options));
   std::string html = html_table(probe_table_header(), probe_table_rows(scores));
   if (scores.size() >= 2) html += "<p>" + html_img(plot_probe_scores(scores), "probe accuracy by layer") + "</p>";
   html += "<p class=\"summary\">Held-out accuracy of a softmax probe on each layer's activations (" +

@@ -8,6 +8,7 @@
 #include "explain/evaluate/plot.h"
 #include "explain/global/section.h"
 #include "explain/html.h"
+#include "explain/options.h"
 #include "explain/svcca.h"
 #include "models/load.h"
 
@@ -120,24 +121,13 @@ RgbImage plot_svcca_convergence(const SvccaConvergence& c) {
 
 namespace {
 
-std::vector<std::string> comma_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 std::string render_convergence(const GlobalContext& ctx) {
   if (ctx.checkpoints.size() < 2)
     throw Error("global section 'svcca-convergence' needs --checkpoints a,b,... (at least 2, oldest first)");
   if (!ctx.data.defined() || ctx.data.ndim() < 2) throw Error("global section 'svcca-convergence' needs a data set");
   const int64_t n = std::min(ctx.data.dim(0), ctx.options.get_int("samples", 200));
   if (n < 2) throw Error("--global-option samples: expected at least 2, got " + std::to_string(n));
-  std::vector<std::string> layers = comma_list(ctx.options.get("layers", ""));
+  std::vector<std::string> layers = parse_name_list(ctx.options.get("layers", ""));
   if (layers.empty()) layers = parameter_layer_outputs(*ctx.model);
   const SvccaConvergence c = svcca_convergence_of_files(ctx.checkpoints, ctx.data.slice_batch(0, n), layers,
                                                         ctx.options.get_double("keep", 0.99));
