@@ -18,6 +18,7 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/printable.h"
 
 namespace xdnn {
 
@@ -112,6 +113,13 @@ std::vector<double> parse_channel_values(const std::string& text, const std::str
   return out;
 }
 
+// stb_image's reason for the last failure. It can quote bytes of the file (an unknown PNG chunk's type:
+// "\x0aabc PNG chunk not known", found by fuzz_image), so it is made printable: the error stays one line.
+static std::string decoder_reason() {
+  const char* reason = stbi_failure_reason();
+  return printable_name(reason ? reason : "unknown error");
+}
+
 Image decode_image(std::string_view bytes, const std::string& name, bool grayscale, int64_t max_pixels) {
   check(!bytes.empty(), name + ": cannot decode image: the file is empty");
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), name + ": cannot decode image: larger than 2 GiB");
@@ -120,15 +128,14 @@ Image decode_image(std::string_view bytes, const std::string& name, bool graysca
   int w = 0, h = 0, comp = 0;
   // The header first: a claimed size past the limit is refused before any pixel memory is taken.
   if (!stbi_info_from_memory(data, size, &w, &h, &comp))
-    throw Error(name + ": cannot decode image: " + std::string(stbi_failure_reason()),
-                "PNG, JPEG, BMP, GIF, TGA and PNM files are read");
+    throw Error(name + ": cannot decode image: " + decoder_reason(), "PNG, JPEG, BMP, GIF, TGA and PNM files are read");
   check(static_cast<int64_t>(w) * h <= max_pixels, name + ": image of " + std::to_string(h) + "x" + std::to_string(w) +
                                                        " pixels is larger than the limit of " +
                                                        std::to_string(max_pixels) + " pixels");
   const int want = grayscale || comp <= 2 ? 1 : 3;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, size, &w, &h, &comp, want),
                                                    stbi_image_free);
-  if (!pixels) throw Error(name + ": cannot decode image: " + std::string(stbi_failure_reason()));
+  if (!pixels) throw Error(name + ": cannot decode image: " + decoder_reason());
   check(w >= 1 && h >= 1 && static_cast<int64_t>(w) * h <= max_pixels,
         name + ": cannot decode image: size " + std::to_string(h) + "x" + std::to_string(w) + " out of range");
   Image im;

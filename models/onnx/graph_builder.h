@@ -6,24 +6,10 @@
 #include <set>
 #include <string>
 
+#include "engine/printable.h"  // printable_name, for names in errors
 #include "models/onnx/import.h"
 
 namespace xdnn {
-
-// A name from the file as it may appear in a one-line error: control characters (a node named "a\nb")
-// become \xNN, so a hostile name cannot split the message.
-inline std::string printable_name(const std::string& name) {
-  std::string out;
-  for (unsigned char c : name) {
-    if (c >= 0x20 && c != 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      const char* hex = "0123456789abcdef";
-      out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
-    }
-  }
-  return out;
-}
 
 class OnnxGraphBuilder {
  public:
