@@ -116,9 +116,11 @@ TEST_CASE("conv2d batch folding: weight gradient equals the sum of per-example g
 TEST_CASE("maxpool2d 2x2 stride-2 fast path: ties, NaNs, odd sizes, float and double, forward and backward") {
   Rng rng(13);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  // Widths give output rows of 8 (one float vector), 17 (two vectors and a tail), 3 (tail only); odd
-  // heights and widths leave a last row / column that no window covers.
-  for (const Shape& s : std::vector<Shape>{{2, 3, 8, 16}, {1, 2, 9, 35}, {3, 1, 7, 7}, {2, 2, 28, 28}}) {
+  // Widths give output rows of 8 (one float vector, two double vectors), 17 (vectors and a tail), 3
+  // (scalar only), 4, 5 and 7 (one double vector, then one overlapping it); odd heights and widths leave a
+  // last row / column that no window covers.
+  for (const Shape& s : std::vector<Shape>{
+           {2, 3, 8, 16}, {1, 2, 9, 35}, {3, 1, 7, 7}, {2, 2, 28, 28}, {1, 2, 14, 14}, {2, 1, 10, 11}, {1, 3, 8, 9}}) {
     for (DType dt : {DType::F32, DType::F64}) {
       CAPTURE(shape_str(s));
       Tensor x(s, DType::F64);
@@ -157,6 +159,19 @@ TEST_CASE("maxpool2d 2x2 stride-2 fast path: ties, NaNs, odd sizes, float and do
       for (int64_t i = 0; i < gy.numel(); ++i)
         ref.set_item((i / OHW) * HW + static_cast<int64_t>(rarg.item(i)), static_cast<double>(i + 1));
       CHECK(same_bits(gx, ref));
+      // Planes are split over threads: 1 and 2 threads give the same bits.
+      const int saved = num_threads();
+      g.ceil_mode = false;
+      Tensor y_t[2], arg_t[2], gx_t[2];
+      for (int t = 0; t < 2; ++t) {
+        set_num_threads(t + 1);
+        y_t[t] = ops::maxpool2d_forward(x, g, arg_t[t]);
+        gx_t[t] = ops::maxpool2d_backward(gy, arg_t[t], s);
+      }
+      set_num_threads(saved);
+      CHECK(same_bits(y_t[0], y_t[1]));
+      CHECK(same_bits(arg_t[0], arg_t[1]));
+      CHECK(same_bits(gx_t[0], gx_t[1]));
     }
   }
 }

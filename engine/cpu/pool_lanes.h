@@ -57,6 +57,34 @@ struct PoolLanes<4> {
   static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 2, 6, 3, 7); }
 };
 
+// Four double lanes: comparisons of doubles give 64-bit masks, so the arg-max offsets live in int64 lanes
+// of the same width (no conversion, unlike the float lanes' int32 offsets).
+struct PoolLanesF64 {
+  typedef double V __attribute__((vector_size(32)));
+  typedef int64_t L __attribute__((vector_size(32)));
+  static constexpr L lane = {0, 1, 2, 3};
+  static V even(V a, V b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6); }
+  static V odd(V a, V b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7); }
+  static V interleave_lo(V a, V b) { return __builtin_shufflevector(a, b, 0, 4, 1, 5); }
+  static V interleave_hi(V a, V b) { return __builtin_shufflevector(a, b, 2, 6, 3, 7); }
+};
+
+// window_taps for four double windows.
+inline void window_taps_f64(const double* xp, int64_t row, int64_t W, int64_t ow, PoolLanesF64::V (&taps)[4]) {
+  using V = PoolLanesF64::V;
+  const double* r0 = xp + row + 2 * ow;
+  const double* r1 = r0 + W;
+  V u0, u1, l0, l1;
+  std::memcpy(&u0, r0, sizeof(V));
+  std::memcpy(&u1, r0 + 4, sizeof(V));
+  std::memcpy(&l0, r1, sizeof(V));
+  std::memcpy(&l1, r1 + 4, sizeof(V));
+  taps[0] = PoolLanesF64::even(u0, u1);
+  taps[1] = PoolLanesF64::odd(u0, u1);
+  taps[2] = PoolLanesF64::even(l0, l1);
+  taps[3] = PoolLanesF64::odd(l0, l1);
+}
+
 // The four taps of VL consecutive 2x2 windows whose first output column is ow, in scan order (upper-left,
 // upper-right, lower-left, lower-right): the even / odd elements of the two input rows.
 template <int VL>

@@ -57,6 +57,26 @@ inline void pool2x2_vector(const float* xp, int64_t row, int64_t W, int64_t ow, 
   std::memcpy(arg + ow, &a, sizeof(L));
 }
 
+// Four outputs starting at column ow (double): pool2x2_vector's taps, scan order and selects in 64-bit lanes.
+inline void pool2x2_vector_f64(const double* xp, int64_t row, int64_t W, int64_t ow, double* y, int64_t* arg) {
+  using V = PoolLanesF64::V;
+  using L = PoolLanesF64::L;
+  V taps[4];
+  window_taps_f64(xp, row, W, ow, taps);
+  const L tap_off[4] = {L{}, L{} + 1, L{} + W, L{} + (W + 1)};
+  V best = taps[0];
+  L off = tap_off[0];
+  for (int t = 1; t < 4; ++t) {
+    const V v = taps[t];
+    const L take = (v > best) | ((v != v) & (best == best));
+    best = take ? v : best;
+    off = take ? tap_off[t] : off;
+  }
+  std::memcpy(y + ow, &best, sizeof(V));
+  const L a = off + 2 * PoolLanesF64::lane + (row + 2 * ow);
+  std::memcpy(arg + ow, &a, sizeof(L));
+}
+
 // One output row. Rows longer than a vector reuse the last full vector's position for the tail
 // (overlapping outputs are computed twice with the same result), so rows of 7 or 14 outputs (the zoo's)
 // run entirely in vectors. `next_row_follows`: the plane's next output row is computed after this one and
@@ -81,6 +101,13 @@ void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t*
         pool2x2_vector<4>(xp, row, W, OW - 4, y, arg);
         return;
       }
+    }
+  }
+  if constexpr (std::is_same_v<T, double>) {
+    if (OW >= 4) {  // whole rows in 4-lane vectors, the last one overlapping the one before
+      for (int64_t ow = 0; ow + 4 <= OW; ow += 4) pool2x2_vector_f64(xp, row, W, ow, y, arg);
+      if (OW % 4 != 0) pool2x2_vector_f64(xp, row, W, OW - 4, y, arg);
+      return;
     }
   }
   for (int64_t ow = 0; ow < OW; ++ow) pool2x2_one(xp, row + 2 * ow, W, y[ow], arg[ow]);
@@ -221,6 +248,31 @@ inline void backward_2x2_vector(const float* gp, const int64_t* ap, int64_t W, i
   inside_lanes &= m0 | m1 | m2 | m3;
 }
 
+// Four outputs of row oh starting at column ow (double): backward_2x2_vector in 64-bit lanes.
+inline void backward_2x2_vector_f64(const double* gp, const int64_t* ap, int64_t W, int64_t oh, int64_t OW, int64_t ow,
+                                    double* xp, PoolLanesF64::L& inside_lanes) {
+  using V = PoolLanesF64::V;
+  using L = PoolLanesF64::L;
+  L a;
+  std::memcpy(&a, ap + oh * OW + ow, sizeof(L));
+  V v;
+  std::memcpy(&v, gp + oh * OW + ow, sizeof(V));
+  v = V{} + v;  // as the scatter's 0 + g: a −0 gradient becomes +0
+  const L off = a - (2 * oh * W + 2 * ow) - 2 * PoolLanesF64::lane;
+  const L m0 = off == 0, m1 = off == 1, m2 = off == W, m3 = off == W + 1;
+  const V zero = V{};
+  const V e0 = m0 ? v : zero, o0 = m1 ? v : zero, e1 = m2 ? v : zero, o1 = m3 ? v : zero;
+  double* r0 = xp + 2 * oh * W + 2 * ow;
+  double* r1 = r0 + W;
+  const V out[4] = {PoolLanesF64::interleave_lo(e0, o0), PoolLanesF64::interleave_hi(e0, o0),
+                    PoolLanesF64::interleave_lo(e1, o1), PoolLanesF64::interleave_hi(e1, o1)};
+  std::memcpy(r0, &out[0], sizeof(V));
+  std::memcpy(r0 + 4, &out[1], sizeof(V));
+  std::memcpy(r1, &out[2], sizeof(V));
+  std::memcpy(r1 + 4, &out[3], sizeof(V));
+  inside_lanes &= m0 | m1 | m2 | m3;
+}
+
 template <class I, int VL>
 bool all_lanes(const I& m) {
   bool all = true;
@@ -235,6 +287,7 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
   // Lane masks of the vector path (all ones: every arg-max so far inside its block).
   [[maybe_unused]] typename PoolLanes<8>::I inside8 = typename PoolLanes<8>::I{} - 1;
   [[maybe_unused]] typename PoolLanes<4>::I inside4 = typename PoolLanes<4>::I{} - 1;
+  [[maybe_unused]] PoolLanesF64::L inside_f64 = PoolLanesF64::L{} - 1;
   for (int64_t oh = 0; oh < OH; ++oh) {
     T* r0 = xp + 2 * oh * W;
     T* r1 = r0 + W;
@@ -249,6 +302,13 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
           backward_2x2_vector<4>(gp, ap, W, oh, OW, 0, xp, inside4);
           backward_2x2_vector<4>(gp, ap, W, oh, OW, OW - 4, xp, inside4);
         }
+        ow_begin = OW;
+      }
+    }
+    if constexpr (std::is_same_v<T, double>) {
+      if (OW >= 4) {
+        for (int64_t ow = 0; ow + 4 <= OW; ow += 4) backward_2x2_vector_f64(gp, ap, W, oh, OW, ow, xp, inside_f64);
+        if (OW % 4 != 0) backward_2x2_vector_f64(gp, ap, W, oh, OW, OW - 4, xp, inside_f64);
         ow_begin = OW;
       }
     }
@@ -268,6 +328,7 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
   if constexpr (std::is_same_v<T, float>)
     inside =
         inside && all_lanes<typename PoolLanes<8>::I, 8>(inside8) && all_lanes<typename PoolLanes<4>::I, 4>(inside4);
+  if constexpr (std::is_same_v<T, double>) inside = inside && all_lanes<PoolLanesF64::L, 4>(inside_f64);
   return inside;
 }
 
