@@ -224,3 +224,47 @@ TEST_CASE("Conv2d, whole batch in one chunk: a sample alone gives the same bits;
     }
   }
 }
+
+TEST_CASE("conv2d_forward, packed columns: asymmetric paddings and dilation against the definition and im2col") {
+  // 32 output channels and 16 samples: the batch takes the packed-columns route (its zero-bordered copy of
+  // the input and offset tables), a sample alone (P < 32 columns) the im2col buffer; float64 against the
+  // definition, float32 batch against sample bit for bit.
+  Rng rng(20);
+  struct Geo {
+    int64_t k, stride, dil, pt, pb, pl, pr;
+  };
+  for (const Geo& q : {Geo{3, 1, 2, 2, 1, 0, 3}, Geo{3, 2, 1, 0, 2, 1, 0}, Geo{2, 1, 1, 1, 0, 0, 1}}) {
+    CAPTURE(q.k);
+    CAPTURE(q.stride);
+    CAPTURE(q.dil);
+    ops::Conv2dGeometry g;
+    g.stride_h = g.stride_w = q.stride;
+    g.dilation_h = g.dilation_w = q.dil;
+    g.pad_top = q.pt, g.pad_bottom = q.pb, g.pad_left = q.pl, g.pad_right = q.pr;
+    const int64_t N = 16, C = 5, H = 7, W = 6, O = 32;
+    const Tensor x = random_tensor({N, C, H, W}, rng), w = random_tensor({O, C, q.k, q.k}, rng);
+    const Tensor b = random_tensor({O}, rng);
+    const Tensor y = ops::conv2d_forward(x, w, b, g);
+    const Shape ys = y.shape();
+    Tensor ref(ys, DType::F64);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t oh = 0; oh < ys[2]; ++oh)
+          for (int64_t ow = 0; ow < ys[3]; ++ow) {
+            double s = b.item(o);
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t i = 0; i < q.k; ++i)
+                for (int64_t j = 0; j < q.k; ++j) {
+                  const int64_t ih = oh * q.stride - q.pt + i * q.dil, iw = ow * q.stride - q.pl + j * q.dil;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  s += w.item(((o * C + c) * q.k + i) * q.k + j) * x.item(((n * C + c) * H + ih) * W + iw);
+                }
+            ref.set_item(((n * O + o) * ys[2] + oh) * ys[3] + ow, s);
+          }
+    CHECK(max_rel_diff(y, ref) < 1e-12);
+    const Tensor xf = x.to(DType::F32), wf = w.to(DType::F32), bf = b.to(DType::F32);
+    const Tensor yf = ops::conv2d_forward(xf, wf, bf, g);
+    for (int64_t n : {int64_t(0), int64_t(7), N - 1})
+      CHECK(bitwise_equal(ops::conv2d_forward(sample(xf, n), wf, bf, g), sample(yf, n)));
+  }
+}

@@ -243,11 +243,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
       thread_local std::vector<T> colbuf, outbuf;
+      thread_local std::vector<int64_t> tables;
       const int64_t L = S * d.P;
       // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
       T* yc = S == 1 ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
       if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
-        const PackedColumns<T> cols{px, d, g, n0};
+        const PackedColumns<T> cols = packed_columns(px, d, g, n0, S, colbuf, tables);
         cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, {&PackedColumns<T>::fill, &cols}, yc, L);
       } else {
         const T* col = chunk_columns(px, d, g, n0, S, colbuf);
