@@ -88,6 +88,23 @@ done
 mpi -np 3 "$xdnn" "${inf[@]}" --method tracin --chunk 7 --out "$work/i3.npy" >/dev/null || fail "influence, np 3"
 "$xdnn" "${inf[@]}" --method tracin --out "$work/i1.npy" >/dev/null || fail "influence, 1 process"
 same "$work/i1.npy" "$work/i3.npy" "influence tracin, 3 ranks"
+# Without --top each rank writes its own columns into the output (cluster::write_npy_columns), through one
+# temporary file that rank 0 renames: none is left behind. With --top rank 0 gathers S to rank the examples.
+ls -A "$work" | grep -q xdnn-tmp && fail "a temporary output file was left behind: $(ls -A "$work")"
+"$xdnn" "${inf[@]}" --method tracin --top 2 --out "$work/top1.npy" >"$work/top1.txt" || fail "--top 2, 1 process"
+mpi -np 2 "$xdnn" "${inf[@]}" --method tracin --top 2 --out "$work/top2.npy" >"$work/top2.txt" || fail "--top 2, np 2"
+same "$work/top1.npy" "$work/top2.npy" "influence tracin --top 2, 2 ranks"
+cmp <(tail -n +2 "$work/top1.txt") <(tail -n +2 "$work/top2.txt") || fail "--top 2: the ranking differs from one process"
+# A rank whose write fails at the last moment (after its block is in): the run ends with one error naming the
+# rank, the output keeps its old bytes, and the temporary file is removed.
+printf 'old' >"$work/kept.npy"
+XDNN_FAIL_BLOCK_WRITE=1 mpi -np 2 -x XDNN_FAIL_BLOCK_WRITE "$xdnn" "${inf[@]}" --method tracin --chunk 10 \
+  --out "$work/kept.npy" >/dev/null 2>"$work/err.txt" && fail "a failed block write succeeded"
+grep -q "^xdnn: error: .*kept.npy: rank 1's block: failing on purpose" "$work/err.txt" ||
+  fail "failed block write: $(cat "$work/err.txt")"
+[ "$(cat "$work/kept.npy")" = old ] || fail "a failed MPI write replaced the output"
+ls -A "$work" | grep -q xdnn-tmp && fail "a failed MPI write left its temporary file: $(ls -A "$work")"
+echo "ok: a failed block write leaves the output as it was"
 
 # expect_error PATTERN CMD...: fails, within the timeout, with one "xdnn: error:" line matching PATTERN.
 expect_error() {

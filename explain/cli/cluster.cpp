@@ -1,9 +1,11 @@
 // explain/cli/cluster.h: MPI when the build has it (XDNN_MPI), a one-rank stand-in otherwise.
 #include "explain/cli/cluster.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -223,6 +225,94 @@ void gather_columns(const float* mine, int64_t rows, const std::vector<std::pair
   (void)out;
   (void)cols;
 #endif
+}
+
+namespace {
+
+// pwrite of all n bytes at `offset` (a short write continues; EINTR retries).
+bool pwrite_all(int fd, const char* p, size_t n, int64_t offset) {
+  while (n > 0) {
+    const ssize_t r = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+    offset += r;
+  }
+  return true;
+}
+
+}  // namespace
+
+void write_npy_columns(const std::string& path, const Shape& shape, const float* mine,
+                       const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+  check(static_cast<int>(ranges.size()) == g_size, "cluster::write_npy_columns: one range per rank");
+  check(shape.size() == 1 || shape.size() == 2, "cluster::write_npy_columns: expected a 1-D or 2-D array");
+  const int64_t rows = shape.size() == 2 ? shape[0] : 1, cols = shape.back();
+  const std::string header = npy_header(shape, DType::F32);
+  const auto head = static_cast<int64_t>(header.size());
+  const size_t slash = path.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  // Rank 0 creates the file at its full size; "+" and its name, or "-" and why not, go to every rank.
+  int fd = -1;
+  std::string created;
+  if (g_rank == 0) {
+    const std::string tmp = folder + "/." + name + ".xdnn-tmp-" + std::to_string(::getpid()) + "-mpi";
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 && pwrite_all(fd, header.data(), header.size(), 0) && ::ftruncate(fd, head + rows * cols * 4) == 0) {
+      created = "+" + tmp;
+    } else {
+      created = "-" + path + ": cannot write: " + std::strerror(errno);
+      if (fd >= 0) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+      }
+    }
+  }
+  const std::string from_root = all_gather(created);  // only rank 0 contributes
+  if (from_root.empty() || from_root[0] != '+') {
+    if (g_rank == 0) throw Error(from_root.substr(1));
+    for (;;) ::pause();  // rank 0's MPI_Abort ends this rank
+  }
+  const std::string tmp = from_root.substr(1);
+  // This rank's block: row j's (e − b) floats at column b of row j.
+  std::string problem;
+  if (g_rank != 0) fd = ::open(tmp.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) problem = std::string("cannot open '") + tmp + "': " + std::strerror(errno);
+  const auto [b, e] = ranges[static_cast<size_t>(g_rank)];
+  const auto run_bytes = static_cast<size_t>(e - b) * sizeof(float);
+  for (int64_t j = 0; problem.empty() && e > b && j < rows; ++j)
+    if (!pwrite_all(fd, reinterpret_cast<const char*>(mine + j * (e - b)), run_bytes, head + (j * cols + b) * 4))
+      problem = std::string("write failed: ") + std::strerror(errno);
+  if (problem.empty() && ::fsync(fd) != 0) problem = std::string("fsync failed: ") + std::strerror(errno);
+  if (fd >= 0 && ::close(fd) != 0 && problem.empty()) problem = std::string("close failed: ") + std::strerror(errno);
+  if (const char* hook = std::getenv("XDNN_FAIL_BLOCK_WRITE"); problem.empty() && hook && std::atoi(hook) == g_rank)
+    problem = "failing on purpose (XDNN_FAIL_BLOCK_WRITE)";
+  // Rank 0 hears every rank's outcome (one line each, in rank order; empty: done) and renames or removes.
+  const std::string outcomes = gather(problem + "\n");
+  std::string verdict;
+  if (g_rank == 0) {
+    size_t at = 0;
+    for (int r = 0; r < g_size && verdict.empty(); ++r) {
+      const size_t end = outcomes.find('\n', at);
+      if (end == std::string::npos) break;
+      if (end > at) verdict = path + ": rank " + std::to_string(r) + "'s block: " + outcomes.substr(at, end - at);
+      at = end + 1;
+    }
+    if (verdict.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
+      verdict = path + ": write failed: " + std::strerror(errno);
+    if (!verdict.empty()) {
+      ::unlink(tmp.c_str());
+    } else if (const int dfd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+      ::fsync(dfd);  // the rename itself durable (best effort, as write_file_atomic)
+      ::close(dfd);
+    }
+  }
+  if (broadcast(verdict.empty() ? 0 : 1) != 0) {
+    if (g_rank == 0) throw Error(verdict);
+    for (;;) ::pause();
+  }
 }
 
 int64_t broadcast(int64_t v) {

@@ -57,6 +57,19 @@ std::string all_gather(std::string_view mine);
 void gather_columns(const float* mine, int64_t rows, const std::vector<std::pair<int64_t, int64_t>>& ranges, float* out,
                     int64_t cols);
 
+// Writes the .npy file `path` of a float32 array `shape` ((rows, cols), or (cols) with rows = 1) whose columns
+// are split over the ranks as in gather_columns, each rank writing its own block straight into the file: no
+// block crosses the network and no rank holds the whole array. Atomic as write_file_atomic (engine/file_io.h):
+// rank 0 creates a temporary file beside `path` (".NAME.xdnn-tmp-PID-mpi"), writes the header and sets the
+// full size; every rank then writes its rows of (e_r − b_r) floats at their offsets (pwrite) and fsyncs; only
+// when every rank reports success does rank 0 rename the file over `path` (and fsync the folder). A failed
+// write on any rank: rank 0 removes the temporary file and throws one line naming the rank; a run killed
+// before the rename leaves `path` as it was (the temporary file is the only trace). Collective: every rank
+// calls it, with the same path, shape and ranges. Testing hook: XDNN_FAIL_BLOCK_WRITE=r makes rank r's write
+// fail after it has written its block (a failure at the last moment).
+void write_npy_columns(const std::string& path, const Shape& shape, const float* mine,
+                       const std::vector<std::pair<int64_t, int64_t>>& ranges);
+
 // Rank 0's value of `v` on every rank.
 int64_t broadcast(int64_t v);
 

@@ -159,9 +159,11 @@ TrainShare load_train_share(const InfluenceArgs& a, influence::InfluenceData& da
 
 // Under `mpirun -np R` (explain/cli/cluster.h): rank r scores the training examples of its share, whole
 // chunks of the one-process run (cluster::share), i.e. the columns [b_r, e_r) of S (n_test, n_train), or
-// the entries [b_r, e_r) of self-influence (n_train); rank 0 gathers the float32 blocks in rank order and
-// places them. Every score is one training example's: the ranks split outputs, never a sum, so S is bit for
-// bit the one-process S. Rank 0 returns S (float32); the others an undefined tensor.
+// the entries [b_r, e_r) of self-influence (n_train). Every score is one training example's: the ranks split
+// outputs, never a sum, so S is bit for bit the one-process S. Without --top each rank writes its block
+// straight into --out (cluster::write_npy_columns: no block sent, no rank holding S) and every rank returns an
+// undefined tensor; with --top rank 0 needs S: it gathers the float32 blocks in rank order, places them and
+// returns S (the others an undefined tensor).
 Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo& method,
                    const std::vector<Model*>& ptrs, const std::vector<double>& lrs,
                    const influence::InfluenceData& data, const influence::InfluenceOptions& opt,
@@ -208,8 +210,14 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
   // Rank r's block (n_test, e_r − b_r) goes to columns [b_r, e_r) of S on rank 0, received in place.
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (int r = 0; r < ranks; ++r) ranges.push_back(cluster::share(n_train, opt.chunk, r, ranks));
+  const Shape shape = self ? Shape{n_train} : Shape{n_test, n_train};
+  if (a.top == 0) {
+    cluster::write_npy_columns(a.out, shape, mine.defined() ? mine.data<float>() : nullptr, ranges);
+    if (cluster::is_root()) print_wrote(a.out, a.method + " scores, float32 " + shape_str(shape));
+    return Tensor();
+  }
   Tensor S;
-  if (cluster::is_root()) S = Tensor::empty(self ? Shape{n_train} : Shape{n_test, n_train}, DType::F32);
+  if (cluster::is_root()) S = Tensor::empty(shape, DType::F32);
   cluster::gather_columns(mine.defined() ? mine.data<float>() : nullptr, n_test, ranges,
                           S.defined() ? S.data<float>() : nullptr, n_train);
   return S;
@@ -295,7 +303,7 @@ void run_influence(const InfluenceArgs& a) {
                 "run it as one process, without mpirun");
   const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, opt, share)
                                        : method.run(ptrs, lrs, data, opt).to(DType::F32);
-  if (!cluster::is_root()) return;                          // only rank 0 writes
+  if (!S.defined()) return;                                 // written by the ranks, or not rank 0
   if (a.top > 0 && data.train_x.dim(0) != share.n_train) {  // the proponents' pictures: every training example
     data.train_x = load_npy(a.train_x);
     data.train_y = load_npy(a.train_y);
