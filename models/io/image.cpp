@@ -19,6 +19,7 @@
 #include "engine/check.h"
 #include "engine/error.h"
 #include "engine/printable.h"
+#include "models/io/image_formats.h"
 
 namespace xdnn {
 
@@ -124,11 +125,15 @@ Image decode_image(std::string_view bytes, const std::string& name, bool graysca
   check(!bytes.empty(), name + ": cannot decode image: the file is empty");
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), name + ": cannot decode image: larger than 2 GiB");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  // Binary PGM/PPM are decoded here and the other formats checked before stb sees them (image_formats.h).
+  if (is_binary_pnm(bytes)) return decode_pnm(bytes, name, grayscale, max_pixels);
+  check_stb_input(bytes, name);
   const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   // The header first: a claimed size past the limit is refused before any pixel memory is taken.
   if (!stbi_info_from_memory(data, size, &w, &h, &comp))
-    throw Error(name + ": cannot decode image: " + decoder_reason(), "PNG, JPEG, BMP, GIF, TGA and PNM files are read");
+    throw Error(name + ": cannot decode image: " + decoder_reason(),
+                "PNG, JPEG, BMP, GIF, TGA and binary PNM (P5/P6) files are read");
   check(static_cast<int64_t>(w) * h <= max_pixels, name + ": image of " + std::to_string(h) + "x" + std::to_string(w) +
                                                        " pixels is larger than the limit of " +
                                                        std::to_string(max_pixels) + " pixels");
