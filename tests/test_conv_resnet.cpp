@@ -227,13 +227,14 @@ TEST_CASE("Conv2d, whole batch in one chunk: a sample alone gives the same bits;
 
 TEST_CASE("conv2d_forward, packed columns: asymmetric paddings and dilation against the definition and im2col") {
   // 32 output channels and 16 samples: the batch takes the packed-columns route (its zero-bordered copy of
-  // the input and offset tables), a sample alone (P < 32 columns) the im2col buffer; float64 against the
-  // definition, float32 batch against sample bit for bit.
+  // the input, rows stored by phase for strides 2 and 3, and offset tables), a sample alone (P < 32 columns) the im2col
+  // buffer; float64 against the definition, float32 batch against sample bit for bit.
   Rng rng(20);
   struct Geo {
     int64_t k, stride, dil, pt, pb, pl, pr;
   };
-  for (const Geo& q : {Geo{3, 1, 2, 2, 1, 0, 3}, Geo{3, 2, 1, 0, 2, 1, 0}, Geo{2, 1, 1, 1, 0, 0, 1}}) {
+  for (const Geo& q :
+       {Geo{3, 1, 2, 2, 1, 0, 3}, Geo{3, 2, 1, 0, 2, 1, 0}, Geo{2, 1, 1, 1, 0, 0, 1}, Geo{3, 3, 2, 1, 2, 2, 1}}) {
     CAPTURE(q.k);
     CAPTURE(q.stride);
     CAPTURE(q.dil);
