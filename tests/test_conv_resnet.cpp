@@ -3,10 +3,14 @@
 //     of their tiles) against the serial GEMM bit for bit and against a float64 triple loop;
 //   - convolutions whose whole batch is one chunk (small planes: ResNet-18's layer3 / layer4, 1x1
 //     downsamples, stride 2): forward, input and weight gradients against the definition in float64,
-//     finite differences, batch independence (a sample alone gives the same bits) and 1 vs 2 threads.
+//     finite differences, batch independence (a sample alone gives the same bits) and 1 vs 2 threads;
+//   - the packed-columns forward with asymmetric padding, dilation and strides 2 and 3;
+//   - the stem's 3x3 stride-2 max-pool in vector rows against the scalar scan.
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "engine/cpu/gemm.h"
@@ -267,5 +271,38 @@ TEST_CASE("conv2d_forward, packed columns: asymmetric paddings and dilation agai
     const Tensor yf = ops::conv2d_forward(xf, wf, bf, g);
     for (int64_t n : {int64_t(0), int64_t(7), N - 1})
       CHECK(bitwise_equal(ops::conv2d_forward(sample(xf, n), wf, bf, g), sample(yf, n)));
+  }
+}
+
+TEST_CASE("maxpool2d_forward 3x3 stride 2, float vector rows: the float64 scalar scan's maxima and arg-maxes") {
+  // ResNet's stem pool and neighbours: padding 0 / 1 / asymmetric, ceil_mode, widths below, at and above the
+  // 18 columns one vector reads. Values from 7 levels (ties everywhere), a few NaN and -inf: float32 (vector
+  // interior) against float64 (scalar scan, the same values exactly), y bit for bit and the arg-max indices.
+  Rng rng(21);
+  struct Geo {
+    int64_t H, W, pt, pl, pb, pr;
+    bool ceil;
+  };
+  for (const Geo& q : {Geo{32, 32, 1, 1, 1, 1, false}, Geo{17, 40, 1, 1, 1, 1, false}, Geo{9, 19, 0, 0, 0, 0, false},
+                       Geo{12, 37, 1, 0, 0, 1, true}, Geo{7, 18, 0, 1, 1, 0, false}}) {
+    CAPTURE(q.W);
+    ops::Pool2dGeometry g;
+    g.kernel_h = g.kernel_w = 3;
+    g.stride_h = g.stride_w = 2;
+    g.pad_top = q.pt, g.pad_left = q.pl, g.pad_bottom = q.pb, g.pad_right = q.pr;
+    g.ceil_mode = q.ceil;
+    Tensor x({2, 3, q.H, q.W}, DType::F32);
+    float* px = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double u = rng.uniform();
+      px[i] = u < 0.01   ? std::numeric_limits<float>::quiet_NaN()
+              : u < 0.02 ? -std::numeric_limits<float>::infinity()
+                         : static_cast<float>(std::floor(u * 7) - 3);
+    }
+    Tensor arg32, arg64;
+    const Tensor y32 = ops::maxpool2d_forward(x, g, arg32);
+    const Tensor y64 = ops::maxpool2d_forward(x.to(DType::F64), g, arg64);
+    CHECK(bitwise_equal(y32.to(DType::F64), y64));
+    CHECK(bitwise_equal(arg32, arg64));
   }
 }

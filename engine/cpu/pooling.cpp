@@ -113,6 +113,44 @@ void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t*
   for (int64_t ow = 0; ow < OW; ++ow) pool2x2_one(xp, row + 2 * ow, W, y[ow], arg[ow]);
 }
 
+// VL = 8 outputs from column ow of a 3x3 stride-2 window row (float; ResNet's stem max-pool), every window
+// inside the plane: input rows r0, r0 + W, r0 + 2W from column c0 = 2·ow − pad_left, which must satisfy
+// c0 + 18 <= W (the shifted loads for tap column 2 read 16 values from c0 + 2). Taps in scan order (row i,
+// then column j: the even, odd, then shifted-even elements of the row), the first-maximum / first-NaN
+// rule as selects, so the outputs and arg-maxes are those of scan_fixed<3, 3>, bit for bit.
+inline void pool3x3s2_vector(const float* xp, int64_t r0, int64_t W, int64_t c0, float* y, int64_t* arg) {
+  using Lanes = PoolLanes<8>;
+  using V = Lanes::V;
+  using I = Lanes::I;
+  using L = Lanes::L;
+  V best{};
+  I off{};
+  for (int i = 0; i < 3; ++i) {
+    const float* r = xp + r0 + i * W + c0;
+    V a0, a1, b0, b1;
+    std::memcpy(&a0, r, sizeof(V));
+    std::memcpy(&a1, r + 8, sizeof(V));
+    std::memcpy(&b0, r + 2, sizeof(V));
+    std::memcpy(&b1, r + 10, sizeof(V));
+    const V taps[3] = {Lanes::even(a0, a1), Lanes::odd(a0, a1), Lanes::even(b0, b1)};
+    for (int j = 0; j < 3; ++j) {
+      const I tap_off = I{} + static_cast<int32_t>(i * W + j);
+      if (i == 0 && j == 0) {
+        best = taps[0];
+        off = tap_off;
+        continue;
+      }
+      const V v = taps[j];
+      const I take = (v > best) | ((v != v) & (best == best));
+      best = take ? v : best;
+      off = take ? tap_off : off;
+    }
+  }
+  std::memcpy(y, &best, sizeof(V));
+  const L a = __builtin_convertvector(off + 2 * Lanes::lane, L) + (r0 + c0);
+  std::memcpy(arg, &a, sizeof(L));
+}
+
 // Window taps i in [window_begin, window_end) land inside [0, size): 0 <= start + i·dil < size.
 // (Integer division is slow; dilation 1, the common case, avoids it.)
 int64_t window_begin(int64_t start, int64_t dil) {
@@ -170,6 +208,9 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
       });
       return 0;
     }
+    // 3x3 stride-2 windows (ResNet's stem), float: interior runs of 8 outputs in vectors (pool3x3s2_vector).
+    const bool vec3x3s2 = std::is_same_v<T, float> && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 2 &&
+                          g.stride_w == 2 && dil1 && W < (int64_t(1) << 29);  // i·W + j in int32 lanes
     parallel_for(ys[0] * ys[1], plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* xp = px + plane * H * W;
@@ -178,7 +219,7 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
         for (int64_t oh = 0; oh < OH; ++oh) {
           const int64_t h0 = oh * g.stride_h - g.pad_top;
           const int64_t i0 = window_begin(h0, g.dilation_h), i1 = window_end(h0, g.dilation_h, g.kernel_h, H);
-          for (int64_t ow = 0; ow < OW; ++ow) {
+          auto one = [&](int64_t ow) {
             const int64_t w0 = ow * g.stride_w - g.pad_left;
             const int64_t j0 = window_begin(w0, g.dilation_w), j1 = window_end(w0, g.dilation_w, g.kernel_w, W);
             int64_t best_i = -1;
@@ -200,7 +241,16 @@ Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor
             }
             yp[oh * OW + ow] = best;
             ap[oh * OW + ow] = best_i;
+          };
+          int64_t ow = 0;
+          if constexpr (std::is_same_v<T, float>) {
+            if (vec3x3s2 && i0 == 0 && i1 == 3) {  // the window rows inside: interior outputs 8 at a time
+              for (; ow < OW && 2 * ow < g.pad_left; ++ow) one(ow);
+              for (; ow + 8 <= OW && 2 * ow - g.pad_left + 18 <= W; ow += 8)
+                pool3x3s2_vector(xp, h0 * W, W, 2 * ow - g.pad_left, yp + oh * OW + ow, ap + oh * OW + ow);
+            }
           }
+          for (; ow < OW; ++ow) one(ow);
         }
       }
     });
