@@ -51,17 +51,24 @@ struct AlignedBuffer {
   }
 };
 
-// Packs a transposed A (stored K x M, op(A) = its transpose) for rows [0, M) x k-range [k0, k0 + kc) of
-// op(A) into panels of MR rows: panel p is dst[k * MR + r] = op(A)[p * MR + r][k0 + k] (zero beyond M),
-// MR contiguous values per k read from one row of the stored matrix.
+// Packs a transposed A (stored K x M, op(A) = its transpose) for row panels [pa, pe) x k-range
+// [k0, k0 + kc) of op(A): panel p is dst[(p − pa) * kc * MR + k * MR + r] = op(A)[p * MR + r][k0 + k]
+// (zero beyond M), MR contiguous values per k from one row of the stored matrix. The stored rows are read
+// one after the other, each across all the panels: panel by panel, the reads would step down the stored
+// matrix a row (lda values) at a time, out of the prefetchers' reach (a convolution's input gradient
+// packs Wᵀ from W (Og, K): up to 9 MB for ResNet layer4, read from memory every call).
 template <class K, class T = typename K::T>
-void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* dst, int64_t p) {
+void pack_a_transposed(const T* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, T* dst, int64_t pa, int64_t pe) {
   constexpr int MR = K::MR;
-  const T* src = A + k0 * lda + p * MR;
-  const int64_t rows = std::min<int64_t>(MR, M - p * MR);
+  const int64_t full_end = std::max(pa, std::min(pe, M / MR));  // panels [pa, full_end) lie inside M
   for (int64_t k = 0; k < kc; ++k) {
-    for (int r = 0; r < rows; ++r) dst[k * MR + r] = src[k * lda + r];
-    for (int r = static_cast<int>(rows); r < MR; ++r) dst[k * MR + r] = T(0);
+    const T* src = A + (k0 + k) * lda;
+    T* d = dst + k * MR;
+    for (int64_t p = pa; p < full_end; ++p) std::memcpy(d + (p - pa) * kc * MR, src + p * MR, MR * sizeof(T));
+    for (int64_t p = full_end; p < pe; ++p) {
+      const int64_t rows = M - p * MR;
+      for (int r = 0; r < MR; ++r) d[(p - pa) * kc * MR + r] = r < rows ? src[p * MR + r] : T(0);
+    }
   }
 }
 
@@ -229,8 +236,7 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
     for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
       const int64_t kc = std::min(kBlockK, Kdim - k0);
       const bool first = k0 == 0;
-      if (ta)
-        for (int64_t p = pa; p < pe; ++p) pack_a_transposed<K>(A, lda, M, k0, kc, Ap + (p - pa) * kc * MR, p);
+      if (ta) pack_a_transposed<K>(A, lda, M, k0, kc, Ap, pa, pe);
       for (int64_t qb = qa; qb < qe; qb += nq) {
         const int64_t qbe = std::min(qe, qb + nq);
         for (int64_t q = std::max(qb, direct_panels); q < qbe; ++q) {
