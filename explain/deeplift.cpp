@@ -20,8 +20,8 @@
 #include <cmath>
 #include <string>
 
-#include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/baseline.h"
 #include "explain/deeplift.h"
 #include "explain/point.h"
@@ -39,31 +39,18 @@ bool is_rescale_kind(const std::string& kind) {
          kind == "Softplus";
 }
 
-// where(|dz| ≥ 1e-10, num / dz, fallback), element-wise; all tensors of one shape and dtype.
+// where(|dz| > 1e-10, num / dz, fallback), element-wise; all tensors of one shape and dtype. (|dz| − 1e-10
+// rounds to 0 only when |dz| equals the threshold in the dtype, so Step gives [|dz| > 1e-10] exactly; at
+// exact equality the fallback is taken, where a host loop once divided.)
 Tensor divide_or_fallback(const Tensor& num, const Tensor& dz, const Tensor& fallback) {
-  Tensor out(num.shape(), num.dtype());
-  dispatch_float(num.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* a = num.data<T>();
-    const T* d = dz.data<T>();
-    const T* f = fallback.data<T>();
-    T* o = out.data<T>();
-    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = std::abs(d[i]) >= T(kMinDelta) ? a[i] / d[i] : f[i];
-  });
-  return out;
+  const Tensor big = ops::unary(ops::Unary::Step, ops::add_scalar(ops::unary(ops::Unary::Abs, dz), -kMinDelta));
+  return ops::where(big, ops::div(num, dz), fallback);
 }
 
-// The mask [y ≥ ȳ] as 0/1 of the same dtype.
+// The mask [y ≥ ȳ] as 0/1 of the same dtype: 1 − [ȳ − y > 0] (a difference of two floats is 0 only when
+// they are equal, so this is exact).
 Tensor greater_equal(const Tensor& y, const Tensor& yb) {
-  Tensor out(y.shape(), y.dtype());
-  dispatch_float(y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* a = y.data<T>();
-    const T* b = yb.data<T>();
-    T* o = out.data<T>();
-    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = a[i] >= b[i] ? T(1) : T(0);
-  });
-  return out;
+  return ops::add_scalar(ops::scale(ops::unary(ops::Unary::Step, ops::sub(yb, y)), -1.0), 1.0);
 }
 
 }  // namespace
@@ -77,8 +64,7 @@ DeepLiftRule parse_deeplift_rule(const std::string& text) {
 Tensor deeplift_multipliers(const Model& model, const Tape& tape, const Tape& btape,
                             const std::vector<int64_t>& targets, int value_id, DeepLiftRule rule) {
   const Tensor& logits = tape_logits(model, tape);
-  Tensor seed(logits.shape(), logits.dtype());
-  for (int64_t n = 0; n < logits.dim(0); ++n) seed.set_item(n * logits.dim(1) + targets.at(n), 1.0);
+  const Tensor seed = ops::one_hot(target_tensor(targets, logits.device()), logits.dim(1), logits.dtype());
 
   // RevealCancel pairs: partner[k] = the nonlinearity a linear node k alone feeds (-1: none); such a
   // nonlinearity passes m_y through unchanged and its linear node applies the rule to both at once.

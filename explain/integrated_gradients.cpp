@@ -9,9 +9,8 @@
 #include <cmath>
 #include <utility>
 
-#include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "engine/ops_fill.h"
 #include "explain/baseline.h"
 #include "explain/copies.h"
 #include "explain/point.h"
@@ -117,44 +116,9 @@ Quadrature integration_rule(const std::string& name, int n) {
 
 namespace {
 
-// rows j·R .. (j+1)·R − 1 of `pts` (k·R rows) = base + α_{i0+j} · delta, for j < k (the IG path points).
-void fill_path_points(const Tensor& base, const Tensor& delta, const std::vector<double>& alphas, int64_t i0, int64_t k,
-                      Tensor& pts) {
-  const int64_t m = base.numel();
-  dispatch_float(base.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* pb = base.data<T>();
-    const T* pd = delta.data<T>();
-    T* pp = pts.data<T>();
-    parallel_for(m, 1 << 15, [&](int64_t b, int64_t e) {
-      for (int64_t j = 0; j < k; ++j) {
-        const T a = static_cast<T>(alphas[i0 + j]);
-        T* row = pp + j * m;
-        for (int64_t i = b; i < e; ++i) row[i] = pb[i] + a * pd[i];
-      }
-    });
-    return 0;
-  });
-}
-
-// sum (double, m values) += Σ_j weights[i0+j] · g[j·m .. (j+1)·m), j = 0..k−1 in this order: the
-// quadrature sum in node order, whatever the chunking, without a float64 copy of g.
-void accumulate_weighted(const Tensor& g, const std::vector<double>& weights, int64_t i0, int64_t k, Tensor& sum) {
-  const int64_t m = sum.numel();
-  double* ps = sum.data<double>();
-  dispatch_float(g.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* pg = g.data<T>();
-    // Split over elements (each element's sum keeps its order over j, so any split gives the same bits).
-    parallel_for(m, 1 << 15, [&](int64_t b, int64_t e) {
-      for (int64_t j = 0; j < k; ++j) {
-        const double w = weights[i0 + j];
-        const T* row = pg + j * m;
-        for (int64_t i = b; i < e; ++i) ps[i] += w * static_cast<double>(row[i]);
-      }
-    });
-    return 0;
-  });
+// Entries [i0, i0 + k) of a quadrature's nodes or weights.
+std::vector<double> node_slice(const std::vector<double>& v, int64_t i0, int64_t k) {
+  return std::vector<double>(v.begin() + i0, v.begin() + i0 + k);
 }
 
 // The node the attribution point feeds, when that is its only use and the node is affine
@@ -202,21 +166,19 @@ Attribution integrated_gradients(const ExplainRequest& req) {
   const FirstAffine affine = first_affine(model, point);
   const int grad_id = affine.layer ? affine.output : point.value_id;
   Tensor sum;  // (N, ...) of the value at grad_id, float64
-  Shape pts_shape = e.shape();
   for (int64_t i0 = 0; i0 < n; i0 += per_call) {
     const int64_t k = std::min(per_call, n - i0);
-    pts_shape[0] = k * N;
-    Tensor pts = Tensor::empty(pts_shape, e.dtype());  // (k·N, ...): copy j holds rows [j·N, (j+1)·N)
-    fill_path_points(base, delta, q.alphas, i0, k, pts);
+    // (k·N, ...): copy j holds rows [j·N, (j+1)·N) = x̄ + α_{i0+j} Δ
+    const Tensor pts = ops::interpolate_rows(base, delta, node_slice(q.alphas, i0, k));
     const Tensor ids = point.tokens ? repeat_rows(x, k) : pts;
     Tape tape = forward_at(model, point, ids, pts);
     const Tensor g = target_gradient(model, tape, grad_id, repeat_targets(req.targets, k));
     if (!sum.defined()) {
       Shape s = g.shape();
       s[0] = N;
-      sum = Tensor(s, DType::F64);
+      sum = Tensor(s, DType::F64, g.device());
     }
-    accumulate_weighted(g, q.weights, i0, k, sum);
+    ops::accumulate_weighted_rows(sum, g, node_slice(q.weights, i0, k));
   }
   if (affine.layer) sum = affine.layer->linear_backward_input(sum.to(e.dtype()), affine.layer->weight(), e.shape());
   Tensor attr = ops::mul(delta.to(DType::F64), sum.to(DType::F64)).to(e.dtype());

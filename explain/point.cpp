@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/targets.h"
 
 namespace xdnn::explain {
@@ -55,12 +56,11 @@ Tensor target_gradient(const Model& model, const Tape& tape, int value_id, const
   const int64_t R = y.dim(0), K = y.dim(1);
   if (static_cast<int64_t>(targets.size()) != R)
     throw Error("internal: " + std::to_string(targets.size()) + " targets for " + std::to_string(R) + " rows");
-  Tensor seed(y.shape(), y.dtype());  // one-hot at each row's target: ∂(Σ_r f_{K_r}) / ∂logits
-  for (int64_t r = 0; r < R; ++r) {
+  for (int64_t r = 0; r < R; ++r)
     if (targets[r] < 0 || targets[r] >= K)
       throw Error("target " + std::to_string(targets[r]) + " is out of range for " + std::to_string(K) + " classes");
-    seed.set_item(r * K + targets[r], 1.0);
-  }
+  // One-hot at each row's target: ∂(Σ_r f_{K_r}) / ∂logits, (R, K) on the logits' device.
+  const Tensor seed = ops::one_hot(target_tensor(targets, y.device()), K, y.dtype());
   BackwardOptions opt;
   opt.mode = mode;
   // Only nodes after the value's producer can send a gradient to it (the nodes are in topological

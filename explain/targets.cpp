@@ -4,6 +4,8 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn::explain {
 
@@ -73,8 +75,9 @@ std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input,
     classes = tape_logits(model, tape).dim(1);
   }
   std::vector<int64_t> out(static_cast<size_t>(N));
+  const std::vector<int64_t> given = ops::index_vector(labels);
   for (int64_t n = 0; n < N; ++n) {
-    const int64_t t = labels.data<int64_t>()[n];
+    const int64_t t = given[static_cast<size_t>(n)];
     if (t < 0 || t >= classes)
       throw Error(what + ": element " + std::to_string(n) + " is " + std::to_string(t) +
                   ", out of range: the model has " + std::to_string(classes) + " classes (0.." +
@@ -84,24 +87,21 @@ std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input,
   return out;
 }
 
+Tensor target_tensor(const std::vector<int64_t>& targets, Device device) {
+  return Tensor::from_vector({static_cast<int64_t>(targets.size())}, targets).to(device);
+}
+
 std::vector<int64_t> argmax_rows(const Tensor& logits) {
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  std::vector<int64_t> out(N);
-  for (int64_t n = 0; n < N; ++n) {
-    int64_t best = 0;
-    double bv = logits.item(n * K);
-    for (int64_t k = 1; k < K; ++k)
-      if (logits.item(n * K + k) > bv) bv = logits.item(n * K + k), best = k;  // first index on ties
-    out[n] = best;
-  }
-  return out;
+  return ops::index_vector(ops::argmax_last_axis(logits));  // first index on ties
 }
 
 std::vector<double> target_logits(const Tensor& logits, const std::vector<int64_t>& targets) {
-  const int64_t R = logits.dim(0), K = logits.dim(1);
-  std::vector<double> out(R);
-  for (int64_t r = 0; r < R; ++r) out[r] = logits.item(r * K + targets.at(r));
-  return out;
+  const int64_t R = logits.dim(0);
+  if (static_cast<int64_t>(targets.size()) != R)
+    throw Error("internal: " + std::to_string(targets.size()) + " targets for " + std::to_string(R) + " rows");
+  // Each row's target logit: the row of the kept-target seed summed (its other entries are +0, so exact).
+  return ops::value_vector(
+      ops::sum_to_shape(ops::keep_targets(logits, target_tensor(targets, logits.device())), {R, 1}));
 }
 
 }  // namespace xdnn::explain

@@ -28,6 +28,8 @@ std::vector<int64_t> resolve_targets(const Model& model, const Tensor& input, in
 std::vector<int64_t> per_sample_targets(const Model& model, const Tensor& input, const Tensor& labels,
                                         const std::string& what);
 
+// targets as an int64 (R) tensor on `device` (for the seed ops of engine/ops_fill.h).
+Tensor target_tensor(const std::vector<int64_t>& targets, Device device);
 std::vector<int64_t> argmax_rows(const Tensor& logits);  // logits: (N, K)
 
 // Σ_r f_{targets[r]} per row: the target logits, (R) as doubles.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -11,9 +12,9 @@ namespace xdnn::explain {
 Tensor upsample_bilinear(const Tensor& cam, int64_t H, int64_t W) {
   if (cam.ndim() != 4 || cam.dim(1) != 1) throw Error("upsample: expected a map (N, 1, h, w), got " + cam.describe());
   const int64_t N = cam.dim(0), h = cam.dim(2), w = cam.dim(3);
-  const Tensor ry = resize_matrix(H, h, cam.dtype());  // (H, h)
-  const Tensor rx = resize_matrix(W, w, cam.dtype());  // (W, w)
-  Tensor out({N, 1, H, W}, cam.dtype());
+  const Tensor ry = resize_matrix(H, h, cam.dtype()).to(cam.device());  // (H, h)
+  const Tensor rx = resize_matrix(W, w, cam.dtype()).to(cam.device());  // (W, w)
+  Tensor out({N, 1, H, W}, cam.dtype(), cam.device());
   for (int64_t n = 0; n < N; ++n) {
     // out_n = Ry · cam_n · Rxᵀ: rows first, then columns — each output is (1−λy)(1−λx)a + ... as in the
     // reference's separable interpolation.
@@ -24,17 +25,23 @@ Tensor upsample_bilinear(const Tensor& cam, int64_t H, int64_t W) {
 }
 
 Tensor resize_matrix(int64_t out, int64_t in, DType dtype) {
-  Tensor m({out, in}, dtype);
+  // Built on the host (a small constant: out × in) and rounded to the dtype after every addition, as
+  // when it was accumulated in a tensor of that dtype; the caller moves it to the map's device.
+  std::vector<double> m(static_cast<size_t>(out * in), 0.0);
+  auto add = [&](int64_t i, double v) {
+    const double sum = m[static_cast<size_t>(i)] + v;
+    m[static_cast<size_t>(i)] = dtype == DType::F32 ? static_cast<double>(static_cast<float>(sum)) : sum;
+  };
   const double scale = static_cast<double>(in) / static_cast<double>(out);
   for (int64_t y = 0; y < out; ++y) {
     double s = std::max((static_cast<double>(y) + 0.5) * scale - 0.5, 0.0);
     int64_t y0 = std::min(static_cast<int64_t>(std::floor(s)), in - 1);
     int64_t y1 = std::min(y0 + 1, in - 1);
     double lambda = s - static_cast<double>(y0);
-    m.set_item(y * in + y0, m.item(y * in + y0) + (1.0 - lambda));
-    m.set_item(y * in + y1, m.item(y * in + y1) + lambda);
+    add(y * in + y0, 1.0 - lambda);
+    add(y * in + y1, lambda);
   }
-  return m;
+  return Tensor::from_vector({out, in}, m).to(dtype);
 }
 
 }  // namespace xdnn::explain

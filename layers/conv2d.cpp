@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/dispatch.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -28,16 +28,8 @@ Conv2d::Conv2d(const std::string& name, int64_t in_channels, int64_t out_channel
 void Conv2d::init(Rng& rng) {
   const Shape& s = weight_.value.shape();
   const double bound = 1.0 / std::sqrt(static_cast<double>(s[1] * s[2] * s[3]));
-  auto fill = [&](Tensor& t) {
-    dispatch_float(t.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      T* p = t.data<T>();
-      for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = static_cast<T>(rng.uniform(-bound, bound));
-      return 0;
-    });
-  };
-  fill(weight_.value);
-  if (bias_.value.defined()) fill(bias_.value);
+  ops::fill_uniform_inplace(weight_.value, -bound, bound, rng);
+  if (bias_.value.defined()) ops::fill_uniform_inplace(bias_.value, -bound, bound, rng);
 }
 
 std::vector<Param*> Conv2d::params() {

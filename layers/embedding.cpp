@@ -1,6 +1,7 @@
 #include "layers/embedding.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -14,9 +15,7 @@ Embedding::Embedding(const std::string& param_name, const Tensor& table) {
   weight_ = {param_name, table, {}};
 }
 
-void Embedding::init(Rng& rng) {
-  for (int64_t i = 0, i_end = weight_.value.numel(); i < i_end; ++i) weight_.value.set_item(i, rng.normal());
-}
+void Embedding::init(Rng& rng) { ops::fill_normal_inplace(weight_.value, 0.0, 1.0, rng); }
 
 Tensors Embedding::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& ids = x.at(0);

@@ -1,6 +1,7 @@
 #include "layers/layer_norm.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -100,8 +101,7 @@ namespace xdnn {
 namespace {
 LayerExample make_ln(Rng& rng, Shape ns, Shape xs) {
   auto layer = std::make_shared<LayerNorm>("norm", ns, 1e-5, true, DType::F64);
-  for (Param* p : layer->params())
-    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i) p->value.set_item(i, rng.uniform(0.5, 1.5));
+  for (Param* p : layer->params()) ops::fill_uniform_inplace(p->value, 0.5, 1.5, rng);
   return LayerExample{layer, {random_tensor(xs, rng)}};
 }
 LayerExampleRegistration ln_last{{"LayerNorm/last-dim", [](Rng& rng) { return make_ln(rng, {5}, {2, 3, 5}); }}};

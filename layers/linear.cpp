@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -14,10 +15,8 @@ Linear::Linear(const std::string& name, int64_t in_features, int64_t out_feature
 
 void Linear::init(Rng& rng) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
-  for (int64_t i = 0, i_end = weight_.value.numel(); i < i_end; ++i)
-    weight_.value.set_item(i, rng.uniform(-bound, bound));
-  if (bias_.value.defined())
-    for (int64_t i = 0; i < out_; ++i) bias_.value.set_item(i, rng.uniform(-bound, bound));
+  ops::fill_uniform_inplace(weight_.value, -bound, bound, rng);
+  if (bias_.value.defined()) ops::fill_uniform_inplace(bias_.value, -bound, bound, rng);
 }
 
 std::vector<Param*> Linear::params() {

@@ -1,6 +1,6 @@
 #include "layers/maxpool2d.h"
 
-#include "engine/dispatch.h"
+#include "engine/ops_fill.h"
 #include "layers/lrp_rules.h"
 
 namespace xdnn {
@@ -144,22 +144,7 @@ Tensors MaxPool2d::r_forward(const Tensors& rx, const Tensors&, const Saved& sav
   if (!argmax.defined()) ops::maxpool2d_forward(as_4d(x), geom_, argmax);  // the forward kept tap codes
   if (rx[0].shape() != x.shape())
     throw Error("MaxPool2d R-operator: tangent " + rx[0].describe() + " does not match the input " + x.describe());
-  const Tensor r4 = as_4d(rx[0]);
-  Tensor ry(argmax.shape(), r4.dtype());
-  const int64_t planes = argmax.dim(0) * argmax.dim(1), in_plane = r4.dim(2) * r4.dim(3),
-                out_plane = argmax.dim(2) * argmax.dim(3);
-  const int64_t* am = argmax.data<int64_t>();
-  dispatch_float(r4.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* r = r4.data<T>();
-    T* o = ry.data<T>();
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t k = 0; k < out_plane; ++k) {
-        const int64_t i = am[p * out_plane + k];
-        o[p * out_plane + k] = i >= 0 ? r[p * in_plane + i] : T(0);
-      }
-    return 0;
-  });
+  const Tensor ry = ops::maxpool2d_gather(as_4d(rx[0]), argmax);  // (N, C, OH, OW)
   if (x.ndim() == 3) return {ry.reshape({ry.dim(0), ry.dim(1), ry.dim(3)})};
   return {ry};
 }

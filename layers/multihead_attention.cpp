@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -64,8 +65,8 @@ MultiheadAttention::MultiheadAttention(const std::string& name, int64_t embed_di
 
 void MultiheadAttention::init(Rng& rng) {
   const double a = std::sqrt(6.0 / static_cast<double>(E_ + 3 * E_)), c = 1.0 / std::sqrt(static_cast<double>(E_));
-  for (int64_t i = 0, i_end = in_w_.value.numel(); i < i_end; ++i) in_w_.value.set_item(i, rng.uniform(-a, a));
-  for (int64_t i = 0, i_end = out_w_.value.numel(); i < i_end; ++i) out_w_.value.set_item(i, rng.uniform(-c, c));
+  ops::fill_uniform_inplace(in_w_.value, -a, a, rng);
+  ops::fill_uniform_inplace(out_w_.value, -c, c, rng);
 }
 
 std::vector<Param*> MultiheadAttention::params() {
@@ -95,15 +96,7 @@ Tensors MultiheadAttention::forward(const Tensors& in, Saved& saved, const Forwa
   if (kpm.defined() && (kpm.ndim() != 2 || kpm.dim(0) != N || kpm.dim(1) != T))
     throw Error("MultiheadAttention: expected key_padding_mask (" + std::to_string(N) + ", " + std::to_string(T) +
                 "), got " + kpm.describe());
-  if (causal_ || kpm.defined()) {
-    M = Tensor({N, 1, T, T}, dt);
-    const double inf = std::numeric_limits<double>::infinity();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = 0; j < T; ++j)
-          if ((causal_ && j > i) || (kpm.defined() && kpm.item(n * T + j) != 0.0))
-            M.set_item((n * T + i) * T + j, -inf);
-  }
+  if (causal_ || kpm.defined()) M = ops::attention_mask(N, T, causal_, kpm, dt, x.device());
   const Tensor Sm = M.defined() ? ops::add(S.reshape({N, h_, T, T}), M).reshape({N * h_, T, T}) : S;
   const Tensor P = ops::softmax_last_axis(Sm);
   const Tensor O = merge_heads(ops::batched_matmul(P, V), N, T, h_);  // (N·T, E)
@@ -229,8 +222,7 @@ namespace {
 LayerExample make_mha(Rng& rng, bool causal, bool padding) {
   auto layer = std::make_shared<MultiheadAttention>("attn", 4, 2, true, causal, DType::F64);
   layer->init(rng);
-  for (Param* p : layer->params())
-    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i) p->value.set_item(i, rng.uniform(-0.8, 0.8));
+  for (Param* p : layer->params()) ops::fill_uniform_inplace(p->value, -0.8, 0.8, rng);
   Tensors in = {random_tensor({2, 3, 4}, rng)};
   if (padding) in.push_back(Tensor::from_vector({2, 3}, std::vector<int64_t>{0, 0, 1, 0, 0, 0}));
   return LayerExample{layer, in};

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -36,9 +37,7 @@ LearnedPositionalEmbedding::LearnedPositionalEmbedding(Param table) : table_(std
     throw Error("positional table '" + table_.name + "': expected (max_len, d), got " + table_.value.describe());
 }
 
-void LearnedPositionalEmbedding::init(Rng& rng) {
-  for (int64_t i = 0, i_end = table_.value.numel(); i < i_end; ++i) table_.value.set_item(i, 0.02 * rng.normal());
-}
+void LearnedPositionalEmbedding::init(Rng& rng) { ops::fill_normal_inplace(table_.value, 0.0, 0.02, rng); }
 
 Tensors LearnedPositionalEmbedding::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
@@ -72,19 +71,13 @@ Tensors LearnedPositionalEmbedding::relevance(const Tensors& ry, const Saved& sa
 }
 
 Tensor SinusoidalPositionalEncoding::table(int64_t T, int64_t d, DType dtype) {
-  Tensor P({T, d}, dtype);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < d; ++j) {
-      const double freq = std::pow(10000.0, -static_cast<double>(j - j % 2) / static_cast<double>(d));
-      P.set_item(t * d + j, j % 2 == 0 ? std::sin(t * freq) : std::cos(t * freq));
-    }
-  return P;
+  return ops::sinusoid_table(T, d, dtype, Device::CPU);
 }
 
 Tensors SinusoidalPositionalEncoding::forward(const Tensors& in, Saved& saved, const ForwardOptions&) {
   const Tensor& x = in.at(0);
   expect_sequence(x, -1, x.ndim() == 3 ? x.dim(2) : -1, "SinusoidalPositionalEncoding");
-  Tensor y = ops::add(x, table(x.dim(1), x.dim(2), x.dtype()));
+  Tensor y = ops::add(x, ops::sinusoid_table(x.dim(1), x.dim(2), x.dtype(), x.device()));
   saved.put("x", x);  // x and y = x + p: the LRP rule's share of x
   saved.put("y", y);
   return {y};

@@ -1,5 +1,7 @@
 #include "layers/registry.h"
 
+#include "engine/ops_fill.h"
+
 namespace xdnn {
 
 static std::vector<LayerExampleSpec>& examples() {
@@ -12,8 +14,7 @@ const std::vector<LayerExampleSpec>& layer_examples() { return examples(); }
 
 Tensor random_tensor(const Shape& shape, Rng& rng, double lo, double hi) {
   Tensor t(shape, DType::F64);
-  double* p = t.data<double>();
-  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = rng.uniform(lo, hi);
+  ops::fill_uniform_inplace(t, lo, hi, rng);
   return t;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -59,8 +60,7 @@ int64_t Recurrent::gates() const {
 
 void Recurrent::init(Rng& rng) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(cfg_.hidden_size));
-  for (Param* p : params())
-    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i) p->value.set_item(i, rng.uniform(-bound, bound));
+  for (Param* p : params()) ops::fill_uniform_inplace(p->value, -bound, bound, rng);
 }
 
 std::vector<Param*> Recurrent::params() {
@@ -92,14 +92,7 @@ Tensors Recurrent::forward(const Tensors& in, Saved& saved, const ForwardOptions
   if (lengths.defined()) {
     if (lengths.dtype() != DType::I64 || lengths.ndim() != 1 || lengths.dim(0) != N)
       throw Error(name_ + ": expected lengths int64 (" + std::to_string(N) + "), got " + lengths.describe());
-    mask = Tensor({T, N}, dt);
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t len = lengths.data<int64_t>()[n];
-      if (len < 0 || len > T)
-        throw Error(name_ + ": length " + std::to_string(len) + " of sample " + std::to_string(n) + " is outside [0, " +
-                    std::to_string(T) + "]");
-      for (int64_t t = 0; t < len; ++t) mask.set_item(t * N + n, 1.0);
-    }
+    mask = ops::length_mask(lengths, T, /*time_major=*/true, /*mean=*/false, 0, dt, name_.c_str());
   }
 
   Tensors layer_inputs(L), As(L * D), Zs(L * D), Hprevs(L * D), Cprevs(L * D), Couts(L * D), Houts(L * D);

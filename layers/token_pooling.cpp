@@ -1,6 +1,7 @@
 #include "layers/token_pooling.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -18,17 +19,14 @@ Tensors MeanTokenPooling::forward(const Tensors& in, Saved& saved, const Forward
   const Tensor& x = in.at(0);
   expect_tokens(x, "MeanTokenPooling");
   const int64_t N = x.dim(0), T = x.dim(1), d = x.dim(2);
-  Tensor w({N, T, 1}, x.dtype());
   const Tensor lengths = in.size() > 1 ? in[1] : Tensor();
   if (lengths.defined() && (lengths.dtype() != DType::I64 || lengths.numel() != N))
     throw Error("MeanTokenPooling: expected lengths int64 (" + std::to_string(N) + "), got " + lengths.describe());
-  for (int64_t n = 0; n < N; ++n) {
-    const int64_t len = lengths.defined() ? lengths.data<int64_t>()[n] : T;
-    if (len < 1 || len > T)
-      throw Error("MeanTokenPooling: length " + std::to_string(len) + " of sample " + std::to_string(n) +
-                  " is outside [1, " + std::to_string(T) + "]");
-    for (int64_t t = 0; t < len; ++t) w.set_item(n * T + t, 1.0 / static_cast<double>(len));
-  }
+  // Pooling weights w (N, T, 1): 1/len on the valid steps (every step without lengths), 0 after.
+  const Tensor w =
+      lengths.defined()
+          ? ops::length_mask(lengths.reshape({N}), T, false, true, 1, x.dtype(), "MeanTokenPooling").reshape({N, T, 1})
+          : Tensor::full({N, T, 1}, 1.0 / static_cast<double>(T), x.dtype()).to(x.device());
   Tensor y = ops::sum_to_shape(ops::mul(x, w), {N, 1, d}).reshape({N, d});
   // saved: "x", the token weights "w" (N, T, 1), "y" (the LRP rule) and the number of "inputs" (one gradient each)
   saved.put("x", x);

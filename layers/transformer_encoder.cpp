@@ -1,6 +1,7 @@
 #include "layers/transformer_encoder.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -159,9 +160,11 @@ LayerExample make_encoder(Rng& rng, bool norm_first, bool gelu, bool causal) {
   TransformerEncoderConfig cfg{4, 2, 6, norm_first, gelu, causal, 1e-5};
   auto layer = std::make_shared<TransformerEncoderLayer>("layers.0", cfg, DType::F64);
   layer->init(rng);
-  for (Param* p : layer->params())
-    for (int64_t i = 0, i_end = p->value.numel(); i < i_end; ++i)
-      p->value.set_item(i, p->value.item(i) + rng.uniform(-0.3, 0.3));
+  for (Param* p : layer->params()) {
+    Tensor shift(p->value.shape(), p->value.dtype());
+    ops::fill_uniform_inplace(shift, -0.3, 0.3, rng);
+    ops::add_inplace(p->value, shift);
+  }
   return LayerExample{layer, {random_tensor({2, 3, 4}, rng)}};
 }
 LayerExampleRegistration enc_post{{"TransformerEncoderLayer/post-norm-relu",

@@ -8,6 +8,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 
 namespace xdnn::influence {
@@ -24,40 +25,26 @@ void check_labels(const Tensor& labels, int64_t n, int64_t num_classes, const st
   check(labels.dtype() == DType::I64, what + ": expected int64 labels, got " + labels.describe());
   if (labels.ndim() != 1 || labels.dim(0) != n)
     throw Error(what + ": expected labels of shape (" + std::to_string(n) + "), got " + labels.describe());
-  const int64_t* y = labels.data<int64_t>();
+  const std::vector<int64_t> y = ops::index_vector(labels);
   for (int64_t i = 0; i < n; ++i)
     if (y[i] < 0 || y[i] >= num_classes)
       throw Error(what + ": label " + std::to_string(y[i]) + " at index " + std::to_string(i) + " is outside [0, " +
                   std::to_string(num_classes) + ")");
 }
 
-// Softmax and the loss are computed per row in double: max-shifted logsumexp.
+// softmax(z_n) − onehot(y_n) through ops::cross_entropy_backward (scale 1), on the logits' device; the
+// per-example losses (read back only when asked for) also flag non-finite logits.
 Tensor cross_entropy_seed(const Tensor& logits, const Tensor& labels, std::vector<double>* losses) {
   ops::expect_float(logits, "logits");
   check(logits.ndim() == 2, "influence: expected logits of shape (N, classes), got " + logits.describe());
   const int64_t n = logits.dim(0), K = logits.dim(1);
   check_labels(labels, n, K, "labels");
-  const int64_t* y = labels.data<int64_t>();
-  Tensor delta(logits.shape(), logits.dtype());
-  if (losses) losses->assign(n, 0.0);
-  dispatch_float(logits.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* z = logits.data<T>();
-    T* d = delta.data<T>();
-    for (int64_t i = 0; i < n; ++i) {
-      const T* zi = z + i * K;
-      double m = zi[0];
-      for (int64_t k = 1; k < K; ++k) m = std::max(m, static_cast<double>(zi[k]));
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += std::exp(zi[k] - m);
-      const double lse = m + std::log(s);
-      for (int64_t k = 0; k < K; ++k) d[i * K + k] = static_cast<T>(std::exp(zi[k] - lse) - (k == y[i] ? 1.0 : 0.0));
-      if (losses) (*losses)[i] = lse - zi[y[i]];
-      if (!std::isfinite(lse)) throw Error("influence: logits of example " + std::to_string(i) + " are not finite");
-    }
-    return 0;
-  });
-  return delta;
+  const std::vector<double> loss = ops::value_vector(ops::cross_entropy_per_example(logits, labels));
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(loss[static_cast<size_t>(i)]))
+      throw Error("influence: logits of example " + std::to_string(i) + " are not finite");
+  if (losses) *losses = loss;
+  return ops::cross_entropy_backward(logits, labels, 1.0);
 }
 
 std::string Selection::signature() const {

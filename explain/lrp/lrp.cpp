@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/lrp/canonizer.h"
 #include "explain/method.h"
 #include "explain/point.h"
@@ -45,31 +46,27 @@ Tensor logit_seed(const Tensor& logits, const std::vector<int64_t>& targets) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
   if (static_cast<int64_t>(targets.size()) != N)
     throw Error("LRP: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
-  Tensor seed(logits.shape(), logits.dtype());
-  for (int64_t n = 0; n < N; ++n) {
+  for (int64_t n = 0; n < N; ++n)
     if (targets[n] < 0 || targets[n] >= K)
       throw Error("LRP: target " + std::to_string(targets[n]) + " is out of range for " + std::to_string(K) +
                   " classes");
-    seed.set_item(n * K + targets[n], logits.item(n * K + targets[n]));
-  }
-  return seed;
+  // R = f_K at each row's target logit, +0 elsewhere.
+  return ops::keep_targets(logits, target_tensor(targets, logits.device()));
 }
 
 Tensor unit_seed(const Tensor& value, int64_t unit, const std::string& value_name) {
   if (!value.defined() || !value.is_float() || value.ndim() < 2)
     throw Error("LRP --from " + value_name + ": expected a float value (N, C, ...), got " +
                 (value.defined() ? value.describe() : std::string("nothing")));
-  const int64_t N = value.dim(0), C = value.dim(1), S = value.numel() / (N * C);
+  const int64_t C = value.dim(1);
   if (unit < 0 || unit >= C)
     throw Error("LRP --unit " + std::to_string(unit) + " is out of range for value '" + value_name + "' " +
                 value.describe() + " (units/channels 0.." + std::to_string(C - 1) + " along axis 1)");
-  Tensor seed(value.shape(), value.dtype());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < S; ++i) {
-      const int64_t idx = (n * C + unit) * S + i;
-      seed.set_item(idx, value.item(idx));
-    }
-  return seed;
+  // The value on channel `unit` (axis 1), +0 on every other channel: select by a one-hot (1, C, 1, ...).
+  Shape channel(value.ndim(), 1);
+  channel[1] = C;
+  const Tensor on = ops::one_hot(target_tensor({unit}, value.device()), C, value.dtype()).reshape(channel);
+  return ops::where(on, value, Tensor({1}, value.dtype(), value.device()));
 }
 
 LrpResult lrp_pass(const Model& model, const Tensor& input, const LrpConfig& config, const LrpQuery& query) {

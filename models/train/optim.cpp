@@ -4,7 +4,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "engine/dispatch.h"
+#include "engine/ops_optim.h"
 
 namespace xdnn {
 
@@ -46,49 +46,6 @@ void Optimizer::zero_grad() {
   for (Param* p : params_) p->grad = Tensor();
 }
 
-namespace {
-
-// One SGD update of n elements; `first` = the momentum buffer does not exist yet (PyTorch clones g).
-// Scalars are cast to T first, as PyTorch's CPU kernels do for float tensors.
-template <class T>
-void sgd_update(T* theta, const T* grad, T* buf, int64_t n, const OptimizerConfig& c, bool first) {
-  const T lr = static_cast<T>(c.lr), wd = static_cast<T>(c.weight_decay), mu = static_cast<T>(c.momentum);
-  for (int64_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    if (c.weight_decay != 0) g = g + wd * theta[i];
-    if (buf) {
-      buf[i] = first ? g : mu * buf[i] + g;  // dampening 0
-      g = c.nesterov ? g + mu * buf[i] : buf[i];
-    }
-    theta[i] = theta[i] - lr * g;
-  }
-}
-
-// Vectorised (the build has -fno-math-errno, so std::sqrt is the packed sqrt instruction, correctly
-// rounded like the scalar one: the same bits). It matters beyond speed: a parameter whose gradient stays
-// zero (a dead unit) has m decaying by β₁ per step into the denormal range within an epoch, and every
-// scalar operation on a denormal costs a microcode assist (fashion-resnet epoch 2: the step went from 6 %
-// to 19 % of the time); packed operations pay one assist per vector, not per element.
-template <class T>
-void adam_update(T* theta, const T* grad, T* m, T* v, int64_t n, const OptimizerConfig& c, int64_t t) {
-  const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
-  const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(t));
-  const T step_size = static_cast<T>(c.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2));
-  const T b1 = static_cast<T>(c.beta1), b2 = static_cast<T>(c.beta2), eps = static_cast<T>(c.eps);
-  const T one_b1 = static_cast<T>(1.0 - c.beta1), one_b2 = static_cast<T>(1.0 - c.beta2);
-  const T wd = static_cast<T>(c.weight_decay);
-  for (int64_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    if (c.weight_decay != 0) g = g + wd * theta[i];
-    m[i] = b1 * m[i] + one_b1 * g;
-    v[i] = b2 * v[i] + one_b2 * g * g;
-    const T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-    theta[i] = theta[i] - step_size * (m[i] / denom);
-  }
-}
-
-}  // namespace
-
 void Optimizer::step() {
   ++steps_;
   for (size_t k = 0; k < params_.size(); ++k) {
@@ -97,20 +54,18 @@ void Optimizer::step() {
     if (p.grad.shape() != p.value.shape() || p.grad.dtype() != p.value.dtype())
       throw Error("optimizer: gradient of " + p.name + " is " + p.grad.describe() + ", parameter is " +
                   p.value.describe() + " (per-example gradients cannot be stepped)");
-    const int64_t n = p.value.numel();
-    dispatch_float(p.value.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      if (cfg_.name == "sgd") {
-        const bool first = !buf1_[k].defined();
-        if (cfg_.momentum != 0 && first) buf1_[k] = Tensor(p.value.shape(), p.value.dtype());
-        sgd_update<T>(p.value.data<T>(), p.grad.data<T>(), cfg_.momentum != 0 ? buf1_[k].data<T>() : nullptr, n, cfg_,
-                      first);
-      } else {
-        if (!buf1_[k].defined()) buf1_[k] = Tensor(p.value.shape(), p.value.dtype());
-        if (!buf2_[k].defined()) buf2_[k] = Tensor(p.value.shape(), p.value.dtype());
-        adam_update<T>(p.value.data<T>(), p.grad.data<T>(), buf1_[k].data<T>(), buf2_[k].data<T>(), n, cfg_, steps_);
-      }
-    });
+    // The update runs where the parameter lives (engine/ops_optim.h); buffers are made beside it.
+    if (cfg_.name == "sgd") {
+      const bool first = !buf1_[k].defined();
+      if (cfg_.momentum != 0 && first) buf1_[k] = Tensor(p.value.shape(), p.value.dtype(), p.value.device());
+      ops::sgd_step_inplace(p.value, p.grad, buf1_[k],
+                            {cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov, first});
+    } else {
+      if (!buf1_[k].defined()) buf1_[k] = Tensor(p.value.shape(), p.value.dtype(), p.value.device());
+      if (!buf2_[k].defined()) buf2_[k] = Tensor(p.value.shape(), p.value.dtype(), p.value.device());
+      ops::adam_step_inplace(p.value, p.grad, buf1_[k], buf2_[k],
+                             {cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay, steps_});
+    }
   }
 }
 

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <numeric>
 
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "layers/cross_entropy.h"
 #include "models/train/checkpoint.h"
 
@@ -33,20 +35,10 @@ namespace {
 
 // Copies examples idx[begin, end) of `data` into a fresh batch.
 LabeledData gather(const LabeledData& data, const std::vector<int64_t>& idx, size_t begin, size_t end) {
-  const int64_t B = static_cast<int64_t>(end - begin);
-  Shape xs = data.x.shape();
-  xs[0] = B;
-  LabeledData b{Tensor::empty(xs, data.x.dtype()), Tensor::empty({B}, DType::I64)};  // every row written below
-  const size_t row = static_cast<size_t>(data.x.numel() / data.size()) * dtype_size(data.x.dtype());
-  const auto* src = static_cast<const char*>(data.x.raw_data());
-  auto* dst = static_cast<char*>(b.x.raw_data());
-  const int64_t* ys = data.y.data<int64_t>();
-  int64_t* yd = b.y.data<int64_t>();
-  for (int64_t i = 0; i < B; ++i) {
-    std::memcpy(dst + i * row, src + idx[begin + i] * row, row);
-    yd[i] = ys[idx[begin + i]];
-  }
-  return b;
+  const std::vector<int64_t> rows(idx.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  idx.begin() + static_cast<std::ptrdiff_t>(end));
+  const Tensor at = Tensor::from_vector({static_cast<int64_t>(rows.size())}, rows);
+  return {ops::gather_axis(data.x, at.to(data.x.device()), 0), ops::gather_axis(data.y, at.to(data.y.device()), 0)};
 }
 
 void check_data(const LabeledData& d, const char* what) {
@@ -87,12 +79,9 @@ void evaluate_batch(const Model& model, Tensor x, const Tensor& y, EvalSums& sum
   Tensor logits = model.predict(x);
   const int64_t n_batch = x.dim(0), K = logits.dim(1);
   sums.loss_sum += softmax_cross_entropy(logits, y, nullptr) * static_cast<double>(n_batch);
-  for (int64_t n = 0; n < n_batch; ++n) {
-    int64_t best = 0;
-    for (int64_t k = 1; k < K; ++k)
-      if (logits.item(n * K + k) > logits.item(n * K + best)) best = k;
-    sums.correct += best == static_cast<int64_t>(y.item(n));
-  }
+  // Correct predictions (arg-max, first on ties, = label) counted as <onehot(prediction), onehot(label)>.
+  const Tensor hits = ops::one_hot(ops::argmax_last_axis(logits), K, DType::F64);
+  sums.correct += static_cast<int64_t>(ops::dot_all(hits, ops::one_hot(y.to(logits.device()), K, DType::F64)));
   sums.count += n_batch;
 }
 
