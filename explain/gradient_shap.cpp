@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops.h"
 #include "explain/perturbation.h"
 #include "explain/point.h"
 #include "explain/targets.h"
@@ -33,52 +34,48 @@ Attribution gradient_shap(const ExplainRequest& req) {
   const uint64_t seed = parse_seed(req.options);
   const Tensor B = baseline_set(req.options, x, "gradient-shap");
   const int64_t N = x.dim(0), D = x.numel() / N, J = B.dim(0);
-  const Tensor x64 = x.to(DType::F64), B64 = B.to(DType::F64);
-  const double* px = x64.data<double>();
-  const double* pb = B64.data<double>();
-  // Draw d of sample s is row r = s·n + d: x̃ − b and the path point.
+  const Tensor x64 = x.to(DType::F64), B64 = B.to(DType::F64).to(x.device());
+  // Draw d of sample s is row r = s·n + d: the baseline index, α and the noise are drawn on the host in
+  // the order of the reference (serial: the same numbers for any chunking), the rows built by ops on x's
+  // device: x̃ − b = x_s + noise − b_j and the path point b_j + α (x̃ − b_j).
   SplitMix64 rng(seed);
   rng.skip(static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(n) *
            static_cast<uint64_t>(2 + (sigma > 0 ? 2 * D : 0)));  // the draws of the samples before this chunk
   const double two_pi = 6.283185307179586;
-  std::vector<double> sum(N * D, 0.0);
+  Tensor sum(x.shape(), DType::F64, x.device());
   const int64_t total = N * n, per_call = req.model->exported_batch > 0 ? req.model->exported_batch
                                                                         : kRowsPerCall;  // Model::exported_batch
-  Shape shape = x.shape();
-  std::vector<double> diff;
   for (int64_t r0 = 0; r0 < total; r0 += per_call) {
     const int64_t k = std::min(per_call, total - r0);
-    shape[0] = k;
-    Tensor pts(shape, DType::F64);
-    double* pp = pts.data<double>();
-    diff.assign(k * D, 0.0);
-    std::vector<int64_t> targets(k);
+    std::vector<int64_t> targets(k), rows(k), bases(k);
+    std::vector<double> alphas(k), noise(sigma > 0 ? k * D : 0);
     for (int64_t i = 0; i < k; ++i) {
-      const int64_t s = (r0 + i) / n;
-      targets[i] = req.targets[s];
-      const int64_t j = std::min<int64_t>(static_cast<int64_t>(rng.uniform() * static_cast<double>(J)), J - 1);
-      const double alpha = rng.uniform();
-      for (int64_t e = 0; e < D; ++e) {
-        double noise = 0;
-        if (sigma > 0) {
+      rows[i] = (r0 + i) / n;
+      targets[i] = req.targets[rows[i]];
+      bases[i] = std::min<int64_t>(static_cast<int64_t>(rng.uniform() * static_cast<double>(J)), J - 1);
+      alphas[i] = rng.uniform();
+      if (sigma > 0)
+        for (int64_t e = 0; e < D; ++e) {
           const double u1 = rng.uniform(), u2 = rng.uniform();
-          noise = sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(two_pi * u2);
+          noise[i * D + e] = sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(two_pi * u2);
         }
-        const double d = px[s * D + e] + noise - pb[j * D + e];
-        diff[i * D + e] = d;
-        pp[i * D + e] = pb[j * D + e] + alpha * d;
-      }
     }
+    Shape shape = x.shape(), alpha_shape(x.ndim(), 1);
+    shape[0] = alpha_shape[0] = k;
+    const Tensor row_ids = target_tensor(rows, x.device());
+    Tensor xs = ops::gather_axis(x64, row_ids, 0);  // (k, ...)
+    if (sigma > 0) xs = ops::add(xs, Tensor::from_vector(shape, noise).to(x.device()));
+    const Tensor bj = ops::gather_axis(B64, target_tensor(bases, x.device()), 0);
+    const Tensor diff = ops::sub(xs, bj);
+    const Tensor alpha = Tensor::from_vector(alpha_shape, alphas).to(x.device());
+    const Tensor pts = ops::add(bj, ops::mul(alpha, diff));
     const Tape tape = model.forward({pts.to(x.dtype())});
     const Tensor g = score_gradient(model, tape, model.inputs()[0], targets, score).to(DType::F64);
-    const double* pg = g.data<double>();
-    for (int64_t i = 0; i < k; ++i) {
-      const int64_t s = (r0 + i) / n;
-      for (int64_t e = 0; e < D; ++e) sum[s * D + e] += diff[i * D + e] * pg[i * D + e];
-    }
+    // Σ over each sample's draws in row order (a sample whose draws straddle two chunks adds its two
+    // partial sums, so its last bits may differ from one running sum).
+    ops::add_inplace(sum, ops::gather_axis_backward(ops::mul(diff, g), row_ids, 0, x.shape()));
   }
-  Tensor out(x.shape(), DType::F64);
-  for (int64_t e = 0; e < N * D; ++e) out.set_item(e, sum[e] / static_cast<double>(n));
+  const Tensor out = ops::div(sum, Tensor::full({1}, static_cast<double>(n), DType::F64).to(x.device()));
   Attribution a{out.to(model.dtype()), "gradient-shap", req.options.values, seed};
   a.parameters["baselines"] = std::to_string(J);
   return a;
