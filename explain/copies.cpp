@@ -8,7 +8,7 @@ Tensor repeat_rows(const Tensor& x, int64_t times) {
   const int64_t N = x.dim(0);
   Shape s = x.shape();
   s[0] = N * times;
-  Tensor out(s, x.dtype());
+  Tensor out(s, x.dtype(), x.device());
   for (int64_t j = 0; j < times; ++j) out.slice_batch(j * N, (j + 1) * N).copy_from(x);
   return out;
 }

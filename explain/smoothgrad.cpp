@@ -9,8 +9,10 @@
 // values (never on the thread count or the chunking of copies through the model). n counts from the
 // request's first_sample, so a batch split into chunks (run_in_chunks) draws the same noise.
 #include <algorithm>
+#include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "explain/copies.h"
 #include "explain/point.h"
@@ -30,26 +32,34 @@ Attribution smoothgrad(const ExplainRequest& req) {
 
   const Tensor e = model.forward({x}).values.at(point.value_id).to(DType::F64);
   const int64_t N = e.dim(0), per = e.numel() / N;
-  // All noisy copies, sample by sample: noise[n][s] is drawn from sample n's stream.
+  // σ_n = level · (max − min) of sample n: the row maxima of e and of −e picked by arg-max on e's device,
+  // and only those 2N numbers read back.
+  const Tensor rows = e.reshape({N, per});
+  auto row_max = [&](const Tensor& r) {
+    return ops::value_vector(ops::sum_to_shape(ops::keep_targets(r, ops::argmax_last_axis(r)), {N, 1}));
+  };
+  const std::vector<double> hi = row_max(rows), neg_lo = row_max(ops::scale(rows, -1.0));
+  // All noisy copies, sample by sample: noise[n][s] is drawn from sample n's stream (on the host, in the
+  // order below: the draws are serial by design) and added on e's device.
   std::vector<double> sigma(N);
   std::vector<Rng> rng;
   for (int64_t n = 0; n < N; ++n) {
-    const double* v = e.data<double>() + n * per;
-    auto [lo, hi] = std::minmax_element(v, v + per);
-    sigma[n] = level * (*hi - *lo);
+    sigma[n] = level * (hi[n] - (-neg_lo[n]));
     rng.emplace_back(static_cast<uint64_t>(seed) +
                      0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(req.first_sample + n + 1));
   }
 
   const int64_t per_call = copies_per_call(model, N, samples);
-  Tensor sum(e.shape(), DType::F64);
+  Tensor sum(e.shape(), DType::F64, e.device());
   for (int64_t s0 = 0; s0 < samples; s0 += per_call) {
     const int64_t k = std::min(per_call, samples - s0);
-    Tensor pts = repeat_rows(e, k);  // (k·N, ...) float64
-    double* p = pts.data<double>();
+    std::vector<double> noise(static_cast<size_t>(k * N * per));
     for (int64_t j = 0; j < k; ++j)
       for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < per; ++i) p[(j * N + n) * per + i] += sigma[n] * rng[n].normal();
+        for (int64_t i = 0; i < per; ++i) noise[(j * N + n) * per + i] = sigma[n] * rng[n].normal();
+    Shape shape = e.shape();
+    shape[0] = k * N;
+    const Tensor pts = ops::add(repeat_rows(e, k), Tensor::from_vector(shape, noise).to(e.device()));  // (k·N, ...)
     const Tensor value = pts.to(model.dtype());
     const Tensor ids = point.tokens ? repeat_rows(x, k) : value;
     Tape tape = forward_at(model, point, ids, value);
