@@ -12,7 +12,6 @@
 #include <cmath>
 #include <string>
 
-#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "explain/deeplift.h"
 
@@ -26,25 +25,12 @@ bool is_elementwise_nonlinearity(const std::string& kind) {
          kind == "Softplus";
 }
 
-// Element-wise map of one or two tensors of the same shape and dtype.
-template <class Fn>
-Tensor map2(const Tensor& a, const Tensor& b, Fn fn) {
-  Tensor out(a.shape(), a.dtype());
-  dispatch_float(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* pa = a.data<T>();
-    const T* pb = b.defined() ? b.data<T>() : pa;
-    T* o = out.data<T>();
-    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = static_cast<T>(fn(double(pa[i]), double(pb[i])));
-  });
-  return out;
-}
-
-// where(|dz| ≥ 1e-10, num / dz, fallback)
+// where(|dz| > 1e-10, num / dz, fallback), as q·use + fallback·(1 − use) with use = [|dz| > 1e-10]
+// (|dz| − 1e-10 is 0 only at the threshold itself, where a host loop once divided).
 Tensor ratio_or(const Tensor& num, const Tensor& dz, const Tensor& fallback) {
-  Tensor q = map2(num, dz, [](double n, double d) { return std::abs(d) >= kMinDelta ? n / d : 0.0; });
-  Tensor use = map2(dz, Tensor(), [](double d, double) { return std::abs(d) >= kMinDelta ? 1.0 : 0.0; });
-  return ops::add(ops::mul(q, use), ops::mul(fallback, ops::sub(Tensor::full(use.shape(), 1.0, use.dtype()), use)));
+  const Tensor use = ops::unary(ops::Unary::Step, ops::add_scalar(ops::unary(ops::Unary::Abs, dz), -kMinDelta));
+  const Tensor q = ops::where(use, ops::div(num, dz), Tensor({1}, num.dtype(), num.device()));
+  return ops::add(ops::mul(q, use), ops::mul(fallback, ops::add_scalar(ops::scale(use, -1.0), 1.0)));
 }
 
 }  // namespace
@@ -74,10 +60,8 @@ Tensor reveal_cancel_multipliers(const Model& model, int linear, int nonlinear, 
   const Tensor& x = tape.values[lin_node.inputs[0]];
   const Tensor dx = ops::sub(x, btape.values[lin_node.inputs[0]]);
   const Tensor& W = lin.weight();
-  const Tensor Wp = map2(W, Tensor(), [](double w, double) { return w > 0 ? w : 0.0; });
-  const Tensor Wn = map2(W, Tensor(), [](double w, double) { return w < 0 ? w : 0.0; });
-  const Tensor dxp = map2(dx, Tensor(), [](double d, double) { return d > 0 ? d : 0.0; });
-  const Tensor dxn = map2(dx, Tensor(), [](double d, double) { return d < 0 ? d : 0.0; });
+  const Tensor Wp = ops::unary(ops::Unary::PositivePart, W), Wn = ops::unary(ops::Unary::NegativePart, W);
+  const Tensor dxp = ops::unary(ops::Unary::PositivePart, dx), dxn = ops::unary(ops::Unary::NegativePart, dx);
   const Tensor none;
   const Tensor dz_pos = ops::add(lin.linear_forward(dxp, Wp, none), lin.linear_forward(dxn, Wn, none));
   const Tensor dz_neg = ops::add(lin.linear_forward(dxp, Wn, none), lin.linear_forward(dxn, Wp, none));
@@ -101,16 +85,9 @@ Tensor reveal_cancel_multipliers(const Model& model, int linear, int nonlinear, 
   const Tensor a = ops::add(lin.linear_backward_input(m_pos, Wp, xs), lin.linear_backward_input(m_neg, Wn, xs));
   const Tensor b = ops::add(lin.linear_backward_input(m_pos, Wn, xs), lin.linear_backward_input(m_neg, Wp, xs));
   // where(Δx > 0, a, Δx < 0, b, (a + b)/2): per element of x.
-  Tensor out(xs, x.dtype());
-  dispatch_float(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* pd = dx.data<T>();
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* o = out.data<T>();
-    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i)
-      o[i] = pd[i] > 0 ? pa[i] : pd[i] < 0 ? pb[i] : (pa[i] + pb[i]) / T(2);
-  });
+  const Tensor up = ops::unary(ops::Unary::Step, dx),
+               down = ops::unary(ops::Unary::Step, ops::unary(ops::Unary::Neg, dx));
+  const Tensor out = ops::where(up, a, ops::where(down, b, ops::scale(ops::add(a, b), 0.5)));
   return out;
 }
 
