@@ -55,7 +55,7 @@ Attribution occlusion(const ExplainRequest& req) {
   const Tape tape = model.forward({x});
   const Tensor e = tape.values.at(point.value_id);
   const std::vector<double> f_x = target_logits(tape_logits(model, tape), req.targets);
-  const Tensor base = baseline_for(req.options, e).to(DType::F64);
+  const Tensor base = baseline_for(req.options, e).to(DType::F64).to(e.device());
   const Shape dims(e.shape().begin() + 1, e.shape().end());  // per-sample shape
   const size_t r = dims.size();
 
@@ -112,13 +112,16 @@ Attribution occlusion(const ExplainRequest& req) {
   const int64_t per_call = copies_per_call(model, N, nb);
   for (int64_t b0 = 0; b0 < nb; b0 += per_call) {
     const int64_t k = std::min(per_call, nb - b0);
-    Tensor pts = repeat_rows(e64, k);
-    double* p = pts.data<double>();
-    const double* bv = base.data<double>();
-    for (int64_t j = 0; j < k; ++j)
-      for (int64_t n = 0; n < N; ++n)
-        for_each_in_box(boxes[b0 + j], dims, [&](int64_t i) { p[(j * N + n) * per + i] = bv[n * per + i]; });
-    const Tensor value = pts.to(e.dtype());
+    // Copy j (rows j·N .. (j+1)·N − 1) = e with box b0 + j set to the baseline: a host-built 0/1 mask of
+    // the boxes (k, 1, per), selected on e's device.
+    std::vector<double> in_box(static_cast<size_t>(k * per), 0.0);
+    for (int64_t j = 0; j < k; ++j) for_each_in_box(boxes[b0 + j], dims, [&](int64_t i) { in_box[j * per + i] = 1.0; });
+    const Tensor mask = Tensor::from_vector({k, 1, per}, in_box).to(e.device());
+    const Tensor pts =
+        ops::where(mask, repeat_rows(base, k).reshape({k, N, per}), repeat_rows(e64, k).reshape({k, N, per}));
+    Shape pts_shape = e.shape();
+    pts_shape[0] = k * N;
+    const Tensor value = pts.reshape(pts_shape).to(e.dtype());
     const Tensor ids = point.tokens ? repeat_rows(x, k) : value;
     Tape t = forward_at(model, point, ids, value);
     const std::vector<double> f_occ = target_logits(tape_logits(model, t), repeat_targets(req.targets, k));
@@ -130,10 +133,11 @@ Attribution occlusion(const ExplainRequest& req) {
       }
     }
   }
-  Tensor attr(e.shape(), DType::F64);
+  // The mean drop per element, from host numbers (the target logits read back and the box counts).
+  std::vector<double> mean(static_cast<size_t>(N * per));
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < per; ++i) attr.set_item(n * per + i, sum[n * per + i] / count[i]);
-  Tensor out = attr.to(e.dtype());
+    for (int64_t i = 0; i < per; ++i) mean[n * per + i] = sum[n * per + i] / count[i];
+  Tensor out = Tensor::from_vector(e.shape(), mean).to(e.dtype()).to(e.device());
   if (point.tokens) {  // every embedding entry of a token holds the same mean; report it once per token
     const int64_t d = dims.back();
     out = ops::scale(sum_last_axis(out), 1.0 / static_cast<double>(d));
