@@ -138,5 +138,23 @@ LayerExampleRegistration conv_1d{{"Conv2d/1d-input", [](Rng& rng) {
                                     layer->init(rng);
                                     return LayerExample{layer, {random_tensor({2, 3, 9}, rng)}};
                                   }}};
+// Depthwise (groups = C: engine/cpu/conv_depthwise.h), as MobileNetV2's 3x3 layers, and with a channel
+// multiplier of 2, stride 2, dilation and asymmetric padding.
+LayerExampleRegistration conv_depthwise{{"Conv2d/depthwise-3x3-pad1", [](Rng& rng) {
+                                           Conv2dOptions o = Conv2dOptions::same(1, 1, 1, 3);
+                                           auto layer = std::make_shared<Conv2d>("conv", 3, 3, 3, 3, o, DType::F64);
+                                           layer->init(rng);
+                                           return LayerExample{layer, {random_tensor({2, 3, 5, 6}, rng)}};
+                                         }}};
+LayerExampleRegistration conv_depthwise_multiplier{{"Conv2d/depthwise-multiplier2-stride2-dilation", [](Rng& rng) {
+                                                      Conv2dOptions o = Conv2dOptions::same(2, 1, 1, 3);
+                                                      o.pad_right = 2;
+                                                      o.dilation_w = 2;
+                                                      o.bias = false;
+                                                      auto layer =
+                                                          std::make_shared<Conv2d>("conv", 3, 6, 3, 2, o, DType::F64);
+                                                      layer->init(rng);
+                                                      return LayerExample{layer, {random_tensor({2, 3, 7, 6}, rng)}};
+                                                    }}};
 }  // namespace
 }  // namespace xdnn

@@ -22,7 +22,8 @@
 // same bits for a sample whatever the batch around it.
 //
 // Convolutions with few taps per output (one input channel, 3x3: the first layer of an image CNN) skip
-// im2col and the GEMM in the forward pass and the weight gradient: engine/cpu/conv_direct.h.
+// im2col and the GEMM in the forward pass and the weight gradient: engine/cpu/conv_direct.h. Depthwise
+// convolutions (groups = C, any channel multiplier) take engine/cpu/conv_depthwise.h in every pass.
 //
 // Determinism across thread counts: chunks are independent and split over threads; with a single chunk
 // the GEMM itself runs in parallel, which splits output tiles and never the k sum, so both give the same
@@ -33,6 +34,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_direct.h"
 #include "engine/cpu/conv_direct_avx512.h"
 #include "engine/cpu/gemm.h"
@@ -196,6 +198,8 @@ void add_transposed(const T* gwT, const Dims& d, bool accumulate, T* gw) {
       }
 }
 
+cpu::DepthwiseShape depthwise_shape(const Dims& d) { return {d.N, d.C, d.H, d.W, d.O / d.C, d.KH, d.KW, d.OH, d.OW}; }
+
 }  // namespace
 
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g) {
@@ -233,6 +237,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
     const T* pw = w.data<T>();
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
+    if (cpu::depthwise_applies(d.C, d.O, d.G)) {
+      cpu::depthwise_forward(px, pw, pb, depthwise_shape(d), g, py);
+      return 0;
+    }
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
       // 512-bit vectors where the GEMM runs them too (same bits, conv_direct_avx512.h), else 256-bit.
       const bool wide =
@@ -293,6 +301,10 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
     const T* pg = gy.data<T>();
     const T* pw = w.data<T>();
     T* pgx = gx.data<T>();
+    if (cpu::depthwise_applies(d.C, d.O, d.G)) {
+      cpu::depthwise_backward_input(pg, pw, depthwise_shape(d), g, pgx);
+      return 0;
+    }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
       thread_local std::vector<T> colbuf, rowbuf;
       const int64_t L = S * d.P;
@@ -344,6 +356,10 @@ void backward_weight_impl(const Tensor& x, const Tensor& gy, Tensor& gw, bool ac
     const T* pg = gy.data<T>();
     T* pgw = gw.data<T>();
     T* pgb = gb ? gb->data<T>() : nullptr;
+    if (cpu::depthwise_applies(d.C, d.O, d.G)) {
+      cpu::depthwise_backward_weight(px, pg, depthwise_shape(d), g, accumulate, false, pgw, pgb);
+      return 0;
+    }
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
       direct_conv_backward_weight(px, pg, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, accumulate, pgw, pgb);
       return 0;
@@ -407,6 +423,10 @@ Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, con
     const T* px = x.data<T>();
     const T* pg = gy.data<T>();
     T* po = out.data<T>();
+    if (cpu::depthwise_applies(d.C, d.O, d.G)) {
+      cpu::depthwise_backward_weight(px, pg, depthwise_shape(d), g, false, true, po, static_cast<T*>(nullptr));
+      return 0;
+    }
     // Chunks of one sample: each sample's gradient is its own product.
     for_each_chunk(d.N, 1, [&](int64_t n, int64_t, bool parallel) {
       thread_local std::vector<T> gwTbuf;
