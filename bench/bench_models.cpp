@@ -4,6 +4,11 @@
 // the method registry (what `xdnn explain` runs). The same workloads on PyTorch + Captum / Zennit:
 // bench/models_reference.py; the ONNX files come from bench/export_models.py (not committed: 47-530 MB).
 //
+// Each case runs on the graph explain/inference_graph.h picks for it, as `xdnn run` / `xdnn explain` do:
+// BatchNorm folded into its convolution for the forward pass, saliency and IG, as exported for Grad-CAM
+// and LRP (the default exports are folded by PyTorch's exporter already; the `-bn` export of
+// `bench/export_models.py --keep-bn` is not, and its "forward-unfolded" case runs its graph as exported).
+//
 // Run:  build/bench/bench_models --models DIR [--benchmark_filter=...] [--benchmark_repetitions=N]
 // Cases whose file is missing from DIR are not registered (the program says which it skipped). Inputs
 // are uniform [0, 1) from a fixed seed; targets are i % 1000.
@@ -19,6 +24,7 @@
 
 #include "engine/error.h"
 #include "engine/random.h"
+#include "explain/inference_graph.h"
 #include "explain/method.h"
 #include "explain/registry.h"
 #include "models/load.h"
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
       {"resnet18-224.onnx", 224, {1, 16}, all},
       {"vgg11-224.onnx", 224, {1}, all},
       {"mobilenet_v2-224.onnx", 224, {1}, all},
+      {"mobilenet_v2-224-bn.onnx", 224, {1}, {"forward", "forward-unfolded"}},
   };
   for (const Workload& w : workloads) {
     const std::string path = dir + "/" + w.file;
@@ -101,9 +108,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_models: %s not found, its cases are skipped\n", path.c_str());
       continue;
     }
-    std::shared_ptr<Model> model;
+    std::shared_ptr<Model> model, folded;
     try {
       model = std::make_shared<Model>(load_onnx(path));
+      folded = std::make_shared<Model>(explain::inference_graph(*model, "run"));
     } catch (const Error& e) {
       std::fprintf(stderr, "bench_models: %s; its cases are skipped\n", e.what());
       continue;
@@ -114,7 +122,9 @@ int main(int argc, char** argv) {
         // IG-16 at 224x224 batch 16 runs 256 full-size images per call: left to batch 1.
         if (m == "integrated-gradients" && w.size == 224 && n > 1) continue;
         const std::string name = stem + "/b" + std::to_string(n) + "/" + (m == "integrated-gradients" ? "ig16" : m);
-        benchmark::RegisterBenchmark(name.c_str(), BM_Model, model, m, n, w.size)
+        const std::string method = m == "forward-unfolded" ? "forward" : m;
+        const bool fold = m != "forward-unfolded" && explain::may_fold_batchnorm(m == "forward" ? "run" : m);
+        benchmark::RegisterBenchmark(name.c_str(), BM_Model, fold ? folded : model, method, n, w.size)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }

@@ -24,6 +24,7 @@
 #include "explain/cli/commands.h"
 #include "explain/cli/resumable.h"
 #include "explain/heatmap.h"
+#include "explain/inference_graph.h"
 #include "explain/influence/influence.h"
 #include "explain/registry.h"
 #include "explain/report.h"
@@ -241,6 +242,7 @@ void run_explain(const ExplainArgs& a) {
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
+  model = explain::inference_graph(std::move(model), method.name, req.options);  // BatchNorm folded if unchanged
   req.model = &model;
   InputOptions in = a.input_options;
   in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both

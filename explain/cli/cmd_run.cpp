@@ -12,6 +12,7 @@
 #include "engine/file_io.h"
 #include "explain/assertions/assertions.h"
 #include "explain/cli/commands.h"
+#include "explain/inference_graph.h"
 #include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
@@ -55,6 +56,7 @@ void run_command(const RunOptions& o) {
   o.common.apply();
   Model model = load_checked_model(o.model, o.common.allow_nonfinite);
   if (!o.precision.empty()) set_precision(model, o.precision);
+  model = explain::inference_graph(std::move(model), "run");  // BatchNorm folded into its convolution
   model.to(device);
   std::vector<std::string> given = o.inputs;
   if (!o.input_options.text.empty()) given.insert(given.begin(), "");  // --text is the first input

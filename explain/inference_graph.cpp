@@ -1,0 +1,50 @@
+#include "explain/inference_graph.h"
+
+#include <set>
+
+namespace xdnn::explain {
+namespace {
+
+// Methods that call the model only through forward outputs and gradients with respect to its input
+// (perturbations, integrals and samples of input gradients), never through a named tensor or a
+// per-layer rule.
+const std::set<std::string> kFunctionOnlyMethods = {
+    "saliency",
+    "gradient-x-input",
+    "smoothgrad",
+    "integrated-gradients",
+    "expected-gradients",
+    "gradient-shap",
+    "occlusion",
+    "feature-ablation",
+    "shapley-values",
+    "shapley-sampling",
+    "kernel-shap",
+    "lime",
+    "rise",
+    "meaningful-perturbation",
+    "extremal-perturbation",
+    "perceptual-ball",
+    "anchors",
+    "prediction-difference",
+};
+
+// Options whose value names a tensor of the graph (prediction difference's hidden `layer`, LRP's `at`).
+const std::set<std::string> kTensorOptions = {"layer", "at"};
+
+}  // namespace
+
+bool may_fold_batchnorm(const std::string& consumer, const Options& options) {
+  if (consumer == "run") return true;
+  if (!kFunctionOnlyMethods.count(consumer)) return false;
+  for (const std::string& name : kTensorOptions)
+    if (!options.get(name, "").empty()) return false;
+  return true;
+}
+
+Model inference_graph(Model model, const std::string& consumer, const Options& options, BatchNormFoldReport* report) {
+  if (!may_fold_batchnorm(consumer, options)) return model;
+  return fold_batchnorm_for_inference(model, report);
+}
+
+}  // namespace xdnn::explain
