@@ -13,6 +13,7 @@
 // intercepts are in the Attribution's parameters ("r2", "intercept").
 #include <cmath>
 
+#include "engine/ops_fill.h"
 #include "explain/linear_solve.h"
 #include "explain/perturbation.h"
 
@@ -25,9 +26,10 @@ std::vector<uint8_t> given_coalitions(const Tensor& z, const std::string& path, 
     throw Error("--coalitions " + path + ": expected a float32 matrix (S, " + std::to_string(G) +
                 ") with one column per feature group, got " + z.describe());
   if (z.dim(0) < 1) throw Error("--coalitions " + path + ": no rows");
+  const std::vector<double> values = ops::value_vector(z);  // a small option array: checked on the host
   std::vector<uint8_t> out(z.numel());
   for (int64_t i = 0, i_end = z.numel(); i < i_end; ++i) {
-    const double v = z.item(i);
+    const double v = values[static_cast<size_t>(i)];
     if (v != 0.0 && v != 1.0)
       throw Error("--coalitions " + path + ": entry (" + std::to_string(i / G) + ", " + std::to_string(i % G) +
                   ") is " + std::to_string(v) + ", expected exactly 0 or 1");
