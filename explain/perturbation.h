@@ -98,9 +98,10 @@ struct Perturber {
   std::vector<double> coalition_scores(const std::vector<uint8_t>& Z, int64_t S, const FeatureGroups& groups) const;
 };
 
-// The rows per model call of score_copies (about 64: large enough that the per-call overhead vanishes,
-// small enough that one layer's activations stay in the cache).
-constexpr int64_t kRowsPerCall = 64;
+// The rows per model call of score_copies (about 32: large enough that the per-call overhead vanishes,
+// small enough that one layer's activations stay in the L2 cache: fashion-cnn in float64, 1 thread,
+// 100 images, expected gradients 3.8 s CPU with 100-row calls, 2.9 s with 20-row calls; RISE 1.61 vs 1.49 s).
+constexpr int64_t kRowsPerCall = 32;
 
 // The Perturber of a request: input, targets, --score, and --baseline (float inputs; a number or .npy)
 // or --pad-id (token inputs; required there, refused for float inputs).

@@ -62,6 +62,9 @@ Settings read_settings(const Options& o) {
   s.train_size = o.get_int("train-size", 60000);
   check(s.window >= 1, "--window " + std::to_string(s.window) + ": expected a patch size >= 1");
   check(s.stride >= 1, "--stride " + std::to_string(s.stride) + ": expected a stride >= 1");
+  // A stride beyond the window leaves positions in no window: their mean evidence would be 0/0 (NaN).
+  check(s.stride <= s.window, "--stride " + std::to_string(s.stride) + ": expected at most --window " +
+                                  std::to_string(s.window) + " (a larger stride leaves positions in no window)");
   check(s.samples >= 1 && s.samples <= kMaxSamples,
         "--samples " + std::to_string(s.samples) + ": expected 1.." + std::to_string(kMaxSamples) + " per patch");
   check(s.frame >= 0, "--frame " + std::to_string(s.frame) + ": expected a frame width >= 0");

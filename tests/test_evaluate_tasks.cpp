@@ -13,6 +13,7 @@
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/table.h"
 #include "explain/evaluate/tasks.h"
+#include "explain/registry.h"
 #include "explain/targets.h"
 #include "models/zoo.h"
 
@@ -146,6 +147,40 @@ TEST_CASE("evaluate tasks: method_sources equals method_source one after another
   // A required option of one method (occlusion's --window) fails before the others run.
   CHECK_THROWS_WITH_AS(method_sources(s.model, s.x, s.targets, {"saliency", "occlusion"}, {}, false),
                        doctest::Contains("--window is required by method 'occlusion'"), Error);
+}
+
+TEST_CASE("evaluate tasks: methods run in passes of a few samples give the bits of one pass") {
+  const Setup s;
+  const std::map<std::string, std::string> options = {{"smoothgrad.samples", "3"},
+                                                      {"rise.masks", "12"},
+                                                      {"shapley-sampling.samples", "2"},
+                                                      {"feature-mask", "grid:7"},
+                                                      {"anchors.max-samples", "300"},
+                                                      {"expected-gradients.steps", "4"},
+                                                      {"meaningful-perturbation.steps", "3"},
+                                                      {"prediction-difference.stride", "4"},
+                                                      {"prediction-difference.sampling", "marginal"},
+                                                      {"prediction-difference.samples", "2"}};
+  Tensor y = s.x.clone();  // a perturbed batch, as max-sensitivity's re-runs get
+  for (int64_t i = 0; i < y.numel(); ++i) y.set_item(i, y.item(i) * 0.9 + 0.05);
+  for (const char* method : {"smoothgrad", "rise", "shapley-sampling", "anchors", "expected-gradients",
+                             "meaningful-perturbation", "prediction-difference"}) {
+    const std::string name = method;
+    CAPTURE(name);
+    const AttributionSource whole = method_source(s.model, s.x, s.targets, method, options, 256);
+    const AttributionSource passes = method_source(s.model, s.x, s.targets, method, options, 2);
+    CHECK(same_bits(passes.values, whole.values));
+    CHECK(same_bits(passes.explain(s.model, y, s.targets), whole.explain(s.model, y, s.targets)));
+  }
+  // Prediction difference without --background draws patches from the other samples of the batch: cut
+  // into passes it would give other numbers, so method_source keeps its batch whole.
+  const MethodInfo& pd = find_method("prediction-difference");
+  ExplainRequest req;
+  req.model = &s.model;
+  req.input = s.x;
+  req.targets = s.targets;
+  req.options = resolve_options(pd, {{"stride", "4"}, {"samples", "2"}, {"sampling", "marginal"}});
+  CHECK_FALSE(same_bits(run_in_chunks(pd, req, 2).values, pd.run(req).values));
 }
 
 TEST_CASE("evaluate tasks: an error of one task is the error of the lowest index, whatever the timing") {

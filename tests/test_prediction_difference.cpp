@@ -251,6 +251,7 @@ TEST_CASE("prediction difference: bad options fail with one line before any work
   };
   fails({{"window", "7"}}, "--window 7: larger than the input");
   fails({{"samples", "0"}}, "--samples 0");
+  fails({{"window", "2"}, {"stride", "3"}}, "--stride 3: expected at most --window 2");
   fails({{"background", wrong}}, "--background");
   fails({{"layer", "nowhere"}}, "--layer nowhere");
   fails({{"sampling", "marginal"}}, "marginal sampling without --background");

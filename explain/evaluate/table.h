@@ -23,9 +23,13 @@ struct AttributionSource {
 
 // Runs registered method `method` on (input, targets) with those of `options` it takes (the others are
 // left to other methods, as `xdnn report --option` does); a key METHOD.NAME sets NAME for that method
-// alone and wins over NAME (`--option shapley-values.feature-mask=grid:10`).
+// alone and wins over NAME (`--option shapley-values.feature-mask=grid:10`). The method runs on
+// `samples_per_pass` samples at a time (run_in_chunks; the same bits), its re-runs too; a method whose
+// result depends on the whole batch (prediction difference without --background) in one pass.
+constexpr int64_t kEvaluateSamplesPerPass = 16;
 AttributionSource method_source(const Model& model, const Tensor& input, const std::vector<int64_t>& targets,
-                                const std::string& method, const std::map<std::string, std::string>& options);
+                                const std::string& method, const std::map<std::string, std::string>& options,
+                                int64_t samples_per_pass = kEvaluateSamplesPerPass);
 
 // For each metric in `names`: its options, from `given` those it takes plus its defaults, and the files
 // they name loaded (load_option_files: --ground-truth G.npy). Throws when a given option is taken by none of
