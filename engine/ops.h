@@ -1,8 +1,8 @@
-// ops: the engine's device boundary. Layers and explainers compute only through these functions (and
-// Tensor's own bookkeeping); each picks the implementation from the tensors' device and dtype.
-// CPU implementations live in engine/cpu/<family>.cpp (templates over float and double); the CUDA
-// backend implements the same list in kernels/<family>.cu. A new primitive lands with its CPU twin,
-// its CUDA kernel, a kernel test and a bench entry.
+// ops: what layers and explainers compute with (and Tensor's own bookkeeping). Each function checks
+// its operands' metadata once and calls the entry of the same name in the table of their device
+// (engine/backend.h): the CPU implementations in engine/cpu/<family>.cpp (templates over float and
+// double), the CUDA backend's <family>.cu twins, or the Strict test device. A new primitive lands with its
+// table entry, its CPU twin, its CUDA kernel, a kernel test and a bench entry.
 //
 // Conventions: all tensors contiguous; float ops accept F32 or F64 (all operands the same dtype);
 // results are new tensors unless the name ends in _inplace / _into.

@@ -1,8 +1,8 @@
 // Fills, masks, seeds and path points: the small primitives that layers and explainers used to build with
 // host loops (data<T>(), item, set_item), so that they run where their tensors live (issue 17, item 2).
 // Part of the ops:: device boundary of engine/ops.h (same conventions), in its own header so that adding
-// to it rebuilds only its users. CPU: engine/cpu/fill.cpp; CUDA: kernels/fill.cu, whose per-element
-// bodies (kernels/fill_body.h) are tested on the host in tests/test_ops_fill.cpp.
+// to it rebuilds only its users. CPU: engine/cpu/fill.cpp; CUDA: the CUDA backend's fill.cu, whose per-element
+// bodies (fill_body.h) are tested on the host in tests/test_ops_fill.cpp.
 #pragma once
 #include <cstdint>
 #include <vector>

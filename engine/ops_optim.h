@@ -2,7 +2,7 @@
 // parameters live. Semantics of torch.optim.SGD / Adam (1.13, single-tensor path), written out in
 // models/train/optim.h; scalars are cast to the parameter dtype first, as PyTorch's CPU kernels do.
 // Part of the ops:: device boundary (engine/ops.h), in its own header so that adding it rebuilds only
-// its users. CPU: engine/cpu/optim.cpp; CUDA: kernels/optim.cu (bodies: kernels/optim_body.h, tested on
+// its users. CPU: engine/cpu/optim.cpp; CUDA: the CUDA backend's optim.cu (bodies: optim_body.h, tested on
 // the host in tests/test_ops_optim.cpp).
 #pragma once
 #include <cstdint>

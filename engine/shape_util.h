@@ -1,4 +1,4 @@
-// Shape arithmetic shared by the CPU ops (engine/cpu/) and their CUDA twins (kernels/): one copy of each
+// Shape arithmetic shared by the CPU ops (engine/cpu/) and their CUDA twins: one copy of each
 // rule, so that both backends accept the same shapes and fail with the same message.
 #pragma once
 #include <cstdint>

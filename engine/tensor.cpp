@@ -4,8 +4,9 @@
 #include <cstring>
 #include <sstream>
 
+#include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn {
 
@@ -21,7 +22,17 @@ const char* dtype_name(DType d) {
   return "?";
 }
 
-const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::CPU:
+      return "cpu";
+    case Device::CUDA:
+      return "cuda";
+    case Device::Strict:
+      return "strict";
+  }
+  return "?";
+}
 
 size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 8; }
 
@@ -37,14 +48,13 @@ std::string shape_str(const Shape& s) {
 int64_t shape_numel(const Shape& s) { return checked_numel(s, "tensor"); }
 
 Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), device(dev) {
-  if (dev == Device::CUDA) {
-    if constexpr (cuda::kBuilt) {
-      ptr = cuda::pool_allocate(nbytes);
-      if (zero_fill) cuda::zero_bytes(ptr, nbytes);
-      return;
-    }
-    throw Error("a CUDA tensor was requested, but this xdnn was built without the CUDA backend",
-                "reconfigure with `meson setup -Dcuda=enabled` (needs nvcc in /usr/local/cuda)");
+  if (dev != Device::CPU) {
+    const Backend* b = find_backend(dev);
+    if (!b)
+      throw Error("a CUDA tensor was requested, but this xdnn was built without the CUDA backend",
+                  "reconfigure with `meson setup -Dcuda=enabled` (needs nvcc in /usr/local/cuda)");
+    ptr = b->allocate(nbytes, zero_fill);
+    return;
   }
   size_t rounded = (nbytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
@@ -53,9 +63,13 @@ Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), dev
   if (zero_fill) std::memset(ptr, 0, rounded);
 }
 
+Storage::Storage(std::shared_ptr<Storage> viewed, Device dev)
+    : ptr(viewed->ptr), bytes(viewed->bytes), device(dev), owner(std::move(viewed)) {}
+
 Storage::~Storage() {
-  if (device == Device::CUDA) {
-    if constexpr (cuda::kBuilt) cuda::pool_release(ptr);
+  if (owner) return;  // a view: the block is the owner's
+  if (device != Device::CPU) {
+    if (const Backend* b = find_backend(device)) b->release(ptr);
     return;
   }
   std::free(ptr);
@@ -115,36 +129,42 @@ int64_t Tensor::dim(int i) const {
 
 Device Tensor::device() const { return storage_ ? storage_->device : Device::CPU; }
 
-// Host access to a GPU tensor: one line naming it and what to do.
-static void throw_not_on_host(const Tensor& t) {
+// Host access to a device tensor: one line naming it, the accessor, the caller and what to do.
+[[noreturn]] static void throw_not_on_host(const Tensor& t, const char* accessor, const char* file, int line) {
+  if (t.device() == Device::Strict)
+    throw Error(std::string(accessor) + " on strict tensor " + t.describe() + " at " +
+                CheckMessage("", file, line).place() +
+                ": host code may not read device memory (compute through ops::)");
   throw Error("tensor " + t.describe() + " is not in host memory: copy it to the CPU first (.to(Device::CPU))");
 }
 
 template <class T>
-T* Tensor::data() {
+T* Tensor::data(const char* file, int line) {
   if (dtype_of<T>() != dtype_)
     throw Error(std::string("tensor is ") + dtype_name(dtype_) + ", accessed as " + dtype_name(dtype_of<T>()));
   if (!storage_) throw Error("access to an undefined tensor");
-  if (storage_->device != Device::CPU) throw_not_on_host(*this);
+  if (storage_->device != Device::CPU) throw_not_on_host(*this, "data()", file, line);
   return static_cast<T*>(storage_->ptr) + offset_;
 }
 template <class T>
-const T* Tensor::data() const {
-  return const_cast<Tensor*>(this)->data<T>();
+const T* Tensor::data(const char* file, int line) const {
+  return const_cast<Tensor*>(this)->data<T>(file, line);
 }
-template float* Tensor::data<float>();
-template double* Tensor::data<double>();
-template int64_t* Tensor::data<int64_t>();
-template const float* Tensor::data<float>() const;
-template const double* Tensor::data<double>() const;
-template const int64_t* Tensor::data<int64_t>() const;
+template float* Tensor::data<float>(const char*, int);
+template double* Tensor::data<double>(const char*, int);
+template int64_t* Tensor::data<int64_t>(const char*, int);
+template const float* Tensor::data<float>(const char*, int) const;
+template const double* Tensor::data<double>(const char*, int) const;
+template const int64_t* Tensor::data<int64_t>(const char*, int) const;
 
-void* Tensor::raw_data() {
+void* Tensor::raw_data(const char* file, int line) {
   if (!storage_) throw Error("access to an undefined tensor");
-  if (storage_->device != Device::CPU) throw_not_on_host(*this);
+  if (storage_->device != Device::CPU) throw_not_on_host(*this, "raw_data()", file, line);
   return static_cast<char*>(storage_->ptr) + offset_ * dtype_size(dtype_);
 }
-const void* Tensor::raw_data() const { return const_cast<Tensor*>(this)->raw_data(); }
+const void* Tensor::raw_data(const char* file, int line) const {
+  return const_cast<Tensor*>(this)->raw_data(file, line);
+}
 
 template <class T>
 T* Tensor::device_data() {
@@ -169,8 +189,9 @@ void* Tensor::raw_device_data() {
 }
 const void* Tensor::raw_device_data() const { return const_cast<Tensor*>(this)->raw_device_data(); }
 
-double Tensor::item(int64_t i) const {
+double Tensor::item(int64_t i, const char* file, int line) const {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  if (device() == Device::Strict) throw_not_on_host(*this, "item()", file, line);
   if (device() != Device::CPU) return slice_element(i).to(Device::CPU).item(0);
   switch (dtype_) {
     case DType::F32:
@@ -183,8 +204,9 @@ double Tensor::item(int64_t i) const {
   return 0;
 }
 
-void Tensor::set_item(int64_t i, double v) {
+void Tensor::set_item(int64_t i, double v, const char* file, int line) {
   if (i < 0 || i >= numel()) throw Error("item index " + std::to_string(i) + " out of range " + describe());
+  if (device() == Device::Strict) throw_not_on_host(*this, "set_item()", file, line);
   if (device() != Device::CPU) {
     Tensor one({1}, dtype_);
     one.set_item(0, v);
@@ -275,19 +297,20 @@ Tensor Tensor::to(DType d) const {
 void Tensor::copy_from(const Tensor& src) {
   if (src.numel() != numel() || src.dtype() != dtype_)
     throw Error("copy_from: " + src.describe() + " into " + describe());
+  if (device() != Device::CPU && src.device() != Device::CPU && device() != src.device()) {
+    copy_from(src.to(Device::CPU));  // between two devices: through the host
+    return;
+  }
   if (device() != Device::CPU || src.device() != Device::CPU) {
-    if constexpr (cuda::kBuilt)
-      cuda::copy_bytes(raw_device_data(), device(), src.raw_device_data(), src.device(), numel() * dtype_size(dtype_));
+    backend(device() != Device::CPU ? device() : src.device())
+        .copy_bytes(raw_device_data(), device(), src.raw_device_data(), src.device(), numel() * dtype_size(dtype_));
     return;
   }
   if (numel()) std::memcpy(raw_data(), src.raw_data(), numel() * dtype_size(dtype_));
 }
 
 void Tensor::fill(double v) {
-  if (device() != Device::CPU) {
-    if constexpr (cuda::kBuilt) cuda::fill(*this, v);
-    return;
-  }
+  if (device() != Device::CPU) return backend(device()).fill(*this, v);
   int64_t n = numel();
   switch (dtype_) {
     case DType::F32: {
@@ -313,7 +336,16 @@ void Tensor::fill(double v) {
 
 std::string Tensor::describe() const {
   if (!defined()) return "undefined tensor";
-  return std::string(dtype_name(dtype_)) + " " + shape_str(shape_) + (device() == Device::CUDA ? " on cuda" : "");
+  return std::string(dtype_name(dtype_)) + " " + shape_str(shape_) +
+         (device() == Device::CPU ? "" : std::string(" on ") + device_name(device()));
+}
+
+Tensor Tensor::viewed_on(Device d) const {
+  if (!defined() || storage_->device == d) return *this;
+  Tensor t = *this;
+  const std::shared_ptr<Storage>& root = storage_->owner ? storage_->owner : storage_;
+  t.storage_ = root->device == d ? root : std::make_shared<Storage>(root, d);
+  return t;
 }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {

@@ -1,12 +1,12 @@
 // The CUDA backend's internals, for kernels/*.cu and kernels/*.cpp only (includes cuda_runtime.h).
 //
 // ===== Conventions (read before adding a kernel) ========================================================
-// 1. Dispatch. The public ops:: function in engine/cpu/<family>.cpp stays the entry point. Its first line
-//    hands CUDA operands to the backend:
-//        if constexpr (cuda::kBuilt) if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);
-//    (include "kernels/cuda_ops.h"). The cuda:: function has the ops:: signature, is declared in
-//    kernels/cuda_ops.h and defined in kernels/<family>.cu. It first calls expect_cuda() on every operand
-//    (mixed devices -> one-line error), then does the same checks as the CPU op, with the same messages.
+// 1. Dispatch. The public ops:: function (engine/cpu/<family>.cpp) checks the operands' metadata, then
+//    calls the entry of the table of their device (engine/backend.h). The CUDA entry is the cuda::
+//    function of the same name and signature, declared in kernels/cuda_ops.h, defined in
+//    kernels/<family>.cu and listed in kernels/cuda_table.cpp. A new op: an entry in engine/backend.h,
+//    its CPU twin (engine/cpu/), its cuda:: function here and its line in cuda_table.cpp. Checks that need
+//    the tensors' values (labels or ids in range) are the backend's, on the device's copy.
 // 2. Kernel bodies are testable on the CPU. The per-element (or per-line) work is a small struct in
 //    kernels/<family>_body.h with the arguments as fields and
 //        XDNN_HOST_DEVICE void operator()(int64_t i) const;

@@ -1,11 +1,12 @@
-// The CUDA backend's Tensor-level interface: what engine/ and the CLI may call. Plain C++ (no CUDA
-// headers), so every TU can include it in both builds; the definitions exist only when the backend is
-// built (kernels/meson.build, XDNN_HAVE_CUDA=1). Callers name cuda:: functions only inside
-// `if constexpr (cuda::kBuilt)`: a discarded statement needs no definition ([basic.def.odr]), so the
-// CPU-only build has no stub file. The conventions for writing kernels are in kernels/cuda_backend.h.
+// The CUDA backend's op implementations and device services, for kernels/ and for tests of kernel bodies.
+// Plain C++ (no CUDA headers). The definitions exist only when the backend is built (kernels/meson.build,
+// XDNN_HAVE_CUDA=1); kernels/cuda_table.cpp then registers them as the CUDA table of engine/backend.h,
+// which is the only way engine/ and everything above reach them. The conventions for writing kernels are
+// in kernels/cuda_backend.h.
 //
 // Every op here has the signature and semantics of the ops:: function of the same name (engine/ops.h),
-// takes tensors that are all on Device::CUDA and returns tensors on Device::CUDA.
+// takes tensors that are all on Device::CUDA and returns tensors on Device::CUDA; ops:: has checked the
+// operands' dtypes, shapes and devices before it calls the table.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,22 +23,6 @@
 namespace xdnn::cuda {
 
 inline constexpr bool kBuilt = XDNN_HAVE_CUDA != 0;
-
-// The guard at the top of an ops:: function: true when any operand lives on the GPU.
-template <class... Ts>
-bool any_on_cuda(const Ts&... ts) {
-  return ((ts.device() == Device::CUDA) || ...);
-}
-
-// ---- both builds (kernels/device.cpp) ------------------------------------------------------------------
-// "cpu" or "cuda" -> Device; for "cuda" checks that the backend is built and a device is present, else
-// throws one line saying which and what to do. `what` names the option ("--device").
-Device select_device(const std::string& name, const char* what);
-// For commands that do not run on the GPU yet: select_device(name, "--device"), then for cuda an Error
-// saying that `command` runs on the CPU only for now (never a silent fall-back to the CPU).
-void require_cpu_command(const std::string& name, const char* command);
-// The text of `xdnn --version`: version, backends compiled in (library versions), devices found.
-std::string version_text(const std::string& version);
 
 // ---- devices (kernels/cuda_backend.cpp) ------------------------------------------------------------------
 struct DeviceInfo {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/cuda_ops.h"
@@ -46,7 +47,7 @@ TEST_CASE("cuda: availability (prints why GPU tests are skipped) and the --devic
   if (no_gpu()) {
     MESSAGE("CUDA tests are skipped: " << no_gpu_reason());
     try {
-      cuda::select_device("cuda", "--device");
+      select_device("cuda", "--device");
       FAIL("--device cuda succeeded without a GPU");
     } catch (const Error& e) {
       const std::string what = e.what();
@@ -56,11 +57,11 @@ TEST_CASE("cuda: availability (prints why GPU tests are skipped) and the --devic
     }
     CHECK_THROWS_AS(Tensor({2}, DType::F32, Device::CUDA), Error);
   } else {
-    CHECK(cuda::select_device("cuda", "--device") == Device::CUDA);
+    CHECK(select_device("cuda", "--device") == Device::CUDA);
   }
-  CHECK(cuda::select_device("cpu", "--device") == Device::CPU);
-  CHECK_THROWS_AS(cuda::select_device("tpu", "--device"), Error);
-  const std::string v = cuda::version_text("0.1.0");
+  CHECK(select_device("cpu", "--device") == Device::CPU);
+  CHECK_THROWS_AS(select_device("tpu", "--device"), Error);
+  const std::string v = version_text("0.1.0");
   CHECK(v.find("backends: cpu") != std::string::npos);
   if constexpr (cuda::kBuilt) CHECK(v.find("cuBLAS") != std::string::npos);
 }

@@ -4,10 +4,11 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -38,9 +39,11 @@ Tensor map2(const Tensor& a, const Tensor& b, const char* what, F f) {
 }  // namespace
 
 Tensor leaky_relu(const Tensor& x, double slope) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::leaky_relu(x, slope);
   expect_float(x, "leaky_relu");
+  return backend_of("leaky_relu", x).leaky_relu(x, slope);
+}
+
+static Tensor cpu_leaky_relu(const Tensor& x, double slope) {
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -56,8 +59,10 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 }
 
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool positive_grad_only) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, g)) return cuda::leaky_relu_backward(x, g, slope, positive_grad_only);
+  return backend_of("leaky_relu_backward", x, g).leaky_relu_backward(x, g, slope, positive_grad_only);
+}
+
+static Tensor cpu_leaky_relu_backward(const Tensor& x, const Tensor& g, double slope, bool positive_grad_only) {
   return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T a = static_cast<T>(slope);
@@ -96,9 +101,11 @@ inline uint64_t positive_bits(V x) {  // by value: clang drops the lane type's a
 // Words of 64 elements; each word is written by one thread (the split is over words).
 Tensor relu_with_mask(const Tensor& x, Tensor& mask) {
   mask = Tensor();
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::unary(Unary::Relu, x);
   expect_float(x, "relu_with_mask");
+  return backend_of("relu_with_mask", x).relu_with_mask(x, mask);
+}
+
+static Tensor cpu_relu_with_mask(const Tensor& x, Tensor& mask) {
   const int64_t n = x.numel(), words = (n + 63) / 64;
   Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element and bit written below
   mask = Tensor::empty({words}, DType::I64);
@@ -139,6 +146,12 @@ Tensor relu_backward_mask(const Tensor& mask, const Tensor& g, bool positive_gra
   if (!mask.defined() || mask.dtype() != DType::I64 || mask.numel() != words)
     throw Error("relu_backward_mask: mask " + (mask.defined() ? mask.describe() : std::string("undefined")) +
                 " does not fit gradient " + g.describe() + " (expected int64 (" + std::to_string(words) + "))");
+  const Backend& b = backend_of("relu_backward_mask", mask, g);
+  return require_entry(b.relu_backward_mask, b, "relu_backward_mask")(mask, g, positive_grad_only);
+}
+
+static Tensor cpu_relu_backward_mask(const Tensor& mask, const Tensor& g, bool positive_grad_only) {
+  const int64_t n = g.numel(), words = (n + 63) / 64;
   Tensor out = Tensor::empty(g.shape(), g.dtype());
   const uint64_t* pm = reinterpret_cast<const uint64_t*>(mask.data<int64_t>());
   dispatch_float(g.dtype(), [&](auto zero) {
@@ -180,17 +193,19 @@ Tensor relu_backward_mask(const Tensor& mask, const Tensor& g, bool positive_gra
 }
 
 Tensor sigmoid_backward(const Tensor& y, const Tensor& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, g)) return cuda::sigmoid_backward(y, g);
+  return backend_of("sigmoid_backward", y, g).sigmoid_backward(y, g);
+}
+
+static Tensor cpu_sigmoid_backward(const Tensor& y, const Tensor& g) {
   return dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map2(y, g, "sigmoid_backward", [](T yv, T gv) { return gv * yv * (T(1) - yv); });
   });
 }
 
-Tensor tanh_backward(const Tensor& y, const Tensor& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, g)) return cuda::tanh_backward(y, g);
+Tensor tanh_backward(const Tensor& y, const Tensor& g) { return backend_of("tanh_backward", y, g).tanh_backward(y, g); }
+
+static Tensor cpu_tanh_backward(const Tensor& y, const Tensor& g) {
   return dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map2(y, g, "tanh_backward", [](T yv, T gv) { return gv * (T(1) - yv * yv); });
@@ -209,6 +224,16 @@ Tensor dropout_mask(const Shape& shape, double p, Rng& rng, DType dtype) {
     return 0;
   });
   return m;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_activations(Backend& b) {
+  b.leaky_relu = cpu_leaky_relu;
+  b.leaky_relu_backward = cpu_leaky_relu_backward;
+  b.relu_with_mask = cpu_relu_with_mask;
+  b.relu_backward_mask = cpu_relu_backward_mask;
+  b.sigmoid_backward = cpu_sigmoid_backward;
+  b.tanh_backward = cpu_tanh_backward;
 }
 
 }  // namespace xdnn::ops

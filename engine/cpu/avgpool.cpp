@@ -3,11 +3,12 @@
 // results do not depend on the thread count.
 #include <algorithm>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/pool_common.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -39,9 +40,11 @@ int64_t window_divisor(const Pool2dGeometry& g, PoolDivisor div, int64_t H, int6
 }  // namespace
 
 Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::avgpool2d_forward(x, g, div);
   check_pool(x, g, "avgpool2d_forward");
+  return backend_of("avgpool2d_forward", x).avgpool2d_forward(x, g, div);
+}
+
+static Tensor cpu_avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor div) {
   const Shape ys = pool2d_output_shape(x.shape(), g);
   const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
   Tensor y(ys, x.dtype());
@@ -73,9 +76,11 @@ Tensor avgpool2d_forward(const Tensor& x, const Pool2dGeometry& g, PoolDivisor d
 }
 
 Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy)) return cuda::avgpool2d_backward(gy, x_shape, g, div);
   expect_float(gy, "avgpool2d_backward");
+  return backend_of("avgpool2d_backward", gy).avgpool2d_backward(gy, x_shape, g, div);
+}
+
+static Tensor cpu_avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGeometry& g, PoolDivisor div) {
   const Shape ys = pool2d_output_shape(x_shape, g);
   expect_shape(gy, ys, "avgpool2d_backward gradient");
   const int64_t H = x_shape[2], W = x_shape[3], OH = ys[2], OW = ys[3];
@@ -104,6 +109,12 @@ Tensor avgpool2d_backward(const Tensor& gy, const Shape& x_shape, const Pool2dGe
     return 0;
   });
   return gx;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_avgpool(Backend& b) {
+  b.avgpool2d_forward = cpu_avgpool2d_forward;
+  b.avgpool2d_backward = cpu_avgpool2d_backward;
 }
 
 }  // namespace xdnn::ops

@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -31,9 +32,9 @@ void expect_channels(const Tensor& t, int64_t C, const Tensor& x, const char* wh
 
 }  // namespace
 
-std::vector<Tensor> batchnorm_stats(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::batchnorm_stats(x);
+std::vector<Tensor> batchnorm_stats(const Tensor& x) { return backend_of("batchnorm_stats", x).batchnorm_stats(x); }
+
+static std::vector<Tensor> cpu_batchnorm_stats(const Tensor& x) {
   const View v = view_of(x, "batchnorm_stats");
   Tensor mean({v.C}, x.dtype()), var({v.C}, x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -65,8 +66,11 @@ std::vector<Tensor> batchnorm_stats(const Tensor& x) {
 
 Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& gamma,
                          const Tensor& beta, double eps) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, mean, var, gamma, beta)) return cuda::batchnorm_forward(x, mean, var, gamma, beta, eps);
+  return backend_of("batchnorm_forward", x, mean, var, gamma, beta).batchnorm_forward(x, mean, var, gamma, beta, eps);
+}
+
+static Tensor cpu_batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& gamma,
+                                    const Tensor& beta, double eps) {
   const View v = view_of(x, "batchnorm_forward");
   expect_channels(mean, v.C, x, "batchnorm_forward mean");
   expect_channels(var, v.C, x, "batchnorm_forward var");
@@ -96,9 +100,13 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& mean, const Tensor& var,
 
 std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& var,
                                        const Tensor& gamma, double eps, bool batch_stats, bool per_example) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, x, mean, var, gamma))
-      return cuda::batchnorm_backward(gy, x, mean, var, gamma, eps, batch_stats, per_example);
+  return backend_of("batchnorm_backward", gy, x, mean, var, gamma)
+      .batchnorm_backward(gy, x, mean, var, gamma, eps, batch_stats, per_example);
+}
+
+static std::vector<Tensor> cpu_batchnorm_backward(const Tensor& gy, const Tensor& x, const Tensor& mean,
+                                                  const Tensor& var, const Tensor& gamma, double eps, bool batch_stats,
+                                                  bool per_example) {
   const View v = view_of(x, "batchnorm_backward");
   expect_same_dtype(gy, x, "batchnorm_backward");
   expect_shape(gy, x.shape(), "batchnorm_backward gradient");
@@ -149,6 +157,13 @@ std::vector<Tensor> batchnorm_backward(const Tensor& gy, const Tensor& x, const 
     return 0;
   });
   return {dx, dgamma, dbeta};
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_batchnorm(Backend& b) {
+  b.batchnorm_stats = cpu_batchnorm_stats;
+  b.batchnorm_forward = cpu_batchnorm_forward;
+  b.batchnorm_backward = cpu_batchnorm_backward;
 }
 
 }  // namespace xdnn::ops

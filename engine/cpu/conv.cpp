@@ -34,6 +34,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_direct.h"
 #include "engine/cpu/conv_direct_avx512.h"
@@ -43,7 +45,6 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -222,9 +223,11 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, w)) return cuda::conv2d_forward(x, w, b, g);
   check_conv_args(x, w, g, "conv2d_forward");
+  return backend_of("conv2d_forward", x, w).conv2d_forward(x, w, b, g);
+}
+
+static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
   if (b.defined()) {
     expect_same_dtype(x, b, "conv2d_forward bias");
     expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
@@ -284,8 +287,6 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 }
 
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, w)) return cuda::conv2d_backward_input(gy, w, x_shape, g);
   expect_float(gy, "conv2d_backward_input");
   expect_same_dtype(gy, w, "conv2d_backward_input");
   if (x_shape.size() != 4 || w.ndim() != 4)
@@ -293,6 +294,11 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_s
   if (g.groups < 1 || w.dim(0) % g.groups != 0 || w.dim(1) * g.groups != x_shape[1])
     throw Error("conv2d_backward_input: " + std::to_string(g.groups) + " groups do not fit x " + shape_str(x_shape) +
                 " and w " + w.describe());
+  return backend_of("conv2d_backward_input", gy, w).conv2d_backward_input(gy, w, x_shape, g);
+}
+
+static Tensor cpu_conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape,
+                                        const Conv2dGeometry& g) {
   const Dims d = conv_dims(x_shape, w.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_input gradient");
   Tensor gx = Tensor::empty(x_shape, gy.dtype());  // every element written (GEMM or col2im)
@@ -389,26 +395,33 @@ void backward_weight_impl(const Tensor& x, const Tensor& gy, Tensor& gw, bool ac
 }  // namespace
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, gy, gw)) return cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
+  return backend_of("conv2d_backward_weight", x, gy, gw).conv2d_backward_weight(x, gy, gw, accumulate, g);
+}
+
+static void cpu_conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate,
+                                       const Conv2dGeometry& g) {
   backward_weight_impl(x, gy, gw, accumulate, nullptr, g);
 }
 
 void conv2d_backward_weight_bias(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor& gb,
                                  const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, gy, gw, gb)) {
-      cuda::conv2d_backward_weight(x, gy, gw, accumulate, g);
-      return add_inplace(gb, cuda::conv2d_backward_bias(gy, false));
-    }
+  return backend_of("conv2d_backward_weight_bias", x, gy, gw, gb)
+      .conv2d_backward_weight_bias(x, gy, gw, accumulate, gb, g);
+}
+
+static void cpu_conv2d_backward_weight_bias(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor& gb,
+                                            const Conv2dGeometry& g) {
   backward_weight_impl(x, gy, gw, accumulate, &gb, g);
 }
 
 Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                           const Conv2dGeometry& g) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, gy)) return cuda::conv2d_backward_weight_per_example(x, gy, w_shape, g);
   if (w_shape.size() != 4) throw Error("conv2d_backward_weight_per_example: weight shape " + shape_str(w_shape));
+  return backend_of("conv2d_backward_weight_per_example", x, gy).conv2d_backward_weight_per_example(x, gy, w_shape, g);
+}
+
+static Tensor cpu_conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                                                     const Conv2dGeometry& g) {
   Tensor gw_like(w_shape, x.dtype());
   check_conv_args(x, gw_like, g, "conv2d_backward_weight_per_example");
   expect_same_dtype(x, gy, "conv2d_backward_weight_per_example");
@@ -440,10 +453,12 @@ Tensor conv2d_backward_weight_per_example(const Tensor& x, const Tensor& gy, con
 }
 
 Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy)) return cuda::conv2d_backward_bias(gy, per_example);
   expect_float(gy, "conv2d_backward_bias");
   if (gy.ndim() != 4) throw Error("conv2d_backward_bias: expected (N, O, OH, OW), got " + gy.describe());
+  return backend_of("conv2d_backward_bias", gy).conv2d_backward_bias(gy, per_example);
+}
+
+static Tensor cpu_conv2d_backward_bias(const Tensor& gy, bool per_example) {
   const int64_t N = gy.dim(0), O = gy.dim(1), P = gy.dim(2) * gy.dim(3);
   Tensor out = per_example ? Tensor({N, O}, gy.dtype()) : Tensor({O}, gy.dtype());
   dispatch_float(gy.dtype(), [&](auto zero) {
@@ -478,6 +493,16 @@ Tensor conv2d_backward_bias(const Tensor& gy, bool per_example) {
     return 0;
   });
   return out;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_conv(Backend& b) {
+  b.conv2d_forward = cpu_conv2d_forward;
+  b.conv2d_backward_input = cpu_conv2d_backward_input;
+  b.conv2d_backward_weight = cpu_conv2d_backward_weight;
+  b.conv2d_backward_weight_bias = cpu_conv2d_backward_weight_bias;
+  b.conv2d_backward_weight_per_example = cpu_conv2d_backward_weight_per_example;
+  b.conv2d_backward_bias = cpu_conv2d_backward_bias;
 }
 
 }  // namespace xdnn::ops

@@ -3,10 +3,11 @@
 // order, so their sums do not depend on the thread count.
 #include <cstring>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -42,9 +43,12 @@ void check_rank(const Tensor& x, size_t n, const char* what) {
 
 Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
                      const Shape& out_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::strided_slice(x, starts, steps, out_shape);
   check_rank(x, starts.size(), "slice");
+  return backend_of("strided_slice", x).strided_slice(x, starts, steps, out_shape);
+}
+
+static Tensor cpu_strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
+                                const Shape& out_shape) {
   const Shape xs = x.strides();
   int64_t base = 0;
   std::vector<int64_t> stride(starts.size());
@@ -62,8 +66,11 @@ Tensor strided_slice(const Tensor& x, const std::vector<int64_t>& starts, const 
 
 Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
                               const Shape& x_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy)) return cuda::strided_slice_backward(gy, starts, steps, x_shape);
+  return backend_of("strided_slice_backward", gy).strided_slice_backward(gy, starts, steps, x_shape);
+}
+
+static Tensor cpu_strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& starts,
+                                         const std::vector<int64_t>& steps, const Shape& x_shape) {
   Tensor gx(x_shape, gy.dtype());
   const Shape xs = gx.strides();
   int64_t base = 0;
@@ -81,9 +88,11 @@ Tensor strided_slice_backward(const Tensor& gy, const std::vector<int64_t>& star
 }
 
 Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::transpose_axes(x, perm);
   check_rank(x, perm.size(), "transpose");
+  return backend_of("transpose_axes", x).transpose_axes(x, perm);
+}
+
+static Tensor cpu_transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
   const PermutedShape permuted = permuted_shape(x, perm);
   const Shape& out = permuted.shape;
   const std::vector<int64_t>& stride = permuted.source_strides;
@@ -96,8 +105,10 @@ Tensor transpose_axes(const Tensor& x, const std::vector<int64_t>& perm) {
 }
 
 Tensor concat_axis(const std::vector<Tensor>& xs, int64_t axis) {
-  if constexpr (cuda::kBuilt)
-    if (!xs.empty() && cuda::any_on_cuda(xs[0])) return cuda::concat_axis(xs, axis);
+  return backend_of("concat_axis", xs).concat_axis(xs, axis);
+}
+
+static Tensor cpu_concat_axis(const std::vector<Tensor>& xs, int64_t axis) {
   const Shape out = concat_shape(xs, axis);
   const Tensor& a = xs[0];
   Tensor y(out, a.dtype());
@@ -178,10 +189,13 @@ void pad_walk(const std::vector<std::vector<int64_t>>& maps, const Shape& xs, Fn
 
 Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe, PadMode mode,
                 double value) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::pad_axes(x, pb, pe, mode, value);
   check_rank(x, pb.size(), "pad");
   check_rank(x, pe.size(), "pad");
+  return backend_of("pad_axes", x).pad_axes(x, pb, pe, mode, value);
+}
+
+static Tensor cpu_pad_axes(const Tensor& x, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe,
+                           PadMode mode, double value) {
   const auto maps = pad_maps(x.shape(), pb, pe, mode);
   Shape out(x.ndim());
   for (int d = 0; d < x.ndim(); ++d) out[d] = static_cast<int64_t>(maps[d].size());
@@ -198,9 +212,12 @@ Tensor pad_axes(const Tensor& x, const std::vector<int64_t>& pb, const std::vect
 
 Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe, PadMode mode,
                          const Shape& x_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy)) return cuda::pad_axes_backward(gy, pb, pe, mode, x_shape);
   expect_float(gy, "pad backward");
+  return backend_of("pad_axes_backward", gy).pad_axes_backward(gy, pb, pe, mode, x_shape);
+}
+
+static Tensor cpu_pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pb, const std::vector<int64_t>& pe,
+                                    PadMode mode, const Shape& x_shape) {
   const auto maps = pad_maps(x_shape, pb, pe, mode);
   Tensor gx(x_shape, gy.dtype());
   const Shape xs = gx.strides();
@@ -217,10 +234,12 @@ Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pb, const
 }
 
 Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(data, indices)) return cuda::gather_axis(data, indices, axis);
   if (indices.dtype() != DType::I64) throw Error("gather: indices must be int64, got " + indices.describe());
   if (axis < 0 || axis >= data.ndim()) throw Error("gather: axis out of range for " + data.describe());
+  return backend_of("gather_axis", data, indices).gather_axis(data, indices, axis);
+}
+
+static Tensor cpu_gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
   const int64_t A = data.dim(static_cast<int>(axis));
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= data.dim(d);
@@ -247,9 +266,11 @@ Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
 }
 
 Tensor gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axis, const Shape& data_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, indices)) return cuda::gather_axis_backward(gy, indices, axis, data_shape);
   expect_float(gy, "gather backward");
+  return backend_of("gather_axis_backward", gy, indices).gather_axis_backward(gy, indices, axis, data_shape);
+}
+
+static Tensor cpu_gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axis, const Shape& data_shape) {
   Tensor gx(data_shape, gy.dtype());
   const int64_t A = data_shape[axis];
   int64_t outer = 1, inner = 1;
@@ -269,6 +290,18 @@ Tensor gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axi
     return 0;
   });
   return gx;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_data_movement(Backend& b) {
+  b.strided_slice = cpu_strided_slice;
+  b.strided_slice_backward = cpu_strided_slice_backward;
+  b.transpose_axes = cpu_transpose_axes;
+  b.concat_axis = cpu_concat_axis;
+  b.pad_axes = cpu_pad_axes;
+  b.pad_axes_backward = cpu_pad_axes_backward;
+  b.gather_axis = cpu_gather_axis;
+  b.gather_axis_backward = cpu_gather_axis_backward;
 }
 
 }  // namespace xdnn::ops

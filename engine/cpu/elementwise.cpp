@@ -5,10 +5,11 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -175,9 +176,11 @@ void with_binary(Binary op, const F& f) {
 }  // namespace
 
 Tensor unary(Unary op, const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::unary(op, x);
   expect_float(x, "unary op");
+  return backend_of("unary", x).unary(op, x);
+}
+
+static Tensor cpu_unary(Unary op, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -194,11 +197,13 @@ Tensor unary(Unary op, const Tensor& x) {
 }
 
 Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(a, b)) return cuda::binary(op, a, b);
   expect_float(a, "binary op");
   expect_float(b, "binary op");
   expect_same_dtype(a, b, "binary op");
+  return backend_of("binary", a, b).binary(op, a, b);
+}
+
+static Tensor cpu_binary(Binary op, const Tensor& a, const Tensor& b) {
   Shape out_shape = a.shape() == b.shape() ? a.shape() : broadcast_shape(a.shape(), b.shape());
   Tensor y = Tensor::empty(out_shape, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
@@ -265,9 +270,11 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
 
 Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(g)) return cuda::sum_to_shape(g, shape);
   expect_float(g, "sum_to_shape");
+  return backend_of("sum_to_shape", g).sum_to_shape(g, shape);
+}
+
+static Tensor cpu_sum_to_shape(const Tensor& g, const Shape& shape) {
   const size_t n = g.shape().size();
   if (shape.size() > n) throw Error("sum_to_shape: " + shape_str(shape) + " is not broadcastable to " + g.describe());
   Tensor out(shape, g.dtype());
@@ -292,9 +299,11 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
 }
 
 Tensor scale(const Tensor& x, double a) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::scale(x, a);
   expect_float(x, "scale");
+  return backend_of("scale", x).scale(x, a);
+}
+
+static Tensor cpu_scale(const Tensor& x, double a) {
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -308,9 +317,11 @@ Tensor scale(const Tensor& x, double a) {
 }
 
 Tensor add_scalar(const Tensor& x, double a) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::add_scalar(x, a);
   expect_float(x, "add_scalar");
+  return backend_of("add_scalar", x).add_scalar(x, a);
+}
+
+static Tensor cpu_add_scalar(const Tensor& x, double a) {
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -326,11 +337,13 @@ Tensor add_scalar(const Tensor& x, double a) {
 void add_inplace(Tensor& y, const Tensor& x) { axpy_inplace(y, 1.0, x); }
 
 void axpy_inplace(Tensor& y, double a, const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, x)) return cuda::axpy_inplace(y, a, x);
   expect_float(y, "axpy");
   expect_same_dtype(y, x, "axpy");
   if (y.numel() != x.numel()) throw Error("axpy: " + x.describe() + " added to " + y.describe());
+  return backend_of("axpy_inplace", y, x).axpy_inplace(y, a, x);
+}
+
+static void cpu_axpy_inplace(Tensor& y, double a, const Tensor& x) {
   dispatch_float(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -346,9 +359,11 @@ void axpy_inplace(Tensor& y, double a, const Tensor& x) {
 }
 
 Tensor stabilize(const Tensor& z, double eps) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(z)) return cuda::stabilize(z, eps);
   expect_float(z, "stabilize");
+  return backend_of("stabilize", z).stabilize(z, eps);
+}
+
+static Tensor cpu_stabilize(const Tensor& z, double eps) {
   Tensor y(z.shape(), z.dtype());
   dispatch_float(z.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -362,9 +377,11 @@ Tensor stabilize(const Tensor& z, double eps) {
 }
 
 Tensor clip(const Tensor& x, double lo, double hi) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::clip(x, lo, hi);
   expect_float(x, "clip");
+  return backend_of("clip", x).clip(x, lo, hi);
+}
+
+static Tensor cpu_clip(const Tensor& x, double lo, double hi) {
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -378,9 +395,11 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 }
 
 double sum_all(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::sum_all(x);
   expect_float(x, "sum_all");
+  return backend_of("sum_all", x).sum_all(x);
+}
+
+static double cpu_sum_all(const Tensor& x) {
   return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* p = x.data<T>();
@@ -391,11 +410,13 @@ double sum_all(const Tensor& x) {
 }
 
 double dot_all(const Tensor& a, const Tensor& b) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(a, b)) return cuda::dot_all(a, b);
   expect_float(a, "dot_all");
   expect_same_dtype(a, b, "dot_all");
   if (a.numel() != b.numel()) throw Error("dot_all: " + a.describe() + " vs " + b.describe());
+  return backend_of("dot_all", a, b).dot_all(a, b);
+}
+
+static double cpu_dot_all(const Tensor& a, const Tensor& b) {
   return dispatch_float(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();
@@ -404,6 +425,20 @@ double dot_all(const Tensor& a, const Tensor& b) {
     for (int64_t i = 0, i_end = a.numel(); i < i_end; ++i) s += static_cast<double>(pa[i]) * pb[i];
     return s;
   });
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_elementwise(Backend& b) {
+  b.unary = cpu_unary;
+  b.binary = cpu_binary;
+  b.sum_to_shape = cpu_sum_to_shape;
+  b.scale = cpu_scale;
+  b.add_scalar = cpu_add_scalar;
+  b.axpy_inplace = cpu_axpy_inplace;
+  b.stabilize = cpu_stabilize;
+  b.clip = cpu_clip;
+  b.sum_all = cpu_sum_all;
+  b.dot_all = cpu_dot_all;
 }
 
 }  // namespace xdnn::ops

@@ -1,16 +1,18 @@
 // CPU twins of engine/ops_fill.h: random fills, length and attention masks, sinusoidal positions, one-hot
 // seeds, arg-max, integration path points and the quadrature sum, the max-pool gather. Each op checks its
-// arguments once, here, then runs on the CPU or hands the tensors to the CUDA twin (kernels/fill.cu).
+// arguments once, here, then calls the entry of its operands' device (engine/backend.h): the cpu_* function
+// here, or the CUDA twin (the CUDA backend's fill.cu).
 // Integer arguments that decide validity (lengths, targets) are checked on a host copy (a few numbers).
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_fill.h"
 
 namespace xdnn::ops {
 namespace {
@@ -58,8 +60,13 @@ Tensor length_mask(const Tensor& lengths, int64_t T, bool time_major, bool mean,
     if (len[n] < min_length || len[n] > T)
       throw Error(std::string(what) + ": length " + std::to_string(len[n]) + " of sample " + std::to_string(n) +
                   " is outside [" + std::to_string(min_length) + ", " + std::to_string(T) + "]");
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(lengths)) return cuda::length_mask(lengths, T, time_major, mean, dtype);
+  return backend_of("length_mask", lengths).length_mask(lengths, T, time_major, mean, dtype);
+}
+
+// lengths: int64 (N), checked by length_mask.
+static Tensor cpu_length_mask(const Tensor& lengths, int64_t T, bool time_major, bool mean, DType dtype) {
+  const int64_t N = lengths.defined() ? lengths.numel() : 0;
+  const int64_t* len = N ? lengths.data<int64_t>() : nullptr;
   Tensor m = time_major ? Tensor({T, N}, dtype) : Tensor({N, T}, dtype);
   dispatch_float(dtype, [&](auto zero) {
     using T_ = decltype(zero);
@@ -80,8 +87,10 @@ Tensor attention_mask(int64_t N, int64_t T, bool causal, const Tensor& key_paddi
                   "), got " + key_padding.describe());
     device = key_padding.device();
   }
-  if constexpr (cuda::kBuilt)
-    if (device == Device::CUDA) return cuda::attention_mask(N, T, causal, key_padding, dtype);
+  return backend(device).attention_mask(N, T, causal, key_padding, dtype);
+}
+
+static Tensor cpu_attention_mask(int64_t N, int64_t T, bool causal, const Tensor& key_padding, DType dtype) {
   Tensor m({N, 1, T, T}, dtype);
   const Tensor kpm = key_padding.defined() ? key_padding.to(DType::F64) : Tensor();
   const double* pk = kpm.defined() ? kpm.data<double>() : nullptr;
@@ -101,8 +110,10 @@ Tensor attention_mask(int64_t N, int64_t T, bool causal, const Tensor& key_paddi
 Tensor sinusoid_table(int64_t T, int64_t d, DType dtype, Device device) {
   if (T < 0 || d < 1)
     throw Error("sinusoid table: expected T >= 0 and d >= 1, got " + std::to_string(T) + ", " + std::to_string(d));
-  if constexpr (cuda::kBuilt)
-    if (device == Device::CUDA) return cuda::sinusoid_table(T, d, dtype);
+  return backend(device).sinusoid_table(T, d, dtype);
+}
+
+static Tensor cpu_sinusoid_table(int64_t T, int64_t d, DType dtype) {
   Tensor P = Tensor::empty({T, d}, dtype);
   dispatch_float(dtype, [&](auto zero) {
     using T_ = decltype(zero);
@@ -136,10 +147,14 @@ Tensor one_hot(const Tensor& targets, int64_t K, DType dtype) {
   const int64_t R = targets.defined() ? targets.numel() : 0;
   const Tensor host = checked_targets(targets, R, K, "one_hot");
   if (dtype != DType::F32 && dtype != DType::F64) throw Error("one_hot: expected a float dtype");
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(targets)) return cuda::one_hot(targets, K, dtype);
+  return backend_of("one_hot", targets).one_hot(targets, K, dtype);
+}
+
+// targets: int64 (R) in [0, K), checked by one_hot.
+static Tensor cpu_one_hot(const Tensor& targets, int64_t K, DType dtype) {
+  const int64_t R = targets.defined() ? targets.numel() : 0;
   Tensor y({R, K}, dtype);
-  const int64_t* t = host.data<int64_t>();
+  const int64_t* t = R ? targets.data<int64_t>() : nullptr;
   for (int64_t r = 0; r < R; ++r) y.set_item(r * K + t[r], 1.0);
   return y;
 }
@@ -149,10 +164,14 @@ Tensor keep_targets(const Tensor& x, const Tensor& targets) {
   if (x.ndim() != 2) throw Error("keep_targets: expected (rows, classes), got " + x.describe());
   const int64_t R = x.dim(0), K = x.dim(1);
   const Tensor host = checked_targets(targets, R, K, "keep_targets");
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, targets)) return cuda::keep_targets(x, targets);
+  return backend_of("keep_targets", x, targets).keep_targets(x, targets);
+}
+
+// x (R, K); targets int64 (R) in [0, K), checked by keep_targets.
+static Tensor cpu_keep_targets(const Tensor& x, const Tensor& targets) {
+  const int64_t R = x.dim(0), K = x.dim(1);
   Tensor y(x.shape(), x.dtype());
-  const int64_t* t = host.data<int64_t>();
+  const int64_t* t = R ? targets.data<int64_t>() : nullptr;
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -166,8 +185,10 @@ Tensor keep_targets(const Tensor& x, const Tensor& targets) {
 Tensor argmax_last_axis(const Tensor& x) {
   expect_float(x, "argmax");
   if (x.ndim() < 1 || x.dim(-1) < 1) throw Error("argmax: expected a non-empty last axis, got " + x.describe());
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::argmax_last_axis(x);
+  return backend_of("argmax_last_axis", x).argmax_last_axis(x);
+}
+
+static Tensor cpu_argmax_last_axis(const Tensor& x) {
   const int64_t K = x.dim(-1), R = x.numel() / K;
   Shape s = x.shape();
   s.pop_back();
@@ -208,9 +229,11 @@ Tensor interpolate_rows(const Tensor& base, const Tensor& delta, const std::vect
   expect_same_dtype(base, delta, "interpolate_rows delta");
   expect_shape(delta, base.shape(), "interpolate_rows delta");
   if (base.ndim() < 1) throw Error("interpolate_rows: expected a batch (N, ...), got " + base.describe());
+  return backend_of("interpolate_rows", base, delta).interpolate_rows(base, delta, alphas);
+}
+
+static Tensor cpu_interpolate_rows(const Tensor& base, const Tensor& delta, const std::vector<double>& alphas) {
   const int64_t k = static_cast<int64_t>(alphas.size());
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(base, delta)) return cuda::interpolate_rows(base, delta, alphas);
   Shape s = base.shape();
   s[0] *= k;
   Tensor pts = Tensor::empty(s, base.dtype());
@@ -241,8 +264,11 @@ void accumulate_weighted_rows(Tensor& sum, const Tensor& g, const std::vector<do
   if (g.numel() != k * m)
     throw Error("accumulate_weighted_rows: expected " + std::to_string(k) + " rows of " + std::to_string(m) +
                 " elements, got " + g.describe());
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(sum, g)) return cuda::accumulate_weighted_rows(sum, g, weights);
+  return backend_of("accumulate_weighted_rows", sum, g).accumulate_weighted_rows(sum, g, weights);
+}
+
+static void cpu_accumulate_weighted_rows(Tensor& sum, const Tensor& g, const std::vector<double>& weights) {
+  const int64_t m = sum.numel(), k = static_cast<int64_t>(weights.size());
   double* ps = sum.data<double>();
   dispatch_float(g.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -265,8 +291,10 @@ Tensor maxpool2d_gather(const Tensor& x, const Tensor& argmax) {
       argmax.dim(0) != x.dim(0) || argmax.dim(1) != x.dim(1))
     throw Error("maxpool2d_gather: expected x (N, C, H, W) and int64 argmax (N, C, OH, OW), got " + x.describe() +
                 " and " + (argmax.defined() ? argmax.describe() : std::string("an undefined tensor")));
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, argmax)) return cuda::maxpool2d_gather(x, argmax);
+  return backend_of("maxpool2d_gather", x, argmax).maxpool2d_gather(x, argmax);
+}
+
+static Tensor cpu_maxpool2d_gather(const Tensor& x, const Tensor& argmax) {
   Tensor y = Tensor::empty(argmax.shape(), x.dtype());
   const int64_t planes = argmax.dim(0) * argmax.dim(1), in_plane = x.dim(2) * x.dim(3),
                 out_plane = argmax.dim(2) * argmax.dim(3);
@@ -283,6 +311,19 @@ Tensor maxpool2d_gather(const Tensor& x, const Tensor& argmax) {
     return 0;
   });
   return y;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_fill(Backend& b) {
+  b.length_mask = cpu_length_mask;
+  b.attention_mask = cpu_attention_mask;
+  b.sinusoid_table = cpu_sinusoid_table;
+  b.one_hot = cpu_one_hot;
+  b.keep_targets = cpu_keep_targets;
+  b.argmax_last_axis = cpu_argmax_last_axis;
+  b.interpolate_rows = cpu_interpolate_rows;
+  b.accumulate_weighted_rows = cpu_accumulate_weighted_rows;
+  b.maxpool2d_gather = cpu_maxpool2d_gather;
 }
 
 }  // namespace xdnn::ops

@@ -1,19 +1,22 @@
 // Tensor-level matrix products on top of the CPU GEMM.
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/gemm.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
 void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, double alpha, double beta) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(a, b, c)) return cuda::matmul_into(a, b, c, ta, tb, alpha, beta);
   expect_float(a, "matmul");
   expect_same_dtype(a, b, "matmul");
   expect_same_dtype(a, c, "matmul");
   if (a.ndim() != 2 || b.ndim() != 2 || c.ndim() != 2)
     throw Error("matmul: expected 2-D operands, got " + a.describe() + " and " + b.describe());
+  return backend_of("matmul_into", a, b, c).matmul_into(a, b, c, ta, tb, alpha, beta);
+}
+
+static void cpu_matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, double alpha, double beta) {
   const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
   const int64_t Kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
   if (K != Kb) throw Error("matmul: inner dimensions differ: " + a.describe() + " and " + b.describe());
@@ -27,15 +30,23 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, 
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(a, b)) return cuda::matmul(a, b, ta, tb);
   expect_float(a, "matmul");
   if (a.ndim() != 2 || b.ndim() != 2)
     throw Error("matmul: expected 2-D operands, got " + a.describe() + " and " + b.describe());
+  return backend_of("matmul", a, b).matmul(a, b, ta, tb);
+}
+
+static Tensor cpu_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   // beta = 0: the GEMM writes every element without reading C.
   Tensor c = Tensor::empty({ta ? a.dim(1) : a.dim(0), tb ? b.dim(0) : b.dim(1)}, a.dtype());
   matmul_into(a, b, c, ta, tb, 1.0, 0.0);
   return c;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_matmul(Backend& b) {
+  b.matmul_into = cpu_matmul_into;
+  b.matmul = cpu_matmul;
 }
 
 }  // namespace xdnn::ops

@@ -1,12 +1,14 @@
 // CPU twins of engine/ops_optim.h: one SGD or Adam step over a parameter tensor. The ops check their
-// operands once, here, then run on the CPU or hand them to the CUDA twin (kernels/optim.cu).
+// operands once, here, then call the entry of their device (engine/backend.h): the cpu_* function here or
+// the CUDA twin (the CUDA backend's optim.cu).
 #include <cmath>
 #include <string>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_optim.h"
-#include "kernels/cuda_fill.h"
 
 namespace xdnn::ops {
 namespace {
@@ -62,8 +64,11 @@ void sgd_step_inplace(Tensor& theta, const Tensor& grad, Tensor& buf, const SgdS
   if (s.momentum != 0) expect_like(buf, theta, "sgd momentum buffer");
   Tensor none;
   Tensor& b = s.momentum != 0 ? buf : none;
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(theta, grad)) return cuda::sgd_step_inplace(theta, grad, b, s);
+  return backend_of("sgd_step_inplace", theta, grad, b).sgd_step_inplace(theta, grad, b, s);
+}
+
+// buf: undefined without momentum.
+static void cpu_sgd_step_inplace(Tensor& theta, const Tensor& grad, Tensor& b, const SgdStep& s) {
   dispatch_float(theta.dtype(), [&](auto zero) {
     using T = decltype(zero);
     sgd_update<T>(theta.data<T>(), grad.data<T>(), b.defined() ? b.data<T>() : nullptr, theta.numel(), s);
@@ -77,13 +82,21 @@ void adam_step_inplace(Tensor& theta, const Tensor& grad, Tensor& m, Tensor& v, 
   expect_like(m, theta, "adam exp_avg");
   expect_like(v, theta, "adam exp_avg_sq");
   if (s.t < 1) throw Error("adam step: the step number must be >= 1, got " + std::to_string(s.t));
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(theta, grad, m, v)) return cuda::adam_step_inplace(theta, grad, m, v, s);
+  return backend_of("adam_step_inplace", theta, grad, m, v).adam_step_inplace(theta, grad, m, v, s);
+}
+
+static void cpu_adam_step_inplace(Tensor& theta, const Tensor& grad, Tensor& m, Tensor& v, const AdamStep& s) {
   dispatch_float(theta.dtype(), [&](auto zero) {
     using T = decltype(zero);
     adam_update<T>(theta.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), theta.numel(), s);
     return 0;
   });
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_optim(Backend& b) {
+  b.sgd_step_inplace = cpu_sgd_step_inplace;
+  b.adam_step_inplace = cpu_adam_step_inplace;
 }
 
 }  // namespace xdnn::ops

@@ -2,10 +2,11 @@
 // Every element is independent, so any thread split gives the same bits.
 #include <cmath>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
@@ -114,9 +115,11 @@ T pw_derivative(Pointwise f, T x, T y, double a, double b) {
 }  // namespace
 
 Tensor pointwise(Pointwise f, const Tensor& x, double a, double b) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::pointwise(f, x, a, b);
   expect_float(x, "pointwise op");
+  return backend_of("pointwise", x).pointwise(f, x, a, b);
+}
+
+static Tensor cpu_pointwise(Pointwise f, const Tensor& x, double a, double b) {
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -131,11 +134,14 @@ Tensor pointwise(Pointwise f, const Tensor& x, double a, double b) {
 }
 
 Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a, double b) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x, y, g)) return cuda::pointwise_backward(f, x, y, g, a, b);
   expect_float(g, "pointwise backward");
   expect_same_dtype(x, g, "pointwise backward");
   expect_shape(g, x.shape(), "pointwise backward");
+  return backend_of("pointwise_backward", x, y, g).pointwise_backward(f, x, y, g, a, b);
+}
+
+static Tensor cpu_pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const Tensor& g, double a,
+                                     double b) {
   Tensor gx(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -147,6 +153,12 @@ Tensor pointwise_backward(Pointwise f, const Tensor& x, const Tensor& y, const T
     return 0;
   });
   return gx;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_pointwise(Backend& b) {
+  b.pointwise = cpu_pointwise;
+  b.pointwise_backward = cpu_pointwise_backward;
 }
 
 }  // namespace xdnn::ops

@@ -11,13 +11,14 @@
 #include <limits>
 #include <type_traits>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/pool_common.h"
 #include "engine/cpu/pool_lanes.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -182,9 +183,11 @@ Shape pool2d_output_shape(const Shape& x_shape, const Pool2dGeometry& g) {
 // best is replaced only by a strictly greater value (golden README, "Gradients through MaxPool: ties").
 // Padding acts as −∞, i.e. padded positions are never candidates.
 Tensor maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor& argmax) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::maxpool2d_forward(x, geometry, argmax);
   check_pool(x, geometry, "maxpool2d_forward");
+  return backend_of("maxpool2d_forward", x).maxpool2d_forward(x, geometry, argmax);
+}
+
+static Tensor cpu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geometry, Tensor& argmax) {
   const Pool2dGeometry g = geometry;  // a local copy: stores through int64_t* cannot alias it
   const Shape ys = pool2d_output_shape(x.shape(), g);
   const int64_t H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
@@ -385,11 +388,13 @@ bool backward_plane_2x2(const T* gp, const int64_t* ap, int64_t H, int64_t W, in
 }  // namespace
 
 Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(gy, argmax)) return cuda::maxpool2d_backward(gy, argmax, x_shape);
   expect_float(gy, "maxpool2d_backward");
   if (argmax.dtype() != DType::I64 || argmax.shape() != gy.shape() || x_shape.size() != 4)
     throw Error("maxpool2d_backward: gradient " + gy.describe() + " does not match arg-max " + argmax.describe());
+  return backend_of("maxpool2d_backward", gy, argmax).maxpool2d_backward(gy, argmax, x_shape);
+}
+
+static Tensor cpu_maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
   Tensor gx = Tensor::empty(x_shape, gy.dtype());  // every plane written below
   const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = gy.dim(2), OW = gy.dim(3);
   const int64_t HW = H * W, OHW = OH * OW;
@@ -412,6 +417,12 @@ Tensor maxpool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x
     return 0;
   });
   return gx;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_pooling(Backend& b) {
+  b.maxpool2d_forward = cpu_maxpool2d_forward;
+  b.maxpool2d_backward = cpu_maxpool2d_backward;
 }
 
 }  // namespace xdnn::ops

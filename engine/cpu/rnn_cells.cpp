@@ -4,9 +4,10 @@
 // a batch of variable-length sequences behaves like PyTorch's packed sequences.
 #include <cmath>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -31,9 +32,12 @@ void check_rows(const Tensor& a, int64_t N, int64_t W, const char* what) {
 }  // namespace
 
 std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, const Tensor& h_prev, const Tensor& mask) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(z, c_prev, h_prev, mask)) return cuda::lstm_cell_forward(z, c_prev, h_prev, mask);
   expect_float(z, "lstm cell");
+  return backend_of("lstm_cell_forward", z, c_prev, h_prev, mask).lstm_cell_forward(z, c_prev, h_prev, mask);
+}
+
+static std::vector<Tensor> cpu_lstm_cell_forward(const Tensor& z, const Tensor& c_prev, const Tensor& h_prev,
+                                                 const Tensor& mask) {
   const int64_t N = z.dim(0), H = z.dim(1) / 4;
   check_rows(c_prev, N, H, "lstm cell c_prev");
   check_rows(h_prev, N, H, "lstm cell h_prev");
@@ -61,8 +65,11 @@ std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, con
 
 std::vector<Tensor> lstm_cell_backward(const Tensor& dh, const Tensor& dc, const Tensor& a, const Tensor& c_prev,
                                        const Tensor& c, const Tensor& mask) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(dh, dc, a, c_prev, c, mask)) return cuda::lstm_cell_backward(dh, dc, a, c_prev, c, mask);
+  return backend_of("lstm_cell_backward", dh, dc, a, c_prev, c, mask).lstm_cell_backward(dh, dc, a, c_prev, c, mask);
+}
+
+static std::vector<Tensor> cpu_lstm_cell_backward(const Tensor& dh, const Tensor& dc, const Tensor& a,
+                                                  const Tensor& c_prev, const Tensor& c, const Tensor& mask) {
   const int64_t N = a.dim(0), H = a.dim(1) / 4;
   Tensor dz(a.shape(), a.dtype()), dc_prev({N, H}, a.dtype()), dh_direct({N, H}, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
@@ -97,9 +104,12 @@ std::vector<Tensor> lstm_cell_backward(const Tensor& dh, const Tensor& dc, const
 }
 
 std::vector<Tensor> gru_cell_forward(const Tensor& xi, const Tensor& hh, const Tensor& h_prev, const Tensor& mask) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(xi, hh, h_prev, mask)) return cuda::gru_cell_forward(xi, hh, h_prev, mask);
   expect_float(xi, "gru cell");
+  return backend_of("gru_cell_forward", xi, hh, h_prev, mask).gru_cell_forward(xi, hh, h_prev, mask);
+}
+
+static std::vector<Tensor> cpu_gru_cell_forward(const Tensor& xi, const Tensor& hh, const Tensor& h_prev,
+                                                const Tensor& mask) {
   const int64_t N = xi.dim(0), H = xi.dim(1) / 3;
   check_rows(hh, N, 3 * H, "gru cell hh");
   check_rows(h_prev, N, H, "gru cell h_prev");
@@ -127,8 +137,11 @@ std::vector<Tensor> gru_cell_forward(const Tensor& xi, const Tensor& hh, const T
 
 std::vector<Tensor> gru_cell_backward(const Tensor& dh, const Tensor& a, const Tensor& hh, const Tensor& h_prev,
                                       const Tensor& mask) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(dh, a, hh, h_prev, mask)) return cuda::gru_cell_backward(dh, a, hh, h_prev, mask);
+  return backend_of("gru_cell_backward", dh, a, hh, h_prev, mask).gru_cell_backward(dh, a, hh, h_prev, mask);
+}
+
+static std::vector<Tensor> cpu_gru_cell_backward(const Tensor& dh, const Tensor& a, const Tensor& hh,
+                                                 const Tensor& h_prev, const Tensor& mask) {
   const int64_t N = a.dim(0), H = a.dim(1) / 3;
   Tensor dxi(a.shape(), a.dtype()), dhh(a.shape(), a.dtype()), dh_direct({N, H}, a.dtype());
   dispatch_float(a.dtype(), [&](auto zero) {
@@ -161,9 +174,11 @@ std::vector<Tensor> gru_cell_backward(const Tensor& dh, const Tensor& a, const T
 }
 
 Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mask, bool relu) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(z, h_prev, mask)) return cuda::rnn_cell_forward(z, h_prev, mask, relu);
   expect_float(z, "rnn cell");
+  return backend_of("rnn_cell_forward", z, h_prev, mask).rnn_cell_forward(z, h_prev, mask, relu);
+}
+
+static Tensor cpu_rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mask, bool relu) {
   const int64_t N = z.dim(0), H = z.dim(1);
   check_rows(h_prev, N, H, "rnn cell h_prev");
   Tensor h({N, H}, z.dtype());
@@ -184,8 +199,10 @@ Tensor rnn_cell_forward(const Tensor& z, const Tensor& h_prev, const Tensor& mas
 }
 
 std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const Tensor& mask, bool relu) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(dh, h, mask)) return cuda::rnn_cell_backward(dh, h, mask, relu);
+  return backend_of("rnn_cell_backward", dh, h, mask).rnn_cell_backward(dh, h, mask, relu);
+}
+
+static std::vector<Tensor> cpu_rnn_cell_backward(const Tensor& dh, const Tensor& h, const Tensor& mask, bool relu) {
   const int64_t N = h.dim(0), H = h.dim(1);
   Tensor dz({N, H}, h.dtype()), dh_direct({N, H}, h.dtype());
   dispatch_float(h.dtype(), [&](auto zero) {
@@ -207,6 +224,16 @@ std::vector<Tensor> rnn_cell_backward(const Tensor& dh, const Tensor& h, const T
     return 0;
   });
   return {dz, dh_direct};
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_rnn_cells(Backend& b) {
+  b.lstm_cell_forward = cpu_lstm_cell_forward;
+  b.lstm_cell_backward = cpu_lstm_cell_backward;
+  b.gru_cell_forward = cpu_gru_cell_forward;
+  b.gru_cell_backward = cpu_gru_cell_backward;
+  b.rnn_cell_forward = cpu_rnn_cell_forward;
+  b.rnn_cell_backward = cpu_rnn_cell_backward;
 }
 
 }  // namespace xdnn::ops

@@ -6,18 +6,21 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/gemm.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 
 Tensor permute_axes(const Tensor& x, const std::vector<int>& perm) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::permute_axes(x, perm);
+  return backend_of("permute_axes", x).permute_axes(x, perm);
+}
+
+static Tensor cpu_permute_axes(const Tensor& x, const std::vector<int>& perm) {
   const int n = x.ndim();
   if (static_cast<int>(perm.size()) != n)
     throw Error("permute_axes: permutation of the wrong length for " + x.describe());
@@ -51,11 +54,13 @@ Tensor permute_axes(const Tensor& x, const std::vector<int>& perm) {
 }
 
 Tensor gather_rows(const Tensor& table, const Tensor& ids) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(table, ids)) return cuda::gather_rows(table, ids);
   expect_float(table, "embedding table");
   if (table.ndim() != 2) throw Error("embedding table: expected (V, d), got " + table.describe());
   if (ids.dtype() != DType::I64) throw Error("embedding ids: expected int64 token ids, got " + ids.describe());
+  return backend_of("gather_rows", table, ids).gather_rows(table, ids);
+}
+
+static Tensor cpu_gather_rows(const Tensor& table, const Tensor& ids) {
   const int64_t V = table.dim(0), d = table.dim(1);
   const int64_t* pi = ids.data<int64_t>();
   for (int64_t i = 0, i_end = ids.numel(); i < i_end; ++i)
@@ -74,9 +79,11 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
 }
 
 Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(g, ids)) return cuda::scatter_add_rows(g, ids, num_rows);
   expect_float(g, "scatter_add_rows");
+  return backend_of("scatter_add_rows", g, ids).scatter_add_rows(g, ids, num_rows);
+}
+
+static Tensor cpu_scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
   const int64_t d = g.dim(-1);
   if (g.numel() != ids.numel() * d) throw Error("scatter_add_rows: " + g.describe() + " vs ids " + ids.describe());
   Tensor out({num_rows, d}, g.dtype());
@@ -98,9 +105,11 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
 }
 
 Tensor concat_last_axis(const std::vector<Tensor>& xs) {
-  if constexpr (cuda::kBuilt)
-    if (!xs.empty() && cuda::any_on_cuda(xs[0])) return cuda::concat_last_axis(xs);
   if (xs.empty()) throw Error("concat_last_axis: no tensors");
+  return backend_of("concat_last_axis", xs).concat_last_axis(xs);
+}
+
+static Tensor cpu_concat_last_axis(const std::vector<Tensor>& xs) {
   Shape s = xs[0].shape();
   int64_t total = 0;
   for (const auto& x : xs) {
@@ -126,8 +135,10 @@ Tensor concat_last_axis(const std::vector<Tensor>& xs) {
 }
 
 Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::slice_last_axis(x, begin, end);
+  return backend_of("slice_last_axis", x).slice_last_axis(x, begin, end);
+}
+
+static Tensor cpu_slice_last_axis(const Tensor& x, int64_t begin, int64_t end) {
   const int64_t D = x.dim(-1);
   if (begin < 0 || end > D || begin > end)
     throw Error("slice_last_axis [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " + x.describe());
@@ -143,12 +154,14 @@ Tensor slice_last_axis(const Tensor& x, int64_t begin, int64_t end) {
 }
 
 Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(a, b)) return cuda::batched_matmul(a, b, ta, tb);
   expect_float(a, "batched_matmul");
   expect_same_dtype(a, b, "batched_matmul");
   if (a.ndim() != 3 || b.ndim() != 3 || a.dim(0) != b.dim(0))
     throw Error("batched_matmul: expected (B, ., .) operands, got " + a.describe() + " and " + b.describe());
+  return backend_of("batched_matmul", a, b).batched_matmul(a, b, ta, tb);
+}
+
+static Tensor cpu_batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t B = a.dim(0), M = ta ? a.dim(2) : a.dim(1), K = ta ? a.dim(1) : a.dim(2);
   const int64_t Kb = tb ? b.dim(2) : b.dim(1), N = tb ? b.dim(1) : b.dim(2);
   if (K != Kb) throw Error("batched_matmul: inner dimensions differ: " + a.describe() + " and " + b.describe());
@@ -170,9 +183,11 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 Tensor softmax_last_axis(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::softmax_last_axis(x);
   expect_float(x, "softmax");
+  return backend_of("softmax_last_axis", x).softmax_last_axis(x);
+}
+
+static Tensor cpu_softmax_last_axis(const Tensor& x) {
   Tensor y(x.shape(), x.dtype());
   const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -196,9 +211,11 @@ Tensor softmax_last_axis(const Tensor& x) {
 }
 
 Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, dy)) return cuda::softmax_last_axis_backward(y, dy);
   expect_same_dtype(y, dy, "softmax backward");
+  return backend_of("softmax_last_axis_backward", y, dy).softmax_last_axis_backward(y, dy);
+}
+
+static Tensor cpu_softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
   Tensor dx(y.shape(), y.dtype());
   const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;
   dispatch_float(y.dtype(), [&](auto zero) {
@@ -219,11 +236,13 @@ Tensor softmax_last_axis_backward(const Tensor& y, const Tensor& dy) {
 }
 
 std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::layer_norm_forward(x, d, eps);
   expect_float(x, "layer_norm");
   if (d <= 0 || x.numel() % d)
     throw Error("layer_norm: cannot normalise groups of " + std::to_string(d) + " in " + x.describe());
+  return backend_of("layer_norm_forward", x).layer_norm_forward(x, d, eps);
+}
+
+static std::vector<Tensor> cpu_layer_norm_forward(const Tensor& x, int64_t d, double eps) {
   const int64_t rows = x.numel() / d;
   Tensor xhat(x.shape(), x.dtype()), rstd({rows}, x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -250,9 +269,11 @@ std::vector<Tensor> layer_norm_forward(const Tensor& x, int64_t d, double eps) {
 }
 
 Tensor layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor& rstd) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(dxhat, xhat, rstd)) return cuda::layer_norm_backward(dxhat, xhat, rstd);
   expect_same_dtype(dxhat, xhat, "layer_norm backward");
+  return backend_of("layer_norm_backward", dxhat, xhat, rstd).layer_norm_backward(dxhat, xhat, rstd);
+}
+
+static Tensor cpu_layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor& rstd) {
   const int64_t rows = rstd.numel(), d = rows ? xhat.numel() / rows : 0;
   Tensor dx(xhat.shape(), xhat.dtype());
   dispatch_float(xhat.dtype(), [&](auto zero) {
@@ -279,9 +300,11 @@ Tensor layer_norm_backward(const Tensor& dxhat, const Tensor& xhat, const Tensor
 }
 
 Tensor center_last_axis(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::center_last_axis(x);
   expect_float(x, "center_last_axis");
+  return backend_of("center_last_axis", x).center_last_axis(x);
+}
+
+static Tensor cpu_center_last_axis(const Tensor& x) {
   const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
   Tensor y(x.shape(), x.dtype());
   dispatch_float(x.dtype(), [&](auto zero) {
@@ -323,9 +346,9 @@ constexpr double kSqrt2OverPi = 0.7978845608028654, kGeluC = 0.044715;
 }  // namespace
 
 // Computed in double whatever the storage type: erf/tanh in float would cost accuracy for nothing.
-Tensor gelu(const Tensor& x, bool tanh_approximation) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::gelu(x, tanh_approximation);
+Tensor gelu(const Tensor& x, bool tanh_approximation) { return backend_of("gelu", x).gelu(x, tanh_approximation); }
+
+static Tensor cpu_gelu(const Tensor& x, bool tanh_approximation) {
   if (tanh_approximation)
     return map_float(x, "gelu",
                      [](double v) { return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + kGeluC * v * v * v))); });
@@ -333,8 +356,10 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 }
 
 Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::gelu_derivative(x, tanh_approximation);
+  return backend_of("gelu_derivative", x).gelu_derivative(x, tanh_approximation);
+}
+
+static Tensor cpu_gelu_derivative(const Tensor& x, bool tanh_approximation) {
   if (tanh_approximation)
     return map_float(x, "gelu", [](double v) {
       const double u = kSqrt2OverPi * (v + kGeluC * v * v * v), t = std::tanh(u);
@@ -345,14 +370,14 @@ Tensor gelu_derivative(const Tensor& x, bool tanh_approximation) {
   });
 }
 
-Tensor erf(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::erf(x);
+Tensor erf(const Tensor& x) { return backend_of("erf", x).erf(x); }
+
+static Tensor cpu_erf(const Tensor& x) {
   return map_float(x, "erf", [](double v) { return std::erf(v); });
 }
-Tensor erf_derivative(const Tensor& x) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::erf_derivative(x);
+Tensor erf_derivative(const Tensor& x) { return backend_of("erf_derivative", x).erf_derivative(x); }
+
+static Tensor cpu_erf_derivative(const Tensor& x) {
   return map_float(x, "erf", [](double v) { return kTwoOverSqrtPi * std::exp(-v * v); });
 }
 
@@ -388,8 +413,10 @@ std::vector<int64_t> broadcast_index(const Shape& s, const Shape& out) {
 }  // namespace
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::broadcast_to(x, shape);
+  return backend_of("broadcast_to", x).broadcast_to(x, shape);
+}
+
+static Tensor cpu_broadcast_to(const Tensor& x, const Shape& shape) {
   const Shape out = broadcast_shapes(x.shape(), shape);
   Tensor y(out, x.dtype());
   const std::vector<int64_t> idx = broadcast_index(x.shape(), out);
@@ -401,9 +428,11 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(cond, x, y)) return cuda::where(cond, x, y);
   if (x.dtype() != y.dtype()) throw Error("where: mixed dtypes " + x.describe() + " and " + y.describe());
+  return backend_of("where", cond, x, y).where(cond, x, y);
+}
+
+static Tensor cpu_where(const Tensor& cond, const Tensor& x, const Tensor& y) {
   const Shape out = broadcast_shapes(broadcast_shapes(cond.shape(), x.shape()), y.shape());
   const std::vector<int64_t> ic = broadcast_index(cond.shape(), out), ix = broadcast_index(x.shape(), out),
                              iy = broadcast_index(y.shape(), out);
@@ -416,6 +445,27 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
     std::memcpy(pr + i * es, c ? px + ix[i] * es : py + iy[i] * es, es);
   }
   return r;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_sequence(Backend& b) {
+  b.permute_axes = cpu_permute_axes;
+  b.gather_rows = cpu_gather_rows;
+  b.scatter_add_rows = cpu_scatter_add_rows;
+  b.concat_last_axis = cpu_concat_last_axis;
+  b.slice_last_axis = cpu_slice_last_axis;
+  b.batched_matmul = cpu_batched_matmul;
+  b.softmax_last_axis = cpu_softmax_last_axis;
+  b.softmax_last_axis_backward = cpu_softmax_last_axis_backward;
+  b.layer_norm_forward = cpu_layer_norm_forward;
+  b.layer_norm_backward = cpu_layer_norm_backward;
+  b.center_last_axis = cpu_center_last_axis;
+  b.gelu = cpu_gelu;
+  b.gelu_derivative = cpu_gelu_derivative;
+  b.erf = cpu_erf;
+  b.erf_derivative = cpu_erf_derivative;
+  b.broadcast_to = cpu_broadcast_to;
+  b.where = cpu_where;
 }
 
 }  // namespace xdnn::ops

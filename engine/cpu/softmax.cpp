@@ -7,11 +7,12 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/shape_util.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::ops {
 namespace {
@@ -99,6 +100,10 @@ void check_logits_labels(const Tensor& logits, const Tensor& labels) {
   if (!labels.defined() || labels.dtype() != DType::I64 || labels.ndim() != 1 || labels.dim(0) != logits.dim(0))
     throw Error("cross_entropy: expected int64 labels (" + std::to_string(logits.dim(0)) + "), got " +
                 (labels.defined() ? labels.describe() : std::string("an undefined tensor")));
+}
+
+// The labels' values, on the host: each backend checks them where they live.
+void check_label_range(const Tensor& logits, const Tensor& labels) {
   const int64_t C = logits.dim(1);
   const int64_t* pl = labels.data<int64_t>();
   for (int64_t n = 0, n_end = labels.numel(); n < n_end; ++n)
@@ -109,31 +114,34 @@ void check_logits_labels(const Tensor& logits, const Tensor& labels) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int axis) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::softmax(x, axis);
-  return softmax_impl(x, axis, false);
-}
-Tensor log_softmax(const Tensor& x, int axis) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(x)) return cuda::log_softmax(x, axis);
-  return softmax_impl(x, axis, true);
-}
+Tensor softmax(const Tensor& x, int axis) { return backend_of("softmax", x).softmax(x, axis); }
+
+static Tensor cpu_softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, false); }
+Tensor log_softmax(const Tensor& x, int axis) { return backend_of("log_softmax", x).log_softmax(x, axis); }
+
+static Tensor cpu_log_softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, true); }
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, dy)) return cuda::softmax_backward(y, dy, axis);
+  return backend_of("softmax_backward", y, dy).softmax_backward(y, dy, axis);
+}
+
+static Tensor cpu_softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
   return softmax_backward_impl(y, dy, axis, false);
 }
 Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(y, dy)) return cuda::log_softmax_backward(y, dy, axis);
+  return backend_of("log_softmax_backward", y, dy).log_softmax_backward(y, dy, axis);
+}
+
+static Tensor cpu_log_softmax_backward(const Tensor& y, const Tensor& dy, int axis) {
   return softmax_backward_impl(y, dy, axis, true);
 }
 
 Tensor cross_entropy_per_example(const Tensor& logits, const Tensor& labels) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(logits, labels)) return cuda::cross_entropy_per_example(logits, labels);
   check_logits_labels(logits, labels);
+  return backend_of("cross_entropy_per_example", logits, labels).cross_entropy_per_example(logits, labels);
+}
+
+static Tensor cpu_cross_entropy_per_example(const Tensor& logits, const Tensor& labels) {
+  check_label_range(logits, labels);
   const int64_t N = logits.dim(0), C = logits.dim(1);
   Tensor loss({N}, logits.dtype());
   const int64_t* pl = labels.data<int64_t>();
@@ -152,9 +160,12 @@ Tensor cross_entropy_per_example(const Tensor& logits, const Tensor& labels) {
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, double scale) {
-  if constexpr (cuda::kBuilt)
-    if (cuda::any_on_cuda(logits, labels)) return cuda::cross_entropy_backward(logits, labels, scale);
   check_logits_labels(logits, labels);
+  return backend_of("cross_entropy_backward", logits, labels).cross_entropy_backward(logits, labels, scale);
+}
+
+static Tensor cpu_cross_entropy_backward(const Tensor& logits, const Tensor& labels, double scale) {
+  check_label_range(logits, labels);
   const int64_t N = logits.dim(0), C = logits.dim(1);
   Tensor g(logits.shape(), logits.dtype());
   const int64_t* pl = labels.data<int64_t>();
@@ -173,6 +184,16 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, double
     return 0;
   });
   return g;
+}
+
+// This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
+void add_cpu_softmax(Backend& b) {
+  b.softmax = cpu_softmax;
+  b.log_softmax = cpu_log_softmax;
+  b.softmax_backward = cpu_softmax_backward;
+  b.log_softmax_backward = cpu_log_softmax_backward;
+  b.cross_entropy_per_example = cpu_cross_entropy_per_example;
+  b.cross_entropy_backward = cpu_cross_entropy_backward;
 }
 
 }  // namespace xdnn::ops

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/attack.h"
 #include "explain/cli/commands.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 
@@ -139,7 +139,7 @@ void add_attack_command(CLI::App& app) {
   add_input_options(cmd, args->input_options);
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by attack yet");
   cmd->callback([args, cmd] {
-    cuda::require_cpu_command(args->device, "xdnn attack");  // before loading anything
+    require_cpu_command(args->device, "xdnn attack");  // before loading anything
     args->options.abort_early = !args->no_abort_early;
     const bool cw = explain::attacks().find(args->options.method).minimal_l2;
     if (!cw && cmd->count("--radius") == 0) throw Error("attack " + args->options.method + ": --radius is required");

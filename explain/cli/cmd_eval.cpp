@@ -4,9 +4,9 @@
 #include <string>
 
 #include "engine/check.h"
+#include "engine/device.h"
 #include "engine/parallel.h"
 #include "explain/cli/commands.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/load.h"
 #include "models/train/train.h"
@@ -64,7 +64,7 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by eval yet");
   cmd->callback([o] {
-    cuda::require_cpu_command(o->device, "xdnn eval");  // before loading anything
+    require_cpu_command(o->device, "xdnn eval");  // before loading anything
     eval_command(*o);
   });
 }

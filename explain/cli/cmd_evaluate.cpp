@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
@@ -26,7 +27,6 @@
 #include "explain/evaluate/table.h"
 #include "explain/influence/influence.h"
 #include "explain/targets.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
 #include "models/load.h"
@@ -188,7 +188,7 @@ void add_evaluate_command(CLI::App& app) {
   }
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by evaluate yet");
   cmd->callback([args] {
-    cuda::require_cpu_command(args->device, "xdnn evaluate");  // before loading anything
+    require_cpu_command(args->device, "xdnn evaluate");  // before loading anything
     run_evaluate(*args);
   });
 }

@@ -13,13 +13,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/cli/view_data.h"
 #include "explain/global/exemplars.h"
 #include "explain/options.h"
-#include "kernels/cuda_ops.h"
 
 namespace xdnn::cli {
 
@@ -190,7 +190,7 @@ void add_exemplars_command(CLI::App& app) {
   add_common_options(cmd, a->common);
   cmd->add_option("--device", a->device, "cpu (default); cuda is not supported by exemplars yet");
   cmd->callback([a] {
-    cuda::require_cpu_command(a->device, "xdnn exemplars");
+    require_cpu_command(a->device, "xdnn exemplars");
     run_exemplars(*a);
   });
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/attention.h"
@@ -29,7 +30,6 @@
 #include "explain/registry.h"
 #include "explain/report.h"
 #include "explain/targets.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/io/tokenizer.h"
 #include "models/load.h"
@@ -235,7 +235,7 @@ void run_explain(const ExplainArgs& a) {
     throw Error(std::string(one_pass ? "--png-dir and --summary write files per sample" : "--out *.json writes rules") +
                 ": run it as one process, not under mpirun");
 
-  const Device device = cuda::select_device(a.device, "--device");  // before loading anything
+  const Device device = select_device(a.device, "--device");  // before loading anything
   check_output_path(a.out, "--out", {a.model, a.input});
   check_output_path(a.png, "--png", {a.model, a.input});
   if (!a.png.empty() && a.png == a.out) throw Error("--png and --out name the same file '" + a.out + "'");

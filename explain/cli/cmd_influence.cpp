@@ -23,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/cluster.h"
@@ -30,7 +31,6 @@
 #include "explain/heatmap.h"
 #include "explain/influence/influence.h"
 #include "explain/options.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 #include "models/train/checkpoint.h"
@@ -354,7 +354,7 @@ void add_influence_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by influence yet");
   add_common_options(cmd, args->common);
   cmd->callback([args] {
-    cuda::require_cpu_command(args->device, "xdnn influence");  // before loading anything
+    require_cpu_command(args->device, "xdnn influence");  // before loading anything
     run_influence(*args);
   });
 }

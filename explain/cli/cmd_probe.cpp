@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/evaluate/ground_truth.h"
 #include "explain/global/linear_probe.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
 #include "models/load.h"
@@ -139,7 +139,7 @@ void add_probe_command(CLI::App& app) {
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by probe yet");
   cmd->callback([args] {
-    cuda::require_cpu_command(args->device, "xdnn probe");  // before loading anything
+    require_cpu_command(args->device, "xdnn probe");  // before loading anything
     run_probe(*args);
   });
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
@@ -16,7 +17,6 @@
 #include "explain/global/pca.h"
 #include "explain/global/scatter.h"
 #include "explain/global/tsne.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 
 namespace xdnn::cli {
@@ -119,7 +119,7 @@ void add_project_command(CLI::App& app) {
   add_common_options(cmd, a->common);
   cmd->add_option("--device", a->device, "cpu (default); cuda is not supported by project yet");
   cmd->callback([a] {
-    cuda::require_cpu_command(a->device, "xdnn project");
+    require_cpu_command(a->device, "xdnn project");
     run_project(*a);
   });
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 
+#include "engine/device.h"
 #include "engine/file_io.h"
 #include "explain/attention.h"
 #include "explain/cli/cluster.h"
@@ -18,7 +19,6 @@
 #include "explain/evaluate/metric.h"
 #include "explain/global/section.h"
 #include "explain/report.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/npy.h"
 #include "models/io/tokenizer.h"
@@ -188,7 +188,7 @@ void add_report_command(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by report yet");
   cmd->callback([args, methods] {
-    cuda::require_cpu_command(args->device, "xdnn report");  // before loading anything
+    require_cpu_command(args->device, "xdnn report");  // before loading anything
     args->methods_given = methods->count() > 0;
     run_report(*args);
   });

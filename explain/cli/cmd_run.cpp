@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/file_io.h"
 #include "explain/assertions/assertions.h"
 #include "explain/cli/commands.h"
 #include "explain/inference_graph.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 
@@ -37,7 +37,7 @@ std::string assertions_path(const std::string& out) {
 }
 
 void run_command(const RunOptions& o) {
-  const Device device = cuda::select_device(o.device, "--device");  // before any work: fail fast
+  const Device device = select_device(o.device, "--device");  // before any work: fail fast
   std::vector<std::string> inputs = o.inputs;
   inputs.push_back(o.model);
   check_output_path(o.out, "--out", inputs);

@@ -13,13 +13,13 @@
 #include <memory>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/global/svcca_convergence.h"
 #include "explain/heatmap.h"
 #include "explain/svcca.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/npy.h"
 #include "models/load.h"
 
@@ -134,7 +134,7 @@ void add_svcca_command(CLI::App& app) {
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by svcca yet");
   cmd->callback([args] {
-    cuda::require_cpu_command(args->device, "xdnn svcca");  // before loading anything
+    require_cpu_command(args->device, "xdnn svcca");  // before loading anything
     run_svcca(*args);
   });
 }

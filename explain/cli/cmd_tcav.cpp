@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
 #include "explain/global/tcav.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/fashion_mnist.h"
 #include "models/load.h"
 
@@ -133,7 +133,7 @@ void add_tcav_command(CLI::App& app) {
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by tcav yet");
   cmd->callback([args] {
-    cuda::require_cpu_command(args->device, "xdnn tcav");  // before loading anything
+    require_cpu_command(args->device, "xdnn tcav");  // before loading anything
     run_tcav(*args);
   });
 }

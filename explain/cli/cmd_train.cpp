@@ -9,10 +9,10 @@
 #include <sstream>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/parallel.h"
 #include "explain/attack.h"
 #include "explain/cli/commands.h"
-#include "kernels/cuda_ops.h"
 #include "models/io/corpus.h"
 #include "models/io/fashion_mnist.h"
 #include "models/io/tokenizer.h"
@@ -322,7 +322,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
   cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by train yet");
   cmd->callback([o, cmd] {
-    cuda::require_cpu_command(o->device, "xdnn train");  // before loading anything
+    require_cpu_command(o->device, "xdnn train");  // before loading anything
     train_command(*o, cmd);
   });
 }

@@ -7,11 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
-#include "kernels/cuda_ops.h"
 
 int main(int argc, char** argv) {
   // Tensors of a few MB (a 64-row batch of activations) are freed and allocated again at every model
@@ -23,9 +23,9 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"xdnn: build, train and explain deep neural networks"};
   app.require_subcommand(1);
-  // Version, backends compiled in and the devices found (kernels/device.cpp).
+  // Version, backends compiled in and the devices found (engine/device.cpp).
   app.set_version_flag("--version",
-                       [] { return xdnn::cuda::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line(); });
+                       [] { return xdnn::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line(); });
   // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_distill_command(app);
