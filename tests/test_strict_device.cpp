@@ -299,21 +299,16 @@ const std::set<std::string> kLayersNotYetStrict = {
     "Linear/3d-no-bias",                         // matmul_into: mixed devices (6, 2) on strict and (2, 4) on cpu
     "Embedding",                                 // axpy_inplace: mixed devices (7, 3) on cpu and (7, 3) on strict
     "RNN/tanh-2layer-bidirectional",             // matmul: mixed devices (2, 4) on cpu and (4, 4) on strict
-    "RNN/relu-lengths-h0",                       // data() on strict tensor (3,) on strict at layers/rnn.cpp:97
+    "RNN/relu-lengths-h0",                       // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
     "LSTM/1layer",                               // matmul: mixed devices (2, 4) on cpu and (16, 4) on strict
-    "LSTM/2layer-bidirectional-lengths-states",  // data() on strict tensor (3,) on strict at layers/rnn.cpp:97
+    "LSTM/2layer-bidirectional-lengths-states",  // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
     "GRU/1layer",                                // matmul: mixed devices (2, 4) on cpu and (12, 4) on strict
-    "GRU/2layer-bidirectional-lengths-h0",       // data() on strict tensor (3,) on strict at layers/rnn.cpp:97
+    "GRU/2layer-bidirectional-lengths-h0",       // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
     "MultiheadAttention/plain",                  // matmul_into: mixed devices (6, 4) on strict and (4, 4) on cpu
-    "MultiheadAttention/causal-padding",         // item() on strict tensor (2, 3) on strict at
-                                                 // layers/multihead_attention.cpp:104
+    "MultiheadAttention/causal-padding",         // matmul_into: mixed devices (6, 4) on strict and (4, 4) on cpu
     "LearnedPositionalEmbedding",                // axpy_inplace: mixed devices (4, 3) on cpu and (1, 4, 3) on strict
-    "SinusoidalPositionalEncoding",              // binary: mixed devices (2, 4, 6) on strict and (4, 6) on cpu
-    "MeanTokenPooling",                          // binary: mixed devices (2, 4, 3) on strict and (2, 4, 1) on cpu
-    "MeanTokenPooling/lengths",                // data() on strict tensor (2,) on strict at layers/token_pooling.cpp:26
-    "TransformerEncoderLayer/post-norm-relu",  // matmul_into: mixed devices (6, 4) on strict and (4, 6) on cpu
-    "TransformerEncoderLayer/pre-norm-gelu-causal",  // binary: mixed devices (2, 2, 3, 3) on strict and (2, 1, 3, 3) on
-                                                     // cpu
+    "TransformerEncoderLayer/post-norm-relu",    // matmul_into: mixed devices (6, 4) on strict and (4, 6) on cpu
+    "TransformerEncoderLayer/pre-norm-gelu-causal",  // matmul_into: mixed devices (6, 4) on strict and (4, 6) on cpu
     "Reshape/runtime-shape",                         // data() on strict tensor (3,) on strict at layers/reshape.cpp:13
     "Slice/runtime-bounds",                          // data() on strict tensor (1,) on strict at layers/reshape.cpp:13
     "ReduceMean/keepdims",                           // binary: mixed devices (2, 3, 4) on cpu and (2, 1, 4) on strict
@@ -338,13 +333,17 @@ const std::set<std::string> kLayersNotYetStrict = {
     "Conv2d/1x1-pointwise-groups2",  // conv2d_backward_weight_bias: mixed devices (2, 4, 3, 5) on strict and (6, 2, 1,
                                      // 1) on cpu
     "Conv2d/1d-input",  // conv2d_backward_weight_bias: mixed devices (2, 3, 1, 9) on strict and (2, 3, 1, 3) on cpu
-    "BatchNorm2d/training",   // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
-    "BatchNorm2d/eval",       // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
-    "Dropout/training-p0.4",  // binary: mixed devices (4, 6) on strict and (4, 6) on cpu
-    "Softmax/last-axis",      // where: mixed devices (3, 5) on strict and (3, 5) on cpu
-    "Softmax/axis1-of-3d",    // where: mixed devices (2, 4, 3) on strict and (2, 4, 3) on cpu
-    "Where/broadcast",        // where: mixed devices (2, 1, 3) on strict and (1,) on cpu
-    "Expand/broadcast",       // data() on strict tensor (3,) on strict at models/onnx/ops_sequence.cpp:324
+    "BatchNorm2d/training",       // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
+    "BatchNorm2d/eval",           // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
+    "Dropout/training-p0.4",      // binary: mixed devices (4, 6) on strict and (4, 6) on cpu
+    "Softmax/last-axis",          // where: mixed devices (3, 5) on strict and (3, 5) on cpu
+    "Softmax/axis1-of-3d",        // where: mixed devices (2, 4, 3) on strict and (2, 4, 3) on cpu
+    "Where/broadcast",            // where: mixed devices (2, 1, 3) on strict and (1,) on cpu
+    "Expand/broadcast",           // data() on strict tensor (3,) on strict at models/onnx/ops_sequence.cpp:324
+    "Conv2d/depthwise-3x3-pad1",  // conv2d_backward_weight_bias: mixed devices (2, 3, 5, 6) on strict and (3, 1, 3, 3)
+                                  // on cpu
+    "Conv2d/depthwise-multiplier2-stride2-dilation",  // conv2d_backward_weight: mixed devices (2, 3, 7, 6) on strict
+                                                      // and (6, 1, 3, 2) on cpu
 };
 
 // A layer example's passes on `device`: forward; backward with accumulated parameter gradients; per-example
