@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "engine/ops.h"
+
 namespace xdnn {
 
 int64_t checked_mul(int64_t a, int64_t b, const char* what) {
@@ -116,5 +118,29 @@ PermutedShape permuted_shape(const Tensor& x, const std::vector<int64_t>& perm) 
   }
   return p;
 }
+
+// Declared in engine/ops.h beside the convolution ops; shape arithmetic only, so it lives here.
+namespace ops {
+
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g) {
+  if (x_shape.size() != 4 || w_shape.size() != 4)
+    throw Error("conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got " + shape_str(x_shape) +
+                " and " + shape_str(w_shape));
+  const int64_t OH =
+      window_output_size(x_shape[2], g.pad_top, g.pad_bottom, w_shape[2], g.stride_h, g.dilation_h, false, "conv2d");
+  const int64_t OW =
+      window_output_size(x_shape[3], g.pad_left, g.pad_right, w_shape[3], g.stride_w, g.dilation_w, false, "conv2d");
+  if (OH < 1 || OW < 1) {
+    const int64_t H = x_shape[2] + g.pad_top + g.pad_bottom, W = x_shape[3] + g.pad_left + g.pad_right;
+    const int64_t eh = g.dilation_h * (w_shape[2] - 1) + 1, ew = g.dilation_w * (w_shape[3] - 1) + 1;
+    throw Error("conv2d: input " + shape_str(x_shape) + " (padded " + std::to_string(H) + "x" + std::to_string(W) +
+                ") is smaller than the dilated kernel " + std::to_string(eh) + "x" + std::to_string(ew));
+  }
+  const Shape y = {x_shape[0], w_shape[0], OH, OW};
+  checked_numel(y, "conv2d output");
+  return y;
+}
+
+}  // namespace ops
 
 }  // namespace xdnn

@@ -203,25 +203,6 @@ cpu::DepthwiseShape depthwise_shape(const Dims& d) { return {d.N, d.C, d.H, d.W,
 
 }  // namespace
 
-Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g) {
-  if (x_shape.size() != 4 || w_shape.size() != 4)
-    throw Error("conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got " + shape_str(x_shape) +
-                " and " + shape_str(w_shape));
-  const int64_t OH =
-      window_output_size(x_shape[2], g.pad_top, g.pad_bottom, w_shape[2], g.stride_h, g.dilation_h, false, "conv2d");
-  const int64_t OW =
-      window_output_size(x_shape[3], g.pad_left, g.pad_right, w_shape[3], g.stride_w, g.dilation_w, false, "conv2d");
-  if (OH < 1 || OW < 1) {
-    const int64_t H = x_shape[2] + g.pad_top + g.pad_bottom, W = x_shape[3] + g.pad_left + g.pad_right;
-    const int64_t eh = g.dilation_h * (w_shape[2] - 1) + 1, ew = g.dilation_w * (w_shape[3] - 1) + 1;
-    throw Error("conv2d: input " + shape_str(x_shape) + " (padded " + std::to_string(H) + "x" + std::to_string(W) +
-                ") is smaller than the dilated kernel " + std::to_string(eh) + "x" + std::to_string(ew));
-  }
-  const Shape y = {x_shape[0], w_shape[0], OH, OW};
-  checked_numel(y, "conv2d output");
-  return y;
-}
-
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
   check_conv_args(x, w, g, "conv2d_forward");
   return backend_of("conv2d_forward", x, w).conv2d_forward(x, w, b, g);
