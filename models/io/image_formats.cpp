@@ -11,10 +11,6 @@ namespace {
 
 constexpr const char* kFormats = "PNG, JPEG, BMP, GIF, TGA and binary PNM (P5/P6) files are read";
 
-bool starts_with(std::string_view bytes, std::string_view prefix) {
-  return bytes.size() >= prefix.size() && bytes.substr(0, prefix.size()) == prefix;
-}
-
 bool is_pnm_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
 // A cursor over the PNM header.
@@ -62,7 +58,7 @@ uint16_t read_u16le(std::string_view b, size_t at) {
 
 }  // namespace
 
-bool is_binary_pnm(std::string_view bytes) { return starts_with(bytes, "P5") || starts_with(bytes, "P6"); }
+bool is_binary_pnm(std::string_view bytes) { return bytes.starts_with("P5") || bytes.starts_with("P6"); }
 
 Image decode_pnm(std::string_view bytes, const std::string& name, bool grayscale, int64_t max_pixels) {
   check(is_binary_pnm(bytes), name + ": cannot decode image: not a binary PGM/PPM (expected P5 or P6)");
@@ -114,13 +110,13 @@ Image decode_pnm(std::string_view bytes, const std::string& name, bool grayscale
 }
 
 void check_stb_input(std::string_view bytes, const std::string& name) {
-  if (starts_with(bytes, "#?RADIANCE") || starts_with(bytes, "#?RGBE"))
+  if (bytes.starts_with("#?RADIANCE") || bytes.starts_with("#?RGBE"))
     throw Error(name + ": cannot decode image: a Radiance HDR file is not read", kFormats);
-  if (starts_with(bytes, "8BPS")) throw Error(name + ": cannot decode image: a Photoshop file is not read", kFormats);
-  if (starts_with(bytes, "\x53\x80\xF6\x34"))
+  if (bytes.starts_with("8BPS")) throw Error(name + ": cannot decode image: a Photoshop file is not read", kFormats);
+  if (bytes.starts_with("\x53\x80\xF6\x34"))
     throw Error(name + ": cannot decode image: a Softimage PIC file is not read", kFormats);
-  const bool known_signature = starts_with(bytes, "\x89PNG") || starts_with(bytes, "\xFF\xD8") ||
-                               starts_with(bytes, "BM") || starts_with(bytes, "GIF8");
+  const bool known_signature = bytes.starts_with("\x89PNG") || bytes.starts_with("\xFF\xD8") ||
+                               bytes.starts_with("BM") || bytes.starts_with("GIF8");
   // What stb takes for a TGA (it has no signature; stb tries it last): an uncompressed true-colour (type 2)
   // or grey (type 3) image is read with stbi__getn, which leaves the pixels uninitialised when the file is
   // short, so the file must hold 18 header bytes, the id field and every pixel. Colour-mapped and RLE
