@@ -12,6 +12,10 @@
 
 namespace xdnn::ops {
 
+// ---- constants ------------------------------------------------------------------------------------------
+// A tensor of `shape` on `device` with every element `value` rounded to dtype (Tensor::full is the CPU's).
+Tensor full(Shape shape, double value, DType dtype, Device device);
+
 // ---- random fills (parameter initialisation) ------------------------------------------------------------
 // t[i] = lo + (hi − lo) u_i with u_i = rng.uniform() drawn in flat order, rounded to t's dtype: the same
 // numbers on every device and for any thread count (the draws are serial; on a device they are made on

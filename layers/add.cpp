@@ -34,7 +34,7 @@ Tensors Add::relevance(const Tensors& relevance_y, const Saved& saved, const Rul
   const Tensor& a = saved.tensor("a");
   const Tensor& b = saved.tensor("b");
   const Tensor& R = relevance_y.at(0);
-  if (!R.defined()) return {Tensor(a.shape(), a.dtype()), Tensor(b.shape(), b.dtype())};
+  if (!R.defined()) return {Tensor(a.shape(), a.dtype(), a.device()), Tensor(b.shape(), b.dtype(), b.device())};
   const Tensor s = ops::div(R, ops::stabilize(ops::add(a, b), rule.stabilizer));
   return {ops::sum_to_shape(ops::mul(a, s), a.shape()), ops::sum_to_shape(ops::mul(b, s), b.shape())};
 }
@@ -65,8 +65,9 @@ Tensors Add::r_forward(const Tensors& rx, const Tensors&, const Saved& saved) {
   const bool ra = rx.size() > 0 && rx[0].defined(), rb = rx.size() > 1 && rx[1].defined();
   if (!ra && !rb) return {Tensor()};
   Saved scratch;
-  return forward({ra ? rx[0] : Tensor(a.shape(), a.dtype()), rb ? rx[1] : Tensor(b.shape(), b.dtype())}, scratch,
-                 ForwardOptions{});
+  return forward(
+      {ra ? rx[0] : Tensor(a.shape(), a.dtype(), a.device()), rb ? rx[1] : Tensor(b.shape(), b.dtype(), b.device())},
+      scratch, ForwardOptions{});
 }
 
 }  // namespace xdnn

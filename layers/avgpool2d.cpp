@@ -68,7 +68,7 @@ Tensors AvgPool2d::relevance(const Tensors& relevance_y, const Saved& saved, con
   bool known = rule.name == "norm";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
   if (!known) throw Error("layer kind AvgPool2d has no LRP rule '" + rule.name + "'; it has: norm");
-  if (!R.defined()) return {Tensor(x.shape(), x.dtype())};
+  if (!R.defined()) return {Tensor(x.shape(), x.dtype(), x.device())};
   const Tensor x4 = as_4d(x);
   const Tensor z = ops::avgpool2d_forward(x4, geom_, divisor());  // P x
   const Tensor s = ops::div(R.reshape(z.shape()), ops::stabilize(z, rule.stabilizer));

@@ -61,8 +61,9 @@ Tensors BatchNorm2d::backward(const Tensors& grad_y, const Saved& saved, const B
   Tensors g = ops::batchnorm_backward(grad_y[0], x, saved.tensor("mean"), saved.tensor("var"), weight_.value, eps_,
                                       training, per_example);
   if (opt.param_grad == ParamGrad::Accumulate) {
-    if (!weight_.grad.defined()) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
-    if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
+    if (!weight_.grad.defined())
+      weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype(), weight_.value.device());
+    if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype(), bias_.value.device());
     ops::add_inplace(weight_.grad, g[1]);
     ops::add_inplace(bias_.grad, g[2]);
   } else if (per_example) {

@@ -82,9 +82,9 @@ Tensors Conv2d::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   const Tensor gy = grad_y[0].reshape(y4);
   if (opt.param_grad == ParamGrad::Accumulate) {
     const bool had = weight_.grad.defined();
-    if (!had) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
+    if (!had) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype(), weight_.value.device());
     if (bias_.value.defined()) {  // both in one pass over gy
-      if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
+      if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype(), bias_.value.device());
       ops::conv2d_backward_weight_bias(x4, gy, weight_.grad, had, bias_.grad, geom_);
     } else {
       ops::conv2d_backward_weight(x4, gy, weight_.grad, had, geom_);

@@ -14,7 +14,9 @@ Tensors Dropout::forward(const Tensors& x, Saved& saved, const ForwardOptions& o
   saved.put("mask", Tensor());
   if (!opt.training || p_ == 0.0) return {x[0]};
   if (!opt.rng) throw Error("Dropout: training mode needs ForwardOptions::rng for the dropout mask");
-  Tensor mask = ops::dropout_mask(x[0].shape(), p_, *opt.rng, x[0].dtype());
+  // Drawn serially on the host from opt.rng (the same mask on every device and for any thread count) and
+  // copied to the input's device, as ops::fill_uniform_inplace does for parameters.
+  Tensor mask = ops::dropout_mask(x[0].shape(), p_, *opt.rng, x[0].dtype()).to(x[0].device());
   saved.put("mask", mask);
   return {ops::mul(x[0], mask)};
 }

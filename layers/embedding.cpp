@@ -36,12 +36,12 @@ Tensors Embedding::backward(const Tensors& grad_y, const Saved& saved, const Bac
   if (!g.defined()) return {Tensor()};
   const int64_t V = num_embeddings(), d = dim();
   if (opt.param_grad == ParamGrad::Accumulate) {
-    if (!weight_.grad.defined()) weight_.grad = Tensor({V, d}, weight_.value.dtype());
+    if (!weight_.grad.defined()) weight_.grad = Tensor({V, d}, weight_.value.dtype(), weight_.value.device());
     ops::add_inplace(weight_.grad, ops::scatter_add_rows(g, ids, V));
   } else if (opt.param_grad == ParamGrad::PerExample) {
     // One scatter per sample: (N, V, d), mostly zeros for a large vocabulary.
     const int64_t N = ids.ndim() ? ids.dim(0) : 1;
-    weight_.grad = Tensor({N, V, d}, weight_.value.dtype());
+    weight_.grad = Tensor({N, V, d}, weight_.value.dtype(), weight_.value.device());
     for (int64_t n = 0; n < N; ++n)
       weight_.grad.slice_batch(n, n + 1).copy_from(
           ops::scatter_add_rows(g.slice_batch(n, n + 1), ids.slice_batch(n, n + 1), V));

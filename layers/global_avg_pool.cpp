@@ -49,7 +49,7 @@ Tensors GlobalAvgPool::relevance(const Tensors& relevance_y, const Saved& saved,
   bool known = rule.name == "norm";
   for (const auto& n : linear_rule_names()) known = known || rule.name == n;
   if (!known) throw Error("layer kind GlobalAvgPool has no LRP rule '" + rule.name + "'; it has: norm");
-  if (!relevance_y.at(0).defined()) return {Tensor(x.shape(), x.dtype())};
+  if (!relevance_y.at(0).defined()) return {Tensor(x.shape(), x.dtype(), x.device())};
   const Tensor x4 = as_4d(x);
   const ops::Pool2dGeometry g = whole(x4);
   const Tensor z = ops::avgpool2d_forward(x4, g, ops::PoolDivisor::WindowExcludingPad);  // P x: (N, C, 1, 1)

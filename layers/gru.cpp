@@ -3,6 +3,7 @@
 #include "layers/gru.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -12,8 +13,8 @@ namespace {
 Tensor step(const Tensor& x, int64_t t) { return x.slice_batch(t, t + 1).reshape({x.dim(1), x.dim(2)}); }
 
 // State k of an (N, L·D, H) tensor as a fresh (N, H) tensor (zeros when undefined).
-Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt) {
-  if (!s.defined()) return Tensor({N, H}, dt);
+Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt, Device dev) {
+  if (!s.defined()) return Tensor({N, H}, dt, dev);
   return ops::permute_axes(s, {1, 0, 2}).slice_batch(k, k + 1).reshape({N, H}).clone();
 }
 
@@ -29,14 +30,15 @@ Tensors GRU::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) 
   const Tensor& mask = saved.tensor("mask");
   const Tensors& layer_inputs = saved.list("layer_inputs");
   const DType dt = layer_inputs.at(0).dtype();
+  const Device dev = layer_inputs.at(0).device();
   const Tensor R_hn = ry.size() > 1 ? ry[1] : Tensor();
 
-  Tensor Rh0({L * D, N, H}, dt);
-  Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
+  Tensor Rh0({L * D, N, H}, dt, dev);
+  Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt, dev);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
     const Tensor& X = layer_inputs.at(l);  // (T, N, I)
     const int64_t I = X.dim(2);
-    Tensor RXin({T, N, I}, dt);
+    Tensor RXin({T, N, I}, dt, dev);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
       // A (T, N, 3H): r, z, n; HH (T, N, 3H): W_h h_{t−1} + b_h; Hprev, Hout (T, N, H).
@@ -48,12 +50,12 @@ Tensors GRU::relevance(const Tensors& ry, const Saved& saved, const Rule& rule) 
       const Tensor& bih = bias_ih(l, d).value;
       const Tensor bn = bih.defined() ? bih.slice_batch(2 * H, 3 * H) : Tensor();
       const Tensor RY = D == 1 ? RX : ops::slice_last_axis(RX, d * H, (d + 1) * H);  // (T, N, H)
-      Tensor Rh = state_of(R_hn, k, N, H, dt);
+      Tensor Rh = state_of(R_hn, k, N, H, dt, dev);
       for (int64_t s = T - 1; s >= 0; --s) {
         const int64_t t = d == 0 ? s : T - 1 - s;
         Rh = ops::add(Rh, step(RY, t));
         // m (N, 1): 1 on valid steps; padded rows keep R_h as it is and give the input nothing.
-        const Tensor m = mask.defined() ? mask.slice_batch(t, t + 1).reshape({N, 1}) : Tensor::full({N, 1}, 1.0, dt);
+        const Tensor m = mask.defined() ? mask.slice_batch(t, t + 1).reshape({N, 1}) : ops::full({N, 1}, 1.0, dt, dev);
         const Tensor off = ops::add_scalar(ops::scale(m, -1.0), 1.0);
         const Tensor a = step(A, t), x = step(X, t), h_prev = step(Hprev, t);
         const Tensor r = ops::slice_last_axis(a, 0, H), z = ops::slice_last_axis(a, H, 2 * H);

@@ -77,7 +77,8 @@ Tensors Layer::r_forward(const Tensors& rx, const Tensors& v, const Saved& saved
   const Tensor& Vb = entry(v, lp.bias);
   Tensor Ry;
   if (VW.defined() || Vb.defined())
-    Ry = lin->linear_forward(x, VW.defined() ? VW : Tensor(lin->weight().shape(), lin->weight().dtype()), Vb);
+    Ry = lin->linear_forward(
+        x, VW.defined() ? VW : Tensor(lin->weight().shape(), lin->weight().dtype(), lin->weight().device()), Vb);
   if (!rx.empty() && rx[0].defined()) {
     Tensor t = lin->linear_forward(rx[0], lin->weight(), Tensor());
     if (Ry.defined())
@@ -137,7 +138,7 @@ Tensors Layer::r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& 
 Tensor grad_or_zeros(const Tensor& g, const Tensor& like) {
   if (g.defined()) return g;
   if (!like.defined()) throw Error("internal: missing gradient with no shape to default to");
-  return Tensor(like.shape(), like.dtype());
+  return Tensor(like.shape(), like.dtype(), like.device());
 }
 
 }  // namespace xdnn

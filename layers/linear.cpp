@@ -55,18 +55,19 @@ Tensors Linear::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   const Tensor gy = grad_y[0].reshape({rows, out_});
   const Tensor x2 = x.reshape({rows, in_});
   if (opt.param_grad == ParamGrad::Accumulate) {
-    if (!weight_.grad.defined()) weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype());
+    if (!weight_.grad.defined())
+      weight_.grad = Tensor(weight_.value.shape(), weight_.value.dtype(), weight_.value.device());
     ops::matmul_into(gy, x2, weight_.grad, true, false, 1.0, 1.0);  // (out, rows) (rows, in)
     if (bias_.value.defined()) {
-      if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype());
+      if (!bias_.grad.defined()) bias_.grad = Tensor(bias_.value.shape(), bias_.value.dtype(), bias_.value.device());
       ops::add_inplace(bias_.grad, ops::sum_to_shape(gy, {out_}));
     }
   } else if (opt.param_grad == ParamGrad::PerExample) {
     // Per-example gradient of sample n: gy[n]ᵀ x[n], summed over the sample's positions when x has
     // more than two axes. (N, out, in) written as N small GEMMs; no batch-of-one backward passes.
     const int64_t N = x.dim(0), per = rows / N;
-    weight_.grad = Tensor({N, out_, in_}, x.dtype());
-    if (bias_.value.defined()) bias_.grad = Tensor({N, out_}, x.dtype());
+    weight_.grad = Tensor({N, out_, in_}, x.dtype(), x.device());
+    if (bias_.value.defined()) bias_.grad = Tensor({N, out_}, x.dtype(), x.device());
     for (int64_t n = 0; n < N; ++n) {
       Tensor gw = weight_.grad.slice_batch(n, n + 1).reshape({out_, in_});
       ops::matmul_into(gy.slice_batch(n * per, (n + 1) * per), x2.slice_batch(n * per, (n + 1) * per), gw, true, false,

@@ -15,6 +15,7 @@
 #include "layers/lrp_rules.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 namespace {
@@ -123,7 +124,7 @@ Tensor box_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b
   // sample (batch axis 1) and broadcast over the batch.
   Shape one = x.shape();
   if (one.size() >= 2) one[0] = 1;
-  Tensor L = Tensor::full(one, low, x.dtype()), H = Tensor::full(one, high, x.dtype());
+  Tensor L = ops::full(one, low, x.dtype(), x.device()), H = ops::full(one, high, x.dtype(), x.device());
   Tensor Wp = pos(W), Wn = neg(W);
   Tensor bounds = ops::add(m.fwd(L, Wp, pos(b)), m.fwd(H, Wn, neg(b)));
   Tensor z = ops::sub(m.fwd(x, W, b), bounds);
@@ -134,7 +135,7 @@ Tensor box_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b
 
 // w² and flat: relevance redistributed by weights alone (input-independent).
 Tensor weight_only_rule(const Maps& m, const Tensor& x, const Tensor& Wr, const Tensor& R, double delta) {
-  Tensor ones = Tensor::full(x.shape(), 1.0, x.dtype());
+  Tensor ones = ops::full(x.shape(), 1.0, x.dtype(), x.device());
   Tensor z = m.fwd(ones, Wr, Tensor());
   Tensor s = ops::div(R, ops::stabilize(z, delta));
   return m.vjp(s, Wr);
@@ -148,7 +149,7 @@ std::vector<std::string> linear_rule_names() {
 
 Tensor linear_relevance(const LinearLike& layer, const Saved& saved, const Tensor& R, const Rule& rule) {
   const Tensor& x = layer.saved_input(saved);
-  if (!R.defined()) return Tensor(x.shape(), x.dtype());
+  if (!R.defined()) return Tensor(x.shape(), x.dtype(), x.device());
   const Tensor& W = layer.weight();
   const Tensor b = rule.bias_in_denominator ? layer.bias() : Tensor();
   Maps m{layer, x.shape()};
@@ -160,7 +161,7 @@ Tensor linear_relevance(const LinearLike& layer, const Saved& saved, const Tenso
   if (n == "gamma") return gamma_rule(m, x, W, b, R, rule.gamma, rule.stabilizer);
   if (n == "box") return box_rule(m, x, W, b, R, rule.low, rule.high, rule.stabilizer);
   if (n == "w2") return weight_only_rule(m, x, ops::unary(Unary::Square, W), R, rule.stabilizer);
-  if (n == "flat") return weight_only_rule(m, x, Tensor::full(W.shape(), 1.0, W.dtype()), R, rule.stabilizer);
+  if (n == "flat") return weight_only_rule(m, x, ops::full(W.shape(), 1.0, W.dtype(), W.device()), R, rule.stabilizer);
   std::string have;
   for (const auto& r : linear_rule_names()) have += (have.empty() ? "" : ", ") + r;
   throw Error("linear-like layers have no LRP rule '" + n + "'; they have: " + have);

@@ -1,6 +1,7 @@
 #include "layers/lstm.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -8,8 +9,8 @@ namespace {
 
 Tensor step(const Tensor& x, int64_t t) { return x.slice_batch(t, t + 1).reshape({x.dim(1), x.dim(2)}); }
 
-Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt) {
-  if (!s.defined()) return Tensor({N, H}, dt);
+Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt, Device dev) {
+  if (!s.defined()) return Tensor({N, H}, dt, dev);
   return ops::permute_axes(s, {1, 0, 2}).slice_batch(k, k + 1).reshape({N, H}).clone();
 }
 
@@ -24,14 +25,15 @@ Tensors LSTM::relevance(const Tensors& ry, const Saved& saved, const Rule& rule)
   const Tensor& mask = saved.tensor("mask");
   const Tensors& layer_inputs = saved.list("layer_inputs");
   const DType dt = layer_inputs.at(0).dtype();
+  const Device dev = layer_inputs.at(0).device();
   const Tensor R_hn = ry.size() > 1 ? ry[1] : Tensor(), R_cn = ry.size() > 2 ? ry[2] : Tensor();
 
-  Tensor Rh0({L * D, N, H}, dt), Rc0({L * D, N, H}, dt);
-  Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
+  Tensor Rh0({L * D, N, H}, dt, dev), Rc0({L * D, N, H}, dt, dev);
+  Tensor RX = ry.at(0).defined() ? ops::permute_axes(ry[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt, dev);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
     const Tensor& X = layer_inputs.at(l);  // (T, N, I)
     const int64_t I = X.dim(2);
-    Tensor RXin({T, N, I}, dt);
+    Tensor RXin({T, N, I}, dt, dev);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
       const Tensor &A = saved.list("A").at(k), &Z = saved.list("Z").at(k);
@@ -41,12 +43,12 @@ Tensors LSTM::relevance(const Tensors& ry, const Saved& saved, const Rule& rule)
       const Tensor Wg = weight_ih(l, d).value.slice_batch(2 * H, 3 * H);
       const Tensor Ug = weight_hh(l, d).value.slice_batch(2 * H, 3 * H);
       const Tensor RY = D == 1 ? RX : ops::slice_last_axis(RX, d * H, (d + 1) * H);  // (T, N, H)
-      Tensor Rh = state_of(R_hn, k, N, H, dt), Rc = state_of(R_cn, k, N, H, dt);
+      Tensor Rh = state_of(R_hn, k, N, H, dt, dev), Rc = state_of(R_cn, k, N, H, dt, dev);
       for (int64_t s = T - 1; s >= 0; --s) {
         const int64_t t = d == 0 ? s : T - 1 - s;
         Rh = ops::add(Rh, step(RY, t));
         // m (N, 1): 1 on valid steps. Valid rows hand R_h to the cell; padded rows keep both as they are.
-        const Tensor m = mask.defined() ? mask.slice_batch(t, t + 1).reshape({N, 1}) : Tensor::full({N, 1}, 1.0, dt);
+        const Tensor m = mask.defined() ? mask.slice_batch(t, t + 1).reshape({N, 1}) : ops::full({N, 1}, 1.0, dt, dev);
         const Tensor off = ops::add_scalar(ops::scale(m, -1.0), 1.0);
         const Tensor Rc_tot = ops::add(Rc, ops::mul(m, Rh));
         const Tensor a = step(A, t), z = step(Z, t);

@@ -61,7 +61,7 @@ Tensors MatMul::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_same_dtype(a, b, "MatMul operands");
   Plan p = plan(a, b);
   const int64_t B = static_cast<int64_t>(p.ia.size());
-  Tensor y({B, p.M, p.N}, a.dtype());
+  Tensor y({B, p.M, p.N}, a.dtype(), a.device());
   for (int64_t t = 0; t < B; ++t) {
     Tensor yt = mat(y, t);
     ops::matmul_into(mat(p.a3, p.ia[t]), mat(p.b3, p.ib[t]), yt, false, false, 1.0, 0.0);
@@ -79,7 +79,7 @@ Tensors MatMul::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   Plan p = plan(a, b);
   const int64_t B = static_cast<int64_t>(p.ia.size());
   const Tensor g = grad_y[0].reshape({B, p.M, p.N});
-  Tensor ga(p.a3.shape(), a.dtype()), gb(p.b3.shape(), b.dtype());
+  Tensor ga(p.a3.shape(), a.dtype(), a.device()), gb(p.b3.shape(), b.dtype(), b.device());
   for (int64_t t = 0; t < B; ++t) {  // batch entries in order: broadcast sums are deterministic
     Tensor gat = mat(ga, p.ia[t]), gbt = mat(gb, p.ib[t]);
     ops::matmul_into(mat(g, t), mat(p.b3, p.ib[t]), gat, false, true, 1.0, 1.0);  // (M,N)(N,K)

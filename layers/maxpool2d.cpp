@@ -81,7 +81,7 @@ Tensors MaxPool2d::backward(const Tensors& grad_y, const Saved& saved, const Bac
 Tensors MaxPool2d::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {
   const Tensor& x = saved.tensor("x");
   const Tensor& R = relevance_y.at(0);
-  if (!R.defined()) return {Tensor(x.shape(), x.dtype())};
+  if (!R.defined()) return {Tensor(x.shape(), x.dtype(), x.device())};
   if (rule.name == "proportional") {
     const Tensor x4 = as_4d(x);
     const Tensor xp = ops::unary(ops::Unary::PositivePart, x4);

@@ -25,11 +25,11 @@ void linear_param_grad(Param& W, Param& b, int64_t off, const Tensor& gy, const 
   const int64_t rows = x.dim(0), per = rows / N, in = x.dim(1), out = gy.dim(1);
   const int64_t W_rows = W.value.dim(0);
   if (mode == ParamGrad::Accumulate) {
-    if (!W.grad.defined()) W.grad = Tensor(W.value.shape(), W.value.dtype());
+    if (!W.grad.defined()) W.grad = Tensor(W.value.shape(), W.value.dtype(), W.value.device());
     Tensor gw = W.grad.slice_batch(off, off + out);
     ops::matmul_into(gy, x, gw, true, false, 1.0, 1.0);
     if (b.value.defined()) {
-      if (!b.grad.defined()) b.grad = Tensor(b.value.shape(), b.value.dtype());
+      if (!b.grad.defined()) b.grad = Tensor(b.value.shape(), b.value.dtype(), b.value.device());
       Tensor gb = b.grad.reshape({W_rows, 1}).slice_batch(off, off + out);
       ops::add_inplace(gb, ops::sum_to_shape(gy, {out}));
     }
@@ -126,15 +126,16 @@ Tensors MultiheadAttention::backward(const Tensors& gy, const Saved& saved, cons
   const Tensor &P = saved.tensor("P"), &O = saved.tensor("O");
   const int64_t N = x.dim(0), T = x.dim(1), dh = E_ / h_;
   const DType dt = x.dtype();
+  const Device dev = x.device();
   if (opt.param_grad == ParamGrad::PerExample)
     for (Param* p : params()) {
       Shape s = p->value.shape();
       s.insert(s.begin(), N);
-      p->grad = Tensor(s, dt);
+      p->grad = Tensor(s, dt, dev);
     }
   const Tensor X2 = x.reshape({N * T, E_});
-  Tensor dP({N * h_, T, T}, dt);
-  Tensor dOh({N * h_, T, dh}, dt);
+  Tensor dP({N * h_, T, T}, dt, dev);
+  Tensor dOh({N * h_, T, dh}, dt, dev);
   if (gy.at(0).defined()) {
     const Tensor G2 = gy[0].reshape({N * T, E_});
     linear_param_grad(out_w_, out_b_, 0, G2, O, N, opt.param_grad);
@@ -146,7 +147,7 @@ Tensors MultiheadAttention::backward(const Tensors& gy, const Saved& saved, cons
   const Tensor dS = ops::scale(ops::softmax_last_axis_backward(P, dP), 1.0 / std::sqrt(static_cast<double>(dh)));
   const Tensor dQ = ops::batched_matmul(dS, K), dK = ops::batched_matmul(dS, Q, true, false);
   const Tensor d[3] = {merge_heads(dQ, N, T, h_), merge_heads(dK, N, T, h_), merge_heads(dV, N, T, h_)};
-  Tensor dX({N * T, E_}, dt);
+  Tensor dX({N * T, E_}, dt, dev);
   for (int j = 0; j < 3; ++j) {
     linear_param_grad(in_w_, in_b_, j * E_, d[j], X2, N, opt.param_grad);
     ops::matmul_into(d[j], in_w_.value.slice_batch(j * E_, (j + 1) * E_), dX, false, false, 1.0, 1.0);
@@ -166,6 +167,7 @@ Tensors MultiheadAttention::relevance(const Tensors& ry, const Saved& saved, con
   const Tensor &S = saved.tensor("S"), &P = saved.tensor("P"), &O = saved.tensor("O"), &y = saved.tensor("y");
   const int64_t N = x.dim(0), T = x.dim(1);
   const DType dt = x.dtype();
+  const Device dev = x.device();
   Tensors out(saved.get_int("inputs"));
   if (!ry.at(0).defined()) return out;
   // out_proj, ε-rule: R_O = O ⊙ Wᵀ(R / stab(y)).
@@ -195,7 +197,7 @@ Tensors MultiheadAttention::relevance(const Tensors& ry, const Saved& saved, con
   const Tensor R_K = ops::scale(ops::mul(K, ops::batched_matmul(s_s, Q, true, false)), 0.5 * c);
   // q, k, v projections, ε-rule each (bias absorbed), summed at x.
   const Tensor R[3] = {merge_heads(R_Q, N, T, h_), merge_heads(R_K, N, T, h_), merge_heads(R_V, N, T, h_)};
-  Tensor acc({N * T, E_}, dt);
+  Tensor acc({N * T, E_}, dt, dev);
   const Tensor* const qkv[3] = {&saved.tensor("q"), &saved.tensor("k"), &saved.tensor("v")};
   for (int j = 0; j < 3; ++j) {
     const Tensor& z = *qkv[j];

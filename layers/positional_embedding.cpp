@@ -55,11 +55,11 @@ Tensors LearnedPositionalEmbedding::backward(const Tensors& gy, const Saved& sav
   const int64_t N = g.dim(0), T = g.dim(1), L = table_.value.dim(0), d = table_.value.dim(1);
   (void)saved;
   if (opt.param_grad == ParamGrad::Accumulate) {
-    if (!table_.grad.defined()) table_.grad = Tensor({L, d}, g.dtype());
+    if (!table_.grad.defined()) table_.grad = Tensor({L, d}, g.dtype(), g.device());
     Tensor rows = table_.grad.slice_batch(0, T);
     ops::add_inplace(rows, ops::sum_to_shape(g, {1, T, d}));
   } else if (opt.param_grad == ParamGrad::PerExample) {
-    table_.grad = Tensor({N, L, d}, g.dtype());
+    table_.grad = Tensor({N, L, d}, g.dtype(), g.device());
     for (int64_t n = 0; n < N; ++n)
       table_.grad.slice_batch(n, n + 1).reshape({L, d}).slice_batch(0, T).copy_from(g.slice_batch(n, n + 1));
   }

@@ -37,7 +37,7 @@ Tensors PRelu::backward(const Tensors& grad_y, const Saved& saved, const Backwar
   const Tensor gs_full = ops::mul(g, ops::unary(ops::Unary::NegativePart, x));
   if (opt.param_grad == ParamGrad::Accumulate) {
     Tensor gs = ops::sum_to_shape(gs_full, view).reshape(slope_.value.shape());
-    if (!slope_.grad.defined()) slope_.grad = Tensor(slope_.value.shape(), slope_.value.dtype());
+    if (!slope_.grad.defined()) slope_.grad = Tensor(slope_.value.shape(), slope_.value.dtype(), slope_.value.device());
     ops::add_inplace(slope_.grad, gs);
   } else if (opt.param_grad == ParamGrad::PerExample) {
     const int64_t N = x.dim(0);

@@ -125,7 +125,7 @@ Tensors Reduce::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   if (!grad_y.at(0).defined() || !x.is_float()) return {Tensor()};
   const Shape kept = kept_shape(x.shape());
   const Tensor g = grad_y[0].reshape(kept);
-  if (op_ == Op::Sum) return {ops::add(Tensor(x.shape(), x.dtype()), g)};  // broadcast to x's shape
+  if (op_ == Op::Sum) return {ops::add(Tensor(x.shape(), x.dtype(), x.device()), g)};  // broadcast to x's shape
   Tensor gx(x.shape(), x.dtype());
   if (op_ == Op::Max || op_ == Op::Min) {  // to the first extreme of each group
     const Tensor& arg = saved.tensor("arg");

@@ -45,7 +45,7 @@ Tensors ReduceMean::backward(const Tensors& grad_y, const Saved& saved, const Ba
   const Shape kept = kept_shape(x.shape());
   const double count = static_cast<double>(x.numel()) / static_cast<double>(shape_numel(kept));
   Tensor g = ops::scale(grad_y[0].reshape(kept), 1.0 / count);
-  return {ops::add(Tensor(x.shape(), x.dtype()), g)};  // broadcast to x's shape
+  return {ops::add(Tensor(x.shape(), x.dtype(), x.device()), g)};  // broadcast to x's shape
 }
 
 Tensors ReduceMean::relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) {

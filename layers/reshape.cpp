@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/ops_fill.h"
 #include "engine/shape_util.h"
 
 namespace xdnn {
@@ -10,8 +11,7 @@ std::vector<int64_t> int_list(const Tensor& t, const char* what) {
   if (!t.defined()) throw Error(std::string(what) + ": missing");
   if (t.dtype() != DType::I64 || t.ndim() > 1)
     throw Error(std::string(what) + ": expected a 1-D int64 tensor, got " + t.describe());
-  const int64_t* p = t.data<int64_t>();
-  return std::vector<int64_t>(p, p + t.numel());
+  return ops::index_vector(t);  // a shape is host metadata: copied back from the tensor's device
 }
 
 const char* Reshape::kind() const {

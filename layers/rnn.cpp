@@ -19,13 +19,13 @@ Tensor mask_step(const Tensor& mask, int64_t t) {
 }
 
 // State k of an (N, L·D, H) tensor, as a fresh (N, H) tensor (zeros when undefined).
-Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt) {
-  if (!s.defined()) return Tensor({N, H}, dt);
+Tensor state_of(const Tensor& s, int64_t k, int64_t N, int64_t H, DType dt, Device dev) {
+  if (!s.defined()) return Tensor({N, H}, dt, dev);
   return ops::permute_axes(s, {1, 0, 2}).slice_batch(k, k + 1).reshape({N, H}).clone();
 }
 
 void add_grad(Param& p, const Tensor& g) {
-  if (!p.grad.defined()) p.grad = Tensor(p.value.shape(), p.value.dtype());
+  if (!p.grad.defined()) p.grad = Tensor(p.value.shape(), p.value.dtype(), p.value.device());
   ops::add_inplace(p.grad, g);
 }
 
@@ -79,6 +79,7 @@ Tensors Recurrent::forward(const Tensors& in, Saved& saved, const ForwardOptions
     throw Error(name_ + ": expected input (N, T, " + std::to_string(cfg_.input_size) + "), got " + x.describe());
   const int64_t N = x.dim(0), T = x.dim(1), H = cfg_.hidden_size, G = gates(), D = directions(), L = cfg_.num_layers;
   const DType dt = x.dtype();
+  const Device dev = x.device();
   const Tensor lengths = in.size() > 1 ? in[1] : Tensor();
   const Tensor h0 = in.size() > 2 ? in[2] : Tensor();
   const Tensor c0 = in.size() > 3 ? in[3] : Tensor();
@@ -96,7 +97,7 @@ Tensors Recurrent::forward(const Tensors& in, Saved& saved, const ForwardOptions
   }
 
   Tensors layer_inputs(L), As(L * D), Zs(L * D), Hprevs(L * D), Cprevs(L * D), Couts(L * D), Houts(L * D);
-  Tensor hn({L * D, N, H}, dt), cn({L * D, N, H}, dt);
+  Tensor hn({L * D, N, H}, dt, dev), cn({L * D, N, H}, dt, dev);
   Tensor X = ops::permute_axes(x, {1, 0, 2});  // (T, N, I_l)
   for (int l = 0; l < L; ++l) {
     layer_inputs[l] = X;
@@ -109,10 +110,10 @@ Tensors Recurrent::forward(const Tensors& in, Saved& saved, const ForwardOptions
       if (bih.value.defined()) P = ops::add(P, bih.value);
       if (bhh.value.defined() && !gru) P = ops::add(P, bhh.value);  // GRU keeps b_hn inside r ⊙ (·)
       P = P.reshape({T, N, G * H});
-      Tensor A({T, N, G * H}, dt), Z, Hprev({T, N, H}, dt), Hout({T, N, H}, dt), Cprev, Cout;
-      if (lstm || gru) Z = Tensor({T, N, G * H}, dt);
-      if (lstm) Cprev = Tensor({T, N, H}, dt), Cout = Tensor({T, N, H}, dt);
-      Tensor h = state_of(h0, k, N, H, dt), c = state_of(c0, k, N, H, dt);
+      Tensor A({T, N, G * H}, dt, dev), Z, Hprev({T, N, H}, dt, dev), Hout({T, N, H}, dt, dev), Cprev, Cout;
+      if (lstm || gru) Z = Tensor({T, N, G * H}, dt, dev);
+      if (lstm) Cprev = Tensor({T, N, H}, dt, dev), Cout = Tensor({T, N, H}, dt, dev);
+      Tensor h = state_of(h0, k, N, H, dt, dev), c = state_of(c0, k, N, H, dt, dev);
       for (int64_t s = 0; s < T; ++s) {
         const int64_t t = d == 0 ? s : T - 1 - s;
         const Tensor m = mask_step(mask, t);
@@ -164,20 +165,21 @@ Tensors Recurrent::backward(const Tensors& gy, const Saved& saved, const Backwar
   const Tensor& mask = saved.tensor("mask");
   const Tensors& layer_inputs = saved.list("layer_inputs");
   const DType dt = layer_inputs.at(0).dtype();
+  const Device dev = layer_inputs.at(0).device();
   const Tensor g_hn = gy.size() > 1 ? gy[1] : Tensor(), g_cn = gy.size() > 2 ? gy[2] : Tensor();
 
   if (opt.param_grad == ParamGrad::PerExample)
     for (Param* p : params()) {
       Shape s = p->value.shape();
       s.insert(s.begin(), N);
-      p->grad = Tensor(s, dt);
+      p->grad = Tensor(s, dt, dev);
     }
-  Tensor dh0({L * D, N, H}, dt), dc0({L * D, N, H}, dt);
-  Tensor dX = gy.at(0).defined() ? ops::permute_axes(gy[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt);
+  Tensor dh0({L * D, N, H}, dt, dev), dc0({L * D, N, H}, dt, dev);
+  Tensor dX = gy.at(0).defined() ? ops::permute_axes(gy[0], {1, 0, 2}) : Tensor({T, N, D * H}, dt, dev);
   for (int l = static_cast<int>(L) - 1; l >= 0; --l) {
     const Tensor& X = layer_inputs.at(l);
     const int64_t I = X.dim(2);
-    Tensor dXin({T * N, I}, dt);
+    Tensor dXin({T * N, I}, dt, dev);
     for (int d = 0; d < D; ++d) {
       const int k = l * static_cast<int>(D) + d;
       const Tensor &A = saved.list("A").at(k), &Z = saved.list("Z").at(k);
@@ -186,8 +188,8 @@ Tensors Recurrent::backward(const Tensors& gy, const Saved& saved, const Backwar
       Param &Wih = weight_ih(l, d), &Whh = weight_hh(l, d), &bih = bias_ih(l, d), &bhh = bias_hh(l, d);
       Tensor dY = D == 1 ? dX : ops::slice_last_axis(dX, d * H, (d + 1) * H);  // (T, N, H)
       if (mask.defined()) dY = ops::mul(dY, mask.reshape({T, N, 1}));
-      Tensor dh = state_of(g_hn, k, N, H, dt), dc = state_of(g_cn, k, N, H, dt);
-      Tensor dZih({T, N, G * H}, dt), dZhh = gru ? Tensor({T, N, G * H}, dt) : dZih;
+      Tensor dh = state_of(g_hn, k, N, H, dt, dev), dc = state_of(g_cn, k, N, H, dt, dev);
+      Tensor dZih({T, N, G * H}, dt, dev), dZhh = gru ? Tensor({T, N, G * H}, dt, dev) : dZih;
       for (int64_t s = T - 1; s >= 0; --s) {
         const int64_t t = d == 0 ? s : T - 1 - s;
         const Tensor m = mask_step(mask, t);

@@ -28,7 +28,7 @@ Tensors Softmax::relevance(const Tensors& ry, const Saved& saved, const Rule& ru
   const Tensor sumR = ops::sum_to_shape(ry[0], reduced);  // Σ_axis R_y, broadcast back below
   const Tensor R_x = ops::mul(x, ops::sub(ry[0], ops::mul(y, sumR)));
   // An entry masked to −∞ before the softmax (y = 0, R_y = 0) gets 0, not −∞ · 0 = NaN.
-  return {ops::where(y, R_x, Tensor(y.shape(), y.dtype()))};
+  return {ops::where(y, R_x, Tensor(y.shape(), y.dtype(), y.device()))};
 }
 
 }  // namespace xdnn

@@ -64,7 +64,7 @@ Tensors FirstTokenPooling::forward(const Tensors& in, Saved& saved, const Forwar
 Tensors FirstTokenPooling::backward(const Tensors& gy, const Saved& saved, const BackwardOptions&) {
   if (!gy.at(0).defined()) return {Tensor()};
   const std::vector<int64_t>& s = saved.get_ints("x_shape");
-  Tensor gx({s[1], s[0], s[2]}, gy[0].dtype());  // time-major, then back
+  Tensor gx({s[1], s[0], s[2]}, gy[0].dtype(), gy[0].device());  // time-major, then back
   gx.slice_batch(0, 1).copy_from(gy[0]);
   return {ops::permute_axes(gx, {1, 0, 2})};
 }

@@ -267,9 +267,7 @@ std::vector<Tensor> model_run(const char* name, Device device) {
 
 }  // namespace
 
-// Expected to fail until items 2 and 4 are done: Linear and Conv2d make their outputs and gradients in
-// host memory (the work list below); the error printed names the op and the two devices.
-TEST_CASE("strict device: fashion-mlp and fashion-cnn forward and backward give the CPU's bits" * doctest::may_fail()) {
+TEST_CASE("strict device: fashion-mlp and fashion-cnn forward and backward give the CPU's bits") {
   for (const char* name : {"fashion-mlp", "fashion-cnn"}) {
     INFO(name);
     const std::vector<Tensor> cpu = model_run(name, Device::CPU);
@@ -295,24 +293,6 @@ namespace {
 // Layers whose passes do not run on Strict yet, with the host access that stops them (h/devclean's list;
 // delete an entry when its layer runs). Written from the output of the may_fail case below.
 const std::set<std::string> kLayersNotYetStrict = {
-    "Linear/2d",                                 // matmul_into: mixed devices (4, 3) on strict and (3, 5) on cpu
-    "Linear/3d-no-bias",                         // matmul_into: mixed devices (6, 2) on strict and (2, 4) on cpu
-    "Embedding",                                 // axpy_inplace: mixed devices (7, 3) on cpu and (7, 3) on strict
-    "RNN/tanh-2layer-bidirectional",             // matmul: mixed devices (2, 4) on cpu and (4, 4) on strict
-    "RNN/relu-lengths-h0",                       // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
-    "LSTM/1layer",                               // matmul: mixed devices (2, 4) on cpu and (16, 4) on strict
-    "LSTM/2layer-bidirectional-lengths-states",  // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
-    "GRU/1layer",                                // matmul: mixed devices (2, 4) on cpu and (12, 4) on strict
-    "GRU/2layer-bidirectional-lengths-h0",       // binary: mixed devices (4, 3, 4) on cpu and (4, 3, 1) on strict
-    "MultiheadAttention/plain",                  // matmul_into: mixed devices (6, 4) on strict and (4, 4) on cpu
-    "MultiheadAttention/causal-padding",         // matmul_into: mixed devices (6, 4) on strict and (4, 4) on cpu
-    "LearnedPositionalEmbedding",                // axpy_inplace: mixed devices (4, 3) on cpu and (1, 4, 3) on strict
-    "TransformerEncoderLayer/post-norm-relu",    // matmul_into: mixed devices (6, 4) on strict and (4, 6) on cpu
-    "TransformerEncoderLayer/pre-norm-gelu-causal",  // matmul_into: mixed devices (6, 4) on strict and (4, 6) on cpu
-    "Reshape/runtime-shape",                         // data() on strict tensor (3,) on strict at layers/reshape.cpp:13
-    "Slice/runtime-bounds",                          // data() on strict tensor (1,) on strict at layers/reshape.cpp:13
-    "ReduceMean/keepdims",                           // binary: mixed devices (2, 3, 4) on cpu and (2, 1, 4) on strict
-    "ReduceMean/drop-axes",                          // binary: mixed devices (2, 3, 4) on cpu and (1, 3, 1) on strict
     "Reduce/Sum-keepdims",                // data() on strict tensor (2, 3, 4) on strict at layers/reduce.cpp:107
     "Reduce/Max-drop-axes",               // data() on strict tensor (2, 3, 4) on strict at layers/reduce.cpp:107
     "Reduce/Min-all",                     // data() on strict tensor (3, 4) on strict at layers/reduce.cpp:107
@@ -322,33 +302,11 @@ const std::set<std::string> kLayersNotYetStrict = {
     "Resize/linear-half-pixel",           // item() on strict tensor (2, 2, 3, 4) on strict at layers/resize.cpp:146
     "Resize/linear-align-corners-sizes",  // item() on strict tensor (2, 2, 3, 4) on strict at layers/resize.cpp:146
     "Resize/nearest-asymmetric",          // item() on strict tensor (2, 2, 3, 3) on strict at layers/resize.cpp:146
-    "PRelu/per-channel",                  // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
-    "PRelu/shared",                       // axpy_inplace: mixed devices (1,) on cpu and (1,) on strict
-    "MatMul/broadcast-batch",             // matmul_into: mixed devices (3, 4) on strict and (3, 5) on cpu
-    "MatMul/4d-broadcast",                // matmul_into: mixed devices (3, 4) on strict and (3, 2) on cpu
-    "MatMul/vector",                      // matmul_into: mixed devices (1, 4) on strict and (1, 3) on cpu
-    "Conv2d/3x3-pad1",  // conv2d_backward_weight_bias: mixed devices (2, 3, 5, 6) on strict and (4, 3, 3, 3) on cpu
-    "Conv2d/stride-dilation-groups2-asym-pad-no-bias",  // conv2d_backward_weight: mixed devices (3, 4, 6, 5) on strict
-                                                        // and (6, 2, 3, 2) on cpu
-    "Conv2d/1x1-pointwise-groups2",  // conv2d_backward_weight_bias: mixed devices (2, 4, 3, 5) on strict and (6, 2, 1,
-                                     // 1) on cpu
-    "Conv2d/1d-input",  // conv2d_backward_weight_bias: mixed devices (2, 3, 1, 9) on strict and (2, 3, 1, 3) on cpu
-    "BatchNorm2d/training",       // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
-    "BatchNorm2d/eval",           // axpy_inplace: mixed devices (3,) on cpu and (3,) on strict
-    "Dropout/training-p0.4",      // binary: mixed devices (4, 6) on strict and (4, 6) on cpu
-    "Softmax/last-axis",          // where: mixed devices (3, 5) on strict and (3, 5) on cpu
-    "Softmax/axis1-of-3d",        // where: mixed devices (2, 4, 3) on strict and (2, 4, 3) on cpu
-    "Where/broadcast",            // where: mixed devices (2, 1, 3) on strict and (1,) on cpu
-    "Expand/broadcast",           // data() on strict tensor (3,) on strict at models/onnx/ops_sequence.cpp:324
-    "Conv2d/depthwise-3x3-pad1",  // conv2d_backward_weight_bias: mixed devices (2, 3, 5, 6) on strict and (3, 1, 3, 3)
-                                  // on cpu
-    "Conv2d/depthwise-multiplier2-stride2-dilation",  // conv2d_backward_weight: mixed devices (2, 3, 7, 6) on strict
-                                                      // and (6, 1, 3, 2) on cpu
 };
 
 // A layer example's passes on `device`: forward; backward with accumulated parameter gradients; per-example
-// parameter gradients; relevance with the layer's first rule (when it has one). Results on the CPU; the
-// example is built from the same seed each time, so both devices see the same layer and inputs.
+// parameter gradients; the deconvnet and guided-backprop backward; relevance with every rule it has. Results on the
+// CPU; the example is built from the same seed each time, so both devices see the same layer and inputs.
 std::vector<Tensor> layer_passes(const LayerExampleSpec& spec, Device device) {
   Rng rng(42);
   LayerExample ex = spec.make(rng);
@@ -375,12 +333,19 @@ std::vector<Tensor> layer_passes(const LayerExampleSpec& spec, Device device) {
     ex.layer->backward(cot, saved, bopt);
     for (Param* p : ex.layer->params()) out.push_back(host(p->grad));
   }
-  const std::vector<std::string> rules = ex.layer->relevance_rules();
-  if (!rules.empty() && y.size() == 1 && y[0].is_float()) {
-    Rule rule;
-    rule.name = rules[0];
-    for (const Tensor& r : ex.layer->relevance(cot, saved, rule)) out.push_back(host(r));
+  // The modified backward passes of deconvnet and guided backprop (input gradients only).
+  bopt.param_grad = ParamGrad::None;
+  for (BackwardMode mode : {BackwardMode::DeconvNet, BackwardMode::GuidedBackprop}) {
+    bopt.mode = mode;
+    for (const Tensor& g : ex.layer->backward(cot, saved, bopt)) out.push_back(host(g));
   }
+  // Every LRP rule the layer has, with its default parameters.
+  if (y.size() == 1 && y[0].is_float())
+    for (const std::string& name : ex.layer->relevance_rules()) {
+      Rule rule;
+      rule.name = name;
+      for (const Tensor& r : ex.layer->relevance(cot, saved, rule)) out.push_back(host(r));
+    }
   return out;
 }
 

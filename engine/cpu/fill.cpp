@@ -43,6 +43,12 @@ void fill_serial(Tensor& t, const char* what, Draw draw) {
 
 }  // namespace
 
+Tensor full(Shape shape, double value, DType dtype, Device device) {
+  Tensor t(std::move(shape), dtype, device);
+  t.fill(value);  // Tensor::fill runs on the tensor's device
+  return t;
+}
+
 void fill_uniform_inplace(Tensor& t, double lo, double hi, Rng& rng) {
   fill_serial(t, "fill_uniform", [&] { return rng.uniform(lo, hi); });
 }

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "layers/gelu.h"
 #include "layers/gru.h"
 #include "layers/layer_norm.h"
@@ -306,7 +307,7 @@ class Where : public Layer {
   static Tensors route(const Tensor& g, const Saved& saved) {
     const Tensor &c = saved.tensor("cond"), &x = saved.tensor("x"), &y = saved.tensor("y");
     if (!g.defined() || !x.is_float()) return {Tensor(), Tensor(), Tensor()};
-    const Tensor zero({1}, g.dtype());
+    const Tensor zero({1}, g.dtype(), g.device());
     return {Tensor(), ops::sum_to_shape(ops::where(c, g, zero), x.shape()),
             ops::sum_to_shape(ops::where(c, zero, g), y.shape())};
   }
@@ -321,7 +322,7 @@ class Expand : public Layer {
     const Tensor& s = x.at(1);
     if (s.dtype() != DType::I64 || s.ndim() != 1)
       throw Error("Expand: shape must be a 1-D int64 tensor, got " + s.describe());
-    Shape shape(s.data<int64_t>(), s.data<int64_t>() + s.numel());
+    const Shape shape = ops::index_vector(s);  // the shape is host metadata: copied back from s's device
     saved.put("x", x[0]);
     return {ops::broadcast_to(x[0], shape)};
   }
