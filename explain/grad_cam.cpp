@@ -15,16 +15,27 @@ namespace {
 
 // Grad-CAM reads A[n] as sample n's feature maps, so A's axis 0 must be the batch. An ONNX LSTM's output
 // Y is 4-D too, (T, directions, N, H): taken as an image activation it would give T "samples" of garbage.
-// Axis 0 must equal the batch size, and must follow it when the batch size changes (a probe forward pass
-// on 1 sample, or 2 when N = 1, catches a sequence length that happens to equal N).
+// Axis 0 must equal the batch size, and must follow it when the batch size changes. The probe is a
+// forward pass on an empty batch (0 samples: it computes nothing, so Grad-CAM costs one forward and one
+// backward), whose activation must have 0 rows: a sequence length T that happens to equal N stays T.
+// A graph that cannot run an empty batch (a Reshape with -1 has no size to infer from 0 elements) is
+// probed with 1 sample, or 2 when N = 1, as before.
 void check_batch_axis(const Model& model, const Tensor& x, const std::string& layer, const Tensor& A) {
   const int64_t N = x.dim(0);
   bool ok = A.dim(0) == N;
   if (ok && model.exported_batch == 0) {  // a graph exported for a fixed batch size runs no other one
-    const Tensor probe = N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone();
-    const Tape probe_tape = model.forward({probe});
-    const Tensor& Ap = probe_tape.values.at(model.value_id(layer));
-    ok = Ap.defined() && Ap.ndim() == A.ndim() && Ap.dim(0) == probe.dim(0);
+    const auto follows = [&](const Tensor& probe) {
+      const Tape probe_tape = model.forward({probe});
+      const Tensor& Ap = probe_tape.values.at(model.value_id(layer));
+      return Ap.defined() && Ap.ndim() == A.ndim() && Ap.dim(0) == probe.dim(0);
+    };
+    bool empty_ran = false;
+    try {
+      ok = follows(x.slice_batch(0, 0).clone());
+      empty_ran = true;
+    } catch (const Error&) {
+    }
+    if (!empty_ran) ok = follows(N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone());
   }
   if (!ok)
     throw Error("grad-cam: activation '" + layer + "' " + A.describe() + " does not have the batch (" +

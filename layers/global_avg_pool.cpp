@@ -11,7 +11,9 @@ Tensor as_4d(const Tensor& x) {
   if (!x.defined() || !x.is_float() || x.ndim() < 3)
     throw Error("GlobalAvgPool: expected input (N, C, H, W) or (N, C, L), got " +
                 (x.defined() ? x.describe() : std::string("an undefined tensor")));
-  return x.reshape({x.dim(0), x.dim(1), 1, -1});
+  int64_t S = 1;  // explicit, not -1: an empty batch has no size to infer it from
+  for (int i = 2; i < x.ndim(); ++i) S *= x.dim(i);
+  return x.reshape({x.dim(0), x.dim(1), 1, S});
 }
 
 ops::Pool2dGeometry whole(const Tensor& x4) {
