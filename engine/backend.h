@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/conv_epilogue.h"
 #include "engine/ops.h"
 #include "engine/ops_optim.h"
 #include "engine/tensor.h"
@@ -59,6 +60,10 @@ struct Backend {
   double (*dot_all)(const Tensor& a, const Tensor& b) = nullptr;
 
   Tensor (*conv2d_forward)(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dGeometry& g) = nullptr;
+  // Optional (engine/conv_epilogue.h): null runs conv2d_forward, binary Add and the activation in turn.
+  Tensor (*conv2d_forward_fused)(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
+                                 bool residual_first, ops::ConvActivation act, double lo, double hi,
+                                 const ops::Conv2dGeometry& g) = nullptr;
   Tensor (*conv2d_backward_input)(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                                   const ops::Conv2dGeometry& g) = nullptr;
   void (*conv2d_backward_weight)(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate,

@@ -123,6 +123,7 @@ const Backend& strict_backend_table() {
     b.sum_all = StrictCall<&Backend::sum_all>::call;
     b.dot_all = StrictCall<&Backend::dot_all>::call;
     b.conv2d_forward = StrictCall<&Backend::conv2d_forward>::call;
+    b.conv2d_forward_fused = StrictCall<&Backend::conv2d_forward_fused>::call;
     b.conv2d_backward_input = StrictCall<&Backend::conv2d_backward_input>::call;
     b.conv2d_backward_weight = StrictCall<&Backend::conv2d_backward_weight>::call;
     b.conv2d_backward_weight_bias = StrictCall<&Backend::conv2d_backward_weight_bias>::call;

@@ -23,7 +23,11 @@ namespace xdnn::explain {
 // "run" or a registered method name, with the method's options.
 bool may_fold_batchnorm(const std::string& consumer, const Options& options = {});
 
-// The model `consumer` should run on: folded when may_fold_batchnorm says so, else `model` as it is.
+// Whether `consumer` may also run the fused convolution epilogues (implies may_fold_batchnorm).
+bool may_fuse_epilogues(const std::string& consumer, const Options& options = {});
+
+// The model `consumer` should run on: folded when may_fold_batchnorm says so (and fused when
+// may_fuse_epilogues does), else `model` as it is.
 Model inference_graph(Model model, const std::string& consumer, const Options& options = {},
                       BatchNormFoldReport* report = nullptr);
 

@@ -22,6 +22,9 @@ class Elementwise : public Layer {
   Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   Tensors relevance(const Tensors& relevance_y, const Saved& saved, const Rule& rule) override;
   std::vector<std::string> relevance_rules() const override;
+  ops::Pointwise function() const { return f_; }
+  double a() const { return a_; }  // Clip: the lower bound
+  double b() const { return b_; }  // Clip: the upper bound
 
  private:
   bool is_activation() const;

@@ -8,6 +8,7 @@
 //                              (0 outside)
 //   gyc          (O, L)        gyc[o, (s, p)] = gy[n0+s, o, p]   (gy is (N, O, P): a gather)
 //   forward      yc[g] (Og, L) = W[g] (Og, K) · col[g] (K, L);  y[n0+s, o, p] = yc[o, (s, p)] + b[o]
+//                (fused for inference: act(yc + b + r) in the same store, engine/conv_epilogue.h)
 //   input grad   dcol[g] (K, L) = W[g]ᵀ (K, Og) · gyc[g] (Og, L);  gx_n = col2im(dcol's columns of n)
 //   weight grad  gWᵀ[g] (K, Og) = col[g] (K, L) · gyc[g]ᵀ (L, Og) per chunk, transposed back at the end
 // One GEMM per chunk instead of one per sample: the GEMM's fixed costs (driver, packing set-up, the
@@ -39,6 +40,8 @@
 #include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_direct.h"
 #include "engine/cpu/conv_direct_avx512.h"
+#include "engine/cpu/conv_epilogue.h"
+#include "engine/cpu/conv_sums.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
 #include "engine/dispatch.h"
@@ -148,29 +151,6 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, 
 // Transposed weight gradient of samples [n0, n0 + S): gwT[g] (K, Og) = col[g] (K, S·P) · gyc[g]ᵀ (S·P, Og),
 // layout (G, K, Og), overwritten. The transposed product keeps the long K axis on the GEMM's row panels
 // and the short Og axis on one column panel (less zero padding).
-// Σ_l r[l] for l < n: two vectors of lane sums over the whole vectors, added together, their lanes added in
-// order, then the tail in order. A function of n alone, never of the thread count.
-template <class T>
-T lane_sum(const T* r, int64_t n) {
-  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
-  constexpr int64_t VL = 32 / sizeof(T);
-  V a0 = V{}, a1 = V{};
-  int64_t k = 0;
-  for (; k + 2 * VL <= n; k += 2 * VL) {
-    a0 += *reinterpret_cast<const V*>(r + k);
-    a1 += *reinterpret_cast<const V*>(r + k + VL);
-  }
-  if (k + VL <= n) {
-    a0 += *reinterpret_cast<const V*>(r + k);
-    k += VL;
-  }
-  const V a = a0 + a1;
-  T sum = T(0);
-  for (int64_t l = 0; l < VL; ++l) sum += a[l];
-  for (; k < n; ++k) sum += r[k];
-  return sum;
-}
-
 // With gb (O), also the chunk's bias gradient gb[o] = Σ over the chunk's columns of gyc[o] (lane_sum of
 // each row, read while the rows are in cache).
 template <class T>
@@ -187,18 +167,6 @@ void weight_grad_chunk(const T* px, const T* pgy, const Dims& d, const Conv2dGeo
                 gwT + gi * d.K * d.Og, d.Og);
 }
 
-// gw (G, Og, K) = (or +=) gwT (G, K, Og) transposed per group.
-template <class T>
-void add_transposed(const T* gwT, const Dims& d, bool accumulate, T* gw) {
-  for (int64_t gi = 0; gi < d.G; ++gi)
-    for (int64_t o = 0; o < d.Og; ++o)
-      for (int64_t k = 0; k < d.K; ++k) {
-        const T v = gwT[(gi * d.K + k) * d.Og + o];
-        T& dst = gw[(gi * d.Og + o) * d.K + k];
-        dst = accumulate ? dst + v : v;
-      }
-}
-
 cpu::DepthwiseShape depthwise_shape(const Dims& d) { return {d.N, d.C, d.H, d.W, d.O / d.C, d.KH, d.KW, d.OH, d.OW}; }
 
 }  // namespace
@@ -208,12 +176,20 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   return backend_of("conv2d_forward", x, w).conv2d_forward(x, w, b, g);
 }
 
-static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+// The forward pass; with an epilogue (engine/conv_epilogue.h) the residual sum and the activation are
+// applied in the same store as the bias (the GEMM route's scatter pass), or in one pass over y in place
+// after the depthwise and direct kernels, which add their bias themselves.
+static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                                const Tensor& residual, bool residual_first, ConvActivation act, double lo, double hi) {
   if (b.defined()) {
     expect_same_dtype(x, b, "conv2d_forward bias");
     expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
   }
   const Dims d = conv_dims(x.shape(), w.shape(), g);
+  if (residual.defined()) {
+    expect_same_dtype(x, residual, "conv2d_forward_fused residual");
+    expect_shape(residual, {d.N, d.O, d.OH, d.OW}, "conv2d_forward_fused residual");
+  }
   Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -221,8 +197,20 @@ static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
     const T* pw = w.data<T>();
     const T* pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
+    const cpu::ConvEpilogue<T> ep{act, static_cast<T>(lo), static_cast<T>(hi),
+                                  residual.defined() ? residual.data<T>() : nullptr, residual_first};
+    // rows [r0, r1) of y (N·O rows of P), in place, after a kernel that added the bias itself
+    const auto epilogue_in_place = [&]() {
+      if (!ep.any()) return;
+      parallel_for(d.N * d.O, std::max<int64_t>(1, 4096 / std::max<int64_t>(d.P, 1)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          cpu::epilogue_row<T>(py + r * d.P, py + r * d.P, d.P, nullptr, ep.residual ? ep.residual + r * d.P : nullptr,
+                               ep);
+      });
+    };
     if (cpu::depthwise_applies(d.C, d.O, d.G)) {
       cpu::depthwise_forward(px, pw, pb, depthwise_shape(d), g, py);
+      epilogue_in_place();
       return 0;
     }
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
@@ -231,6 +219,7 @@ static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
           cpu::gemm_kernel() == cpu::GemmKernel::Vec512 &&
           cpu::direct_conv_forward_avx512(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
       if (!wide) direct_conv_forward(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
+      epilogue_in_place();
       return 0;
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
@@ -248,22 +237,39 @@ static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
           gemm_any<T>(parallel, false, false, d.Og, L, d.K, pw + gi * d.Og * d.K, d.K, col + gi * d.K * L, L, T(0),
                       yc + gi * d.Og * L, L);
       }
-      // Epilogue: y[n0+s, o, :] = yc[o, s·P ..] + b[o], one pass that also scatters the chunk to (S, O, P).
-      if (S == 1 && !pb) return;
-      for (int64_t s = 0; s < S; ++s)
-        for (int64_t o = 0; o < d.O; ++o) {
-          const T* src = yc + o * L + s * d.P;
-          T* dst = py + ((n0 + s) * d.O + o) * d.P;
-          if (pb) {
-            const T bo = pb[o];
-            for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + bo;
-          } else {
-            std::copy(src, src + d.P, dst);
-          }
+      // Epilogue: y[n0+s, o, :] = act(yc[o, s·P ..] + b[o] + r[n0+s, o, :]), one pass that also scatters the
+      // chunk to (S, O, P); over threads when the GEMM was (the chunk is the whole batch).
+      if (S == 1 && !pb && !ep.any()) return;
+      const auto rows = [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t s = r / d.O, o = r % d.O, row = (n0 + s) * d.O + o;
+          cpu::epilogue_row<T>(py + row * d.P, yc + o * L + s * d.P, d.P, pb ? pb + o : nullptr,
+                               ep.residual ? ep.residual + row * d.P : nullptr, ep);
         }
+      };
+      if (parallel)
+        parallel_for(S * d.O, std::max<int64_t>(1, 4096 / std::max<int64_t>(d.P, 1)), rows);
+      else
+        rows(0, S * d.O);
     });
     return 0;
   });
+  return y;
+}
+
+static Tensor cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+  return conv_forward_impl(x, w, b, g, Tensor(), false, ConvActivation::None, 0.0, 0.0);
+}
+
+Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
+                            bool residual_first, ConvActivation act, double lo, double hi, const Conv2dGeometry& g) {
+  check_conv_args(x, w, g, "conv2d_forward_fused");
+  const Backend& be = backend_of("conv2d_forward_fused", x, w, b, residual);
+  if (be.conv2d_forward_fused) return be.conv2d_forward_fused(x, w, b, residual, residual_first, act, lo, hi, g);
+  Tensor y = conv2d_forward(x, w, b, g);
+  if (residual.defined()) y = residual_first ? add(residual, y) : add(y, residual);
+  if (act == ConvActivation::Relu) return unary(Unary::Relu, y);
+  if (act == ConvActivation::Clip) return pointwise(Pointwise::Clip, y, lo, hi);
   return y;
 }
 
@@ -479,6 +485,10 @@ static Tensor cpu_conv2d_backward_bias(const Tensor& gy, bool per_example) {
 // This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
 void add_cpu_conv(Backend& b) {
   b.conv2d_forward = cpu_conv2d_forward;
+  b.conv2d_forward_fused = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
+                              bool residual_first, ConvActivation act, double lo, double hi, const Conv2dGeometry& g) {
+    return conv_forward_impl(x, w, b, g, residual, residual_first, act, lo, hi);
+  };
   b.conv2d_backward_input = cpu_conv2d_backward_input;
   b.conv2d_backward_weight = cpu_conv2d_backward_weight;
   b.conv2d_backward_weight_bias = cpu_conv2d_backward_weight_bias;

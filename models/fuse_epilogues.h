@@ -1,0 +1,25 @@
+// Convolution epilogues fused for inference (issue 15): in a forward-only graph, a chain
+//   Conv2d → [Identity (a BatchNorm folded by fold_batchnorm_for_inference)] → [Add residual] → [ReLU | Clip]
+// (at least one of Add and the activation) becomes one node that computes the chain's last value with
+// ops::conv2d_forward_fused (engine/conv_epilogue.h): the convolution's output is stored once, with bias,
+// residual and activation applied in the store, instead of being written, read and written again by each
+// node. Same bits as the unfused chain (tests/test_conv_epilogue.cpp).
+//
+// The fused node sits at the chain's last node (the residual is computed by then); the chain's other nodes
+// read and write nothing, so their values (the convolution's output, the sum before the ReLU) are absent
+// from a forward pass's tape. A chain is fused only when each of its inner values is read by the next node
+// alone and is not a model output. The fused node has no backward pass (its pre-activation is never
+// stored): the graph is for consumers that call the model only forward (explain/inference_graph.h:
+// `run` and the perturbation methods), never for gradients, relevance or named intermediate tensors.
+// The original model is not changed (the copy shares every untouched layer).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+
+namespace xdnn {
+
+Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::string>* fused = nullptr);
+
+}  // namespace xdnn

@@ -1,0 +1,247 @@
+// Convolution epilogues fused for inference (engine/conv_epilogue.h, models/fuse_epilogues.h, issue 15):
+// the fused store y = act((W ⋆ x + b) + r) has the bits of the unfused ops conv2d_forward → add → ReLU / Clip,
+// in float32 and float64, on every route of the convolution (GEMM with one sample or chunks of several,
+// the packed-columns GEMM, groups, depthwise, the direct few-tap kernel, a pointwise 1x1 written in place),
+// odd sizes, stride 2, batch 0 and 1, with and without bias and residual (either operand order), with NaN,
+// ±inf and −0 in the residual, for 1, 2 and 3 threads. Then the graph rewrite: a fused model's outputs
+// equal the folded model's bit for bit, chains are fused only where their inner values have one reader,
+// the fused nodes refuse a backward pass, and explain/inference_graph.h hands them only to consumers that
+// never differentiate.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "engine/conv_epilogue.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "explain/inference_graph.h"
+#include "layers/add.h"
+#include "layers/batchnorm2d.h"
+#include "layers/conv2d.h"
+#include "layers/elementwise.h"
+#include "layers/flatten.h"
+#include "layers/global_avg_pool.h"
+#include "layers/linear.h"
+#include "layers/registry.h"
+#include "layers/relu.h"
+#include "models/fuse_epilogues.h"
+
+using namespace xdnn;
+
+namespace {
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  return a.numel() == 0 ||
+         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+struct Case {
+  int64_t N, C, H, W, O, K, stride, pad, groups;
+  const char* route;
+};
+
+ops::Conv2dGeometry geom(const Case& c) {
+  ops::Conv2dGeometry g;
+  g.stride_h = g.stride_w = c.stride;
+  g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = c.pad;
+  g.groups = c.groups;
+  return g;
+}
+
+// The unfused ops, one after another.
+Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, bool r_first,
+               ops::ConvActivation act, const ops::Conv2dGeometry& g) {
+  Tensor y = ops::conv2d_forward(x, w, b, g);
+  if (r.defined()) y = r_first ? ops::add(r, y) : ops::add(y, r);
+  if (act == ops::ConvActivation::Relu) return ops::unary(ops::Unary::Relu, y);
+  if (act == ops::ConvActivation::Clip) return ops::pointwise(ops::Pointwise::Clip, y, 0.0, 6.0);
+  return y;
+}
+
+struct ThreadsGuard {
+  int saved = num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("conv2d_forward_fused: the bits of conv2d_forward -> add -> ReLU / Clip on every route") {
+  const Case cases[] = {
+      {2, 5, 7, 9, 6, 3, 1, 1, 1, "GEMM, one chunk of the whole batch (parallel GEMM and epilogue)"},
+      {20, 3, 10, 10, 5, 3, 1, 1, 1, "GEMM, 10 chunks of 2 samples (scatter epilogue)"},
+      {3, 4, 41, 39, 5, 3, 1, 1, 1, "GEMM, one sample per chunk (stored in place)"},
+      {2, 4, 11, 9, 33, 3, 2, 1, 1, "packed-columns GEMM, stride 2, odd sizes"},
+      {2, 4, 9, 7, 6, 3, 1, 1, 2, "groups 2"},
+      {3, 6, 11, 10, 6, 3, 2, 1, 6, "depthwise stride 2"},
+      {2, 1, 13, 12, 8, 3, 1, 1, 1, "direct few-tap kernel"},
+      {1, 8, 12, 12, 16, 1, 1, 0, 1, "pointwise 1x1, batch 1 (the GEMM writes y)"},
+      {0, 4, 9, 9, 6, 3, 1, 1, 1, "batch 0"},
+  };
+  ThreadsGuard guard;
+  Rng rng(7);
+  for (const Case& c : cases) {
+    for (DType dt : {DType::F32, DType::F64}) {
+      const ops::Conv2dGeometry g = geom(c);
+      const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(dt);
+      const Tensor w = random_tensor({c.O, c.C / c.groups, c.K, c.K}, rng).to(dt);
+      const Tensor b = random_tensor({c.O}, rng).to(dt);
+      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), g);
+      Tensor r = random_tensor(y_shape, rng, -2.0, 2.0).to(dt);
+      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, INFINITY, -INFINITY, -0.0};
+      for (int64_t i = 0; i < 5 && i * 7 < r.numel(); ++i) r.set_item(i * 7, specials[i]);
+      for (bool with_bias : {true, false})
+        for (int residual : {0, 1, 2})  // none, y + r, r + y
+          for (ops::ConvActivation act :
+               {ops::ConvActivation::None, ops::ConvActivation::Relu, ops::ConvActivation::Clip}) {
+            const Tensor bb = with_bias ? b : Tensor();
+            const Tensor rr = residual ? r : Tensor();
+            set_num_threads(1);
+            const Tensor want = unfused(x, w, bb, rr, residual == 2, act, g);
+            for (int threads : {1, 2, 3}) {
+              set_num_threads(threads);
+              const Tensor got = ops::conv2d_forward_fused(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g);
+              CAPTURE(c.route);
+              CAPTURE(dtype_name(dt));
+              CAPTURE(with_bias);
+              CAPTURE(residual);
+              CAPTURE(static_cast<int>(act));
+              CAPTURE(threads);
+              CHECK(same_bits(got, want));
+            }
+          }
+    }
+  }
+}
+
+TEST_CASE("conv2d_forward_fused on the strict device: the CPU result's bits, a strict tensor") {
+  Rng rng(8);
+  ops::Conv2dGeometry g;
+  g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = 1;
+  const Tensor x = random_tensor({2, 3, 6, 5}, rng).to(DType::F32);
+  const Tensor w = random_tensor({4, 3, 3, 3}, rng).to(DType::F32);
+  const Tensor b = random_tensor({4}, rng).to(DType::F32);
+  const Tensor r = random_tensor({2, 4, 6, 5}, rng).to(DType::F32);
+  const Tensor want = ops::conv2d_forward_fused(x, w, b, r, true, ops::ConvActivation::Relu, 0, 0, g);
+  const auto strict = [](const Tensor& t) { return t.to(Device::Strict); };
+  const Tensor got =
+      ops::conv2d_forward_fused(strict(x), strict(w), strict(b), strict(r), true, ops::ConvActivation::Relu, 0, 0, g);
+  CHECK(got.device() == Device::Strict);
+  CHECK(same_bits(got.to(Device::CPU), want));
+}
+
+TEST_CASE("conv2d_forward_fused: a residual of another shape or dtype is one error naming it") {
+  const Tensor x({1, 2, 5, 5}), w({3, 2, 3, 3});
+  ops::Conv2dGeometry g;
+  CHECK_THROWS_WITH_AS(
+      ops::conv2d_forward_fused(x, w, Tensor(), Tensor({1, 3, 5, 5}), false, ops::ConvActivation::Relu, 0, 0, g),
+      doctest::Contains("conv2d_forward_fused residual: expected shape (1, 3, 3, 3)"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward_fused(x, w, Tensor(), Tensor({1, 3, 3, 3}, DType::F64), false,
+                                                 ops::ConvActivation::Relu, 0, 0, g),
+                       doctest::Contains("conv2d_forward_fused residual: mixed dtypes"), Error);
+}
+
+namespace {
+
+std::shared_ptr<Conv2d> conv(const std::string& name, int64_t C, int64_t O, int64_t k, const Conv2dOptions& o,
+                             Rng& rng) {
+  auto c = std::make_shared<Conv2d>(name, C, O, k, k, o);
+  c->init(rng);
+  return c;
+}
+
+std::shared_ptr<BatchNorm2d> bn(const std::string& name, int64_t C, Rng& rng) {
+  auto b = std::make_shared<BatchNorm2d>(name, C, 1e-3);
+  b->weight_param().value = random_tensor({C}, rng, 0.5, 2.0).to(DType::F32);
+  b->bias_param().value = random_tensor({C}, rng, -0.5, 0.5).to(DType::F32);
+  b->running_mean_param().value = random_tensor({C}, rng, -0.3, 0.3).to(DType::F32);
+  b->running_var_param().value = random_tensor({C}, rng, 0.2, 3.0).to(DType::F32);
+  return b;
+}
+
+// input (N, 3, 9, 9) -> c1 3x3 -> bn1 -> relu1                       fused: c1 + bn1 + relu1
+//   -> c2 3x3 -> bn2 -> add(r1 + b2) -> relu2                          fused: c2 + bn2 + add + relu2 (r + y)
+//   -> dw depthwise 3x3 stride 2 -> clip (ReLU6)                       fused: dw + clip
+//   -> pw 1x1 -> add(p + d... ) with the residual a 1x1 of clip's output: pw + add fused (no activation)
+//   -> c5 3x3, read by relu5 and by the output concat through gap5: not fused
+//   -> relu5 -> gap -> flatten -> fc
+Model small_net(Rng& rng) {
+  Model m;
+  m.add_input("input");
+  m.add_node("c1", conv("c1", 3, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"y1"});
+  m.add_node("bn1", bn("bn1", 4, rng), {"y1"}, {"b1"});
+  m.add_node("relu1", std::make_shared<ReLU>(), {"b1"}, {"r1"});
+  m.add_node("c2", conv("c2", 4, 4, 3, Conv2dOptions::same(1, 1), rng), {"r1"}, {"y2"});
+  m.add_node("bn2", bn("bn2", 4, rng), {"y2"}, {"b2"});
+  m.add_node("add2", std::make_shared<Add>(), {"r1", "b2"}, {"s2"});
+  m.add_node("relu2", std::make_shared<ReLU>(), {"s2"}, {"r2"});
+  m.add_node("dw", conv("dw", 4, 4, 3, Conv2dOptions::same(2, 1, 1, 4, false), rng), {"r2"}, {"y3"});
+  m.add_node("clip", std::make_shared<Elementwise>(ops::Pointwise::Clip, 0.0, 6.0), {"y3"}, {"r3"});
+  m.add_node("pw", conv("pw", 4, 6, 1, Conv2dOptions::same(1, 0, 1, 1, false), rng), {"r3"}, {"y4"});
+  m.add_node("skip", conv("skip", 4, 6, 1, Conv2dOptions::same(1, 0), rng), {"r3"}, {"k4"});
+  m.add_node("add4", std::make_shared<Add>(), {"y4", "k4"}, {"s4"});
+  m.add_node("c5", conv("c5", 6, 6, 3, Conv2dOptions::same(1, 1), rng), {"s4"}, {"y5"});
+  m.add_node("relu5", std::make_shared<ReLU>(), {"y5"}, {"r5"});
+  m.add_node("add5", std::make_shared<Add>(), {"r5", "y5"}, {"s5"});  // y5 read twice: c5 stays unfused
+  m.add_node("gap", std::make_shared<GlobalAvgPool>(), {"s5"}, {"g"});
+  m.add_node("flatten", std::make_shared<Flatten>(), {"g"}, {"f"});
+  auto fc = std::make_shared<Linear>("fc", 6, 5);
+  fc->init(rng);
+  m.add_node("fc", fc, {"f"}, {"logits"});
+  m.set_outputs({"logits"});
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("fuse_conv_epilogues_for_inference: fused chains, outputs bit for bit those of the folded graph") {
+  ThreadsGuard guard;
+  for (DType dt : {DType::F32, DType::F64}) {
+    Rng rng(11);
+    Model model = small_net(rng);  // Model copies share layers: one network per dtype
+    model.to(dt);
+    const Model f = fold_batchnorm_for_inference(model);
+    std::vector<std::string> fused_names;
+    const Model u = fuse_conv_epilogues_for_inference(f, &fused_names);
+    CHECK(fused_names ==
+          std::vector<std::string>{"c1 + bn1 + relu1", "c2 + bn2 + add2 + relu2", "dw + clip", "pw + add4"});
+    for (int64_t N : {1, 5}) {  // batch 0: the op test above
+      const Tensor x = random_tensor({N, 3, 9, 9}, rng).to(dt);
+      set_num_threads(1);
+      const Tape want = f.forward({x});
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const Tape got = u.forward({x});
+        CAPTURE(N);
+        CAPTURE(threads);
+        for (const char* v : {"r1", "r2", "r3", "s4", "y5", "logits"})
+          CHECK(same_bits(got.values[u.value_id(v)], want.values[f.value_id(v)]));
+        CHECK(!got.values[u.value_id("y1")].defined());  // absorbed: no longer on the tape
+      }
+    }
+  }
+  Rng rng(12);
+  const Model model = small_net(rng);
+  const Model fused = fuse_conv_epilogues_for_inference(fold_batchnorm_for_inference(model));
+  // The fused nodes have no backward pass; the model given to the original consumers is unchanged.
+  const Tensor x = random_tensor({2, 3, 9, 9}, rng).to(DType::F32);
+  const Tape tape = fused.forward({x});
+  CHECK_THROWS_WITH_AS(fused.backward(tape, {{fused.outputs()[0], Tensor::full({2, 5}, 1.0)}}),
+                       doctest::Contains("no backward pass"), Error);
+  CHECK(model.nodes()[0].layer->kind() == std::string("Conv2d"));
+  CHECK(!explain::may_fuse_epilogues("saliency"));
+  CHECK(!explain::may_fuse_epilogues("grad-cam"));
+  explain::Options at_layer;
+  at_layer.values["layer"] = "r1";
+  CHECK(!explain::may_fuse_epilogues("prediction-difference", at_layer));
+  CHECK(explain::may_fuse_epilogues("run"));
+  CHECK(explain::may_fuse_epilogues("occlusion"));
+  const Model for_saliency = explain::inference_graph(model, "saliency");
+  const Tape st = for_saliency.forward({x});
+  CHECK_NOTHROW(for_saliency.backward(st, {{for_saliency.outputs()[0], Tensor::full({2, 5}, 1.0)}}));
+}
