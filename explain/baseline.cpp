@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "engine/shape_util.h"
 #include "explain/copies.h"
 
@@ -36,12 +37,12 @@ OptionSpec baseline_option(const std::string& default_value, const std::string& 
 
 Tensor baseline_for(const Options& options, const Tensor& like) {
   const std::string text = options.get("baseline", "0");
-  if (text.empty()) return Tensor(like.shape(), like.dtype());
+  if (text.empty()) return Tensor(like.shape(), like.dtype(), like.device());
   double v = 0;
-  if (baseline_number(text, v)) return Tensor::full(like.shape(), v, like.dtype());
+  if (baseline_number(text, v)) return ops::full(like.shape(), v, like.dtype(), like.device());
   Tensor b = options.array("baseline");
   if (!b.is_float()) throw Error("--baseline " + text + ": expected a float array, got " + b.describe());
-  b = b.to(like.dtype());
+  b = b.to(like.dtype()).to(like.device());  // a file is read on the host
   if (b.shape() == like.shape()) return b;
   Shape per_sample(like.shape().begin() + 1, like.shape().end());
   if (b.shape() == per_sample) {

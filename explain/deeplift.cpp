@@ -104,7 +104,7 @@ Tensor deeplift_multipliers(const Model& model, const Tape& tape, const Tape& bt
   };
   std::vector<Tensor> m = model.reverse_walk(tape, {{logits_id(model), seed}}, node_rule);
   const Tensor& v = tape.values.at(value_id);
-  return m.at(value_id).defined() ? m[value_id] : Tensor(v.shape(), v.dtype());
+  return m.at(value_id).defined() ? m[value_id] : Tensor(v.shape(), v.dtype(), v.device());
 }
 
 Tensor deeplift_attribution(const Model& model, const Tensor& x, const Tensor& base,

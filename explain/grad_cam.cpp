@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/point.h"
 #include "explain/upsample.h"
 
@@ -117,7 +118,7 @@ Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bo
   const Tensor G = target_gradient(model, tape, id, req.targets);
   const int64_t N = A.dim(0), C = A.dim(1), S = A.numel() / (N * C);
   // α (N·C, 1) = G (N·C, S) · (1/S) for all samples in one product (eq. 1).
-  const Tensor mean = Tensor::full({S, 1}, 1.0 / static_cast<double>(S), A.dtype());
+  const Tensor mean = ops::full({S, 1}, 1.0 / static_cast<double>(S), A.dtype(), A.device());
   const Tensor alpha = ops::matmul(G.reshape({N * C, S}), mean);
   Shape map_shape = A.shape();
   map_shape[1] = 1;

@@ -1,6 +1,9 @@
 #include "models/token_padding.h"
 
 #include <string>
+#include <vector>
+
+#include "engine/ops_fill.h"
 
 namespace xdnn {
 
@@ -17,10 +20,10 @@ Tensors TokenPadding::forward(const Tensors& x, Saved&, const ForwardOptions&) {
                 " is longer than the model's positional table, "
                 "expected a length in " +
                 range);
-  Tensor lengths({N}, DType::I64), mask({N, T}, DType::I64);
-  const int64_t* id = ids.data<int64_t>();  // storage is contiguous (engine/tensor.h)
-  int64_t* len = lengths.data<int64_t>();
-  int64_t* msk = mask.data<int64_t>();
+  // The ids are read back to the host (ops::index_vector, N·T int64: a copy from a device) because each
+  // bad id must be named by sample and position; the lengths and the mask go back to the ids' device.
+  const std::vector<int64_t> id = ops::index_vector(ids);
+  std::vector<int64_t> len(static_cast<size_t>(N)), msk(static_cast<size_t>(N * T));
   for (int64_t n = 0; n < N; ++n) {
     int64_t last = -1;
     for (int64_t t = 0; t < T; ++t) {
@@ -36,7 +39,7 @@ Tensors TokenPadding::forward(const Tensors& x, Saved&, const ForwardOptions&) {
     len[n] = last + 1;
     for (int64_t t = 0; t < T; ++t) msk[n * T + t] = t > last ? 1 : 0;
   }
-  return {lengths, mask};
+  return {Tensor::from_vector({N}, len).to(ids.device()), Tensor::from_vector({N, T}, msk).to(ids.device())};
 }
 
 }  // namespace xdnn

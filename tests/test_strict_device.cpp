@@ -17,6 +17,7 @@
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "layers/registry.h"
 #include "models/model.h"
@@ -100,6 +101,11 @@ TEST_CASE("strict device: every op of engine/ops.h gives the CPU's bits") {
   same(ops::stabilize(sa, 1e-3), ops::stabilize(a, 1e-3), "stabilize");
   same(ops::clip(sa, -0.5, 0.5), ops::clip(a, -0.5, 0.5), "clip");
   CHECK(ops::sum_all(sa) == ops::sum_all(a));
+  for (DType dt : {DType::F32, DType::F64, DType::I64})
+    same(ops::full({2, 3}, -2.5 * (dt != DType::I64) + 7, dt, Device::Strict),
+         Tensor::full({2, 3}, -2.5 * (dt != DType::I64) + 7, dt), "full");
+  CHECK(bitwise_equal(ops::full({4}, 0.1, DType::F32, Device::CPU),
+                      Tensor::from_vector({4}, std::vector<float>(4, 0.1f))));
   CHECK(ops::dot_all(sa, sa) == ops::dot_all(a, a));
 
   // Convolution, pooling, batch norm.

@@ -114,6 +114,7 @@ TextData load_text_data(const TrainOptions& o) {
 }
 
 void train_command(TrainOptions o, CLI::App* cmd) {
+  const Device device = select_device(o.device, "--device");
   if (o.resume.size()) {
     // Settings not given on the command line come from the checkpoint, so `--resume CKPT --epochs N`
     // alone continues the same run; settings given must agree with it (train_model checks).
@@ -191,7 +192,10 @@ void train_command(TrainOptions o, CLI::App* cmd) {
                 cfg.adversarial.enabled() ? ", adversarial: " : "",
                 cfg.adversarial.enabled() ? cfg.adversarial.describe().c_str() : "");
     std::fflush(stdout);
-    train_model(model, {tr.images, tr.labels}, {te.images, te.labels}, cfg, report);
+    // The model and both data sets on the device; batches are gathered there (models/train/train.cpp).
+    model.to(device);
+    train_model(model, {tr.images.to(device), tr.labels.to(device)}, {te.images.to(device), te.labels.to(device)}, cfg,
+                report);
     return;
   }
 
@@ -232,7 +236,9 @@ void train_command(TrainOptions o, CLI::App* cmd) {
       static_cast<long long>(tc.num_classes), static_cast<long long>(tc.max_len), describe(o.optimizer).c_str(),
       static_cast<long long>(o.batch_size), static_cast<unsigned long long>(o.seed), num_threads());
   std::fflush(stdout);
-  train_model(model, d.train, d.test, cfg, report);
+  model.to(device);
+  train_model(model, {d.train.x.to(device), d.train.y.to(device)}, {d.test.x.to(device), d.test.y.to(device)}, cfg,
+              report);
 }
 
 }  // namespace
@@ -320,9 +326,17 @@ void add_train_command(CLI::App& app) {
                   "adversarial training: PGD step size (default 2.5 radius / steps)")
       ->check(between(0, 1));
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
-  cmd->add_option("--device", o->device, "cpu (default); cuda is not supported by train yet");
+  cmd->add_option("--device", o->device,
+                  "cpu (default) or strict (the test device: host reads of its memory fail); cuda is not supported "
+                  "by train yet");
   cmd->callback([o, cmd] {
-    require_cpu_command(o->device, "xdnn train");  // before loading anything
+    // Before loading anything. Strict runs the CPU's kernels on memory host code may not read: the proof,
+    // without a GPU, that training computes only through ops:: (issue 17).
+    if (o->device != "strict") require_cpu_command(o->device, "xdnn train");
+    if (o->device == "strict" && o->adversarial != "none")
+      throw Error(
+          "--device strict: adversarial training does not run on a device yet (its attack reads host "
+          "memory); use --device cpu");
     train_command(*o, cmd);
   });
 }

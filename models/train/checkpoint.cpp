@@ -41,7 +41,8 @@ std::map<std::string, Tensor> model_state(Model& model) {
 
 void save_checkpoint(const std::string& path, Model& model, const Metadata& metadata) {
   TensorList list;
-  for (Param* p : state_entries(model)) list.emplace_back(p->name, p->value);
+  // A model on a device is written from a host copy (the file is host data).
+  for (Param* p : state_entries(model)) list.emplace_back(p->name, p->value.to(Device::CPU));
   for (const auto& [name, count] : batch_counters(model)) {
     Tensor t(Shape{}, DType::I64);
     t.set_item(0, static_cast<double>(count));
@@ -99,7 +100,7 @@ std::string optimizer_state_path(const std::string& checkpoint_path) {
 
 void save_optimizer_state(const std::string& path, const Optimizer& opt) {
   TensorList list;
-  for (const auto& [name, t] : opt.state_tensors()) list.emplace_back(name, t);
+  for (const auto& [name, t] : opt.state_tensors()) list.emplace_back(name, t.to(Device::CPU));
   Metadata meta;
   meta["format"] = "xdnn-optimizer-state-1";
   meta["optimizer"] = describe(opt.config());

@@ -104,7 +104,7 @@ void Optimizer::load_state_tensors(const std::map<std::string, Tensor>& state, c
     if (t.shape() != v.shape() || t.dtype() != v.dtype())
       throw Error(source + ": optimizer state tensor " + key + " is " + t.describe() + ", parameter is " +
                   v.describe());
-    (is1 ? b1 : b2)[k] = t.clone();
+    (is1 ? b1 : b2)[k] = t.clone().to(v.device());  // beside its parameter
   }
   check(steps >= 0, source + ": optimizer state has no tensor 'step'");
   buf1_ = std::move(b1);

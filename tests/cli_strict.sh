@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Training and explaining on Device::Strict (issue 17, items 3 and 4): memory host code may not read, its
+# ops the CPU's kernels. `xdnn train --device strict` for fashion-mlp and fashion-cnn (two epochs on 256
+# images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
+# `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites) and Grad-CAM on
+# the trained fashion-cnn must write the CPU's attributions byte for byte. Any host read of strict memory
+# fails the run, naming the file and line that read it.
+# Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array)
+set -u
+xdnn="$1"
+input="$2"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+run() {  # run NAME ARGS...: the command must succeed
+  local name=$1
+  shift
+  if ! timeout 120 "$xdnn" "$@" >"$tmp/out" 2>"$tmp/err"; then
+    echo "FAIL: $name: $(tail -n 3 "$tmp/err")"
+    status=1
+  fi
+}
+same() {  # same NAME FILE_CPU FILE_STRICT
+  if cmp -s "$2" "$3"; then echo "ok: $1: the same bytes on cpu and strict"; else
+    echo "FAIL: $1: $2 and $3 differ (or one is missing)"
+    status=1
+  fi
+}
+
+for model in fashion-mlp fashion-cnn; do
+  for device in cpu strict; do
+    run "train $model --device $device" train --model "$model" --epochs 2 --train-limit 256 --test-limit 128 \
+      --no-progress --device "$device" --out "$tmp/$model-$device"
+    run "resume $model --device $device" train --epochs 3 --resume "$tmp/$model-$device/epoch-2.safetensors" \
+      --train-limit 256 --test-limit 128 --no-progress --device "$device" --out "$tmp/$model-$device"
+  done
+  for f in epoch-1.safetensors epoch-2.safetensors epoch-3.safetensors epoch-3.optim.safetensors; do
+    same "$model $f" "$tmp/$model-cpu/$f" "$tmp/$model-strict/$f"
+  done
+done
+
+weights="$tmp/fashion-cnn-cpu/epoch-3.safetensors"
+i=0
+for method in "saliency" "integrated-gradients" "lrp --composite epsilon-plus" "lrp --composite epsilon-gamma-box" \
+  "grad-cam --layer conv2" "grad-cam"; do
+  i=$((i + 1))
+  for device in cpu strict; do
+    # shellcheck disable=SC2086 # the method's options are split on purpose
+    run "explain $method --device $device" explain --model "$weights" --input "$input" --method $method \
+      --device "$device" --out "$tmp/a$i-$device.npy"
+  done
+  same "explain $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
+done
+exit $status
