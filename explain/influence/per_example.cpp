@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "engine/random.h"
+#include "models/fuse_epilogues.h"
 
 namespace xdnn::influence {
 
@@ -268,8 +269,11 @@ bool GradientComputer::prepare_factors(const Tensor& x, const Tensor& y) {
 LastLayerFactors GradientComputer::factors(const Tensor& x_in, const Tensor& y) const {
   check(factors_node_ >= 0, "influence: last-layer factors asked for before prepare_factors() succeeded");
   const Tensor x = x_in.is_float() && x_in.dtype() != model_->dtype() ? x_in.to(model_->dtype()) : x_in;
-  const Model& m = *model_;
-  const Tape tape = m.forward({x});  // inference mode, as in compute()
+  // Inference mode, as in compute(), with Conv -> ReLU chains fused (models/fuse_epilogues.h: the same bits,
+  // one store per convolution instead of a convolution and a ReLU pass). Rewritten per call, so it always
+  // holds the model's current layers; the output node keeps its index and its saved input.
+  const Model m = fuse_conv_epilogues_for_inference(*model_);
+  const Tape tape = m.forward({x});
   const int out_id = m.outputs().at(0);
   const Tensor& logits = tape.values.at(out_id);
   if (logits.ndim() != 2 || logits.dim(0) != x.dim(0))
