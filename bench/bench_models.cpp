@@ -5,8 +5,9 @@
 // bench/models_reference.py; the ONNX files come from bench/export_models.py (not committed: 47-530 MB).
 //
 // Each case runs on the graph explain/inference_graph.h picks for it, as `xdnn run` / `xdnn explain` do:
-// BatchNorm folded into its convolution for the forward pass, saliency and IG, as exported for Grad-CAM
-// and LRP (the default exports are folded by PyTorch's exporter already; the `-bn` export of
+// BatchNorm folded into its convolution for the forward pass, saliency and IG, and for the forward pass
+// its convolutions fused with their residual Add and ReLU / Clip (models/fuse_epilogues.h), as exported
+// for Grad-CAM and LRP (the default exports are folded by PyTorch's exporter already; the `-bn` export of
 // `bench/export_models.py --keep-bn` is not, and its "forward-unfolded" case runs its graph as exported).
 //
 // Run:  build/bench/bench_models --models DIR [--benchmark_filter=...] [--benchmark_repetitions=N]
@@ -108,10 +109,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_models: %s not found, its cases are skipped\n", path.c_str());
       continue;
     }
-    std::shared_ptr<Model> model, folded;
+    std::shared_ptr<Model> model, folded, fused;  // fused: the forward-only graph of `run` (no backward pass)
     try {
       model = std::make_shared<Model>(load_onnx(path));
-      folded = std::make_shared<Model>(explain::inference_graph(*model, "run"));
+      folded = std::make_shared<Model>(explain::inference_graph(*model, "saliency"));
+      fused = std::make_shared<Model>(explain::inference_graph(*model, "run"));
     } catch (const Error& e) {
       std::fprintf(stderr, "bench_models: %s; its cases are skipped\n", e.what());
       continue;
@@ -123,8 +125,14 @@ int main(int argc, char** argv) {
         if (m == "integrated-gradients" && w.size == 224 && n > 1) continue;
         const std::string name = stem + "/b" + std::to_string(n) + "/" + (m == "integrated-gradients" ? "ig16" : m);
         const std::string method = m == "forward-unfolded" ? "forward" : m;
-        const bool fold = m != "forward-unfolded" && explain::may_fold_batchnorm(m == "forward" ? "run" : m);
-        benchmark::RegisterBenchmark(name.c_str(), BM_Model, fold ? folded : model, method, n, w.size)
+        const std::string consumer = m == "forward" ? "run" : m;
+        const bool fold = m != "forward-unfolded" && explain::may_fold_batchnorm(consumer);
+        const bool fuse = m != "forward-unfolded" && explain::may_fuse_epilogues(consumer);
+        benchmark::RegisterBenchmark(name.c_str(), BM_Model,
+                                     fuse   ? fused
+                                     : fold ? folded
+                                            : model,
+                                     method, n, w.size)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
