@@ -146,6 +146,41 @@ TEST_CASE("conv2d_forward_fused: a residual of another shape or dtype is one err
                        doctest::Contains("conv2d_forward_fused residual: mixed dtypes"), Error);
 }
 
+TEST_CASE("pointwise Clip (ReLU6) and its derivative: the definition's bits, NaN, +-inf, -0 and the bounds") {
+  // The vectorised loops of engine/cpu/pointwise.cpp against x < lo ? lo : (x > hi ? hi : x) and
+  // g * (lo < x < hi ? 1 : 0) element by element, float32 and float64, 1 and 3 threads, odd lengths.
+  ThreadsGuard guard;
+  Rng rng(9);
+  for (DType dt : {DType::F32, DType::F64})
+    for (int64_t n : {1, 37, 70001}) {
+      Tensor x = random_tensor({n}, rng, -8.0, 8.0).to(dt);
+      const Tensor g = random_tensor({n}, rng).to(dt);
+      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, 0.0, 6.0, INFINITY, -INFINITY};
+      for (int64_t i = 0; i < 6 && i < n; ++i) x.set_item(i * (n / 6 + 1) % n, specials[i]);
+      for (int threads : {1, 3}) {
+        set_num_threads(threads);
+        const Tensor y = ops::pointwise(ops::Pointwise::Clip, x, 0.0, 6.0);
+        const Tensor gx = ops::pointwise_backward(ops::Pointwise::Clip, x, y, g, 0.0, 6.0);
+        Tensor want_y(x.shape(), dt), want_g(x.shape(), dt);
+        for (int64_t i = 0; i < n; ++i) {
+          if (dt == DType::F32) {
+            const float v = x.data<float>()[i];
+            want_y.data<float>()[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+            want_g.data<float>()[i] = g.data<float>()[i] * (v > 0.0f && v < 6.0f ? 1.0f : 0.0f);
+          } else {
+            const double v = x.data<double>()[i];
+            want_y.data<double>()[i] = v < 0.0 ? 0.0 : (v > 6.0 ? 6.0 : v);
+            want_g.data<double>()[i] = g.data<double>()[i] * (v > 0.0 && v < 6.0 ? 1.0 : 0.0);
+          }
+        }
+        CAPTURE(n);
+        CAPTURE(threads);
+        CHECK(same_bits(y, want_y));
+        CHECK(same_bits(gx, want_g));
+      }
+    }
+}
+
 namespace {
 
 std::shared_ptr<Conv2d> conv(const std::string& name, int64_t C, int64_t O, int64_t k, const Conv2dOptions& o,

@@ -125,6 +125,13 @@ static Tensor cpu_pointwise(Pointwise f, const Tensor& x, double a, double b) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    if (f == Pointwise::Clip) {  // ReLU6 in every MobileNet block: pw_forward's expression in a loop that vectorises
+      const T lo = T(a), hi = T(b);
+      parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) py[i] = px[i] < lo ? lo : (px[i] > hi ? hi : px[i]);
+      });
+      return 0;
+    }
     parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) py[i] = pw_forward<T>(f, px[i], a, b);
     });
@@ -147,6 +154,13 @@ static Tensor cpu_pointwise_backward(Pointwise f, const Tensor& x, const Tensor&
     using T = decltype(zero);
     const T *px = x.data<T>(), *py = y.data<T>(), *pg = g.data<T>();
     T* po = gx.data<T>();
+    if (f == Pointwise::Clip) {  // as the forward: pw_derivative's expression in a loop that vectorises
+      const T lo = T(a), hi = T(b);
+      parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) po[i] = pg[i] * (px[i] > lo && px[i] < hi ? T(1) : T(0));
+      });
+      return 0;
+    }
     parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) po[i] = pg[i] * pw_derivative<T>(f, px[i], py[i], a, b);
     });
