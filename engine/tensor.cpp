@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -289,8 +290,36 @@ Tensor Tensor::to(DType d) const {
   if (d == dtype_) return *this;
   if (device() != Device::CPU) return to(Device::CPU).to(d).to(device());  // conversion on the host
   Tensor t(shape_, d);
-  int64_t n = numel();
-  for (int64_t i = 0; i < n; ++i) t.set_item(i, item(i));
+  const int64_t n = numel();
+  if (n == 0) return t;
+  // Each element through double, exactly as item() reads it and set_item() writes it (an int64 rounds to
+  // double first), in one typed loop: per-element item() / set_item() calls, with their range, device and
+  // dtype checks, took 35 % of a float32 `xdnn evaluate` run, where every model call converts its rows.
+  auto convert = [n](const auto* src, auto* dst) {
+    using To = std::remove_reference_t<decltype(*dst)>;
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(static_cast<double>(src[i]));
+  };
+  auto from = [&](auto* dst) {
+    switch (dtype_) {
+      case DType::F32:
+        return convert(data<float>(), dst);
+      case DType::F64:
+        return convert(data<double>(), dst);
+      case DType::I64:
+        return convert(data<int64_t>(), dst);
+    }
+  };
+  switch (d) {
+    case DType::F32:
+      from(t.data<float>());
+      break;
+    case DType::F64:
+      from(t.data<double>());
+      break;
+    case DType::I64:
+      from(t.data<int64_t>());
+      break;
+  }
   return t;
 }
 

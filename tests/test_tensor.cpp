@@ -8,6 +8,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "layers/registry.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
@@ -28,6 +29,64 @@ TEST_CASE("tensor basics: shape, reshape, slice, dtype conversion") {
   CHECK_THROWS_AS(t.reshape({4, 2}), Error);
   CHECK_THROWS_AS(t.data<double>(), Error);
   CHECK_THROWS_AS(t.dim(2), Error);
+}
+
+// Tensor::to(DType) converts each element through double, as item() reads and set_item() writes it: the
+// typed loop must give the bits of that per-element route for every pair of dtypes, on a view too.
+TEST_CASE("dtype conversion equals the item / set_item route for every pair, bit for bit") {
+  const std::vector<double> wide = {0.0, -0.0, 1.5, -2.75, 1e-40, 3.4e38, -7.9, 1e20, 0.1, 123456789.123};
+  const std::vector<double> fits = {0.0, -0.0, 1.5, -2.75, -7.9, 0.1, 123456789.123, -9e15, 2.5, 1e-9};  // in int64
+  const std::vector<int64_t> ints = {0, -1, 7, (int64_t{1} << 53) + 1, -(int64_t{1} << 60) - 3, 1234567};
+  auto same_as_items = [](const Tensor& src, DType d) {
+    const Tensor got = src.to(d);
+    if (d == src.dtype()) {  // no conversion: the tensor itself (the item route would round an int64 to double)
+      CHECK(got.raw_data() == src.raw_data());
+      return;
+    }
+    Tensor want(src.shape(), d);
+    for (int64_t i = 0; i < src.numel(); ++i) want.set_item(i, src.item(i));
+    REQUIRE(got.dtype() == d);
+    REQUIRE(got.shape() == src.shape());
+    CHECK(std::memcmp(got.raw_data(), want.raw_data(), src.numel() * dtype_size(d)) == 0);
+  };
+  const Tensor int_view = Tensor::from_vector({2, 3}, ints).slice_batch(1, 2);  // a view at an offset
+  for (DType d : {DType::F32, DType::F64, DType::I64}) {
+    same_as_items(Tensor::from_vector({2, 5}, fits).to(DType::F32), d);
+    same_as_items(Tensor::from_vector({2, 5}, fits), d);
+    same_as_items(Tensor::from_vector({2, 3}, ints), d);
+    same_as_items(int_view, d);
+  }
+  for (DType d : {DType::F32, DType::F64}) {  // beyond int64 (the cast to int64 would be undefined)
+    same_as_items(Tensor::from_vector({2, 5}, wide).to(DType::F32), d);
+    same_as_items(Tensor::from_vector({2, 5}, wide), d);
+  }
+  CHECK(Tensor({0, 3}, DType::F32).to(DType::F64).numel() == 0);
+}
+
+// ops::where on the CPU: equal shapes read element i directly, broadcast operands through an index table;
+// both must equal the per-element definition.
+TEST_CASE("where: equal and broadcast shapes equal a per-element reference") {
+  Rng rng(3);
+  const Tensor x = random_tensor({3, 4, 5}, rng).to(DType::F64), y = random_tensor({3, 4, 5}, rng).to(DType::F64);
+  const Tensor full_cond = ops::unary(ops::Unary::Step, random_tensor({3, 4, 5}, rng));
+  const Tensor row_cond = ops::unary(ops::Unary::Step, random_tensor({3, 1, 5}, rng));
+  const Tensor y_row = random_tensor({1, 4, 1}, rng).to(DType::F64);
+  for (const auto& [cond, b] :
+       std::vector<std::pair<Tensor, Tensor>>{{full_cond, y}, {row_cond, y}, {row_cond, y_row}}) {
+    const Tensor r = ops::where(cond, x, b);
+    REQUIRE(r.shape() == x.shape());
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 4; ++j)
+        for (int64_t k = 0; k < 5; ++k) {
+          const int64_t e = (i * 4 + j) * 5 + k;
+          const double c = cond.dim(1) == 1 ? cond.item(i * 5 + k) : cond.item(e);
+          const double other = b.numel() == 4 ? b.item(j) : b.item(e);
+          CHECK(r.item(e) == (c != 0.0 ? x.item(e) : other));
+        }
+  }
+  const Tensor xf = x.to(DType::F32), yf = y.to(DType::F32), rf = ops::where(full_cond, xf, yf);
+  CHECK(rf.dtype() == DType::F32);
+  for (int64_t e = 0; e < rf.numel(); ++e) CHECK(rf.item(e) == (full_cond.item(e) != 0.0 ? xf.item(e) : yf.item(e)));
 }
 
 TEST_CASE("broadcasting binary ops and sum_to_shape") {

@@ -398,12 +398,13 @@ std::vector<int64_t> broadcast_index(const Shape& s, const Shape& out) {
   const int64_t total = shape_numel(out);
   std::vector<int64_t> idx(total);
   std::vector<int64_t> c(n, 0);
+  int64_t src = 0;  // Σ_d c[d]·st[d], kept up to date as the odometer c advances
   for (int64_t i = 0; i < total; ++i) {
-    int64_t src = 0;
-    for (size_t d = 0; d < n; ++d) src += c[d] * st[d];
     idx[i] = src;
     for (int d = static_cast<int>(n) - 1; d >= 0; --d) {
+      src += st[d];
       if (++c[d] < out[d]) break;
+      src -= st[d] * out[d];
       c[d] = 0;
     }
   }
@@ -434,16 +435,28 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
 
 static Tensor cpu_where(const Tensor& cond, const Tensor& x, const Tensor& y) {
   const Shape out = broadcast_shapes(broadcast_shapes(cond.shape(), x.shape()), y.shape());
-  const std::vector<int64_t> ic = broadcast_index(cond.shape(), out), ix = broadcast_index(x.shape(), out),
-                             iy = broadcast_index(y.shape(), out);
+  // An operand of the output's shape reads element i itself (no index table); the others through
+  // broadcast_index. The condition is read as double, as item() reads it; x and y are copied bit for bit.
+  auto table = [&out](const Tensor& t) {
+    return t.shape() == out ? std::vector<int64_t>() : broadcast_index(t.shape(), out);
+  };
+  const std::vector<int64_t> ic = table(cond), ix = table(x), iy = table(y);
+  const Tensor c64 = cond.to(DType::F64);
   Tensor r(out, x.dtype());
-  const size_t es = dtype_size(x.dtype());
-  const char *px = static_cast<const char*>(x.raw_data()), *py = static_cast<const char*>(y.raw_data());
-  char* pr = static_cast<char*>(r.raw_data());
-  for (int64_t i = 0, i_end = r.numel(); i < i_end; ++i) {
-    const bool c = cond.item(ic[i]) != 0.0;
-    std::memcpy(pr + i * es, c ? px + ix[i] * es : py + iy[i] * es, es);
-  }
+  auto select = [&](auto bits) {
+    using T = decltype(bits);
+    const T *px = static_cast<const T*>(x.raw_data()), *py = static_cast<const T*>(y.raw_data());
+    const double* pc = c64.data<double>();
+    T* pr = static_cast<T*>(r.raw_data());
+    for (int64_t i = 0, i_end = r.numel(); i < i_end; ++i) {
+      const bool c = pc[ic.empty() ? i : ic[i]] != 0.0;
+      pr[i] = c ? px[ix.empty() ? i : ix[i]] : py[iy.empty() ? i : iy[i]];
+    }
+  };
+  if (dtype_size(x.dtype()) == 4)
+    select(uint32_t{});
+  else
+    select(uint64_t{});
   return r;
 }
 
