@@ -1,5 +1,7 @@
 // Which consumers may run on the BatchNorm-folded inference graph (models/fold_batchnorm.h): the one place
-// that decides it, used by `xdnn run`, `xdnn explain` and bench/bench_models.
+// that decides it, used by `xdnn run`, `xdnn explain`, the evaluation table of `xdnn evaluate` and `xdnn
+// report` (explain/evaluate/table.h: each method's runs, and "run" for the metrics' perturbed rows) and
+// bench/bench_models.
 //
 // Folding changes no model output (to rounding: tests/test_fold_batchnorm.cpp) and so no gradient of an
 // output with respect to the input. It does change what the convolution's value holds and removes the

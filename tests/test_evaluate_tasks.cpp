@@ -13,6 +13,7 @@
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/table.h"
 #include "explain/evaluate/tasks.h"
+#include "explain/inference_graph.h"
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "models/zoo.h"
@@ -193,4 +194,81 @@ TEST_CASE("evaluate tasks: an error of one task is the error of the lowest index
                                    }),
                          doctest::Contains("task 3"), Error);
   set_num_threads(saved);
+}
+
+// The table runs each method on the graph `xdnn explain` gives it and scores the metrics' rows on the
+// "run" graph (explain/inference_graph.h). On fashion-cnn (no BatchNorm) that route must give the plain
+// route's bits, for 1 and 2 threads: the oracle is the method run on the model as loaded, and the table
+// with the plain model as its scoring model.
+TEST_CASE("evaluate tasks: the inference-graph route gives the plain route's bits on fashion-cnn") {
+  const Setup s;
+  const int saved = num_threads();
+  const std::map<std::string, std::string> options = {
+      {"rise.masks", "12"}, {"feature-mask", "grid:7"}, {"steps", "4"}, {"grad-cam.upsample", "true"}};
+  const auto metrics = resolve_metrics({"deletion", "faithfulness-correlation", "max-sensitivity"},
+                                       {{"score", "prob"}, {"steps", "7"}, {"samples", "3"}});
+  Tensor y = s.x.clone();
+  for (int64_t i = 0; i < y.numel(); ++i) y.set_item(i, y.item(i) * 0.9 + 0.05);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const char* method : {"rise", "integrated-gradients", "grad-cam"}) {
+      const std::string name = method;
+      CAPTURE(name);
+      CAPTURE(threads);
+      const AttributionSource src = method_source(s.model, s.x, s.targets, method, options);
+      const MethodInfo& info = find_method(method);
+      ExplainRequest plain;
+      plain.model = &s.model;
+      plain.input = s.x;
+      plain.targets = s.targets;
+      std::map<std::string, std::string> given;
+      for (const auto& spec : info.options)
+        if (options.count(name + "." + spec.name))
+          given[spec.name] = options.at(name + "." + spec.name);
+        else if (options.count(spec.name))
+          given[spec.name] = options.at(spec.name);
+      plain.options = resolve_options(info, given);
+      CHECK(same_bits(src.values, run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
+      plain.input = y;
+      CHECK(same_bits(src.explain(s.model, y, s.targets), run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
+      MetricRequest context;
+      context.model = &s.model;
+      context.input = s.x;
+      context.targets = s.targets;
+      const EvaluationTable graph_route = evaluate_table(context, {src}, metrics, false);
+      context.function_model = &s.model;  // the plain model scores the rows
+      const EvaluationTable plain_route = evaluate_table(context, {src}, metrics, false);
+      for (size_t j = 0; j < metrics.size(); ++j)
+        CHECK(same_bits(graph_route.cells[0][j].values, plain_route.cells[0][j].values));
+    }
+  }
+  set_num_threads(saved);
+}
+
+// With BatchNorm the graph differs from the model as loaded (folded: the same outputs to rounding), so
+// this shows which one each run uses: the method and its re-runs on `model` run on the folded graph, a
+// sanity check's other model as it is.
+TEST_CASE("evaluate tasks: a method and its re-runs use the inference graph, other models run as they are") {
+  Model model = build_zoo_model("fashion-resnet", 5);
+  model.to(DType::F64);
+  Tensor x({3, 1, 28, 28}, DType::F64);
+  Rng rng(2);
+  for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform());
+  const std::vector<int64_t> targets = {1, 4, 7};
+  const AttributionSource src = method_source(model, x, targets, "saliency", {});
+  const MethodInfo& info = find_method("saliency");
+  const Model folded = inference_graph(model, "saliency");
+  ExplainRequest req;
+  req.model = &folded;
+  req.input = x;
+  req.targets = targets;
+  req.options = resolve_options(info, {});
+  const Tensor on_graph = run_in_chunks(info, req, kEvaluateSamplesPerPass).values;
+  req.model = &model;
+  const Tensor on_model = run_in_chunks(info, req, kEvaluateSamplesPerPass).values;
+  REQUIRE_FALSE(same_bits(on_graph, on_model));  // folding rounds differently: the test can tell them apart
+  CHECK(same_bits(src.values, on_graph));
+  CHECK(same_bits(src.explain(model, x, targets), on_graph));
+  const Model copy = model;  // another model object, as the sanity checks pass
+  CHECK(same_bits(src.explain(copy, x, targets), on_model));
 }

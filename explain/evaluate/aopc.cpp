@@ -20,7 +20,7 @@ MetricResult aopc(const MetricRequest& req) {
   if (order != "morf" && order != "lerf") throw Error("--order '" + order + "': expected morf or lerf");
   s.least_first = order == "lerf";
   MetricResult out;
-  out.values = perturbation_curves(*req.model, req.input, req.attribution, req.targets, s);
+  out.values = perturbation_curves(req.scoring_model(), req.input, req.attribution, req.targets, s);
   const int64_t points = s.steps + 1;
   for (int64_t n = 0; n < out.values.dim(0); ++n) {
     const double* c = out.values.data<double>() + n * points;

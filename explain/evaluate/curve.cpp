@@ -89,7 +89,7 @@ CurveSettings curve_settings(const Options& options, CurveKind kind) {
 MetricResult curve_metric(const MetricRequest& req, CurveKind kind) {
   const CurveSettings s = curve_settings(req.options, kind);
   MetricResult out;
-  out.values = perturbation_curves(*req.model, req.input, req.attribution, req.targets, s);
+  out.values = perturbation_curves(req.scoring_model(), req.input, req.attribution, req.targets, s);
   for (int64_t n = 0; n < out.values.dim(0); ++n)
     out.summary.push_back(curve_auc(out.values.data<double>() + n * (s.steps + 1), s.steps));
   out.summary_name = "AUC";

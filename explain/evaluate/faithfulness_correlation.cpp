@@ -56,8 +56,8 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
     for (int64_t f : subsets[j - 1])
       for (int64_t c = 0; c < L.channels; ++c) row[feature_element(L, f, c)] = b;
   };
-  const std::vector<double> s =
-      score_rows(*req.model, sample_shape, N * per, score, fill, [&](int64_t r) { return req.targets.at(r / per); });
+  const std::vector<double> s = score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
+                                           [&](int64_t r) { return req.targets.at(r / per); });
   MetricResult out;
   out.values = Tensor({N}, DType::F64);
   for (int64_t n = 0; n < N; ++n) {

@@ -50,8 +50,8 @@ MetricResult infidelity(const MetricRequest& req) {
     noise(seed, j - 1, sigma, row, E);
     for (int64_t e = 0; e < E; ++e) row[e] = xs[e] - row[e];
   };
-  const std::vector<double> s =
-      score_rows(*req.model, sample_shape, N * per, score, fill, [&](int64_t r) { return req.targets.at(r / per); });
+  const std::vector<double> s = score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
+                                           [&](int64_t r) { return req.targets.at(r / per); });
   std::vector<double> sum(N, 0.0);
   for (int64_t j = 0; j < runs; ++j) {
     noise(seed, j, sigma, I.data(), E);

@@ -31,6 +31,10 @@ struct MetricRequest {
   std::function<Tensor(const Model& model, const Tensor& x, const std::vector<int64_t>& targets)> explain;
   // A fresh copy of the model, for metrics that change its parameters (sanity checks). Optional.
   std::function<Model()> fresh_model;
+  // `model` as a function of its input, for the perturbed rows the metrics score (curves, faithfulness,
+  // infidelity): its inference graph (explain/inference_graph.h; evaluate_table sets it). `model` when null.
+  const Model* function_model = nullptr;
+  const Model& scoring_model() const { return function_model ? *function_model : *model; }
 };
 
 struct MetricResult {

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <set>
 
 #include "engine/error.h"
 #include "explain/evaluate/tasks.h"
+#include "explain/inference_graph.h"
 #include "explain/influence/influence.h"
 #include "explain/registry.h"
 
@@ -36,11 +38,14 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
                                 int64_t samples_per_pass) {
   const MethodInfo& info = find_method(method);
   ExplainRequest req;
-  req.model = &model;
   req.input = input;
   req.targets = targets;
   req.options = method_options(info, options);
   load_option_files(info, req.options);  // files named by options (--baseline B.npy): the method reads none
+  // The method runs on the graph `xdnn explain` gives it (explain/inference_graph.h: BatchNorm folded, and
+  // whatever else that file lets a method of its kind use), its re-runs on perturbed inputs too.
+  auto graph = std::make_shared<const Model>(inference_graph(model, method, req.options));
+  req.model = graph.get();
   AttributionSource src;
   src.name = method;
   // Passes of a few samples (run_in_chunks: the same bits as one pass for every per-sample method), so each
@@ -51,9 +56,12 @@ AttributionSource method_source(const Model& model, const Tensor& input, const s
   const bool batch_dependent = method == "prediction-difference" && req.options.get("background", "").empty();
   const int64_t per_pass = batch_dependent ? std::max<int64_t>(input.dim(0), 1) : samples_per_pass;
   src.values = run_in_chunks(info, req, per_pass).values;  // memory flat in the number of inputs, the same bits
-  src.explain = [&info, req, per_pass](const Model& m, const Tensor& x, const std::vector<int64_t>& t) {
+  // Max-sensitivity re-runs the method on `model` itself: its graph; the sanity checks on randomised
+  // copies: those as they are.
+  src.explain = [&info, req, per_pass, graph, original = &model](const Model& m, const Tensor& x,
+                                                                 const std::vector<int64_t>& t) {
     ExplainRequest r = req;
-    r.model = &m;
+    r.model = &m == original ? graph.get() : &m;
     r.input = x;
     r.targets = t;
     return run_in_chunks(info, r, per_pass).values;
@@ -115,11 +123,18 @@ EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<A
   EvaluationTable t;
   for (const auto& m : metrics) t.columns.push_back(m.first->name);
   influence::Progress bar("evaluate", static_cast<int64_t>(sources.size() * metrics.size()), progress);
+  // The metrics score perturbed rows through the model as a function of its input, as `xdnn run` does.
+  Model function_model;
+  MetricRequest shared = context;
+  if (context.model && !context.function_model) {
+    function_model = inference_graph(*context.model, "run");
+    shared.function_model = &function_model;
+  }
   for (const auto& src : sources) {
     t.rows.push_back(src.name);
     t.cells.emplace_back();
     for (const auto& [metric, options] : metrics) {
-      MetricRequest req = context;
+      MetricRequest req = shared;
       req.attribution = src.values;
       req.options = options;
       req.explain = src.explain;

@@ -23,7 +23,9 @@ struct AttributionSource {
 
 // Runs registered method `method` on (input, targets) with those of `options` it takes (the others are
 // left to other methods, as `xdnn report --option` does); a key METHOD.NAME sets NAME for that method
-// alone and wins over NAME (`--option shapley-values.feature-mask=grid:10`). The method runs on
+// alone and wins over NAME (`--option shapley-values.feature-mask=grid:10`). It runs on the graph `xdnn
+// explain` gives it (explain/inference_graph.h), and so do its re-runs on `model` (max-sensitivity; other
+// models, the sanity checks' randomised copies, run as they are). The method runs on
 // `samples_per_pass` samples at a time (run_in_chunks; the same bits), its re-runs too; a method whose
 // result depends on the whole batch (prediction difference without --background) in one pass.
 constexpr int64_t kEvaluateSamplesPerPass = 16;
@@ -60,7 +62,8 @@ struct EvaluationTable {
 std::pair<double, double> summary_mean_sd(const MetricResult& r);
 
 // Scores every source with every metric (a progress bar on stderr when `progress`). `context` holds what
-// every cell shares: model, input, targets, and optionally ground truth and fresh_model.
+// every cell shares: model, input, targets, and optionally ground truth and fresh_model; the metrics'
+// perturbed rows go through the model's inference graph for "run" unless context.function_model is set.
 EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<AttributionSource>& sources,
                                const std::vector<std::pair<const MetricInfo*, Options>>& metrics, bool progress);
 
