@@ -33,7 +33,7 @@ Tensor cross_entropy_input_gradient(const Model& model, const Tensor& x, const s
   }
   std::vector<Tensor> g = model.backward(tape, {{logits_id(model), seed}});
   const int in = model.inputs().at(0);
-  return g.at(in).defined() ? g[in] : Tensor(x.shape(), x.dtype());
+  return g.at(in).defined() ? g[in] : Tensor(x.shape(), x.dtype(), x.device());
 }
 
 namespace {

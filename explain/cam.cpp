@@ -24,7 +24,7 @@ namespace {
 bool is_spatial_mean(const Tensor& a, const Tensor& y) {
   const int64_t N = a.dim(0), C = a.dim(1), hw = a.numel() / (N * C);
   if (y.numel() != N * C) return false;
-  const Tensor mean = ops::matmul(a.reshape({N * C, hw}), Tensor::full({hw, 1}, 1.0 / hw, a.dtype()).to(a.device()));
+  const Tensor mean = ops::matmul(a.reshape({N * C, hw}), ops::full({hw, 1}, 1.0 / hw, a.dtype(), a.device()));
   // A structural check made once per model: the N·C means and values read back (ops::value_vector).
   const std::vector<double> m = ops::value_vector(mean), v = ops::value_vector(y);
   double err = 0, ref = 0;

@@ -35,7 +35,7 @@ Attribution deeplift_shap(const ExplainRequest& req) {
   for (int64_t j0 = 0; j0 < J; j0 += per_call) {
     const int64_t k = std::min(per_call, J - j0);
     const Tensor xs = repeat_rows(x, k);  // (k·N, ...): copy j against baseline j0 + j
-    Tensor bs = Tensor::empty(xs.shape(), x.dtype());
+    Tensor bs = Tensor::empty(xs.shape(), x.dtype(), x.device());
     for (int64_t j = 0; j < k; ++j)
       bs.slice_batch(j * N, (j + 1) * N).copy_from(repeat_rows(B.slice_batch(j0 + j, j0 + j + 1), N));
     const Tensor a = deeplift_attribution(*req.model, xs, bs, repeat_targets(req.targets, k), rule).to(DType::F64);

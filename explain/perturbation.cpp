@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/baseline.h"
 #include "explain/copies.h"
 #include "explain/influence/influence.h"
@@ -19,10 +21,12 @@ namespace xdnn::explain {
 
 Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, ScoreKind score) {
   const int64_t R = logits.dim(0), K = logits.dim(1);
-  const Tensor l = logits.to(DType::F64);
-  const double* pl = l.data<double>();
-  Tensor seed({R, K}, DType::F64);
-  double* ps = seed.data<double>();
+  // The R·K logits are read back (ops::value_vector, a copy from the device) and the seed, made on the host
+  // in double as always, goes to the logits' device: small next to the forward and backward it seeds.
+  const std::vector<double> l = ops::value_vector(logits);
+  const double* pl = l.data();
+  std::vector<double> seed(static_cast<size_t>(R * K), 0.0);
+  double* ps = seed.data();
   for (int64_t r = 0; r < R; ++r) {
     const int64_t t = targets.at(r);
     if (t < 0 || t >= K) throw Error("target " + std::to_string(t) + " is out of range for " + std::to_string(K));
@@ -40,7 +44,7 @@ Tensor score_seed(const Tensor& logits, const std::vector<int64_t>& targets, Sco
     const double scale = score == ScoreKind::Prob ? p_t : 1.0;
     for (int64_t k = 0; k < K; ++k) row[k] = scale * ((k == t ? 1.0 : 0.0) - std::exp(f[k] - m) / sum);
   }
-  return seed.to(logits.dtype());
+  return Tensor::from_vector({R, K}, seed).to(logits.dtype()).to(logits.device());
 }
 
 Tensor score_gradient(const Model& model, const Tape& tape, int value_id, const std::vector<int64_t>& targets,
@@ -54,7 +58,7 @@ Tensor score_gradient(const Model& model, const Tape& tape, int value_id, const 
         return model.nodes()[k].layer->backward(gy, tape.saved[k], opt);
       });
   const Tensor& v = tape.values.at(value_id);
-  return g.at(value_id).defined() ? g[value_id] : Tensor(v.shape(), v.dtype());
+  return g.at(value_id).defined() ? g[value_id] : Tensor(v.shape(), v.dtype(), v.device());
 }
 
 uint64_t SplitMix64::next() {
@@ -176,7 +180,7 @@ Attribution for_each_sample(const ExplainRequest& req,
   Shape shape = parts[0].values.shape();
   shape[0] = req.input.dim(0);
   Attribution out = parts[0];
-  out.values = Tensor(shape, parts[0].values.dtype());
+  out.values = Tensor(shape, parts[0].values.dtype(), parts[0].values.device());
   for (int64_t n = 0; n < shape[0]; ++n) {
     out.values.slice_batch(n, n + 1).copy_from(parts[n].values);
     if (n == 0) continue;
@@ -232,8 +236,8 @@ std::vector<double> Perturber::score_copies(int64_t S, const Fill& fill, const D
     const int64_t k = std::min(K_rows, S - s0);
     shape[0] = k * N;
     Tensor rows = Tensor::empty(shape, x.dtype());
-    fill(s0, k, rows);
-    const Tape tape = model->forward({rows});
+    fill(s0, k, rows);  // host-written rows go to x's device; a fill may also replace them by device ones
+    const Tape tape = model->forward({rows.to(x.device())});
     const std::vector<double> s = target_scores(tape_logits(*model, tape), repeat_targets(targets, k), score);
     std::copy(s.begin(), s.end(), out.begin() + s0 * N);
     if (done) done(s0, k, out.data() + s0 * N);
@@ -246,29 +250,23 @@ std::vector<double> Perturber::coalition_scores(const std::vector<uint8_t>& Z, i
                                                 const FeatureGroups& groups) const {
   const int64_t N = samples(), D = per_sample(), G = groups.count;
   const int64_t* g_of = groups.group_of.data();
+  // Copy j of sample n keeps feature i where z_j[group(i)] = 1 and takes the baseline (or the pad id)
+  // elsewhere: a select (ops::where, exact) between x and the baseline, each repeated for the chunk's k
+  // copies on x's device (made once for the first, largest chunk; later chunks use its first rows), under
+  // the 0/1 mask (k·N, D) made on the host from Z.
+  Tensor x_rep, other_rep;
   return score_copies(S, [&](int64_t s0, int64_t k, Tensor& rows) {
-    if (tokens) {
-      const int64_t* ids = x.data<int64_t>();
-      int64_t* r = rows.data<int64_t>();
-      for (int64_t j = 0; j < k; ++j) {
-        const uint8_t* z = Z.data() + (s0 + j) * G;
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t i = 0; i < D; ++i) r[(j * N + n) * D + i] = z[g_of[i]] ? ids[n * D + i] : pad_id;
-      }
-      return;
+    if (!x_rep.defined()) {
+      x_rep = repeat_rows(x.reshape({N, D}), k);
+      other_rep = tokens ? ops::full({k * N, D}, static_cast<double>(pad_id), DType::I64, x.device())
+                         : repeat_rows(baseline.reshape({N, D}), k);
     }
-    dispatch_float(x.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      const T* px = x.data<T>();
-      const T* pb = baseline.data<T>();
-      T* r = rows.data<T>();
-      for (int64_t j = 0; j < k; ++j) {
-        const uint8_t* z = Z.data() + (s0 + j) * G;
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t i = 0; i < D; ++i) r[(j * N + n) * D + i] = z[g_of[i]] ? px[n * D + i] : pb[n * D + i];
-      }
-      return 0;
-    });
+    std::vector<float> keep(static_cast<size_t>(k * N * D));
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < D; ++i) keep[(j * N + n) * D + i] = Z[(s0 + j) * G + g_of[i]];
+    const Tensor mask = Tensor::from_vector({k * N, D}, keep).to(x.device());
+    rows = ops::where(mask, x_rep.slice_batch(0, k * N), other_rep.slice_batch(0, k * N)).reshape(rows.shape());
   });
 }
 
@@ -333,7 +331,7 @@ Tensor baseline_set(const Options& options, const Tensor& x, const std::string& 
   if (path.empty()) {  // default: one all-zero baseline
     Shape one = x.shape();
     one[0] = 1;
-    return Tensor(one, x.dtype());
+    return Tensor(one, x.dtype(), x.device());
   }
   (void)method;
   const Tensor& b = options.array("baselines");
@@ -348,7 +346,7 @@ Tensor baseline_set(const Options& options, const Tensor& x, const std::string& 
   for (int64_t i = 0, i_end = b.numel(); i < i_end; ++i)
     if (!std::isfinite(b.item(i)))
       throw Error("--baselines " + path + ": element " + std::to_string(i) + " is not finite");
-  return b.to(x.dtype());
+  return b.to(x.dtype()).to(x.device());  // read on the host, used beside x
 }
 
 void describe_groups(const FeatureGroups& groups, Attribution& a) {

@@ -74,13 +74,13 @@ Tensor target_gradient(const Model& model, const Tape& tape, int value_id, const
       });
   const Tensor& v = tape.values.at(value_id);
   if (g.at(value_id).defined()) return g[value_id];
-  return Tensor(v.shape(), v.dtype());
+  return Tensor(v.shape(), v.dtype(), v.device());
 }
 
 Tensor sum_last_axis(const Tensor& x) {
   const int64_t d = x.dim(-1);
   Shape s(x.shape().begin(), x.shape().end() - 1);
-  Tensor ones = Tensor::full({d, 1}, 1.0, x.dtype());
+  const Tensor ones = ops::full({d, 1}, 1.0, x.dtype(), x.device());
   return ops::matmul(x.reshape({x.numel() / d, d}), ones).reshape(s);  // (rows, d) (d, 1)
 }
 

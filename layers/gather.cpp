@@ -6,8 +6,9 @@ namespace xdnn {
 
 // saved: "data" (its shape), "indices"
 Tensors Gather::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
-  const Tensor &data = x.at(0), &idx = x.at(1);
-  if (!data.defined() || !idx.defined()) throw Error("Gather: missing input");
+  if (!x.at(0).defined() || !x.at(1).defined()) throw Error("Gather: missing input");
+  // Indices go to the data's device (a host int64 constant indexing device data: a copy to the device).
+  const Tensor &data = x[0], idx = x[1].to(data.device());
   const int64_t a = axis_ < 0 ? axis_ + data.ndim() : axis_;
   saved.put("data", data);
   saved.put("indices", idx);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops_fill.h"
 #include "layers/reshape.h"
 
 namespace xdnn {
@@ -23,7 +24,8 @@ Tensors ConstantOfShape::forward(const Tensors& x, Saved&, const ForwardOptions&
   const std::vector<int64_t> shape = int_list(x.at(0), "ConstantOfShape shape");
   const Tensor& fill = x.at(1);
   if (!fill.defined() || fill.numel() != 1) throw Error("ConstantOfShape: the fill value must hold one element");
-  return {Tensor::full(Shape(shape), fill.item(0), fill.dtype())};
+  // On the fill value's device (a float constant lives where the model does), its one value read back.
+  return {ops::full(Shape(shape), ops::value_vector(fill)[0], fill.dtype(), fill.device())};
 }
 
 Tensors ConstantOfShape::backward(const Tensors&, const Saved&, const BackwardOptions&) { return {Tensor(), Tensor()}; }

@@ -118,7 +118,11 @@ void Model::to(Device device) {
   }
   for (auto& node : nodes_)
     for (Param* b : node.layer->buffers()) b->value = b->value.to(device);
-  for (auto& [id, t] : constants_) t = t.to(device);
+  // int64 constants stay on the host: they are shape and index data (ONNX exports' Shape -> Gather -> Concat
+  // arithmetic, Slice bounds, Unsqueeze axes), read by host shape arithmetic as ONNX Runtime keeps shape
+  // subgraphs on the CPU; a layer that indexes device data with one copies it over (layers/gather.cpp).
+  for (auto& [id, t] : constants_)
+    if (t.dtype() != DType::I64) t = t.to(device);
 }
 
 Tape Model::forward(const std::vector<Tensor>& inputs, const ForwardOptions& opt,

@@ -249,6 +249,28 @@ TEST_CASE("strict device: every op of engine/ops.h gives the CPU's bits") {
        "gather_axis_backward");
 }
 
+TEST_CASE("ops::where: x where cond != 0, else y, for every cond dtype, with and without broadcasting") {
+  const Tensor x = Tensor::from_vector({2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6});
+  const Tensor y = Tensor::from_vector({2, 3}, std::vector<double>{-1, -2, -3, -4, -5, -6});
+  const std::vector<double> want{1, -2, 3, -4, -5, 6};
+  for (DType dt : {DType::F32, DType::F64, DType::I64}) {
+    INFO(dtype_name(dt));
+    const Tensor c = Tensor::from_vector({2, 3}, std::vector<double>{2, 0, -1, 0, 0, 0.5}).to(dt);
+    const Tensor same_shape = ops::where(c, x, y);  // 0.5 -> int64 0: element 5 differs for I64
+    for (int64_t i = 0; i < 6; ++i) CHECK(same_shape.item(i) == (dt == DType::I64 && i == 5 ? -6.0 : want[i]));
+    same(ops::where(strict(c), strict(x), strict(y)), same_shape, "where, same shapes");
+  }
+  // Broadcasting: cond (2, 1), x (1, 3), y scalar-like (1,).
+  const Tensor c2 = Tensor::from_vector({2, 1}, std::vector<int64_t>{0, 7});
+  const Tensor xr = Tensor::from_vector({1, 3}, std::vector<double>{1, 2, 3});
+  const Tensor y1 = Tensor::from_vector({1}, std::vector<double>{-9});
+  const Tensor b = ops::where(c2, xr, y1);
+  REQUIRE(b.shape() == Shape{2, 3});
+  const std::vector<double> want_b{-9, -9, -9, 1, 2, 3};
+  for (int64_t i = 0; i < 6; ++i) CHECK(b.item(i) == want_b[i]);
+  same(ops::where(strict(c2), strict(xr), strict(y1)), b, "where, broadcast");
+}
+
 namespace {
 
 // fashion-mlp or fashion-cnn (seed 0) on `device`: logits, the input gradient and every parameter

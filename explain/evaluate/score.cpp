@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn::explain {
 
@@ -21,8 +22,9 @@ std::vector<double> target_scores(const Tensor& logits, const std::vector<int64_
   const int64_t R = logits.dim(0), K = logits.dim(1);
   if (static_cast<int64_t>(targets.size()) != R)
     throw Error("internal: " + std::to_string(targets.size()) + " targets for " + std::to_string(R) + " rows");
-  const Tensor f = logits.to(DType::F64);
-  const double* p = f.data<double>();
+  // The scores are host numbers: the logits come back once (ops::value_vector, float64, a copy from a device).
+  const std::vector<double> f = ops::value_vector(logits);
+  const double* p = f.data();
   std::vector<double> out(R);
   for (int64_t r = 0; r < R; ++r) {
     const double* row = p + r * K;

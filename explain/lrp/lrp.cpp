@@ -94,7 +94,7 @@ Tensor lrp_attribution(const Model& model, const Tensor& input, const LrpConfig&
     const Tensor& v = r.tape.values.at(id);
     if (!v.defined() || !v.is_float())
       throw Error("LRP: value '" + r.model.value_name(id) + "' holds no float tensor to take relevance at");
-    return r.relevance.at(id).defined() ? r.relevance[id] : Tensor(v.shape(), v.dtype());
+    return r.relevance.at(id).defined() ? r.relevance[id] : Tensor(v.shape(), v.dtype(), v.device());
   };
   if (!query.at.empty()) return at_or_zeros(r.model.value_id(query.at));
   // The input, or for token ids the embedding output summed over d (explain/point.h).
