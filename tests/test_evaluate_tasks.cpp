@@ -272,3 +272,33 @@ TEST_CASE("evaluate tasks: a method and its re-runs use the inference graph, oth
   const Model copy = model;  // another model object, as the sanity checks pass
   CHECK(same_bits(src.explain(copy, x, targets), on_model));
 }
+
+// Faithfulness correlation's rows do not depend on the attribution: a table scores them once and every
+// attribution reads them (RowScoreMemo). Each cell must equal the metric run alone, for 1 and 2 threads.
+TEST_CASE("evaluate tasks: faithfulness rows shared by a table's attributions give each one's own bits") {
+  const Setup s;
+  const int saved = num_threads();
+  const auto metrics =
+      resolve_metrics({"faithfulness-correlation", "deletion"}, {{"score", "prob"}, {"samples", "5"}, {"steps", "4"}});
+  std::vector<AttributionSource> sources;
+  for (const char* method : {"saliency", "gradient-x-input", "rise"})
+    sources.push_back(method_source(s.model, s.x, s.targets, method, {{"masks", "8"}}));
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    MetricRequest context;
+    context.model = &s.model;
+    context.input = s.x;
+    context.targets = s.targets;
+    context.row_scores = std::make_shared<RowScoreMemo>();
+    const EvaluationTable t = evaluate_table(context, sources, metrics, false);
+    CHECK(context.row_scores->scores.size() == 1);  // one set of rows for the three attributions
+    for (size_t i = 0; i < sources.size(); ++i) {
+      MetricRequest alone = context;
+      alone.row_scores = nullptr;
+      alone.attribution = sources[i].values;
+      alone.options = metrics[0].second;
+      CHECK(same_bits(t.cells[i][0].values, metrics[0].first->run(alone).values));
+    }
+  }
+  set_num_threads(saved);
+}

@@ -11,6 +11,7 @@
 // Output: the correlations (N,); summary: the same.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/check.h"
 #include "engine/error.h"
@@ -56,8 +57,16 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
     for (int64_t f : subsets[j - 1])
       for (int64_t c = 0; c < L.channels; ++c) row[feature_element(L, f, c)] = b;
   };
-  const std::vector<double> s = score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
-                                           [&](int64_t r) { return req.targets.at(r / per); });
+  auto compute = [&] {
+    return score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
+                      [&](int64_t r) { return req.targets.at(r / per); });
+  };
+  // The rows depend on the subsets, never on the attribution: every attribution of a table shares them.
+  char key[160];
+  std::snprintf(key, sizeof key, "faithfulness-correlation %s %lld %lld %llu %a %lld %lld %lld", score_text.c_str(),
+                static_cast<long long>(runs), static_cast<long long>(m), static_cast<unsigned long long>(seed), b,
+                static_cast<long long>(N), static_cast<long long>(D), static_cast<long long>(L.channels));
+  const std::vector<double> s = req.row_scores ? req.row_scores->get(key, compute) : compute();
   MetricResult out;
   out.values = Tensor({N}, DType::F64);
   for (int64_t n = 0; n < N; ++n) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,21 @@
 #include "models/model.h"
 
 namespace xdnn::explain {
+
+// Scores of perturbed rows that depend on the input, the targets, the scoring model and a metric's options
+// but not on the attribution (faithfulness correlation draws its subsets without looking at it): the same
+// call gives the same bits, so a table makes it once and its other rows read it by key.
+struct RowScoreMemo {
+  std::mutex mutex;
+  std::map<std::string, std::vector<double>> scores;
+  // The scores under `key`, computed by `compute` the first time.
+  const std::vector<double>& get(const std::string& key, const std::function<std::vector<double>()>& compute) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = scores.find(key);
+    if (it == scores.end()) it = scores.emplace(key, compute()).first;
+    return it->second;
+  }
+};
 
 struct MetricRequest {
   const Model* model = nullptr;
@@ -35,6 +52,9 @@ struct MetricRequest {
   // infidelity): its inference graph (explain/inference_graph.h; evaluate_table sets it). `model` when null.
   const Model* function_model = nullptr;
   const Model& scoring_model() const { return function_model ? *function_model : *model; }
+  // Attribution-independent row scores shared by the rows of one table (evaluate_table sets it); null:
+  // every metric computes its own.
+  std::shared_ptr<RowScoreMemo> row_scores;
 };
 
 struct MetricResult {

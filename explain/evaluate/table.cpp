@@ -126,6 +126,7 @@ EvaluationTable evaluate_table(const MetricRequest& context, const std::vector<A
   // The metrics score perturbed rows through the model as a function of its input, as `xdnn run` does.
   Model function_model;
   MetricRequest shared = context;
+  if (!shared.row_scores) shared.row_scores = std::make_shared<RowScoreMemo>();
   if (context.model && !context.function_model) {
     function_model = inference_graph(*context.model, "run");
     shared.function_model = &function_model;
