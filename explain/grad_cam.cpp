@@ -3,12 +3,14 @@
 // resized to the input's spatial size with --upsample.
 #include "explain/grad_cam.h"
 
+#include <optional>
 #include <string>
 
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "explain/point.h"
 #include "explain/upsample.h"
+#include "models/fuse_epilogues.h"
 
 namespace xdnn::explain {
 
@@ -16,27 +18,25 @@ namespace {
 
 // Grad-CAM reads A[n] as sample n's feature maps, so A's axis 0 must be the batch. An ONNX LSTM's output
 // Y is 4-D too, (T, directions, N, H): taken as an image activation it would give T "samples" of garbage.
-// Axis 0 must equal the batch size, and must follow it when the batch size changes. The probe is a
-// forward pass on an empty batch (0 samples: it computes nothing, so Grad-CAM costs one forward and one
-// backward), whose activation must have 0 rows: a sequence length T that happens to equal N stays T.
-// A graph that cannot run an empty batch (a Reshape with -1 has no size to infer from 0 elements) is
-// probed with 1 sample, or 2 when N = 1, as before.
-void check_batch_axis(const Model& model, const Tensor& x, const std::string& layer, const Tensor& A) {
+// Axis 0 must equal the batch size, and must follow it when the batch size changes. The probe is the
+// forward pass on an empty batch (0 samples: it computes nothing) that grad_cam_map runs anyway, whose
+// activation must have 0 rows: a sequence length T that happens to equal N stays T. A graph that cannot
+// run an empty batch (empty_tape null) is probed with 1 sample, or 2 when N = 1.
+void check_batch_axis(const Model& model, const Tensor& x, const std::string& layer, const Tensor& A,
+                      const Tape* empty_tape) {
   const int64_t N = x.dim(0);
   bool ok = A.dim(0) == N;
   if (ok && model.exported_batch == 0) {  // a graph exported for a fixed batch size runs no other one
-    const auto follows = [&](const Tensor& probe) {
-      const Tape probe_tape = model.forward({probe});
+    const auto follows = [&](const Tape& probe_tape, int64_t rows) {
       const Tensor& Ap = probe_tape.values.at(model.value_id(layer));
-      return Ap.defined() && Ap.ndim() == A.ndim() && Ap.dim(0) == probe.dim(0);
+      return Ap.defined() && Ap.ndim() == A.ndim() && Ap.dim(0) == rows;
     };
-    bool empty_ran = false;
-    try {
-      ok = follows(x.slice_batch(0, 0).clone());
-      empty_ran = true;
-    } catch (const Error&) {
+    if (empty_tape) {
+      ok = follows(*empty_tape, 0);
+    } else {
+      const Tensor probe = N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone();
+      ok = follows(model.forward({probe}), probe.dim(0));
     }
-    if (!empty_ran) ok = follows(N == 1 ? ops::concat_axis({x, x}, 0) : x.slice_batch(0, 1).clone());
   }
   if (!ok)
     throw Error("grad-cam: activation '" + layer + "' " + A.describe() + " does not have the batch (" +
@@ -66,7 +66,9 @@ std::string last_feature_map(const Model& model, const Tape& tape, int rank) {
       for (int id : node.inputs) made = made || (id >= 0 && feature[id] && tape.values[id].ndim() == v.ndim());
       if (!made) continue;
       feature[out] = true;
-      if (v.ndim() == rank && v.numel() / (v.dim(0) * v.dim(1)) > 1) best = model.value_name(out);
+      int64_t positions = 1;  // from the shape, not numel / (N·C): an empty batch picks the same layer
+      for (int i = 2; i < v.ndim(); ++i) positions *= v.dim(i);
+      if (v.ndim() == rank && positions > 1) best = model.value_name(out);
     }
   }
   return best;
@@ -103,18 +105,33 @@ Tensor upsample_map(const Tensor& map, const Tensor& x, const char* method) {
 }
 
 // Cost: one forward pass, and a backward pass through the layers above `layer` only (target_gradient
-// stops at the layer's producer), then O(N·C·S) for the map, S the number of positions.
+// stops at the layer's producer), then O(N·C·S) for the map, S the number of positions. A forward pass
+// on an empty batch first (no arithmetic) picks the default layer and probes the batch axis; the nodes up
+// to the layer's producer then need no backward pass, so their convolution chains run fused
+// (models/fuse_epilogues.h: the same bits of A, and of every value the backward reads).
 Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bool upsample) {
-  const Model& model = *req.model;
+  const Model& unfused = *req.model;
   const Tensor x = model_input(req);
+  std::optional<Tape> empty_tape;
+  if (unfused.exported_batch == 0) {  // a graph exported for a fixed batch size runs no other one
+    try {
+      empty_tape = unfused.forward({x.slice_batch(0, 0).clone()});
+    } catch (const Error&) {  // e.g. a Reshape with -1, which has no size to infer from 0 elements
+    }
+  }
+  std::string layer = layer_name.empty() && empty_tape ? default_cam_layer(unfused, *empty_tape) : layer_name;
+  Model fused;
+  if (empty_tape)
+    fused = fuse_conv_epilogues_for_inference(unfused, nullptr, unfused.producer(unfused.value_id(layer)));
+  const Model& model = empty_tape ? fused : unfused;
   Tape tape = model.forward({x});
-  const std::string layer = layer_name.empty() ? default_cam_layer(model, tape) : layer_name;
+  if (layer.empty()) layer = default_cam_layer(model, tape);
   const int id = model.value_id(layer);
   const Tensor& A = tape.values.at(id);
   if (!A.defined() || !A.is_float() || A.ndim() < 3)
     throw Error("grad-cam: --layer " + layer + ": expected a float (N, C, h, w) or (N, C, L) tensor, got " +
                 (A.defined() ? A.describe() : std::string("nothing")));
-  check_batch_axis(model, x, layer, A);
+  check_batch_axis(unfused, x, layer, A, empty_tape ? &*empty_tape : nullptr);
   const Tensor G = target_gradient(model, tape, id, req.targets);
   const int64_t N = A.dim(0), C = A.dim(1), S = A.numel() / (N * C);
   // α (N·C, 1) = G (N·C, S) · (1/S) for all samples in one product (eq. 1).

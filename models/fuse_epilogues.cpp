@@ -100,7 +100,7 @@ bool activation_of(const Layer& layer, ops::ConvActivation& act, double& lo, dou
 
 }  // namespace
 
-Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::string>* fused) {
+Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::string>* fused, int last_node) {
   Model out = model;  // shares every layer; the fused chains get new nodes below
   auto& nodes = out.nodes();
   std::vector<bool> taken(nodes.size(), false);
@@ -141,6 +141,7 @@ Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::str
     }
     if (residual < 0 && act == ops::ConvActivation::None) continue;  // nothing to fuse
     const int last = chain.back();
+    if (last > last_node) continue;
     std::vector<int> inputs = {model.nodes()[k].inputs[0]};
     if (residual >= 0) inputs.push_back(residual);
     for (int c : chain) {

@@ -13,6 +13,7 @@
 // `run` and the perturbation methods), never for gradients, relevance or named intermediate tensors.
 // The original model is not changed (the copy shares every untouched layer).
 #pragma once
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@
 
 namespace xdnn {
 
-Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::string>* fused = nullptr);
+// last_node: only chains whose nodes all have an index <= last_node are fused (Grad-CAM runs the backward
+// of the nodes after its layer's producer only, so the chains up to that producer need none).
+Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::string>* fused = nullptr,
+                                        int last_node = std::numeric_limits<int>::max());
 
 }  // namespace xdnn

@@ -19,6 +19,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "explain/grad_cam.h"
 #include "explain/inference_graph.h"
 #include "layers/add.h"
 #include "layers/batchnorm2d.h"
@@ -279,4 +280,24 @@ TEST_CASE("fuse_conv_epilogues_for_inference: fused chains, outputs bit for bit 
   const Model for_saliency = explain::inference_graph(model, "saliency");
   const Tape st = for_saliency.forward({x});
   CHECK_NOTHROW(for_saliency.backward(st, {{for_saliency.outputs()[0], Tensor::full({2, 5}, 1.0)}}));
+}
+
+TEST_CASE("grad-cam runs the chains below its layer fused: the same bits as on the unfused graph") {
+  // A graph exported for a fixed batch size (exported_batch > 0) takes the unfused route (no empty-batch
+  // pass), so the two routes meet on one network: every layer, fused below it or not, and the default.
+  Rng rng(13);
+  const Model model = fold_batchnorm_for_inference(small_net(rng));
+  Model fixed = model;
+  fixed.exported_batch = 3;
+  explain::ExplainRequest req, req_fixed;
+  req.model = &model;
+  req_fixed.model = &fixed;
+  req.input = req_fixed.input = random_tensor({3, 3, 9, 9}, rng).to(DType::F32);
+  req.targets = req_fixed.targets = {0, 4, 2};
+  CHECK_NOTHROW(model.forward({Tensor({0, 3, 9, 9})}));  // the empty batch runs: the fused route is taken
+  for (const char* layer : {"", "r1", "y2", "r2", "r3", "s4", "y5", "r5", "s5"})
+    for (bool upsample : {false, true}) {
+      CAPTURE(layer);
+      CHECK(same_bits(explain::grad_cam_map(req, layer, upsample), explain::grad_cam_map(req_fixed, layer, upsample)));
+    }
 }
