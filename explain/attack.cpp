@@ -7,6 +7,7 @@
 #include "engine/check.h"
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "explain/targets.h"
 
@@ -18,20 +19,23 @@ Tensor cross_entropy_input_gradient(const Model& model, const Tensor& x, const s
   const int64_t N = f.dim(0), K = f.dim(1);
   if (static_cast<int64_t>(labels.size()) != N)
     throw Error("labels: " + std::to_string(labels.size()) + " labels for " + std::to_string(N) + " inputs");
-  // ∂L/∂f = softmax(f) − onehot(y), per row, max-shifted for stability.
-  Tensor seed(f.shape(), f.dtype());
+  // ∂L/∂f = softmax(f) − onehot(y), per row, max-shifted for stability: in double on the host from the N·K
+  // logits read back (ops::value_vector), then on the logits' device.
+  const std::vector<double> fv = ops::value_vector(f);
+  std::vector<double> seed(fv.size());
   for (int64_t n = 0; n < N; ++n) {
     if (labels[n] < 0 || labels[n] >= K)
       throw Error("labels: label " + std::to_string(labels[n]) + " of example " + std::to_string(n) +
                   " is out of range for " + std::to_string(K) + " classes");
-    double mx = f.item(n * K);
-    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, f.item(n * K + k));
+    const double* row = fv.data() + n * K;
+    double mx = row[0];
+    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, row[k]);
     double z = 0;
-    for (int64_t k = 0; k < K; ++k) z += std::exp(f.item(n * K + k) - mx);
-    for (int64_t k = 0; k < K; ++k)
-      seed.set_item(n * K + k, std::exp(f.item(n * K + k) - mx) / z - (k == labels[n] ? 1.0 : 0.0));
+    for (int64_t k = 0; k < K; ++k) z += std::exp(row[k] - mx);
+    for (int64_t k = 0; k < K; ++k) seed[n * K + k] = std::exp(row[k] - mx) / z - (k == labels[n] ? 1.0 : 0.0);
   }
-  std::vector<Tensor> g = model.backward(tape, {{logits_id(model), seed}});
+  const Tensor seed_t = Tensor::from_vector(f.shape(), seed).to(f.dtype()).to(f.device());
+  std::vector<Tensor> g = model.backward(tape, {{logits_id(model), seed_t}});
   const int in = model.inputs().at(0);
   return g.at(in).defined() ? g[in] : Tensor(x.shape(), x.dtype(), x.device());
 }
@@ -53,10 +57,10 @@ Tensor pgd(const Model& model, const Tensor& x, const std::vector<int64_t>& labe
   Tensor adv = x;
   if (opt.random_start) {
     Rng rng(opt.seed);
-    adv = x.clone();
-    double* a = adv.data<double>();
-    for (int64_t i = 0, i_end = adv.numel(); i < i_end; ++i)
-      a[i] = std::min(opt.box_hi, std::max(opt.box_lo, a[i] + rng.uniform(-opt.epsilon, opt.epsilon)));
+    // The serial draws in flat order on the host, the start copied to x's device (as ops::dropout_mask).
+    std::vector<double> a = ops::value_vector(x);
+    for (double& v : a) v = std::min(opt.box_hi, std::max(opt.box_lo, v + rng.uniform(-opt.epsilon, opt.epsilon)));
+    adv = Tensor::from_vector(x.shape(), a).to(x.device());
   }
   for (int64_t k = 0; k < opt.steps; ++k) {
     Tensor step = ops::add(adv, ops::scale(sign_gradient(model, adv, labels), opt.step_size));
@@ -132,14 +136,13 @@ Tensor attack(const Model& model, const Tensor& x_in, const Tensor& labels_t, co
   const AttackInfo& method = attacks().find(opt.method);
   // The box holds the input (CW's change of variables needs it; FGSM / PGD would clip the clean pixels).
   const Tensor x = x_in.to(DType::F64);
-  const double* xd = x.data<double>();
+  const std::vector<double> xd = ops::value_vector(x);  // checked on the host
   for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i)
     if (!(xd[i] >= opt.box_lo && xd[i] <= opt.box_hi))
       throw Error("attack input: element " + std::to_string(i) + " = " + std::to_string(xd[i]) +
                       " is outside the box [" + std::to_string(opt.box_lo) + ", " + std::to_string(opt.box_hi) + "]",
                   "set the box with --box-min / --box-max");
-  std::vector<int64_t> labels(labels_t.numel());
-  for (int64_t i = 0, i_end = labels_t.numel(); i < i_end; ++i) labels[i] = static_cast<int64_t>(labels_t.item(i));
+  const std::vector<int64_t> labels = ops::index_vector(labels_t);
   return method.run(model, x, labels, opt).to(DType::F32);
 }
 

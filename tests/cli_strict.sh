@@ -3,9 +3,10 @@
 # ops the CPU's kernels. `xdnn train --device strict` for fashion-mlp and fashion-cnn (two epochs on 256
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites) and Grad-CAM on
-# the trained fashion-cnn must write the CPU's attributions byte for byte. Any host read of strict memory
+# the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
+# (PGD) of fashion-mlp and for FGSM / PGD attacks on fashion-cnn. Any host read of strict memory
 # fails the run, naming the file and line that read it.
-# Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array)
+# Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
 xdnn="$1"
 input="$2"
@@ -39,6 +40,13 @@ for model in fashion-mlp fashion-cnn; do
   done
 done
 
+# Adversarial training (PGD examples per batch, robust test accuracy) on fashion-mlp.
+for device in cpu strict; do
+  run "train --adversarial pgd --device $device" train --model fashion-mlp --epochs 1 --train-limit 128 \
+    --test-limit 64 --adversarial pgd --radius 0.1 --pgd-steps 3 --no-progress --device "$device" --out "$tmp/adv-$device"
+done
+same "adversarial training" "$tmp/adv-cpu/epoch-1.safetensors" "$tmp/adv-strict/epoch-1.safetensors"
+
 weights="$tmp/fashion-cnn-cpu/epoch-3.safetensors"
 i=0
 for method in "saliency" "integrated-gradients" "lrp --composite epsilon-plus" "lrp --composite epsilon-gamma-box" \
@@ -50,5 +58,16 @@ for method in "saliency" "integrated-gradients" "lrp --composite epsilon-plus" "
       --device "$device" --out "$tmp/a$i-$device.npy"
   done
   same "explain $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
+done
+# FGSM and PGD (random start) against the trained fashion-cnn.
+labels="$(dirname "$input")/labels.npy"
+for method in "fgsm --radius 0.1" "pgd --radius 0.1 --steps 3"; do
+  i=$((i + 1))
+  for device in cpu strict; do
+    # shellcheck disable=SC2086 # the method's options are split on purpose
+    run "attack $method --device $device" attack --model "$weights" --input "$input" --labels "$labels" \
+      --method $method --device "$device" --out "$tmp/a$i-$device.npy"
+  done
+  same "attack $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
 done
 exit $status

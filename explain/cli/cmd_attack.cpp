@@ -40,7 +40,7 @@ std::vector<int64_t> label_vector(const Tensor& y) {
 // Which examples count as adversarial: CW's own test (margin > κ, targeted or not), else misclassified.
 std::vector<bool> successes(const Model& model, const Tensor& x, const std::vector<int64_t>& labels,
                             const explain::AttackOptions& o) {
-  const Tensor logits = model.predict(x.to(model.dtype()));
+  const Tensor logits = model.predict(x.to(model.dtype())).to(Device::CPU);  // read on the host
   const bool cw = explain::attacks().find(o.method).minimal_l2;
   return explain::attack_succeeded(logits, labels, o.targeted, cw ? o.confidence : 0.0);
 }
@@ -52,6 +52,7 @@ void run_attack(AttackArgs a, const CLI::App* cmd) {
   explain::check_attack_options(a.options);  // an unknown name or a bad option fails before any work
   check_output_path(a.out, "--out", {a.model, a.input, a.labels, a.targets});  // before any work
   a.common.apply();
+  const Device device = select_device(a.device, "--device");
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   // --precision: float64 (default) evaluates the float32 weights in double, as the golden references do.
   if (a.precision != "float32" && a.precision != "float64")
@@ -68,12 +69,14 @@ void run_attack(AttackArgs a, const CLI::App* cmd) {
       throw Error(a.targets + ": expected int64 target classes (" + std::to_string(x.dim(0)) + "), got " +
                   goal.describe());
   }
-  const Tensor adv = explain::attack(model, x.to(DType::F32), goal, a.options);
+  model.to(device);
+  // The attack runs on the device; its result and the inputs are read on the host for the statistics.
+  const Tensor adv = explain::attack(model, x.to(DType::F32).to(device), goal.to(device), a.options).to(Device::CPU);
   save_npy(a.out, adv);
   print_wrote(a.out, a.options.method + " adversarial examples, " + adv.describe());
   const int64_t N = x.dim(0), D = x.numel() / std::max<int64_t>(N, 1);
-  const std::vector<bool> before = successes(model, x, label_vector(goal), a.options),
-                          after = successes(model, adv, label_vector(goal), a.options);
+  const std::vector<bool> before = successes(model, x.to(device), label_vector(goal), a.options),
+                          after = successes(model, adv.to(device), label_vector(goal), a.options);
   int64_t hit = 0, hit_before = 0;
   double l2_sum = 0, linf_sum = 0;
   for (int64_t n = 0; n < N; ++n) {
@@ -137,9 +140,11 @@ void add_attack_command(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
   add_input_options(cmd, args->input_options);
-  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by attack yet");
+  cmd->add_option("--device", args->device,
+                  "cpu (default) or strict (the test device); cuda is not supported by attack yet");
   cmd->callback([args, cmd] {
-    require_cpu_command(args->device, "xdnn attack");  // before loading anything
+    // Before loading anything; strict (the test device) runs FGSM and PGD (cw-l2 still reads host memory).
+    if (args->device != "strict") require_cpu_command(args->device, "xdnn attack");
     args->options.abort_early = !args->no_abort_early;
     const bool cw = explain::attacks().find(args->options.method).minimal_l2;
     if (!cw && cmd->count("--radius") == 0) throw Error("attack " + args->options.method + ": --radius is required");

@@ -333,10 +333,6 @@ void add_train_command(CLI::App& app) {
     // Before loading anything. Strict runs the CPU's kernels on memory host code may not read: the proof,
     // without a GPU, that training computes only through ops:: (issue 17).
     if (o->device != "strict") require_cpu_command(o->device, "xdnn train");
-    if (o->device == "strict" && o->adversarial != "none")
-      throw Error(
-          "--device strict: adversarial training does not run on a device yet (its attack reads host "
-          "memory); use --device cpu");
     train_command(*o, cmd);
   });
 }
