@@ -92,8 +92,14 @@ void run_svcca(const SvccaArgs& a) {
   model_b.value_id(a.layer_b);
   const Tensor x = load_model_input(a.input, "--input", model_a, a.common.allow_nonfinite);
   if (x.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + x.describe());
-  const Tensor act_a = explain::layer_activation(model_a, svcca_input_for(model_a, x), a.layer_a);
-  const Tensor act_b = explain::layer_activation(model_b, svcca_input_for(model_b, x), a.layer_b);
+  // The activations on the device; SVCCA's float64 SVD on the host (explain/svcca.h), from their copies.
+  const Device device = select_device(a.device, "--device");
+  model_a.to(device);
+  model_b.to(device);
+  const Tensor act_a =
+      explain::layer_activation(model_a, svcca_input_for(model_a, x).to(device), a.layer_a).to(Device::CPU);
+  const Tensor act_b =
+      explain::layer_activation(model_b, svcca_input_for(model_b, x).to(device), a.layer_b).to(Device::CPU);
   const explain::SvccaResult r = explain::svcca(act_a, act_b, a.keep, "--layer " + a.layer_a, "--layer-b " + a.layer_b);
   std::vector<double> rho = r.correlations;
   save_npy(a.out, Tensor::from_vector({static_cast<int64_t>(rho.size())}, rho).to(DType::F32));
@@ -132,9 +138,14 @@ void add_svcca_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "compute the activations in float64 (default) or float32")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
-  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by svcca yet");
+  cmd->add_option("--device", args->device,
+                  "cpu (default) or strict (the test device; not with --checkpoints); cuda is not supported by svcca "
+                  "yet");
   cmd->callback([args] {
-    require_cpu_command(args->device, "xdnn svcca");  // before loading anything
+    // Before loading anything. Strict runs two models' activations; --checkpoints stays on the CPU for now.
+    if (args->device != "strict") require_cpu_command(args->device, "xdnn svcca");
+    if (args->device == "strict" && !args->checkpoints.empty())
+      throw Error("--device strict: `xdnn svcca --checkpoints` does not run on a device yet; use --device cpu");
     run_svcca(*args);
   });
 }
