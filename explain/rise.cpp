@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "engine/dispatch.h"
+#include "engine/ops.h"
 #include "explain/perturbation.h"
 #include "explain/targets.h"
 #include "explain/upsample.h"
@@ -107,27 +107,16 @@ Attribution rise(const ExplainRequest& req) {
   Tensor chunk;
   std::vector<double> sum(N * HW, 0.0);
   double mask_total = 0;
+  // Copy j of sample n: x·m_j + b·(1 − m_j) in float64, rounded to x's dtype, on x's device (the masks are
+  // made on the host, as the fill of a seeded stream, and copied over; -m + 1 is exactly 1 - m).
+  const Tensor x64 = p.x.to(DType::F64).reshape({1, N, C, HW}), b64 = p.baseline.to(DType::F64).reshape({1, N, C, HW});
   auto fill = [&](int64_t s0, int64_t k, Tensor& rows) {
     chunk = src.masks(s0, k, rng);
     const double* pm = chunk.data<double>();
     for (int64_t i = 0; i < k * HW; ++i) mask_total += pm[i];
-    dispatch_float(rows.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      const T* px = p.x.data<T>();
-      const T* pb = p.baseline.data<T>();
-      T* r = rows.data<T>();
-      for (int64_t j = 0; j < k; ++j)
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t c = 0; c < C; ++c) {
-            const int64_t e = (n * C + c) * HW;
-            T* row = r + (j * N + n) * C * HW + c * HW;
-            for (int64_t i = 0; i < HW; ++i) {
-              const double m = pm[j * HW + i];
-              row[i] = static_cast<T>(px[e + i] * m + pb[e + i] * (1.0 - m));
-            }
-          }
-      return 0;
-    });
+    const Tensor m = chunk.reshape({k, 1, 1, HW}).to(p.x.device());
+    const Tensor keep = ops::mul(x64, m), fill_in = ops::mul(b64, ops::add_scalar(ops::scale(m, -1.0), 1.0));
+    rows = ops::add(keep, fill_in).to(rows.dtype()).reshape(rows.shape());
   };
   auto accumulate = [&](int64_t, int64_t k, const double* scores) {  // Σ_i s_{n,i} m_i, in mask order
     const double* pm = chunk.data<double>();

@@ -2,7 +2,7 @@
 # Training and explaining on Device::Strict (issue 17, items 3 and 4): memory host code may not read, its
 # ops the CPU's kernels. `xdnn train --device strict` for fashion-mlp and fashion-cnn (two epochs on 256
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
-# `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites) and Grad-CAM on
+# `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
 # (PGD) of fashion-mlp, FGSM / PGD attacks and SVCCA on fashion-cnn. Any host read of strict memory
 # fails the run, naming the file and line that read it.
@@ -50,7 +50,7 @@ same "adversarial training" "$tmp/adv-cpu/epoch-1.safetensors" "$tmp/adv-strict/
 weights="$tmp/fashion-cnn-cpu/epoch-3.safetensors"
 i=0
 for method in "saliency" "integrated-gradients" "lrp --composite epsilon-plus" "lrp --composite epsilon-gamma-box" \
-  "grad-cam --layer conv2" "grad-cam"; do
+  "grad-cam --layer conv2" "grad-cam" "rise --masks 50"; do
   i=$((i + 1))
   for device in cpu strict; do
     # shellcheck disable=SC2086 # the method's options are split on purpose
