@@ -6,9 +6,11 @@
 #include "engine/check.h"
 #include "engine/conv_epilogue.h"
 #include "engine/error.h"
+#include "engine/ops_pool_values.h"
 #include "layers/add.h"
 #include "layers/conv2d.h"
 #include "layers/elementwise.h"
+#include "layers/maxpool2d.h"
 #include "layers/relu.h"
 #include "layers/reshape.h"
 
@@ -52,6 +54,30 @@ class FusedConv2d : public Layer {
   bool residual_first_;
   ops::ConvActivation act_;
   double lo_, hi_;
+};
+
+// A max-pool for inference: the maxima alone (ops::maxpool2d_forward_values), no arg-max indices or tap codes
+// (MaxPool2d::forward writes them for a backward pass this graph never runs). Inputs the values op does
+// not take (1-D, other windows, devices) run MaxPool2d's own forward, whose saved state is dropped.
+class ForwardMaxPool2d : public Layer {
+ public:
+  explicit ForwardMaxPool2d(std::shared_ptr<MaxPool2d> pool) : pool_(std::move(pool)) {}
+  const char* kind() const override { return "ForwardMaxPool2d"; }
+
+  Tensors forward(const Tensors& x, Saved& /*saved*/, const ForwardOptions& opt) override {
+    check(!opt.training, "a max-pool of the inference graph cannot run a training forward pass");
+    if (ops::maxpool2d_values_apply(x.at(0), pool_->geometry()))
+      return {ops::maxpool2d_forward_values(x[0], pool_->geometry())};
+    Saved unused;
+    return pool_->forward(x, unused, opt);
+  }
+  Tensors backward(const Tensors&, const Saved&, const BackwardOptions&) override {
+    throw Error("a max-pool of the inference graph keeps no arg-max and has no backward pass",
+                "run gradients on the unfused model (explain/inference_graph.h decides which graph a consumer gets)");
+  }
+
+ private:
+  std::shared_ptr<MaxPool2d> pool_;
 };
 
 // A node that computes nothing: the inner nodes of a fused chain.
@@ -159,6 +185,9 @@ Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::str
       fused->push_back(what);
     }
   }
+  for (size_t k = 0; k < nodes.size() && static_cast<int>(k) <= last_node; ++k)
+    if (auto pool = std::dynamic_pointer_cast<MaxPool2d>(nodes[k].layer); pool && nodes[k].inputs.size() == 1)
+      nodes[k].layer = std::make_shared<ForwardMaxPool2d>(pool);
   return out;
 }
 

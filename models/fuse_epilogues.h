@@ -12,6 +12,10 @@
 // stored): the graph is for consumers that call the model only forward (explain/inference_graph.h:
 // `run` and the perturbation methods), never for gradients, relevance or named intermediate tensors.
 // The original model is not changed (the copy shares every untouched layer).
+//
+// Every MaxPool2d node (up to last_node) becomes a forward-only max-pool too: it computes the maxima alone
+// (ops::maxpool2d_forward_values, engine/ops_pool_values.h), without the arg-max indices or tap codes that
+// MaxPool2d::forward writes for a backward pass; same bits (tests/test_maxpool_values.cpp), no backward.
 #pragma once
 #include <limits>
 #include <string>

@@ -1,5 +1,6 @@
 // 2-D max pooling for training, 2x2 stride-2 windows only: the arg-max kept as tap codes instead of flat
-// indices (pooling.cpp has the general max pooling; the window scans both use are in pool_lanes.h).
+// indices; and for inference, the maxima alone (pooling.cpp has the general max pooling; the window scans
+// all of them use are in pool_lanes.h).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include "engine/cpu/pool_common.h"
 #include "engine/cpu/pool_lanes.h"
 #include "engine/ops.h"
+#include "engine/ops_pool_values.h"
 #include "engine/parallel.h"
 #include "engine/shape_util.h"
 
@@ -183,6 +185,94 @@ Tensor maxpool2d_backward_tap_codes(const Tensor& gy, const Tensor& codes, const
     }
   });
   return gx;
+}
+
+// ---- 2x2 max-pool for inference: the maxima alone ------------------------------------------------------
+// The forward-only graph (models/fuse_epilogues.h) never routes a gradient, so it keeps neither flat
+// indices nor tap codes: the same taps and selects as pool2x2_vector / pool2x2_vector_f64 without the arg-max.
+
+namespace {
+
+template <int VL>
+inline void pool2x2_vector_values(const float* xp, int64_t row, int64_t W, int64_t ow, float* y) {
+  using V = typename PoolLanes<VL>::V;
+  V taps[4];
+  window_taps<VL>(xp, row, W, ow, taps);
+  V best = taps[0];
+  for (int t = 1; t < 4; ++t) best = (taps[t] > best) | ((taps[t] != taps[t]) & (best == best)) ? taps[t] : best;
+  std::memcpy(y + ow, &best, sizeof(V));
+}
+
+inline void pool2x2_vector_values_f64(const double* xp, int64_t row, int64_t W, int64_t ow, double* y) {
+  using V = PoolLanesF64::V;
+  V taps[4];
+  window_taps_f64(xp, row, W, ow, taps);
+  V best = taps[0];
+  for (int t = 1; t < 4; ++t) best = (taps[t] > best) | ((taps[t] != taps[t]) & (best == best)) ? taps[t] : best;
+  std::memcpy(y + ow, &best, sizeof(V));
+}
+
+// One output row (pool2x2_row's vector layout: the last vector overlaps the one before; a float row of 4..7
+// outputs whose next output row follows runs as one 8-lane vector spilling into that row, rewritten next).
+inline void pool2x2_row_values(const float* xp, int64_t row, int64_t W, int64_t OW, float* y, bool next_row_follows) {
+  if (OW >= 8) {
+    for (int64_t ow = 0; ow + 8 <= OW; ow += 8) pool2x2_vector_values<8>(xp, row, W, ow, y);
+    if (OW % 8 != 0) pool2x2_vector_values<8>(xp, row, W, OW - 8, y);
+  } else if (OW >= 4 && next_row_follows) {
+    pool2x2_vector_values<8>(xp, row, W, 0, y);
+  } else if (OW >= 4) {
+    pool2x2_vector_values<4>(xp, row, W, 0, y);
+    pool2x2_vector_values<4>(xp, row, W, OW - 4, y);
+  } else {
+    int64_t unused;
+    for (int64_t ow = 0; ow < OW; ++ow) pool2x2_one(xp, row + 2 * ow, W, y[ow], unused);
+  }
+}
+inline void pool2x2_row_values(const double* xp, int64_t row, int64_t W, int64_t OW, double* y, bool) {
+  if (OW >= 4) {
+    for (int64_t ow = 0; ow + 4 <= OW; ow += 4) pool2x2_vector_values_f64(xp, row, W, ow, y);
+    if (OW % 4 != 0) pool2x2_vector_values_f64(xp, row, W, OW - 4, y);
+  } else {
+    int64_t unused;
+    for (int64_t ow = 0; ow < OW; ++ow) pool2x2_one(xp, row + 2 * ow, W, y[ow], unused);
+  }
+}
+
+template <class T>
+void maxpool2d_values_planes(const Tensor& x, Tensor& y) {
+  const int64_t H = x.dim(2), W = x.dim(3), OH = H / 2, OW = W / 2, planes = x.dim(0) * x.dim(1);
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
+    for (int64_t plane = b; plane < e; ++plane)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        pool2x2_row_values(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW, oh + 1 < OH);
+  });
+}
+
+}  // namespace
+
+bool maxpool2d_values_apply(const Tensor& x, const Pool2dGeometry& g) {
+  if (!x.defined() || x.device() != Device::CPU || !(x.dtype() == DType::F32 || x.dtype() == DType::F64) ||
+      x.ndim() != 4)
+    return false;
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0 &&
+         !g.ceil_mode && x.dim(2) >= 2 && x.dim(3) >= 2 && x.dim(3) < (int64_t(1) << 30);
+}
+
+Tensor maxpool2d_forward_values(const Tensor& x, const Pool2dGeometry& g) {
+  if (!maxpool2d_values_apply(x, g))
+    throw Error(
+        "maxpool2d_forward_values: needs float32 or float64 (N, C, H, W) on the CPU, H, W >= 2 and a 2x2 "
+        "stride-2 window without padding, dilation or ceil_mode; got " +
+        (x.defined() ? x.describe() : std::string("an undefined tensor")));
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2}, x.dtype());  // every output written
+  if (x.dtype() == DType::F32)
+    maxpool2d_values_planes<float>(x, y);
+  else
+    maxpool2d_values_planes<double>(x, y);
+  return y;
 }
 
 }  // namespace xdnn::ops
