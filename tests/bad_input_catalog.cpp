@@ -48,7 +48,7 @@ const Case kCases[] = {
   {"pad-int64-overflow", "node '/Pad' (Pad): pad: size", "run --model {tmp}/pad_overflow.onnx --input {tmp}/x4.npy --out {tmp}/y.npy"},
   {"conv-pads-2^30", "node '/Conv' (Conv2d): conv2d output: shape (2, 1, 2147483650, 2147483650)",
    "run --model {tmp}/conv_pad.onnx --input {tmp}/img.npy --out {tmp}/y.npy"},
-  {"maxpool-pads-2^30", "node '/MaxPool' (MaxPool2d): pool2d output", "run --model {tmp}/pool_pad.onnx --input {tmp}/img.npy --out {tmp}/y.npy"},
+  {"maxpool-pads-2^30", "node '/MaxPool' (ForwardMaxPool2d): pool2d output", "run --model {tmp}/pool_pad.onnx --input {tmp}/img.npy --out {tmp}/y.npy"},
   {"constantofshape-2^80", "node '/ConstantOfShape'", "run --model {tmp}/cos_huge.onnx --input {tmp}/x4.npy --out {tmp}/y.npy"},
   {"expand-2^122", "node '/Expand' (Expand)", "run --model {tmp}/expand_huge.onnx --input {tmp}/x4.npy --out {tmp}/y.npy"},
   // Files (item 4): nothing overwritten, the folder checked first.
