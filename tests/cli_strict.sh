@@ -4,7 +4,7 @@
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
-# (PGD) of fashion-mlp, FGSM / PGD attacks and SVCCA on fashion-cnn. Any host read of strict memory
+# (PGD) of fashion-mlp, FGSM / PGD attacks, deletion / insertion curves and SVCCA on fashion-cnn. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
@@ -70,6 +70,16 @@ for method in "fgsm --radius 0.1" "pgd --radius 0.1 --steps 3"; do
   done
   same "attack $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
 done
+# Deletion and insertion curves of saliency and LRP (the methods and the perturbed rows' forward on the device).
+for device in cpu strict; do
+  run "evaluate --device $device" evaluate --model "$weights" --input "$input" --methods saliency,lrp \
+    --option composite=epsilon-plus --metric deletion,insertion --score prob --steps 8 --device "$device" \
+    --out "$tmp/evaluate-$device"
+done
+for f in saliency.deletion.npy saliency.insertion.npy lrp.deletion.npy lrp.insertion.npy; do
+  same "evaluate $f" "$tmp/evaluate-cpu/$f" "$tmp/evaluate-strict/$f"
+done
+
 # SVCCA of a layer of the trained fashion-cnn against one of the resumed run's earlier checkpoint.
 for device in cpu strict; do
   run "svcca --device $device" svcca --model "$weights" --model-b "$tmp/fashion-cnn-cpu/epoch-1.safetensors" \

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "explain/evaluate/tasks.h"
 #include "explain/targets.h"
 
@@ -40,10 +41,11 @@ FeatureLayout feature_layout(const Tensor& input, const Tensor& attribution) {
                 "an attribution holds one value per input element, or per pixel for images");
   }
   if (L.samples < 1 || L.features < 1) throw Error("evaluate: the input batch " + input.describe() + " is empty");
-  for (int64_t i = 0, i_end = attribution.numel(); i < i_end; ++i)
-    if (!std::isfinite(attribution.item(i)))
-      throw Error("attribution: element " + std::to_string(i) + " is " +
-                  (std::isnan(attribution.item(i)) ? "NaN" : "infinite") + ", expected finite values");
+  const std::vector<double> values = ops::value_vector(attribution);  // checked on the host
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      throw Error("attribution: element " + std::to_string(i) + " is " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+                  ", expected finite values");
   return L;
 }
 
@@ -109,8 +111,9 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
   check(n >= 1, "--steps " + std::to_string(n) + ": expected at least 1");
   if (static_cast<int64_t>(targets.size()) != N)
     throw Error("evaluate: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
-  const Tensor x = input.to(DType::F64);
-  const Tensor a = attribution.to(DType::F64);
+  // The perturbed rows are written on the host: the input and the attribution as host copies.
+  const Tensor x = input.to(Device::CPU).to(DType::F64);
+  const Tensor a = attribution.to(Device::CPU).to(DType::F64);
   std::vector<std::vector<int64_t>> orders(N);
   for (int64_t s = 0; s < N; ++s)
     orders[s] = settings.least_first ? order_smallest_first(a.data<double>() + s * D, D)
@@ -135,14 +138,15 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
         row[e] = deletion ? b : xs[e];
       }
   };
-  const std::vector<double> sc =
-      score_rows(model, sample_shape, N * points, settings.score, fill, [&](int64_t r) { return targets[r / points]; });
+  const std::vector<double> sc = score_rows(
+      model, sample_shape, N * points, settings.score, fill, [&](int64_t r) { return targets[r / points]; },
+      input.device());
   return Tensor::from_vector({N, points}, sc);
 }
 
 std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
                                const std::function<void(int64_t r, double* row)>& fill,
-                               const std::function<int64_t(int64_t r)>& target_of) {
+                               const std::function<int64_t(int64_t r)>& target_of, Device device) {
   const int64_t E = shape_numel(sample_shape);
   // Rows per model call: see copies_per_call in explain/copies.cpp (a fixed exported batch: that many).
   const int64_t chunk = model.exported_batch > 0 ? model.exported_batch : 32;
@@ -158,7 +162,7 @@ std::vector<double> score_rows(const Model& model, const Shape& sample_shape, in
       fill(r0 + r, batch.data<double>() + r * E);
       targets[r] = target_of(r0 + r);
     }
-    const Tape tape = model.forward({batch.to(model.dtype())});
+    const Tape tape = model.forward({batch.to(model.dtype()).to(device)});
     const std::vector<double> sc = target_scores(tape_logits(model, tape), targets, score);
     std::copy(sc.begin(), sc.end(), out.begin() + r0);
   });

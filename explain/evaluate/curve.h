@@ -61,10 +61,11 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
 
 // Scores of `rows` perturbed inputs of one sample shape, without holding them all: row r is written by
 // fill(r, row) into a zeroed float64 buffer of `sample_shape`'s size, rows go through the model in chunks
-// of 32, and s(row r) is scored for class target_of(r). Returns the R scores in row order.
+// of 32, and s(row r) is scored for class target_of(r). Returns the R scores in row order. The rows are
+// written on the host and copied to `device`, where the model's weights live.
 std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
                                const std::function<void(int64_t r, double* row)>& fill,
-                               const std::function<int64_t(int64_t r)>& target_of);
+                               const std::function<int64_t(int64_t r)>& target_of, Device device = Device::CPU);
 
 // Trapezoid area under one curve over [0, 1]: (1/n) Σ_{i=1..n} (c[i−1] + c[i]) / 2.
 double curve_auc(const double* c, int64_t steps);
