@@ -13,10 +13,12 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
+using xdnn::testing::same_bits;
 
 namespace {
 
@@ -110,13 +112,6 @@ Tensor depthwise_block(const Tensor& gd, const DwCase& c) {
   for (int64_t o = 0; o < O; ++o)
     for (int64_t k = 0; k < KK; ++k) out.set_item(o * KK + k, gd.item((o * c.C + o / c.M) * KK + k));
   return out;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    if (a.item(i) != b.item(i)) return false;
-  return true;
 }
 
 struct Passes {

@@ -31,16 +31,12 @@
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "models/fuse_epilogues.h"
+#include "tests/bit_identity.h"
 
 using namespace xdnn;
+using xdnn::testing::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  return a.numel() == 0 ||
-         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
-}
 
 struct Case {
   int64_t N, C, H, W, O, K, stride, pad, groups;
@@ -65,11 +61,6 @@ Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& 
   return y;
 }
 
-struct ThreadsGuard {
-  int saved = num_threads();
-  ~ThreadsGuard() { set_num_threads(saved); }
-};
-
 }  // namespace
 
 TEST_CASE("conv2d_forward_fused: the bits of conv2d_forward -> add -> ReLU / Clip on every route") {
@@ -84,7 +75,7 @@ TEST_CASE("conv2d_forward_fused: the bits of conv2d_forward -> add -> ReLU / Cli
       {1, 8, 12, 12, 16, 1, 1, 0, 1, "pointwise 1x1, batch 1 (the GEMM writes y)"},
       {0, 4, 9, 9, 6, 3, 1, 1, 1, "batch 0"},
   };
-  ThreadsGuard guard;
+  testing::RestoreThreadCount guard;
   Rng rng(7);
   for (const Case& c : cases) {
     for (DType dt : {DType::F32, DType::F64}) {
@@ -150,7 +141,7 @@ TEST_CASE("conv2d_forward_fused: a residual of another shape or dtype is one err
 TEST_CASE("pointwise Clip (ReLU6) and its derivative: the definition's bits, NaN, +-inf, -0 and the bounds") {
   // The vectorised loops of engine/cpu/pointwise.cpp against x < lo ? lo : (x > hi ? hi : x) and
   // g * (lo < x < hi ? 1 : 0) element by element, float32 and float64, 1 and 3 threads, odd lengths.
-  ThreadsGuard guard;
+  testing::RestoreThreadCount guard;
   Rng rng(9);
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t n : {1, 37, 70001}) {
@@ -236,7 +227,7 @@ Model small_net(Rng& rng) {
 }  // namespace
 
 TEST_CASE("fuse_conv_epilogues_for_inference: fused chains, outputs bit for bit those of the folded graph") {
-  ThreadsGuard guard;
+  testing::RestoreThreadCount guard;
   for (DType dt : {DType::F32, DType::F64}) {
     Rng rng(11);
     Model model = small_net(rng);  // Model copies share layers: one network per dtype

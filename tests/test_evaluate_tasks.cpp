@@ -17,8 +17,10 @@
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "models/zoo.h"
+#include "tests/bit_identity.h"
 
 using namespace xdnn;
+using xdnn::testing::same_bits;
 using namespace xdnn::explain;
 
 namespace {
@@ -34,13 +36,6 @@ struct Setup {
     for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform());
   }
 };
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    if (a.item(i) != b.item(i)) return false;
-  return true;
-}
 
 // Max-sensitivity as it was computed before its draws ran side by side (max_sensitivity.cpp's loop).
 std::vector<double> max_sensitivity_sequential(const Setup& s, const AttributionSource& src, int64_t runs, double r) {

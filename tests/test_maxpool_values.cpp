@@ -19,21 +19,12 @@
 #include "explain/inference_graph.h"
 #include "layers/maxpool2d.h"
 #include "models/fuse_epilogues.h"
+#include "tests/bit_identity.h"
 
 using namespace xdnn;
+using xdnn::testing::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  return a.numel() == 0 ||
-         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
-}
-
-struct ThreadsGuard {
-  int saved = num_threads();
-  ~ThreadsGuard() { set_num_threads(saved); }
-};
 
 // Values on a coarse grid (many ties) with NaN, ±inf, +0 and −0 sprinkled in.
 Tensor tricky_tensor(const Shape& shape, Rng& rng, DType dt) {
@@ -60,7 +51,7 @@ ops::Pool2dGeometry pool(int64_t k, int64_t s, int64_t p, bool ceil_mode = false
 }  // namespace
 
 TEST_CASE("maxpool2d_forward_values: the maxima of the arg-max and tap-code routes, bit for bit") {
-  ThreadsGuard guard;
+  testing::RestoreThreadCount guard;
   const ops::Pool2dGeometry g = pool(2, 2, 0);
   // (H, W): output rows of 1..3 outputs (scalar), 4..7 (one spilling 8-lane vector, or two 4-lane ones on
   // the last row), 8, 9, 14, 34 (beyond the tap codes' 32), odd heights and widths.
@@ -98,7 +89,7 @@ TEST_CASE("maxpool2d_forward_values: the maxima of the arg-max and tap-code rout
 }
 
 TEST_CASE("fuse_conv_epilogues_for_inference: max-pools of every geometry run forward-only, same bits") {
-  ThreadsGuard guard;
+  testing::RestoreThreadCount guard;
   // input -> five max-pools, each a model output: 2x2 (values op), 3x3 stride 2 pad 1 (ResNet's stem),
   // 2x2 stride 1, 3x3 stride 1 pad 1, 2x2 stride 2 ceil_mode (MaxPool2d's own forward).
   Model m;

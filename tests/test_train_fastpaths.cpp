@@ -13,19 +13,15 @@
 #include "layers/registry.h"
 #include "models/model.h"
 #include "models/zoo.h"
+#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
 using testing::naive_pool2x2;
+using xdnn::testing::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const Tensor ac = a.clone(), bc = b.clone();
-  return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<size_t>(ac.numel()) * dtype_size(ac.dtype())) == 0;
-}
 
 struct ConvCase {
   const char* name;

@@ -17,19 +17,11 @@
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
-
-namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const Tensor ac = a.clone(), bc = b.clone();
-  return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<size_t>(ac.numel()) * dtype_size(ac.dtype())) == 0;
-}
-
-}  // namespace
+using xdnn::testing::same_bits;
 
 TEST_CASE("conv2d bias gradient: each per-sample sum in position order, samples added in order") {
   Rng rng(24);
