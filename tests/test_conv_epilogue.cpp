@@ -32,6 +32,7 @@
 #include "layers/relu.h"
 #include "models/fuse_epilogues.h"
 #include "tests/bit_identity.h"
+#include "tests/conv_fixtures.h"
 
 using namespace xdnn;
 using xdnn::testing::same_bits;
@@ -175,22 +176,6 @@ TEST_CASE("pointwise Clip (ReLU6) and its derivative: the definition's bits, NaN
 
 namespace {
 
-std::shared_ptr<Conv2d> conv(const std::string& name, int64_t C, int64_t O, int64_t k, const Conv2dOptions& o,
-                             Rng& rng) {
-  auto c = std::make_shared<Conv2d>(name, C, O, k, k, o);
-  c->init(rng);
-  return c;
-}
-
-std::shared_ptr<BatchNorm2d> bn(const std::string& name, int64_t C, Rng& rng) {
-  auto b = std::make_shared<BatchNorm2d>(name, C, 1e-3);
-  b->weight_param().value = random_tensor({C}, rng, 0.5, 2.0).to(DType::F32);
-  b->bias_param().value = random_tensor({C}, rng, -0.5, 0.5).to(DType::F32);
-  b->running_mean_param().value = random_tensor({C}, rng, -0.3, 0.3).to(DType::F32);
-  b->running_var_param().value = random_tensor({C}, rng, 0.2, 3.0).to(DType::F32);
-  return b;
-}
-
 // input (N, 3, 9, 9) -> c1 3x3 -> bn1 -> relu1                       fused: c1 + bn1 + relu1
 //   -> c2 3x3 -> bn2 -> add(r1 + b2) -> relu2                          fused: c2 + bn2 + add + relu2 (r + y)
 //   -> dw depthwise 3x3 stride 2 -> clip (ReLU6)                       fused: dw + clip
@@ -200,19 +185,19 @@ std::shared_ptr<BatchNorm2d> bn(const std::string& name, int64_t C, Rng& rng) {
 Model small_net(Rng& rng) {
   Model m;
   m.add_input("input");
-  m.add_node("c1", conv("c1", 3, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"y1"});
-  m.add_node("bn1", bn("bn1", 4, rng), {"y1"}, {"b1"});
+  m.add_node("c1", testing::random_conv2d("c1", 3, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"y1"});
+  m.add_node("bn1", testing::random_batchnorm2d("bn1", 4, rng), {"y1"}, {"b1"});
   m.add_node("relu1", std::make_shared<ReLU>(), {"b1"}, {"r1"});
-  m.add_node("c2", conv("c2", 4, 4, 3, Conv2dOptions::same(1, 1), rng), {"r1"}, {"y2"});
-  m.add_node("bn2", bn("bn2", 4, rng), {"y2"}, {"b2"});
+  m.add_node("c2", testing::random_conv2d("c2", 4, 4, 3, Conv2dOptions::same(1, 1), rng), {"r1"}, {"y2"});
+  m.add_node("bn2", testing::random_batchnorm2d("bn2", 4, rng), {"y2"}, {"b2"});
   m.add_node("add2", std::make_shared<Add>(), {"r1", "b2"}, {"s2"});
   m.add_node("relu2", std::make_shared<ReLU>(), {"s2"}, {"r2"});
-  m.add_node("dw", conv("dw", 4, 4, 3, Conv2dOptions::same(2, 1, 1, 4, false), rng), {"r2"}, {"y3"});
+  m.add_node("dw", testing::random_conv2d("dw", 4, 4, 3, Conv2dOptions::same(2, 1, 1, 4, false), rng), {"r2"}, {"y3"});
   m.add_node("clip", std::make_shared<Elementwise>(ops::Pointwise::Clip, 0.0, 6.0), {"y3"}, {"r3"});
-  m.add_node("pw", conv("pw", 4, 6, 1, Conv2dOptions::same(1, 0, 1, 1, false), rng), {"r3"}, {"y4"});
-  m.add_node("skip", conv("skip", 4, 6, 1, Conv2dOptions::same(1, 0), rng), {"r3"}, {"k4"});
+  m.add_node("pw", testing::random_conv2d("pw", 4, 6, 1, Conv2dOptions::same(1, 0, 1, 1, false), rng), {"r3"}, {"y4"});
+  m.add_node("skip", testing::random_conv2d("skip", 4, 6, 1, Conv2dOptions::same(1, 0), rng), {"r3"}, {"k4"});
   m.add_node("add4", std::make_shared<Add>(), {"y4", "k4"}, {"s4"});
-  m.add_node("c5", conv("c5", 6, 6, 3, Conv2dOptions::same(1, 1), rng), {"s4"}, {"y5"});
+  m.add_node("c5", testing::random_conv2d("c5", 6, 6, 3, Conv2dOptions::same(1, 1), rng), {"s4"}, {"y5"});
   m.add_node("relu5", std::make_shared<ReLU>(), {"y5"}, {"r5"});
   m.add_node("add5", std::make_shared<Add>(), {"r5", "y5"}, {"s5"});  // y5 read twice: c5 stays unfused
   m.add_node("gap", std::make_shared<GlobalAvgPool>(), {"s5"}, {"g"});

@@ -24,6 +24,7 @@
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
+#include "tests/conv_fixtures.h"
 #include "tests/explain_run.h"
 #include "tests/gradcheck.h"
 
@@ -31,42 +32,26 @@ using namespace xdnn;
 
 namespace {
 
-std::shared_ptr<BatchNorm2d> random_bn(const std::string& name, int64_t C, Rng& rng) {
-  auto bn = std::make_shared<BatchNorm2d>(name, C, 1e-3);
-  bn->weight_param().value = random_tensor({C}, rng, 0.5, 2.0).to(DType::F32);
-  bn->bias_param().value = random_tensor({C}, rng, -0.5, 0.5).to(DType::F32);
-  bn->running_mean_param().value = random_tensor({C}, rng, -0.3, 0.3).to(DType::F32);
-  bn->running_var_param().value = random_tensor({C}, rng, 0.2, 3.0).to(DType::F32);
-  return bn;
-}
-
-std::shared_ptr<Conv2d> random_conv(const std::string& name, int64_t C, int64_t O, int64_t k, const Conv2dOptions& o,
-                                    Rng& rng) {
-  auto conv = std::make_shared<Conv2d>(name, C, O, k, k, o);
-  conv->init(rng);
-  return conv;
-}
-
 // input (N, 3, 8, 8) -> conv1 3x3 -> bn1 -> relu -> dw depthwise 3x3 stride 2 (no bias) -> bn2 -> relu
 //   -> pw 1x1 (no bias) -> bn3 -> [+ skip: conv4 1x1 of relu2, whose output is also read by bn4]
 //   -> maxpool -> bn5 (after a pooling: kept) -> global pool -> flatten -> fc (5 classes)
 Model small_net(Rng& rng) {
   Model m;
   m.add_input("input");
-  m.add_node("conv1", random_conv("conv1", 3, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"c1"});
-  m.add_node("bn1", random_bn("bn1", 4, rng), {"c1"}, {"b1"});
+  m.add_node("conv1", testing::random_conv2d("conv1", 3, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"c1"});
+  m.add_node("bn1", testing::random_batchnorm2d("bn1", 4, rng), {"c1"}, {"b1"});
   m.add_node("relu1", std::make_shared<ReLU>(), {"b1"}, {"r1"});
-  m.add_node("dw", random_conv("dw", 4, 4, 3, Conv2dOptions::same(2, 1, 1, 4, false), rng), {"r1"}, {"c2"});
-  m.add_node("bn2", random_bn("bn2", 4, rng), {"c2"}, {"b2"});
+  m.add_node("dw", testing::random_conv2d("dw", 4, 4, 3, Conv2dOptions::same(2, 1, 1, 4, false), rng), {"r1"}, {"c2"});
+  m.add_node("bn2", testing::random_batchnorm2d("bn2", 4, rng), {"c2"}, {"b2"});
   m.add_node("relu2", std::make_shared<ReLU>(), {"b2"}, {"r2"});
-  m.add_node("pw", random_conv("pw", 4, 6, 1, Conv2dOptions::same(1, 0, 1, 1, false), rng), {"r2"}, {"c3"});
-  m.add_node("bn3", random_bn("bn3", 6, rng), {"c3"}, {"b3"});
-  m.add_node("conv4", random_conv("conv4", 4, 6, 1, Conv2dOptions::same(1, 0), rng), {"r2"}, {"c4"});
-  m.add_node("bn4", random_bn("bn4", 6, rng), {"c4"}, {"b4"});
+  m.add_node("pw", testing::random_conv2d("pw", 4, 6, 1, Conv2dOptions::same(1, 0, 1, 1, false), rng), {"r2"}, {"c3"});
+  m.add_node("bn3", testing::random_batchnorm2d("bn3", 6, rng), {"c3"}, {"b3"});
+  m.add_node("conv4", testing::random_conv2d("conv4", 4, 6, 1, Conv2dOptions::same(1, 0), rng), {"r2"}, {"c4"});
+  m.add_node("bn4", testing::random_batchnorm2d("bn4", 6, rng), {"c4"}, {"b4"});
   m.add_node("add", std::make_shared<Add>(), {"b3", "b4"}, {"s1"});
   m.add_node("add2", std::make_shared<Add>(), {"s1", "c4"}, {"s2"});  // c4 read twice: bn4 stays
   m.add_node("pool", std::make_shared<MaxPool2d>(2), {"s2"}, {"p"});
-  m.add_node("bn5", random_bn("bn5", 6, rng), {"p"}, {"b5"});
+  m.add_node("bn5", testing::random_batchnorm2d("bn5", 6, rng), {"p"}, {"b5"});
   m.add_node("gap", std::make_shared<GlobalAvgPool>(), {"b5"}, {"g"});
   m.add_node("flatten", std::make_shared<Flatten>(), {"g"}, {"f"});
   auto fc = std::make_shared<Linear>("fc", 6, 5);
