@@ -5,6 +5,7 @@
 
 #include "engine/check.h"
 #include "engine/conv_epilogue.h"
+#include "engine/conv_pool.h"
 #include "engine/error.h"
 #include "engine/ops_pool_values.h"
 #include "layers/add.h"
@@ -17,16 +18,48 @@
 namespace xdnn {
 namespace {
 
-// The fused chain: inputs {x} or {x, residual}, output the chain's last value.
+// Whether a max-pool's geometry is the one conv2d_forward_fused_pool takes (2x2, stride 2, no padding,
+// dilation or ceil_mode; the shapes and devices are checked per call).
+bool fusable_pool(const MaxPool2d& pool) {
+  const ops::Pool2dGeometry& g = pool.geometry();
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0 &&
+         !g.ceil_mode;
+}
+
+// The fused chain: inputs {x} or {x, residual}, output the chain's last value; with pool, that value's
+// 2x2 max-pool (engine/conv_pool.h), the full-resolution value never stored.
 class FusedConv2d : public Layer {
  public:
-  FusedConv2d(std::shared_ptr<Conv2d> conv, bool residual_first, ops::ConvActivation act, double lo, double hi)
-      : conv_(std::move(conv)), residual_first_(residual_first), act_(act), lo_(lo), hi_(hi) {}
+  FusedConv2d(std::shared_ptr<Conv2d> conv, bool residual_first, ops::ConvActivation act, double lo, double hi,
+              std::shared_ptr<MaxPool2d> pool = nullptr)
+      : conv_(std::move(conv)), residual_first_(residual_first), act_(act), lo_(lo), hi_(hi), pool_(std::move(pool)) {}
   const char* kind() const override { return "FusedConv2d"; }
   std::vector<Param*> params() override { return conv_->params(); }
 
-  Tensors forward(const Tensors& x, Saved& /*saved*/, const ForwardOptions& opt) override {
+  Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override {
     check(!opt.training, "a fused convolution (inference graph) cannot run a training forward pass");
+    if (!pool_) return forward_unpooled(x, saved, opt);
+    const Tensor residual = x.size() > 1 ? x[1] : Tensor();
+    if (ops::conv2d_fused_pool_applies(x.at(0), conv_->weight(), conv_->bias(), residual, conv_->geometry(),
+                                       pool_->geometry()) &&
+        (!residual.defined() ||
+         residual.shape() == ops::conv2d_output_shape(x[0].shape(), conv_->weight().shape(), conv_->geometry())))
+      return {ops::conv2d_forward_fused_pool(x[0], conv_->weight(), conv_->bias(), residual, residual_first_, act_, lo_,
+                                             hi_, conv_->geometry(), pool_->geometry())};
+    // Other devices (strict, CUDA) and shapes: the two nodes one after the other.
+    const Tensor y = forward_unpooled(x, saved, opt).at(0);
+    if (ops::maxpool2d_values_apply(y, pool_->geometry())) return {ops::maxpool2d_forward_values(y, pool_->geometry())};
+    Saved unused;
+    return pool_->forward({y}, unused, opt);
+  }
+  Tensors backward(const Tensors&, const Saved&, const BackwardOptions&) override {
+    throw Error("a convolution fused with its activation for inference has no backward pass",
+                "run gradients on the unfused model (explain/inference_graph.h decides which graph a consumer gets)");
+  }
+
+ private:
+  Tensors forward_unpooled(const Tensors& x, Saved& /*saved*/, const ForwardOptions& opt) {
     const Tensor& in = x.at(0);
     const Tensor residual = x.size() > 1 ? x[1] : Tensor();
     const Tensor& W = conv_->weight();
@@ -44,16 +77,12 @@ class FusedConv2d : public Layer {
     if (act_ == ops::ConvActivation::Clip) return {ops::pointwise(ops::Pointwise::Clip, y, lo_, hi_)};
     return {y};
   }
-  Tensors backward(const Tensors&, const Saved&, const BackwardOptions&) override {
-    throw Error("a convolution fused with its activation for inference has no backward pass",
-                "run gradients on the unfused model (explain/inference_graph.h decides which graph a consumer gets)");
-  }
 
- private:
   std::shared_ptr<Conv2d> conv_;
   bool residual_first_;
   ops::ConvActivation act_;
   double lo_, hi_;
+  std::shared_ptr<MaxPool2d> pool_;  // or null
 };
 
 // A max-pool for inference: the maxima alone (ops::maxpool2d_forward_values), no arg-max indices or tap codes
@@ -166,6 +195,17 @@ Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::str
       v = model.nodes()[r].outputs[0];
     }
     if (residual < 0 && act == ops::ConvActivation::None) continue;  // nothing to fuse
+    // A 2x2 stride-2 max-pool that alone reads the chain's value: pooled in the same store.
+    std::shared_ptr<MaxPool2d> pool;
+    if (const int r = next(); r >= 0 && model.nodes()[r].inputs.size() == 1 && r <= last_node) {
+      pool = std::dynamic_pointer_cast<MaxPool2d>(model.nodes()[r].layer);
+      if (pool && fusable_pool(*pool)) {
+        chain.push_back(r);
+        v = model.nodes()[r].outputs[0];
+      } else {
+        pool = nullptr;
+      }
+    }
     const int last = chain.back();
     if (last > last_node) continue;
     std::vector<int> inputs = {model.nodes()[k].inputs[0]};
@@ -176,7 +216,7 @@ Model fuse_conv_epilogues_for_inference(const Model& model, std::vector<std::str
       nodes[c].inputs.clear();
       nodes[c].outputs.clear();
     }
-    nodes[last].layer = std::make_shared<FusedConv2d>(conv, residual_first, act, lo, hi);
+    nodes[last].layer = std::make_shared<FusedConv2d>(conv, residual_first, act, lo, hi, pool);
     nodes[last].inputs = inputs;
     nodes[last].outputs = {v};
     if (fused) {

@@ -13,7 +13,12 @@
 // `run` and the perturbation methods), never for gradients, relevance or named intermediate tensors.
 // The original model is not changed (the copy shares every untouched layer).
 //
-// Every MaxPool2d node (up to last_node) becomes a forward-only max-pool too: it computes the maxima alone
+// A fused chain whose last value is read only by a 2x2 stride-2 MaxPool2d (no padding, dilation or
+// ceil_mode; up to last_node) takes the pool too: ops::conv2d_forward_fused_pool (engine/conv_pool.h)
+// stores only the maxima, the chain's full-resolution value is never written (CPU; other devices run the
+// two steps). Same bits (tests/test_conv_epilogue.cpp).
+//
+// Every other MaxPool2d node (up to last_node) becomes a forward-only max-pool too: it computes the maxima alone
 // (ops::maxpool2d_forward_values, engine/ops_pool_values.h), without the arg-max indices or tap codes that
 // MaxPool2d::forward writes for a backward pass; same bits (tests/test_maxpool_values.cpp), no backward.
 #pragma once

@@ -6,7 +6,10 @@
 // ±inf and −0 in the residual, for 1, 2 and 3 threads. Then the graph rewrite: a fused model's outputs
 // equal the folded model's bit for bit, chains are fused only where their inner values have one reader,
 // the fused nodes refuse a backward pass, and explain/inference_graph.h hands them only to consumers that
-// never differentiate.
+// never differentiate. Last, the convolution fused with the 2x2 max-pool that reads it (engine/conv_pool.h):
+// the bits of the fused convolution then the forward-only pool, on every route, odd sizes (the pool drops a
+// row and a column), NaN, ±inf and −0, batch 0 and 1, 1, 2 and 3 threads; in a graph, which chains take
+// the pool and which keep it a node of its own.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -15,8 +18,10 @@
 #include <memory>
 
 #include "engine/conv_epilogue.h"
+#include "engine/conv_pool.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/ops_pool_values.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/grad_cam.h"
@@ -28,6 +33,7 @@
 #include "layers/flatten.h"
 #include "layers/global_avg_pool.h"
 #include "layers/linear.h"
+#include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "models/fuse_epilogues.h"
@@ -276,4 +282,164 @@ TEST_CASE("grad-cam runs the chains below its layer fused: the same bits as on t
       CAPTURE(layer);
       CHECK(same_bits(explain::grad_cam_map(req, layer, upsample), explain::grad_cam_map(req_fixed, layer, upsample)));
     }
+}
+
+namespace {
+
+ops::Pool2dGeometry pool2x2() {
+  ops::Pool2dGeometry p;
+  p.kernel_h = p.kernel_w = p.stride_h = p.stride_w = 2;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_forward_fused_pool: the bits of conv2d_forward_fused -> maxpool2d_forward_values") {
+  const Case cases[] = {
+      {2, 5, 7, 9, 6, 3, 1, 1, 1, "GEMM, one chunk, output 7x9 (the pool drops a row and a column)"},
+      {20, 3, 10, 11, 5, 3, 1, 1, 1, "GEMM, 10 chunks of 2 samples, output 10x11"},
+      {3, 4, 41, 39, 5, 3, 1, 1, 1, "GEMM, one sample per chunk (its own scratch, not y), 41x39"},
+      {2, 4, 11, 9, 33, 3, 2, 1, 1, "packed-columns GEMM, stride 2, output 6x5"},
+      {2, 4, 9, 15, 6, 3, 1, 1, 2, "groups 2, pooled rows of 7 (8-lane vector spilling into the next row)"},
+      {11, 6, 11, 10, 6, 3, 1, 1, 6, "depthwise, 11 samples (two blocks of the pooled store)"},
+      {19, 1, 13, 17, 8, 3, 1, 1, 1, "direct few-tap kernel, 19 samples (three blocks), output 13x17"},
+      {1, 8, 12, 12, 16, 1, 1, 0, 1, "pointwise 1x1, batch 1"},
+      {1, 3, 2, 3, 4, 1, 1, 0, 1, "output 2x3: one pooled output per plane"},
+      {0, 4, 9, 9, 6, 3, 1, 1, 1, "batch 0"},
+  };
+  testing::RestoreThreadCount guard;
+  Rng rng(21);
+  const ops::Pool2dGeometry pool = pool2x2();
+  for (const Case& c : cases) {
+    for (DType dt : {DType::F32, DType::F64}) {
+      const ops::Conv2dGeometry g = geom(c);
+      Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(dt);
+      const Tensor w = random_tensor({c.O, c.C / c.groups, c.K, c.K}, rng).to(dt);
+      const Tensor b = random_tensor({c.O}, rng).to(dt);
+      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), g);
+      Tensor r = random_tensor(y_shape, rng, -2.0, 2.0).to(dt);
+      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, INFINITY, -INFINITY, -0.0};
+      for (int64_t i = 0; i < 5 && i * 7 < r.numel(); ++i) r.set_item(i * 7, specials[i]);
+      if (x.numel() > 40) x.set_item(40, std::numeric_limits<double>::quiet_NaN());  // a NaN patch in y
+      for (bool with_bias : {true, false})
+        for (int residual : {0, 1, 2})
+          for (ops::ConvActivation act :
+               {ops::ConvActivation::None, ops::ConvActivation::Relu, ops::ConvActivation::Clip}) {
+            const Tensor bb = with_bias ? b : Tensor();
+            const Tensor rr = residual ? r : Tensor();
+            REQUIRE(ops::conv2d_fused_pool_applies(x, w, bb, rr, g, pool));
+            set_num_threads(1);
+            const Tensor want = ops::maxpool2d_forward_values(
+                ops::conv2d_forward_fused(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g), pool);
+            for (int threads : {1, 2, 3}) {
+              set_num_threads(threads);
+              const Tensor got = ops::conv2d_forward_fused_pool(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g, pool);
+              CAPTURE(c.route);
+              CAPTURE(dtype_name(dt));
+              CAPTURE(with_bias);
+              CAPTURE(residual);
+              CAPTURE(static_cast<int>(act));
+              CAPTURE(threads);
+              CHECK(same_bits(got, want));
+            }
+          }
+    }
+  }
+  // Where it does not apply: other pools, an output of one row, another device; the op then refuses in one line.
+  const Tensor x({1, 2, 5, 5}), w({3, 2, 3, 3});
+  ops::Conv2dGeometry g;
+  ops::Pool2dGeometry p3 = pool;
+  p3.kernel_h = p3.kernel_w = 3;
+  ops::Pool2dGeometry stride1 = pool, padded = pool, ceil = pool;
+  stride1.stride_h = stride1.stride_w = 1;
+  padded.pad_top = padded.pad_left = padded.pad_bottom = padded.pad_right = 1;
+  ceil.ceil_mode = true;
+  CHECK(ops::conv2d_fused_pool_applies(x, w, Tensor(), Tensor(), g, pool));
+  for (const ops::Pool2dGeometry& other : {p3, stride1, padded, ceil})
+    CHECK(!ops::conv2d_fused_pool_applies(x, w, Tensor(), Tensor(), g, other));
+  CHECK(!ops::conv2d_fused_pool_applies(Tensor({1, 2, 3, 5}), w, Tensor(), Tensor(), g, pool));
+  CHECK(!ops::conv2d_fused_pool_applies(x.to(Device::Strict), w.to(Device::Strict), Tensor(), Tensor(), g, pool));
+  CHECK_THROWS_WITH_AS(
+      ops::conv2d_forward_fused_pool(x, w, Tensor(), Tensor(), false, ops::ConvActivation::Relu, 0, 0, g, p3),
+      doctest::Contains("conv2d_forward_fused_pool: needs float32 or float64"), Error);
+}
+
+namespace {
+
+// input (N, 2, 11, 13) -> c1 3x3 -> relu1 -> pool1 2x2              fused: c1 + relu1 + pool1
+//   -> c2 3x3 -> bn2 -> relu2 -> pool2 3x3 stride 1                 fused: c2 + bn2 + relu2; pool2 its own node
+//   -> c3 3x3 -> relu3, read by pool3 and by add3                    fused: c3 + relu3; pool3 its own node
+//   -> c4 1x1 -> add3 (r3 + y4)                                      fused: c4 + add3
+//   -> c5 1x1 (no activation) -> pool5 2x2                           not fused (nothing but the pool to fuse)
+//   -> flatten -> fc
+Model pooled_net(Rng& rng) {
+  Model m;
+  m.add_input("input");
+  m.add_node("c1", testing::random_conv2d("c1", 2, 4, 3, Conv2dOptions::same(1, 1), rng), {"input"}, {"y1"});
+  m.add_node("relu1", std::make_shared<ReLU>(), {"y1"}, {"r1"});
+  m.add_node("pool1", std::make_shared<MaxPool2d>(2), {"r1"}, {"p1"});  // (N, 4, 5, 6)
+  m.add_node("c2", testing::random_conv2d("c2", 4, 4, 3, Conv2dOptions::same(1, 1), rng), {"p1"}, {"y2"});
+  m.add_node("bn2", testing::random_batchnorm2d("bn2", 4, rng), {"y2"}, {"b2"});
+  m.add_node("relu2", std::make_shared<ReLU>(), {"b2"}, {"r2"});
+  m.add_node("pool2", std::make_shared<MaxPool2d>(3, 1, 1), {"r2"}, {"p2"});  // (N, 4, 5, 6)
+  m.add_node("c3", testing::random_conv2d("c3", 4, 4, 3, Conv2dOptions::same(1, 1), rng), {"p2"}, {"y3"});
+  m.add_node("relu3", std::make_shared<ReLU>(), {"y3"}, {"r3"});
+  m.add_node("pool3", std::make_shared<MaxPool2d>(2), {"r3"}, {"p3"});  // (N, 4, 2, 3)
+  m.add_node("c4", testing::random_conv2d("c4", 4, 4, 1, Conv2dOptions::same(1, 0), rng), {"r3"}, {"y4"});
+  m.add_node("add3", std::make_shared<Add>(), {"r3", "y4"}, {"s3"});
+  m.add_node("c5", testing::random_conv2d("c5", 4, 4, 1, Conv2dOptions::same(1, 0), rng), {"s3"}, {"y5"});
+  m.add_node("pool5", std::make_shared<MaxPool2d>(2), {"y5"}, {"p5"});  // (N, 4, 2, 3)
+  m.add_node("flatten3", std::make_shared<Flatten>(), {"p3"}, {"f3"});
+  m.add_node("flatten5", std::make_shared<Flatten>(), {"p5"}, {"f5"});
+  m.add_node("sum", std::make_shared<Add>(), {"f3", "f5"}, {"f"});  // both (N, 24)
+  auto fc = std::make_shared<Linear>("fc", 24, 5);
+  fc->init(rng);
+  m.add_node("fc", fc, {"f"}, {"logits"});
+  m.set_outputs({"logits"});
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("fuse_conv_epilogues_for_inference: a 2x2 max-pool read alone joins the chain, same bits") {
+  testing::RestoreThreadCount guard;
+  for (DType dt : {DType::F32, DType::F64}) {
+    Rng rng(23);
+    Model model = pooled_net(rng);
+    model.to(dt);
+    const Model f = fold_batchnorm_for_inference(model);
+    std::vector<std::string> fused_names;
+    const Model u = fuse_conv_epilogues_for_inference(f, &fused_names);
+    CHECK(fused_names == std::vector<std::string>{"c1 + relu1 + pool1", "c2 + bn2 + relu2", "c3 + relu3", "c4 + add3"});
+    CHECK(u.nodes()[static_cast<size_t>(u.producer(u.value_id("p2")))].layer->kind() ==
+          std::string("ForwardMaxPool2d"));
+    CHECK(u.nodes()[static_cast<size_t>(u.producer(u.value_id("p3")))].layer->kind() ==
+          std::string("ForwardMaxPool2d"));
+    CHECK(u.nodes()[static_cast<size_t>(u.producer(u.value_id("p5")))].layer->kind() ==
+          std::string("ForwardMaxPool2d"));
+    for (int64_t N : {0, 1, 5}) {
+      const Tensor x = random_tensor({N, 2, 11, 13}, rng).to(dt);
+      set_num_threads(1);
+      const Tape want = f.forward({x});
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const Tape got = u.forward({x});
+        CAPTURE(dtype_name(dt));
+        CAPTURE(N);
+        CAPTURE(threads);
+        for (const char* v : {"p1", "r2", "p2", "r3", "p3", "p5", "logits"})
+          CHECK(same_bits(got.values[u.value_id(v)], want.values[f.value_id(v)]));
+        CHECK(!got.values[u.value_id("r1")].defined());  // the full-resolution value: never stored
+      }
+    }
+    // The strict device keeps the two steps (the CPU op refuses its tensors): the CPU's bits.
+    // (Model copies share their layers: u moves to the device with it, after its CPU result.)
+    const Tensor x = random_tensor({3, 2, 11, 13}, rng).to(dt);
+    const Tensor want = u.forward({x}).values[u.value_id("logits")];
+    Model strict = u;
+    strict.to(Device::Strict);
+    const Tensor got = strict.forward({x.to(Device::Strict)}).values[u.value_id("logits")];
+    CHECK(got.device() == Device::Strict);
+    CHECK(same_bits(got.to(Device::CPU), want));
+  }
 }

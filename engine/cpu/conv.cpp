@@ -36,7 +36,10 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/conv_pool.h"
 #include "engine/cpu/backend_cpu.h"
+#include "engine/cpu/conv_chunks.h"
 #include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_direct.h"
 #include "engine/cpu/conv_direct_avx512.h"
@@ -51,91 +54,6 @@
 
 namespace xdnn::ops {
 namespace {
-
-// A chunk holds about this many output positions (GEMM columns): enough for the micro-kernel to stream
-// over, small enough that a chunk's columns (K·L floats, 450 KB for fashion-cnn's conv2) stay in L2.
-constexpr int64_t kChunkColumns = 1536;
-// ... but a batch is cut into at least this many chunks (when it has that many samples), so that the
-// threads have chunks to share.
-constexpr int64_t kMinChunks = 8;
-
-// Samples per chunk: a function of the shapes only (never of the thread count).
-// When the whole batch fits the column budget (small planes: ResNet-18's layer3/layer4 have 4x4 and 2x2
-// outputs at 64x64 input), it is one chunk and the GEMM runs in parallel over its tiles: cut into
-// kMinChunks chunks instead, each GEMM would have 8 or 16 columns against a weight of up to 512 x 4608,
-// and the weight would be streamed (input gradient: packed) once per chunk, its weight-gradient partial
-// (as large as the weight) written and added once per chunk. Measured on ResNet-18 3x64x64 batch 16:
-// bench/RESULTS.md.
-int64_t chunk_samples(const Dims& d) {
-  const int64_t by_columns = (kChunkColumns + d.P - 1) / std::max<int64_t>(d.P, 1);
-  if (d.N <= by_columns) return std::max<int64_t>(1, d.N);
-  return std::max<int64_t>(1, std::min(by_columns, d.N / kMinChunks));
-}
-
-// A 1x1 convolution with stride 1 and no padding needs no im2col: a sample's columns are x_n itself.
-bool pointwise(const Dims& d, const Conv2dGeometry& g) {
-  return d.KH == 1 && d.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
-         g.pad_bottom == 0 && g.pad_right == 0;
-}
-
-// col (C·KH·KW, S·P) of samples [n0, n0 + S): x_n0 itself for one sample of a pointwise convolution, else
-// built in buf.
-template <class T>
-const T* chunk_columns(const T* px, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
-                       std::vector<T>& buf) {
-  const int64_t L = S * d.P;
-  if (S == 1 && pointwise(d, g)) return px + n0 * d.C * d.H * d.W;
-  T* col = scratch(buf, static_cast<size_t>(d.C * d.KH * d.KW * L));
-  for (int64_t s = 0; s < S; ++s) im2col(px + (n0 + s) * d.C * d.H * d.W, d, g, col + s * d.P, L);
-  return col;
-}
-
-// gyc (O, S·P) of samples [n0, n0 + S) from gy (N, O, P): gy_n0 itself for one sample, else gathered in buf.
-template <class T>
-const T* chunk_rows(const T* pg, const Dims& d, int64_t n0, int64_t S, std::vector<T>& buf) {
-  if (S == 1) return pg + n0 * d.O * d.P;
-  const int64_t L = S * d.P;
-  T* rows = scratch(buf, static_cast<size_t>(d.O * L));
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t o = 0; o < d.O; ++o) {
-      const T* src = pg + ((n0 + s) * d.O + o) * d.P;
-      std::copy(src, src + d.P, rows + o * L + s * d.P);
-    }
-  return rows;
-}
-
-// Runs fn(n0, S, parallel_gemm) for every chunk of S samples: over threads when there are several
-// chunks, else the one chunk with the GEMM itself parallel. Same bits either way (see the file comment).
-template <class Fn>
-void for_each_chunk(int64_t N, int64_t S, const Fn& fn) {
-  const int64_t chunks = (N + S - 1) / S;
-  if (chunks > 1) {
-    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) fn(c * S, std::min(S, N - c * S), false);
-    });
-  } else if (N > 0) {
-    fn(0, N, true);
-  }
-}
-
-// The forward builds its im2col columns inside the GEMM's packing (PackedColumns, im2col.h) for layers
-// with at least 32 output channels (more than two row panels: the column panels are reused, as packing
-// assumes; fashion-cnn's 8- and 16-channel layers keep reading im2col columns in place) and groups = 1,
-// where the wide kernel pads little (L a multiple of its panel width, or long).
-template <class T>
-bool packed_columns_apply(const Dims& d, int64_t L) {
-  const int64_t nr = cpu::gemm_panel_width<T>();
-  return d.G == 1 && d.O >= 32 && (L % nr == 0 || L >= 8 * nr);
-}
-
-template <class T>
-void gemm_any(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-              int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (parallel)
-    cpu::gemm<T>(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
-  else
-    cpu::gemm_serial<T>(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
-}
 
 void check_conv_args(const Tensor& x, const Tensor& w, const Conv2dGeometry& g, const char* what) {
   expect_float(x, what);
@@ -178,9 +96,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 
 // The forward pass; with an epilogue (engine/conv_epilogue.h) the residual sum and the activation are
 // applied in the same store as the bias (the GEMM route's scatter pass), or in one pass over y in place
-// after the depthwise and direct kernels, which add their bias themselves.
+// after the depthwise and direct kernels, which add their bias themselves. With pool (engine/conv_pool.h)
+// each plane's store writes its 2x2 maxima instead; the direct and depthwise kernels then write blocks of
+// samples into scratch.
 static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
-                                const Tensor& residual, bool residual_first, ConvActivation act, double lo, double hi) {
+                                const Tensor& residual, bool residual_first, ConvActivation act, double lo, double hi,
+                                bool pool = false) {
   if (b.defined()) {
     expect_same_dtype(x, b, "conv2d_forward bias");
     expect_shape(b, {w.dim(0)}, "conv2d_forward bias");
@@ -190,7 +111,9 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
     expect_same_dtype(x, residual, "conv2d_forward_fused residual");
     expect_shape(residual, {d.N, d.O, d.OH, d.OW}, "conv2d_forward_fused residual");
   }
-  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());  // every element written below
+  const int64_t PP = pool ? (d.OH / 2) * (d.OW / 2) : d.P;  // positions per stored plane
+  Tensor y = Tensor::empty(pool ? Shape{d.N, d.O, d.OH / 2, d.OW / 2} : Shape{d.N, d.O, d.OH, d.OW},
+                           x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -208,18 +131,47 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
                                ep);
       });
     };
+    // kernel(n0, S, dst) writes samples [n0, n0 + S) of the convolution with bias into dst (S, O, OH, OW).
+    // With the pool: blocks of at most kPoolBlock samples (a few hundred KB) into a thread's scratch, each
+    // plane then stored with its epilogue and pooled; the kernels' own parallel_for runs nested (in order).
+    const auto whole_samples = [&](const auto& kernel) {
+      if (!pool) {
+        kernel(int64_t(0), d.N, py);
+        epilogue_in_place();
+        return;
+      }
+      constexpr int64_t kPoolBlock = 8;
+      parallel_for(d.N, grain_for_work(d.O * d.P * d.K), [&](int64_t nb, int64_t ne) {
+        thread_local std::vector<T> blockbuf;
+        for (int64_t n0 = nb; n0 < ne; n0 += kPoolBlock) {
+          const int64_t S = std::min(kPoolBlock, ne - n0);
+          T* yb = scratch(blockbuf, static_cast<size_t>(S * d.O * d.P));
+          kernel(n0, S, yb);
+          for (int64_t r = 0; r < S * d.O; ++r) {
+            const int64_t row = n0 * d.O + r;
+            cpu::epilogue_plane<T>(py + row * PP, yb + r * d.P, d.OH, d.OW, nullptr,
+                                   ep.residual ? ep.residual + row * d.P : nullptr, ep, true);
+          }
+        }
+      });
+    };
     if (cpu::depthwise_applies(d.C, d.O, d.G)) {
-      cpu::depthwise_forward(px, pw, pb, depthwise_shape(d), g, py);
-      epilogue_in_place();
+      whole_samples([&](int64_t n0, int64_t S, T* dst) {
+        cpu::DepthwiseShape s = depthwise_shape(d);
+        s.N = S;
+        cpu::depthwise_forward(px + n0 * d.C * d.H * d.W, pw, pb, s, g, dst);
+      });
       return 0;
     }
     if (direct_conv_applies<T>(d.C, d.KH, d.KW, d.OW, g)) {  // few taps: no im2col (conv_direct.h)
-      // 512-bit vectors where the GEMM runs them too (same bits, conv_direct_avx512.h), else 256-bit.
-      const bool wide =
-          cpu::gemm_kernel() == cpu::GemmKernel::Vec512 &&
-          cpu::direct_conv_forward_avx512(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
-      if (!wide) direct_conv_forward(px, pw, pb, d.N, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, py);
-      epilogue_in_place();
+      whole_samples([&](int64_t n0, int64_t S, T* dst) {
+        const T* xs = px + n0 * d.C * d.H * d.W;
+        // 512-bit vectors where the GEMM runs them too (same bits, conv_direct_avx512.h), else 256-bit.
+        const bool wide =
+            cpu::gemm_kernel() == cpu::GemmKernel::Vec512 &&
+            cpu::direct_conv_forward_avx512(xs, pw, pb, S, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, dst);
+        if (!wide) direct_conv_forward(xs, pw, pb, S, d.C, d.H, d.W, d.O, d.KH, d.KW, d.OH, d.OW, g, dst);
+      });
       return 0;
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {
@@ -227,7 +179,7 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
       thread_local std::vector<int64_t> tables;
       const int64_t L = S * d.P;
       // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
-      T* yc = S == 1 ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
+      T* yc = S == 1 && !pool ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
       if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
         const PackedColumns<T> cols = packed_columns(px, d, g, n0, S, colbuf, tables);
         cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, {&PackedColumns<T>::fill, &cols}, yc, L);
@@ -239,12 +191,12 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
       }
       // Epilogue: y[n0+s, o, :] = act(yc[o, s·P ..] + b[o] + r[n0+s, o, :]), one pass that also scatters the
       // chunk to (S, O, P); over threads when the GEMM was (the chunk is the whole batch).
-      if (S == 1 && !pb && !ep.any()) return;
+      if (S == 1 && !pb && !ep.any() && !pool) return;
       const auto rows = [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t s = r / d.O, o = r % d.O, row = (n0 + s) * d.O + o;
-          cpu::epilogue_row<T>(py + row * d.P, yc + o * L + s * d.P, d.P, pb ? pb + o : nullptr,
-                               ep.residual ? ep.residual + row * d.P : nullptr, ep);
+          cpu::epilogue_plane<T>(py + row * PP, yc + o * L + s * d.P, d.OH, d.OW, pb ? pb + o : nullptr,
+                                 ep.residual ? ep.residual + row * d.P : nullptr, ep, pool);
         }
       };
       if (parallel)
@@ -271,6 +223,33 @@ Tensor conv2d_forward_fused(const Tensor& x, const Tensor& w, const Tensor& b, c
   if (act == ConvActivation::Relu) return unary(Unary::Relu, y);
   if (act == ConvActivation::Clip) return pointwise(Pointwise::Clip, y, lo, hi);
   return y;
+}
+
+bool conv2d_fused_pool_applies(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
+                               const Conv2dGeometry& g, const Pool2dGeometry& pool) {
+  const auto on_cpu = [&](const Tensor& t) {
+    return t.device() == Device::CPU && (t.dtype() == DType::F32 || t.dtype() == DType::F64) && t.dtype() == x.dtype();
+  };
+  if (!x.defined() || !w.defined() || !on_cpu(x) || !on_cpu(w) || (b.defined() && !on_cpu(b)) ||
+      (residual.defined() && !on_cpu(residual)) || x.ndim() != 4 || w.ndim() != 4)
+    return false;
+  if (pool.kernel_h != 2 || pool.kernel_w != 2 || pool.stride_h != 2 || pool.stride_w != 2 || pool.dilation_h != 1 ||
+      pool.dilation_w != 1 || pool.pad_top != 0 || pool.pad_left != 0 || pool.pad_bottom != 0 || pool.pad_right != 0 ||
+      pool.ceil_mode)
+    return false;
+  const Shape y = conv2d_output_shape(x.shape(), w.shape(), g);
+  return y[2] >= 2 && y[3] >= 2 && y[3] < (int64_t(1) << 30);
+}
+
+Tensor conv2d_forward_fused_pool(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
+                                 bool residual_first, ConvActivation act, double lo, double hi, const Conv2dGeometry& g,
+                                 const Pool2dGeometry& pool) {
+  check_conv_args(x, w, g, "conv2d_forward_fused_pool");
+  check(conv2d_fused_pool_applies(x, w, b, residual, g, pool),
+        "conv2d_forward_fused_pool: needs float32 or float64 tensors on the CPU, a 2x2 stride-2 pool without "
+        "padding, dilation or ceil_mode and a convolution output of at least 2x2; got x " +
+            x.describe());
+  return conv_forward_impl(x, w, b, g, residual, residual_first, act, lo, hi, true);
 }
 
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {

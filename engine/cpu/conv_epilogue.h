@@ -68,3 +68,23 @@ void epilogue_row(T* dst, const T* src, int64_t n, const T* bias, const T* res, 
 }
 
 }  // namespace xdnn::cpu
+
+#include <vector>
+
+#include "engine/cpu/pool_values.h"
+
+namespace xdnn::cpu {
+
+// The store of one output plane of OH·OW positions (engine/conv_pool.h): without pool, epilogue_row into
+// dst (OH, OW); with pool, epilogue_row into tmp, then tmp's 2x2 maxima into dst (OH/2, OW/2).
+template <class T>
+void epilogue_plane(T* dst, const T* src, int64_t OH, int64_t OW, const T* bias, const T* res, const ConvEpilogue<T>& e,
+                    bool pool) {
+  if (!pool) return epilogue_row<T>(dst, src, OH * OW, bias, res, e);
+  thread_local std::vector<T> tmp;
+  if (tmp.size() < static_cast<size_t>(OH * OW)) tmp.resize(static_cast<size_t>(OH * OW));
+  epilogue_row<T>(tmp.data(), src, OH * OW, bias, res, e);
+  pool2x2_plane_values(tmp.data(), OH, OW, dst);
+}
+
+}  // namespace xdnn::cpu

@@ -7,6 +7,7 @@
 
 #include "engine/cpu/pool_common.h"
 #include "engine/cpu/pool_lanes.h"
+#include "engine/cpu/pool_values.h"
 #include "engine/ops.h"
 #include "engine/ops_pool_values.h"
 #include "engine/parallel.h"
@@ -239,14 +240,18 @@ inline void pool2x2_row_values(const double* xp, int64_t row, int64_t W, int64_t
 }
 
 template <class T>
+void pool_plane_values(const T* x, int64_t H, int64_t W, T* y) {
+  const int64_t OH = H / 2, OW = W / 2;
+  for (int64_t oh = 0; oh < OH; ++oh) pool2x2_row_values(x, 2 * oh * W, W, OW, y + oh * OW, oh + 1 < OH);
+}
+
+template <class T>
 void maxpool2d_values_planes(const Tensor& x, Tensor& y) {
   const int64_t H = x.dim(2), W = x.dim(3), OH = H / 2, OW = W / 2, planes = x.dim(0) * x.dim(1);
   const T* px = x.data<T>();
   T* py = y.data<T>();
   parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t b, int64_t e) {
-    for (int64_t plane = b; plane < e; ++plane)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        pool2x2_row_values(px + plane * H * W, 2 * oh * W, W, OW, py + (plane * OH + oh) * OW, oh + 1 < OH);
+    for (int64_t plane = b; plane < e; ++plane) pool_plane_values(px + plane * H * W, H, W, py + plane * OH * OW);
   });
 }
 
@@ -276,3 +281,10 @@ Tensor maxpool2d_forward_values(const Tensor& x, const Pool2dGeometry& g) {
 }
 
 }  // namespace xdnn::ops
+
+namespace xdnn::cpu {
+
+void pool2x2_plane_values(const float* x, int64_t H, int64_t W, float* y) { ops::pool_plane_values(x, H, W, y); }
+void pool2x2_plane_values(const double* x, int64_t H, int64_t W, double* y) { ops::pool_plane_values(x, H, W, y); }
+
+}  // namespace xdnn::cpu
