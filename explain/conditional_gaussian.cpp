@@ -30,8 +30,13 @@ void GaussianFit::add(const double* rows, int64_t count) {
   const Eigen::Map<const Matrix> X(rows, count, dim_);
   const Eigen::Map<const Eigen::RowVectorXd> s(shift_.data(), dim_);
   const Matrix Y = X.rowwise() - s;
-  Eigen::Map<Eigen::RowVectorXd>(sum_.data(), dim_) += Y.colwise().sum();
-  Eigen::Map<Matrix>(outer_.data(), dim_, dim_) += Y.transpose() * Y;
+  // Both reductions go into Eigen-owned (aligned) temporaries first: Eigen peels unaligned leading elements
+  // off its vectorised loops, so a product accumulated straight into the std::vector's storage summed in an
+  // order that depended on where the allocator put it (different last bits between two identical calls).
+  const Eigen::RowVectorXd column_sums = Y.colwise().sum();
+  const Matrix outer = Y.transpose() * Y;
+  Eigen::Map<Eigen::RowVectorXd>(sum_.data(), dim_) += column_sums;
+  Eigen::Map<Matrix>(outer_.data(), dim_, dim_) += outer;
   count_ += count;
 }
 
