@@ -68,6 +68,50 @@ Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& 
   return y;
 }
 
+// Runs every case x dtype x bias (with, without) x residual (none, y + r, r + y) x activation (none, ReLU, Clip)
+// through `fused` at 1, 2 and 3 threads and checks it against `reference` at 1 thread, bit for bit. The
+// residual holds NaN, ±inf and −0; with `nan_in_x` the input holds a NaN too. Both callables take
+// (x, w, bias, residual, residual_first, act, geometry).
+template <class Reference, class Fused>
+void check_every_fused_variant(const Case* cases, size_t count, uint64_t seed, bool nan_in_x,
+                               const Reference& reference, const Fused& fused) {
+  testing::RestoreThreadCount guard;
+  Rng rng(seed);
+  for (size_t k = 0; k < count; ++k) {
+    const Case& c = cases[k];
+    for (DType dt : {DType::F32, DType::F64}) {
+      const ops::Conv2dGeometry g = geom(c);
+      Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(dt);
+      const Tensor w = random_tensor({c.O, c.C / c.groups, c.K, c.K}, rng).to(dt);
+      const Tensor b = random_tensor({c.O}, rng).to(dt);
+      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), g);
+      Tensor r = random_tensor(y_shape, rng, -2.0, 2.0).to(dt);
+      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, INFINITY, -INFINITY, -0.0};
+      for (int64_t i = 0; i < 5 && i * 7 < r.numel(); ++i) r.set_item(i * 7, specials[i]);
+      if (nan_in_x && x.numel() > 40) x.set_item(40, std::numeric_limits<double>::quiet_NaN());  // a NaN patch in y
+      for (bool with_bias : {true, false})
+        for (int residual : {0, 1, 2})
+          for (ops::ConvActivation act :
+               {ops::ConvActivation::None, ops::ConvActivation::Relu, ops::ConvActivation::Clip}) {
+            const Tensor bb = with_bias ? b : Tensor();
+            const Tensor rr = residual ? r : Tensor();
+            CAPTURE(c.route);
+            CAPTURE(dtype_name(dt));
+            CAPTURE(with_bias);
+            CAPTURE(residual);
+            CAPTURE(static_cast<int>(act));
+            set_num_threads(1);
+            const Tensor want = reference(x, w, bb, rr, residual == 2, act, g);
+            for (int threads : {1, 2, 3}) {
+              set_num_threads(threads);
+              CAPTURE(threads);
+              CHECK(same_bits(fused(x, w, bb, rr, residual == 2, act, g), want));
+            }
+          }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("conv2d_forward_fused: the bits of conv2d_forward -> add -> ReLU / Clip on every route") {
@@ -82,40 +126,12 @@ TEST_CASE("conv2d_forward_fused: the bits of conv2d_forward -> add -> ReLU / Cli
       {1, 8, 12, 12, 16, 1, 1, 0, 1, "pointwise 1x1, batch 1 (the GEMM writes y)"},
       {0, 4, 9, 9, 6, 3, 1, 1, 1, "batch 0"},
   };
-  testing::RestoreThreadCount guard;
-  Rng rng(7);
-  for (const Case& c : cases) {
-    for (DType dt : {DType::F32, DType::F64}) {
-      const ops::Conv2dGeometry g = geom(c);
-      const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(dt);
-      const Tensor w = random_tensor({c.O, c.C / c.groups, c.K, c.K}, rng).to(dt);
-      const Tensor b = random_tensor({c.O}, rng).to(dt);
-      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), g);
-      Tensor r = random_tensor(y_shape, rng, -2.0, 2.0).to(dt);
-      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, INFINITY, -INFINITY, -0.0};
-      for (int64_t i = 0; i < 5 && i * 7 < r.numel(); ++i) r.set_item(i * 7, specials[i]);
-      for (bool with_bias : {true, false})
-        for (int residual : {0, 1, 2})  // none, y + r, r + y
-          for (ops::ConvActivation act :
-               {ops::ConvActivation::None, ops::ConvActivation::Relu, ops::ConvActivation::Clip}) {
-            const Tensor bb = with_bias ? b : Tensor();
-            const Tensor rr = residual ? r : Tensor();
-            set_num_threads(1);
-            const Tensor want = unfused(x, w, bb, rr, residual == 2, act, g);
-            for (int threads : {1, 2, 3}) {
-              set_num_threads(threads);
-              const Tensor got = ops::conv2d_forward_fused(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g);
-              CAPTURE(c.route);
-              CAPTURE(dtype_name(dt));
-              CAPTURE(with_bias);
-              CAPTURE(residual);
-              CAPTURE(static_cast<int>(act));
-              CAPTURE(threads);
-              CHECK(same_bits(got, want));
-            }
-          }
-    }
-  }
+  check_every_fused_variant(
+      cases, std::size(cases), 7, false,
+      [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, bool r_first, ops::ConvActivation act,
+         const ops::Conv2dGeometry& g) { return unfused(x, w, b, r, r_first, act, g); },
+      [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, bool r_first, ops::ConvActivation act,
+         const ops::Conv2dGeometry& g) { return ops::conv2d_forward_fused(x, w, b, r, r_first, act, 0.0, 6.0, g); });
 }
 
 TEST_CASE("conv2d_forward_fused on the strict device: the CPU result's bits, a strict tensor") {
@@ -307,44 +323,18 @@ TEST_CASE("conv2d_forward_fused_pool: the bits of conv2d_forward_fused -> maxpoo
       {1, 3, 2, 3, 4, 1, 1, 0, 1, "output 2x3: one pooled output per plane"},
       {0, 4, 9, 9, 6, 3, 1, 1, 1, "batch 0"},
   };
-  testing::RestoreThreadCount guard;
-  Rng rng(21);
   const ops::Pool2dGeometry pool = pool2x2();
-  for (const Case& c : cases) {
-    for (DType dt : {DType::F32, DType::F64}) {
-      const ops::Conv2dGeometry g = geom(c);
-      Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng).to(dt);
-      const Tensor w = random_tensor({c.O, c.C / c.groups, c.K, c.K}, rng).to(dt);
-      const Tensor b = random_tensor({c.O}, rng).to(dt);
-      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), g);
-      Tensor r = random_tensor(y_shape, rng, -2.0, 2.0).to(dt);
-      const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, INFINITY, -INFINITY, -0.0};
-      for (int64_t i = 0; i < 5 && i * 7 < r.numel(); ++i) r.set_item(i * 7, specials[i]);
-      if (x.numel() > 40) x.set_item(40, std::numeric_limits<double>::quiet_NaN());  // a NaN patch in y
-      for (bool with_bias : {true, false})
-        for (int residual : {0, 1, 2})
-          for (ops::ConvActivation act :
-               {ops::ConvActivation::None, ops::ConvActivation::Relu, ops::ConvActivation::Clip}) {
-            const Tensor bb = with_bias ? b : Tensor();
-            const Tensor rr = residual ? r : Tensor();
-            REQUIRE(ops::conv2d_fused_pool_applies(x, w, bb, rr, g, pool));
-            set_num_threads(1);
-            const Tensor want = ops::maxpool2d_forward_values(
-                ops::conv2d_forward_fused(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g), pool);
-            for (int threads : {1, 2, 3}) {
-              set_num_threads(threads);
-              const Tensor got = ops::conv2d_forward_fused_pool(x, w, bb, rr, residual == 2, act, 0.0, 6.0, g, pool);
-              CAPTURE(c.route);
-              CAPTURE(dtype_name(dt));
-              CAPTURE(with_bias);
-              CAPTURE(residual);
-              CAPTURE(static_cast<int>(act));
-              CAPTURE(threads);
-              CHECK(same_bits(got, want));
-            }
-          }
-    }
-  }
+  check_every_fused_variant(
+      cases, std::size(cases), 21, true,
+      [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, bool r_first, ops::ConvActivation act,
+          const ops::Conv2dGeometry& g) {
+        REQUIRE(ops::conv2d_fused_pool_applies(x, w, b, r, g, pool));
+        return ops::maxpool2d_forward_values(ops::conv2d_forward_fused(x, w, b, r, r_first, act, 0.0, 6.0, g), pool);
+      },
+      [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, bool r_first, ops::ConvActivation act,
+          const ops::Conv2dGeometry& g) {
+        return ops::conv2d_forward_fused_pool(x, w, b, r, r_first, act, 0.0, 6.0, g, pool);
+      });
   // Where it does not apply: other pools, an output of one row, another device; the op then refuses in one line.
   const Tensor x({1, 2, 5, 5}), w({3, 2, 3, 3});
   ops::Conv2dGeometry g;
