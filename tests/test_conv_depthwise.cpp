@@ -13,12 +13,10 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
-#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
-using xdnn::testing::same_bits;
 
 namespace {
 
@@ -206,11 +204,11 @@ TEST_CASE("depthwise conv: same bits for 1 and 2 threads and for a sample alone"
     const Passes one = run_passes(x, w, b, gy, c);
     set_num_threads(2);
     const Passes two = run_passes(x, w, b, gy, c);
-    CHECK(same_bits(one.y, two.y));
-    CHECK(same_bits(one.gx, two.gx));
-    CHECK(same_bits(one.gw, two.gw));
-    CHECK(same_bits(one.gb, two.gb));
-    CHECK(same_bits(one.gw_per_example, two.gw_per_example));
+    CHECK(bitwise_equal(one.y, two.y));
+    CHECK(bitwise_equal(one.gx, two.gx));
+    CHECK(bitwise_equal(one.gw, two.gw));
+    CHECK(bitwise_equal(one.gb, two.gb));
+    CHECK(bitwise_equal(one.gw_per_example, two.gw_per_example));
     // The last sample alone: its output and input gradient are the batch's rows, bit for bit.
     const int64_t n = c.N - 1, xs = c.C * c.H * c.W, ys = one.y.numel() / c.N;
     Tensor x1({1, c.C, c.H, c.W}, DType::F32), gy1(Shape{1, gy.dim(1), gy.dim(2), gy.dim(3)}, DType::F32);

@@ -13,7 +13,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -37,11 +36,10 @@
 #include "layers/registry.h"
 #include "layers/relu.h"
 #include "models/fuse_epilogues.h"
-#include "tests/bit_identity.h"
 #include "tests/conv_fixtures.h"
+#include "tests/thread_count.h"
 
 using namespace xdnn;
-using xdnn::testing::same_bits;
 
 namespace {
 
@@ -105,7 +103,7 @@ void check_every_fused_variant(const Case* cases, size_t count, uint64_t seed, b
             for (int threads : {1, 2, 3}) {
               set_num_threads(threads);
               CAPTURE(threads);
-              CHECK(same_bits(fused(x, w, bb, rr, residual == 2, act, g), want));
+              CHECK(bitwise_equal(fused(x, w, bb, rr, residual == 2, act, g), want));
             }
           }
     }
@@ -147,7 +145,7 @@ TEST_CASE("conv2d_forward_fused on the strict device: the CPU result's bits, a s
   const Tensor got =
       ops::conv2d_forward_fused(strict(x), strict(w), strict(b), strict(r), true, ops::ConvActivation::Relu, 0, 0, g);
   CHECK(got.device() == Device::Strict);
-  CHECK(same_bits(got.to(Device::CPU), want));
+  CHECK(bitwise_equal(got.to(Device::CPU), want));
 }
 
 TEST_CASE("conv2d_forward_fused: a residual of another shape or dtype is one error naming it") {
@@ -190,8 +188,8 @@ TEST_CASE("pointwise Clip (ReLU6) and its derivative: the definition's bits, NaN
         }
         CAPTURE(n);
         CAPTURE(threads);
-        CHECK(same_bits(y, want_y));
-        CHECK(same_bits(gx, want_g));
+        CHECK(bitwise_equal(y, want_y));
+        CHECK(bitwise_equal(gx, want_g));
       }
     }
 }
@@ -254,7 +252,7 @@ TEST_CASE("fuse_conv_epilogues_for_inference: fused chains, outputs bit for bit 
         CAPTURE(N);
         CAPTURE(threads);
         for (const char* v : {"r1", "r2", "r3", "s4", "y5", "logits"})
-          CHECK(same_bits(got.values[u.value_id(v)], want.values[f.value_id(v)]));
+          CHECK(bitwise_equal(got.values[u.value_id(v)], want.values[f.value_id(v)]));
         CHECK(!got.values[u.value_id("y1")].defined());  // absorbed: no longer on the tape
       }
     }
@@ -296,7 +294,8 @@ TEST_CASE("grad-cam runs the chains below its layer fused: the same bits as on t
   for (const char* layer : {"", "r1", "y2", "r2", "r3", "s4", "y5", "r5", "s5"})
     for (bool upsample : {false, true}) {
       CAPTURE(layer);
-      CHECK(same_bits(explain::grad_cam_map(req, layer, upsample), explain::grad_cam_map(req_fixed, layer, upsample)));
+      CHECK(bitwise_equal(explain::grad_cam_map(req, layer, upsample),
+                          explain::grad_cam_map(req_fixed, layer, upsample)));
     }
 }
 
@@ -418,7 +417,7 @@ TEST_CASE("fuse_conv_epilogues_for_inference: a 2x2 max-pool read alone joins th
         CAPTURE(N);
         CAPTURE(threads);
         for (const char* v : {"p1", "r2", "p2", "r3", "p3", "p5", "logits"})
-          CHECK(same_bits(got.values[u.value_id(v)], want.values[f.value_id(v)]));
+          CHECK(bitwise_equal(got.values[u.value_id(v)], want.values[f.value_id(v)]));
         CHECK(!got.values[u.value_id("r1")].defined());  // the full-resolution value: never stored
       }
     }
@@ -430,6 +429,6 @@ TEST_CASE("fuse_conv_epilogues_for_inference: a 2x2 max-pool read alone joins th
     strict.to(Device::Strict);
     const Tensor got = strict.forward({x.to(Device::Strict)}).values[u.value_id("logits")];
     CHECK(got.device() == Device::Strict);
-    CHECK(same_bits(got.to(Device::CPU), want));
+    CHECK(bitwise_equal(got.to(Device::CPU), want));
   }
 }

@@ -17,10 +17,8 @@
 #include "explain/registry.h"
 #include "explain/targets.h"
 #include "models/zoo.h"
-#include "tests/bit_identity.h"
 
 using namespace xdnn;
-using xdnn::testing::same_bits;
 using namespace xdnn::explain;
 
 namespace {
@@ -125,14 +123,16 @@ TEST_CASE("evaluate tasks: method_sources equals method_source one after another
     set_num_threads(threads);
     const std::vector<AttributionSource> got = method_sources(s.model, s.x, s.targets, methods, options, false);
     REQUIRE(got.size() == methods.size());
-    CHECK(same_bits(got[0].values, method_source(s.model, s.x, s.targets, "smoothgrad", {{"samples", "3"}}).values));
+    CHECK(
+        bitwise_equal(got[0].values, method_source(s.model, s.x, s.targets, "smoothgrad", {{"samples", "3"}}).values));
     // rise.masks=12 wins over masks=10 for rise; 12 masks differ from 10.
-    CHECK(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "12"}}).values));
-    CHECK_FALSE(same_bits(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "10"}}).values));
-    CHECK(same_bits(got[2].values,
-                    method_source(s.model, s.x, s.targets, "integrated-gradients", {{"steps", "8"}}).values));
-    CHECK(same_bits(got[3].values,
-                    method_source(s.model, s.x, s.targets, "feature-ablation", {{"feature-mask", "grid:14"}}).values));
+    CHECK(bitwise_equal(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "12"}}).values));
+    CHECK_FALSE(bitwise_equal(got[1].values, method_source(s.model, s.x, s.targets, "rise", {{"masks", "10"}}).values));
+    CHECK(bitwise_equal(got[2].values,
+                        method_source(s.model, s.x, s.targets, "integrated-gradients", {{"steps", "8"}}).values));
+    CHECK(bitwise_equal(
+        got[3].values,
+        method_source(s.model, s.x, s.targets, "feature-ablation", {{"feature-mask", "grid:14"}}).values));
   }
   set_num_threads(saved);
   // A METHOD.NAME key names a method that is evaluated, and an option it takes; checked before any work.
@@ -165,8 +165,8 @@ TEST_CASE("evaluate tasks: methods run in passes of a few samples give the bits 
     CAPTURE(name);
     const AttributionSource whole = method_source(s.model, s.x, s.targets, method, options, 256);
     const AttributionSource passes = method_source(s.model, s.x, s.targets, method, options, 2);
-    CHECK(same_bits(passes.values, whole.values));
-    CHECK(same_bits(passes.explain(s.model, y, s.targets), whole.explain(s.model, y, s.targets)));
+    CHECK(bitwise_equal(passes.values, whole.values));
+    CHECK(bitwise_equal(passes.explain(s.model, y, s.targets), whole.explain(s.model, y, s.targets)));
   }
   // Prediction difference without --background draws patches from the other samples of the batch: cut
   // into passes it would give other numbers, so method_source keeps its batch whole.
@@ -176,7 +176,7 @@ TEST_CASE("evaluate tasks: methods run in passes of a few samples give the bits 
   req.input = s.x;
   req.targets = s.targets;
   req.options = resolve_options(pd, {{"stride", "4"}, {"samples", "2"}, {"sampling", "marginal"}});
-  CHECK_FALSE(same_bits(run_in_chunks(pd, req, 2).values, pd.run(req).values));
+  CHECK_FALSE(bitwise_equal(run_in_chunks(pd, req, 2).values, pd.run(req).values));
 }
 
 TEST_CASE("evaluate tasks: an error of one task is the error of the lowest index, whatever the timing") {
@@ -223,9 +223,10 @@ TEST_CASE("evaluate tasks: the inference-graph route gives the plain route's bit
         else if (options.count(spec.name))
           given[spec.name] = options.at(spec.name);
       plain.options = resolve_options(info, given);
-      CHECK(same_bits(src.values, run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
+      CHECK(bitwise_equal(src.values, run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
       plain.input = y;
-      CHECK(same_bits(src.explain(s.model, y, s.targets), run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
+      CHECK(bitwise_equal(src.explain(s.model, y, s.targets),
+                          run_in_chunks(info, plain, kEvaluateSamplesPerPass).values));
       MetricRequest context;
       context.model = &s.model;
       context.input = s.x;
@@ -234,7 +235,7 @@ TEST_CASE("evaluate tasks: the inference-graph route gives the plain route's bit
       context.function_model = &s.model;  // the plain model scores the rows
       const EvaluationTable plain_route = evaluate_table(context, {src}, metrics, false);
       for (size_t j = 0; j < metrics.size(); ++j)
-        CHECK(same_bits(graph_route.cells[0][j].values, plain_route.cells[0][j].values));
+        CHECK(bitwise_equal(graph_route.cells[0][j].values, plain_route.cells[0][j].values));
     }
   }
   set_num_threads(saved);
@@ -261,11 +262,11 @@ TEST_CASE("evaluate tasks: a method and its re-runs use the inference graph, oth
   const Tensor on_graph = run_in_chunks(info, req, kEvaluateSamplesPerPass).values;
   req.model = &model;
   const Tensor on_model = run_in_chunks(info, req, kEvaluateSamplesPerPass).values;
-  REQUIRE_FALSE(same_bits(on_graph, on_model));  // folding rounds differently: the test can tell them apart
-  CHECK(same_bits(src.values, on_graph));
-  CHECK(same_bits(src.explain(model, x, targets), on_graph));
+  REQUIRE_FALSE(bitwise_equal(on_graph, on_model));  // folding rounds differently: the test can tell them apart
+  CHECK(bitwise_equal(src.values, on_graph));
+  CHECK(bitwise_equal(src.explain(model, x, targets), on_graph));
   const Model copy = model;  // another model object, as the sanity checks pass
-  CHECK(same_bits(src.explain(copy, x, targets), on_model));
+  CHECK(bitwise_equal(src.explain(copy, x, targets), on_model));
 }
 
 // Faithfulness correlation's rows do not depend on the attribution: a table scores them once and every
@@ -292,7 +293,7 @@ TEST_CASE("evaluate tasks: faithfulness rows shared by a table's attributions gi
       alone.row_scores = nullptr;
       alone.attribution = sources[i].values;
       alone.options = metrics[0].second;
-      CHECK(same_bits(t.cells[i][0].values, metrics[0].first->run(alone).values));
+      CHECK(bitwise_equal(t.cells[i][0].values, metrics[0].first->run(alone).values));
     }
   }
   set_num_threads(saved);

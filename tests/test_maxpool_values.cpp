@@ -7,7 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -19,10 +18,9 @@
 #include "explain/inference_graph.h"
 #include "layers/maxpool2d.h"
 #include "models/fuse_epilogues.h"
-#include "tests/bit_identity.h"
+#include "tests/thread_count.h"
 
 using namespace xdnn;
-using xdnn::testing::same_bits;
 
 namespace {
 
@@ -73,9 +71,9 @@ TEST_CASE("maxpool2d_forward_values: the maxima of the arg-max and tap-code rout
           CAPTURE(N);
           CAPTURE(threads);
           const Tensor got = ops::maxpool2d_forward_values(x, g);
-          CHECK(same_bits(got, want));
+          CHECK(bitwise_equal(got, want));
           if (ops::maxpool2d_tap_codes_apply(x, g))
-            CHECK(same_bits(got, ops::maxpool2d_forward_tap_codes(x, g, codes)));
+            CHECK(bitwise_equal(got, ops::maxpool2d_forward_tap_codes(x, g, codes)));
         }
       }
   // Other windows, dtypes and ranks are not taken (MaxPool2d's own forward runs them).
@@ -118,7 +116,7 @@ TEST_CASE("fuse_conv_epilogues_for_inference: max-pools of every geometry run fo
         for (const std::string& v : outputs) {
           CAPTURE(v);
           CAPTURE(threads);
-          CHECK(same_bits(got.values[fused.value_id(v)], want.values[m.value_id(v)]));
+          CHECK(bitwise_equal(got.values[fused.value_id(v)], want.values[m.value_id(v)]));
         }
       }
     }

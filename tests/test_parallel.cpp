@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "tests/thread_count.h"
 
 using namespace xdnn;
 
@@ -41,15 +42,10 @@ Ranges expected_chunks(int64_t n, int64_t grain) {
   return want;
 }
 
-struct ThreadCount {  // restores the pool's size at scope exit
-  int saved = num_threads();
-  ~ThreadCount() { set_num_threads(saved); }
-};
-
 }  // namespace
 
 TEST_CASE("parallel_for: chunks depend only on n and grain, each runs once, for 1 to 4 threads") {
-  ThreadCount restore;
+  testing::RestoreThreadCount restore;
   const std::vector<std::pair<int64_t, int64_t>> cases = {{1, 1},     {5, 8},     {8, 8},       {9, 8},
                                                           {100, 7},   {1000, 1},  {4097, 64},   {1 << 20, 1},
                                                           {333, 333}, {334, 333}, {65536, 1024}};
@@ -71,7 +67,7 @@ TEST_CASE("parallel_for: chunks depend only on n and grain, each runs once, for 
 }
 
 TEST_CASE("parallel_for: nested calls run the same chunks inline, and every index is written once") {
-  ThreadCount restore;
+  testing::RestoreThreadCount restore;
   set_num_threads(3);
   const int64_t outer = 40, inner = 1000;
   std::vector<int> hits(static_cast<size_t>(outer * inner), 0);
@@ -98,7 +94,7 @@ TEST_CASE("parallel_for: the caller runs the chunks a stalled worker has not tak
   // chunks: the caller takes them all. Under a fixed split (one range per thread) the caller would run its
   // own range and then wait, and the stalled worker would wait for the caller in vain (here: until the
   // 10 s guard, then the CHECK fails).
-  ThreadCount restore;
+  testing::RestoreThreadCount restore;
   set_num_threads(2);
   const std::thread::id caller = std::this_thread::get_id();
   const int64_t n = 64;  // 64 chunks of 1
@@ -123,7 +119,7 @@ TEST_CASE("parallel_for: the caller runs the chunks a stalled worker has not tak
 }
 
 TEST_CASE("parallel_for: an exception in a chunk reaches the caller; the pool keeps working") {
-  ThreadCount restore;
+  testing::RestoreThreadCount restore;
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     CHECK_THROWS_WITH_AS(parallel_for(1000, 10,
@@ -153,7 +149,7 @@ TEST_CASE("thread counts: XDNN_NUM_THREADS and set_num_threads reject what is no
       CHECK(what.find('\n') == std::string::npos);
     }
   }
-  ThreadCount restore;
+  testing::RestoreThreadCount restore;
   CHECK_THROWS_AS(set_num_threads(0), Error);
   CHECK_THROWS_AS(set_num_threads(-1), Error);
   CHECK_THROWS_AS(set_num_threads(kMaxThreads + 1), Error);

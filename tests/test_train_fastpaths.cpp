@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "engine/ops.h"
@@ -13,13 +12,11 @@
 #include "layers/registry.h"
 #include "models/model.h"
 #include "models/zoo.h"
-#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
 using testing::naive_pool2x2;
-using xdnn::testing::same_bits;
 
 namespace {
 
@@ -67,8 +64,8 @@ TEST_CASE("conv2d batch folding: each sample's forward and input gradient bits e
         const Tensor xn = x.slice_batch(n, n + 1).clone(), gyn = gy.slice_batch(n, n + 1).clone();
         Shape xs = c.x;
         xs[0] = 1;
-        same = same && same_bits(ops::conv2d_forward(xn, w, b, c.g), y.slice_batch(n, n + 1).clone());
-        same = same && same_bits(ops::conv2d_backward_input(gyn, w, xs, c.g), gx.slice_batch(n, n + 1).clone());
+        same = same && bitwise_equal(ops::conv2d_forward(xn, w, b, c.g), y.slice_batch(n, n + 1).clone());
+        same = same && bitwise_equal(ops::conv2d_backward_input(gyn, w, xs, c.g), gx.slice_batch(n, n + 1).clone());
       }
       CHECK(same);
     }
@@ -103,9 +100,9 @@ TEST_CASE("conv2d batch folding: weight gradient equals the sum of per-example g
       ops::conv2d_backward_weight(xf, gyf, gwf[t], false, c.g);
     }
     set_num_threads(saved);
-    CHECK(same_bits(y[0], y[1]));
-    CHECK(same_bits(gx[0], gx[1]));
-    CHECK(same_bits(gwf[0], gwf[1]));
+    CHECK(bitwise_equal(y[0], y[1]));
+    CHECK(bitwise_equal(gx[0], gx[1]));
+    CHECK(bitwise_equal(gwf[0], gwf[1]));
   }
 }
 
@@ -131,8 +128,8 @@ TEST_CASE("maxpool2d 2x2 stride-2 fast path: ties, NaNs, odd sizes, float and do
       const Tensor y = ops::maxpool2d_forward(x, g, arg);
       Tensor ry, rarg;
       naive_pool2x2(x, ry, rarg);
-      CHECK(same_bits(arg, rarg));
-      CHECK(same_bits(y, ry.to(dt)));
+      CHECK(bitwise_equal(arg, rarg));
+      CHECK(bitwise_equal(y, ry.to(dt)));
       // ceil_mode with odd sizes takes the general path (windows hang over the edge); its full windows
       // must agree with the fast path.
       g.ceil_mode = true;
@@ -154,7 +151,7 @@ TEST_CASE("maxpool2d 2x2 stride-2 fast path: ties, NaNs, odd sizes, float and do
       const int64_t HW = s[2] * s[3], OHW = y.dim(2) * y.dim(3);
       for (int64_t i = 0; i < gy.numel(); ++i)
         ref.set_item((i / OHW) * HW + static_cast<int64_t>(rarg.item(i)), static_cast<double>(i + 1));
-      CHECK(same_bits(gx, ref));
+      CHECK(bitwise_equal(gx, ref));
       // Planes are split over threads: 1 and 2 threads give the same bits.
       const int saved = num_threads();
       g.ceil_mode = false;
@@ -165,9 +162,9 @@ TEST_CASE("maxpool2d 2x2 stride-2 fast path: ties, NaNs, odd sizes, float and do
         gx_t[t] = ops::maxpool2d_backward(gy, arg_t[t], s);
       }
       set_num_threads(saved);
-      CHECK(same_bits(y_t[0], y_t[1]));
-      CHECK(same_bits(arg_t[0], arg_t[1]));
-      CHECK(same_bits(gx_t[0], gx_t[1]));
+      CHECK(bitwise_equal(y_t[0], y_t[1]));
+      CHECK(bitwise_equal(arg_t[0], arg_t[1]));
+      CHECK(bitwise_equal(gx_t[0], gx_t[1]));
     }
   }
 }
@@ -194,6 +191,6 @@ TEST_CASE("Model::backward with input_grad = false: same parameter gradients, no
   size_t i = 0;
   for (Param* p : m.params()) {
     CAPTURE(p->name);
-    CHECK(same_bits(p->grad, grads[i++]));
+    CHECK(bitwise_equal(p->grad, grads[i++]));
   }
 }

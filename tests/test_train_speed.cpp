@@ -8,7 +8,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "engine/cpu/gemm.h"
@@ -17,11 +16,9 @@
 #include "layers/maxpool2d.h"
 #include "layers/registry.h"
 #include "layers/relu.h"
-#include "tests/bit_identity.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
-using xdnn::testing::same_bits;
 
 TEST_CASE("conv2d bias gradient: each per-sample sum in position order, samples added in order") {
   Rng rng(24);
@@ -51,8 +48,8 @@ TEST_CASE("conv2d bias gradient: each per-sample sum in position order, samples 
       const int saved_threads = num_threads();
       for (int threads : {1, 2}) {
         set_num_threads(threads);
-        CHECK(same_bits(ops::conv2d_backward_bias(gy, true), per_ref.to(dt)));
-        CHECK(same_bits(ops::conv2d_backward_bias(gy, false), total_ref.to(dt)));
+        CHECK(bitwise_equal(ops::conv2d_backward_bias(gy, true), per_ref.to(dt)));
+        CHECK(bitwise_equal(ops::conv2d_backward_bias(gy, false), total_ref.to(dt)));
       }
       set_num_threads(saved_threads);
     }
@@ -134,7 +131,7 @@ TEST_CASE("conv2d direct kernels: forward bits are the GEMM route's (fma per tap
         cpu::set_gemm_kernel(kernel);
         for (int threads : {1, 2}) {
           set_num_threads(threads);
-          CHECK(same_bits(ops::conv2d_forward(x, w, b, padding(c.pad)), ref));
+          CHECK(bitwise_equal(ops::conv2d_forward(x, w, b, padding(c.pad)), ref));
         }
       }
       cpu::set_gemm_kernel(saved_kernel);
@@ -174,7 +171,7 @@ TEST_CASE("conv2d direct kernels: weight gradient matches the definition; 1 vs 2
     CHECK(testing::max_rel_diff(gw, ref) < 1e-12);
     Tensor acc = gw.clone();
     ops::conv2d_backward_weight(x, gy, acc, true, g);
-    CHECK(same_bits(acc, ops::add(gw, gw)));
+    CHECK(bitwise_equal(acc, ops::add(gw, gw)));
 
     const Tensor xf = x.to(DType::F32), gyf = gy.to(DType::F32);
     const int saved_threads = num_threads();
@@ -185,7 +182,7 @@ TEST_CASE("conv2d direct kernels: weight gradient matches the definition; 1 vs 2
       ops::conv2d_backward_weight(xf, gyf, gwf[t], false, g);
     }
     set_num_threads(saved_threads);
-    CHECK(same_bits(gwf[0], gwf[1]));
+    CHECK(bitwise_equal(gwf[0], gwf[1]));
     CHECK(testing::max_rel_diff(gwf[0].to(DType::F64), ref) < 1e-5);
   }
 }
@@ -237,7 +234,7 @@ TEST_CASE("conv2d input gradient (row-wise col2im for short rows): bits of the d
         return ref;
       };
       const Tensor ref = dt == DType::F32 ? reference(0.0f) : reference(0.0);
-      CHECK(same_bits(gx, ref));
+      CHECK(bitwise_equal(gx, ref));
     }
   }
 }
@@ -270,15 +267,15 @@ TEST_CASE("conv2d_backward_weight_bias: gw bits of conv2d_backward_weight, gb +=
         Tensor gw(c.w, dt);
         gb[t] = start.to(dt).clone();
         ops::conv2d_backward_weight_bias(xd, gyd, gw, false, gb[t], g);
-        CHECK(same_bits(gw, gw_ref));
+        CHECK(bitwise_equal(gw, gw_ref));
         Tensor acc = gw_ref.clone(), acc_ref = gw_ref.clone();
         Tensor gb_scratch = start.to(dt).clone();
         ops::conv2d_backward_weight_bias(xd, gyd, acc, true, gb_scratch, g);
         ops::conv2d_backward_weight(xd, gyd, acc_ref, true, g);
-        CHECK(same_bits(acc, acc_ref));
+        CHECK(bitwise_equal(acc, acc_ref));
       }
       set_num_threads(saved_threads);
-      CHECK(same_bits(gb[0], gb[1]));
+      CHECK(bitwise_equal(gb[0], gb[1]));
       CHECK(testing::max_rel_diff(gb[0].to(DType::F64), gb_ref.to(DType::F64)) < (dt == DType::F64 ? 1e-12 : 1e-5));
     }
   }
@@ -336,10 +333,11 @@ TEST_CASE("relu_with_mask / relu_backward_mask: the bits of unary Relu and leaky
         set_num_threads(threads);
         Tensor mask;
         const Tensor y = ops::relu_with_mask(xd, mask);
-        CHECK(same_bits(y, ops::unary(ops::Unary::Relu, xd)));
+        CHECK(bitwise_equal(y, ops::unary(ops::Unary::Relu, xd)));
         REQUIRE(mask.numel() == (n + 63) / 64);
         for (bool guided : {false, true})
-          CHECK(same_bits(ops::relu_backward_mask(mask, gd, guided), ops::leaky_relu_backward(xd, gd, 0.0, guided)));
+          CHECK(
+              bitwise_equal(ops::relu_backward_mask(mask, gd, guided), ops::leaky_relu_backward(xd, gd, 0.0, guided)));
       }
       set_num_threads(saved_threads);
     }
@@ -360,13 +358,13 @@ TEST_CASE("ReLU layer: a training forward's backward passes equal an inference f
     ForwardOptions train_mode;
     train_mode.training = true;
     Saved s_inf, s_train;
-    CHECK(same_bits(relu.forward({xd}, s_inf, {})[0], relu.forward({xd}, s_train, train_mode)[0]));
+    CHECK(bitwise_equal(relu.forward({xd}, s_inf, {})[0], relu.forward({xd}, s_train, train_mode)[0]));
     CHECK(s_train.tensor("mask").defined());
     CHECK_FALSE(s_inf.tensor("mask").defined());
     for (BackwardMode mode : {BackwardMode::Gradient, BackwardMode::GuidedBackprop, BackwardMode::DeconvNet}) {
       BackwardOptions bo;
       bo.mode = mode;
-      CHECK(same_bits(relu.backward({g}, s_inf, bo)[0], relu.backward({g}, s_train, bo)[0]));
+      CHECK(bitwise_equal(relu.backward({g}, s_inf, bo)[0], relu.backward({g}, s_train, bo)[0]));
     }
   }
 }
@@ -397,8 +395,8 @@ TEST_CASE("maxpool2d tap codes: y and gradient bits of maxpool2d_forward / _back
       set_num_threads(threads);
       Tensor codes;
       const Tensor y = ops::maxpool2d_forward_tap_codes(x, g, codes);
-      CHECK(same_bits(y, y_ref));
-      CHECK(same_bits(ops::maxpool2d_backward_tap_codes(gy, codes, s), gx_ref));
+      CHECK(bitwise_equal(y, y_ref));
+      CHECK(bitwise_equal(ops::maxpool2d_backward_tap_codes(gy, codes, s), gx_ref));
     }
     set_num_threads(saved_threads);
   }
@@ -420,16 +418,16 @@ TEST_CASE("MaxPool2d layer: a training forward (tap codes) gives an inference fo
   ForwardOptions train_mode;
   train_mode.training = true;
   Saved s_inf, s_train;
-  CHECK(same_bits(pool.forward({x}, s_inf, {})[0], pool.forward({x}, s_train, train_mode)[0]));
+  CHECK(bitwise_equal(pool.forward({x}, s_inf, {})[0], pool.forward({x}, s_train, train_mode)[0]));
   REQUIRE(s_train.tensor("tap_codes").defined());
   CHECK_FALSE(s_train.tensor("argmax").defined());
   const Tensor g = random_tensor({3, 4, 7, 7}, rng).to(DType::F32);
-  CHECK(same_bits(pool.backward({g}, s_inf, {})[0], pool.backward({g}, s_train, {})[0]));
+  CHECK(bitwise_equal(pool.backward({g}, s_inf, {})[0], pool.backward({g}, s_train, {})[0]));
   Rule wta;
   wta.name = "wta";
-  CHECK(same_bits(pool.relevance({g}, s_inf, wta)[0], pool.relevance({g}, s_train, wta)[0]));
+  CHECK(bitwise_equal(pool.relevance({g}, s_inf, wta)[0], pool.relevance({g}, s_train, wta)[0]));
   const Tensor rx = random_tensor(x.shape(), rng).to(DType::F32);
-  CHECK(same_bits(pool.r_forward({rx}, {}, s_inf)[0], pool.r_forward({rx}, {}, s_train)[0]));
+  CHECK(bitwise_equal(pool.r_forward({rx}, {}, s_inf)[0], pool.r_forward({rx}, {}, s_train)[0]));
   // float64 (gradient checks) keeps the flat arg-max indices.
   Saved s64;
   pool.forward({x.to(DType::F64)}, s64, train_mode);
