@@ -4,8 +4,10 @@
 // a zero instead would turn −0 into +0, a different bit pattern from the unfused nodes). dst may be src.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "engine/conv_epilogue.h"
+#include "engine/cpu/pool_values.h"
 
 namespace xdnn::cpu {
 
@@ -66,14 +68,6 @@ void epilogue_row(T* dst, const T* src, int64_t n, const T* bias, const T* res, 
       break;
   }
 }
-
-}  // namespace xdnn::cpu
-
-#include <vector>
-
-#include "engine/cpu/pool_values.h"
-
-namespace xdnn::cpu {
 
 // The store of one output plane of OH·OW positions (engine/conv_pool.h): without pool, epilogue_row into
 // dst (OH, OW); with pool, epilogue_row into tmp, then tmp's 2x2 maxima into dst (OH/2, OW/2).
