@@ -139,7 +139,7 @@ Tensor grad_cam_map(const ExplainRequest& req, const std::string& layer_name, bo
   const Tensor alpha = ops::matmul(G.reshape({N * C, S}), mean);
   Shape map_shape = A.shape();
   map_shape[1] = 1;
-  Tensor cam({N, 1, S}, A.dtype());
+  Tensor cam({N, 1, S}, A.dtype(), A.device());
   for (int64_t n = 0; n < N; ++n) {
     const Tensor An = A.slice_batch(n, n + 1).reshape({C, S});
     const Tensor an = alpha.slice_batch(n * C, (n + 1) * C);                                   // (C, 1)
