@@ -4,16 +4,21 @@
 //   - convolutions whose whole batch is one chunk (small planes: ResNet-18's layer3 / layer4, 1x1
 //     downsamples, stride 2): forward, input and weight gradients against the definition in float64,
 //     finite differences, batch independence (a sample alone gives the same bits) and 1 vs 2 threads;
-//   - the packed-columns forward with asymmetric padding, dilation and strides 2 and 3;
+//   - the packed-columns forward with asymmetric padding, dilation and strides 2 and 3, and its panels
+//     filled by AVX-512 gathers against the scalar fill byte for byte;
 //   - the stem's 3x3 stride-2 max-pool in vector rows against the scalar scan.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/gemm.h"
+#include "engine/cpu/im2col.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "layers/registry.h"
@@ -305,4 +310,56 @@ TEST_CASE("maxpool2d_forward 3x3 stride 2, float vector rows: the float64 scalar
     CHECK(bitwise_equal(y32.to(DType::F64), y64));
     CHECK(bitwise_equal(arg32, arg64));
   }
+}
+
+TEST_CASE("packed columns: panels filled by AVX-512 gathers are the scalar fill's bytes, zero tails included") {
+  if (!cpu::gemm_kernel_available(cpu::GemmKernel::Vec512) || !cpu::gather_columns_avx512_built()) {
+    MESSAGE("not run: this CPU or build has no AVX-512 (the gathers are never used there)");
+    return;
+  }
+  const cpu::GemmKernel saved = cpu::gemm_kernel();
+  cpu::set_gemm_kernel(cpu::GemmKernel::Vec512);
+  Rng rng(21);
+  struct Geo {
+    int64_t S, C, H, W, k, stride, dil, pt, pb, pl, pr;
+  };
+  // strides 1-3, dilation, asymmetric and no padding, rows of 1-9 outputs (runs across panels), odd batches
+  for (const Geo& q : {Geo{16, 5, 4, 4, 3, 1, 1, 1, 1, 1, 1}, Geo{3, 4, 7, 6, 3, 2, 1, 0, 2, 1, 0},
+                       Geo{1, 3, 9, 11, 3, 3, 2, 1, 2, 2, 1}, Geo{5, 6, 2, 2, 3, 1, 1, 1, 1, 1, 1},
+                       Geo{7, 2, 5, 3, 1, 2, 1, 0, 0, 0, 0}, Geo{2, 3, 8, 9, 2, 1, 1, 0, 0, 0, 0}}) {
+    CAPTURE(q.S);
+    CAPTURE(q.stride);
+    CAPTURE(q.W);
+    ops::Conv2dGeometry g;
+    g.stride_h = g.stride_w = q.stride;
+    g.dilation_h = g.dilation_w = q.dil;
+    g.pad_top = q.pt, g.pad_bottom = q.pb, g.pad_left = q.pl, g.pad_right = q.pr;
+    const Tensor x64 = random_tensor({q.S + 1, q.C, q.H, q.W}, rng);
+    const auto check_type = [&](auto zero) {
+      using T = decltype(zero);
+      const Tensor x = x64.to(std::is_same_v<T, float> ? DType::F32 : DType::F64);
+      const ops::Dims d = ops::conv_dims(x.shape(), {8, q.C, q.k, q.k}, g);
+      std::vector<T> padbuf;
+      std::vector<int64_t> tables;
+      // samples [1, S + 1): a chunk that does not start at the batch's first sample
+      const ops::PackedColumns<T> cols = ops::packed_columns(x.data<T>(), d, g, 1, q.S, padbuf, tables);
+      REQUIRE(cols.gather);
+      const int64_t L = q.S * d.P, VL = 64 / static_cast<int64_t>(sizeof(T));
+      for (int64_t nr : {VL, 2 * VL, cpu::kGatherColumns}) {
+        std::vector<T> want(static_cast<size_t>(d.K * nr)), got(want.size());
+        for (int64_t k0 : {int64_t(0), d.K / 3})
+          for (int64_t j0 = 0; j0 < L; j0 += nr) {
+            const int64_t kc = d.K - k0, ncols = std::min(nr, L - j0);
+            std::fill(want.begin(), want.end(), T(7));
+            std::fill(got.begin(), got.end(), std::numeric_limits<T>::quiet_NaN());
+            ops::PackedColumns<T>::fill(&cols, k0, kc, j0, ncols, nr, want.data());
+            ops::PackedColumns<T>::fill_gather(&cols, k0, kc, j0, ncols, nr, got.data());
+            CHECK(std::memcmp(want.data(), got.data(), static_cast<size_t>(kc * nr) * sizeof(T)) == 0);
+          }
+      }
+    };
+    check_type(0.0f);
+    check_type(0.0);
+  }
+  cpu::set_gemm_kernel(saved);
 }

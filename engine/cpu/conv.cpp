@@ -182,7 +182,7 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
       T* yc = S == 1 && !pool ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
       if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
         const PackedColumns<T> cols = packed_columns(px, d, g, n0, S, colbuf, tables);
-        cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, {&PackedColumns<T>::fill, &cols}, yc, L);
+        cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, cols.packer(), yc, L);
       } else {
         const T* col = chunk_columns(px, d, g, n0, S, colbuf);
         for (int64_t gi = 0; gi < d.G; ++gi)

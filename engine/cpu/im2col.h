@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/gemm.h"
+#include "engine/cpu/im2col_avx512.h"
 #include "engine/cpu/scratch.h"
 #include "engine/ops.h"
 #include "engine/shape_util.h"
@@ -224,6 +226,7 @@ struct PackedColumns {
   const int64_t* tap;  // (K): offset of tap k within a sample
   const int64_t* row;  // (S·OH): offset of output row r's first tap-(0, 0) input
   int64_t OW, sw;
+  bool gather;  // fill_gather applies (packed_columns says when)
 
   static void fill(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
     const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
@@ -244,6 +247,25 @@ struct PackedColumns {
       for (int64_t t = ncols; t < nr; ++t) out[t] = T(0);
     }
   }
+
+  // The same panel through AVX-512 gathers (engine/cpu/im2col_avx512.h): column c of the panel lies at
+  // idx[c] = row[r] + ow·sw from every tap's base xp + tap[k], so the offsets are computed once per panel.
+  static void fill_gather(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
+    const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
+    if (nr > cpu::kGatherColumns || nr % (64 / static_cast<int64_t>(sizeof(T))) != 0)
+      return fill(ctx, k0, kc, j0, ncols, nr, dst);
+    int32_t idx[cpu::kGatherColumns];
+    for (int64_t c = 0, r = j0 / p.OW, ow = j0 % p.OW; c < ncols; ++c) {
+      idx[c] = static_cast<int32_t>(p.row[r] + ow * p.sw);
+      if (++ow == p.OW) {
+        ow = 0;
+        ++r;
+      }
+    }
+    cpu::gather_columns_avx512<T>(p.xp, p.tap + k0, kc, idx, ncols, nr, dst);
+  }
+
+  cpu::BPacker<T> packer() const { return {gather ? &PackedColumns::fill_gather : &PackedColumns::fill, this}; }
 };
 
 // The PackedColumns of samples [n0, n0 + S) of x (N, C, H, W); its tables and padded copy live in the
@@ -275,7 +297,10 @@ PackedColumns<T> packed_columns(const T* x, const Dims& d, const Conv2dGeometry&
       for (int64_t j = 0; j < d.KW; ++j) tap[k++] = ci * plane + i * g.dilation_h * Wp + j * g.dilation_w;
   for (int64_t s = 0, r = 0; s < S; ++s)
     for (int64_t oh = 0; oh < d.OH; ++oh) row[r++] = s * d.C * plane + oh * g.stride_h * Wp;
-  return PackedColumns<T>{xp, tap, row, d.OW, g.stride_w};
+  // Gathers take 32-bit offsets: every offset lies inside the S·C padded planes (or the S samples of x).
+  const bool gather = cpu::gemm_kernel() == cpu::GemmKernel::Vec512 && cpu::gather_columns_avx512_built() &&
+                      S * d.C * plane < (int64_t(1) << 31);
+  return PackedColumns<T>{xp, tap, row, d.OW, g.stride_w, gather};
 }
 
 }  // namespace
