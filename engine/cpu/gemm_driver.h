@@ -131,13 +131,29 @@ inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, i
   using Vec = typename K::Vec;
   const T* a[K::MR];
   for (int r = 0; r < K::MR; ++r) a[r] = A.a_rows[r];
-  for (int64_t k = 0; k < kc; ++k) {
+  // One k: the values at a[r][j] times row j of the B block at b.
+  const auto step = [&](int j, const T* b_row) {
     Vec b[K::NV];
-    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], Bp + k * ldbp + h * K::VL, sizeof(Vec));
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], b_row + h * K::VL, sizeof(Vec));
     for (int r = 0; r < K::MR; ++r) {
-      Vec av = a[r][k] - Vec{};
+      Vec av = a[r][j] - Vec{};
       for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
     }
+  };
+  // Four k per iteration with the MR row pointers advanced once: stepped one k at a time, the compiler
+  // advanced each of them every k (MR integer adds per 2·MR multiply-adds, on the vector ports' ALUs).
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    const T* b_row = Bp + k * ldbp;
+    step(0, b_row);
+    step(1, b_row + ldbp);
+    step(2, b_row + 2 * ldbp);
+    step(3, b_row + 3 * ldbp);
+    for (int r = 0; r < K::MR; ++r) a[r] += 4;
+  }
+  for (; k < kc; ++k) {
+    step(0, Bp + k * ldbp);
+    for (int r = 0; r < K::MR; ++r) a[r] += 1;
   }
 }
 
