@@ -69,8 +69,10 @@ Settings parse_settings(const Options& o) {
 // The search for one sample.
 class Search {
  public:
-  Search(const Model& model, const AnchorSpace& space, int64_t target, uint64_t seed, const Settings& s)
-      : model_(model), space_(space), target_(target), rng_(seed), s_(s) {
+  // `device`: where the model lives; the space and its rows are on the host (a host search over discrete
+  // features), each call's rows go there in one copy.
+  Search(const Model& model, Device device, const AnchorSpace& space, int64_t target, uint64_t seed, const Settings& s)
+      : model_(model), device_(device), space_(space), target_(target), rng_(seed), s_(s) {
     rows_per_call_ = model.exported_batch > 0 ? 1 : kRowsPerCall;  // Model::exported_batch, as Perturber
   }
 
@@ -94,7 +96,7 @@ class Search {
       if (filled == 0) return;
       Tensor rows = buf.slice_batch(0, filled);
       if (rows.is_float()) rows = rows.to(model_.dtype());
-      const Tensor logits = model_.predict(rows);
+      const Tensor logits = model_.predict(rows.to(device_));
       if (logits.ndim() != 2 || logits.dim(0) != filled)
         throw Error("anchors: the model output must be logits (N, classes), got " + logits.describe());
       const std::vector<int64_t> predicted = argmax_rows(logits);
@@ -168,6 +170,7 @@ class Search {
 
  private:
   const Model& model_;
+  Device device_;
   const AnchorSpace& space_;
   int64_t target_;
   SplitMix64 rng_;
@@ -177,9 +180,9 @@ class Search {
 };
 
 // Algorithm 3: the anchor of one sample and its rule as JSON.
-nlohmann::ordered_json find_anchor(const Model& model, const AnchorSpace& space, int64_t sample, int64_t target,
-                                   uint64_t seed, const Settings& s, Tensor* mask) {
-  Search search(model, space, target, seed, s);
+nlohmann::ordered_json find_anchor(const Model& model, Device device, const AnchorSpace& space, int64_t sample,
+                                   int64_t target, uint64_t seed, const Settings& s, Tensor* mask) {
+  Search search(model, device, space, target, seed, s);
   const int64_t P = static_cast<int64_t>(space.predicates.size());
   int best = -1;
   const int empty = search.arm({});
@@ -258,13 +261,14 @@ Attribution anchors(const ExplainRequest& req) {
   nlohmann::ordered_json rules = nlohmann::ordered_json::array();
   for (int64_t n = 0; n < N; ++n) {
     ExplainRequest one = req;
-    one.input = req.input.slice_batch(n, n + 1);
+    one.input = req.input.slice_batch(n, n + 1).to(Device::CPU);
     one.targets = {req.targets[n]};
     const AnchorSpace space = AnchorSpace::make(one);
     SplitMix64 streams(seed);  // sample first_sample + n draws from its own stream, whatever the batch split
     streams.skip(static_cast<uint64_t>(req.first_sample + n));
     Tensor mask;
-    rules.push_back(find_anchor(*req.model, space, req.first_sample + n, req.targets[n], streams.next(), s, &mask));
+    rules.push_back(find_anchor(*req.model, req.input.device(), space, req.first_sample + n, req.targets[n],
+                                streams.next(), s, &mask));
     values.slice_batch(n, n + 1).copy_from(mask.reshape(values.slice_batch(n, n + 1).shape()));
   }
   Attribution out{values.to(req.model->dtype()), "anchors", req.options.values, seed};

@@ -31,16 +31,16 @@ std::vector<AttentionMap> attention_maps(const Model& model, const Tape& tape, i
       if (p.ndim() != 4 || p.dim(0) != N || p.dim(2) != T || p.dim(3) != T)
         throw Error("node '" + node.name + "': attention map " + p.describe() + " is not (N, h, " + std::to_string(T) +
                     ", " + std::to_string(T) + ")");
-      out.push_back({node.name, p.to(DType::F64)});
+      out.push_back({node.name, p.to(Device::CPU).to(DType::F64)});
     }
     // ONNX exports: the attention softmax over (N·h, T, T) or (N, h, T, T) scores.
     if (std::string(node.layer->kind()) != "Softmax" || node.outputs.size() != 1) continue;
     const Tensor& y = tape.values.at(node.outputs[0]);
     if (!y.defined() || !y.is_float()) continue;
     if (y.ndim() == 3 && y.dim(1) == T && y.dim(2) == T && y.dim(0) % N == 0)
-      out.push_back({node.name, y.reshape({N, y.dim(0) / N, T, T}).to(DType::F64)});
+      out.push_back({node.name, y.reshape({N, y.dim(0) / N, T, T}).to(Device::CPU).to(DType::F64)});
     else if (y.ndim() == 4 && y.dim(0) == N && y.dim(2) == T && y.dim(3) == T)
-      out.push_back({node.name, y.to(DType::F64)});
+      out.push_back({node.name, y.to(Device::CPU).to(DType::F64)});
   }
   return out;
 }

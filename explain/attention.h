@@ -27,7 +27,9 @@ namespace xdnn::explain {
 
 struct AttentionMap {
   std::string node;  // the node that produced it
-  Tensor probs;      // (N, h, T, T) float64
+  // (N, h, T, T) float64, a host copy whatever the model's device: rollout, query rows and the pictures
+  // are small host work on it (one transfer per map).
+  Tensor probs;
 };
 
 // Runs the model on token ids (N, T) int64 and returns every attention map. Throws when the input is not

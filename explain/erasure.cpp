@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/file_io.h"
+#include "engine/ops_fill.h"
 #include "explain/point.h"
 #include "explain/targets.h"
 
@@ -66,10 +67,11 @@ struct Row {
 struct Eraser {
   const Model& model;
   Point point;
-  Tensor ids;  // (N, T) int64
-  Tensor emb;  // (N, T, d) embedding output of the unerased input
+  Tensor ids;  // (N, T) int64, a host copy of the input
+  Tensor emb;  // (N, T, d) embedding output of the unerased input, a host copy
   Erase erase;
   int64_t pad_id;
+  Device device;  // the model's: the erased rows are built on the host and copied there, one copy a call
 
   // Logits (rows.size(), K) of the rows, as doubles. Rows of one call to the model have the same number
   // of erased tokens (needed for --erase remove); consecutive such rows share a call.
@@ -113,17 +115,14 @@ struct Eraser {
             if (row.erased[t])
               for (int64_t i = 0; i < d; ++i) e.set_item((r * T + t) * d + i, 0.0);
         }
-        tape = forward_at(model, point, batch_ids, e);
+        tape = forward_at(model, point, batch_ids.to(device), e.to(device));
       } else {
-        tape = model.forward({batch_ids});
+        tape = model.forward({batch_ids.to(device)});
       }
       const Tensor& y = tape_logits(model, tape);
       const int64_t K = y.dim(1);
-      for (int64_t r = 0; r < R; ++r) {
-        std::vector<double> v(K);
-        for (int64_t k = 0; k < K; ++k) v[k] = y.item(r * K + k);
-        out.push_back(std::move(v));
-      }
+      const std::vector<double> values = ops::value_vector(y);  // (R, K), one copy to the host
+      for (int64_t r = 0; r < R; ++r) out.emplace_back(values.begin() + r * K, values.begin() + (r + 1) * K);
       r0 = r1;
     }
     return out;
@@ -157,7 +156,7 @@ Eraser make_eraser(const ExplainRequest& req) {
   const Point point = attribution_point(*req.model, req.input);
   Tensor emb;
   if (erase == Erase::Zero) emb = req.model->forward({req.input}).values.at(point.value_id);
-  return Eraser{*req.model, point, req.input, emb, erase, pad_id};
+  return Eraser{*req.model, point, req.input.to(Device::CPU), emb.to(Device::CPU), erase, pad_id, req.input.device()};
 }
 
 Attribution erasure(const ExplainRequest& req) {

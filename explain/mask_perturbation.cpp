@@ -15,8 +15,10 @@
 namespace xdnn::explain {
 
 Tensor gaussian_blur(const Tensor& x, double sigma) {
-  const Tensor x64 = x.to(DType::F64);
-  if (sigma <= 0) return x64;
+  // On a host copy of x (one transfer each way; the result lives on x's device): to do, a separable
+  // filter op with these taps' order.
+  const Tensor x64 = x.to(Device::CPU).to(DType::F64);
+  if (sigma <= 0) return x64.to(x.device());
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t r = static_cast<int64_t>(std::ceil(3 * sigma));
   std::vector<double> k(2 * r + 1);
@@ -44,7 +46,7 @@ Tensor gaussian_blur(const Tensor& x, double sigma) {
         o[y * W + xx] = s;
       }
   }
-  return out;
+  return out.to(x.device());
 }
 
 namespace {
@@ -68,6 +70,10 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const Options& o = req.options;
   const Model& model = *req.model;
   const Tensor x = model_input(req);
+  // The mask, its Adam state and the blend Φ are computed on the host (the mask is small; to do: the blend
+  // and its gradient as ops): Φ goes to x's device for each forward pass and ∂s/∂Φ comes back, one explicit
+  // transfer each way per step.
+  const Tensor xh = x.to(Device::CPU);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HW = H * W;
   const ScoreKind score = parse_score(o.get("score", "prob"));
   const int64_t steps = o.get_int("steps", 300);
@@ -89,14 +95,14 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   // The perturbed image p (N, C, H, W), float64.
   Tensor p;
   if (kind == "blur") {
-    p = gaussian_blur(x, sigma);
+    p = gaussian_blur(xh, sigma);
   } else if (kind == "constant") {
     Options b;
     b.values["baseline"] = o.get("baseline", "").empty() ? "0" : o.get("baseline", "");
     b.arrays = o.arrays;
-    p = baseline_for(b, x).to(DType::F64);
+    p = baseline_for(b, xh).to(DType::F64);
   } else if (kind == "noise") {
-    p = x.to(DType::F64).clone();
+    p = xh.to(DType::F64).clone();
     SplitMix64 rng(parse_seed(o));
     rng.skip(2 * static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(C * HW));  // earlier samples' draws
     double* pp = p.data<double>();
@@ -107,7 +113,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   } else {
     throw Error("--perturbation '" + kind + "': expected blur, constant or noise");
   }
-  const Tensor x64 = x.to(DType::F64);
+  const Tensor x64 = xh.to(DType::F64);
   const Tensor diff = ops::sub(x64, p);  // ∂Φ/∂M per channel
 
   const int64_t h = (H + scale - 1) / scale, w = (W + scale - 1) / scale, hw = h * w;
@@ -137,8 +143,8 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
           const int64_t e = (n * C + c) * HW + i;
           pphi[e] = pp[e] + pM[n * HW + i] * pd[e];
         }
-    const Tape tape = model.forward({phi.to(x.dtype())});
-    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(DType::F64);
+    const Tape tape = model.forward({phi.to(x.dtype()).to(x.device())});
+    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(Device::CPU).to(DType::F64);
     // ∂(±s)/∂M = ± Σ_c ∂s/∂Φ ⊙ (x − p), then back through the upsampling: R_yᵀ G R_x.
     const double sign = game == MaskGame::Deletion ? 1.0 : -1.0;
     const double* pg = gx.data<double>();

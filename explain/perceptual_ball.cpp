@@ -110,7 +110,7 @@ struct Ball {
   std::vector<bool> inside(const Tape& tape, int64_t N) const {
     std::vector<bool> ok(N, true);
     for (size_t l = 0; l < layers.size(); ++l) {
-      const Tensor a = tape.values.at(layers[l]).to(DType::F64);
+      const Tensor a = tape.values.at(layers[l]).to(Device::CPU).to(DType::F64);
       const int64_t per = reference[l].numel() / N;
       for (int64_t n = 0; n < N; ++n) {
         double d2 = 0;
@@ -133,7 +133,7 @@ Ball make_ball(const Model& model, const Tape& tape, const std::vector<int>& lay
     check(a.defined() && a.is_float() && a.ndim() >= 1 && a.dim(0) == N,
           "--layers " + model.value_name(id) + ": expected a float activation with the batch (" + std::to_string(N) +
               " samples) on axis 0, got " + (a.defined() ? a.describe() : std::string("nothing")));
-    const Tensor r = a.to(DType::F64).reshape({N, a.numel() / N});
+    const Tensor r = a.to(Device::CPU).to(DType::F64).reshape({N, a.numel() / N});
     b.reference.push_back(r);
     for (int64_t n = 0; n < N; ++n) {
       double s = 0;
@@ -151,18 +151,18 @@ double norm(const double* v, int64_t n) {
   return std::sqrt(s);
 }
 
-// x + δ as the model computes on it: (N, per) float64 sums, in x's shape and the model's dtype.
-Tensor shifted(const Tensor& x64, const Tensor& delta, const Shape& shape, DType dtype) {
+// x + δ as the model computes on it: (N, per) float64 sums, in x's shape and the model's dtype, on `device`.
+Tensor shifted(const Tensor& x64, const Tensor& delta, const Shape& shape, DType dtype, Device device) {
   Tensor rows(delta.shape(), DType::F64);
   for (int64_t i = 0, i_end = rows.numel(); i < i_end; ++i)
     rows.data<double>()[i] = x64.data<double>()[i] + delta.data<double>()[i];
-  return rows.reshape(shape).to(dtype);
+  return rows.reshape(shape).to(dtype).to(device);
 }
 
 // Moves every sample n from δ_n towards target_n (both (N, per)), halving the move until x + δ is inside the
 // ball; samples that find no feasible point keep δ_n. Returns the tape of x + δ when its last forward pass
 // was at the accepted point of every sample (the next step's forward), or an empty tape.
-Tape backtrack(const Ball& ball, const Tensor& x64, const Shape& shape, DType dtype, Tensor& delta,
+Tape backtrack(const Ball& ball, const Tensor& x64, const Shape& shape, DType dtype, Device device, Tensor& delta,
                const Tensor& target) {
   const int64_t N = delta.dim(0), per = delta.dim(1);
   std::vector<double> t(N, 1.0);
@@ -174,7 +174,7 @@ Tape backtrack(const Ball& ball, const Tensor& x64, const Shape& shape, DType dt
   for (int64_t h = 0; h <= kMaxHalvings; ++h) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = n * per; i < (n + 1) * per; ++i) pt[i] = done[n] ? pd[i] : pd[i] + t[n] * (pg[i] - pd[i]);
-    Tape tape = ball.model->forward({shifted(x64, trial, shape, dtype)});
+    Tape tape = ball.model->forward({shifted(x64, trial, shape, dtype, device)});
     const std::vector<bool> ok = ball.inside(tape, N);
     bool all = true;
     for (int64_t n = 0; n < N; ++n) {
@@ -201,7 +201,9 @@ Attribution perceptual_ball(const ExplainRequest& req) {
   const Tape tape0 = model.forward({x});
   tape_logits(model, tape0);  // checks the output is (N, classes) before any step
   const Ball ball = make_ball(model, tape0, layers, N, s.radius);
-  const Tensor x64 = x.to(DType::F64).reshape({N, per});
+  // δ, the ball's bookkeeping and the projections are computed on the host (to do: as ops); x + δ goes to x's
+  // device for each forward pass, and the activations and the input gradient come back (explicit copies).
+  const Tensor x64 = x.to(Device::CPU).to(DType::F64).reshape({N, per});
   Tensor delta({N, per}, DType::F64), target({N, per}, DType::F64);
   Tape tape;         // the tape of x + δ when known
   if (s.init > 0) {  // a random start at radius init·ε, direction ~ N(0, I) per sample
@@ -212,13 +214,15 @@ Attribution perceptual_ball(const ExplainRequest& req) {
       const double scale = s.init * s.input_radius / std::max(norm(g, per), 1e-300);
       for (int64_t i = 0; i < per; ++i) g[i] *= scale;
     }
-    tape = backtrack(ball, x64, x.shape(), x.dtype(), delta, target);
+    tape = backtrack(ball, x64, x.shape(), x.dtype(), x.device(), delta, target);
   }
   const double sign = s.lower ? -1.0 : 1.0;
   for (int64_t step = 0; step < s.steps; ++step) {
-    if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype())});
-    const Tensor g =
-        score_gradient(model, tape, model.inputs()[0], req.targets, s.score).to(DType::F64).reshape({N, per});
+    if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype(), x.device())});
+    const Tensor g = score_gradient(model, tape, model.inputs()[0], req.targets, s.score)
+                         .to(Device::CPU)
+                         .to(DType::F64)
+                         .reshape({N, per});
     for (int64_t n = 0; n < N; ++n) {
       const double* gn = g.data<double>() + n * per;
       const double* dn = delta.data<double>() + n * per;
@@ -229,13 +233,13 @@ Attribution perceptual_ball(const ExplainRequest& req) {
       if (tnorm > s.input_radius)
         for (int64_t i = 0; i < per; ++i) tn[i] *= s.input_radius / tnorm;
     }
-    tape = backtrack(ball, x64, x.shape(), x.dtype(), delta, target);
+    tape = backtrack(ball, x64, x.shape(), x.dtype(), x.device(), delta, target);
   }
 
   Attribution a{Tensor(), kName, req.options.values, s.seed};
   a.parameters["layers"] = std::to_string(layers.size());
   // How far the score moved: the mean over samples of s(x + δ) − s(x).
-  if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype())});
+  if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype(), x.device())});
   const std::vector<double> before = target_scores(tape_logits(model, tape0), req.targets, s.score);
   const std::vector<double> after = target_scores(tape_logits(model, tape), req.targets, s.score);
   double change = 0;

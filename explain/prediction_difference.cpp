@@ -146,10 +146,10 @@ Tensor background_at(const ExplainRequest& req, const Tensor& x, int value_id, b
   Tensor out({want[0], g.per()}, DType::F64);
   for (int64_t b0 = 0; b0 < want[0]; b0 += 64) {
     const int64_t b1 = std::min(want[0], b0 + 64);
-    const Tensor v = req.model->forward({bx.slice_batch(b0, b1).clone()}).values.at(value_id);
+    const Tensor v = req.model->forward({bx.slice_batch(b0, b1).clone().to(x.device())}).values.at(value_id);
     check(v.defined() && v.numel() == (b1 - b0) * g.per(),
           "--background " + path + ": its activations at --layer do not have one sample's shape per row");
-    out.slice_batch(b0, b1).copy_from(v.to(DType::F64).reshape({b1 - b0, g.per()}));
+    out.slice_batch(b0, b1).copy_from(v.to(Device::CPU).to(DType::F64).reshape({b1 - b0, g.per()}));
   }
   return out;
 }
@@ -258,7 +258,9 @@ Attribution prediction_difference(const ExplainRequest& req) {
   const Geometry g = geometry(v, s, what);
   check(g.N == x.dim(0), "--layer " + s.layer + ": " + v.describe() + " does not have the batch (" +
                              std::to_string(x.dim(0)) + " samples) on axis 0");
-  const Tensor v64 = v.to(DType::F64).reshape({g.N, g.per()});
+  // The value's rows, their patches and the draws live on the host (the draws are a seeded host stream, the
+  // Gaussians are fitted there); each chunk of perturbed rows goes to the value's device in one copy.
+  const Tensor v64 = v.to(Device::CPU).to(DType::F64).reshape({g.N, g.per()});
   const Tensor background = background_at(req, x, value_id, at_input, g);
   check(background.defined() || g.N >= 2 || s.conditional,
         std::string(kName) +
@@ -310,7 +312,7 @@ Attribution prediction_difference(const ExplainRequest& req) {
     }
     Shape shape = v.shape();
     shape[0] = k * N;
-    const Tensor value = rows.reshape(shape).to(v.dtype());
+    const Tensor value = rows.reshape(shape).to(v.dtype()).to(v.device());
     const Tape t = at_input ? model.forward({value}) : model.forward({repeat_rows(x, k)}, {}, {{value_id, value}});
     const std::vector<double> p = target_scores(tape_logits(model, t), repeat_targets(req.targets, k), ScoreKind::Prob);
     for (int64_t j = 0; j < k; ++j)

@@ -30,17 +30,7 @@ using namespace xdnn;
 namespace {
 
 // Methods that do not run on Strict yet: name -> the host access that stops it (from the case below).
-const std::map<std::string, std::string> kMethodsNotYetStrict = {
-    {"anchors", "data() at explain/anchor_space.cpp:218 (the image's pixels read for the perturbed samples)"},
-    {"attention", "data() at explain/attention.cpp:171 (the head mean of the attention maps on the host)"},
-    {"attention-rollout", "data() at explain/attention.cpp:70 (the rollout products on the host)"},
-    {"erasure", "data() at explain/erasure.cpp:91 (token ids copied on the host)"},
-    {"erasure-flip", "data() at explain/erasure.cpp:91 (token ids copied on the host)"},
-    {"extremal-perturbation", "data() at explain/mask_perturbation.cpp:27 (the blur on the host)"},
-    {"meaningful-perturbation", "data() at explain/mask_perturbation.cpp:27 (the blur on the host)"},
-    {"perceptual-ball", "data() at explain/perceptual_ball.cpp:141 (the ball's norms on the host)"},
-    {"prediction-difference", "data() at explain/prediction_difference.cpp:163 (patch sampling on the host)"},
-};
+const std::map<std::string, std::string> kMethodsNotYetStrict = {};
 
 // The model a method is tested on and the options that keep its run small (a few model calls).
 struct MethodCase {
