@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "engine/random.h"
+#include "explain/global/linear_probe.h"
+#include "explain/global/tcav.h"
 #include "explain/method.h"
 #include "explain/registry.h"
 #include "layers/conv2d.h"
@@ -169,5 +171,59 @@ TEST_CASE("strict methods: each method on the not-yet list still fails on Strict
     CHECK_MESSAGE(result != "", name, " now gives the CPU's bytes on Strict: remove it from kMethodsNotYetStrict");
     CHECK(result.find("(fails on the CPU too") == std::string::npos);
     CHECK(result.find("(the CPU attribution") == std::string::npos);
+  }
+}
+
+namespace {
+
+// `n` float64 images (n, 1, 28, 28) with values in [lo, hi) from Rng(seed).
+Tensor images(int64_t n, uint64_t seed, double lo, double hi) {
+  Rng rng(seed);
+  Tensor x({n, 1, 28, 28}, DType::F64);
+  for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform(lo, hi));
+  return x;
+}
+
+// TCAV (xdnn tcav) on fashion-cnn with the model and every input set on `device`.
+explain::TcavResult tcav_on(Device device) {
+  Model m = build_zoo_model("fashion-cnn", 5);
+  m.to(DType::F64);
+  m.to(device);
+  explain::TcavOptions opt;
+  opt.runs = 2, opt.min_examples = 4;
+  return explain::tcav(m, images(6, 1, 0, 1).to(device), 3, "relu2", images(8, 2, 0, 0.4).to(device),
+                       images(20, 3, 0, 1).to(device), opt);
+}
+
+// Linear probes (xdnn probe) on every layer of fashion-cnn with the model and the data on `device`.
+std::vector<explain::ProbeScore> probes_on(Device device) {
+  Model m = build_zoo_model("fashion-cnn", 5);
+  m.to(DType::F64);
+  m.to(device);
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 24; ++i) labels.push_back(i % 3);
+  explain::ProbeOptions opt;
+  opt.min_steps = 10;  // a quick fit: the test compares devices, not accuracies
+  return explain::probe_layers(m, images(24, 4, 0, 1).to(device), labels, {}, opt);
+}
+
+}  // namespace
+
+TEST_CASE("strict methods: TCAV and the layer probes give the CPU's numbers on Strict") {
+  const explain::TcavResult cpu = tcav_on(Device::CPU), on_strict = tcav_on(Device::Strict);
+  CHECK(cpu.concept_scores.size() == 2);
+  CHECK(on_strict.concept_scores == cpu.concept_scores);
+  CHECK(on_strict.random_scores == cpu.random_scores);
+  CHECK(on_strict.cav_accuracy == cpu.cav_accuracy);
+  const std::vector<explain::ProbeScore> pc = probes_on(Device::CPU), ps = probes_on(Device::Strict);
+  REQUIRE(pc.size() >= 3);
+  REQUIRE(ps.size() == pc.size());
+  for (size_t i = 0; i < pc.size(); ++i) {
+    INFO(pc[i].layer);
+    CHECK(ps[i].layer == pc[i].layer);
+    CHECK(ps[i].features == pc[i].features);
+    CHECK(ps[i].train_accuracy == pc[i].train_accuracy);
+    CHECK(ps[i].accuracy == pc[i].accuracy);
+    CHECK(ps[i].control_accuracy == pc[i].control_accuracy);
   }
 }

@@ -112,7 +112,8 @@ std::vector<ProbeScore> probe_token_layers(const Model& model, const Tensor& ids
   const int64_t N = ids.dim(0), T = ids.dim(1);
   check(static_cast<int64_t>(lengths.size()) == N, "probe: one length per sample expected");
   std::vector<int64_t> types, groups;
-  const int64_t* tok = ids.data<int64_t>();
+  const Tensor host_ids = ids.to(Device::CPU);  // the word types are host bookkeeping
+  const int64_t* tok = host_ids.data<int64_t>();
   for (int64_t n = 0; n < N; ++n) {
     check(lengths[n] >= 1 && lengths[n] <= T, "probe: sample " + std::to_string(n) + " has length " +
                                                   std::to_string(lengths[n]) + ", expected 1.." + std::to_string(T));

@@ -7,6 +7,7 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 
 namespace xdnn::explain {
@@ -139,8 +140,9 @@ Tensor logit_gradients_at(const Model& model, const Tensor& inputs, const std::s
     if (target < 0 || target >= logits.dim(1))
       throw Error("tcav: class " + std::to_string(target) + " out of range: the model has " +
                   std::to_string(logits.dim(1)) + " classes");
-    Tensor seed = Tensor::zeros(logits.shape(), logits.dtype());
-    for (int64_t n = 0; n < e - b; ++n) seed.set_item(n * logits.dim(1) + target, 1.0);
+    // ∂(target logit)/∂logits: one-hot rows, made on the logits' device.
+    const Tensor targets = Tensor::from_vector({e - b}, std::vector<int64_t>(static_cast<size_t>(e - b), target));
+    const Tensor seed = ops::one_hot(targets.to(logits.device()), logits.dim(1), logits.dtype());
     const std::vector<Tensor> grads = model.backward(tape, {{out_id, seed}});
     const Tensor& g = grads[static_cast<size_t>(id)];
     if (!g.defined() || g.dim(0) != e - b)
@@ -233,7 +235,7 @@ TcavResult tcav(const Model& model, const Tensor& class_inputs, int64_t target, 
     const std::vector<int64_t> rows = draw_set(np, nc, rng);
     Shape shape = random_pool.shape();
     shape[0] = nc;
-    Tensor set = Tensor::empty(shape, random_pool.dtype());
+    Tensor set(shape, random_pool.dtype(), random_pool.device());
     for (int64_t i = 0; i < nc; ++i) set.slice_batch(i, i + 1).copy_from(random_pool.slice_batch(rows[i], rows[i] + 1));
     sets.push_back(set);
   }
