@@ -24,7 +24,9 @@
 //
 // Convolutions with few taps per output (one input channel, 3x3: the first layer of an image CNN) skip
 // im2col and the GEMM in the forward pass and the weight gradient: engine/cpu/conv_direct.h. Depthwise
-// convolutions (groups = C, any channel multiplier) take engine/cpu/conv_depthwise.h in every pass.
+// convolutions (groups = C, any channel multiplier) take engine/cpu/conv_depthwise.h in every pass. The
+// input gradient of stride-1 convolutions with 32 or more input channels is the forward convolution of gy
+// with the flipped weights, read in place (engine/cpu/conv_flipped.h): no Wᵀ packing, no col2im.
 //
 // Determinism across thread counts: chunks are independent and split over threads; with a single chunk
 // the GEMM itself runs in parallel, which splits output tiles and never the k sum, so both give the same
@@ -44,6 +46,7 @@
 #include "engine/cpu/conv_direct.h"
 #include "engine/cpu/conv_direct_avx512.h"
 #include "engine/cpu/conv_epilogue.h"
+#include "engine/cpu/conv_flipped.h"
 #include "engine/cpu/conv_sums.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
@@ -275,6 +278,10 @@ static Tensor cpu_conv2d_backward_input(const Tensor& gy, const Tensor& w, const
     T* pgx = gx.data<T>();
     if (cpu::depthwise_applies(d.C, d.O, d.G)) {
       cpu::depthwise_backward_input(pg, pw, depthwise_shape(d), g, pgx);
+      return 0;
+    }
+    if (flipped_forward_applies(d, g)) {  // stride 1: a forward convolution of gy (conv_flipped.h)
+      flipped_backward_input(pg, pw, d, g, pgx);
       return 0;
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {

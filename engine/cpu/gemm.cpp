@@ -88,7 +88,7 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, con
 
 template <class T>
 void gemm_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const BPacker<T>& packer,
-                   T* C, int64_t ldc) {
+                   T* C, int64_t ldc, const int64_t* a_offsets) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i)
@@ -96,9 +96,9 @@ void gemm_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, i
     return;
   }
   if (current_kernel().load(std::memory_order_relaxed) == GemmKernel::Vec512)
-    return gemm_avx512_packed_b(parallel, M, N, K, A, lda, packer, C, ldc);
+    return gemm_avx512_packed_b(parallel, M, N, K, A, lda, packer, C, ldc, a_offsets);
   gemm_blocked<Kernel<T, 32, 6, 2>>(parallel, false, false, M, N, K, T(1), A, lda, static_cast<const T*>(nullptr), 0,
-                                    T(0), C, ldc, false, &packer);
+                                    T(0), C, ldc, false, &packer, a_offsets);
 }
 
 template <class T>
@@ -107,9 +107,9 @@ int64_t gemm_panel_width() {
 }
 
 template void gemm_packed_b<float>(bool, int64_t, int64_t, int64_t, const float*, int64_t, const BPacker<float>&,
-                                   float*, int64_t);
+                                   float*, int64_t, const int64_t*);
 template void gemm_packed_b<double>(bool, int64_t, int64_t, int64_t, const double*, int64_t, const BPacker<double>&,
-                                    double*, int64_t);
+                                    double*, int64_t, const int64_t*);
 template int64_t gemm_panel_width<float>();
 template int64_t gemm_panel_width<double>();
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,

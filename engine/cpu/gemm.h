@@ -35,9 +35,12 @@ struct BPacker {
 // Runs the wide micro-kernel on C (never the transposed product), so it pads N up to a multiple of
 // gemm_panel_width<T>(): callers use it where N is a multiple of that or large. Same bits as gemm() on the
 // stored B. On the thread pool when `parallel`, else on the calling thread.
+// With a_offsets (K values), A's element (m, k) is A[m·lda + a_offsets[k]] instead of A[m·lda + k]: a
+// matrix read in place through an offset table (a convolution's flipped, transposed weights, conv_flipped.h),
+// with the same bits as gemm_packed_b on that matrix stored row-major.
 template <class T>
 void gemm_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const BPacker<T>& packer,
-                   T* C, int64_t ldc);
+                   T* C, int64_t ldc, const int64_t* a_offsets = nullptr);
 // Columns per panel (NR) of the wide micro-kernel in use for T.
 template <class T>
 int64_t gemm_panel_width();

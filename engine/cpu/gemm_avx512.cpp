@@ -20,9 +20,9 @@ void gemm_avx512(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t 
 
 template <class T>
 void gemm_avx512_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                          const BPacker<T>& packer, T* C, int64_t ldc) {
+                          const BPacker<T>& packer, T* C, int64_t ldc, const int64_t* a_offsets) {
   gemm_blocked<Kernel<T, 64, 8, 2>>(parallel, false, false, M, N, K, T(1), A, lda, static_cast<const T*>(nullptr), 0,
-                                    T(0), C, ldc, false, &packer);
+                                    T(0), C, ldc, false, &packer, a_offsets);
 }
 
 }  // namespace xdnn::cpu
@@ -41,7 +41,8 @@ void gemm_avx512(bool, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64
 }
 
 template <class T>
-void gemm_avx512_packed_b(bool, int64_t, int64_t, int64_t, const T*, int64_t, const BPacker<T>&, T*, int64_t) {
+void gemm_avx512_packed_b(bool, int64_t, int64_t, int64_t, const T*, int64_t, const BPacker<T>&, T*, int64_t,
+                          const int64_t*) {
   throw Error("gemm: this build has no AVX-512 kernel");
 }
 
@@ -54,7 +55,7 @@ template void gemm_avx512<float>(bool, bool, bool, int64_t, int64_t, int64_t, fl
 template void gemm_avx512<double>(bool, bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                                   const double*, int64_t, double, double*, int64_t);
 template void gemm_avx512_packed_b<float>(bool, int64_t, int64_t, int64_t, const float*, int64_t, const BPacker<float>&,
-                                          float*, int64_t);
+                                          float*, int64_t, const int64_t*);
 template void gemm_avx512_packed_b<double>(bool, int64_t, int64_t, int64_t, const double*, int64_t,
-                                           const BPacker<double>&, double*, int64_t);
+                                           const BPacker<double>&, double*, int64_t, const int64_t*);
 }  // namespace xdnn::cpu

@@ -15,6 +15,6 @@ void gemm_avx512(bool parallel, bool transpose_a, bool transpose_b, int64_t M, i
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 template <class T>
 void gemm_avx512_packed_b(bool parallel, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                          const BPacker<T>& packer, T* C, int64_t ldc);
+                          const BPacker<T>& packer, T* C, int64_t ldc, const int64_t* a_offsets);
 
 }  // namespace xdnn::cpu

@@ -157,6 +157,30 @@ inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, i
   }
 }
 
+// A read through an offset table (gemm.h, gemm_packed_b's a_offsets): row r at a_rows[r], element k at
+// a_rows[r][off[k]].
+template <class K>
+struct TableA {
+  const typename K::T* a_rows[K::MR];
+  const int64_t* off;
+};
+
+// Same arithmetic in the same order as the versions above: element (r, k) comes from the table.
+template <class K>
+inline void accumulate(int64_t kc, const TableA<K>& A, const typename K::T* Bp, int64_t ldbp,
+                       typename K::Vec (&acc)[K::MR][K::NV]) {
+  using Vec = typename K::Vec;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t o = A.off[k];
+    Vec b[K::NV];
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], Bp + k * ldbp + h * K::VL, sizeof(Vec));
+    for (int r = 0; r < K::MR; ++r) {
+      Vec av = A.a_rows[r][o] - Vec{};
+      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
+    }
+  }
+}
+
 // Where the micro-kernel writes its MR x NR tile: C row r, column j at c[r * ldc + j], or with
 // transposed set at c[j * ldc + r] (the driver computes Cᵀ = op(B)ᵀ op(A)ᵀ when that pads less).
 template <class T>
@@ -228,7 +252,7 @@ int64_t padded_area(int64_t M, int64_t N) {
 template <class K, class T = typename K::T>
 void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t Kdim, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool transpose_c,
-                  const BPacker<T>* packer = nullptr) {
+                  const BPacker<T>* packer = nullptr, const int64_t* a_offsets = nullptr) {
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t panels_a = (M + MR - 1) / MR, panels_b = (N + NR - 1) / NR;
   const int64_t kc_max = std::min(Kdim, kBlockK);
@@ -270,6 +294,11 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
             const int64_t ldbq = direct ? ldb : NR;
             if (ta) {
               micro_kernel<K>(kc, Ap + (p - pa) * kc * MR, bq, ldbq, alpha, beta, first, out, rows, cols);
+            } else if (a_offsets) {
+              TableA<K> a;
+              for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda;
+              a.off = a_offsets + k0;
+              micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
             } else {
               // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
               RowsA<K> a;
