@@ -35,4 +35,6 @@ check explain explain --device cuda --model fashion-mlp --input "$tmp/x.npy" --m
 check train train --device cuda --model fashion-mlp --epochs 1 --train-limit 8 --test-limit 8 --no-progress
 check influence influence --device cuda --method tracin --checkpoints "$tmp/c.onnx" --train-x "$tmp/x.npy" \
   --train-y "$tmp/y.npy" --test-x "$tmp/x.npy" --test-y "$tmp/y.npy" --out "$tmp/s.npy"
+check evaluate evaluate --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --metric deletion \
+  --score prob --steps 4 --out "$tmp/e.npy"
 exit $status

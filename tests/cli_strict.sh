@@ -4,7 +4,7 @@
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
-# (PGD) of fashion-mlp, FGSM / PGD attacks, deletion / insertion curves and SVCCA on fashion-cnn. Any host read of strict memory
+# (PGD) of fashion-mlp, FGSM / PGD attacks, every `xdnn evaluate` metric and SVCCA on fashion-cnn. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
@@ -78,6 +78,28 @@ for device in cpu strict; do
 done
 for f in saliency.deletion.npy saliency.insertion.npy lrp.deletion.npy lrp.insertion.npy; do
   same "evaluate $f" "$tmp/evaluate-cpu/$f" "$tmp/evaluate-strict/$f"
+done
+
+# Every other metric of `xdnn evaluate` (AOPC, faithfulness correlation, infidelity, max-sensitivity, the three
+# sanity checks) with its perturbed rows, randomised models and re-run methods on the device, and the
+# ground-truth metrics of a small trigger-task LSTM (token inputs on the device).
+metrics="aopc,faithfulness-correlation,infidelity,max-sensitivity,cascading-randomisation,independent-randomisation"
+metrics="$metrics,data-randomisation"
+for device in cpu strict; do
+  run "evaluate $metrics --device $device" evaluate --model "$weights" --input "$input" --methods saliency,grad-cam \
+    --option layer=conv2 --option upsample=true --metric "$metrics" --score prob --steps 4 --samples 4 \
+    --subset-size 50 --random-model "$tmp/fashion-cnn-cpu/epoch-1.safetensors" --save-attributions --device "$device" \
+    --out "$tmp/metrics-$device"
+done
+run "train text-lstm --data trigger" train --model text-lstm --data trigger --epochs 1 --train-limit 64 --test-limit 16 \
+  --no-progress --out "$tmp/trigger"
+for device in cpu strict; do
+  run "evaluate ground truth --device $device" evaluate --model "$tmp/trigger/epoch-1.safetensors" --trigger-test 6 \
+    --methods saliency,integrated-gradients --metric pointing-game,relevance-mass,relevance-rank,rationale-f1 \
+    --device "$device" --out "$tmp/truth-$device"
+done
+for dir in metrics truth; do
+  for f in "$tmp/$dir-cpu"/*.npy; do same "evaluate $(basename "$f")" "$f" "$tmp/$dir-strict/$(basename "$f")"; done
 done
 
 # SVCCA of a layer of the trained fashion-cnn against one of the resumed run's earlier checkpoint.

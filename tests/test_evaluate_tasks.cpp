@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops_fill.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
@@ -37,25 +38,16 @@ struct Setup {
 
 // Max-sensitivity as it was computed before its draws ran side by side (max_sensitivity.cpp's loop).
 std::vector<double> max_sensitivity_sequential(const Setup& s, const AttributionSource& src, int64_t runs, double r) {
-  const int64_t N = s.x.dim(0), E = s.x.numel() / N, A = src.values.numel() / N;
-  const Tensor a = src.values.to(DType::F64);
+  const int64_t N = s.x.dim(0), E = s.x.numel() / N;
+  const std::vector<double> a = ops::value_vector(src.values);
   std::vector<double> worst(N, 0.0);
   for (int64_t j = 0; j < runs; ++j) {
-    Rng rng(static_cast<uint64_t>(j) + 1);  // seed 0
-    std::vector<double> u(E);
-    for (auto& v : u) v = rng.uniform(-r, r);
+    const std::vector<double> u = max_sensitivity_noise(0, j, r, E);
     Tensor y(s.x.shape(), DType::F64);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t e = 0; e < E; ++e) y.data<double>()[n * E + e] = s.x.data<double>()[n * E + e] + u[e];
-    const Tensor phi = src.explain(s.model, y, s.targets).to(DType::F64);
-    for (int64_t n = 0; n < N; ++n) {
-      double sq = 0.0;
-      for (int64_t i = 0; i < A; ++i) {
-        const double d = phi.data<double>()[n * A + i] - a.data<double>()[n * A + i];
-        sq += d * d;
-      }
-      worst[n] = std::max(worst[n], std::sqrt(sq));
-    }
+    const std::vector<double> d = row_distances(ops::value_vector(src.explain(s.model, y, s.targets)), a, N);
+    for (int64_t n = 0; n < N; ++n) worst[n] = std::max(worst[n], d[n]);
   }
   return worst;
 }
@@ -105,7 +97,14 @@ TEST_CASE("evaluate tasks: score_rows gives the scores of its 32-row chunks run 
   }
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    CHECK(score_rows(s.model, sample_shape, rows, ScoreKind::LogProb, fill, target_of) == expected);
+    auto make_rows = [&](int64_t r0, int64_t R) {
+      Shape shape{R};
+      shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+      Tensor batch(shape, DType::F64);
+      for (int64_t r = 0; r < R; ++r) fill(r0 + r, batch.data<double>() + r * 784);
+      return batch;
+    };
+    CHECK(score_rows(s.model, rows, ScoreKind::LogProb, make_rows, target_of) == expected);
   }
   set_num_threads(saved);
 }

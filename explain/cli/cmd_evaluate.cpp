@@ -91,9 +91,8 @@ void run_evaluate(const EvaluateArgs& a) {
   // Token ids stay int64 (only the ground-truth metrics take them; the perturbation metrics refuse them).
   if (input.is_float()) input = input.to(DType::F32).to(model.dtype());
   const std::vector<int64_t> targets = resolve_target_option(a.target, model, input);
-  // On strict (the test device) the model, the input and the methods run there; the deletion / insertion
-  // rows are written on the host and copied over. The other metrics do not run there yet: they stop with
-  // the strict device's error naming the host access.
+  // On a device the model, the input, the methods and every metric's perturbed rows live there; the metrics'
+  // statistics (orders, correlations, norms) are host numbers read back through ops::value_vector.
   model.to(device);
   input = input.to(device);
 
@@ -112,9 +111,10 @@ void run_evaluate(const EvaluateArgs& a) {
   context.input = input;
   context.targets = targets;
   context.ground_truth = ground_truth;
-  context.fresh_model = [&a] {  // the sanity checks randomise a copy of their own
+  context.fresh_model = [&a, device] {  // the sanity checks randomise a copy of their own
     Model m = load_model(a.model);
     set_precision(m, a.precision);
+    m.to(device);
     return m;
   };
   const explain::EvaluationTable t = explain::evaluate_table(context, sources, metrics, tty);
@@ -123,7 +123,7 @@ void run_evaluate(const EvaluateArgs& a) {
   for (size_t i = 0; i < sources.size() && a.save_attributions; ++i) {
     if (!sources[i].explain) continue;  // read from a file: already saved
     const std::string path = (std::filesystem::path(a.out) / (sources[i].name + ".attribution.npy")).string();
-    const Tensor& values = sources[i].values;  // in the dtype the metrics read (float64 by default)
+    const Tensor values = sources[i].values.to(Device::CPU);  // in the dtype the metrics read (float64 by default)
     save_npy(path, values);
     print_wrote(path, "attribution of " + sources[i].name + ", " + values.describe());
   }
@@ -193,10 +193,9 @@ void add_evaluate_command(CLI::App& app) {
         cmd->add_option("--" + spec.name, args->values[spec.name], help)->type_name(option_type_name(spec));
   }
   cmd->add_option("--device", args->device,
-                  "cpu (default) or strict (the test device: deletion, insertion); cuda is not supported by evaluate "
-                  "yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail)");
   cmd->callback([args] {
-    if (args->device != "strict") require_cpu_command(args->device, "xdnn evaluate");  // before loading anything
+    select_device(args->device, "--device");  // before loading anything
     run_evaluate(*args);
   });
 }

@@ -9,6 +9,7 @@
 // AOPC is better. --order lerf (least relevant first): the score should stay, AOPC near 0 is better.
 // Output: the curve (N, n + 1); summary: AOPC per sample.
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "explain/evaluate/curve.h"
 
 namespace xdnn::explain {
@@ -22,8 +23,9 @@ MetricResult aopc(const MetricRequest& req) {
   MetricResult out;
   out.values = perturbation_curves(req.scoring_model(), req.input, req.attribution, req.targets, s);
   const int64_t points = s.steps + 1;
+  const std::vector<double> curves = ops::value_vector(out.values);  // (N, n + 1), a host tensor already
   for (int64_t n = 0; n < out.values.dim(0); ++n) {
-    const double* c = out.values.data<double>() + n * points;
+    const double* c = curves.data() + n * points;
     double sum = 0.0;
     for (int64_t k = 0; k < points; ++k) sum += c[0] - c[k];
     out.summary.push_back(sum / static_cast<double>(points));

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "explain/evaluate/tasks.h"
 #include "explain/targets.h"
@@ -59,6 +60,11 @@ std::vector<int64_t> order_largest_first(const double* a, int64_t D) {
 
 namespace {
 
+// int64 (R) on `device`: the sample each row of a chunk comes from, for ops::gather_rows.
+Tensor sample_ids(const std::vector<int64_t>& ids, Device device) {
+  return Tensor::from_vector({static_cast<int64_t>(ids.size())}, ids).to(device);
+}
+
 std::vector<int64_t> order_smallest_first(const double* a, int64_t D) {
   std::vector<int64_t> order(D);
   std::iota(order.begin(), order.end(), 0);
@@ -92,8 +98,9 @@ MetricResult curve_metric(const MetricRequest& req, CurveKind kind) {
   const CurveSettings s = curve_settings(req.options, kind);
   MetricResult out;
   out.values = perturbation_curves(req.scoring_model(), req.input, req.attribution, req.targets, s);
+  const std::vector<double> c = ops::value_vector(out.values);  // (N, steps + 1), a host tensor already
   for (int64_t n = 0; n < out.values.dim(0); ++n)
-    out.summary.push_back(curve_auc(out.values.data<double>() + n * (s.steps + 1), s.steps));
+    out.summary.push_back(curve_auc(c.data() + n * (s.steps + 1), s.steps));
   out.summary_name = "AUC";
   return out;
 }
@@ -111,58 +118,64 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
   check(n >= 1, "--steps " + std::to_string(n) + ": expected at least 1");
   if (static_cast<int64_t>(targets.size()) != N)
     throw Error("evaluate: " + std::to_string(targets.size()) + " targets for " + std::to_string(N) + " samples");
-  // The perturbed rows are written on the host: the input and the attribution as host copies.
-  const Tensor x = input.to(Device::CPU).to(DType::F64);
-  const Tensor a = attribution.to(Device::CPU).to(DType::F64);
-  std::vector<std::vector<int64_t>> orders(N);
-  for (int64_t s = 0; s < N; ++s)
-    orders[s] = settings.least_first ? order_smallest_first(a.data<double>() + s * D, D)
-                                     : order_largest_first(a.data<double>() + s * D, D);
-
+  // The orders are a host sort of the attribution's values (a copy); what the device gets is each element's
+  // rank in its sample's order, rank (N, E) float64: element e is removed at point i iff rank < k_i.
+  const std::vector<double> a = ops::value_vector(attribution);
+  std::vector<double> rank(N * E);
+  for (int64_t s = 0; s < N; ++s) {
+    const std::vector<int64_t> order =
+        settings.least_first ? order_smallest_first(a.data() + s * D, D) : order_largest_first(a.data() + s * D, D);
+    for (int64_t j = 0; j < D; ++j)
+      for (int64_t c = 0; c < L.channels; ++c) rank[s * E + feature_element(L, order[j], c)] = static_cast<double>(j);
+  }
+  const Device device = input.device();
+  const Tensor ranks = host_rows(rank, N, E, device);
+  const Tensor x = input.to(model.dtype());
+  const Tensor b = ops::full({1, 1}, settings.baseline, model.dtype(), device);
   const bool deletion = settings.kind == CurveKind::Deletion;
-  const double b = settings.baseline;
   const int64_t points = n + 1;
-  const Shape sample_shape(input.shape().begin() + 1, input.shape().end());
-  auto fill = [&](int64_t r, double* row) {
-    const int64_t s = r / points, i = r % points;
-    const int64_t k = (i * D + n - 1) / n;  // k_i = ⌈i·D/n⌉ in integers
-    const double* xs = x.data<double>() + s * E;
-    // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back.
-    if (deletion)
-      std::copy(xs, xs + E, row);
-    else
-      std::fill(row, row + E, b);
-    for (int64_t j = 0; j < k; ++j)
-      for (int64_t c = 0; c < L.channels; ++c) {
-        const int64_t e = feature_element(L, orders[s][j], c);
-        row[e] = deletion ? b : xs[e];
-      }
+  Shape row_shape = input.shape();
+  auto make_rows = [&](int64_t r0, int64_t R) {
+    std::vector<int64_t> sample(R);
+    std::vector<double> k(R);
+    for (int64_t r = 0; r < R; ++r) {
+      sample[r] = (r0 + r) / points;
+      const int64_t i = (r0 + r) % points;
+      k[r] = static_cast<double>((i * D + n - 1) / n);  // k_i = ⌈i·D/n⌉ in integers
+    }
+    // removed (R, E): [k_r − rank > 0], exact in float64 (integers below 2^53).
+    const Tensor removed = ops::unary(
+        ops::Unary::Step, ops::sub(host_rows(k, R, 1, device), ops::gather_rows(ranks, sample_ids(sample, device))));
+    const Tensor xr = gather_samples(x, sample);
+    // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back. An exact select.
+    Shape shape = row_shape;
+    shape[0] = R;
+    return (deletion ? ops::where(removed, b, xr) : ops::where(removed, xr, b)).reshape(shape);
   };
-  const std::vector<double> sc = score_rows(
-      model, sample_shape, N * points, settings.score, fill, [&](int64_t r) { return targets[r / points]; },
-      input.device());
-  return Tensor::from_vector({N, points}, sc);
+  return Tensor::from_vector({N, points}, score_rows(model, N * points, settings.score, make_rows,
+                                                     [&](int64_t r) { return targets[r / points]; }));
 }
 
-std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
-                               const std::function<void(int64_t r, double* row)>& fill,
-                               const std::function<int64_t(int64_t r)>& target_of, Device device) {
-  const int64_t E = shape_numel(sample_shape);
+Tensor gather_samples(const Tensor& x, const std::vector<int64_t>& ids) {
+  const int64_t N = x.dim(0);
+  return ops::gather_rows(x.reshape({N, x.numel() / std::max<int64_t>(N, 1)}), sample_ids(ids, x.device()));
+}
+
+Tensor host_rows(const std::vector<double>& values, int64_t R, int64_t E, Device device) {
+  return Tensor::from_vector({R, E}, values).to(device);
+}
+
+std::vector<double> score_rows(const Model& model, int64_t rows, ScoreKind score, const RowMaker& make_rows,
+                               const std::function<int64_t(int64_t r)>& target_of) {
   // Rows per model call: see copies_per_call in explain/copies.cpp (a fixed exported batch: that many).
   const int64_t chunk = model.exported_batch > 0 ? model.exported_batch : 32;
   std::vector<double> out(rows);
   // The chunks go through the model side by side (tasks.h): each is the call the sequential loop made.
   run_tasks((rows + chunk - 1) / chunk, [&](int64_t c) {
     const int64_t r0 = c * chunk, R = std::min(chunk, rows - r0);
-    Shape shape{R};
-    shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-    Tensor batch(shape, DType::F64);
     std::vector<int64_t> targets(R);
-    for (int64_t r = 0; r < R; ++r) {
-      fill(r0 + r, batch.data<double>() + r * E);
-      targets[r] = target_of(r0 + r);
-    }
-    const Tape tape = model.forward({batch.to(model.dtype()).to(device)});
+    for (int64_t r = 0; r < R; ++r) targets[r] = target_of(r0 + r);
+    const Tape tape = model.forward({make_rows(r0, R).to(model.dtype())});
     const std::vector<double> sc = target_scores(tape_logits(model, tape), targets, score);
     std::copy(sc.begin(), sc.end(), out.begin() + r0);
   });

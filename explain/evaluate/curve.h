@@ -59,16 +59,33 @@ CurveSettings curve_settings(const Options& options, CurveKind kind);
 Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor& attribution,
                            const std::vector<int64_t>& targets, const CurveSettings& settings);
 
-// Scores of `rows` perturbed inputs of one sample shape, without holding them all: row r is written by
-// fill(r, row) into a zeroed float64 buffer of `sample_shape`'s size, rows go through the model in chunks
-// of 32, and s(row r) is scored for class target_of(r). Returns the R scores in row order. The rows are
-// written on the host and copied to `device`, where the model's weights live.
-std::vector<double> score_rows(const Model& model, const Shape& sample_shape, int64_t rows, ScoreKind score,
-                               const std::function<void(int64_t r, double* row)>& fill,
-                               const std::function<int64_t(int64_t r)>& target_of, Device device = Device::CPU);
+// The perturbed rows [r0, r0 + R) of a metric as one tensor (R, ...) on the model's device, made with ops::
+// from tensors already there (so that no row is written through host memory).
+using RowMaker = std::function<Tensor(int64_t r0, int64_t R)>;
+
+// Scores of `rows` perturbed inputs without holding them all: rows go through the model in chunks of 32
+// (make_rows(r0, R), converted to the model's dtype), and s(row r) is scored for class target_of(r).
+// Returns the scores in row order.
+std::vector<double> score_rows(const Model& model, int64_t rows, ScoreKind score, const RowMaker& make_rows,
+                               const std::function<int64_t(int64_t r)>& target_of);
+
+// x (N, ...) on its device -> (ids.size(), E) with row r = sample ids[r] of x flattened (E elements): the
+// unperturbed rows a chunk starts from, gathered where x lives (ops::gather_rows).
+Tensor gather_samples(const Tensor& x, const std::vector<int64_t>& ids);
+
+// A (R, E) host matrix (mask or noise, float64) copied to `device` in dtype F64: the per-row values a metric
+// draws on the host with its seeded Rng, applied to the rows by ops on the device.
+Tensor host_rows(const std::vector<double>& values, int64_t R, int64_t E, Device device);
 
 // Trapezoid area under one curve over [0, 1]: (1/n) Σ_{i=1..n} (c[i−1] + c[i]) / 2.
 double curve_auc(const double* c, int64_t steps);
+
+// Max-sensitivity's draw j: E values uniform in [−radius, radius] from Rng(seed, j) (max_sensitivity.cpp).
+// And the Euclidean distance of each of the N rows of p and q (flat, the same size). One compiled place for
+// each: GCC contracts a·b + c into one FMA (-ffp-contract=fast, its C++ default; -march=x86-64-v3 has FMA)
+// differently where such code is inlined, so a copy of these loops elsewhere may differ in the last bit.
+std::vector<double> max_sensitivity_noise(uint64_t seed, int64_t j, double radius, int64_t E);
+std::vector<double> row_distances(const std::vector<double>& p, const std::vector<double>& q, int64_t N);
 
 // The option specs the curve metrics share.
 std::vector<OptionSpec> curve_option_specs();

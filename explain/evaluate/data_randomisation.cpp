@@ -22,6 +22,7 @@ MetricResult data_randomisation(const MetricRequest& req) {
   map_similarities(req.attribution, req.attribution, req.options, "data-randomisation");  // fail fast
   Model random = load_model(path);
   random.to(req.model->dtype());
+  random.to(req.input.device());  // where the trained model and the input live
   MetricResult out;
   out.summary =
       map_similarities(req.attribution, req.explain(random, req.input, req.targets), req.options, "data-randomisation");

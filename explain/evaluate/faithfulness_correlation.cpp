@@ -15,6 +15,8 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
 #include "explain/evaluate/sanity.h"
@@ -45,20 +47,28 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
     for (int64_t j = 0; j < m; ++j) std::swap(perm[j], perm[j + static_cast<int64_t>(rng.uniform() * (D - j))]);
     S.assign(perm.begin(), perm.begin() + m);
   }
-  const Tensor x = req.input.to(DType::F64), a = req.attribution.to(DType::F64);
-  const Shape sample_shape(x.shape().begin() + 1, x.shape().end());
-  // Row r = n·(runs + 1) + j: j = 0 the unperturbed sample, j ≥ 1 subset j − 1 removed.
+  const Device device = req.input.device();
+  const Tensor x = req.input.to(req.scoring_model().dtype());
+  const Tensor base = ops::full({1, 1}, b, x.dtype(), device);
+  // Row r = n·(runs + 1) + j: j = 0 the unperturbed sample, j ≥ 1 subset j − 1 removed: the subset's mask
+  // (R, E) made on the host (the subsets are host draws), x_n where it is 0 and b where it is 1 (an exact select).
   const int64_t per = runs + 1;
-  auto fill = [&](int64_t r, double* row) {
-    const int64_t n = r / per, j = r % per;
-    const double* xs = x.data<double>() + n * E;
-    std::copy(xs, xs + E, row);
-    if (j == 0) return;
-    for (int64_t f : subsets[j - 1])
-      for (int64_t c = 0; c < L.channels; ++c) row[feature_element(L, f, c)] = b;
+  auto make_rows = [&](int64_t r0, int64_t R) {
+    std::vector<int64_t> sample(R);
+    std::vector<double> removed(R * E, 0.0);
+    for (int64_t r = 0; r < R; ++r) {
+      sample[r] = (r0 + r) / per;
+      const int64_t j = (r0 + r) % per;
+      if (j == 0) continue;
+      for (int64_t f : subsets[j - 1])
+        for (int64_t c = 0; c < L.channels; ++c) removed[r * E + feature_element(L, f, c)] = 1.0;
+    }
+    Shape shape = x.shape();
+    shape[0] = R;
+    return ops::where(host_rows(removed, R, E, device), base, gather_samples(x, sample)).reshape(shape);
   };
   auto compute = [&] {
-    return score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
+    return score_rows(req.scoring_model(), N * per, score, make_rows,
                       [&](int64_t r) { return req.targets.at(r / per); });
   };
   // The rows depend on the subsets, never on the attribution: every attribution of a table shares them.
@@ -68,16 +78,16 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
                 static_cast<long long>(N), static_cast<long long>(D), static_cast<long long>(L.channels));
   const std::vector<double> s = req.row_scores ? req.row_scores->get(key, compute) : compute();
   MetricResult out;
-  out.values = Tensor({N}, DType::F64);
+  const std::vector<double> a = ops::value_vector(req.attribution);  // the masses: host sums of a copy
   for (int64_t n = 0; n < N; ++n) {
     std::vector<double> mass(runs), drop(runs);
     for (int64_t j = 0; j < runs; ++j) {
-      for (int64_t f : subsets[j]) mass[j] += a.data<double>()[n * D + f];
+      for (int64_t f : subsets[j]) mass[j] += a[n * D + f];
       drop[j] = s[n * per] - s[n * per + j + 1];
     }
     out.summary.push_back(pearson_correlation(mass, drop));
-    out.values.set_item(n, out.summary.back());
   }
+  out.values = Tensor::from_vector({N}, out.summary);
   out.summary_name = "correlation";
   return out;
 }

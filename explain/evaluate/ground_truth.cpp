@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "models/io/trigger_task.h"
 #include "models/train/checkpoint.h"
 #include "models/zoo.h"
@@ -35,11 +36,12 @@ std::vector<GroundTruthSample> ground_truth_samples(const MetricRequest& req) {
     throw Error("ground truth: shape " + shape_str(g.shape()) + " does not match the attribution " +
                 shape_str(a.shape()));
   const int64_t N = a.dim(0), P = a.numel() / N;
+  const std::vector<double> gs = ops::value_vector(g), as = ops::value_vector(a);  // host statistics of copies
   std::vector<GroundTruthSample> out(N);
   for (int64_t n = 0; n < N; ++n) {
     GroundTruthSample& s = out[n];
     for (int64_t i = 0; i < P; ++i) {
-      const double gv = g.item(n * P + i), av = a.item(n * P + i);
+      const double gv = gs[n * P + i], av = as[n * P + i];
       if (gv != 1.0 && gv != 0.0 && gv != -1.0)
         throw Error("ground truth: element " + std::to_string(n * P + i) + " is " + std::to_string(gv) +
                     ", expected 1 (relevant), 0 (not) or -1 (ignored)");

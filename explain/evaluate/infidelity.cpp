@@ -12,6 +12,8 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "explain/evaluate/curve.h"
 
@@ -36,27 +38,31 @@ MetricResult infidelity(const MetricRequest& req) {
   if (!(sigma > 0.0) || !std::isfinite(sigma)) throw Error("--noise-std: expected a positive number");
   const FeatureLayout L = feature_layout(req.input, req.attribution);
   const int64_t N = L.samples, D = L.features, E = L.elements;
-  const Tensor x = req.input.to(DType::F64), a = req.attribution.to(DType::F64);
-  const Shape sample_shape(x.shape().begin() + 1, x.shape().end());
-  const int64_t per = runs + 1;  // row n·per: x_n; row n·per + j + 1: x_n − I_j
-  std::vector<double> I(E);
-  auto fill = [&](int64_t r, double* row) {
-    const int64_t n = r / per, j = r % per;
-    const double* xs = x.data<double>() + n * E;
-    if (j == 0) {
-      std::copy(xs, xs + E, row);
-      return;
+  const Model& model = req.scoring_model();
+  const Tensor x = req.input.to(DType::F64);  // x_n − I in float64, rounded to the model's dtype once
+  const int64_t per = runs + 1;               // row n·per: x_n; row n·per + j + 1: x_n − I_j
+  // The noise of a chunk's rows (R, E) is drawn on the host (serial, seeded) and subtracted on the device.
+  auto make_rows = [&](int64_t r0, int64_t R) {
+    std::vector<int64_t> sample(R);
+    std::vector<double> I(R * E, 0.0);
+    for (int64_t r = 0; r < R; ++r) {
+      sample[r] = (r0 + r) / per;
+      const int64_t j = (r0 + r) % per;
+      if (j > 0) noise(seed, j - 1, sigma, I.data() + r * E, E);
     }
-    noise(seed, j - 1, sigma, row, E);
-    for (int64_t e = 0; e < E; ++e) row[e] = xs[e] - row[e];
+    Shape shape = x.shape();
+    shape[0] = R;
+    return ops::sub(gather_samples(x, sample), host_rows(I, R, E, x.device())).reshape(shape).to(model.dtype());
   };
-  const std::vector<double> s = score_rows(req.scoring_model(), sample_shape, N * per, score, fill,
-                                           [&](int64_t r) { return req.targets.at(r / per); });
+  const std::vector<double> s =
+      score_rows(model, N * per, score, make_rows, [&](int64_t r) { return req.targets.at(r / per); });
+  const std::vector<double> a = ops::value_vector(req.attribution);  // Iᵀ Φ: host sums of a copy
+  std::vector<double> I(E);
   std::vector<double> sum(N, 0.0);
   for (int64_t j = 0; j < runs; ++j) {
     noise(seed, j, sigma, I.data(), E);
     for (int64_t n = 0; n < N; ++n) {
-      const double* an = a.data<double>() + n * D;
+      const double* an = a.data() + n * D;
       double dot = 0.0;  // Iᵀ Φ
       for (int64_t f = 0; f < D; ++f)
         for (int64_t c = 0; c < L.channels; ++c) dot += I[feature_element(L, f, c)] * an[f];
@@ -65,11 +71,8 @@ MetricResult infidelity(const MetricRequest& req) {
     }
   }
   MetricResult out;
-  out.values = Tensor({N}, DType::F64);
-  for (int64_t n = 0; n < N; ++n) {
-    out.summary.push_back(sum[n] / static_cast<double>(runs));
-    out.values.set_item(n, out.summary.back());
-  }
+  for (int64_t n = 0; n < N; ++n) out.summary.push_back(sum[n] / static_cast<double>(runs));
+  out.values = Tensor::from_vector({N}, out.summary);
   out.summary_name = "infidelity";
   return out;
 }

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 
 namespace xdnn::explain {
@@ -137,11 +138,16 @@ namespace {
 void randomise_node(Model& model, int node, uint64_t seed) {
   Rng rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(node) + 1);
   for (Param* p : model.nodes()[node].layer->params()) {
+    // σ from a host copy; the draws are serial on the host (the same numbers on every device) and copied
+    // into the parameter where it lives, rounded to its dtype.
     Tensor& v = p->value;
+    const std::vector<double> trained = ops::value_vector(v);
     double ss = 0.0;
-    for (int64_t i = 0, i_end = v.numel(); i < i_end; ++i) ss += v.item(i) * v.item(i);
+    for (double t : trained) ss += t * t;
     const double sigma = v.numel() ? std::sqrt(ss / static_cast<double>(v.numel())) : 0.0;
-    for (int64_t i = 0, i_end = v.numel(); i < i_end; ++i) v.set_item(i, sigma * rng.normal());
+    std::vector<double> random(trained.size());
+    for (double& r : random) r = sigma * rng.normal();
+    v.copy_from(Tensor::from_vector(v.shape(), random).to(v.dtype()));
   }
 }
 
@@ -153,20 +159,21 @@ std::vector<double> map_similarities(const Tensor& original, const Tensor& other
   if (similarity != "spearman" && similarity != "ssim" && similarity != "hog")
     throw Error("--similarity '" + similarity + "': expected spearman, ssim or hog");
   const int64_t cell = options.get_int("hog-cell", 8);
-  const Tensor a0 = original.to(DType::F64), a1 = other.to(DType::F64);
-  if (a0.ndim() < 2 || a0.numel() == 0)
-    throw Error(name + ": expected a non-empty attribution batch (N, ...), got " + a0.describe());
-  if (a1.shape() != a0.shape())
-    throw Error(name + ": the method returned " + shape_str(a1.shape()) + " on the changed model, " +
-                shape_str(a0.shape()) + " on the trained one");
-  const int64_t N = a0.dim(0), P = a0.numel() / N;
+  if (original.ndim() < 2 || original.numel() == 0)
+    throw Error(name + ": expected a non-empty attribution batch (N, ...), got " + original.describe());
+  if (other.shape() != original.shape())
+    throw Error(name + ": the method returned " + shape_str(other.shape()) + " on the changed model, " +
+                shape_str(original.shape()) + " on the trained one");
+  // The similarities are host statistics of the two maps' copies (float64).
+  const std::vector<double> a0 = ops::value_vector(original), a1 = ops::value_vector(other);
+  const int64_t N = original.dim(0), P = original.numel() / N;
   // The 2-D map of a sample: (C, H, W) summed over C; (N, D) maps only for spearman.
   int64_t h = 1, w = P;
-  if (a0.ndim() == 4) h = a0.dim(2), w = a0.dim(3);
-  if (similarity != "spearman" && a0.ndim() != 4)
-    throw Error("--similarity " + similarity + " compares image maps (N, C, H, W), got " + a0.describe());
-  auto sample_map = [&](const Tensor& a, int64_t n, bool spatial) {
-    std::vector<double> v(a.data<double>() + n * P, a.data<double>() + (n + 1) * P);
+  if (original.ndim() == 4) h = original.dim(2), w = original.dim(3);
+  if (similarity != "spearman" && original.ndim() != 4)
+    throw Error("--similarity " + similarity + " compares image maps (N, C, H, W), got " + original.describe());
+  auto sample_map = [&](const std::vector<double>& a, int64_t n, bool spatial) {
+    std::vector<double> v(a.begin() + n * P, a.begin() + (n + 1) * P);
     if (!spatial || v.size() == static_cast<size_t>(h * w)) return v;
     std::vector<double> m(h * w, 0.0);
     for (size_t i = 0; i < v.size(); ++i) m[i % (h * w)] += v[i];
@@ -200,20 +207,20 @@ MetricResult randomisation_check(const MetricRequest& req, Randomisation scheme)
     if (!model.nodes()[k].layer->params().empty()) layers.push_back(k);
   check(!layers.empty(), name + ": the model has no parameters to randomise");
   const int64_t L = static_cast<int64_t>(layers.size());
-  MetricResult out;
-  out.values = Tensor({N, L}, DType::F64);
+  std::vector<double> values(N * L);  // (N, L)
   for (int64_t j = 0; j < L; ++j) {
     if (scheme == Randomisation::Independent && j > 0) model = req.fresh_model();
     randomise_node(model, layers[j], seed);
     const std::vector<double> sim =
         map_similarities(req.attribution, req.explain(model, req.input, req.targets), req.options, name);
-    for (int64_t n = 0; n < N; ++n) out.values.set_item(n * L + j, sim[n]);
+    for (int64_t n = 0; n < N; ++n) values[n * L + j] = sim[n];
   }
+  MetricResult out;
+  out.values = Tensor::from_vector({N, L}, values);
   for (int64_t n = 0; n < N; ++n) {
     double s = 0.0;
-    for (int64_t j = 0; j < L; ++j) s += out.values.item(n * L + j);
-    out.summary.push_back(scheme == Randomisation::Cascading ? out.values.item(n * L + L - 1)
-                                                             : s / static_cast<double>(L));
+    for (int64_t j = 0; j < L; ++j) s += values[n * L + j];
+    out.summary.push_back(scheme == Randomisation::Cascading ? values[n * L + L - 1] : s / static_cast<double>(L));
   }
   out.summary_name = req.options.get("similarity", "spearman");
   return out;
