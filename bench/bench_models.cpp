@@ -1,7 +1,7 @@
 // Milliseconds per call on real models imported from ONNX: torchvision ResNet-18 (3x64x64 and
 // 3x224x224, batch 1 and 16), VGG-11 and MobileNetV2 (3x224x224, batch 1); forward, saliency,
-// integrated gradients with 16 steps, Grad-CAM (last 4-D activation) and LRP epsilon-plus, all through
-// the method registry (what `xdnn explain` runs). The same workloads on PyTorch + Captum / Zennit:
+// integrated gradients with 16 steps, Grad-CAM (last 4-D activation), LRP epsilon-plus and epsilon-gamma-box, all
+// through the method registry (what `xdnn explain` runs). The same workloads on PyTorch + Captum / Zennit:
 // bench/models_reference.py; the ONNX files come from bench/export_models.py (not committed: 47-530 MB).
 //
 // Each case runs on the graph explain/inference_graph.h picks for it, as `xdnn run` / `xdnn explain` do:
@@ -43,12 +43,17 @@ struct Workload {
   std::vector<std::string> methods;  // "forward" or a registry method name with options below
 };
 
-// Options per method: IG with 16 Gauss-Legendre nodes (Captum's "gausslegendre"), LRP epsilon-plus.
+// Options per case: IG with 16 Gauss-Legendre nodes (Captum's "gausslegendre"), LRP epsilon-plus, and the
+// case "lrp-gamma-box": LRP with the epsilon-gamma-box composite (issue 15's second LRP measure).
 Opts options_for(const std::string& method) {
   if (method == "integrated-gradients") return {{"steps", "16"}, {"integration", "gauss-legendre"}};
   if (method == "lrp") return {{"composite", "epsilon-plus"}};
+  if (method == "lrp-gamma-box") return {{"composite", "epsilon-gamma-box"}};
   return {};
 }
+
+// The registry method a case runs.
+std::string registry_name(const std::string& method) { return method == "lrp-gamma-box" ? "lrp" : method; }
 
 Tensor uniform_input(int64_t n, int64_t size) {
   Rng rng(3);
@@ -66,7 +71,7 @@ void BM_Model(benchmark::State& state, std::shared_ptr<Model> model, std::string
       benchmark::DoNotOptimize(tape.values.back().raw_data());
     }
   } else {
-    const explain::MethodInfo& info = explain::find_method(method);
+    const explain::MethodInfo& info = explain::find_method(registry_name(method));
     explain::ExplainRequest req;
     req.model = model.get();
     req.input = x;
@@ -95,7 +100,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_models: --models DIR is required (files from bench/export_models.py)\n");
     return 2;
   }
-  const std::vector<std::string> all = {"forward", "saliency", "integrated-gradients", "grad-cam", "lrp"};
+  const std::vector<std::string> all = {"forward",  "saliency", "integrated-gradients",
+                                        "grad-cam", "lrp",      "lrp-gamma-box"};
   const std::vector<Workload> workloads = {
       {"resnet18-64.onnx", 64, {1, 16}, all},
       {"resnet18-224.onnx", 224, {1, 16}, all},
@@ -125,7 +131,7 @@ int main(int argc, char** argv) {
         if (m == "integrated-gradients" && w.size == 224 && n > 1) continue;
         const std::string name = stem + "/b" + std::to_string(n) + "/" + (m == "integrated-gradients" ? "ig16" : m);
         const std::string method = m == "forward-unfolded" ? "forward" : m;
-        const std::string consumer = m == "forward" ? "run" : m;
+        const std::string consumer = m == "forward" ? "run" : registry_name(m);
         const bool fold = m != "forward-unfolded" && explain::may_fold_batchnorm(consumer);
         const bool fuse = m != "forward-unfolded" && explain::may_fuse_epilogues(consumer);
         benchmark::RegisterBenchmark(name.c_str(), BM_Model,

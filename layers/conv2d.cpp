@@ -68,7 +68,9 @@ Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
 
 Tensors Conv2d::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   saved.put("x", x.at(0));  // the weight gradient and LRP rules read it
-  return {linear_forward(x[0], weight_.value, bias_.value)};
+  Tensor z = linear_forward(x[0], weight_.value, bias_.value);
+  saved.put("z", z);  // LRP rules reuse W ⋆ x + b instead of computing it again (layers/lrp_rules.cpp)
+  return {z};
 }
 
 Tensors Conv2d::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {

@@ -45,7 +45,9 @@ Tensors Linear::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   ops::expect_float(x.at(0), "Linear input");
   ops::expect_same_dtype(x[0], weight_.value, "Linear input vs weight");
   saved.put("x", x[0]);  // the weight gradient and LRP rules read it
-  return {linear_forward(x[0], weight_.value, bias_.value)};
+  Tensor z = linear_forward(x[0], weight_.value, bias_.value);
+  saved.put("z", z);  // LRP rules reuse W x + b instead of computing it again (layers/lrp_rules.cpp)
+  return {z};
 }
 
 Tensors Linear::backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) {

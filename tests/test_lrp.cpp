@@ -142,6 +142,9 @@ void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
   REQUIRE(lin);
   Saved saved;
   Tensor y = layer.forward({x}, saved, {}).at(0);
+  REQUIRE(saved.has("z"));  // the forward's W ⋆ x + b, which the rules reuse
+  Saved input_only;         // the rules must recompute it when a layer keeps only its input
+  input_only.put("x", x);
   Tensor R = random_tensor(y.shape(), rng, -1.0, 1.0);
   Shape sample_shape = x.shape();
   sample_shape[0] = 1;
@@ -158,6 +161,7 @@ void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
       Rule rule = make_rule(name, p);
       Tensor got = layer.relevance({R}, saved, rule).at(0);
       REQUIRE(got.shape() == x.shape());
+      CHECK(bitwise_equal(got, layer.relevance({R}, input_only, rule).at(0)));
       for (int64_t n = 0; n < N; ++n) {
         auto ref = reference_rule(d, to_vec(x.slice_batch(n, n + 1)), to_vec(R.slice_batch(n, n + 1)), rule);
         Tensor want = Tensor::from_vector(sample_shape, ref);
@@ -168,10 +172,16 @@ void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
   }
 }
 
-// Signed input, and its ReLU (no negative part: the rules' fast path that skips the x⁻ terms).
+// Signed input, its ReLU (no negative part: the rules' fast path that skips the x⁻ terms), and the ReLU with
+// one negative entry, which must take the signed route (the check sums a (rows, cols) view of x⁻ by a
+// product, lrp_rules.cpp's all_zero: inputs of more than 256 values per sample group have rows ≥ 2).
 void check_rules_against_dense(Layer& layer, const Tensor& x, Rng& rng) {
   check_rules_against_dense_once(layer, x, rng);
-  check_rules_against_dense_once(layer, ops::unary(ops::Unary::Relu, x), rng);
+  Tensor relu = ops::unary(ops::Unary::Relu, x);
+  check_rules_against_dense_once(layer, relu, rng);
+  Tensor one_negative = relu.clone();
+  one_negative.set_item(one_negative.numel() - 1, -0.5);
+  check_rules_against_dense_once(layer, one_negative, rng);
 }
 }  // namespace
 
@@ -190,6 +200,10 @@ TEST_CASE("lrp rules: every linear rule equals its dense-matrix formula (Linear,
   SUBCASE("Conv2d without bias") {
     auto conv = make_conv("conv", 2, 3, false, rng);
     check_rules_against_dense(*conv, random_tensor({2, 2, 4, 4}, rng), rng);
+  }
+  SUBCASE("Conv2d, 576 input values (the non-negativity check's product route)") {
+    auto conv = make_conv("conv", 2, 3, true, rng);
+    check_rules_against_dense(*conv, random_tensor({2, 2, 12, 12}, rng), rng);
   }
 }
 
