@@ -142,8 +142,8 @@ void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
   REQUIRE(lin);
   Saved saved;
   Tensor y = layer.forward({x}, saved, {}).at(0);
-  REQUIRE(saved.has("z"));  // the forward's W ⋆ x + b, which the rules reuse
-  Saved input_only;         // the rules must recompute it when a layer keeps only its input
+  REQUIRE(saved.has("z"));  // the forward's W ⋆ x + b, which the rules reuse; without it they recompute it:
+  Saved input_only;
   input_only.put("x", x);
   Tensor R = random_tensor(y.shape(), rng, -1.0, 1.0);
   Shape sample_shape = x.shape();
@@ -173,13 +173,11 @@ void check_rules_against_dense_once(Layer& layer, const Tensor& x, Rng& rng) {
 }
 
 // Signed input, its ReLU (no negative part: the rules' fast path that skips the x⁻ terms), and the ReLU with
-// one negative entry, which must take the signed route (the check sums a (rows, cols) view of x⁻ by a
-// product, lrp_rules.cpp's all_zero: inputs of more than 256 values per sample group have rows ≥ 2).
+// one negative entry: the signed route (lrp_rules.cpp's all_zero sums x⁻ by a product once numel > 256).
 void check_rules_against_dense(Layer& layer, const Tensor& x, Rng& rng) {
   check_rules_against_dense_once(layer, x, rng);
-  Tensor relu = ops::unary(ops::Unary::Relu, x);
+  Tensor relu = ops::unary(ops::Unary::Relu, x), one_negative = relu.clone();
   check_rules_against_dense_once(layer, relu, rng);
-  Tensor one_negative = relu.clone();
   one_negative.set_item(one_negative.numel() - 1, -0.5);
   check_rules_against_dense_once(layer, one_negative, rng);
 }
