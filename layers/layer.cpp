@@ -38,12 +38,13 @@ struct LinearParams {
   int weight = -1, bias = -1;
 };
 LinearParams linear_params(Layer& layer, const LinearLike& lin) {
+  // Which parameter is the weight: the same storage (pointers compared on any device, nothing read).
   LinearParams lp;
   const auto ps = layer.params();
   for (size_t i = 0; i < ps.size(); ++i) {
-    if (ps[i]->value.raw_data() == lin.weight().raw_data())
+    if (ps[i]->value.raw_device_data() == lin.weight().raw_device_data())
       lp.weight = static_cast<int>(i);
-    else if (lin.bias().defined() && ps[i]->value.raw_data() == lin.bias().raw_data())
+    else if (lin.bias().defined() && ps[i]->value.raw_device_data() == lin.bias().raw_device_data())
       lp.bias = static_cast<int>(i);
     else
       throw Error(std::string("layer kind ") + layer.kind() + ": R-operator: parameter '" + ps[i]->name +

@@ -4,7 +4,8 @@
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
-# (PGD) of fashion-mlp, FGSM / PGD attacks, every `xdnn evaluate` metric and SVCCA on fashion-cnn. Any host read of strict memory
+# (PGD) of fashion-mlp, FGSM / PGD attacks, every `xdnn evaluate` metric and SVCCA on fashion-cnn, and every
+# influence method and solver over the golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
@@ -108,4 +109,30 @@ for device in cpu strict; do
     --layer relu2 --layer-b relu2 --input "$input" --keep 0.95 --device "$device" --out "$tmp/svcca-$device.npy"
 done
 same "svcca" "$tmp/svcca-cpu.npy" "$tmp/svcca-strict.npy"
+
+# Training-data influence over the golden CNN's three checkpoints (64 training, 6 test images): every method and
+# solver on the device with the CPU's bytes. The last layer's TracIn and self-influence run factored on the CPU
+# (host code) and by the generic route on a device (equal to rounding, checked by golden-influence-strict):
+# there the strict run must succeed.
+golden="$(dirname "$(dirname "$input")")"
+data="--checkpoints $golden/models/cnn-tracin-ckpt1.onnx,$golden/models/cnn-tracin-ckpt2.onnx,$golden/models/cnn-tracin-ckpt3.onnx \
+  --lr 0.1,0.1,0.1 --train-x $golden/data/tracin-train-x.npy --train-y $golden/data/tracin-train-y.npy \
+  --test-x $golden/influence-cnn-tracin-last-layer/input.npy --test-y $golden/influence-cnn-tracin-last-layer/labels.npy"
+for method in "tracin" "tracin --projection 16 --seed 3" "grad-dot" "grad-cos" "self-influence" \
+  "influence-function --params last-layer" "influence-function --damping 5" \
+  "influence-function --params last-layer --solver lissa --lissa-depth 20 --lissa-batch 16" \
+  "influence-function --damping 5 --solver lissa --lissa-depth 5 --lissa-batch 16"; do
+  i=$((i + 1))
+  for device in cpu strict; do
+    # shellcheck disable=SC2086 # the method's options and the data are split on purpose
+    run "influence $method --device $device" influence --method $method $data --device "$device" \
+      --out "$tmp/a$i-$device.npy"
+  done
+  same "influence $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
+done
+for method in "tracin --params last-layer" "self-influence --params last-layer"; do
+  i=$((i + 1))
+  # shellcheck disable=SC2086 # the method's options and the data are split on purpose
+  run "influence $method --device strict" influence --method $method $data --device strict --out "$tmp/a$i.npy"
+done
 exit $status

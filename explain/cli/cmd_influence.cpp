@@ -164,10 +164,11 @@ TrainShare load_train_share(const InfluenceArgs& a, influence::InfluenceData& da
 // straight into --out (cluster::write_npy_columns: no block sent, no rank holding S) and every rank returns an
 // undefined tensor; with --top rank 0 needs S: it gathers the float32 blocks in rank order, places them and
 // returns S (the others an undefined tensor).
+// `data`: the host copies (hashed); `on_device`: the same on --device, which the method reads.
 Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo& method,
                    const std::vector<Model*>& ptrs, const std::vector<double>& lrs,
-                   const influence::InfluenceData& data, const influence::InfluenceOptions& opt,
-                   const TrainShare& share) {
+                   const influence::InfluenceData& data, const influence::InfluenceData& on_device,
+                   const influence::InfluenceOptions& opt, const TrainShare& share) {
   std::string choices = "method=" + a.method + " params=" + a.params + " projection=" + std::to_string(a.projection) +
                         " seed=" + std::to_string(a.seed) + " chunk=" + std::to_string(a.chunk) + " lr=";
   for (size_t c = 0; c < lrs.size(); ++c) {
@@ -200,7 +201,7 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
   Tensor mine;
   // A rank without training examples has nothing to score, but must still take part in the test side's
   // exchanges: it runs with its one row (load_train_share) and sends no columns.
-  mine = method.run(ptrs, lrs, data, split).to(DType::F32);  // data: this rank's rows
+  mine = method.run(ptrs, lrs, on_device, split).to(DType::F32).to(Device::CPU);  // data: this rank's rows
   const bool self = !method.needs_test;
   const int64_t n_test = self ? 1 : data.test_x.dim(0), mine_cols = share.end - share.begin;
   if (mine.numel() < n_test * mine_cols)
@@ -224,6 +225,7 @@ Tensor run_sharded(const InfluenceArgs& a, const influence::InfluenceMethodInfo&
 }
 
 void run_influence(const InfluenceArgs& a) {
+  const Device device = select_device(a.device, "--device");  // before loading anything: cuda without a GPU fails here
   const influence::InfluenceMethodInfo& method = influence::influence_methods().find(a.method);
   const bool self = !method.needs_test;
   const bool needs_lr = method.needs_lr;
@@ -301,8 +303,15 @@ void run_influence(const InfluenceArgs& a) {
   if (cluster::size() > 1 && method.solves_hessian)
     throw Error(a.method + " does not share its work over MPI ranks (its Hessian sums over the whole training set)",
                 "run it as one process, without mpirun");
-  const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, opt, share)
-                                       : method.run(ptrs, lrs, data, opt).to(DType::F32);
+  // The checks above ran on the host; the method runs on --device (its scores come back to the host).
+  influence::InfluenceData on_device = data;
+  if (device != Device::CPU) {
+    for (auto& m : models) m.to(device);
+    for (Tensor* t : {&on_device.train_x, &on_device.train_y, &on_device.test_x, &on_device.test_y})
+      if (t->defined()) *t = t->to(device);
+  }
+  const Tensor S = cluster::size() > 1 ? run_sharded(a, method, ptrs, lrs, data, on_device, opt, share)
+                                       : method.run(ptrs, lrs, on_device, opt).to(DType::F32).to(Device::CPU);
   if (!S.defined()) return;                                 // written by the ranks, or not rank 0
   if (a.top > 0 && data.train_x.dim(0) != share.n_train) {  // the proponents' pictures: every training example
     data.train_x = load_npy(a.train_x);
@@ -351,12 +360,9 @@ void add_influence_command(CLI::App& app) {
       ->check(between(0, 1e4));
   cmd->add_option("--html", args->html, "with --top: write an HTML view of them");
   cmd->add_option("--out", args->out, "output .npy, float32 (n_test, n_train); self-influence: (n_train)")->required();
-  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by influence yet");
+  cmd->add_option("--device", args->device, "cpu (default) | cuda | strict (the host-access test device)");
   add_common_options(cmd, args->common);
-  cmd->callback([args] {
-    require_cpu_command(args->device, "xdnn influence");  // before loading anything
-    run_influence(*args);
-  });
+  cmd->callback([args] { run_influence(*args); });
 }
 
 }  // namespace xdnn::cli

@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "engine/check.h"
-#include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/finite.h"
 #include "explain/influence/influence.h"
 
@@ -55,25 +55,16 @@ void check_inputs(const Tensor& x, const std::string& what) {
   if (bad >= 0) throw Error(what + ": element " + std::to_string(bad) + " is not finite");
 }
 
-// S[r0 + j, c0 + i] += w · part[j, i]   (part: (nj, ni)); cosine: part / (na[j] nb[i]), 0 for a zero norm.
-void accumulate_block(Tensor& S, int64_t r0, int64_t c0, const Tensor& part, double w, const Tensor* na,
-                      const Tensor* nb) {
-  dispatch_float(S.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* s = S.data<T>();
-    const T* p = part.data<T>();
-    const int64_t cols = S.dim(1), nj = part.dim(0), ni = part.dim(1);
-    for (int64_t j = 0; j < nj; ++j)
-      for (int64_t i = 0; i < ni; ++i) {
-        T v = p[j * ni + i];
-        if (na) {
-          const T d = na->data<T>()[j] * nb->data<T>()[i];
-          v = d > 0 ? v / d : T(0);
-        }
-        s[(r0 + j) * cols + c0 + i] += static_cast<T>(w) * v;
-      }
-    return 0;
-  });
+// w · part (nj, ni), or for Grad-Cos w · part / (na[j] nb[i]) with 0 where that denominator is 0, added to
+// the column block `acc` (nj, ni) of S: every step an ops:: call, on the gradients' device.
+void accumulate_block(Tensor& acc, const Tensor& part, double w, const Tensor* na, const Tensor* nb) {
+  Tensor v = part;
+  if (na) {
+    const Tensor den = ops::mul(na->reshape({na->numel(), 1}), nb->reshape({1, nb->numel()}));  // (nj, ni)
+    const Tensor zero = ops::full({1}, 0.0, part.dtype(), part.device());
+    v = ops::where(ops::unary(ops::Unary::Step, den), ops::div(part, den), zero);
+  }
+  ops::axpy_inplace(acc, w, v);
 }
 
 // Test gradients are computed kTestRows at a time, whatever --chunk and the number of processes, so that a
@@ -112,7 +103,7 @@ TestBlock test_block(const Grads& grads, const Norms& norms, const InfluenceData
   auto assemble = [&](const Tensor& like, const auto& get) {
     Shape shape = like.shape();
     shape[0] = n;
-    Tensor full = Tensor::empty(shape, like.dtype());
+    Tensor full = Tensor::empty(shape, like.dtype(), like.device());
     int64_t r = mine_b;
     for (size_t i = 0; i < parts.size(); ++i) {
       const Tensor& t = get(i);
@@ -144,12 +135,15 @@ void gather_rows(const InfluenceOptions& opt, Tensor& t, int64_t b, int64_t e) {
   if (opt.ranks == 1) return;
   check(static_cast<bool>(opt.all_gather), "influence: the test side is split over processes, but no all_gather");
   const auto row_bytes = static_cast<size_t>(t.numel() / std::max<int64_t>(1, t.dim(0)) * dtype_size(t.dtype()));
-  char* p = static_cast<char*>(t.raw_data());
+  // The processes exchange host bytes: a device tensor goes through a host copy and back.
+  Tensor host = t.to(Device::CPU);
+  char* p = static_cast<char*>(host.raw_data());
   const std::string all = opt.all_gather(std::string_view(p + b * row_bytes, (e - b) * row_bytes));
   if (all.size() != static_cast<size_t>(t.dim(0)) * row_bytes)
     throw Error("influence: the processes' test-side rows hold " + std::to_string(all.size()) + " bytes, expected " +
                 std::to_string(t.dim(0) * row_bytes));
   std::memcpy(p, all.data(), all.size());
+  if (t.device() != Device::CPU) t.copy_from(host);
 }
 
 void validate_inputs(const std::vector<Model*>& ckpts, const std::vector<double>* lrs, const InfluenceData& data,
@@ -192,17 +186,21 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   // Test gradients are kept; large test chunks make each train chunk's Gram products few, large GEMMs.
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
-  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
+  const Device device = data.train_x.device();
+  // The factored last-layer route (factored_scores.cpp) computes on the host: CPU tensors only.
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored && device == Device::CPU) {
     Tensor S = factored_scores(ckpts, weights, data, cosine, bar, opt);
     if (S.defined()) return S;
   }
-  Tensor S({n_test, n_train}, ckpts.at(0)->dtype());
+  // S by training chunks: columns [b, e) of S are one (n_test, e − b) block on the device, summed over the
+  // checkpoints in order, the blocks put side by side at the end.
+  std::vector<Tensor> columns;
   std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < ckpts.size(); ++c) {
     GradientComputer gc(*ckpts[c], opt.params);
     // One R for every checkpoint (same architecture, same seed): drawn once.
     if (opt.projection > 0 && !proj)
-      proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, ckpts[c]->dtype());
+      proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, ckpts[c]->dtype(), device);
     auto grads = [&](const Tensor& x, const Tensor& y) {
       ChunkGrads g = gc.compute(x, y);
       return proj ? proj->apply(g) : g;
@@ -217,20 +215,22 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
       if (cosine) test_norms.push_back(t.norms);
       bar.add(e - b);
     }
-    for (int64_t b = 0; b < n_train; b += chunk) {
+    for (int64_t b = 0, block = 0; b < n_train; b += chunk, ++block) {
       const int64_t e = std::min(n_train, b + chunk);
       ChunkGrads g = grads(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
       Tensor nb = cosine ? norms(g) : Tensor();
       const GramFeatures fb = gram_features(g);
+      if (c == 0) columns.push_back(ops::full({n_test, e - b}, 0.0, ckpts[0]->dtype(), device));
       for (size_t t = 0; t < test.size(); ++t) {
-        Tensor part = gram(test[t], fb);  // (n_t, e − b)
-        accumulate_block(S, static_cast<int64_t>(t) * test_chunk, b, part, weights.at(c),
-                         cosine ? &test_norms[t] : nullptr, cosine ? &nb : nullptr);
+        const int64_t r0 = static_cast<int64_t>(t) * test_chunk;
+        Tensor acc = columns[block].slice_batch(r0, r0 + test[t].n);  // rows of a block: a contiguous view
+        accumulate_block(acc, gram(test[t], fb), weights.at(c), cosine ? &test_norms[t] : nullptr,
+                         cosine ? &nb : nullptr);
       }
       bar.add(e - b);
     }
   }
-  return S;
+  return columns.size() == 1 ? columns[0] : ops::concat_axis(columns, 1);
 }
 
 Progress::Progress(std::string label, int64_t total, bool enabled)

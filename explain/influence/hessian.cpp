@@ -51,10 +51,11 @@ LastLayerCurvature last_layer_curvature(Model& model, const Tensor& x, int64_t c
   for (int64_t b = 0; b < N; b += chunk) {
     const int64_t e = std::min(N, b + chunk);
     // The Hessian does not depend on the labels: any valid labels do for the forward pass.
-    ChunkGrads g = gc.compute(x.slice_batch(b, e), Tensor({e - b}, DType::I64));
+    ChunkGrads g = gc.compute(x.slice_batch(b, e), Tensor({e - b}, DType::I64, x.device()));
     const BlockGrad& w = g.blocks[weight_block];
     check(w.rank_one(), unsupported);
-    const Tensor h = w.right.to(DType::F64), z = g.logits.to(DType::F64);
+    // The curvature is host work on small float64 matrices: the chunk's factors are copied to the host.
+    const Tensor h = w.right.to(DType::F64).to(Device::CPU), z = g.logits.to(DType::F64).to(Device::CPU);
     const double *hp = h.data<double>(), *zp = z.data<double>();
     for (int64_t r = 0; r < e - b; ++r) {
       double* f = F + (b + r) * d;

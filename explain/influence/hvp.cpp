@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <string>
 
-#include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
 
 namespace xdnn::influence {
 
@@ -23,27 +23,9 @@ bool any_defined(const std::vector<Tensor>& v) {
   return false;
 }
 
-// R{δ} = p ⊙ (R{z} − p·R{z}) for δ = p − onehot(y): (diag p − p pᵀ) R{z}, row by row.
-Tensor seed_tangent(const Tensor& delta, const Tensor& Rz, const Tensor& y) {
-  Tensor Rd(delta.shape(), delta.dtype());
-  dispatch_float(delta.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const int64_t rows = delta.dim(0), K = delta.dim(1);
-    const T *pd = delta.data<T>(), *rz = Rz.data<T>();
-    const int64_t* yy = y.data<int64_t>();
-    T* rd = Rd.data<T>();
-    for (int64_t r = 0; r < rows; ++r) {
-      double pr = 0;
-      for (int64_t o = 0; o < K; ++o) pr += (pd[r * K + o] + (o == yy[r] ? 1.0 : 0.0)) * rz[r * K + o];
-      for (int64_t o = 0; o < K; ++o) {
-        const double p = pd[r * K + o] + (o == yy[r] ? 1.0 : 0.0);
-        rd[r * K + o] = static_cast<T>(p * (rz[r * K + o] - pr));
-      }
-    }
-    return 0;
-  });
-  return Rd;
-}
+// R{δ} = p ⊙ (R{z} − p·R{z}) for δ = softmax(z) − onehot(y), p = softmax(z): (diag p − p pᵀ) R{z} row by
+// row, which is softmax's own backward (engine/ops.h softmax_backward) applied to R{z}. z, R{z}: (rows, K).
+Tensor seed_tangent(const Tensor& z, const Tensor& Rz) { return ops::softmax_backward(ops::softmax(z, 1), Rz, 1); }
 
 }  // namespace
 
@@ -65,46 +47,41 @@ FullHvp::FullHvp(Model& model, const Tensor& x, const Tensor& y, int64_t chunk)
     blocks_of_node_.push_back(ids);
   }
   // One product on one example: every node's R-operator runs (an unsupported one throws naming itself).
-  Tensor v({1, size()}, DType::F64);
-  for (int64_t i = 0; i < size(); ++i) v.data<double>()[i] = 1.0 / static_cast<double>(1 + i % 7);
-  apply(v, std::vector<int64_t>{0});
+  std::vector<double> v(static_cast<size_t>(size()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 1.0 / static_cast<double>(1 + i % 7);
+  apply(Tensor::from_vector({1, size()}, v), std::vector<int64_t>{0});
 }
 
 Tensor FullHvp::apply(const Tensor& V) const { return apply_on(V, x_, y_); }
 
 Tensor FullHvp::apply(const Tensor& V, const std::vector<int64_t>& rows) const {
   check(!rows.empty(), "FullHvp: no examples selected");
-  Shape xs = x_.shape();
-  xs[0] = static_cast<int64_t>(rows.size());
-  Tensor x(xs, x_.dtype()), y({xs[0]}, DType::I64);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (rows[r] < 0 || rows[r] >= x_.dim(0)) throw Error("FullHvp: example index out of range");
-    x.slice_batch(r, r + 1).copy_from(x_.slice_batch(rows[r], rows[r] + 1));
-    y.data<int64_t>()[r] = y_.data<int64_t>()[rows[r]];
-  }
-  return apply_on(V, x, y);
+  for (int64_t r : rows)
+    if (r < 0 || r >= x_.dim(0)) throw Error("FullHvp: example index out of range");
+  // The rows gathered where the examples live.
+  const Tensor index = Tensor::from_vector({static_cast<int64_t>(rows.size())}, rows).to(x_.device());
+  return apply_on(V, ops::gather_axis(x_, index, 0), ops::gather_axis(y_, index.to(y_.device()), 0));
 }
 
 Tensor FullHvp::apply_on(const Tensor& V, const Tensor& x, const Tensor& y) const {
   if (V.dtype() != DType::F64 || V.ndim() != 2 || V.dim(1) != size())
     throw Error("FullHvp: expected float64 (k, " + std::to_string(size()) + "), got " + V.describe());
-  Tensor out(V.shape(), DType::F64);
+  Tensor out = Tensor::empty(V.shape(), DType::F64, V.device());
   for (int64_t j = 0; j < V.dim(0); ++j)
-    out.slice_batch(j, j + 1).copy_from(apply_one(V.data<double>() + j * size(), x, y).reshape({1, size()}));
+    out.slice_batch(j, j + 1).copy_from(apply_one(V.slice_batch(j, j + 1).reshape({size()}), x, y));
   return out;
 }
 
-Tensor FullHvp::apply_one(const double* v, const Tensor& x_all, const Tensor& y_all) const {
+Tensor FullHvp::apply_one(const Tensor& v, const Tensor& x_all, const Tensor& y_all) const {
   Model& m = *model_;
   const auto& nodes = m.nodes();
   const DType dt = m.dtype();
-  // The direction, parameter by parameter, in the model's dtype.
+  const Device device = x_all.device();
+  // The direction, parameter by parameter, in the model's dtype on its device.
   std::vector<Tensor> dir(selection_.blocks.size());
   for (size_t b = 0; b < dir.size(); ++b) {
     const ParamBlock& pb = selection_.blocks[b];
-    Tensor t(pb.shape, DType::F64);
-    std::copy(v + pb.offset, v + pb.offset + pb.numel, t.data<double>());
-    dir[b] = t.to(dt);
+    dir[b] = v.slice_batch(pb.offset, pb.offset + pb.numel).reshape(pb.shape).to(device).to(dt);
   }
   auto node_dir = [&](size_t k) {
     std::vector<Tensor> vk;
@@ -142,7 +119,7 @@ Tensor FullHvp::apply_one(const double* v, const Tensor& x_all, const Tensor& y_
     const Tensor yb = y_all.slice_batch(c0, c1);
     std::vector<Tensor> G(m.num_values()), RG(m.num_values());
     G[out_id] = cross_entropy_seed(z, yb);
-    RG[out_id] = R[out_id].defined() ? seed_tangent(G[out_id], R[out_id], yb) : Tensor();
+    RG[out_id] = R[out_id].defined() ? seed_tangent(z, R[out_id]) : Tensor();
     // Reverse R-pass, in reverse topological order; values read by several nodes sum their gradients.
     for (size_t k = nodes.size(); k-- > 0;) {
       const Node& n = nodes[k];
@@ -168,17 +145,18 @@ Tensor FullHvp::apply_one(const double* v, const Tensor& x_all, const Tensor& y_
       }
     }
   }
-  Tensor out({size()}, DType::F64);
-  const double count = static_cast<double>(N);
+  // Hv = (1/N) Σ_n R{g_θ}: each block in float64 divided by N, the blocks side by side (P), returned on v's
+  // device (the solvers' float64 vectors).
+  std::vector<Tensor> parts;
+  const Tensor count = ops::full({1}, static_cast<double>(N), DType::F64, device);
   for (size_t b = 0; b < hv.size(); ++b) {
     const ParamBlock& pb = selection_.blocks[b];
-    const Tensor h = hv[b].defined() ? hv[b].to(DType::F64) : Tensor(pb.shape, DType::F64);
+    const Tensor h = hv[b].defined() ? hv[b].to(DType::F64) : ops::full(pb.shape, 0.0, DType::F64, device);
     if (h.numel() != pb.numel)
       throw Error("FullHvp: R{g} of '" + pb.name + "' is " + h.describe() + ", expected " + shape_str(pb.shape));
-    const double* hp = h.data<double>();
-    for (int64_t i = 0; i < pb.numel; ++i) out.data<double>()[pb.offset + i] = hp[i] / count;
+    parts.push_back(ops::div(h.reshape({pb.numel}), count));
   }
-  return out;
+  return (parts.size() == 1 ? parts[0] : ops::concat_axis(parts, 0)).to(v.device());
 }
 
 }  // namespace xdnn::influence

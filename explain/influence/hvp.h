@@ -29,7 +29,8 @@ class FullHvp {
   // x: (N, ...) training inputs, y: int64 (N). Throws when some node has no R-operator.
   FullHvp(Model& model, const Tensor& x, const Tensor& y, int64_t chunk = 256);
   int64_t size() const { return selection_.size; }
-  // H V for the k rows of V: (k, P) float64 -> (k, P) float64 (computed in the model's dtype), H the
+  // H V for the k rows of V: (k, P) float64 -> (k, P) float64 on V's device (computed in the model's dtype on
+  // the device of x, which may differ from V's: the solvers keep their float64 vectors on the host), H the
   // Hessian of the mean loss over all examples, or over the examples `rows` (LiSSA's mini-batches).
   Tensor apply(const Tensor& V) const;
   Tensor apply(const Tensor& V, const std::vector<int64_t>& rows) const;
@@ -37,7 +38,7 @@ class FullHvp {
 
  private:
   Tensor apply_on(const Tensor& V, const Tensor& x, const Tensor& y) const;
-  Tensor apply_one(const double* v, const Tensor& x, const Tensor& y) const;  // (P) -> (P)
+  Tensor apply_one(const Tensor& v, const Tensor& x, const Tensor& y) const;  // (P) -> (P), on v's device
   Model* model_;
   Tensor x_, y_;
   int64_t chunk_;

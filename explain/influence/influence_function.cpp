@@ -31,16 +31,13 @@
 namespace xdnn::influence {
 
 namespace {
-// The curvature of the examples `rows` only (LiSSA's mini-batch Hessians on the last layer).
+// The curvature of the examples `rows` only (LiSSA's mini-batch Hessians on the last layer): its rows
+// gathered (host tensors, hessian.h).
 LastLayerCurvature curvature_rows(const LastLayerCurvature& c, const std::vector<int64_t>& rows) {
   LastLayerCurvature s = c;
-  const int64_t n = static_cast<int64_t>(rows.size()), f = c.features.dim(1), o = c.probs.dim(1);
-  s.features = Tensor({n, f}, DType::F64);
-  s.probs = Tensor({n, o}, DType::F64);
-  for (int64_t r = 0; r < n; ++r) {
-    std::copy_n(c.features.data<double>() + rows[r] * f, f, s.features.data<double>() + r * f);
-    std::copy_n(c.probs.data<double>() + rows[r] * o, o, s.probs.data<double>() + r * o);
-  }
+  const Tensor index = Tensor::from_vector({static_cast<int64_t>(rows.size())}, rows);
+  s.features = ops::gather_axis(c.features, index, 0);
+  s.probs = ops::gather_axis(c.probs, index, 0);
   return s;
 }
 }  // namespace
@@ -73,6 +70,9 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
   }
   GradientComputer gc(model, opt.params);
   const int64_t P = gc.selection().size;
+  const Device device = data.train_x.device();
+  // The solvers work on float64 (k, P) matrices on the host (cg.h, lissa.h): the test gradients are copied
+  // there, the Hessian products come back there (FullHvp::apply, last_layer_hvp).
   Tensor G_test({n_test, P}, DType::F64);
   for (int64_t b = 0; b < n_test; b += opt.chunk) {
     const int64_t e = std::min(n_test, b + opt.chunk);
@@ -100,18 +100,17 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
     solution = sol.x;
   }
 
-  Tensor I({n_test, n_train}, DType::F64);
+  // I = −s G(train)ᵀ on the device, a block of columns per training chunk, put side by side at the end.
+  const Tensor sol = solution.to(device);
+  std::vector<Tensor> columns;
   for (int64_t b = 0; b < n_train; b += opt.chunk) {
     const int64_t e = std::min(n_train, b + opt.chunk);
     const Tensor G =
         dense_gradients(gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e))).to(DType::F64);
-    const Tensor part = ops::matmul(solution, G, false, true);  // (n_test, e − b)
-    double* out = I.data<double>();
-    const double* pp = part.data<double>();
-    for (int64_t j = 0; j < n_test; ++j)
-      for (int64_t i = 0; i < e - b; ++i) out[j * n_train + b + i] = -pp[j * (e - b) + i];
+    columns.push_back(ops::unary(ops::Unary::Neg, ops::matmul(sol, G, false, true)));  // (n_test, e − b)
     bar.add(e - b);
   }
+  const Tensor I = columns.size() == 1 ? columns[0] : ops::concat_axis(columns, 1);
   return I.to(model.dtype());
 }
 

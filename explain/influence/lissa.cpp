@@ -6,6 +6,8 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 
 namespace xdnn::influence {
@@ -18,20 +20,18 @@ Tensor lissa(const std::function<Tensor(const Tensor&, const std::vector<int64_t
   check(opt.scale > 0, "--lissa-scale: expected a positive number");
   check(opt.batch >= 1, "--lissa-batch: expected a positive count");
   check(n >= 1, "lissa: no training examples");
-  const int64_t numel = B.numel();
-  const double* b = B.data<double>();
-  double bnorm = 0;
-  for (int64_t i = 0; i < numel; ++i) bnorm += b[i] * b[i];
-  bnorm = std::sqrt(bnorm);
-  Tensor out(B.shape(), DType::F64);
-  double* o = out.data<double>();
+  // Every step through ops:: on B's device (the solvers' float64 vectors live on the host), in the order
+  // h_j = (v + h) − (H_j h + λ h) / scale, each value rounded as written.
+  const double bnorm = std::sqrt(ops::dot_all(B, B));
+  const Tensor scale = ops::full({1}, opt.scale, DType::F64, B.device());
+  const Tensor repeats = ops::full({1}, static_cast<double>(opt.repeats), DType::F64, B.device());
+  Tensor out = ops::full(B.shape(), 0.0, DType::F64, B.device());
   Rng rng(opt.seed);
   std::vector<int64_t> all(n);
   std::iota(all.begin(), all.end(), 0);
   const bool full = opt.batch >= n;
   for (int r = 0; r < opt.repeats; ++r) {
     Tensor h = B.clone();
-    double* hp = h.data<double>();
     for (int j = 0; j < opt.depth; ++j) {
       std::vector<int64_t> rows;
       if (full) {
@@ -40,13 +40,10 @@ Tensor lissa(const std::function<Tensor(const Tensor&, const std::vector<int64_t
         rows.resize(opt.batch);
         for (auto& i : rows) i = static_cast<int64_t>(rng.below(static_cast<uint64_t>(n)));
       }
-      const Tensor Hh = hvp(h, rows);
-      const double* hh = Hh.data<double>();
-      double norm = 0;
-      for (int64_t i = 0; i < numel; ++i) {
-        hp[i] = b[i] + hp[i] - (hh[i] + damping * hp[i]) / opt.scale;
-        norm += hp[i] * hp[i];
-      }
+      Tensor damped = hvp(h, rows);  // H_j h
+      ops::axpy_inplace(damped, damping, h);
+      h = ops::sub(ops::add(B, h), ops::div(damped, scale));
+      const double norm = ops::dot_all(h, h);
       // ‖h_j‖ ≤ (j + 1)‖v‖ while the spectrum of (H_j + λI)/scale lies in [0, 2]; far beyond: divergence.
       if (!std::isfinite(norm) || std::sqrt(norm) > 1e6 * (1.0 + bnorm) * (j + 1))
         throw Error("LiSSA diverged at step " + std::to_string(j + 1) + " of repeat " + std::to_string(r + 1) +
@@ -54,7 +51,7 @@ Tensor lissa(const std::function<Tensor(const Tensor&, const std::vector<int64_t
                         " is below the largest eigenvalue of H + damping, or H + damping has a negative eigenvalue)",
                     "increase --lissa-scale or --damping");
     }
-    for (int64_t i = 0; i < numel; ++i) o[i] += hp[i] / opt.scale / opt.repeats;
+    ops::add_inplace(out, ops::div(ops::div(h, scale), repeats));
   }
   return out;
 }

@@ -6,7 +6,6 @@
 #include <map>
 #include <set>
 
-#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "engine/random.h"
@@ -92,7 +91,8 @@ GradientComputer::GradientComputer(Model& model, ParamSet set)
     : model_(&model), selection_(select_params(model, set)), rank_one_(model.nodes().size(), -1) {}
 
 // Probe: run the node's own forward and per-example backward on one random example and compare its
-// weight (and bias) gradients with δ ⊗ x (and δ). Random values make the probe non-vacuous.
+// weight (and bias) gradients with δ ⊗ x (and δ). Random values make the probe non-vacuous. Everything runs
+// where the node's weight lives (ops::); only the largest deviation is read back.
 int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& gy) {
   if (!factoring_) return 0;
   if (rank_one_[node] >= 0) return rank_one_[node];
@@ -104,12 +104,13 @@ int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& g
     const Tensor& x = lin->saved_input(tape.saved[node]);
     const bool shapes_ok = W.ndim() == 2 && x.ndim() == 2 && gy.ndim() == 2 && x.dim(1) == W.dim(1) &&
                            gy.dim(1) == W.dim(0) && gy.dim(0) == x.dim(0);
+    // Which parameter is the weight and which the bias: the same storage (pointers compared, nothing read).
     Param *pw = nullptr, *pb = nullptr;
     bool others = false;
     for (Param* p : layer.params()) {
-      if (p->value.raw_data() == W.raw_data())
+      if (p->value.raw_device_data() == W.raw_device_data())
         pw = p;
-      else if (lin->bias().defined() && p->value.raw_data() == lin->bias().raw_data())
+      else if (lin->bias().defined() && p->value.raw_device_data() == lin->bias().raw_device_data())
         pb = p;
       else
         others = true;
@@ -117,9 +118,9 @@ int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& g
     if (shapes_ok && pw && !others) {
       const int64_t out = W.dim(0), in = W.dim(1);
       Rng rng(12345);
-      Tensor x1({1, in}, x.dtype()), g1({1, out}, x.dtype());
-      for (int64_t i = 0; i < in; ++i) x1.set_item(i, rng.uniform(-1, 1));
-      for (int64_t i = 0; i < out; ++i) g1.set_item(i, rng.uniform(-1, 1));
+      Tensor x1 = ops::full({1, in}, 0.0, x.dtype(), W.device()), g1 = ops::full({1, out}, 0.0, x.dtype(), W.device());
+      ops::fill_uniform_inplace(x1, -1, 1, rng);
+      ops::fill_uniform_inplace(g1, -1, 1, rng);
       Saved s;
       layer.forward({x1}, s, ForwardOptions{});
       BackwardOptions bo;
@@ -127,14 +128,19 @@ int GradientComputer::rank_one_state(int node, const Tape& tape, const Tensor& g
       layer.backward({g1}, s, bo);
       bool ok = pw->grad.defined() && pw->grad.numel() == out * in;
       double worst = 0;
-      for (int64_t o = 0; ok && o < out; ++o)
-        for (int64_t i = 0; i < in; ++i) {
-          const double want = g1.item(o) * x1.item(i);
-          worst = std::max(worst, std::abs(pw->grad.item(o * in + i) - want) / (1e-30 + std::abs(want) + 1e-3));
-        }
+      // The largest of a tensor's elements (NaN never counts), read back alone.
+      auto largest = [](const Tensor& t) {
+        const Tensor flat = t.reshape({1, t.numel()});
+        return ops::value_vector(ops::gather_axis(t.reshape({t.numel()}), ops::argmax_last_axis(flat), 0))[0];
+      };
+      if (ok) {  // |grad − g1ᵀ x1| / (|g1ᵀ x1| + 1e-3), element by element
+        const Tensor want = ops::matmul(g1, x1, true, false);  // (out, in)
+        const Tensor diff = ops::unary(ops::Unary::Abs, ops::sub(pw->grad.reshape({out, in}), want));
+        worst = largest(ops::div(diff, ops::add_scalar(ops::unary(ops::Unary::Abs, want), 1e-30 + 1e-3)));
+      }
       if (pb) {
         ok = ok && pb->grad.defined() && pb->grad.numel() == out;
-        for (int64_t o = 0; ok && o < out; ++o) worst = std::max(worst, std::abs(pb->grad.item(o) - g1.item(o)));
+        if (ok) worst = std::max(worst, largest(ops::unary(ops::Unary::Abs, ops::sub(pb->grad.reshape({1, out}), g1))));
       }
       state = ok && worst < 1e-5 ? 1 : 0;
       pw->grad = Tensor();
@@ -149,13 +155,8 @@ void GradientComputer::probe_batch_axis(const Tensor& x, const Tensor& y) {
   batch_probed_ = true;
   const Tensor two = dense_gradients(compute(x.slice_batch(0, 2), y.slice_batch(0, 2))).to(DType::F64);
   const Tensor one = dense_gradients(compute(x.slice_batch(0, 1), y.slice_batch(0, 1))).to(DType::F64);
-  const double* a = two.data<double>();
-  const double* b = one.data<double>();
-  double num = 0, den = 0;
-  for (int64_t i = 0, i_end = one.numel(); i < i_end; ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
+  const Tensor d = ops::sub(two.slice_batch(0, 1), one);  // row 0 of the batch of two minus the batch of one
+  const double num = ops::dot_all(d, d), den = ops::dot_all(one, one);
   const double tol = model_->dtype() == DType::F64 ? 1e-10 : 1e-4;
   if (num > tol * tol * den)
     throw Error(
@@ -228,7 +229,7 @@ ChunkGrads GradientComputer::compute(const Tensor& x_in, const Tensor& y) {
   // A selected node that no gradient reached (it does not influence the output) has zero gradients.
   for (size_t b = 0; b < cg.blocks.size(); ++b)
     if (!cg.blocks[b].dense.defined() && !cg.blocks[b].rank_one())
-      cg.blocks[b].dense = Tensor({cg.n, selection_.blocks[b].numel}, cg.logits.dtype());
+      cg.blocks[b].dense = ops::full({cg.n, selection_.blocks[b].numel}, 0.0, cg.logits.dtype(), cg.logits.device());
   (void)filled;
   return cg;
 }
@@ -324,75 +325,49 @@ Tensor gram(const GramFeatures& a, const GramFeatures& b) {
 
 Tensor gram(const ChunkGrads& a, const ChunkGrads& b) { return gram(gram_features(a), gram_features(b)); }
 
+namespace {
+// Σ_j t[n, j]² per row of t (n, m) -> (n): serial per row (ops::sum_to_shape), so a row's value does not
+// depend on the other rows of its chunk.
+Tensor row_squares(const Tensor& t) {
+  return ops::sum_to_shape(ops::unary(ops::Unary::Square, t), {t.dim(0), 1}).reshape({t.dim(0)});
+}
+}  // namespace
+
 Tensor squared_norms(const ChunkGrads& g) {
   Tensor out;
   for (const BlockGrad& b : g.blocks) {
-    const Tensor& first = b.rank_one() ? b.left : b.dense;
-    if (!out.defined()) out = Tensor({g.n}, first.dtype());
-    dispatch_float(first.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      T* o = out.data<T>();
-      auto row_sq = [](const T* p, int64_t len) {
-        T s = 0;
-        for (int64_t j = 0; j < len; ++j) s += p[j] * p[j];
-        return s;
-      };
-      for (int64_t n = 0; n < g.n; ++n) {
-        if (b.rank_one()) {
-          const int64_t la = b.left.dim(1), lb = b.right.dim(1);
-          o[n] += row_sq(b.left.data<T>() + n * la, la) * row_sq(b.right.data<T>() + n * lb, lb);
-        } else {
-          const int64_t len = b.dense.dim(1);
-          o[n] += row_sq(b.dense.data<T>() + n * len, len);
-        }
-      }
-      return 0;
-    });
+    // ‖δ ⊗ x‖² = ‖δ‖² ‖x‖² for a rank-one block.
+    const Tensor sq = b.rank_one() ? ops::mul(row_squares(b.left), row_squares(b.right)) : row_squares(b.dense);
+    if (!out.defined())
+      out = sq;
+    else
+      out = ops::add(out, sq);
   }
   return out;
 }
 
+// The blocks side by side, (n, P); a rank-one block's rows are the outer products left_n ⊗ right_n,
+// (n, a, 1) ⊙ (n, 1, b) broadcast and flattened row-major.
 Tensor dense_gradients(const ChunkGrads& g) {
-  int64_t P = 0;
-  for (const BlockGrad& b : g.blocks) P += b.rank_one() ? b.left.dim(1) * b.right.dim(1) : b.dense.dim(1);
-  const Tensor& first = g.blocks.at(0).rank_one() ? g.blocks[0].left : g.blocks[0].dense;
-  Tensor G({g.n, P}, first.dtype());
-  dispatch_float(first.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* out = G.data<T>();
-    int64_t off = 0;
-    for (const BlockGrad& b : g.blocks) {
-      if (b.rank_one()) {
-        const int64_t la = b.left.dim(1), lb = b.right.dim(1);
-        const T *L = b.left.data<T>(), *R = b.right.data<T>();
-        for (int64_t n = 0; n < g.n; ++n)
-          for (int64_t i = 0; i < la; ++i)
-            for (int64_t j = 0; j < lb; ++j) out[n * P + off + i * lb + j] = L[n * la + i] * R[n * lb + j];
-        off += la * lb;
-      } else {
-        const int64_t len = b.dense.dim(1);
-        const T* D = b.dense.data<T>();
-        for (int64_t n = 0; n < g.n; ++n) std::copy(D + n * len, D + (n + 1) * len, out + n * P + off);
-        off += len;
-      }
+  std::vector<Tensor> parts;
+  for (const BlockGrad& b : g.blocks) {
+    if (b.rank_one()) {
+      const int64_t la = b.left.dim(1), lb = b.right.dim(1);
+      parts.push_back(ops::mul(b.left.reshape({g.n, la, 1}), b.right.reshape({g.n, 1, lb})).reshape({g.n, la * lb}));
+    } else {
+      parts.push_back(b.dense);
     }
-    return 0;
-  });
-  return G;
+  }
+  return parts.size() == 1 ? parts[0] : ops::concat_axis(parts, 1);
 }
 
-Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype) : P_(P), k_(k) {
+Projection::Projection(int64_t P, int64_t k, uint64_t seed, DType dtype, Device device) : P_(P), k_(k) {
   check(k >= 1, "--projection: expected a positive dimension, got " + std::to_string(k));
-  // Drawn in double and stored in the gradients' dtype directly (P·k can be large: no float64 copy).
-  R_ = Tensor({P, k}, dtype);
+  // Drawn in double, row by row, and stored in the gradients' dtype directly (P·k can be large: no float64
+  // copy), on the gradients' device (the draws are made on the host and copied: the same R everywhere).
+  R_ = Tensor::empty({P, k}, dtype, device);
   Rng rng(seed);
-  const double s = 1.0 / std::sqrt(static_cast<double>(k));
-  dispatch_float(dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* r = R_.data<T>();
-    for (int64_t i = 0; i < P * k; ++i) r[i] = static_cast<T>(s * rng.normal());
-    return 0;
-  });
+  ops::fill_normal_inplace(R_, 0.0, 1.0 / std::sqrt(static_cast<double>(k)), rng);
 }
 
 ChunkGrads Projection::apply(const ChunkGrads& g) const {

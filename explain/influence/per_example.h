@@ -140,7 +140,8 @@ class GradientComputer {
 // projected chunk by chunk, so the full (N, P) matrix never exists.
 class Projection {
  public:
-  Projection(int64_t P, int64_t k, uint64_t seed, DType dtype);
+  // R lives on `device` (the gradients' device).
+  Projection(int64_t P, int64_t k, uint64_t seed, DType dtype, Device device = Device::CPU);
   int64_t dim() const { return k_; }
   // Returns a ChunkGrads with one dense block (n, k).
   ChunkGrads apply(const ChunkGrads& g) const;

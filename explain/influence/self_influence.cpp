@@ -4,7 +4,8 @@
 #include <algorithm>
 #include <memory>
 
-#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/influence/influence.h"
 
 namespace xdnn::influence {
@@ -13,9 +14,11 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
                       const InfluenceOptions& opt) {
   validate_inputs(checkpoints, &lrs, data, opt, /*need_test=*/false);
   const int64_t n = data.train_x.dim(0);
-  Tensor s({n}, checkpoints[0]->dtype());
+  const Device device = data.train_x.device();
+  Tensor s = ops::full({n}, 0.0, checkpoints[0]->dtype(), device);
   Progress bar("self-influence", static_cast<int64_t>(checkpoints.size()) * n, opt.progress);
-  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
+  // The factored last-layer route (factored_scores.cpp) computes on the host: CPU tensors only.
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored && device == Device::CPU) {
     Tensor f = factored_self_influence(checkpoints, lrs, data, bar);
     if (f.defined()) return f;
   }
@@ -24,17 +27,14 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
     GradientComputer gc(*checkpoints[c], opt.params);
     // One R for every checkpoint (same architecture, same seed): drawn once.
     if (opt.projection > 0 && !proj)
-      proj = std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, checkpoints[c]->dtype());
+      proj =
+          std::make_unique<Projection>(gc.selection().size, opt.projection, opt.seed, checkpoints[c]->dtype(), device);
     for (int64_t b = 0; b < n; b += opt.chunk) {
       const int64_t e = std::min(n, b + opt.chunk);
       ChunkGrads g = gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
       if (proj) g = proj->apply(g);
-      const Tensor sq = squared_norms(g);
-      dispatch_float(s.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        for (int64_t i = b; i < e; ++i) s.data<T>()[i] += static_cast<T>(lrs[c]) * sq.data<T>()[i - b];
-        return 0;
-      });
+      Tensor rows = s.slice_batch(b, e);  // a view: s[b..e) += lr_c ‖g‖²
+      ops::axpy_inplace(rows, lrs[c], squared_norms(g));
       bar.add(e - b);
     }
   }
