@@ -95,6 +95,7 @@ const std::vector<ConvCase> kCases = {
     {16, 24, 8, 8, 40, 1, 2, 0},  // 1x1 stride 2 (downsample)
     {16, 24, 4, 4, 32, 1, 1, 0},  // 1x1 stride 1
     {5, 8, 6, 6, 12, 3, 1, 1},    // an odd batch
+    {3, 8, 5, 5, 32, 3, 1, 1},    // 75 columns: packed with a padded last panel; a sample (25) the buffer
 };
 
 }  // namespace

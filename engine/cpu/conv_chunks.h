@@ -83,11 +83,14 @@ void for_each_chunk(int64_t N, int64_t S, const Fn& fn) {
 // The forward builds its im2col columns inside the GEMM's packing (PackedColumns, im2col.h) for layers
 // with at least 32 output channels (more than two row panels: the column panels are reused, as packing
 // assumes; fashion-cnn's 8- and 16-channel layers keep reading im2col columns in place) and groups = 1,
-// where the wide kernel pads little (L a multiple of its panel width, or long).
+// with L a multiple of the wide kernel's panel width or at least one panel. A short L pads its last panel
+// (ResNet-18 at 224x224, batch 1: layer3's 196 columns to 224, layer4's 49 to 64), but the im2col buffer
+// costs more: its columns written and read back, and the GEMM it feeds may pack the weights instead
+// (bench/RESULTS.md: 2 % of that forward).
 template <class T>
 bool packed_columns_apply(const Dims& d, int64_t L) {
   const int64_t nr = cpu::gemm_panel_width<T>();
-  return d.G == 1 && d.O >= 32 && (L % nr == 0 || L >= 8 * nr);
+  return d.G == 1 && d.O >= 32 && (L % nr == 0 || L >= nr);
 }
 
 template <class T>
