@@ -160,12 +160,16 @@ TEST_CASE("influence: scores are bit-identical for any thread count and chunk si
   const int saved = num_threads();
   set_num_threads(1);
   const Tensor a = tracin(p.ptrs, lr, p.data, opt);
+  const Tensor cos_a = grad_cos(p.ptrs, p.data, opt), self_a = self_influence(p.ptrs, lr, p.data, opt);
   set_num_threads(2);
   opt.chunk = 7;
   const Tensor b = tracin(p.ptrs, lr, p.data, opt);
+  const Tensor cos_b = grad_cos(p.ptrs, p.data, opt), self_b = self_influence(p.ptrs, lr, p.data, opt);
   set_num_threads(saved);
   CHECK(a.dtype() == DType::F32);
   CHECK(bitwise_equal(a, b));
+  CHECK(bitwise_equal(cos_a, cos_b));  // the gradients' norms: per row, whatever the chunk
+  CHECK(bitwise_equal(self_a, self_b));
 }
 
 TEST_CASE("influence: random projection is deterministic per seed and preserves inner products") {
