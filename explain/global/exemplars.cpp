@@ -63,10 +63,10 @@ FirstLayerWeights first_layer_weights(const Model& model) {
     const LinearLike* lin = node.layer->as_linear();
     if (!lin) continue;
     const Tensor& w = lin->weight();
-    if (w.ndim() == 4) return {node.name, w};
+    if (w.ndim() == 4) return {node.name, w.to(Device::CPU)};  // a host copy: the filters are drawn
     const Shape& in = model.input_shape;
     if (w.ndim() == 2 && in.size() == 3 && in[0] > 0 && in[1] > 0 && in[2] > 0 && w.dim(1) == in[0] * in[1] * in[2])
-      return {node.name, w.reshape({w.dim(0), in[0], in[1], in[2]})};
+      return {node.name, w.reshape({w.dim(0), in[0], in[1], in[2]}).to(Device::CPU)};
     throw Error("filters: the first linear layer '" + node.name + "' (" + node.layer->kind() + ", weight " +
                 w.describe() +
                 ") does not read the input image: expected a convolution, or a linear layer on the whole image");
@@ -145,7 +145,8 @@ std::vector<std::vector<TopActivation>> top_activations(const Model& model, cons
   std::vector<std::vector<std::pair<std::pair<double, int64_t>, int64_t>>> best(channels.size());
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
-    const Tensor v = layer_activation(model, data.slice_batch(b, e), layer).to(DType::F64);
+    // The maxima are searched on a host copy of the activations (small host work, one copy a batch).
+    const Tensor v = layer_activation(model, data.slice_batch(b, e), layer).to(Device::CPU).to(DType::F64);
     const int64_t per = v.numel() / (v.dim(0) * C);  // positions per channel
     const double* p = v.data<double>();
     for (size_t ci = 0; ci < channels.size(); ++ci) {
