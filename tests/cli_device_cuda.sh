@@ -37,4 +37,16 @@ check influence influence --device cuda --method tracin --checkpoints "$tmp/c.on
   --train-y "$tmp/y.npy" --test-x "$tmp/x.npy" --test-y "$tmp/y.npy" --out "$tmp/s.npy"
 check evaluate evaluate --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --metric deletion \
   --score prob --steps 4 --out "$tmp/e.npy"
+check attack attack --device cuda --method cw-l2 --model fashion-mlp --input "$tmp/x.npy" --labels "$tmp/y.npy" \
+  --out "$tmp/adv.npy"
+check svcca svcca --device cuda --checkpoints "$tmp/a.safetensors,$tmp/b.safetensors" --input "$tmp/x.npy" \
+  --out "$tmp/s.npy"
+check eval eval --device cuda --model fashion-mlp --limit 8
+# The commands that do not run on a device yet refuse it up front too (the same line without a GPU).
+check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
+check probe probe --device cuda --model fashion-mlp --input "$tmp/x.npy" --labels "$tmp/y.npy" --out "$tmp/p.csv"
+check tcav tcav --device cuda --model fashion-mlp --layer fc1 --class 0 --input "$tmp/x.npy" --concept "$tmp/c.npy" \
+  --random "$tmp/r.npy" --out "$tmp/t.json"
+check exemplars exemplars --device cuda --model fashion-mlp --input "$tmp/x.npy" --out "$tmp/ex"
+check project project --device cuda --model fashion-mlp --input "$tmp/x.npy" --layer fc1 --out "$tmp/e.npy"
 exit $status

@@ -4,8 +4,9 @@
 # images, then a resumed third) must write the CPU run's checkpoints and optimizer states byte for byte, and
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
-# (PGD) of fashion-mlp, FGSM / PGD attacks, every `xdnn evaluate` metric, SVCCA, probes and exemplars on fashion-cnn,
-# and every influence method and solver over the golden CNN's checkpoints. Any host read of strict memory
+# (PGD) of fashion-mlp, FGSM / PGD / CW-L2 attacks, every `xdnn evaluate` metric, SVCCA (two models and
+# --checkpoints), `xdnn eval`, probes and exemplars on fashion-cnn, and every influence method and solver over the
+# golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
@@ -60,9 +61,9 @@ for method in "saliency" "integrated-gradients" "lrp --composite epsilon-plus" "
   done
   same "explain $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
 done
-# FGSM and PGD (random start) against the trained fashion-cnn.
+# FGSM, PGD (random start) and Carlini-Wagner L2 against the trained fashion-cnn.
 labels="$(dirname "$input")/labels.npy"
-for method in "fgsm --radius 0.1" "pgd --radius 0.1 --steps 3"; do
+for method in "fgsm --radius 0.1" "pgd --radius 0.1 --steps 3" "cw-l2 --steps 20 --search-steps 2"; do
   i=$((i + 1))
   for device in cpu strict; do
     # shellcheck disable=SC2086 # the method's options are split on purpose
@@ -109,6 +110,16 @@ for device in cpu strict; do
     --layer relu2 --layer-b relu2 --input "$input" --keep 0.95 --device "$device" --out "$tmp/svcca-$device.npy"
 done
 same "svcca" "$tmp/svcca-cpu.npy" "$tmp/svcca-strict.npy"
+# SVCCA convergence over the resumed run's three checkpoints, and `xdnn eval`'s printed accuracy and loss.
+ckpts="$tmp/fashion-cnn-cpu/epoch-1.safetensors,$tmp/fashion-cnn-cpu/epoch-2.safetensors,$weights"
+for device in cpu strict; do
+  run "svcca --checkpoints --device $device" svcca --checkpoints "$ckpts" --input "$input" --keep 0.95 \
+    --device "$device" --out "$tmp/convergence-$device.npy"
+  run "eval --device $device" eval --model "$weights" --limit 200 --batch-size 64 --device "$device"
+  cp "$tmp/out" "$tmp/eval-$device.txt"
+done
+same "svcca --checkpoints" "$tmp/convergence-cpu.npy" "$tmp/convergence-strict.npy"
+same "eval" "$tmp/eval-cpu.txt" "$tmp/eval-strict.txt"
 
 # Training-data influence over the golden CNN's three checkpoints (64 training, 6 test images): every method and
 # solver on the device with the CPU's bytes. The last layer's TracIn and self-influence run factored on the CPU

@@ -141,10 +141,9 @@ void add_attack_command(CLI::App& app) {
   add_common_options(cmd, args->common);
   add_input_options(cmd, args->input_options);
   cmd->add_option("--device", args->device,
-                  "cpu (default) or strict (the test device); cuda is not supported by attack yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail)");
   cmd->callback([args, cmd] {
-    // Before loading anything; strict (the test device) runs FGSM and PGD (cw-l2 still reads host memory).
-    if (args->device != "strict") require_cpu_command(args->device, "xdnn attack");
+    select_device(args->device, "--device");  // before loading anything
     args->options.abort_early = !args->no_abort_early;
     const bool cw = explain::attacks().find(args->options.method).minimal_l2;
     if (!cw && cmd->count("--radius") == 0) throw Error("attack " + args->options.method + ": --radius is required");

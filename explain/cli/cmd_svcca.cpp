@@ -56,7 +56,9 @@ void run_convergence(const SvccaArgs& a) {
   if (layers.empty()) layers = explain::parameter_layer_outputs(final_model);
   const Tensor x = load_model_input(a.input, "--input", final_model, a.common.allow_nonfinite);
   if (x.ndim() < 2) throw Error(a.input + ": expected a batch (N, ...), got " + x.describe());
-  const explain::SvccaConvergence c = explain::svcca_convergence_of_files(files, x, layers, a.keep);
+  // The checkpoints' activations on the device; SVCCA's float64 SVD on the host, from their copies.
+  const Device device = select_device(a.device, "--device");
+  const explain::SvccaConvergence c = explain::svcca_convergence_of_files(files, x.to(device), layers, a.keep);
   const int64_t L = static_cast<int64_t>(c.layers.size()), K = static_cast<int64_t>(c.checkpoints.size());
   std::vector<double> flat;
   for (const auto& row : c.similarity) flat.insert(flat.end(), row.begin(), row.end());
@@ -139,13 +141,10 @@ void add_svcca_command(CLI::App& app) {
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device,
-                  "cpu (default) or strict (the test device; not with --checkpoints); cuda is not supported by svcca "
-                  "yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail); the activations "
+                  "are computed there, the SVD on the host");
   cmd->callback([args] {
-    // Before loading anything. Strict runs two models' activations; --checkpoints stays on the CPU for now.
-    if (args->device != "strict") require_cpu_command(args->device, "xdnn svcca");
-    if (args->device == "strict" && !args->checkpoints.empty())
-      throw Error("--device strict: `xdnn svcca --checkpoints` does not run on a device yet; use --device cpu");
+    select_device(args->device, "--device");  // before loading anything
     run_svcca(*args);
   });
 }

@@ -327,12 +327,11 @@ void add_train_command(CLI::App& app) {
       ->check(between(0, 1));
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar / per-epoch lines on stderr");
   cmd->add_option("--device", o->device,
-                  "cpu (default) or strict (the test device: host reads of its memory fail); cuda is not supported "
-                  "by train yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail)");
   cmd->callback([o, cmd] {
     // Before loading anything. Strict runs the CPU's kernels on memory host code may not read: the proof,
-    // without a GPU, that training computes only through ops:: (issue 17).
-    if (o->device != "strict") require_cpu_command(o->device, "xdnn train");
+    // without a GPU, that training computes only through ops:: and so runs on cuda (issue 17).
+    select_device(o->device, "--device");
     train_command(*o, cmd);
   });
 }

@@ -35,10 +35,19 @@ void check_same_parameters(Model& model, Model& final_model, const std::string& 
   }
 }
 
+// The layers' activations, computed where the model and the input live; copies on the host for SVCCA's
+// float64 SVD (explain/svcca.h).
 std::vector<Tensor> activations(const Model& model, const Tensor& input, const std::vector<std::string>& layers) {
   std::vector<Tensor> out;
-  for (const auto& name : layers) out.push_back(layer_activation(model, input_for(model, input), name));
+  for (const auto& name : layers) out.push_back(layer_activation(model, input_for(model, input), name).to(Device::CPU));
   return out;
+}
+
+// A checkpoint loaded onto the device of the input.
+Model load_onto(const std::string& file, Device device) {
+  Model m = load_model(file);
+  m.to(device);
+  return m;
 }
 
 void fill_column(SvccaConvergence& c, const std::vector<Tensor>& acts, const std::vector<Tensor>& final_acts,
@@ -95,7 +104,7 @@ SvccaConvergence svcca_convergence(const std::vector<Model*>& models, const std:
 SvccaConvergence svcca_convergence_of_files(const std::vector<std::string>& checkpoints, const Tensor& input,
                                             const std::vector<std::string>& layers, double keep) {
   SvccaConvergence c = empty_result(checkpoints, layers, keep);
-  Model final_model = load_model(checkpoints.back());
+  Model final_model = load_onto(checkpoints.back(), input.device());
   for (const auto& name : layers) final_model.value_id(name);
   // Every architecture first: a wrong file fails before any forward pass.
   for (size_t i = 0; i + 1 < checkpoints.size(); ++i) {
@@ -104,7 +113,7 @@ SvccaConvergence svcca_convergence_of_files(const std::vector<std::string>& chec
   }
   const std::vector<Tensor> final_acts = activations(final_model, input, layers);
   for (size_t i = 0; i + 1 < checkpoints.size(); ++i) {
-    Model m = load_model(checkpoints[i]);
+    Model m = load_onto(checkpoints[i], input.device());
     fill_column(c, activations(m, input, layers), final_acts, keep);
   }
   fill_column(c, final_acts, final_acts, keep);

@@ -29,7 +29,7 @@ std::vector<std::string> parameter_layer_outputs(const Model& model);
 SvccaConvergence svcca_convergence(const std::vector<Model*>& models, const std::vector<std::string>& labels,
                                    const Tensor& input, const std::vector<std::string>& layers, double keep);
 
-// The checkpoints' files (any --model spec), loaded one at a time beside the final one.
+// The checkpoints' files (any --model spec), loaded one at a time beside the final one, onto the input's device.
 SvccaConvergence svcca_convergence_of_files(const std::vector<std::string>& checkpoints, const Tensor& input,
                                             const std::vector<std::string>& layers, double keep);
 
