@@ -193,6 +193,9 @@ const Case kCases[] = {
    "tcav --model {golden}/models/cnn.onnx --layer conv9 --class 1 --input {tmp}/img28.npy --concept {tmp}/img28.npy --random {tmp}/img28.npy --out {tmp}/t.json"},
   {"tcav-concept-too-few", "the concept set has 2 examples, expected at least 10",
    "tcav --model {golden}/models/cnn.onnx --layer input --class 1 --input {tmp}/img28.npy --concept {tmp}/img28.npy --random {tmp}/img28.npy --out {tmp}/t.json"},
+  // influence runs on --device (issue 17): an unknown device fails before anything is loaded.
+  {"influence-device-gpu", "--device: unknown device 'gpu'",
+   "influence --method tracin --checkpoints {golden}/models/cnn-tracin-ckpt1.onnx --lr 0.1 --train-x {tmp}/img28.npy --train-y {tmp}/labels.npy --device gpu --out {tmp}/s.npy"},
 };
 // clang-format on
 
