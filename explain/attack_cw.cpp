@@ -59,11 +59,13 @@ std::vector<bool> succeeded(const std::vector<double>& z, int64_t K, const std::
   return ok;
 }
 
-// 0 / 1 per row as a (N, 1) float64 tensor on `device`: which rows an ops::where takes from its first operand.
-Tensor row_mask(const std::vector<bool>& rows, Device device) {
+// 0 / 1 per row, spread over the row's D elements: a (N, D) float64 tensor on `device`, which rows an ops::where
+// takes from its first operand (full-shape, so where() reads it in place instead of through an index table).
+Tensor row_mask(const std::vector<bool>& rows, int64_t D, Device device) {
   std::vector<double> m(rows.size());
   for (size_t n = 0; n < rows.size(); ++n) m[n] = rows[n] ? 1.0 : 0.0;
-  return Tensor::from_vector({static_cast<int64_t>(m.size()), 1}, m).to(device);
+  return ops::broadcast_to(Tensor::from_vector({static_cast<int64_t>(m.size()), 1}, m).to(device),
+                           {static_cast<int64_t>(m.size()), D});
 }
 
 }  // namespace
@@ -146,7 +148,7 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
           seed[n * K + down] = -c[n];
         }
       }
-      best = ops::where(row_mask(improved, device), xp, best);
+      best = ops::where(row_mask(improved, D, device), xp, best);
       const std::vector<Tensor> g =
           model.backward(tape, {{out, Tensor::from_vector({N, K}, seed).to(Z.dtype()).to(device)}});
       const Tensor gx =
@@ -161,7 +163,7 @@ Tensor carlini_wagner_l2(const Model& model, const Tensor& x, const std::vector<
       const Tensor v_new = ops::add(ops::scale(v, beta2), ops::scale(ops::mul(grad, grad), 1 - beta2));
       const Tensor step = ops::div(ops::scale(m_new, 1 / bc1),
                                    ops::add_scalar(ops::unary(ops::Unary::Sqrt, ops::scale(v_new, 1 / bc2)), adam_eps));
-      const Tensor act = row_mask(active, device);
+      const Tensor act = row_mask(active, D, device);
       w = ops::where(act, ops::sub(w, ops::scale(step, opt.lr)), w);
       m = ops::where(act, m_new, m);
       v = ops::where(act, v_new, v);

@@ -131,7 +131,6 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
   const Device device = input.device();
   const Tensor ranks = host_rows(rank, N, E, device);
   const Tensor x = input.to(model.dtype());
-  const Tensor b = ops::full({1, 1}, settings.baseline, model.dtype(), device);
   const bool deletion = settings.kind == CurveKind::Deletion;
   const int64_t points = n + 1;
   Shape row_shape = input.shape();
@@ -147,6 +146,9 @@ Tensor perturbation_curves(const Model& model, const Tensor& input, const Tensor
     const Tensor removed = ops::unary(
         ops::Unary::Step, ops::sub(host_rows(k, R, 1, device), ops::gather_rows(ranks, sample_ids(sample, device))));
     const Tensor xr = gather_samples(x, sample);
+    // b as a full (R, E) operand: where() then reads every operand in place (a broadcast one goes through an
+    // index table of R·E entries).
+    const Tensor b = ops::full(xr.shape(), settings.baseline, model.dtype(), device);
     // Deletion starts from x_n and writes b; insertion starts from all b and writes x_n back. An exact select.
     Shape shape = row_shape;
     shape[0] = R;

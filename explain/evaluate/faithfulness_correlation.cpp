@@ -49,23 +49,22 @@ MetricResult faithfulness_correlation(const MetricRequest& req) {
   }
   const Device device = req.input.device();
   const Tensor x = req.input.to(req.scoring_model().dtype());
-  const Tensor base = ops::full({1, 1}, b, x.dtype(), device);
-  // Row r = n·(runs + 1) + j: j = 0 the unperturbed sample, j ≥ 1 subset j − 1 removed: the subset's mask
-  // (R, E) made on the host (the subsets are host draws), x_n where it is 0 and b where it is 1 (an exact select).
+  // Row r = n·(runs + 1) + j: j = 0 the unperturbed sample, j ≥ 1 subset j − 1 removed. The subsets' masks
+  // (runs + 1, E) float64 (row 0 all zero; where() reads its condition as float64) go to the device once; a chunk's
+  // rows are x_n where its mask row is 0 and b where it is 1 (an exact select).
   const int64_t per = runs + 1;
+  std::vector<double> mask(per * E, 0.0);
+  for (int64_t j = 1; j < per; ++j)
+    for (int64_t f : subsets[j - 1])
+      for (int64_t c = 0; c < L.channels; ++c) mask[j * E + feature_element(L, f, c)] = 1.0;
+  const Tensor masks = host_rows(mask, per, E, device);
   auto make_rows = [&](int64_t r0, int64_t R) {
-    std::vector<int64_t> sample(R);
-    std::vector<double> removed(R * E, 0.0);
-    for (int64_t r = 0; r < R; ++r) {
-      sample[r] = (r0 + r) / per;
-      const int64_t j = (r0 + r) % per;
-      if (j == 0) continue;
-      for (int64_t f : subsets[j - 1])
-        for (int64_t c = 0; c < L.channels; ++c) removed[r * E + feature_element(L, f, c)] = 1.0;
-    }
+    std::vector<int64_t> sample(R), subset(R);
+    for (int64_t r = 0; r < R; ++r) sample[r] = (r0 + r) / per, subset[r] = (r0 + r) % per;
     Shape shape = x.shape();
     shape[0] = R;
-    return ops::where(host_rows(removed, R, E, device), base, gather_samples(x, sample)).reshape(shape);
+    const Tensor xr = gather_samples(x, sample);  // b as a full operand: where() reads it in place
+    return ops::where(gather_samples(masks, subset), ops::full(xr.shape(), b, x.dtype(), device), xr).reshape(shape);
   };
   auto compute = [&] {
     return score_rows(req.scoring_model(), N * per, score, make_rows,
