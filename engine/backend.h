@@ -22,6 +22,7 @@
 
 #include "engine/conv_epilogue.h"
 #include "engine/ops.h"
+#include "engine/ops_onnx.h"
 #include "engine/ops_optim.h"
 #include "engine/tensor.h"
 
@@ -146,6 +147,16 @@ struct Backend {
   Tensor (*gather_axis)(const Tensor& data, const Tensor& indices, int64_t axis) = nullptr;
   Tensor (*gather_axis_backward)(const Tensor& gy, const Tensor& indices, int64_t axis,
                                  const Shape& data_shape) = nullptr;
+
+  // ---- engine/ops_onnx.h -----------------------------------------------------------------------------------
+  std::vector<Tensor> (*reduce_axes)(ops::ReduceOp op, const Tensor& x, const Shape& kept) = nullptr;
+  Tensor (*reduce_axes_backward)(ops::ReduceOp op, const Tensor& x, const Tensor& gy, const Tensor& arg,
+                                 const Shape& kept) = nullptr;
+  int64_t (*first_nonfinite)(const Tensor& x) = nullptr;
+  Tensor (*resize)(const Tensor& x, const ops::ResizeTaps& taps) = nullptr;
+  Tensor (*resize_backward)(const Tensor& gy, const ops::ResizeTaps& taps, const Shape& x_shape) = nullptr;
+  std::vector<Tensor> (*mod)(const Tensor& a, const Tensor& b, bool fmod) = nullptr;
+  Tensor (*arange)(const Tensor& start, const Tensor& delta, int64_t n) = nullptr;
 
   // ---- engine/ops_fill.h and engine/ops_optim.h (values such as lengths and targets checked by ops::) ------
   Tensor (*length_mask)(const Tensor& lengths, int64_t T, bool time_major, bool mean, DType dtype) = nullptr;

@@ -57,6 +57,7 @@ std::vector<Tensor> to_strict(std::vector<Tensor> ts) {
   return ts;
 }
 double to_strict(double v) { return v; }
+int64_t to_strict(int64_t v) { return v; }
 
 // The Strict entry for the table member `Entry`: the CPU table's entry on host views of the operands.
 template <auto Entry>
@@ -180,6 +181,13 @@ const Backend& strict_backend_table() {
     b.pad_axes_backward = StrictCall<&Backend::pad_axes_backward>::call;
     b.gather_axis = StrictCall<&Backend::gather_axis>::call;
     b.gather_axis_backward = StrictCall<&Backend::gather_axis_backward>::call;
+    b.reduce_axes = StrictCall<&Backend::reduce_axes>::call;
+    b.reduce_axes_backward = StrictCall<&Backend::reduce_axes_backward>::call;
+    b.first_nonfinite = StrictCall<&Backend::first_nonfinite>::call;
+    b.resize = StrictCall<&Backend::resize>::call;
+    b.resize_backward = StrictCall<&Backend::resize_backward>::call;
+    b.mod = StrictCall<&Backend::mod>::call;
+    b.arange = StrictCall<&Backend::arange>::call;
     b.length_mask = StrictCall<&Backend::length_mask>::call;
     b.attention_mask = StrictCall<&Backend::attention_mask>::call;
     b.sinusoid_table = StrictCall<&Backend::sinusoid_table>::call;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops_onnx.h"
 #include "engine/tensor.h"
 
 #ifndef XDNN_HAVE_CUDA
@@ -171,6 +172,15 @@ Tensor pad_axes_backward(const Tensor& gy, const std::vector<int64_t>& pads_begi
                          ops::PadMode mode, const Shape& x_shape);
 Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis);
 Tensor gather_axis_backward(const Tensor& gy, const Tensor& indices, int64_t axis, const Shape& data_shape);
+
+// ---- engine/ops_onnx.h (kernels/reduce_axes.cu, kernels/resize.cu, kernels/mod_range.cu) -------------------
+std::vector<Tensor> reduce_axes(ops::ReduceOp op, const Tensor& x, const Shape& kept);
+Tensor reduce_axes_backward(ops::ReduceOp op, const Tensor& x, const Tensor& gy, const Tensor& arg, const Shape& kept);
+int64_t first_nonfinite(const Tensor& x);
+Tensor resize(const Tensor& x, const ops::ResizeTaps& taps);
+Tensor resize_backward(const Tensor& gy, const ops::ResizeTaps& taps, const Shape& x_shape);
+std::vector<Tensor> mod(const Tensor& a, const Tensor& b, bool fmod);
+Tensor arange(const Tensor& start, const Tensor& delta, int64_t n);
 
 // ---- recurrent cells (kernels/rnn_cells.cu) ---------------------------------------------------------------
 std::vector<Tensor> lstm_cell_forward(const Tensor& z, const Tensor& c_prev, const Tensor& h_prev, const Tensor& mask);

@@ -135,6 +135,13 @@ const Backend& cuda_table() {
     b.pad_axes_backward = cuda::pad_axes_backward;
     b.gather_axis = cuda::gather_axis;
     b.gather_axis_backward = cuda::gather_axis_backward;
+    b.reduce_axes = cuda::reduce_axes;
+    b.reduce_axes_backward = cuda::reduce_axes_backward;
+    b.first_nonfinite = cuda::first_nonfinite;
+    b.resize = cuda::resize;
+    b.resize_backward = cuda::resize_backward;
+    b.mod = cuda::mod;
+    b.arange = cuda::arange;
     b.length_mask = cuda::length_mask;
     b.attention_mask = cuda::attention_mask;
     b.sinusoid_table = cuda::sinusoid_table;

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "engine/shape_util.h"
 
 namespace xdnn {
@@ -106,28 +108,28 @@ Tensors Mod::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!a.defined() || !b.defined()) throw Error("Mod: missing operand");
   if (a.dtype() != b.dtype())
     throw Error("Mod: operands " + a.describe() + " and " + b.describe() + " differ in dtype");
+  if (a.is_float()) {  // on the operands' device (engine/ops_onnx.h)
+    const std::vector<Tensor> y_q = ops::mod(a, b, fmod_);
+    saved.put("a", a);
+    saved.put("b", b);
+    saved.put("q", y_q[1]);
+    return {y_q[0]};
+  }
+  // int64: the shape arithmetic of exported graphs (values decide shapes), on the host by design.
   const Shape ys = broadcast_shapes(a.shape(), b.shape());
   Tensor y(ys, a.dtype());
-  const bool ints = a.dtype() == DType::I64;
-  Tensor q = ints ? Tensor() : Tensor(ys, a.dtype());
+  const int64_t *pa = a.data<int64_t>(), *pb = b.data<int64_t>();
+  int64_t* py = y.data<int64_t>();
   for (int64_t i = 0, i_end = y.numel(); i < i_end; ++i) {
-    const int64_t ia = broadcast_index(a, ys, i), ib = broadcast_index(b, ys, i);
-    if (ints) {
-      const int64_t u = a.data<int64_t>()[ia], v = b.data<int64_t>()[ib];
-      if (v == 0) throw Error("Mod: integer division by zero");
-      int64_t r = u % v;  // C++: the sign of the dividend (fmod)
-      if (!fmod_ && r != 0 && ((r < 0) != (v < 0))) r += v;
-      y.data<int64_t>()[i] = r;
-      continue;
-    }
-    const double u = a.item(ia), v = b.item(ib);
-    const double qi = fmod_ ? std::trunc(u / v) : std::floor(u / v);
-    q.set_item(i, qi);
-    y.set_item(i, fmod_ ? std::fmod(u, v) : u - v * qi);
+    const int64_t u = pa[broadcast_index(a, ys, i)], v = pb[broadcast_index(b, ys, i)];
+    if (v == 0) throw Error("Mod: integer division by zero");
+    int64_t r = u % v;  // C++: the sign of the dividend (fmod)
+    if (!fmod_ && r != 0 && ((r < 0) != (v < 0))) r += v;
+    py[i] = r;
   }
   saved.put("a", a);
   saved.put("b", b);
-  saved.put("q", q);
+  saved.put("q", Tensor());
   return {y};
 }
 
@@ -135,8 +137,7 @@ Tensors Mod::backward(const Tensors& grad_y, const Saved& saved, const BackwardO
   const Tensor &a = saved.tensor("a"), &b = saved.tensor("b"), &q = saved.tensor("q");
   if (!grad_y.at(0).defined() || !a.is_float()) return {Tensor(), Tensor()};
   const Tensor& g = grad_y[0];
-  Tensor gb(g.shape(), g.dtype());
-  for (int64_t i = 0, i_end = g.numel(); i < i_end; ++i) gb.set_item(i, -g.item(i) * q.item(i));
+  const Tensor gb = ops::mul(ops::scale(g, -1.0), q);  // ∂y/∂b = −q
   return {ops::sum_to_shape(g, a.shape()), ops::sum_to_shape(gb, b.shape())};
 }
 
@@ -149,22 +150,17 @@ Tensors Range::forward(const Tensors& x, Saved&, const ForwardOptions&) {
   if (x[1].dtype() != dt || x[2].dtype() != dt)
     throw Error("Range: start, limit and delta differ in dtype: " + x[0].describe() + ", " + x[1].describe() + ", " +
                 x[2].describe());
-  const double start = x[0].item(0), limit = x[1].item(0), delta = x[2].item(0);
+  // The length is shape data: three numbers read back to size the output; the values are made on the device.
+  const double start = ops::value_vector(x[0])[0], limit = ops::value_vector(x[1])[0],
+               delta = ops::value_vector(x[2])[0];
   if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
     throw Error("Range: delta must be non-zero and start, limit, delta finite, got start " + std::to_string(start) +
                 ", limit " + std::to_string(limit) + ", delta " + std::to_string(delta));
   const double count = std::max(std::ceil((limit - start) / delta), 0.0);
   // Checked before anything is allocated: at most 2^31 elements.
   if (count > 2147483648.0) throw Error("Range: " + std::to_string(count) + " elements is too many");
-  const int64_t n = static_cast<int64_t>(count);
-  Tensor y({n}, dt);
-  if (dt == DType::I64) {
-    const int64_t s = x[0].data<int64_t>()[0], d = x[2].data<int64_t>()[0];
-    for (int64_t i = 0; i < n; ++i) y.data<int64_t>()[i] = s + i * d;
-  } else {  // start + i · delta in the tensor's type, as the ONNX reference computes it
-    for (int64_t i = 0; i < n; ++i) y.set_item(i, start + static_cast<double>(i) * delta);
-  }
-  return {y};
+  // start + i · delta in the tensor's type (exactly for int64), as the ONNX reference computes it.
+  return {ops::arange(x[0], x[2], static_cast<int64_t>(count))};
 }
 
 Tensors Range::backward(const Tensors&, const Saved&, const BackwardOptions&) { return {Tensor(), Tensor(), Tensor()}; }
@@ -178,9 +174,8 @@ namespace {
 // Away from the jumps of mod: a / b stays in (0.09, 0.43), (1.04, 1.48) or (-0.95, -0.57).
 LayerExampleRegistration mod_example{
     {"Mod/float-floor", [](Rng& rng) {
-       Tensor a = random_tensor({2, 3}, rng, 0.2, 0.8);
-       for (int64_t i = 0, i_end = a.numel(); i < i_end; ++i)
-         a.set_item(i, a.item(i) + 2.0 * static_cast<double>(i % 3 - 1));
+       const Tensor r = random_tensor({2, 3}, rng, 0.2, 0.8);
+       const Tensor a = ops::add(r, Tensor::from_vector({2, 3}, std::vector<double>{-2, 0, 2, -2, 0, 2}).to(r.dtype()));
        return LayerExample{std::make_shared<Mod>(false), {a, random_tensor({3}, rng, 1.9, 2.1)}};
      }}};
 }  // namespace

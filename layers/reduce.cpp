@@ -1,9 +1,7 @@
 #include "layers/reduce.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "engine/ops.h"
+#include "engine/ops_onnx.h"
 
 namespace xdnn {
 
@@ -45,50 +43,18 @@ Shape Reduce::kept_shape(const Shape& x) const {
 
 namespace {
 
-// For each element of x (shape xs), the flat index of its group in the kept shape.
-std::vector<int64_t> group_of(const Shape& xs, const Shape& kept) {
-  const int64_t n = shape_numel(xs);
-  std::vector<int64_t> g(n);
-  const int nd = static_cast<int>(xs.size());
-  std::vector<int64_t> coord(nd, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off = 0;
-    for (int d = 0; d < nd; ++d) off = off * kept[d] + (kept[d] == 1 ? 0 : coord[d]);
-    g[i] = off;
-    for (int d = nd - 1; d >= 0; --d) {
-      if (++coord[d] < xs[d]) break;
-      coord[d] = 0;
-    }
+ops::ReduceOp reduce_op(Reduce::Op op) {
+  switch (op) {
+    case Reduce::Op::Sum:
+      return ops::ReduceOp::Sum;
+    case Reduce::Op::Max:
+      return ops::ReduceOp::Max;
+    case Reduce::Op::Min:
+      return ops::ReduceOp::Min;
+    case Reduce::Op::Prod:
+      break;
   }
-  return g;
-}
-
-// y (kept shape) and, for Max / Min, the flat index in x of each group's first extreme element.
-template <class T>
-void reduce_typed(Reduce::Op op, const T* x, const std::vector<int64_t>& group, T* y, int64_t* arg, int64_t ny) {
-  std::vector<bool> seen(ny, false);
-  for (size_t i = 0; i < group.size(); ++i) {
-    const int64_t k = group[i];
-    const T v = x[i];
-    if (!seen[k]) {
-      seen[k] = true, y[k] = v, arg[k] = static_cast<int64_t>(i);
-      continue;
-    }
-    switch (op) {
-      case Reduce::Op::Sum:
-        y[k] += v;
-        break;
-      case Reduce::Op::Prod:
-        y[k] *= v;
-        break;
-      case Reduce::Op::Max:  // NaN wins, as in max pooling's comparison order
-        if (v > y[k] || (v != v && y[k] == y[k])) y[k] = v, arg[k] = static_cast<int64_t>(i);
-        break;
-      case Reduce::Op::Min:
-        if (v < y[k] || (v != v && y[k] == y[k])) y[k] = v, arg[k] = static_cast<int64_t>(i);
-        break;
-    }
-  }
+  return ops::ReduceOp::Prod;
 }
 
 }  // namespace
@@ -99,17 +65,11 @@ Tensors Reduce::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   if (!t.defined()) throw Error(std::string(kind()) + ": input is undefined");
   const Shape kept = kept_shape(t.shape());
   if (t.numel() == 0) throw Error(std::string(kind()) + ": empty input " + t.describe());
-  const std::vector<int64_t> group = group_of(t.shape(), kept);
-  Tensor y(kept, t.dtype()), arg(kept, DType::I64);
-  if (t.dtype() == DType::F32)
-    reduce_typed<float>(op_, t.data<float>(), group, y.data<float>(), arg.data<int64_t>(), y.numel());
-  else if (t.dtype() == DType::F64)
-    reduce_typed<double>(op_, t.data<double>(), group, y.data<double>(), arg.data<int64_t>(), y.numel());
-  else
-    reduce_typed<int64_t>(op_, t.data<int64_t>(), group, y.data<int64_t>(), arg.data<int64_t>(), y.numel());
+  const std::vector<Tensor> y_arg = ops::reduce_axes(reduce_op(op_), t, kept);  // engine/ops_onnx.h
+  const Tensor& y = y_arg[0];
   saved.put("x", t);
   saved.put("y", y);
-  saved.put("arg", arg);
+  saved.put("arg", y_arg[1]);
   if (keepdims_ || first_axis_ >= 0) return {y};
   Shape out;
   const int64_t n = t.ndim();
@@ -126,34 +86,8 @@ Tensors Reduce::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   const Shape kept = kept_shape(x.shape());
   const Tensor g = grad_y[0].reshape(kept);
   if (op_ == Op::Sum) return {ops::add(Tensor(x.shape(), x.dtype(), x.device()), g)};  // broadcast to x's shape
-  Tensor gx(x.shape(), x.dtype());
-  if (op_ == Op::Max || op_ == Op::Min) {  // to the first extreme of each group
-    const Tensor& arg = saved.tensor("arg");
-    for (int64_t k = 0, k_end = g.numel(); k < k_end; ++k) gx.set_item(arg.data<int64_t>()[k], g.item(k));
-    return {gx};
-  }
-  // Prod: Π_{j≠i} x_j per group, from the number of zeros in it (no division by zero).
-  const std::vector<int64_t> group = group_of(x.shape(), kept);
-  std::vector<int64_t> zeros(g.numel(), 0);
-  std::vector<double> nonzero_prod(g.numel(), 1.0);
-  for (size_t i = 0; i < group.size(); ++i) {
-    const double v = x.item(static_cast<int64_t>(i));
-    if (v == 0)
-      ++zeros[group[i]];
-    else
-      nonzero_prod[group[i]] *= v;
-  }
-  for (size_t i = 0; i < group.size(); ++i) {
-    const int64_t k = group[i];
-    const double v = x.item(static_cast<int64_t>(i));
-    double others = 0;
-    if (zeros[k] == 0)
-      others = nonzero_prod[k] / v;
-    else if (zeros[k] == 1 && v == 0)
-      others = nonzero_prod[k];
-    gx.set_item(static_cast<int64_t>(i), g.item(k) * others);
-  }
-  return {gx};
+  // Max / Min: g to the first extreme of each group; Prod: g · Π_{j≠i} x_j (exact with zeros).
+  return {ops::reduce_axes_backward(reduce_op(op_), x, g, saved.tensor("arg"), kept)};
 }
 
 std::vector<std::string> Reduce::relevance_rules() const {

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 
 namespace xdnn {
 
@@ -17,7 +19,7 @@ Resize::Resize(ResizeOptions o) : o_(std::move(o)) {
     throw Error("Resize: unsupported nearest_mode '" + o_.nearest_mode + "'");
 }
 
-std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const Tensors& x) const {
+ops::ResizeTaps Resize::taps(const Shape& xs, const Tensors& x) const {
   const int64_t n = static_cast<int64_t>(xs.size());
   std::vector<int64_t> axes = o_.axes;
   if (axes.empty())
@@ -27,7 +29,7 @@ std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const Tensors& x) co
     const Tensor& s = x.at(1);
     if (!s.defined() || s.dtype() != DType::I64 || s.ndim() != 1)
       throw Error("Resize: sizes must be a 1-D int64 tensor, got " + (s.defined() ? s.describe() : "nothing"));
-    sizes.assign(s.data<int64_t>(), s.data<int64_t>() + s.numel());
+    sizes = ops::index_vector(s);  // shape data: the output's shape depends on it
   }
   const size_t given = sizes.empty() ? o_.scales.size() : sizes.size();
   if (given != axes.size())
@@ -55,11 +57,11 @@ std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const Tensors& x) co
   double total = 1;
   for (int64_t d : out) total *= static_cast<double>(d);
   if (total > static_cast<double>(int64_t{1} << 40)) throw Error("Resize: output is too large");
-  std::vector<AxisTaps> t(n);
+  ops::ResizeTaps t(n);
   for (int64_t a = 0; a < n; ++a) {
     const int64_t d = xs[a], o = out[a];
     const double s = scale[a];
-    AxisTaps& at = t[a];
+    ops::ResizeAxisTaps& at = t[a];
     at.i0.resize(o), at.i1.resize(o), at.w0.resize(o), at.w1.resize(o);
     for (int64_t j = 0; j < o; ++j) {
       const double xj = static_cast<double>(j);
@@ -102,66 +104,11 @@ std::vector<Resize::AxisTaps> Resize::taps(const Shape& xs, const Tensors& x) co
   return t;
 }
 
-namespace {
-
-// Calls f(flat output index, flat input index, weight) for every non-zero tap of every output element, in
-// output order, then in tap order (2^rank combinations of the two taps per axis, most of weight 0).
-template <class Taps, class F>
-void for_each_tap(const Shape& xs, const std::vector<Taps>& t, F&& f) {
-  const int n = static_cast<int>(xs.size());
-  Shape ys(n);
-  int64_t total = 1;
-  for (int a = 0; a < n; ++a) ys[a] = static_cast<int64_t>(t[a].i0.size()), total *= ys[a];
-  std::vector<int64_t> xstride(n, 1);
-  for (int a = n - 2; a >= 0; --a) xstride[a] = xstride[a + 1] * xs[a + 1];
-  std::vector<int64_t> coord(n, 0);
-  for (int64_t k = 0; k < total; ++k) {
-    for (int combo = 0; combo < (1 << n); ++combo) {
-      double w = 1;
-      int64_t off = 0;
-      for (int a = 0; a < n && w != 0; ++a) {
-        const bool hi = (combo >> a) & 1;
-        w *= hi ? t[a].w1[coord[a]] : t[a].w0[coord[a]];
-        off += (hi ? t[a].i1[coord[a]] : t[a].i0[coord[a]]) * xstride[a];
-      }
-      if (w != 0) f(k, off, w);
-    }
-    for (int a = n - 1; a >= 0; --a) {
-      if (++coord[a] < ys[a]) break;
-      coord[a] = 0;
-    }
-  }
-}
-
-Shape out_shape(const auto& t) {
-  Shape ys;
-  for (const auto& at : t) ys.push_back(static_cast<int64_t>(at.i0.size()));
-  return ys;
-}
-
-}  // namespace
-
-Tensor Resize::apply(const Tensor& x, const std::vector<AxisTaps>& t) const {
-  std::vector<double> acc(static_cast<size_t>(shape_numel(out_shape(t))), 0.0);
-  for_each_tap(x.shape(), t, [&](int64_t k, int64_t off, double w) { acc[k] += w * x.item(off); });
-  Tensor y(out_shape(t), x.dtype());
-  for (size_t k = 0; k < acc.size(); ++k) y.set_item(static_cast<int64_t>(k), acc[k]);
-  return y;
-}
-
-Tensor Resize::apply_transposed(const Tensor& g, const std::vector<AxisTaps>& t, const Shape& x_shape) const {
-  std::vector<double> acc(static_cast<size_t>(shape_numel(x_shape)), 0.0);
-  for_each_tap(x_shape, t, [&](int64_t k, int64_t off, double w) { acc[off] += w * g.item(k); });
-  Tensor gx(x_shape, g.dtype());
-  for (size_t i = 0; i < acc.size(); ++i) gx.set_item(static_cast<int64_t>(i), acc[i]);
-  return gx;
-}
-
 // saved: "inputs" {x [, roi, scales, sizes]} (the taps are recomputed from them)
 Tensors Resize::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
   const Tensor& t = x.at(0);
   ops::expect_float(t, "Resize input");
-  const Tensor y = apply(t, taps(t.shape(), x));
+  const Tensor y = ops::resize(t, taps(t.shape(), x));  // engine/ops_onnx.h
   saved.put_list("inputs", x);
   return {y};
 }
@@ -170,7 +117,7 @@ Tensors Resize::backward(const Tensors& grad_y, const Saved& saved, const Backwa
   const Tensors& in = saved.list("inputs");
   Tensors gx(in.size());
   const Tensor& x = in.at(0);
-  if (grad_y.at(0).defined()) gx[0] = apply_transposed(grad_y[0], taps(x.shape(), in), x.shape());
+  if (grad_y.at(0).defined()) gx[0] = ops::resize_backward(grad_y[0], taps(x.shape(), in), x.shape());
   return gx;
 }
 
@@ -180,8 +127,8 @@ Tensors Resize::relevance(const Tensors& relevance_y, const Saved& saved, const 
   const Tensor& x = in.at(0);
   if (!relevance_y.at(0).defined()) return rx;
   const auto t = taps(x.shape(), in);
-  const Tensor s = ops::div(relevance_y[0], ops::stabilize(apply(x, t), rule.stabilizer));
-  rx[0] = ops::mul(x, apply_transposed(s, t, x.shape()));
+  const Tensor s = ops::div(relevance_y[0], ops::stabilize(ops::resize(x, t), rule.stabilizer));
+  rx[0] = ops::mul(x, ops::resize_backward(s, t, x.shape()));
   return rx;
 }
 

@@ -9,12 +9,14 @@
 // nearest: that coordinate rounded (nearest_mode round_prefer_floor / round_prefer_ceil / floor / ceil),
 // clamped into [0, d − 1]. linear: i = floor(x), weights (1 − (x − i), x − i) on i, i + 1, each index
 // clamped into [0, d − 1] (edge padding, as the ONNX reference does).
-// y is a fixed linear map M x with non-negative weights. Backward: Mᵀ g (scattered in output order, one
-// thread: bit-identical). LRP ("norm", the z-rule of a linear map with positive weights):
-// R_x = x ⊙ Mᵀ(R_y / stab(M x)) (Bach et al. 2015, eq. 56), conserving relevance.
+// y is a fixed linear map M x with non-negative weights (ops::resize). Backward: Mᵀ g (ops::resize_backward, a
+// gather per input element in a fixed order: the same bits on any thread count and device). LRP ("norm", the
+// z-rule of a linear map with positive weights): R_x = x ⊙ Mᵀ(R_y / stab(M x)) (Bach et al. 2015, eq. 56),
+// conserving relevance.
 #pragma once
 #include <string>
 
+#include "engine/ops_onnx.h"
 #include "layers/layer.h"
 
 namespace xdnn {
@@ -40,14 +42,8 @@ class Resize : public Layer {
   std::vector<std::string> relevance_rules() const override { return {"norm"}; }
 
  private:
-  // Per output axis: for each output index, two (input index, weight) taps.
-  struct AxisTaps {
-    std::vector<int64_t> i0, i1;
-    std::vector<double> w0, w1;
-  };
-  std::vector<AxisTaps> taps(const Shape& x_shape, const Tensors& x) const;
-  Tensor apply(const Tensor& x, const std::vector<AxisTaps>& t) const;                                   // M x
-  Tensor apply_transposed(const Tensor& g, const std::vector<AxisTaps>& t, const Shape& x_shape) const;  // Mᵀ g
+  // Per axis of x: for each output index, two (input index, weight) taps (engine/ops_onnx.h).
+  ops::ResizeTaps taps(const Shape& x_shape, const Tensors& x) const;
   ResizeOptions o_;
 };
 

@@ -3,15 +3,12 @@
 // give the CPU's bits; any data<T>() / item / set_item on a strict tensor throws naming the caller. What
 // runs on Strict computes only through ops:: and would run on a GPU.
 //
-// The last cases are the work list of items 2 and 4 (h/devclean): each registered layer's passes on
-// Strict. Entries that do not run there yet are listed in kLayersNotYetStrict with the host access that
-// stops them; the case that runs them is a doctest may_fail, so it prints each failure without failing the
-// suite, and every layer not on the list must already run and equal the CPU (a hard check), so the list
-// can only shrink.
+// The last case runs each registered layer's passes on Strict (issue 17, items 2 and 4): every one of them
+// must run there and equal the CPU bit for bit (the work list that named the layers still reading host
+// memory is empty since engine/ops_onnx.h, and was deleted).
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -315,22 +312,8 @@ TEST_CASE("strict device: fashion-mlp and fashion-cnn forward and backward give 
   }
 }
 
-// ---- the work list of items 2 and 4: each registered layer's passes on Strict -----------------------------
+// ---- each registered layer's passes on Strict (items 2 and 4) ---------------------------------------------
 namespace {
-
-// Layers whose passes do not run on Strict yet, with the host access that stops them (h/devclean's list;
-// delete an entry when its layer runs). Written from the output of the may_fail case below.
-const std::set<std::string> kLayersNotYetStrict = {
-    "Reduce/Sum-keepdims",                // data() on strict tensor (2, 3, 4) on strict at layers/reduce.cpp:107
-    "Reduce/Max-drop-axes",               // data() on strict tensor (2, 3, 4) on strict at layers/reduce.cpp:107
-    "Reduce/Min-all",                     // data() on strict tensor (3, 4) on strict at layers/reduce.cpp:107
-    "Reduce/GlobalMaxPool",               // data() on strict tensor (2, 3, 2, 3) on strict at layers/reduce.cpp:107
-    "Reduce/Prod",                        // data() on strict tensor (2, 3, 4) on strict at layers/reduce.cpp:107
-    "Mod/float-floor",                    // item() on strict tensor (2, 3) on strict at layers/compare.cpp:123
-    "Resize/linear-half-pixel",           // item() on strict tensor (2, 2, 3, 4) on strict at layers/resize.cpp:146
-    "Resize/linear-align-corners-sizes",  // item() on strict tensor (2, 2, 3, 4) on strict at layers/resize.cpp:146
-    "Resize/nearest-asymmetric",          // item() on strict tensor (2, 2, 3, 3) on strict at layers/resize.cpp:146
-};
 
 // A layer example's passes on `device`: forward; backward with accumulated parameter gradients; per-example
 // parameter gradients; the deconvnet and guided-backprop backward; relevance with every rule it has. Results on the
@@ -398,30 +381,10 @@ std::string strict_layer_result(const LayerExampleSpec& spec) {
 
 }  // namespace
 
-TEST_CASE("strict work list: every layer not on the list runs on Strict with the CPU's bits") {
+TEST_CASE("strict device: every registered layer's passes run on Strict with the CPU's bits") {
   REQUIRE(layer_examples().size() >= 3);
-  std::set<std::string> names;
   for (const LayerExampleSpec& spec : layer_examples()) {
-    names.insert(spec.name);
-    if (kLayersNotYetStrict.count(spec.name)) continue;
     INFO(spec.name);
     CHECK(strict_layer_result(spec) == "");
-  }
-  for (const std::string& listed : kLayersNotYetStrict) {
-    INFO("kLayersNotYetStrict names a layer example that does not exist: ", listed);
-    CHECK(names.count(listed) == 1);
-  }
-}
-
-// Expected to fail until items 2 and 4 are done: prints, per listed layer, the host access that stops it.
-TEST_CASE("strict work list: layers that do not run on Strict yet (issue 17, items 2 and 4)" * doctest::may_fail()) {
-  for (const LayerExampleSpec& spec : layer_examples()) {
-    if (!kLayersNotYetStrict.count(spec.name)) continue;
-    const std::string result = strict_layer_result(spec);
-    if (result.empty()) {
-      MESSAGE(spec.name, " now runs on Strict with the CPU's bits: remove it from kLayersNotYetStrict");
-      continue;
-    }
-    FAIL_CHECK(std::string(spec.name + ": " + result));
   }
 }

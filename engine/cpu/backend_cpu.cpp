@@ -22,6 +22,9 @@ const Backend& cpu_backend_table() {
     ops::add_cpu_data_movement(b);
     ops::add_cpu_fill(b);
     ops::add_cpu_optim(b);
+    ops::add_cpu_reduce_axes(b);
+    ops::add_cpu_resize(b);
+    ops::add_cpu_mod_range(b);
     return b;
   }();
   return table;

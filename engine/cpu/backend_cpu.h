@@ -23,4 +23,7 @@ void add_cpu_pointwise(Backend& b);
 void add_cpu_data_movement(Backend& b);
 void add_cpu_fill(Backend& b);
 void add_cpu_optim(Backend& b);
+void add_cpu_reduce_axes(Backend& b);
+void add_cpu_resize(Backend& b);
+void add_cpu_mod_range(Backend& b);
 }  // namespace xdnn::ops
