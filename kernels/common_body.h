@@ -14,6 +14,16 @@ XDNN_HOST_DEVICE inline double klog1p(double x) { return log1p(x); }
 XDNN_HOST_DEVICE inline float kpow(float x, float y) { return powf(x, y); }
 XDNN_HOST_DEVICE inline double kpow(double x, double y) { return pow(x, y); }
 
+// a · b rounded on its own: nvcc may not fuse it with a following addition into an FMA (one rounding where the
+// CPU twin rounds twice), so a body that must give its CPU twin's bits on the device writes its products so.
+XDNN_HOST_DEVICE inline double kmul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 template <class T>
 XDNN_HOST_DEVICE inline T ksigmoid(T x) {
   return T(1) / (T(1) + kexp(-x));

@@ -33,7 +33,7 @@ struct ModBody {
     const double u = static_cast<double>(a[ia]), v = static_cast<double>(b[ib]);
     const double qi = fmod ? ::trunc(u / v) : ::floor(u / v);
     q[i] = static_cast<T>(qi);
-    y[i] = static_cast<T>(fmod ? ::fmod(u, v) : u - v * qi);
+    y[i] = static_cast<T>(fmod ? ::fmod(u, v) : u - kmul_rn(v, qi));
   }
 };
 
@@ -44,7 +44,8 @@ struct ArangeBody {
   const T* delta;
   T* y;
   XDNN_HOST_DEVICE void operator()(int64_t i) const {
-    y[i] = static_cast<T>(static_cast<double>(start[0]) + static_cast<double>(i) * static_cast<double>(delta[0]));
+    y[i] =
+        static_cast<T>(static_cast<double>(start[0]) + kmul_rn(static_cast<double>(i), static_cast<double>(delta[0])));
   }
 };
 template <>

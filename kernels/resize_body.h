@@ -83,10 +83,10 @@ struct ResizeBody {
       int64_t off = 0;
       for (int a = 0; a < m.ndim && w != 0; ++a) {
         const int64_t t = m.base[a] + ((combo >> a) & 1) * m.y_dims[a] + coord[a];
-        w *= doubles[t];
+        w = kmul_rn(w, doubles[t]);
         off += ints[t] * m.x_strides[a];
       }
-      if (w != 0) acc += w * static_cast<double>(x[off]);
+      if (w != 0) acc += kmul_rn(w, static_cast<double>(x[off]));
     }
     y[k] = static_cast<T>(acc);
   }
@@ -115,7 +115,7 @@ struct ResizeBackwardBody {
       int64_t k = 0;
       for (int a = 0; a < m.ndim; ++a)
         w *= doubles[m.weight_base[a] + at[a]], k += ints[m.entry_base[a] + at[a]] * m.y_strides[a];
-      acc += w * static_cast<double>(gy[k]);
+      acc += kmul_rn(w, static_cast<double>(gy[k]));
       int a = m.ndim - 1;
       for (; a >= 0; --a) {
         if (++at[a] < end[a]) break;

@@ -7,10 +7,13 @@
 // Without a GPU (or in a build without the backend) every case is a doctest skip (tests/cuda_skip.h).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops_onnx.h"
 #include "engine/random.h"
 #include "kernels/cuda_ops.h"
 #include "tests/cuda_skip.h"
@@ -284,5 +287,56 @@ TEST_CASE("cuda kernels: LSTM, GRU and Elman cells vs the CPU ops" * doctest::sk
       const auto rbd = ops::rnn_cell_backward(dev(dh), dev(rf), dev(mask), relu);
       for (int i = 0; i < 2; ++i) agree(rbd[i], rb[i], e, "rnn backward");
     }
+  }
+}
+
+TEST_CASE(
+    "cuda kernels: engine/ops_onnx.h (reductions over axes, resize, float mod, arange, first non-finite) give "
+    "the CPU's bits" *
+    doctest::skip(no_gpu())) {
+  Rng rng(907);
+  const auto bits = [](const Tensor& gpu, const Tensor& cpu, const char* what) {
+    INFO(what);
+    REQUIRE(gpu.device() == Device::CUDA);
+    CHECK(bitwise_equal(gpu.to(Device::CPU), cpu));
+  };
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO(dtype_name(dt));
+    const Tensor x = randn({3, 4, 5, 6}, rng, dt);
+    for (const Shape& kept : {Shape{1, 4, 1, 6}, Shape{3, 1, 5, 1}, Shape{1, 1, 1, 1}})
+      for (ops::ReduceOp op : {ops::ReduceOp::Sum, ops::ReduceOp::Max, ops::ReduceOp::Min, ops::ReduceOp::Prod}) {
+        const std::vector<Tensor> c = ops::reduce_axes(op, x, kept), g = ops::reduce_axes(op, dev(x), kept);
+        bits(g[0], c[0], "reduce_axes");
+        bits(g[1], c[1], "reduce_axes arg");
+        const Tensor gy = randn(kept, rng, dt);
+        bits(ops::reduce_axes_backward(op, dev(x), dev(gy), g[1], kept),
+             ops::reduce_axes_backward(op, x, gy, c[1], kept), "reduce_axes_backward");
+      }
+    ops::ResizeTaps taps(4);
+    for (int a = 0; a < 4; ++a)
+      for (int64_t j = 0; j < 2 * x.dim(a) + 1; ++j) {
+        const double c = (static_cast<double>(j) + 0.5) * 0.5 - 0.5, f = std::floor(c);
+        const int64_t i0 = std::max<int64_t>(0, static_cast<int64_t>(f));
+        taps[a].i0.push_back(std::min(i0, x.dim(a) - 1)), taps[a].i1.push_back(std::min(i0 + 1, x.dim(a) - 1));
+        taps[a].w0.push_back(1 - (c - f)), taps[a].w1.push_back(c - f);
+      }
+    const Tensor y = ops::resize(x, taps);
+    bits(ops::resize(dev(x), taps), y, "resize");
+    const Tensor gy = randn(y.shape(), rng, dt);
+    bits(ops::resize_backward(dev(gy), taps, x.shape()), ops::resize_backward(gy, taps, x.shape()), "resize_backward");
+    const Tensor b = randn({5, 1}, rng, dt);
+    for (bool fmod : {false, true}) {
+      const std::vector<Tensor> c = ops::mod(x, b, fmod), g = ops::mod(dev(x), dev(b), fmod);
+      bits(g[0], c[0], "mod");
+      bits(g[1], c[1], "mod quotient");
+    }
+    const Tensor s = randn({1}, rng, dt), d = randn({1}, rng, dt);
+    bits(ops::arange(dev(s), dev(d), 1000), ops::arange(s, d, 1000), "arange");
+    Tensor big({5'000'001}, dt);  // past the grid's 65,536 threads
+    big.fill(2.0);
+    CHECK(ops::first_nonfinite(dev(big)) == -1);
+    big.set_item(4'999'999, NAN);
+    big.set_item(70'000, INFINITY);
+    CHECK(ops::first_nonfinite(dev(big)) == 70'000);
   }
 }
