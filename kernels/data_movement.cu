@@ -9,6 +9,7 @@
 #include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/data_movement_body.h"
+#include "kernels/index_check.h"
 
 namespace xdnn::cuda {
 namespace {
@@ -161,7 +162,11 @@ Tensor gather_axis(const Tensor& data, const Tensor& indices, int64_t axis) {
   if (indices.dtype() != DType::I64) throw Error("gather: indices must be int64, got " + indices.describe());
   if (axis < 0 || axis >= data.ndim()) throw Error("gather: axis out of range for " + data.describe());
   const int64_t A = data.dim(static_cast<int>(axis));
-  checked_indices(indices, A, axis, data);
+  // Checked on the device: only the first bad position (and its index) comes back (kernels/index_check.h).
+  expect_cuda(indices, "gather");
+  if (const int64_t bad = first_outside(indices, -A, A); bad >= 0)
+    throw Error("gather: index " + std::to_string(id_at(indices, bad)) + " is outside [" + std::to_string(-A) + ", " +
+                std::to_string(A) + ") for axis " + std::to_string(axis) + " of " + data.describe());
   int64_t inner = 1;
   for (int d = static_cast<int>(axis) + 1; d < data.ndim(); ++d) inner *= data.dim(d);
   Shape out(data.shape().begin(), data.shape().begin() + axis);

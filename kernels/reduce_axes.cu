@@ -1,10 +1,12 @@
 // Reductions over axes with their arg, their backward pass and the first non-finite element on the GPU (CPU
-// twins: engine/cpu/reduce_axes.cpp; bodies and their order: kernels/reduce_axes_body.h).
+// twins: engine/cpu/reduce_axes.cpp; bodies and their order: kernels/reduce_axes_body.h), and the index range
+// checks of kernels/index_check.h.
 #include <limits>
 #include <string>
 
 #include "engine/dispatch.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/index_check.h"
 #include "kernels/reduce_axes_body.h"
 
 namespace xdnn::cuda {
@@ -16,8 +18,8 @@ void check_rank(const Tensor& x, const char* what) {
 }
 
 // Pass 1: block b writes the smallest index its threads found (n: none) to partials[b].
-template <class T>
-__global__ void first_nonfinite_partials(FirstNonfiniteBody<T> body, int64_t* partials) {
+template <class Body>
+__global__ void first_index_partials(Body body, int64_t* partials) {
   __shared__ int64_t v[kReduceThreads];
   const int tid = static_cast<int>(threadIdx.x);
   v[tid] = body(static_cast<int64_t>(blockIdx.x) * kReduceThreads + tid);
@@ -30,7 +32,7 @@ __global__ void first_nonfinite_partials(FirstNonfiniteBody<T> body, int64_t* pa
 }
 
 // Pass 2: one block takes the minimum of the kReduceBlocks partials with the same tree.
-__global__ void first_nonfinite_final(const int64_t* partials, int64_t n, int64_t* result) {
+__global__ void first_index_final(const int64_t* partials, int64_t n, int64_t* result) {
   __shared__ int64_t v[kReduceThreads];
   const int tid = static_cast<int>(threadIdx.x);
   v[tid] = tid < kReduceBlocks ? partials[tid] : n;
@@ -41,6 +43,24 @@ __global__ void first_nonfinite_final(const int64_t* partials, int64_t n, int64_
   }
   if (tid == 0) *result = v[0];
 }
+
+// The two passes for `body` (its n and threads set); the first index, or −1.
+template <class Body>
+int64_t first_index(const Body& body, const char* what) {
+  if (body.n == 0) return -1;
+  Tensor partials = Tensor::empty({kReduceBlocks}, DType::I64, Device::CUDA);
+  Tensor result = Tensor::empty({1}, DType::I64, Device::CUDA);
+  first_index_partials<Body><<<kReduceBlocks, kReduceThreads, 0, stream()>>>(body, partials.device_data<int64_t>());
+  check_launch(what);
+  first_index_final<<<1, kReduceThreads, 0, stream()>>>(partials.device_data<int64_t>(), body.n,
+                                                        result.device_data<int64_t>());
+  check_launch(what);
+  int64_t out = 0;
+  copy_bytes(&out, Device::CPU, result.device_data<int64_t>(), Device::CUDA, sizeof(int64_t));
+  return out == body.n ? -1 : out;
+}
+
+constexpr int64_t kGridThreads = static_cast<int64_t>(kReduceBlocks) * kReduceThreads;
 
 }  // namespace
 
@@ -82,24 +102,24 @@ Tensor reduce_axes_backward(ops::ReduceOp op, const Tensor& x, const Tensor& gy,
 
 int64_t first_nonfinite(const Tensor& x) {
   expect_cuda(x, "first_nonfinite");
-  if (x.numel() == 0) return -1;
-  Tensor partials = Tensor::empty({kReduceBlocks}, DType::I64, Device::CUDA);
-  Tensor result = Tensor::empty({1}, DType::I64, Device::CUDA);
-  dispatch_float(x.dtype(), [&](auto zero) {
+  return dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    const FirstNonfiniteBody<T> body{x.device_data<T>(), x.numel(),
-                                     static_cast<int64_t>(kReduceBlocks) * kReduceThreads,
-                                     std::numeric_limits<T>::max()};
-    first_nonfinite_partials<T><<<kReduceBlocks, kReduceThreads, 0, stream()>>>(body, partials.device_data<int64_t>());
-    check_launch("first_nonfinite_partials");
-    return 0;
+    return first_index(
+        FirstNonfiniteBody<T>{x.device_data<T>(), x.numel(), kGridThreads, std::numeric_limits<T>::max()},
+        "first_nonfinite");
   });
-  first_nonfinite_final<<<1, kReduceThreads, 0, stream()>>>(partials.device_data<int64_t>(), x.numel(),
-                                                            result.device_data<int64_t>());
-  check_launch("first_nonfinite_final");
-  int64_t out = 0;
-  copy_bytes(&out, Device::CPU, result.device_data<int64_t>(), Device::CUDA, sizeof(int64_t));
-  return out == x.numel() ? -1 : out;
+}
+
+int64_t first_outside(const Tensor& ids, int64_t lo, int64_t hi) {
+  expect_cuda(ids, "index check");
+  if (ids.dtype() != DType::I64) throw Error("index check: expected int64 indices, got " + ids.describe());
+  return first_index(FirstOutsideBody{ids.device_data<int64_t>(), ids.numel(), kGridThreads, lo, hi}, "first_outside");
+}
+
+int64_t id_at(const Tensor& ids, int64_t i) {
+  int64_t v = 0;
+  copy_bytes(&v, Device::CPU, ids.device_data<int64_t>() + i, Device::CUDA, sizeof(int64_t));
+  return v;
 }
 
 }  // namespace xdnn::cuda

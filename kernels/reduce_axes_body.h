@@ -128,8 +128,9 @@ struct ReduceAxesBackwardBody {
   }
 };
 
-// ---- first non-finite element: thread t's smallest i ≡ t (mod threads) with |x[i]| > largest (NaN too),
-// or n; then the pairwise min tree of kernels/reduce_body.h over the fixed grid.
+// ---- first index where a test holds: thread t's smallest i ≡ t (mod threads) for which it holds, or n; then the
+// pairwise min tree of kernels/reduce_body.h over the fixed grid (kernels/index_check.h launches it).
+// The first NaN or ±∞ element: |x[i]| > largest (false for NaN too, hence the negation).
 template <class T>
 struct FirstNonfiniteBody {
   const T* x;
@@ -143,13 +144,26 @@ struct FirstNonfiniteBody {
   }
 };
 
+// The first index (ids, labels) outside [lo, hi): checked on the device, so only that position comes back.
+struct FirstOutsideBody {
+  const int64_t* ids;
+  int64_t n;
+  int64_t threads;
+  int64_t lo, hi;
+  XDNN_HOST_DEVICE int64_t operator()(int64_t t) const {
+    for (int64_t i = t; i < n; i += threads)
+      if (ids[i] < lo || ids[i] >= hi) return i;
+    return n;
+  }
+};
+
 XDNN_HOST_DEVICE inline void min_tree_step(int64_t* v, int tid, int stride) {
   if (tid < stride && v[tid + stride] < v[tid]) v[tid] = v[tid + stride];
 }
 
-// The whole two-pass reduction on the host, in the device's order (tests).
-template <class T>
-int64_t first_nonfinite_on_host(const FirstNonfiniteBody<T>& body) {
+// The whole two-pass reduction on the host, in the device's order (tests): the first index, or −1.
+template <class Body>
+int64_t first_index_on_host(const Body& body) {
   std::vector<int64_t> partials(kReduceBlocks), v(kReduceThreads);
   for (int blk = 0; blk < kReduceBlocks; ++blk) {
     for (int tid = 0; tid < kReduceThreads; ++tid) v[tid] = body(static_cast<int64_t>(blk) * kReduceThreads + tid);

@@ -8,23 +8,20 @@
 #include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/data_movement_body.h"
+#include "kernels/index_check.h"
 
 namespace xdnn::cuda {
 namespace {
 
-// Ids (int64, on the GPU) checked against [0, V) on the host, with the CPU op's message; the host copy.
-Tensor checked_ids(const Tensor& ids, int64_t V, const char* what, bool embedding_message) {
+// Ids (int64, on the GPU) checked against [0, V) on the host, with the CPU op's message; the host copy (the
+// scatter-add builds its inverse index from it).
+Tensor checked_ids(const Tensor& ids, int64_t V, const char* what) {
   expect_cuda(ids, what);
   if (ids.dtype() != DType::I64) throw Error(std::string(what) + ": expected int64 token ids, got " + ids.describe());
   Tensor host = ids.to(Device::CPU);
   const int64_t* pi = host.data<int64_t>();
   for (int64_t i = 0; i < host.numel(); ++i)
-    if (pi[i] < 0 || pi[i] >= V) {
-      if (embedding_message)
-        throw Error("embedding ids: id " + std::to_string(pi[i]) + " at flat position " + std::to_string(i) +
-                    " is outside the valid range [0, " + std::to_string(V - 1) + "]");
-      throw Error("scatter_add_rows: id " + std::to_string(pi[i]) + " out of range");
-    }
+    if (pi[i] < 0 || pi[i] >= V) throw Error(std::string(what) + ": id " + std::to_string(pi[i]) + " out of range");
   return host;
 }
 
@@ -54,7 +51,12 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {
   ops::expect_float(table, "embedding table");
   if (table.ndim() != 2) throw Error("embedding table: expected (V, d), got " + table.describe());
   const int64_t V = table.dim(0), d = table.dim(1);
-  checked_ids(ids, V, "embedding ids", true);
+  // Checked on the device: only the first bad position (and its id) comes back (kernels/index_check.h).
+  expect_cuda(ids, "embedding ids");
+  if (ids.dtype() != DType::I64) throw Error("embedding ids: expected int64 token ids, got " + ids.describe());
+  if (const int64_t bad = first_outside(ids, 0, V); bad >= 0)
+    throw Error("embedding ids: id " + std::to_string(id_at(ids, bad)) + " at flat position " + std::to_string(bad) +
+                " is outside the valid range [0, " + std::to_string(V - 1) + "]");
   Shape out = ids.shape();
   out.push_back(d);
   Tensor y = Tensor::empty(out, table.dtype(), Device::CUDA);
@@ -74,7 +76,7 @@ Tensor scatter_add_rows(const Tensor& g, const Tensor& ids, int64_t num_rows) {
   ops::expect_float(g, "scatter_add_rows");
   const int64_t d = g.dim(-1);
   if (g.numel() != ids.numel() * d) throw Error("scatter_add_rows: " + g.describe() + " vs ids " + ids.describe());
-  const Tensor host = checked_ids(ids, num_rows, "scatter_add_rows", false);
+  const Tensor host = checked_ids(ids, num_rows, "scatter_add_rows");
   return gather_scatter_add(g, host, num_rows, d, {num_rows, d}, "scatter_add_rows");
 }
 

@@ -6,6 +6,7 @@
 #include "engine/dispatch.h"
 #include "engine/shape_util.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/index_check.h"
 #include "kernels/softmax_body.h"
 
 namespace xdnn::cuda {
@@ -45,7 +46,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, int axis, bool l
   return dx;
 }
 
-// The CPU op's checks and messages; the labels are copied to the host to name a bad one.
+// The CPU op's checks and messages; the labels are checked on the device, only a bad one comes back to be named.
 void check_logits_labels(const Tensor& logits, const Tensor& labels) {
   expect_cuda(logits, "cross_entropy logits");
   ops::expect_float(logits, "cross_entropy logits");
@@ -55,12 +56,9 @@ void check_logits_labels(const Tensor& logits, const Tensor& labels) {
                 (labels.defined() ? labels.describe() : std::string("an undefined tensor")));
   expect_cuda(labels, "cross_entropy labels");
   const int64_t C = logits.dim(1);
-  const Tensor host = labels.to(Device::CPU);
-  const int64_t* pl = host.data<int64_t>();
-  for (int64_t n = 0; n < host.numel(); ++n)
-    if (pl[n] < 0 || pl[n] >= C)
-      throw Error("cross_entropy: label " + std::to_string(pl[n]) + " of sample " + std::to_string(n) +
-                  " is outside the valid range [0, " + std::to_string(C - 1) + "]");
+  if (const int64_t n = first_outside(labels, 0, C); n >= 0)
+    throw Error("cross_entropy: label " + std::to_string(id_at(labels, n)) + " of sample " + std::to_string(n) +
+                " is outside the valid range [0, " + std::to_string(C - 1) + "]");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The kernel bodies of engine/ops_onnx.h's CUDA twins (kernels/reduce_axes_body.h, resize_body.h,
-// mod_range_body.h) run on the CPU with run_on_host() (or, for the first non-finite element, the host replay
-// of the device's two-pass grid), with the maps the .cu files build, against the CPU ops: bit for bit.
+// mod_range_body.h) and of the device's index range check (kernels/index_check.h) run on the CPU with run_on_host()
+// (or, for the first non-finite element, the host replay of the device's two-pass grid), with the maps the .cu files
+// build, against the CPU ops: bit for bit.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -81,9 +82,9 @@ TEST_CASE("cuda kernel bodies on the host: first_nonfinite over the device's gri
     x.fill(-3.0);
     const auto on_host = [&](const Tensor& t) {
       if (dt == DType::F32)
-        return cuda::first_nonfinite_on_host(
+        return cuda::first_index_on_host(
             cuda::FirstNonfiniteBody<float>{t.data<float>(), t.numel(), threads, std::numeric_limits<float>::max()});
-      return cuda::first_nonfinite_on_host(
+      return cuda::first_index_on_host(
           cuda::FirstNonfiniteBody<double>{t.data<double>(), t.numel(), threads, std::numeric_limits<double>::max()});
     };
     CHECK(on_host(x) == -1);
@@ -94,6 +95,23 @@ TEST_CASE("cuda kernel bodies on the host: first_nonfinite over the device's gri
       CHECK(on_host(x) == at);
     }
   }
+}
+
+TEST_CASE("cuda kernel bodies on the host: the device's id range check finds the first index outside [lo, hi)") {
+  const int64_t threads = static_cast<int64_t>(cuda::kReduceBlocks) * cuda::kReduceThreads;
+  Tensor ids({threads + 1000}, DType::I64);
+  int64_t* p = ids.data<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) p[i] = i % 7 - 3;  // all inside [-3, 4)
+  const auto first = [&](int64_t lo, int64_t hi) {
+    return cuda::first_index_on_host(cuda::FirstOutsideBody{p, ids.numel(), threads, lo, hi});
+  };
+  CHECK(first(-3, 4) == -1);
+  CHECK(first(-3, 3) == 6);  // the first 3
+  CHECK(first(-2, 4) == 0);  // the first -3
+  p[threads + 999] = 4;      // one thread's second element, and the last one
+  CHECK(first(-3, 4) == threads + 999);
+  p[threads + 5] = -4;
+  CHECK(first(-3, 4) == threads + 5);
 }
 
 TEST_CASE("cuda kernel bodies on the host: resize and its backward pass equal the CPU ops bit for bit") {
