@@ -85,6 +85,15 @@ for run in "tracin --params last-layer" "grad-cos --params last-layer" "grad-dot
     same "$work/i1.npy" "$work/i2.npy" "influence $run, 64 test examples, $np ranks"
   done
 done
+# The same on the strict device (issue 17): the ranks exchange host copies of the device's rows, and the third
+# rank, with no test sub-chunk of its own, builds its empty share on the device.
+for run in "tracin --params all --chunk 16" "grad-cos --params all"; do
+  read -r -a extra <<<"$run"
+  "$xdnn" "${train[@]}" "${tt[@]}" --method "${extra[@]}" --out "$work/i1.npy" >/dev/null || fail "$run, 1 process"
+  mpi -np 3 "$xdnn" "${train[@]}" "${tt[@]}" --method "${extra[@]}" --device strict --out "$work/i2.npy" >/dev/null ||
+    fail "$run --device strict, np 3"
+  same "$work/i1.npy" "$work/i2.npy" "influence $run --device strict, 64 test examples, 3 ranks"
+done
 mpi -np 3 "$xdnn" "${inf[@]}" --method tracin --chunk 7 --out "$work/i3.npy" >/dev/null || fail "influence, np 3"
 "$xdnn" "${inf[@]}" --method tracin --out "$work/i1.npy" >/dev/null || fail "influence, 1 process"
 same "$work/i1.npy" "$work/i3.npy" "influence tracin, 3 ranks"

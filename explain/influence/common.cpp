@@ -123,7 +123,7 @@ TestBlock test_block(const Grads& grads, const Norms& norms, const InfluenceData
          assemble(layout.rank_one[k].second, [&](size_t i) -> const Tensor& { return parts[i].rank_one[k].second; })});
   if (cosine) {
     const DType dtype = layout.dense.defined() ? layout.dense.dtype() : layout.rank_one.at(0).first.dtype();
-    const Tensor like = part_norms.empty() ? Tensor::empty({1}, dtype) : part_norms[0];
+    const Tensor like = part_norms.empty() ? Tensor::empty({1}, dtype, data.test_x.device()) : part_norms[0];
     out.norms = assemble(like, [&](size_t i) -> const Tensor& { return part_norms[i]; });
   }
   return out;
