@@ -141,6 +141,18 @@ for method in "tracin" "tracin --projection 16 --seed 3" "grad-dot" "grad-cos" "
   done
   same "influence $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
 done
+# --top: the strongest proponents and opponents printed from the scores copied back (the same ranking).
+for device in cpu strict; do
+  # shellcheck disable=SC2086 # the data are split on purpose
+  timeout 120 "$xdnn" influence --method tracin $data --top 2 --device "$device" --out "$tmp/top-$device.npy" \
+    >"$tmp/top-$device.txt" 2>"$tmp/err" || { echo "FAIL: influence --top --device $device: $(tail -n 3 "$tmp/err")"; status=1; }
+done
+if cmp -s <(tail -n +2 "$tmp/top-cpu.txt") <(tail -n +2 "$tmp/top-strict.txt") && [ -s "$tmp/top-cpu.txt" ]; then
+  echo "ok: influence --top 2: the same ranking on cpu and strict"
+else
+  echo "FAIL: influence --top 2: the rankings differ"
+  status=1
+fi
 for method in "tracin --params last-layer" "self-influence --params last-layer"; do
   i=$((i + 1))
   # shellcheck disable=SC2086 # the method's options and the data are split on purpose
