@@ -5,8 +5,8 @@
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
 # (PGD) of fashion-mlp, FGSM / PGD / CW-L2 attacks, every `xdnn evaluate` metric, SVCCA (two models and
-# --checkpoints), `xdnn eval`, probes and exemplars on fashion-cnn, and every influence method and solver over the
-# golden CNN's checkpoints. Any host read of strict memory
+# --checkpoints), `xdnn eval`, probes, visualize and exemplars on fashion-cnn, and every influence method and solver
+# over the golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
 set -u
@@ -159,14 +159,18 @@ for method in "tracin --params last-layer" "self-influence --params last-layer";
   run "influence $method --device strict" influence --method $method $data --device strict --out "$tmp/a$i.npy"
 done
 
-# Global views: linear probes of every layer and the exemplar views (top activations, class exemplars).
+# Global views: linear probes of every layer, activation maximisation, the exemplar views (top activations, class
+# exemplars).
 for device in cpu strict; do
   run "probe --device $device" probe --model "$weights" --input "$input" --labels "$labels" --device "$device" \
     --out "$tmp/probe-$device.csv"
+  run "visualize --device $device" visualize --model "$weights" --layer relu2 --units 0,3 --steps 8 --input "$input" \
+    --device "$device" --out "$tmp/visualize-$device"
   run "exemplars --device $device" exemplars --model "$weights" --input "$input" --labels "$labels" --layer relu2 \
     --top 2 --device "$device" --out "$tmp/exemplars-$device"
 done
 same "probe" "$tmp/probe-cpu.csv" "$tmp/probe-strict.csv"
+same "visualize" "$tmp/visualize-cpu/images.npy" "$tmp/visualize-strict/images.npy"
 for f in filters.png top-activations.json top-activations.png class-exemplars.json class-exemplars.png; do
   same "exemplars $f" "$tmp/exemplars-cpu/$f" "$tmp/exemplars-strict/$f"
 done

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "explain/cli/commands.h"
@@ -30,7 +31,7 @@ namespace xdnn::cli {
 namespace {
 
 struct VisualizeArgs {
-  std::string model, layer, objective = "channel", units = "all", box = "0,1", generator, input, out;
+  std::string model, layer, objective = "channel", units = "all", box = "0,1", generator, input, out, device = "cpu";
   int64_t fashion_test = 0, scale = 4;
   explain::VisualizeSettings s;
   bool train_generator = false;
@@ -76,6 +77,8 @@ void run_visualize(const VisualizeArgs& a) {
   parse_box(a.box, s);
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
+  const Device device = select_device(a.device, "--device");
+  model.to(device);  // the forward and backward passes there; the image, penalties and Adam on the host
   Tensor data;
   if (!a.input.empty()) data = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
   if (a.fashion_test > 0) data = load_fashion_mnist("test", "", a.fashion_test).images;
@@ -95,12 +98,14 @@ void run_visualize(const VisualizeArgs& a) {
   explain::VisualizeTarget target;
   target.layer = a.layer;
   target.channel = a.objective == "channel";
+  target.device = device;
   target.units = explain::parse_units(model, input_shape, target, a.units);
   explain::resolve_target(model, input_shape, target);  // unknown layer or unit: before any other work
   std::unique_ptr<Model> generator;
   if (!a.generator.empty()) {
     Shape drawn;
     generator = std::make_unique<Model>(explain::load_vae_decoder(a.generator, &drawn));
+    generator->to(device);
     if (drawn != input_shape)
       throw Error("--generator " + a.generator + ": draws images of shape " + shape_str(drawn) + ", the model takes " +
                   shape_str(input_shape));
@@ -189,7 +194,13 @@ void add_visualize_command(CLI::App& app) {
   cmd->add_option("--limit", a->limit, "VAE: train on the first N training images (default all)")
       ->check(between(1, 60000));
   add_common_options(cmd, a->common);
+  cmd->add_option("--device", a->device,
+                  "cpu (default) or strict (the test device; not with --train-generator); cuda is not supported by "
+                  "visualize yet");
   cmd->callback([a] {
+    // Before loading anything; the VAE's training (--train-generator) still reads host memory.
+    if (a->device != "strict" || a->train_generator)
+      require_cpu_command(a->device, a->train_generator ? "xdnn visualize --train-generator" : "xdnn visualize");
     a->vae.seed = a->s.seed;
     if (a->train_generator)
       run_train_generator(*a);

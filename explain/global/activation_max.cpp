@@ -86,11 +86,11 @@ std::string unit_label(const Model& model, const VisualizeTarget& t, int vid, in
 Tensor generator_backward(const Model& gen, const Tape& tape, const Tensor& gx) {
   const int out = gen.outputs()[0];
   const Tensor& y = tape.values.at(out);
-  const Tensor seed = gx.reshape(y.shape()).to(y.dtype());
+  const Tensor seed = gx.reshape(y.shape()).to(y.dtype()).to(y.device());
   std::vector<Tensor> grads = gen.backward(tape, {{out, seed}});
   const Tensor& gz = grads.at(gen.inputs()[0]);
   check(gz.defined(), "visualize: the generator's output does not depend on its latent");
-  return gz.to(DType::F64).clone();
+  return gz.to(Device::CPU).to(DType::F64).clone();
 }
 
 }  // namespace
@@ -101,7 +101,7 @@ int resolve_target(const Model& model, const Shape& input_shape, const Visualize
   const int vid = target_value(model, target);
   Shape shape = {1};
   shape.insert(shape.end(), input_shape.begin(), input_shape.end());
-  const Tape tape = model.forward({Tensor::zeros(shape, model.dtype())});
+  const Tape tape = model.forward({Tensor::zeros(shape, model.dtype()).to(target.device)});
   const TargetGeometry g = geometry(tape.values.at(vid), 1, model.value_name(vid));
   const int64_t limit = target.channel ? g.channels : g.per;
   for (int64_t u : target.units)
@@ -120,7 +120,8 @@ std::vector<int64_t> parse_units(const Model& model, const Shape& input_shape, c
     Shape shape = {1};
     shape.insert(shape.end(), input_shape.begin(), input_shape.end());
     const TargetGeometry g =
-        geometry(model.forward({Tensor::zeros(shape, model.dtype())}).values.at(vid), 1, model.value_name(vid));
+        geometry(model.forward({Tensor::zeros(shape, model.dtype()).to(target.device)}).values.at(vid), 1,
+                 model.value_name(vid));
     const int64_t count = target.channel ? g.channels : g.per;
     check(count <= kMaxUnits,
           "--units all: tensor '" + model.value_name(vid) + "' has " + std::to_string(count) + " units, more than " +
@@ -148,10 +149,10 @@ std::vector<double> visualize_objective(const Model& model, const VisualizeTarge
   const int vid = target_value(model, target);
   Tensor shifted(x.shape(), DType::F64);
   roll(x.data<double>(), shifted.data<double>(), U, g, shifts, +1);
-  const Tape tape = model.forward({shifted.to(model.dtype())});
+  const Tape tape = model.forward({shifted.to(model.dtype()).to(target.device)});
   const Tensor& a = tape.values.at(vid);
   const TargetGeometry tg = geometry(a, U, model.value_name(vid));
-  const Tensor a64 = a.to(DType::F64);
+  const Tensor a64 = a.to(Device::CPU).to(DType::F64);
   Tensor seed = Tensor::zeros(a.shape(), DType::F64);
   std::vector<double> J(U), act(U);
   for (int64_t n = 0; n < U; ++n) {
@@ -174,10 +175,10 @@ std::vector<double> visualize_objective(const Model& model, const VisualizeTarge
   const double* px = x.data<double>();
   double* pg = nullptr;
   if (grad) {
-    std::vector<Tensor> grads = model.backward(tape, {{vid, seed.to(a.dtype())}});
+    std::vector<Tensor> grads = model.backward(tape, {{vid, seed.to(a.dtype()).to(target.device)}});
     const Tensor& gx = grads.at(model.inputs()[0]);
     *grad = Tensor::zeros(x.shape(), DType::F64);
-    if (gx.defined()) roll(gx.to(DType::F64).data<double>(), grad->data<double>(), U, g, shifts, -1);
+    if (gx.defined()) roll(gx.to(Device::CPU).to(DType::F64).data<double>(), grad->data<double>(), U, g, shifts, -1);
     pg = grad->data<double>();
   }
   // The penalties and their gradients, per row on the unshifted image.
@@ -219,8 +220,8 @@ Tensor unit_activations(const Model& model, const Tensor& x, const VisualizeTarg
   Tensor out({N, U}, DType::F64);
   for (int64_t begin = 0; begin < N; begin += batch) {
     const int64_t end = std::min(N, begin + batch);
-    const Tape tape = model.forward({x.slice_batch(begin, end).to(model.dtype())});
-    const Tensor a = tape.values.at(vid).to(DType::F64);
+    const Tape tape = model.forward({x.slice_batch(begin, end).to(model.dtype()).to(target.device)});
+    const Tensor a = tape.values.at(vid).to(Device::CPU).to(DType::F64);
     const TargetGeometry tg = geometry(a, end - begin, model.value_name(vid));
     for (int64_t n = 0; n < end - begin; ++n)
       for (int64_t k = 0; k < U; ++k) {
@@ -281,11 +282,11 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
 
   auto image_of = [&](const Tensor& th, Tape* tape) {
     if (!generator) return th.reshape(shape);
-    Tape t = generator->forward({th.to(generator->dtype())});
+    Tape t = generator->forward({th.to(generator->dtype()).to(target.device)});
     const Tensor y = t.values.at(generator->outputs()[0]);
     check(y.numel() == U * per, "visualize: the generator draws " + y.describe() + ", the model takes (" +
                                     std::to_string(U) + ", " + std::to_string(per) + " values)");
-    Tensor x = y.to(DType::F64).clone().reshape(shape);
+    Tensor x = y.to(Device::CPU).to(DType::F64).clone().reshape(shape);
     if (tape) *tape = std::move(t);
     return x;
   };

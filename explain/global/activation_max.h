@@ -37,6 +37,9 @@ struct VisualizeTarget {
   std::string layer;           // tensor name; empty: the model's first output
   bool channel = true;         // channel mean (true) or one element (false)
   std::vector<int64_t> units;  // channel indices, or flat indices into one sample's activation
+  // Where the model lives: its inputs are copied there, its activations and gradients come back to the host,
+  // where the ascent's image (or latent), penalties and Adam state are kept.
+  Device device = Device::CPU;
 };
 
 struct VisualizeSettings {
