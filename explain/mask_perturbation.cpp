@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "engine/ops.h"
-#include "engine/ops_fill.h"
 #include "explain/baseline.h"
 #include "explain/perturbation.h"
 #include "explain/point.h"
@@ -71,8 +70,9 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const Options& o = req.options;
   const Model& model = *req.model;
   const Tensor x = model_input(req);
-  // The perturbed image p is made on a host copy of x (the blur and the noise draws are host loops) and
-  // copied to x's device once.
+  // The mask, its Adam state and the blend Φ are computed on the host (the mask is small; to do: the blend
+  // and its gradient as ops): Φ goes to x's device for each forward pass and ∂s/∂Φ comes back, one explicit
+  // transfer each way per step.
   const Tensor xh = x.to(Device::CPU);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HW = H * W;
   const ScoreKind score = parse_score(o.get("score", "prob"));
@@ -117,38 +117,44 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const Tensor diff = ops::sub(x64, p);  // ∂Φ/∂M per channel
 
   const int64_t h = (H + scale - 1) / scale, w = (W + scale - 1) / scale, hw = h * w;
-  // Image-sized work runs where x lives: p, x − p, the resize matrices and M stay on the device, the mask m
-  // (N, h, w) and its Adam state on the host (small; the area term sorts it): m goes up and ∂/∂m comes down,
-  // N·h·w values each way per step.
-  const Device device = x.device();
-  const Tensor p_dev = p.to(device), diff_dev = diff.to(device);
-  const Tensor Ry = resize_matrix(H, h, DType::F64).to(device), Rx = resize_matrix(W, w, DType::F64).to(device);
+  const Tensor Ry = resize_matrix(H, h, DType::F64), Rx = resize_matrix(W, w, DType::F64);  // (H, h), (W, w)
   std::vector<double> m(N * hw, game == MaskGame::Deletion ? 1.0 : 0.5), adam_m(N * hw, 0.0), adam_v(N * hw, 0.0);
   const int64_t ones = static_cast<int64_t>(std::ceil(area * static_cast<double>(hw)));
   const int64_t pairs = h * (w - 1) + (h - 1) * w;
-  Tensor M({N, 1, H, W}, DType::F64, device);
-  auto upsample = [&]() {  // M_n = R_y m_n R_xᵀ
-    const Tensor m_dev = Tensor::from_vector({N, h, w}, m).to(device);
+  Tensor M({N, 1, H, W}, DType::F64);
+  auto upsample = [&]() {
     for (int64_t n = 0; n < N; ++n) {
-      const Tensor mn = m_dev.slice_batch(n, n + 1).reshape({h, w});
+      const Tensor mn = Tensor::from_vector({h, w}, std::vector<double>(m.begin() + n * hw, m.begin() + (n + 1) * hw));
       M.slice_batch(n, n + 1).copy_from(ops::matmul(ops::matmul(Ry, mn), Rx, false, true).reshape({1, 1, H, W}));
     }
   };
   std::vector<double> g(N * hw);
   for (int64_t step = 1; step <= steps; ++step) {
     upsample();
-    // Φ = p + M ⊙ (x − p), M broadcast over the channels.
-    const Tensor phi = ops::add(p_dev, ops::mul(M, diff_dev));
-    const Tape tape = model.forward({phi.to(x.dtype())});
-    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(DType::F64);
-    // ∂(±s)/∂M = Σ_c (±∂s/∂Φ) ⊙ (x − p) (channels summed in order), then back through the upsampling:
-    // R_yᵀ G R_x, (h, w) per sample.
+    // Φ = p + M ⊙ (x − p), all channels.
+    Tensor phi({N, C, H, W}, DType::F64);
+    double* pphi = phi.data<double>();
+    const double* pp = p.data<double>();
+    const double* pd = diff.data<double>();
+    const double* pM = M.data<double>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < HW; ++i) {
+          const int64_t e = (n * C + c) * HW + i;
+          pphi[e] = pp[e] + pM[n * HW + i] * pd[e];
+        }
+    const Tape tape = model.forward({phi.to(x.dtype()).to(x.device())});
+    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(Device::CPU).to(DType::F64);
+    // ∂(±s)/∂M = ± Σ_c ∂s/∂Φ ⊙ (x − p), then back through the upsampling: R_yᵀ G R_x.
     const double sign = game == MaskGame::Deletion ? 1.0 : -1.0;
-    const Tensor G = ops::sum_to_shape(ops::mul(ops::scale(gx, sign), diff_dev), {N, 1, H, W});
+    const double* pg = gx.data<double>();
     for (int64_t n = 0; n < N; ++n) {
-      const Tensor gM = G.slice_batch(n, n + 1).reshape({H, W});
-      const std::vector<double> gm = ops::value_vector(ops::matmul(ops::matmul(Ry, gM, true, false), Rx));
-      std::copy(gm.begin(), gm.end(), g.begin() + n * hw);
+      Tensor gM({H, W}, DType::F64);
+      double* pgm = gM.data<double>();
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < HW; ++i) pgm[i] += sign * pg[(n * C + c) * HW + i] * pd[(n * C + c) * HW + i];
+      const Tensor gm = ops::matmul(ops::matmul(Ry, gM, true, false), Rx);  // (h, w)
+      for (int64_t i = 0; i < hw; ++i) g[n * hw + i] = gm.item(i);
     }
     for (int64_t n = 0; n < N; ++n) {
       double* gn = g.data() + n * hw;
@@ -193,7 +199,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
     }
   }
   upsample();
-  Tensor out = game == MaskGame::Deletion ? ops::sub(ops::full(M.shape(), 1.0, DType::F64, device), M) : M;
+  Tensor out = game == MaskGame::Deletion ? ops::sub(Tensor::full(M.shape(), 1.0, DType::F64), M) : M;
   Attribution a{out.to(model.dtype()), method, o.values, parse_seed(o)};
   a.parameters["mask"] = std::to_string(h) + "x" + std::to_string(w);
   return a;

@@ -42,11 +42,13 @@ check attack attack --device cuda --method cw-l2 --model fashion-mlp --input "$t
 check svcca svcca --device cuda --checkpoints "$tmp/a.safetensors,$tmp/b.safetensors" --input "$tmp/x.npy" \
   --out "$tmp/s.npy"
 check eval eval --device cuda --model fashion-mlp --limit 8
-# The commands that do not run on a device yet refuse it up front too (the same line without a GPU).
-check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
 check probe probe --device cuda --model fashion-mlp --input "$tmp/x.npy" --labels "$tmp/y.npy" --out "$tmp/p.csv"
 check tcav tcav --device cuda --model fashion-mlp --layer fc1 --class 0 --input "$tmp/x.npy" --concept "$tmp/c.npy" \
   --random "$tmp/r.npy" --out "$tmp/t.json"
 check exemplars exemplars --device cuda --model fashion-mlp --input "$tmp/x.npy" --out "$tmp/ex"
+check visualize visualize --device cuda --model fashion-mlp --layer fc1 --units 0 --out "$tmp/v"
+# The commands that do not run on a device yet refuse it up front too (the same line without a GPU).
+check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
+check "visualize --train-generator" visualize --device cuda --train-generator --out "$tmp/g.safetensors"
 check project project --device cuda --model fashion-mlp --input "$tmp/x.npy" --layer fc1 --out "$tmp/e.npy"
 exit $status

@@ -141,9 +141,9 @@ void add_probe_command(CLI::App& app) {
   cmd->add_option("--png", args->png, "plot of the accuracies over the layers");
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device,
-                  "cpu (default) or strict (the test device); cuda is not supported by probe yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail)");
   cmd->callback([args] {
-    if (args->device != "strict") require_cpu_command(args->device, "xdnn probe");  // before loading anything
+    select_device(args->device, "--device");  // before loading anything
     run_probe(*args);
   });
 }

@@ -142,9 +142,9 @@ void add_tcav_command(CLI::App& app) {
   add_input_options(cmd, args->input_options);
   add_common_options(cmd, args->common);
   cmd->add_option("--device", args->device,
-                  "cpu (default) or strict (the test device); cuda is not supported by tcav yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail)");
   cmd->callback([args] {
-    if (args->device != "strict") require_cpu_command(args->device, "xdnn tcav");  // before loading anything
+    select_device(args->device, "--device");  // before loading anything
     run_tcav(*args);
   });
 }

@@ -195,12 +195,14 @@ void add_visualize_command(CLI::App& app) {
       ->check(between(1, 60000));
   add_common_options(cmd, a->common);
   cmd->add_option("--device", a->device,
-                  "cpu (default) or strict (the test device; not with --train-generator); cuda is not supported by "
-                  "visualize yet");
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail); not with "
+                  "--train-generator");
   cmd->callback([a] {
     // Before loading anything; the VAE's training (--train-generator) still reads host memory.
-    if (a->device != "strict" || a->train_generator)
-      require_cpu_command(a->device, a->train_generator ? "xdnn visualize --train-generator" : "xdnn visualize");
+    if (a->train_generator)
+      require_cpu_command(a->device, "xdnn visualize --train-generator");
+    else
+      select_device(a->device, "--device");
     a->vae.seed = a->s.seed;
     if (a->train_generator)
       run_train_generator(*a);
