@@ -16,6 +16,7 @@
 #include "models/zoo.h"
 #include "tests/cuda_skip.h"
 #include "tests/gradcheck.h"
+#include "tests/random_tensors.h"
 
 using namespace xdnn;
 using testing::no_gpu;
@@ -23,11 +24,7 @@ using testing::rel_l2;
 
 namespace {
 
-Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F32) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_item(i, rng.normal());
-  return t;
-}
+Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F32) { return random_normal(s, rng, dt); }
 
 Tensor dev(const Tensor& t) { return t.defined() ? t.to(Device::CUDA) : t; }
 Tensor host(const Tensor& t) { return t.defined() ? t.to(Device::CPU) : t; }

@@ -22,6 +22,7 @@
 #include "kernels/pooling_body.h"
 #include "kernels/rnn_cells_body.h"
 #include "tests/gradcheck.h"
+#include "tests/random_tensors.h"
 
 using namespace xdnn;
 using cuda::run_on_host;
@@ -29,11 +30,7 @@ using testing::rel_l2;
 
 namespace {
 
-Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F64) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_item(i, rng.normal());
-  return t;
-}
+Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F64) { return random_normal(s, rng, dt); }
 
 template <class T>
 T* ptr(Tensor& t) {

@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/data_movement_body.h"
+#include "tests/random_tensors.h"
 
 using namespace xdnn;
 using cuda::run_on_host;
@@ -17,10 +18,7 @@ using cuda::run_on_host;
 namespace {
 
 Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F64) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.set_item(i, dt == DType::I64 ? static_cast<double>(rng.below(100)) : rng.normal());
-  return t;
+  return dt == DType::I64 ? random_integers(s, rng, dt, 0, 100) : random_normal(s, rng, dt);
 }
 
 template <class E>

@@ -14,6 +14,7 @@
 #include "kernels/mod_range_body.h"
 #include "kernels/reduce_axes_body.h"
 #include "kernels/resize_body.h"
+#include "tests/random_tensors.h"
 
 using namespace xdnn;
 using cuda::run_on_host;
@@ -22,10 +23,7 @@ using ops::ReduceOp;
 namespace {
 
 Tensor randn(const Shape& s, Rng& rng, DType dt) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.set_item(i, dt == DType::I64 ? static_cast<double>(rng.below(7)) - 3 : rng.normal());
-  return t;
+  return dt == DType::I64 ? random_integers(s, rng, dt, -3, 7) : random_normal(s, rng, dt);
 }
 
 template <class T>

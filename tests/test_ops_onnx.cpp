@@ -12,6 +12,7 @@
 #include "engine/ops_onnx.h"
 #include "engine/random.h"
 #include "tests/gradcheck.h"
+#include "tests/random_tensors.h"
 #include "tests/thread_count.h"
 
 using namespace xdnn;
@@ -20,10 +21,7 @@ using ops::ReduceOp;
 namespace {
 
 Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F64) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.set_item(i, dt == DType::I64 ? static_cast<double>(rng.below(7)) - 3 : rng.normal());
-  return t;
+  return dt == DType::I64 ? random_integers(s, rng, dt, -3, 7) : random_normal(s, rng, dt);
 }
 Tensor strict(const Tensor& t) { return t.to(Device::Strict); }
 Tensor host(const Tensor& t) { return t.to(Device::CPU); }

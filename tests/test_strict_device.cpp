@@ -19,16 +19,13 @@
 #include "layers/registry.h"
 #include "models/model.h"
 #include "models/zoo.h"
+#include "tests/random_tensors.h"
 
 using namespace xdnn;
 
 namespace {
 
-Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F32) {
-  Tensor t(s, dt);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_item(i, rng.normal());
-  return t;
-}
+Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F32) { return random_normal(s, rng, dt); }
 Tensor strict(const Tensor& t) { return t.defined() ? t.to(Device::Strict) : t; }
 Tensor host(const Tensor& t) { return t.defined() ? t.to(Device::CPU) : t; }
 
