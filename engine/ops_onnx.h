@@ -42,6 +42,9 @@ struct ResizeAxisTaps {
 };
 using ResizeTaps = std::vector<ResizeAxisTaps>;  // one per axis of x
 
+// The output shape (o0, ..., o_{n−1}) the taps describe: o_a = taps[a].i0.size(). Shared by the backends.
+Shape resize_output_shape(const ResizeTaps& taps);
+
 // y = M x: x (d0, ..., d_{n−1}) float -> (o0, ..., o_{n−1}), o_a = taps[a].i0.size(); n ≤ 8. Output element
 // k sums, in double, w · x[off] over the 2^n tap combinations c = 0, 1, ... (bit a of c picks tap 1 on axis
 // a), w the product of the per-axis weights in axis order, combinations of weight 0 skipped; rounded once.

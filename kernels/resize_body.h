@@ -33,9 +33,7 @@ inline ResizeMap resize_dims(const Shape& x_shape, const Shape& y_shape) {
 // The forward pass's taps, packed.
 inline ResizeMap resize_pack_taps(const ops::ResizeTaps& taps, const Shape& x_shape, std::vector<int64_t>& ints,
                                   std::vector<double>& doubles) {
-  Shape y_shape;
-  for (const ops::ResizeAxisTaps& t : taps) y_shape.push_back(static_cast<int64_t>(t.i0.size()));
-  ResizeMap m = resize_dims(x_shape, y_shape);
+  ResizeMap m = resize_dims(x_shape, ops::resize_output_shape(taps));
   for (int a = 0; a < m.ndim; ++a) {
     m.base[a] = static_cast<int64_t>(ints.size());
     ints.insert(ints.end(), taps[a].i0.begin(), taps[a].i0.end());
@@ -49,9 +47,7 @@ inline ResizeMap resize_pack_taps(const ops::ResizeTaps& taps, const Shape& x_sh
 // The backward pass's preimage lists, packed.
 inline ResizeMap resize_pack_preimages(const ops::ResizeTaps& taps, const Shape& x_shape, std::vector<int64_t>& ints,
                                        std::vector<double>& doubles) {
-  Shape y_shape;
-  for (const ops::ResizeAxisTaps& t : taps) y_shape.push_back(static_cast<int64_t>(t.i0.size()));
-  ResizeMap m = resize_dims(x_shape, y_shape);
+  ResizeMap m = resize_dims(x_shape, ops::resize_output_shape(taps));
   const ops::ResizePreimages p = ops::resize_preimages(taps, x_shape);
   for (int a = 0; a < m.ndim; ++a) {
     m.base[a] = static_cast<int64_t>(ints.size());

@@ -14,12 +14,6 @@ namespace {
 
 constexpr int kMaxResizeAxes = 8;  // 2^n tap combinations per output element
 
-Shape taps_shape(const ResizeTaps& taps) {
-  Shape s;
-  for (const ResizeAxisTaps& t : taps) s.push_back(static_cast<int64_t>(t.i0.size()));
-  return s;
-}
-
 void check_taps(const ResizeTaps& taps, const Shape& x_shape, const char* what) {
   if (taps.size() != x_shape.size() || taps.size() > kMaxResizeAxes)
     throw Error(std::string(what) + ": " + std::to_string(taps.size()) + " axes of taps for an input " +
@@ -43,6 +37,12 @@ std::vector<int64_t> row_major_strides(const Shape& s) {
 }
 
 }  // namespace
+
+Shape resize_output_shape(const ResizeTaps& taps) {
+  Shape s;
+  for (const ResizeAxisTaps& t : taps) s.push_back(static_cast<int64_t>(t.i0.size()));
+  return s;
+}
 
 ResizePreimages resize_preimages(const ResizeTaps& taps, const Shape& x_shape) {
   ResizePreimages p;
@@ -73,7 +73,7 @@ Tensor resize(const Tensor& x, const ResizeTaps& taps) {
 }
 
 static Tensor cpu_resize(const Tensor& x, const ResizeTaps& taps) {
-  const Shape ys = taps_shape(taps);
+  const Shape ys = resize_output_shape(taps);
   Tensor y(ys, x.dtype());
   const int n = static_cast<int>(ys.size());
   const std::vector<int64_t> xstride = row_major_strides(x.shape());
@@ -109,9 +109,9 @@ Tensor resize_backward(const Tensor& gy, const ResizeTaps& taps, const Shape& x_
   if (!gy.defined()) throw Error("resize_backward: gradient is undefined");
   expect_float(gy, "resize_backward");
   check_taps(taps, x_shape, "resize_backward");
-  if (gy.shape() != taps_shape(taps))
+  if (gy.shape() != resize_output_shape(taps))
     throw Error("resize_backward: gradient " + gy.describe() + " does not match the taps' output shape " +
-                shape_str(taps_shape(taps)));
+                shape_str(resize_output_shape(taps)));
   return backend_of("resize_backward", gy).resize_backward(gy, taps, x_shape);
 }
 
