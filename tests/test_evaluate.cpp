@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "engine/random.h"
@@ -198,7 +199,12 @@ TEST_CASE("evaluate: bad requests throw one-line errors") {
   CHECK_THROWS_AS(run_metric("deletion", m, x, tensor({2, 4}, {1, 2, 3, 4, 1, 2, 3, 4}), {0}, ok), Error);
   Tensor nan = a.clone();
   nan.set_item(2, std::nan(""));
-  CHECK_THROWS_AS(run_metric("deletion", m, x, nan, {0}, ok), Error);
+  CHECK_THROWS_WITH_AS(run_metric("deletion", m, x, nan, {0}, ok),
+                       "attribution: element 2 is NaN, expected finite values", Error);
+  Tensor inf = a.clone();
+  inf.set_item(3, -std::numeric_limits<double>::infinity());
+  CHECK_THROWS_WITH_AS(run_metric("insertion", m, x, inf, {0}, ok),
+                       "attribution: element 3 is infinite, expected finite values", Error);
   CHECK_THROWS_AS(run_metric("insertion", m, x, a, {0}, {{"score", "logit"}, {"steps", "2"}, {"baseline", "x"}}),
                   Error);
 }

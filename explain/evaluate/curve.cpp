@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "explain/evaluate/tasks.h"
+#include "explain/finite.h"
 #include "explain/targets.h"
 
 namespace xdnn::explain {
@@ -42,11 +43,13 @@ FeatureLayout feature_layout(const Tensor& input, const Tensor& attribution) {
                 "an attribution holds one value per input element, or per pixel for images");
   }
   if (L.samples < 1 || L.features < 1) throw Error("evaluate: the input batch " + input.describe() + " is empty");
-  const std::vector<double> values = ops::value_vector(attribution);  // checked on the host
-  for (size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i]))
-      throw Error("attribution: element " + std::to_string(i) + " is " + (std::isnan(values[i]) ? "NaN" : "infinite") +
-                  ", expected finite values");
+  // The scan runs on the attribution's device (explain/finite.h); only a bad element's value comes back.
+  const int64_t bad = first_nonfinite(attribution);
+  if (bad >= 0) {
+    const double v = ops::value_vector(attribution.reshape({-1}).slice_batch(bad, bad + 1))[0];
+    throw Error("attribution: element " + std::to_string(bad) + " is " + (std::isnan(v) ? "NaN" : "infinite") +
+                ", expected finite values");
+  }
   return L;
 }
 
