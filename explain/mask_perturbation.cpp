@@ -6,47 +6,35 @@
 #include <numeric>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
+#include "engine/ops_optim.h"
 #include "explain/baseline.h"
 #include "explain/perturbation.h"
 #include "explain/point.h"
 #include "explain/targets.h"
-#include "explain/upsample.h"
 
 namespace xdnn::explain {
 
 Tensor gaussian_blur(const Tensor& x, double sigma) {
-  // On a host copy of x (one transfer each way; the result lives on x's device): to do, a separable
-  // filter op with these taps' order.
-  const Tensor x64 = x.to(Device::CPU).to(DType::F64);
-  if (sigma <= 0) return x64.to(x.device());
+  // Float64 on x's device. Separable: each plane (N·C, 1, H, W) is padded by r repeated edge values (the
+  // clamped edges) and convolved with the (1, 2r + 1) taps along the width, then the same along the height.
+  const Tensor x64 = x.to(DType::F64);
+  if (sigma <= 0) return x.dtype() == DType::F64 ? x.clone() : x64;
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t r = static_cast<int64_t>(std::ceil(3 * sigma));
-  std::vector<double> k(2 * r + 1);
+  std::vector<double> k(2 * r + 1);  // the normalised taps, a constant of σ
   double total = 0;
   for (int64_t i = -r; i <= r; ++i) total += k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
   for (double& v : k) v /= total;
-  Tensor tmp({N, C, H, W}, DType::F64), out({N, C, H, W}, DType::F64);
-  const double* px = x64.data<double>();
-  double* pt = tmp.data<double>();
-  double* po = out.data<double>();
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const double* a = px + nc * H * W;
-    double* t = pt + nc * H * W;
-    double* o = po + nc * H * W;
-    for (int64_t y = 0; y < H; ++y)
-      for (int64_t xx = 0; xx < W; ++xx) {
-        double s = 0;
-        for (int64_t i = -r; i <= r; ++i) s += k[i + r] * a[y * W + std::clamp<int64_t>(xx + i, 0, W - 1)];
-        t[y * W + xx] = s;
-      }
-    for (int64_t y = 0; y < H; ++y)
-      for (int64_t xx = 0; xx < W; ++xx) {
-        double s = 0;
-        for (int64_t i = -r; i <= r; ++i) s += k[i + r] * t[std::clamp<int64_t>(y + i, 0, H - 1) * W + xx];
-        o[y * W + xx] = s;
-      }
-  }
-  return out.to(x.device());
+  const Tensor along_w = Tensor::from_vector({1, 1, 1, 2 * r + 1}, k).to(x.device());
+  const Tensor along_h = Tensor::from_vector({1, 1, 2 * r + 1, 1}, k).to(x.device());
+  const Tensor planes = x64.reshape({N * C, 1, H, W});
+  const Tensor rows = ops::conv2d_forward(ops::pad_axes(planes, {0, 0, 0, r}, {0, 0, 0, r}, ops::PadMode::Edge, 0),
+                                          along_w, Tensor(), ops::Conv2dGeometry{});
+  const Tensor out = ops::conv2d_forward(ops::pad_axes(rows, {0, 0, r, 0}, {0, 0, r, 0}, ops::PadMode::Edge, 0),
+                                         along_h, Tensor(), ops::Conv2dGeometry{});
+  return out.reshape({N, C, H, W});
 }
 
 namespace {
@@ -56,6 +44,77 @@ double positive(const Options& o, const std::string& name, double fallback, bool
   if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
     throw Error("--" + name + " " + o.get(name, "") + ": expected a number " + (allow_zero ? ">= 0" : "> 0"));
   return v;
+}
+
+// The bilinear upsampling of the mask as ops::resize taps: (N, 1, h, w) -> (N, 1, H, W), half-pixel centres
+// (explain/upsample.h's rule: s = (y + 1/2)·h/H − 1/2 clamped below at 0, y0 = ⌊s⌋, y1 = min(y0 + 1, h − 1)).
+ops::ResizeAxisTaps bilinear_taps(int64_t out, int64_t in) {
+  ops::ResizeAxisTaps t;
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t y = 0; y < out; ++y) {
+    const double s = std::max((static_cast<double>(y) + 0.5) * scale - 0.5, 0.0);
+    const int64_t y0 = std::min(static_cast<int64_t>(std::floor(s)), in - 1);
+    t.i0.push_back(y0), t.i1.push_back(std::min(y0 + 1, in - 1));
+    const double lambda = s - static_cast<double>(y0);
+    t.w0.push_back(1.0 - lambda), t.w1.push_back(lambda);
+  }
+  return t;
+}
+
+ops::ResizeAxisTaps identity_taps(int64_t n) {
+  ops::ResizeAxisTaps t;
+  for (int64_t i = 0; i < n; ++i) t.i0.push_back(i), t.i1.push_back(i), t.w0.push_back(1.0), t.w1.push_back(0.0);
+  return t;
+}
+
+// The TV term's gradient per neighbouring pair, d = m(b) − m(a): λ β |d|^(β−1) sign(d) / pairs, as an op chain
+// (same rounding order as the formula read left to right).
+Tensor tv_pair_gradient(const Tensor& d, double tv, double beta, const Tensor& pairs) {
+  const Tensor power = ops::pointwise(ops::Pointwise::PowScalar, ops::unary(ops::Unary::Abs, d), beta - 1.0);
+  return ops::div(ops::mul(ops::scale(power, tv * beta), ops::unary(ops::Unary::Sign, d)), pairs);
+}
+
+// g (N, 1, h, w) plus the TV term's gradient of m (N, 1, h, w). Each cell gets its pairs' terms in the order
+// a raster walk over the pairs' first cells adds them: + the vertical pair above, + the horizontal pair on
+// its left, − its own horizontal pair, − its own vertical pair.
+Tensor add_tv_gradient(Tensor g, const Tensor& m, double tv, double beta, int64_t pairs) {
+  const int64_t N = m.dim(0), h = m.dim(2), w = m.dim(3);
+  const Tensor count = ops::full({1}, static_cast<double>(pairs), DType::F64, m.device());
+  Tensor horizontal, vertical;  // (N, 1, h, w − 1), (N, 1, h − 1, w)
+  if (w > 1)
+    horizontal = tv_pair_gradient(ops::sub(ops::strided_slice(m, {0, 0, 0, 1}, {1, 1, 1, 1}, {N, 1, h, w - 1}),
+                                           ops::strided_slice(m, {0, 0, 0, 0}, {1, 1, 1, 1}, {N, 1, h, w - 1})),
+                                  tv, beta, count);
+  if (h > 1)
+    vertical = tv_pair_gradient(ops::sub(ops::strided_slice(m, {0, 0, 1, 0}, {1, 1, 1, 1}, {N, 1, h - 1, w}),
+                                         ops::strided_slice(m, {0, 0, 0, 0}, {1, 1, 1, 1}, {N, 1, h - 1, w})),
+                                tv, beta, count);
+  auto placed = [](const Tensor& t, std::vector<int64_t> before, std::vector<int64_t> after) {
+    return ops::pad_axes(t, before, after, ops::PadMode::Constant, 0.0);
+  };
+  if (h > 1) g = ops::add(g, placed(vertical, {0, 0, 1, 0}, {0, 0, 0, 0}));
+  if (w > 1) g = ops::add(g, placed(horizontal, {0, 0, 0, 1}, {0, 0, 0, 0}));
+  if (w > 1) g = ops::sub(g, placed(horizontal, {0, 0, 0, 0}, {0, 0, 0, 1}));
+  if (h > 1) g = ops::sub(g, placed(vertical, {0, 0, 0, 0}, {0, 0, 1, 0}));
+  return g;
+}
+
+// The extremal area term's target r (N, 1, h, w) on the host: per sample, the cells whose stable rank in
+// sort(m) is among the last `ones` get 1, the others 0. By design on the host: a stable sort of the small
+// (N, h·w) mask, once a step.
+Tensor area_targets(const Tensor& m, int64_t ones) {
+  const Tensor mh = m.to(Device::CPU);
+  const int64_t N = m.dim(0), hw = m.numel() / N;
+  const double* pm = mh.data<double>();
+  std::vector<double> r(static_cast<size_t>(N * hw), 0.0);
+  std::vector<int64_t> order(hw);
+  for (int64_t n = 0; n < N; ++n) {
+    const double* mn = pm + n * hw;
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return mn[a] < mn[b]; });
+    for (int64_t k = hw - ones; k < hw; ++k) r[n * hw + order[k]] = 1.0;
+  }
+  return Tensor::from_vector(m.shape(), r).to(m.device());
 }
 
 }  // namespace
@@ -70,10 +129,9 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const Options& o = req.options;
   const Model& model = *req.model;
   const Tensor x = model_input(req);
-  // The mask, its Adam state and the blend Φ are computed on the host (the mask is small; to do: the blend
-  // and its gradient as ops): Φ goes to x's device for each forward pass and ∂s/∂Φ comes back, one explicit
-  // transfer each way per step.
-  const Tensor xh = x.to(Device::CPU);
+  // Everything image-sized runs where x lives: p, x − p, the mask m (N, 1, h, w), its Adam state, its
+  // upsampling M and the blend Φ. Only the extremal game's area term sorts m on the host once a step.
+  const Device device = x.device();
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HW = H * W;
   const ScoreKind score = parse_score(o.get("score", "prob"));
   const int64_t steps = o.get_int("steps", 300);
@@ -93,113 +151,64 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
     throw Error("--area " + o.get("area", "") + ": expected a fraction of the image in (0, 1)");
 
   // The perturbed image p (N, C, H, W), float64.
+  const Tensor x64 = x.to(DType::F64);
   Tensor p;
   if (kind == "blur") {
-    p = gaussian_blur(xh, sigma);
+    p = gaussian_blur(x, sigma);
   } else if (kind == "constant") {
     Options b;
     b.values["baseline"] = o.get("baseline", "").empty() ? "0" : o.get("baseline", "");
     b.arrays = o.arrays;
-    p = baseline_for(b, xh).to(DType::F64);
+    p = baseline_for(b, x).to(DType::F64);
   } else if (kind == "noise") {
-    p = xh.to(DType::F64).clone();
+    // η drawn serially on the host in flat order (Box–Muller), then one copy to the device.
     SplitMix64 rng(parse_seed(o));
     rng.skip(2 * static_cast<uint64_t>(req.first_sample) * static_cast<uint64_t>(C * HW));  // earlier samples' draws
-    double* pp = p.data<double>();
-    for (int64_t i = 0, i_end = p.numel(); i < i_end; ++i) {
+    std::vector<double> eta(static_cast<size_t>(N * C * HW));
+    for (double& e : eta) {
       const double u1 = rng.uniform(), u2 = rng.uniform();
-      pp[i] += sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
+      e = sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
     }
+    p = ops::add(x64, Tensor::from_vector(x.shape(), eta).to(device));
   } else {
     throw Error("--perturbation '" + kind + "': expected blur, constant or noise");
   }
-  const Tensor x64 = xh.to(DType::F64);
   const Tensor diff = ops::sub(x64, p);  // ∂Φ/∂M per channel
 
   const int64_t h = (H + scale - 1) / scale, w = (W + scale - 1) / scale, hw = h * w;
-  const Tensor Ry = resize_matrix(H, h, DType::F64), Rx = resize_matrix(W, w, DType::F64);  // (H, h), (W, w)
-  std::vector<double> m(N * hw, game == MaskGame::Deletion ? 1.0 : 0.5), adam_m(N * hw, 0.0), adam_v(N * hw, 0.0);
+  const ops::ResizeTaps taps{identity_taps(N), identity_taps(1), bilinear_taps(H, h), bilinear_taps(W, w)};
+  const Shape mask_shape{N, 1, h, w};
+  Tensor m = ops::full(mask_shape, game == MaskGame::Deletion ? 1.0 : 0.5, DType::F64, device);
+  Tensor adam_m = ops::full(mask_shape, 0.0, DType::F64, device),
+         adam_v = ops::full(mask_shape, 0.0, DType::F64, device);
   const int64_t ones = static_cast<int64_t>(std::ceil(area * static_cast<double>(hw)));
   const int64_t pairs = h * (w - 1) + (h - 1) * w;
-  Tensor M({N, 1, H, W}, DType::F64);
-  auto upsample = [&]() {
-    for (int64_t n = 0; n < N; ++n) {
-      const Tensor mn = Tensor::from_vector({h, w}, std::vector<double>(m.begin() + n * hw, m.begin() + (n + 1) * hw));
-      M.slice_batch(n, n + 1).copy_from(ops::matmul(ops::matmul(Ry, mn), Rx, false, true).reshape({1, 1, H, W}));
-    }
-  };
-  std::vector<double> g(N * hw);
+  const Tensor cells = ops::full({1}, static_cast<double>(hw), DType::F64, device);
   for (int64_t step = 1; step <= steps; ++step) {
-    upsample();
-    // Φ = p + M ⊙ (x − p), all channels.
-    Tensor phi({N, C, H, W}, DType::F64);
-    double* pphi = phi.data<double>();
-    const double* pp = p.data<double>();
-    const double* pd = diff.data<double>();
-    const double* pM = M.data<double>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < HW; ++i) {
-          const int64_t e = (n * C + c) * HW + i;
-          pphi[e] = pp[e] + pM[n * HW + i] * pd[e];
-        }
-    const Tape tape = model.forward({phi.to(x.dtype()).to(x.device())});
-    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(Device::CPU).to(DType::F64);
-    // ∂(±s)/∂M = ± Σ_c ∂s/∂Φ ⊙ (x − p), then back through the upsampling: R_yᵀ G R_x.
-    const double sign = game == MaskGame::Deletion ? 1.0 : -1.0;
-    const double* pg = gx.data<double>();
-    for (int64_t n = 0; n < N; ++n) {
-      Tensor gM({H, W}, DType::F64);
-      double* pgm = gM.data<double>();
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < HW; ++i) pgm[i] += sign * pg[(n * C + c) * HW + i] * pd[(n * C + c) * HW + i];
-      const Tensor gm = ops::matmul(ops::matmul(Ry, gM, true, false), Rx);  // (h, w)
-      for (int64_t i = 0; i < hw; ++i) g[n * hw + i] = gm.item(i);
+    const Tensor M = ops::resize(m, taps);              // (N, 1, H, W)
+    const Tensor phi = ops::add(p, ops::mul(M, diff));  // Φ = p + M ⊙ (x − p), M broadcast over the channels
+    const Tape tape = model.forward({phi.to(x.dtype())});
+    const Tensor gx = score_gradient(model, tape, model.inputs()[0], req.targets, score).to(DType::F64);
+    // ∂(±s)/∂M = ± Σ_c ∂s/∂Φ ⊙ (x − p) (channels summed in order), then back through the upsampling (Mᵀ).
+    Tensor gM = ops::reduce_axes(ops::ReduceOp::Sum, ops::mul(gx, diff), {N, 1, H, W})[0];
+    if (game != MaskGame::Deletion) gM = ops::unary(ops::Unary::Neg, gM);
+    Tensor g = ops::resize_backward(gM, taps, mask_shape);  // (N, 1, h, w)
+    if (l1 > 0) g = ops::add_scalar(g, (game == MaskGame::Deletion ? -l1 : l1) / static_cast<double>(hw));
+    if (tv > 0 && pairs > 0) g = add_tv_gradient(g, m, tv, beta, pairs);
+    if (area_weight > 0) {  // ‖sort(m) − r‖²: the k-th smallest element is pulled to r_k
+      // The weight grows linearly over the steps (the paper raises it during the optimisation too), so
+      // the score first decides which cells rise and the area term then fixes how many stay.
+      const double ramp = area_weight * static_cast<double>(step) / static_cast<double>(steps);
+      g = ops::add(g, ops::div(ops::scale(ops::sub(m, area_targets(m, ones)), ramp * 2.0), cells));
     }
-    for (int64_t n = 0; n < N; ++n) {
-      double* gn = g.data() + n * hw;
-      const double* mn = m.data() + n * hw;
-      if (l1 > 0)
-        for (int64_t i = 0; i < hw; ++i) gn[i] += (game == MaskGame::Deletion ? -l1 : l1) / static_cast<double>(hw);
-      if (tv > 0 && pairs > 0) {
-        auto pair = [&](int64_t a, int64_t b) {
-          const double d = mn[b] - mn[a];
-          const double t = tv * beta * std::pow(std::abs(d), beta - 1.0) *
-                           (d > 0   ? 1.0
-                            : d < 0 ? -1.0
-                                    : 0.0) /
-                           static_cast<double>(pairs);
-          gn[b] += t, gn[a] -= t;
-        };
-        for (int64_t y = 0; y < h; ++y)
-          for (int64_t xx = 0; xx < w; ++xx) {
-            if (xx + 1 < w) pair(y * w + xx, y * w + xx + 1);
-            if (y + 1 < h) pair(y * w + xx, (y + 1) * w + xx);
-          }
-      }
-      if (area_weight > 0) {  // ‖sort(m) − r‖²: the k-th smallest element is pulled to r_k
-        // The weight grows linearly over the steps (the paper raises it during the optimisation too), so
-        // the score first decides which cells rise and the area term then fixes how many stay.
-        const double ramp = area_weight * static_cast<double>(step) / static_cast<double>(steps);
-        std::vector<int64_t> order(hw);
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return mn[a] < mn[b]; });
-        for (int64_t k = 0; k < hw; ++k) {
-          const double r = k >= hw - ones ? 1.0 : 0.0;
-          gn[order[k]] += ramp * 2.0 * (mn[order[k]] - r) / static_cast<double>(hw);
-        }
-      }
-    }
-    // Adam (Kingma & Ba 2015, Algorithm 1), then clip to [0, 1].
-    const double b1 = 0.9, b2 = 0.999, c1 = 1.0 - std::pow(b1, step), c2 = 1.0 - std::pow(b2, step);
-    for (int64_t i = 0; i < N * hw; ++i) {
-      adam_m[i] = b1 * adam_m[i] + (1 - b1) * g[i];
-      adam_v[i] = b2 * adam_v[i] + (1 - b2) * g[i] * g[i];
-      m[i] = std::clamp(m[i] - lr * (adam_m[i] / c1) / (std::sqrt(adam_v[i] / c2) + 1e-8), 0.0, 1.0);
-    }
+    // Adam (Kingma & Ba 2015, Algorithm 1, in PyTorch's arrangement), then clip to [0, 1].
+    ops::AdamStep adam;
+    adam.lr = lr, adam.t = step;
+    ops::adam_step_inplace(m, g, adam_m, adam_v, adam);
+    m = ops::clip(m, 0.0, 1.0);
   }
-  upsample();
-  Tensor out = game == MaskGame::Deletion ? ops::sub(Tensor::full(M.shape(), 1.0, DType::F64), M) : M;
+  const Tensor M = ops::resize(m, taps);
+  const Tensor out = game == MaskGame::Deletion ? ops::sub(ops::full(M.shape(), 1.0, DType::F64, device), M) : M;
   Attribution a{out.to(model.dtype()), method, o.values, parse_seed(o)};
   a.parameters["mask"] = std::to_string(h) + "x" + std::to_string(w);
   return a;

@@ -26,7 +26,8 @@ enum class MaskGame { Deletion, Preservation, Extremal };
 // deletion game 1 − M (what was deleted), otherwise M (what was kept).
 Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::string& method);
 
-// Gaussian blur of every channel, σ in pixels (σ = 0: a copy), separable, edges clamped. x: (N, C, H, W).
+// Gaussian blur of every channel, σ in pixels (σ = 0: a copy), separable, edges clamped. x: (N, C, H, W);
+// the result is float64 on x's device (ops: edge padding and a convolution per axis).
 Tensor gaussian_blur(const Tensor& x, double sigma);
 
 }  // namespace xdnn::explain

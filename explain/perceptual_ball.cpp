@@ -21,6 +21,9 @@
 #include <cmath>
 
 #include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "engine/random.h"
 #include "explain/mask_perturbation.h"
 #include "explain/options.h"
@@ -100,25 +103,33 @@ std::vector<int> ball_layers(const Model& model, const std::string& text) {
   return ids;
 }
 
+// ‖t_n‖₂ of every row of t (N, per), as (N, 1) on t's device: squares summed in ascending order.
+Tensor row_norms(const Tensor& t) {
+  const Tensor squares = ops::unary(ops::Unary::Square, t);
+  return ops::unary(ops::Unary::Sqrt, ops::reduce_axes(ops::ReduceOp::Sum, squares, {t.dim(0), 1})[0]);
+}
+
+// 1 at the rows n where flags[n], else 0: (N, 1) float64 on `device`, a select's condition.
+Tensor row_flags(const std::vector<bool>& flags, Device device) {
+  std::vector<double> v(flags.size());
+  for (size_t n = 0; n < flags.size(); ++n) v[n] = flags[n] ? 1.0 : 0.0;
+  return Tensor::from_vector({static_cast<int64_t>(flags.size()), 1}, v).to(device);
+}
+
 struct Ball {
   const Model* model = nullptr;
   std::vector<int> layers;
-  std::vector<Tensor> reference;  // a_l(x) as (N, per_l) float64
+  std::vector<Tensor> reference;  // a_l(x) as (N, per_l) float64, on the model's device
   std::vector<double> radius;     // (layers · N): ρ ‖a_l(x_n)‖₂
 
-  // Which samples of `tape` (rows x + δ) are inside every activation constraint.
+  // Which samples of `tape` (rows x + δ) are inside every activation constraint. The distances are computed
+  // on the device; only their N values per layer come back for the backtracking's decision.
   std::vector<bool> inside(const Tape& tape, int64_t N) const {
     std::vector<bool> ok(N, true);
     for (size_t l = 0; l < layers.size(); ++l) {
-      const Tensor a = tape.values.at(layers[l]).to(Device::CPU).to(DType::F64);
-      const int64_t per = reference[l].numel() / N;
-      for (int64_t n = 0; n < N; ++n) {
-        double d2 = 0;
-        const double* p = a.data<double>() + n * per;
-        const double* r = reference[l].data<double>() + n * per;
-        for (int64_t i = 0; i < per; ++i) d2 += (p[i] - r[i]) * (p[i] - r[i]);
-        ok[n] = ok[n] && std::sqrt(d2) <= radius[l * N + n];
-      }
+      const Tensor a = tape.values.at(layers[l]).to(DType::F64).reshape(reference[l].shape());
+      const std::vector<double> distance = ops::value_vector(row_norms(ops::sub(a, reference[l])));
+      for (int64_t n = 0; n < N; ++n) ok[n] = ok[n] && distance[n] <= radius[l * N + n];
     }
     return ok;
   }
@@ -133,58 +144,44 @@ Ball make_ball(const Model& model, const Tape& tape, const std::vector<int>& lay
     check(a.defined() && a.is_float() && a.ndim() >= 1 && a.dim(0) == N,
           "--layers " + model.value_name(id) + ": expected a float activation with the batch (" + std::to_string(N) +
               " samples) on axis 0, got " + (a.defined() ? a.describe() : std::string("nothing")));
-    const Tensor r = a.to(Device::CPU).to(DType::F64).reshape({N, a.numel() / N});
-    b.reference.push_back(r);
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t i = 0; i < r.dim(1); ++i)
-        s += r.data<double>()[n * r.dim(1) + i] * r.data<double>()[n * r.dim(1) + i];
-      b.radius.push_back(rho * std::sqrt(s));
-    }
+    b.reference.push_back(a.to(DType::F64).reshape({N, a.numel() / N}));
+    for (double norm : ops::value_vector(row_norms(b.reference.back()))) b.radius.push_back(rho * norm);
   }
   return b;
 }
 
-double norm(const double* v, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += v[i] * v[i];
-  return std::sqrt(s);
-}
-
-// x + δ as the model computes on it: (N, per) float64 sums, in x's shape and the model's dtype, on `device`.
-Tensor shifted(const Tensor& x64, const Tensor& delta, const Shape& shape, DType dtype, Device device) {
-  Tensor rows(delta.shape(), DType::F64);
-  for (int64_t i = 0, i_end = rows.numel(); i < i_end; ++i)
-    rows.data<double>()[i] = x64.data<double>()[i] + delta.data<double>()[i];
-  return rows.reshape(shape).to(dtype).to(device);
+// x + δ as the model computes on it: (N, per) float64 sums, in x's shape and the model's dtype (x64 and δ
+// live on the model's device).
+Tensor shifted(const Tensor& x64, const Tensor& delta, const Shape& shape, DType dtype) {
+  return ops::add(x64, delta).reshape(shape).to(dtype);
 }
 
 // Moves every sample n from δ_n towards target_n (both (N, per)), halving the move until x + δ is inside the
 // ball; samples that find no feasible point keep δ_n. Returns the tape of x + δ when its last forward pass
 // was at the accepted point of every sample (the next step's forward), or an empty tape.
-Tape backtrack(const Ball& ball, const Tensor& x64, const Shape& shape, DType dtype, Device device, Tensor& delta,
+Tape backtrack(const Ball& ball, const Tensor& x64, const Shape& shape, DType dtype, Tensor& delta,
                const Tensor& target) {
-  const int64_t N = delta.dim(0), per = delta.dim(1);
+  const int64_t N = delta.dim(0);
+  const Device device = delta.device();
   std::vector<double> t(N, 1.0);
   std::vector<bool> done(N, false);
-  Tensor trial({N, per}, DType::F64);
-  double* pt = trial.data<double>();
-  double* pd = delta.data<double>();
-  const double* pg = target.data<double>();
+  const Tensor move = ops::sub(target, delta);  // δ stays put until a row is accepted, so the move does too
   for (int64_t h = 0; h <= kMaxHalvings; ++h) {
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = n * per; i < (n + 1) * per; ++i) pt[i] = done[n] ? pd[i] : pd[i] + t[n] * (pg[i] - pd[i]);
-    Tape tape = ball.model->forward({shifted(x64, trial, shape, dtype, device)});
+    // trial_n = δ_n + t_n (target_n − δ_n) for the rows still searching (t_n a power of 2: the product is
+    // exact), δ_n for the rows done.
+    const Tensor step = Tensor::from_vector({N, 1}, t).to(device);
+    const Tensor trial = ops::where(row_flags(done, device), delta, ops::add(delta, ops::mul(step, move)));
+    Tape tape = ball.model->forward({shifted(x64, trial, shape, dtype)});
     const std::vector<bool> ok = ball.inside(tape, N);
+    std::vector<bool> accepted(N, false);
     bool all = true;
     for (int64_t n = 0; n < N; ++n) {
-      if (!done[n] && ok[n]) {
-        done[n] = true;
-        std::copy(pt + n * per, pt + (n + 1) * per, pd + n * per);
-      }
+      accepted[n] = !done[n] && ok[n];
+      done[n] = done[n] || ok[n];
       all = all && done[n];
       t[n] /= 2;
     }
+    delta = ops::where(row_flags(accepted, device), trial, delta);
     if (all) return tape;
   }
   return Tape();
@@ -201,66 +198,62 @@ Attribution perceptual_ball(const ExplainRequest& req) {
   const Tape tape0 = model.forward({x});
   tape_logits(model, tape0);  // checks the output is (N, classes) before any step
   const Ball ball = make_ball(model, tape0, layers, N, s.radius);
-  // δ, the ball's bookkeeping and the projections are computed on the host (to do: as ops); x + δ goes to x's
-  // device for each forward pass, and the activations and the input gradient come back (explicit copies).
-  const Tensor x64 = x.to(Device::CPU).to(DType::F64).reshape({N, per});
-  Tensor delta({N, per}, DType::F64), target({N, per}, DType::F64);
+  // δ (N, per), the steps and the projections run on x's device; the ball's distances come back as N numbers
+  // per layer and forward pass for the backtracking's decisions.
+  const Device device = x.device();
+  const Tensor x64 = x.to(DType::F64).reshape({N, per});
+  Tensor delta = ops::full({N, per}, 0.0, DType::F64, device);
   Tape tape;         // the tape of x + δ when known
   if (s.init > 0) {  // a random start at radius init·ε, direction ~ N(0, I) per sample
+    // The draws are serial on the host (one stream per sample), then one copy to the device.
+    std::vector<double> draws(static_cast<size_t>(N * per));
     for (int64_t n = 0; n < N; ++n) {
       Rng rng(s.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(req.first_sample + n + 1));
-      double* g = target.data<double>() + n * per;
-      for (int64_t i = 0; i < per; ++i) g[i] = rng.normal();
-      const double scale = s.init * s.input_radius / std::max(norm(g, per), 1e-300);
-      for (int64_t i = 0; i < per; ++i) g[i] *= scale;
+      for (int64_t i = 0; i < per; ++i) draws[n * per + i] = rng.normal();
     }
-    tape = backtrack(ball, x64, x.shape(), x.dtype(), x.device(), delta, target);
+    const Tensor direction = Tensor::from_vector({N, per}, draws).to(device);
+    const Tensor length =
+        ops::binary(ops::Binary::Max, row_norms(direction), ops::full({1}, 1e-300, DType::F64, device));
+    const Tensor target =
+        ops::mul(direction, ops::div(ops::full({N, 1}, s.init * s.input_radius, DType::F64, device), length));
+    tape = backtrack(ball, x64, x.shape(), x.dtype(), delta, target);
   }
   const double sign = s.lower ? -1.0 : 1.0;
+  const Tensor zero = ops::full({1}, 0.0, DType::F64, device),
+               radius = ops::full({N, 1}, s.input_radius, DType::F64, device);
   for (int64_t step = 0; step < s.steps; ++step) {
-    if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype(), x.device())});
-    const Tensor g = score_gradient(model, tape, model.inputs()[0], req.targets, s.score)
-                         .to(Device::CPU)
-                         .to(DType::F64)
-                         .reshape({N, per});
-    for (int64_t n = 0; n < N; ++n) {
-      const double* gn = g.data<double>() + n * per;
-      const double* dn = delta.data<double>() + n * per;
-      double* tn = target.data<double>() + n * per;
-      const double gnorm = norm(gn, per);
-      for (int64_t i = 0; i < per; ++i) tn[i] = dn[i] + (gnorm > 0 ? sign * s.step_size * gn[i] / gnorm : 0.0);
-      const double tnorm = norm(tn, per);  // the input ball: scale back onto ‖δ‖₂ = ε
-      if (tnorm > s.input_radius)
-        for (int64_t i = 0; i < per; ++i) tn[i] *= s.input_radius / tnorm;
-    }
-    tape = backtrack(ball, x64, x.shape(), x.dtype(), x.device(), delta, target);
+    if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype())});
+    const Tensor g =
+        score_gradient(model, tape, model.inputs()[0], req.targets, s.score).to(DType::F64).reshape({N, per});
+    // target = δ ± α g / ‖g‖₂ (rows with g = 0 stay), then scaled back onto ‖δ‖₂ = ε where it left the input ball.
+    const Tensor gnorm = row_norms(g);
+    const Tensor move = ops::div(ops::scale(g, sign * s.step_size), gnorm);
+    Tensor target = ops::add(delta, ops::where(ops::unary(ops::Unary::Step, gnorm), move, zero));
+    const Tensor tnorm = row_norms(target);
+    const Tensor outside = ops::unary(ops::Unary::Step, ops::add_scalar(tnorm, -s.input_radius));  // ‖target‖ > ε
+    target = ops::where(outside, ops::mul(target, ops::div(radius, tnorm)), target);
+    tape = backtrack(ball, x64, x.shape(), x.dtype(), delta, target);
   }
 
   Attribution a{Tensor(), kName, req.options.values, s.seed};
   a.parameters["layers"] = std::to_string(layers.size());
   // How far the score moved: the mean over samples of s(x + δ) − s(x).
-  if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype(), x.device())});
+  if (tape.values.empty()) tape = model.forward({shifted(x64, delta, x.shape(), x.dtype())});
   const std::vector<double> before = target_scores(tape_logits(model, tape0), req.targets, s.score);
   const std::vector<double> after = target_scores(tape_logits(model, tape), req.targets, s.score);
   double change = 0;
   for (int64_t n = 0; n < N; ++n) change += (after[n] - before[n]) / static_cast<double>(N);
   a.parameters["score_change"] = std::to_string(change);
   if (s.perturbation || x.ndim() != 4) {
-    Tensor out = delta.reshape(x.shape()).clone();
-    if (!s.perturbation)
-      for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) out.data<double>()[i] = std::abs(out.data<double>()[i]);
-    a.values = out.to(model.dtype());
+    const Tensor out = delta.reshape(x.shape());
+    a.values = (s.perturbation ? out : ops::unary(ops::Unary::Abs, out)).to(model.dtype());
     return a;
   }
-  const int64_t C = x.dim(1), HW = x.dim(2) * x.dim(3);
-  Tensor map({N, 1, x.dim(2), x.dim(3)}, DType::F64);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < HW; ++i) {
-      double s2 = 0;
-      for (int64_t c = 0; c < C; ++c)
-        s2 += delta.data<double>()[n * per + c * HW + i] * delta.data<double>()[n * per + c * HW + i];
-      map.data<double>()[n * HW + i] = std::sqrt(s2 / static_cast<double>(C));
-    }
+  // sqrt(mean_c δ²) per pixel: (N, C, H, W) -> (N, 1, H, W), channels summed in order.
+  const Tensor squares = ops::unary(ops::Unary::Square, delta.reshape(x.shape()));
+  const Tensor sums = ops::reduce_axes(ops::ReduceOp::Sum, squares, {N, 1, x.dim(2), x.dim(3)})[0];
+  const Tensor channels = ops::full({1}, static_cast<double>(x.dim(1)), DType::F64, device);
+  const Tensor map = ops::unary(ops::Unary::Sqrt, ops::div(sums, channels));
   a.values = (s.sigma > 0 ? gaussian_blur(map, s.sigma) : map).to(model.dtype());
   return a;
 }

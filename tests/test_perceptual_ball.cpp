@@ -6,7 +6,12 @@
 // with one line. No golden case exists for this method (the peers do not implement it).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -130,6 +135,31 @@ TEST_CASE("perceptual ball: seeded random starts reproduce, whatever the batch s
     differs = differs || a.item(i) != o.item(i);
   }
   CHECK(differs);
+}
+
+TEST_CASE("perceptual ball: on Strict the CPU's bytes (random start, ball layers, blurred saliency, |d|)") {
+  auto on = [](Device device, bool image, std::map<std::string, std::string> opts) {
+    Rng rng(5);
+    const std::vector<double> w{1, -2, 0.5, 3, 0, -1, 2, 1, -0.5, 1.5, 0.25, -3, 1, 1, -1, 2, 0.5, -2};
+    Model m = image ? testing::linear_model(w, 0.3) : testing::mlp(rng, 5, 8, 2);
+    const Tensor x = image ? random_tensor({2, 2, 3, 3}, rng, 0, 1).to(DType::F64)
+                           : random_tensor({3, 5}, rng, -1, 1).to(DType::F64);
+    m.to(device);
+    return run(m, x.to(device), std::vector<int64_t>(x.dim(0), 0), opts).values.to(Device::CPU);
+  };
+  const std::vector<std::pair<bool, std::map<std::string, std::string>>> cases = {
+      {false, {{"init", "0.5"}, {"seed", "7"}, {"steps", "4"}, {"radius", "0.2"}, {"output", "perturbation"}}},
+      {false, {{"steps", "3"}, {"radius", "0.05"}, {"direction", "raise"}}},
+      {true, {{"steps", "3"}, {"input-radius", "0.5"}, {"step-size", "0.2"}, {"sigma", "1"}}},
+  };
+  for (const auto& [image, opts] : cases) {
+    CAPTURE(image);
+    const Tensor cpu = on(Device::CPU, image, opts), strict = on(Device::Strict, image, opts);
+    CHECK(bitwise_equal(cpu, strict));
+    double largest = 0;  // the perturbation moved (a run that did nothing would compare equal too)
+    for (int64_t i = 0; i < cpu.numel(); ++i) largest = std::max(largest, std::abs(cpu.item(i)));
+    CHECK(largest > 0);
+  }
 }
 
 TEST_CASE("perceptual ball: bad options fail with one line before any step") {

@@ -3,13 +3,19 @@
 // looks at; the Gaussian blur keeps constants and mass; bad options fail with one line.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "explain/mask_perturbation.h"
 #include "explain/registry.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
+#include "layers/relu.h"
 #include "models/model.h"
 #include "tests/explain_run.h"
 
@@ -52,7 +58,56 @@ std::pair<double, double> inside_outside(const Tensor& a) {
   return {in / n_in, out / n_out};
 }
 
+// (N, 2, 8, 8) -> Flatten, Linear(128, 6), ReLU, Linear(6, 3), seeded: a two-channel image model whose input
+// gradient depends on the input (the blend's channel sum and the blur see both channels).
+Model two_channel_model() {
+  Rng init(11);
+  auto fc1 = std::make_shared<Linear>("fc1", 128, 6, true, DType::F64);
+  auto fc2 = std::make_shared<Linear>("fc2", 6, 3, true, DType::F64);
+  fc1->init(init);
+  fc2->init(init);
+  Model m;
+  m.add_input("x");
+  m.append("flat", std::make_shared<Flatten>());
+  m.append("fc1", fc1);
+  m.append("relu", std::make_shared<ReLU>());
+  m.append("fc2", fc2);
+  m.to(DType::F64);
+  return m;
+}
+
 }  // namespace
+
+TEST_CASE("mask perturbation on Strict gives the CPU's bytes for every perturbation and game") {
+  Rng rng(3);
+  Tensor x({2, 2, 8, 8}, DType::F64);
+  for (int64_t i = 0; i < x.numel(); ++i) x.set_item(i, rng.uniform(0, 1));
+  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> cases = {
+      {"meaningful-perturbation", {{"game", "deletion"}, {"perturbation", "blur"}, {"sigma", "1.5"}, {"l1", "0"}}},
+      {"meaningful-perturbation", {{"game", "preservation"}, {"perturbation", "noise"}, {"sigma", "0.2"}, {"l1", "0"}}},
+      {"meaningful-perturbation",
+       {{"game", "deletion"}, {"perturbation", "constant"}, {"baseline", "0.25"}, {"l1", "0"}}},
+      {"extremal-perturbation", {{"area", "0.25"}, {"sigma", "1"}}},
+  };
+  for (const auto& [method, opts] : cases) {
+    auto all = opts;
+    all.insert({{"steps", "6"}, {"lr", "0.03"}, {"mask-scale", "3"}, {"score", "logit"}});
+    CAPTURE(method);
+    CAPTURE(opts.begin()->second);
+    Tensor on_cpu, on_strict;
+    for (Device device : {Device::CPU, Device::Strict}) {
+      Model m = two_channel_model();
+      m.to(device);
+      const Tensor a = testing::run(method, m, x.to(device), {0, 2}, all).values.to(Device::CPU);
+      (device == Device::CPU ? on_cpu : on_strict) = a;
+    }
+    REQUIRE(on_cpu.shape() == Shape{2, 1, 8, 8});
+    CHECK(bitwise_equal(on_cpu, on_strict));
+    double lo = 1, hi = 0;  // the map is not flat (a run that did nothing would compare equal too)
+    for (int64_t i = 0; i < on_cpu.numel(); ++i) lo = std::min(lo, on_cpu.item(i)), hi = std::max(hi, on_cpu.item(i));
+    CHECK(hi > lo);
+  }
+}
 
 TEST_CASE("meaningful perturbation and extremal perturbations find the region the model reads") {
   const Model m = region_model();
