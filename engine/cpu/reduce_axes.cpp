@@ -40,7 +40,9 @@ struct Groups {
         for (int64_t c = 0; c < xs[d]; ++c) next.push_back(o + c * x_strides[d]);
       offsets = std::move(next);
     }
-    std::sort(offsets.begin(), offsets.end());  // row-major over the reduced axes: already increasing
+    // No sort needed: row-major over the reduced axes, the list is already increasing (each new axis's stride
+    // times its extent fits under the previous reduced axis's stride). Sorting it anyway cost an O(n log n)
+    // introsort per call (19 % of perceptual-ball's time, whose row norms reduce 12,544 values a row).
   }
   int64_t base(int64_t k) const {
     int64_t off = 0;
