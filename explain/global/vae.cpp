@@ -7,6 +7,8 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
@@ -66,51 +68,45 @@ Vae build_vae(const Shape& image_shape, int64_t latent, int64_t hidden, Rng& rng
 }
 
 double vae_loss(const Vae& vae, const Tensor& x, const Tensor& eps, bool accumulate) {
-  const int64_t B = x.dim(0), d = eps.dim(1), P = x.numel() / B;
-  check(eps.dtype() == DType::F64 && eps.dim(0) == B, "vae_loss: expected float64 noise (B, d)");
+  const int64_t B = x.dim(0), d = eps.dim(1);
+  check(eps.dtype() == DType::F64 && eps.ndim() == 2 && eps.dim(0) == B, "vae_loss: expected float64 noise (B, d)");
   const BackwardOptions opt{BackwardMode::Gradient, accumulate ? ParamGrad::Accumulate : ParamGrad::None, true};
+  // Everything below runs on x's device (the encoder's): the noise goes there as one copy.
+  const Device device = x.device();
+  const Tensor e = eps.to(device);
   const Tape enc = vae.encoder.forward({x.to(vae.encoder.dtype())});
-  const Tensor h = enc.values.at(vae.encoder.outputs()[0]).to(DType::F64);  // (B, 2d)
-  check(h.dim(1) == 2 * d, "vae_loss: the noise has " + std::to_string(d) + " columns, the encoder gives " +
-                               std::to_string(h.dim(1) / 2) + " latents");
-  Tensor z({B, d}, DType::F64);
-  const double* ph = h.data<double>();
-  const double* pe = eps.data<double>();
-  for (int64_t n = 0; n < B; ++n)
-    for (int64_t j = 0; j < d; ++j)
-      z.data<double>()[n * d + j] = ph[n * 2 * d + j] + std::exp(0.5 * ph[n * 2 * d + d + j]) * pe[n * d + j];
+  const Tensor h = enc.values.at(vae.encoder.outputs()[0]).to(DType::F64);  // (B, 2d) = [μ, log σ²]
+  check(h.ndim() == 2 && h.dim(1) == 2 * d, "vae_loss: the noise has " + std::to_string(d) +
+                                                " columns, the encoder gives " + std::to_string(h.dim(1) / 2) +
+                                                " latents");
+  const Tensor mu = ops::strided_slice(h, {0, 0}, {1, 1}, {B, d});
+  const Tensor log_var = ops::strided_slice(h, {0, d}, {1, 1}, {B, d});
+  const Tensor sigma = ops::unary(ops::Unary::Exp, ops::scale(log_var, 0.5));  // exp(½ log σ²) (B, d)
+  const Tensor z = ops::add(mu, ops::mul(sigma, e));                           // μ + σ ⊙ ε (B, d)
   const Tape dec = vae.decoder.forward({z.to(vae.decoder.dtype())});
   const int logits_id = vae.decoder.value_id("fc2");
-  const Tensor l = dec.values.at(logits_id).to(DType::F64);
-  const Tensor x64 = x.to(DType::F64);
-  const double* pl = l.data<double>();
-  const double* px = x64.data<double>();
-  double loss = 0;
-  Tensor gl({B, P}, DType::F64);
-  for (int64_t i = 0; i < B * P; ++i) {
-    loss += std::max(pl[i], 0.0) + std::log1p(std::exp(-std::abs(pl[i]))) - px[i] * pl[i];
-    gl.data<double>()[i] = (1.0 / (1.0 + std::exp(-pl[i])) - px[i]) / static_cast<double>(B);
-  }
-  for (int64_t n = 0; n < B; ++n)
-    for (int64_t j = 0; j < d; ++j) {
-      const double mu = ph[n * 2 * d + j], lv = ph[n * 2 * d + d + j];
-      loss += 0.5 * (mu * mu + std::exp(lv) - lv - 1);
-    }
-  if (!accumulate) return loss / static_cast<double>(B);
+  const Tensor l = dec.values.at(logits_id).to(DType::F64);  // (B, P)
+  const Tensor x64 = x.to(DType::F64).reshape(l.shape());
+  // Σ softplus(l) − x ⊙ l (the Bernoulli likelihood) + ½ Σ μ² + σ² − log σ² − 1 (the KL to N(0, I)).
+  const Tensor bce = ops::sub(ops::pointwise(ops::Pointwise::Softplus, l), ops::mul(x64, l));
+  const Tensor variance = ops::unary(ops::Unary::Exp, log_var);  // σ² (B, d)
+  const Tensor kl_terms = ops::sub(ops::add(ops::unary(ops::Unary::Square, mu), variance), log_var);
+  const Tensor kl = ops::scale(ops::add_scalar(kl_terms, -1.0), 0.5);
+  const double loss = (ops::sum_all(bce) + ops::sum_all(kl)) / static_cast<double>(B);
+  if (!accumulate) return loss;
+  const Tensor batch = ops::full({1}, static_cast<double>(B), DType::F64, device);       // the mean's divisor
+  const Tensor gl = ops::div(ops::sub(ops::unary(ops::Unary::Sigmoid, l), x64), batch);  // (σ(l) − x) / B
   const std::vector<Tensor> gd = vae.decoder.backward(dec, {{logits_id, gl.to(vae.decoder.dtype())}}, opt);
-  const Tensor gz = gd.at(vae.decoder.inputs()[0]).to(DType::F64);
-  Tensor gh({B, 2 * d}, DType::F64);
-  for (int64_t n = 0; n < B; ++n)
-    for (int64_t j = 0; j < d; ++j) {
-      const double mu = ph[n * 2 * d + j], lv = ph[n * 2 * d + d + j], g = gz.data<double>()[n * d + j];
-      gh.data<double>()[n * 2 * d + j] = g + mu / static_cast<double>(B);
-      gh.data<double>()[n * 2 * d + d + j] =
-          0.5 * g * pe[n * d + j] * std::exp(0.5 * lv) + 0.5 * (std::exp(lv) - 1) / static_cast<double>(B);
-    }
+  const Tensor gz = gd.at(vae.decoder.inputs()[0]).to(DType::F64);  // ∂L/∂z (B, d)
+  // ∂L/∂μ = ∂L/∂z + μ / B;  ∂L/∂log σ² = ½ ∂L/∂z ⊙ ε ⊙ σ + ½ (σ² − 1) / B.
+  const Tensor g_mu = ops::add(gz, ops::div(mu, batch));
+  const Tensor g_log_var = ops::add(ops::mul(ops::mul(ops::scale(gz, 0.5), e), sigma),
+                                    ops::div(ops::scale(ops::add_scalar(variance, -1.0), 0.5), batch));
+  const Tensor gh = ops::concat_axis({g_mu, g_log_var}, 1);  // (B, 2d)
   BackwardOptions enc_opt = opt;
   enc_opt.input_grad = false;
   vae.encoder.backward(enc, {{vae.encoder.outputs()[0], gh.to(vae.encoder.dtype())}}, enc_opt);
-  return loss / static_cast<double>(B);
+  return loss;
 }
 
 std::vector<double> train_vae(Vae& vae, const Tensor& images, const VaeConfig& cfg,
@@ -125,6 +121,8 @@ std::vector<double> train_vae(Vae& vae, const Tensor& images, const VaeConfig& c
                                                                       shape_text(vae.image_shape) + ")");
   const int64_t d = vae.decoder.input_shape[0];
   std::vector<Param*> params = vae.encoder.params();
+  check(!params.empty(), "vae: the encoder has no parameters");
+  const Device device = params[0]->value.device();  // the networks' device: each batch goes there
   for (Param* p : vae.decoder.params()) params.push_back(p);
   OptimizerConfig oc;
   oc.lr = cfg.lr;
@@ -143,12 +141,13 @@ std::vector<double> train_vae(Vae& vae, const Tensor& images, const VaeConfig& c
       Tensor x({B, P}, flat.dtype());
       for (int64_t n = 0; n < B; ++n)
         x.slice_batch(n, n + 1).copy_from(flat.slice_batch(order[begin + n], order[begin + n] + 1));
-      Tensor eps({B, d}, DType::F64);
-      for (int64_t i = 0; i < eps.numel(); ++i) eps.data<double>()[i] = rng.normal();
+      // The noise drawn serially on the host (the same draws on every device), then one copy.
+      std::vector<double> eps(static_cast<size_t>(B * d));
+      for (double& v : eps) v = rng.normal();
       Shape shape = {B};
       shape.insert(shape.end(), vae.image_shape.begin(), vae.image_shape.end());
       adam.zero_grad();
-      const double loss = vae_loss(vae, x.reshape(shape), eps, true);
+      const double loss = vae_loss(vae, x.reshape(shape).to(device), Tensor::from_vector({B, d}, eps).to(device), true);
       check(std::isfinite(loss), "vae: the loss became " + std::to_string(loss) + " in epoch " + std::to_string(epoch),
             "lower --lr");
       adam.step();

@@ -9,8 +9,10 @@
 //   L = Σ_i softplus(l_i) − x_i l_i  +  ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1),   z = μ + σ ⊙ ε,  ε ~ N(0, I)
 // averaged over the batch. Gradients (the reparameterisation trick, eq. 10):
 //   ∂L/∂l = σ(l) − x;   ∂L/∂μ = ∂L/∂z + μ;   ∂L/∂log σ² = ½ ∂L/∂z ⊙ ε ⊙ σ + ½ (σ² − 1)
-// then each network's own backward pass. Determinism: one Rng(seed) stream draws the initialisation, each
-// epoch's shuffle and every ε in order, so a run is the same bits for any thread count.
+// then each network's own backward pass. The loss and these gradients run through ops:: on the networks'
+// device. Determinism: one Rng(seed) stream draws the initialisation, each epoch's shuffle and every ε in
+// order, serially on the host (ε goes to the device as one copy a batch), so a run is the same bits for any
+// thread count, and the CPU's bits on the Strict device.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -41,11 +43,13 @@ struct Vae {
 // input_shape is (d) and its output (N, P).
 Vae build_vae(const Shape& image_shape, int64_t latent, int64_t hidden, Rng& rng);
 
-// The batch's mean negative ELBO for images x (B, ...image shape) in [0, 1] and noise eps (B, d) float64;
-// with `accumulate` each parameter's gradient is added to its Param::grad.
+// The batch's mean negative ELBO for images x (B, ...image shape) in [0, 1], on the networks' device, and
+// noise eps (B, d) float64 (copied to x's device); with `accumulate` each parameter's gradient is added to
+// its Param::grad.
 double vae_loss(const Vae& vae, const Tensor& x, const Tensor& eps, bool accumulate);
 
-// Trains `vae` on images (N, ...image shape) in [0, 1]; `log(epoch, mean loss)` after each epoch (1-based).
+// Trains `vae` on images (N, ...image shape) in [0, 1] (host), each batch copied to the device of the
+// networks' parameters; `log(epoch, mean loss)` after each epoch (1-based).
 // Returns the mean loss of each epoch.
 std::vector<double> train_vae(Vae& vae, const Tensor& images, const VaeConfig& cfg,
                               const std::function<void(int64_t, double)>& log = {});
