@@ -189,3 +189,37 @@ TEST_CASE("global report: the views' sections render their pictures and tables")
   req.options = {{"layer", "conv9"}};
   CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("conv9"), Error);
 }
+
+TEST_CASE("filter and data views on the Strict device: the CPU's maxima, exemplars and pictures") {
+  // The maxima, the class means and the distances run through ops:: on Strict (memory host code may not
+  // read); only the small results and the drawn examples come back.
+  Rng rng(2);
+  const Model cpu_model = smooth_cnn(rng);
+  Rng rng_again(2);
+  Model strict_model = smooth_cnn(rng_again);
+  strict_model.to(Device::Strict);
+  const Tensor x = random_images(23, 20, 20, 5);
+  const auto top = top_activations(cpu_model, x, "conv2", {2, 0, 1}, 4, 7);
+  CHECK(top_activations(strict_model, x.to(Device::Strict), "conv2", {2, 0, 1}, 4, 7) == top);
+  const RgbImage patches = patch_grid(x, receptive_field(cpu_model, "conv2"), top, 2);
+  CHECK(patch_grid(x.to(Device::Strict), receptive_field(cpu_model, "conv2"), top, 2).rgb == patches.rgb);
+
+  const Tensor act = layer_activation(cpu_model, x, "conv2");
+  const Tensor rows = act.reshape({23, act.numel() / 23});
+  std::vector<int64_t> label_values;
+  for (int64_t i = 0; i < 23; ++i) label_values.push_back((i * 7) % 3);
+  const Tensor labels = Tensor::from_vector({23}, label_values);
+  const auto ex = class_exemplars(rows, labels, 4);
+  const auto ex_strict = class_exemplars(rows.to(Device::Strict), labels.to(Device::Strict), 4);
+  REQUIRE(ex_strict.size() == ex.size());
+  for (size_t c = 0; c < ex.size(); ++c) {
+    CHECK(ex_strict[c].label == ex[c].label);
+    CHECK(ex_strict[c].nearest == ex[c].nearest);
+    CHECK(ex_strict[c].distance == ex[c].distance);
+  }
+  const std::vector<double> centre(static_cast<size_t>(rows.dim(1)), 0.25);
+  CHECK(nearest_rows(rows.to(Device::Strict), centre, 5) == nearest_rows(rows, centre, 5));
+  const Tensor w = first_layer_weights(cpu_model).weight;
+  CHECK(filter_grid(w.to(Device::Strict), 3).rgb == filter_grid(w, 3).rgb);
+  CHECK(example_grid(x.to(Device::Strict), {{3, 1}, {0}}, 2).rgb == example_grid(x, {{3, 1}, {0}}, 2).rgb);
+}

@@ -6,6 +6,9 @@
 #include <map>
 
 #include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "explain/svcca.h"
 
 namespace xdnn::explain {
@@ -33,21 +36,48 @@ struct Canvas {
 
 uint8_t byte_of(double u) { return static_cast<uint8_t>(std::lround(std::clamp(u, 0.0, 1.0) * 255.0)); }
 
-// Pixel (y, x) of example n of (N, C, H, W) images as RGB in [0, 1], scaled by the example's [lo, hi].
-void pixel(const Tensor& data, int64_t n, int64_t y, int64_t x, double lo, double hi, uint8_t rgb[3]) {
-  const int64_t C = data.dim(1), H = data.dim(2), W = data.dim(3);
+// One example of (N, C, H, W) images as host values, for drawing it (a picture is an output: host work by
+// design, after one copy of the example), and its [lo, hi] range the picture is scaled by.
+struct ExampleValues {
+  std::vector<double> v;  // (C, H, W)
+  int64_t C = 0, H = 0, W = 0;
+  double lo = 0, hi = 0;
+};
+
+ExampleValues example_values(const Tensor& data, int64_t n) {
+  ExampleValues e;
+  e.v = ops::value_vector(data.slice_batch(n, n + 1));
+  e.C = data.dim(1), e.H = data.dim(2), e.W = data.dim(3);
+  e.lo = e.hi = e.v[0];
+  for (double x : e.v) e.lo = std::min(e.lo, x), e.hi = std::max(e.hi, x);
+  return e;
+}
+
+// Pixel (y, x) of the example as RGB in [0, 1], scaled by its [lo, hi].
+void pixel(const ExampleValues& e, int64_t y, int64_t x, uint8_t rgb[3]) {
   for (int c = 0; c < 3; ++c) {
-    const int64_t ch = C == 3 ? c : 0;
-    const double v = data.item(((n * C + ch) * H + y) * W + x);
-    rgb[c] = byte_of(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+    const int64_t ch = e.C == 3 ? c : 0;
+    const double v = e.v[static_cast<size_t>((ch * e.H + y) * e.W + x)];
+    rgb[c] = byte_of(e.hi > e.lo ? (v - e.lo) / (e.hi - e.lo) : 0.5);
   }
 }
 
-void example_range(const Tensor& data, int64_t n, double& lo, double& hi) {
-  const int64_t per = data.numel() / data.dim(0);
-  lo = hi = data.item(n * per);
-  for (int64_t k = 0; k < per; ++k)
-    lo = std::min(lo, data.item(n * per + k)), hi = std::max(hi, data.item(n * per + k));
+// Σ_j (p_ij − c_j)² for every row i of points (n, f) float64 and centre (1, f) on the points' device: the
+// squared distances, copied back for the host's ranking (n numbers).
+std::vector<double> squared_distances(const Tensor& points, const Tensor& centre) {
+  const Tensor d2 = ops::unary(ops::Unary::Square, ops::sub(points, centre));
+  return ops::value_vector(ops::reduce_axes(ops::ReduceOp::Sum, d2, {points.dim(0), 1})[0]);
+}
+
+// The `k` smallest of `distances` by (distance, index): nearest first, ties to the lower index.
+std::vector<int64_t> smallest(const std::vector<double>& distances, int64_t k) {
+  std::vector<std::pair<double, int64_t>> d(distances.size());
+  for (size_t i = 0; i < d.size(); ++i) d[i] = {distances[i], static_cast<int64_t>(i)};
+  const int64_t keep = std::min(k, static_cast<int64_t>(d.size()));
+  std::partial_sort(d.begin(), d.begin() + keep, d.end());
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < keep; ++i) out.push_back(d[i].second);
+  return out;
 }
 
 void check_images(const Tensor& data, const std::string& what) {
@@ -85,18 +115,21 @@ RgbImage filter_grid(const Tensor& weight, int scale) {
   const int64_t rows = (O + per_row - 1) / per_row;
   Canvas canvas(static_cast<int>(rows), static_cast<int>(per_row * cols), static_cast<int>(KH * scale),
                 static_cast<int>(KW * scale), 2);
+  // The weights as host values (one copy): the grid is a picture, drawn on the host.
+  const std::vector<double> w = ops::value_vector(weight);
+  auto weight_at = [&](int64_t o, int64_t c, int64_t y, int64_t x) { return w[((o * C + c) * KH + y) * KW + x]; };
   for (int64_t o = 0; o < O; ++o) {
     double m = 0;
-    for (int64_t k = 0; k < C * KH * KW; ++k) m = std::max(m, std::abs(weight.item(o * C * KH * KW + k)));
+    for (int64_t k = 0; k < C * KH * KW; ++k) m = std::max(m, std::abs(w[o * C * KH * KW + k]));
     if (m == 0) m = 1;
     for (int64_t c = 0; c < cols; ++c)
       for (int64_t y = 0; y < KH; ++y)
         for (int64_t x = 0; x < KW; ++x) {
           uint8_t px[3];
           if (rgb) {
-            for (int k = 0; k < 3; ++k) px[k] = byte_of(0.5 + 0.5 * weight.item(((o * C + k) * KH + y) * KW + x) / m);
+            for (int k = 0; k < 3; ++k) px[k] = byte_of(0.5 + 0.5 * weight_at(o, k, y, x) / m);
           } else {
-            diverging_colour(weight.item(((o * C + c) * KH + y) * KW + x) / m, px);
+            diverging_colour(weight_at(o, c, y, x) / m, px);
           }
           canvas.put(static_cast<int>(o / per_row), static_cast<int>((o % per_row) * cols + c), x, y, scale, px);
         }
@@ -143,20 +176,23 @@ std::vector<std::vector<TopActivation>> top_activations(const Model& model, cons
                                std::to_string(C - 1) + ")");
   // Candidates per channel: (−value, sample) sorts highest value first, then lower index.
   std::vector<std::vector<std::pair<std::pair<double, int64_t>, int64_t>>> best(channels.size());
+  const int64_t K = static_cast<int64_t>(channels.size());
+  const Tensor channel_ids = Tensor::from_vector({K}, channels);
   for (int64_t b = 0; b < n; b += batch) {
-    const int64_t e = std::min(n, b + batch);
-    // The maxima are searched on a host copy of the activations (small host work, one copy a batch).
-    const Tensor v = layer_activation(model, data.slice_batch(b, e), layer).to(Device::CPU).to(DType::F64);
-    const int64_t per = v.numel() / (v.dim(0) * C);  // positions per channel
-    const double* p = v.data<double>();
-    for (size_t ci = 0; ci < channels.size(); ++ci) {
+    const int64_t e = std::min(n, b + batch), rows = e - b;
+    // Each example's maximum over positions for the chosen channels, and its first position, on the
+    // activations' device; only the (rows, K) maxima and positions come back for the ranking.
+    const Tensor v = layer_activation(model, data.slice_batch(b, e), layer);  // (rows, C, ...)
+    const int64_t per = v.numel() / (rows * C);                               // positions per channel
+    const Tensor chosen = ops::gather_axis(v.reshape({rows, C, per}), channel_ids.to(v.device()), 1);
+    const std::vector<Tensor> max_arg = ops::reduce_axes(ops::ReduceOp::Max, chosen, {rows, K, 1});
+    const std::vector<double> value = ops::value_vector(max_arg[0]);  // (rows, K)
+    const std::vector<int64_t> arg = ops::index_vector(max_arg[1]);   // flat index into chosen
+    for (int64_t ci = 0; ci < K; ++ci) {
       auto& list = best[ci];
-      for (int64_t r = 0; r < e - b; ++r) {
-        const double* q = p + (r * C + channels[ci]) * per;
-        int64_t arg = 0;
-        for (int64_t t = 1; t < per; ++t)
-          if (q[t] > q[arg]) arg = t;  // first maximum in row-major order
-        list.push_back({{-q[arg], b + r}, arg});
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t at = r * K + ci;
+        list.push_back({{-value[at], b + r}, arg[at] - at * per});
       }
       const size_t keep = static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(list.size())));
       std::partial_sort(list.begin(), list.begin() + keep, list.end());
@@ -196,8 +232,7 @@ RgbImage patch_grid(const Tensor& data, const ReceptiveField& rf, const std::vec
   for (size_t r = 0; r < top.size(); ++r)
     for (size_t c = 0; c < top[r].size(); ++c) {
       const TopActivation& t = top[r][c];
-      double lo, hi;
-      example_range(data, t.sample, lo, hi);
+      const ExampleValues ex = example_values(data, t.sample);
       // The field's window in input coordinates (unclipped), so a patch at the border keeps its place.
       const int64_t top0 = rf.spatial ? rf.start_h + std::max<int64_t>(t.y, 0) * rf.jump_h : 0;
       const int64_t left0 = rf.spatial ? rf.start_w + std::max<int64_t>(t.x, 0) * rf.jump_w : 0;
@@ -205,7 +240,7 @@ RgbImage patch_grid(const Tensor& data, const ReceptiveField& rf, const std::vec
         for (int64_t x = 0; x < pw; ++x) {
           const int64_t iy = top0 + y, ix = left0 + x;
           uint8_t px[3] = {outside[0], outside[1], outside[2]};
-          if (iy >= 0 && iy < H && ix >= 0 && ix < W) pixel(data, t.sample, iy, ix, lo, hi, px);
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) pixel(ex, iy, ix, px);
           canvas.put(static_cast<int>(r), static_cast<int>(c), x, y, scale, px);
         }
     }
@@ -216,19 +251,8 @@ std::vector<int64_t> nearest_rows(const Tensor& points, const std::vector<double
   const int64_t n = points.dim(0), f = points.numel() / std::max<int64_t>(1, n);
   check(static_cast<int64_t>(centre.size()) == f, "nearest examples: the centre has " + std::to_string(centre.size()) +
                                                       " values, the points " + std::to_string(f));
-  const Tensor p64 = points.to(DType::F64);
-  const double* p = p64.data<double>();
-  std::vector<std::pair<double, int64_t>> d(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int64_t j = 0; j < f; ++j) s += (p[i * f + j] - centre[j]) * (p[i * f + j] - centre[j]);
-    d[i] = {s, i};
-  }
-  const int64_t keep = std::min(k, n);
-  std::partial_sort(d.begin(), d.begin() + keep, d.end());
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < keep; ++i) out.push_back(d[i].second);
-  return out;
+  const Tensor p64 = points.reshape({n, f}).to(DType::F64);
+  return smallest(squared_distances(p64, Tensor::from_vector({1, f}, centre).to(p64.device())), k);
 }
 
 std::vector<ClassExemplars> class_exemplars(const Tensor& activations, const Tensor& labels, int64_t k) {
@@ -237,27 +261,24 @@ std::vector<ClassExemplars> class_exemplars(const Tensor& activations, const Ten
         "class exemplars: expected integer labels (N,) with N = " + std::to_string(n) + ", got " +
             (labels.defined() ? labels.describe() : std::string("none")));
   check(k >= 1, "class exemplars: k must be >= 1");
-  const Tensor a = activations.to(DType::F64);
-  const double* p = a.data<double>();
-  std::map<int64_t, std::pair<std::vector<double>, int64_t>> sums;  // label -> (sum, count)
-  for (int64_t i = 0; i < n; ++i) {
-    auto& [sum, count] = sums[static_cast<int64_t>(labels.item(i))];
-    if (sum.empty()) sum.assign(static_cast<size_t>(f), 0.0);
-    for (int64_t j = 0; j < f; ++j) sum[j] += p[i * f + j];
-    ++count;
-  }
+  const Tensor a = activations.reshape({n, f}).to(DType::F64);
+  const Device device = a.device();
+  // The rows of each label (labels are indices: they come back to the host to group the rows).
+  std::map<int64_t, std::vector<int64_t>> members;
+  const std::vector<int64_t> label = ops::index_vector(labels.reshape({n}));
+  for (int64_t i = 0; i < n; ++i) members[label[i]].push_back(i);
   std::vector<ClassExemplars> out;
-  for (auto& [label, sc] : sums) {
-    std::vector<double> mean = sc.first;
-    for (double& v : mean) v /= static_cast<double>(sc.second);
+  for (const auto& [l, rows] : members) {
+    // The class mean (1, f): its rows' sum in ascending row order, divided by their count.
+    const int64_t count = static_cast<int64_t>(rows.size());
+    const Tensor picked = ops::gather_axis(a, Tensor::from_vector({count}, rows).to(device), 0);
+    const Tensor sum = ops::reduce_axes(ops::ReduceOp::Sum, picked, {1, f})[0];
+    const Tensor mean = ops::div(sum, ops::full({1}, static_cast<double>(count), DType::F64, device));
+    const std::vector<double> d2 = squared_distances(a, mean);
     ClassExemplars e;
-    e.label = label;
-    e.nearest = nearest_rows(a, mean, k);
-    for (int64_t i : e.nearest) {
-      double s = 0;
-      for (int64_t j = 0; j < f; ++j) s += (p[i * f + j] - mean[j]) * (p[i * f + j] - mean[j]);
-      e.distance.push_back(std::sqrt(s));
-    }
+    e.label = l;
+    e.nearest = smallest(d2, k);
+    for (int64_t i : e.nearest) e.distance.push_back(std::sqrt(d2[i]));
     out.push_back(std::move(e));
   }
   return out;
@@ -272,12 +293,11 @@ RgbImage example_grid(const Tensor& data, const std::vector<std::vector<int64_t>
                 static_cast<int>(W * scale), 3);
   for (size_t r = 0; r < rows.size(); ++r)
     for (size_t c = 0; c < rows[r].size(); ++c) {
-      double lo, hi;
-      example_range(data, rows[r][c], lo, hi);
+      const ExampleValues ex = example_values(data, rows[r][c]);
       for (int64_t y = 0; y < H; ++y)
         for (int64_t x = 0; x < W; ++x) {
           uint8_t px[3];
-          pixel(data, rows[r][c], y, x, lo, hi, px);
+          pixel(ex, y, x, px);
           canvas.put(static_cast<int>(r), static_cast<int>(c), x, y, scale, px);
         }
     }
