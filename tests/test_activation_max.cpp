@@ -11,6 +11,7 @@
 #include "explain/global/activation_max.h"
 #include "explain/global/image_grid.h"
 #include "explain/global/section.h"
+#include "explain/global/vae.h"
 #include "models/io/fashion_mnist.h"
 #include "models/train/train.h"
 #include "models/zoo.h"
@@ -190,4 +191,37 @@ TEST_CASE("activation maximisation: the 'visualize' section of the global report
   CHECK(page.find("class 7 Sneaker") != std::string::npos);
   req.options = {{"layer", "conv7"}};
   CHECK_THROWS_WITH_AS(render_global_report(req), doctest::Contains("--layer conv7"), Error);
+}
+
+TEST_CASE("activation maximisation on the Strict device: the CPU's images and activations, same bytes") {
+  // Pixels (channel objective, every penalty, jitter) and a generator's latent (unit objective): the ascent,
+  // the roll, the penalties and Adam run through ops:: on Strict, whose memory host code may not read.
+  auto run = [](Device device, bool with_generator) {
+    Model model = build_zoo_model("fashion-cnn", 4);
+    model.to(device);
+    Rng rng(6);
+    Vae vae = build_vae({1, 28, 28}, 3, 16, rng);
+    vae.decoder.to(device);
+    VisualizeTarget t;
+    t.layer = with_generator ? "fc" : "conv2";
+    t.channel = !with_generator;
+    t.units = {1, 6, 3};
+    t.device = device;
+    VisualizeSettings s;
+    s.steps = 6;
+    s.jitter = 2;
+    s.l2 = 0.02;
+    s.l1 = 0.01;
+    s.tv = 0.05;
+    return visualize(model, {1, 28, 28}, t, s, with_generator ? &vae.decoder : nullptr);
+  };
+  for (const bool with_generator : {false, true}) {
+    INFO(std::string(with_generator ? "generator" : "pixels"));
+    const VisualizeResult cpu = run(Device::CPU, with_generator), strict = run(Device::Strict, with_generator);
+    CHECK(strict.images.device() == Device::CPU);
+    CHECK(bitwise_equal(strict.images, cpu.images));
+    CHECK(strict.start == cpu.start);
+    CHECK(strict.activation == cpu.activation);
+    CHECK(cpu.activation != cpu.start);  // the steps moved the images
+  }
 }

@@ -6,6 +6,10 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
+#include "engine/ops_optim.h"
 #include "engine/random.h"
 #include "explain/options.h"
 
@@ -60,19 +64,144 @@ Planes planes_of(const Shape& sample) {
 
 Shape sample_shape(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
 
-// out[n, p, (i + dy) mod H, (j + dx) mod W] = in[n, p, i, j] (sign = +1), or the inverse (sign = −1).
-void roll(const double* in, double* out, int64_t rows, const Planes& g,
-          const std::vector<std::pair<int64_t, int64_t>>& shifts, int sign) {
+// The jitter's circular shift as a gather over the flat (rows · per) image: out[n, p, (i + dy) mod H,
+// (j + dx) mod W] = in[n, p, i, j] with (dy, dx) = sign · shifts[n] (sign −1: the inverse shift, the
+// gradient's way back). The index is built on the host from the shifts (the step's random draws) and goes
+// to `device` as one copy; the gather runs there.
+Tensor roll_index(int64_t rows, const Planes& g, const std::vector<std::pair<int64_t, int64_t>>& shifts, int sign,
+                  Device device) {
   const int64_t plane = g.H * g.W, per = g.planes * plane;
+  std::vector<int64_t> index(static_cast<size_t>(rows * per));
   for (int64_t n = 0; n < rows; ++n) {
     const int64_t dy = ((sign * shifts[n].first) % g.H + g.H) % g.H, dx = ((sign * shifts[n].second) % g.W + g.W) % g.W;
     for (int64_t p = 0; p < g.planes; ++p) {
-      const double* src = in + n * per + p * plane;
-      double* dst = out + n * per + p * plane;
+      const int64_t base = n * per + p * plane;
       for (int64_t i = 0; i < g.H; ++i)
-        for (int64_t j = 0; j < g.W; ++j) dst[((i + dy) % g.H) * g.W + (j + dx) % g.W] = src[i * g.W + j];
+        for (int64_t j = 0; j < g.W; ++j)
+          index[base + ((i + dy) % g.H) * g.W + (j + dx) % g.W] = base + i * g.W + j;  // out <- in
     }
   }
+  return Tensor::from_vector({rows * per}, index).to(device);
+}
+
+bool any_shift(const std::vector<std::pair<int64_t, int64_t>>& shifts) {
+  for (const auto& [dy, dx] : shifts)
+    if (dy != 0 || dx != 0) return true;
+  return false;
+}
+
+Tensor roll(const Tensor& x, const Tensor& index) {
+  return ops::gather_axis(x.reshape({x.numel()}), index, 0).reshape(x.shape());
+}
+
+// An int64 (n) tensor of `values` on `device` (unit indices and the flat positions derived from them).
+Tensor indices_on(const std::vector<int64_t>& values, Device device) {
+  return Tensor::from_vector({static_cast<int64_t>(values.size())}, values).to(device);
+}
+
+// a_u of every row n for its own unit units[n]: a (U, ...) -> float64 (U) on a's device. Channel: the mean
+// of channel units[n] of row n (its S positions summed in order in float64, then divided by S); unit:
+// element units[n] of row n. Only the picked values are converted to float64.
+Tensor row_unit_values(const Tensor& a, const TargetGeometry& tg, const VisualizeTarget& t) {
+  const int64_t U = a.dim(0);
+  const int64_t width = t.channel ? tg.channels : tg.per, S = t.channel ? tg.per / tg.channels : 1;
+  std::vector<int64_t> flat(static_cast<size_t>(U));
+  for (int64_t n = 0; n < U; ++n) flat[n] = n * width + t.units[n];
+  const Tensor picked = ops::gather_axis(a.reshape({U * width, S}), indices_on(flat, a.device()), 0).to(DType::F64);
+  if (!t.channel) return picked.reshape({U});
+  const Tensor sum = ops::reduce_axes(ops::ReduceOp::Sum, picked, {U, 1})[0].reshape({U});
+  return ops::div(sum, ops::full({1}, static_cast<double>(S), DType::F64, a.device()));
+}
+
+// The backward seed ∂a_u/∂A for every row's own unit, in A's dtype and shape: 1/S on the S positions of
+// channel units[n] (channel), or 1 at element units[n] (unit), 0 elsewhere.
+Tensor unit_seed(const Tensor& a, const TargetGeometry& tg, const VisualizeTarget& t) {
+  const int64_t U = a.dim(0);
+  const Tensor units = indices_on(t.units, a.device());
+  if (!t.channel) return ops::one_hot(units, tg.per, a.dtype()).reshape(a.shape());
+  const int64_t S = tg.per / tg.channels;
+  const Tensor spread =
+      ops::broadcast_to(ops::one_hot(units, tg.channels, a.dtype()).reshape({U, tg.channels, 1}), {U, tg.channels, S});
+  return ops::scale(spread, 1.0 / static_cast<double>(S)).reshape(a.shape());
+}
+
+// x (U, planes, H, W) float64 -> its differences along `axis` (2: rows, 3: columns): x[k + 1] − x[k].
+Tensor neighbour_differences(const Tensor& x, int axis) {
+  Shape out = x.shape();
+  out[axis] -= 1;
+  std::vector<int64_t> next = {0, 0, 0, 0};
+  next[axis] = 1;
+  return ops::sub(ops::strided_slice(x, next, {1, 1, 1, 1}, out),
+                  ops::strided_slice(x, {0, 0, 0, 0}, {1, 1, 1, 1}, out));
+}
+
+// The squared total variation's gradient from the differences d along `axis`: at k, 2 (d[k − 1] − d[k])
+// with d[−1] = d[last] = 0 (x[k] is the upper end of pair k − 1 and the lower end of pair k).
+Tensor tv_gradient(const Tensor& d, int axis) {
+  std::vector<int64_t> none = {0, 0, 0, 0}, one = {0, 0, 0, 0};
+  one[axis] = 1;
+  const Tensor lower = ops::pad_axes(d, none, one, ops::PadMode::Constant, 0.0);  // d[k], 0 at the end
+  const Tensor upper = ops::pad_axes(d, one, none, ops::PadMode::Constant, 0.0);  // d[k − 1], 0 at the start
+  return ops::scale(ops::sub(upper, lower), 2.0);
+}
+
+// Per-row sums of x (U, ...) -> (U).
+Tensor row_sums(const Tensor& x) {
+  const int64_t U = x.dim(0);
+  return ops::reduce_axes(ops::ReduceOp::Sum, x.reshape({U, x.numel() / U}), {U, 1})[0].reshape({U});
+}
+
+// One evaluation of the objective on x (U, ...) float64 on target.device: a_u per row (U), and with
+// `grad` ∂J/∂x (x's shape, float64, same device); with `objective` J per row (U).
+struct Evaluation {
+  Tensor activation, grad, objective;
+};
+
+Evaluation evaluate_objective(const Model& model, const VisualizeTarget& target, const VisualizeSettings& s,
+                              const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& shifts, bool grad,
+                              bool objective) {
+  const int64_t U = x.dim(0);
+  const Device device = target.device;
+  const Planes g = planes_of(sample_shape(x));
+  const int vid = target_value(model, target);
+  const bool shifted = any_shift(shifts);
+  const Tensor seen = shifted ? roll(x, roll_index(U, g, shifts, +1, device)) : x;
+  const Tape tape = model.forward({seen.to(model.dtype())});
+  const Tensor& a = tape.values.at(vid);
+  const TargetGeometry tg = geometry(a, U, model.value_name(vid));
+  Evaluation e;
+  e.activation = row_unit_values(a, tg, target);
+  if (!grad && !objective) return e;
+  // The penalties on the unshifted image, viewed as (U, planes, H, W).
+  const Tensor x4 = x.reshape({U, g.planes, g.H, g.W});
+  std::vector<std::pair<int, Tensor>> differences;  // (axis, d) along rows, then columns, where there are two
+  for (int axis : {2, 3})
+    if (x4.dim(axis) > 1) differences.push_back({axis, neighbour_differences(x4, axis)});
+  if (grad) {
+    std::vector<Tensor> grads = model.backward(tape, {{vid, unit_seed(a, tg, target)}});
+    const Tensor& gx = grads.at(model.inputs()[0]);
+    if (gx.defined()) {
+      const Tensor g64 = gx.to(DType::F64).reshape(x.shape());
+      e.grad = shifted ? roll(g64, roll_index(U, g, shifts, -1, device)) : g64.clone();
+    } else {
+      e.grad = ops::full(x.shape(), 0.0, DType::F64, device);
+    }
+    // ∂/∂x of −λ₂ ‖x‖² − λ₁ ‖x‖₁ − λ_tv TV(x).
+    if (s.l2 != 0) ops::axpy_inplace(e.grad, -2 * s.l2, x);
+    if (s.l1 != 0) ops::axpy_inplace(e.grad, -s.l1, ops::unary(ops::Unary::Sign, x));
+    if (s.tv != 0)
+      for (const auto& [axis, d] : differences)
+        ops::axpy_inplace(e.grad, -s.tv, tv_gradient(d, axis).reshape(x.shape()));
+  }
+  if (objective) {
+    // J = a_u − λ₂ Σ x² − λ₁ Σ |x| − λ_tv Σ d², per row.
+    e.objective = e.activation.clone();
+    ops::axpy_inplace(e.objective, -s.l2, row_sums(ops::unary(ops::Unary::Square, x)));
+    ops::axpy_inplace(e.objective, -s.l1, row_sums(ops::unary(ops::Unary::Abs, x)));
+    for (const auto& [axis, d] : differences)
+      ops::axpy_inplace(e.objective, -s.tv, row_sums(ops::unary(ops::Unary::Square, d)));
+  }
+  return e;
 }
 
 std::string unit_label(const Model& model, const VisualizeTarget& t, int vid, int64_t unit) {
@@ -82,7 +211,7 @@ std::string unit_label(const Model& model, const VisualizeTarget& t, int vid, in
   return model.value_name(vid) + (t.channel ? " channel " : " unit ") + std::to_string(unit);
 }
 
-// Gradient of the generator's pixels g_x (U, per) back to its latent: (U, d) float64.
+// Gradient of the generator's pixels g_x (U, per) back to its latent: (U, d) float64 on g_x's device.
 Tensor generator_backward(const Model& gen, const Tape& tape, const Tensor& gx) {
   const int out = gen.outputs()[0];
   const Tensor& y = tape.values.at(out);
@@ -90,7 +219,7 @@ Tensor generator_backward(const Model& gen, const Tape& tape, const Tensor& gx) 
   std::vector<Tensor> grads = gen.backward(tape, {{out, seed}});
   const Tensor& gz = grads.at(gen.inputs()[0]);
   check(gz.defined(), "visualize: the generator's output does not depend on its latent");
-  return gz.to(Device::CPU).to(DType::F64).clone();
+  return gz.to(DType::F64).clone();
 }
 
 }  // namespace
@@ -144,100 +273,32 @@ std::vector<double> visualize_objective(const Model& model, const VisualizeTarge
   check(x.dtype() == DType::F64 && static_cast<int64_t>(target.units.size()) == U &&
             static_cast<int64_t>(shifts.size()) == U,
         "visualize_objective: expected float64 x with one row per unit and per shift");
-  const Planes g = planes_of(sample_shape(x));
-  const int64_t per = x.numel() / U;
-  const int vid = target_value(model, target);
-  Tensor shifted(x.shape(), DType::F64);
-  roll(x.data<double>(), shifted.data<double>(), U, g, shifts, +1);
-  const Tape tape = model.forward({shifted.to(model.dtype()).to(target.device)});
-  const Tensor& a = tape.values.at(vid);
-  const TargetGeometry tg = geometry(a, U, model.value_name(vid));
-  const Tensor a64 = a.to(Device::CPU).to(DType::F64);
-  Tensor seed = Tensor::zeros(a.shape(), DType::F64);
-  std::vector<double> J(U), act(U);
-  for (int64_t n = 0; n < U; ++n) {
-    const int64_t u = target.units[n];
-    const double* an = a64.data<double>() + n * tg.per;
-    double* sn = seed.data<double>() + n * tg.per;
-    if (target.channel) {
-      const int64_t S = tg.per / tg.channels;  // positions per channel
-      double sum = 0;
-      for (int64_t i = u * S; i < (u + 1) * S; ++i) {
-        sum += an[i];
-        sn[i] = 1.0 / static_cast<double>(S);
-      }
-      act[n] = sum / static_cast<double>(S);
-    } else {
-      act[n] = an[u];
-      sn[u] = 1.0;
-    }
-  }
-  const double* px = x.data<double>();
-  double* pg = nullptr;
-  if (grad) {
-    std::vector<Tensor> grads = model.backward(tape, {{vid, seed.to(a.dtype()).to(target.device)}});
-    const Tensor& gx = grads.at(model.inputs()[0]);
-    *grad = Tensor::zeros(x.shape(), DType::F64);
-    if (gx.defined()) roll(gx.to(Device::CPU).to(DType::F64).data<double>(), grad->data<double>(), U, g, shifts, -1);
-    pg = grad->data<double>();
-  }
-  // The penalties and their gradients, per row on the unshifted image.
-  for (int64_t n = 0; n < U; ++n) {
-    double l2 = 0, l1 = 0, tv = 0;
-    const double* xn = px + n * per;
-    double* gn = pg ? pg + n * per : nullptr;
-    for (int64_t i = 0; i < per; ++i) {
-      l2 += xn[i] * xn[i];
-      l1 += std::abs(xn[i]);
-      if (gn) gn[i] -= 2 * s.l2 * xn[i] + s.l1 * (xn[i] > 0 ? 1.0 : xn[i] < 0 ? -1.0 : 0.0);
-    }
-    for (int64_t p = 0; p < g.planes; ++p) {
-      const int64_t base = p * g.H * g.W;
-      for (int64_t i = 0; i < g.H; ++i)
-        for (int64_t j = 0; j < g.W; ++j) {
-          const int64_t k = base + i * g.W + j;
-          if (i + 1 < g.H) {
-            const double d = xn[k + g.W] - xn[k];
-            tv += d * d;
-            if (gn) gn[k + g.W] -= 2 * s.tv * d, gn[k] += 2 * s.tv * d;
-          }
-          if (j + 1 < g.W) {
-            const double d = xn[k + 1] - xn[k];
-            tv += d * d;
-            if (gn) gn[k + 1] -= 2 * s.tv * d, gn[k] += 2 * s.tv * d;
-          }
-        }
-    }
-    J[n] = act[n] - s.l2 * l2 - s.l1 * l1 - s.tv * tv;
-  }
-  if (activation) *activation = act;
-  return J;
+  const Evaluation e = evaluate_objective(model, target, s, x.to(target.device), shifts, grad != nullptr, true);
+  if (grad) *grad = e.grad;
+  if (activation) *activation = ops::value_vector(e.activation);
+  return ops::value_vector(e.objective);
 }
 
 Tensor unit_activations(const Model& model, const Tensor& x, const VisualizeTarget& target) {
   const int vid = target_value(model, target);
   const int64_t N = x.dim(0), U = static_cast<int64_t>(target.units.size()), batch = 256;
-  Tensor out({N, U}, DType::F64);
+  Tensor out({N, U}, DType::F64);  // a table for the user: on the host
+  const Tensor units = indices_on(target.units, target.device);
   for (int64_t begin = 0; begin < N; begin += batch) {
-    const int64_t end = std::min(N, begin + batch);
+    const int64_t end = std::min(N, begin + batch), rows = end - begin;
     const Tape tape = model.forward({x.slice_batch(begin, end).to(model.dtype()).to(target.device)});
-    const Tensor a = tape.values.at(vid).to(Device::CPU).to(DType::F64);
-    const TargetGeometry tg = geometry(a, end - begin, model.value_name(vid));
-    for (int64_t n = 0; n < end - begin; ++n)
-      for (int64_t k = 0; k < U; ++k) {
-        const int64_t u = target.units[k];
-        check(u >= 0 && u < (target.channel ? tg.channels : tg.per), "--units " + std::to_string(u) + ": out of range");
-        const double* an = a.data<double>() + n * tg.per;
-        double v = 0;
-        if (target.channel) {
-          const int64_t S = tg.per / tg.channels;
-          for (int64_t i = u * S; i < (u + 1) * S; ++i) v += an[i];
-          v /= static_cast<double>(S);
-        } else {
-          v = an[u];
-        }
-        out.data<double>()[(begin + n) * U + k] = v;
-      }
+    const Tensor& a = tape.values.at(vid);
+    const TargetGeometry tg = geometry(a, rows, model.value_name(vid));
+    for (int64_t u : target.units)
+      check(u >= 0 && u < (target.channel ? tg.channels : tg.per), "--units " + std::to_string(u) + ": out of range");
+    // Every unit on every row: (rows, U, S) channel positions summed in float64 and divided by S, or (rows, U).
+    const int64_t width = target.channel ? tg.channels : tg.per, S = target.channel ? tg.per / tg.channels : 1;
+    const Tensor picked = ops::gather_axis(a.reshape({rows, width, S}), units, 1).to(DType::F64);
+    const Tensor values =
+        target.channel ? ops::div(ops::reduce_axes(ops::ReduceOp::Sum, picked, {rows, U, 1})[0].reshape({rows, U}),
+                                  ops::full({1}, static_cast<double>(S), DType::F64, target.device))
+                       : picked.reshape({rows, U});
+    out.slice_batch(begin, end).copy_from(values);
   }
   return out;
 }
@@ -272,32 +333,35 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
           "visualize: the generator declares no latent size (input_shape (d))");
     dim = generator->input_shape[0];
   }
-  Tensor theta({U, dim}, DType::F64);
   // Pixels: the box's centre plus a little noise; a latent: a draw of the VAE's prior N(0, I), so that each
-  // unit starts from a different picture the generator can draw.
+  // unit starts from a different picture the generator can draw. Drawn serially on the host, one copy.
   const double centre = 0.5 * (s.low + s.high), spread = s.init_scale * (s.high - s.low);
-  const int64_t count = U * dim;
-  for (int64_t i = 0; i < count; ++i)
-    theta.data<double>()[i] = generator ? rng.normal() : centre + spread * rng.normal();
+  std::vector<double> start(static_cast<size_t>(U * dim));
+  for (double& t : start) t = generator ? rng.normal() : centre + spread * rng.normal();
+  const Device device = target.device;
+  Tensor theta = Tensor::from_vector({U, dim}, start).to(device);
 
+  // The image (U, ...input shape) float64 on the device; the generator's tape when asked.
   auto image_of = [&](const Tensor& th, Tape* tape) {
     if (!generator) return th.reshape(shape);
-    Tape t = generator->forward({th.to(generator->dtype()).to(target.device)});
+    Tape t = generator->forward({th.to(generator->dtype())});
     const Tensor y = t.values.at(generator->outputs()[0]);
     check(y.numel() == U * per, "visualize: the generator draws " + y.describe() + ", the model takes (" +
                                     std::to_string(U) + ", " + std::to_string(per) + " values)");
-    Tensor x = y.to(Device::CPU).to(DType::F64).clone().reshape(shape);
+    Tensor x = y.to(DType::F64).reshape(shape);
     if (tape) *tape = std::move(t);
     return x;
   };
 
   VisualizeResult r;
   const std::vector<std::pair<int64_t, int64_t>> none(U, {0, 0});
-  visualize_objective(model, target, {}, image_of(theta, nullptr), none, nullptr, &r.start);
+  r.start =
+      ops::value_vector(evaluate_objective(model, target, {}, image_of(theta, nullptr), none, false, false).activation);
   VisualizeSettings pen = s;
   if (generator) pen.l2 = 0;  // λ₂ is on the latent
-  Tensor m = Tensor::zeros({U, dim}, DType::F64), v = Tensor::zeros({U, dim}, DType::F64);
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  Tensor m = ops::full({U, dim}, 0.0, DType::F64, device), v = ops::full({U, dim}, 0.0, DType::F64, device);
+  ops::AdamStep adam;  // β = (0.9, 0.999), ε = 1e-8
+  adam.lr = s.lr;
   std::vector<std::pair<int64_t, int64_t>> shifts(U);
   for (int64_t step = 1; step <= s.steps; ++step) {
     for (auto& sh : shifts) {
@@ -306,26 +370,17 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
     }
     Tape gen_tape;
     const Tensor x = image_of(theta, &gen_tape);
-    Tensor gx;
-    visualize_objective(model, target, pen, x, shifts, &gx);
+    const Tensor gx = evaluate_objective(model, target, pen, x, shifts, true, false).grad;
     Tensor gt = generator ? generator_backward(*generator, gen_tape, gx) : gx.reshape({U, dim});
-    double* th = theta.data<double>();
-    double* pg = gt.data<double>();
-    if (generator)
-      for (int64_t i = 0; i < count; ++i) pg[i] -= 2 * s.l2 * th[i];
-    const double c1 = 1 - std::pow(b1, static_cast<double>(step)), c2 = 1 - std::pow(b2, static_cast<double>(step));
-    double* pm = m.data<double>();
-    double* pv = v.data<double>();
-    for (int64_t i = 0; i < count; ++i) {
-      pm[i] = b1 * pm[i] + (1 - b1) * pg[i];
-      pv[i] = b2 * pv[i] + (1 - b2) * pg[i] * pg[i];
-      th[i] += s.lr * (pm[i] / c1) / (std::sqrt(pv[i] / c2) + eps);  // ascent
-      if (!generator) th[i] = std::min(s.high, std::max(s.low, th[i]));
-    }
+    if (generator && s.l2 != 0) ops::axpy_inplace(gt, -2 * s.l2, theta);  // −λ₂ ‖z‖²
+    // Ascent on J is Adam's descent on −J.
+    adam.t = step;
+    ops::adam_step_inplace(theta, ops::unary(ops::Unary::Neg, gt), m, v, adam);
+    if (!generator) theta = ops::clip(theta, s.low, s.high);
   }
   const Tensor final_x = image_of(theta, nullptr);
-  visualize_objective(model, target, {}, final_x, none, nullptr, &r.activation);
-  r.images = final_x.to(DType::F32);
+  r.activation = ops::value_vector(evaluate_objective(model, target, {}, final_x, none, false, false).activation);
+  r.images = final_x.to(DType::F32).to(Device::CPU);  // the pictures, for the user
   for (int64_t u : target.units) r.labels.push_back(unit_label(model, target, vid, u));
   return r;
 }

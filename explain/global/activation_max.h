@@ -37,8 +37,9 @@ struct VisualizeTarget {
   std::string layer;           // tensor name; empty: the model's first output
   bool channel = true;         // channel mean (true) or one element (false)
   std::vector<int64_t> units;  // channel indices, or flat indices into one sample's activation
-  // Where the model lives: its inputs are copied there, its activations and gradients come back to the host,
-  // where the ascent's image (or latent), penalties and Adam state are kept.
+  // Where the model lives: the ascent's image (or latent), the jitter, the penalties and the Adam state live
+  // there too and compute through ops::; the random draws (the start, each step's shifts) are made on the
+  // host and go there as one copy; the activations a_u come back as values.
   Device device = Device::CPU;
 };
 
@@ -55,7 +56,7 @@ struct VisualizeSettings {
 };
 
 struct VisualizeResult {
-  Tensor images;                    // float32 (U, ...input shape): one image per unit
+  Tensor images;                    // float32 (U, ...input shape) on the host: one image per unit
   std::vector<double> start;        // a_u at x₀ (no shift), per unit
   std::vector<double> activation;   // a_u at the final image (no shift), per unit
   std::vector<std::string> labels;  // "class 3 Dress", "conv2 channel 5", "fc unit 7"
@@ -66,13 +67,15 @@ struct VisualizeResult {
 // index out of range is an Error naming --units, the index, the tensor and its range.
 int resolve_target(const Model& model, const Shape& input_shape, const VisualizeTarget& target);
 
-// Every unit's activation on every row of x (N, ...input shape): (N, U) float64, row n unit u = a_u(x_n).
+// Every unit's activation on every row of x (N, ...input shape): (N, U) float64 on the host (a table for the
+// user), row n unit u = a_u(x_n).
 Tensor unit_activations(const Model& model, const Tensor& x, const VisualizeTarget& target);
 
 // The objective J and its gradient ∂J/∂x for the image batch x (U, ...input shape), float64, row u aimed at
 // unit u, with the images shifted by shifts[u] = (dy, dx) before the model sees them (penalties on the
 // unshifted x). The λ₂ term is on x (pass l2 = 0 when it is on a latent). Returns J per row; fills a_u
-// per row in `activation` when given. (Exposed for the finite-difference test.)
+// per row in `activation` when given, and grad (float64, x's shape) on target.device. (Exposed for the
+// finite-difference test.)
 std::vector<double> visualize_objective(const Model& model, const VisualizeTarget& target, const VisualizeSettings& s,
                                         const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& shifts,
                                         Tensor* grad, std::vector<double>* activation = nullptr);
