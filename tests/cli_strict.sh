@@ -5,7 +5,7 @@
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
 # (PGD) of fashion-mlp, FGSM / PGD / CW-L2 attacks, every `xdnn evaluate` metric, SVCCA (two models and
-# --checkpoints), `xdnn eval`, probes, visualize and exemplars on fashion-cnn, and every influence method and solver
+# --checkpoints), `xdnn eval`, probes, TCAV, visualize and exemplars on fashion-cnn, and every influence method and solver
 # over the golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
@@ -170,6 +170,13 @@ for device in cpu strict; do
     --top 2 --device "$device" --out "$tmp/exemplars-$device"
 done
 same "probe" "$tmp/probe-cpu.csv" "$tmp/probe-strict.csv"
+# TCAV: the input's 3 images as the concept against random sets drawn from the 64 TracIn training images.
+for device in cpu strict; do
+  run "tcav --device $device" tcav --model "$weights" --layer relu2 --class 3 --input "$input" \
+    --concept "$input" --min-examples 2 --random "$golden/data/tracin-train-x.npy" --runs 3 --device "$device" \
+    --out "$tmp/tcav-$device.json"
+done
+same "tcav" "$tmp/tcav-cpu.json" "$tmp/tcav-strict.json"
 same "visualize" "$tmp/visualize-cpu/images.npy" "$tmp/visualize-strict/images.npy"
 for f in filters.png top-activations.json top-activations.png class-exemplars.json class-exemplars.png; do
   same "exemplars $f" "$tmp/exemplars-cpu/$f" "$tmp/exemplars-strict/$f"

@@ -1,17 +1,23 @@
 // Linear probes (explain/global/linear_probe.h) by their defining properties: a probe recovers a feature
 // planted linearly in a layer, and does not recover one that is absent; Hewitt & Liang's control task
 // (random labels fixed per type) scores near chance on held-out types and high on seen ones; training is
-// bit-identical for 1 and 2 threads; bad layer names are one-line errors.
+// bit-identical for 1 and 2 threads and the same bytes on the Strict device (token models too); bad layer
+// names are one-line errors.
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <map>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "explain/global/linear_probe.h"
 #include "explain/global/section.h"
+#include "layers/embedding.h"
+#include "layers/linear.h"
+#include "layers/token_pooling.h"
 #include "model_fixtures.h"
 
 using namespace xdnn;
@@ -40,6 +46,13 @@ Planted planted_rows(int64_t N, int64_t D, double strength, uint64_t seed) {
     for (int64_t j = 0; j < D; ++j) xp[n * D + j] = rng.normal() + (2.0 * y - 1.0) * strength * d[j];
   }
   return p;
+}
+
+// The bit patterns of a float64 tensor's elements (on any device), for same-bytes checks.
+std::vector<uint64_t> bits(const Tensor& t) {
+  std::vector<uint64_t> out;
+  for (double v : ops::value_vector(t)) out.push_back(std::bit_cast<uint64_t>(v));
+  return out;
 }
 
 std::vector<int64_t> iota(int64_t n) {
@@ -130,8 +143,60 @@ TEST_CASE("probe: the split keeps groups together and training is bit-identical 
   set_num_threads(2);
   const LinearProbe two = fit_linear_probe(data.x, data.labels, 2, iota(600), opt);
   set_num_threads(saved);
-  CHECK(one.weight == two.weight);
-  CHECK(one.bias == two.bias);
+  CHECK(bits(one.weight) == bits(two.weight));
+  CHECK(bits(one.bias) == bits(two.bias));
+}
+
+TEST_CASE("probe: a fit and the layer probes of a token model give the CPU's bytes on Strict") {
+  // fit_linear_probe: standardisation, Adam steps and predictions through ops:: on the features' device.
+  const Planted data = planted_rows(300, 40, 1.0, 6);
+  ProbeOptions opt;
+  opt.epochs = 2;
+  opt.batch_size = 64;
+  const LinearProbe cpu = fit_linear_probe(data.x, data.labels, 2, iota(250), opt);
+  const LinearProbe strict = fit_linear_probe(data.x.to(Device::Strict), data.labels, 2, iota(250), opt);
+  CHECK(strict.weight.device() == Device::Strict);
+  CHECK(bits(strict.weight) == bits(cpu.weight));
+  CHECK(bits(strict.bias) == bits(cpu.bias));
+  CHECK(bits(strict.mean) == bits(cpu.mean));
+  CHECK(bits(strict.scale) == bits(cpu.scale));
+  CHECK(strict.predict(data.x.to(Device::Strict)) == cpu.predict(data.x));
+  // probe_token_layers: the embeddings' valid positions gathered as rows; each position labelled by whether
+  // its token is odd, which the embedding row of that token carries.
+  Rng rng(8);
+  Model m;
+  m.add_input("ids");
+  auto emb = std::make_shared<Embedding>("emb", 9, 8, DType::F64);  // 9 points in 8-D: any labelling is linear
+  emb->init(rng);
+  m.add_node("emb", emb, {"ids"}, {"e"});
+  m.add_node("pool", std::make_shared<MeanTokenPooling>(), {"e"}, {"pooled"});
+  auto fc = std::make_shared<Linear>("fc", 8, 2, true, DType::F64);
+  fc->init(rng);
+  m.add_node("fc", fc, {"pooled"}, {"logits"});
+  m.set_outputs({"logits"});
+  const int64_t N = 40, T = 5;
+  std::vector<int64_t> ids, lengths, labels;
+  for (int64_t n = 0; n < N; ++n) {
+    lengths.push_back(1 + static_cast<int64_t>(rng.below(T)));
+    for (int64_t t = 0; t < T; ++t) {
+      ids.push_back(static_cast<int64_t>(rng.below(9)));
+      if (t < lengths.back()) labels.push_back(ids.back() % 2);
+    }
+  }
+  const Tensor x = Tensor::from_vector({N, T}, ids);
+  ProbeOptions token_opt;
+  token_opt.min_steps = 20;
+  const std::vector<ProbeScore> on_cpu = probe_token_layers(m, x, lengths, labels, {}, token_opt);
+  m.to(Device::Strict);
+  const std::vector<ProbeScore> on_strict = probe_token_layers(m, x.to(Device::Strict), lengths, labels, {}, token_opt);
+  REQUIRE(on_cpu.size() == 1);
+  CHECK(on_cpu[0].layer == "e");
+  CHECK(on_cpu[0].train_accuracy > 0.9);  // each token type is one embedding row: its parity is linear in them
+  REQUIRE(on_strict.size() == 1);
+  CHECK(on_strict[0].train_accuracy == on_cpu[0].train_accuracy);
+  CHECK(on_strict[0].accuracy == on_cpu[0].accuracy);
+  CHECK(on_strict[0].control_accuracy == on_cpu[0].control_accuracy);
+  CHECK(on_strict[0].majority == on_cpu[0].majority);
 }
 
 TEST_CASE("probe: an unknown layer or one without a row per sample is a one-line error") {

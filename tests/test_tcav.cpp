@@ -1,13 +1,15 @@
 // TCAV (explain/global/tcav.h) by its defining properties: on a network whose class logit rises with one
 // hidden direction, a concept planted along that direction gets TCAV score ~1 and a significant t-test,
 // while a random concept and a concept planted along a direction the logit ignores do not; the t-test
-// against scipy.stats.ttest_ind (pooled variance) and by hand; bad input as one-line errors.
+// against scipy.stats.ttest_ind (pooled variance) and by hand; the CPU's bytes on the Strict device; bad input
+// as one-line errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/ops_fill.h"
 #include "engine/random.h"
 #include "explain/global/section.h"
 #include "explain/global/tcav.h"
@@ -44,6 +46,8 @@ Tensor examples(int64_t N, int axis, double shift, uint64_t seed) {
   return x;
 }
 
+Tensor cav(const std::vector<double>& v) { return Tensor::from_vector({static_cast<int64_t>(v.size())}, v); }
+
 }  // namespace
 
 TEST_CASE("tcav: the planted concept is found, a random one and an ignored one are not") {
@@ -78,8 +82,39 @@ TEST_CASE("tcav: the directional derivative's sign is the gradient's projection 
   REQUIRE(g.dim(1) == 6);
   // ∂ logit1 / ∂ h = relu'(h) ⊙ (1, 0.3, −0.3, 0.2, 0, 0) with h = x.
   for (int64_t n = 0; n < 50; ++n) CHECK(g.item(n * 6) == (inputs.item(n * 6) > 0 ? 1.0 : 0.0));
-  CHECK(tcav_score(g, {0, 0, 0, 0, 1, 0}) == 0.0);  // no gradient along feature 4: S = 0 is not > 0
-  CHECK(tcav_score(g, {-1, 0, 0, 0, 0, 0}) == 0.0);
+  CHECK(tcav_score(g, cav({0, 0, 0, 0, 1, 0})) == 0.0);  // no gradient along feature 4: S = 0 is not > 0
+  CHECK(tcav_score(g, cav({-1, 0, 0, 0, 0, 0})) == 0.0);
+  int64_t positive = 0;  // feature 0's gradient is 1 exactly where x_0 > 0
+  for (int64_t n = 0; n < 50; ++n) positive += inputs.item(n * 6) > 0;
+  CHECK(tcav_score(g, cav({1, 0, 0, 0, 0, 0})) == static_cast<double>(positive) / 50.0);
+}
+
+TEST_CASE("tcav: the CAVs, the scores and the test give the CPU's bytes on Strict") {
+  Model model = planted_model();
+  const Tensor class_inputs = examples(60, 0, 2.0, 1), concept_x = examples(30, 0, 4.0, 3);
+  const std::vector<Tensor> sets = {examples(30, -1, 0.0, 4), examples(30, -1, 0.0, 5), examples(30, -1, 0.0, 6)};
+  TcavOptions opt;
+  opt.min_examples = 10;
+  const TcavResult cpu = tcav_with_sets(model, class_inputs, 1, "fc1", concept_x, sets, opt);
+  const Tensor concept_acts = collect_activations(model, concept_x, {"fc1"})[0];
+  const Tensor random_acts = collect_activations(model, sets[1], {"fc1"})[0];
+  double accuracy_cpu = 0, accuracy_strict = 0;
+  const Tensor v_cpu = concept_activation_vector(concept_acts, random_acts, opt.classifier, &accuracy_cpu);
+  model.to(Device::Strict);
+  std::vector<Tensor> strict_sets;
+  for (const Tensor& s : sets) strict_sets.push_back(s.to(Device::Strict));
+  const TcavResult strict =
+      tcav_with_sets(model, class_inputs.to(Device::Strict), 1, "fc1", concept_x.to(Device::Strict), strict_sets, opt);
+  const Tensor v_strict = concept_activation_vector(concept_acts.to(Device::Strict), random_acts.to(Device::Strict),
+                                                    opt.classifier, &accuracy_strict);
+  CHECK(v_strict.device() == Device::Strict);
+  CHECK(ops::value_vector(v_strict) == ops::value_vector(v_cpu));
+  CHECK(accuracy_strict == accuracy_cpu);
+  CHECK(cpu.mean > 0.9);  // the planted concept, as in the first case
+  CHECK(strict.concept_scores == cpu.concept_scores);
+  CHECK(strict.random_scores == cpu.random_scores);
+  CHECK(strict.cav_accuracy == cpu.cav_accuracy);
+  CHECK(strict.test.t == cpu.test.t);
 }
 
 TEST_CASE("tcav: the two-sample t-test matches scipy.stats.ttest_ind and the hand computation") {

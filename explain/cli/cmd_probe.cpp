@@ -49,7 +49,7 @@ void run_probe(const ProbeArgs& a) {
   check_output_path(a.png, "--png", {a.model, a.input, a.labels});
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
-  // The forward passes on the device; the probes train on host copies of the activations (linear_probe.h).
+  // The forward passes and the probes' training on the device (linear_probe.h); the accuracies come back.
   const Device device = select_device(a.device, "--device");
   model.to(device);
   const std::vector<std::string> layers = split_commas(a.layers, false);

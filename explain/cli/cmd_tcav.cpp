@@ -49,8 +49,8 @@ void run_tcav(const TcavArgs& a) {
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   model.value_id(a.layer);  // an unknown layer fails before any file is read
-  // The forward and backward passes on the device; the CAVs' linear classifiers and the scores on host copies
-  // of the activations and gradients (explain/global/tcav.h).
+  // Everything on the device: the forward and backward passes, the CAVs' linear classifiers and the scores
+  // (explain/global/tcav.h); the scores and accuracies come back as numbers.
   const Device device = select_device(a.device, "--device");
   model.to(device);
   Tensor inputs;

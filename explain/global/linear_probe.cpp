@@ -9,6 +9,9 @@
 #include "engine/check.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
+#include "engine/ops_optim.h"
 #include "engine/random.h"
 
 namespace xdnn::explain {
@@ -16,38 +19,50 @@ namespace xdnn::explain {
 namespace {
 
 constexpr int64_t kScoreChunk = 1024;  // rows per product when scoring
+constexpr int64_t kStatsChunk = 1024;  // rows per pass when standardising
+
+// Entries [begin, end) of v as an int64 tensor (end − begin) on `device`: one copy from the host.
+Tensor index_tensor(const std::vector<int64_t>& v, size_t begin, size_t end, Device device) {
+  const std::vector<int64_t> part(v.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  v.begin() + static_cast<std::ptrdiff_t>(end));
+  return Tensor::from_vector({static_cast<int64_t>(part.size())}, part).to(device);
+}
 
 // The probe's products in the data's units: z = x W'ᵀ + b' with W' = W / scale (per column) and
 // b' = b − W' mean, so the standardised features are never materialised (a layer of 10,000 × 6,272 floats
 // is 250 MB; a copy would double it).
 struct Folded {
   Tensor weight;  // float32 (C, F)
-  std::vector<double> bias;
+  Tensor bias;    // float64 (1, C)
 };
 
 Folded fold(const LinearProbe& p) {
-  Folded f{Tensor::zeros({p.classes, p.features}, DType::F32), std::vector<double>(p.classes)};
-  float* w = f.weight.data<float>();
-  for (int64_t c = 0; c < p.classes; ++c) {
-    double shift = 0.0;
-    for (int64_t j = 0; j < p.features; ++j) {
-      const double wj = p.weight[c * p.features + j] / p.scale[j];
-      w[c * p.features + j] = static_cast<float>(wj);
-      shift += wj * p.mean[j];
-    }
-    f.bias[c] = p.bias[c] - shift;
-  }
-  return f;
+  const int64_t C = p.classes, F = p.features;
+  const Tensor w = ops::div(p.weight, p.scale.reshape({1, F}));  // W' (C, F) float64
+  // Σ_j W'_cj mean_j summed in j order, each product rounded (no fused multiply-add): (C, 1).
+  const Tensor shift = ops::reduce_axes(ops::ReduceOp::Sum, ops::mul(w, p.mean.reshape({1, F})), {C, 1})[0];
+  return {w.to(DType::F32), ops::sub(p.bias.reshape({C, 1}), shift).reshape({1, C})};
 }
 
-// Rows `rows[begin, end)` of x (M, F) float32 as a (end − begin, F) view of `buffer` (≥ end − begin rows),
-// reused across batches: a fresh 256 × 6,272 batch per step would be mapped and unmapped every time.
-Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows, size_t begin, size_t end, Tensor& buffer) {
-  const int64_t F = x.dim(1);
-  Tensor out = buffer.slice_batch(0, static_cast<int64_t>(end - begin));
-  const float* src = x.data<float>();
-  float* dst = out.data<float>();
-  for (size_t i = begin; i < end; ++i) std::copy_n(src + rows[i] * F, F, dst + (i - begin) * F);
+// Logits z = xb W'ᵀ + b' of rows xb (B, F) float32: the product in float32, the bias added in float64 (B, C).
+Tensor logits_of(const Tensor& xb, const Folded& f) {
+  return ops::add(ops::matmul(xb, f.weight, false, true).to(DType::F64), f.bias);
+}
+
+// The probe's class of rows `rows` of x (M, F) float32 (every row in order when `rows` is null): the first
+// largest logit. The classes come back to the host (ops::index_vector): they are what the probe reports.
+std::vector<int64_t> classes_of(const LinearProbe& p, const Tensor& x, const std::vector<int64_t>* rows) {
+  const Folded f = fold(p);
+  const size_t n = rows ? rows->size() : static_cast<size_t>(x.dim(0));
+  std::vector<int64_t> out;
+  out.reserve(n);
+  for (size_t b = 0; b < n; b += kScoreChunk) {
+    const size_t e = std::min(n, b + kScoreChunk);
+    const Tensor xb = rows ? ops::gather_axis(x, index_tensor(*rows, b, e, x.device()), 0)
+                           : x.slice_batch(static_cast<int64_t>(b), static_cast<int64_t>(e));
+    const std::vector<int64_t> best = ops::index_vector(ops::argmax_last_axis(logits_of(xb, f)));
+    out.insert(out.end(), best.begin(), best.end());
+  }
   return out;
 }
 
@@ -60,20 +75,9 @@ Tensor as_rows_f32(const Tensor& x, const std::string& what) {
 double accuracy_on(const LinearProbe& p, const Tensor& x, const std::vector<int64_t>& labels,
                    const std::vector<int64_t>& rows) {
   if (rows.empty()) return 0.0;
-  const Folded f = fold(p);
+  const std::vector<int64_t> predicted = classes_of(p, x, &rows);
   int64_t right = 0;
-  Tensor buffer = Tensor::empty({std::min<int64_t>(kScoreChunk, static_cast<int64_t>(rows.size())), x.dim(1)});
-  for (size_t b = 0; b < rows.size(); b += kScoreChunk) {
-    const size_t e = std::min(rows.size(), b + kScoreChunk);
-    const Tensor z = ops::matmul(gather_rows(x, rows, b, e, buffer), f.weight, false, true);  // (e − b, C)
-    const float* zp = z.data<float>();
-    for (size_t i = b; i < e; ++i) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < p.classes; ++c)
-        if (zp[(i - b) * p.classes + c] + f.bias[c] > zp[(i - b) * p.classes + best] + f.bias[best]) best = c;
-      right += best == labels[rows[i]];
-    }
-  }
+  for (size_t i = 0; i < rows.size(); ++i) right += predicted[i] == labels[static_cast<size_t>(rows[i])];
   return static_cast<double>(right) / static_cast<double>(rows.size());
 }
 
@@ -96,50 +100,42 @@ int64_t class_count(const std::vector<int64_t>& labels, const std::string& what)
 std::vector<int64_t> LinearProbe::predict(const Tensor& x_in) const {
   const Tensor x = as_rows_f32(x_in, "probe");
   check(x.dim(1) == features, "probe: expected " + std::to_string(features) + " features, got " + x.describe());
-  std::vector<int64_t> rows(static_cast<size_t>(x.dim(0)));
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
-  const Folded f = fold(*this);
-  std::vector<int64_t> out(rows.size());
-  Tensor buffer = Tensor::empty({std::min<int64_t>(kScoreChunk, static_cast<int64_t>(rows.size())), x.dim(1)});
-  for (size_t b = 0; b < rows.size(); b += kScoreChunk) {
-    const size_t e = std::min(rows.size(), b + kScoreChunk);
-    const Tensor z = ops::matmul(gather_rows(x, rows, b, e, buffer), f.weight, false, true);
-    const float* zp = z.data<float>();
-    for (size_t i = b; i < e; ++i) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c)
-        if (zp[(i - b) * classes + c] + f.bias[c] > zp[(i - b) * classes + best] + f.bias[best]) best = c;
-      out[i] = best;
-    }
-  }
-  return out;
+  return classes_of(*this, x, nullptr);
 }
 
 namespace {
 
-// Mean and standard deviation of every column of x (M, F) over `rows` (two passes, float64). A constant
-// feature gets scale 1: its weight then only ever sees zeros and stays 0.
-void standardisation(const Tensor& x, const std::vector<int64_t>& rows, std::vector<double>& mean,
-                     std::vector<double>& scale) {
+// Σ over `rows` of term(x_r) for every column of x (M, F) float32: (1, F) float64, summed in the order of
+// `rows` whatever the chunking (each chunk's rows are reduced after the running sum, its first row).
+template <class Term>
+Tensor column_sums(const Tensor& x, const std::vector<int64_t>& rows, Term term) {
+  Tensor sum(Shape{1, x.dim(1)}, DType::F64, x.device());
+  for (size_t b = 0; b < rows.size(); b += kStatsChunk) {
+    const size_t e = std::min(rows.size(), b + kStatsChunk);
+    const Tensor xb = ops::gather_axis(x, index_tensor(rows, b, e, x.device()), 0).to(DType::F64);  // (B, F)
+    sum = ops::reduce_axes(ops::ReduceOp::Sum, ops::concat_axis({sum, term(xb)}, 0), sum.shape())[0];
+  }
+  return sum;
+}
+
+// Mean and standard deviation (F) float64 of every column of x (M, F) over `rows` (two passes). A constant
+// feature (sd ≤ 1e-12) gets scale 1: its weight then only ever sees zeros and stays 0.
+void standardisation(const Tensor& x, const std::vector<int64_t>& rows, Tensor& mean, Tensor& scale) {
   const int64_t F = x.dim(1);
-  mean.assign(F, 0.0);
-  scale.assign(F, 0.0);
-  const float* xp = x.data<float>();
-  for (int64_t r : rows)
-    for (int64_t j = 0; j < F; ++j) mean[j] += xp[r * F + j];
-  const double n = static_cast<double>(rows.size());
-  for (double& m : mean) m /= n;
-  for (int64_t r : rows)
-    for (int64_t j = 0; j < F; ++j) {
-      const double d = xp[r * F + j] - mean[j];
-      scale[j] += d * d;
-    }
-  for (double& s : scale) s = s > 0.0 ? std::sqrt(s / n) : 1.0;
-  for (double& s : scale) s = s > 1e-12 ? s : 1.0;
+  const Tensor n = ops::full({1, 1}, static_cast<double>(rows.size()), DType::F64, x.device());
+  const Tensor m = ops::div(column_sums(x, rows, [](const Tensor& xb) { return xb; }), n);  // (1, F)
+  const Tensor squares =
+      column_sums(x, rows, [&](const Tensor& xb) { return ops::unary(ops::Unary::Square, ops::sub(xb, m)); });
+  const Tensor sd = ops::unary(ops::Unary::Sqrt, ops::div(squares, n));
+  // sd − 1e-12 > 0 exactly when sd > 1e-12 (a difference of doubles is 0 only for equal ones); NaN fails.
+  const Tensor keep = ops::unary(ops::Unary::Step, ops::add_scalar(sd, -1e-12));
+  scale = ops::where(keep, sd, ops::full({1, F}, 1.0, DType::F64, x.device())).reshape({F});
+  mean = m.reshape({F});
 }
 
 // fit_linear_probe; with `stats` the standardisation of that probe (fitted on the same rows) is reused, as
-// the control probe of a layer does (two passes over 8,000 × 6,272 values saved).
+// the control probe of a layer does (two passes over 8,000 × 6,272 values saved). Everything runs on x's
+// device: the rows of a batch gathered there, the order and labels copied up once per epoch.
 LinearProbe fit_probe(const Tensor& x, const std::vector<int64_t>& labels, int64_t classes,
                       const std::vector<int64_t>& train_rows, const ProbeOptions& opt, const LinearProbe* stats) {
   const int64_t F = x.dim(1), C = classes;
@@ -148,11 +144,12 @@ LinearProbe fit_probe(const Tensor& x, const std::vector<int64_t>& labels, int64
   check(C >= 2, "probe: needs at least two classes");
   check(!train_rows.empty(), "probe: no training rows");
   check(opt.epochs >= 1 && opt.batch_size >= 1, "probe: epochs and batch size must be >= 1");
+  const Device device = x.device();
   LinearProbe p;
   p.classes = C;
   p.features = F;
-  p.weight.assign(C * F, 0.0);
-  p.bias.assign(C, 0.0);
+  p.weight = Tensor({C, F}, DType::F64, device);
+  p.bias = Tensor({C}, DType::F64, device);
   if (stats) {
     p.mean = stats->mean;
     p.scale = stats->scale;
@@ -160,60 +157,39 @@ LinearProbe fit_probe(const Tensor& x, const std::vector<int64_t>& labels, int64
     standardisation(x, train_rows, p.mean, p.scale);
   }
 
-  // Adam (Kingma & Ba 2015, Algorithm 1) on the mean cross-entropy of a batch plus (λ/2)‖W‖².
-  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::vector<double> mw(C * F, 0.0), vw(C * F, 0.0), mb(C, 0.0), vb(C, 0.0);
+  // Adam (Kingma & Ba 2015, Algorithm 1; ops::adam_step_inplace) on the mean cross-entropy of a batch plus
+  // (λ/2)‖W‖².
+  Tensor mw({C, F}, DType::F64, device), vw({C, F}, DType::F64, device);
+  Tensor mb({C}, DType::F64, device), vb({C}, DType::F64, device);
+  const Tensor all_labels = Tensor::from_vector({x.dim(0)}, labels).to(device);
   std::vector<int64_t> order = train_rows;
-  Tensor buffer = Tensor::empty({std::min<int64_t>(opt.batch_size, static_cast<int64_t>(order.size())), F});
   Rng rng(opt.seed * 0x9E3779B97F4A7C15ull + 0x70726F6265ull);  // "probe"
   int64_t step = 0;
-  const int64_t per_epoch = (static_cast<int64_t>(order.size()) + opt.batch_size - 1) / opt.batch_size;
+  const int64_t R = static_cast<int64_t>(order.size());
+  const int64_t per_epoch = (R + opt.batch_size - 1) / opt.batch_size;
   const int64_t epochs = std::max(opt.epochs, (opt.min_steps + per_epoch - 1) / per_epoch);
   const double total_steps = static_cast<double>(per_epoch * epochs);
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     shuffle(order, rng);
-    for (size_t b = 0; b < order.size(); b += static_cast<size_t>(opt.batch_size)) {
-      const size_t e = std::min(order.size(), b + static_cast<size_t>(opt.batch_size));
-      const int64_t B = static_cast<int64_t>(e - b);
-      const Tensor xb = gather_rows(x, order, b, e, buffer);
-      const Folded f = fold(p);
-      Tensor g = ops::matmul(xb, f.weight, false, true);  // logits (B, C), then dLoss/dlogits
-      float* gp = g.data<float>();
-      std::vector<double> gb(C, 0.0);
-      for (int64_t i = 0; i < B; ++i) {
-        double top = -INFINITY;
-        for (int64_t c = 0; c < C; ++c) top = std::max(top, gp[i * C + c] + f.bias[c]);
-        double sum = 0.0;
-        std::vector<double> prob(C);
-        for (int64_t c = 0; c < C; ++c) sum += prob[c] = std::exp(gp[i * C + c] + f.bias[c] - top);
-        const int64_t y = labels[order[b + i]];
-        for (int64_t c = 0; c < C; ++c) {
-          const double d = (prob[c] / sum - (c == y ? 1.0 : 0.0)) / static_cast<double>(B);
-          gp[i * C + c] = static_cast<float>(d);
-          gb[c] += d;
-        }
-      }
-      const Tensor gw = ops::matmul(g, xb, true, false);  // dLoss/dW' (C, F)
-      const float* gwp = gw.data<float>();
+    const Tensor epoch_rows = index_tensor(order, 0, order.size(), device);   // (R)
+    const Tensor epoch_labels = ops::gather_axis(all_labels, epoch_rows, 0);  // (R)
+    for (int64_t b = 0; b < R; b += opt.batch_size) {
+      const int64_t e = std::min(R, b + opt.batch_size), B = e - b;
+      const Tensor xb = ops::gather_axis(x, epoch_rows.slice_batch(b, e), 0);  // (B, F) float32
+      const Tensor z = logits_of(xb, fold(p));                                 // (B, C) float64
+      // dLoss/dlogits of the batch mean: (softmax(z) − onehot(y)) / B, and dLoss/db' its column sums (1, C).
+      const Tensor g = ops::cross_entropy_backward(z, epoch_labels.slice_batch(b, e), 1.0 / static_cast<double>(B));
+      const Tensor gb = ops::reduce_axes(ops::ReduceOp::Sum, g, {1, C})[0];
+      const Tensor gw = ops::matmul(g.to(DType::F32), xb, true, false).to(DType::F64);  // dLoss/dW' (C, F)
+      // Through W' = W / scale and b' = b − W' mean: dW = (dW' − db'ᵀ mean) / scale.
+      const Tensor outer = ops::mul(gb.reshape({C, 1}), p.mean.reshape({1, F}));  // (C, F)
+      const Tensor grad_w = ops::div(ops::sub(gw, outer), p.scale.reshape({1, F}));
       ++step;
-      const double c1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-      const double c2 = 1.0 - std::pow(beta2, static_cast<double>(step));
       // The step size decays linearly to 0 over the run: the last iterate, which the probe keeps, then sits
       // near a minimum instead of rattling around it at the full step size.
       const double lr = opt.learning_rate * (1.0 - static_cast<double>(step - 1) / total_steps);
-      for (int64_t c = 0; c < C; ++c) {
-        for (int64_t j = 0; j < F; ++j) {
-          const int64_t k = c * F + j;
-          // Through W' = W / scale and b' = b − W' mean: dW = (dW' − db' mean) / scale.
-          const double grad = (gwp[k] - gb[c] * p.mean[j]) / p.scale[j] + opt.weight_decay * p.weight[k];
-          mw[k] = beta1 * mw[k] + (1 - beta1) * grad;
-          vw[k] = beta2 * vw[k] + (1 - beta2) * grad * grad;
-          p.weight[k] -= lr * (mw[k] / c1) / (std::sqrt(vw[k] / c2) + eps);
-        }
-        mb[c] = beta1 * mb[c] + (1 - beta1) * gb[c];
-        vb[c] = beta2 * vb[c] + (1 - beta2) * gb[c] * gb[c];
-        p.bias[c] -= lr * (mb[c] / c1) / (std::sqrt(vb[c] / c2) + eps);
-      }
+      ops::adam_step_inplace(p.weight, grad_w, mw, vw, {lr, 0.9, 0.999, 1e-8, opt.weight_decay, step});
+      ops::adam_step_inplace(p.bias, gb.reshape({C}), mb, vb, {lr, 0.9, 0.999, 1e-8, 0.0, step});
     }
   }
   return p;

@@ -11,7 +11,8 @@
 // Training is deterministic: standardised features (mean / std of the training rows), weights and biases
 // from zero, mini-batch Adam (Kingma & Ba 2015) over a seeded fixed order of the training rows, its step
 // size decaying linearly to 0, L2 weight decay; float32 products through ops::matmul (bit-identical for any thread
-// count), parameters in float64.
+// count), parameters in float64. Everything runs through ops:: on the features' device (the CPU, Strict (the
+// same bits) or CUDA); only the predicted classes come back to the host, for the accuracies.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,16 +37,18 @@ struct ProbeOptions {
 };
 
 // z = W ((x − mean) / scale) + b, argmax z is the predicted class.
+// The tensors are float64 on the device of the features the probe was fitted on.
 struct LinearProbe {
-  std::vector<double> weight;       // (C, F), row-major, acting on standardised features
-  std::vector<double> bias;         // (C,)
-  std::vector<double> mean, scale;  // (F,)
+  Tensor weight;       // (C, F), acting on standardised features
+  Tensor bias;         // (C)
+  Tensor mean, scale;  // (F)
   int64_t classes = 0, features = 0;
-  // Predicted class of every row of `x` (M, F).
+  // Predicted class of every row of `x` (M, F) (on the probe's device).
   std::vector<int64_t> predict(const Tensor& x) const;
 };
 
-// Fits a probe on rows `train_rows` of `x` (M, F) float32/float64 with labels[m] in [0, classes).
+// Fits a probe on rows `train_rows` of `x` (M, F) float32/float64 with labels[m] in [0, classes) (a label
+// outside is the cross-entropy's one-line error).
 LinearProbe fit_linear_probe(const Tensor& x, const std::vector<int64_t>& labels, int64_t classes,
                              const std::vector<int64_t>& train_rows, const ProbeOptions& opt);
 
@@ -80,8 +83,8 @@ ProbeScore probe_features(const Tensor& x, const std::vector<int64_t>& labels, c
 std::vector<std::string> probe_layer_names(const Model& model, const Tensor& data,
                                            const std::vector<std::string>& layers);
 
-// Activations of the named values over `data` (N, ...), run in chunks of 500 rows: each (N, F) float32,
-// F = the value's size per sample.
+// Activations of the named values over `data` (N, ...), run in chunks of 500 rows: each (N, F) float32 on the
+// model's device, F = the value's size per sample.
 std::vector<Tensor> collect_activations(const Model& model, const Tensor& data, const std::vector<std::string>& names);
 
 // Alain & Bengio's table: a probe per layer for the class labels (N,) of `data`, each image its own type.

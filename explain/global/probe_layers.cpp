@@ -4,6 +4,8 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
 #include "explain/global/linear_probe.h"
 
 namespace xdnn::explain {
@@ -82,7 +84,7 @@ std::vector<Tensor> collect_activations(const Model& model, const Tensor& data, 
       if (!v.defined() || v.ndim() < 1 || v.dim(0) != e - b)
         throw Error("probe: layer '" + names[i] + "' has no row per sample on this input");
       const int64_t F = v.numel() / (e - b);
-      if (!out[i].defined()) out[i] = Tensor::empty({N, F}, DType::F32);
+      if (!out[i].defined()) out[i] = Tensor::empty({N, F}, DType::F32, v.device());
       check(out[i].dim(1) == F, "probe: layer '" + names[i] + "' changes size between batches");
       out[i].slice_batch(b, e).copy_from(v.to(DType::F32).reshape({e - b, F}));
     }
@@ -111,15 +113,17 @@ std::vector<ProbeScore> probe_token_layers(const Model& model, const Tensor& ids
         "probe: expected token ids int64 (N, T), got " + (ids.defined() ? ids.describe() : std::string("nothing")));
   const int64_t N = ids.dim(0), T = ids.dim(1);
   check(static_cast<int64_t>(lengths.size()) == N, "probe: one length per sample expected");
-  std::vector<int64_t> types, groups;
-  const Tensor host_ids = ids.to(Device::CPU);  // the word types are host bookkeeping
-  const int64_t* tok = host_ids.data<int64_t>();
+  // The word types come back to the host (ops::index_vector): the control task draws a label per type, serially
+  // in order of first appearance (control_task_labels). The valid positions n·T + t select the rows.
+  const std::vector<int64_t> tok = ops::index_vector(ids);
+  std::vector<int64_t> types, groups, positions;
   for (int64_t n = 0; n < N; ++n) {
     check(lengths[n] >= 1 && lengths[n] <= T, "probe: sample " + std::to_string(n) + " has length " +
                                                   std::to_string(lengths[n]) + ", expected 1.." + std::to_string(T));
     for (int64_t t = 0; t < lengths[n]; ++t) {
-      types.push_back(tok[n * T + t]);  // Hewitt & Liang's word type: the token at this position
+      types.push_back(tok[static_cast<size_t>(n * T + t)]);  // Hewitt & Liang's word type: the token here
       groups.push_back(n);
+      positions.push_back(n * T + t);
     }
   }
   check(row_labels.size() == types.size(), "probe: " + std::to_string(row_labels.size()) + " position labels for " +
@@ -129,11 +133,9 @@ std::vector<ProbeScore> probe_token_layers(const Model& model, const Tensor& ids
   std::vector<ProbeScore> out;
   for (size_t i = 0; i < names.size(); ++i) {
     const int64_t F = acts[i].dim(1) / T;  // features per position
-    Tensor rows = Tensor::empty({static_cast<int64_t>(types.size()), F}, DType::F32);
-    const float* src = acts[i].data<float>();
-    float* dst = rows.data<float>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t t = 0; t < lengths[n]; ++t, dst += F) std::copy_n(src + (n * T + t) * F, F, dst);
+    // Rows (positions, F): the valid positions of the (N·T, F) activations, gathered on their device.
+    const Tensor at = Tensor::from_vector({static_cast<int64_t>(positions.size())}, positions).to(acts[i].device());
+    const Tensor rows = ops::gather_axis(acts[i].reshape({N * T, F}), at, 0);
     out.push_back(probe_features(rows, row_labels, types, groups, opt, names[i]));
   }
   return out;

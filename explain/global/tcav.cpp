@@ -7,7 +7,9 @@
 
 #include "engine/check.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "engine/random.h"
 
 namespace xdnn::explain {
@@ -89,40 +91,31 @@ TTest two_sample_t_test(const std::vector<double>& a, const std::vector<double>&
   return r;
 }
 
-std::vector<double> concept_activation_vector(const Tensor& concept_acts, const Tensor& random_acts,
-                                              const ProbeOptions& opt, double* accuracy) {
+Tensor concept_activation_vector(const Tensor& concept_acts, const Tensor& random_acts, const ProbeOptions& opt,
+                                 double* accuracy) {
   check(concept_acts.ndim() == 2 && random_acts.ndim() == 2 && concept_acts.dim(1) == random_acts.dim(1),
         "tcav: concept and random activations must be (rows, F) of the same F, got " + concept_acts.describe() +
             " and " + random_acts.describe());
   const int64_t nc = concept_acts.dim(0), nr = random_acts.dim(0), F = concept_acts.dim(1);
-  Tensor x = Tensor::empty({nc + nr, F}, DType::F32);
-  x.slice_batch(0, nc).copy_from(concept_acts.to(DType::F32));
-  x.slice_batch(nc, nc + nr).copy_from(random_acts.to(DType::F32));
+  const Tensor x = ops::concat_axis({concept_acts.to(DType::F32), random_acts.to(DType::F32)}, 0);  // (nc + nr, F)
   std::vector<int64_t> labels(static_cast<size_t>(nc + nr), 0), groups(static_cast<size_t>(nc + nr));
   for (int64_t i = 0; i < nc + nr; ++i) groups[static_cast<size_t>(i)] = i;
   std::fill_n(labels.begin(), nc, 1);
   const ProbeSplit split = split_probe_rows(groups, opt.holdout, opt.seed);
   const LinearProbe p = fit_linear_probe(x, labels, 2, split.train, opt);
   if (accuracy) {
-    Tensor test = Tensor::empty({static_cast<int64_t>(split.test.size()), F}, DType::F32);
-    for (size_t i = 0; i < split.test.size(); ++i)
-      std::copy_n(x.data<float>() + split.test[i] * F, F, test.data<float>() + static_cast<int64_t>(i) * F);
-    const std::vector<int64_t> pred = p.predict(test);
+    const Tensor test_rows = Tensor::from_vector({static_cast<int64_t>(split.test.size())}, split.test).to(x.device());
+    const std::vector<int64_t> pred = p.predict(ops::gather_axis(x, test_rows, 0));
     int64_t right = 0;
     for (size_t i = 0; i < pred.size(); ++i) right += pred[i] == labels[static_cast<size_t>(split.test[i])];
     *accuracy = static_cast<double>(right) / static_cast<double>(pred.size());
   }
   // z1 − z0 = Σ_j (W1j − W0j) (x_j − mean_j) / scale_j + const: the normal in activation units.
-  std::vector<double> v(static_cast<size_t>(F));
-  double norm = 0.0;
-  for (int64_t j = 0; j < F; ++j) {
-    v[static_cast<size_t>(j)] = (p.weight[F + j] - p.weight[j]) / p.scale[j];
-    norm += v[static_cast<size_t>(j)] * v[static_cast<size_t>(j)];
-  }
+  const Tensor v = ops::div(ops::sub(p.weight.slice_batch(1, 2), p.weight.slice_batch(0, 1)), p.scale.reshape({1, F}));
+  const double norm = ops::sum_all(ops::unary(ops::Unary::Square, v));
   if (!(norm > 0.0))
     throw Error("tcav: the concept and random activations cannot be told apart at this layer (zero CAV)");
-  for (double& e : v) e /= std::sqrt(norm);
-  return v;
+  return ops::div(v, ops::full({1, 1}, std::sqrt(norm), DType::F64, v.device())).reshape({F});
 }
 
 Tensor logit_gradients_at(const Model& model, const Tensor& inputs, const std::string& layer, int64_t target) {
@@ -148,26 +141,23 @@ Tensor logit_gradients_at(const Model& model, const Tensor& inputs, const std::s
     if (!g.defined() || g.dim(0) != e - b)
       throw Error("tcav: the logits do not depend on layer '" + layer + "'", "choose a layer before the output");
     const int64_t F = g.numel() / (e - b);
-    if (!out.defined()) out = Tensor::empty({N, F}, DType::F64);
+    if (!out.defined()) out = Tensor::empty({N, F}, DType::F64, g.device());
     out.slice_batch(b, e).copy_from(g.to(DType::F64).reshape({e - b, F}));
   }
   return out;
 }
 
-double tcav_score(const Tensor& gradients, const std::vector<double>& cav) {
+double tcav_score(const Tensor& gradients, const Tensor& cav) {
   check(
-      gradients.dtype() == DType::F64 && gradients.ndim() == 2 && gradients.dim(1) == static_cast<int64_t>(cav.size()),
-      "tcav: gradients (N, F) float64 and a CAV of F entries expected");
+      gradients.dtype() == DType::F64 && gradients.ndim() == 2 && cav.dtype() == DType::F64 && cav.ndim() == 1 &&
+          gradients.dim(1) == cav.dim(0),
+      "tcav: gradients (N, F) and a CAV (F) float64 expected, got " + gradients.describe() + " and " + cav.describe());
   const int64_t N = gradients.dim(0), F = gradients.dim(1);
   check(N > 0, "tcav: no inputs of the class");
-  const double* g = gradients.data<double>();
-  int64_t positive = 0;
-  for (int64_t n = 0; n < N; ++n) {
-    double s = 0.0;
-    for (int64_t j = 0; j < F; ++j) s += g[n * F + j] * cav[static_cast<size_t>(j)];
-    positive += s > 0.0;
-  }
-  return static_cast<double>(positive) / static_cast<double>(N);
+  // S(x_n) = Σ_j g_nj v_j summed in j order, each product rounded (N, 1); the score counts S > 0.
+  const Tensor s = ops::reduce_axes(ops::ReduceOp::Sum, ops::mul(gradients, cav.reshape({1, F})), {N, 1})[0];
+  const double positive = ops::sum_all(ops::unary(ops::Unary::Step, s));
+  return positive / static_cast<double>(N);
 }
 
 TcavResult tcav_with_sets(const Model& model, const Tensor& class_inputs, int64_t target, const std::string& layer,
@@ -233,11 +223,7 @@ TcavResult tcav(const Model& model, const Tensor& class_inputs, int64_t target, 
   std::vector<Tensor> sets;
   for (int64_t s = 0; s <= opt.runs; ++s) {
     const std::vector<int64_t> rows = draw_set(np, nc, rng);
-    Shape shape = random_pool.shape();
-    shape[0] = nc;
-    Tensor set(shape, random_pool.dtype(), random_pool.device());
-    for (int64_t i = 0; i < nc; ++i) set.slice_batch(i, i + 1).copy_from(random_pool.slice_batch(rows[i], rows[i] + 1));
-    sets.push_back(set);
+    sets.push_back(ops::gather_axis(random_pool, Tensor::from_vector({nc}, rows).to(random_pool.device()), 0));
   }
   return tcav_with_sets(model, class_inputs, target, layer, concept_inputs, sets, opt);
 }

@@ -32,16 +32,16 @@ TTest two_sample_t_test(const std::vector<double>& a, const std::vector<double>&
 // The regularised incomplete beta function I_x(a, b) (continued fraction, Abramowitz & Stegun 26.5.8).
 double regularized_incomplete_beta(double x, double a, double b);
 
-// Unit CAV (F,) from concept activations (Nc, F) and random activations (Nr, F); `accuracy` receives the
-// classifier's held-out accuracy.
-std::vector<double> concept_activation_vector(const Tensor& concept_acts, const Tensor& random_acts,
-                                              const ProbeOptions& opt, double* accuracy = nullptr);
+// Unit CAV (F) float64 from concept activations (Nc, F) and random activations (Nr, F), on their device;
+// `accuracy` receives the classifier's held-out accuracy.
+Tensor concept_activation_vector(const Tensor& concept_acts, const Tensor& random_acts, const ProbeOptions& opt,
+                                 double* accuracy = nullptr);
 
 // ∂ logit_target / ∂ f_l(x) for every input row: float64 (N, F), F = the layer's size per sample.
 Tensor logit_gradients_at(const Model& model, const Tensor& inputs, const std::string& layer, int64_t target);
 
-// The fraction of rows g of `gradients` (N, F) with g · cav > 0.
-double tcav_score(const Tensor& gradients, const std::vector<double>& cav);
+// The fraction of rows g of `gradients` (N, F) float64 with g · cav > 0, cav (F) float64 on their device.
+double tcav_score(const Tensor& gradients, const Tensor& cav);
 
 struct TcavOptions {
   int64_t runs = 10;          // CAVs per concept (each against its own random set) and as many null CAVs
