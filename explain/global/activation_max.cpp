@@ -135,14 +135,17 @@ Tensor neighbour_differences(const Tensor& x, int axis) {
                   ops::strided_slice(x, {0, 0, 0, 0}, {1, 1, 1, 1}, out));
 }
 
-// The squared total variation's gradient from the differences d along `axis`: at k, 2 (d[k − 1] − d[k])
-// with d[−1] = d[last] = 0 (x[k] is the upper end of pair k − 1 and the lower end of pair k).
-Tensor tv_gradient(const Tensor& d, int axis) {
-  std::vector<int64_t> none = {0, 0, 0, 0}, one = {0, 0, 0, 0};
-  one[axis] = 1;
-  const Tensor lower = ops::pad_axes(d, none, one, ops::PadMode::Constant, 0.0);  // d[k], 0 at the end
-  const Tensor upper = ops::pad_axes(d, one, none, ops::PadMode::Constant, 0.0);  // d[k − 1], 0 at the start
-  return ops::scale(ops::sub(upper, lower), 2.0);
+// The squared total variation's gradient along `axis` (2: rows, 3: columns) of x (U, planes, H, W):
+// ∂/∂x[k] Σ (x[k + 1] − x[k])² = 2 (2 x[k] − x[k − 1] − x[k + 1]) with x[−1] = x[0] and x[last + 1] = x[last]
+// (an edge pad: the pairs that do not exist add nothing). Returns the neighbours' sum x[k − 1] + x[k + 1];
+// the caller weighs it and adds x's own part.
+Tensor tv_neighbours(const Tensor& x, int axis) {
+  std::vector<int64_t> none = {0, 0, 0, 0}, one = {0, 0, 0, 0}, two = {0, 0, 0, 0};
+  one[axis] = 1, two[axis] = 2;
+  const Tensor padded = ops::pad_axes(x, one, one, ops::PadMode::Edge, 0.0);  // (.., n + 2, ..) along axis
+  const std::vector<int64_t> steps = {1, 1, 1, 1};
+  return ops::add(ops::strided_slice(padded, none, steps, x.shape()),
+                  ops::strided_slice(padded, two, steps, x.shape()));
 }
 
 // Per-row sums of x (U, ...) -> (U).
@@ -152,14 +155,16 @@ Tensor row_sums(const Tensor& x) {
 }
 
 // One evaluation of the objective on x (U, ...) float64 on target.device: a_u per row (U), and with
-// `grad` ∂J/∂x (x's shape, float64, same device); with `objective` J per row (U).
+// `grad` ∂J/∂x (x's shape, float64, same device); with `objective` J per row (U). `seed`: the backward seed
+// of an earlier evaluation on the same units, or an undefined tensor it is stored in (it is the same every
+// step of an ascent).
 struct Evaluation {
   Tensor activation, grad, objective;
 };
 
 Evaluation evaluate_objective(const Model& model, const VisualizeTarget& target, const VisualizeSettings& s,
                               const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& shifts, bool grad,
-                              bool objective) {
+                              bool objective, Tensor& seed) {
   const int64_t U = x.dim(0);
   const Device device = target.device;
   const Planes g = planes_of(sample_shape(x));
@@ -172,13 +177,14 @@ Evaluation evaluate_objective(const Model& model, const VisualizeTarget& target,
   Evaluation e;
   e.activation = row_unit_values(a, tg, target);
   if (!grad && !objective) return e;
-  // The penalties on the unshifted image, viewed as (U, planes, H, W).
+  // The penalties on the unshifted image, viewed as (U, planes, H, W), along the axes with two or more pixels.
   const Tensor x4 = x.reshape({U, g.planes, g.H, g.W});
-  std::vector<std::pair<int, Tensor>> differences;  // (axis, d) along rows, then columns, where there are two
+  std::vector<int> tv_axes;
   for (int axis : {2, 3})
-    if (x4.dim(axis) > 1) differences.push_back({axis, neighbour_differences(x4, axis)});
+    if (x4.dim(axis) > 1) tv_axes.push_back(axis);
   if (grad) {
-    std::vector<Tensor> grads = model.backward(tape, {{vid, unit_seed(a, tg, target)}});
+    if (!seed.defined()) seed = unit_seed(a, tg, target);
+    std::vector<Tensor> grads = model.backward(tape, {{vid, seed}});
     const Tensor& gx = grads.at(model.inputs()[0]);
     if (gx.defined()) {
       const Tensor g64 = gx.to(DType::F64).reshape(x.shape());
@@ -190,16 +196,18 @@ Evaluation evaluate_objective(const Model& model, const VisualizeTarget& target,
     if (s.l2 != 0) ops::axpy_inplace(e.grad, -2 * s.l2, x);
     if (s.l1 != 0) ops::axpy_inplace(e.grad, -s.l1, ops::unary(ops::Unary::Sign, x));
     if (s.tv != 0)
-      for (const auto& [axis, d] : differences)
-        ops::axpy_inplace(e.grad, -s.tv, tv_gradient(d, axis).reshape(x.shape()));
+      for (int axis : tv_axes) {  // −λ_tv (4 x − 2 (x[k − 1] + x[k + 1]))
+        ops::axpy_inplace(e.grad, -4 * s.tv, x);
+        ops::axpy_inplace(e.grad, 2 * s.tv, tv_neighbours(x4, axis).reshape(x.shape()));
+      }
   }
   if (objective) {
     // J = a_u − λ₂ Σ x² − λ₁ Σ |x| − λ_tv Σ d², per row.
     e.objective = e.activation.clone();
     ops::axpy_inplace(e.objective, -s.l2, row_sums(ops::unary(ops::Unary::Square, x)));
     ops::axpy_inplace(e.objective, -s.l1, row_sums(ops::unary(ops::Unary::Abs, x)));
-    for (const auto& [axis, d] : differences)
-      ops::axpy_inplace(e.objective, -s.tv, row_sums(ops::unary(ops::Unary::Square, d)));
+    for (int axis : tv_axes)
+      ops::axpy_inplace(e.objective, -s.tv, row_sums(ops::unary(ops::Unary::Square, neighbour_differences(x4, axis))));
   }
   return e;
 }
@@ -273,7 +281,8 @@ std::vector<double> visualize_objective(const Model& model, const VisualizeTarge
   check(x.dtype() == DType::F64 && static_cast<int64_t>(target.units.size()) == U &&
             static_cast<int64_t>(shifts.size()) == U,
         "visualize_objective: expected float64 x with one row per unit and per shift");
-  const Evaluation e = evaluate_objective(model, target, s, x.to(target.device), shifts, grad != nullptr, true);
+  Tensor seed;
+  const Evaluation e = evaluate_objective(model, target, s, x.to(target.device), shifts, grad != nullptr, true, seed);
   if (grad) *grad = e.grad;
   if (activation) *activation = ops::value_vector(e.activation);
   return ops::value_vector(e.objective);
@@ -355,8 +364,9 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
 
   VisualizeResult r;
   const std::vector<std::pair<int64_t, int64_t>> none(U, {0, 0});
-  r.start =
-      ops::value_vector(evaluate_objective(model, target, {}, image_of(theta, nullptr), none, false, false).activation);
+  Tensor seed;  // the backward seed, made by the first step
+  r.start = ops::value_vector(
+      evaluate_objective(model, target, {}, image_of(theta, nullptr), none, false, false, seed).activation);
   VisualizeSettings pen = s;
   if (generator) pen.l2 = 0;  // λ₂ is on the latent
   Tensor m = ops::full({U, dim}, 0.0, DType::F64, device), v = ops::full({U, dim}, 0.0, DType::F64, device);
@@ -370,7 +380,7 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
     }
     Tape gen_tape;
     const Tensor x = image_of(theta, &gen_tape);
-    const Tensor gx = evaluate_objective(model, target, pen, x, shifts, true, false).grad;
+    const Tensor gx = evaluate_objective(model, target, pen, x, shifts, true, false, seed).grad;
     Tensor gt = generator ? generator_backward(*generator, gen_tape, gx) : gx.reshape({U, dim});
     if (generator && s.l2 != 0) ops::axpy_inplace(gt, -2 * s.l2, theta);  // −λ₂ ‖z‖²
     // Ascent on J is Adam's descent on −J.
@@ -379,7 +389,7 @@ VisualizeResult visualize(const Model& model, const Shape& input_shape, const Vi
     if (!generator) theta = ops::clip(theta, s.low, s.high);
   }
   const Tensor final_x = image_of(theta, nullptr);
-  r.activation = ops::value_vector(evaluate_objective(model, target, {}, final_x, none, false, false).activation);
+  r.activation = ops::value_vector(evaluate_objective(model, target, {}, final_x, none, false, false, seed).activation);
   r.images = final_x.to(DType::F32).to(Device::CPU);  // the pictures, for the user
   for (int64_t u : target.units) r.labels.push_back(unit_label(model, target, vid, u));
   return r;
