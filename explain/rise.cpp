@@ -7,11 +7,16 @@
 // Bernoulli(--p) cells, upsampled bilinearly (half-pixel centres) to ((⌈H/c⌉+1)·c, (⌈W/c⌉+1)·c) and
 // cropped at a shift (dy, dx) uniform in [0, c)² (SplitMix64 from --seed: the grid's cells row-major,
 // then dy, then dx). Generated masks are made chunk by chunk, so memory does not grow with K.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
+#include "explain/finite.h"
 #include "explain/perturbation.h"
 #include "explain/targets.h"
 #include "explain/upsample.h"
@@ -20,29 +25,33 @@ namespace xdnn::explain {
 namespace {
 
 struct MaskSource {
-  Tensor given;  // (K, H, W) float64, or undefined when generated
+  Tensor given;  // (K, H, W) float64 on the input's device, or undefined when generated
   int64_t K = 0, H = 0, W = 0, cell = 4;
   double p = 0.5;
   uint64_t seed = 0;
 
-  // Masks i0 .. i0+k−1 as (k, H, W) float64; generated ones must be asked for in order.
-  Tensor masks(int64_t i0, int64_t k, SplitMix64& rng) const {
+  // Masks i0 .. i0+k−1 as (k, H, W) float64 on `device`; generated ones must be asked for in order. The
+  // draws stay a serial host stream (per mask: the grid's cells, dy, dx) and go over in one copy; the
+  // upsampling (explain/upsample.h: two matrix products per grid) and the crops run where the masks live.
+  Tensor masks(int64_t i0, int64_t k, SplitMix64& rng, Device device) const {
     if (given.defined()) return given.slice_batch(i0, i0 + k);
     const int64_t gh = (H + cell - 1) / cell, gw = (W + cell - 1) / cell;
     const int64_t uh = (gh + 1) * cell, uw = (gw + 1) * cell;
-    Tensor out({k, H, W}, DType::F64);
+    std::vector<double> cells(static_cast<size_t>(k * gh * gw));
+    std::vector<int64_t> dy(static_cast<size_t>(k)), dx(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) {
-      Tensor grid({1, 1, gh, gw}, DType::F64);
-      for (int64_t c = 0; c < gh * gw; ++c) grid.set_item(c, rng.uniform() < p ? 1.0 : 0.0);
-      const int64_t dy = static_cast<int64_t>(rng.uniform() * static_cast<double>(cell));
-      const int64_t dx = static_cast<int64_t>(rng.uniform() * static_cast<double>(cell));
-      const Tensor up = upsample_bilinear(grid, uh, uw);  // (1, 1, uh, uw)
-      const double* pu = up.data<double>();
-      double* po = out.data<double>() + j * H * W;
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x) po[y * W + x] = pu[(y + dy) * uw + x + dx];
+      for (int64_t c = 0; c < gh * gw; ++c) cells[static_cast<size_t>(j * gh * gw + c)] = rng.uniform() < p ? 1.0 : 0.0;
+      dy[static_cast<size_t>(j)] = static_cast<int64_t>(rng.uniform() * static_cast<double>(cell));
+      dx[static_cast<size_t>(j)] = static_cast<int64_t>(rng.uniform() * static_cast<double>(cell));
     }
-    return out;
+    const Tensor grids = Tensor::from_vector({k, 1, gh, gw}, cells).to(device);
+    const Tensor up = upsample_bilinear(grids, uh, uw);  // (k, 1, uh, uw)
+    std::vector<Tensor> crops;                           // mask j: up_j cropped at (dy_j, dx_j), (1, 1, H, W)
+    for (int64_t j = 0; j < k; ++j)
+      crops.push_back(ops::strided_slice(up.slice_batch(j, j + 1),
+                                         {0, 0, dy[static_cast<size_t>(j)], dx[static_cast<size_t>(j)]}, {1, 1, 1, 1},
+                                         {1, 1, H, W}));
+    return ops::concat_axis(crops, 0).reshape({k, H, W});
   }
 };
 
@@ -61,7 +70,21 @@ bool masks_name_file(const std::string& value) {
   return !value.empty() && !mask_count(value, count);
 }
 
-MaskSource mask_source(const Options& options, int64_t H, int64_t W) {
+// The flat index of the first mask value outside [0, 1] (NaN included), −1 if there is none: computed where
+// the masks are, only the index comes back.
+int64_t first_outside_unit(const Tensor& m) {
+  const Tensor flat = m.reshape({m.numel()});
+  const int64_t nonfinite = first_nonfinite(flat);
+  // [m < 0] + [m > 1] per value (0 for NaN, found above), then its first maximum.
+  const Tensor outside = ops::add(ops::unary(ops::Unary::Step, ops::scale(flat, -1.0)),
+                                  ops::unary(ops::Unary::Step, ops::add_scalar(flat, -1.0)));
+  const std::vector<Tensor> top = ops::reduce_axes(ops::ReduceOp::Max, outside, {1});
+  const int64_t first = ops::value_vector(top[0])[0] > 0 ? ops::index_vector(top[1])[0] : -1;
+  if (nonfinite < 0 || first < 0) return std::max(nonfinite, first);
+  return std::min(nonfinite, first);
+}
+
+MaskSource mask_source(const Options& options, int64_t H, int64_t W, Device device) {
   MaskSource src;
   src.H = H, src.W = W;
   const std::string text = options.get("masks", "");
@@ -84,13 +107,15 @@ MaskSource mask_source(const Options& options, int64_t H, int64_t W) {
   if (!m.is_float() || m.ndim() != 3 || m.dim(1) != H || m.dim(2) != W || m.dim(0) < 1)
     throw Error("--masks " + text + ": expected float32 masks (K, " + std::to_string(H) + ", " + std::to_string(W) +
                 ") matching the input's height and width, got " + m.describe());
-  src.given = m.to(DType::F64);
+  src.given = m.to(DType::F64).to(device);
   src.K = m.dim(0);
-  const double* pm = src.given.data<double>();
-  for (int64_t i = 0, i_end = src.given.numel(); i < i_end; ++i)
-    if (!(pm[i] >= 0.0 && pm[i] <= 1.0))
-      throw Error("--masks " + text + ": value " + std::to_string(pm[i]) + " at element " + std::to_string(i) +
-                  ", expected values in [0, 1]");
+  const int64_t bad = first_outside_unit(src.given);
+  if (bad >= 0) {
+    const double value =
+        ops::value_vector(ops::strided_slice(src.given.reshape({src.given.numel()}), {bad}, {1}, {1}))[0];
+    throw Error("--masks " + text + ": value " + std::to_string(value) + " at element " + std::to_string(bad) +
+                ", expected values in [0, 1]");
+  }
   return src;
 }
 
@@ -101,37 +126,40 @@ Attribution rise(const ExplainRequest& req) {
                 "RISE masks image pixels; use feature-ablation or kernel-shap for token or tabular inputs");
   Perturber p = make_perturber(req, "rise");
   const int64_t N = p.samples(), C = p.x.dim(1), H = p.x.dim(2), W = p.x.dim(3), HW = H * W;
-  const MaskSource src = mask_source(req.options, H, W);
+  const Device device = p.x.device();
+  const MaskSource src = mask_source(req.options, H, W, device);
   SplitMix64 rng(src.seed);
-  // The masks of the current chunk: made by the fill, weighted by their scores right after the forward.
+  // The masks of the current chunk (k, H, W): made by the fill, weighted by their scores right after the
+  // forward.
   Tensor chunk;
-  std::vector<double> sum(N * HW, 0.0);
-  double mask_total = 0;
-  // Copy j of sample n: x·m_j + b·(1 − m_j) in float64, rounded to x's dtype, on x's device (the masks are
-  // made on the host, as the fill of a seeded stream, and copied over; -m + 1 is exactly 1 - m).
+  // sum (N, HW) float64: Σ_j s_{n,j} m_j; mask_total (1): Σ of every mask value. Both are running sums in
+  // mask order (accumulate_weighted_rows: the same bits whatever the chunking).
+  Tensor sum = ops::full({N, HW}, 0.0, DType::F64, device), mask_total = ops::full({1}, 0.0, DType::F64, device);
+  // Copy j of sample n: x·m_j + b·(1 − m_j) in float64, rounded to x's dtype, on x's device (-m + 1 is
+  // exactly 1 - m).
   const Tensor x64 = p.x.to(DType::F64).reshape({1, N, C, HW}), b64 = p.baseline.to(DType::F64).reshape({1, N, C, HW});
   auto fill = [&](int64_t s0, int64_t k, Tensor& rows) {
-    chunk = src.masks(s0, k, rng);
-    const double* pm = chunk.data<double>();
-    for (int64_t i = 0; i < k * HW; ++i) mask_total += pm[i];
-    const Tensor m = chunk.reshape({k, 1, 1, HW}).to(p.x.device());
+    chunk = src.masks(s0, k, rng, device);
+    // Σ 1·m over the chunk's values in flat order: the running total, one value a row.
+    ops::accumulate_weighted_rows(mask_total, chunk, std::vector<double>(static_cast<size_t>(k * HW), 1.0));
+    const Tensor m = chunk.reshape({k, 1, 1, HW});
     const Tensor keep = ops::mul(x64, m), fill_in = ops::mul(b64, ops::add_scalar(ops::scale(m, -1.0), 1.0));
     rows = ops::add(keep, fill_in).to(rows.dtype()).reshape(rows.shape());
   };
-  auto accumulate = [&](int64_t, int64_t k, const double* scores) {  // Σ_i s_{n,i} m_i, in mask order
-    const double* pm = chunk.data<double>();
-    for (int64_t j = 0; j < k; ++j)
-      for (int64_t n = 0; n < N; ++n) {
-        const double s = scores[j * N + n];
-        double* acc = sum.data() + n * HW;
-        for (int64_t i = 0; i < HW; ++i) acc[i] += s * pm[j * HW + i];
-      }
+  auto accumulate = [&](int64_t, int64_t k, const double* scores) {  // sum_n += Σ_j s_{n,j} m_j, in mask order
+    std::vector<double> weights(static_cast<size_t>(k));
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t j = 0; j < k; ++j) weights[static_cast<size_t>(j)] = scores[j * N + n];
+      Tensor row = sum.slice_batch(n, n + 1);  // shares sum's storage
+      ops::accumulate_weighted_rows(row, chunk, weights);
+    }
   };
   p.score_copies(src.K, fill, accumulate);
-  const double mbar = mask_total / static_cast<double>(src.K * HW);
+  const double mbar = ops::value_vector(mask_total)[0] / static_cast<double>(src.K * HW);
   if (!(mbar > 0)) throw Error("rise: every mask value is 0, nothing is ever kept");
-  Tensor out({N, 1, H, W}, DType::F64);
-  for (int64_t i = 0; i < N * HW; ++i) out.set_item(i, sum[i] / (static_cast<double>(src.K) * mbar));
+  // S_n = sum_n / (K m̄), divided (not multiplied by the reciprocal) as the host loop did.
+  const Tensor out =
+      ops::div(sum, ops::full({1}, static_cast<double>(src.K) * mbar, DType::F64, device)).reshape({N, 1, H, W});
   Attribution a{out.to(req.model->dtype()), "rise", req.options.values, src.seed};
   a.parameters["masks"] = std::to_string(src.K);
   a.parameters["mask_mean"] = std::to_string(mbar);
