@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "explain/method.h"
 #include "explain/targets.h"
 
@@ -31,16 +34,16 @@ std::vector<AttentionMap> attention_maps(const Model& model, const Tape& tape, i
       if (p.ndim() != 4 || p.dim(0) != N || p.dim(2) != T || p.dim(3) != T)
         throw Error("node '" + node.name + "': attention map " + p.describe() + " is not (N, h, " + std::to_string(T) +
                     ", " + std::to_string(T) + ")");
-      out.push_back({node.name, p.to(Device::CPU).to(DType::F64)});
+      out.push_back({node.name, p.to(DType::F64)});
     }
     // ONNX exports: the attention softmax over (N·h, T, T) or (N, h, T, T) scores.
     if (std::string(node.layer->kind()) != "Softmax" || node.outputs.size() != 1) continue;
     const Tensor& y = tape.values.at(node.outputs[0]);
     if (!y.defined() || !y.is_float()) continue;
     if (y.ndim() == 3 && y.dim(1) == T && y.dim(2) == T && y.dim(0) % N == 0)
-      out.push_back({node.name, y.reshape({N, y.dim(0) / N, T, T}).to(Device::CPU).to(DType::F64)});
+      out.push_back({node.name, y.reshape({N, y.dim(0) / N, T, T}).to(DType::F64)});
     else if (y.ndim() == 4 && y.dim(0) == N && y.dim(2) == T && y.dim(3) == T)
-      out.push_back({node.name, y.to(Device::CPU).to(DType::F64)});
+      out.push_back({node.name, y.to(DType::F64)});
   }
   return out;
 }
@@ -57,92 +60,80 @@ std::vector<AttentionMap> attention_maps(const Model& model, const Tensor& ids) 
   return maps;
 }
 
+namespace {
+
+// A scalar of the computation as a one-element float64 tensor on `device` (broadcast by the binary ops).
+Tensor scalar_on(double value, Device device) { return ops::full({1}, value, DType::F64, device); }
+
+// The query parsed: a row 0..T−1, or −1 for the mean of the rows.
+int64_t parse_query(const std::string& query, int64_t T) {
+  if (query == "first") return 0;
+  if (query == "last") return T - 1;
+  if (query == "mean") return -1;
+  const char* s = query.c_str();
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s, &end, 10);
+  if (query.empty() || end == s || *end != '\0' || errno == ERANGE || v < 0 || v >= T)
+    throw Error("--query '" + query + "': expected mean, first, last or a position 0.." + std::to_string(T - 1));
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
 Tensor attention_rollout(const std::vector<AttentionMap>& maps) {
   if (maps.empty()) throw Error("attention rollout: no attention maps");
-  const int64_t N = maps[0].probs.dim(0), T = maps[0].probs.dim(2);
-  Tensor out({N, T, T}, DType::F64);
-  double* o = out.data<double>();
-  std::vector<double> a(T * T), r(T * T), next(T * T);
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t i = 0; i < T * T; ++i) r[i] = (i / T == i % T) ? 1.0 : 0.0;
-    for (const AttentionMap& m : maps) {
-      const int64_t h = m.probs.dim(1);
-      const double* p = m.probs.data<double>() + n * h * T * T;
-      // Ã = rownorm(½ mean_heads(A) + ½ I): (T, T), heads summed in index order.
-      for (int64_t i = 0; i < T * T; ++i) {
-        double s = 0;
-        for (int64_t head = 0; head < h; ++head) s += p[head * T * T + i];
-        a[i] = 0.5 * s / static_cast<double>(h) + (i / T == i % T ? 0.5 : 0.0);
-      }
-      for (int64_t i = 0; i < T; ++i) {
-        double s = 0;
-        for (int64_t j = 0; j < T; ++j) s += a[i * T + j];
-        for (int64_t j = 0; j < T; ++j) a[i * T + j] /= s;
-      }
-      // R ← Ã · R: later layers multiply on the left.
-      for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = 0; j < T; ++j) {
-          double s = 0;
-          for (int64_t k = 0; k < T; ++k) s += a[i * T + k] * r[k * T + j];
-          next[i * T + j] = s;
-        }
-      r.swap(next);
-    }
-    for (int64_t i = 0; i < T * T; ++i) o[n * T * T + i] = r[i];
+  const Tensor& first = maps[0].probs;
+  const int64_t N = first.dim(0), T = first.dim(2);
+  const Device device = first.device();
+  // ½ I (T, T), added to every sample's head mean (broadcast over N).
+  std::vector<double> half_identity(static_cast<size_t>(T * T), 0.0);
+  for (int64_t i = 0; i < T; ++i) half_identity[static_cast<size_t>(i * T + i)] = 0.5;
+  const Tensor half_eye = Tensor::from_vector({T, T}, half_identity).to(device);
+  Tensor r;  // (N, T, T): Ã_l · … · Ã_1 so far
+  for (const AttentionMap& m : maps) {
+    const int64_t h = m.probs.dim(1);
+    // Ã = rownorm(½ mean_heads(A) + ½ I): heads summed in index order, (½ Σ) / h, then each row divided by
+    // its sum (columns in index order).
+    const Tensor heads = ops::reduce_axes(ops::ReduceOp::Sum, m.probs, {N, 1, T, T})[0].reshape({N, T, T});
+    const Tensor a = ops::add(ops::div(ops::scale(heads, 0.5), scalar_on(static_cast<double>(h), device)), half_eye);
+    const Tensor rows = ops::reduce_axes(ops::ReduceOp::Sum, a, {N, T, 1})[0];
+    const Tensor tilde = ops::div(a, rows);
+    // R ← Ã · R: later layers multiply on the left (the first layer's Ã is R = Ã_1 · I itself).
+    r = r.defined() ? ops::batched_matmul(tilde, r) : tilde;
   }
-  return out;
+  return r;
+}
+
+Tensor attended_mask(const std::vector<AttentionMap>& maps) {
+  if (maps.empty()) return Tensor();
+  const Tensor& p = maps[0].probs;  // (N, h, T, T)
+  const int64_t N = p.dim(0), T = p.dim(2);
+  // Key t is attended when some head's column t has a non-zero entry: the largest |A| of the column is
+  // non-zero (a NaN counts, as != 0 does).
+  const Tensor largest = ops::reduce_axes(ops::ReduceOp::Max, ops::unary(ops::Unary::Abs, p), {N, 1, 1, T})[0];
+  return ops::where(largest.reshape({N, T}), scalar_on(1.0, p.device()), scalar_on(0.0, p.device()));
 }
 
 std::vector<char> attended_tokens(const std::vector<AttentionMap>& maps) {
   if (maps.empty()) return {};
-  const Tensor& p = maps[0].probs;  // (N, h, T, T)
-  const int64_t N = p.dim(0), h = p.dim(1), T = p.dim(2);
-  const double* v = p.data<double>();
-  std::vector<char> valid(N * T, 0);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < h; ++k)
-      for (int64_t i = 0; i < T; ++i)
-        for (int64_t t = 0; t < T; ++t)
-          if (v[((n * h + k) * T + i) * T + t] != 0.0) valid[n * T + t] = 1;
+  const std::vector<double> mask = ops::value_vector(attended_mask(maps));
+  std::vector<char> valid(mask.size());
+  for (size_t i = 0; i < mask.size(); ++i) valid[i] = mask[i] != 0.0 ? 1 : 0;
   return valid;
 }
 
-Tensor query_row(const Tensor& m, const std::string& query, const std::vector<char>& valid) {
+Tensor query_row(const Tensor& m, const std::string& query, const Tensor& valid) {
   const int64_t N = m.dim(0), T = m.dim(1);
   const Tensor m64 = m.to(DType::F64);
-  const double* p = m64.data<double>();
-  Tensor out({N, T}, DType::F64);
-  int64_t q = -1;
-  if (query == "first") {
-    q = 0;
-  } else if (query == "last") {
-    q = T - 1;
-  } else if (query != "mean") {
-    const char* s = query.c_str();
-    char* end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(s, &end, 10);
-    if (query.empty() || end == s || *end != '\0' || errno == ERANGE || v < 0 || v >= T)
-      throw Error("--query '" + query + "': expected mean, first, last or a position 0.." + std::to_string(T - 1));
-    q = v;
-  }
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t t = 0; t < T; ++t) {
-      double s = 0;
-      if (q >= 0) {
-        s = p[(n * T + q) * T + t];
-      } else {
-        double rows = 0;
-        for (int64_t i = 0; i < T; ++i) {
-          if (!valid.empty() && !valid[n * T + i]) continue;
-          s += p[(n * T + i) * T + t];
-          rows += 1;
-        }
-        s = rows > 0 ? s / rows : 0.0;
-      }
-      out.set_item(n * T + t, s);
-    }
-  return out;
+  const int64_t q = parse_query(query, T);
+  if (q >= 0) return ops::strided_slice(m64, {0, q, 0}, {1, 1, 1}, {N, 1, T}).reshape({N, T});
+  // The mean of the valid rows: Σ_i w_i m[i, :] over the rows in index order (w 0/1: the left-out rows add
+  // +0), divided by Σ w; 0 where no row is valid.
+  const Tensor w = valid.defined() ? valid.to(DType::F64) : ops::full({N, T}, 1.0, DType::F64, m.device());
+  const Tensor sums = ops::reduce_axes(ops::ReduceOp::Sum, ops::mul(m64, w.reshape({N, T, 1})), {N, 1, T})[0];
+  const Tensor rows = ops::reduce_axes(ops::ReduceOp::Sum, w, {N, 1})[0];  // (N, 1)
+  return ops::where(rows, ops::div(sums.reshape({N, T}), rows), scalar_on(0.0, m.device()));
 }
 
 namespace {
@@ -156,31 +147,18 @@ Tensor select_map(const std::vector<AttentionMap>& maps, int64_t layer, const st
                 " attention map(s) (0.." + std::to_string(L - 1) + ", or -1 for the last)");
   const Tensor& p = maps[l].probs;  // (N, h, T, T)
   const int64_t N = p.dim(0), h = p.dim(1), T = p.dim(2);
-  Tensor out({N, T, T}, DType::F64);
-  int64_t pick = -1;
-  if (head != "mean") {
-    const char* s = head.c_str();
-    char* end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(s, &end, 10);
-    if (head.empty() || end == s || *end != '\0' || errno == ERANGE || v < 0 || v >= h)
-      throw Error("--head '" + head + "': expected mean or a head 0.." + std::to_string(h - 1) + " of node '" +
-                  maps[l].node + "'");
-    pick = v;
-  }
-  const double* src = p.data<double>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < T * T; ++i) {
-      double s = 0;
-      if (pick >= 0) {
-        s = src[(n * h + pick) * T * T + i];
-      } else {
-        for (int64_t k = 0; k < h; ++k) s += src[(n * h + k) * T * T + i];
-        s /= static_cast<double>(h);
-      }
-      out.set_item(n * T * T + i, s);
-    }
-  return out;
+  if (head == "mean")  // heads summed in index order, then divided by h
+    return ops::div(ops::reduce_axes(ops::ReduceOp::Sum, p, {N, 1, T, T})[0],
+                    scalar_on(static_cast<double>(h), p.device()))
+        .reshape({N, T, T});
+  const char* s = head.c_str();
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s, &end, 10);
+  if (head.empty() || end == s || *end != '\0' || errno == ERANGE || v < 0 || v >= h)
+    throw Error("--head '" + head + "': expected mean or a head 0.." + std::to_string(h - 1) + " of node '" +
+                maps[l].node + "'");
+  return ops::strided_slice(p, {0, static_cast<int64_t>(v), 0, 0}, {1, 1, 1, 1}, {N, 1, T, T}).reshape({N, T, T});
 }
 
 Tensor ids_of(const ExplainRequest& req) {
@@ -199,7 +177,7 @@ Attribution run_attention(const ExplainRequest& req) {
                          vocab_path.empty() ? std::vector<std::string>{} : load_vocabulary_tokens(vocab_path));
   }
   const Tensor m = select_map(maps, req.options.get_int("attention-layer", -1), req.options.get("head", "mean"));
-  const Tensor values = query_row(m, req.options.get("query", "mean"), attended_tokens(maps)).to(DType::F32);
+  const Tensor values = query_row(m, req.options.get("query", "mean"), attended_mask(maps)).to(DType::F32);
   return {values, "attention", req.options.values, 0};
 }
 
@@ -207,7 +185,7 @@ Attribution run_rollout(const ExplainRequest& req) {
   const Tensor ids = ids_of(req);
   const std::vector<AttentionMap> maps = attention_maps(*req.model, ids);
   const Tensor r = attention_rollout(maps);
-  return {query_row(r, req.options.get("query", "mean"), attended_tokens(maps)).to(DType::F32), "attention-rollout",
+  return {query_row(r, req.options.get("query", "mean"), attended_mask(maps)).to(DType::F32), "attention-rollout",
           req.options.values, 0};
 }
 

@@ -27,8 +27,8 @@ namespace xdnn::explain {
 
 struct AttentionMap {
   std::string node;  // the node that produced it
-  // (N, h, T, T) float64, a host copy whatever the model's device: rollout, query rows and the pictures
-  // are small host work on it (one transfer per map).
+  // (N, h, T, T) float64 on the model's device: rollout and query rows run there (ops); the pictures copy
+  // it to the host.
   Tensor probs;
 };
 
@@ -38,16 +38,20 @@ std::vector<AttentionMap> attention_maps(const Model& model, const Tensor& ids);
 // The same, from a tape of that forward pass.
 std::vector<AttentionMap> attention_maps(const Model& model, const Tape& tape, int64_t N, int64_t T);
 
-// Ã_L · … · Ã_1 per sample: (N, T, T) float64.
+// Ã_L · … · Ã_1 per sample: (N, T, T) float64, on the maps' device.
 Tensor attention_rollout(const std::vector<AttentionMap>& maps);
 
-// (N, T, T) -> (N, T): row q of each sample's matrix; `query` is "mean" (mean of the rows), "first",
-// "last" or a position 0..T−1. Throws naming --query otherwise. `valid` (N·T, optional): the "mean"
-// runs over the rows of valid tokens only (padding excluded, as a masked mean pooling does).
-Tensor query_row(const Tensor& m, const std::string& query, const std::vector<char>& valid = {});
+// (N, T, T) -> (N, T) float64 on m's device: row q of each sample's matrix; `query` is "mean" (mean of
+// the rows), "first", "last" or a position 0..T−1. Throws naming --query otherwise. `valid` ((N, T) 0/1,
+// optional, attended_mask's): the "mean" runs over the rows of valid tokens only (padding excluded, as a
+// masked mean pooling does; 0 for a sample without one).
+Tensor query_row(const Tensor& m, const std::string& query, const Tensor& valid = Tensor());
 
 // Padding seen by attention: token t of sample n is padding when no query of any head of the first map
-// attends to it (a key-padding mask makes its column exactly 0). (N·T): 1 = valid token.
+// attends to it (a key-padding mask makes its column exactly 0). (N, T) float64 on the maps' device: 1 =
+// valid token, 0 = padding; undefined without maps.
+Tensor attended_mask(const std::vector<AttentionMap>& maps);
+// The same as host flags (N·T), for reports and tests.
 std::vector<char> attended_tokens(const std::vector<AttentionMap>& maps);
 
 // Token labels for row n of ids (N, T): vocabulary tokens when `vocab` is not empty (ids outside it

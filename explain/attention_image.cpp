@@ -88,7 +88,7 @@ std::vector<std::string> write_attention_pngs(const std::string& dir, const std:
   for (int64_t n = 0; n < N; ++n) {
     const std::vector<std::string> labels = token_labels(ids, n, vocab);
     for (size_t l = 0; l < maps.size(); ++l) {
-      const Tensor& p = maps[l].probs;
+      const Tensor p = maps[l].probs.to(Device::CPU);  // a picture is drawn on the host
       const int64_t h = p.dim(1);
       Tensor mean({T, T}, DType::F64);
       for (int64_t k = 0; k <= h; ++k) {  // heads 0..h−1, then their mean

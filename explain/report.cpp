@@ -104,7 +104,7 @@ std::string attention_section(const Model& model, const Tensor& ids, const std::
   for (int64_t n = 0; n < N; ++n) {
     const std::vector<std::string> labels = token_labels(ids, n, vocab);
     for (size_t l = 0; l < maps.size(); ++l) {
-      const Tensor& p = maps[l].probs;  // (N, h, T, T)
+      const Tensor p = maps[l].probs.to(Device::CPU);  // (N, h, T, T), pictures are drawn on the host
       const int64_t h = p.dim(1);
       o << "<tr><td>" << n << "</td><td>layer " << l << "<br><small>" << html_escape(maps[l].node) << "</small></td>";
       Tensor mean({T, T}, DType::F64);
