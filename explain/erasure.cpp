@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/file_io.h"
+#include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "explain/point.h"
 #include "explain/targets.h"
@@ -67,17 +68,18 @@ struct Row {
 struct Eraser {
   const Model& model;
   Point point;
-  Tensor ids;  // (N, T) int64, a host copy of the input
-  Tensor emb;  // (N, T, d) embedding output of the unerased input, a host copy
+  Tensor ids;  // (N, T) int64, the input on the model's device
+  Tensor emb;  // (N, T, d) embedding output of the unerased input (--erase zero), on the model's device
   Erase erase;
   int64_t pad_id;
-  Device device;  // the model's: the erased rows are built on the host and copied there, one copy a call
+  Device device;  // the model's: the erased rows are gathered there from ids / emb
 
   // Logits (rows.size(), K) of the rows, as doubles. Rows of one call to the model have the same number
   // of erased tokens (needed for --erase remove); consecutive such rows share a call.
   std::vector<std::vector<double>> logits(const std::vector<Row>& rows) const {
     std::vector<std::vector<double>> out;
-    const int64_t T = ids.dim(1);
+    const int64_t N = ids.dim(0), T = ids.dim(1);
+    const Tensor flat_ids = ids.reshape({N * T});
     size_t r0 = 0;
     while (r0 < rows.size()) {
       const auto count = [](const Row& r) { return std::count(r.erased.begin(), r.erased.end(), 1); };
@@ -88,36 +90,35 @@ struct Eraser {
       const int64_t R = static_cast<int64_t>(r1 - r0);
       const int64_t kept = erase == Erase::Remove ? T - count(rows[r0]) : T;
       if (kept < 1) throw Error("erasure --erase remove: cannot remove every token of a sequence");
-      Tensor batch_ids({R, kept}, DType::I64);
-      int64_t* bi = batch_ids.data<int64_t>();
-      const int64_t* src = ids.data<int64_t>();
+      // Where each token of the call's rows comes from (flat index sample·T + t into ids / emb's rows; --erase
+      // remove leaves the erased ones out) and which are erased: index data made on the host, one copy each.
+      std::vector<int64_t> source, erased;
       for (int64_t r = 0; r < R; ++r) {
         const Row& row = rows[r0 + r];
-        int64_t j = 0;
         for (int64_t t = 0; t < T; ++t) {
-          const int64_t id = src[row.sample * T + t];
-          if (!row.erased[t])
-            bi[r * kept + j++] = id;
-          else if (erase != Erase::Remove)
-            bi[r * kept + j++] = erase == Erase::Pad ? pad_id : id;
+          if (row.erased[t] && erase == Erase::Remove) continue;
+          source.push_back(row.sample * T + t);
+          erased.push_back(row.erased[t] ? 1 : 0);
         }
       }
+      const Tensor from = Tensor::from_vector({R, kept}, source).to(device);
+      Tensor batch_ids = ops::gather_axis(flat_ids, from, 0);  // (R, kept)
       Tape tape;
-      if (erase == Erase::Zero) {
-        const int64_t d = emb.dim(2);
-        Shape s = emb.shape();
-        s[0] = R;
-        Tensor e(s, emb.dtype());
-        for (int64_t r = 0; r < R; ++r) {
-          const Row& row = rows[r0 + r];
-          e.slice_batch(r, r + 1).copy_from(emb.slice_batch(row.sample, row.sample + 1));
-          for (int64_t t = 0; t < T; ++t)
-            if (row.erased[t])
-              for (int64_t i = 0; i < d; ++i) e.set_item((r * T + t) * d + i, 0.0);
-        }
-        tape = forward_at(model, point, batch_ids.to(device), e.to(device));
+      if (erase == Erase::Remove) {
+        tape = model.forward({batch_ids});
       } else {
-        tape = model.forward({batch_ids.to(device)});
+        const Tensor is_erased = Tensor::from_vector({R, T}, erased).to(device);  // int64 0/1
+        if (erase == Erase::Pad) {
+          batch_ids = ops::where(is_erased, ops::full({1}, static_cast<double>(pad_id), DType::I64, device), batch_ids);
+          tape = model.forward({batch_ids});
+        } else {  // zero: the erased tokens' embedding rows set to 0
+          const int64_t d = emb.dim(2);
+          Shape s = emb.shape();
+          s[0] = R;
+          const Tensor e = ops::gather_axis(emb.reshape({N * T, d}), from, 0);  // (R, T, d)
+          const Tensor zero = ops::full({1}, 0.0, emb.dtype(), device);
+          tape = forward_at(model, point, batch_ids, ops::where(is_erased.reshape({R, T, 1}), zero, e).reshape(s));
+        }
       }
       const Tensor& y = tape_logits(model, tape);
       const int64_t K = y.dim(1);
@@ -156,7 +157,7 @@ Eraser make_eraser(const ExplainRequest& req) {
   const Point point = attribution_point(*req.model, req.input);
   Tensor emb;
   if (erase == Erase::Zero) emb = req.model->forward({req.input}).values.at(point.value_id);
-  return Eraser{*req.model, point, req.input.to(Device::CPU), emb.to(Device::CPU), erase, pad_id, req.input.device()};
+  return Eraser{*req.model, point, req.input, emb, erase, pad_id, req.input.device()};
 }
 
 Attribution erasure(const ExplainRequest& req) {
@@ -172,11 +173,14 @@ Attribution erasure(const ExplainRequest& req) {
       rows.push_back(r);
     }
   const auto logits = er.logits(rows);
-  Tensor out({N, T}, DType::F64);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < N; ++n)
-      out.set_item(n * T + t, score_of(logits[n], req.targets[n], score) -
-                                  score_of(logits[(t + 1) * N + n], req.targets[n], score));
+  // The scores are host numbers (from the logits' one copy back); the table (T + 1, N) of the unerased rows
+  // and then token t's erasures goes to the model's device once, and R_t = S(x) − S(x with t erased) runs there.
+  std::vector<double> scores;
+  for (int64_t r = 0; r < (T + 1) * N; ++r) scores.push_back(score_of(logits[r], req.targets[r % N], score));
+  const Tensor table = Tensor::from_vector({T + 1, N}, scores).to(er.device);
+  const Tensor drop = ops::sub(ops::strided_slice(table, {0, 0}, {1, 1}, {1, N}),
+                               ops::strided_slice(table, {1, 0}, {1, 1}, {T, N}));  // (T, N)
+  const Tensor out = ops::transpose_axes(drop, {1, 0});                             // (N, T)
   return {out.to(req.model->dtype()), "erasure", req.options.values, 0};
 }
 
@@ -227,19 +231,21 @@ Attribution erasure_flip(const ExplainRequest& req) {
       if (c != req.targets[n]) done[n] = 1, flipped[n] = c;
     }
   }
-  Tensor out({N, T}, DType::F64);
+  // The ranks are the greedy search's host results: one table (N, T), one copy to the device.
+  std::vector<double> ranks(static_cast<size_t>(N * T), 0.0);
+  const std::vector<int64_t> host_ids = ops::index_vector(er.ids);  // the summary's token ids
   std::string sizes, classes, positions;
   nlohmann::json summary = nlohmann::json::array();
   for (int64_t n = 0; n < N; ++n) {
     const int64_t k = static_cast<int64_t>(order[n].size());
-    for (int64_t j = 0; j < k; ++j) out.set_item(n * T + order[n][j], static_cast<double>(k - j));
+    for (int64_t j = 0; j < k; ++j) ranks[static_cast<size_t>(n * T + order[n][j])] = static_cast<double>(k - j);
     const int64_t size = flipped[n] >= 0 ? k : -1;
     std::string pos;
     std::vector<int64_t> tokens;
     for (int64_t t : order[n]) {
       if (!pos.empty()) pos += ' ';
       pos += std::to_string(t);
-      tokens.push_back(er.ids.data<int64_t>()[n * T + t]);
+      tokens.push_back(host_ids[static_cast<size_t>(n * T + t)]);
     }
     if (n > 0) sizes += ',', classes += ',', positions += ';';
     sizes += std::to_string(size);
@@ -252,6 +258,7 @@ Attribution erasure_flip(const ExplainRequest& req) {
                        {"positions", order[n]},
                        {"token_ids", tokens}});
   }
+  const Tensor out = Tensor::from_vector({N, T}, ranks).to(er.device);
   Attribution a{out.to(req.model->dtype()), "erasure-flip", req.options.values, 0};
   a.parameters["search"] = "greedy";
   a.parameters["flip_set_size"] = sizes;
