@@ -40,6 +40,18 @@ void GaussianFit::add(const double* rows, int64_t count) {
   count_ += count;
 }
 
+void GaussianFit::add_sums(int64_t count, const std::vector<double>& first_row, const std::vector<double>& column_sums,
+                           const std::vector<double>& outer) {
+  if (count < 1) return;
+  check(static_cast<int64_t>(column_sums.size()) == dim_ && static_cast<int64_t>(outer.size()) == dim_ * dim_ &&
+            (count_ > 0 || static_cast<int64_t>(first_row.size()) == dim_),
+        "internal: GaussianFit::add_sums needs dim and dim x dim sums (and the first row)");
+  if (count_ == 0) shift_ = first_row;
+  for (int64_t i = 0; i < dim_; ++i) sum_[i] += column_sums[i];
+  for (int64_t i = 0; i < dim_ * dim_; ++i) outer_[i] += outer[i];
+  count_ += count;
+}
+
 Gaussian GaussianFit::finish(double ridge) const {
   check(count_ >= 1, "internal: a Gaussian fitted to no samples");
   const double M = static_cast<double>(count_);

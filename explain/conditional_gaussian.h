@@ -30,6 +30,11 @@ class GaussianFit {
  public:
   explicit GaussianFit(int64_t dim);
   void add(const double* rows, int64_t count);  // rows: (count, dim) row-major
+  // The same from sums made elsewhere (a device's reduction and matrix product) over `count` rows x:
+  // column_sums = Σ (x − shift) (dim) and outer = Σ (x − shift)(x − shift)ᵀ (dim, dim, row-major), about
+  // shift = the first row the fit sees (the first call's `first_row`, its only use).
+  void add_sums(int64_t count, const std::vector<double>& first_row, const std::vector<double>& column_sums,
+                const std::vector<double>& outer);
   int64_t count() const { return count_; }
   Gaussian finish(double ridge) const;
 

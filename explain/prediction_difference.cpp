@@ -31,9 +31,13 @@
 #include <map>
 
 #include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/ops_fill.h"
+#include "engine/ops_onnx.h"
 #include "engine/random.h"
 #include "explain/conditional_gaussian.h"
 #include "explain/copies.h"
+#include "explain/finite.h"
 #include "explain/influence/influence.h"
 #include "explain/perturbation.h"
 #include "explain/point.h"
@@ -124,8 +128,8 @@ struct Window {
   const ConditionalGaussian* gaussian = nullptr;
 };
 
-// Background rows at the value: (B, per) float64. Input: --background as given; hidden layer: its
-// activations, computed in chunks.
+// Background rows at the value: (B, per) float64 on the input's device. Input: --background as given;
+// hidden layer: its activations, computed in chunks.
 Tensor background_at(const ExplainRequest& req, const Tensor& x, int value_id, bool at_input, const Geometry& g) {
   const std::string path = req.options.get("background", "");
   if (path.empty()) return Tensor();
@@ -138,37 +142,51 @@ Tensor background_at(const ExplainRequest& req, const Tensor& x, int value_id, b
   check(ok && b.shape() == want && want[0] >= 1, "--background " + path + ": expected " +
                                                      std::string(x.is_float() ? "float32" : "int64") + " samples (B" +
                                                      shape_str(sample).substr(3) + " with B >= 1, got " + b.describe());
-  if (b.is_float())
-    for (int64_t i = 0, i_end = b.numel(); i < i_end; ++i)
-      check(std::isfinite(b.item(i)), "--background " + path + ": element " + std::to_string(i) + " is not finite");
+  const int64_t bad = first_nonfinite(b);  // -1 for int64 ids
+  check(bad < 0, "--background " + path + ": element " + std::to_string(bad) + " is not finite");
   const Tensor bx = b.is_float() ? b.to(req.model->dtype()) : b;
-  if (at_input) return bx.to(DType::F64).reshape({want[0], g.per()});
-  Tensor out({want[0], g.per()}, DType::F64);
+  if (at_input) return bx.to(DType::F64).reshape({want[0], g.per()}).to(x.device());
+  Tensor out({want[0], g.per()}, DType::F64, x.device());
   for (int64_t b0 = 0; b0 < want[0]; b0 += 64) {
     const int64_t b1 = std::min(want[0], b0 + 64);
     const Tensor v = req.model->forward({bx.slice_batch(b0, b1).clone().to(x.device())}).values.at(value_id);
     check(v.defined() && v.numel() == (b1 - b0) * g.per(),
           "--background " + path + ": its activations at --layer do not have one sample's shape per row");
-    out.slice_batch(b0, b1).copy_from(v.to(Device::CPU).to(DType::F64).reshape({b1 - b0, g.per()}));
+    out.slice_batch(b0, b1).copy_from(v.to(DType::F64).reshape({b1 - b0, g.per()}));
   }
   return out;
 }
 
 // Fits the Gaussian of one channel set's (k+2l) × (k+2l) patches over every position of every row of `rows`
-// ((R, per) float64). Coordinates in (c − c0, oy, ox) order.
+// ((R, per) float64, on any device). Coordinates in (c − c0, oy, ox) order; the patches of a row in (y, x)
+// order. The patches are gathered and their sums (about the first patch) made where the rows are, a few rows
+// at a time; only the sums (dim and dim²) come back to the host's fit.
 Gaussian fit_patches(const Tensor& rows, const Geometry& g, int64_t c0, int64_t c1) {
   const int64_t oh = g.kh + 2 * g.fh, ow = g.kw + 2 * g.fw, dim = (c1 - c0) * oh * ow;
+  const int64_t P = (g.H - oh + 1) * (g.W - ow + 1);  // patch positions per row
+  std::vector<int64_t> index;                         // (P, dim): a row's element of patch p, coordinate i
+  for (int64_t y = 0; y + oh <= g.H; ++y)
+    for (int64_t x = 0; x + ow <= g.W; ++x)
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t dy = 0; dy < oh; ++dy)
+          for (int64_t dx = 0; dx < ow; ++dx) index.push_back((c * g.H + y + dy) * g.W + x + dx);
+  const Tensor patch_index = Tensor::from_vector({P, dim}, index).to(rows.device());
+  // About 2^22 gathered values a step (a step takes at least one row).
+  const int64_t step = std::max<int64_t>(1, (int64_t{1} << 22) / (P * dim));
   GaussianFit fit(dim);
-  std::vector<double> block;
-  const double* p = rows.data<double>();
-  for (int64_t r = 0; r < rows.dim(0); ++r) {
-    block.clear();
-    for (int64_t y = 0; y + oh <= g.H; ++y)
-      for (int64_t x = 0; x + ow <= g.W; ++x)
-        for (int64_t c = c0; c < c1; ++c)
-          for (int64_t dy = 0; dy < oh; ++dy)
-            for (int64_t dx = 0; dx < ow; ++dx) block.push_back(p[r * g.per() + (c * g.H + y + dy) * g.W + x + dx]);
-    fit.add(block.data(), static_cast<int64_t>(block.size()) / dim);
+  Tensor shift;  // (1, dim): the first patch
+  for (int64_t r0 = 0; r0 < rows.dim(0); r0 += step) {
+    const int64_t r1 = std::min(rows.dim(0), r0 + step);
+    const Tensor block = ops::gather_axis(rows.slice_batch(r0, r1), patch_index, 1).reshape({(r1 - r0) * P, dim});
+    std::vector<double> first;
+    if (!shift.defined()) {
+      shift = ops::strided_slice(block, {0, 0}, {1, 1}, {1, dim});
+      first = ops::value_vector(shift);
+    }
+    const Tensor centred = ops::sub(block, shift);
+    const Tensor column_sums = ops::reduce_axes(ops::ReduceOp::Sum, centred, {1, dim})[0];
+    fit.add_sums((r1 - r0) * P, first, ops::value_vector(column_sums),
+                 ops::value_vector(ops::matmul(centred, centred, true, false)));
   }
   return fit.finish(1e-6);
 }
@@ -227,6 +245,62 @@ std::vector<Window> make_windows(const Geometry& g, const Settings& s, const Ten
   return out;
 }
 
+// A conditional's parameters on the value's device: μ_a (1, d_a), μ_b (1, d_b), the gain (d_a, d_b) and the
+// Cholesky factor L (d_a, d_a).
+struct DeviceConditional {
+  Tensor mean_free, mean_given, gain, chol;
+  int64_t da = 0, db = 0;
+};
+
+DeviceConditional on_device(const ConditionalGaussian& c, Device device) {
+  DeviceConditional d;
+  d.da = static_cast<int64_t>(c.free.size());
+  d.db = static_cast<int64_t>(c.given.size());
+  d.mean_free = Tensor::from_vector({1, d.da}, c.mean_free).to(device);
+  d.chol = Tensor::from_vector({d.da, d.da}, c.chol).to(device);
+  if (d.db > 0) {
+    d.mean_given = Tensor::from_vector({1, d.db}, c.mean_given).to(device);
+    d.gain = Tensor::from_vector({d.da, d.db}, c.gain).to(device);
+  }
+  return d;
+}
+
+// Draws of x_a | x_b for the N samples of v64 ((N, per) float64), frame = the window's given elements and z
+// (c·N, d_a) standard normals (row j·N + n: draw j of sample n): μ_a + gain (x_b − μ_b) + L z, (c·N, d_a).
+Tensor conditional_draws(const DeviceConditional& d, const Tensor& v64, const std::vector<int64_t>& frame,
+                         const Tensor& z) {
+  const int64_t N = v64.dim(0), c = z.dim(0) / N;
+  Tensor mean = d.mean_free.reshape({1, 1, d.da});  // (N or 1, d_a) as (1, N or 1, d_a)
+  if (d.db > 0) {
+    const Tensor given = ops::gather_axis(v64, Tensor::from_vector({d.db}, frame).to(v64.device()), 1);  // (N, d_b)
+    mean = ops::add(ops::matmul(ops::sub(given, d.mean_given), d.gain, false, true), d.mean_free).reshape({1, N, d.da});
+  }
+  return ops::add(ops::matmul(z, d.chol, false, true).reshape({c, N, d.da}), mean).reshape({c * N, d.da});
+}
+
+// The mean evidence of each element over the windows that contain it: we (N, nw + 1), column nw 0 ->
+// (N, per). Each element sums its windows' values in window order (padded with column nw up to the largest
+// number of windows an element is in), then divides by their count.
+Tensor mean_over_windows(const Tensor& we, const std::vector<Window>& windows, int64_t per) {
+  const int64_t N = we.dim(0), nw = static_cast<int64_t>(windows.size());
+  std::vector<std::vector<int64_t>> containing(static_cast<size_t>(per));
+  for (int64_t wi = 0; wi < nw; ++wi)
+    for (int64_t e : windows[wi].patch) containing[static_cast<size_t>(e)].push_back(wi);
+  size_t L = 1;
+  for (const auto& list : containing) L = std::max(L, list.size());
+  std::vector<int64_t> index(static_cast<size_t>(per) * L, nw);
+  std::vector<double> count(static_cast<size_t>(per));
+  for (int64_t e = 0; e < per; ++e) {
+    const auto& list = containing[static_cast<size_t>(e)];
+    std::copy(list.begin(), list.end(), index.begin() + e * static_cast<int64_t>(L));
+    count[static_cast<size_t>(e)] = static_cast<double>(list.size());
+  }
+  const int64_t l = static_cast<int64_t>(L);
+  const Tensor picked = ops::gather_axis(we, Tensor::from_vector({per, l}, index).to(we.device()), 1);  // (N, per, L)
+  const Tensor sums = ops::reduce_axes(ops::ReduceOp::Sum, picked, {N, per, 1})[0].reshape({N, per});
+  return ops::div(sums, Tensor::from_vector({per}, count).to(we.device()));
+}
+
 double laplace(double p, int64_t n_train, int64_t K) {
   return (p * static_cast<double>(n_train) + 1.0) / static_cast<double>(n_train + K);
 }
@@ -258,9 +332,11 @@ Attribution prediction_difference(const ExplainRequest& req) {
   const Geometry g = geometry(v, s, what);
   check(g.N == x.dim(0), "--layer " + s.layer + ": " + v.describe() + " does not have the batch (" +
                              std::to_string(x.dim(0)) + " samples) on axis 0");
-  // The value's rows, their patches and the draws live on the host (the draws are a seeded host stream, the
-  // Gaussians are fitted there); each chunk of perturbed rows goes to the value's device in one copy.
-  const Tensor v64 = v.to(Device::CPU).to(DType::F64).reshape({g.N, g.per()});
+  // The value's rows stay on its device. The draws are a seeded host stream per sample (the marginal's
+  // source rows, the conditional's normals); each chunk's perturbed rows are gathered there, from the value,
+  // the background or the chunk's conditional draws, through an index table made on the host.
+  const Device device = v.device();
+  const Tensor v64 = v.to(DType::F64).reshape({g.N, g.per()});
   const Tensor background = background_at(req, x, value_id, at_input, g);
   check(background.defined() || g.N >= 2 || s.conditional,
         std::string(kName) +
@@ -277,42 +353,67 @@ Attribution prediction_difference(const ExplainRequest& req) {
   std::vector<Rng> rng;
   for (int64_t n = 0; n < N; ++n)
     rng.emplace_back(s.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(req.first_sample + n + 1));
+  // The marginal's sources, one flat table: the batch's rows, then the background's.
+  const Tensor marginal_table =
+      s.conditional ? Tensor() : (background.defined() ? ops::concat_axis({v64, background}, 0) : v64).reshape({-1});
+  std::map<const ConditionalGaussian*, DeviceConditional> conditionals;
 
   // Copies s = w·S + j (window w, draw j) of the batch, in chunks; p_sum[n·nw + w] = Σ_j p(c | copy).
   const int64_t S = s.samples, copies = nw * S, per_call = copies_per_call(model, N, copies);
-  std::vector<double> p_sum(N * nw, 0.0), frame_values, draw;
+  std::vector<double> p_sum(N * nw, 0.0);
   influence::Progress bar(kName, copies * N, req.progress && copies * N >= 4096);
-  const double* pv = v64.data<double>();
   for (int64_t s0 = 0; s0 < copies; s0 += per_call) {
     const int64_t k = std::min(per_call, copies - s0);
-    Tensor rows = repeat_rows(v64, k);  // (k·N, per) float64
-    double* r = rows.data<double>();
-    for (int64_t j = 0; j < k; ++j) {
-      const Window& w = windows[(s0 + j) / S];
-      for (int64_t n = 0; n < N; ++n) {
-        double* row = r + (j * N + n) * per;
-        if (!s.conditional) {  // marginal: the patch of another row
-          const double* src = nullptr;
+    // from[(j·N + n)·per + e]: where element e of copy j of sample n comes from in `table` (the sample's own
+    // value outside the patch).
+    std::vector<int64_t> from(static_cast<size_t>(k * N * per));
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t e = 0; e < per; ++e) from[static_cast<size_t>((j * N + n) * per + e)] = n * per + e;
+    Tensor table = marginal_table;
+    if (!s.conditional) {  // marginal: the patch of another row
+      for (int64_t j = 0; j < k; ++j) {
+        const Window& w = windows[(s0 + j) / S];
+        for (int64_t n = 0; n < N; ++n) {
+          int64_t source = 0;  // a row of marginal_table
           if (background.defined()) {
-            src = background.data<double>() + static_cast<int64_t>(rng[n].below(background.dim(0))) * per;
+            source = N + static_cast<int64_t>(rng[n].below(background.dim(0)));
           } else {
-            int64_t other = static_cast<int64_t>(rng[n].below(N - 1));
-            if (other >= n) ++other;  // the other samples of the batch
-            src = pv + other * per;
+            source = static_cast<int64_t>(rng[n].below(N - 1));
+            if (source >= n) ++source;  // the other samples of the batch
           }
-          for (int64_t e : w.patch) row[e] = src[e];
-          continue;
+          for (int64_t e : w.patch) from[static_cast<size_t>((j * N + n) * per + e)] = source * per + e;
         }
-        frame_values.resize(w.frame.size());
-        draw.resize(w.patch.size());
-        for (size_t i = 0; i < w.frame.size(); ++i) frame_values[i] = pv[n * per + w.frame[i]];
-        w.gaussian->sample(frame_values.data(), rng[n], draw.data());
-        for (size_t i = 0; i < w.patch.size(); ++i) row[w.patch[i]] = draw[i];
       }
+    } else {  // conditional: the chunk's draws, window by window, after the batch's rows
+      std::vector<Tensor> draws;
+      int64_t offset = N * per;
+      for (int64_t j = 0; j < k;) {
+        const int64_t wi = (s0 + j) / S, j1 = std::min(k, (wi + 1) * S - s0);  // window wi's copies [j, j1)
+        const Window& w = windows[wi];
+        const int64_t da = static_cast<int64_t>(w.patch.size());
+        std::vector<double> z;  // (j1 − j, N, da) normals, each sample's from its own stream
+        for (int64_t c = j; c < j1; ++c)
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t i = 0; i < da; ++i) z.push_back(rng[n].normal());
+            for (int64_t i = 0; i < da; ++i)
+              from[static_cast<size_t>((c * N + n) * per + w.patch[i])] = offset + ((c - j) * N + n) * da + i;
+          }
+        auto it = conditionals.find(w.gaussian);
+        if (it == conditionals.end()) it = conditionals.emplace(w.gaussian, on_device(*w.gaussian, device)).first;
+        draws.push_back(
+            conditional_draws(it->second, v64, w.frame, Tensor::from_vector({(j1 - j) * N, da}, z).to(device))
+                .reshape({-1}));
+        offset += (j1 - j) * N * da;
+        j = j1;
+      }
+      draws.insert(draws.begin(), v64.reshape({-1}));
+      table = ops::concat_axis(draws, 0);
     }
     Shape shape = v.shape();
     shape[0] = k * N;
-    const Tensor value = rows.reshape(shape).to(v.dtype()).to(v.device());
+    const Tensor rows = ops::gather_axis(table, Tensor::from_vector({k * N, per}, from).to(device), 0);
+    const Tensor value = rows.reshape(shape).to(v.dtype());
     const Tape t = at_input ? model.forward({value}) : model.forward({repeat_rows(x, k)}, {}, {{value_id, value}});
     const std::vector<double> p = target_scores(tape_logits(model, t), repeat_targets(req.targets, k), ScoreKind::Prob);
     for (int64_t j = 0; j < k; ++j)
@@ -320,21 +421,16 @@ Attribution prediction_difference(const ExplainRequest& req) {
     bar.add(k * N);
   }
 
-  // WE per window, then the mean over the windows that contain each element.
-  std::vector<double> sum(N * per, 0.0), count(per, 0.0);
-  for (int64_t wi = 0; wi < nw; ++wi) {
-    for (int64_t e : windows[wi].patch) count[e] += 1;
+  // WE per window (host numbers, from the host's probabilities): (N, nw + 1), the last column 0.
+  std::vector<double> we(static_cast<size_t>(N * (nw + 1)), 0.0);
+  for (int64_t wi = 0; wi < nw; ++wi)
     for (int64_t n = 0; n < N; ++n) {
       const double p_without = p_sum[n * nw + wi] / static_cast<double>(S);
-      const double we =
+      we[static_cast<size_t>(n * (nw + 1) + wi)] =
           log_odds(laplace(p_full[n], s.train_size, K), s.bits) - log_odds(laplace(p_without, s.train_size, K), s.bits);
-      for (int64_t e : windows[wi].patch) sum[n * per + e] += we;
     }
-  }
-  Tensor out(v.shape(), DType::F64);
-  double* o = out.data<double>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t e = 0; e < per; ++e) o[n * per + e] = sum[n * per + e] / count[e];
+  const Tensor out =
+      mean_over_windows(Tensor::from_vector({N, nw + 1}, we).to(device), windows, per).reshape(v.shape());
   Attribution a{out.to(model.dtype()), kName, req.options.values, s.seed};
   a.parameters["windows"] = std::to_string(nw);
   a.parameters["value"] = at_input ? "input" : s.layer;
