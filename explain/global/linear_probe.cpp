@@ -19,7 +19,7 @@ namespace xdnn::explain {
 namespace {
 
 constexpr int64_t kScoreChunk = 1024;  // rows per product when scoring
-constexpr int64_t kStatsChunk = 1024;  // rows per pass when standardising
+constexpr int64_t kStatsChunk = 256;   // rows per step of the standardisation's sums
 
 // Entries [begin, end) of v as an int64 tensor (end − begin) on `device`: one copy from the host.
 Tensor index_tensor(const std::vector<int64_t>& v, size_t begin, size_t end, Device device) {
@@ -105,32 +105,32 @@ std::vector<int64_t> LinearProbe::predict(const Tensor& x_in) const {
 
 namespace {
 
-// Σ over `rows` of term(x_r) for every column of x (M, F) float32: (1, F) float64, summed in the order of
-// `rows` whatever the chunking (each chunk's rows are reduced after the running sum, its first row).
-template <class Term>
-Tensor column_sums(const Tensor& x, const std::vector<int64_t>& rows, Term term) {
-  Tensor sum(Shape{1, x.dim(1)}, DType::F64, x.device());
-  for (size_t b = 0; b < rows.size(); b += kStatsChunk) {
-    const size_t e = std::min(rows.size(), b + kStatsChunk);
-    const Tensor xb = ops::gather_axis(x, index_tensor(rows, b, e, x.device()), 0).to(DType::F64);  // (B, F)
-    sum = ops::reduce_axes(ops::ReduceOp::Sum, ops::concat_axis({sum, term(xb)}, 0), sum.shape())[0];
-  }
-  return sum;
-}
-
-// Mean and standard deviation (F) float64 of every column of x (M, F) over `rows` (two passes). A constant
-// feature (sd ≤ 1e-12) gets scale 1: its weight then only ever sees zeros and stays 0.
+// Mean and standard deviation (F) float64 of every column of x (M, F) float32 over `rows`, two passes over
+// gathered chunks of rows: Σ x and then Σ (x − mean)², each column summed in the order of `rows` in float64
+// (accumulate_weighted_rows with weight 1: the sums of the serial loop). A constant feature (sd ≤ 1e-12) gets
+// scale 1: its weight then only ever sees zeros and stays 0.
 void standardisation(const Tensor& x, const std::vector<int64_t>& rows, Tensor& mean, Tensor& scale) {
-  const int64_t F = x.dim(1);
-  const Tensor n = ops::full({1, 1}, static_cast<double>(rows.size()), DType::F64, x.device());
-  const Tensor m = ops::div(column_sums(x, rows, [](const Tensor& xb) { return xb; }), n);  // (1, F)
-  const Tensor squares =
-      column_sums(x, rows, [&](const Tensor& xb) { return ops::unary(ops::Unary::Square, ops::sub(xb, m)); });
+  const int64_t F = x.dim(1), R = static_cast<int64_t>(rows.size());
+  const Device device = x.device();
+  const Tensor at = index_tensor(rows, 0, rows.size(), device);  // (R)
+  const Tensor n = ops::full({1}, static_cast<double>(R), DType::F64, device);
+  Tensor sum(Shape{F}, DType::F64, device), squares(Shape{F}, DType::F64, device);
+  for (int64_t b = 0; b < R; b += kStatsChunk) {
+    const int64_t e = std::min(R, b + kStatsChunk);
+    const Tensor xb = ops::gather_axis(x, at.slice_batch(b, e), 0);  // (e − b, F) float32
+    ops::accumulate_weighted_rows(sum, xb, std::vector<double>(static_cast<size_t>(e - b), 1.0));
+  }
+  mean = ops::div(sum, n);
+  for (int64_t b = 0; b < R; b += kStatsChunk) {
+    const int64_t e = std::min(R, b + kStatsChunk);
+    const Tensor d = ops::sub(ops::gather_axis(x, at.slice_batch(b, e), 0).to(DType::F64), mean.reshape({1, F}));
+    ops::accumulate_weighted_rows(squares, ops::unary(ops::Unary::Square, d),
+                                  std::vector<double>(static_cast<size_t>(e - b), 1.0));
+  }
   const Tensor sd = ops::unary(ops::Unary::Sqrt, ops::div(squares, n));
   // sd − 1e-12 > 0 exactly when sd > 1e-12 (a difference of doubles is 0 only for equal ones); NaN fails.
   const Tensor keep = ops::unary(ops::Unary::Step, ops::add_scalar(sd, -1e-12));
-  scale = ops::where(keep, sd, ops::full({1, F}, 1.0, DType::F64, x.device())).reshape({F});
-  mean = m.reshape({F});
+  scale = ops::where(keep, sd, ops::full({F}, 1.0, DType::F64, device));
 }
 
 // fit_linear_probe; with `stats` the standardisation of that probe (fitted on the same rows) is reused, as
