@@ -158,6 +158,12 @@ struct Backend {
   std::vector<Tensor> (*mod)(const Tensor& a, const Tensor& b, bool fmod) = nullptr;
   Tensor (*arange)(const Tensor& start, const Tensor& delta, int64_t n) = nullptr;
 
+  // ---- engine/ops_influence.h -------------------------------------------------------------------------------
+  void (*factored_gram_accumulate_into)(Tensor& S, int64_t col0, const Tensor& test_delta, const Tensor& test_act,
+                                        const Tensor& train_delta, const Tensor& train_act, double one, double w,
+                                        bool add, const Tensor& test_norm, const Tensor& train_norm) = nullptr;
+  Tensor (*factor_norms)(const Tensor& delta, const Tensor& act, double one, bool squared) = nullptr;
+
   // ---- engine/ops_fill.h and engine/ops_optim.h (values such as lengths and targets checked by ops::) ------
   Tensor (*length_mask)(const Tensor& lengths, int64_t T, bool time_major, bool mean, DType dtype) = nullptr;
   Tensor (*attention_mask)(int64_t N, int64_t T, bool causal, const Tensor& key_padding, DType dtype) = nullptr;

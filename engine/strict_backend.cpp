@@ -188,6 +188,8 @@ const Backend& strict_backend_table() {
     b.resize_backward = StrictCall<&Backend::resize_backward>::call;
     b.mod = StrictCall<&Backend::mod>::call;
     b.arange = StrictCall<&Backend::arange>::call;
+    b.factored_gram_accumulate_into = StrictCall<&Backend::factored_gram_accumulate_into>::call;
+    b.factor_norms = StrictCall<&Backend::factor_norms>::call;
     b.length_mask = StrictCall<&Backend::length_mask>::call;
     b.attention_mask = StrictCall<&Backend::attention_mask>::call;
     b.sinusoid_table = StrictCall<&Backend::sinusoid_table>::call;

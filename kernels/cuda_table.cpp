@@ -8,6 +8,7 @@
 #include "engine/backend.h"
 #include "kernels/cuda_fill.h"
 #include "kernels/cuda_ops.h"
+#include "kernels/cuda_ops_influence.h"
 
 namespace xdnn::cuda {
 namespace {
@@ -142,6 +143,8 @@ const Backend& cuda_table() {
     b.resize_backward = cuda::resize_backward;
     b.mod = cuda::mod;
     b.arange = cuda::arange;
+    b.factored_gram_accumulate_into = cuda::factored_gram_accumulate_into;
+    b.factor_norms = cuda::factor_norms;
     b.length_mask = cuda::length_mask;
     b.attention_mask = cuda::attention_mask;
     b.sinusoid_table = cuda::sinusoid_table;

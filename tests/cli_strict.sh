@@ -122,9 +122,8 @@ same "svcca --checkpoints" "$tmp/convergence-cpu.npy" "$tmp/convergence-strict.n
 same "eval" "$tmp/eval-cpu.txt" "$tmp/eval-strict.txt"
 
 # Training-data influence over the golden CNN's three checkpoints (64 training, 6 test images): every method and
-# solver on the device with the CPU's bytes. The last layer's TracIn and self-influence run factored on the CPU
-# (host code) and by the generic route on a device (equal to rounding, checked by golden-influence-strict):
-# there the strict run must succeed.
+# solver on the device with the CPU's bytes, the last layer's factored route (TracIn, Grad-Cos, self-influence:
+# engine/ops_influence.h) included.
 golden="$(dirname "$(dirname "$input")")"
 data="--checkpoints $golden/models/cnn-tracin-ckpt1.onnx,$golden/models/cnn-tracin-ckpt2.onnx,$golden/models/cnn-tracin-ckpt3.onnx \
   --lr 0.1,0.1,0.1 --train-x $golden/data/tracin-train-x.npy --train-y $golden/data/tracin-train-y.npy \
@@ -153,10 +152,14 @@ else
   echo "FAIL: influence --top 2: the rankings differ"
   status=1
 fi
-for method in "tracin --params last-layer" "self-influence --params last-layer"; do
+for method in "tracin --params last-layer" "grad-cos --params last-layer" "self-influence --params last-layer"; do
   i=$((i + 1))
-  # shellcheck disable=SC2086 # the method's options and the data are split on purpose
-  run "influence $method --device strict" influence --method $method $data --device strict --out "$tmp/a$i.npy"
+  for device in cpu strict; do
+    # shellcheck disable=SC2086 # the method's options and the data are split on purpose
+    run "influence $method --device $device" influence --method $method $data --device "$device" \
+      --out "$tmp/a$i-$device.npy"
+  done
+  same "influence $method" "$tmp/a$i-cpu.npy" "$tmp/a$i-strict.npy"
 done
 
 # Global views: linear probes of every layer, activation maximisation, the exemplar views (top activations, class

@@ -25,6 +25,7 @@ const Backend& cpu_backend_table() {
     ops::add_cpu_reduce_axes(b);
     ops::add_cpu_resize(b);
     ops::add_cpu_mod_range(b);
+    ops::add_cpu_influence(b);
     return b;
   }();
   return table;

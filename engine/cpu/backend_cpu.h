@@ -26,4 +26,5 @@ void add_cpu_optim(Backend& b);
 void add_cpu_reduce_axes(Backend& b);
 void add_cpu_resize(Backend& b);
 void add_cpu_mod_range(Backend& b);
+void add_cpu_influence(Backend& b);
 }  // namespace xdnn::ops

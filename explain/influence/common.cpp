@@ -187,8 +187,8 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
   const int64_t test_chunk = std::max<int64_t>(chunk, 1024);
   Progress bar(label, static_cast<int64_t>(ckpts.size()) * (n_test + n_train), opt.progress);
   const Device device = data.train_x.device();
-  // The factored last-layer route (factored_scores.cpp) computes on the host: CPU tensors only.
-  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored && device == Device::CPU) {
+  // The factored last-layer route (factored_scores.cpp, ops on the data's device).
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
     Tensor S = factored_scores(ckpts, weights, data, cosine, bar, opt);
     if (S.defined()) return S;
   }

@@ -17,8 +17,8 @@ Tensor self_influence(const std::vector<Model*>& checkpoints, const std::vector<
   const Device device = data.train_x.device();
   Tensor s = ops::full({n}, 0.0, checkpoints[0]->dtype(), device);
   Progress bar("self-influence", static_cast<int64_t>(checkpoints.size()) * n, opt.progress);
-  // The factored last-layer route (factored_scores.cpp) computes on the host: CPU tensors only.
-  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored && device == Device::CPU) {
+  // The factored last-layer route (factored_scores.cpp, ops on the data's device).
+  if (opt.projection == 0 && opt.params == ParamSet::LastLayer && opt.factored) {
     Tensor f = factored_self_influence(checkpoints, lrs, data, bar);
     if (f.defined()) return f;
   }
