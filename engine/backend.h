@@ -164,6 +164,9 @@ struct Backend {
                                         bool add, const Tensor& test_norm, const Tensor& train_norm) = nullptr;
   Tensor (*factor_norms)(const Tensor& delta, const Tensor& act, double one, bool squared) = nullptr;
 
+  // ---- engine/ops_sort.h -----------------------------------------------------------------------------------
+  Tensor (*stable_rank_last_axis)(const Tensor& x) = nullptr;
+
   // ---- engine/ops_fill.h and engine/ops_optim.h (values such as lengths and targets checked by ops::) ------
   Tensor (*length_mask)(const Tensor& lengths, int64_t T, bool time_major, bool mean, DType dtype) = nullptr;
   Tensor (*attention_mask)(int64_t N, int64_t T, bool causal, const Tensor& key_padding, DType dtype) = nullptr;

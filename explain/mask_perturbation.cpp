@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 #include "engine/ops_onnx.h"
 #include "engine/ops_optim.h"
+#include "engine/ops_sort.h"
 #include "explain/baseline.h"
 #include "explain/perturbation.h"
 #include "explain/point.h"
@@ -96,22 +96,13 @@ Tensor add_tv_gradient(Tensor g, const Tensor& m, double tv, double beta, int64_
   return g;
 }
 
-// The extremal area term's target r (N, 1, h, w) on the host: per sample, the cells whose stable rank in
-// sort(m) is among the last `ones` get 1, the others 0. By design on the host: a stable sort of the small
-// (N, h·w) mask, once a step.
-Tensor area_targets(const Tensor& m, int64_t ones) {
-  const Tensor mh = m.to(Device::CPU);
+// The extremal area term's target r (N, 1, h, w) on m's device: per sample, the cells whose stable rank in
+// sort(m) is among the last `ones` get 1, the others 0. target_of_rank (h·w) float64 is that 0/1 vector by
+// rank (r_k of ‖sort(m) − r‖²), so r = target_of_rank[rank(m)], a gather of the ranks.
+Tensor area_targets(const Tensor& m, const Tensor& target_of_rank) {
   const int64_t N = m.dim(0), hw = m.numel() / N;
-  const double* pm = mh.data<double>();
-  std::vector<double> r(static_cast<size_t>(N * hw), 0.0);
-  std::vector<int64_t> order(hw);
-  for (int64_t n = 0; n < N; ++n) {
-    const double* mn = pm + n * hw;
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return mn[a] < mn[b]; });
-    for (int64_t k = hw - ones; k < hw; ++k) r[n * hw + order[k]] = 1.0;
-  }
-  return Tensor::from_vector(m.shape(), r).to(m.device());
+  const Tensor ranks = ops::stable_rank_last_axis(m.reshape({N, hw}));  // (N, h·w) int64
+  return ops::gather_axis(target_of_rank, ranks, 0).reshape(m.shape());
 }
 
 }  // namespace
@@ -127,7 +118,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const Model& model = *req.model;
   const Tensor x = model_input(req);
   // Everything image-sized runs where x lives: p, x − p, the mask m (N, 1, h, w), its Adam state, its
-  // upsampling M and the blend Φ. Only the extremal game's area term sorts m on the host once a step.
+  // upsampling M and the blend Φ, the extremal game's area term (ranks of m, engine/ops_sort.h).
   const Device device = x.device();
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HW = H * W;
   const ScoreKind score = parse_score(o.get("score", "prob"));
@@ -182,6 +173,9 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
   const int64_t ones = static_cast<int64_t>(std::ceil(area * static_cast<double>(hw)));
   const int64_t pairs = h * (w - 1) + (h - 1) * w;
   const Tensor cells = ops::full({1}, static_cast<double>(hw), DType::F64, device);
+  std::vector<double> target_by_rank(static_cast<size_t>(hw), 0.0);  // the last `ones` ranks get 1
+  for (int64_t k = std::max<int64_t>(hw - ones, 0); k < hw; ++k) target_by_rank[k] = 1.0;
+  const Tensor target_of_rank = Tensor::from_vector({hw}, target_by_rank).to(device);
   for (int64_t step = 1; step <= steps; ++step) {
     const Tensor M = upsample(m);                       // (N, 1, H, W)
     const Tensor phi = ops::add(p, ops::mul(M, diff));  // Φ = p + M ⊙ (x − p), M broadcast over the channels
@@ -197,7 +191,7 @@ Attribution optimise_mask(const ExplainRequest& req, MaskGame game, const std::s
       // The weight grows linearly over the steps (the paper raises it during the optimisation too), so
       // the score first decides which cells rise and the area term then fixes how many stay.
       const double ramp = area_weight * static_cast<double>(step) / static_cast<double>(steps);
-      g = ops::add(g, ops::div(ops::scale(ops::sub(m, area_targets(m, ones)), ramp * 2.0), cells));
+      g = ops::add(g, ops::div(ops::scale(ops::sub(m, area_targets(m, target_of_rank)), ramp * 2.0), cells));
     }
     // Adam (Kingma & Ba 2015, Algorithm 1, in PyTorch's arrangement), then clip to [0, 1].
     ops::AdamStep adam;

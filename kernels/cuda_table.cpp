@@ -9,6 +9,7 @@
 #include "kernels/cuda_fill.h"
 #include "kernels/cuda_ops.h"
 #include "kernels/cuda_ops_influence.h"
+#include "kernels/cuda_sort.h"
 
 namespace xdnn::cuda {
 namespace {
@@ -145,6 +146,7 @@ const Backend& cuda_table() {
     b.arange = cuda::arange;
     b.factored_gram_accumulate_into = cuda::factored_gram_accumulate_into;
     b.factor_norms = cuda::factor_norms;
+    b.stable_rank_last_axis = cuda::stable_rank_last_axis;
     b.length_mask = cuda::length_mask;
     b.attention_mask = cuda::attention_mask;
     b.sinusoid_table = cuda::sinusoid_table;

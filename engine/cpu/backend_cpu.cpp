@@ -26,6 +26,7 @@ const Backend& cpu_backend_table() {
     ops::add_cpu_resize(b);
     ops::add_cpu_mod_range(b);
     ops::add_cpu_influence(b);
+    ops::add_cpu_sort(b);
     return b;
   }();
   return table;

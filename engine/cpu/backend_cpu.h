@@ -27,4 +27,5 @@ void add_cpu_reduce_axes(Backend& b);
 void add_cpu_resize(Backend& b);
 void add_cpu_mod_range(Backend& b);
 void add_cpu_influence(Backend& b);
+void add_cpu_sort(Backend& b);
 }  // namespace xdnn::ops
