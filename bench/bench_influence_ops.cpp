@@ -4,6 +4,8 @@
 //                                training examples (K = 10 seeds, in = 784 inputs): 2·1000·128·794 FLOP of
 //                                products and the fold of 128,000 elements; cosine 1 adds the norms' division
 //   FactorNorms/rows             ops::factor_norms, squared, (rows, 10) and (rows, 784) factors
+//   AxpyColumns/accumulate       ops::axpy_columns_into, a (1000, 256) block (a training chunk of the generic
+//                                route) into S (1000, 60000) float32, assigned or added
 // Run: build/bench/bench_influence_ops --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -58,6 +60,21 @@ void FactorNorms(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(ops::factor_norms(delta, act, 1.0, true));
 }
 BENCHMARK(FactorNorms)->Arg(kUnit)->Arg(kTest)->ArgName("rows")->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void AxpyColumns(benchmark::State& state) {
+  const bool accumulate = state.range(0) != 0;
+  Rng rng(3);
+  const Tensor block = filled({kTest, 256}, rng);
+  Tensor S = Tensor::empty({kTest, kTrain});
+  int64_t col0 = 0;
+  for (auto _ : state) {
+    ops::axpy_columns_into(S, col0, 0.1, block, accumulate);
+    col0 = (col0 + 256) % (kTrain - 256);
+  }
+  state.SetBytesProcessed(state.iterations() * kTest * 256 * static_cast<int64_t>(sizeof(float)) *
+                          (accumulate ? 3 : 2));
+}
+BENCHMARK(AxpyColumns)->Arg(0)->Arg(1)->ArgName("accumulate")->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -163,6 +163,7 @@ struct Backend {
                                         const Tensor& train_delta, const Tensor& train_act, double one, double w,
                                         bool add, const Tensor& test_norm, const Tensor& train_norm) = nullptr;
   Tensor (*factor_norms)(const Tensor& delta, const Tensor& act, double one, bool squared) = nullptr;
+  void (*axpy_columns_into)(Tensor& y, int64_t col0, double a, const Tensor& x, bool accumulate) = nullptr;
 
   // ---- engine/ops_sort.h -----------------------------------------------------------------------------------
   Tensor (*stable_rank_last_axis)(const Tensor& x) = nullptr;

@@ -1,4 +1,4 @@
-// The ops of the factored last-layer influence route (TracInCP-fast, Pruthi et al. 2020, §3.2;
+// The ops of the influence methods: the factored last-layer route (TracInCP-fast, Pruthi et al. 2020, §3.2;
 // explain/influence/factored_scores.cpp): Gram blocks of per-example gradients of an output layer
 // z = W a + b built from forward-pass factors alone. With g_n = [δ_n ⊗ a_n, δ_n] (δ_n (K) the loss's seed at
 // z, a_n (in) the layer's input; the trailing δ_n only with a bias, `one` = 1, else 0):
@@ -37,5 +37,13 @@ void factored_gram_accumulate_into(Tensor& S, int64_t col0, const Tensor& test_d
 // !squared, where dd = Σ_k δ_rk², aa = Σ_k a_rk², each summed in k order from 0 as s = s + x_k · x_k (the
 // square rounded, then the sum).
 Tensor factor_norms(const Tensor& delta, const Tensor& act, double one, bool squared);
+
+// Writes or adds a block into columns [col0, col0 + n) of a preallocated result, so that a score matrix built
+// from column blocks (one per training chunk) is never held twice, as a side-by-side concatenation at the end
+// would: y (rows, cols) float, contiguous; x (rows, n) of y's dtype and device; col0 + n ≤ cols.
+//   accumulate = false: y[r, col0 + i] = a · x[r, i]
+//   accumulate = true:  y[r, col0 + i] = fma(a, x[r, i], y[r, col0 + i])   (ops::axpy_inplace's element)
+// Other columns are not touched.
+void axpy_columns_into(Tensor& y, int64_t col0, double a, const Tensor& x, bool accumulate);
 
 }  // namespace xdnn::ops

@@ -190,6 +190,7 @@ const Backend& strict_backend_table() {
     b.arange = StrictCall<&Backend::arange>::call;
     b.factored_gram_accumulate_into = StrictCall<&Backend::factored_gram_accumulate_into>::call;
     b.factor_norms = StrictCall<&Backend::factor_norms>::call;
+    b.axpy_columns_into = StrictCall<&Backend::axpy_columns_into>::call;
     b.stable_rank_last_axis = StrictCall<&Backend::stable_rank_last_axis>::call;
     b.length_mask = StrictCall<&Backend::length_mask>::call;
     b.attention_mask = StrictCall<&Backend::attention_mask>::call;

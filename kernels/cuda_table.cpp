@@ -146,6 +146,7 @@ const Backend& cuda_table() {
     b.arange = cuda::arange;
     b.factored_gram_accumulate_into = cuda::factored_gram_accumulate_into;
     b.factor_norms = cuda::factor_norms;
+    b.axpy_columns_into = cuda::axpy_columns_into;
     b.stable_rank_last_axis = cuda::stable_rank_last_axis;
     b.length_mask = cuda::length_mask;
     b.attention_mask = cuda::attention_mask;

@@ -52,4 +52,17 @@ Tensor factor_norms(const Tensor& delta, const Tensor& act, double one, bool squ
   return out;
 }
 
+void axpy_columns_into(Tensor& y, int64_t col0, double a, const Tensor& x, bool accumulate) {
+  expect_cuda(y, "axpy_columns_into");
+  expect_cuda(x, "axpy_columns_into");
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    launch_map(x.numel(),
+               AxpyColumnsBody<T>{y.device_data<T>(), x.device_data<T>(), y.dim(1), col0, x.dim(1), static_cast<T>(a),
+                                  accumulate},
+               "axpy_columns_into");
+    return 0;
+  });
+}
+
 }  // namespace xdnn::cuda

@@ -83,4 +83,19 @@ struct FactorNormsBody {
   }
 };
 
+// Element k = r · n + i of x (rows, n) into y[r, col0 + i] (y row-major with `cols` columns): a · x, or
+// fma(a, x, y) when accumulating.
+template <class T>
+struct AxpyColumnsBody {
+  T* y;
+  const T* x;
+  int64_t cols, col0, n;
+  T a;
+  bool accumulate;
+  XDNN_HOST_DEVICE void operator()(int64_t k) const {
+    T& out = y[(k / n) * cols + col0 + k % n];
+    out = accumulate ? fold_fma(a, x[k], out) : fold_mul(a, x[k]);
+  }
+};
+
 }  // namespace xdnn::cuda

@@ -1,4 +1,5 @@
-// engine/ops_influence.h against its definition: the factored Gram update (two products, then the fold of
+// engine/ops_influence.h against its definition (axpy_columns_into: against axpy_inplace / scale on the block):
+// the factored Gram update (two products, then the fold of
 // its contract, element by element, written out here) and the factor norms (sums in k order by hand); Grad-Cos
 // scores a zero gradient 0; columns outside the block untouched; more test rows than one CPU block (1024);
 // each op on Strict with the CPU's bits, on 1 and 2 threads with the same bits; the CUDA kernel bodies
@@ -245,4 +246,57 @@ TEST_CASE("ops::factored_gram_accumulate_into and factor_norms: bad operands are
   CHECK(devices.find("strict") != std::string::npos);
   const std::string norms = message([&] { ops::factor_norms(f.test_delta, f.train_act, 1, true); });
   CHECK(norms.find("factor_norms: expected delta (n, K) and act (n, in)") != std::string::npos);
+}
+
+TEST_CASE("ops::axpy_columns_into: a block into a column range (assign, fma-add), strict, CUDA body, errors") {
+  Rng rng(11);
+  for (DType dt : {DType::F32, DType::F64}) {
+    CAPTURE(dtype_name(dt));
+    const int64_t rows = 5, cols = 17, n = 6, col0 = 9;
+    const Tensor start = random_normal({rows, cols}, rng, dt), x = random_normal({rows, n}, rng, dt);
+    for (const bool accumulate : {false, true})
+      for (const double a : {1.0, -1.0, 0.37}) {
+        CAPTURE(accumulate);
+        CAPTURE(a);
+        Tensor cpu = start.clone();
+        ops::axpy_columns_into(cpu, col0, a, x, accumulate);
+        // The definition: S as it was outside the columns; inside a · x, or axpy_inplace's element.
+        Tensor block = ops::strided_slice(start, {0, col0}, {1, 1}, {rows, n});
+        if (accumulate)
+          ops::axpy_inplace(block, a, x);
+        else
+          block = ops::scale(x, a);
+        CHECK(bitwise_equal(ops::strided_slice(cpu, {0, col0}, {1, 1}, {rows, n}), block));
+        CHECK(bitwise_equal(ops::strided_slice(cpu, {0, 0}, {1, 1}, {rows, col0}),
+                            ops::strided_slice(start, {0, 0}, {1, 1}, {rows, col0})));
+        CHECK(bitwise_equal(ops::strided_slice(cpu, {0, col0 + n}, {1, 1}, {rows, cols - col0 - n}),
+                            ops::strided_slice(start, {0, col0 + n}, {1, 1}, {rows, cols - col0 - n})));
+        if (!accumulate && a == -1.0) CHECK(bitwise_equal(block, ops::unary(ops::Unary::Neg, x)));
+        Tensor strict = start.to(Device::Strict);
+        ops::axpy_columns_into(strict, col0, a, x.to(Device::Strict), accumulate);
+        CHECK(bitwise_equal(strict, cpu));
+        Tensor body = start.clone();
+        if (dt == DType::F32)
+          cuda::run_on_host(x.numel(), cuda::AxpyColumnsBody<float>{body.data<float>(), x.data<float>(), cols, col0, n,
+                                                                    static_cast<float>(a), accumulate});
+        else
+          cuda::run_on_host(x.numel(), cuda::AxpyColumnsBody<double>{body.data<double>(), x.data<double>(), cols, col0,
+                                                                     n, a, accumulate});
+        CHECK(bitwise_equal(body, cpu));
+      }
+  }
+  Tensor y({3, 4}, DType::F32);
+  try {
+    ops::axpy_columns_into(y, 2, 1.0, Tensor({3, 3}, DType::F32), true);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("axpy_columns_into: columns [2, 5) are not inside") != std::string::npos);
+  }
+  try {
+    ops::axpy_columns_into(y, 0, 1.0, Tensor({2, 3}, DType::F32), true);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("axpy_columns_into: expected y (rows, cols) and x (rows, n)") !=
+          std::string::npos);
+  }
 }

@@ -154,10 +154,44 @@ static Tensor cpu_factor_norms(const Tensor& delta, const Tensor& act, double on
   return out;
 }
 
+void axpy_columns_into(Tensor& y, int64_t col0, double a, const Tensor& x, bool accumulate) {
+  if (!y.defined() || !x.defined()) throw Error("axpy_columns_into: missing operand");
+  expect_float(y, "axpy_columns_into");
+  expect_same_dtype(y, x, "axpy_columns_into");
+  if (y.ndim() != 2 || x.ndim() != 2 || x.dim(0) != y.dim(0))
+    throw Error("axpy_columns_into: expected y (rows, cols) and x (rows, n), got " + y.describe() + " and " +
+                x.describe());
+  if (col0 < 0 || col0 > y.dim(1) - x.dim(1))
+    throw Error("axpy_columns_into: columns [" + std::to_string(col0) + ", " + std::to_string(col0 + x.dim(1)) +
+                ") are not inside " + y.describe());
+  return backend_of("axpy_columns_into", y, x).axpy_columns_into(y, col0, a, x, accumulate);
+}
+
+static void cpu_axpy_columns_into(Tensor& y, int64_t col0, double a, const Tensor& x, bool accumulate) {
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t rows = x.dim(0), n = x.dim(1), cols = y.dim(1);
+    const T s = static_cast<T>(a);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t r = 0; r < rows; ++r) {
+      T* yr = py + r * cols + col0;
+      const T* xr = px + r * n;
+      if (accumulate) {
+        for (int64_t i = 0; i < n; ++i) yr[i] = std::fma(s, xr[i], yr[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) yr[i] = s * xr[i];
+      }
+    }
+    return 0;
+  });
+}
+
 // This file's entries of the CPU table (engine/cpu/backend_cpu.cpp).
 void add_cpu_influence(Backend& b) {
   b.factored_gram_accumulate_into = cpu_factored_gram_accumulate_into;
   b.factor_norms = cpu_factor_norms;
+  b.axpy_columns_into = cpu_axpy_columns_into;
 }
 
 }  // namespace xdnn::ops

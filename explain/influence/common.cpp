@@ -11,6 +11,7 @@
 #include "engine/check.h"
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
+#include "engine/ops_influence.h"
 #include "explain/finite.h"
 #include "explain/influence/influence.h"
 
@@ -56,15 +57,16 @@ void check_inputs(const Tensor& x, const std::string& what) {
 }
 
 // w · part (nj, ni), or for Grad-Cos w · part / (na[j] nb[i]) with 0 where that denominator is 0, added to
-// the column block `acc` (nj, ni) of S: every step an ops:: call, on the gradients' device.
-void accumulate_block(Tensor& acc, const Tensor& part, double w, const Tensor* na, const Tensor* nb) {
+// columns [col0, col0 + ni) of `rows` (nj, n_train), a block of S's rows: every step an ops:: call, on the
+// gradients' device.
+void accumulate_block(Tensor& rows, int64_t col0, const Tensor& part, double w, const Tensor* na, const Tensor* nb) {
   Tensor v = part;
   if (na) {
     const Tensor den = ops::mul(na->reshape({na->numel(), 1}), nb->reshape({1, nb->numel()}));  // (nj, ni)
     const Tensor zero = ops::full({1}, 0.0, part.dtype(), part.device());
     v = ops::where(ops::unary(ops::Unary::Step, den), ops::div(part, den), zero);
   }
-  ops::axpy_inplace(acc, w, v);
+  ops::axpy_columns_into(rows, col0, w, v, /*accumulate=*/true);
 }
 
 // Test gradients are computed kTestRows at a time, whatever --chunk and the number of processes, so that a
@@ -192,9 +194,9 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
     Tensor S = factored_scores(ckpts, weights, data, cosine, bar, opt);
     if (S.defined()) return S;
   }
-  // S by training chunks: columns [b, e) of S are one (n_test, e − b) block on the device, summed over the
-  // checkpoints in order, the blocks put side by side at the end.
-  std::vector<Tensor> columns;
+  // S by training chunks: columns [b, e) of S get one (n_test, e − b) block per checkpoint, added in order
+  // into S itself (zero-filled, on the device), so that S is never held twice.
+  const Tensor S = ops::full({n_test, n_train}, 0.0, ckpts[0]->dtype(), device);
   std::unique_ptr<Projection> proj;
   for (size_t c = 0; c < ckpts.size(); ++c) {
     GradientComputer gc(*ckpts[c], opt.params);
@@ -215,22 +217,21 @@ Tensor pairwise_scores(const std::vector<Model*>& ckpts, const std::vector<doubl
       if (cosine) test_norms.push_back(t.norms);
       bar.add(e - b);
     }
-    for (int64_t b = 0, block = 0; b < n_train; b += chunk, ++block) {
+    for (int64_t b = 0; b < n_train; b += chunk) {
       const int64_t e = std::min(n_train, b + chunk);
       ChunkGrads g = grads(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e));
       Tensor nb = cosine ? norms(g) : Tensor();
       const GramFeatures fb = gram_features(g);
-      if (c == 0) columns.push_back(ops::full({n_test, e - b}, 0.0, ckpts[0]->dtype(), device));
       for (size_t t = 0; t < test.size(); ++t) {
         const int64_t r0 = static_cast<int64_t>(t) * test_chunk;
-        Tensor acc = columns[block].slice_batch(r0, r0 + test[t].n);  // rows of a block: a contiguous view
-        accumulate_block(acc, gram(test[t], fb), weights.at(c), cosine ? &test_norms[t] : nullptr,
+        Tensor rows = S.slice_batch(r0, r0 + test[t].n);  // rows of S: a contiguous view
+        accumulate_block(rows, b, gram(test[t], fb), weights.at(c), cosine ? &test_norms[t] : nullptr,
                          cosine ? &nb : nullptr);
       }
       bar.add(e - b);
     }
   }
-  return columns.size() == 1 ? columns[0] : ops::concat_axis(columns, 1);
+  return S;
 }
 
 Progress::Progress(std::string label, int64_t total, bool enabled)

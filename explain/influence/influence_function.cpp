@@ -22,6 +22,7 @@
 
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/ops_influence.h"
 #include "explain/influence/cg.h"
 #include "explain/influence/hessian.h"
 #include "explain/influence/hvp.h"
@@ -100,17 +101,18 @@ Tensor influence_function(const std::vector<Model*>& checkpoints, const Influenc
     solution = sol.x;
   }
 
-  // I = −s G(train)ᵀ on the device, a block of columns per training chunk, put side by side at the end.
+  // I = −s G(train)ᵀ on the device, a block of columns per training chunk written into I's columns (every
+  // column written once; I never held twice).
   const Tensor sol = solution.to(device);
-  std::vector<Tensor> columns;
+  Tensor I = Tensor::empty({n_test, n_train}, DType::F64, device);
   for (int64_t b = 0; b < n_train; b += opt.chunk) {
     const int64_t e = std::min(n_train, b + opt.chunk);
     const Tensor G =
         dense_gradients(gc.compute(data.train_x.slice_batch(b, e), data.train_y.slice_batch(b, e))).to(DType::F64);
-    columns.push_back(ops::unary(ops::Unary::Neg, ops::matmul(sol, G, false, true)));  // (n_test, e − b)
+    // −1 · x is exactly the negation (signed zeros included).
+    ops::axpy_columns_into(I, b, -1.0, ops::matmul(sol, G, false, true), /*accumulate=*/false);  // (n_test, e − b)
     bar.add(e - b);
   }
-  const Tensor I = columns.size() == 1 ? columns[0] : ops::concat_axis(columns, 1);
   return I.to(model.dtype());
 }
 
