@@ -37,6 +37,8 @@ struct Backend {
   // Either side may be the host (Device::CPU) or this backend's device.
   void (*copy_bytes)(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = nullptr;
   void (*fill)(Tensor& x, double value) = nullptr;
+  // Tensor::to(DType) of a tensor on this device, on the device: each element through double, as on the CPU.
+  Tensor (*cast)(const Tensor& x, DType dtype) = nullptr;
 
   // ---- the device itself: "" when usable (devices present, libraries loaded), else why not ---------------
   std::string (*unusable_reason)() = nullptr;

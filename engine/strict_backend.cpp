@@ -95,6 +95,7 @@ void strict_fill(Tensor& x, double value) {
   Tensor host = StrictAccess::as_cpu(x);
   host.fill(value);
 }
+Tensor strict_cast(const Tensor& x, DType dtype) { return StrictAccess::as_strict(StrictAccess::as_cpu(x).to(dtype)); }
 std::string strict_usable() { return ""; }
 std::string strict_version() { return ""; }
 
@@ -108,6 +109,7 @@ const Backend& strict_backend_table() {
     b.release = strict_release;
     b.copy_bytes = strict_copy_bytes;
     b.fill = strict_fill;
+    b.cast = strict_cast;
     b.unusable_reason = strict_usable;
     b.version_text = strict_version;
     b.matmul = StrictCall<&Backend::matmul>::call;

@@ -288,7 +288,7 @@ Tensor Tensor::to(Device d) const {
 
 Tensor Tensor::to(DType d) const {
   if (d == dtype_) return *this;
-  if (device() != Device::CPU) return to(Device::CPU).to(d).to(device());  // conversion on the host
+  if (device() != Device::CPU) return backend(device()).cast(*this, d);  // converted where it lives
   Tensor t(shape_, d);
   const int64_t n = numel();
   if (n == 0) return t;

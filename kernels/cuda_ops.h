@@ -79,6 +79,7 @@ void axpy_inplace(Tensor& y, double a, const Tensor& x);
 Tensor stabilize(const Tensor& z, double eps);
 Tensor clip(const Tensor& x, double lo, double hi);
 void fill(Tensor& x, double value);
+Tensor cast(const Tensor& x, DType dtype);  // Tensor::to(DType) on the device
 
 // ---- reductions (kernels/reduce.cu) ----------------------------------------------------------------------
 double sum_all(const Tensor& x);

@@ -65,6 +65,7 @@ const Backend& cuda_table() {
     b.release = pool_release;
     b.copy_bytes = copy_bytes;
     b.fill = fill;
+    b.cast = cuda::cast;
     b.unusable_reason = unusable_reason;
     b.version_text = version_part;
     b.matmul = cuda::matmul;

@@ -1,6 +1,7 @@
 // Element-wise CUDA ops (CPU twin: engine/cpu/elementwise.cpp). The per-element work is in
 // kernels/elementwise_body.h; this file checks operands, allocates outputs and launches.
 #include <string>
+#include <type_traits>
 
 #include "engine/dispatch.h"
 #include "kernels/cuda_backend.h"
@@ -128,6 +129,38 @@ void fill(Tensor& x, double value) {
       launch_map(x.numel(), FillBody<int64_t>{x.device_data<int64_t>(), static_cast<int64_t>(value)}, "fill");
       break;
   }
+}
+
+// Tensor::to(DType) of a CUDA tensor: one CastBody launch per (from, to) pair, no copy through the host.
+Tensor cast(const Tensor& x, DType dtype) {
+  expect_cuda(x, "cast");
+  Tensor y = Tensor::empty(x.shape(), dtype, Device::CUDA);
+  const auto into = [&](const auto* src) {
+    using From = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
+    switch (dtype) {
+      case DType::F32:
+        launch_map(x.numel(), CastBody<From, float>{src, y.device_data<float>()}, "cast");
+        break;
+      case DType::F64:
+        launch_map(x.numel(), CastBody<From, double>{src, y.device_data<double>()}, "cast");
+        break;
+      case DType::I64:
+        launch_map(x.numel(), CastBody<From, int64_t>{src, y.device_data<int64_t>()}, "cast");
+        break;
+    }
+  };
+  switch (x.dtype()) {
+    case DType::F32:
+      into(x.device_data<float>());
+      break;
+    case DType::F64:
+      into(x.device_data<double>());
+      break;
+    case DType::I64:
+      into(x.device_data<int64_t>());
+      break;
+  }
+  return y;
 }
 
 }  // namespace xdnn::cuda

@@ -245,4 +245,13 @@ struct FillBody {
   XDNN_HOST_DEVICE void operator()(int64_t i) const { y[i] = value; }
 };
 
+// Tensor::to(DType) on the device: y = To(double(x)), as the CPU's conversion (an int64 rounds to double
+// first, then to float; a float to int64 truncates toward zero).
+template <class From, class To>
+struct CastBody {
+  const From* x;
+  To* y;
+  XDNN_HOST_DEVICE void operator()(int64_t i) const { y[i] = static_cast<To>(static_cast<double>(x[i])); }
+};
+
 }  // namespace xdnn::cuda

@@ -9,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/ops.h"
@@ -154,6 +156,31 @@ TEST_CASE("cuda host: scale, add_scalar, axpy, stabilize, clip, fill bodies equa
     cuda::run_on_host(n, cuda::FillBody<float>{ptr<float>(got), 2.5f});
     CHECK(rel_l2(got, Tensor::full({n}, 2.5)) == 0);
   }
+}
+
+TEST_CASE("cuda host: the cast body equals Tensor::to(DType) for every pair of dtypes") {
+  Rng rng(16);
+  // Fractions and negatives (float -> int64 truncates toward zero), int64 past 2^53 and 2^24 (rounded through
+  // double, then to float), zero and a large float.
+  const Tensor f64 = Tensor::from_vector({6}, std::vector<double>{-2.75, -0.5, 0.0, 0.999, 3.5e9, 1e-310});
+  const Tensor i64 = Tensor::from_vector(
+      {5}, std::vector<int64_t>{-7, 0, (int64_t{1} << 24) + 1, (int64_t{1} << 53) + 1, (int64_t{1} << 62) + 3});
+  for (const Tensor& x : {random_tensor({33}, DType::F32, rng), f64.to(DType::F32), f64, i64})
+    for (DType d : {DType::F32, DType::F64, DType::I64}) {
+      if (d == x.dtype()) continue;  // Tensor::to returns the tensor itself: no cast runs
+      const Tensor want = x.to(d);
+      Tensor got(x.shape(), d);
+      const auto run = [&](const auto* src) {
+        using From = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
+        if (d == DType::F32) cuda::run_on_host(x.numel(), cuda::CastBody<From, float>{src, ptr<float>(got)});
+        if (d == DType::F64) cuda::run_on_host(x.numel(), cuda::CastBody<From, double>{src, ptr<double>(got)});
+        if (d == DType::I64) cuda::run_on_host(x.numel(), cuda::CastBody<From, int64_t>{src, ptr<int64_t>(got)});
+      };
+      if (x.dtype() == DType::F32) run(x.data<float>());
+      if (x.dtype() == DType::F64) run(x.data<double>());
+      if (x.dtype() == DType::I64) run(x.data<int64_t>());
+      CHECK_MESSAGE(bitwise_equal(got, want), x.describe() << " -> " << std::string(dtype_name(d)));
+    }
 }
 
 TEST_CASE("cuda host: two-pass sum and dot in the device's order match sum_all / dot_all") {

@@ -203,6 +203,22 @@ TEST_CASE("cuda kernels: activations, GELU / erf, the pointwise family and the d
   }
 }
 
+TEST_CASE("cuda kernels: Tensor::to(DType) converts on the device with the CPU's bits" * doctest::skip(no_gpu())) {
+  Rng rng(906);
+  // Past the grid-stride threshold too (several million elements).
+  for (int64_t n : {int64_t{1}, int64_t{1001}, int64_t{5} << 20}) {
+    const Tensor x = randn({n}, rng, DType::F64);
+    const Tensor ids = ops::scale(x, 1e6).to(DType::I64);
+    for (const Tensor& t : {x, x.to(DType::F32), ids})
+      for (DType d : {DType::F32, DType::F64, DType::I64}) {
+        INFO(t.describe(), " -> ", std::string(dtype_name(d)));
+        const Tensor got = dev(t).to(d);
+        REQUIRE(got.device() == Device::CUDA);
+        CHECK(bitwise_equal(got.to(Device::CPU), t.to(d)));
+      }
+  }
+}
+
 TEST_CASE("cuda kernels: data movement and embedding vs the CPU ops (exact)" * doctest::skip(no_gpu())) {
   Rng rng(905);
   for (DType dt : {DType::F32, DType::F64, DType::I64}) {

@@ -3,10 +3,12 @@
 #include <doctest/doctest.h>
 #include <onnx/onnx_pb.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 #include "engine/ops.h"
 #include "layers/batchnorm2d.h"
@@ -161,7 +163,7 @@ TEST_CASE("onnx: errors are one line naming the file, node, op and opset") {
     std::stringstream ss;
     ss << f.rdbuf();
     const std::string bytes = ss.str();
-    const std::string path = "/tmp/xdnn_test_onnx_truncated.onnx";
+    const std::string path = "/tmp/xdnn_test_onnx_truncated_" + std::to_string(::getpid()) + ".onnx";
     std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
     const std::string e = error_of([&] { load_onnx(path); });
     CHECK(e.find(path + ":") == 0);

@@ -2,9 +2,11 @@
 // default of torch.onnx.export's dynamo path) and its errors, against the in-memory import.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "models/load.h"
 #include "tests/onnx_graph_builder.h"
@@ -24,7 +26,7 @@ TEST_CASE("onnx file reader: raw and typed initializers give the same model as t
   attr_int(gemm, "transB", 1);
   node(m, "Reshape", {"h", "shape"}, {"y"});
   output(m, "y");
-  const std::string path = "/tmp/xdnn_test_onnx_reader.onnx";
+  const std::string path = "/tmp/xdnn_test_onnx_reader_" + std::to_string(::getpid()) + ".onnx";
   {
     std::ofstream f(path, std::ios::binary);
     f << m.SerializeAsString();
@@ -37,7 +39,7 @@ TEST_CASE("onnx file reader: raw and typed initializers give the same model as t
 }
 
 TEST_CASE("onnx external data: weights in a file next to the model, and the errors when it is wrong") {
-  const std::string dir = "/tmp/xdnn_test_onnx_external";
+  const std::string dir = "/tmp/xdnn_test_onnx_external_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   const std::vector<float> w = {1, 2, 3, 4, 5, 6}, b = {0.5f, -0.5f};
   {  // 8 bytes of padding, then the weight, then the bias

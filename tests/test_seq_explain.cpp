@@ -3,6 +3,8 @@
 // report's attention section. CP-LRP: tests/test_seq_explain_lrp.cpp.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include "explain/point.h"
 #include "tests/seq_explain_fixtures.h"
 
@@ -195,7 +197,8 @@ TEST_CASE("erasure-flip: greedy set size and flipped class by hand; the reported
   // 0 (first index); both erased: (0, 0.6) -> class 1 after two steps.
   // Sample 2: all padding except token 2: (0.2, 0) never becomes class 1 (erased: (0, 0), a tie -> 0).
   const Tensor ids = ids_of(3, 5, {1, 2, 3, 3, 0, 1, 1, 3, 3, 3, 2, 0, 0, 0, 0});
-  const std::string summary = (std::filesystem::temp_directory_path() / "xdnn-erasure-flip.json").string();
+  const std::string summary =
+      (std::filesystem::temp_directory_path() / ("xdnn-erasure-flip-" + std::to_string(::getpid()) + ".json")).string();
   const Attribution a = run_method("erasure-flip", m, ids, {{"summary", summary}});
   CHECK(a.parameters.at("flip_set_size") == "1,2,-1");
   CHECK(a.parameters.at("flipped_class") == "1,1,-1");
@@ -275,7 +278,8 @@ TEST_CASE("attention images: labels, colours, one PNG per sample x layer x (head
   Rng rng(8);
   Model model = attention_model(7, 4, 2, 2, 3, rng);
   const Tensor ids = ids_of(2, 3, {1, 2, 3, 4, 5, 6});
-  const std::string dir = (std::filesystem::temp_directory_path() / "xdnn-seq-explain-png").string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("xdnn-seq-explain-png-" + std::to_string(::getpid()))).string();
   std::filesystem::remove_all(dir);
   const std::string vocab = dir + "-vocab.json";
   std::ofstream(vocab) << R"({"format": "xdnn-vocabulary-1", "tokens": ["<pad>", "<unk>", "a", "b", "c", "d", "e"]})";

@@ -62,7 +62,14 @@ TEST_CASE("strict device: host access throws naming the accessor and the caller;
   s.fill(0.5);
   CHECK(host(s).item(5) == 0.5);
   CHECK(bitwise_equal(host(s.clone()), host(s)));
-  CHECK(bitwise_equal(host(strict(x).to(DType::F64)), x.to(DType::F64)));
+  // Tensor::to(DType) converts on the device (Backend::cast): every pair of dtypes, the CPU's bits.
+  const Tensor ids = Tensor::from_vector({4}, std::vector<int64_t>{-3, 0, (int64_t{1} << 53) + 1, 7});
+  for (const Tensor& t : {x, x.to(DType::F64), ids})
+    for (DType d : {DType::F32, DType::F64, DType::I64}) {
+      const Tensor on_strict = strict(t).to(d);
+      CHECK(on_strict.device() == Device::Strict);
+      CHECK(bitwise_equal(host(on_strict), t.to(d)));
+    }
   // Mixed devices: one line naming both operands.
   CHECK_THROWS_WITH_AS(
       ops::add(strict(x), x),

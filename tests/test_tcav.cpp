@@ -5,8 +5,10 @@
 // as one-line errors.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
+#include <string>
 
 #include "engine/error.h"
 #include "engine/ops_fill.h"
@@ -154,7 +156,8 @@ TEST_CASE("tcav: an unknown layer, a too small concept set, a class out of range
 
 TEST_CASE("tcav: the report's tcav section loads its example files and shows the test") {
   const Model model = planted_model();
-  const std::string dir = std::filesystem::temp_directory_path() / "xdnn-test-tcav-section";
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("xdnn-test-tcav-section-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   save_npy(dir + "/concept.npy", examples(40, 0, 4.0, 3));
   save_npy(dir + "/random.npy", examples(400, -1, 0.0, 2));
