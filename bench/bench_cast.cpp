@@ -6,8 +6,7 @@
 // Run: build/bench/bench_cast --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
-#include "engine/device.h"
-#include "engine/error.h"
+#include "bench/bench_device.h"
 #include "engine/ops.h"
 #include "engine/ops_fill.h"
 
@@ -18,15 +17,8 @@ namespace {
 void Cast(benchmark::State& state) {
   const int64_t n = state.range(0);
   const bool on_cuda = state.range(1) == 1, host_round_trip = state.range(2) == 1;
-  Device device = Device::CPU;
-  if (on_cuda) {
-    try {
-      device = select_device("cuda", "--device");
-    } catch (const Error& e) {
-      state.SkipWithError(e.what());
-      return;
-    }
-  }
+  Device device;
+  if (!bench_device(state, on_cuda, device)) return;
   const Tensor x = ops::full({n}, 0.25, DType::F32, device);
   for (auto _ : state) {
     const Tensor y = host_round_trip ? x.to(Device::CPU).to(DType::F64).to(device) : x.to(DType::F64);

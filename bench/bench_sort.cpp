@@ -11,7 +11,7 @@
 
 #include <vector>
 
-#include "engine/device.h"
+#include "bench/bench_device.h"
 #include "engine/ops_sort.h"
 #include "engine/random.h"
 
@@ -29,15 +29,8 @@ Tensor tied_rows(int64_t rows, int64_t L) {
 void Rank(benchmark::State& state) {
   const int64_t rows = state.range(0), L = state.range(1);
   const bool on_cuda = state.range(2) == 1;
-  Device device = Device::CPU;
-  if (on_cuda) {
-    try {
-      device = select_device("cuda", "--device");
-    } catch (const Error& e) {
-      state.SkipWithError(e.what());
-      return;
-    }
-  }
+  Device device;
+  if (!bench_device(state, on_cuda, device)) return;
   const Tensor x = tied_rows(rows, L).to(device);
   for (auto _ : state) {
     Tensor r = ops::stable_rank_last_axis(x);

@@ -35,6 +35,19 @@ struct Run {
   std::function<Tensor(Problem&)> method;
 };
 
+// Each run on the CPU and on Strict: the strict result lives on Strict and has the CPU's bits, and the scores
+// are not an empty or all-zero result.
+void check_same_bits(const std::vector<Run>& runs, Problem& cpu, Problem& strict) {
+  for (const Run& run : runs) {
+    CAPTURE(run.name);
+    const Tensor want = run.method(cpu);
+    const Tensor got = run.method(strict);
+    CHECK(got.device() == Device::Strict);
+    CHECK(bitwise_equal(want, got));
+    CHECK(ops::sum_all(ops::unary(ops::Unary::Abs, want)) > 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("influence on the strict device: every method and route gives the CPU's bits (MLP, float64)") {
@@ -89,14 +102,7 @@ TEST_CASE("influence on the strict device: every method and route gives the CPU'
        [&](Problem& p) { return influence_function(p.ptrs, p.data, lissa_of(cg_all)); }},
   };
   Problem cpu = problem_on(Device::CPU), strict = problem_on(Device::Strict);
-  for (const Run& run : runs) {
-    CAPTURE(run.name);
-    const Tensor want = run.method(cpu);
-    const Tensor got = run.method(strict);
-    CHECK(got.device() == Device::Strict);
-    CHECK(bitwise_equal(want, got));
-    CHECK(ops::sum_all(ops::unary(ops::Unary::Abs, want)) > 0);  // scores, not an empty or zero result
-  }
+  check_same_bits(runs, cpu, strict);
 }
 
 TEST_CASE("influence on the strict device: the factored last-layer route gives the CPU's bits (MLP, float64)") {
@@ -111,14 +117,7 @@ TEST_CASE("influence on the strict device: the factored last-layer route gives t
       {"grad-cos", [&](Problem& p) { return grad_cos(p.ptrs, p.data, opt); }},
       {"self-influence", [&](Problem& p) { return self_influence(p.ptrs, lrs, p.data, opt); }},
   };
-  for (const Run& run : runs) {
-    CAPTURE(run.name);
-    const Tensor want = run.method(cpu);
-    const Tensor got = run.method(strict);
-    CHECK(got.device() == Device::Strict);
-    CHECK(bitwise_equal(want, got));
-    CHECK(ops::sum_all(ops::unary(ops::Unary::Abs, want)) > 0);
-  }
+  check_same_bits(runs, cpu, strict);
   // The route taken is the factored one: a direct call gives the same bits on the device.
   Progress quiet("", 1, false);
   CHECK(bitwise_equal(tracin(cpu.ptrs, lrs, cpu.data, opt),
