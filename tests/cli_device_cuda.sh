@@ -47,8 +47,8 @@ check tcav tcav --device cuda --model fashion-mlp --layer fc1 --class 0 --input 
   --random "$tmp/r.npy" --out "$tmp/t.json"
 check exemplars exemplars --device cuda --model fashion-mlp --input "$tmp/x.npy" --out "$tmp/ex"
 check visualize visualize --device cuda --model fashion-mlp --layer fc1 --units 0 --out "$tmp/v"
-# The commands that do not run on a device yet refuse it up front too (the same line without a GPU).
-check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
 check "visualize --train-generator" visualize --device cuda --train-generator --out "$tmp/g.safetensors"
 check project project --device cuda --model fashion-mlp --input "$tmp/x.npy" --layer fc1 --out "$tmp/e.npy"
+# The command that does not run on a device yet refuses it up front too (the same line without a GPU).
+check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
 exit $status

@@ -5,7 +5,8 @@
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
 # (PGD) of fashion-mlp, FGSM / PGD / CW-L2 attacks, every `xdnn evaluate` metric, SVCCA (two models and
-# --checkpoints), `xdnn eval`, probes, TCAV, visualize and exemplars on fashion-cnn, and every influence method and solver
+# --checkpoints), `xdnn eval`, probes, TCAV, visualize (and its VAE generator's training), exemplars and project on fashion-cnn, and every
+# influence method and solver
 # over the golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
 # Usage: cli_strict.sh path/to/xdnn input.npy   (input: a (N, 1, 28, 28) float32 array, labels.npy beside it)
@@ -181,6 +182,21 @@ for device in cpu strict; do
 done
 same "tcav" "$tmp/tcav-cpu.json" "$tmp/tcav-strict.json"
 same "visualize" "$tmp/visualize-cpu/images.npy" "$tmp/visualize-strict/images.npy"
+# The VAE generator's training (Kingma & Welling 2014) on 64 Fashion-MNIST images: the same decoder file.
+for device in cpu strict; do
+  run "visualize --train-generator --device $device" visualize --train-generator --epochs 1 --limit 64 --latent 4 \
+    --hidden 32 --device "$device" --out "$tmp/generator-$device.safetensors"
+done
+same "visualize --train-generator" "$tmp/generator-cpu.safetensors" "$tmp/generator-strict.safetensors"
+# Projections of a layer's activations (forward passes on the device, PCA and t-SNE on the host).
+for method in pca tsne; do
+  for device in cpu strict; do
+    run "project --method $method --device $device" project --model "$weights" --input "$input" --labels "$labels" \
+      --layer relu2 --method "$method" --perplexity 1 --iterations 50 --device "$device" \
+      --out "$tmp/project-$method-$device.npy"
+  done
+  same "project --method $method" "$tmp/project-$method-cpu.npy" "$tmp/project-$method-strict.npy"
+done
 for f in filters.png top-activations.json top-activations.png class-exemplars.json class-exemplars.png; do
   same "exemplars $f" "$tmp/exemplars-cpu/$f" "$tmp/exemplars-strict/$f"
 done

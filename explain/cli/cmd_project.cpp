@@ -31,7 +31,7 @@ struct ProjectArgs {
   CommonOptions common;
 };
 
-void run_project(const ProjectArgs& a) {
+void run_project(const ProjectArgs& a, Device device) {
   check_output_path(a.out, "--out", {a.model, a.data.input, a.data.labels});  // before any work
   check_output_path(a.png, "--png", {a.model, a.data.input, a.data.labels});
   a.common.apply();
@@ -40,6 +40,10 @@ void run_project(const ProjectArgs& a) {
   model.value_id(a.layer);  // an unknown layer fails before the data are read
   ViewData d = load_view_data(a.data, model, a.model, a.common.allow_nonfinite);
   if (d.x.is_float() && !model.takes_token_ids()) d.x = d.x.to(model.dtype());
+  // The forward passes run on `device`; each batch's activations come back to the host, where PCA (an Eigen SVD)
+  // and t-SNE (a Barnes-Hut tree) embed them.
+  model.to(device);
+  d.x = d.x.to(device);
   const int64_t n = d.x.dim(0);
   const auto start = std::chrono::steady_clock::now();
   const Tensor act = explain::layer_activations(model, d.x, a.layer, a.batch);
@@ -117,10 +121,12 @@ void add_project_command(CLI::App& app) {
   cmd->add_option("--precision", a->precision, "float32 or float64 activations")
       ->check(CLI::IsMember({"float32", "float64"}));
   add_common_options(cmd, a->common);
-  cmd->add_option("--device", a->device, "cpu (default); cuda is not supported by project yet");
+  cmd->add_option("--device", a->device,
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail) for the forward "
+                  "passes; the projection runs on the host");
   cmd->callback([a] {
-    require_cpu_command(a->device, "xdnn project");
-    run_project(*a);
+    const Device device = select_device(a->device, "--device");  // before loading anything
+    run_project(*a, device);
   });
 }
 
