@@ -93,8 +93,10 @@ std::string token_row(const Tensor& ids, const Tensor& attribution, int64_t n, c
 
 // Attention matrices (explain/attention.h) of every sample: one row of images per sample and layer, the
 // head mean first. Empty for a model without attention.
-std::string attention_section(const Model& model, const Tensor& ids, const std::vector<std::string>& vocab) {
-  const Tape tape = model.forward({ids});
+// ids: host token ids (N, T), labelled on the host; the forward pass runs on `device`, the model's.
+std::string attention_section(const Model& model, const Tensor& ids, const std::vector<std::string>& vocab,
+                              Device device) {
+  const Tape tape = model.forward({ids.to(device)});
   const std::vector<AttentionMap> maps = attention_maps(model, tape, ids.dim(0), ids.dim(1));
   if (maps.empty()) return "";
   const int64_t N = ids.dim(0), T = ids.dim(1);
@@ -236,7 +238,7 @@ struct ReportPage {
 // keep their bounded memory and these numbers equal evaluate's.
 std::string evaluation_section(const ReportRequest& req,
                                const std::vector<std::pair<const MetricInfo*, Options>>& metric_specs) {
-  const Tensor x = req.input.to(req.model->dtype());
+  const Tensor x = req.input.to(req.model->dtype()).to(req.device);
   // The classes the rows above explain: the given targets, else the predicted ones.
   const std::vector<int64_t> targets = req.targets.empty() ? resolve_targets(*req.model, x, -1) : req.targets;
   const std::vector<AttributionSource> sources =
@@ -332,8 +334,9 @@ ReportPage render_page(const ReportRequest& req) {
     const auto pass_begin = static_cast<size_t>(rows.tellp());
     const int64_t n1 = std::min(N, n0 + kRowsPerPass);
     const Tensor xc = x.slice_batch(n0, n1).clone();
-    const Tensor model_x = tokens ? xc : xc.to(req.model->dtype());
-    const Tensor logits = req.model->predict(model_x);
+    const Tensor host_x = tokens ? xc : xc.to(req.model->dtype());
+    const Tensor model_x = host_x.to(req.device);
+    const Tensor logits = req.model->predict(model_x).to(Device::CPU);
     if (logits.ndim() != 2)
       throw Error("report: the model output must be logits (N, classes), got " + logits.describe());
     const std::vector<int64_t> predicted = argmax_rows(logits);
@@ -348,6 +351,7 @@ ReportPage render_page(const ReportRequest& req) {
       er.first_sample = n0;  // stochastic methods draw sample n's numbers whatever the pass size
       auto t0 = std::chrono::steady_clock::now();
       attributions.push_back(methods[j]->run(er));
+      attributions.back().values = attributions.back().values.to(Device::CPU);  // drawn on the host
       seconds[j] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     for (int64_t i = 0; i < n1 - n0; ++i) {
@@ -379,7 +383,7 @@ ReportPage render_page(const ReportRequest& req) {
           hopt.percentile = 99.5;
           const Tensor map = display_map(a, xc, i);
           RgbImage img = render_heatmap(map, display_image(shown, n), hopt);
-          const std::vector<int64_t> groups = pixel_groups(*methods[j], method_options[j], model_x, i);
+          const std::vector<int64_t> groups = pixel_groups(*methods[j], method_options[j], host_x, i);
           if (!groups.empty()) draw_group_boundaries(img, groups, xc.dim(2), xc.dim(3), hopt.scale);
           rows << "<td>" << html_img(img, methods[j]->name + " " + std::to_string(n))
                << rule_html(attributions[j], i, req, vocab);
@@ -430,7 +434,7 @@ ReportPage render_page(const ReportRequest& req) {
     o << "</dd>\n";
   }
   o << "</dl>\n";
-  if (tokens) o << attention_section(*req.model, x, vocab);
+  if (tokens) o << attention_section(*req.model, x, vocab, req.device);
   if (!metric_specs.empty()) o << evaluation_section(req, metric_specs);
   o << "</body></html>\n";
   page.tail = o.str();

@@ -51,6 +51,9 @@ struct ReportRequest {
   // metrics (--score, --steps, ...); each must be taken by at least one of them.
   std::vector<std::string> metrics;
   std::map<std::string, std::string> metric_options;
+  // Where the model already lives and the methods and metrics run; `input`, `labels` and `pixels` stay on the
+  // host, each pass's rows go to the device and its logits and attributions come back for the pictures.
+  Device device = Device::CPU;
 };
 
 // What one sample's attribution looks like on screen: the attribution reduced to one (H, W) map over the

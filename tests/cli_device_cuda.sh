@@ -49,6 +49,7 @@ check exemplars exemplars --device cuda --model fashion-mlp --input "$tmp/x.npy"
 check visualize visualize --device cuda --model fashion-mlp --layer fc1 --units 0 --out "$tmp/v"
 check "visualize --train-generator" visualize --device cuda --train-generator --out "$tmp/g.safetensors"
 check project project --device cuda --model fashion-mlp --input "$tmp/x.npy" --layer fc1 --out "$tmp/e.npy"
-# The command that does not run on a device yet refuses it up front too (the same line without a GPU).
 check report report --device cuda --model fashion-mlp --input "$tmp/x.npy" --methods saliency --out "$tmp/r.html"
+# The global report page does not run on a device yet: it refuses it up front too (the same line without a GPU).
+check "report --global" report --device cuda --global probes --model fashion-mlp --input "$tmp/x.npy" --out "$tmp/g.html"
 exit $status

@@ -23,6 +23,13 @@ len=$((${#header} + pad + 1))
 for want in triggera triggerc fillera '>erasure<' '>integrated-gradients<' '>lrp<'; do
   grep -q -- "$want" "$dir/report.html" || { echo "report.html lacks '$want'"; exit 1; }
 done
+# The same page with the model on the strict device (methods and the attention section there, pictures from
+# host copies): the CPU's page, apart from the per-method seconds in the column heads.
+"$xdnn" report --model "$dir/run/epoch-1.safetensors" --input "$dir/ids.npy" --device strict --out "$dir/strict.html"
+without_times() { sed 's|<small>[0-9.]* s</small>||g' "$1"; }
+cmp -s <(without_times "$dir/report.html") <(without_times "$dir/strict.html") ||
+  { echo "report --device strict differs from the CPU's page"; exit 1; }
+grep -q '<h2>Attention</h2>' "$dir/strict.html" || { echo "strict.html lacks the attention section"; exit 1; }
 # Raw text through the same vocab.json (found beside the checkpoint, no --vocab): known words stay words.
 "$xdnn" report --model "$dir/run/epoch-1.safetensors" --text "triggera fillera nosuchword" --methods saliency \
   --out "$dir/text.html" >/dev/null

@@ -5,7 +5,7 @@
 # `xdnn explain --device strict` with saliency, integrated gradients, LRP (two composites), Grad-CAM and RISE on
 # the trained fashion-cnn must write the CPU's attributions byte for byte; the same for adversarial training
 # (PGD) of fashion-mlp, FGSM / PGD / CW-L2 attacks, every `xdnn evaluate` metric, SVCCA (two models and
-# --checkpoints), `xdnn eval`, probes, TCAV, visualize (and its VAE generator's training), exemplars and project on fashion-cnn, and every
+# --checkpoints), `xdnn eval`, probes, TCAV, visualize (and its VAE generator's training), exemplars, project and report on fashion-cnn, and every
 # influence method and solver
 # over the golden CNN's checkpoints. Any host read of strict memory
 # fails the run, naming the file and line that read it.
@@ -188,6 +188,15 @@ for device in cpu strict; do
     --hidden 32 --device "$device" --out "$tmp/generator-$device.safetensors"
 done
 same "visualize --train-generator" "$tmp/generator-cpu.safetensors" "$tmp/generator-strict.safetensors"
+# The HTML report (methods and the evaluation section on the device, pictures from host copies): the CPU's page
+# apart from the per-method seconds in the column heads.
+for device in cpu strict; do
+  run "report --device $device" report --model "$weights" --input "$input" --labels "$labels" \
+    --methods saliency,integrated-gradients,lrp,rise --option masks=50 --metrics deletion,insertion \
+    --metric-option score=prob --metric-option steps=8 --device "$device" --out "$tmp/report-$device.html"
+  sed 's|<small>[0-9.]* s</small>||g' "$tmp/report-$device.html" >"$tmp/report-$device.untimed.html"
+done
+same "report" "$tmp/report-cpu.untimed.html" "$tmp/report-strict.untimed.html"
 # Projections of a layer's activations (forward passes on the device, PCA and t-SNE on the host).
 for method in pca tsne; do
   for device in cpu strict; do

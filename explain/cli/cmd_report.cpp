@@ -61,7 +61,7 @@ void write_global_page(const ReportArgs& a, const explain::ReportRequest& req) {
   print_wrote(a.out, "global HTML report, " + std::to_string(g.sections.size()) + " section(s)");
 }
 
-void run_report(const ReportArgs& a) {
+void run_report(const ReportArgs& a, Device device) {
   if (!a.global.empty() && (a.methods_given || !a.metrics.empty() || !a.options.empty()))
     throw Error("--global writes the global page: give it without --methods, --option and --metrics",
                 "write the per-sample report with a second `xdnn report`");
@@ -107,7 +107,9 @@ void run_report(const ReportArgs& a) {
     if (std::ifstream(vocab_path).good()) req.vocabulary = explain::load_vocabulary_tokens(vocab_path);
   }
   if (req.class_names.empty()) req.class_names = model.class_names;
+  model.to(device);  // after the input is read and checked against the model, which loads on the CPU
   req.model = &model;
+  req.device = device;
   req.model_label = a.model;
   if (!a.title.empty()) req.title = a.title;
   if (!a.global.empty()) {
@@ -186,11 +188,16 @@ void add_report_command(CLI::App& app) {
   add_input_options(cmd, args->input_options);
   cmd->add_option("--precision", args->precision, "compute in float32 or float64 (default: the model's own dtype)")
       ->check(CLI::IsMember({"float32", "float64"}));
-  cmd->add_option("--device", args->device, "cpu (default); cuda is not supported by report yet");
+  cmd->add_option("--device", args->device,
+                  "cpu (default), cuda, or strict (the test device: host reads of its memory fail); the per-sample "
+                  "page only (--global runs on the CPU)");
   cmd->callback([args, methods] {
-    require_cpu_command(args->device, "xdnn report");  // before loading anything
+    // Before loading anything. The global page's sections (probes, TCAV, projections, ...) are built for the CPU
+    // here; each of them has its own command that takes --device.
+    if (!args->global.empty()) require_cpu_command(args->device, "xdnn report --global");
+    const Device device = select_device(args->device, "--device");
     args->methods_given = methods->count() > 0;
-    run_report(*args);
+    run_report(*args, device);
   });
 }
 
