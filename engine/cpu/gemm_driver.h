@@ -140,6 +140,19 @@ inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, i
       for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
     }
   };
+  if constexpr (sizeof(Vec) == 32) {
+    // 256-bit vectors (16 registers): one k per iteration, rows read at a shared index.
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* b_row = Bp + k * ldbp;
+      Vec b[K::NV];
+      for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], b_row + h * K::VL, sizeof(Vec));
+      for (int r = 0; r < K::MR; ++r) {
+        Vec av = a[r][k] - Vec{};
+        for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
+      }
+    }
+    return;
+  }
   // Four k per iteration with the MR row pointers advanced once: stepped one k at a time, the compiler
   // advanced each of them every k (MR integer adds per 2·MR multiply-adds, on the vector ports' ALUs).
   int64_t k = 0;
