@@ -274,7 +274,13 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
   // they lie, NR contiguous values per k; only a partial last panel is packed (zero padding).
   const bool direct_b = !tb && panels_a <= 2 && !packer;
   const int64_t direct_panels = direct_b ? N / NR : 0;
-  const bool split_rows = panels_a >= panels_b;
+  // Threads split A's row panels or B's column panels. Each range packs every panel of the other operand
+  // it needs, so a split by rows packs B once per range, and a split by columns packs a transposed A once
+  // per range; an A read in place (not transposed) costs nothing to share. So with A in place the columns
+  // are split whenever there are enough of them for the threads: a convolution's column fill (im2col into
+  // the panels) then runs once per product, not once per range (ResNet-18's layer3 / layer4 at 64x64,
+  // batch 16: 43 and 86 row panels against 16 and 4 column panels on the 256-bit kernel).
+  const bool split_rows = ta || !parallel ? panels_a >= panels_b : panels_b < 2 * num_threads();
   // Row panels [pa, pe) x column panels [qa, qe), every k-block. Serial callers may be running inside a
   // parallel region; each thread owns its buffers.
   // Column panels are packed and swept kBlockBBytes at a time (Goto & van de Geijn's n_c blocking): the

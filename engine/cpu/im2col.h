@@ -10,6 +10,7 @@
 #include "engine/cpu/im2col_avx512.h"
 #include "engine/cpu/scratch.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/shape_util.h"
 
 namespace xdnn::ops {
@@ -268,6 +269,20 @@ struct PackedColumns {
   cpu::BPacker<T> packer() const { return {gather ? &PackedColumns::fill_gather : &PackedColumns::fill, this}; }
 };
 
+// One (H, W) plane of x into its zero-bordered (Hp, Wp) plane at dst.
+template <class T>
+void pad_plane(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
+  const int64_t Wp = padded_w(d, g), plane = padded_h(d, g) * Wp;
+  std::fill(dst, dst + g.pad_top * Wp, T(0));
+  for (int64_t h = 0; h < d.H; ++h) {
+    T* drow = dst + (g.pad_top + h) * Wp;
+    std::fill(drow, drow + g.pad_left, T(0));
+    copy_short(x + h * d.W, drow + g.pad_left, d.W);
+    std::fill(drow + g.pad_left + d.W, drow + Wp, T(0));
+  }
+  std::fill(dst + (g.pad_top + d.H) * Wp, dst + plane, T(0));
+}
+
 // The PackedColumns of samples [n0, n0 + S) of x (N, C, H, W); its tables and padded copy live in the
 // calling thread's buffers, which must outlive the GEMM that reads them.
 template <class T>
@@ -277,17 +292,13 @@ PackedColumns<T> packed_columns(const T* x, const Dims& d, const Conv2dGeometry&
   const T* xp = x + n0 * d.C * d.H * d.W;
   if (has_padding(g)) {
     T* buf = scratch(padbuf, static_cast<size_t>(S * d.C * plane));
-    for (int64_t sc = 0; sc < S * d.C; ++sc) {  // sample-channel planes, (s, c) in order
-      T* dst = buf + sc * plane;
-      std::fill(dst, dst + g.pad_top * Wp, T(0));
-      for (int64_t h = 0; h < d.H; ++h) {
-        T* drow = dst + (g.pad_top + h) * Wp;
-        std::fill(drow, drow + g.pad_left, T(0));
-        copy_short(xp + (sc * d.H + h) * d.W, drow + g.pad_left, d.W);
-        std::fill(drow + g.pad_left + d.W, drow + Wp, T(0));
-      }
-      std::fill(dst + (g.pad_top + d.H) * Wp, dst + plane, T(0));
-    }
+    // Sample-channel planes, split over the threads: a product of the whole batch (ResNet-18's layer2 to
+    // layer4) copies it here before its GEMM forks, so a serial copy would keep the workers waiting. A
+    // plain copy, so the split changes no value. Inside a parallel region (one chunk of samples per thread)
+    // the nested loop runs on the calling thread.
+    parallel_for(S * d.C, grain_for_work(plane), [&](int64_t sc0, int64_t sc1) {
+      for (int64_t sc = sc0; sc < sc1; ++sc) pad_plane(xp + sc * d.H * d.W, d, g, buf + sc * plane);
+    });
     xp = buf;
   }
   int64_t* tap = scratch(tables, static_cast<size_t>(d.K + S * d.OH));
