@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/explain_timing.h"
+#include "engine/memory.h"
 
 using namespace xdnn;
 
@@ -34,6 +35,7 @@ const std::vector<Case> kCases = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_tensor_memory();  // as the xdnn command line does (engine/memory.h)
   for (const Case& c : kCases)
     benchmark::RegisterBenchmark(("BM_Explain/" + c.name).c_str(),
                                  [c](benchmark::State& state) { bench::time_explanation(state, c.method, c.opts); })

@@ -8,6 +8,7 @@
 // The goal is LRP <= 1.5x ForwardBackward.
 #include <benchmark/benchmark.h>
 
+#include "engine/memory.h"
 #include "engine/random.h"
 #include "explain/lrp/composite.h"
 #include "explain/lrp/lrp.h"
@@ -59,6 +60,7 @@ void BM_Lrp(benchmark::State& state, const std::string& model_name, const std::s
 // Every registered composite (explain/lrp/composite.h) on both models, beside their forward+backward,
 // plus the uniform epsilon rule on fashion-cnn: ForwardBackward/<model>/32, Lrp/<model>/<composite>/32.
 int main(int argc, char** argv) {
+  keep_freed_tensor_memory();  // as the xdnn command line does (engine/memory.h)
   benchmark::Initialize(&argc, argv);
   for (const std::string model : {"fashion-cnn", "fashion-resnet"}) {
     benchmark::RegisterBenchmark(("ForwardBackward/" + model).c_str(), BM_ForwardBackward, model)

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/memory.h"
 #include "engine/error.h"
 #include "engine/random.h"
 #include "explain/inference_graph.h"
@@ -88,6 +89,7 @@ void BM_Model(benchmark::State& state, std::shared_ptr<Model> model, std::string
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_tensor_memory();  // as the xdnn command line does (engine/memory.h)
   std::string dir;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {

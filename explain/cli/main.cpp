@@ -1,7 +1,5 @@
 // The xdnn command line: parses arguments (CLI11) and calls the library. Every command's work lives in
 // the library; the cmd_*.cpp files only wire options to functions. Errors become one line + exit 1.
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -9,18 +7,13 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "engine/parallel.h"
 #include "explain/cli/cluster.h"
 #include "explain/cli/commands.h"
 
 int main(int argc, char** argv) {
-  // Tensors of a few MB (a 64-row batch of activations) are freed and allocated again at every model
-  // call. glibc serves them with mmap by default and gives them back at once, so every call page-faults
-  // its buffers in again: 30 % of RISE's CPU time on fashion-cnn was the kernel's (1.28 of 4.2 s). Kept in
-  // the heap up to 32 MB (glibc's largest threshold) and not trimmed below 256 MB, they are reused
-  // (RISE: 2.9 s, 0.02 s of it the kernel's). Numbers do not change; freed memory is kept for reuse.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  xdnn::keep_freed_tensor_memory();  // engine/memory.h: no page faults for every model call's buffers
   CLI::App app{"xdnn: build, train and explain deep neural networks"};
   app.require_subcommand(1);
   // Version, backends compiled in and the devices found (engine/device.cpp).
