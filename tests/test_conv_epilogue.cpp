@@ -167,9 +167,11 @@ TEST_CASE("pointwise Clip (ReLU6) and its derivative: the definition's bits, NaN
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t n : {1, 37, 70001}) {
       Tensor x = random_tensor({n}, rng, -8.0, 8.0).to(dt);
-      const Tensor g = random_tensor({n}, rng).to(dt);
+      Tensor g = random_tensor({n}, rng).to(dt);
       const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, 0.0, 6.0, INFINITY, -INFINITY};
       for (int64_t i = 0; i < 6 && i < n; ++i) x.set_item(i * (n / 6 + 1) % n, specials[i]);
+      // Gradients that are not finite or are -0, inside and outside (lo, hi): g · 0 is NaN for ±inf.
+      for (int64_t i = 0; i < 6 && i < n; ++i) g.set_item((i * (n / 7 + 3) + 1) % n, specials[(i + 3) % 6]);
       for (int threads : {1, 3}) {
         set_num_threads(threads);
         const Tensor y = ops::pointwise(ops::Pointwise::Clip, x, 0.0, 6.0);
