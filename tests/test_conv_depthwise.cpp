@@ -8,6 +8,7 @@
 // The layer harness (layers/conv2d.cpp's depthwise examples) adds the layer's modes and LRP rules.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "engine/ops.h"
@@ -222,4 +223,75 @@ TEST_CASE("depthwise conv: same bits for 1 and 2 threads and for a sample alone"
     CHECK(rows_equal);
   }
   set_num_threads(saved_threads);
+}
+
+namespace {
+
+// The summation order conv_depthwise.h promises, written with std::fma: the forward's taps (i, j) ascending from
+// +0, then the bias; the input gradient's (oh, j) ascending (M = 1, stride 1). Any route that keeps that order
+// with one rounding per multiply-add gives these bits.
+template <class T>
+void ordered_reference(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gy, const DwCase& c, Tensor& y,
+                       Tensor& gx) {
+  const int64_t OH = gy.dim(2), OW = gy.dim(3), pt = c.g.pad_top, pl = c.g.pad_left;
+  const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.data<T>(), *pg = gy.data<T>();
+  T *py = y.data<T>(), *pgx = gx.data<T>();
+  for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t ch = 0; ch < c.C; ++ch) {
+      const T* xp = px + (n * c.C + ch) * c.H * c.W;
+      const T* gp = pg + (n * c.C + ch) * OH * OW;
+      const T* wo = pw + ch * c.KH * c.KW;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          T s = T(0);
+          for (int64_t i = 0; i < c.KH; ++i)
+            for (int64_t j = 0; j < c.KW; ++j) {
+              const int64_t ih = oh - pt + i, iw = ow - pl + j;
+              if (ih >= 0 && ih < c.H && iw >= 0 && iw < c.W) s = std::fma(wo[i * c.KW + j], xp[ih * c.W + iw], s);
+            }
+          py[((n * c.C + ch) * OH + oh) * OW + ow] = s + pb[ch];
+        }
+      for (int64_t ih = 0; ih < c.H; ++ih)
+        for (int64_t iw = 0; iw < c.W; ++iw) {
+          T s = T(0);
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            const int64_t i = ih + pt - oh;
+            if (i < 0 || i >= c.KH) continue;
+            for (int64_t j = 0; j < c.KW; ++j) {
+              const int64_t ow = iw + pl - j;
+              if (ow >= 0 && ow < OW) s = std::fma(wo[i * c.KW + j], gp[oh * OW + ow], s);
+            }
+          }
+          pgx[((n * c.C + ch) * c.H + ih) * c.W + iw] = s;
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("depthwise conv, stride 1: the register-blocked rows give the bits of the promised summation order") {
+  // engine/cpu/conv_depthwise.cpp keeps interior outputs in vector registers across the taps; edges, tails (W
+  // not a multiple of the vector), padding wider than the kernel's reach and rows shorter than a vector all
+  // have to come out as the ordered sums.
+  Rng rng(21);
+  for (DType dt : {DType::F32, DType::F64})
+    for (const DwCase& c :
+         {DwCase{2, 3, 1, 9, 37, 3, 3, geom(1, 1, 1, 3)}, DwCase{1, 2, 1, 6, 5, 3, 3, geom(1, 1, 1, 2)},
+          DwCase{1, 2, 1, 11, 29, 5, 5, geom(1, 2, 1, 2)}, DwCase{1, 2, 1, 7, 19, 3, 3, geom(1, 0, 1, 2)},
+          DwCase{1, 2, 1, 8, 17, 3, 3, geom(1, 3, 1, 2)}}) {
+      CAPTURE(c.W);
+      CAPTURE(c.KH);
+      CAPTURE(c.g.pad_left);
+      const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, dt, rng);
+      const Tensor w = random_tensor({c.C, 1, c.KH, c.KW}, dt, rng);
+      const Tensor b = random_tensor({c.C}, dt, rng);
+      const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), c.g), dt, rng);
+      Tensor want_y(gy.shape(), dt), want_gx(x.shape(), dt);
+      if (dt == DType::F32)
+        ordered_reference<float>(x, w, b, gy, c, want_y, want_gx);
+      else
+        ordered_reference<double>(x, w, b, gy, c, want_y, want_gx);
+      CHECK(bitwise_equal(ops::conv2d_forward(x, w, b, c.g), want_y));
+      CHECK(bitwise_equal(ops::conv2d_backward_input(gy, w, x.shape(), c.g), want_gx));
+    }
 }

@@ -7,6 +7,7 @@
 #include "engine/cpu/conv_depthwise.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "engine/cpu/scratch.h"
@@ -20,6 +21,77 @@ void valid_positions(int64_t off, int64_t stride, int64_t in, int64_t out, int64
   lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
   hi = in - 1 - off < 0 ? 0 : std::min(out, (in - 1 - off) / stride + 1);
   lo = std::min(lo, hi);
+}
+
+// Register-blocked rows for stride 1 and dilation 1 (MobileNet's stride-1 3x3 layers): each output element is
+// still the sum of its valid taps from +0, one multiply-add per tap in the loops' order, as the row passes
+// below compute it (so the same bits), but interior positions keep VL sums in a register across all the taps
+// instead of reading and writing the output row once per tap (9 passes over it for a 3x3 kernel).
+constexpr int64_t kMaxRegisterTaps = 49;
+
+// One output row of the forward pass: acc[ow] = Σ over valid rows i (rows[t], weights wr[t]) and taps j of
+// w[i, j] · xrow_i[ow + j − pl]; positions whose taps all lie inside the input row in vectors.
+template <class T>
+void forward_row_stride1(const T* const* xrows, const T* const* wrows, int64_t nrows, int64_t KW, int64_t W, int64_t OW,
+                         int64_t pl, T* acc) {
+  constexpr int64_t VL = 32 / sizeof(T);
+  typedef T V __attribute__((vector_size(32)));
+  const int64_t in_lo = std::clamp<int64_t>(pl, 0, OW), in_hi = std::clamp<int64_t>(W - KW + 1 + pl, in_lo, OW);
+  auto scalar = [&](int64_t p) {
+    T a = T(0);
+    for (int64_t t = 0; t < nrows; ++t)
+      for (int64_t j = 0; j < KW; ++j) {
+        const int64_t iw = p + j - pl;
+        if (iw >= 0 && iw < W) a += wrows[t][j] * xrows[t][iw];
+      }
+    acc[p] = a;
+  };
+  int64_t p = 0;
+  for (; p < in_lo; ++p) scalar(p);
+  for (; p + VL <= in_hi; p += VL) {
+    V a = V{};
+    for (int64_t t = 0; t < nrows; ++t)
+      for (int64_t j = 0; j < KW; ++j) {
+        V xv;
+        std::memcpy(&xv, xrows[t] + p + j - pl, sizeof(V));
+        a += wrows[t][j] * xv;
+      }
+    std::memcpy(acc + p, &a, sizeof(V));
+  }
+  for (; p < OW; ++p) scalar(p);
+}
+
+// One row ih of the input gradient for M = 1: gx[iw] = Σ over output rows oh ascending (tap row i = ih + pt − oh,
+// gy row grows[t], weight row wrows[t]) and taps j ascending of w[i, j] · gy[oh, iw + pl − j] — the order in
+// which the row passes below add them.
+template <class T>
+void backward_row_stride1(const T* const* grows, const T* const* wrows, int64_t nrows, int64_t KW, int64_t W,
+                          int64_t OW, int64_t pl, T* gx) {
+  constexpr int64_t VL = 32 / sizeof(T);
+  typedef T V __attribute__((vector_size(32)));
+  const int64_t in_lo = std::clamp<int64_t>(KW - 1 - pl, 0, W), in_hi = std::clamp<int64_t>(OW - pl, in_lo, W);
+  auto scalar = [&](int64_t q) {
+    T a = T(0);
+    for (int64_t t = 0; t < nrows; ++t)
+      for (int64_t j = 0; j < KW; ++j) {
+        const int64_t ow = q + pl - j;
+        if (ow >= 0 && ow < OW) a += wrows[t][j] * grows[t][ow];
+      }
+    gx[q] = a;
+  };
+  int64_t q = 0;
+  for (; q < in_lo; ++q) scalar(q);
+  for (; q + VL <= in_hi; q += VL) {
+    V a = V{};
+    for (int64_t t = 0; t < nrows; ++t)
+      for (int64_t j = 0; j < KW; ++j) {
+        V gv;
+        std::memcpy(&gv, grows[t] + q + pl - j, sizeof(V));
+        a += wrows[t][j] * gv;
+      }
+    std::memcpy(gx + q, &a, sizeof(V));
+  }
+  for (; q < W; ++q) scalar(q);
 }
 
 // acc[p] += a · row[p·stride + off] for p in [lo, hi).
@@ -50,6 +122,7 @@ template <class T>
 void depthwise_forward(const T* x, const T* w, const T* b, const DepthwiseShape& s, const ops::Conv2dGeometry& g,
                        T* y) {
   const int64_t O = s.C * s.M, KK = s.KH * s.KW, P = s.OH * s.OW;
+  const bool register_rows = g.stride_w == 1 && g.dilation_w == 1 && s.KH <= kMaxRegisterTaps;
   parallel_for(s.N * O, grain_for_work(P * KK), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t n = plane / O, o = plane % O, c = o / s.M;
@@ -57,6 +130,21 @@ void depthwise_forward(const T* x, const T* w, const T* b, const DepthwiseShape&
       const T* wo = w + o * KK;
       for (int64_t oh = 0; oh < s.OH; ++oh) {
         T* acc = y + plane * P + oh * s.OW;  // (OW): the output row, accumulated in place
+        if (register_rows) {
+          const T* xrows[kMaxRegisterTaps];
+          const T* wrows[kMaxRegisterTaps];
+          int64_t nrows = 0;
+          for (int64_t i = 0; i < s.KH; ++i) {
+            const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+            if (ih < 0 || ih >= s.H) continue;
+            xrows[nrows] = xp + ih * s.W;
+            wrows[nrows++] = wo + i * s.KW;
+          }
+          forward_row_stride1(xrows, wrows, nrows, s.KW, s.W, s.OW, g.pad_left, acc);
+          if (b)
+            for (int64_t ow = 0; ow < s.OW; ++ow) acc[ow] += b[o];
+          continue;
+        }
         std::fill(acc, acc + s.OW, T(0));
         for (int64_t i = 0; i < s.KH; ++i) {
           const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
@@ -78,10 +166,27 @@ void depthwise_forward(const T* x, const T* w, const T* b, const DepthwiseShape&
 template <class T>
 void depthwise_backward_input(const T* gy, const T* w, const DepthwiseShape& s, const ops::Conv2dGeometry& g, T* gx) {
   const int64_t O = s.C * s.M, KK = s.KH * s.KW, P = s.OH * s.OW;
+  const bool register_rows = s.M == 1 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
+                             s.KH <= kMaxRegisterTaps;
   parallel_for(s.N * s.C, grain_for_work(s.M * P * KK), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {  // plane = (n, c) of gx
       const int64_t n = plane / s.C, c = plane % s.C;
       T* gxp = gx + plane * s.H * s.W;
+      if (register_rows) {  // M = 1, stride 1, dilation 1: each gx row from the gy rows whose taps reach it
+        const T* gyp = gy + plane * P;
+        const T* wo = w + c * KK;
+        for (int64_t ih = 0; ih < s.H; ++ih) {
+          const T* grows[kMaxRegisterTaps];
+          const T* wrows[kMaxRegisterTaps];
+          int64_t nrows = 0;
+          for (int64_t oh = std::max<int64_t>(0, ih + g.pad_top - s.KH + 1); oh < s.OH && oh <= ih + g.pad_top; ++oh) {
+            grows[nrows] = gyp + oh * s.OW;
+            wrows[nrows++] = wo + (ih + g.pad_top - oh) * s.KW;
+          }
+          backward_row_stride1(grows, wrows, nrows, s.KW, s.W, s.OW, g.pad_left, gxp + ih * s.W);
+        }
+        continue;
+      }
       std::fill(gxp, gxp + s.H * s.W, T(0));
       for (int64_t m = 0; m < s.M; ++m) {
         const int64_t o = c * s.M + m;
