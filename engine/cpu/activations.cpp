@@ -28,7 +28,9 @@ Tensor map2(const Tensor& a, const Tensor& b, const char* what, F f) {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* py = y.data<T>();
-    parallel_for(a.numel(), kGrain, [&](int64_t s, int64_t e) {
+    // By value: through references, a store to py[i] might change the pointers, which GCC then reloads per
+    // element and the loop stays scalar.
+    parallel_for(a.numel(), kGrain, [pa, pb, py, f](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) py[i] = f(pa[i], pb[i]);
     });
     return 0;
@@ -44,13 +46,13 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 }
 
 static Tensor cpu_leaky_relu(const Tensor& x, double slope) {
-  Tensor y(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const T a = static_cast<T>(slope);
-    parallel_for(x.numel(), kGrain, [&](int64_t s, int64_t e) {
+    parallel_for(x.numel(), kGrain, [px, py, a](int64_t s, int64_t e) {  // by value, as map2
       for (int64_t i = s; i < e; ++i) py[i] = px[i] > T(0) ? px[i] : a * px[i];
     });
     return 0;

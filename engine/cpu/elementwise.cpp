@@ -304,7 +304,7 @@ Tensor scale(const Tensor& x, double a) {
 }
 
 static Tensor cpu_scale(const Tensor& x, double a) {
-  Tensor y(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -322,7 +322,7 @@ Tensor add_scalar(const Tensor& x, double a) {
 }
 
 static Tensor cpu_add_scalar(const Tensor& x, double a) {
-  Tensor y(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
@@ -364,7 +364,7 @@ Tensor stabilize(const Tensor& z, double eps) {
 }
 
 static Tensor cpu_stabilize(const Tensor& z, double eps) {
-  Tensor y(z.shape(), z.dtype());
+  Tensor y = Tensor::empty(z.shape(), z.dtype());  // every element written below
   dispatch_float(z.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* pz = z.data<T>();
@@ -382,7 +382,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 }
 
 static Tensor cpu_clip(const Tensor& x, double lo, double hi) {
-  Tensor y(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());  // every element written below
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
