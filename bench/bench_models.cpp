@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/memory.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "engine/random.h"
 #include "explain/inference_graph.h"
 #include "explain/method.h"
