@@ -29,55 +29,28 @@ void valid_positions(int64_t off, int64_t stride, int64_t in, int64_t out, int64
 // instead of reading and writing the output row once per tap (9 passes over it for a 3x3 kernel).
 constexpr int64_t kMaxRegisterTaps = 49;
 
-// One output row of the forward pass: acc[ow] = Σ over valid rows i (rows[t], weights wr[t]) and taps j of
-// w[i, j] · xrow_i[ow + j − pl]; positions whose taps all lie inside the input row in vectors.
+// One output row of either pass, out[q] = Σ over rows t ascending and taps j ascending of wrows[t][j] ·
+// srcs[t][q + base + dir·j], the terms whose index lies in [0, src_len) only:
+//   forward         dir = +1, base = −pl: out = y row oh (OW), srcs = the valid input rows i (W);
+//   input gradient  dir = −1, base = +pl: out = gx row ih (W), srcs = the gy rows oh ascending whose tap row
+//                   i = ih + pt − oh exists (OW) — the order in which the row passes below add them.
+// Positions whose taps all lie inside [0, src_len) in vectors, the rest one by one in the same order.
 template <class T>
-void forward_row_stride1(const T* const* xrows, const T* const* wrows, int64_t nrows, int64_t KW, int64_t W, int64_t OW,
-                         int64_t pl, T* acc) {
+void ordered_row_sum(const T* const* srcs, const T* const* wrows, int64_t nrows, int64_t KW, int64_t src_len,
+                     int64_t out_len, int64_t base, int64_t dir, T* out) {
   constexpr int64_t VL = 32 / sizeof(T);
   typedef T V __attribute__((vector_size(32)));
-  const int64_t in_lo = std::clamp<int64_t>(pl, 0, OW), in_hi = std::clamp<int64_t>(W - KW + 1 + pl, in_lo, OW);
-  auto scalar = [&](int64_t p) {
-    T a = T(0);
-    for (int64_t t = 0; t < nrows; ++t)
-      for (int64_t j = 0; j < KW; ++j) {
-        const int64_t iw = p + j - pl;
-        if (iw >= 0 && iw < W) a += wrows[t][j] * xrows[t][iw];
-      }
-    acc[p] = a;
-  };
-  int64_t p = 0;
-  for (; p < in_lo; ++p) scalar(p);
-  for (; p + VL <= in_hi; p += VL) {
-    V a = V{};
-    for (int64_t t = 0; t < nrows; ++t)
-      for (int64_t j = 0; j < KW; ++j) {
-        V xv;
-        std::memcpy(&xv, xrows[t] + p + j - pl, sizeof(V));
-        a += wrows[t][j] * xv;
-      }
-    std::memcpy(acc + p, &a, sizeof(V));
-  }
-  for (; p < OW; ++p) scalar(p);
-}
-
-// One row ih of the input gradient for M = 1: gx[iw] = Σ over output rows oh ascending (tap row i = ih + pt − oh,
-// gy row grows[t], weight row wrows[t]) and taps j ascending of w[i, j] · gy[oh, iw + pl − j] — the order in
-// which the row passes below add them.
-template <class T>
-void backward_row_stride1(const T* const* grows, const T* const* wrows, int64_t nrows, int64_t KW, int64_t W,
-                          int64_t OW, int64_t pl, T* gx) {
-  constexpr int64_t VL = 32 / sizeof(T);
-  typedef T V __attribute__((vector_size(32)));
-  const int64_t in_lo = std::clamp<int64_t>(KW - 1 - pl, 0, W), in_hi = std::clamp<int64_t>(OW - pl, in_lo, W);
+  // Every j inside: q + base + dir·j in [0, src_len) for j = 0 and j = KW − 1.
+  const int64_t first = dir > 0 ? -base : KW - 1 - base, last = dir > 0 ? src_len - KW + 1 - base : src_len - base;
+  const int64_t in_lo = std::clamp<int64_t>(first, 0, out_len), in_hi = std::clamp<int64_t>(last, in_lo, out_len);
   auto scalar = [&](int64_t q) {
     T a = T(0);
     for (int64_t t = 0; t < nrows; ++t)
       for (int64_t j = 0; j < KW; ++j) {
-        const int64_t ow = q + pl - j;
-        if (ow >= 0 && ow < OW) a += wrows[t][j] * grows[t][ow];
+        const int64_t at = q + base + dir * j;
+        if (at >= 0 && at < src_len) a += wrows[t][j] * srcs[t][at];
       }
-    gx[q] = a;
+    out[q] = a;
   };
   int64_t q = 0;
   for (; q < in_lo; ++q) scalar(q);
@@ -85,13 +58,13 @@ void backward_row_stride1(const T* const* grows, const T* const* wrows, int64_t 
     V a = V{};
     for (int64_t t = 0; t < nrows; ++t)
       for (int64_t j = 0; j < KW; ++j) {
-        V gv;
-        std::memcpy(&gv, grows[t] + q + pl - j, sizeof(V));
-        a += wrows[t][j] * gv;
+        V sv;
+        std::memcpy(&sv, srcs[t] + q + base + dir * j, sizeof(V));
+        a += wrows[t][j] * sv;
       }
-    std::memcpy(gx + q, &a, sizeof(V));
+    std::memcpy(out + q, &a, sizeof(V));
   }
-  for (; q < W; ++q) scalar(q);
+  for (; q < out_len; ++q) scalar(q);
 }
 
 // acc[p] += a · row[p·stride + off] for p in [lo, hi).
@@ -140,7 +113,7 @@ void depthwise_forward(const T* x, const T* w, const T* b, const DepthwiseShape&
             xrows[nrows] = xp + ih * s.W;
             wrows[nrows++] = wo + i * s.KW;
           }
-          forward_row_stride1(xrows, wrows, nrows, s.KW, s.W, s.OW, g.pad_left, acc);
+          ordered_row_sum(xrows, wrows, nrows, s.KW, s.W, s.OW, -g.pad_left, 1, acc);
           if (b)
             for (int64_t ow = 0; ow < s.OW; ++ow) acc[ow] += b[o];
           continue;
@@ -183,7 +156,7 @@ void depthwise_backward_input(const T* gy, const T* w, const DepthwiseShape& s, 
             grows[nrows] = gyp + oh * s.OW;
             wrows[nrows++] = wo + (ih + g.pad_top - oh) * s.KW;
           }
-          backward_row_stride1(grows, wrows, nrows, s.KW, s.W, s.OW, g.pad_left, gxp + ih * s.W);
+          ordered_row_sum(grows, wrows, nrows, s.KW, s.OW, s.W, g.pad_left, -1, gxp + ih * s.W);
         }
         continue;
       }
