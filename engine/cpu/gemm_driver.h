@@ -141,16 +141,9 @@ inline void accumulate(int64_t kc, const RowsA<K>& A, const typename K::T* Bp, i
     }
   };
   if constexpr (sizeof(Vec) == 32) {
-    // 256-bit vectors (16 registers): one k per iteration, rows read at a shared index.
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* b_row = Bp + k * ldbp;
-      Vec b[K::NV];
-      for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], b_row + h * K::VL, sizeof(Vec));
-      for (int r = 0; r < K::MR; ++r) {
-        Vec av = a[r][k] - Vec{};
-        for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
-      }
-    }
+    // 256-bit vectors (16 registers): one k per iteration, rows read at a shared index. The four-k unroll
+    // below left GCC too few registers for the 12 accumulators, which it kept on the stack.
+    for (int64_t k = 0; k < kc; ++k) step(static_cast<int>(k), Bp + k * ldbp);
     return;
   }
   // Four k per iteration with the MR row pointers advanced once: stepped one k at a time, the compiler
