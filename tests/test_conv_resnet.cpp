@@ -364,3 +364,74 @@ TEST_CASE("packed columns: panels filled by AVX-512 gathers are the scalar fill'
   }
   cpu::set_gemm_kernel(saved);
 }
+
+TEST_CASE("packed columns read in place: the fill's values and the packed GEMM's bits, mixed and tail panels") {
+  // Stride-1 convolutions whose output rows hold whole vectors let the GEMM load B's vectors straight from
+  // the padded input (BPacker::in_place) instead of packing them. Rows of 16 and 24: every run of one
+  // vector stays on a row (for 8-lane vectors); rows of 12 and 24 with 16 lanes: some runs cross a row, those
+  // panels are packed; S·P not a multiple of the panel width: a packed tail panel. Against the fill value by
+  // value, then the whole product against the same packer without in_place, byte for byte, for A in place
+  // and A through an offset table (the flipped input gradient), serial and on 2 threads.
+  const int saved = num_threads();
+  Rng rng(22);
+  struct Geo {
+    int64_t S, C, H, W;
+  };
+  int64_t accepted = 0, refused = 0;
+  for (const Geo& q : {Geo{4, 40, 8, 16}, Geo{3, 33, 5, 24}, Geo{2, 36, 6, 12}}) {
+    CAPTURE(q.W);
+    ops::Conv2dGeometry g;
+    g.pad_top = g.pad_bottom = g.pad_left = g.pad_right = 1;
+    const int64_t O = 40;
+    const Tensor x64 = random_tensor({q.S + 1, q.C, q.H, q.W}, rng), w64 = random_tensor({O, q.C, 3, 3}, rng);
+    const auto check_type = [&](auto zero) {
+      using T = decltype(zero);
+      const DType dt = std::is_same_v<T, float> ? DType::F32 : DType::F64;
+      const Tensor x = x64.to(dt), w = w64.to(dt);
+      const ops::Dims d = ops::conv_dims(x.shape(), w.shape(), g);
+      std::vector<T> padbuf;
+      std::vector<int64_t> tables;
+      const ops::PackedColumns<T> cols = ops::packed_columns(x.data<T>(), d, g, 1, q.S, padbuf, tables);
+      const cpu::BPacker<T> packer = cols.packer();
+      cpu::BPacker<T> packed_only = packer;
+      packed_only.in_place = nullptr;
+      REQUIRE(bool(packer.in_place));
+      const int64_t L = q.S * d.P, NR = cpu::gemm_panel_width<T>(), VL = NR / 2;
+      std::vector<T> panel(static_cast<size_t>(d.K * NR));
+      for (int64_t j0 = 0; j0 + NR <= L; j0 += NR) {
+        const T* bases[2] = {nullptr, nullptr};
+        if (!packer.in_place(&cols, j0, NR, VL, bases)) {
+          ++refused;
+          continue;
+        }
+        ++accepted;
+        ops::PackedColumns<T>::fill(&cols, 0, d.K, j0, NR, NR, panel.data());
+        bool same = true;
+        for (int64_t k = 0; k < d.K; ++k)
+          for (int64_t c = 0; c < NR; ++c)
+            same = same && bases[c / VL][packer.offsets[k] + c % VL] == panel[static_cast<size_t>(k * NR + c)];
+        CHECK(same);
+      }
+      std::vector<int64_t> reversed(static_cast<size_t>(d.K));  // A's element (m, k) at w[m·K + K − 1 − k]
+      for (int64_t k = 0; k < d.K; ++k) reversed[static_cast<size_t>(k)] = d.K - 1 - k;
+      for (const int64_t* a_offsets :
+           {static_cast<const int64_t*>(nullptr), static_cast<const int64_t*>(reversed.data())})
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          std::vector<T> want(static_cast<size_t>(O * L)), got(want.size(), std::numeric_limits<T>::quiet_NaN());
+          cpu::gemm_packed_b<T>(threads > 1, O, L, d.K, w.data<T>(), d.K, packed_only, want.data(), L, a_offsets);
+          cpu::gemm_packed_b<T>(threads > 1, O, L, d.K, w.data<T>(), d.K, packer, got.data(), L, a_offsets);
+          CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(T)) == 0);
+        }
+      set_num_threads(saved);
+    };
+    check_type(0.0f);
+    check_type(0.0);
+    // The convolution itself, float64, against the definition (the route that reads in place).
+    const Tensor b = random_tensor({O}, rng),
+                 gy = random_tensor(ops::conv2d_output_shape(x64.shape(), w64.shape(), g), rng);
+    CHECK(max_rel_diff(ops::conv2d_forward(x64, w64, b, g), naive(x64, w64, b, gy, g).y) < 1e-12);
+  }
+  CHECK(accepted > 0);  // the route under test ran
+  CHECK(refused > 0);   // and the packed panels beside it
+}

@@ -25,10 +25,17 @@ void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64
 // B supplied by a packer instead of a stored matrix: a convolution's im2col columns built straight into
 // the GEMM's column panels, so no K x N column buffer is written and read back. fn(ctx, k0, kc, j0, ncols,
 // nr, dst) fills dst[k * nr + c] = B[k0 + k][j0 + c] for k < kc, c < ncols, and 0 for ncols <= c < nr.
+//
+// Optionally, panels read where they lie: in_place(ctx, j0, nr, vl, bases) returns true when, for every k,
+// each run of vl columns [j0 + h·vl, j0 + (h + 1)·vl) of the full panel [j0, j0 + nr) is vl consecutive values
+// in memory, B[k][j0 + h·vl + c] = bases[h][offsets[k] + c] (offsets: K values); the micro-kernel then loads
+// them there instead of packing (a stride-1 convolution's columns are runs of its padded input).
 template <class T>
 struct BPacker {
   void (*fn)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst);
   const void* ctx;
+  bool (*in_place)(const void* ctx, int64_t j0, int64_t nr, int64_t vl, const T** bases) = nullptr;
+  const int64_t* offsets = nullptr;
 };
 
 // C (M x N, row stride ldc) = A (M x K, row-major, row stride lda) · B with B from `packer`; beta = 0.

@@ -187,6 +187,46 @@ inline void accumulate(int64_t kc, const TableA<K>& A, const typename K::T* Bp, 
   }
 }
 
+// B read in place through an offset table (gemm.h, BPacker::in_place): vector h of row k at
+// base[h] + off[k], VL contiguous values (a stride-1 convolution's input: each vector one run along an
+// output row, so the panel is never packed).
+template <class K>
+struct TableB {
+  const typename K::T* base[K::NV];
+  const int64_t* off;
+};
+
+// The RowsA and TableA products with B from a TableB: the same arithmetic in the same order as above.
+template <class K>
+inline void accumulate_table_b(int64_t kc, const RowsA<K>& A, const TableB<K>& B,
+                               typename K::Vec (&acc)[K::MR][K::NV]) {
+  using Vec = typename K::Vec;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t o = B.off[k];
+    Vec b[K::NV];
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], B.base[h] + o, sizeof(Vec));
+    for (int r = 0; r < K::MR; ++r) {
+      Vec av = A.a_rows[r][k] - Vec{};
+      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
+    }
+  }
+}
+
+template <class K>
+inline void accumulate_table_b(int64_t kc, const TableA<K>& A, const TableB<K>& B,
+                               typename K::Vec (&acc)[K::MR][K::NV]) {
+  using Vec = typename K::Vec;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t oa = A.off[k], ob = B.off[k];
+    Vec b[K::NV];
+    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], B.base[h] + ob, sizeof(Vec));
+    for (int r = 0; r < K::MR; ++r) {
+      Vec av = A.a_rows[r][oa] - Vec{};
+      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
+    }
+  }
+}
+
 // Where the micro-kernel writes its MR x NR tile: C row r, column j at c[r * ldc + j], or with
 // transposed set at c[j * ldc + r] (the driver computes Cᵀ = op(B)ᵀ op(A)ᵀ when that pads less).
 template <class T>
@@ -196,16 +236,12 @@ struct TileOut {
   bool transposed;
 };
 
-// acc[MR x NR] = sum_k A[:, k] Bp[k, :] (Bp rows ldbp apart), k in increasing order, combined into C.
-template <class K, class ABlock, class T = typename K::T>
-void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, int64_t ldbp, T alpha, T beta, bool overwrite,
-                  TileOut<T> out, int64_t rows, int64_t cols) {
+// C's tile = the accumulated acc[MR x NR], combined as alpha, beta and overwrite say.
+template <class K, class T = typename K::T>
+[[gnu::always_inline]] inline void store_tile(const typename K::Vec (&acc)[K::MR][K::NV], T alpha, T beta,
+                                              bool overwrite, TileOut<T> out, int64_t rows, int64_t cols) {
   using Vec = typename K::Vec;
   constexpr int MR = K::MR, VL = K::VL;
-  Vec acc[MR][K::NV];
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < K::NV; ++h) acc[r][h] = Vec{};
-  accumulate<K>(kc, Ap, Bp, ldbp, acc);
   // Full tiles with alpha = 1 and beta in {0, accumulate} are stored as whole vectors. The arithmetic is
   // the same as the element loop below (a copy, or one addition per element), so an element's bits do
   // not depend on which path its tile takes.
@@ -238,6 +274,30 @@ void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, int64_t ldbp, T alp
         dst += v;
     }
   }
+}
+
+// acc[MR x NR] = sum_k A[:, k] Bp[k, :] (Bp rows ldbp apart), k in increasing order, combined into C.
+template <class K, class ABlock, class T = typename K::T>
+void micro_kernel(int64_t kc, const ABlock& Ap, const T* Bp, int64_t ldbp, T alpha, T beta, bool overwrite,
+                  TileOut<T> out, int64_t rows, int64_t cols) {
+  typename K::Vec acc[K::MR][K::NV];
+  for (int r = 0; r < K::MR; ++r)
+    for (int h = 0; h < K::NV; ++h) acc[r][h] = typename K::Vec{};
+  accumulate<K>(kc, Ap, Bp, ldbp, acc);
+  store_tile<K>(acc, alpha, beta, overwrite, out, rows, cols);
+}
+
+// The same with B in place (TableB). Kept out of line: inlined beside the three panel versions, it left
+// GCC unwilling to inline those into gemm_blocked (short products such as fashion-cnn's conv2 input
+// gradient, k = 16, then paid a call per tile: +20 %).
+template <class K, class ABlock, class T = typename K::T>
+[[gnu::noinline]] void micro_kernel_table_b(int64_t kc, const ABlock& A, const TableB<K>& B, T alpha, T beta,
+                                            bool overwrite, TileOut<T> out, int64_t rows, int64_t cols) {
+  typename K::Vec acc[K::MR][K::NV];
+  for (int r = 0; r < K::MR; ++r)
+    for (int h = 0; h < K::NV; ++h) acc[r][h] = typename K::Vec{};
+  accumulate_table_b<K>(kc, A, B, acc);
+  store_tile<K>(acc, alpha, beta, overwrite, out, rows, cols);
 }
 
 // Multiply-adds the micro-kernel computes, zero padding included, for an M x N product.
@@ -283,8 +343,14 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const int64_t nq = std::max<int64_t>(1, kBlockBBytes / (kc_max * NR * static_cast<int64_t>(sizeof(T))));
   auto block = [&](int64_t pa, int64_t pe, int64_t qa, int64_t qe) {
     thread_local AlignedBuffer<T> buf_a, buf_b;
+    thread_local std::vector<const T*> in_place_bases;  // per panel of the sweep: NV bases, or nullptr (packed)
     T* Ap = ta ? buf_a.data(static_cast<size_t>((pe - pa) * kc_max * MR)) : nullptr;
     T* Bp = buf_b.data(static_cast<size_t>(std::min(qe - qa, nq) * kc_max * NR));
+    const T** bases = nullptr;
+    if (packer && packer->in_place) {
+      grow_scratch(in_place_bases, static_cast<size_t>(std::min(qe - qa, nq) * K::NV), "GEMM panel table");
+      bases = in_place_bases.data();
+    }
     for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
       const int64_t kc = std::min(kBlockK, Kdim - k0);
       const bool first = k0 == 0;
@@ -292,8 +358,14 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
       for (int64_t qb = qa; qb < qe; qb += nq) {
         const int64_t qbe = std::min(qe, qb + nq);
         for (int64_t q = std::max(qb, direct_panels); q < qbe; ++q) {
+          const int64_t cols = std::min<int64_t>(NR, N - q * NR);
+          if (bases) {
+            const T** bq = bases + (q - qb) * K::NV;
+            if (cols == NR && packer->in_place(packer->ctx, q * NR, NR, K::VL, bq)) continue;  // nothing to pack
+            bq[0] = nullptr;
+          }
           if (packer)
-            packer->fn(packer->ctx, k0, kc, q * NR, std::min<int64_t>(NR, N - q * NR), NR, Bp + (q - qb) * kc * NR);
+            packer->fn(packer->ctx, k0, kc, q * NR, cols, NR, Bp + (q - qb) * kc * NR);
           else
             pack_b<K>(tb, B, ldb, N, k0, kc, Bp + (q - qb) * kc * NR, q);
         }
@@ -301,6 +373,22 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
           for (int64_t q = qb; q < qbe; ++q) {
             int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
             const TileOut<T> out{transpose_c ? C + q * NR * ldc + p * MR : C + p * MR * ldc + q * NR, ldc, transpose_c};
+            if (bases && bases[(q - qb) * K::NV]) {  // B in place (the packer's table); A is not transposed
+              TableB<K> b;
+              for (int h = 0; h < K::NV; ++h) b.base[h] = bases[(q - qb) * K::NV + h];
+              b.off = packer->offsets + k0;
+              if (a_offsets) {
+                TableA<K> a;
+                for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda;
+                a.off = a_offsets + k0;
+                micro_kernel_table_b<K>(kc, a, b, alpha, beta, first, out, rows, cols);
+              } else {
+                RowsA<K> a;
+                for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
+                micro_kernel_table_b<K>(kc, a, b, alpha, beta, first, out, rows, cols);
+              }
+              continue;
+            }
             const bool direct = q < direct_panels;
             const T* bq = direct ? B + k0 * ldb + q * NR : Bp + (q - qb) * kc * NR;
             const int64_t ldbq = direct ? ldb : NR;

@@ -266,7 +266,23 @@ struct PackedColumns {
     cpu::gather_columns_avx512<T>(p.xp, p.tap + k0, kc, idx, ncols, nr, dst);
   }
 
-  cpu::BPacker<T> packer() const { return {gather ? &PackedColumns::fill_gather : &PackedColumns::fill, this}; }
+  // The panel [j0, j0 + nr) read where it lies (cpu::BPacker::in_place) when every run of vl columns stays on
+  // one output row r: with stride 1, column (r, ow + c) of tap k is xp[tap[k] + row[r] + ow + c], vl
+  // consecutive values. The micro-kernel loads them there, so the values, and the bits, are those of fill.
+  static bool in_place(const void* ctx, int64_t j0, int64_t nr, int64_t vl, const T** bases) {
+    const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
+    if (p.sw != 1) return false;
+    for (int64_t h = 0; h * vl < nr; ++h) {
+      const int64_t j = j0 + h * vl, r = j / p.OW, ow = j % p.OW;
+      if (ow + vl > p.OW) return false;
+      bases[h] = p.xp + p.row[r] + ow;
+    }
+    return true;
+  }
+
+  cpu::BPacker<T> packer() const {
+    return {gather ? &PackedColumns::fill_gather : &PackedColumns::fill, this, &PackedColumns::in_place, tap};
+  }
 };
 
 // One (H, W) plane of x into its zero-bordered (Hp, Wp) plane at dst.
