@@ -100,7 +100,7 @@ def time_torch(fn, repeats):
 def time_xdnn(binary, models_dir, case, repeats, threads):
     env = dict(os.environ, XDNN_NUM_THREADS=str(threads))
     cmd = [binary, "--models", models_dir, f"--benchmark_filter=^{case}/", f"--benchmark_repetitions={repeats}",
-           "--benchmark_min_time=0.05", "--benchmark_format=json"]
+           "--benchmark_min_time=0.05", "--benchmark_min_warmup_time=0.05", "--benchmark_format=json"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     runs = [b for b in json.loads(res.stdout)["benchmarks"] if b.get("run_type") == "iteration"]
     if not runs:

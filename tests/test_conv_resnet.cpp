@@ -366,24 +366,29 @@ TEST_CASE("packed columns: panels filled by AVX-512 gathers are the scalar fill'
 }
 
 TEST_CASE("packed columns read in place: the fill's values and the packed GEMM's bits, mixed and tail panels") {
-  // Stride-1 convolutions whose output rows hold whole vectors let the GEMM load B's vectors straight from
-  // the padded input (BPacker::in_place) instead of packing them. Rows of 16 and 24: every run of one
-  // vector stays on a row (for 8-lane vectors); rows of 12 and 24 with 16 lanes: some runs cross a row, those
-  // panels are packed; S·P not a multiple of the panel width: a packed tail panel. Against the fill value by
-  // value, then the whole product against the same packer without in_place, byte for byte, for A in place
-  // and A through an offset table (the flipped input gradient), serial and on 2 threads.
+  // Convolutions whose output rows hold whole vectors let the GEMM load B's vectors straight from the padded
+  // input (BPacker::in_place; rows stored by phase for strides 2 and 3) instead of packing them. Output rows
+  // of 16 and 24: every run of one vector stays on a row (for 8-lane vectors); rows of 12, 9 and 24 with 16
+  // lanes: some runs cross a row, those panels are packed; S·P not a multiple of the panel width: a packed
+  // tail panel. Against the fill value by value, then the whole product against the same packer without
+  // in_place, byte for byte, for A in place and A through an offset table (the flipped input gradient),
+  // serial and on 2 threads; the convolution in float64 against the definition.
   const int saved = num_threads();
   Rng rng(22);
   struct Geo {
-    int64_t S, C, H, W;
+    int64_t S, C, H, W, k, stride, pad;
   };
   int64_t accepted = 0, refused = 0;
-  for (const Geo& q : {Geo{4, 40, 8, 16}, Geo{3, 33, 5, 24}, Geo{2, 36, 6, 12}}) {
+  for (const Geo& q :
+       {Geo{4, 40, 8, 16, 3, 1, 1}, Geo{3, 33, 5, 24, 3, 1, 1}, Geo{2, 36, 6, 12, 3, 1, 1}, Geo{2, 3, 32, 32, 7, 2, 3},
+        Geo{3, 24, 16, 16, 3, 2, 1}, Geo{2, 16, 16, 16, 1, 2, 0}, Geo{2, 8, 9, 25, 3, 3, 1}}) {
     CAPTURE(q.W);
+    CAPTURE(q.stride);
     ops::Conv2dGeometry g;
-    g.pad_top = g.pad_bottom = g.pad_left = g.pad_right = 1;
+    g.stride_h = g.stride_w = q.stride;
+    g.pad_top = g.pad_bottom = g.pad_left = g.pad_right = q.pad;
     const int64_t O = 40;
-    const Tensor x64 = random_tensor({q.S + 1, q.C, q.H, q.W}, rng), w64 = random_tensor({O, q.C, 3, 3}, rng);
+    const Tensor x64 = random_tensor({q.S + 1, q.C, q.H, q.W}, rng), w64 = random_tensor({O, q.C, q.k, q.k}, rng);
     const auto check_type = [&](auto zero) {
       using T = decltype(zero);
       const DType dt = std::is_same_v<T, float> ? DType::F32 : DType::F64;

@@ -212,37 +212,34 @@ void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, in
 // The im2col columns of samples [n0, n0 + S) (groups = 1), built straight into the GEMM's column panels
 // (cpu::BPacker): dst[k * nr + c] = col[k0 + k][j0 + c] for k < kc, c < ncols, zeros up to nr. Row k of
 // col is tap (ci, i, j) of channel ci; columns run over (s, oh, ow), so a panel's nr columns are runs along
-// output rows r = (s, oh), each read from one input row (contiguous for stride 1). Exactly the values
-// im2col writes, so the GEMM gives the same bits.
+// output rows r = (s, oh), each read from one input row. Exactly the values im2col writes, so the GEMM
+// gives the same bits.
 //
-// The input is read from xp (S, C, Hp, Wp): the chunk's samples with their zero border (a copy made once
-// per chunk, padded_chunk below; x itself when there is no padding), so every tap lies inside and a run is
-// a plain copy. Where a value sits is a sum of two precomputed offsets, tap[k] = ci·Hp·Wp + i·dh·Wp + j·dw
-// and row[r] = s·C·Hp·Wp + oh·sh·Wp (the element of column (r, ow) is xp[tap[k] + row[r] + ow·sw]): no
-// division or bounds test per k or per run (the divisions and run bounds were half of the packing's time
-// on ResNet-18, whose layer3 / layer4 runs are 4 and 2 values long).
+// The input is read from xp (S, C, Hp, RW): the chunk's samples with their zero border, rows stored by
+// phase for a stride above 1 (a copy made once per chunk, packed_columns below; x itself for stride 1
+// without padding), so every tap lies inside and a run is a plain copy of consecutive values. Where a value
+// sits is a sum of two precomputed offsets, tap[k] (channel, row and phase of tap k) and row[r] (sample and
+// first input row of output row r): the element of column (r, ow) is xp[tap[k] + row[r] + ow]. No division
+// or bounds test per k or per run (the divisions and run bounds were half of the packing's time on
+// ResNet-18, whose layer3 / layer4 runs are 4 and 2 values long).
 template <class T>
 struct PackedColumns {
-  const T* xp;         // (S, C, Hp, Wp)
+  const T* xp;         // (S, C, Hp, RW)
   const int64_t* tap;  // (K): offset of tap k within a sample
   const int64_t* row;  // (S·OH): offset of output row r's first tap-(0, 0) input
-  int64_t OW, sw;
+  int64_t OW;
   bool gather;  // fill_gather applies (packed_columns says when)
 
   static void fill(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
     const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
-    const int64_t OW = p.OW, sw = p.sw, r0 = j0 / OW, ow0 = j0 % OW;
+    const int64_t OW = p.OW, r0 = j0 / OW, ow0 = j0 % OW;
     for (int64_t kk = 0; kk < kc; ++kk) {
       const T* base = p.xp + p.tap[k0 + kk];
       T* out = dst + kk * nr;
       int64_t c = 0, ow = ow0;
       for (int64_t r = r0; c < ncols; ++r, ow = 0) {
         const int64_t run = std::min(OW - ow, ncols - c);
-        const T* src = base + p.row[r] + ow * sw;
-        if (sw == 1)
-          copy_short(src, out + c, run);
-        else
-          for (int64_t t = 0; t < run; ++t) out[c + t] = src[t * sw];
+        copy_short(base + p.row[r] + ow, out + c, run);
         c += run;
       }
       for (int64_t t = ncols; t < nr; ++t) out[t] = T(0);
@@ -257,7 +254,7 @@ struct PackedColumns {
       return fill(ctx, k0, kc, j0, ncols, nr, dst);
     int32_t idx[cpu::kGatherColumns];
     for (int64_t c = 0, r = j0 / p.OW, ow = j0 % p.OW; c < ncols; ++c) {
-      idx[c] = static_cast<int32_t>(p.row[r] + ow * p.sw);
+      idx[c] = static_cast<int32_t>(p.row[r] + ow);
       if (++ow == p.OW) {
         ow = 0;
         ++r;
@@ -267,11 +264,10 @@ struct PackedColumns {
   }
 
   // The panel [j0, j0 + nr) read where it lies (cpu::BPacker::in_place) when every run of vl columns stays on
-  // one output row r: with stride 1, column (r, ow + c) of tap k is xp[tap[k] + row[r] + ow + c], vl
-  // consecutive values. The micro-kernel loads them there, so the values, and the bits, are those of fill.
+  // one output row r: column (r, ow + c) of tap k is xp[tap[k] + row[r] + ow + c], vl consecutive values.
+  // The micro-kernel loads them there, so the values, and the bits, are those of fill.
   static bool in_place(const void* ctx, int64_t j0, int64_t nr, int64_t vl, const T** bases) {
     const PackedColumns& p = *static_cast<const PackedColumns*>(ctx);
-    if (p.sw != 1) return false;
     for (int64_t h = 0; h * vl < nr; ++h) {
       const int64_t j = j0 + h * vl, r = j / p.OW, ow = j % p.OW;
       if (ow + vl > p.OW) return false;
@@ -299,21 +295,66 @@ void pad_plane(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
   std::fill(dst + (g.pad_top + d.H) * Wp, dst + plane, T(0));
 }
 
+// A horizontal stride sw > 1 stores each zero-bordered row by phase: padded column w at (w mod sw)·Wq + w / sw,
+// Wq = ⌈Wp / sw⌉ (rows sw·Wq long, the slots past Wp zero). Then the inputs of consecutive outputs of one tap,
+// columns ow·sw + j·dw, are consecutive values (phase (j·dw) mod sw, from (j·dw) / sw): the column fill is
+// a plain copy and the GEMM can read the panels in place, as for stride 1.
+inline int64_t phase_width(const Dims& d, const Conv2dGeometry& g) {
+  return (padded_w(d, g) + g.stride_w - 1) / g.stride_w;
+}
+
+template <class T>
+void pad_plane_by_phase(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
+  const int64_t sw = g.stride_w, Wq = phase_width(d, g), RW = sw * Wq, Hp = padded_h(d, g);
+  const int64_t pl = g.pad_left, W = d.W;
+  std::fill(dst, dst + Hp * RW, T(0));
+  // Phase ph holds padded columns t·sw + ph, input columns w = t·sw + ph − pl: t from ⌈(pl − ph) / sw⌉ while w < W.
+  int64_t t_lo[8], t_hi[8];
+  const int64_t phases = std::min<int64_t>(sw, 8);
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    t_lo[ph] = ph >= pl ? 0 : (pl - ph + sw - 1) / sw;
+    t_hi[ph] = std::min(Wq, (W - 1 + pl - ph) / sw + 1);
+  }
+  for (int64_t h = 0; h < d.H; ++h) {
+    const T* src = x + h * W;
+    T* drow = dst + (g.pad_top + h) * RW;
+    if (sw > 8) {  // never in practice; the plain scatter
+      for (int64_t w = 0; w < W; ++w) drow[((w + pl) % sw) * Wq + (w + pl) / sw] = src[w];
+      continue;
+    }
+    for (int64_t ph = 0; ph < phases; ++ph) {
+      T* dph = drow + ph * Wq;
+      const int64_t shift = ph - pl, lo = t_lo[ph], hi = t_hi[ph];
+      if (sw == 2)  // ResNet's stride: a constant step the compiler turns into vector shuffles
+        for (int64_t t = lo; t < hi; ++t) dph[t] = src[2 * t + shift];
+      else
+        for (int64_t t = lo; t < hi; ++t) dph[t] = src[t * sw + shift];
+    }
+  }
+}
+
 // The PackedColumns of samples [n0, n0 + S) of x (N, C, H, W); its tables and padded copy live in the
 // calling thread's buffers, which must outlive the GEMM that reads them.
 template <class T>
 PackedColumns<T> packed_columns(const T* x, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
                                 std::vector<T>& padbuf, std::vector<int64_t>& tables) {
-  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g), plane = Hp * Wp;
+  const int64_t sw = g.stride_w, Hp = padded_h(d, g);
+  const int64_t Wq = sw > 1 ? phase_width(d, g) : padded_w(d, g), RW = sw * Wq;  // row length as stored
+  const int64_t plane = Hp * RW;
   const T* xp = x + n0 * d.C * d.H * d.W;
-  if (has_padding(g)) {
+  if (has_padding(g) || sw > 1) {
     T* buf = scratch(padbuf, static_cast<size_t>(S * d.C * plane));
     // Sample-channel planes, split over the threads: a product of the whole batch (ResNet-18's layer2 to
     // layer4) copies it here before its GEMM forks, so a serial copy would keep the workers waiting. A
     // plain copy, so the split changes no value. Inside a parallel region (one chunk of samples per thread)
     // the nested loop runs on the calling thread.
     parallel_for(S * d.C, grain_for_work(plane), [&](int64_t sc0, int64_t sc1) {
-      for (int64_t sc = sc0; sc < sc1; ++sc) pad_plane(xp + sc * d.H * d.W, d, g, buf + sc * plane);
+      for (int64_t sc = sc0; sc < sc1; ++sc) {
+        if (sw > 1)
+          pad_plane_by_phase(xp + sc * d.H * d.W, d, g, buf + sc * plane);
+        else
+          pad_plane(xp + sc * d.H * d.W, d, g, buf + sc * plane);
+      }
     });
     xp = buf;
   }
@@ -321,13 +362,16 @@ PackedColumns<T> packed_columns(const T* x, const Dims& d, const Conv2dGeometry&
   int64_t* row = tap + d.K;
   for (int64_t ci = 0, k = 0; ci < d.C; ++ci)
     for (int64_t i = 0; i < d.KH; ++i)
-      for (int64_t j = 0; j < d.KW; ++j) tap[k++] = ci * plane + i * g.dilation_h * Wp + j * g.dilation_w;
+      for (int64_t j = 0; j < d.KW; ++j) {
+        const int64_t col = j * g.dilation_w;  // padded column of output 0's tap; phase col mod sw
+        tap[k++] = ci * plane + i * g.dilation_h * RW + (col % sw) * Wq + col / sw;
+      }
   for (int64_t s = 0, r = 0; s < S; ++s)
-    for (int64_t oh = 0; oh < d.OH; ++oh) row[r++] = s * d.C * plane + oh * g.stride_h * Wp;
+    for (int64_t oh = 0; oh < d.OH; ++oh) row[r++] = s * d.C * plane + oh * g.stride_h * RW;
   // Gathers take 32-bit offsets: every offset lies inside the S·C padded planes (or the S samples of x).
   const bool gather = cpu::gemm_kernel() == cpu::GemmKernel::Vec512 && cpu::gather_columns_avx512_built() &&
                       S * d.C * plane < (int64_t(1) << 31);
-  return PackedColumns<T>{xp, tap, row, d.OW, g.stride_w, gather};
+  return PackedColumns<T>{xp, tap, row, d.OW, gather};
 }
 
 }  // namespace
