@@ -368,11 +368,11 @@ TEST_CASE("packed columns: panels filled by AVX-512 gathers are the scalar fill'
 TEST_CASE("packed columns read in place: the fill's values and the packed GEMM's bits, mixed and tail panels") {
   // Convolutions whose output rows hold whole vectors let the GEMM load B's vectors straight from the padded
   // input (BPacker::in_place; rows stored by phase for strides 2 and 3) instead of packing them. Output rows
-  // of 16 and 24: every run of one vector stays on a row (for 8-lane vectors); rows of 12, 9 and 24 with 16
-  // lanes: some runs cross a row, those panels are packed; S·P not a multiple of the panel width: a packed
-  // tail panel. Against the fill value by value, then the whole product against the same packer without
-  // in_place, byte for byte, for A in place and A through an offset table (the flipped input gradient),
-  // serial and on 2 threads; the convolution in float64 against the definition.
+  // of 16 and 24 with 8-lane vectors: every full panel is read in place; rows of 12 and 9 (and 24 with 16
+  // lanes): runs would cross rows, every panel is packed; S·P not a multiple of the panel width: a packed
+  // tail panel beside panels read in place. Against the fill value by value, then the whole product against
+  // the same packer without in_place, byte for byte, for A in place and A through an offset table (the
+  // flipped input gradient), serial and on 2 threads; the convolution in float64 against the definition.
   const int saved = num_threads();
   Rng rng(22);
   struct Geo {
