@@ -302,13 +302,23 @@ static Tensor cpu_conv2d_backward_input(const Tensor& gy, const Tensor& w, const
       for (int64_t gi = 0; gi < d.G; ++gi)
         gemm_any<T>(parallel, true, false, d.K, L, d.Og, pw + gi * d.Og * d.K, d.K, gyc + gi * d.Og * L, L, T(0),
                     dcol + gi * d.K * L, L);
-      for (int64_t s = 0; s < S && !direct; ++s) {
-        T* gxn = pgx + (n0 + s) * d.C * d.H * d.W;
-        if (rows)
-          col2im_rows(dcol + s * d.P, d, g, gxn, L);
-        else
-          col2im(dcol + s * d.P, d, g, gxn, L);
-      }
+      if (direct) return;
+      // Per sample and channel; over the threads when the GEMM was (the chunk is the whole batch: ResNet's
+      // stem and stride-2 layers at batch 1). Each plane is one thread's, summed in the same order.
+      const auto planes = [&](int64_t sc0, int64_t sc1) {
+        for (int64_t sc = sc0; sc < sc1; ++sc) {
+          const int64_t s = sc / d.C, c = sc % d.C;
+          T* gxn = pgx + (n0 + s) * d.C * d.H * d.W;
+          if (rows)
+            col2im_rows(dcol + s * d.P, d, g, gxn, L, c, c + 1);
+          else
+            col2im(dcol + s * d.P, d, g, gxn, L, c, c + 1);
+        }
+      };
+      if (parallel)
+        parallel_for(S * d.C, grain_for_work(d.KH * d.KW * d.P), planes);
+      else
+        planes(0, S * d.C);
     });
     return 0;
   });

@@ -133,30 +133,99 @@ void im2col(const T* x, const Dims& d, const Conv2dGeometry& g, T* col, int64_t 
   }
 }
 
-// The transpose of im2col: gx (C, H, W) = Σ over one sample's columns (rows `ld` apart), overwritten.
-// Sums run in a zeroed padded plane in the fixed order (i, j, oh, ow); its interior is then copied out.
+// A horizontal stride sw > 1 stores each zero-bordered row by phase: padded column w at (w mod sw)·Wq + w / sw,
+// Wq = ⌈Wp / sw⌉ (rows sw·Wq long, the slots past Wp zero). Then the inputs of consecutive outputs of one tap,
+// columns ow·sw + j·dw, are consecutive values (phase (j·dw) mod sw, from (j·dw) / sw): the column fill is
+// a plain copy and the GEMM can read the panels in place, as for stride 1; col2im adds whole vectors.
+inline int64_t phase_width(const Dims& d, const Conv2dGeometry& g) {
+  return (padded_w(d, g) + g.stride_w - 1) / g.stride_w;
+}
+
+// Between a row of W values and its padded row stored by phase (RW = sw·Wq values): to_phases copies
+// x[w] to row[(w + pl) mod sw · Wq + (w + pl) / sw], else the other way. Phase ph holds input columns
+// w = t·sw + ph − pl for t in [lo[ph], hi[ph]); the slots outside are left as they are.
+struct PhaseRows {
+  int64_t sw, Wq, pl, W;
+  int64_t lo[8], hi[8];
+
+  PhaseRows(const Dims& d, const Conv2dGeometry& g) : sw(g.stride_w), Wq(phase_width(d, g)), pl(g.pad_left), W(d.W) {
+    for (int64_t ph = 0; ph < std::min<int64_t>(sw, 8); ++ph) {
+      lo[ph] = ph >= pl ? 0 : (pl - ph + sw - 1) / sw;
+      hi[ph] = std::min(Wq, (W - 1 + pl - ph) / sw + 1);
+    }
+  }
+
+  template <bool to_phases, class T>
+  void copy(std::conditional_t<to_phases, const T*, T*> x, std::conditional_t<to_phases, T*, const T*> row) const {
+    if (sw > 8) {  // never in practice: one value at a time
+      for (int64_t w = 0; w < W; ++w) {
+        const int64_t at = ((w + pl) % sw) * Wq + (w + pl) / sw;
+        if constexpr (to_phases)
+          row[at] = x[w];
+        else
+          x[w] = row[at];
+      }
+      return;
+    }
+    for (int64_t ph = 0; ph < sw; ++ph) {
+      const int64_t shift = ph - pl, b = lo[ph], e = hi[ph];
+      const auto r = row + ph * Wq;
+      if (sw == 2) {  // ResNet's stride: a constant step the compiler turns into vector shuffles
+        for (int64_t t = b; t < e; ++t) {
+          if constexpr (to_phases)
+            r[t] = x[2 * t + shift];
+          else
+            x[2 * t + shift] = r[t];
+        }
+      } else {
+        for (int64_t t = b; t < e; ++t) {
+          if constexpr (to_phases)
+            r[t] = x[t * sw + shift];
+          else
+            x[t * sw + shift] = r[t];
+        }
+      }
+    }
+  }
+};
+
 template <class T>
-void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+void pad_plane_by_phase(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
+  const PhaseRows rows(d, g);
+  const int64_t RW = rows.sw * rows.Wq;
+  std::fill(dst, dst + padded_h(d, g) * RW, T(0));
+  for (int64_t h = 0; h < d.H; ++h) rows.copy<true, T>(x + h * d.W, dst + (g.pad_top + h) * RW);
+}
+
+// The transpose of im2col for channels [c0, c1): gx (C, H, W) = Σ over one sample's columns (rows `ld`
+// apart), overwritten. Sums run in a zeroed padded plane in the fixed order (i, j, oh, ow); its interior is
+// then copied out. With a stride above 1 the plane's rows are stored by phase (PhaseRows), so one tap row's
+// outputs add to consecutive values, a vector at a time; each element still gets its terms in the same
+// order, so the same bits.
+template <class T>
+void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld, int64_t c0, int64_t c1) {
   thread_local std::vector<T> planebuf;
-  const int64_t Hp = padded_h(d, g), Wp = padded_w(d, g);
-  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
-  const int64_t sh = g.stride_h, sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  const int64_t sw = g.stride_w, Wq = sw > 1 ? phase_width(d, g) : padded_w(d, g), RW = sw * Wq;
+  const int64_t Hp = padded_h(d, g);
+  const int64_t H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t sh = g.stride_h, dh = g.dilation_h, dw = g.dilation_w;
   const int64_t pt = g.pad_top, pl = g.pad_left;
-  T* gp = scratch(planebuf, static_cast<size_t>(Hp * Wp));
-  for (int64_t c = 0; c < C; ++c) {
-    std::fill(gp, gp + Hp * Wp, T(0));
+  const PhaseRows phases(d, g);
+  T* gp = scratch(planebuf, static_cast<size_t>(Hp * RW));
+  for (int64_t c = c0; c < c1; ++c) {
+    std::fill(gp, gp + Hp * RW, T(0));
     for (int64_t i = 0; i < KH; ++i)
       for (int64_t j = 0; j < KW; ++j) {
         const T* r = col + ((c * KH + i) * KW + j) * ld;
-        T* dst = gp + i * dh * Wp + j * dw;
-        for (int64_t oh = 0; oh < OH; ++oh, r += OW, dst += sh * Wp) {
-          if (sw == 1)
-            add_short(r, dst, OW);
-          else
-            for (int64_t ow = 0; ow < OW; ++ow) dst[ow * sw] += r[ow];
-        }
+        T* dst = gp + i * dh * RW + ((j * dw) % sw) * Wq + (j * dw) / sw;
+        for (int64_t oh = 0; oh < OH; ++oh, r += OW, dst += sh * RW) add_short(r, dst, OW);
       }
-    for (int64_t h = 0; h < H; ++h) copy_short(gp + (h + pt) * Wp + pl, gx + (c * H + h) * W, W);
+    for (int64_t h = 0; h < H; ++h) {
+      if (sw > 1)
+        phases.copy<false, T>(gx + (c * H + h) * W, gp + (h + pt) * RW);
+      else
+        copy_short(gp + (h + pt) * RW + pl, gx + (c * H + h) * W, W);
+    }
   }
 }
 
@@ -174,22 +243,22 @@ bool col2im_rows_applies(const Dims& d, const Conv2dGeometry& g) {
          d.KW < kColMargin;
 }
 
-// col2im for stride 1 and dilation 1, input-stationary: each vector of VL elements of an input row sums its
-// contributions in a register, taps in (i, j) order starting from zero — the additions col2im makes per
+// col2im for stride 1 and dilation 1, channels [c0, c1), input-stationary: each vector of VL elements of an input row
+// sums its contributions in a register, taps in (i, j) order starting from zero — the additions col2im makes per
 // element, in the same order, so the same bits. Lanes whose tap falls outside the output add +0, which
 // changes no sum that starts from +0. No zero-filled plane, no scatter, no copy out. The last vector of a
 // row overlaps the one before when VL does not divide W (the same values written twice).
 template <class T>
-void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld) {
+void col2im_rows(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld, int64_t c0, int64_t c1) {
   typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
   typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> E;
   typedef E M __attribute__((vector_size(32)));
   constexpr int64_t VL = 32 / sizeof(T);
-  const int64_t C = d.C, H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
+  const int64_t H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
   const int64_t pt = g.pad_top, pl = g.pad_left;
   M lane;
   for (int64_t l = 0; l < VL; ++l) lane[l] = static_cast<E>(l);
-  for (int64_t c = 0; c < C; ++c)
+  for (int64_t c = c0; c < c1; ++c)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t w00 = 0; w00 < W; w00 += VL) {
         const int64_t w0 = std::min(w00, W - VL);
@@ -297,44 +366,6 @@ void pad_plane(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
     std::fill(drow + g.pad_left + d.W, drow + Wp, T(0));
   }
   std::fill(dst + (g.pad_top + d.H) * Wp, dst + plane, T(0));
-}
-
-// A horizontal stride sw > 1 stores each zero-bordered row by phase: padded column w at (w mod sw)·Wq + w / sw,
-// Wq = ⌈Wp / sw⌉ (rows sw·Wq long, the slots past Wp zero). Then the inputs of consecutive outputs of one tap,
-// columns ow·sw + j·dw, are consecutive values (phase (j·dw) mod sw, from (j·dw) / sw): the column fill is
-// a plain copy and the GEMM can read the panels in place, as for stride 1.
-inline int64_t phase_width(const Dims& d, const Conv2dGeometry& g) {
-  return (padded_w(d, g) + g.stride_w - 1) / g.stride_w;
-}
-
-template <class T>
-void pad_plane_by_phase(const T* x, const Dims& d, const Conv2dGeometry& g, T* dst) {
-  const int64_t sw = g.stride_w, Wq = phase_width(d, g), RW = sw * Wq, Hp = padded_h(d, g);
-  const int64_t pl = g.pad_left, W = d.W;
-  std::fill(dst, dst + Hp * RW, T(0));
-  // Phase ph holds padded columns t·sw + ph, input columns w = t·sw + ph − pl: t from ⌈(pl − ph) / sw⌉ while w < W.
-  int64_t t_lo[8], t_hi[8];
-  const int64_t phases = std::min<int64_t>(sw, 8);
-  for (int64_t ph = 0; ph < phases; ++ph) {
-    t_lo[ph] = ph >= pl ? 0 : (pl - ph + sw - 1) / sw;
-    t_hi[ph] = std::min(Wq, (W - 1 + pl - ph) / sw + 1);
-  }
-  for (int64_t h = 0; h < d.H; ++h) {
-    const T* src = x + h * W;
-    T* drow = dst + (g.pad_top + h) * RW;
-    if (sw > 8) {  // never in practice; the plain scatter
-      for (int64_t w = 0; w < W; ++w) drow[((w + pl) % sw) * Wq + (w + pl) / sw] = src[w];
-      continue;
-    }
-    for (int64_t ph = 0; ph < phases; ++ph) {
-      T* dph = drow + ph * Wq;
-      const int64_t shift = ph - pl, lo = t_lo[ph], hi = t_hi[ph];
-      if (sw == 2)  // ResNet's stride: a constant step the compiler turns into vector shuffles
-        for (int64_t t = lo; t < hi; ++t) dph[t] = src[2 * t + shift];
-      else
-        for (int64_t t = lo; t < hi; ++t) dph[t] = src[t * sw + shift];
-    }
-  }
 }
 
 // The PackedColumns of samples [n0, n0 + S) of x (N, C, H, W); its tables and padded copy live in the
