@@ -196,28 +196,22 @@ struct TableB {
   const int64_t* off;
 };
 
-// The RowsA and TableA products with B from a TableB: the same arithmetic in the same order as above.
+// Where element k of A's rows sits: at k (RowsA), or through the table (TableA).
 template <class K>
-inline void accumulate_table_b(int64_t kc, const RowsA<K>& A, const TableB<K>& B,
-                               typename K::Vec (&acc)[K::MR][K::NV]) {
-  using Vec = typename K::Vec;
-  for (int64_t k = 0; k < kc; ++k) {
-    const int64_t o = B.off[k];
-    Vec b[K::NV];
-    for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], B.base[h] + o, sizeof(Vec));
-    for (int r = 0; r < K::MR; ++r) {
-      Vec av = A.a_rows[r][k] - Vec{};
-      for (int h = 0; h < K::NV; ++h) acc[r][h] += av * b[h];
-    }
-  }
+inline int64_t a_index(const RowsA<K>&, int64_t k) {
+  return k;
+}
+template <class K>
+inline int64_t a_index(const TableA<K>& A, int64_t k) {
+  return A.off[k];
 }
 
-template <class K>
-inline void accumulate_table_b(int64_t kc, const TableA<K>& A, const TableB<K>& B,
-                               typename K::Vec (&acc)[K::MR][K::NV]) {
+// The RowsA and TableA products with B from a TableB: the same arithmetic in the same order as above.
+template <class K, class ABlock>
+inline void accumulate_table_b(int64_t kc, const ABlock& A, const TableB<K>& B, typename K::Vec (&acc)[K::MR][K::NV]) {
   using Vec = typename K::Vec;
   for (int64_t k = 0; k < kc; ++k) {
-    const int64_t oa = A.off[k], ob = B.off[k];
+    const int64_t oa = a_index(A, k), ob = B.off[k];
     Vec b[K::NV];
     for (int h = 0; h < K::NV; ++h) std::memcpy(&b[h], B.base[h] + ob, sizeof(Vec));
     for (int r = 0; r < K::MR; ++r) {
