@@ -440,3 +440,34 @@ TEST_CASE("packed columns read in place: the fill's values and the packed GEMM's
   CHECK(accepted > 0);  // the route under test ran
   CHECK(refused > 0);   // and the packed panels beside it
 }
+
+TEST_CASE("stride above 1 with rows of one or two values: empty phases, forward and input gradient exact") {
+  // Rows stored by phase (packed columns, col2im) where a phase holds no input column at all (W = 1 or 2
+  // with stride 3, no left padding): nothing may be read or written for it. 32 output channels take the
+  // packed-columns forward; the input gradient takes col2im. Float64 against the definition, 1 and 2 threads
+  // (col2im's planes are split over threads for a whole-batch chunk).
+  const int saved = num_threads();
+  Rng rng(23);
+  for (const ConvCase& c : {ConvCase{16, 4, 5, 1, 32, 1, 2, 0}, ConvCase{16, 4, 4, 2, 32, 1, 3, 0},
+                            ConvCase{16, 3, 6, 2, 32, 3, 3, 1}, ConvCase{5, 2, 3, 1, 32, 1, 3, 0}}) {
+    CAPTURE(c.W);
+    CAPTURE(c.stride);
+    const ops::Conv2dGeometry g = geometry(c);
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
+    const Tensor b = random_tensor({c.O}, rng);
+    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
+    const NaiveConv want = naive(x, w, b, gy, g);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      CHECK(max_rel_diff(ops::conv2d_forward(x, w, b, g), want.y) < 1e-12);
+      CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), want.gx) < 1e-12);
+    }
+    // col2im itself writes one sample's planes and nothing past them (sentinels after the last plane).
+    const ops::Dims d = ops::conv_dims(x.shape(), w.shape(), g);
+    std::vector<double> col(static_cast<size_t>(d.C * d.KH * d.KW * d.P), 0.5);
+    std::vector<double> gx(static_cast<size_t>(d.C * d.H * d.W + 8), -7.0);
+    ops::col2im(col.data(), d, g, gx.data(), d.P, 0, d.C);
+    CHECK(std::all_of(gx.end() - 8, gx.end(), [](double v) { return v == -7.0; }));
+  }
+  set_num_threads(saved);
+}

@@ -151,7 +151,8 @@ struct PhaseRows {
   PhaseRows(const Dims& d, const Conv2dGeometry& g) : sw(g.stride_w), Wq(phase_width(d, g)), pl(g.pad_left), W(d.W) {
     for (int64_t ph = 0; ph < std::min<int64_t>(sw, 8); ++ph) {
       lo[ph] = ph >= pl ? 0 : (pl - ph + sw - 1) / sw;
-      hi[ph] = std::min(Wq, (W - 1 + pl - ph) / sw + 1);
+      const int64_t last = W - 1 + pl - ph;  // t·sw ≤ last; none when negative (division truncates toward 0)
+      hi[ph] = last < 0 ? 0 : std::min(Wq, last / sw + 1);
     }
   }
 
