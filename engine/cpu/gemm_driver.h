@@ -206,6 +206,23 @@ inline int64_t a_index(const TableA<K>& A, int64_t k) {
   return A.off[k];
 }
 
+// Row panel p of a non-transposed A (M x K, rows lda apart) for the k-block from k0: read in place
+// (rows_a), or through the offset table's entries for that block (table_a). Rows past M repeat the last
+// row: computed, never stored (the kernel stores `rows` rows).
+template <class K>
+inline RowsA<K> rows_a(const typename K::T* A, int64_t lda, int64_t M, int64_t p, int64_t k0) {
+  RowsA<K> a;
+  for (int r = 0; r < K::MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * K::MR + r, M - 1) * lda + k0;
+  return a;
+}
+template <class K>
+inline TableA<K> table_a(const typename K::T* A, int64_t lda, int64_t M, int64_t p, const int64_t* off) {
+  TableA<K> a;
+  for (int r = 0; r < K::MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * K::MR + r, M - 1) * lda;
+  a.off = off;
+  return a;
+}
+
 // The RowsA and TableA products with B from a TableB: the same arithmetic in the same order as above.
 template <class K, class ABlock>
 inline void accumulate_table_b(int64_t kc, const ABlock& A, const TableB<K>& B, typename K::Vec (&acc)[K::MR][K::NV]) {
@@ -337,13 +354,19 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const int64_t nq = std::max<int64_t>(1, kBlockBBytes / (kc_max * NR * static_cast<int64_t>(sizeof(T))));
   auto block = [&](int64_t pa, int64_t pe, int64_t qa, int64_t qe) {
     thread_local AlignedBuffer<T> buf_a, buf_b;
-    thread_local std::vector<const T*> in_place_bases;  // per panel of the sweep: NV bases, or nullptr (packed)
+    thread_local std::vector<const T*> in_place_bases;  // per panel of the range: NV bases, or nullptr (packed)
     T* Ap = ta ? buf_a.data(static_cast<size_t>((pe - pa) * kc_max * MR)) : nullptr;
     T* Bp = buf_b.data(static_cast<size_t>(std::min(qe - qa, nq) * kc_max * NR));
+    // Which of the range's panels the packer lets the kernel read in place (the same for every k-block):
+    // their NV bases, or nullptr first for a panel that is packed.
     const T** bases = nullptr;
     if (packer && packer->in_place) {
-      grow_scratch(in_place_bases, static_cast<size_t>(std::min(qe - qa, nq) * K::NV), "GEMM panel table");
+      grow_scratch(in_place_bases, static_cast<size_t>((qe - qa) * K::NV), "GEMM panel table");
       bases = in_place_bases.data();
+      for (int64_t q = qa; q < qe; ++q) {
+        const T** bq = bases + (q - qa) * K::NV;
+        if (N - q * NR < NR || !packer->in_place(packer->ctx, q * NR, NR, K::VL, bq)) bq[0] = nullptr;
+      }
     }
     for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
       const int64_t kc = std::min(kBlockK, Kdim - k0);
@@ -353,11 +376,7 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
         const int64_t qbe = std::min(qe, qb + nq);
         for (int64_t q = std::max(qb, direct_panels); q < qbe; ++q) {
           const int64_t cols = std::min<int64_t>(NR, N - q * NR);
-          if (bases) {
-            const T** bq = bases + (q - qb) * K::NV;
-            if (cols == NR && packer->in_place(packer->ctx, q * NR, NR, K::VL, bq)) continue;  // nothing to pack
-            bq[0] = nullptr;
-          }
+          if (bases && bases[(q - qa) * K::NV]) continue;  // read in place: nothing to pack
           if (packer)
             packer->fn(packer->ctx, k0, kc, q * NR, cols, NR, Bp + (q - qb) * kc * NR);
           else
@@ -367,20 +386,15 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
           for (int64_t q = qb; q < qbe; ++q) {
             int64_t rows = std::min<int64_t>(MR, M - p * MR), cols = std::min<int64_t>(NR, N - q * NR);
             const TileOut<T> out{transpose_c ? C + q * NR * ldc + p * MR : C + p * MR * ldc + q * NR, ldc, transpose_c};
-            if (bases && bases[(q - qb) * K::NV]) {  // B in place (the packer's table); A is not transposed
+            if (bases && bases[(q - qa) * K::NV]) {  // B in place (the packer's table); A is not transposed
               TableB<K> b;
-              for (int h = 0; h < K::NV; ++h) b.base[h] = bases[(q - qb) * K::NV + h];
+              for (int h = 0; h < K::NV; ++h) b.base[h] = bases[(q - qa) * K::NV + h];
               b.off = packer->offsets + k0;
-              if (a_offsets) {
-                TableA<K> a;
-                for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda;
-                a.off = a_offsets + k0;
-                micro_kernel_table_b<K>(kc, a, b, alpha, beta, first, out, rows, cols);
-              } else {
-                RowsA<K> a;
-                for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
-                micro_kernel_table_b<K>(kc, a, b, alpha, beta, first, out, rows, cols);
-              }
+              if (a_offsets)
+                micro_kernel_table_b<K>(kc, table_a<K>(A, lda, M, p, a_offsets + k0), b, alpha, beta, first, out, rows,
+                                        cols);
+              else
+                micro_kernel_table_b<K>(kc, rows_a<K>(A, lda, M, p, k0), b, alpha, beta, first, out, rows, cols);
               continue;
             }
             const bool direct = q < direct_panels;
@@ -389,15 +403,10 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
             if (ta) {
               micro_kernel<K>(kc, Ap + (p - pa) * kc * MR, bq, ldbq, alpha, beta, first, out, rows, cols);
             } else if (a_offsets) {
-              TableA<K> a;
-              for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda;
-              a.off = a_offsets + k0;
-              micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
+              micro_kernel<K>(kc, table_a<K>(A, lda, M, p, a_offsets + k0), bq, ldbq, alpha, beta, first, out, rows,
+                              cols);
             } else {
-              // Rows past M repeat the last row: computed, never stored (the kernel stores `rows` rows).
-              RowsA<K> a;
-              for (int r = 0; r < MR; ++r) a.a_rows[r] = A + std::min<int64_t>(p * MR + r, M - 1) * lda + k0;
-              micro_kernel<K>(kc, a, bq, ldbq, alpha, beta, first, out, rows, cols);
+              micro_kernel<K>(kc, rows_a<K>(A, lda, M, p, k0), bq, ldbq, alpha, beta, first, out, rows, cols);
             }
           }
       }
