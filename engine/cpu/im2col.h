@@ -206,7 +206,7 @@ void pad_plane_by_phase(const T* x, const Dims& d, const Conv2dGeometry& g, T* d
 template <class T>
 void col2im(const T* col, const Dims& d, const Conv2dGeometry& g, T* gx, int64_t ld, int64_t c0, int64_t c1) {
   thread_local std::vector<T> planebuf;
-  const int64_t sw = g.stride_w, Wq = sw > 1 ? phase_width(d, g) : padded_w(d, g), RW = sw * Wq;
+  const int64_t sw = g.stride_w, Wq = phase_width(d, g), RW = sw * Wq;  // RW = Wp for stride 1
   const int64_t Hp = padded_h(d, g);
   const int64_t H = d.H, W = d.W, KH = d.KH, KW = d.KW, OH = d.OH, OW = d.OW;
   const int64_t sh = g.stride_h, dh = g.dilation_h, dw = g.dilation_w;
@@ -375,7 +375,7 @@ template <class T>
 PackedColumns<T> packed_columns(const T* x, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S,
                                 std::vector<T>& padbuf, std::vector<int64_t>& tables) {
   const int64_t sw = g.stride_w, Hp = padded_h(d, g);
-  const int64_t Wq = sw > 1 ? phase_width(d, g) : padded_w(d, g), RW = sw * Wq;  // row length as stored
+  const int64_t Wq = phase_width(d, g), RW = sw * Wq;  // row length as stored (Wp for stride 1)
   const int64_t plane = Hp * RW;
   const T* xp = x + n0 * d.C * d.H * d.W;
   if (has_padding(g) || sw > 1) {
