@@ -73,6 +73,23 @@ NaiveConv naive(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor&
   return r;
 }
 
+// Random x (N, C, H, W), w (O, C, k, k), b (O) and gy of case c, drawn in that order, and the definition's
+// y, gx and gw for them.
+struct RandomConv {
+  Tensor x, w, b, gy;
+  NaiveConv want;
+};
+
+RandomConv random_conv(const ConvCase& c, const ops::Conv2dGeometry& g, Rng& rng) {
+  RandomConv r;
+  r.x = random_tensor({c.N, c.C, c.H, c.W}, rng);
+  r.w = random_tensor({c.O, c.C, c.k, c.k}, rng);
+  r.b = random_tensor({c.O}, rng);
+  r.gy = random_tensor(ops::conv2d_output_shape(r.x.shape(), r.w.shape(), g), rng);
+  r.want = naive(r.x, r.w, r.b, r.gy, g);
+  return r;
+}
+
 Tensor sample(const Tensor& t, int64_t n) {
   Shape s = t.shape();
   s[0] = 1;
@@ -139,15 +156,12 @@ TEST_CASE("Conv2d, whole batch in one chunk: float64 forward and gradients match
     CAPTURE(c.k);
     CAPTURE(c.stride);
     const ops::Conv2dGeometry g = geometry(c);
-    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
-    const Tensor b = random_tensor({c.O}, rng);
-    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
-    const NaiveConv ref = naive(x, w, b, gy, g);
-    CHECK(max_rel_diff(ops::conv2d_forward(x, w, b, g), ref.y) < 1e-12);
-    CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), ref.gx) < 1e-12);
-    Tensor gw(w.shape(), DType::F64);
-    ops::conv2d_backward_weight(x, gy, gw, false, g);
-    CHECK(max_rel_diff(gw, ref.gw) < 1e-12);
+    const RandomConv r = random_conv(c, g, rng);
+    CHECK(max_rel_diff(ops::conv2d_forward(r.x, r.w, r.b, g), r.want.y) < 1e-12);
+    CHECK(max_rel_diff(ops::conv2d_backward_input(r.gy, r.w, r.x.shape(), g), r.want.gx) < 1e-12);
+    Tensor gw(r.w.shape(), DType::F64);
+    ops::conv2d_backward_weight(r.x, r.gy, gw, false, g);
+    CHECK(max_rel_diff(gw, r.want.gw) < 1e-12);
   }
 }
 
@@ -453,17 +467,14 @@ TEST_CASE("stride above 1 with rows of one or two values: empty phases, forward 
     CAPTURE(c.W);
     CAPTURE(c.stride);
     const ops::Conv2dGeometry g = geometry(c);
-    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.O, c.C, c.k, c.k}, rng);
-    const Tensor b = random_tensor({c.O}, rng);
-    const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w.shape(), g), rng);
-    const NaiveConv want = naive(x, w, b, gy, g);
+    const RandomConv r = random_conv(c, g, rng);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
-      CHECK(max_rel_diff(ops::conv2d_forward(x, w, b, g), want.y) < 1e-12);
-      CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), want.gx) < 1e-12);
+      CHECK(max_rel_diff(ops::conv2d_forward(r.x, r.w, r.b, g), r.want.y) < 1e-12);
+      CHECK(max_rel_diff(ops::conv2d_backward_input(r.gy, r.w, r.x.shape(), g), r.want.gx) < 1e-12);
     }
     // col2im itself writes one sample's planes and nothing past them (sentinels after the last plane).
-    const ops::Dims d = ops::conv_dims(x.shape(), w.shape(), g);
+    const ops::Dims d = ops::conv_dims(r.x.shape(), r.w.shape(), g);
     std::vector<double> col(static_cast<size_t>(d.C * d.KH * d.KW * d.P), 0.5);
     std::vector<double> gx(static_cast<size_t>(d.C * d.H * d.W + 8), -7.0);
     ops::col2im(col.data(), d, g, gx.data(), d.P, 0, d.C);
