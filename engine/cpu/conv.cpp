@@ -41,6 +41,7 @@
 #include "engine/check.h"
 #include "engine/conv_pool.h"
 #include "engine/cpu/backend_cpu.h"
+#include "engine/cpu/conv_border.h"
 #include "engine/cpu/conv_chunks.h"
 #include "engine/cpu/conv_depthwise.h"
 #include "engine/cpu/conv_direct.h"
@@ -183,7 +184,9 @@ static Tensor conv_forward_impl(const Tensor& x, const Tensor& w, const Tensor& 
       const int64_t L = S * d.P;
       // One sample's (O, P) block of y is the chunk layout itself: the GEMM writes it directly.
       T* yc = S == 1 && !pool ? py + n0 * d.O * d.P : scratch(outbuf, static_cast<size_t>(d.O * L));
-      if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
+      if (border_class_gemm<T>(px, d, g, n0, S, parallel, pw, d.K, nullptr, yc)) {
+        // the padding taps skipped (conv_border.h), same bits
+      } else if (packed_columns_apply<T>(d, L) && !(S == 1 && pointwise(d, g))) {
         const PackedColumns<T> cols = packed_columns(px, d, g, n0, S, colbuf, tables);
         cpu::gemm_packed_b<T>(parallel, d.O, L, d.K, pw, d.K, cols.packer(), yc, L);
       } else {

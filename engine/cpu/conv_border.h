@@ -69,23 +69,30 @@ inline AxisClasses axis_classes(int64_t n, int64_t stride, int64_t pad, int64_t 
   return a;
 }
 
-// B of one class: column j is position colpos[j] of the padded input (PackedColumns' row table plus the
-// output column), row k is tap tap[k]; gathered one value at a time (runs are 1 to 4 values long here).
+// One class's product: its columns, its taps in the full product's k order, their columns of A, where its
+// k-blocks end, and its B (K_q, ldb) stored row-major, zero past N_q, read in place by the GEMM
+// (B[k][j] at b + koff[k] + j).
 template <class T>
-struct ClassColumns {
-  const T* xp;
-  const int64_t* tap;
-  const int64_t* colpos;  // this class's columns
+struct ClassProduct {
+  int64_t n = 0, k = 0, j0 = 0, ldb = 0;  // N_q, K_q, first column in Z, B's row stride
+  std::vector<int64_t> colpos, dest, tap, aoff, block_end, koff;
+  std::vector<T> b;
+  int64_t aoff_full_prev = 0;  // the full k of the last tap added (set-up only)
 
   static void fill(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
-    const ClassColumns& p = *static_cast<const ClassColumns*>(ctx);
-    const int64_t* cp = p.colpos + j0;
+    const ClassProduct& p = *static_cast<const ClassProduct*>(ctx);
     for (int64_t kk = 0; kk < kc; ++kk) {
-      const T* base = p.xp + p.tap[k0 + kk];
-      T* out = dst + kk * nr;
-      for (int64_t c = 0; c < ncols; ++c) out[c] = base[cp[c]];
-      for (int64_t c = ncols; c < nr; ++c) out[c] = T(0);
+      const T* src = p.b.data() + (k0 + kk) * p.ldb + j0;
+      for (int64_t c = 0; c < nr; ++c) dst[kk * nr + c] = c < ncols ? src[c] : T(0);
     }
+  }
+  static bool in_place(const void* ctx, int64_t j0, int64_t nr, int64_t vl, const T** bases) {
+    const ClassProduct& p = *static_cast<const ClassProduct*>(ctx);
+    for (int64_t h = 0; h * vl < nr; ++h) bases[h] = p.b.data() + j0 + h * vl;
+    return true;
+  }
+  cpu::BPacker<T> packer() const {
+    return {&ClassProduct::fill, this, &ClassProduct::in_place, koff.data(), block_end.data()};
   }
 };
 
@@ -136,52 +143,84 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
   const BorderClasses bc = border_classes(d, g);
   if (!border_classes_pay<T>(d, S, bc)) return false;
   const int64_t L = S * d.P, ncc = static_cast<int64_t>(bc.cols.ranges.size());
+  const int64_t nr = cpu::gemm_panel_width<T>();
   thread_local std::vector<T> padbuf, zbuf;
-  thread_local std::vector<int64_t> tables, classbuf;
+  thread_local std::vector<int64_t> tables;
+  thread_local std::vector<ClassProduct<T>> class_buf;
+  std::vector<ClassProduct<T>>& classes = class_buf;  // the calling thread's, also inside the workers' lambdas
   const PackedColumns<T> full = packed_columns(x, d, g, n0, S, padbuf, tables);
   T* z = scratch(zbuf, static_cast<size_t>(d.O * L));  // (O, L), columns grouped by class
-  int64_t* colpos = scratch(classbuf, static_cast<size_t>(2 * L + 3 * d.K));
-  int64_t* dest = colpos + L;       // (L): Z's column j is yc's column dest[j]
-  int64_t* tap = dest + L;          // (K_q): the class's taps, in the full product's k order
-  int64_t* aoff = tap + d.K;        // (K_q): their columns of A
-  int64_t* block_end = aoff + d.K;  // where the class's k-blocks end: where the full product's do
+  classes.resize(static_cast<size_t>(bc.size()));
   for (int64_t q = 0, j0 = 0; q < bc.size(); ++q) {
+    ClassProduct<T>& cp = classes[static_cast<size_t>(q)];
     const int64_t rq = q / ncc, cq = q % ncc;
     const TapRange rr = bc.row_taps(q), cr = bc.col_taps(q);
-    int64_t nq = 0;
+    cp.colpos.clear();
+    cp.dest.clear();
     for (int64_t s = 0; s < S; ++s)
       for (int64_t oh = 0; oh < d.OH; ++oh)
         for (int64_t ow = 0; bc.rows.of[oh] == rq && ow < d.OW; ++ow)
           if (bc.cols.of[ow] == cq) {
-            colpos[j0 + nq] = full.row[s * d.OH + oh] + ow;
-            dest[j0 + nq++] = s * d.P + oh * d.OW + ow;
+            cp.colpos.push_back(full.row[s * d.OH + oh] + ow);
+            cp.dest.push_back(s * d.P + oh * d.OW + ow);
           }
-    if (nq == 0) continue;
-    int64_t kq = 0, blocks = 0, prev_k = 0;
+    cp.n = static_cast<int64_t>(cp.colpos.size());
+    cp.j0 = j0;
+    j0 += cp.n;
+    cp.ldb = (cp.n + nr - 1) / nr * nr;
+    cp.tap.clear();
+    cp.aoff.clear();
+    cp.block_end.clear();
     for (int64_t c = 0; c < d.C; ++c)
       for (int64_t i = rr.lo; i < rr.hi; ++i)
         for (int64_t j = cr.lo; j < cr.hi; ++j) {
           const int64_t k = (c * d.KH + i) * d.KW + j;
-          if (kq > 0 && k / cpu::kGemmBlockK != prev_k / cpu::kGemmBlockK) block_end[blocks++] = kq;
-          tap[kq] = full.tap[k];
-          aoff[kq++] = a_off ? a_off[k] : k;
-          prev_k = k;
+          if (!cp.aoff.empty() && k / cpu::kGemmBlockK != cp.aoff_full_prev / cpu::kGemmBlockK)
+            cp.block_end.push_back(static_cast<int64_t>(cp.tap.size()));
+          cp.tap.push_back(full.tap[k]);
+          cp.aoff.push_back(a_off ? a_off[k] : k);
+          cp.aoff_full_prev = k;
         }
-    block_end[blocks] = kq;
-    const ClassColumns<T> b{full.xp, tap, colpos + j0};
-    const cpu::BPacker<T> packer{&ClassColumns<T>::fill, &b, nullptr, nullptr, block_end};
-    cpu::gemm_packed_b<T>(parallel, d.O, nq, kq, A, lda, packer, z + j0, L, aoff);
-    j0 += nq;
+    cp.k = static_cast<int64_t>(cp.tap.size());
+    cp.block_end.push_back(cp.k);
+    cp.koff.resize(static_cast<size_t>(cp.k));
+    for (int64_t k = 0; k < cp.k; ++k) cp.koff[k] = k * cp.ldb;
+    cpu::grow_scratch(cp.b, static_cast<size_t>(cp.k * cp.ldb), "convolution class columns");
   }
-  // Z's class-grouped columns back to (s, oh, ow) order, over the threads when the GEMMs were.
-  const auto unpermute = [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t j = 0; j < L; ++j) yc[o * L + dest[j]] = z[o * L + j];
+  // Each class's B, gathered once (the threads split the channels: a class's rows of channel c are
+  // [c·taps_q, (c + 1)·taps_q)).
+  parallel_for(d.C, grain_for_work(d.K * L / std::max<int64_t>(d.C, 1)), [&](int64_t c0, int64_t c1) {
+    for (ClassProduct<T>& cp : classes) {
+      const int64_t taps_q = cp.k / d.C;
+      for (int64_t k = c0 * taps_q; k < c1 * taps_q; ++k) {
+        const T* base = full.xp + cp.tap[k];
+        T* row = cp.b.data() + k * cp.ldb;
+        for (int64_t j = 0; j < cp.n; ++j) row[j] = base[cp.colpos[j]];
+        for (int64_t j = cp.n; j < cp.ldb; ++j) row[j] = T(0);
+      }
+    }
+  });
+  // Rows of A in blocks of kBorderRows, each through every class while its weights are in L2 (class
+  // products one after the other, each on the threads, streamed A once per class: 4 times 4/9 of
+  // ResNet-18 layer4's 9.4 MB; blocks of 6 to 96 rows measured, 24 the best or within the noise of it on
+  // layer3 and layer4, 1 and 2 threads), then that block of Z back to (s, oh, ow) order. Every element is
+  // one serial product's, so the split changes no bits.
+  constexpr int64_t kBorderRows = 24;
+  const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
+  const auto rows = [&](int64_t b0, int64_t b1) {
+    const int64_t r0 = b0 * kBorderRows, r1 = std::min(d.O, b1 * kBorderRows);
+    for (const ClassProduct<T>& cp : classes)
+      if (cp.n > 0)
+        cpu::gemm_packed_b<T>(false, r1 - r0, cp.n, cp.k, A + r0 * lda, lda, cp.packer(), z + r0 * L + cp.j0, L,
+                              cp.aoff.data());
+    for (int64_t o = r0; o < r1; ++o)
+      for (const ClassProduct<T>& cp : classes)
+        for (int64_t j = 0; j < cp.n; ++j) yc[o * L + cp.dest[j]] = z[o * L + cp.j0 + j];
   };
   if (parallel)
-    parallel_for(d.O, grain_for_work(L), unpermute);
+    parallel_for(blocks, 1, rows);
   else
-    unpermute(0, d.O);
+    rows(0, blocks);
   return true;
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/cpu/conv_border.h"
 #include "engine/cpu/conv_chunks.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
@@ -63,8 +64,10 @@ void flipped_backward_input(const T* pg, const T* pw, const Dims& d, const Conv2
     T* yc = s == 1 ? pgx + n0 * f.O * f.P : scratch(outbuf, static_cast<size_t>(f.O * L));
     // Packed panels whatever L (the forward keeps the im2col buffer for few columns): a short L pads its
     // last panel, but the buffer route would need wf stored.
-    const PackedColumns<T> cols = packed_columns(pg, f, fg, n0, s, colbuf, tables);
-    cpu::gemm_packed_b<T>(parallel, f.O, L, f.K, pw, taps, cols.packer(), yc, L, off.data());
+    if (!border_class_gemm<T>(pg, f, fg, n0, s, parallel, pw, taps, off.data(), yc)) {  // conv_border.h
+      const PackedColumns<T> cols = packed_columns(pg, f, fg, n0, s, colbuf, tables);
+      cpu::gemm_packed_b<T>(parallel, f.O, L, f.K, pw, taps, cols.packer(), yc, L, off.data());
+    }
     if (s == 1) return;
     const auto rows = [&](int64_t r0, int64_t r1) {  // (C, s·P) chunk layout -> gx (s, C, P)
       for (int64_t r = r0; r < r1; ++r) {

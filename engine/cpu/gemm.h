@@ -11,6 +11,10 @@
 
 namespace xdnn::cpu {
 
+// The k-block of every product: an element of C is the sum, one fused multiply-add per k from zero, over
+// each block of kGemmBlockK consecutive k, the blocks' sums added to C in order (gemm_driver.h).
+inline constexpr int64_t kGemmBlockK = 256;
+
 // op(A): M x K, op(B): K x N, C: M x N. lda/ldb/ldc are row strides of the stored matrices.
 // beta == 0 never reads C. Runs on the thread pool when the product is large enough.
 template <class T>
@@ -30,12 +34,18 @@ void gemm_serial(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64
 // each run of vl columns [j0 + h·vl, j0 + (h + 1)·vl) of the full panel [j0, j0 + nr) is vl consecutive values
 // in memory, B[k][j0 + h·vl + c] = bases[h][offsets[k] + c] (offsets: K values); the micro-kernel then loads
 // them there instead of packing (a stride-1 convolution's columns are runs of its padded input).
+//
+// Optionally, k_block_ends: where the product's k-blocks end (increasing, the last = K, none longer than
+// kGemmBlockK), instead of every kGemmBlockK. A product over a subset of another's k (a convolution without
+// its padding taps, conv_border.h) ends its blocks where the other's would, so each element gets the same
+// partial sums in the same order, and the same bits when the skipped terms are zeros.
 template <class T>
 struct BPacker {
   void (*fn)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst);
   const void* ctx;
   bool (*in_place)(const void* ctx, int64_t j0, int64_t nr, int64_t vl, const T** bases) = nullptr;
   const int64_t* offsets = nullptr;
+  const int64_t* k_block_ends = nullptr;
 };
 
 // C (M x N, row stride ldc) = A (M x K, row-major, row stride lda) · B with B from `packer`; beta = 0.

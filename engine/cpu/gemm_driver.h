@@ -27,7 +27,7 @@
 namespace xdnn::cpu {
 namespace {
 
-constexpr int64_t kBlockK = 256;              // k-block: panels of A and B stay in L1/L2 while the kernel runs
+constexpr int64_t kBlockK = kGemmBlockK;      // k-block: panels of A and B stay in L1/L2 while the kernel runs
 constexpr int64_t kBlockBBytes = 512 * 1024;  // packed column panels swept at a time (gemm_blocked)
 
 // The micro-kernel's shape: MR rows x NR = NV vectors of VecBytes bytes.
@@ -368,8 +368,9 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
         if (N - q * NR < NR || !packer->in_place(packer->ctx, q * NR, NR, K::VL, bq)) bq[0] = nullptr;
       }
     }
-    for (int64_t k0 = 0; k0 < Kdim; k0 += kBlockK) {
-      const int64_t kc = std::min(kBlockK, Kdim - k0);
+    const int64_t* block_ends = packer ? packer->k_block_ends : nullptr;
+    for (int64_t k0 = 0, kb = 0; k0 < Kdim; k0 = block_ends ? block_ends[kb] : k0 + kBlockK, ++kb) {
+      const int64_t kc = block_ends ? block_ends[kb] - k0 : std::min(kBlockK, Kdim - k0);
       const bool first = k0 == 0;
       if (ta) pack_a_transposed<K>(A, lda, M, k0, kc, Ap, pa, pe);
       for (int64_t qb = qa; qb < qe; qb += nq) {
