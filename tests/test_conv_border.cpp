@@ -20,10 +20,12 @@ using testing::max_rel_diff;
 
 namespace {
 
+using cpu::PaddingTaps;
+
 struct BorderCase {
   int64_t N, C, H, W, O, KH, KW;
   ops::Conv2dGeometry g;
-  bool input_gradient;  // the case also skips padding taps in its input gradient
+  PaddingTaps forward, input_gradient;  // the routes the batch takes
 };
 
 ops::Conv2dGeometry geom(int64_t stride, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dilation = 1) {
@@ -47,18 +49,21 @@ Tensor sample_of(const Tensor& t, int64_t n) {
   return out;
 }
 
+constexpr PaddingTaps kFull = PaddingTaps::Full, kByClass = PaddingTaps::ClassByClass, kByRows = PaddingTaps::RowBlocks;
+
 const std::vector<BorderCase> kBorderCases = {
-    // ResNet-18 layer4 / layer3 at 64x64 input, batch 16 (channels cut down): 2x2 and 4x4 planes, 3x3, pad 1.
-    // K = 9·C crosses the GEMM's 256-wide k-blocks inside a channel's taps.
-    {16, 64, 2, 2, 64, 3, 3, geom(1, 1, 1, 1, 1), true},
-    {16, 48, 4, 4, 40, 3, 3, geom(1, 1, 1, 1, 1), true},
+    // ResNet-18 layer4 / layer3 at 64x64 input (channels cut down): 2x2 and 4x4 planes, 3x3, pad 1. K = 9·C
+    // crosses the GEMM's 256-wide k-blocks inside a channel's taps.
+    {16, 64, 2, 2, 64, 3, 3, geom(1, 1, 1, 1, 1), kByRows, kByRows},
+    {16, 48, 4, 4, 40, 3, 3, geom(1, 1, 1, 1, 1), kByClass, kByClass},
+    {64, 32, 4, 4, 32, 3, 3, geom(1, 1, 1, 1, 1), kByClass, kByClass},
     // stride 2 (rows stored by phase), asymmetric padding
-    {16, 40, 4, 4, 48, 3, 3, geom(2, 1, 1, 1, 1), false},
-    {16, 36, 4, 5, 32, 3, 3, geom(1, 2, 0, 1, 2), true},
+    {16, 40, 4, 4, 48, 3, 3, geom(2, 1, 1, 1, 1), kByRows, kFull},
+    {16, 36, 4, 5, 32, 3, 3, geom(1, 2, 0, 1, 2), kByClass, kByClass},
     // dilation 2, a 5x5 kernel reaching far into the padding, a 1x3 kernel
-    {16, 33, 4, 4, 34, 3, 3, geom(1, 2, 2, 2, 2, 2), true},
-    {16, 32, 3, 3, 32, 5, 5, geom(1, 2, 2, 2, 2), true},
-    {16, 40, 3, 2, 40, 1, 3, geom(1, 0, 1, 0, 1), true},
+    {16, 33, 4, 4, 34, 3, 3, geom(1, 2, 2, 2, 2, 2), kByClass, kByClass},
+    {16, 32, 3, 3, 32, 5, 5, geom(1, 2, 2, 2, 2), kByRows, kByRows},
+    {16, 40, 3, 2, 40, 1, 3, geom(1, 0, 1, 0, 1), kByClass, kByClass},
 };
 
 }  // namespace
@@ -74,10 +79,10 @@ TEST_CASE("conv2d skipping padding taps: the full GEMM's bits (a sample alone), 
     const Shape xs{c.N, c.C, c.H, c.W}, ws{c.O, c.C, c.KH, c.KW}, x1{1, c.C, c.H, c.W};
     // The comparison is between the two routes only if the batch takes the class route and a sample alone
     // does not.
-    REQUIRE(cpu::conv2d_skips_padding_taps(xs, ws, g, false));
-    REQUIRE_FALSE(cpu::conv2d_skips_padding_taps(x1, ws, g, false));
-    REQUIRE(cpu::conv2d_skips_padding_taps(xs, ws, g, true) == c.input_gradient);
-    REQUIRE_FALSE(cpu::conv2d_skips_padding_taps(x1, ws, g, true));
+    REQUIRE(cpu::conv2d_padding_taps(xs, ws, g, false) == c.forward);
+    REQUIRE(cpu::conv2d_padding_taps(xs, ws, g, true) == c.input_gradient);
+    REQUIRE(cpu::conv2d_padding_taps(x1, ws, g, false) == kFull);
+    REQUIRE(cpu::conv2d_padding_taps(x1, ws, g, true) == kFull);
     const Tensor x64 = random_tensor(xs, rng), w64 = random_tensor(ws, rng), b64 = random_tensor({c.O}, rng);
     const Shape ys = ops::conv2d_output_shape(xs, ws, g);
     const Tensor gy64 = random_tensor(ys, rng);
@@ -104,13 +109,13 @@ TEST_CASE("conv2d skipping padding taps: the full GEMM's bits (a sample alone), 
 TEST_CASE("conv2d skipping padding taps: not taken where it would not pay or has nothing to skip") {
   const ops::Conv2dGeometry pad1 = geom(1, 1, 1, 1, 1), none = geom(1, 0, 0, 0, 0);
   // a large plane: the border is a small share of the positions (ResNet-18's layer1 at 64x64)
-  CHECK_FALSE(cpu::conv2d_skips_padding_taps({16, 64, 16, 16}, {64, 64, 3, 3}, pad1, false));
+  CHECK(kFull == cpu::conv2d_padding_taps({16, 64, 16, 16}, {64, 64, 3, 3}, pad1, false));
   // no padding, a 1x1 kernel, fewer than 32 output channels (the im2col buffer route)
-  CHECK_FALSE(cpu::conv2d_skips_padding_taps({16, 64, 4, 4}, {64, 64, 3, 3}, none, false));
-  CHECK_FALSE(cpu::conv2d_skips_padding_taps({16, 64, 4, 4}, {64, 64, 1, 1}, pad1, false));
-  CHECK_FALSE(cpu::conv2d_skips_padding_taps({16, 64, 4, 4}, {16, 64, 3, 3}, pad1, false));
+  CHECK(kFull == cpu::conv2d_padding_taps({16, 64, 4, 4}, {64, 64, 3, 3}, none, false));
+  CHECK(kFull == cpu::conv2d_padding_taps({16, 64, 4, 4}, {64, 64, 1, 1}, pad1, false));
+  CHECK(kFull == cpu::conv2d_padding_taps({16, 64, 4, 4}, {16, 64, 3, 3}, pad1, false));
   // groups
   ops::Conv2dGeometry grouped = pad1;
   grouped.groups = 2;
-  CHECK_FALSE(cpu::conv2d_skips_padding_taps({16, 64, 4, 4}, {64, 32, 3, 3}, grouped, false));
+  CHECK(kFull == cpu::conv2d_padding_taps({16, 64, 4, 4}, {64, 32, 3, 3}, grouped, false));
 }

@@ -91,9 +91,22 @@ struct ClassProduct {
     for (int64_t h = 0; h * vl < nr; ++h) bases[h] = p.b.data() + j0 + h * vl;
     return true;
   }
-  cpu::BPacker<T> packer() const {
+  // Or no stored B: its panels gathered from the padded input xp as the GEMM packs them.
+  const T* xp = nullptr;
+  static void gather(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
+    const ClassProduct& p = *static_cast<const ClassProduct*>(ctx);
+    const int64_t* cp = p.colpos.data() + j0;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const T* base = p.xp + p.tap[k0 + kk];
+      T* out = dst + kk * nr;
+      for (int64_t c = 0; c < ncols; ++c) out[c] = base[cp[c]];
+      for (int64_t c = ncols; c < nr; ++c) out[c] = T(0);
+    }
+  }
+  cpu::BPacker<T> stored_packer() const {
     return {&ClassProduct::fill, this, &ClassProduct::in_place, koff.data(), block_end.data()};
   }
+  cpu::BPacker<T> gather_packer() const { return {&ClassProduct::gather, this, nullptr, nullptr, block_end.data()}; }
 };
 
 // The border classes of a convolution (dimensions d, geometry g): rows x columns, class q = (q / cols,
@@ -131,6 +144,23 @@ bool border_classes_pay(const Dims& d, int64_t S, const BorderClasses& b) {
     split += padded(S * b.count[q]) * d.C * (r.hi - r.lo) * (c.hi - c.lo);
   }
   return 5 * split <= 4 * padded(S * d.P) * d.K;
+}
+
+// Which order border_class_gemm runs the class products in (its comment says why): A's rows in blocks of
+// kBorderRows through every class when that moves fewer bytes, else class by class.
+constexpr int64_t kBorderRows = 24;
+
+template <class T>
+bool border_classes_by_row_blocks(const Dims& d, int64_t S, const BorderClasses& b) {
+  const int64_t nr = cpu::gemm_panel_width<T>();
+  double b_bytes = 0, a_bytes = 0;
+  for (int64_t q = 0; q < b.size(); ++q) {
+    const TapRange r = b.row_taps(q), c = b.col_taps(q);
+    const double k = static_cast<double>(d.C * (r.hi - r.lo) * (c.hi - c.lo));
+    b_bytes += k * static_cast<double>((S * b.count[q] + nr - 1) / nr * nr) * sizeof(T);
+    a_bytes += k * static_cast<double>(d.O) * sizeof(T);
+  }
+  return static_cast<double>((d.O + kBorderRows - 1) / kBorderRows) * b_bytes <= a_bytes;
 }
 
 // The forward convolution of samples [n0, n0 + S) of x (dimensions d, geometry g) as the full GEMM
@@ -185,10 +215,35 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
     cp.block_end.push_back(cp.k);
     cp.koff.resize(static_cast<size_t>(cp.k));
     for (int64_t k = 0; k < cp.k; ++k) cp.koff[k] = k * cp.ldb;
-    cpu::grow_scratch(cp.b, static_cast<size_t>(cp.k * cp.ldb), "convolution class columns");
+    cp.xp = full.xp;
   }
-  // Each class's B, gathered once (the threads split the channels: a class's rows of channel c are
+  const auto unpermute = [&](int64_t r0, int64_t r1) {  // rows [r0, r1) of Z back to (s, oh, ow) order
+    for (int64_t o = r0; o < r1; ++o)
+      for (const ClassProduct<T>& cp : classes)
+        for (int64_t j = 0; j < cp.n; ++j) yc[o * L + cp.dest[j]] = z[o * L + cp.j0 + j];
+  };
+  // Two orders. Class by class, each product on the threads, B's panels gathered as the GEMM packs them:
+  // A's columns of each class are streamed once per class (4 times 4/9 of ResNet-18 layer4's 9.4 MB).
+  // Or A's rows in blocks of kBorderRows, each block through every class while its weights are in L2, B
+  // gathered once beforehand and read in place (blocks of 6 to 96 rows measured: 24 the best or within
+  // the noise of it). That moves every class's B once per block, so it is taken when that is fewer bytes
+  // than the first order's A (ResNet-18 at 64x64, batch 16: layer4 22 blocks x 0.5 MB against 16.7 MB;
+  // layer3 11 x 1.6 MB against 13 MB, class by class). Each element is one product's either way: the same
+  // bits.
+  const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
+  if (!border_classes_by_row_blocks<T>(d, S, bc)) {
+    for (const ClassProduct<T>& cp : classes)
+      if (cp.n > 0)
+        cpu::gemm_packed_b<T>(parallel, d.O, cp.n, cp.k, A, lda, cp.gather_packer(), z + cp.j0, L, cp.aoff.data());
+    if (parallel)
+      parallel_for(d.O, grain_for_work(L), unpermute);
+    else
+      unpermute(0, d.O);
+    return true;
+  }
+  // Each class's B gathered once, the threads splitting the channels (a class's rows of channel c are
   // [c·taps_q, (c + 1)·taps_q)).
+  for (ClassProduct<T>& cp : classes) cpu::grow_scratch(cp.b, static_cast<size_t>(cp.k * cp.ldb), "class columns");
   parallel_for(d.C, grain_for_work(d.K * L / std::max<int64_t>(d.C, 1)), [&](int64_t c0, int64_t c1) {
     for (ClassProduct<T>& cp : classes) {
       const int64_t taps_q = cp.k / d.C;
@@ -200,22 +255,13 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
       }
     }
   });
-  // Rows of A in blocks of kBorderRows, each through every class while its weights are in L2 (class
-  // products one after the other, each on the threads, streamed A once per class: 4 times 4/9 of
-  // ResNet-18 layer4's 9.4 MB; blocks of 6 to 96 rows measured, 24 the best or within the noise of it on
-  // layer3 and layer4, 1 and 2 threads), then that block of Z back to (s, oh, ow) order. Every element is
-  // one serial product's, so the split changes no bits.
-  constexpr int64_t kBorderRows = 24;
-  const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
   const auto rows = [&](int64_t b0, int64_t b1) {
     const int64_t r0 = b0 * kBorderRows, r1 = std::min(d.O, b1 * kBorderRows);
     for (const ClassProduct<T>& cp : classes)
       if (cp.n > 0)
-        cpu::gemm_packed_b<T>(false, r1 - r0, cp.n, cp.k, A + r0 * lda, lda, cp.packer(), z + r0 * L + cp.j0, L,
+        cpu::gemm_packed_b<T>(false, r1 - r0, cp.n, cp.k, A + r0 * lda, lda, cp.stored_packer(), z + r0 * L + cp.j0, L,
                               cp.aoff.data());
-    for (int64_t o = r0; o < r1; ++o)
-      for (const ClassProduct<T>& cp : classes)
-        for (int64_t j = 0; j < cp.n; ++j) yc[o * L + cp.dest[j]] = z[o * L + cp.j0 + j];
+    unpermute(r0, r1);
   };
   if (parallel)
     parallel_for(blocks, 1, rows);
