@@ -26,7 +26,8 @@
 // im2col and the GEMM in the forward pass and the weight gradient: engine/cpu/conv_direct.h. Depthwise
 // convolutions (groups = C, any channel multiplier) take engine/cpu/conv_depthwise.h in every pass. The
 // input gradient of stride-1 convolutions with 32 or more input channels is the forward convolution of gy
-// with the flipped weights, read in place (engine/cpu/conv_flipped.h): no Wᵀ packing, no col2im.
+// with the flipped weights, read in place (engine/cpu/conv_flipped.h): no Wᵀ packing, no col2im. Small planes
+// skip the products of their padding taps, a GEMM per border class of positions (conv_border.h, same bits).
 //
 // Determinism across thread counts: chunks are independent and split over threads; with a single chunk
 // the GEMM itself runs in parallel, which splits output tiles and never the k sum, so both give the same

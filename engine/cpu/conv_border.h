@@ -11,7 +11,12 @@
 // padding 1). Each class is one GEMM over its own taps only, K_q = C·(ib − ia)·(jb − ja):
 //   Z[:, class q's columns] (O, N_q) = A (O, K_q; the weight columns of those taps, read through an offset
 //                                        table) · B_q (K_q, N_q; the taps' input values, gathered)
-// and Z, whose columns are grouped by class, is then put back in (s, oh, ow) order.
+// and Z, whose columns are grouped by class, is then put back in (s, oh, ow) order. B's values are read from
+// x itself (no zero-bordered copy: a class's taps all lie inside). The class products run one after the
+// other, or by blocks of A's rows through all of them, whichever moves fewer bytes (border_class_gemm).
+// It pays where the border is a large share of the plane and the classes have columns enough to fill the
+// GEMM's panels: ResNet-18's layer3 and layer4 at 64x64 with a batch (forward 15 % and 39 % faster,
+// bench/RESULTS.md), not at batch 1 on 224x224 (a corner class of one column pads to a whole panel).
 //
 // Same bits as the full GEMM: a skipped term is w · (+0), which adds nothing to a sum that starts from +0
 // (+0 + ±0 = +0, and a nonzero sum is unchanged), and the class GEMM keeps the full product's k order and
