@@ -64,6 +64,9 @@ const std::vector<BorderCase> kBorderCases = {
     {16, 33, 4, 4, 34, 3, 3, geom(1, 2, 2, 2, 2, 2), kByClass, kByClass},
     {16, 32, 3, 3, 32, 5, 5, geom(1, 2, 2, 2, 2), kByRows, kByRows},
     {16, 40, 3, 2, 40, 1, 3, geom(1, 0, 1, 0, 1), kByClass, kByClass},
+    // padding beyond the kernel's reach: the first and last output rows and columns have no tap inside
+    // (classes with K_q = 0, outputs = bias)
+    {16, 32, 2, 2, 32, 3, 3, geom(1, 3, 3, 3, 3), kByRows, kFull},
 };
 
 }  // namespace
