@@ -1,5 +1,6 @@
 // Convolution and batch-norm layers with random parameters, for the tests of BatchNorm folding and fused
 // convolution epilogues: one definition, so both draw the same parameters from the same seed in the same order.
+// And one sample of a batch, for the tests that a sample alone gives its batch's bits.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,16 @@
 #include "layers/registry.h"
 
 namespace xdnn::testing {
+
+// Row n of a batch (N, ...), as a batch of one (1, ...).
+inline Tensor sample_of(const Tensor& t, int64_t n) {
+  Shape s = t.shape();
+  s[0] = 1;
+  Tensor out(s, t.dtype());
+  const int64_t m = out.numel();
+  for (int64_t i = 0; i < m; ++i) out.set_item(i, t.item(n * m + i));
+  return out;
+}
 
 // A k x k Conv2d with its default initialisation (Conv2d::init) drawn from `rng`.
 inline std::shared_ptr<Conv2d> random_conv2d(const std::string& name, int64_t C, int64_t O, int64_t k,

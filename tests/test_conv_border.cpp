@@ -12,11 +12,13 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "layers/registry.h"
+#include "tests/conv_fixtures.h"
 #include "tests/gradcheck.h"
 #include "tests/thread_count.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
+using testing::sample_of;
 
 namespace {
 
@@ -37,16 +39,6 @@ ops::Conv2dGeometry geom(int64_t stride, int64_t pt, int64_t pl, int64_t pb, int
   g.pad_right = pr;
   g.dilation_h = g.dilation_w = dilation;
   return g;
-}
-
-// Row n of a batch, as a batch of one.
-Tensor sample_of(const Tensor& t, int64_t n) {
-  Shape s = t.shape();
-  s[0] = 1;
-  Tensor out(s, t.dtype());
-  const int64_t m = out.numel();
-  for (int64_t i = 0; i < m; ++i) out.set_item(i, t.item(n * m + i));
-  return out;
 }
 
 constexpr PaddingTaps kFull = PaddingTaps::Full, kByClass = PaddingTaps::ClassByClass, kByRows = PaddingTaps::RowBlocks;

@@ -22,10 +22,12 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "layers/registry.h"
+#include "tests/conv_fixtures.h"
 #include "tests/gradcheck.h"
 
 using namespace xdnn;
 using testing::max_rel_diff;
+using testing::sample_of;
 
 namespace {
 
@@ -88,15 +90,6 @@ RandomConv random_conv(const ConvCase& c, const ops::Conv2dGeometry& g, Rng& rng
   r.gy = random_tensor(ops::conv2d_output_shape(r.x.shape(), r.w.shape(), g), rng);
   r.want = naive(r.x, r.w, r.b, r.gy, g);
   return r;
-}
-
-Tensor sample(const Tensor& t, int64_t n) {
-  Shape s = t.shape();
-  s[0] = 1;
-  Tensor out(s, t.dtype());
-  const int64_t m = out.numel();
-  for (int64_t i = 0; i < m; ++i) out.set_item(i, t.item(n * m + i));
-  return out;
 }
 
 // ResNet-18 layer shapes scaled down; N·OH·OW is at most 1536 in each, so the whole batch is one chunk.
@@ -242,9 +235,9 @@ TEST_CASE("Conv2d, whole batch in one chunk: a sample alone gives the same bits;
     set_num_threads(saved);
     for (size_t i = 0; i < runs[0].size(); ++i) CHECK(bitwise_equal(runs[0][i], runs[1][i]));
     for (int64_t n : {int64_t(0), c.N - 1}) {
-      const Tensor xn = sample(x, n), gyn = sample(gy, n);
-      CHECK(bitwise_equal(ops::conv2d_forward(xn, w, b, g), sample(runs[0][0], n)));
-      CHECK(bitwise_equal(ops::conv2d_backward_input(gyn, w, xn.shape(), g), sample(runs[0][1], n)));
+      const Tensor xn = sample_of(x, n), gyn = sample_of(gy, n);
+      CHECK(bitwise_equal(ops::conv2d_forward(xn, w, b, g), sample_of(runs[0][0], n)));
+      CHECK(bitwise_equal(ops::conv2d_backward_input(gyn, w, xn.shape(), g), sample_of(runs[0][1], n)));
     }
   }
 }
@@ -290,7 +283,7 @@ TEST_CASE("conv2d_forward, packed columns: asymmetric paddings and dilation agai
     const Tensor xf = x.to(DType::F32), wf = w.to(DType::F32), bf = b.to(DType::F32);
     const Tensor yf = ops::conv2d_forward(xf, wf, bf, g);
     for (int64_t n : {int64_t(0), int64_t(7), N - 1})
-      CHECK(bitwise_equal(ops::conv2d_forward(sample(xf, n), wf, bf, g), sample(yf, n)));
+      CHECK(bitwise_equal(ops::conv2d_forward(sample_of(xf, n), wf, bf, g), sample_of(yf, n)));
   }
 }
 
