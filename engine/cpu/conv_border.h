@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "engine/cpu/conv_chunks.h"
+#include "engine/cpu/conv_routes.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
 #include "engine/parallel.h"
@@ -57,9 +58,11 @@ inline TapRange taps_inside(int64_t o, int64_t stride, int64_t pad, int64_t dila
   return r.lo < r.hi ? r : TapRange{0, 0};
 }
 
-// The classes of one axis: class of each output row (or column), and each class's tap range.
+// The classes of one axis: class of each output row (or column), each class's tap range and how many
+// outputs it holds.
 struct AxisClasses {
   std::vector<TapRange> ranges;
+  std::vector<int64_t> count;
   std::vector<int64_t> of;  // output index -> class
 };
 
@@ -69,7 +72,11 @@ inline AxisClasses axis_classes(int64_t n, int64_t stride, int64_t pad, int64_t 
     const TapRange r = taps_inside(o, stride, pad, dilation, taps, size);
     const auto it = std::find(a.ranges.begin(), a.ranges.end(), r);
     a.of.push_back(it - a.ranges.begin());
-    if (it == a.ranges.end()) a.ranges.push_back(r);
+    if (it == a.ranges.end()) {
+      a.ranges.push_back(r);
+      a.count.push_back(0);
+    }
+    ++a.count[static_cast<size_t>(a.of.back())];
   }
   return a;
 }
@@ -82,7 +89,6 @@ struct ClassProduct {
   int64_t n = 0, k = 0, j0 = 0, ldb = 0;  // N_q, K_q, first column in Z, B's row stride
   std::vector<int64_t> colpos, dest, tap, aoff, block_end, koff;
   std::vector<T> b;
-  int64_t aoff_full_prev = 0;  // the full k of the last tap added (set-up only)
 
   static void fill(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, int64_t nr, T* dst) {
     const ClassProduct& p = *static_cast<const ClassProduct*>(ctx);
@@ -114,78 +120,76 @@ struct ClassProduct {
   cpu::BPacker<T> gather_packer() const { return {&ClassProduct::gather, this, nullptr, nullptr, block_end.data()}; }
 };
 
-// The border classes of a convolution (dimensions d, geometry g): rows x columns, class q = (q / cols,
-// q % cols), and how many output positions of one sample each holds.
+// The border classes of a convolution: rows x columns, class q = (q / cols, q % cols).
 struct BorderClasses {
   AxisClasses rows, cols;
-  std::vector<int64_t> count;
-  int64_t size() const { return static_cast<int64_t>(count.size()); }
+  int64_t size() const { return static_cast<int64_t>(rows.ranges.size() * cols.ranges.size()); }
   TapRange row_taps(int64_t q) const { return rows.ranges[q / cols.ranges.size()]; }
   TapRange col_taps(int64_t q) const { return cols.ranges[q % cols.ranges.size()]; }
+  // Output positions of one sample in class q, and its taps per channel.
+  int64_t count(int64_t q) const { return rows.count[q / cols.ranges.size()] * cols.count[q % cols.ranges.size()]; }
+  int64_t taps(int64_t q) const {
+    const TapRange r = row_taps(q), c = col_taps(q);
+    return (r.hi - r.lo) * (c.hi - c.lo);
+  }
 };
 
-inline BorderClasses border_classes(const Dims& d, const Conv2dGeometry& g) {
-  BorderClasses b{axis_classes(d.OH, g.stride_h, g.pad_top, g.dilation_h, d.KH, d.H),
-                  axis_classes(d.OW, g.stride_w, g.pad_left, g.dilation_w, d.KW, d.W),
-                  {}};
-  const int64_t ncc = static_cast<int64_t>(b.cols.ranges.size());
-  b.count.assign(b.rows.ranges.size() * b.cols.ranges.size(), 0);
-  for (int64_t oh = 0; oh < d.OH; ++oh)
-    for (int64_t ow = 0; ow < d.OW; ++ow) ++b.count[static_cast<size_t>(b.rows.of[oh] * ncc + b.cols.of[ow])];
-  return b;
-}
-
-// Whether the class GEMMs of S samples save at least a fifth of the full GEMM's multiply-adds, each
-// product's columns padded to whole panels (a class of a few columns pads to one panel, so at batch 1 on
-// a small plane the full product is cheaper). Groups = 1 and the packed-columns route only.
+// n columns padded to whole panels of the GEMM's wide kernel.
 template <class T>
-bool border_classes_pay(const Dims& d, int64_t S, const BorderClasses& b) {
-  if (d.G != 1 || !packed_columns_apply<T>(d, S * d.P) || d.KH * d.KW == 1 || b.size() == 1) return false;
+int64_t padded_columns(int64_t n) {
   const int64_t nr = cpu::gemm_panel_width<T>();
-  const auto padded = [nr](int64_t n) { return (n + nr - 1) / nr * nr; };
-  int64_t split = 0;
-  for (int64_t q = 0; q < b.size(); ++q) {
-    const TapRange r = b.row_taps(q), c = b.col_taps(q);
-    split += padded(S * b.count[q]) * d.C * (r.hi - r.lo) * (c.hi - c.lo);
-  }
-  return 5 * split <= 4 * padded(S * d.P) * d.K;
+  return (n + nr - 1) / nr * nr;
 }
 
-// Which order border_class_gemm runs the class products in (its comment says why): A's rows in blocks of
-// kBorderRows through every class when that moves fewer bytes, else class by class.
+// Blocks of A's rows for the row-block order (border_class_gemm says why).
 constexpr int64_t kBorderRows = 24;
 
+// How border_class_gemm runs the convolution (dimensions d, geometry g) of a chunk of S samples, with bc
+// set to its classes unless Full:
+//   Full          only groups = 1 and the packed-columns route with a padding to skip are considered, and
+//                 the class GEMMs must save at least a fifth of the full GEMM's multiply-adds, each product's
+//                 columns padded to whole panels (a class of a few columns pads to one panel, so at batch 1
+//                 on a small plane the full product is cheaper);
+//   RowBlocks     when every class's B once per block of A's rows moves fewer bytes than A's columns of
+//                 each class once per class;
+//   ClassByClass  otherwise.
 template <class T>
-bool border_classes_by_row_blocks(const Dims& d, int64_t S, const BorderClasses& b) {
-  const int64_t nr = cpu::gemm_panel_width<T>();
+cpu::PaddingTaps border_route(const Dims& d, const Conv2dGeometry& g, int64_t S, BorderClasses& bc) {
+  if (d.G != 1 || d.KH * d.KW == 1 || !has_padding(g) || !packed_columns_apply<T>(d, S * d.P))
+    return cpu::PaddingTaps::Full;
+  bc = {axis_classes(d.OH, g.stride_h, g.pad_top, g.dilation_h, d.KH, d.H),
+        axis_classes(d.OW, g.stride_w, g.pad_left, g.dilation_w, d.KW, d.W)};
+  if (bc.size() == 1) return cpu::PaddingTaps::Full;
+  int64_t split = 0;
   double b_bytes = 0, a_bytes = 0;
-  for (int64_t q = 0; q < b.size(); ++q) {
-    const TapRange r = b.row_taps(q), c = b.col_taps(q);
-    const double k = static_cast<double>(d.C * (r.hi - r.lo) * (c.hi - c.lo));
-    b_bytes += k * static_cast<double>((S * b.count[q] + nr - 1) / nr * nr) * sizeof(T);
-    a_bytes += k * static_cast<double>(d.O) * sizeof(T);
+  for (int64_t q = 0; q < bc.size(); ++q) {
+    const int64_t k = d.C * bc.taps(q), n = padded_columns<T>(S * bc.count(q));
+    split += n * k;
+    b_bytes += static_cast<double>(n * k) * sizeof(T);
+    a_bytes += static_cast<double>(d.O * k) * sizeof(T);
   }
-  return static_cast<double>((d.O + kBorderRows - 1) / kBorderRows) * b_bytes <= a_bytes;
+  if (5 * split > 4 * padded_columns<T>(S * d.P) * d.K) return cpu::PaddingTaps::Full;
+  const double blocks = static_cast<double>((d.O + kBorderRows - 1) / kBorderRows);
+  return blocks * b_bytes <= a_bytes ? cpu::PaddingTaps::RowBlocks : cpu::PaddingTaps::ClassByClass;
 }
 
 // The forward convolution of samples [n0, n0 + S) of x (dimensions d, geometry g) as the full GEMM
 // yc (d.O, S·P) = A · col would compute it, A's element (o, k) at A[o·lda + (a_off ? a_off[k] : k)],
-// k = (c, i, j), by border class, when border_classes_pay; else returns false and does nothing.
+// k = (c, i, j), by border class, unless border_route says Full: then returns false and does nothing.
 template <class T>
 bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64_t n0, int64_t S, bool parallel,
                        const T* A, int64_t lda, const int64_t* a_off, T* yc) {
-  if (d.G != 1 || d.KH * d.KW == 1) return false;
-  const BorderClasses bc = border_classes(d, g);
-  if (!border_classes_pay<T>(d, S, bc)) return false;
+  BorderClasses bc;
+  const cpu::PaddingTaps route = border_route<T>(d, g, S, bc);
+  if (route == cpu::PaddingTaps::Full) return false;
   const int64_t L = S * d.P, ncc = static_cast<int64_t>(bc.cols.ranges.size());
-  const int64_t nr = cpu::gemm_panel_width<T>();
   thread_local std::vector<T> zbuf;
   thread_local std::vector<ClassProduct<T>> class_buf;
   std::vector<ClassProduct<T>>& classes = class_buf;  // the calling thread's, also inside the workers' lambdas
   // No zero-bordered copy: every tap of a class lies inside the input, so its values are read from x
   // itself, tap (c, i, j) of output (s, oh, ow) at xs[tap + colpos] with tap = (c·H + i·dh)·W + j·dw and
-  // colpos = (s·C·H + oh·sh − pt)·W + ow·sw − pl (copying ResNet-18 layer4's 8192 planes of 2x2 into 4x4
-  // ones cost a sixth of its convolution).
+  // colpos = (s·C·H + oh·sh − pt)·W + ow·sw − pl (the full route copies every plane into a zero-bordered one
+  // first: ResNet-18's layer4 at batch 16, 8192 planes of 2x2 into 4x4).
   const T* xs = x + n0 * d.C * d.H * d.W;
   T* z = scratch(zbuf, static_cast<size_t>(d.O * L));  // (O, L), columns grouped by class
   classes.resize(static_cast<size_t>(bc.size()));
@@ -196,28 +200,31 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
     cp.colpos.clear();
     cp.dest.clear();
     for (int64_t s = 0; s < S; ++s)
-      for (int64_t oh = 0; oh < d.OH; ++oh)
-        for (int64_t ow = 0; bc.rows.of[oh] == rq && ow < d.OW; ++ow)
+      for (int64_t oh = 0; oh < d.OH; ++oh) {
+        if (bc.rows.of[oh] != rq) continue;
+        for (int64_t ow = 0; ow < d.OW; ++ow)
           if (bc.cols.of[ow] == cq) {
             cp.colpos.push_back((s * d.C * d.H + oh * g.stride_h - g.pad_top) * d.W + ow * g.stride_w - g.pad_left);
             cp.dest.push_back(s * d.P + oh * d.OW + ow);
           }
+      }
     cp.n = static_cast<int64_t>(cp.colpos.size());
     cp.j0 = j0;
     j0 += cp.n;
-    cp.ldb = (cp.n + nr - 1) / nr * nr;
+    cp.ldb = padded_columns<T>(cp.n);
     cp.tap.clear();
     cp.aoff.clear();
     cp.block_end.clear();
+    int64_t prev_k = 0;  // the full product's k of the class's previous tap
     for (int64_t c = 0; c < d.C; ++c)
       for (int64_t i = rr.lo; i < rr.hi; ++i)
         for (int64_t j = cr.lo; j < cr.hi; ++j) {
           const int64_t k = (c * d.KH + i) * d.KW + j;
-          if (!cp.aoff.empty() && k / cpu::kGemmBlockK != cp.aoff_full_prev / cpu::kGemmBlockK)
+          if (!cp.tap.empty() && k / cpu::kGemmBlockK != prev_k / cpu::kGemmBlockK)
             cp.block_end.push_back(static_cast<int64_t>(cp.tap.size()));
           cp.tap.push_back((c * d.H + i * g.dilation_h) * d.W + j * g.dilation_w);
           cp.aoff.push_back(a_off ? a_off[k] : k);
-          cp.aoff_full_prev = k;
+          prev_k = k;
         }
     cp.k = static_cast<int64_t>(cp.tap.size());
     cp.block_end.push_back(cp.k);
@@ -238,8 +245,7 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
   // than the first order's A (ResNet-18 at 64x64, batch 16: layer4 22 blocks x 0.5 MB against 16.7 MB;
   // layer3 11 x 1.6 MB against 13 MB, class by class). Each element is one product's either way: the same
   // bits.
-  const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
-  if (!border_classes_by_row_blocks<T>(d, S, bc)) {
+  if (route == cpu::PaddingTaps::ClassByClass) {
     for (const ClassProduct<T>& cp : classes)
       if (cp.n > 0)
         cpu::gemm_packed_b<T>(parallel, d.O, cp.n, cp.k, A, lda, cp.gather_packer(), z + cp.j0, L, cp.aoff.data());
@@ -253,16 +259,13 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
   // [c·taps_q, (c + 1)·taps_q)).
   for (ClassProduct<T>& cp : classes) cpu::grow_scratch(cp.b, static_cast<size_t>(cp.k * cp.ldb), "class columns");
   parallel_for(d.C, grain_for_work(d.K * L / std::max<int64_t>(d.C, 1)), [&](int64_t c0, int64_t c1) {
-    for (ClassProduct<T>& cp : classes) {
+    for (ClassProduct<T>& cp : classes) {  // rows [c0·taps_q, c1·taps_q): one panel ldb wide, zeros past N_q
       const int64_t taps_q = cp.k / d.C;
-      for (int64_t k = c0 * taps_q; k < c1 * taps_q; ++k) {
-        const int64_t tap = cp.tap[k];
-        T* row = cp.b.data() + k * cp.ldb;
-        for (int64_t j = 0; j < cp.n; ++j) row[j] = xs[tap + cp.colpos[j]];
-        for (int64_t j = cp.n; j < cp.ldb; ++j) row[j] = T(0);
-      }
+      ClassProduct<T>::gather(&cp, c0 * taps_q, (c1 - c0) * taps_q, 0, cp.n, cp.ldb,
+                              cp.b.data() + c0 * taps_q * cp.ldb);
     }
   });
+  const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
   const auto rows = [&](int64_t b0, int64_t b1) {
     const int64_t r0 = b0 * kBorderRows, r1 = std::min(d.O, b1 * kBorderRows);
     for (const ClassProduct<T>& cp : classes)

@@ -47,12 +47,18 @@ Conv2dGeometry flipped_geometry(const Dims& d, const Conv2dGeometry& g) {
   return f;
 }
 
+// The flipped forward's dimensions: input gy (N, O, OH, OW), weights (C, O, KH, KW), geometry fg; f.O = C,
+// f.K = O·KH·KW.
+Dims flipped_dims(const Dims& d, const Conv2dGeometry& fg) {
+  return conv_dims({d.N, d.O, d.OH, d.OW}, {d.C, d.O, d.KH, d.KW}, fg);
+}
+
 // gx (N, C, H, W) from gy (N, O, OH, OW) and w (O, C, KH, KW), d and g the convolution's own dimensions and
 // geometry, flipped_forward_applies(d, g).
 template <class T>
 void flipped_backward_input(const T* pg, const T* pw, const Dims& d, const Conv2dGeometry& g, T* pgx) {
   const Conv2dGeometry fg = flipped_geometry(d, g);
-  const Dims f = conv_dims({d.N, d.O, d.OH, d.OW}, {d.C, d.O, d.KH, d.KW}, fg);  // f.O = C, f.K = O·KH·KW
+  const Dims f = flipped_dims(d, fg);
   const int64_t taps = d.KH * d.KW;
   std::vector<int64_t> off(static_cast<size_t>(f.K));  // column k = (o, i, j) of wf, from row c's start in w
   for (int64_t o = 0, k = 0; o < d.O; ++o)

@@ -17,14 +17,12 @@ PaddingTaps conv2d_padding_taps(const Shape& x_shape, const Shape& w_shape, cons
   if (input_gradient) {  // the flipped forward's dimensions, as conv_flipped.h runs it
     if (!ops::flipped_forward_applies(d, g)) return PaddingTaps::Full;
     route = ops::flipped_geometry(d, g);
-    d = ops::conv_dims({d.N, d.O, d.OH, d.OW}, {d.C, d.O, d.KH, d.KW}, route);
+    d = ops::flipped_dims(d, route);
   } else if (cpu::depthwise_applies(d.C, d.O, d.G) || ops::direct_conv_applies<float>(d.C, d.KH, d.KW, d.OW, g)) {
     return PaddingTaps::Full;  // conv.cpp's forward takes these kernels first
   }
-  const int64_t S = std::min(d.N, ops::chunk_samples(d));
-  const ops::BorderClasses b = ops::border_classes(d, route);
-  if (!ops::border_classes_pay<float>(d, S, b)) return PaddingTaps::Full;
-  return ops::border_classes_by_row_blocks<float>(d, S, b) ? PaddingTaps::RowBlocks : PaddingTaps::ClassByClass;
+  ops::BorderClasses unused;
+  return ops::border_route<float>(d, route, std::min(d.N, ops::chunk_samples(d)), unused);
 }
 
 }  // namespace xdnn::cpu

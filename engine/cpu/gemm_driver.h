@@ -428,8 +428,8 @@ void gemm_blocked(bool parallel, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const int64_t by_threads = (split + 2 * num_threads() - 1) / (2 * num_threads());
   // Ranges of equal size to within one panel: cut in fixed steps, 13 panels made ranges of 4, 4, 4 and 1,
   // and two threads then ran 8 and 5 (ResNet-18's layer3 at 224x224, batch 1: 196 columns).
-  const int64_t ranges = (split + std::max<int64_t>({int64_t(1), by_flops, by_threads}) - 1) /
-                         std::max<int64_t>({int64_t(1), by_flops, by_threads});
+  const int64_t grain = std::max<int64_t>({int64_t(1), by_flops, by_threads});
+  const int64_t ranges = (split + grain - 1) / grain;
   parallel_for(ranges, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) range(r * split / ranges, (r + 1) * split / ranges);
   });
