@@ -2,8 +2,9 @@
 // output positions, over the taps inside the input only. The claim is bit-identity with the full im2col
 // GEMM, so each case is checked where the route is taken (a batch whose classes have enough columns)
 // against the same samples alone, where it is not (the full product), byte for byte; in the forward pass
-// and in the input gradient (the flipped forward, conv_flipped.h), on 1 and 2 threads, and against the
-// float64 definition to rounding.
+// and in the input gradient (the flipped forward, conv_flipped.h), on 1 and 2 threads, and float32 against
+// float64 to rounding. (The full route itself is checked against the definition and finite differences in
+// test_conv_resnet.cpp.)
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -63,7 +64,7 @@ const std::vector<BorderCase> kBorderCases = {
 
 }  // namespace
 
-TEST_CASE("conv2d skipping padding taps: the full GEMM's bits (a sample alone), 1 and 2 threads, the definition") {
+TEST_CASE("conv2d skipping padding taps: the full GEMM's bits (a sample alone), 1 and 2 threads, float32 vs float64") {
   testing::RestoreThreadCount restore;
   Rng rng(2026);
   for (const BorderCase& c : kBorderCases) {
@@ -94,8 +95,13 @@ TEST_CASE("conv2d skipping padding taps: the full GEMM's bits (a sample alone), 
       CHECK(bitwise_equal(ops::conv2d_forward(sample_of(x, n), w, b, g), sample_of(y[0], n)));
       CHECK(bitwise_equal(ops::conv2d_backward_input(sample_of(gy, n), w, x1, g), sample_of(gx[0], n)));
     }
-    // float64 takes the class route too (its panels are half as wide): against float32, to rounding
+    // float64 takes the class route too (its panels are half as wide): its batch gives its samples' bits,
+    // and float32 agrees with it to rounding
     const Tensor y64 = ops::conv2d_forward(x64, w64, b64, g), gx64 = ops::conv2d_backward_input(gy64, w64, xs, g);
+    for (int64_t n = 0; n < c.N; ++n) {
+      CHECK(bitwise_equal(ops::conv2d_forward(sample_of(x64, n), w64, b64, g), sample_of(y64, n)));
+      CHECK(bitwise_equal(ops::conv2d_backward_input(sample_of(gy64, n), w64, x1, g), sample_of(gx64, n)));
+    }
     CHECK(max_rel_diff(y[0].to(DType::F64), y64) < 1e-4);
     CHECK(max_rel_diff(gx[0].to(DType::F64), gx64) < 1e-4);
   }
