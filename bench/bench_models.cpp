@@ -13,11 +13,20 @@
 // Run:  build/bench/bench_models --models DIR [--benchmark_filter=...] [--benchmark_repetitions=N]
 // Cases whose file is missing from DIR are not registered (the program says which it skipped). Inputs
 // are uniform [0, 1) from a fixed seed; targets are i % 1000.
+//
+// Paired timing: `--serve` runs no benchmark; it prints "ready", then reads case names from standard input,
+// one per line, runs that case once and prints its wall time in milliseconds (a case's input and request
+// are built on its first line, untimed). bench/models_reference.py --paired alternates one PyTorch call and
+// one of these, so both sides of a ratio are timed within a second of each other: on a shared host whose
+// speed drifts by 20-40 % from one minute to the next, ratios of medians taken minutes apart moved by 0.3-0.4.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,26 +73,60 @@ Tensor uniform_input(int64_t n, int64_t size) {
   return x;
 }
 
-void BM_Model(benchmark::State& state, std::shared_ptr<Model> model, std::string method, int64_t n, int64_t size) {
+// One call of a case: the forward pass of `model`, or `method` through the registry, on n inputs of size².
+std::function<void()> case_call(std::shared_ptr<Model> model, const std::string& method, int64_t n, int64_t size) {
   const Tensor x = uniform_input(n, size);
-  if (method == "forward") {
-    for (auto _ : state) {
+  if (method == "forward")
+    return [model, x] {
       Tape tape = model->forward({x});
       benchmark::DoNotOptimize(tape.values.back().raw_data());
+    };
+  const explain::MethodInfo& info = explain::find_method(registry_name(method));
+  explain::ExplainRequest req;
+  req.model = model.get();
+  req.input = x;
+  for (int64_t i = 0; i < n; ++i) req.targets.push_back(i % 1000);
+  req.options = explain::resolve_options(info, options_for(method));
+  return [&info, req] {
+    Tensor a = info.run(req).values;
+    benchmark::DoNotOptimize(a.raw_data());
+  };
+}
+
+struct Case {
+  std::shared_ptr<Model> model;
+  std::string method;
+  int64_t n, size;
+};
+
+void BM_Model(benchmark::State& state, Case c) {
+  const std::function<void()> call = case_call(c.model, c.method, c.n, c.size);
+  for (auto _ : state) call();
+  state.SetItemsProcessed(state.iterations() * c.n);
+}
+
+// --serve: a case name per input line, one call of it, its wall milliseconds per output line (see the top).
+int serve(const std::map<std::string, Case>& cases) {
+  std::map<std::string, std::function<void()>> calls;
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (std::string name; std::getline(std::cin, name);) {
+    const auto c = cases.find(name);
+    if (c == cases.end()) {
+      std::printf("error: no case named '%s'\n", name.c_str());
+      std::fflush(stdout);
+      continue;
     }
-  } else {
-    const explain::MethodInfo& info = explain::find_method(registry_name(method));
-    explain::ExplainRequest req;
-    req.model = model.get();
-    req.input = x;
-    for (int64_t i = 0; i < n; ++i) req.targets.push_back(i % 1000);
-    req.options = explain::resolve_options(info, options_for(method));
-    for (auto _ : state) {
-      Tensor a = info.run(req).values;
-      benchmark::DoNotOptimize(a.raw_data());
-    }
+    auto call = calls.find(name);
+    if (call == calls.end())
+      call = calls.emplace(name, case_call(c->second.model, c->second.method, c->second.n, c->second.size)).first;
+    const auto t0 = std::chrono::steady_clock::now();
+    call->second();
+    const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - t0;
+    std::printf("%.4f\n", ms.count());
+    std::fflush(stdout);
   }
-  state.SetItemsProcessed(state.iterations() * n);
+  return 0;
 }
 
 }  // namespace
@@ -91,10 +134,13 @@ void BM_Model(benchmark::State& state, std::shared_ptr<Model> model, std::string
 int main(int argc, char** argv) {
   keep_freed_tensor_memory();  // as the xdnn command line does (engine/memory.h)
   std::string dir;
+  bool serving = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--models") == 0 && i + 1 < argc)
       dir = argv[++i];
+    else if (std::strcmp(argv[i], "--serve") == 0)
+      serving = true;
     else
       rest.push_back(argv[i]);
   }
@@ -111,6 +157,7 @@ int main(int argc, char** argv) {
       {"mobilenet_v2-224.onnx", 224, {1}, all},
       {"mobilenet_v2-224-bn.onnx", 224, {1}, {"forward", "forward-unfolded"}},
   };
+  std::map<std::string, Case> cases;
   for (const Workload& w : workloads) {
     const std::string path = dir + "/" + w.file;
     if (!std::filesystem::exists(path)) {
@@ -136,15 +183,11 @@ int main(int argc, char** argv) {
         const std::string consumer = m == "forward" ? "run" : registry_name(m);
         const bool fold = m != "forward-unfolded" && explain::may_fold_batchnorm(consumer);
         const bool fuse = m != "forward-unfolded" && explain::may_fuse_epilogues(consumer);
-        benchmark::RegisterBenchmark(name.c_str(), BM_Model,
-                                     fuse   ? fused
-                                     : fold ? folded
-                                            : model,
-                                     method, n, w.size)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+        cases[name] = Case{fuse ? fused : fold ? folded : model, method, n, w.size};
+        benchmark::RegisterBenchmark(name.c_str(), BM_Model, cases[name])->Unit(benchmark::kMillisecond)->UseRealTime();
       }
   }
+  if (serving) return serve(cases);
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
   if (benchmark::ReportUnrecognizedArguments(rc, rest.data())) return 1;

@@ -17,6 +17,12 @@ PyTorch side of each method:
             SequentialMergeBatchNorm)
 
 Run: /work/venv/bin/python bench/models_reference.py --models /work/bench_models --xdnn build/bench/bench_models
+
+--paired N times the two sides in alternation instead: one bench_models process (--serve) holds every model,
+and each of N pairs is one PyTorch call and one xdnn call, a second apart (which goes first alternates; a
+short idle gap lets each side's spinning workers go to sleep before the other starts). It prints the medians
+and the quartiles of the N per-pair ratios: on a host whose speed drifts from minute to minute, the ratio of
+two calls made in the same second is the steadier estimate.
 """
 import argparse
 import json
@@ -109,6 +115,55 @@ def time_xdnn(binary, models_dir, case, repeats, threads):
     return [(b["real_time"] / 1e3, b["cpu_time"] / 1e3) for b in runs]
 
 
+class XdnnServer:
+    """bench_models --serve: one call of a case per request, its wall time back."""
+
+    def __init__(self, binary, models_dir, threads):
+        env = dict(os.environ, XDNN_NUM_THREADS=str(threads))
+        self.proc = subprocess.Popen([binary, "--models", models_dir, "--serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"{binary} --serve did not start")
+
+    def call(self, case):
+        """Seconds of one call of `case`."""
+        self.proc.stdin.write(case + "\n")
+        self.proc.stdin.flush()
+        out = self.proc.stdout.readline().strip()
+        if not out or out.startswith("error"):
+            raise SystemExit(f"bench_models --serve, case {case}: {out or 'exited'}")
+        return float(out) / 1e3
+
+
+def quartiles(v):
+    v = sorted(v)
+    return v[len(v) // 4], statistics.median(v), v[(3 * len(v)) // 4]
+
+
+def paired(fn, server, case, pairs, gap):
+    """(PyTorch seconds, xdnn seconds) of `pairs` pairs of calls, after two warm-up calls of each."""
+    for _ in range(2):
+        fn()
+        server.call(case)
+    out = []
+    for i in range(pairs):
+        time.sleep(gap)
+        if i % 2 == 0:
+            t0 = time.perf_counter()
+            fn()
+            a = time.perf_counter() - t0
+            time.sleep(gap)
+            b = server.call(case)
+        else:
+            b = server.call(case)
+            time.sleep(gap)
+            t0 = time.perf_counter()
+            fn()
+            a = time.perf_counter() - t0
+        out.append((a, b))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", required=True, help="folder written by bench/export_models.py")
@@ -117,11 +172,18 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated substrings of case names (e.g. resnet18-64/b16)")
+    ap.add_argument("--paired", type=int, default=0, help="N: N alternating pairs of calls per case (see the top)")
+    ap.add_argument("--gap", type=float, default=0.02, help="--paired: idle seconds between two calls")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds x {args.repeats} repeats, "
-          "medians (and minima after |); ratio = PyTorch / xdnn (> 1: xdnn faster); "
-          "cpu: process CPU time (PyTorch) and the calling thread's (xdnn: all of it with 1 thread)", flush=True)
+    server = XdnnServer(args.xdnn, args.models, args.threads) if args.paired and args.xdnn else None
+    if server:
+        print(f"torch {torch.__version__}, {args.threads} threads, {args.paired} alternating pairs per case; "
+              "ratio = PyTorch / xdnn (> 1: xdnn faster): its quartiles over the pairs (q1 median q3)", flush=True)
+    else:
+        print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds x {args.repeats} repeats, "
+              "medians (and minima after |); ratio = PyTorch / xdnn (> 1: xdnn faster); "
+              "cpu: process CPU time (PyTorch) and the calling thread's (xdnn: all of it with 1 thread)", flush=True)
     for stem in MODELS:
         if not os.path.exists(os.path.join(args.models, stem + ".pt")):
             print(f"{stem}: not exported, skipped")
@@ -138,6 +200,14 @@ def main():
                 if args.only and not any(k in case for k in args.only.split(",")):
                     continue
                 fn = case_fn(stem, model, method, x, t)
+                if server:
+                    p = paired(fn, server, case, args.paired, args.gap)
+                    mt = statistics.median(a for a, _ in p) * 1e3
+                    mx = statistics.median(b for _, b in p) * 1e3
+                    q1, q2, q3 = quartiles([a / b for a, b in p])
+                    print(f"{case:28s} torch {mt:9.2f} ms  xdnn {mx:9.2f} ms  ratio {q1:5.2f} {q2:5.2f} {q3:5.2f}",
+                          flush=True)
+                    continue
                 tt, tx = [], []
                 for _ in range(args.rounds):
                     tt += time_torch(fn, args.repeats)

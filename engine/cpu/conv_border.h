@@ -245,26 +245,48 @@ bool border_class_gemm(const T* x, const Dims& d, const Conv2dGeometry& g, int64
   // than the first order's A (ResNet-18 at 64x64, batch 16: layer4 22 blocks x 0.5 MB against 16.7 MB;
   // layer3 11 x 1.6 MB against 13 MB, class by class). Each element is one product's either way: the same
   // bits.
+  // Each class's B gathered once into its stored panels, the threads splitting the channels (a class's
+  // rows of channel c are [c·taps_q, (c + 1)·taps_q)); `stored` picks the classes.
+  const auto gather_stored = [&](const std::vector<char>& stored) {
+    for (size_t q = 0; q < classes.size(); ++q)
+      if (stored[q])
+        cpu::grow_scratch(classes[q].b, static_cast<size_t>(classes[q].k * classes[q].ldb), "class columns");
+    parallel_for(d.C, grain_for_work(d.K * L / std::max<int64_t>(d.C, 1)), [&](int64_t c0, int64_t c1) {
+      for (size_t q = 0; q < classes.size(); ++q) {  // rows [c0·taps_q, c1·taps_q): zeros past N_q
+        if (!stored[q]) continue;
+        ClassProduct<T>& cp = classes[q];
+        const int64_t taps_q = cp.k / d.C;
+        ClassProduct<T>::gather(&cp, c0 * taps_q, (c1 - c0) * taps_q, 0, cp.n, cp.ldb,
+                                cp.b.data() + c0 * taps_q * cp.ldb);
+      }
+    });
+  };
   if (route == cpu::PaddingTaps::ClassByClass) {
-    for (const ClassProduct<T>& cp : classes)
+    // A class of fewer column panels than two per thread has its product split by A's rows (gemm_driver.h),
+    // and every row range would gather the class's B again as it packs it (layer3 at 64x64, batch 16: 8 of
+    // its 9 classes, 4 ranges on 2 threads). Those are gathered once, on the threads, and read in place;
+    // the others are gathered as their panels are packed.
+    const int64_t nr = cpu::gemm_panel_width<T>();
+    std::vector<char> stored(classes.size(), 0);
+    bool any = false;
+    for (size_t q = 0; q < classes.size(); ++q) {
+      stored[q] = parallel && classes[q].n > 0 && classes[q].ldb / nr < 2 * num_threads();
+      any = any || stored[q];
+    }
+    if (any) gather_stored(stored);
+    for (size_t q = 0; q < classes.size(); ++q) {
+      const ClassProduct<T>& cp = classes[q];
       if (cp.n > 0)
-        cpu::gemm_packed_b<T>(parallel, d.O, cp.n, cp.k, A, lda, cp.gather_packer(), z + cp.j0, L, cp.aoff.data());
+        cpu::gemm_packed_b<T>(parallel, d.O, cp.n, cp.k, A, lda, stored[q] ? cp.stored_packer() : cp.gather_packer(),
+                              z + cp.j0, L, cp.aoff.data());
+    }
     if (parallel)
       parallel_for(d.O, grain_for_work(L), unpermute);
     else
       unpermute(0, d.O);
     return true;
   }
-  // Each class's B gathered once, the threads splitting the channels (a class's rows of channel c are
-  // [c·taps_q, (c + 1)·taps_q)).
-  for (ClassProduct<T>& cp : classes) cpu::grow_scratch(cp.b, static_cast<size_t>(cp.k * cp.ldb), "class columns");
-  parallel_for(d.C, grain_for_work(d.K * L / std::max<int64_t>(d.C, 1)), [&](int64_t c0, int64_t c1) {
-    for (ClassProduct<T>& cp : classes) {  // rows [c0·taps_q, c1·taps_q): one panel ldb wide, zeros past N_q
-      const int64_t taps_q = cp.k / d.C;
-      ClassProduct<T>::gather(&cp, c0 * taps_q, (c1 - c0) * taps_q, 0, cp.n, cp.ldb,
-                              cp.b.data() + c0 * taps_q * cp.ldb);
-    }
-  });
+  gather_stored(std::vector<char>(classes.size(), 1));
   const int64_t blocks = (d.O + kBorderRows - 1) / kBorderRows;
   const auto rows = [&](int64_t b0, int64_t b1) {
     const int64_t r0 = b0 * kBorderRows, r1 = std::min(d.O, b1 * kBorderRows);
