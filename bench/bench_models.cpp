@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
       model = std::make_shared<Model>(load_onnx(path));
       folded = std::make_shared<Model>(explain::inference_graph(*model, "saliency"));
       fused = std::make_shared<Model>(explain::inference_graph(*model, "run"));
+      for (Model* m : {model.get(), folded.get(), fused.get()}) m->freeze();  // as `xdnn explain` does
     } catch (const Error& e) {
       std::fprintf(stderr, "bench_models: %s; its cases are skipped\n", e.what());
       continue;

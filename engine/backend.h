@@ -67,8 +67,9 @@ struct Backend {
   Tensor (*conv2d_forward_fused)(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual,
                                  bool residual_first, ops::ConvActivation act, double lo, double hi,
                                  const ops::Conv2dGeometry& g) = nullptr;
-  Tensor (*conv2d_backward_input)(const Tensor& gy, const Tensor& w, const Shape& x_shape,
-                                  const ops::Conv2dGeometry& g) = nullptr;
+  // w_flipped: ops::conv2d_flipped_weights(w) or undefined (ops.h); a backend may ignore it.
+  Tensor (*conv2d_backward_input)(const Tensor& gy, const Tensor& w, const Shape& x_shape, const ops::Conv2dGeometry& g,
+                                  const Tensor& w_flipped) = nullptr;
   void (*conv2d_backward_weight)(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate,
                                  const ops::Conv2dGeometry& g) = nullptr;
   void (*conv2d_backward_weight_bias)(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, Tensor& gb,

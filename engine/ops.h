@@ -81,8 +81,16 @@ struct Conv2dGeometry {
 };
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dGeometry& g);
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
-// gx (x_shape) = Wᵀ ⋆ gy: the input-gradient of <gy, conv(x, w)>.
-Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g);
+// gx (x_shape) = Wᵀ ⋆ gy: the input-gradient of <gy, conv(x, w)>. w_flipped, when defined, must be
+// conv2d_flipped_weights(w) (the caller vouches for it; only its shape is checked): the CPU's stride-1 route
+// then reads it row by row instead of w through an offset table, with the same bits (engine/cpu/conv_flipped.h
+// says where that pays); other routes and devices ignore it.
+Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g,
+                             const Tensor& w_flipped = Tensor());
+// wf (C, O, KH, KW) = w (O, C, KH, KW) transposed and flipped: wf[c, o, i, j] = w[o, c, KH−1−i, KW−1−j], the
+// weights of the input gradient as a forward convolution (one group). Built once by a layer whose weights no
+// longer change (Layer::freeze).
+Tensor conv2d_flipped_weights(const Tensor& w);
 // gw (shape of w) = Σ_n gy_n ⋆ x_n; overwrites gw, or adds to it when `accumulate`. Deterministic for any
 // thread count (fixed chunks of samples summed in order).
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, bool accumulate, const Conv2dGeometry& g);

@@ -82,7 +82,9 @@ const Backend& cuda_table() {
     b.sum_all = cuda::sum_all;
     b.dot_all = cuda::dot_all;
     b.conv2d_forward = cuda::conv2d_forward;
-    b.conv2d_backward_input = cuda::conv2d_backward_input;
+    // The flipped weights are the CPU's (ops.h): cuDNN and the im2col route read w as it is.
+    b.conv2d_backward_input = [](const Tensor& gy, const Tensor& w, const Shape& x_shape, const ops::Conv2dGeometry& g,
+                                 const Tensor&) { return cuda::conv2d_backward_input(gy, w, x_shape, g); };
     b.conv2d_backward_weight = cuda::conv2d_backward_weight;
     b.conv2d_backward_weight_bias = conv2d_backward_weight_then_bias;
     b.conv2d_backward_weight_per_example = cuda::conv2d_backward_weight_per_example;

@@ -49,7 +49,12 @@ class Conv2d : public Layer, public LinearLike {
   void init(Rng& rng);
 
   const char* kind() const override { return "Conv2d"; }
-  std::vector<Param*> params() override;
+  std::vector<Param*> params() override;  // drops flipped_ (see freeze)
+  // Builds the flipped weights its input gradient reads on the CPU (ops::conv2d_flipped_weights), for a
+  // stride-1, one-group convolution with a kernel larger than 1x1: the same bits, faster where the weights are
+  // out of the caches (engine/cpu/conv_input_gradient.cpp).
+  void freeze() override;
+  const Tensor& flipped_weights() const { return flipped_; }  // undefined unless frozen (and it applies)
   Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
   Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   const LinearLike* as_linear() const override { return this; }
@@ -65,7 +70,10 @@ class Conv2d : public Layer, public LinearLike {
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   const ops::Conv2dGeometry& geometry() const { return geom_; }
-  Param& weight_param() { return weight_; }
+  Param& weight_param() {
+    flipped_ = Tensor();
+    return weight_;
+  }
   Param& bias_param() { return bias_; }
 
  private:
@@ -75,6 +83,7 @@ class Conv2d : public Layer, public LinearLike {
   int64_t in_, out_;
   ops::Conv2dGeometry geom_;
   Param weight_, bias_;  // bias_.value undefined when options.bias == false
+  Tensor flipped_;       // ops::conv2d_flipped_weights(weight_.value) while frozen, else undefined
 };
 
 }  // namespace xdnn

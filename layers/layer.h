@@ -131,6 +131,12 @@ class Layer {
 
   // Intermediate values of the forward call that filled `saved` (see NamedValue). Default: none.
   virtual std::vector<NamedValue> intermediates(const Saved& /*saved*/) const { return {}; }
+
+  // The parameters will not change until params() is next called (a model loaded to be run or explained,
+  // Model::freeze): the layer may build forms of its weights that its passes read instead of rebuilding them
+  // per call (Conv2d: the flipped weights of its input gradient). params() drops them, so a change made
+  // through it (training, loading) is never read stale. Same bits frozen or not. Default: nothing to build.
+  virtual void freeze() {}
 };
 
 // A layer whose output is an affine function of its (single) input: z = W ⋆ x + b.

@@ -98,6 +98,10 @@ Param* Model::find_param(const std::string& name) {
   return nullptr;
 }
 
+void Model::freeze() {
+  for (auto& n : nodes_) n.layer->freeze();
+}
+
 void Model::to(DType dtype) {
   for (Param* p : params()) {
     p->value = p->value.to(dtype);

@@ -62,6 +62,9 @@ class Model {
   void to(DType dtype);  // converts every parameter and constant (F64 for gradient checks)
   // Moves every parameter, gradient, buffer and constant to `device` (copies, Tensor::to(Device)).
   void to(Device device);
+  // Layer::freeze on every layer: for a model whose parameters stay as they are from here on (`xdnn explain`
+  // freezes the model it loaded); params() on a layer unfreezes it.
+  void freeze();
 
   // Optional description for reports: expected input shape without the batch axis, class names.
   Shape input_shape;

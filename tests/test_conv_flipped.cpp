@@ -6,7 +6,11 @@
 //   - conv2d_backward_input on the route (odd planes, dilation, asymmetric padding up to the kernel's
 //     reach, no padding, 2x2 planes with a padded last panel, batch 0 and 1) against the float64
 //     definition, float32 to rounding, float64 finite differences, 1-3 threads bit for bit, a sample alone
-//     bit for bit against its batch.
+//     bit for bit against its batch;
+//   - the flipped weights handed over (a frozen Conv2d, Layer::freeze): their definition, the same bits as
+//     through the table on every route (full GEMM, border classes by class and by row blocks), float32 and
+//     float64, 1 and 2 threads; a frozen layer gives its unfrozen bits and drops them when params() may
+//     change the weights; flipped weights that do not fit are an error.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -14,9 +18,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/cpu/conv_routes.h"
 #include "engine/cpu/gemm.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "layers/conv2d.h"
 #include "layers/registry.h"
 #include "tests/gradcheck.h"
 #include "tests/thread_count.h"
@@ -167,4 +173,82 @@ TEST_CASE("conv2d_backward_input, stride-1 flipped route: definition, finite dif
   };
   const Tensor numeric = testing::numeric_gradient(loss, x);
   CHECK(max_rel_diff(ops::conv2d_backward_input(gy, w, x.shape(), g), numeric) < 1e-7);
+}
+
+TEST_CASE("conv2d_backward_input with the flipped weights handed over: their definition, the table's bits") {
+  testing::RestoreThreadCount restore;
+  Rng rng(33);
+  const Tensor w = random_tensor({4, 3, 3, 2}, rng), wf = ops::conv2d_flipped_weights(w);
+  REQUIRE(wf.shape() == Shape{3, 4, 3, 2});
+  for (int64_t o = 0; o < 4; ++o)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 2; ++j)
+          CHECK(wf.item(((c * 4 + o) * 3 + i) * 2 + j) == w.item(((o * 3 + c) * 3 + (2 - i)) * 2 + (1 - j)));
+  std::vector<cpu::PaddingTaps> routes;
+  for (const Case& c : {
+           Case{3, 32, 5, 7, 5, 3, 3, 1, 1, 1, 1, 1},    // the full GEMM, a partial last panel
+           Case{2, 33, 6, 5, 4, 3, 2, 2, 4, 0, 1, 2},    // dilation, asymmetric padding
+           Case{16, 48, 4, 4, 40, 3, 3, 1, 1, 1, 1, 1},  // border classes (a 4x4 plane)
+           Case{16, 40, 2, 2, 96, 3, 3, 1, 1, 1, 1, 1},  // border classes by row blocks (a 2x2 plane)
+           Case{1, 36, 3, 9, 2, 1, 3, 1, 0, 0, 2, 1},    // batch 1, a 1x3 kernel
+       }) {
+    CAPTURE(c.C);
+    CAPTURE(c.N);
+    const ops::Conv2dGeometry g = geometry(c);
+    const Shape xs{c.N, c.C, c.H, c.W};
+    const Tensor w64 = random_tensor({c.O, c.C, c.KH, c.KW}, rng);
+    const Tensor gy64 = random_tensor(ops::conv2d_output_shape(xs, w64.shape(), g), rng);
+    routes.push_back(cpu::conv2d_padding_taps(xs, w64.shape(), g, true));
+    for (DType dt : {DType::F32, DType::F64}) {
+      const Tensor wt = w64.to(dt), gy = gy64.to(dt), flipped = ops::conv2d_flipped_weights(wt);
+      // The route reads what it is handed: flipped weights of 2w give the gradient of 2w.
+      CHECK(bitwise_equal(ops::conv2d_backward_input(gy, wt, xs, g, ops::scale(flipped, 2.0)),
+                          ops::conv2d_backward_input(gy, ops::scale(wt, 2.0), xs, g)));
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        CHECK(bitwise_equal(ops::conv2d_backward_input(gy, wt, xs, g, flipped),
+                            ops::conv2d_backward_input(gy, wt, xs, g)));
+      }
+    }
+  }
+  for (cpu::PaddingTaps r : {cpu::PaddingTaps::Full, cpu::PaddingTaps::ClassByClass, cpu::PaddingTaps::RowBlocks})
+    CHECK(std::count(routes.begin(), routes.end(), r) > 0);
+  // Flipped weights that do not fit w: an error naming both.
+  const Tensor x = random_tensor({1, 32, 4, 4}, rng), w2 = random_tensor({8, 32, 3, 3}, rng);
+  const ops::Conv2dGeometry g1 = geometry(Case{1, 32, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1});
+  const Tensor gy = random_tensor(ops::conv2d_output_shape(x.shape(), w2.shape(), g1), rng);
+  CHECK_THROWS_AS(ops::conv2d_backward_input(gy, w2, x.shape(), g1, w2), Error);  // (O, C, ...), not (C, O, ...)
+  CHECK_THROWS_AS(ops::conv2d_backward_input(gy, w2, x.shape(), g1, ops::conv2d_flipped_weights(w2).to(DType::F32)),
+                  Error);  // another dtype
+}
+
+TEST_CASE("Conv2d frozen: the unfrozen bits, and params() drops the flipped weights") {
+  Rng rng(34);
+  Conv2d conv("c", 40, 48, 3, 3, Conv2dOptions::same(1, 1), DType::F32);
+  conv.init(rng);
+  const Tensor x = random_tensor({4, 40, 6, 6}, rng).to(DType::F32);
+  Saved saved;
+  const Tensor y = conv.forward({x}, saved, {}).at(0);
+  const Tensor gy = random_tensor(y.shape(), rng).to(DType::F32);
+  const Tensor unfrozen = conv.backward({gy}, saved, {}).at(0);
+  CHECK_FALSE(conv.flipped_weights().defined());
+  conv.freeze();
+  REQUIRE(conv.flipped_weights().defined());
+  CHECK(bitwise_equal(conv.flipped_weights(), ops::conv2d_flipped_weights(conv.weight())));
+  CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0), unfrozen));
+  // LinearLike with the layer's own weight reads the flipped copy; with other weights, those weights.
+  CHECK(bitwise_equal(conv.linear_backward_input(gy, conv.weight(), x.shape()), unfrozen));
+  const Tensor doubled = ops::scale(conv.weight(), 2.0);
+  CHECK(bitwise_equal(conv.linear_backward_input(gy, doubled, x.shape()),
+                      ops::conv2d_backward_input(gy, doubled, x.shape(), conv.geometry())));
+  // A change through params() (what training and loading use) is never read stale.
+  for (Param* p : conv.params())
+    if (p->value.ndim() == 4) p->value.copy_from(doubled);
+  CHECK_FALSE(conv.flipped_weights().defined());
+  CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0),
+                      ops::conv2d_backward_input(gy, doubled, x.shape(), conv.geometry())));
+  conv.freeze();  // frozen again, on the new weights
+  CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0),
+                      ops::conv2d_backward_input(gy, doubled, x.shape(), conv.geometry())));
 }

@@ -259,19 +259,8 @@ Tensor conv2d_forward_fused_pool(const Tensor& x, const Tensor& w, const Tensor&
   return conv_forward_impl(x, w, b, g, residual, residual_first, act, lo, hi, true);
 }
 
-Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {
-  expect_float(gy, "conv2d_backward_input");
-  expect_same_dtype(gy, w, "conv2d_backward_input");
-  if (x_shape.size() != 4 || w.ndim() != 4)
-    throw Error("conv2d_backward_input: expected 4-D shapes, got x " + shape_str(x_shape) + " and w " + w.describe());
-  if (g.groups < 1 || w.dim(0) % g.groups != 0 || w.dim(1) * g.groups != x_shape[1])
-    throw Error("conv2d_backward_input: " + std::to_string(g.groups) + " groups do not fit x " + shape_str(x_shape) +
-                " and w " + w.describe());
-  return backend_of("conv2d_backward_input", gy, w).conv2d_backward_input(gy, w, x_shape, g);
-}
-
 static Tensor cpu_conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& x_shape,
-                                        const Conv2dGeometry& g) {
+                                        const Conv2dGeometry& g, const Tensor& w_flipped) {
   const Dims d = conv_dims(x_shape, w.shape(), g);
   expect_shape(gy, {d.N, d.O, d.OH, d.OW}, "conv2d_backward_input gradient");
   Tensor gx = Tensor::empty(x_shape, gy.dtype());  // every element written (GEMM or col2im)
@@ -285,7 +274,7 @@ static Tensor cpu_conv2d_backward_input(const Tensor& gy, const Tensor& w, const
       return 0;
     }
     if (flipped_forward_applies(d, g)) {  // stride 1: a forward convolution of gy (conv_flipped.h)
-      flipped_backward_input(pg, pw, d, g, pgx);
+      flipped_backward_input(pg, pw, w_flipped.defined() ? w_flipped.data<T>() : nullptr, d, g, pgx);
       return 0;
     }
     for_each_chunk(d.N, chunk_samples(d), [&](int64_t n0, int64_t S, bool parallel) {

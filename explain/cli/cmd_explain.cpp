@@ -243,6 +243,7 @@ void run_explain(const ExplainArgs& a) {
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
   model = explain::inference_graph(std::move(model), method.name, req.options);  // BatchNorm folded if unchanged
+  model.freeze();  // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   req.model = &model;
   InputOptions in = a.input_options;
   in.vocab = a.values.at("vocab");  // --vocab is also the attention method's option: one file for both
