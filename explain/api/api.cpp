@@ -132,6 +132,7 @@ xdnn::Model& Model::Impl::instance(xdnn::DType dtype) {
   xdnn::Model m = load_model(spec);
   m.to(dtype);
   for (const auto& [node, layer] : replacements) replace_node(m, node, layer);
+  m.freeze();  // the API never changes a loaded model's parameters: layers build their derived forms once
   return instances.emplace(dtype, std::move(m)).first->second;
 }
 
