@@ -33,17 +33,27 @@ void Conv2d::init(Rng& rng) {
 }
 
 std::vector<Param*> Conv2d::params() {
-  flipped_ = Tensor();  // the caller may change the weights
+  flipped_.reset(false);  // the caller may change the weights
   if (bias_.value.defined()) return {&weight_, &bias_};
   return {&weight_};
 }
 
 void Conv2d::freeze() {
-  flipped_ = Tensor();
   const Tensor& w = weight_.value;
-  if (w.defined() && w.device() == Device::CPU && geom_.groups == 1 && geom_.stride_h == 1 && geom_.stride_w == 1 &&
-      w.dim(2) * w.dim(3) > 1)
-    flipped_ = ops::conv2d_flipped_weights(w);
+  flipped_.reset(w.defined() && w.device() == Device::CPU && geom_.groups == 1 && geom_.stride_h == 1 &&
+                 geom_.stride_w == 1 && w.dim(2) * w.dim(3) > 1);
+}
+
+Tensor Conv2d::flipped_weights() const {
+  std::lock_guard<std::mutex> lock(flipped_.mutex);
+  return flipped_.weights;
+}
+
+Tensor Conv2d::flipped_for(const Tensor& W) const {
+  if (&W != &weight_.value) return Tensor();  // a rule's substitute weights are other tensors
+  std::lock_guard<std::mutex> lock(flipped_.mutex);
+  if (flipped_.frozen && !flipped_.weights.defined()) flipped_.weights = ops::conv2d_flipped_weights(W);
+  return flipped_.weights;
 }
 
 Tensor Conv2d::as_4d(const Tensor& x) const {
@@ -72,9 +82,7 @@ Tensor Conv2d::linear_backward_input(const Tensor& s, const Tensor& W, const Sha
   Shape x4 = x_shape;
   if (x4.size() == 3) x4.insert(x4.begin() + 2, 1);
   const Shape y4 = ops::conv2d_output_shape(x4, W.shape(), geom_);
-  // The flipped weights only for the layer's own (a rule's substitute weights are other tensors).
-  const Tensor& flipped = &W == &weight_.value ? flipped_ : Tensor();
-  return ops::conv2d_backward_input(s.reshape(y4), W, x4, geom_, flipped).reshape(x_shape);
+  return ops::conv2d_backward_input(s.reshape(y4), W, x4, geom_, flipped_for(W)).reshape(x_shape);
 }
 
 Tensors Conv2d::forward(const Tensors& x, Saved& saved, const ForwardOptions&) {
@@ -107,7 +115,8 @@ Tensors Conv2d::backward(const Tensors& grad_y, const Saved& saved, const Backwa
     if (bias_.value.defined()) bias_.grad = ops::conv2d_backward_bias(gy, true);
   }
   if (!opt.input_grad) return {Tensor()};  // parameter gradients only (the first layer when training)
-  return {ops::conv2d_backward_input(gy, weight_.value, x4.shape(), geom_, flipped_).reshape(x.shape())};
+  return {
+      ops::conv2d_backward_input(gy, weight_.value, x4.shape(), geom_, flipped_for(weight_.value)).reshape(x.shape())};
 }
 
 }  // namespace xdnn

@@ -12,6 +12,8 @@
 //
 // Example: Conv2d conv("conv1", 1, 8, 3, 3, Conv2dOptions::same(1, 1));   // stride 1, padding 1
 #pragma once
+#include <mutex>
+
 #include "engine/ops.h"
 #include "layers/layer.h"
 
@@ -49,12 +51,13 @@ class Conv2d : public Layer, public LinearLike {
   void init(Rng& rng);
 
   const char* kind() const override { return "Conv2d"; }
-  std::vector<Param*> params() override;  // drops flipped_ (see freeze)
-  // Builds the flipped weights its input gradient reads on the CPU (ops::conv2d_flipped_weights), for a
-  // stride-1, one-group convolution with a kernel larger than 1x1: the same bits, faster where the weights are
-  // out of the caches (engine/cpu/conv_input_gradient.cpp).
+  std::vector<Param*> params() override;  // unfreezes (see freeze)
+  // From here on, a stride-1, one-group convolution with a kernel larger than 1x1 on the CPU reads the flipped
+  // weights (ops::conv2d_flipped_weights) in its input gradient, built by the first one: the same bits,
+  // faster where the weights are out of the caches (engine/cpu/conv_input_gradient.cpp). Built on first use,
+  // so a layer never back-propagated through (a forward-only run) costs nothing.
   void freeze() override;
-  const Tensor& flipped_weights() const { return flipped_; }  // undefined unless frozen (and it applies)
+  Tensor flipped_weights() const;  // as built so far: undefined unless frozen and an input gradient ran
   Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
   Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   const LinearLike* as_linear() const override { return this; }
@@ -71,7 +74,7 @@ class Conv2d : public Layer, public LinearLike {
   int64_t out_channels() const { return out_; }
   const ops::Conv2dGeometry& geometry() const { return geom_; }
   Param& weight_param() {
-    flipped_ = Tensor();
+    flipped_.reset(false);
     return weight_;
   }
   Param& bias_param() { return bias_; }
@@ -83,7 +86,26 @@ class Conv2d : public Layer, public LinearLike {
   int64_t in_, out_;
   ops::Conv2dGeometry geom_;
   Param weight_, bias_;  // bias_.value undefined when options.bias == false
-  Tensor flipped_;       // ops::conv2d_flipped_weights(weight_.value) while frozen, else undefined
+  // The input gradient's flipped weights while frozen: built on first use, under a lock (a model may be
+  // explained from several threads). A copy of the layer starts unfrozen.
+  struct Flipped {
+    Flipped() = default;
+    Flipped(const Flipped&) {}
+    Flipped& operator=(const Flipped&) {
+      reset(false);
+      return *this;
+    }
+    void reset(bool freeze) {
+      std::lock_guard<std::mutex> lock(mutex);
+      frozen = freeze;
+      weights = Tensor();
+    }
+    std::mutex mutex;
+    bool frozen = false;
+    Tensor weights;
+  };
+  mutable Flipped flipped_;
+  Tensor flipped_for(const Tensor& W) const;  // the flipped weights if W is the layer's own and it is frozen
 };
 
 }  // namespace xdnn

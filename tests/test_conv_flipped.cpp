@@ -185,6 +185,8 @@ TEST_CASE("conv2d_backward_input with the flipped weights handed over: their def
       for (int64_t i = 0; i < 3; ++i)
         for (int64_t j = 0; j < 2; ++j)
           CHECK(wf.item(((c * 4 + o) * 3 + i) * 2 + j) == w.item(((o * 3 + c) * 3 + (2 - i)) * 2 + (1 - j)));
+  // The same from the device-generic route (a transpose and a reversed slice) that other devices take.
+  CHECK(bitwise_equal(ops::conv2d_flipped_weights(w.to(Device::Strict)).to(Device::CPU), wf));
   std::vector<cpu::PaddingTaps> routes;
   for (const Case& c : {
            Case{3, 32, 5, 7, 5, 3, 3, 1, 1, 1, 1, 1},    // the full GEMM, a partial last panel
@@ -234,9 +236,10 @@ TEST_CASE("Conv2d frozen: the unfrozen bits, and params() drops the flipped weig
   const Tensor unfrozen = conv.backward({gy}, saved, {}).at(0);
   CHECK_FALSE(conv.flipped_weights().defined());
   conv.freeze();
+  CHECK_FALSE(conv.flipped_weights().defined());  // built by the first input gradient, not before
+  CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0), unfrozen));
   REQUIRE(conv.flipped_weights().defined());
   CHECK(bitwise_equal(conv.flipped_weights(), ops::conv2d_flipped_weights(conv.weight())));
-  CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0), unfrozen));
   // LinearLike with the layer's own weight reads the flipped copy; with other weights, those weights.
   CHECK(bitwise_equal(conv.linear_backward_input(gy, conv.weight(), x.shape()), unfrozen));
   const Tensor doubled = ops::scale(conv.weight(), 2.0);
@@ -251,4 +254,8 @@ TEST_CASE("Conv2d frozen: the unfrozen bits, and params() drops the flipped weig
   conv.freeze();  // frozen again, on the new weights
   CHECK(bitwise_equal(conv.backward({gy}, saved, {}).at(0),
                       ops::conv2d_backward_input(gy, doubled, x.shape(), conv.geometry())));
+  CHECK(bitwise_equal(conv.flipped_weights(), ops::conv2d_flipped_weights(doubled)));
+  // A copy starts unfrozen.
+  const Conv2d copy = conv;
+  CHECK_FALSE(copy.flipped_weights().defined());
 }

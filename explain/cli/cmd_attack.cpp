@@ -58,6 +58,7 @@ void run_attack(AttackArgs a, const CLI::App* cmd) {
   if (a.precision != "float32" && a.precision != "float64")
     throw Error("--precision '" + a.precision + "': expected float32 or float64");
   model.to(a.precision == "float64" ? DType::F64 : DType::F32);
+  model.freeze();  // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   Tensor x = load_input(a.input, "--input", model, a.model, a.common.allow_nonfinite, a.input_options).x;
   if (!x.is_float()) throw Error(a.input + ": expected float32 inputs, got " + x.describe());
   Tensor y = load_npy(a.labels);

@@ -73,6 +73,7 @@ void run_evaluate(const EvaluateArgs& a) {
   const Device device = select_device(a.device, "--device");
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   set_precision(model, a.precision);
+  model.freeze();  // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   Tensor input, ground_truth;
   if (a.trigger_test > 0) {
     if (!a.input.empty()) throw Error("give either --input or --trigger-test, not both");

@@ -79,6 +79,7 @@ void run_report(const ReportArgs& a, Device device) {
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   if (!a.precision.empty()) set_precision(model, a.precision);
+  model.freeze();  // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   if (a.fashion_test > 0) {
     LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);
     req.input = test.images;

@@ -53,6 +53,7 @@ void run_tcav(const TcavArgs& a) {
   // (explain/global/tcav.h); the scores and accuracies come back as numbers.
   const Device device = select_device(a.device, "--device");
   model.to(device);
+  model.freeze();  // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   Tensor inputs;
   if (a.fashion_test > 0) {
     const LabeledImages test = load_fashion_mnist("test", "", a.fashion_test);

@@ -81,6 +81,7 @@ void run_visualize(const VisualizeArgs& a, Device device) {
   a.common.apply();
   Model model = load_checked_model(a.model, a.common.allow_nonfinite);
   model.to(device);  // the image, the forward and backward passes, the penalties and Adam all run there
+  model.freeze();    // its weights stay as loaded: layers build their derived forms once (Layer::freeze)
   Tensor data;
   if (!a.input.empty()) data = load_model_input(a.input, "--input", model, a.common.allow_nonfinite);
   if (a.fashion_test > 0) data = load_fashion_mnist("test", "", a.fashion_test).images;
