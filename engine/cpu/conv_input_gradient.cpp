@@ -8,7 +8,6 @@
 #include "engine/backend.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
 
 namespace xdnn::ops {
 
@@ -37,21 +36,20 @@ Tensor conv2d_flipped_weights(const Tensor& w) {
   const int64_t O = w.dim(0), C = w.dim(1), KH = w.dim(2), KW = w.dim(3), taps = KH * KW;
   if (w.device() != Device::CPU)  // (C, O, KH, KW), then each kernel read backwards along both spatial axes
     return strided_slice(transpose_axes(w, {1, 0, 2, 3}), {0, 0, KH - 1, KW - 1}, {1, 1, -1, -1}, {C, O, KH, KW});
-  // On the host, one pass: row c of wf is written in order, each kernel read backwards from w (ResNet-18's
-  // 44 MB of such weights in ~20 ms; the generic transpose and slice above took 240 ms).
+  // On the host, one serial pass (a frozen layer builds it under its lock, which must not wait for the thread
+  // pool): row c of wf is written in order, each kernel read backwards from w. The generic transpose and
+  // reversed slice above took 240 ms for ResNet-18's 44 MB of such weights.
   Tensor wf = Tensor::empty({C, O, KH, KW}, w.dtype());
   dispatch_float(w.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* src = w.data<T>();
     T* dst = wf.data<T>();
-    parallel_for(C, grain_for_work(O * taps), [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t o = 0; o < O; ++o) {
-          const T* k = src + (o * C + c) * taps;
-          T* d = dst + (c * O + o) * taps;
-          for (int64_t t = 0; t < taps; ++t) d[t] = k[taps - 1 - t];
-        }
-    });
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t o = 0; o < O; ++o) {
+        const T* k = src + (o * C + c) * taps;
+        T* d = dst + (c * O + o) * taps;
+        for (int64_t t = 0; t < taps; ++t) d[t] = k[taps - 1 - t];
+      }
     return 0;
   });
   return wf;
