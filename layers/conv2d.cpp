@@ -52,7 +52,8 @@ Tensor Conv2d::flipped_weights() const {
 Tensor Conv2d::flipped_for(const Tensor& W) const {
   if (&W != &weight_.value) return Tensor();  // a rule's substitute weights are other tensors
   std::lock_guard<std::mutex> lock(flipped_.mutex);
-  if (flipped_.frozen && !flipped_.weights.defined()) flipped_.weights = ops::conv2d_flipped_weights(W);
+  if (flipped_.frozen && !flipped_.weights.defined() && ++flipped_.passes >= kFlipAtPass)
+    flipped_.weights = ops::conv2d_flipped_weights(W);
   return flipped_.weights;
 }
 
