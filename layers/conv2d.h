@@ -88,8 +88,8 @@ class Conv2d : public Layer, public LinearLike {
   int64_t in_, out_;
   ops::Conv2dGeometry geom_;
   Param weight_, bias_;  // bias_.value undefined when options.bias == false
-  // The input gradient's flipped weights while frozen: built on first use, under a lock (a model may be
-  // explained from several threads). A copy of the layer starts unfrozen.
+  // The input gradient's flipped weights while frozen: built by the kFlipAtPass-th input gradient, under a lock
+  // (a model may be explained from several threads). A copy of the layer starts unfrozen.
   struct Flipped {
     Flipped() = default;
     Flipped(const Flipped&) {}
