@@ -140,6 +140,13 @@ def quartiles(v):
     return v[len(v) // 4], statistics.median(v), v[(3 * len(v)) // 4]
 
 
+def timed(fn):
+    """Wall seconds of one call of fn."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def paired(fn, server, case, pairs, gap):
     """(PyTorch seconds, xdnn seconds) of `pairs` pairs of calls, after two warm-up calls of each."""
     for _ in range(2):
@@ -149,17 +156,13 @@ def paired(fn, server, case, pairs, gap):
     for i in range(pairs):
         time.sleep(gap)
         if i % 2 == 0:
-            t0 = time.perf_counter()
-            fn()
-            a = time.perf_counter() - t0
+            a = timed(fn)
             time.sleep(gap)
             b = server.call(case)
         else:
             b = server.call(case)
             time.sleep(gap)
-            t0 = time.perf_counter()
-            fn()
-            a = time.perf_counter() - t0
+            a = timed(fn)
         out.append((a, b))
     return out
 
