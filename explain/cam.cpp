@@ -66,7 +66,7 @@ CamStructure find_cam_structure(const Model& model, const Tape& tape) {
           return {gap.inputs[0], lin};
         break;
       }
-      const bool reshape_like = c.layer->params().empty() && c.outputs.size() == 1 && c.outputs[0] >= 0 &&
+      const bool reshape_like = c.layer->read_params().empty() && c.outputs.size() == 1 && c.outputs[0] >= 0 &&
                                 tape.values[c.outputs[0]].defined() && tape.values[c.outputs[0]].numel() == y.numel();
       if (!reshape_like) break;
       v = c.outputs[0];

@@ -33,28 +33,60 @@ void Conv2d::init(Rng& rng) {
 }
 
 std::vector<Param*> Conv2d::params() {
-  flipped_.reset(false);  // the caller may change the weights
+  kept_.reset(false, false);  // the caller may change the weights
+  if (bias_.value.defined()) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+std::vector<const Param*> Conv2d::read_params() const {
   if (bias_.value.defined()) return {&weight_, &bias_};
   return {&weight_};
 }
 
 void Conv2d::freeze() {
   const Tensor& w = weight_.value;
-  flipped_.reset(w.defined() && w.device() == Device::CPU && geom_.groups == 1 && geom_.stride_h == 1 &&
-                 geom_.stride_w == 1 && w.dim(2) * w.dim(3) > 1);
+  kept_.reset(w.defined(), w.defined() && w.device() == Device::CPU && geom_.groups == 1 && geom_.stride_h == 1 &&
+                               geom_.stride_w == 1 && w.dim(2) * w.dim(3) > 1);
 }
 
-Tensor Conv2d::flipped_weights() const {
-  std::lock_guard<std::mutex> lock(flipped_.mutex);
-  return flipped_.weights;
+Tensor Conv2d::flipped_weights(WeightForm form) const {
+  std::lock_guard<std::mutex> lock(kept_.mutex);
+  return kept_.forms[static_cast<int>(form)].flipped;
 }
 
+Tensor Conv2d::kept_part(WeightForm form) const {
+  const auto part = form == WeightForm::Positive ? ops::Unary::PositivePart : ops::Unary::NegativePart;
+  std::lock_guard<std::mutex> lock(kept_.mutex);
+  if (!kept_.frozen) return ops::unary(part, weight_.value);
+  Tensor& kept = kept_.forms[static_cast<int>(form)].weights;
+  if (!kept.defined()) kept = ops::unary(part, weight_.value);
+  return kept;
+}
+
+Tensor Conv2d::weight_positive_part() const { return kept_part(WeightForm::Positive); }
+Tensor Conv2d::weight_negative_part() const { return kept_part(WeightForm::Negative); }
+
+// Which form W is: the layer's own weight by address, W⁺ or W⁻ by storage (the rules hold copies of the kept
+// tensors, which share it; a kept tensor stays alive while frozen, so no other tensor can have its storage). A
+// rule's other substitute weights (W + γW⁺, W², ...) are none of them and go through the offset table.
 Tensor Conv2d::flipped_for(const Tensor& W) const {
-  if (&W != &weight_.value) return Tensor();  // a rule's substitute weights are other tensors
-  std::lock_guard<std::mutex> lock(flipped_.mutex);
-  if (flipped_.frozen && !flipped_.weights.defined() && ++flipped_.passes >= kFlipAtPass)
-    flipped_.weights = ops::conv2d_flipped_weights(W);
-  return flipped_.weights;
+  std::lock_guard<std::mutex> lock(kept_.mutex);
+  if (!kept_.flip) return Tensor();
+  Kept::Form* form = nullptr;
+  if (&W == &weight_.value) {
+    form = &kept_.forms[static_cast<int>(WeightForm::Plain)];
+  } else {
+    for (int f = 1; f < 3 && !form; ++f) {
+      const Tensor& k = kept_.forms[f].weights;
+      if (k.defined() && W.defined() && W.device() == Device::CPU && W.shape() == k.shape() && W.dtype() == k.dtype() &&
+          W.raw_data() == k.raw_data())
+        form = &kept_.forms[f];
+    }
+  }
+  if (!form) return Tensor();
+  if (!form->flipped.defined() && ++form->passes >= kFlipAtPass)
+    form->flipped = ops::conv2d_flipped_weights(&W == &weight_.value ? weight_.value : form->weights);
+  return form->flipped;
 }
 
 Tensor Conv2d::as_4d(const Tensor& x) const {

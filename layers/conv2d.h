@@ -52,14 +52,20 @@ class Conv2d : public Layer, public LinearLike {
 
   const char* kind() const override { return "Conv2d"; }
   std::vector<Param*> params() override;  // unfreezes (see freeze)
-  // From here on, a stride-1, one-group convolution with a kernel larger than 1x1 on the CPU reads the flipped
-  // weights (ops::conv2d_flipped_weights) in its input gradient: the same bits, faster where the weights are
-  // out of the caches (engine/cpu/conv_input_gradient.cpp). Built by the kFlipAtPass-th input gradient after
-  // freeze(), not before: building them for all of ResNet-18 took 47 ms in a fresh process and saves 5-8 ms
-  // per saliency pass, so a run of one or two passes (or a forward-only one) would only pay for them.
+  std::vector<const Param*> read_params() const override;
+  // From here on the layer keeps what its passes would otherwise rebuild per call (the same bits):
+  // - W⁺ and W⁻ for the sign-split LRP rules (weight_positive_part / weight_negative_part), built on first use;
+  // - on the CPU, for a stride-1, one-group convolution with a kernel larger than 1x1, the flipped forms
+  //   (ops::conv2d_flipped_weights) of W, W⁺ and W⁻ that its input gradient reads instead of the weights
+  //   through an offset table: faster where the weights are out of the caches (engine/cpu/conv_input_gradient.cpp).
+  //   A form's copy is built by its kFlipAtPass-th input gradient after freeze(), not before: building them for
+  //   all of ResNet-18 took 47 ms in a fresh process and saves 5-8 ms per saliency pass, so a run of one or two
+  //   passes (or a forward-only one) would only pay for them.
   void freeze() override;
   static constexpr int kFlipAtPass = 3;
-  Tensor flipped_weights() const;  // as built so far: undefined unless frozen and an input gradient ran
+  enum class WeightForm { Plain, Positive, Negative };  // W, W⁺, W⁻
+  // As built so far: undefined unless frozen and enough input gradients with that form ran.
+  Tensor flipped_weights(WeightForm form = WeightForm::Plain) const;
   Tensors forward(const Tensors& x, Saved& saved, const ForwardOptions& opt) override;
   Tensors backward(const Tensors& grad_y, const Saved& saved, const BackwardOptions& opt) override;
   const LinearLike* as_linear() const override { return this; }
@@ -68,6 +74,8 @@ class Conv2d : public Layer, public LinearLike {
   const Tensor& weight() const override { return weight_.value; }
   const Tensor& bias() const override { return bias_.value; }
   const Tensor& saved_input(const Saved& saved) const override { return saved.tensor("x"); }
+  Tensor weight_positive_part() const override;  // kept while frozen
+  Tensor weight_negative_part() const override;
   Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const override;
   Tensor linear_backward_input(const Tensor& s, const Tensor& W, const Shape& x_shape) const override;
 
@@ -76,7 +84,7 @@ class Conv2d : public Layer, public LinearLike {
   int64_t out_channels() const { return out_; }
   const ops::Conv2dGeometry& geometry() const { return geom_; }
   Param& weight_param() {
-    flipped_.reset(false);
+    kept_.reset(false, false);
     return weight_;
   }
   Param& bias_param() { return bias_; }
@@ -88,28 +96,33 @@ class Conv2d : public Layer, public LinearLike {
   int64_t in_, out_;
   ops::Conv2dGeometry geom_;
   Param weight_, bias_;  // bias_.value undefined when options.bias == false
-  // The input gradient's flipped weights while frozen: built by the kFlipAtPass-th input gradient, under a lock
-  // (a model may be explained from several threads). A copy of the layer starts unfrozen.
-  struct Flipped {
-    Flipped() = default;
-    Flipped(const Flipped&) {}
-    Flipped& operator=(const Flipped&) {
-      reset(false);
+  // What a frozen layer keeps (freeze()), under a lock: a model may be explained from several threads. A copy of
+  // the layer starts unfrozen.
+  struct Kept {
+    Kept() = default;
+    Kept(const Kept&) {}
+    Kept& operator=(const Kept&) {
+      reset(false, false);
       return *this;
     }
-    void reset(bool freeze) {
+    void reset(bool freeze, bool flip_input_gradient) {
       std::lock_guard<std::mutex> lock(mutex);
       frozen = freeze;
-      passes = 0;
-      weights = Tensor();
+      flip = flip_input_gradient;
+      for (Form& f : forms) f = Form();
     }
+    struct Form {
+      Tensor weights;  // W⁺ or W⁻ once asked for (undefined for W: the layer's own weight_.value)
+      int passes = 0;  // input gradients with this form since freeze()
+      Tensor flipped;  // built by the kFlipAtPass-th of them
+    };
     std::mutex mutex;
-    bool frozen = false;
-    int passes = 0;  // input gradients since freeze()
-    Tensor weights;
+    bool frozen = false, flip = false;
+    Form forms[3];  // indexed by WeightForm
   };
-  mutable Flipped flipped_;
-  Tensor flipped_for(const Tensor& W) const;  // the flipped weights if W is the layer's own and it is frozen
+  mutable Kept kept_;
+  Tensor kept_part(WeightForm form) const;    // W⁺ or W⁻, kept while frozen
+  Tensor flipped_for(const Tensor& W) const;  // the flipped form of W if it is W, W⁺ or W⁻ as kept, and frozen
 };
 
 }  // namespace xdnn

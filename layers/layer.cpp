@@ -40,7 +40,7 @@ struct LinearParams {
 LinearParams linear_params(Layer& layer, const LinearLike& lin) {
   // Which parameter is the weight: the same storage (pointers compared on any device, nothing read).
   LinearParams lp;
-  const auto ps = layer.params();
+  const auto ps = layer.read_params();
   for (size_t i = 0; i < ps.size(); ++i) {
     if (ps[i]->value.raw_device_data() == lin.weight().raw_device_data())
       lp.weight = static_cast<int>(i);
@@ -135,6 +135,14 @@ Tensors Layer::r_backward(const Tensors& gy, const Tensors& rgy, const Tensors& 
   for (size_t i = 0; i < ps.size(); ++i) ps[i]->grad = kept[i];
   return {Rgx};
 }
+
+std::vector<const Param*> Layer::read_params() const {
+  const std::vector<Param*> ps = const_cast<Layer*>(this)->params();
+  return {ps.begin(), ps.end()};
+}
+
+Tensor LinearLike::weight_positive_part() const { return ops::unary(ops::Unary::PositivePart, weight()); }
+Tensor LinearLike::weight_negative_part() const { return ops::unary(ops::Unary::NegativePart, weight()); }
 
 Tensor grad_or_zeros(const Tensor& g, const Tensor& like) {
   if (g.defined()) return g;

@@ -103,6 +103,9 @@ class Layer {
   virtual ~Layer() = default;
   virtual const char* kind() const = 0;  // "Conv2d", "Linear", "ReLU", ...
   virtual std::vector<Param*> params() { return {}; }
+  // The parameters for reading only (names, shapes, storage): unlike params(), never unfreezes (see freeze).
+  // Default: params(), for the layers whose params() does nothing more; Conv2d overrides it.
+  virtual std::vector<const Param*> read_params() const;
   // Non-trainable state saved with checkpoints (batch-norm running statistics); grad stays undefined.
   virtual std::vector<Param*> buffers() { return {}; }
 
@@ -134,8 +137,9 @@ class Layer {
 
   // The parameters will not change until params() is next called (a model loaded to be run or explained,
   // Model::freeze): the layer may build forms of its weights that its passes read instead of rebuilding them
-  // per call (Conv2d: the flipped weights of its input gradient). params() drops them, so a change made
-  // through it (training, loading) is never read stale. Same bits frozen or not. Default: nothing to build.
+  // per call (Conv2d: W⁺ and W⁻ for the LRP rules, the flipped weights of its input gradient). params() drops them, so
+  // a change made through it (training, loading) is never read stale. Same bits frozen or not. Default: nothing to
+  // build.
   virtual void freeze() {}
 };
 
@@ -152,6 +156,10 @@ class LinearLike {
   virtual Tensor linear_forward(const Tensor& x, const Tensor& W, const Tensor& b) const = 0;
   // Wᵀ ⋆ s: the input-gradient of <s, W ⋆ x>, for an input of shape x_shape.
   virtual Tensor linear_backward_input(const Tensor& s, const Tensor& W, const Shape& x_shape) const = 0;
+  // W⁺ = max(W, 0) and W⁻ = min(W, 0) of weight(), for the sign-split rules (zplus, alpha-beta, gamma, box).
+  // Default: built per call; a frozen layer may keep them (Conv2d, see Layer::freeze): the same values.
+  virtual Tensor weight_positive_part() const;
+  virtual Tensor weight_negative_part() const;
 };
 
 // Helper for single-tensor layers: the gradient entry, or zeros of `like`'s shape when undefined.

@@ -44,6 +44,10 @@ struct Maps {
     return saved_z.defined() ? saved_z : fwd(x, W, b);
   }
   Tensor vjp(const Tensor& s, const Tensor& W) const { return layer.linear_backward_input(s, W, x_shape); }
+  // W⁺ and W⁻ of the layer's own weight as the layer gives them (a frozen Conv2d keeps them, and the flipped
+  // forms its input gradient reads); of any other W, built here.
+  Tensor pos_w(const Tensor& W) const { return &W == &layer.weight() ? layer.weight_positive_part() : pos(W); }
+  Tensor neg_w(const Tensor& W) const { return &W == &layer.weight() ? layer.weight_negative_part() : neg(W); }
 };
 
 Tensor epsilon_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double eps) {
@@ -70,14 +74,14 @@ bool all_zero(const Tensor& xn) {
 }
 
 Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double delta) {
-  Tensor xn = neg(x), Wp = pos(W);
+  Tensor xn = neg(x), Wp = m.pos_w(W);
   const bool nonneg = all_zero(xn);
   Tensor xp = nonneg ? x : pos(x);  // x⁺ = x when nothing is negative
   if (nonneg) {
     Tensor s = ops::div(R, ops::stabilize(m.fwd(xp, Wp, pos(b)), delta));
     return ops::mul(xp, m.vjp(s, Wp));
   }
-  Tensor Wn = neg(W);
+  Tensor Wn = m.neg_w(W);
   Tensor z = ops::add(m.fwd(xp, Wp, pos(b)), m.fwd(xn, Wn, Tensor()));
   Tensor s = ops::div(R, ops::stabilize(z, delta));
   return ops::add(ops::mul(xp, m.vjp(s, Wp)), ops::mul(xn, m.vjp(s, Wn)));
@@ -85,7 +89,7 @@ Tensor zplus_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
 
 Tensor alpha_beta_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& R, double alpha,
                        double beta, double delta) {
-  Tensor xn = neg(x), Wp = pos(W), Wn = neg(W);
+  Tensor xn = neg(x), Wp = m.pos_w(W), Wn = m.neg_w(W);
   const bool nonneg = all_zero(xn);
   Tensor xp = nonneg ? x : pos(x);
   if (nonneg) {
@@ -116,7 +120,7 @@ Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
     //   u = (W + γW⁺)x + b + γb⁺ = o + γq,     v = (W + γW⁻)x + b + γb⁻ = (1 + γ)o − γq,
     //   R_in = x ⊙ [(W + γW⁺)ᵀs + (W + γW⁻)ᵀt] = x ⊙ [Wᵀ(s + (1 + γ)t) + γ W⁺ᵀ(s − t)].
     // One forward and no extra weight tensors instead of two forwards with W ± γW±.
-    Tensor Wp = pos(W);
+    Tensor Wp = m.pos_w(W);
     Tensor q = m.fwd(xp, Wp, pos(b));
     Tensor u = ops::add(o, ops::scale(q, gamma));
     Tensor v = ops::sub(ops::scale(o, 1.0 + gamma), ops::scale(q, gamma));
@@ -126,7 +130,7 @@ Tensor gamma_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor&
     Tensor through_wp = m.vjp(ops::sub(s, t), Wp);
     return ops::mul(xp, ops::add(through_w, ops::scale(through_wp, gamma)));
   }
-  Tensor Wgp = scaled_sum(W, gamma, pos(W)), Wgn = scaled_sum(W, gamma, neg(W));
+  Tensor Wgp = scaled_sum(W, gamma, m.pos_w(W)), Wgn = scaled_sum(W, gamma, m.neg_w(W));
   Tensor bgp = b.defined() ? scaled_sum(b, gamma, pos(b)) : Tensor();
   Tensor bgn = b.defined() ? scaled_sum(b, gamma, neg(b)) : Tensor();
   Tensor u = ops::add(m.fwd(xp, Wgp, bgp), m.fwd(xn, Wgn, Tensor()));
@@ -145,7 +149,7 @@ Tensor box_rule(const Maps& m, const Tensor& x, const Tensor& W, const Tensor& b
   Shape one = x.shape();
   if (one.size() >= 2) one[0] = 1;
   Tensor L = ops::full(one, low, x.dtype(), x.device()), H = ops::full(one, high, x.dtype(), x.device());
-  Tensor Wp = pos(W), Wn = neg(W);
+  Tensor Wp = m.pos_w(W), Wn = m.neg_w(W);
   Tensor bounds = ops::add(m.fwd(L, Wp, pos(b)), m.fwd(H, Wn, neg(b)));
   Tensor z = ops::sub(m.plain(x, W, b), bounds);
   Tensor s = ops::div(R, ops::stabilize(z, delta));

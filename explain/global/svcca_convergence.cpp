@@ -84,7 +84,7 @@ SvccaConvergence empty_result(const std::vector<std::string>& labels, const std:
 std::vector<std::string> parameter_layer_outputs(const Model& model) {
   std::vector<std::string> out;
   for (const Node& n : model.nodes())
-    if (!n.layer->params().empty() && !n.outputs.empty()) out.push_back(model.value_name(n.outputs[0]));
+    if (!n.layer->read_params().empty() && !n.outputs.empty()) out.push_back(model.value_name(n.outputs[0]));
   return out;
 }
 

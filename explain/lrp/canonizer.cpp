@@ -146,8 +146,8 @@ class ChannelAffine : public Layer, public LinearLike {
   Param weight_, bias_;
 };
 
-std::string prefix_of(Layer& layer, const std::string& fallback) {
-  auto ps = layer.params();
+std::string prefix_of(const Layer& layer, const std::string& fallback) {
+  const auto ps = layer.read_params();
   if (ps.empty()) return fallback;
   const std::string& n = ps.front()->name;
   size_t dot = n.rfind('.');
@@ -185,7 +185,7 @@ Model fold_batchnorm(const Model& model, CanonizeReport* report) {
       bn_node.layer = std::make_shared<FoldedBatchNorm>();
       if (report) report->folded.push_back(bn_node.name + " into " + nodes[prod].name);
     } else {
-      auto ps = bn_node.layer->params();
+      const auto ps = bn_node.layer->read_params();
       if (ps.empty())
         throw Error("LRP canonizer: BatchNorm node '" + bn_node.name +
                     "' has no parameters to tell its channel count and follows no Conv/Dense layer");

@@ -91,7 +91,7 @@ int first_of(const Model& model, NodeClass a, NodeClass b) {
 
 // "conv1" for a node whose first parameter is "conv1.weight"; empty when it has none.
 std::string param_prefix(const Node& node) {
-  auto params = node.layer->params();
+  const auto params = node.layer->read_params();
   if (params.empty()) return {};
   const std::string& n = params.front()->name;
   size_t dot = n.rfind('.');
