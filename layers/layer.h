@@ -137,9 +137,9 @@ class Layer {
 
   // The parameters will not change until params() is next called (a model loaded to be run or explained,
   // Model::freeze): the layer may build forms of its weights that its passes read instead of rebuilding them
-  // per call (Conv2d: W⁺ and W⁻ for the LRP rules, the flipped weights of its input gradient). params() drops them, so
-  // a change made through it (training, loading) is never read stale. Same bits frozen or not. Default: nothing to
-  // build.
+  // per call (Conv2d: W⁺ and W⁻ for the LRP rules, the flipped weights of its input gradient). params() drops
+  // them, so a change made through it (training, loading) is never read stale; read_params() does not.
+  // Same bits frozen or not. Default: nothing to build.
   virtual void freeze() {}
 };
 
