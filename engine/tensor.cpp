@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/check.h"
+#include "engine/memory.h"
 #include "engine/shape_util.h"
 
 namespace xdnn {
@@ -59,7 +60,7 @@ Storage::Storage(size_t nbytes, Device dev, bool zero_fill) : bytes(nbytes), dev
   }
   size_t rounded = (nbytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
-  ptr = std::aligned_alloc(64, rounded);
+  ptr = allocate_host_block(rounded);  // engine/memory.h: large blocks may be reused ones
   if (!ptr) throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes");
   if (zero_fill) std::memset(ptr, 0, rounded);
 }
@@ -73,7 +74,7 @@ Storage::~Storage() {
     if (const Backend* b = find_backend(device)) b->release(ptr);
     return;
   }
-  std::free(ptr);
+  release_host_block(ptr, bytes == 0 ? 64 : (bytes + 63) / 64 * 64);  // the size allocate_host_block was given
 }
 
 Tensor::Tensor(Shape shape, DType dtype, Device device) : shape_(std::move(shape)), dtype_(dtype) {
