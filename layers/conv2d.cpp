@@ -79,7 +79,7 @@ Tensor Conv2d::flipped_for(const Tensor& W) const {
     for (int f = 1; f < 3 && !form; ++f) {
       const Tensor& k = kept_.forms[f].weights;
       if (k.defined() && W.defined() && W.device() == Device::CPU && W.shape() == k.shape() && W.dtype() == k.dtype() &&
-          W.raw_data() == k.raw_data())
+          W.raw_device_data() == k.raw_device_data())
         form = &kept_.forms[f];
     }
   }
