@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models_reference import XdnnServer, quartiles  # noqa: E402
+from xdnn_serve import XdnnServer, quartiles  # noqa: E402
 
 
 def main():

@@ -34,6 +34,8 @@ import time
 import torch
 import torchvision
 
+from xdnn_serve import XdnnServer, quartiles
+
 MODELS = {  # file stem -> (constructor, input size, batches); matches bench_models.cpp
     "resnet18-64": (torchvision.models.resnet18, 64, (1, 16)),
     "resnet18-224": (torchvision.models.resnet18, 224, (1, 16)),
@@ -113,31 +115,6 @@ def time_xdnn(binary, models_dir, case, repeats, threads):
         raise SystemExit(f"bench_models ran no case named {case}")
     # (wall, CPU of the calling thread) per call, ms -> s; with 1 thread the CPU time is all of it
     return [(b["real_time"] / 1e3, b["cpu_time"] / 1e3) for b in runs]
-
-
-class XdnnServer:
-    """bench_models --serve: one call of a case per request, its wall time back."""
-
-    def __init__(self, binary, models_dir, threads):
-        env = dict(os.environ, XDNN_NUM_THREADS=str(threads))
-        self.proc = subprocess.Popen([binary, "--models", models_dir, "--serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise SystemExit(f"{binary} --serve did not start")
-
-    def call(self, case):
-        """Seconds of one call of `case`."""
-        self.proc.stdin.write(case + "\n")
-        self.proc.stdin.flush()
-        out = self.proc.stdout.readline().strip()
-        if not out or out.startswith("error"):
-            raise SystemExit(f"bench_models --serve, case {case}: {out or 'exited'}")
-        return float(out) / 1e3
-
-
-def quartiles(v):
-    v = sorted(v)
-    return v[len(v) // 4], statistics.median(v), v[(3 * len(v)) // 4]
 
 
 def timed(fn):
