@@ -54,13 +54,27 @@ Tensor Conv2d::flipped_weights(WeightForm form) const {
   return kept_.forms[static_cast<int>(form)].flipped;
 }
 
+// Built outside the lock: ops::unary may use the thread pool, and a thread holding the layer's lock must not wait
+// for the pool (a pool task may be waiting for the lock). Two threads may both build it; the first one kept is
+// the one every caller gets, so the flipped form found by its storage is always the kept one's. A reset in
+// between (params(), freeze()) starts a new generation, whose weights may differ: nothing built before it is kept.
 Tensor Conv2d::kept_part(WeightForm form) const {
   const auto part = form == WeightForm::Positive ? ops::Unary::PositivePart : ops::Unary::NegativePart;
+  Kept::Form& f = kept_.forms[static_cast<int>(form)];
+  bool keep = false;  // not frozen: build, keep nothing
+  uint64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(kept_.mutex);
+    if (kept_.frozen && f.weights.defined()) return f.weights;
+    keep = kept_.frozen;
+    generation = kept_.generation;
+  }
+  Tensor built = ops::unary(part, weight_.value);
+  if (!keep) return built;
   std::lock_guard<std::mutex> lock(kept_.mutex);
-  if (!kept_.frozen) return ops::unary(part, weight_.value);
-  Tensor& kept = kept_.forms[static_cast<int>(form)].weights;
-  if (!kept.defined()) kept = ops::unary(part, weight_.value);
-  return kept;
+  if (!kept_.frozen || kept_.generation != generation) return built;
+  if (!f.weights.defined()) f.weights = built;
+  return f.weights;
 }
 
 Tensor Conv2d::weight_positive_part() const { return kept_part(WeightForm::Positive); }

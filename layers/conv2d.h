@@ -12,6 +12,7 @@
 //
 // Example: Conv2d conv("conv1", 1, 8, 3, 3, Conv2dOptions::same(1, 1));   // stride 1, padding 1
 #pragma once
+#include <cstdint>
 #include <mutex>
 
 #include "engine/ops.h"
@@ -109,6 +110,7 @@ class Conv2d : public Layer, public LinearLike {
       std::lock_guard<std::mutex> lock(mutex);
       frozen = freeze;
       flip = flip_input_gradient;
+      ++generation;
       for (Form& f : forms) f = Form();
     }
     struct Form {
@@ -118,7 +120,8 @@ class Conv2d : public Layer, public LinearLike {
     };
     std::mutex mutex;
     bool frozen = false, flip = false;
-    Form forms[3];  // indexed by WeightForm
+    uint64_t generation = 0;  // resets so far: what was built in an earlier one is not kept
+    Form forms[3];            // indexed by WeightForm
   };
   mutable Kept kept_;
   Tensor kept_part(WeightForm form) const;    // W⁺ or W⁻, kept while frozen

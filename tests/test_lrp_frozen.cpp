@@ -6,10 +6,12 @@
 //     layer hands out the same tensor each time;
 //   - what an LRP pass reads of the layers (rules_for: names through read_params) does not unfreeze them;
 //     params() does, and new weights are then read, never the kept ones;
-//   - an unfrozen layer builds W⁺ per call and keeps nothing.
+//   - an unfrozen layer builds W⁺ per call and keeps nothing;
+//   - concurrent callers of a frozen layer all end on one kept W⁺ and get the unfrozen bits.
 #include <doctest/doctest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/ops.h"
@@ -118,4 +120,33 @@ TEST_CASE("read_params names a frozen convolution's parameters without unfreezin
   CHECK(wp.raw_data() == conv.weight_positive_part().raw_data());
   conv.params();
   CHECK_FALSE(conv.flipped_weights().defined());
+}
+
+TEST_CASE("a frozen convolution's kept forms under concurrent callers: one kept tensor, the unfrozen bits") {
+  Rng rng(93);
+  Conv2d conv("c", 8, 12, 3, 3, Conv2dOptions::same(1, 1), DType::F32);
+  conv.init(rng);
+  const Tensor s = random_tensor({2, 12, 6, 6}, rng).to(DType::F32);
+  const Shape x_shape = {2, 8, 6, 6};
+  const Tensor wp_ref = ops::unary(ops::Unary::PositivePart, conv.weight());
+  const Tensor want = ops::conv2d_backward_input(s, wp_ref, x_shape, conv.geometry());
+  conv.freeze();
+  constexpr int kThreads = 4, kCalls = 2 * Conv2d::kFlipAtPass;
+  std::vector<std::vector<Tensor>> got(kThreads);
+  std::vector<const void*> kept(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < kCalls; ++call) {
+        const Tensor wp = conv.weight_positive_part();
+        kept[t] = wp.raw_data();
+        got[t].push_back(conv.linear_backward_input(s, wp, x_shape));
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    CHECK(kept[t] == conv.weight_positive_part().raw_data());  // every caller ended on the one kept tensor
+    for (const Tensor& g : got[t]) CHECK(bitwise_equal(g, want));
+  }
+  CHECK(conv.flipped_weights(Conv2d::WeightForm::Positive).defined());
 }
