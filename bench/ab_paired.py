@@ -42,14 +42,11 @@ def main():
             a.call(case_a)
             b.call(case_b)
         ta, tb = [], []
+        sides = [(a, case_a, ta), (b, case_b, tb)]
         for i in range(args.pairs):
-            first, second = (a, b) if i % 2 == 0 else (b, a)
-            time.sleep(args.gap)
-            t1 = first.call(case_a if first is a else case_b)
-            time.sleep(args.gap)
-            t2 = second.call(case_a if second is a else case_b)
-            ta.append(t1 if first is a else t2)
-            tb.append(t2 if first is a else t1)
+            for server, name, times in sides if i % 2 == 0 else sides[::-1]:
+                time.sleep(args.gap)
+                times.append(server.call(name))
         lo, med, hi = quartiles([x / y for x, y in zip(ta, tb)])
         print(f"{case:{width}s} {statistics.median(ta) * 1e3:9.2f} {statistics.median(tb) * 1e3:9.2f}  "
               f"{med:.3f}x ({lo:.3f}-{hi:.3f})", flush=True)

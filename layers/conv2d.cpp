@@ -59,7 +59,6 @@ Tensor Conv2d::flipped_weights(WeightForm form) const {
 // the one every caller gets, so the flipped form found by its storage is always the kept one's. A reset in
 // between (params(), freeze()) starts a new generation, whose weights may differ: nothing built before it is kept.
 Tensor Conv2d::kept_part(WeightForm form) const {
-  const auto part = form == WeightForm::Positive ? ops::Unary::PositivePart : ops::Unary::NegativePart;
   Kept::Form& f = kept_.forms[static_cast<int>(form)];
   bool keep = false;  // not frozen: build, keep nothing
   uint64_t generation = 0;
@@ -69,7 +68,8 @@ Tensor Conv2d::kept_part(WeightForm form) const {
     keep = kept_.frozen;
     generation = kept_.generation;
   }
-  Tensor built = ops::unary(part, weight_.value);
+  // LinearLike's own definitions, which an unfrozen layer returns as they are.
+  Tensor built = form == WeightForm::Positive ? LinearLike::weight_positive_part() : LinearLike::weight_negative_part();
   if (!keep) return built;
   std::lock_guard<std::mutex> lock(kept_.mutex);
   if (!kept_.frozen || kept_.generation != generation) return built;
@@ -92,14 +92,14 @@ Tensor Conv2d::flipped_for(const Tensor& W) const {
   } else {
     for (int f = 1; f < 3 && !form; ++f) {
       const Tensor& k = kept_.forms[f].weights;
-      if (k.defined() && W.defined() && W.device() == Device::CPU && W.shape() == k.shape() && W.dtype() == k.dtype() &&
+      if (k.defined() && W.defined() && W.shape() == k.shape() && W.dtype() == k.dtype() &&
           W.raw_device_data() == k.raw_device_data())
         form = &kept_.forms[f];
     }
   }
   if (!form) return Tensor();
   if (!form->flipped.defined() && ++form->passes >= kFlipAtPass)
-    form->flipped = ops::conv2d_flipped_weights(&W == &weight_.value ? weight_.value : form->weights);
+    form->flipped = ops::conv2d_flipped_weights(W);  // W is the weight, or shares the kept form's storage
   return form->flipped;
 }
 

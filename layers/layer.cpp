@@ -37,7 +37,7 @@ namespace {
 struct LinearParams {
   int weight = -1, bias = -1;
 };
-LinearParams linear_params(Layer& layer, const LinearLike& lin) {
+LinearParams linear_params(const Layer& layer, const LinearLike& lin) {
   // Which parameter is the weight: the same storage (pointers compared on any device, nothing read).
   LinearParams lp;
   const auto ps = layer.read_params();
