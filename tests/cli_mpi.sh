@@ -140,4 +140,20 @@ expect_error "rank 1: --input '$work/nan.npy' rows \[5, 10): element 1668 of flo
 expect_error "only 'xdnn explain' and 'xdnn influence' run" mpi -np 2 "$xdnn" run --model "$model" --input "$x" \
   --out "$work/d.npy"
 [ -e "$work/d.npy" ] && fail "a failed MPI run wrote its output"
+# MPI lives in the module libxdnn_mpi.so, loaded only under mpirun: one process loads no MPI library
+# (LD_DEBUG=files: the dynamic loader names every library it opens, dlopen included), and a binary whose
+# module is missing says so in one line (here a copy of the binary in a folder without it).
+LD_DEBUG=files "$xdnn" explain --model "$model" --input "$x" --method saliency --out "$work/one.npy" >/dev/null \
+  2>"$work/ld.txt" || fail "explain, one process: $(grep -v 'file=' "$work/ld.txt" | tail -3)"
+grep -q 'file=libc.so' "$work/ld.txt" || fail "LD_DEBUG=files printed no library: $(head -3 "$work/ld.txt")"
+grep 'file=.*mpi' "$work/ld.txt" && fail "one process loaded an MPI library"
+echo "ok: one process loads no MPI library"
+"$xdnn" --version | grep -q '^MPI: Open MPI.*(through .*libxdnn_mpi.so)' || fail "--version: $("$xdnn" --version | grep MPI)"
+mkdir "$work/bin" && cp "$xdnn" "$work/bin/xdnn"
+if "$work/bin/xdnn" --version | grep -q '^MPI: built, but MPI: cannot load libxdnn_mpi.so'; then
+  expect_error "MPI: cannot load libxdnn_mpi.so" mpi -np 1 "$work/bin/xdnn" "${ex[@]}" --method saliency \
+    --out "$work/d.npy"
+else  # the binary found an installed module: the missing case cannot be made here
+  echo "not checked: a missing module ($("$work/bin/xdnn" --version | grep '^MPI:'))"
+fi
 echo "ok: MPI"

@@ -18,6 +18,14 @@
 
 namespace xdnn::cli {
 
+namespace {
+std::string g_command_being_run;
+}  // namespace
+
+void set_command_being_run(const std::string& name) { g_command_being_run = name; }
+
+bool builds_options(const CLI::App& cmd) { return cmd.get_name() == g_command_being_run; }
+
 std::map<std::string, std::string> parse_name_values(const std::vector<std::string>& values, const std::string& option,
                                                      const std::string& example) {
   std::map<std::string, std::string> out;

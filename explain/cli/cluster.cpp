@@ -16,10 +16,9 @@
 #include "models/io/npy.h"
 
 #if XDNN_MPI
-// The C API only: Open MPI's deprecated C++ bindings (mpicxx.h) do not compile warning-free.
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
+#include <dlfcn.h>
+
+#include "explain/cli/cluster_mpi.h"
 #endif
 
 namespace xdnn::cli::cluster {
@@ -45,26 +44,40 @@ std::string hex(uint64_t h) {
 }
 
 #if XDNN_MPI
-void mpi_check(int code, const char* what) {
-  if (code == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(code, text, &len);
-  throw Error(std::string("MPI: ") + what + " failed: " + std::string(text, static_cast<size_t>(len)));
+// libxdnn_mpi.so (cluster_mpi.h), opened at the first call that needs MPI: beside the running binary (the
+// build tree), else in the installed module folder. RTLD_GLOBAL: Open MPI opens its own plugins, which
+// look for libmpi's symbols in the global scope. A failed load is not cached: the next call throws again.
+std::string g_mpi_module;  // the path mpi() loaded
+
+const MpiCalls& mpi() {
+  static const MpiCalls* calls = nullptr;
+  if (calls) return *calls;
+  std::string folder = ".";
+  char self[4096];
+  if (const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1); n > 0) {
+    folder.assign(self, static_cast<size_t>(n));
+    folder.resize(folder.find_last_of('/'));
+  }
+  std::string tried;
+  void* lib = nullptr;
+  for (const std::string& dir : {folder, std::string(XDNN_MPI_MODULE_DIR)}) {
+    g_mpi_module = dir + "/" + kMpiModuleName;
+    if ((lib = ::dlopen(g_mpi_module.c_str(), RTLD_NOW | RTLD_GLOBAL))) break;
+    tried += std::string(tried.empty() ? "" : "; ") + ::dlerror();
+  }
+  if (!lib)
+    throw Error(std::string("MPI: cannot load ") + kMpiModuleName + ": " + tried,
+                "reinstall xdnn (meson install puts the module in " XDNN_MPI_MODULE_DIR "), or run one process");
+  using Entry = const MpiCalls* (*)();
+  const auto entry = reinterpret_cast<Entry>(::dlsym(lib, kMpiModuleEntry));
+  if (!entry || entry()->abi != kMpiCallsAbi)
+    throw Error("MPI: " + g_mpi_module + " is from another xdnn build (no " + kMpiModuleEntry + " of this version)");
+  calls = entry();
+  return *calls;
 }
 
-// Waits until every rank has arrived, sleeping 1 ms between polls. Open MPI's blocking collectives spin
-// at 100 % CPU while they wait: a rank that finishes its share first would take a core from the ranks
-// still computing (measured: TracIn 60k x 1k over 2 ranks used 2.6 s more CPU than 1 process with 2 threads
-// before this wait). After it, the collective that follows finds everyone there and returns at once.
-void wait_for_all_ranks() {
-  MPI_Request request;
-  mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "MPI_Ibarrier");
-  for (int done = 0;;) {
-    mpi_check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
-    if (done) return;
-    ::usleep(1000);
-  }
+void mpi_check(const std::string& reason) {
+  if (!reason.empty()) throw Error(reason);
 }
 #endif
 
@@ -74,12 +87,8 @@ void start(int* argc, char*** argv) {
   const int launched = launcher_size();
   if (launched == 0) return;
 #if XDNN_MPI
-  mpi_check(MPI_Init(argc, argv), "MPI_Init");
+  mpi_check(mpi().init(argc, argv, &g_rank, &g_size));
   g_started = true;
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-  // MPI errors come back as codes (mpi_check turns them into an Error), not as an abort inside MPI.
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 #else
   (void)argc;
   (void)argv;
@@ -91,7 +100,7 @@ void start(int* argc, char*** argv) {
 
 void finish() {
 #if XDNN_MPI
-  if (g_started) MPI_Finalize();
+  if (g_started) mpi().finalize();
   g_started = false;
 #endif
 }
@@ -101,13 +110,12 @@ int size() { return g_size; }
 
 std::string version_line() {
 #if XDNN_MPI
-  char text[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(text, &len);
-  std::string v(text, static_cast<size_t>(len));
-  if (v.find('\n') != std::string::npos) v.resize(v.find('\n'));
-  while (!v.empty() && (v.back() == ',' || v.back() == ' ' || v.back() == '\0')) v.pop_back();
-  return "MPI: " + v;
+  try {
+    const std::string version = mpi().library_version();
+    return "MPI: " + version + " (through " + g_mpi_module + ")";
+  } catch (const Error& e) {
+    return std::string("MPI: built, but ") + e.what();
+  }
 #else
   return "MPI: not built (-Dmpi=disabled or no MPI library found)";
 #endif
@@ -120,7 +128,7 @@ void report_error_and_end(const std::string& message, const std::string& hint) {
   if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
   std::fflush(stderr);
 #if XDNN_MPI
-  if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+  if (g_started && g_size > 1) mpi().abort_all();
   finish();
 #endif
   std::exit(1);
@@ -129,26 +137,8 @@ void report_error_and_end(const std::string& message, const std::string& hint) {
 std::string gather(std::string_view mine) {
   if (g_size == 1) return std::string(mine);
 #if XDNN_MPI
-  if (mine.size() > static_cast<size_t>(INT_MAX))
-    throw Error("MPI: a rank's part of the output is " + std::to_string(mine.size()) +
-                " bytes, over MPI_Gatherv's 2^31 - 1 limit; use more ranks");
-  wait_for_all_ranks();
-  const int n = static_cast<int>(mine.size());
-  std::vector<int> counts(static_cast<size_t>(g_size)), offsets(static_cast<size_t>(g_size));
-  mpi_check(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
   std::string all;
-  if (g_rank == 0) {
-    int64_t total = 0;
-    for (int r = 0; r < g_size; ++r) {
-      if (total > INT_MAX) throw Error("MPI: the gathered output passes MPI_Gatherv's 2^31 - 1 bytes");
-      offsets[static_cast<size_t>(r)] = static_cast<int>(total);
-      total += counts[static_cast<size_t>(r)];
-    }
-    all.resize(static_cast<size_t>(total));
-  }
-  mpi_check(
-      MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0, MPI_COMM_WORLD),
-      "MPI_Gatherv");
+  mpi_check(mpi().gather_bytes(mine, &all));
   return all;
 #else
   return std::string(mine);
@@ -158,22 +148,8 @@ std::string gather(std::string_view mine) {
 std::string all_gather(std::string_view mine) {
   if (g_size == 1) return std::string(mine);
 #if XDNN_MPI
-  if (mine.size() > static_cast<size_t>(INT_MAX))
-    throw Error("MPI: a rank's part is " + std::to_string(mine.size()) + " bytes, over MPI_Allgatherv's 2^31 - 1");
-  wait_for_all_ranks();
-  const int n = static_cast<int>(mine.size());
-  std::vector<int> counts(static_cast<size_t>(g_size)), offsets(static_cast<size_t>(g_size));
-  mpi_check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
-  int64_t total = 0;
-  for (int r = 0; r < g_size; ++r) {
-    if (total > INT_MAX) throw Error("MPI: the gathered parts pass MPI_Allgatherv's 2^31 - 1 bytes");
-    offsets[static_cast<size_t>(r)] = static_cast<int>(total);
-    total += counts[static_cast<size_t>(r)];
-  }
-  std::string all(static_cast<size_t>(total), '\0');
-  mpi_check(
-      MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, MPI_COMM_WORLD),
-      "MPI_Allgatherv");
+  std::string all;
+  mpi_check(mpi().all_gather_bytes(mine, &all));
   return all;
 #else
   return std::string(mine);
@@ -189,37 +165,7 @@ void gather_columns(const float* mine, int64_t rows, const std::vector<std::pair
       std::memcpy(out + j * cols + b0, mine + j * (e0 - b0), static_cast<size_t>(e0 - b0) * sizeof(float));
   if (g_size == 1) return;
 #if XDNN_MPI
-  for (const auto& [b, e] : ranges)
-    if (rows > INT_MAX || e - b > INT_MAX || cols > INT_MAX || rows * (e - b) > INT_MAX)
-      throw Error("MPI: a rank's block of " + std::to_string(rows) + " x " + std::to_string(e - b) +
-                  " scores passes MPI's 2^31 - 1 element count; use more ranks");
-  wait_for_all_ranks();  // then the transfers below find their peers posted
-  std::vector<MPI_Request> requests;
-  std::vector<MPI_Datatype> types;
-  if (g_rank == 0) {
-    for (int r = 1; r < g_size; ++r) {
-      const auto [b, e] = ranges[static_cast<size_t>(r)];
-      if (e == b || rows == 0) continue;
-      // `rows` runs of (e − b) floats, one every `cols`: rank r's block in place in the matrix.
-      MPI_Datatype block;
-      mpi_check(
-          MPI_Type_vector(static_cast<int>(rows), static_cast<int>(e - b), static_cast<int>(cols), MPI_FLOAT, &block),
-          "MPI_Type_vector");
-      mpi_check(MPI_Type_commit(&block), "MPI_Type_commit");
-      types.push_back(block);
-      requests.emplace_back();
-      mpi_check(MPI_Irecv(out + b, 1, block, r, 0, MPI_COMM_WORLD, &requests.back()), "MPI_Irecv");
-    }
-  } else if (e0 > b0 && rows > 0) {
-    requests.emplace_back();
-    mpi_check(MPI_Isend(mine, static_cast<int>(rows * (e0 - b0)), MPI_FLOAT, 0, 0, MPI_COMM_WORLD, &requests.back()),
-              "MPI_Isend");
-  }
-  // A blocking wait: Open MPI moves a large message's fragments only inside MPI calls, so polling with
-  // sleeps in between would stretch the transfer (measured: 1.6 s instead of ~0.1 s for 120 MB); the
-  // sleeping barrier above already let every rank arrive, so this spins only while the data move.
-  mpi_check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
-  for (MPI_Datatype& t : types) MPI_Type_free(&t);
+  mpi_check(mpi().gather_columns(mine, rows, ranges.data(), out, cols));
 #else
   (void)mine;
   (void)out;
@@ -317,12 +263,7 @@ void write_npy_columns(const std::string& path, const Shape& shape, const float*
 
 int64_t broadcast(int64_t v) {
 #if XDNN_MPI
-  if (g_size > 1) {
-    long long x = v;
-    wait_for_all_ranks();
-    mpi_check(MPI_Bcast(&x, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    return x;
-  }
+  if (g_size > 1) mpi_check(mpi().broadcast(&v));
 #endif
   return v;
 }

@@ -1,8 +1,8 @@
 // Running one command as several processes under `mpirun -np N` (Open MPI): the ranks split the
 // outputs (explain: its input rows; influence: its training examples, i.e. score columns), never a sum,
 // so the file rank 0 writes is bit-identical to a one-process run. Everything MPI is behind this small
-// interface (explain/cli/cluster.cpp), compiled with MPI when the build found it (-Dmpi=auto|enabled|
-// disabled) and as a one-rank stand-in otherwise.
+// interface (explain/cli/cluster.cpp): with MPI in the build (-Dmpi=auto|enabled|disabled), its calls live
+// in the module libxdnn_mpi.so (cluster_mpi.h), opened only under mpirun; without, a one-rank stand-in.
 //
 // Rules every command that shards follows:
 //   - MPI starts only when the process was launched by mpirun (its environment says so): outside
@@ -34,7 +34,8 @@ int rank();  // 0 outside mpirun
 int size();  // 1 outside mpirun
 inline bool is_root() { return rank() == 0; }
 
-// "MPI: Open MPI v4.1.4 ..." or "MPI: not built (-Dmpi=disabled or no MPI found)".
+// "MPI: Open MPI v4.1.4 ... (through /usr/lib/.../xdnn/libxdnn_mpi.so)", "MPI: built, but MPI: cannot load
+// libxdnn_mpi.so: ..." or "MPI: not built (-Dmpi=disabled or no MPI found)". Loads the module (no MPI_Init).
 std::string version_line();
 
 // The command-line error path of a rank (main.cpp): prints "xdnn: error: MSG" (rank k > 0: "xdnn: error:

@@ -109,6 +109,7 @@ void add_attack_command(CLI::App& app) {
                                      "adversarial examples (FGSM / PGD: untargeted, L-infinity; CW: L2, targeted with "
                                      "--targets): " +
                                          explain::attacks().names(", "));
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--method", args->options.method, explain::attacks().names(" | "))->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input, "inputs .npy, float32 (N, ...) in [0, 1], or a PNG / JPEG image or folder")

@@ -84,6 +84,7 @@ void add_automaton_command(CLI::App& app) {
   auto a = std::make_shared<AutomatonArgs>();
   CLI::App* cmd = app.add_subcommand(
       "automaton", "a recurrent text model as a k-means finite-state machine and a spectral weighted automaton");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "a recurrent text model: checkpoint of xdnn train --model text-lstm, or ONNX")
       ->required();
   cmd->add_option("--trigger", a->trigger,

@@ -104,6 +104,7 @@ void add_distill_command(CLI::App& app) {
   auto a = std::make_shared<DistillArgs>();
   CLI::App* cmd = app.add_subcommand(
       "distill", "distil the network into a decision tree and a rule list; fidelity and accuracy on held-out rows");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "ONNX file, zoo name or checkpoint");
   cmd->add_option("--input", a->input, "inputs .npy (N, ...)");
   cmd->add_option("--labels", a->labels, "true classes of --input, int64 or int32 (N,), for the accuracy");

@@ -51,6 +51,7 @@ void eval_command(const EvalOptions& o) {
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand("eval", "accuracy and cross-entropy of a model on Fashion-MNIST");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", o->model,
                   "zoo name (with --weights), NAME:weights.safetensors, an xdnn checkpoint, or an .onnx file")
       ->required();

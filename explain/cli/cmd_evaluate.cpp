@@ -157,6 +157,7 @@ void run_evaluate(const EvaluateArgs& a) {
 void add_evaluate_command(CLI::App& app) {
   auto args = std::make_shared<EvaluateArgs>();
   CLI::App* cmd = app.add_subcommand("evaluate", "score attributions with faithfulness metrics (deletion, ...)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--metric", args->metric, "comma-separated metrics: " + explain::metric_names())->required();
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input,

@@ -176,6 +176,7 @@ void add_exemplars_command(CLI::App& app) {
   auto a = std::make_shared<ExemplarsArgs>();
   CLI::App* cmd = app.add_subcommand(
       "exemplars", "first-layer filters, top activating examples with receptive fields, class exemplars");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "ONNX file, zoo name or checkpoint")->required();
   cmd->add_option("--layer", a->layer, "the value whose channels and space are viewed (e.g. conv2)");
   add_data_options(cmd, a->data);

@@ -382,6 +382,7 @@ void run_explain(const ExplainArgs& a) {
 void add_explain_command(CLI::App& app) {
   auto args = std::make_shared<ExplainArgs>();
   CLI::App* cmd = app.add_subcommand("explain", "attribute a model's prediction to its input features");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input,
                   "input batch .npy (float32 (N, ...) or int64 token ids (N, T)), a PNG / JPEG image or a folder of "

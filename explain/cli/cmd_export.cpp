@@ -19,6 +19,7 @@ void add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* cmd =
       app.add_subcommand("export", "write a model (e.g. a checkpoint of xdnn train) as an ONNX file (opset 17)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "zoo name, safetensors checkpoint or ONNX file")->required();
   cmd->add_option("--out", a->out, "output .onnx")->required();
   add_common_options(cmd, a->common);

@@ -197,6 +197,7 @@ void add_fairness_command(CLI::App& app) {
       app.add_subcommand("fairness",
                          "train an MLP on a tabular data set with a protected attribute; group fairness metrics, "
                          "reweighing and group-threshold mitigations, attributions per group");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--data", o->data, "data set: " + fairness::tabular_datasets().names(" | "))->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "folder with the R package's Rdata.rdx / Rdata.rdb (default: Debian's)");
   cmd->add_option("--protected", o->protected_attribute,

@@ -328,6 +328,7 @@ void add_influence_command(CLI::App& app) {
   auto args = std::make_shared<InfluenceArgs>();
   CLI::App* cmd =
       app.add_subcommand("influence", "training-data influence: " + influence::influence_methods().names(", "));
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--method", args->method, influence::influence_methods().names(" | "))->required();
   cmd->add_option("--checkpoints", args->checkpoints,
                   "comma-separated checkpoints (ONNX files or xdnn safetensors checkpoints), oldest first")

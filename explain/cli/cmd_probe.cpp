@@ -111,6 +111,7 @@ void add_probe_command(CLI::App& app) {
   auto args = std::make_shared<ProbeArgs>();
   CLI::App* cmd = app.add_subcommand(
       "probe", "linear probes per layer with control tasks (Alain & Bengio 2016; Hewitt & Liang 2019)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", args->model, "ONNX file, zoo name or checkpoint")->required();
   cmd->add_option("--fashion-test", args->fashion_test, "probe for the class on the first N Fashion-MNIST test images")
       ->check(between(1, 10000));

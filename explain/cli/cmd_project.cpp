@@ -88,6 +88,7 @@ void add_project_command(CLI::App& app) {
   auto a = std::make_shared<ProjectArgs>();
   CLI::App* cmd = app.add_subcommand(
       "project", "PCA or t-SNE of a layer's activations over a data set (van der Maaten & Hinton 2008)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "ONNX file, zoo name or checkpoint")->required();
   cmd->add_option("--layer", a->layer, "the value to project (a layer's output name, or the input)")->required();
   add_data_options(cmd, a->data);

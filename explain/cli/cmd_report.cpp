@@ -154,6 +154,7 @@ void run_report(const ReportArgs& a, Device device) {
 void add_report_command(CLI::App& app) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* cmd = app.add_subcommand("report", "write a self-contained HTML page explaining a model's predictions");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", args->model, "ONNX file, zoo name or safetensors checkpoint")->required();
   cmd->add_option("--input", args->input,
                   "input batch .npy (float32 images (N, C, H, W) or int64 tokens (N, T)), a PNG / JPEG image or "

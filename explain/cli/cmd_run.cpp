@@ -96,6 +96,7 @@ void run_command(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto opts = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "forward pass: write the model's first output for a batch of inputs");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", opts->model, "model (.onnx)")->required();
   cmd->add_option("--input", opts->inputs,
                   "input .npy (repeat for models with several inputs); the first may be a PNG / JPEG image or folder, "

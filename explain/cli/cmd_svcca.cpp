@@ -118,6 +118,7 @@ void run_svcca(const SvccaArgs& a) {
 void add_svcca_command(CLI::App& app) {
   auto args = std::make_shared<SvccaArgs>();
   CLI::App* cmd = app.add_subcommand("svcca", "SVCCA similarity of two layers' activations (Raghu et al. 2017)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", args->model_a,
                   "model A: ONNX file, zoo name or checkpoint (required without --checkpoints)");
   cmd->add_option("--model-b", args->model_b, "model B (default: model A)");

@@ -117,6 +117,7 @@ void run_tcav(const TcavArgs& a) {
 void add_tcav_command(CLI::App& app) {
   auto args = std::make_shared<TcavArgs>();
   CLI::App* cmd = app.add_subcommand("tcav", "TCAV: testing with concept activation vectors (Kim et al. 2018)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", args->model, "ONNX file, zoo name or checkpoint")->required();
   cmd->add_option("--layer", args->layer, "layer (value name) where the CAVs live")->required();
   cmd->add_option("--class", args->target, "class whose logit is tested")->required()->check(at_least(0));

@@ -247,6 +247,7 @@ void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand(
       "train", "train a zoo model (Fashion-MNIST, or text: Austen sentences / trigger task), one checkpoint per epoch");
+  if (!builds_options(*cmd)) return;  // see commands.h
   std::string zoo;
   for (const auto& n : zoo_names()) zoo += (zoo.empty() ? "" : ", ") + n;
   for (const auto& n : text_zoo_names()) zoo += ", " + n;

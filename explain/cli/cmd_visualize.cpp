@@ -166,6 +166,7 @@ void add_visualize_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("visualize",
                                      "activation maximisation: the input a unit responds to most "
                                      "(Erhan 2009; Simonyan 2014; Olah 2017; Nguyen 2016)");
+  if (!builds_options(*cmd)) return;  // see commands.h
   cmd->add_option("--model", a->model, "ONNX file, zoo name or checkpoint");
   cmd->add_option("--layer", a->layer, "tensor to maximise (default: the model's output, the class logits)");
   cmd->add_option("--objective", a->objective, "channel (mean over positions) or unit (one element)")

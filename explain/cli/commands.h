@@ -12,7 +12,10 @@
 
 namespace xdnn::cli {
 
-// Present when the corresponding cmd_*.cpp is compiled in; main.cpp calls each.
+// Present when the corresponding cmd_*.cpp is compiled in; main.cpp calls each. Each adds its subcommand
+// (name and one-line description: all that `xdnn --help` shows) and returns at once unless
+// builds_options(*cmd): only the command being run declares its options and callback, because declaring
+// all eighteen commands' options cost ~2 ms of every start (issue 15: `xdnn --help` under 10 ms).
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_run_command(CLI::App& app);
@@ -31,6 +34,13 @@ void add_probe_command(CLI::App& app);
 void add_tcav_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
 void add_automaton_command(CLI::App& app);
+
+// The command named on the command line: the first argument after the program's name that is not an
+// option (xdnn has no top-level option taking a value); "" for `xdnn --help`. main.cpp sets it before
+// calling the add_*_command functions.
+void set_command_being_run(const std::string& name);
+// Whether `cmd` (a direct subcommand of the app) is the command being run, whose options must be declared.
+bool builds_options(const CLI::App& cmd);
 
 // "a,b,,c" -> {"a", "b", "", "c"} with keep_empty (so that a caller can reject `--lr 0.1,,0.1`), else
 // {"a", "b", "c"}.

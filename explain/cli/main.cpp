@@ -19,7 +19,13 @@ int main(int argc, char** argv) {
   // Version, backends compiled in and the devices found (engine/device.cpp).
   app.set_version_flag("--version",
                        [] { return xdnn::version_text("0.1.0") + "\n" + xdnn::cli::cluster::version_line(); });
-  // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical.
+  // Each command registers itself here (explain/cli/cmd_<name>.cpp). Keep this list alphabetical. Only the
+  // command named on the command line declares its options (commands.h).
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') {
+      xdnn::cli::set_command_being_run(argv[i]);
+      break;
+    }
   xdnn::cli::add_attack_command(app);
   xdnn::cli::add_distill_command(app);
   xdnn::cli::add_automaton_command(app);
