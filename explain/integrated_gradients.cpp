@@ -156,7 +156,7 @@ Attribution integrated_gradients(const ExplainRequest& req) {
   const Tensor base = baseline_for(req.options, e);
   const Tensor delta = ops::sub(e, base);
   const int64_t N = e.dim(0), n = static_cast<int64_t>(q.alphas.size());
-  const int64_t per_call = copies_per_call(model, N, n);
+  const int64_t per_call = copies_per_call(model, e, n);
 
   // Σ_i w_i ∇f(x̄ + α_i Δ), accumulated in double in the order i = 1..n.
   // When the point feeds one affine layer z = W ⋆ x + b only, ∇_x f = Wᵀ ⋆ ∇_z f is linear in ∇_z f, so

@@ -109,7 +109,7 @@ Attribution occlusion(const ExplainRequest& req) {
   const int64_t N = e.dim(0), per = e.numel() / N, nb = static_cast<int64_t>(boxes.size());
   const Tensor e64 = e.to(DType::F64);
   std::vector<double> sum(N * per, 0.0), count(per, 0.0);
-  const int64_t per_call = copies_per_call(model, N, nb);
+  const int64_t per_call = copies_per_call(model, e, nb);
   for (int64_t b0 = 0; b0 < nb; b0 += per_call) {
     const int64_t k = std::min(per_call, nb - b0);
     // Copy j (rows j·N .. (j+1)·N − 1) = e with box b0 + j set to the baseline: a host-built 0/1 mask of

@@ -359,7 +359,7 @@ Attribution prediction_difference(const ExplainRequest& req) {
   std::map<const ConditionalGaussian*, DeviceConditional> conditionals;
 
   // Copies s = w·S + j (window w, draw j) of the batch, in chunks; p_sum[n·nw + w] = Σ_j p(c | copy).
-  const int64_t S = s.samples, copies = nw * S, per_call = copies_per_call(model, N, copies);
+  const int64_t S = s.samples, copies = nw * S, per_call = copies_per_call(model, x, copies);
   std::vector<double> p_sum(N * nw, 0.0);
   influence::Progress bar(kName, copies * N, req.progress && copies * N >= 4096);
   for (int64_t s0 = 0; s0 < copies; s0 += per_call) {

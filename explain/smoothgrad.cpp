@@ -49,7 +49,7 @@ Attribution smoothgrad(const ExplainRequest& req) {
                      0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(req.first_sample + n + 1));
   }
 
-  const int64_t per_call = copies_per_call(model, N, samples);
+  const int64_t per_call = copies_per_call(model, e, samples);
   Tensor sum(e.shape(), DType::F64, e.device());
   for (int64_t s0 = 0; s0 < samples; s0 += per_call) {
     const int64_t k = std::min(per_call, samples - s0);
