@@ -28,8 +28,9 @@ int64_t copies_per_call(const Model& model, const Tensor& input, int64_t total_c
   // with 32-row calls, 142 ms with 128-row calls; occlusion 126 vs 148 ms). Rows of 4,096 to 65,535 elements
   // (a 3x64x64 image) take 64: their activations leave the caches whatever the rows, and the deep layers'
   // products need the columns (ResNet-18's layer4 planes are 2x2, so 32 rows give them 128 columns): ResNet-18
-  // 3x64x64, batch 16, IG-16, 2 threads, 10 pairs: 1.068x faster with 64-row calls (quartiles 1.04-1.11),
-  // 1.038x with 128. Larger rows keep 32, as the memory of a call grows with them (ResNet-18 at 3x224x224).
+  // 3x64x64, batch 16, IG-16, paired runs against 32-row calls: 1.04x at 1 thread, 0.98-1.07x (median 1.03x)
+  // over five runs at 2 threads; 128-row calls 1.04x. Larger rows keep 32, as the memory of a call grows with
+  // them (ResNet-18 at 3x224x224).
   const int64_t rows = row_elements >= 4096 && row_elements < 65536 ? 64 : 32;
   return std::clamp<int64_t>(rows / N, 1, std::max<int64_t>(total_copies, 1));
 }
