@@ -10,10 +10,11 @@ minimum of the wall time from fork to exit, as the parent sees it, and the large
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
+
+from xdnn_serve import quartiles
 
 
 def run_once(argv):
@@ -21,7 +22,7 @@ def run_once(argv):
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: Popen must not wait for it again
     if proc.returncode != 0:
         sys.exit(f"startup.py: {' '.join(argv)} exited with status {proc.returncode}")
     return elapsed * 1000.0, usage.ru_maxrss / 1024.0  # ms, MiB (ru_maxrss is in KiB on Linux)
@@ -49,8 +50,8 @@ def main():
     print(f"{' '.join(extra)}: {a.runs} interleaved runs each, load average {os.getloadavg()[0]:.2f}")
     print(f"{'binary':40s} {'median ms':>10s} {'quartiles':>14s} {'min ms':>8s} {'max RSS MiB':>12s}")
     for b in a.binaries:
-        q = statistics.quantiles(times[b], n=4)
-        print(f"{b:40s} {statistics.median(times[b]):10.2f} {q[0]:6.2f}-{q[2]:<7.2f} {min(times[b]):8.2f} {rss[b]:12.1f}")
+        q1, median, q3 = quartiles(times[b])
+        print(f"{b:40s} {median:10.2f} {q1:6.2f}-{q3:<7.2f} {min(times[b]):8.2f} {rss[b]:12.1f}")
 
 
 if __name__ == "__main__":

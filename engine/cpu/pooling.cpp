@@ -119,6 +119,7 @@ void pool2x2_row(const T* xp, int64_t row, int64_t W, int64_t OW, T* y, int64_t*
 // c0 + 18 <= W (the shifted loads for tap column 2 read 16 values from c0 + 2). Taps in scan order (row i,
 // then column j: the even, odd, then shifted-even elements of the row), the first-maximum / first-NaN
 // rule as selects, so the outputs and arg-maxes are those of scan_fixed<3, 3>, bit for bit.
+constexpr int64_t kPool3x3s2Columns = 18;  // input columns pool3x3s2_vector reads from c0
 inline void pool3x3s2_vector(const float* xp, int64_t r0, int64_t W, int64_t c0, float* y, int64_t* arg) {
   using Lanes = PoolLanes<8>;
   using V = Lanes::V;
@@ -163,7 +164,7 @@ inline void pool3x3s2_vector(const float* xp, int64_t r0, int64_t W, int64_t c0,
 template <class Scalar>
 inline void pool3x3s2_bordered(const float* xp, int64_t H, int64_t W, int64_t h0, int64_t c0, int64_t n, float* y,
                                int64_t* arg, const Scalar& scalar) {
-  constexpr int64_t BW = 18;  // pool3x3s2_vector's columns
+  constexpr int64_t BW = kPool3x3s2Columns;
   constexpr float minus_inf = -std::numeric_limits<float>::infinity();
   float window[3 * BW];
   const int64_t ja = std::clamp<int64_t>(-c0, 0, BW), jb = std::clamp<int64_t>(W - c0, ja, BW);  // inside: [ja, jb)
@@ -290,7 +291,7 @@ static Tensor cpu_maxpool2d_forward(const Tensor& x, const Pool2dGeometry& geome
             // bordered copy of their input window.
             for (; vec3x3s2 && ow < OW; ow += 8) {
               const int64_t c0 = 2 * ow - g.pad_left;
-              if (i0 == 0 && i1 == 3 && c0 >= 0 && c0 + 18 <= W && ow + 8 <= OW)
+              if (i0 == 0 && i1 == 3 && c0 >= 0 && c0 + kPool3x3s2Columns <= W && ow + 8 <= OW)
                 pool3x3s2_vector(xp, h0 * W, W, c0, yp + oh * OW + ow, ap + oh * OW + ow);
               else
                 pool3x3s2_bordered(xp, H, W, h0, c0, std::min<int64_t>(8, OW - ow), yp + oh * OW + ow,

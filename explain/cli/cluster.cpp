@@ -58,11 +58,11 @@ const MpiCalls& mpi() {
     folder.assign(self, static_cast<size_t>(n));
     folder.resize(folder.find_last_of('/'));
   }
-  std::string tried;
+  std::string tried, path;
   void* lib = nullptr;
   for (const std::string& dir : {folder, std::string(XDNN_MPI_MODULE_DIR)}) {
-    g_mpi_module = dir + "/" + kMpiModuleName;
-    if ((lib = ::dlopen(g_mpi_module.c_str(), RTLD_NOW | RTLD_GLOBAL))) break;
+    path = dir + "/" + kMpiModuleName;
+    if ((lib = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL))) break;
     tried += std::string(tried.empty() ? "" : "; ") + ::dlerror();
   }
   if (!lib)
@@ -71,7 +71,8 @@ const MpiCalls& mpi() {
   using Entry = const MpiCalls* (*)();
   const auto entry = reinterpret_cast<Entry>(::dlsym(lib, kMpiModuleEntry));
   if (!entry || entry()->abi != kMpiCallsAbi)
-    throw Error("MPI: " + g_mpi_module + " is from another xdnn build (no " + kMpiModuleEntry + " of this version)");
+    throw Error("MPI: " + path + " is from another xdnn build (no " + kMpiModuleEntry + " of this version)");
+  g_mpi_module = path;
   calls = entry();
   return *calls;
 }
